@@ -1,0 +1,36 @@
+"""API token authentication for DRF (`Authorization: Token gc_...` or `Bearer`)."""
+from django.utils import timezone
+from rest_framework import authentication, exceptions
+
+from .models import ApiToken
+
+
+def user_for_token(key):
+    """The active user a token key belongs to, with the token's workspace scope attached, or None."""
+    token = ApiToken.find(key)
+    if token is None or not token.user.is_active:
+        return None, None
+    now = timezone.now()
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    user = token.user
+    user.token_workspace_id = token.workspace_id
+    return user, token
+
+
+class ApiTokenAuthentication(authentication.BaseAuthentication):
+    keywords = ("token", "bearer")
+
+    def authenticate(self, request):
+        header = authentication.get_authorization_header(request).decode("latin-1").split()
+        if not header or header[0].lower() not in self.keywords:
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Malformed Authorization header: expected 'Token <key>'.")
+        user, token = user_for_token(header[1])
+        if user is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked API token.")
+        return user, token
+
+    def authenticate_header(self, request):
+        return "Token"

@@ -1,0 +1,90 @@
+"""Writes of workspaces, memberships and API tokens."""
+from django.db import transaction
+
+from sheets.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+
+from .models import ApiToken, Membership, Role, User, Workspace
+
+
+@transaction.atomic
+def workspace_create(*, name, owner):
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise InvalidInput("workspace name must be 1 to 200 characters")
+    workspace = Workspace.objects.create(name=name)
+    Membership.objects.create(workspace=workspace, user=owner, role=Role.OWNER)
+    return workspace
+
+
+def workspace_rename(*, workspace, name):
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise InvalidInput("workspace name must be 1 to 200 characters")
+    workspace.name = name
+    workspace.save(update_fields=["name"])
+    return workspace
+
+
+def workspace_delete(*, workspace):
+    workspace.delete()
+
+
+def _check_role(role):
+    if role not in Role.values:
+        raise InvalidInput(f"role must be one of {', '.join(Role.values)}")
+    return Role(role)
+
+
+@transaction.atomic
+def membership_set(*, workspace, email, role, by_role):
+    """Add a user (by e-mail) to a workspace or change their role. Only owners grant or take owner."""
+    role = _check_role(role)
+    user = User.objects.filter(email__iexact=(email or "").strip()).first()
+    if user is None:
+        raise NotFound(f"no user with e-mail {email!r}")
+    current = Membership.objects.select_for_update().filter(workspace=workspace, user=user).first()
+    if Role.OWNER in (role, current and current.role) and by_role != Role.OWNER:
+        raise PermissionDenied("only an owner can grant or take the owner role")
+    if current and current.role == Role.OWNER and role != Role.OWNER:
+        _keep_an_owner(workspace, user)
+    if current is None:
+        return Membership.objects.create(workspace=workspace, user=user, role=role)
+    current.role = role
+    current.save(update_fields=["role"])
+    return current
+
+
+def _keep_an_owner(workspace, leaving_user):
+    others = Membership.objects.filter(workspace=workspace, role=Role.OWNER).exclude(user=leaving_user)
+    if not others.exists():
+        raise Conflict("a workspace must keep at least one owner")
+
+
+@transaction.atomic
+def membership_remove(*, workspace, user_id, by_role):
+    membership = Membership.objects.select_for_update().filter(workspace=workspace, user_id=user_id).first()
+    if membership is None:
+        raise NotFound("member not found")
+    if membership.role == Role.OWNER:
+        if by_role != Role.OWNER:
+            raise PermissionDenied("only an owner can remove an owner")
+        _keep_an_owner(workspace, membership.user)
+    membership.delete()
+
+
+def token_create(*, user, name, workspace=None):
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise InvalidInput("token name must be 1 to 100 characters")
+    scope = getattr(user, "token_workspace_id", None)
+    if scope is not None and (workspace is None or workspace.pk != scope):
+        raise PermissionDenied("a workspace-scoped token can only create tokens for its own workspace")
+    if workspace is not None and not Membership.objects.filter(workspace=workspace, user=user).exists():
+        raise NotFound("Workspace not found")
+    return ApiToken.issue(user=user, name=name, workspace=workspace)
+
+
+def token_revoke(*, user, token_id):
+    deleted, _ = ApiToken.objects.filter(user=user, pk=token_id).delete()
+    if not deleted:
+        raise NotFound("token not found")

@@ -1,0 +1,9 @@
+"""`make run`: one process on SQLite and the in-memory channel layer, everything under var/."""
+import os
+
+os.environ.setdefault("DEBUG", "1")
+
+from .base import *  # noqa: E402,F403
+from .base import VAR_DIR  # noqa: E402
+
+VAR_DIR.mkdir(parents=True, exist_ok=True)

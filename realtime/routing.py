@@ -1,0 +1,3 @@
+"""WebSocket routes. The sheet consumer arrives with the real-time issue."""
+
+websocket_urlpatterns = []

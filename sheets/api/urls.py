@@ -1,0 +1,27 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from accounts import api as accounts_api
+
+from . import views
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("workspaces/", accounts_api.WorkspaceList.as_view(), name="api-workspaces"),
+    path("workspaces/<int:pk>/", accounts_api.WorkspaceDetail.as_view(), name="api-workspace"),
+    path("workspaces/<int:pk>/members/", accounts_api.MemberList.as_view(), name="api-members"),
+    path("workspaces/<int:pk>/members/<int:user_id>/", accounts_api.MemberDetail.as_view(), name="api-member"),
+    path("tokens/", accounts_api.TokenList.as_view(), name="api-tokens"),
+    path("tokens/<int:pk>/", accounts_api.TokenDetail.as_view(), name="api-token"),
+    path("sheets/", views.SheetList.as_view(), name="api-sheets"),
+    path("sheets/<int:pk>/", views.SheetDetail.as_view(), name="api-sheet"),
+    path("sheets/<int:pk>/share/", views.SheetShare.as_view(), name="api-sheet-share"),
+    path("sheets/<int:pk>/columns/", views.ColumnList.as_view(), name="api-columns"),
+    path("sheets/<int:pk>/columns/<str:key>/", views.ColumnDetail.as_view(), name="api-column"),
+    path("sheets/<int:pk>/rows/", views.RowList.as_view(), name="api-rows"),
+    path("sheets/<int:pk>/rows/delete/", views.RowsDelete.as_view(), name="api-rows-delete"),
+    path("sheets/<int:pk>/rows/move/", views.RowsMove.as_view(), name="api-rows-move"),
+    path("sheets/<int:pk>/cells/", views.Cells.as_view(), name="api-cells"),
+    path("sheets/<int:pk>/operations/", views.Operations.as_view(), name="api-operations"),
+]

@@ -1,0 +1,211 @@
+"""REST API for sheets, columns, rows, cells and the operation log: parse, check, call one service."""
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import User, Workspace
+from sheets import permissions, selectors, services
+from sheets.errors import InvalidInput, NotFound
+from sheets.models import Sheet
+from sheets.permissions import Access
+
+from . import serializers as s
+
+
+def load_sheet(request, pk, needed=Access.VIEW):
+    sheet = Sheet.objects.filter(pk=pk).first()
+    if sheet is None:
+        raise NotFound("Sheet not found")
+    access = permissions.require_sheet(request.user, sheet, needed)
+    return sheet, access
+
+
+def _valid(serializer_class, request):
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _applied(operation, status_code=200):
+    """What every write answers: the version it got and what changed."""
+    return Response(s.OperationSerializer(operation).data, status=status_code)
+
+
+def _int_param(request, name, default, low=0):
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"{name} must be a whole number") from None
+    if value < low:
+        raise InvalidInput(f"{name} must be at least {low}")
+    return value
+
+
+class SheetList(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("workspace", int, description="only this workspace's sheets")],
+        responses=s.SheetListSerializer(many=True),
+    )
+    def get(self, request):
+        workspace = request.query_params.get("workspace")
+        workspace_id = _int_param(request, "workspace", None) if workspace is not None else None
+        return Response(s.SheetListSerializer(selectors.sheets_for_user(request.user, workspace_id), many=True).data)
+
+    @extend_schema(request=s.SheetCreateSerializer, responses={201: s.SheetSerializer})
+    def post(self, request):
+        data = _valid(s.SheetCreateSerializer, request)
+        permissions.require_workspace(request.user, data["workspace"], Access.EDIT)
+        columns = data.get("columns")
+        if columns is not None:
+            columns = [{k: v for k, v in c.items() if k != "op_id"} for c in columns]
+        sheet = services.sheet_create(
+            workspace=Workspace.objects.get(pk=data["workspace"]), name=data["name"], actor=request.user,
+            columns=columns,
+        )
+        return Response(s.SheetSerializer(sheet, context={"access": "manage"}).data, status=201)
+
+
+class SheetDetail(APIView):
+    @extend_schema(responses=s.SheetSerializer)
+    def get(self, request, pk):
+        sheet, access = load_sheet(request, pk)
+        data = s.SheetSerializer(sheet, context={"access": access.name.lower()}).data
+        data["row_count"] = selectors.row_count(sheet)
+        return Response(data)
+
+    @extend_schema(request=s.SheetListSerializer, responses=s.OperationSerializer)
+    def patch(self, request, pk):
+        sheet, _ = load_sheet(request, pk, Access.EDIT)
+        op_id = request.data.get("op_id") if isinstance(request.data, dict) else None
+        name = request.data.get("name") if isinstance(request.data, dict) else None
+        return _applied(services.sheet_rename(sheet=sheet, actor=request.user, name=name, op_id=op_id))
+
+    def delete(self, request, pk):
+        sheet, _ = load_sheet(request, pk, Access.MANAGE)
+        services.sheet_delete(sheet=sheet, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SheetShare(APIView):
+    @extend_schema(request=s.ShareSerializer)
+    def post(self, request, pk):
+        sheet, _ = load_sheet(request, pk, Access.MANAGE)
+        data = _valid(s.ShareSerializer, request)
+        user = User.objects.filter(email__iexact=data["email"]).first()
+        if user is None:
+            raise NotFound(f"no user with e-mail {data['email']!r}")
+        services.sheet_share(sheet=sheet, user=user, level=data["level"])
+        return Response({"email": user.email, "level": data["level"]})
+
+
+class ColumnList(APIView):
+    @extend_schema(responses=s.ColumnSerializer(many=True))
+    def get(self, request, pk):
+        sheet, _ = load_sheet(request, pk)
+        return Response(s.ColumnSerializer(selectors.sheet_columns(sheet), many=True).data)
+
+    @extend_schema(request=s.ColumnCreateSerializer, responses={201: s.OperationSerializer})
+    def post(self, request, pk):
+        sheet, _ = load_sheet(request, pk, Access.EDIT)
+        data = _valid(s.ColumnCreateSerializer, request)
+        return _applied(services.column_add(sheet=sheet, actor=request.user, **data), 201)
+
+
+class ColumnDetail(APIView):
+    @extend_schema(request=s.ColumnUpdateSerializer, responses=s.OperationSerializer(many=True))
+    def patch(self, request, pk, key):
+        """Rename, retype and/or move a column; each change is its own operation."""
+        sheet, _ = load_sheet(request, pk, Access.EDIT)
+        data = _valid(s.ColumnUpdateSerializer, request)
+        applied = []
+        if "name" in data:
+            applied.append(services.column_rename(sheet=sheet, actor=request.user, key=key, name=data["name"]))
+        if "type" in data or "options" in data:
+            column = next((c for c in selectors.sheet_columns(sheet) if c.key == key), None)
+            if column is None:
+                raise NotFound(f"column {key!r} not found", col=key)
+            applied.append(services.column_retype(
+                sheet=sheet, actor=request.user, key=key, type=data.get("type", column.type),
+                options=data.get("options", column.options),
+            ))
+        if "after" in data or "before" in data:
+            applied.append(services.column_move(
+                sheet=sheet, actor=request.user, key=key, after=data.get("after"), before=data.get("before")
+            ))
+        if not applied:
+            raise InvalidInput("nothing to change: give name, type, options, after or before")
+        return Response(s.OperationSerializer(applied, many=True).data)
+
+    def delete(self, request, pk, key):
+        sheet, _ = load_sheet(request, pk, Access.EDIT)
+        return _applied(services.column_delete(sheet=sheet, actor=request.user, key=key))
+
+
+class RowList(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("offset", int), OpenApiParameter("limit", int),
+            OpenApiParameter("filter", str, many=True, description="column:op:value; op is one of "
+                             + ", ".join(sorted(selectors.FILTER_OPS))),
+            OpenApiParameter("sort", str, description="column key, '-' in front for descending"),
+        ],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request, pk):
+        sheet, _ = load_sheet(request, pk)
+        filters = []
+        for raw in request.query_params.getlist("filter"):
+            parts = raw.split(":", 2)
+            if len(parts) < 2:
+                raise InvalidInput("filter is column:op:value")
+            filters.append((parts[0], parts[1], parts[2] if len(parts) == 3 else ""))
+        window = selectors.rows_window(
+            sheet, offset=_int_param(request, "offset", 0), limit=_int_param(request, "limit", 200, low=1),
+            filters=filters, sort=request.query_params.get("sort") or None,
+        )
+        return Response({"version": sheet.version, **window})
+
+    @extend_schema(request=s.RowsInsertSerializer, responses={201: s.OperationSerializer})
+    def post(self, request, pk):
+        sheet, _ = load_sheet(request, pk, Access.EDIT)
+        return _applied(services.rows_insert(sheet=sheet, actor=request.user, **_valid(s.RowsInsertSerializer, request)), 201)
+
+
+class RowsDelete(APIView):
+    @extend_schema(request=s.RowsDeleteSerializer, responses=s.OperationSerializer)
+    def post(self, request, pk):
+        sheet, _ = load_sheet(request, pk, Access.EDIT)
+        return _applied(services.rows_delete(sheet=sheet, actor=request.user, **_valid(s.RowsDeleteSerializer, request)))
+
+
+class RowsMove(APIView):
+    @extend_schema(request=s.RowsMoveSerializer, responses=s.OperationSerializer)
+    def post(self, request, pk):
+        sheet, _ = load_sheet(request, pk, Access.EDIT)
+        return _applied(services.rows_move(sheet=sheet, actor=request.user, **_valid(s.RowsMoveSerializer, request)))
+
+
+class Cells(APIView):
+    @extend_schema(request=s.CellsUpdateSerializer, responses=s.OperationSerializer)
+    def post(self, request, pk):
+        """Set a batch of cells: all or nothing. A resent op_id returns the original result."""
+        sheet, _ = load_sheet(request, pk, Access.EDIT)
+        return _applied(services.cells_update(sheet=sheet, actor=request.user, **_valid(s.CellsUpdateSerializer, request)))
+
+
+class Operations(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("since", int, required=True), OpenApiParameter("limit", int)],
+        responses=s.OperationSerializer(many=True),
+    )
+    def get(self, request, pk):
+        sheet, _ = load_sheet(request, pk)
+        since = _int_param(request, "since", 0)
+        limit = min(_int_param(request, "limit", 1000, low=1), 1000)
+        operations = selectors.operations_since(sheet, since, limit)
+        return Response({"version": sheet.version, "operations": s.OperationSerializer(operations, many=True).data})

@@ -1,0 +1,46 @@
+"""Domain errors. Services raise them; the API maps them to JSON responses and the WebSocket
+layer to error frames, each in one place."""
+
+
+class GridcastError(Exception):
+    code = "error"
+    status = 400
+
+    def __init__(self, message, **detail):
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+    def as_dict(self):
+        return {"code": self.code, "message": self.message, **self.detail}
+
+
+class InvalidInput(GridcastError):
+    code = "invalid"
+
+
+class CellValueInvalid(InvalidInput):
+    code = "invalid_value"
+
+    def __init__(self, message, *, row=None, col=None):
+        super().__init__(message, row=row, col=col)
+
+
+class NotFound(GridcastError):
+    code = "not_found"
+    status = 404
+
+
+class PermissionDenied(GridcastError):
+    code = "forbidden"
+    status = 403
+
+
+class Conflict(GridcastError):
+    code = "conflict"
+    status = 409
+
+
+class TooLarge(GridcastError):
+    code = "too_large"
+    status = 413

@@ -1,0 +1,100 @@
+"""Sheets, their columns and rows, and the append-only operation log.
+
+Rows and columns have stable ids (row id, column key); order is a separate position, so
+inserting or deleting never renumbers the address of a cell.
+"""
+from django.conf import settings
+from django.db import models
+
+from accounts.models import Workspace
+
+
+class Sheet(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="sheets")
+    name = models.CharField(max_length=200)
+    version = models.BigIntegerField(default=0, help_text="Version of the last operation applied.")
+    layout_version = models.BigIntegerField(
+        default=0, help_text="Version of the last operation that changed which rows exist or their order."
+    )
+    next_column = models.PositiveIntegerField(default=1)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["workspace", "name", "id"]
+
+    def __str__(self):
+        return self.name
+
+
+class ColumnType(models.TextChoices):
+    TEXT = "text"
+    NUMBER = "number"
+    INTEGER = "integer"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    DATETIME = "datetime"
+    CHOICE = "choice", "single choice"
+
+
+class Column(models.Model):
+    sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="columns")
+    key = models.CharField(max_length=16, help_text="Stable address of the column; never reused in a sheet.")
+    name = models.CharField(max_length=200)
+    type = models.CharField(max_length=10, choices=ColumnType.choices, default=ColumnType.TEXT)
+    options = models.JSONField(default=dict, blank=True, help_text='For choice columns: {"choices": [...]}')
+    position = models.FloatField()
+    width = models.PositiveSmallIntegerField(default=140)
+    # A deleted column keeps its values in the rows, so that undo can bring it back.
+    deleted = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["sheet", "position"]
+        constraints = [models.UniqueConstraint(fields=["sheet", "key"], name="column_key_unique_per_sheet")]
+
+    def __str__(self):
+        return f"{self.name} ({self.key})"
+
+    def as_dict(self):
+        return {
+            "key": self.key, "name": self.name, "type": self.type, "options": self.options,
+            "position": self.position, "width": self.width,
+        }
+
+
+class Row(models.Model):
+    sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="rows")
+    position = models.FloatField()
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["sheet", "position"], name="row_sheet_position")]
+
+    def __str__(self):
+        return f"row {self.pk}"
+
+
+class Operation(models.Model):
+    """One committed change of a sheet. Versions are dense per sheet and give the order of truth."""
+
+    sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="operations")
+    version = models.BigIntegerField()
+    kind = models.CharField(max_length=32)
+    payload = models.JSONField(default=dict)
+    previous = models.JSONField(null=True, blank=True, help_text="What the operation replaced, for undo.")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    op_id = models.UUIDField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["sheet", "version"]
+        constraints = [
+            models.UniqueConstraint(fields=["sheet", "version"], name="operation_version_unique_per_sheet"),
+            models.UniqueConstraint(
+                fields=["actor", "op_id"], condition=models.Q(op_id__isnull=False), name="operation_op_id_unique_per_actor"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.sheet_id}@{self.version} {self.kind}"

@@ -1,0 +1,191 @@
+"""Reads of workspaces, sheets, columns, rows and the operation log."""
+import threading
+from collections import OrderedDict
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import F, Q
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from guardian.shortcuts import get_objects_for_user
+
+from accounts.models import Workspace
+
+from . import values as cell_values
+from .errors import InvalidInput
+from .models import Column, ColumnType, Operation, Row, Sheet
+
+
+def workspaces_for_user(user):
+    workspaces = Workspace.objects.filter(memberships__user=user)
+    scope = getattr(user, "token_workspace_id", None)
+    if scope is not None:
+        workspaces = workspaces.filter(pk=scope)
+    return workspaces
+
+
+def sheets_for_user(user, workspace_id=None):
+    """Sheets of the user's workspaces and sheets shared with the user individually."""
+    shared = get_objects_for_user(
+        user, ["sheets.view_sheet", "sheets.change_sheet"], klass=Sheet, any_perm=True,
+        with_superuser=False, accept_global_perms=False,
+    ).values("pk")
+    sheets = Sheet.objects.filter(Q(workspace__memberships__user=user) | Q(pk__in=shared)).distinct()
+    scope = getattr(user, "token_workspace_id", None)
+    if scope is not None:
+        sheets = sheets.filter(workspace_id=scope)
+    if workspace_id is not None:
+        sheets = sheets.filter(workspace_id=workspace_id)
+    return sheets.select_related("workspace").order_by("workspace__name", "name", "pk")
+
+
+def sheet_columns(sheet):
+    return list(Column.objects.filter(sheet_id=sheet.pk, deleted=False).order_by("position", "pk"))
+
+
+def operations_since(sheet, version, limit=None):
+    limit = limit or settings.GRIDCAST["OPERATIONS_PAGE"]
+    return list(Operation.objects.filter(sheet_id=sheet.pk, version__gt=version).order_by("version")[:limit])
+
+
+# --- row windows -------------------------------------------------------------------------------
+#
+# OFFSET over a million rows costs hundreds of milliseconds, so each process keeps, per sheet,
+# the position of every STRIDE-th row (one index-only scan), valid for one layout version.
+# A window then starts from the nearest checkpoint and skips fewer than STRIDE rows.
+
+STRIDE = 1000
+_CACHE_SIZE = 64
+
+
+class _RowIndex:
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._entries = OrderedDict()
+
+    def get(self, sheet):
+        key = (connection.alias, sheet.pk)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and entry[0] == sheet.layout_version:
+                self._entries.move_to_end(key)
+                return entry[1], entry[2]
+        # Tagged with the layout version read before the scan: a concurrent change makes the
+        # entry stale at worst, and the next read rebuilds it.
+        checkpoints, count = _scan_checkpoints(sheet.pk)
+        with self._lock:
+            self._entries[key] = (sheet.layout_version, checkpoints, count)
+            while len(self._entries) > _CACHE_SIZE:
+                self._entries.popitem(last=False)
+        return checkpoints, count
+
+    def clear(self):
+        with self._lock:
+            self._entries.clear()
+
+
+row_index = _RowIndex()
+
+
+def _scan_checkpoints(sheet_id):
+    positions = Row.objects.filter(sheet_id=sheet_id).order_by("position").values_list("position", flat=True)
+    checkpoints, count = [], 0
+    for count, position in enumerate(positions.iterator(chunk_size=20000), start=1):
+        if (count - 1) % STRIDE == 0:
+            checkpoints.append(position)
+    return checkpoints, count
+
+
+def _current_layout(sheet):
+    sheet.layout_version = Sheet.objects.filter(pk=sheet.pk).values_list("layout_version", flat=True).first()
+    return sheet
+
+
+def row_count(sheet):
+    return row_index.get(_current_layout(sheet))[1]
+
+
+def _row_dict(row, keys, index):
+    return {"id": row[0], "index": index, "values": {k: row[1].get(k) for k in keys}}
+
+
+FILTER_OPS = {"eq", "ne", "lt", "lte", "gt", "gte", "contains", "empty", "notempty"}
+
+
+def _filter_q(columns, spec):
+    key, op, raw = spec
+    column = columns.get(key)
+    if column is None:
+        raise InvalidInput(f"no column {key!r} to filter on", col=key)
+    if op not in FILTER_OPS:
+        raise InvalidInput(f"unknown filter operator {op!r}; one of {', '.join(sorted(FILTER_OPS))}")
+    field = f"data__{key}"
+    if op == "empty":
+        return Q(**{f"{field}__isnull": True}) | Q(**{field: None}) | Q(**{field: ""})
+    if op == "notempty":
+        return ~(Q(**{f"{field}__isnull": True}) | Q(**{field: None}) | Q(**{field: ""}))
+    if op == "contains":
+        return Q(**{f"{field}__icontains": raw})
+    try:
+        value = cell_values.coerce(column.type, raw, column.options)
+    except ValueError as error:
+        raise InvalidInput(f"filter value for {column.name}: {error}", col=key) from None
+    lookup = {"eq": "", "ne": "", "lt": "__lt", "lte": "__lte", "gt": "__gt", "gte": "__gte"}[op]
+    q = Q(**{f"{field}{lookup}": value})
+    return ~q if op == "ne" else q
+
+
+def rows_window(sheet, *, offset=0, limit=200, filters=(), sort=None):
+    """`limit` rows from `offset` in sheet order (or sorted by a column), as
+    {"rows": [{id, index, values}], "total": n}. filters: (column key, op, value) triples;
+    sort: a column key, with "-" in front for descending."""
+    max_rows = settings.GRIDCAST["MAX_WINDOW_ROWS"]
+    if offset < 0 or not 1 <= limit <= max_rows:
+        raise InvalidInput(f"offset must be at least 0 and limit between 1 and {max_rows}")
+    columns = {c.key: c for c in sheet_columns(sheet)}
+    keys = list(columns)
+    rows = Row.objects.filter(sheet_id=sheet.pk)
+    if not filters and not sort:
+        checkpoints, total = row_index.get(_current_layout(sheet))
+        if offset >= total:
+            return {"rows": [], "total": total}
+        anchor = checkpoints[offset // STRIDE]
+        page = rows.filter(position__gte=anchor).order_by("position").values_list("pk", "data")
+        start = offset % STRIDE
+        page = page[start:start + limit]
+        return {"rows": [_row_dict(r, keys, offset + i) for i, r in enumerate(page)], "total": total}
+    for spec in filters:
+        rows = rows.filter(_filter_q(columns, spec))
+    order = ["position"]
+    if sort:
+        descending = sort.startswith("-")
+        key = sort.lstrip("-")
+        if key not in columns:
+            raise InvalidInput(f"no column {key!r} to sort by", col=key)
+        expression = KeyTextTransform(key, "data") if columns[key].type in _TEXT_SORTED else KeyTransform(key, "data")
+        order = [expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True), "position"]
+    total = rows.count()
+    page = rows.order_by(*order).values_list("pk", "data")[offset:offset + limit]
+    return {"rows": [_row_dict(r, keys, offset + i) for i, r in enumerate(page)], "total": total}
+
+
+_TEXT_SORTED = {ColumnType.TEXT, ColumnType.CHOICE, ColumnType.DATE, ColumnType.DATETIME}
+
+
+def rows_by_ids(sheet, row_ids):
+    keys = [c.key for c in sheet_columns(sheet)]
+    rows = Row.objects.filter(sheet_id=sheet.pk, pk__in=row_ids).values_list("pk", "data")
+    return [{"id": pk, "values": {k: data.get(k) for k in keys}} for pk, data in rows]
+
+
+def rows_in_order(sheet, chunk=5000):
+    """Every row of the sheet in order, streamed by keyset pages (for exports)."""
+    last = None
+    while True:
+        rows = Row.objects.filter(sheet_id=sheet.pk)
+        if last is not None:
+            rows = rows.filter(Q(position__gt=last[0]) | Q(position=last[0], pk__gt=last[1]))
+        page = list(rows.order_by("position", "pk").values_list("position", "pk", "data")[:chunk])
+        if not page:
+            return
+        yield from ((pk, data) for _, pk, data in page)
+        last = (page[-1][0], page[-1][1])
