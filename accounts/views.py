@@ -1,8 +1,13 @@
 """Pages of the account area. The rich workspace pages arrive with the browser issue."""
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
+from sheets.errors import GridcastError
 from sheets.selectors import sheets_for_user, workspaces_for_user
+
+from . import services
 
 
 @login_required
@@ -13,4 +18,26 @@ def home(request):
 
 @login_required
 def tokens(request):
-    return render(request, "tokens.html", {"tokens": request.user.api_tokens.all()})
+    new_key = None
+    if request.method == "POST":
+        workspace = workspaces_for_user(request.user).filter(pk=request.POST.get("workspace") or None).first()
+        try:
+            _, new_key = services.token_create(user=request.user, name=request.POST.get("name"), workspace=workspace)
+        except GridcastError as error:
+            messages.error(request, error.message)
+    return render(request, "tokens.html", {
+        "tokens": request.user.api_tokens.select_related("workspace"),
+        "workspaces": workspaces_for_user(request.user),
+        "new_key": new_key,
+    })
+
+
+@login_required
+@require_POST
+def token_revoke(request, pk):
+    try:
+        services.token_revoke(user=request.user, token_id=pk)
+        messages.success(request, "Token revoked.")
+    except GridcastError as error:
+        messages.error(request, error.message)
+    return redirect("tokens")

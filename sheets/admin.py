@@ -1,0 +1,45 @@
+from django.contrib import admin
+from guardian.admin import GuardedModelAdmin
+
+from .models import Column, Operation, Sheet
+
+
+class ColumnInline(admin.TabularInline):
+    model = Column
+    extra = 0
+    fields = ["key", "name", "type", "options", "position", "deleted"]
+    readonly_fields = ["key", "position"]
+    ordering = ["position"]
+
+    def has_add_permission(self, request, obj=None):
+        return False  # columns are added through the services, which version them
+
+
+@admin.register(Sheet)
+class SheetAdmin(GuardedModelAdmin):
+    """Sheets with their columns; "Object permissions" shares a sheet with single users."""
+
+    list_display = ["name", "workspace", "version", "row_count", "created_by", "updated_at"]
+    list_filter = ["workspace", "created_at"]
+    search_fields = ["name", "workspace__name", "created_by__email"]
+    readonly_fields = ["version", "layout_version", "next_column", "created_by", "created_at", "updated_at"]
+    autocomplete_fields = ["workspace"]
+    inlines = [ColumnInline]
+
+    @admin.display(description="rows")
+    def row_count(self, sheet):
+        return sheet.rows.count()
+
+
+@admin.register(Operation)
+class OperationAdmin(admin.ModelAdmin):
+    list_display = ["sheet", "version", "kind", "actor", "created_at"]
+    list_filter = ["kind", "sheet__workspace"]
+    search_fields = ["sheet__name", "actor__email", "op_id"]
+    list_select_related = ["sheet", "actor"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # the log is append-only
