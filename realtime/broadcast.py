@@ -1,19 +1,17 @@
-"""The one way sheet events leave the server: scheduled by services, sent after commit."""
+"""The one way sheet events leave the server: scheduled by services, published after commit,
+encoded once."""
+import json
 import logging
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
+
+from .bus import get_bus
 
 log = logging.getLogger(__name__)
 
 
-def sheet_group(sheet_id):
-    return f"sheet.{sheet_id}"
-
-
 def operation_frame(operation):
-    """The `ops` frame every subscriber of the sheet receives for one committed operation."""
+    """The `ops` frame for one committed operation (the schema is in docs/realtime.md)."""
     return {
         "type": "ops",
         "version": operation.version,
@@ -24,20 +22,23 @@ def operation_frame(operation):
     }
 
 
-def _send(sheet_id, frame):
-    layer = get_channel_layer()
-    if layer is None:
-        return
+def encode(frame):
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def publish(sheet_id, frame, origin=None):
     try:
-        async_to_sync(layer.group_send)(sheet_group(sheet_id), {"type": "sheet.event", "frame": frame})
-    except Exception:  # the edit is committed; a lost broadcast is repaired by replay, never by failing the edit
-        log.exception("broadcast of sheet %s version %s failed", sheet_id, frame.get("version"))
+        get_bus().publish(sheet_id, encode(frame), origin=origin, version=frame.get("version", 0))
+    except Exception:  # the change is committed; a lost broadcast is repaired by replay, never by failing it
+        log.exception("broadcast to sheet %s failed", sheet_id)
 
 
-def broadcast_operation(operation):
+def broadcast_operation(operation, origin=None):
+    """After commit, every subscriber of the sheet but `origin` (the connection that asked,
+    which gets an ack) receives the operation."""
     frame = operation_frame(operation)
-    transaction.on_commit(lambda: _send(operation.sheet_id, frame))
+    transaction.on_commit(lambda: publish(operation.sheet_id, frame, origin))
 
 
 def broadcast_sheet_deleted(sheet_id):
-    transaction.on_commit(lambda: _send(sheet_id, {"type": "deleted", "sheet": sheet_id}))
+    transaction.on_commit(lambda: publish(sheet_id, {"type": "deleted", "sheet": sheet_id}))

@@ -50,19 +50,21 @@ def _parse_op_id(op_id):
 
 
 def operation(kind):
-    """Make a service idempotent by op_id and atomic. The wrapped function receives the locked
-    sheet's new version as `version` and returns (payload, previous[, layout_changed])."""
+    """Make a service idempotent by op_id and atomic. The wrapped function validates what it can
+    and returns `write(version)`, which runs under the sheet lock and returns
+    (payload, previous[, layout_changed]). `origin` is the WebSocket connection that asked: it
+    gets an ack instead of the broadcast."""
 
     def decorate(fn):
         @functools.wraps(fn)
-        def service(*, sheet, actor, op_id=None, **kwargs):
+        def service(*, sheet, actor, op_id=None, origin=None, **kwargs):
             op_id = _parse_op_id(op_id)
             done = _existing_operation(actor, op_id, sheet.pk, kind)
             if done is not None:
                 return done
             try:
                 with transaction.atomic():
-                    return _apply(fn, kind, sheet, actor, op_id, kwargs)
+                    return _apply(fn, kind, sheet, actor, op_id, origin, kwargs)
             except IntegrityError:
                 done = _existing_operation(actor, op_id, sheet.pk, kind)
                 if done is not None:  # the same op_id was applied concurrently
@@ -74,7 +76,7 @@ def operation(kind):
     return decorate
 
 
-def _apply(fn, kind, sheet, actor, op_id, kwargs):
+def _apply(fn, kind, sheet, actor, op_id, origin, kwargs):
     prepared = fn(sheet=sheet, actor=actor, **kwargs)
     # `prepared` validated everything it could without the lock; `write` runs under it.
     version = _next_version(sheet.pk)
@@ -87,7 +89,7 @@ def _apply(fn, kind, sheet, actor, op_id, kwargs):
     op = Operation.objects.create(
         sheet_id=sheet.pk, version=version, kind=kind, payload=payload, previous=previous, actor=actor, op_id=op_id
     )
-    broadcast_operation(op)
+    broadcast_operation(op, origin)
     return op
 
 

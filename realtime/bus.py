@@ -1,0 +1,217 @@
+"""Fan-out of sheet events: encoded once, one message per server process, written straight
+to the process's own connections in the room.
+
+Stock Channels sends one channel-layer message per connection and runs a consumer dispatch
+for each; here a service publishes one message per sheet event (Redis pub/sub when
+REDIS_URL is set, an in-process hand-off otherwise) and each process's single subscriber
+task writes the already-encoded frame to every local connection of that sheet.
+"""
+import asyncio
+import logging
+import threading
+
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+CHANNEL_PREFIX = "gridcast:sheet:"
+
+
+def _channel(sheet_id):
+    return f"{CHANNEL_PREFIX}{sheet_id}"
+
+
+def _encode(origin, version, text):
+    return f"{origin or ''}\n{version or 0}\n{text}"
+
+
+def _decode(data):
+    origin, version, text = data.split("\n", 2)
+    return origin or None, int(version), text
+
+
+class Rooms:
+    """The connections of this process, by sheet. Touched only from the event loop."""
+
+    def __init__(self):
+        self.members = {}
+
+    def join(self, sheet_id, connection):
+        room = self.members.setdefault(sheet_id, {})
+        room[connection.connection_id] = connection
+        return len(room) == 1
+
+    def leave(self, sheet_id, connection):
+        room = self.members.get(sheet_id)
+        if room is None:
+            return False
+        room.pop(connection.connection_id, None)
+        if not room:
+            del self.members[sheet_id]
+            return True
+        return False
+
+    def deliver(self, sheet_id, origin, version, text):
+        """`version` is the sheet version the frame brings (0 for frames that bring none)."""
+        for connection_id, connection in list(self.members.get(sheet_id, {}).items()):
+            if connection_id != origin:
+                connection.push(text, version)
+
+    def all_connections(self):
+        for room in list(self.members.values()):
+            yield from list(room.values())
+
+
+class LocalBus:
+    """One process (embedded mode): services hand events to the event loop directly."""
+
+    def __init__(self):
+        self.rooms = Rooms()
+        self.loop = None
+
+    async def join(self, sheet_id, connection):
+        self.loop = asyncio.get_running_loop()
+        self.rooms.join(sheet_id, connection)
+
+    async def leave(self, sheet_id, connection):
+        self.rooms.leave(sheet_id, connection)
+
+    def publish(self, sheet_id, text, origin=None, version=0):
+        """Called from any thread, usually a service's on_commit."""
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self.rooms.deliver(sheet_id, origin, version, text)
+        else:
+            loop.call_soon_threadsafe(self.rooms.deliver, sheet_id, origin, version, text)
+
+    async def apublish(self, sheet_id, text, origin=None, version=0):
+        self.rooms.deliver(sheet_id, origin, version, text)
+
+
+class RedisBus:
+    """Several processes: Redis pub/sub, one channel per sheet, subscribed while a local
+    connection is in the room. After Redis comes back, every local connection replays."""
+
+    def __init__(self, url):
+        self.url = url
+        self.rooms = Rooms()
+        self._sync_client = None
+        self._sync_lock = threading.Lock()
+        self._async_client = None
+        self._pubsub = None
+        self._listener = None
+        self._loop = None
+
+    # publishing ------------------------------------------------------------------------------
+
+    def _sync(self):
+        if self._sync_client is None:
+            import redis
+
+            with self._sync_lock:
+                if self._sync_client is None:
+                    self._sync_client = redis.Redis.from_url(
+                        self.url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30
+                    )
+        return self._sync_client
+
+    def publish(self, sheet_id, text, origin=None, version=0):
+        self._sync().publish(_channel(sheet_id), _encode(origin, version, text))
+
+    async def apublish(self, sheet_id, text, origin=None, version=0):
+        await self._client().publish(_channel(sheet_id), _encode(origin, version, text))
+
+    # subscribing -----------------------------------------------------------------------------
+
+    def _client(self):
+        import redis.asyncio as aioredis
+
+        loop = asyncio.get_running_loop()
+        if self._async_client is None or self._loop is not loop:
+            self._loop = loop
+            self._async_client = aioredis.Redis.from_url(self.url, socket_connect_timeout=2, health_check_interval=30)
+            self._pubsub = None
+            self._listener = None
+        return self._async_client
+
+    async def join(self, sheet_id, connection):
+        first = self.rooms.join(sheet_id, connection)
+        self._ensure_listener()
+        if first:
+            try:
+                await self._pubsub.subscribe(_channel(sheet_id))
+            except Exception:  # the listener resubscribes every room when Redis is back
+                log.warning("subscribe to sheet %s failed; will retry", sheet_id)
+
+    async def leave(self, sheet_id, connection):
+        if self.rooms.leave(sheet_id, connection) and self._pubsub is not None:
+            try:
+                await self._pubsub.unsubscribe(_channel(sheet_id))
+            except Exception:
+                pass
+
+    def _ensure_listener(self):
+        client = self._client()
+        if self._pubsub is None:
+            self._pubsub = client.pubsub(ignore_subscribe_messages=True)
+        if self._listener is None or self._listener.done():
+            self._listener = asyncio.get_running_loop().create_task(self._listen())
+
+    async def _listen(self):
+        failed = False
+        while True:
+            try:
+                if failed:
+                    await self._resubscribe()
+                    failed = False
+                    for connection in self.rooms.all_connections():
+                        connection.resync()
+                if not self._pubsub.subscribed:
+                    await asyncio.sleep(0.05)
+                    continue
+                message = await self._pubsub.get_message(timeout=1.0)
+                if message is None or message.get("type") != "message":
+                    continue
+                sheet_id = int(message["channel"][len(CHANNEL_PREFIX):])
+                origin, version, text = _decode(message["data"].decode())
+                self.rooms.deliver(sheet_id, origin, version, text)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if not failed:
+                    log.warning("lost the Redis subscription; reconnecting", exc_info=True)
+                failed = True
+                await asyncio.sleep(0.5)
+
+    async def _resubscribe(self):
+        try:
+            await self._pubsub.aclose()
+        except Exception:
+            pass
+        self._pubsub = self._client().pubsub(ignore_subscribe_messages=True)
+        channels = [_channel(sheet_id) for sheet_id in self.rooms.members]
+        if channels:
+            await self._pubsub.subscribe(*channels)
+
+
+_bus = None
+
+
+def get_bus():
+    global _bus
+    if _bus is None:
+        url = getattr(settings, "REDIS_URL", "")
+        _bus = RedisBus(url) if url else LocalBus()
+    return _bus
+
+
+def reset_bus():
+    """For tests that switch settings."""
+    global _bus
+    _bus = None
