@@ -14,11 +14,10 @@ from django.conf import settings
 
 log = logging.getLogger(__name__)
 
-CHANNEL_PREFIX = "gridcast:sheet:"
-
-
-def _channel(sheet_id):
-    return f"{CHANNEL_PREFIX}{sheet_id}"
+# The version sent with a presence "joined" frame: every process answers it with one
+# snapshot of its own connections in the room, so the newcomer learns who is there.
+PRESENCE_JOIN = -1
+SNAPSHOT_DELAY = 0.2
 
 
 def _encode(origin, version, text):
@@ -55,7 +54,13 @@ class Rooms:
         """`version` is the sheet version the frame brings (0 for frames that bring none)."""
         for connection_id, connection in list(self.members.get(sheet_id, {}).items()):
             if connection_id != origin:
-                connection.push(text, version)
+                connection.push(text, max(version, 0))
+
+    def presence(self, sheet_id, exclude=None):
+        return [
+            {**c.who(), **c.presence_state}
+            for cid, c in self.members.get(sheet_id, {}).items() if cid != exclude
+        ]
 
     def all_connections(self):
         for room in list(self.members.values()):
@@ -98,8 +103,11 @@ class RedisBus:
     """Several processes: Redis pub/sub, one channel per sheet, subscribed while a local
     connection is in the room. After Redis comes back, every local connection replays."""
 
-    def __init__(self, url):
+    def __init__(self, url, namespace):
         self.url = url
+        # Pub/sub channels are global to a Redis server (not per database number), so they are
+        # named after the Gridcast database: installations sharing a Redis never hear each other.
+        self.prefix = f"gridcast:{namespace}:sheet:"
         self.rooms = Rooms()
         self._sync_client = None
         self._sync_lock = threading.Lock()
@@ -107,6 +115,10 @@ class RedisBus:
         self._pubsub = None
         self._listener = None
         self._loop = None
+        self._snapshots_due = set()
+
+    def _channel(self, sheet_id):
+        return f"{self.prefix}{sheet_id}"
 
     # publishing ------------------------------------------------------------------------------
 
@@ -122,10 +134,10 @@ class RedisBus:
         return self._sync_client
 
     def publish(self, sheet_id, text, origin=None, version=0):
-        self._sync().publish(_channel(sheet_id), _encode(origin, version, text))
+        self._sync().publish(self._channel(sheet_id), _encode(origin, version, text))
 
     async def apublish(self, sheet_id, text, origin=None, version=0):
-        await self._client().publish(_channel(sheet_id), _encode(origin, version, text))
+        await self._client().publish(self._channel(sheet_id), _encode(origin, version, text))
 
     # subscribing -----------------------------------------------------------------------------
 
@@ -145,14 +157,14 @@ class RedisBus:
         self._ensure_listener()
         if first:
             try:
-                await self._pubsub.subscribe(_channel(sheet_id))
+                await self._pubsub.subscribe(self._channel(sheet_id))
             except Exception:  # the listener resubscribes every room when Redis is back
                 log.warning("subscribe to sheet %s failed; will retry", sheet_id)
 
     async def leave(self, sheet_id, connection):
         if self.rooms.leave(sheet_id, connection) and self._pubsub is not None:
             try:
-                await self._pubsub.unsubscribe(_channel(sheet_id))
+                await self._pubsub.unsubscribe(self._channel(sheet_id))
             except Exception:
                 pass
 
@@ -178,9 +190,11 @@ class RedisBus:
                 message = await self._pubsub.get_message(timeout=1.0)
                 if message is None or message.get("type") != "message":
                     continue
-                sheet_id = int(message["channel"][len(CHANNEL_PREFIX):])
+                sheet_id = int(message["channel"][len(self.prefix):])
                 origin, version, text = _decode(message["data"].decode())
                 self.rooms.deliver(sheet_id, origin, version, text)
+                if version == PRESENCE_JOIN:
+                    self._snapshot_soon(sheet_id)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -189,13 +203,32 @@ class RedisBus:
                 failed = True
                 await asyncio.sleep(0.5)
 
+    def _snapshot_soon(self, sheet_id):
+        """Answer newcomers with one presence snapshot of this process's connections (debounced)."""
+        if sheet_id in self._snapshots_due:
+            return
+        self._snapshots_due.add(sheet_id)
+        asyncio.get_running_loop().call_later(SNAPSHOT_DELAY, lambda: asyncio.ensure_future(self._snapshot(sheet_id)))
+
+    async def _snapshot(self, sheet_id):
+        import json
+
+        self._snapshots_due.discard(sheet_id)
+        members = self.rooms.presence(sheet_id)
+        if members:
+            frame = json.dumps({"type": "presence", "event": "snapshot", "members": members}, separators=(",", ":"))
+            try:
+                await self.apublish(sheet_id, frame)
+            except Exception:
+                log.warning("presence snapshot of sheet %s not sent", sheet_id)
+
     async def _resubscribe(self):
         try:
             await self._pubsub.aclose()
         except Exception:
             pass
         self._pubsub = self._client().pubsub(ignore_subscribe_messages=True)
-        channels = [_channel(sheet_id) for sheet_id in self.rooms.members]
+        channels = [self._channel(sheet_id) for sheet_id in self.rooms.members]
         if channels:
             await self._pubsub.subscribe(*channels)
 
@@ -207,7 +240,12 @@ def get_bus():
     global _bus
     if _bus is None:
         url = getattr(settings, "REDIS_URL", "")
-        _bus = RedisBus(url) if url else LocalBus()
+        if url:
+            from django.db import connection
+
+            _bus = RedisBus(url, connection.settings_dict["NAME"])
+        else:
+            _bus = LocalBus()
     return _bus
 
 

@@ -1,3 +1,5 @@
-"""WebSocket routes. The sheet consumer arrives with the real-time issue."""
+from django.urls import path
 
-websocket_urlpatterns = []
+from .consumers import SheetConsumer
+
+websocket_urlpatterns = [path("ws/sheets/<int:sheet_id>/", SheetConsumer.as_asgi())]

@@ -168,7 +168,16 @@ GRIDCAST = {
     "MAX_COLUMNS": 500,
     "MAX_IMPORT_BYTES": int(os.environ.get("GRIDCAST_MAX_IMPORT_BYTES", str(500 * 1024 * 1024))),
     "OPERATIONS_PAGE": 1000,
+    # WebSocket: edits per second per connection (and burst), frames queued for a slow client
+    # before it is disconnected, presence updates at most every WS_PRESENCE_INTERVAL seconds,
+    # operations replayed before a client is told to reload.
+    "WS_EDITS_PER_SECOND": float(os.environ.get("GRIDCAST_WS_EDITS_PER_SECOND", "100")),
+    "WS_EDIT_BURST": int(os.environ.get("GRIDCAST_WS_EDIT_BURST", "200")),
+    "WS_MAX_BACKLOG": 5000,
+    "WS_PRESENCE_INTERVAL": 0.1,
+    "WS_REPLAY_LIMIT": 1000,
 }
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
 # WhiteNoise serves static files; without collectstatic (embedded runs) it finds them in the apps.
 WHITENOISE_USE_FINDERS = DEBUG

@@ -1,0 +1,247 @@
+"""ws/sheets/<id>/: one connection of one person to one sheet. Thin: it parses frames, checks
+access, calls the sheets services and writes frames; docs/realtime.md is the protocol."""
+import asyncio
+import collections
+import logging
+import time
+import uuid
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from sheets import selectors, services
+from sheets.errors import GridcastError, PermissionDenied
+from sheets.models import Sheet
+from sheets.permissions import Access, sheet_access
+
+from . import metrics, protocol
+from .broadcast import encode, operation_frame
+from .bus import PRESENCE_JOIN, get_bus
+
+log = logging.getLogger(__name__)
+
+COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4",
+           "#f032e6", "#469990", "#9a6324", "#800000", "#808000", "#000075"]
+CLOSE_NO_ACCESS = 4403
+CLOSE_TOO_SLOW = 4008
+
+
+def user_group(user_id):
+    return f"user.{user_id}"
+
+
+def _service(name):
+    if name.startswith("operation_"):
+        from sheets import undo
+
+        return getattr(undo, name)
+    return getattr(services, name)
+
+
+class TokenBucket:
+    def __init__(self, rate, burst):
+        self.rate, self.capacity, self.tokens, self.stamp = rate, burst, burst, time.monotonic()
+
+    def take(self):
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class SheetConsumer(AsyncWebsocketConsumer):
+    async def connect(self):
+        self.sheet_id = int(self.scope["url_route"]["kwargs"]["sheet_id"])
+        self.user = self.scope.get("user")
+        self.connection_id = uuid.uuid4().hex[:16]
+        self.outbox = collections.deque()
+        self.wake = asyncio.Event()
+        self.writer = None
+        self.joined = False
+        self.sent_version = 0
+        self.presence_state = {"selection": None, "editing": False}
+        self.presence_sent_at = 0.0
+        self.presence_timer = None
+        limits = settings.GRIDCAST
+        self.bucket = TokenBucket(limits["WS_EDITS_PER_SECOND"], limits["WS_EDIT_BURST"])
+        found = await database_sync_to_async(self._load)()
+        if found is None:
+            await self.close(code=CLOSE_NO_ACCESS)  # before accept: the handshake is refused
+            return
+        self.sheet, self.access = found
+        await self.accept()
+        await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
+        await get_bus().join(self.sheet_id, self)
+        self.joined = True
+        metrics.connections.inc()
+        version = await database_sync_to_async(self._current_version)()
+        self.sent_version = version
+        await self.send(text_data=encode({
+            "type": "welcome", "version": version, "access": self.access.name.lower(),
+            "you": self.who(), "presence": get_bus().rooms.presence(self.sheet_id, exclude=self.connection_id),
+        }))
+        self.writer = asyncio.ensure_future(self._write_loop())
+        await get_bus().apublish(self.sheet_id, encode(self._presence_frame("joined")), self.connection_id, PRESENCE_JOIN)
+
+    def _load(self):
+        sheet = Sheet.objects.filter(pk=self.sheet_id).first()
+        if sheet is None or self.user is None:
+            return None
+        access = sheet_access(self.user, sheet)
+        return (sheet, access) if access >= Access.VIEW else None
+
+    def _current_version(self):
+        return Sheet.objects.filter(pk=self.sheet_id).values_list("version", flat=True).first() or 0
+
+    async def disconnect(self, code):
+        if self.presence_timer:
+            self.presence_timer.cancel()
+        if self.writer:
+            self.writer.cancel()
+        if self.joined:
+            self.joined = False
+            metrics.connections.dec()
+            bus = get_bus()
+            await bus.leave(self.sheet_id, self)
+            try:
+                await bus.apublish(self.sheet_id, encode(self._presence_frame("left")), self.connection_id)
+                await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
+            except Exception:
+                log.warning("could not announce the departure of %s", self.connection_id)
+
+    # outgoing --------------------------------------------------------------------------------
+
+    def push(self, text, version=0):
+        """Queue a frame for this client; called by the bus for every frame of the room."""
+        if len(self.outbox) >= settings.GRIDCAST["WS_MAX_BACKLOG"]:
+            self.outbox.clear()
+            asyncio.ensure_future(self.close(code=CLOSE_TOO_SLOW))  # it reconnects and replays
+            return
+        self.outbox.append((text, version))
+        self.wake.set()
+
+    async def _write_loop(self):
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            while self.outbox:
+                text, version = self.outbox.popleft()
+                await self.base_send({"type": "websocket.send", "text": text})
+                if version > self.sent_version:
+                    self.sent_version = version
+                metrics.delivered.inc()
+
+    def send_frame(self, frame):
+        self.push(encode(frame), frame.get("version", 0) if frame.get("type") != "error" else 0)
+
+    def resync(self):
+        """The bus lost messages (Redis restarted): send what this client may have missed."""
+        asyncio.ensure_future(self._replay(self.sent_version))
+
+    # incoming --------------------------------------------------------------------------------
+
+    async def receive(self, text_data=None, bytes_data=None):
+        op_id = None
+        try:
+            kind, frame = protocol.parse(text_data)
+            op_id = frame.get("op_id") if isinstance(frame.get("op_id"), str) else None
+            if kind in protocol.WRITES:
+                await self._write(kind, frame)
+            elif kind == "hello":
+                await self._replay(protocol.since(frame))
+            elif kind == "presence":
+                self._presence(protocol.presence(frame))
+            elif kind == "ping":
+                version = await database_sync_to_async(self._current_version)()
+                self.send_frame({"type": "pong", "t": frame.get("t"), "version": version})
+        except GridcastError as error:
+            self.send_frame({"type": "error", "op_id": op_id, **error.as_dict()})
+
+    async def _write(self, kind, frame):
+        if self.access < Access.EDIT:
+            raise PermissionDenied("you may view this sheet but not edit it")
+        if not self.bucket.take():
+            raise RateLimited("too many edits: slow down", retry_after=round(1 / self.bucket.rate, 3))
+        service, kwargs = protocol.write_call(kind, frame)
+        started = time.perf_counter()
+        operation = await database_sync_to_async(self._call)(service, kwargs)
+        if operation is None:
+            raise NothingToDo(f"nothing to {kind}")
+        elapsed = (time.perf_counter() - started) * 1000
+        metrics.edits.inc()
+        metrics.edit_ms.observe(elapsed)
+        log.debug("sheet %s %s v%s in %.1f ms", self.sheet_id, operation.kind, operation.version, elapsed)
+        self.send_frame({
+            "type": "ack", "op_id": kwargs["op_id"], "version": operation.version, "kind": operation.kind,
+            "changes": operation.payload,
+        })
+
+    def _call(self, service, kwargs):
+        return _service(service)(sheet=self.sheet, actor=self.user, origin=self.connection_id, **kwargs)
+
+    async def _replay(self, since):
+        limit = settings.GRIDCAST["WS_REPLAY_LIMIT"]
+        operations, version = await database_sync_to_async(self._operations_since)(since, limit + 1)
+        if len(operations) > limit:
+            self.send_frame({"type": "reload", "version": version})
+        else:
+            self.send_frame({"type": "replay", "version": version, "ops": [operation_frame(o) for o in operations]})
+
+    def _operations_since(self, since, limit):
+        return selectors.operations_since(self.sheet, since, limit), self._current_version()
+
+    # presence --------------------------------------------------------------------------------
+
+    def who(self):
+        return {
+            "connection": self.connection_id, "user": self.user.pk, "name": self.user.label,
+            "colour": COLOURS[self.user.pk % len(COLOURS)],
+        }
+
+    def _presence_frame(self, event):
+        return {"type": "presence", "event": event, "who": {**self.who(), **self.presence_state}}
+
+    def _presence(self, state):
+        self.presence_state = state
+        wait = settings.GRIDCAST["WS_PRESENCE_INTERVAL"] - (time.monotonic() - self.presence_sent_at)
+        if wait <= 0:
+            self._announce()
+        elif self.presence_timer is None:  # throttled: the latest state goes out when the interval ends
+            self.presence_timer = asyncio.get_running_loop().call_later(wait, self._announce)
+
+    def _announce(self):
+        self.presence_timer = None
+        self.presence_sent_at = time.monotonic()
+        asyncio.ensure_future(get_bus().apublish(self.sheet_id, encode(self._presence_frame("update")), self.connection_id))
+
+    # control messages through the channel layer ----------------------------------------------
+
+    async def access_changed(self, message):
+        """Membership or sharing changed for this user: look again, and leave if no longer allowed."""
+        access = await database_sync_to_async(self._fresh_access)()
+        if access < Access.VIEW:
+            await self.send(text_data=encode({
+                "type": "error", "code": "access_revoked", "message": "you no longer have access to this sheet",
+            }))
+            await self.close(code=CLOSE_NO_ACCESS)
+        elif access != self.access:
+            self.access = access
+            self.send_frame({"type": "access", "access": access.name.lower()})
+
+
+    def _fresh_access(self):
+        self.user.refresh_from_db(fields=["is_active"])
+        return sheet_access(self.user, self.sheet)
+
+
+class RateLimited(GridcastError):
+    code = "rate_limited"
+    status = 429
+
+
+class NothingToDo(GridcastError):
+    code = "nothing_to_do"

@@ -1,0 +1,96 @@
+"""The WebSocket frames of ws/sheets/<id>/ (docs/realtime.md is the contract): parsing and
+validation of what clients send. Anything malformed becomes a ProtocolError and changes nothing."""
+import json
+import uuid
+
+from sheets.errors import GridcastError
+
+MAX_FRAME_BYTES = 512 * 1024
+
+
+class ProtocolError(GridcastError):
+    code = "bad_frame"
+
+
+class FrameTooLarge(ProtocolError):
+    code = "too_large"
+
+
+def _op_id(frame, required):
+    raw = frame.get("op_id")
+    if raw is None:
+        if required:
+            raise ProtocolError("op_id (a UUID) is required")
+        return None
+    try:
+        return str(uuid.UUID(str(raw)))
+    except ValueError:
+        raise ProtocolError("op_id must be a UUID") from None
+
+
+# Frame type -> (service, the frame fields passed to it)
+WRITES = {
+    "edit": ("cells_update", ("cells",)),
+    "insert_rows": ("rows_insert", ("count", "rows", "after", "before")),
+    "delete_rows": ("rows_delete", ("row_ids",)),
+    "move_rows": ("rows_move", ("row_ids", "after", "before")),
+    "add_column": ("column_add", ("name", "col_type", "options", "after", "before", "width")),
+    "rename_column": ("column_rename", ("key", "name")),
+    "retype_column": ("column_retype", ("key", "col_type", "options")),
+    "move_column": ("column_move", ("key", "after", "before")),
+    "delete_column": ("column_delete", ("key",)),
+    "undo": ("operation_undo", ()),
+    "redo": ("operation_redo", ()),
+}
+READS = {"hello", "presence", "ping"}
+
+
+def parse(text):
+    """(type, frame) of a client frame, or ProtocolError."""
+    if text is None:
+        raise ProtocolError("frames are JSON text")
+    if len(text) > MAX_FRAME_BYTES:
+        raise FrameTooLarge(f"frame larger than {MAX_FRAME_BYTES} bytes")
+    try:
+        frame = json.loads(text)
+    except ValueError:
+        raise ProtocolError("frame is not valid JSON") from None
+    if not isinstance(frame, dict):
+        raise ProtocolError("frame must be a JSON object")
+    kind = frame.get("type")
+    if kind not in WRITES and kind not in READS:
+        raise ProtocolError(f"unknown frame type {str(kind)[:40]!r}", op_id=_safe_op_id(frame))
+    return kind, frame
+
+
+def _safe_op_id(frame):
+    raw = frame.get("op_id")
+    return raw if isinstance(raw, str) and len(raw) <= 64 else None
+
+
+def write_call(kind, frame):
+    """The service name and its keyword arguments for a write frame."""
+    service, fields = WRITES[kind]
+    kwargs = {}
+    for field in fields:
+        if field in frame and frame[field] is not None:
+            kwargs["type" if field == "col_type" else field] = frame[field]
+    kwargs["op_id"] = _op_id(frame, required=kind == "edit")
+    return service, kwargs
+
+
+def since(frame):
+    value = frame.get("since")
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ProtocolError("hello needs since: the last version the client applied (0 for none)")
+    return value
+
+
+def presence(frame):
+    selection = frame.get("selection")
+    if selection is not None:
+        if not isinstance(selection, dict) or set(selection) - {"row", "col", "rows", "cols"}:
+            raise ProtocolError("selection is {row, col} or {rows: [first, last], cols: [first, last]}")
+        if len(json.dumps(selection)) > 500:
+            raise ProtocolError("selection is too large")
+    return {"selection": selection, "editing": bool(frame.get("editing", False))}
