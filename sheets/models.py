@@ -98,3 +98,32 @@ class Operation(models.Model):
 
     def __str__(self):
         return f"{self.sheet_id}@{self.version} {self.kind}"
+
+
+class ImportJob(models.Model):
+    """A CSV import too large to run inside the request: polled by its creator until done or failed."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="import_jobs")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="import_jobs")
+    name = models.CharField(max_length=200, help_text="Name of the sheet the import creates.")
+    file_name = models.CharField(max_length=255, blank=True)
+    size = models.BigIntegerField(default=0, help_text="Bytes uploaded.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.FloatField(default=0.0, help_text="From 0 to 1.")
+    rows = models.BigIntegerField(default=0, help_text="Rows imported so far.")
+    error = models.TextField(blank=True)
+    sheet = models.ForeignKey(Sheet, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"import {self.pk} ({self.status})"

@@ -3,6 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
 
+from . import io_views
 from . import views
 
 urlpatterns = [
@@ -24,4 +25,7 @@ urlpatterns = [
     path("sheets/<int:pk>/rows/move/", views.RowsMove.as_view(), name="api-rows-move"),
     path("sheets/<int:pk>/cells/", views.Cells.as_view(), name="api-cells"),
     path("sheets/<int:pk>/operations/", views.Operations.as_view(), name="api-operations"),
+    path("sheets/<int:pk>/export/", io_views.SheetExport.as_view(), name="api-sheet-export"),
+    path("workspaces/<int:pk>/import/", io_views.WorkspaceImport.as_view(), name="api-workspace-import"),
+    path("imports/<int:pk>/", io_views.ImportJobDetail.as_view(), name="api-import"),
 ]
