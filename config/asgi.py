@@ -7,14 +7,10 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.embedded")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from realtime.auth import TokenOrSessionAuth  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
-from realtime.auth import TokenOrSessionAuthMiddleware  # noqa: E402
 
 application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(TokenOrSessionAuthMiddleware(URLRouter(websocket_urlpatterns))),
-    }
+    {"http": django_asgi_app, "websocket": TokenOrSessionAuth(URLRouter(websocket_urlpatterns))}
 )

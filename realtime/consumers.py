@@ -170,7 +170,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
         started = time.perf_counter()
         operation = await database_sync_to_async(self._call)(service, kwargs)
         if operation is None:
-            raise NothingToDo(f"nothing to {kind}")
+            raise NothingToDo(f"nothing to {kind}", code=f"nothing_to_{kind}")
         elapsed = (time.perf_counter() - started) * 1000
         metrics.edits.inc()
         metrics.edit_ms.observe(elapsed)
@@ -244,4 +244,8 @@ class RateLimited(GridcastError):
 
 
 class NothingToDo(GridcastError):
-    code = "nothing_to_do"
+    """Undo or redo with an empty stack."""
+
+    def __init__(self, message, code):
+        super().__init__(message)
+        self.code = code

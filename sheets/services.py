@@ -6,6 +6,7 @@ schedules its broadcast for after the commit. A resent `op_id` returns the origi
 Operation without applying anything twice.
 """
 import functools
+import json
 import uuid
 
 from django.conf import settings
@@ -125,10 +126,16 @@ def _clean_name(name, what="name"):
 
 @transaction.atomic
 def sheet_create(*, workspace, name, actor, columns=None):
-    """A new sheet with the given columns (by default A, B and C, all text) and no rows."""
+    """A new sheet with the given columns (by default A, B and C, all text) and no rows, logged
+    as one sheet.create operation (which undo never reverts)."""
     sheet = Sheet.objects.create(workspace=workspace, name=_clean_name(name), created_by=actor)
-    for spec in DEFAULT_COLUMNS if columns is None else columns:
-        column_add(sheet=sheet, actor=actor, **spec)
+    specs = [_column_spec(**spec) for spec in (DEFAULT_COLUMNS if columns is None else columns)]
+    created = [_column_create(sheet, **spec) for spec in specs]
+    sheet.version = _next_version(sheet.pk)
+    Operation.objects.create(
+        sheet_id=sheet.pk, version=sheet.version, kind="sheet.create", actor=actor,
+        payload={"name": sheet.name, "columns": [column.as_dict() for column in created]},
+    )
     return sheet
 
 
@@ -211,24 +218,36 @@ def _column_position(sheet, after=None, before=None, moving=None):
     return (low + high) / 2
 
 
-@operation("column.add")
-def column_add(*, sheet, actor, name, type=ColumnType.TEXT, options=None, after=None, before=None, width=None):
-    name = _clean_name(name, "column name")
-    options = _check_type(type, options)
-    if width is not None and (not isinstance(width, int) or not 30 <= width <= 2000):
+def _column_spec(*, name, type=ColumnType.TEXT, options=None, width=None, after=None, before=None):
+    """A column's definition, checked."""
+    if width is not None and (not isinstance(width, int) or isinstance(width, bool) or not 30 <= width <= 2000):
         raise InvalidInput("width must be a whole number of pixels from 30 to 2000")
+    return {
+        "name": _clean_name(name, "column name"), "type": type, "options": _check_type(type, options),
+        "width": width or 140, "after": after, "before": before,
+    }
+
+
+def _column_create(sheet, *, name, type, options, width, after, before):
+    """Create a column under the sheet lock: its key is the sheet's next, never reused."""
+    _check_unique_name(sheet, name)
+    if Column.objects.filter(sheet_id=sheet.pk, deleted=False).count() >= _limit("MAX_COLUMNS"):
+        raise TooLarge(f"a sheet has at most {_limit('MAX_COLUMNS')} columns")
+    number = Sheet.objects.filter(pk=sheet.pk).values_list("next_column", flat=True).get()
+    Sheet.objects.filter(pk=sheet.pk).update(next_column=number + 1)
+    return Column.objects.create(
+        sheet_id=sheet.pk, key=f"c{number}", name=name, type=type, options=options,
+        position=_column_position(sheet, after, before), width=width,
+    )
+
+
+@operation("column.add")
+def column_add(*, sheet, actor, **spec):
+    """Add a column: name, type (text by default), options, width, after or before a column key."""
+    spec = _column_spec(**spec)
 
     def write(version):
-        _check_unique_name(sheet, name)
-        if Column.objects.filter(sheet_id=sheet.pk, deleted=False).count() >= _limit("MAX_COLUMNS"):
-            raise TooLarge(f"a sheet has at most {_limit('MAX_COLUMNS')} columns")
-        locked = Sheet.objects.filter(pk=sheet.pk).values_list("next_column", flat=True).get()
-        Sheet.objects.filter(pk=sheet.pk).update(next_column=locked + 1)
-        column = Column.objects.create(
-            sheet_id=sheet.pk, key=f"c{locked}", name=name, type=type, options=options,
-            position=_column_position(sheet, after, before), width=width or 140,
-        )
-        return {"column": column.as_dict()}, None
+        return {"column": _column_create(sheet, **spec).as_dict()}, None
 
     return write
 
@@ -506,7 +525,21 @@ def cells_update(*, sheet, actor, cells):
                 seen.add((row, col))
                 previous.append({"row": row, "col": col, "value": target.data.get(col)})
             target.data[col] = value
-        Row.objects.bulk_update(list(rows.values()), ["data"])
+        _save_row_data(list(rows.values()))
         return {"cells": [{"row": r, "col": c, "value": v} for r, c, v in coerced]}, {"cells": previous}
 
     return write
+
+
+def _save_row_data(rows):
+    """Write back the `data` of these rows. On PostgreSQL in one UPDATE from one JSON parameter:
+    for a hundred rows, bulk_update's CASE WHEN takes tens of milliseconds to build."""
+    if connection.vendor != "postgresql":
+        Row.objects.bulk_update(rows, ["data"])
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Row._meta.db_table} AS r SET data = v.data"
+            " FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, data jsonb) WHERE r.id = v.id",
+            [json.dumps([{"id": row.pk, "data": row.data} for row in rows])],
+        )

@@ -6,7 +6,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from accounts.models import Membership, Role
+from accounts.models import ApiToken, Membership, Role
 from config.asgi import application
 from sheets import services
 from sheets.models import Row
@@ -70,6 +70,19 @@ async def test_bad_token_and_bad_origin_are_refused(room):
     connected, _ = await communicator.connect()
     assert not connected
     communicator = WebsocketCommunicator(application, f"/ws/sheets/{sheet.pk}/",
+                                         headers=[(b"origin", b"http://evil.example")])
+    connected, _ = await communicator.connect()
+    assert not connected
+
+
+async def test_token_clients_may_omit_origin_but_not_send_a_foreign_one(room, owner):
+    sheet, _ = room
+    _, key = await database_sync_to_async(ApiToken.issue)(user=owner, name="script")
+    communicator = WebsocketCommunicator(application, f"/ws/sheets/{sheet.pk}/?token={key}")
+    connected, _ = await communicator.connect()
+    assert connected
+    await communicator.disconnect()
+    communicator = WebsocketCommunicator(application, f"/ws/sheets/{sheet.pk}/?token={key}",
                                          headers=[(b"origin", b"http://evil.example")])
     connected, _ = await communicator.connect()
     assert not connected
@@ -259,3 +272,25 @@ async def test_unsharing_a_sheet_disconnects_the_guest(room, owner, connect):
     assert welcome["access"] == "view"
     await database_sync_to_async(services.sheet_share)(sheet=sheet, user=guest, level=None)
     assert (await g.recv_type("error"))["code"] == "access_revoked"
+
+
+async def test_undo_and_redo_are_per_user_and_broadcast(room, owner, editor, connect):
+    sheet, rows = room
+    alice, _ = await connect(editor, sheet)
+    bob, _ = await connect(owner, sheet)
+    await alice.send({"type": "undo", "op_id": str(uuid.uuid4())})
+    assert (await alice.recv_type("error"))["code"] == "nothing_to_undo"
+    await alice.send(edit(rows[0], "c1", "first"))
+    await alice.recv_type("ack")
+    await bob.send(edit(rows[1], "c1", "bob's"))
+    await bob.recv_type("ack")
+    await alice.send({"type": "undo"})
+    undone = await alice.recv_type("ack")
+    assert undone["kind"] == "cells.update" and undone["changes"]["cells"] == [{"row": rows[0], "col": "c1", "value": None}]
+    assert (await bob.recv_type("ops"))["version"] == undone["version"]
+    data = await database_sync_to_async(lambda: {r.pk: r.data for r in Row.objects.filter(sheet=sheet)})()
+    assert data[rows[0]].get("c1") is None and data[rows[1]] == {"c1": "bob's"}
+    await alice.send({"type": "redo"})
+    assert (await alice.recv_type("ack"))["changes"]["cells"][0]["value"] == "first"
+    await alice.send({"type": "redo"})
+    assert (await alice.recv_type("error"))["code"] == "nothing_to_redo"

@@ -21,11 +21,22 @@ def values(sheet, key):
     return [r["values"][key] for r in selectors.rows_window(sheet, offset=0, limit=1000)["rows"]]
 
 
-def test_create_sheet_logs_one_operation_per_column(workspace, owner):
+def test_create_sheet_logs_one_operation_with_its_columns(workspace, owner):
     sheet = make_sheet(workspace, owner)
-    assert sheet.version == 7
+    assert sheet.version == 1
     assert [c.key for c in selectors.sheet_columns(sheet)] == [f"c{i}" for i in range(1, 8)]
-    assert list(Operation.objects.filter(sheet=sheet).values_list("version", flat=True)) == list(range(1, 8))
+    op = Operation.objects.get(sheet=sheet)
+    assert op.kind == "sheet.create" and op.version == 1
+    assert [c["name"] for c in op.payload["columns"]] == ["Name", "Amount", "Count", "Paid", "Day", "At", "Status"]
+
+
+def test_create_sheet_rejects_bad_columns_and_creates_nothing(workspace, owner):
+    from sheets.models import Sheet
+
+    for columns in ([{"name": "A"}, {"name": "a"}], [{"name": "A", "type": "money"}], [{"name": " "}]):
+        with pytest.raises((Conflict, InvalidInput)):
+            services.sheet_create(workspace=workspace, name="Bad", actor=owner, columns=columns)
+    assert not Sheet.objects.filter(name="Bad").exists()
 
 
 def test_default_columns_are_a_b_c(workspace, owner):
