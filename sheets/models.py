@@ -95,6 +95,8 @@ class Operation(models.Model):
                 fields=["actor", "op_id"], condition=models.Q(op_id__isnull=False), name="operation_op_id_unique_per_actor"
             ),
         ]
+        # Undo and redo read one person's recent operations on a sheet.
+        indexes = [models.Index(fields=["sheet", "actor", "version"], name="operation_sheet_actor")]
 
     def __str__(self):
         return f"{self.sheet_id}@{self.version} {self.kind}"
