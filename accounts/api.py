@@ -1,16 +1,30 @@
 """REST API for workspaces, their members and the user's API tokens."""
-from django.shortcuts import get_object_or_404
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from sheets import permissions
+from sheets.errors import NotFound
 from sheets.permissions import Access
 from sheets.selectors import workspaces_for_user
 
 from . import services
 from .models import ApiToken, Membership, Workspace
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    """Documents `Authorization: Token gc_...` in the OpenAPI schema (registered on import)."""
+
+    target_class = "accounts.authentication.ApiTokenAuthentication"
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey", "in": "header", "name": "Authorization",
+            "description": "API token, sent as `Token gc_...` (or `Bearer gc_...`).",
+        }
 
 
 class WorkspaceSerializer(serializers.ModelSerializer):
@@ -21,7 +35,7 @@ class WorkspaceSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "created_at", "role"]
         read_only_fields = ["id", "created_at", "role"]
 
-    def get_role(self, workspace):
+    def get_role(self, workspace) -> str | None:
         return permissions.workspace_role(self.context["request"].user, workspace.pk)
 
 
@@ -36,8 +50,13 @@ class MemberSerializer(serializers.ModelSerializer):
         read_only_fields = ["created_at"]
 
 
+class MemberRoleSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Membership._meta.get_field("role").choices)
+
+
 class TokenSerializer(serializers.ModelSerializer):
-    workspace = serializers.PrimaryKeyRelatedField(queryset=Workspace.objects.all(), required=False, allow_null=True)
+    # A plain id, resolved with the caller's access: a workspace one cannot see reads as missing.
+    workspace = serializers.IntegerField(source="workspace_id", required=False, allow_null=True)
 
     class Meta:
         model = ApiToken
@@ -45,10 +64,27 @@ class TokenSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "key_prefix", "created_at", "last_used_at"]
 
 
+class NewTokenSerializer(TokenSerializer):
+    key = serializers.CharField(read_only=True, help_text="The secret, shown only in this response.")
+
+    class Meta(TokenSerializer.Meta):
+        fields = [*TokenSerializer.Meta.fields, "key"]
+
+
 def _workspace(request, pk, needed=Access.VIEW):
-    workspace = get_object_or_404(Workspace, pk=pk)
-    permissions.require_workspace(request.user, workspace.pk, needed)
+    # Checked before loading, and the same message either way: no existence leak.
+    permissions.require_workspace(request.user, pk, needed)
+    workspace = Workspace.objects.filter(pk=pk).first()
+    if workspace is None:
+        raise NotFound("Workspace not found")
     return workspace
+
+
+def _tokens(user):
+    """The caller's tokens; a workspace-scoped token sees only the tokens of its workspace."""
+    tokens = user.api_tokens.all()
+    scope = getattr(user, "token_workspace_id", None)
+    return tokens if scope is None else tokens.filter(workspace_id=scope)
 
 
 class WorkspaceList(APIView):
@@ -83,6 +119,7 @@ class WorkspaceDetail(APIView):
         services.workspace_rename(workspace=workspace, name=serializer.validated_data.get("name", workspace.name))
         return Response(WorkspaceSerializer(workspace, context={"request": request}).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request, pk):
         services.workspace_delete(workspace=_workspace(request, pk, Access.OWN))
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -109,17 +146,21 @@ class MemberList(APIView):
 
 
 class MemberDetail(APIView):
-    @extend_schema(request=MemberSerializer, responses=MemberSerializer)
+    @extend_schema(request=MemberRoleSerializer, responses=MemberSerializer)
     def patch(self, request, pk, user_id):
         workspace = _workspace(request, pk, Access.MANAGE)
-        membership = get_object_or_404(Membership.objects.select_related("user"), workspace=workspace, user_id=user_id)
-        role = request.data.get("role") if isinstance(request.data, dict) else None
+        membership = Membership.objects.select_related("user").filter(workspace=workspace, user_id=user_id).first()
+        if membership is None:
+            raise NotFound("member not found")
+        serializer = MemberRoleSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
         membership = services.membership_set(
-            workspace=workspace, email=membership.user.email, role=role,
+            workspace=workspace, email=membership.user.email, role=serializer.validated_data["role"],
             by_role=permissions.workspace_role(request.user, workspace.pk),
         )
         return Response(MemberSerializer(membership).data)
 
+    @extend_schema(responses={204: None})
     def delete(self, request, pk, user_id):
         workspace = _workspace(request, pk, Access.MANAGE)
         services.membership_remove(
@@ -131,20 +172,23 @@ class MemberDetail(APIView):
 class TokenList(APIView):
     @extend_schema(responses=TokenSerializer(many=True))
     def get(self, request):
-        return Response(TokenSerializer(request.user.api_tokens.all(), many=True).data)
+        return Response(TokenSerializer(_tokens(request.user), many=True).data)
 
-    @extend_schema(request=TokenSerializer, responses={201: TokenSerializer})
+    @extend_schema(request=TokenSerializer, responses={201: NewTokenSerializer})
     def post(self, request):
         serializer = TokenSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        workspace_id = serializer.validated_data.get("workspace_id")
         token, key = services.token_create(
             user=request.user, name=serializer.validated_data["name"],
-            workspace=serializer.validated_data.get("workspace"),
+            workspace=_workspace(request, workspace_id) if workspace_id is not None else None,
         )
-        return Response({**TokenSerializer(token).data, "key": key}, status=201)
+        token.key = key
+        return Response(NewTokenSerializer(token).data, status=201)
 
 
 class TokenDetail(APIView):
+    @extend_schema(responses={204: None})
     def delete(self, request, pk):
         services.token_revoke(user=request.user, token_id=pk)
         return Response(status=status.HTTP_204_NO_CONTENT)

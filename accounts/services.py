@@ -77,14 +77,23 @@ def token_create(*, user, name, workspace=None):
     if not name or len(name) > 100:
         raise InvalidInput("token name must be 1 to 100 characters")
     scope = getattr(user, "token_workspace_id", None)
-    if scope is not None and (workspace is None or workspace.pk != scope):
+    if scope is not None and workspace is None:
         raise PermissionDenied("a workspace-scoped token can only create tokens for its own workspace")
-    if workspace is not None and not Membership.objects.filter(workspace=workspace, user=user).exists():
+    # Another workspace is out of a scoped token's reach, as if it did not exist.
+    if workspace is not None and (
+        (scope is not None and workspace.pk != scope)
+        or not Membership.objects.filter(workspace=workspace, user=user).exists()
+    ):
         raise NotFound("Workspace not found")
     return ApiToken.issue(user=user, name=name, workspace=workspace)
 
 
 def token_revoke(*, user, token_id):
-    deleted, _ = ApiToken.objects.filter(user=user, pk=token_id).delete()
+    """Revoke one of the user's tokens; a workspace-scoped token reaches only tokens of its workspace."""
+    tokens = ApiToken.objects.filter(user=user, pk=token_id)
+    scope = getattr(user, "token_workspace_id", None)
+    if scope is not None:
+        tokens = tokens.filter(workspace_id=scope)
+    deleted, _ = tokens.delete()
     if not deleted:
         raise NotFound("token not found")

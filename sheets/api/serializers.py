@@ -53,6 +53,11 @@ class SheetCreateSerializer(serializers.Serializer):
     columns = ColumnCreateSerializer(many=True, required=False)
 
 
+class SheetRenameSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    op_id = serializers.UUIDField(required=False, allow_null=True)
+
+
 class SheetListSerializer(serializers.ModelSerializer):
     workspace_name = serializers.CharField(source="workspace.name", read_only=True)
 

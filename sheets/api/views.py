@@ -1,4 +1,5 @@
 """REST API for sheets, columns, rows, cells and the operation log: parse, check, call one service."""
+from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -59,7 +60,7 @@ class SheetList(APIView):
     @extend_schema(request=s.SheetCreateSerializer, responses={201: s.SheetSerializer})
     def post(self, request):
         data = _valid(s.SheetCreateSerializer, request)
-        permissions.require_workspace(request.user, data["workspace"], Access.EDIT)
+        access = permissions.require_workspace(request.user, data["workspace"], Access.EDIT)
         columns = data.get("columns")
         if columns is not None:
             columns = [{k: v for k, v in c.items() if k != "op_id"} for c in columns]
@@ -67,7 +68,7 @@ class SheetList(APIView):
             workspace=Workspace.objects.get(pk=data["workspace"]), name=data["name"], actor=request.user,
             columns=columns,
         )
-        return Response(s.SheetSerializer(sheet, context={"access": "manage"}).data, status=201)
+        return Response(s.SheetSerializer(sheet, context={"access": access.name.lower()}).data, status=201)
 
 
 class SheetDetail(APIView):
@@ -78,13 +79,13 @@ class SheetDetail(APIView):
         data["row_count"] = selectors.row_count(sheet)
         return Response(data)
 
-    @extend_schema(request=s.SheetListSerializer, responses=s.OperationSerializer)
+    @extend_schema(request=s.SheetRenameSerializer, responses=s.OperationSerializer)
     def patch(self, request, pk):
         sheet, _ = load_sheet(request, pk, Access.EDIT)
-        op_id = request.data.get("op_id") if isinstance(request.data, dict) else None
-        name = request.data.get("name") if isinstance(request.data, dict) else None
-        return _applied(services.sheet_rename(sheet=sheet, actor=request.user, name=name, op_id=op_id))
+        data = _valid(s.SheetRenameSerializer, request)
+        return _applied(services.sheet_rename(sheet=sheet, actor=request.user, **data))
 
+    @extend_schema(responses={204: None})
     def delete(self, request, pk):
         sheet, _ = load_sheet(request, pk, Access.MANAGE)
         services.sheet_delete(sheet=sheet, actor=request.user)
@@ -92,7 +93,7 @@ class SheetDetail(APIView):
 
 
 class SheetShare(APIView):
-    @extend_schema(request=s.ShareSerializer)
+    @extend_schema(request=s.ShareSerializer, responses=s.ShareSerializer)
     def post(self, request, pk):
         sheet, _ = load_sheet(request, pk, Access.MANAGE)
         data = _valid(s.ShareSerializer, request)
@@ -122,6 +123,12 @@ class ColumnDetail(APIView):
         """Rename, retype and/or move a column; each change is its own operation."""
         sheet, _ = load_sheet(request, pk, Access.EDIT)
         data = _valid(s.ColumnUpdateSerializer, request)
+        with transaction.atomic():  # all of the changes or none; broadcasts wait for the commit
+            applied = self._apply(request, sheet, key, data)
+        return Response(s.OperationSerializer(applied, many=True).data)
+
+    @staticmethod
+    def _apply(request, sheet, key, data):
         applied = []
         if "name" in data:
             applied.append(services.column_rename(sheet=sheet, actor=request.user, key=key, name=data["name"]))
@@ -139,8 +146,9 @@ class ColumnDetail(APIView):
             ))
         if not applied:
             raise InvalidInput("nothing to change: give name, type, options, after or before")
-        return Response(s.OperationSerializer(applied, many=True).data)
+        return applied
 
+    @extend_schema(responses=s.OperationSerializer)
     def delete(self, request, pk, key):
         sheet, _ = load_sheet(request, pk, Access.EDIT)
         return _applied(services.column_delete(sheet=sheet, actor=request.user, key=key))
