@@ -8,6 +8,7 @@ Operation without applying anything twice.
 import functools
 import json
 import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -16,7 +17,7 @@ from django.db.models import Max, Min
 from realtime.broadcast import broadcast_operation, broadcast_sheet_deleted
 
 from . import values as cell_values
-from .errors import CellValueInvalid, Conflict, InvalidInput, NotFound, TooLarge
+from .errors import CellValueInvalid, Conflict, GridcastError, InvalidInput, NotFound, TooLarge
 from .models import Column, ColumnType, Operation, Row, Sheet
 
 DEFAULT_COLUMNS = [{"name": "A"}, {"name": "B"}, {"name": "C"}]
@@ -498,11 +499,48 @@ def _parse_cells(cells):
     return parsed
 
 
-@operation("cells.update")
-def cells_update(*, sheet, actor, cells):
+@dataclass
+class Edit:
+    """One person's batch of cell values, as a client sent it."""
+
+    actor: object
+    cells: list
+    op_id: object = None
+    origin: str | None = None
+
+
+def cells_update(*, sheet, actor, cells, op_id=None, origin=None):
     """Set cell values. One bad value rejects the whole batch; nothing is half applied."""
-    parsed = _parse_cells(cells)
+    result = cells_update_many(sheet=sheet, edits=[Edit(actor, cells, op_id, origin)])[0]
+    if isinstance(result, GridcastError):
+        raise result
+    return result
+
+
+def cells_update_many(*, sheet, edits):
+    """Apply independent cell edits (often from different people) in one transaction, in order,
+    each as its own operation with its own version. Returns, for each edit, its Operation (the
+    original one for a resent op_id) or the error that rejected it; one edit's error never
+    touches another. Batching is what lets one sheet take thousands of edits a second."""
+    results = [None] * len(edits)
     columns = _active_columns(sheet)
+    prepared = []
+    for index, edit in enumerate(edits):
+        try:
+            prepared.append((index, edit, _parse_op_id(edit.op_id), _coerce_cells(columns, _parse_cells(edit.cells))))
+        except GridcastError as error:
+            results[index] = error
+    if prepared:
+        try:
+            with transaction.atomic():
+                _apply_edits(sheet, prepared, results)
+        except IntegrityError:  # an op_id committed concurrently by another process: look again
+            with transaction.atomic():
+                _apply_edits(sheet, prepared, results)
+    return results
+
+
+def _coerce_cells(columns, parsed):
     coerced = []
     for row, col, raw in parsed:
         column = columns.get(col)
@@ -512,23 +550,55 @@ def cells_update(*, sheet, actor, cells):
             coerced.append((row, col, cell_values.coerce(column.type, raw, column.options)))
         except ValueError as error:
             raise CellValueInvalid(f"{column.name}: {error}", row=row, col=col) from None
+    return coerced
 
-    def write(version):
-        row_ids = {row for row, _, _ in coerced}
-        rows = {r.pk: r for r in Row.objects.filter(sheet_id=sheet.pk, pk__in=row_ids).only("id", "data")}
+
+def _apply_edits(sheet, prepared, results):
+    version = Sheet.objects.select_for_update().filter(pk=sheet.pk).values_list("version", flat=True).first()
+    if version is None:
+        for index, *_ in prepared:
+            results[index] = NotFound("Sheet not found")
+        return
+    op_ids = [op_id for _, _, op_id, _ in prepared if op_id is not None]
+    earlier = {(o.actor_id, o.op_id): o for o in Operation.objects.filter(op_id__in=op_ids)} if op_ids else {}
+    wanted = {row for *_, coerced in prepared for row, _, _ in coerced}
+    rows = {r.pk: r for r in Row.objects.filter(sheet_id=sheet.pk, pk__in=wanted).only("id", "data")}
+    created, touched = [], {}
+    for index, edit, op_id, coerced in prepared:
+        key = (getattr(edit.actor, "pk", None), op_id)
+        if op_id is not None and key in earlier:
+            done = earlier[key]
+            same = done.sheet_id == sheet.pk and done.kind == "cells.update"
+            results[index] = done if same else Conflict("op_id was already used for a different operation", op_id=str(op_id))
+            continue
+        missing = next(((r, c) for r, c, _ in coerced if r not in rows), None)
+        if missing:
+            results[index] = CellValueInvalid(f"row {missing[0]} not found in this sheet", row=missing[0], col=missing[1])
+            continue
         previous, seen = [], set()
         for row, col, value in coerced:
-            target = rows.get(row)
-            if target is None:
-                raise CellValueInvalid(f"row {row} not found in this sheet", row=row, col=col)
             if (row, col) not in seen:
                 seen.add((row, col))
-                previous.append({"row": row, "col": col, "value": target.data.get(col)})
-            target.data[col] = value
-        _save_row_data(list(rows.values()))
-        return {"cells": [{"row": r, "col": c, "value": v} for r, c, v in coerced]}, {"cells": previous}
-
-    return write
+                previous.append({"row": row, "col": col, "value": rows[row].data.get(col)})
+            rows[row].data[col] = value
+            touched[row] = rows[row]
+        version += 1
+        op = Operation(
+            sheet_id=sheet.pk, version=version, kind="cells.update", actor=edit.actor, op_id=op_id,
+            payload={"cells": [{"row": r, "col": c, "value": v} for r, c, v in coerced]}, previous={"cells": previous},
+        )
+        created.append((op, edit.origin))
+        results[index] = op
+        if op_id is not None:
+            earlier[key] = op  # the same op_id twice in one batch applies once
+    if not created:
+        return
+    Sheet.objects.filter(pk=sheet.pk).update(version=version, updated_at=_now())
+    sheet.version = version
+    _save_row_data(list(touched.values()))
+    Operation.objects.bulk_create([op for op, _ in created])
+    for op, origin in created:
+        broadcast_operation(op, origin)
 
 
 def _save_row_data(rows):

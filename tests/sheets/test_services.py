@@ -273,3 +273,30 @@ def test_sheet_rename_and_delete(sheet, owner):
         services.sheet_rename(sheet=sheet, actor=owner, name=" ")
     services.sheet_delete(sheet=sheet, actor=owner)
     assert not Row.objects.filter(sheet_id=sheet.pk).exists()
+
+
+def test_many_edits_in_one_transaction_each_get_a_version_and_fail_alone(sheet, owner, editor):
+    a, b = [r["id"] for r in services.rows_insert(sheet=sheet, actor=owner, count=2).payload["rows"]]
+    start = Operation.objects.filter(sheet=sheet).count()
+    resent = uuid.uuid4()
+    results = services.cells_update_many(sheet=sheet, edits=[
+        services.Edit(owner, [{"row": a, "col": "c3", "value": 1}], resent),
+        services.Edit(editor, [{"row": a, "col": "c3", "value": "bad"}], uuid.uuid4()),
+        services.Edit(editor, [{"row": a, "col": "c3", "value": 2}, {"row": 424242, "col": "c3", "value": 3}]),
+        services.Edit(editor, [{"row": a, "col": "c3", "value": 4}, {"row": b, "col": "c1", "value": "b"}]),
+        services.Edit(owner, [{"row": a, "col": "c3", "value": 1}], resent),
+        services.Edit(owner, [{"row": a, "col": "c1", "value": "x"}], "not-a-uuid"),
+    ])
+    first, bad_value, missing_row, fourth, again, bad_op_id = results
+    assert isinstance(bad_value, CellValueInvalid) and bad_value.detail == {"row": a, "col": "c3"}
+    assert isinstance(missing_row, CellValueInvalid) and missing_row.detail["row"] == 424242
+    assert isinstance(bad_op_id, InvalidInput)
+    assert again is first
+    assert (first.version, fourth.version) == (start + 1, start + 2)
+    assert fourth.previous == {"cells": [{"row": a, "col": "c3", "value": 1}, {"row": b, "col": "c1", "value": None}]}
+    assert Row.objects.get(pk=a).data == {"c3": 4} and Row.objects.get(pk=b).data == {"c1": "b"}
+    sheet.refresh_from_db()
+    assert sheet.version == start + 2 == Operation.objects.filter(sheet=sheet).count()
+    # Resent in a later batch: still the original, nothing applied.
+    (later,) = services.cells_update_many(sheet=sheet, edits=[services.Edit(owner, [{"row": a, "col": "c3", "value": 1}], resent)])
+    assert later.pk == first.pk and Row.objects.get(pk=a).data == {"c3": 4}
