@@ -11,13 +11,15 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from sheets import selectors, services
+from sheets.services import Edit
 from sheets.errors import GridcastError, PermissionDenied
 from sheets.models import Sheet
 from sheets.permissions import Access, sheet_access
 
 from . import metrics, protocol
 from .broadcast import encode, operation_frame
-from .bus import PRESENCE_JOIN, get_bus
+from .bus import PRESENCE_JOIN, get_bus, send_eagerly
+from .edits import queue_for
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +56,48 @@ class TokenBucket:
 
 
 class SheetConsumer(AsyncWebsocketConsumer):
+    async def __call__(self, scope, receive, send):
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if getattr(self, "joined", False):  # ended by an exception, without websocket.disconnect
+                await self.disconnect(None)
+
+    # Channels assigns the channel layer's receive to this attribute and awaits it beside the
+    # client's frames; an exception from it (Redis restarting) would end the connection.
+    @property
+    def channel_receive(self):
+        return self._receive_from_layer
+
+    @channel_receive.setter
+    def channel_receive(self, receive):
+        self._layer_receive = receive
+
+    async def _receive_from_layer(self):
+        """The next channel-layer message. While Redis is away the connection stays (the bus
+        replays what it missed); once Redis is back the user group, which Redis lost, is joined
+        again and access is looked at again, in case a change was missed meanwhile."""
+        down = False
+        while True:
+            try:
+                if down and getattr(self, "joined", False):
+                    await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
+                    return {"type": "access.changed"}
+                return await self._layer_receive()
+            except Exception:
+                if asyncio.current_task().cancelling():  # the layer turned our cancellation into an error
+                    raise asyncio.CancelledError() from None
+                if not down:
+                    log.warning("channel layer unavailable for %s; retrying", getattr(self, "connection_id", "?"))
+                down = True
+                await asyncio.sleep(0.5)
+
     async def connect(self):
         self.sheet_id = int(self.scope["url_route"]["kwargs"]["sheet_id"])
         self.user = self.scope.get("user")
         self.connection_id = uuid.uuid4().hex[:16]
         self.outbox = collections.deque()
-        self.wake = asyncio.Event()
+        self.ready = False  # frames wait in the outbox until the welcome is out
         self.writer = None
         self.joined = False
         self.sent_version = 0
@@ -84,7 +122,9 @@ class SheetConsumer(AsyncWebsocketConsumer):
             "type": "welcome", "version": version, "access": self.access.name.lower(),
             "you": self.who(), "presence": get_bus().rooms.presence(self.sheet_id, exclude=self.connection_id),
         }))
-        self.writer = asyncio.ensure_future(self._write_loop())
+        self.ready = True
+        if self.outbox:
+            self.writer = asyncio.ensure_future(self._write_loop())
         await get_bus().apublish(self.sheet_id, encode(self._presence_frame("joined")), self.connection_id, PRESENCE_JOIN)
 
     def _load(self):
@@ -100,6 +140,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code):
         if self.presence_timer:
             self.presence_timer.cancel()
+        self.ready = False
         if self.writer:
             self.writer.cancel()
         if self.joined:
@@ -116,24 +157,47 @@ class SheetConsumer(AsyncWebsocketConsumer):
     # outgoing --------------------------------------------------------------------------------
 
     def push(self, text, version=0):
-        """Queue a frame for this client; called by the bus for every frame of the room."""
+        """Send a frame to this client; called by the bus for every frame of the room.
+
+        With no write pending the frame is written at once, in the caller: a task switch per
+        frame and connection cost more than the write itself. Behind a write the server holds
+        back (a slow client), frames queue; a client whose queue passes WS_MAX_BACKLOG is
+        closed, and it reconnects and replays."""
+        if self.writer is None and self.ready:
+            try:
+                held = send_eagerly(self.base_send({"type": "websocket.send", "text": text}))
+            except Exception:  # the client is gone; its disconnect is on the way
+                return
+            if held is None:
+                self._sent(version)
+            else:
+                self.writer = asyncio.ensure_future(self._write_loop(held, version))
+            return
         if len(self.outbox) >= settings.GRIDCAST["WS_MAX_BACKLOG"]:
             self.outbox.clear()
             asyncio.ensure_future(self.close(code=CLOSE_TOO_SLOW))  # it reconnects and replays
             return
         self.outbox.append((text, version))
-        self.wake.set()
 
-    async def _write_loop(self):
-        while True:
-            await self.wake.wait()
-            self.wake.clear()
+    def _sent(self, version):
+        if version > self.sent_version:
+            self.sent_version = version
+        metrics.delivered.inc()
+
+    async def _write_loop(self, held=None, version=0):
+        """Finish the write the server held back, then the frames queued behind it."""
+        try:
+            if held is not None:
+                await held
+                self._sent(version)
             while self.outbox:
                 text, version = self.outbox.popleft()
                 await self.base_send({"type": "websocket.send", "text": text})
-                if version > self.sent_version:
-                    self.sent_version = version
-                metrics.delivered.inc()
+                self._sent(version)
+        except Exception:  # the client is gone
+            self.outbox.clear()
+        finally:
+            self.writer = None
 
     def send_frame(self, frame):
         self.push(encode(frame), frame.get("version", 0) if frame.get("type") != "error" else 0)
@@ -160,6 +224,9 @@ class SheetConsumer(AsyncWebsocketConsumer):
                 self.send_frame({"type": "pong", "t": frame.get("t"), "version": version})
         except GridcastError as error:
             self.send_frame({"type": "error", "op_id": op_id, **error.as_dict()})
+        except Exception:  # a fault of ours: the client hears of it and the connection stays
+            log.exception("frame on sheet %s failed", self.sheet_id)
+            self.send_frame({"type": "error", "op_id": op_id, "code": "server_error", "message": "the server failed; retry"})
 
     async def _write(self, kind, frame):
         if self.access < Access.EDIT:
@@ -168,7 +235,11 @@ class SheetConsumer(AsyncWebsocketConsumer):
             raise RateLimited("too many edits: slow down", retry_after=round(1 / self.bucket.rate, 3))
         service, kwargs = protocol.write_call(kind, frame)
         started = time.perf_counter()
-        operation = await database_sync_to_async(self._call)(service, kwargs)
+        if kind == "edit":
+            edit = Edit(self.user, kwargs.get("cells"), kwargs["op_id"], self.connection_id)
+            operation = await queue_for(self.sheet).submit(edit)
+        else:
+            operation = await database_sync_to_async(self._call)(service, kwargs)
         if operation is None:
             raise NothingToDo(f"nothing to {kind}", code=f"nothing_to_{kind}")
         elapsed = (time.perf_counter() - started) * 1000
@@ -192,7 +263,10 @@ class SheetConsumer(AsyncWebsocketConsumer):
             self.send_frame({"type": "replay", "version": version, "ops": [operation_frame(o) for o in operations]})
 
     def _operations_since(self, since, limit):
-        return selectors.operations_since(self.sheet, since, limit), self._current_version()
+        # The version first: a write committed after it is left to its own broadcast, so the
+        # replay brings the client exactly to the version it names.
+        version = self._current_version()
+        return [o for o in selectors.operations_since(self.sheet, since, limit) if o.version <= version], version
 
     # presence --------------------------------------------------------------------------------
 
