@@ -86,8 +86,10 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000},
+            "BACKEND": "realtime.layers.RedisChannelLayer",
+            # The layer waits for messages with a 5 s BZPOPMIN; redis-py 8 reads with a 5 s socket
+            # timeout by default, which ended every idle WebSocket after 5 s. Read longer.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "capacity": 1000},
         }
     }
 else:

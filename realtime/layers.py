@@ -1,0 +1,36 @@
+"""The channel layer for several processes: channels-redis, with a receive that always ends
+when it is cancelled.
+
+channels-redis 4.3 with redis-py 8 now and then loses the cancellation of a receive and goes
+on polling Redis. Every consumer (ours, and Channels' own WebsocketDenier for a refused
+Origin) awaits its receive beside the client's frames and cancels it when the connection
+ends; a lost cancellation kept the finished connection's task alive for ever, and uvicorn
+waited for it at shutdown.
+"""
+import asyncio
+
+from channels_redis.core import RedisChannelLayer as BaseRedisChannelLayer
+
+
+class RedisChannelLayer(BaseRedisChannelLayer):
+    async def receive(self, channel):
+        return await cancellable(super().receive(channel))
+
+
+async def cancellable(coroutine):
+    """Await `coroutine` in a task of its own, so that cancelling the caller ends the caller at
+    once; the task is cancelled until it stops."""
+    task = asyncio.ensure_future(coroutine)
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())
+    try:
+        await asyncio.wait([task])
+    except asyncio.CancelledError:
+        _cancel_until_done(task)
+        raise
+    return task.result()
+
+
+def _cancel_until_done(task):
+    if not task.done():
+        task.cancel()
+        asyncio.get_running_loop().call_later(1.0, _cancel_until_done, task)
