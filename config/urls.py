@@ -10,3 +10,13 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("", include("accounts.urls")),
 ]
+
+
+def handler404(request, exception=None):
+    """API clients get JSON, people the usual page."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"error": {"code": "not_found", "message": "no such API endpoint"}}, status=404)
+    return page_not_found(request, exception)
