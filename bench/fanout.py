@@ -5,8 +5,10 @@
 
 For each server and each N: one Gridcast server process (uvicorn on uvloop + httptools, or
 daphne) with REDIS_URL set; N subscriber connections (`?token=`, viewers) spread over client
-processes; one writer connection in another process sends timestamped edits at a fixed rate,
-each persisted through the real path (consumer, sheets service, PostgreSQL, Redis pub/sub).
+processes; writer connections in another process (one per 10 edits/s, as people type) send
+timestamped edits in turn at a fixed rate, each persisted through the real path (consumer,
+sheets service, PostgreSQL, Redis pub/sub). A second window publishes the same kind of frames
+straight to Redis, as a service does after commit: the delivery path alone.
 Subscribers take receive time minus the timestamp in the `ops` frame as the delivery latency.
 Printed: p50/p99/max latency, frames expected and received, the server process's CPU per
 delivered frame (from /proc, since the 2 cores are shared with the clients, PostgreSQL and
@@ -33,6 +35,7 @@ import sys
 import tempfile
 import time
 import uuid
+import zlib
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -46,6 +49,7 @@ TARGET_P99_MS = {100: 10, 1000: 50}
 TARGET_US_PER_FRAME = 20
 TARGET_EDITS_PER_S = 2000
 PER_CLIENT_PROCESS = 250
+OFFER_DEFLATE = False  # --deflate: clients offer permessage-deflate, as browsers do
 
 
 def parse_args():
@@ -55,10 +59,15 @@ def parse_args():
     parser.add_argument("--rate", default=None,
                         help="edits/s for each N (default 100 up to 100 subscribers, then 10)")
     parser.add_argument("--seconds", type=float, default=10, help="length of each fan-out case")
+    parser.add_argument("--writer-connections", type=int, default=0,
+                        help="connections the edits of a fan-out case come from, in turn (default: one per "
+                             "10 edits/s, as people type; one connection's edits are applied one at a time)")
     parser.add_argument("--writers", type=int, default=20, help="writer connections in the write test")
     parser.add_argument("--in-flight", type=int, default=5, help="unacknowledged edits per writer")
     parser.add_argument("--write-seconds", type=float, default=10, help="length of the write test (0 skips it)")
     parser.add_argument("--no-floor", action="store_true", help="skip the floor server")
+    parser.add_argument("--deflate", action="store_true",
+                        help="clients offer permessage-deflate, as browsers do (uvicorn accepts it by default)")
     parser.add_argument("--no-slow", action="store_true", help="skip the stalled-client check")
     parser.add_argument("--sources", default="edits,published",
                         help="edits (through the real write path), published (frames published to Redis "
@@ -218,13 +227,17 @@ class Connection(asyncio.Protocol):
         self.upgraded = False
         self.welcome = asyncio.get_running_loop().create_future()
         self.close_code = None
+        self.inflate = None
 
     def connection_made(self, transport):
         self.transport = transport
         key = base64.b64encode(os.urandom(16)).decode()
-        transport.write(
+        transport.write((
             f"GET {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            + ("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" if OFFER_DEFLATE else "")
+            + "\r\n"
+            ).encode()
         )
 
     def connection_lost(self, exc):
@@ -247,6 +260,8 @@ class Connection(asyncio.Protocol):
                     self.welcome.set_exception(ConnectionError(bytes(buffer[:end]).split(b"\r\n")[0].decode()))
                 return
             self.upgraded = True
+            if b"permessage-deflate" in bytes(buffer[:end]).lower():
+                self.inflate = zlib.decompressobj(-15)
             del buffer[: end + 4]
         position, size = 0, len(buffer)
         while size - position >= 2:
@@ -263,6 +278,8 @@ class Connection(asyncio.Protocol):
             if size - start < length:
                 break
             payload = bytes(buffer[start:start + length])
+            if buffer[position] & 0x40 and self.inflate is not None:  # RSV1: a compressed message
+                payload = self.inflate.decompress(payload + b"\x00\x00\xff\xff")
             position = start + length
             if opcode == 1:
                 if not self.welcome.done():
@@ -476,26 +493,37 @@ async def paced(rate, seconds, send):
     return total
 
 
-def paced_writer_process(port, path, rows, column, rate, seconds, acks, k, control, results):
-    """One writer connection sending edits at a fixed rate in window k (the floor sends no acks)."""
+def paced_writer_process(port, paths, rows, column, rate, seconds, acks, k, control, results):
+    """Writer connections sending edits at a fixed rate in window k, in turn (the floor sends no acks)."""
     import uvloop
 
     async def main():
-        writer = Writer(rows, column)
-        writer.connection = await open_connection(port, path, writer.on_text)
+        writers = []
+        for i, path in enumerate(paths):
+            writer = Writer(rows[i::len(paths)] or rows, column)
+            writer.connection = await open_connection(port, path, writer.on_text)
+            writers.append(writer)
         results.put(("ready", 1, []))
         if not await window_opens(control, k):
             return
         cpu, t0 = cpu_now(), time.monotonic()
-        total = await paced(rate, seconds, writer.send)
+        turn = iter(range(1 << 62))
+        total = await paced(rate, seconds, lambda: writers[next(turn) % len(writers)].send())
         deadline = time.monotonic() + 10
-        while acks and writer.sent_at and time.monotonic() < deadline:
+        while acks and any(w.sent_at for w in writers) and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         cpu, wall = cpu_now() - cpu, time.monotonic() - t0
-        results.put(("sent", writer.ack_ns.tobytes(), total, writer.acked if acks else total, writer.errors, cpu / wall * 100))
+        ack_ns, errors = array.array("q"), {}
+        for w in writers:
+            ack_ns.extend(w.ack_ns)
+            for code, count in w.errors.items():
+                errors[code] = errors.get(code, 0) + count
+        acked = sum(w.acked for w in writers) if acks else total
+        results.put(("sent", ack_ns.tobytes(), total, acked, errors, cpu / wall * 100))
         while not control["stop"].is_set():  # stay in the room until the case ends (leaving is a presence frame)
             await asyncio.sleep(0.05)
-        writer.connection.close()
+        for w in writers:
+            w.connection.close()
         await asyncio.sleep(0.1)
 
     uvloop.run(main())
@@ -686,9 +714,14 @@ def fanout_case(kind, n, rate, args, setup):
         procs = max(1, math.ceil(n / PER_CLIENT_PROCESS))
         groups = [g for g in (paths[i::procs] for i in range(procs)) if g]
         received = processes.ctx.RawArray("q", len(groups))
+        joins_cpu, joins_wall = cpu_seconds(server.pid), time.monotonic()
         for slot, group in enumerate(groups):
             processes.start(subscriber_process, server.port, group, received, slot)
         connected = processes.collect("ready", len(groups), 300)
+        connect_wall = time.monotonic() - joins_wall
+        settle(server.pid)
+        print(f"    {n} subscribers connected in {connect_wall:.1f} s, quiet after {time.monotonic() - joins_wall:.1f} s; "
+              f"server CPU for the joins {cpu_seconds(server.pid) - joins_cpu:.1f} s", flush=True)
         retried = sum(c[2] for c in connected)
         if retried:
             print(f"    {retried} subscriber handshakes failed and were retried: {sorted({r for c in connected for r in c[3]})}")
@@ -697,7 +730,9 @@ def fanout_case(kind, n, rate, args, setup):
             raise RuntimeError(f"only {sum(c[0] for c in connected)} of {n} subscribers connected: {failures}")
         name = "floor" if kind == "floor" else f"gridcast {kind}"
         if kind == "floor" or "edits" in args.sources:
-            processes.start(paced_writer_process, server.port, server.url("pub", setup["editors"][0], sheet),
+            writers = args.writer_connections or max(1, math.ceil(rate / 10))
+            processes.start(paced_writer_process, server.port,
+                            [server.url("pub", setup["editors"][i % len(setup["editors"])], sheet) for i in range(writers)],
                             setup["rows"], setup["column"], rate, args.seconds, kind != "floor", 1)
             processes.collect("ready", 1, 60)
             rows.append({"server": name, "source": "frames" if kind == "floor" else "edits", "n": n, "rate": rate,
@@ -792,7 +827,7 @@ def fmt(value, digits=1):
 def print_fanout(rows):
     print()
     print("Fan-out: N subscribers of one sheet; latency = receive time - send time written in the frame")
-    print("  edits: one writer connection, each edit persisted through the real path (consumer, service,")
+    print("  edits: writer connections (one per 10 edits/s) in turn, each edit persisted through the real path (consumer, service,")
     print("         PostgreSQL, on-commit publish to Redis); the server's CPU includes the write path")
     print("  published: frames published to Redis as a service does after commit: the delivery path alone")
     print("  frames: the floor, a bare websockets server relaying the writer's frame to every subscriber")
@@ -889,7 +924,9 @@ def print_targets(fanout, slow, writes):
 
 
 def main():
+    global OFFER_DEFLATE
     args = parse_args()
+    OFFER_DEFLATE = args.deflate
     setup = prepare_database()
     print(f"database {setup['database']}, sheet {setup['sheet']}, {ROWS} rows; REDIS_URL={os.environ.get('REDIS_URL', '')!r}; "
           f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}", flush=True)

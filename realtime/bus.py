@@ -14,9 +14,13 @@ from django.conf import settings
 
 log = logging.getLogger(__name__)
 
-# The version sent with a presence "joined" frame: every process answers it with one
-# snapshot of its own connections in the room, so the newcomer learns who is there.
+# The version sent with a presence "joined" frame: every other process answers it with one
+# snapshot of its own connections in the room, so the newcomer learns who is there (its welcome
+# lists those of its own process).
 PRESENCE_JOIN = -1
+# The version of such a snapshot, whose origin field names the newcomers it is for: only they
+# get it. Sent to the whole room, a join storm of N connections cost O(N²) large frames.
+PRESENCE_SNAPSHOT = -2
 SNAPSHOT_DELAY = 0.2
 
 
@@ -55,6 +59,9 @@ class Rooms:
         room = self.members.get(sheet_id)
         if not room:
             return
+        if version == PRESENCE_SNAPSHOT:
+            room = {cid: room[cid] for cid in (origin or "").split(",") if cid in room}
+            origin = None
         version = max(version, 0)
         for connection in tuple(room.values()):
             if connection.connection_id != origin:
@@ -157,7 +164,7 @@ class RedisBus:
         self._pubsub = None
         self._listener = None
         self._loop = None
-        self._snapshots_due = set()
+        self._newcomers = {}  # sheet id -> connections of other processes that joined since the last snapshot
 
     def _channel(self, sheet_id):
         return f"{self.prefix}{sheet_id}"
@@ -235,8 +242,8 @@ class RedisBus:
                 sheet_id = int(message["channel"][len(self.prefix):])
                 origin, version, text = _decode(message["data"].decode())
                 self.rooms.deliver(sheet_id, origin, version, text)
-                if version == PRESENCE_JOIN:
-                    self._snapshot_soon(sheet_id)
+                if version == PRESENCE_JOIN and origin and origin not in self.rooms.members.get(sheet_id, ()):
+                    self._snapshot_soon(sheet_id, origin)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -245,22 +252,23 @@ class RedisBus:
                 failed = True
                 await asyncio.sleep(0.5)
 
-    def _snapshot_soon(self, sheet_id):
-        """Answer newcomers with one presence snapshot of this process's connections (debounced)."""
-        if sheet_id in self._snapshots_due:
-            return
-        self._snapshots_due.add(sheet_id)
-        asyncio.get_running_loop().call_later(SNAPSHOT_DELAY, lambda: asyncio.ensure_future(self._snapshot(sheet_id)))
+    def _snapshot_soon(self, sheet_id, newcomer):
+        """Answer newcomers of another process with one presence snapshot of this process's
+        connections, for all who joined within SNAPSHOT_DELAY."""
+        due = sheet_id in self._newcomers
+        self._newcomers.setdefault(sheet_id, set()).add(newcomer)
+        if not due:
+            asyncio.get_running_loop().call_later(SNAPSHOT_DELAY, lambda: asyncio.ensure_future(self._snapshot(sheet_id)))
 
     async def _snapshot(self, sheet_id):
         import json
 
-        self._snapshots_due.discard(sheet_id)
+        newcomers = self._newcomers.pop(sheet_id, ())
         members = self.rooms.presence(sheet_id)
-        if members:
+        if members and newcomers:
             frame = json.dumps({"type": "presence", "event": "snapshot", "members": members}, separators=(",", ":"))
             try:
-                await self.apublish(sheet_id, frame)
+                await self.apublish(sheet_id, frame, origin=",".join(sorted(newcomers)), version=PRESENCE_SNAPSHOT)
             except Exception:
                 log.warning("presence snapshot of sheet %s not sent", sheet_id)
 
