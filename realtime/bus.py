@@ -196,7 +196,12 @@ class RedisBus:
         loop = asyncio.get_running_loop()
         if self._async_client is None or self._loop is not loop:
             self._loop = loop
-            self._async_client = aioredis.Redis.from_url(self.url, socket_connect_timeout=2, health_check_interval=30)
+            # A blocking pool: a thousand connections leaving at once wait their turn for a Redis
+            # connection instead of failing with "Too many connections" (and leaving ghosts).
+            pool = aioredis.BlockingConnectionPool.from_url(
+                self.url, max_connections=50, timeout=10, socket_connect_timeout=2, health_check_interval=30
+            )
+            self._async_client = aioredis.Redis(connection_pool=pool)
             self._pubsub = None
             self._listener = None
         return self._async_client

@@ -98,6 +98,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
         self.connection_id = uuid.uuid4().hex[:16]
         self.outbox = collections.deque()
         self.ready = False  # frames wait in the outbox until the welcome is out
+        self.too_slow = False
         self.writer = None
         self.joined = False
         self.sent_version = 0
@@ -173,9 +174,12 @@ class SheetConsumer(AsyncWebsocketConsumer):
             else:
                 self.writer = asyncio.ensure_future(self._write_loop(held, version))
             return
+        if self.too_slow:  # closed for it: nothing more until it reconnects and replays
+            return
         if len(self.outbox) >= settings.GRIDCAST["WS_MAX_BACKLOG"]:
             self.outbox.clear()
-            asyncio.ensure_future(self.close(code=CLOSE_TOO_SLOW))  # it reconnects and replays
+            self.too_slow, self.ready = True, False
+            asyncio.ensure_future(self.close(code=CLOSE_TOO_SLOW))
             return
         self.outbox.append((text, version))
 
