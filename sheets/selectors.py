@@ -4,7 +4,7 @@ from collections import OrderedDict
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import F, Q
+from django.db.models import Q
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from guardian.shortcuts import get_objects_for_user
 

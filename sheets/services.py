@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max, Min
+from django.utils import timezone
 
 from realtime.broadcast import broadcast_operation, broadcast_sheet_deleted
 
@@ -99,18 +100,12 @@ def _next_version(sheet_id):
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE sheets_sheet SET version = version + 1, updated_at = %s WHERE id = %s RETURNING version",
-            [_now(), sheet_id],
+            [timezone.now(), sheet_id],
         )
         row = cursor.fetchone()
     if row is None:
         raise NotFound("Sheet not found")
     return row[0]
-
-
-def _now():
-    from django.utils import timezone
-
-    return timezone.now()
 
 
 # --- sheets ------------------------------------------------------------------------------------
@@ -593,7 +588,7 @@ def _apply_edits(sheet, prepared, results):
             earlier[key] = op  # the same op_id twice in one batch applies once
     if not created:
         return
-    Sheet.objects.filter(pk=sheet.pk).update(version=version, updated_at=_now())
+    Sheet.objects.filter(pk=sheet.pk).update(version=version, updated_at=timezone.now())
     sheet.version = version
     _save_row_data(list(touched.values()))
     Operation.objects.bulk_create([op for op, _ in created])
