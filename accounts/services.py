@@ -97,3 +97,10 @@ def token_revoke(*, user, token_id):
     deleted, _ = tokens.delete()
     if not deleted:
         raise NotFound("token not found")
+
+
+def theme_set(*, user, theme):
+    if theme not in User.Theme.values:
+        raise InvalidInput(f"theme must be one of {', '.join(User.Theme.values)}")
+    user.theme = theme
+    user.save(update_fields=["theme"])

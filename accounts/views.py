@@ -1,6 +1,9 @@
 """Pages of the account area. The rich workspace pages arrive with the browser issue."""
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -41,3 +44,15 @@ def token_revoke(request, pk):
     except GridcastError as error:
         messages.error(request, error.message)
     return redirect("tokens")
+
+
+@login_required
+@require_POST
+def theme(request):
+    try:
+        services.theme_set(user=request.user, theme=json.loads(request.body or b"{}").get("theme"))
+    except (ValueError, AttributeError):
+        return JsonResponse({"error": {"code": "invalid", "message": "send {\"theme\": ...} as JSON"}}, status=400)
+    except GridcastError as error:
+        return JsonResponse({"error": {"code": error.code, "message": error.message}}, status=400)
+    return JsonResponse({"theme": request.user.theme})

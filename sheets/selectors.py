@@ -204,3 +204,14 @@ def rows_in_order(sheet, chunk=5000):
             return
         yield from ((pk, data) for _, pk, data in page)
         last = (page[-1][0], page[-1][1])
+
+
+def sheet_people(sheet):
+    """{user id: display name} of everyone who can reach the sheet (for naming actors)."""
+    from guardian.shortcuts import get_users_with_perms
+
+    from accounts.models import User
+
+    users = set(User.objects.filter(memberships__workspace_id=sheet.workspace_id))
+    users.update(get_users_with_perms(sheet, with_group_users=False))
+    return {user.pk: user.label for user in users}

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_vite",
     "allauth",
     "allauth.account",
     "guardian",
@@ -185,6 +186,18 @@ GRIDCAST = {
     "WS_REPLAY_LIMIT": 1000,
 }
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+
+# The Svelte widgets: built by Vite into static/dist (make run / make test build them); set
+# VITE_DEV_SERVER=1 to load them from `npm run dev` in frontend/ instead.
+DJANGO_VITE = {
+    "default": {
+        "dev_mode": env_bool("VITE_DEV_SERVER", False),
+        "dev_server_host": "127.0.0.1",
+        "dev_server_port": 5173,
+        "static_url_prefix": "dist",
+        "manifest_path": BASE_DIR / "static" / "dist" / "manifest.json",
+    }
+}
 
 # WhiteNoise serves static files; without collectstatic (embedded runs) it finds them in the apps.
 WHITENOISE_USE_FINDERS = DEBUG

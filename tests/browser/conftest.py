@@ -1,0 +1,84 @@
+"""Browser tests: a real uvicorn process on the test database and Redis, driven by Playwright
+in Debian's Chromium (/usr/bin/chromium; never a downloaded browser).
+
+Tests here need `@pytest.mark.django_db(transaction=True)`: the server is another process and
+sees only committed data. Screenshots go to test-artifacts/ (GC_ARTIFACTS to change it).
+"""
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from tests.realtime.servers import REPO, ServerProcess, server_env
+
+CHROMIUM = os.environ.get("GC_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(os.environ.get("GC_ARTIFACTS", REPO / "test-artifacts"))
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--no-first-run", "--disable-extensions"]
+
+
+@pytest.fixture(scope="session")
+def web_server(django_db_setup, django_db_blocker):
+    """One server for the browser tests of the session."""
+    if not (REPO / "static" / "dist" / "manifest.json").exists():
+        pytest.fail("the front end is not built: run `make frontend` (make test does)")
+    with django_db_blocker.unblock():
+        server = ServerProcess("uvicorn", server_env(settings.REDIS_URL), tempfile.mkdtemp(prefix="gc-web-"))
+        server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Chromium for the tests of one module. Playwright's sync API keeps an event loop running
+    in this thread, which Django takes for async code: the tests' ORM calls are allowed while
+    it runs (they are ordinary synchronous calls)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make browser` installs Debian's chromium")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+
+
+@pytest.fixture
+def open_as(chromium, web_server):
+    """open_as(user, path, **context options) -> a Page logged in as `user` (a session made by
+    Django's test client: logging in through the form has its own test)."""
+    contexts = []
+
+    def open_page(user, path="/", **options):
+        context = chromium.new_context(base_url=web_server.http_url, **options)
+        contexts.append(context)
+        if user is not None:
+            client = Client()
+            client.force_login(user)
+            context.add_cookies([{
+                "name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": web_server.http_url,
+            }])
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(path)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+def screenshot(page, name):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
