@@ -1,4 +1,4 @@
-"""Pages of the account area. The rich workspace pages arrive with the browser issue."""
+"""Pages of the account area: the workspace home page, API tokens and the theme setting."""
 import json
 
 from django.contrib import messages
@@ -8,15 +8,16 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from sheets.errors import GridcastError
-from sheets.selectors import sheets_for_user, workspaces_for_user
+from sheets.selectors import workspaces_for_user
 
 from . import services
+from .selectors import home_for_user
 
 
 @login_required
 def home(request):
-    workspaces = workspaces_for_user(request.user)
-    return render(request, "home.html", {"workspaces": workspaces, "sheets": sheets_for_user(request.user)})
+    """The workspace home page: a Svelte widget that starts from this data and then uses the API."""
+    return render(request, "home.html", {"home": home_for_user(request.user)})
 
 
 @login_required
