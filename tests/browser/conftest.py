@@ -51,8 +51,16 @@ def chromium():
         os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.gc_failed = report.failed
+    return report
+
+
 @pytest.fixture
-def open_as(chromium, web_server):
+def open_as(request, chromium, web_server):
     """open_as(user, path, **context options) -> a Page logged in as `user` (a session made by
     Django's test client: logging in through the form has its own test)."""
     contexts = []
@@ -68,12 +76,17 @@ def open_as(chromium, web_server):
                 "url": web_server.http_url,
             }])
         page = context.new_page()
+        page.on("console", lambda m: m.type in ("error", "warning") and print(f"[{user}] console {m.type}: {m.text}"))
+        page.on("pageerror", lambda e: print(f"[{user}] page error: {e}"))
         page.set_default_timeout(15_000)
         page.goto(path)
         return page
 
     yield open_page
-    for context in contexts:
+    for n, context in enumerate(contexts):
+        if getattr(request.node, "gc_failed", False):
+            for page in context.pages:
+                screenshot(page, f"failed-{request.node.name}-{n}")
         context.close()
 
 
