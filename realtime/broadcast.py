@@ -33,6 +33,20 @@ def publish(sheet_id, frame, origin=None):
         log.exception("broadcast to sheet %s failed", sheet_id)
 
 
+def publish_many(items):
+    """items: (sheet id, frame, origin), published in this order, in one round trip to Redis."""
+    try:
+        get_bus().publish_many([(sheet_id, encode(frame), origin, frame.get("version", 0)) for sheet_id, frame, origin in items])
+    except Exception:  # committed; replay repairs a lost broadcast
+        log.exception("broadcast of %d frames failed", len(items))
+
+
+def broadcast_operations(operations):
+    """broadcast_operation for each (operation, origin) of a batch, published together."""
+    items = [(operation.sheet_id, operation_frame(operation), origin) for operation, origin in operations]
+    transaction.on_commit(lambda: publish_many(items))
+
+
 def broadcast_operation(operation, origin=None):
     """After commit, every subscriber of the sheet but `origin` (the connection that asked,
     which gets an ack) receives the operation."""

@@ -147,6 +147,11 @@ class LocalBus:
     async def apublish(self, sheet_id, text, origin=None, version=0):
         self.rooms.deliver(sheet_id, origin, version, text)
 
+    def publish_many(self, items):
+        """items: (sheet id, text, origin, version), in order."""
+        for sheet_id, text, origin, version in items:
+            self.publish(sheet_id, text, origin, version)
+
 
 class RedisBus:
     """Several processes: Redis pub/sub, one channel per sheet, subscribed while a local
@@ -184,6 +189,16 @@ class RedisBus:
 
     def publish(self, sheet_id, text, origin=None, version=0):
         self._sync().publish(self._channel(sheet_id), _encode(origin, version, text))
+
+    def publish_many(self, items):
+        """items: (sheet id, text, origin, version), published in order in one round trip."""
+        if len(items) == 1:
+            self.publish(*items[0])
+            return
+        pipe = self._sync().pipeline(transaction=False)
+        for sheet_id, text, origin, version in items:
+            pipe.publish(self._channel(sheet_id), _encode(origin, version, text))
+        pipe.execute()
 
     async def apublish(self, sheet_id, text, origin=None, version=0):
         await self._client().publish(self._channel(sheet_id), _encode(origin, version, text))

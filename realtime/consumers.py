@@ -2,10 +2,12 @@
 access, calls the sheets services and writes frames; docs/realtime.md is the protocol."""
 import asyncio
 import collections
+import functools
 import logging
 import time
 import uuid
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -63,6 +65,17 @@ class SheetConsumer(AsyncWebsocketConsumer):
             if getattr(self, "joined", False):  # ended by an exception, without websocket.disconnect
                 await self.disconnect(None)
 
+    async def dispatch(self, message):
+        """Channels' dispatch, without its close_old_connections before every message: that is a
+        hop to the one database thread, where each client frame queued behind whatever was
+        running there (a batch of edits), so under load frames reached the edit queue one
+        thread hop at a time. Every database call here goes through database_sync_to_async,
+        which closes old connections around itself."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     # Channels assigns the channel layer's receive to this attribute and awaits it beside the
     # client's frames; an exception from it (Redis restarting) would end the connection.
     @property
@@ -102,6 +115,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
         self.writer = None
         self.joined = False
         self.sent_version = 0
+        self.last_edit = None  # the future of this connection's last queued edit
         self.presence_state = {"selection": None, "editing": False}
         self.presence_sent_at = 0.0
         self.presence_timer = None
@@ -217,7 +231,10 @@ class SheetConsumer(AsyncWebsocketConsumer):
         try:
             kind, frame = protocol.parse(text_data)
             op_id = frame.get("op_id") if isinstance(frame.get("op_id"), str) else None
-            if kind in protocol.WRITES:
+            if kind == "edit":
+                self._edit(frame)
+            elif kind in protocol.WRITES:
+                await self._edits_applied()
                 await self._write(kind, frame)
             elif kind == "hello":
                 await self._replay(protocol.since(frame))
@@ -232,26 +249,57 @@ class SheetConsumer(AsyncWebsocketConsumer):
             log.exception("frame on sheet %s failed", self.sheet_id)
             self.send_frame({"type": "error", "op_id": op_id, "code": "server_error", "message": "the server failed; retry"})
 
-    async def _write(self, kind, frame):
+    def _may_write(self):
         if self.access < Access.EDIT:
             raise PermissionDenied("you may view this sheet but not edit it")
         if not self.bucket.take():
             raise RateLimited("too many edits: slow down", retry_after=round(1 / self.bucket.rate, 3))
+
+    def _edit(self, frame):
+        """Queue a cell edit without waiting for it: the connection reads its next frame at once,
+        so the edits a client sends in a row go into the same transaction (the sheet's edit queue
+        applies them in order). The ack, or the error, is sent when its batch has committed."""
+        self._may_write()
+        _, kwargs = protocol.write_call("edit", frame)
+        edit = Edit(self.user, kwargs.get("cells"), kwargs["op_id"], self.connection_id)
+        future = queue_for(self.sheet).enqueue(edit)
+        future.add_done_callback(functools.partial(self._edit_done, kwargs["op_id"], time.perf_counter()))
+        self.last_edit = future
+
+    def _edit_done(self, op_id, started, future):
+        if self.last_edit is future:
+            self.last_edit = None
+        result = future.exception() or future.result() if not future.cancelled() else None
+        if isinstance(result, GridcastError):
+            self.send_frame({"type": "error", "op_id": op_id, **result.as_dict()})
+        elif result is None or isinstance(result, BaseException):
+            log.error("edit on sheet %s failed", self.sheet_id, exc_info=result if isinstance(result, BaseException) else None)
+            self.send_frame({"type": "error", "op_id": op_id, "code": "server_error", "message": "the server failed; retry"})
+        else:
+            self._acknowledge(op_id, result, started)
+
+    async def _edits_applied(self):
+        """Other writes of this connection wait for its queued edits: a client's writes are
+        applied in the order it sent them."""
+        if self.last_edit is not None and not self.last_edit.done():
+            await asyncio.wait([self.last_edit])
+
+    async def _write(self, kind, frame):
+        self._may_write()
         service, kwargs = protocol.write_call(kind, frame)
         started = time.perf_counter()
-        if kind == "edit":
-            edit = Edit(self.user, kwargs.get("cells"), kwargs["op_id"], self.connection_id)
-            operation = await queue_for(self.sheet).submit(edit)
-        else:
-            operation = await database_sync_to_async(self._call)(service, kwargs)
+        operation = await database_sync_to_async(self._call)(service, kwargs)
         if operation is None:
             raise NothingToDo(f"nothing to {kind}", code=f"nothing_to_{kind}")
+        self._acknowledge(kwargs["op_id"], operation, started)
+
+    def _acknowledge(self, op_id, operation, started):
         elapsed = (time.perf_counter() - started) * 1000
         metrics.edits.inc()
         metrics.edit_ms.observe(elapsed)
         log.debug("sheet %s %s v%s in %.1f ms", self.sheet_id, operation.kind, operation.version, elapsed)
         self.send_frame({
-            "type": "ack", "op_id": kwargs["op_id"], "version": operation.version, "kind": operation.kind,
+            "type": "ack", "op_id": op_id, "version": operation.version, "kind": operation.kind,
             "changes": operation.payload,
         })
 

@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 
 from sheets.services import Edit, cells_update_many
 
-MAX_BATCH = 200
+MAX_BATCH = 500
 
 
 class EditQueue:
@@ -22,15 +22,20 @@ class EditQueue:
 
     async def submit(self, edit):
         """The edit's Operation, or the GridcastError that rejected it, raised."""
+        result = await self.enqueue(edit)
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def enqueue(self, edit):
+        """A future of the edit's Operation or of the exception that rejected it (as its result,
+        not raised). Edits are applied in the order they are enqueued."""
         future = asyncio.get_running_loop().create_future()
         self.pending.append((edit, future))
         if not self.flushing:
             self.flushing = True
             asyncio.ensure_future(self._flush())
-        result = await future
-        if isinstance(result, BaseException):
-            raise result
-        return result
+        return future
 
     async def _flush(self):
         try:

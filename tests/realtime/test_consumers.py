@@ -239,11 +239,18 @@ async def test_edits_are_rate_limited_per_connection(room, owner, connect, setti
     settings.GRIDCAST = {**settings.GRIDCAST, "WS_EDITS_PER_SECOND": 1, "WS_EDIT_BURST": 2}
     sheet, rows = room
     alice, _ = await connect(owner, sheet)
-    for i in range(3):
-        await alice.send(edit(rows[0], "c3", i))
-    codes = [(await alice.recv_type(k))["type"] for k in ("ack", "ack")]
-    error = await alice.recv_type("error")
-    assert codes == ["ack", "ack"] and error["code"] == "rate_limited"
+    frames = [edit(rows[0], "c3", i) for i in range(3)]
+    for frame in frames:
+        await alice.send(frame)
+    # Edits are answered when their batch commits, a refusal at once: match answers by op_id.
+    answers = {}
+    while len(answers) < 3:
+        answer = await alice.recv()
+        if answer["type"] in ("ack", "error"):
+            answers[answer["op_id"]] = answer
+    first, second, third = (answers[f["op_id"]] for f in frames)
+    assert (first["type"], second["type"]) == ("ack", "ack") and first["version"] < second["version"]
+    assert third["type"] == "error" and third["code"] == "rate_limited"
 
 
 async def test_removed_member_is_disconnected_and_downgraded_member_loses_edit(room, owner, connect):
