@@ -212,3 +212,32 @@ def test_a_long_sheet_keeps_only_visible_cells_in_the_page(open_as, workspace):
     page.locator("[data-testid=grid]").press("Control+End")
     page.wait_for_function("[...document.querySelectorAll('.gc-rowhead:not([hidden])')].some(r => r.textContent === '5000')")
     assert page.locator(".gc-cell").count() < 500
+
+
+def test_sort_and_filter_by_a_column(open_as, team):
+    page = open_sheet(open_as, team["owner"], team["sheet"])
+    amount = page.locator(".gc-colhead[data-col=c2]")
+    amount.locator(".gc-menu").click()
+    page.get_by_role("button", name="Sort Z→A ↓").click()
+    cell_text_is(page, 1, 1, "290")
+    cell_text_is(page, 1, 0, "item 30")
+    amount.locator(".gc-menu").click()
+    dialog = page.get_by_role("dialog")
+    dialog.locator("select").nth(1).select_option("lt")
+    dialog.get_by_label("Filter value").fill("30")
+    dialog.get_by_role("button", name="Filter", exact=True).click()
+    page.wait_for_selector(".chip >> text=Amount lt 30")
+    cell_text_is(page, 1, 1, "20")
+    page.wait_for_function("document.querySelectorAll('.gc-rowhead:not([hidden])').length === 3")
+    page.get_by_role("button", name="Clear filter").click()
+    page.wait_for_function("document.querySelectorAll('.gc-rowhead:not([hidden])').length > 3")
+
+
+def test_fill_down_copies_the_first_row_of_the_selection(open_as, team):
+    page = open_sheet(open_as, team["owner"], team["sheet"])
+    cell(page, 1, 0).click()
+    cell(page, 4, 0).click(modifiers=["Shift"])
+    page.keyboard.press("Control+D")
+    cell_text_is(page, 4, 0, "item 1")
+    saved(page)
+    assert [Row.objects.get(pk=r.pk).data["c1"] for r in team["rows"][:4]] == ["item 1"] * 4
