@@ -187,6 +187,14 @@ GRIDCAST = {
 }
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 
+# Analytics: DuckLake (catalog in this PostgreSQL database, schema "ducklake", or a SQLite file
+# under var/ when Django runs on SQLite; Parquet data under DATA_PATH/<database name>/).
+ANALYTICS = {
+    "CATALOG": os.environ.get("ANALYTICS_CATALOG", ""),
+    "DATA_PATH": os.environ.get("ANALYTICS_DATA_PATH", str(VAR_DIR / "lake")),
+    "EXTENSION_DIR": os.environ.get("ANALYTICS_EXTENSION_DIR", str(VAR_DIR / "duckdb_extensions")),
+}
+
 # The Svelte widgets: built by Vite into static/dist (make run / make test build them); set
 # VITE_DEV_SERVER=1 to load them from `npm run dev` in frontend/ instead.
 DJANGO_VITE = {
