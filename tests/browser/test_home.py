@@ -284,3 +284,44 @@ def test_phone_sized_screen_shows_the_sheets_without_horizontal_scrolling(open_a
         box = link.bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= 360
     screenshot(page, f"home-phone-{theme}")
+
+
+# --- the account pages around the home page (allauth, tokens) ------------------------------------
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_login_page_fits_a_phone_and_shows_errors(open_as, theme):
+    user(email="ada@example.com")
+    page = open_as(None, "/accounts/login/", viewport={"width": 360, "height": 740}, is_mobile=True)
+    page.evaluate(f"document.documentElement.dataset.theme = '{theme}'")
+    page.get_by_label("Email").fill("ada@example.com")
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Sign In").click()
+    expect(page.get_by_role("alert")).to_contain_text("not correct")
+    page.evaluate(f"document.documentElement.dataset.theme = '{theme}'")
+    box = page.get_by_label("Email").bounding_box()
+    assert box["width"] > 250  # full width of the card
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    expect(page.get_by_role("navigation", name="Account").get_by_role("link", name="Create an account")).to_be_visible()
+    screenshot(page, f"account-login-phone-{theme}")
+
+
+def test_account_pages_and_tokens_share_the_tabs(open_as, team):
+    workspace, owner = team
+    page = open_as(owner, "/accounts/password/change/")
+    tabs = page.get_by_role("navigation", name="Account settings")
+    expect(tabs.get_by_role("link", name="Password")).to_have_attribute("aria-current", "page")
+    screenshot(page, "account-password-light")
+    tabs.get_by_role("link", name="API tokens").click()
+    page.wait_for_url("**/tokens/")
+    page.get_by_label("Name").fill("metrics script")
+    page.get_by_label("Reaches").select_option(label="Only Acme")
+    page.get_by_role("button", name="Create token").click()
+    expect(page.get_by_test_id("new-key")).to_contain_text("gc_")
+    expect(page.get_by_role("row", name="metrics script")).to_contain_text("Acme")
+    screenshot(page, "account-tokens-light")
+    tabs = page.get_by_role("navigation", name="Account settings")
+    tabs.get_by_role("link", name="E-mail").click()
+    page.wait_for_url("**/accounts/email/")
+    expect(page.get_by_text(owner.email).first).to_be_visible()
+    screenshot(page, "account-email-light")
