@@ -193,6 +193,17 @@ ANALYTICS = {
     "CATALOG": os.environ.get("ANALYTICS_CATALOG", ""),
     "DATA_PATH": os.environ.get("ANALYTICS_DATA_PATH", str(VAR_DIR / "lake")),
     "EXTENSION_DIR": os.environ.get("ANALYTICS_EXTENSION_DIR", str(VAR_DIR / "duckdb_extensions")),
+    # Sheet write-through (analytics/writethrough.py): a batch every WRITER_INTERVAL seconds when
+    # idle, at most WRITER_MAX_OPERATIONS operations each; a sheet first seen with more than
+    # WRITER_REBUILD_ABOVE versions is loaded from a snapshot instead of replayed. A sheet is
+    # compacted once COMPACT_EVENTS events are pending or its oldest pending is COMPACT_SECONDS old.
+    "WRITER_INTERVAL": float(os.environ.get("ANALYTICS_WRITER_INTERVAL", "0.05")),
+    "WRITER_MAX_OPERATIONS": 5000,
+    "WRITER_REBUILD_ABOVE": 1000,
+    "COMPACT_EVENTS": int(os.environ.get("ANALYTICS_COMPACT_EVENTS", "20000")),
+    "COMPACT_SECONDS": float(os.environ.get("ANALYTICS_COMPACT_SECONDS", "60")),
+    # The writer as a thread of the server process: on only in config/settings/embedded.py.
+    "EMBEDDED_WORKER": False,
 }
 
 # The Svelte widgets: built by Vite into static/dist (make run / make test build them); set

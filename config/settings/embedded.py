@@ -8,3 +8,6 @@ from .base import VAR_DIR  # noqa: E402
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 (VAR_DIR / "staticfiles").mkdir(exist_ok=True)
+
+# The analytics writer runs as a thread of the server process (not of migrate, shell or tests).
+ANALYTICS = {**ANALYTICS, "EMBEDDED_WORKER": True}  # noqa: F405
