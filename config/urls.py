@@ -8,6 +8,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include("sheets.api.urls")),
     path("metrics", metrics_view, name="metrics"),
+    path("", include("analytics.dashboard_urls")),
     path("", include("accounts.urls")),
 ]
 

@@ -1,0 +1,196 @@
+"""The live dashboard page (a Django template hosting the Svelte dashboard), the JSON of a
+person's saved layout, and the Server-Sent Events fallbacks: a dashboard's widget data, and the
+notifications of all the person's workspaces for the bell in the top bar of every page."""
+import asyncio
+import contextlib
+import json
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, JsonResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from accounts.models import Workspace
+from sheets.errors import GridcastError, InvalidInput
+from sheets.permissions import Access, workspace_access
+from sheets.selectors import workspaces_for_user
+
+from . import dashboards
+from .live import LiveWidgets, parse_subscription
+from .notify import dashboard_group, workspace_group
+
+HEARTBEAT_SECONDS = 15
+
+
+def _error(error):
+    return JsonResponse({"error": {"code": error.code, "message": error.message}}, status=error.status)
+
+
+def _viewable_workspace(user, workspace_id):
+    workspace = get_object_or_404(Workspace, pk=workspace_id)
+    access = workspace_access(user, workspace.pk)
+    if access < Access.VIEW:
+        raise Http404("Workspace not found")  # no existence leak
+    return workspace, access
+
+
+@login_required
+def dashboard_page(request, workspace_id):
+    workspace, access = _viewable_workspace(request.user, workspace_id)
+    wid = workspace.pk
+    config = {
+        "workspace": {"id": wid, "name": workspace.name},
+        "access": access.name.lower(),
+        "you": {"id": request.user.pk, "name": request.user.label},
+        "dashboard": dashboards.dashboard_for_user(user=request.user, workspace_id=wid),
+        "options": {"types": dashboards.WIDGET_TYPES, "aggs": dashboards.AGGS, "buckets": dashboards.BUCKETS},
+        "urls": {
+            "layout": f"/workspaces/{wid}/dashboard/layout/",
+            "events": f"/workspaces/{wid}/dashboard/events/",
+            "socket": f"/ws/dashboards/{wid}/",
+            "metrics": f"/api/v1/workspaces/{wid}/metrics/",
+            "aggregate": f"/api/v1/workspaces/{wid}/metrics/aggregate/",
+            "export": f"/api/v1/workspaces/{wid}/metrics/export/",
+            "alerts": f"/api/v1/workspaces/{wid}/alerts/",
+        },
+    }
+    return render(request, "dashboard.html", {"workspace": workspace, "config": config})
+
+
+def dashboard_layout(request, workspace_id):
+    """GET the person's widgets and filters (or the defaults), PUT to save them, DELETE to go
+    back to the defaults."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": {"code": "not_authenticated", "message": "log in first"}}, status=401)
+    try:
+        _viewable_workspace(request.user, workspace_id)
+    except Http404:
+        return JsonResponse({"error": {"code": "not_found", "message": "Workspace not found"}}, status=404)
+    try:
+        if request.method == "GET":
+            return JsonResponse(dashboards.dashboard_for_user(user=request.user, workspace_id=workspace_id))
+        if request.method == "PUT":
+            try:
+                body = json.loads(request.body or b"{}")
+            except ValueError:
+                raise InvalidInput("send the layout as JSON") from None
+            if not isinstance(body, dict):
+                raise InvalidInput("send {\"widgets\": [...], \"filters\": {...}}")
+            return JsonResponse(dashboards.dashboard_save(
+                user=request.user, workspace_id=workspace_id, widgets=body.get("widgets"), filters=body.get("filters")))
+        if request.method == "DELETE":
+            return JsonResponse(dashboards.dashboard_reset(user=request.user, workspace_id=workspace_id))
+    except GridcastError as error:
+        return _error(error)
+    return JsonResponse({"error": {"code": "method_not_allowed", "message": "GET, PUT or DELETE"}}, status=405)
+
+
+def _sse(event, data):
+    return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
+
+
+async def _stream(groups, on_event, queue, first=()):
+    """SSE text: `first` events, then whatever `on_event` puts in `queue` for the channel-layer
+    messages of `groups`, with a comment line every HEARTBEAT_SECONDS (keeps proxies and the
+    browser from timing the stream out, and finds closed connections)."""
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    joined = []
+    reader = None
+    try:
+        for group in groups:
+            await layer.group_add(group, channel)
+            joined.append(group)
+        yield "retry: 2000\n\n"
+        for event, data in first:
+            yield _sse(event, data)
+
+        async def read():
+            while True:
+                await on_event(await layer.receive(channel))
+
+        reader = asyncio.ensure_future(read())
+        while True:
+            getter = asyncio.ensure_future(queue.get())
+            done, _ = await asyncio.wait({getter, reader}, timeout=HEARTBEAT_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+            if reader in done:  # the channel layer failed: end the stream, the browser reconnects
+                getter.cancel()
+                reader.result()
+            if getter in done:
+                frame = getter.result()
+                yield _sse(frame["type"], frame)
+            else:
+                getter.cancel()
+                yield ": heartbeat\n\n"
+    finally:
+        if reader is not None:
+            reader.cancel()
+        for group in joined:
+            with contextlib.suppress(Exception):
+                await layer.group_discard(group, channel)
+
+
+def _event_stream(body):
+    response = StreamingHttpResponse(body, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx and friends must not hold the events back
+    return response
+
+
+@require_GET
+async def dashboard_events(request, workspace_id):
+    """GET ?widgets=[{"id", "query"}]&filters={...}: the dashboard's pushes as Server-Sent Events
+    (event: welcome, data, notification), for browsers whose WebSocket does not get through."""
+    user = await request.auser()
+    if not user.is_authenticated:
+        return JsonResponse({"error": {"code": "not_authenticated", "message": "log in first"}}, status=401)
+    access = await sync_to_async(workspace_access)(user, workspace_id)
+    if access < Access.VIEW:
+        return JsonResponse({"error": {"code": "not_found", "message": "Workspace not found"}}, status=404)
+    queue = asyncio.Queue()
+    live = LiveWidgets(workspace_id, queue.put)
+    try:
+        widgets = json.loads(request.GET.get("widgets") or "[]")
+        filters = json.loads(request.GET.get("filters") or "{}")
+        live.watched, live.filters = parse_subscription(widgets, filters)
+    except ValueError:
+        return _error(InvalidInput("widgets and filters are JSON"))
+    except GridcastError as error:
+        return _error(error)
+
+    async def on_event(message):
+        if message.get("type") == "metrics.arrived":
+            live.arrived()
+        elif message.get("type") == "notification.created":
+            await queue.put({"type": "notification", "notification": message.get("notification")})
+
+    async def body():
+        live.arrived()  # the first data at once
+        try:
+            async for chunk in _stream([dashboard_group(workspace_id), workspace_group(workspace_id)], on_event, queue,
+                                       first=[("welcome", {"type": "welcome", "workspace": workspace_id,
+                                                           "access": access.name.lower()})]):
+                yield chunk
+        finally:
+            live.close()
+
+    return _event_stream(body())
+
+
+@require_GET
+async def notification_events(request):
+    """The bell's live feed: notifications of every workspace of the person, as Server-Sent Events."""
+    user = await request.auser()
+    if not user.is_authenticated:
+        return JsonResponse({"error": {"code": "not_authenticated", "message": "log in first"}}, status=401)
+    ids = await sync_to_async(lambda: list(workspaces_for_user(user).values_list("pk", flat=True)))()
+    queue = asyncio.Queue()
+
+    async def on_event(message):
+        if message.get("type") == "notification.created":
+            await queue.put({"type": "notification", "notification": message.get("notification")})
+
+    return _event_stream(_stream([workspace_group(i) for i in ids], on_event, queue,
+                                 first=[("welcome", {"type": "welcome", "workspaces": ids})]))

@@ -1,0 +1,2 @@
+"""Models of the analytics app."""
+from .models_dashboard import *  # noqa: F401,F403  (live dashboards: DashboardLayout)
