@@ -1,0 +1,360 @@
+"""Reads of metric events, computed in DuckDB: aggregates (totals, time buckets, group by a tag,
+tag filters, top-N), the list of a workspace's metrics, and exports of their history.
+
+Every query is filtered by workspace_id and takes user input only as parameters; the only text
+put into SQL comes from fixed tables (AGGREGATES, BUCKETS, metrics.TAG_COLUMNS).
+"""
+import csv
+import datetime as dt
+import io
+import re
+import tempfile
+from dataclasses import dataclass, field
+
+from sheets.errors import InvalidInput, TooLarge
+from sheets.io import neutralize
+
+from . import metrics
+from .metrics import TABLE
+
+UTC = dt.timezone.utc
+AGGREGATES = {"sum": "sum(value)", "count": "count(*)", "avg": "avg(value)", "min": "min(value)", "max": "max(value)"}
+BUCKETS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+DEFAULT_RANGE = dt.timedelta(hours=1)
+MAX_POINTS = 200_000  # buckets × groups in one answer
+MAX_GROUPS = 1000
+MAX_TOP = 1000
+MAX_METRICS = 20
+MAX_TAG_FILTERS = 10
+GROUP_BY_FIELDS = ("metric", "source")  # besides tag keys
+EXPORT_CHUNK = 10_000
+XLSX_MAX_ROWS = 1_048_575
+
+
+def iso(moment_us):
+    """ISO-8601 in UTC with a Z, seconds precision unless there is a fraction."""
+    moment = dt.datetime.fromtimestamp(moment_us / 1_000_000, UTC)
+    text = moment.isoformat(timespec="microseconds" if moment.microsecond else "seconds")
+    return text.replace("+00:00", "Z")
+
+
+def _epoch_us(moment):
+    return int(round(moment.timestamp() * 1_000_000))
+
+
+def parse_moment(raw, name, end=False):
+    """An ISO date (midnight UTC; for `to`, the end of that day) or datetime (UTC unless it says otherwise)."""
+    text = raw.strip()
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            day = dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), UTC)
+            return day + dt.timedelta(days=1) if end else day
+        moment = dt.datetime.fromisoformat(text.replace(" ", "T", 1) if "T" not in text else text)
+    except ValueError:
+        raise InvalidInput(f"{name} must be an ISO date or datetime, e.g. 2026-01-31 or 2026-01-31T12:00:00Z") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _metric_names(raw, required=True):
+    names = [n.strip() for n in (raw or "").split(",") if n.strip()]
+    if not names:
+        if required:
+            raise InvalidInput("metric is required (a name, or several separated by commas)")
+        return []
+    if len(names) > MAX_METRICS:
+        raise InvalidInput(f"at most {MAX_METRICS} metrics")
+    for name in names:
+        if len(name) > metrics.MAX_NAME or not metrics.METRIC_RE.match(name):
+            raise InvalidInput(f"metric {name[:100]!r} is not a valid metric name")
+    return list(dict.fromkeys(names))
+
+
+def _tag_key(key, what):
+    if len(key) > metrics.MAX_TAG_KEY or not metrics.TAG_KEY_RE.match(key):
+        raise InvalidInput(f"{what} {key[:100]!r} is not a valid tag key")
+    return key
+
+
+def _range(params, default_span=DEFAULT_RANGE, now=None):
+    now = now or dt.datetime.now(UTC)
+    raw_from, raw_to = params.get("from"), params.get("to")
+    end = parse_moment(raw_to, "to", end=True) if raw_to else now
+    start = parse_moment(raw_from, "from") if raw_from else (end - default_span if default_span else None)
+    if start is not None and start >= end:
+        raise InvalidInput("from must be before to")
+    return start, end
+
+
+@dataclass
+class AggregateQuery:
+    metrics: list
+    agg: str = "sum"
+    bucket: str | None = None
+    group_by: str | None = None
+    tags: list = field(default_factory=list)  # [(key, value)]
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    top: int | None = None
+
+
+def parse_aggregate_params(params, now=None):
+    """An AggregateQuery from query parameters (a QueryDict or a dict of str / lists); InvalidInput
+    with a message naming the parameter otherwise."""
+    def one(name):
+        value = params.get(name)
+        return value if value not in ("", None) else None
+
+    def many(name):
+        if hasattr(params, "getlist"):
+            return params.getlist(name)
+        value = params.get(name)
+        return value if isinstance(value, list) else ([value] if value else [])
+
+    agg = one("agg") or "sum"
+    if agg not in AGGREGATES:
+        raise InvalidInput("agg must be one of " + ", ".join(AGGREGATES))
+    bucket = one("bucket")
+    if bucket is not None and bucket not in BUCKETS:
+        raise InvalidInput("bucket must be one of " + ", ".join(BUCKETS))
+    group_by = one("group_by")
+    if group_by is not None and group_by not in GROUP_BY_FIELDS:
+        _tag_key(group_by, "group_by")
+    tags = []
+    for raw in many("tag"):
+        key, sep, value = raw.partition(":")
+        if not sep:
+            raise InvalidInput("tag must be key:value")
+        tags.append((_tag_key(key, "tag"), value))
+    if len(tags) > MAX_TAG_FILTERS:
+        raise InvalidInput(f"at most {MAX_TAG_FILTERS} tag filters")
+    top = one("top")
+    if top is not None:
+        try:
+            top = int(top)
+        except ValueError:
+            raise InvalidInput("top must be a whole number") from None
+        if not 1 <= top <= MAX_TOP:
+            raise InvalidInput(f"top must be between 1 and {MAX_TOP}")
+    start, end = _range(params, now=now)
+    if bucket is not None and (end - start).total_seconds() / BUCKETS[bucket] > MAX_POINTS:
+        raise InvalidInput(f"too many {bucket} buckets between from and to; choose a larger bucket or a shorter range")
+    return AggregateQuery(metrics=_metric_names(one("metric")), agg=agg, bucket=bucket, group_by=group_by,
+                          tags=tags, start=start, end=end, top=top)
+
+
+def _group_expression(group_by, params):
+    if group_by is None:
+        return "NULL::VARCHAR"
+    if group_by in GROUP_BY_FIELDS:
+        return group_by
+    column = metrics.tag_column(group_by)
+    if column:
+        return column
+    params.append(group_by)
+    return "tags[?]"
+
+
+def _where(workspace_id, metric_names, start, end, tags):
+    """(SQL, parameters) of the filter shared by every read: the workspace first, always."""
+    clauses, params = ["workspace_id = ?"], [workspace_id]
+    if metric_names:
+        clauses.append("metric IN (" + ", ".join("?" for _ in metric_names) + ")")
+        params += metric_names
+    if start is not None:
+        clauses.append("ts >= make_timestamp(?)::TIMESTAMPTZ")
+        params.append(_epoch_us(start))
+    if end is not None:
+        clauses.append("ts < make_timestamp(?)::TIMESTAMPTZ")
+        params.append(_epoch_us(end))
+    for key, value in tags:
+        column = metrics.tag_column(key)
+        if column:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+        else:
+            clauses.append("tags[?] = ?")
+            params += [key, value]
+    return " AND ".join(clauses), params
+
+
+def _number(value):
+    if value is None:
+        return None
+    return int(value) if isinstance(value, int) else float(value)
+
+
+def metric_aggregate(*, workspace_id, query):
+    """The aggregate in the dashboard's contract: series (when bucketed) and totals per group."""
+    metrics.ensure_table()
+    q = query
+    params = []
+    group = _group_expression(q.group_by, params)
+    where, where_params = _where(workspace_id, q.metrics, q.start, q.end, q.tags)
+    params += where_params
+    agg = AGGREGATES[q.agg]
+    limit = q.top if q.top is not None else MAX_GROUPS + 1
+    bucket_us = BUCKETS[q.bucket] * 1_000_000 if q.bucket else None
+    # One scan: the groups' totals (top-N of them), then the buckets of those groups only.
+    base = f"SELECT {group} AS g, {'epoch_us(ts) // ' + str(bucket_us) if bucket_us else 'NULL::BIGINT'} AS b, value " \
+           f"FROM {TABLE} WHERE {where}"
+    sql = (f"WITH base AS MATERIALIZED ({base}), "
+           f"totals AS (SELECT g, {agg} AS v FROM base GROUP BY g ORDER BY v DESC NULLS LAST, g NULLS LAST LIMIT {int(limit)}) "
+           "SELECT g, NULL::BIGINT AS b, v FROM totals")
+    if bucket_us:
+        sql += (f" UNION ALL SELECT g, b, {agg} FROM base "
+                "WHERE EXISTS (SELECT 1 FROM totals t WHERE t.g IS NOT DISTINCT FROM base.g) GROUP BY g, b")
+    rows = metrics.connection().execute(sql, params).fetchall()
+
+    totals = [(g, _number(v)) for g, b, v in rows if b is None]
+    if q.group_by is not None and q.top is None and len(totals) > MAX_GROUPS:
+        raise InvalidInput(f"more than {MAX_GROUPS} groups of {q.group_by}; ask for the top=N of them")
+    totals.sort(key=lambda item: (item[1] is None, -(item[1] or 0)))
+    if q.group_by is None and not totals:
+        totals = [(None, 0 if q.agg in ("sum", "count") else None)]
+
+    series = []
+    if bucket_us:
+        points = {}
+        for g, b, v in rows:
+            if b is not None:
+                points.setdefault(g, []).append((b, _number(v)))
+        for g, _ in totals:
+            series.append({"group": g, "points": [[iso(b * bucket_us), v] for b, v in sorted(points.get(g, ()))]})
+    return {
+        "metric": ",".join(q.metrics),
+        "agg": q.agg,
+        "bucket": q.bucket,
+        "group_by": q.group_by,
+        "from": iso(_epoch_us(q.start)) if q.start else None,
+        "to": iso(_epoch_us(q.end)),
+        "series": series,
+        "totals": [{"group": g, "value": v} for g, v in totals],
+    }
+
+
+def window_value(*, workspace_id, metric, agg, window_seconds, tags=(), now=None):
+    """One aggregate of a metric over the last window_seconds (what an alert rule compares)."""
+    metrics.ensure_table()
+    end = now or dt.datetime.now(UTC)
+    where, params = _where(workspace_id, [metric], end - dt.timedelta(seconds=window_seconds), None, list(tags))
+    value = metrics.connection().execute(f"SELECT {AGGREGATES[agg]} FROM {TABLE} WHERE {where}", params).fetchone()[0]
+    if value is None and agg in ("sum", "count"):
+        return 0.0
+    return _number(value)
+
+
+def metric_catalog(*, workspace_id):
+    """The workspace's metrics (events, last timestamp, tag keys seen) for the dashboard's pickers."""
+    metrics.ensure_table()
+    con = metrics.connection()
+    found = con.execute(
+        f"SELECT metric, count(*), epoch_us(max(ts)) FROM {TABLE} WHERE workspace_id = ? GROUP BY metric ORDER BY metric",
+        [workspace_id],
+    ).fetchall()
+    keys = dict(con.execute(
+        f"SELECT metric, list(DISTINCT k ORDER BY k) FROM (SELECT metric, unnest(map_keys(tags)) AS k FROM {TABLE} "
+        "WHERE workspace_id = ?) GROUP BY metric",
+        [workspace_id],
+    ).fetchall())
+    listed = [{"name": name, "count": count, "last": iso(last), "tag_keys": keys.get(name) or []}
+              for name, count, last in found]
+    return {"metrics": listed, "tag_keys": sorted({k for item in listed for k in item["tag_keys"]})}
+
+
+def parse_export_params(params):
+    start, end = _range(params, default_span=None)
+    kind = params.get("format") or "csv"
+    if kind not in ("csv", "xlsx"):
+        raise InvalidInput("format must be csv or xlsx")
+    return _metric_names(params.get("metric"), required=False), start, end, kind
+
+
+EXPORT_HEADER = ["timestamp", "metric", "value", "source", "tags"]
+
+
+def _export_cursor(workspace_id, metric_names, start, end):
+    metrics.ensure_table()
+    where, params = _where(workspace_id, metric_names, start, end, [])
+    return metrics.connection().execute(
+        f"SELECT epoch_us(ts), metric, value, source, CASE WHEN cardinality(tags) > 0 THEN to_json(tags)::VARCHAR END "
+        f"FROM {TABLE} WHERE {where} ORDER BY ts, metric",
+        params,
+    )
+
+
+def export_csv_chunks(*, workspace_id, metric_names, start, end):
+    """The history as CSV, in chunks of EXPORT_CHUNK events (text neutralized against formulas)."""
+    cursor = _export_cursor(workspace_id, metric_names, start, end)
+    buffer = io.StringIO()
+    out = csv.writer(buffer)
+    out.writerow(EXPORT_HEADER)
+    try:
+        while True:
+            rows = cursor.fetchmany(EXPORT_CHUNK)
+            for ts, metric, value, source, tags in rows:
+                out.writerow([iso(ts), neutralize(metric), repr(value) if value != int(value) else int(value),
+                              neutralize(source), neutralize(tags) if tags else ""])
+            if buffer.tell():
+                yield buffer.getvalue().encode()
+                buffer.seek(0)
+                buffer.truncate()
+            if not rows:
+                break
+    finally:
+        cursor.close()
+
+
+def export_xlsx_file(*, workspace_id, metric_names, start, end):
+    """The history as an XLSX workbook in a temporary file at its start; TooLarge past Excel's rows."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+
+    where, params = _where(workspace_id, metric_names, start, end, [])
+    metrics.ensure_table()
+    count = metrics.connection().execute(f"SELECT count(*) FROM {TABLE} WHERE {where}", params).fetchone()[0]
+    if count > XLSX_MAX_ROWS:
+        raise TooLarge(f"{count} events are too many for an XLSX workbook; export them as CSV or a shorter range")
+    workbook = Workbook(write_only=True)
+    ws = workbook.create_sheet("Metrics")
+    ws.freeze_panes = "A2"
+    bold = Font(bold=True)
+    header = []
+    for name in EXPORT_HEADER:
+        cell = WriteOnlyCell(ws, value=name)
+        cell.font = bold
+        header.append(cell)
+    ws.append(header)
+    cursor = _export_cursor(workspace_id, metric_names, start, end)
+    try:
+        while rows := cursor.fetchmany(EXPORT_CHUNK):
+            for ts, metric, value, source, tags in rows:
+                moment = WriteOnlyCell(ws, value=dt.datetime.fromtimestamp(ts / 1_000_000, UTC).replace(tzinfo=None))
+                moment.number_format = "yyyy-mm-dd hh:mm:ss"
+                texts = [_xlsx_text(ws, t) for t in (metric, source, tags or "")]
+                ws.append([moment, texts[0], value, texts[1], texts[2]])
+    finally:
+        cursor.close()
+    output = tempfile.TemporaryFile()
+    try:
+        workbook.save(output)
+    except BaseException:
+        output.close()
+        raise
+    output.seek(0)
+    return output
+
+
+def _xlsx_text(ws, text):
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    cell = WriteOnlyCell(ws, value=ILLEGAL_CHARACTERS_RE.sub("", text))
+    cell.data_type = "s"  # never a formula
+    return cell
+
+
+def export_filename(kind, metric_names):
+    stem = "-".join(metric_names)[:60] if metric_names else "metrics"
+    return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', stem)}.{kind}"
+

@@ -1,0 +1,338 @@
+"""Metric events: validation of incoming batches and their durable append to DuckLake's
+`metric_events` (one group commit per moment for every request of this process).
+
+An event is acknowledged only after the DuckLake commit that holds it: the catalog lives in
+PostgreSQL, so a committed batch survives a crash of this process.
+"""
+import datetime as dt
+import json
+import logging
+import math
+import os
+import queue
+import re
+import tempfile
+import threading
+import time
+
+from sheets.errors import GridcastError, InvalidInput
+
+from . import lake
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 10_000
+MAX_TAGS = 20
+MAX_TAG_KEY = 64
+MAX_TAG_VALUE = 200
+MAX_NAME = 100
+MAX_ERRORS_REPORTED = 100
+# Tags people group and filter by most get a column of their own as well as their place in
+# the `tags` map: grouping by a plain VARCHAR column measured 2.7x faster than by a map element
+# (25 ms against 67 ms for 250k of 10M events) and 3.5x faster than by a JSON field (86 ms).
+TAG_COLUMNS = ("region", "product", "status", "host", "service")
+METRIC_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]*\Z")
+TAG_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc).timestamp()
+FUTURE_SLACK = 24 * 3600
+TABLE = "lake.metric_events"
+
+
+class EventsInvalid(InvalidInput):
+    code = "invalid_events"
+
+
+class EventsNotStored(GridcastError):
+    code = "not_stored"
+    status = 503
+
+
+def tag_column(key):
+    """The column holding this tag when it has one (a name from TAG_COLUMNS, never user text)."""
+    return f"tag_{key}" if key in TAG_COLUMNS else None
+
+
+# --- the table -----------------------------------------------------------------------------------
+
+_shared = None
+_shared_lock = threading.Lock()
+_table_ready = False
+
+
+def connection():
+    """A cursor on this process's DuckLake connection (attaching costs ~250 ms; a cursor < 1 ms).
+    Cursors do not inherit `USE lake`: name tables as lake.<table>."""
+    global _shared
+    if _shared is None:
+        with _shared_lock:
+            if _shared is None:
+                con = lake.connect()
+                con.execute("SET TimeZone = 'UTC'")
+                _shared = con
+    cursor = _shared.cursor()
+    cursor.execute("SET TimeZone = 'UTC'")
+    return cursor
+
+
+def reset_connection():
+    """Forget the shared connection (tests that recreate the database, forked processes)."""
+    global _shared, _table_ready
+    with _shared_lock:
+        if _shared is not None:
+            try:
+                _shared.close()
+            except Exception:  # noqa: BLE001 - closing a dead connection
+                pass
+        _shared = None
+        _table_ready = False
+
+
+def ensure_table(con=None):
+    global _table_ready
+    if _table_ready:
+        return
+    con = con or connection()
+    tag_columns = ", ".join(f"tag_{key} VARCHAR" for key in TAG_COLUMNS)
+    for attempt in range(5):
+        try:
+            con.execute(
+                f"CREATE TABLE IF NOT EXISTS {TABLE} (workspace_id BIGINT, source VARCHAR, metric VARCHAR, "
+                f"value DOUBLE, ts TIMESTAMPTZ, tags MAP(VARCHAR, VARCHAR), {tag_columns})"
+            )
+            existing = {row[0] for row in con.execute(f"DESCRIBE {TABLE}").fetchall()}
+            for key in TAG_COLUMNS:
+                if f"tag_{key}" not in existing:  # a tag promoted later: add and fill its column
+                    con.execute(f"ALTER TABLE {TABLE} ADD COLUMN tag_{key} VARCHAR")
+                    con.execute(f"UPDATE {TABLE} SET tag_{key} = tags[?] WHERE tags[?] IS NOT NULL", [key, key])
+            break
+        except Exception:  # another process created it at the same moment: look again
+            if attempt == 4:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    _table_ready = True
+
+
+# --- validation -------------------------------------------------------------------------------------
+
+
+def _timestamp(raw, now):
+    """Epoch microseconds from ISO-8601 with a timezone, or epoch seconds (milliseconds past 1e11)."""
+    if isinstance(raw, bool):
+        raise ValueError("timestamp must be an ISO-8601 string or epoch seconds")
+    if isinstance(raw, (int, float)):
+        if not math.isfinite(raw):
+            raise ValueError("timestamp must be finite")
+        seconds = raw / 1000 if raw > 1e11 else float(raw)
+    elif isinstance(raw, str):
+        try:
+            parsed = dt.datetime.fromisoformat(raw)
+        except ValueError:
+            raise ValueError("timestamp is not ISO-8601") from None
+        if parsed.tzinfo is None:
+            raise ValueError("timestamp needs a timezone (e.g. Z or +02:00)")
+        seconds = parsed.timestamp()
+    else:
+        raise ValueError("timestamp must be an ISO-8601 string or epoch seconds")
+    if seconds < EARLIEST or seconds > now + FUTURE_SLACK:
+        raise ValueError("timestamp is out of range (2000-01-01 up to one day ahead)")
+    return int(round(seconds * 1_000_000))
+
+
+def _name(event, field, default=None):
+    value = event.get(field, default)
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{field} must be a non-empty string")
+    if len(value) > MAX_NAME:
+        raise ValueError(f"{field} is longer than {MAX_NAME} characters")
+    return value
+
+
+def _tags(raw):
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ValueError("tags must be an object of strings")
+    if len(raw) > MAX_TAGS:
+        raise ValueError(f"at most {MAX_TAGS} tags")
+    for key, value in raw.items():
+        if len(key) > MAX_TAG_KEY or not TAG_KEY_RE.match(key):
+            raise ValueError(f"tag key {key[:MAX_TAG_KEY]!r} is invalid (letters, digits, _ . -, at most {MAX_TAG_KEY})")
+        if not isinstance(value, str):
+            raise ValueError(f"tag {key!r} must be a string")
+        if len(value) > MAX_TAG_VALUE:
+            raise ValueError(f"tag {key!r} is longer than {MAX_TAG_VALUE} characters")
+    return raw
+
+
+ALLOWED_FIELDS = frozenset({"source", "metric", "value", "timestamp", "ts", "tags"})
+
+
+def _event(event, now):
+    if not isinstance(event, dict):
+        raise ValueError("an event must be an object")
+    if not ALLOWED_FIELDS.issuperset(event):
+        unknown = sorted(set(event) - ALLOWED_FIELDS)
+        raise ValueError(f"unknown field {unknown[0]!r}")
+    metric = _name(event, "metric")
+    if not METRIC_RE.match(metric):
+        raise ValueError("metric may hold letters, digits and _ . : / - only")
+    source = _name(event, "source", "api")
+    value = event.get("value")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("value must be a number")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError("value must be a finite number")
+    raw_ts = event.get("timestamp", event.get("ts"))
+    ts = int(now * 1_000_000) if raw_ts is None else _timestamp(raw_ts, now)
+    return source, metric, value, ts, _tags(event.get("tags"))
+
+
+def validate_events(payload):
+    """[(source, metric, value, epoch_us, tags)] from a request body ({"events": [...]} or a list).
+    Raises EventsInvalid listing every bad event by index (the whole batch is refused)."""
+    events = payload.get("events") if isinstance(payload, dict) else payload
+    if not isinstance(events, list):
+        raise EventsInvalid('send {"events": [...]} or a list of events')
+    if not events:
+        raise EventsInvalid("the batch is empty")
+    if len(events) > MAX_BATCH:
+        raise EventsInvalid(f"at most {MAX_BATCH} events per batch (got {len(events)})")
+    now = time.time()
+    rows, errors = [], []
+    for index, event in enumerate(events):
+        try:
+            rows.append(_event(event, now))
+        except ValueError as exc:
+            errors.append({"index": index, "reason": str(exc)})
+            if len(errors) >= MAX_ERRORS_REPORTED:
+                break
+    if errors:
+        first = errors[0]
+        raise EventsInvalid(
+            f"event {first['index']}: {first['reason']} ({len(errors)} bad event(s) listed; nothing was stored)",
+            errors=errors,
+        )
+    return rows
+
+
+# --- the writer ------------------------------------------------------------------------------------
+
+
+def _before_commit(con):
+    """A seam for tests: runs inside the DuckLake transaction, after the insert, before COMMIT."""
+
+
+def _spool_dir():
+    return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+
+
+def _insert(con, batches):
+    """One DuckLake transaction appending every (workspace_id, rows) batch, sorted so that each
+    Parquet file holds runs of one workspace and metric (file statistics then prune reads)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", dir=_spool_dir(), delete=False) as spool:
+        json.dump([
+            {"w": workspace_id, "s": source, "m": metric, "v": value, "t": ts, "g": tags}
+            for workspace_id, rows in batches for source, metric, value, ts, tags in rows
+        ], spool, separators=(",", ":"), allow_nan=False)
+    try:
+        promoted = ", ".join(f"g['{key}']" for key in TAG_COLUMNS)  # constants, not user text
+        con.execute("BEGIN")
+        try:
+            con.execute(
+                f"INSERT INTO {TABLE} SELECT w, s, m, v, make_timestamp(t)::TIMESTAMPTZ, g, {promoted} "
+                "FROM read_json(?, format = 'array', columns = {w: 'BIGINT', s: 'VARCHAR', m: 'VARCHAR', "
+                "v: 'DOUBLE', t: 'BIGINT', g: 'MAP(VARCHAR, VARCHAR)'}) ORDER BY w, m, t",
+                [spool.name],
+            )
+            _before_commit(con)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        os.unlink(spool.name)
+
+
+class _Pending:
+    __slots__ = ("workspace_id", "rows", "done", "error")
+
+    def __init__(self, workspace_id, rows):
+        self.workspace_id, self.rows, self.done, self.error = workspace_id, rows, threading.Event(), None
+
+
+class GroupWriter:
+    """One thread per process appends whatever batches are waiting in a single DuckLake commit:
+    concurrent requests share the cost of a commit (a catalog transaction and a Parquet file)."""
+
+    MAX_ROWS_PER_COMMIT = 100_000
+
+    def __init__(self):
+        self._queue = queue.Queue()
+        self._thread = None
+        self._lock = threading.Lock()
+        self.commits = 0
+
+    def _start(self):
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="metric-writer", daemon=True)
+                self._thread.start()
+
+    def write(self, workspace_id, rows, timeout=60):
+        pending = _Pending(workspace_id, rows)
+        self._start()
+        self._queue.put(pending)
+        if not pending.done.wait(timeout):
+            raise EventsNotStored("the events could not be stored in time; send them again")
+        if pending.error is not None:
+            raise EventsNotStored("the events were not stored; send them again") from pending.error
+
+    def _run(self):
+        con = None
+        while True:
+            group = [self._queue.get()]
+            size = len(group[0].rows)
+            while size < self.MAX_ROWS_PER_COMMIT:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                group.append(item)
+                size += len(item.rows)
+            try:
+                if con is None:
+                    con = connection()
+                    ensure_table(con)
+                _insert(con, [(p.workspace_id, p.rows) for p in group])
+                self.commits += 1
+            except Exception as exc:  # noqa: BLE001 - every waiting request learns of it
+                log.exception("metric events not stored (%d events)", size)
+                for pending in group:
+                    pending.error = exc
+                con = None  # a fresh cursor after a failure
+            for pending in group:
+                pending.done.set()
+
+
+writer = GroupWriter()
+
+
+def events_ingest(*, workspace_id, payload):
+    """Validate and durably append a batch; returns (count, metric names). Nothing of a bad or
+    failed batch is stored. Alerts of the batch's metrics are evaluated after the commit."""
+    rows = validate_events(payload)
+    writer.write(workspace_id, rows)
+    metrics = sorted({row[1] for row in rows})
+    _after_commit(workspace_id, metrics)
+    return len(rows), metrics
+
+
+def _after_commit(workspace_id, metrics):
+    from . import alerts, notify
+
+    notify.metrics_arrived(workspace_id)
+    try:
+        alerts.rules_evaluate(workspace_id=workspace_id, metrics=metrics)
+    except Exception:  # the events are stored whatever happens to an alert
+        log.exception("alert evaluation failed for workspace %s", workspace_id)
