@@ -57,6 +57,7 @@ def tag_column(key):
 _shared = None
 _shared_lock = threading.Lock()
 _table_ready = False
+_generation = 0  # bumped when the shared connection is replaced: cursors of older ones are dropped
 
 
 def connection():
@@ -76,8 +77,9 @@ def connection():
 
 def reset_connection():
     """Forget the shared connection (tests that recreate the database, forked processes)."""
-    global _shared, _table_ready
+    global _shared, _table_ready, _generation
     with _shared_lock:
+        _generation += 1
         if _shared is not None:
             try:
                 _shared.close()
@@ -289,7 +291,7 @@ class GroupWriter:
             raise EventsNotStored("the events were not stored; send them again") from pending.error
 
     def _run(self):
-        con = None
+        con, generation = None, None
         while True:
             group = [self._queue.get()]
             size = len(group[0].rows)
@@ -301,7 +303,8 @@ class GroupWriter:
                 group.append(item)
                 size += len(item.rows)
             try:
-                if con is None:
+                if con is None or generation != _generation:
+                    generation = _generation
                     con = connection()
                     ensure_table(con)
                 _insert(con, [(p.workspace_id, p.rows) for p in group])
