@@ -7,27 +7,25 @@ cell batches over HTTP against the real server (daphne), with the targets they m
 It works in its own database, <name in DATABASE_URL>_sheet_api, which it drops and creates.
 """
 import argparse
-import datetime as dt
 import http.client
 import io
 import json
-import math
 import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/gridcast")
+
+from bench.common import (  # noqa: E402
+    CellValues, Server, bench_database_url, cpu_seconds, drop_database, percentile, recreate_database,
+)
 
 TARGET_MS = {"window": 50, "update": 50}
 TARGET_SEED_S = 60
@@ -48,41 +46,7 @@ def parse_args():
     return parser.parse_args()
 
 
-# --- the database ------------------------------------------------------------------------------
-
-
-def bench_database_url():
-    url = urlsplit(os.environ["DATABASE_URL"])
-    if url.scheme not in ("postgres", "postgresql"):
-        sys.exit("bench/sheet_api.py needs PostgreSQL in DATABASE_URL")
-    name = (url.path.lstrip("/") or "gridcast") + "_sheet_api"
-    return urlunsplit(url._replace(path="/" + name)), name
-
-
-def recreate_database(url, name):
-    import psycopg
-
-    server = urlunsplit(urlsplit(url)._replace(path="/postgres"))
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database(url, name):
-    import psycopg
-
-    server = urlunsplit(urlsplit(url)._replace(path="/postgres"))
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 # --- the server --------------------------------------------------------------------------------
-
-
-def cpu_seconds(pid):
-    """CPU time (user + system) a process has used so far, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class ServerCpu:
@@ -97,53 +61,6 @@ class ServerCpu:
 
     def per_request_ms(self, before, requests):
         return (self.snapshot() - before) * 1000 / requests
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """daphne serving config.asgi on a free loopback port, as a subprocess."""
-
-    def __init__(self, env):
-        self.port = free_port()
-        self.log = tempfile.NamedTemporaryFile("w+", prefix="gridcast-bench-daphne-", suffix=".log", delete=False)
-        daphne = Path(sys.executable).with_name("daphne")
-        self.process = subprocess.Popen(
-            [str(daphne), "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-        )
-
-    def wait(self, client, timeout=60):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            try:
-                status, _ = client.request("GET", "/api/v1/sheets/")
-                if status == 200:
-                    return
-            except OSError:
-                client.reset()
-            time.sleep(0.2)
-        self.log.seek(0)
-        output = self.log.read()[-3000:]
-        self.stop()
-        sys.exit(f"daphne did not come up:\n{output}")
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.log.close()
-        os.unlink(self.log.name)
 
 
 class Client:
@@ -186,11 +103,6 @@ def expect(status, data, wanted=200):
 # --- measurements ------------------------------------------------------------------------------
 
 
-def percentile(samples, p):
-    ordered = sorted(samples)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
-
-
 def window_path(sheet_id, offset, limit):
     return f"/api/v1/sheets/{sheet_id}/rows/?offset={offset}&limit={limit}"
 
@@ -222,38 +134,6 @@ def measure_cold_windows(client, sheet_id, rows, args, rng):
         expect(status, data)
         times.append(ms)
     return times
-
-
-class CellValues:
-    """Random values of the right type for each column."""
-
-    def __init__(self, columns, rng):
-        self.columns = columns
-        self.rng = rng
-
-    def value(self, column):
-        rng = self.rng
-        kind = column["type"]
-        if kind == "number":
-            return round(rng.uniform(0, 5000), 2)
-        if kind == "integer":
-            return rng.randint(1, 50)
-        if kind == "boolean":
-            return rng.random() < 0.5
-        if kind == "date":
-            return (dt.date(2024, 1, 1) + dt.timedelta(days=rng.randrange(731))).isoformat()
-        if kind == "datetime":
-            return f"2025-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:30:00Z"
-        if kind == "choice":
-            return rng.choice(column["options"]["choices"])
-        return f"edited {rng.randrange(10**6)}"
-
-    def batch(self, row_ids, size):
-        cells = []
-        for _ in range(size):
-            column = self.rng.choice(self.columns)
-            cells.append({"row": self.rng.choice(row_ids), "col": column["key"], "value": self.value(column)})
-        return cells
 
 
 def measure_updates(client, sheet_id, row_ids, columns, args, rng):
@@ -324,7 +204,7 @@ def report(args, seed_seconds, first, cold, warm, updates, loads):
 
 def main():
     args = parse_args()
-    url, name = bench_database_url()
+    url, name = bench_database_url("sheet_api", "bench/sheet_api.py")
     if not args.reuse:
         recreate_database(url, name)
     os.environ["DATABASE_URL"] = url
@@ -360,7 +240,15 @@ def main():
     rng = random.Random(args.seed)
     try:
         client = Client(server.port, key)
-        server.wait(client)
+
+        def ready():
+            try:
+                return client.request("GET", "/api/v1/sheets/")[0] == 200
+            except OSError:
+                client.reset()
+                raise
+
+        server.wait(ready)
         for _ in range(5):  # the process, its imports and its database connection, but not the row cache
             expect(*client.request("GET", f"/api/v1/sheets/{sheet.pk}/columns/"))
         first, status, data = client.timed("GET", window_path(sheet.pk, rng.randrange(len(row_ids)), args.window))
