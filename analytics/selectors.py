@@ -26,6 +26,14 @@ def _connection():
     return con
 
 
+def close():
+    """Close this thread's lake connection (it holds a connection to the catalog database)."""
+    con = getattr(_local, "con", None)
+    _local.con = None
+    if con is not None:
+        con.close()
+
+
 def query(sql, params=None):
     """Run one read query on the lake: (column names, list of row tuples)."""
     con = _connection()

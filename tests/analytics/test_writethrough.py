@@ -1,0 +1,399 @@
+"""The write-through of sheet data into DuckLake, on real PostgreSQL and DuckLake: the test
+database's `ducklake` schema is the catalog (fresh each session); its Parquet files go under
+var/lake/<test database>/ and are removed at the end of the session."""
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import uuid
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.core.management import call_command
+from django.db import connection
+
+from accounts.models import ApiToken
+from analytics import selectors
+from analytics.writethrough import Writer
+from sheets import services, undo
+from sheets.models import Column, Row, Sheet
+
+from ..factories import make_sheet
+from analytics.lake import data_path
+
+from .sheet_lake import assert_lake_matches, random_value
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _lake_files_removed_at_the_end(django_db_setup, django_db_blocker):
+    # Only at the end: other test modules of the session write to the same lake.
+    yield
+    selectors.close()
+    with django_db_blocker.unblock():
+        shutil.rmtree(data_path(), ignore_errors=True)
+
+
+@pytest.fixture
+def writer(transactional_db):
+    w = Writer()
+    yield w
+    w.close()
+    selectors.close()  # its catalog connection would keep the test database from being dropped
+
+
+@pytest.fixture
+def rng():
+    seed = random.randrange(10**6)
+    print(f"random seed {seed}")
+    return random.Random(seed)
+
+
+def columns_of(sheet):
+    return {c.key: c for c in Column.objects.filter(sheet_id=sheet.pk, deleted=False)}
+
+
+def random_edits(sheet, actor, rng, count):
+    """A mix of every row and cell write, through the services, with values of each type."""
+    for _ in range(count):
+        columns = columns_of(sheet)
+        rows = list(Row.objects.filter(sheet_id=sheet.pk).values_list("pk", flat=True))
+        roll = rng.random()
+        if roll < 0.55 and rows:
+            cells = []
+            for _ in range(rng.randint(1, 6)):
+                column = rng.choice(list(columns.values()))
+                cells.append({"row": rng.choice(rows), "col": column.key,
+                              "value": random_value(rng, column.type, column.options)})
+            services.cells_update(sheet=sheet, actor=actor, cells=cells, op_id=uuid.uuid4())
+        elif roll < 0.7 or not rows:
+            new = [{c.key: random_value(rng, c.type, c.options) for c in rng.sample(list(columns.values()), 3)}
+                   for _ in range(rng.randint(1, 4))]
+            anchor = {"after": rng.choice(rows)} if rows and rng.random() < 0.5 else {}
+            services.rows_insert(sheet=sheet, actor=actor, rows=new, **anchor)
+        elif roll < 0.8:
+            services.rows_delete(sheet=sheet, actor=actor, row_ids=rng.sample(rows, min(len(rows), rng.randint(1, 2))))
+        elif roll < 0.9 and len(rows) > 2:
+            moving = rng.sample(rows, 2)
+            anchor = rng.choice([r for r in rows if r not in moving])
+            services.rows_move(sheet=sheet, actor=actor, row_ids=moving, before=anchor)
+        elif roll < 0.97:
+            undo.operation_undo(sheet=sheet, actor=actor, op_id=uuid.uuid4())
+        else:
+            undo.operation_redo(sheet=sheet, actor=actor, op_id=uuid.uuid4())
+        sheet.refresh_from_db()
+
+
+def test_random_edits_through_the_services_reach_the_view(workspace, owner, writer, rng):
+    sheet = make_sheet(workspace, owner, rows=5)
+    random_edits(sheet, owner, rng, 120)
+    writer.catch_up()
+    assert_lake_matches(sheet.pk)
+    # And again from where the checkpoint is, after more edits.
+    random_edits(sheet, owner, rng, 60)
+    writer.catch_up()
+    assert_lake_matches(sheet.pk)
+    state = writer.con.execute("SELECT version FROM sheet_state WHERE sheet_id = ?", [sheet.pk]).fetchone()
+    assert state[0] == Sheet.objects.get(pk=sheet.pk).version
+
+
+def test_several_sheets_each_with_its_workspace(workspace, owner, writer, rng):
+    from ..factories import WorkspaceFactory, member
+    from accounts.models import Role
+
+    other = WorkspaceFactory()
+    other_owner = member(other, Role.OWNER)
+    a = make_sheet(workspace, owner, rows=2, name="A")
+    b = make_sheet(other, other_owner, rows=2, name="B")
+    random_edits(a, owner, rng, 20)
+    random_edits(b, other_owner, rng, 20)
+    writer.catch_up()
+    assert_lake_matches(a.pk)
+    assert_lake_matches(b.pk)
+    _, rows = selectors.query(f"SELECT DISTINCT workspace_id FROM {selectors.sheet_view_name(b.pk)}")
+    assert rows == [(other.pk,)]
+
+
+def test_schema_changes_are_reflected_in_the_view(workspace, owner, writer, rng, monkeypatch):
+    sheet = make_sheet(workspace, owner, rows=4)
+    random_edits(sheet, owner, rng, 30)
+    writer.catch_up()
+    assert_lake_matches(sheet.pk)
+
+    steps = [
+        lambda: services.column_add(sheet=sheet, actor=owner, name="Total (€)", type="number", after="c1"),
+        lambda: services.column_rename(sheet=sheet, actor=owner, key="c1", name="1st name"),
+        lambda: services.column_rename(sheet=sheet, actor=owner, key="c7", name="AMOUNT!"),  # sanitises to a taken name
+        lambda: services.column_retype(sheet=sheet, actor=owner, key="c2", type="text"),
+        lambda: services.column_retype(sheet=sheet, actor=owner, key="c1", type="number"),  # most values cleared
+        lambda: services.column_retype(sheet=sheet, actor=owner, key="c3", type="number"),
+        lambda: services.column_move(sheet=sheet, actor=owner, key="c4", before="c1"),
+        lambda: services.column_delete(sheet=sheet, actor=owner, key="c7"),
+    ]
+    for step in steps:
+        step()
+        sheet.refresh_from_db()
+        random_edits(sheet, owner, rng, 5)
+        writer.catch_up()
+        assert_lake_matches(sheet.pk)
+    # Undoing a delete brings the column back with its values, which the lake kept.
+    services.column_delete(sheet=sheet, actor=owner, key="c5")
+    writer.catch_up()
+    assert "day" not in [c for c, *_ in selectors.query(f"DESCRIBE {selectors.sheet_view_name(sheet.pk)}")[1]]
+    undo.operation_undo(sheet=sheet, actor=owner, op_id=uuid.uuid4())
+    writer.catch_up()
+    assert "day" in [c for c, *_ in selectors.query(f"DESCRIBE {selectors.sheet_view_name(sheet.pk)}")[1]]
+    assert_lake_matches(sheet.pk)
+    # A retype changing more values than an operation carries: the writer reloads the sheet.
+    monkeypatch.setattr(services, "RETYPE_VALUES_IN_PAYLOAD", 1)
+    services.cells_update(sheet=sheet, actor=owner, cells=[
+        {"row": r, "col": "c6", "value": "2024-05-01T10:00:00Z"} for r in Row.objects.filter(sheet=sheet).values_list("pk", flat=True)
+    ])
+    op = services.column_retype(sheet=sheet, actor=owner, key="c6", type="date")
+    assert op.payload.get("reload")
+    random_edits(sheet, owner, rng, 5)
+    writer.catch_up()
+    assert_lake_matches(sheet.pk)
+    types = dict((name, kind) for name, kind, *_ in selectors.query(f"DESCRIBE {selectors.sheet_view_name(sheet.pk)}")[1])
+    assert types["_row"] == "BIGINT" and types["workspace_id"] == "BIGINT" and types["at"] == "DATE"
+
+
+def test_sheet_rename_and_deletion(workspace, owner, writer):
+    sheet = make_sheet(workspace, owner, rows=2)
+    services.sheet_rename(sheet=sheet, actor=owner, name="Renamed")
+    writer.catch_up()
+    assert writer.states[sheet.pk].name == "Renamed"
+    assert len(selectors.sheet_rows(sheet.pk)) == 2
+    sheet_id = sheet.pk
+    services.sheet_delete(sheet=sheet, actor=owner)
+    writer.catch_up()
+    assert sheet_id not in writer.states
+    with pytest.raises(Exception, match="does not exist"):
+        selectors.query(f"SELECT * FROM {selectors.sheet_view_name(sheet_id)}")
+    tables = {t for (t,) in writer.con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'lake'").fetchall()}
+    assert f"sheet_{sheet_id}_base" not in tables
+    assert writer.con.execute("SELECT count(*) FROM sheet_state WHERE sheet_id = ?", [sheet_id]).fetchone()[0] == 0
+
+
+def test_bulk_rows_are_loaded_from_the_database(workspace, owner, writer):
+    """seed_demo's rows.insert carries no rows ({"bulk": true}): the sheet is read from PostgreSQL."""
+    call_command("seed_demo", rows=300, cols=12, seed=7, verbosity=0)
+    sheet = Sheet.objects.get(name="orders")
+    writer.catch_up()
+    assert_lake_matches(sheet.pk)
+
+
+def test_compaction_moves_the_watermark_and_keeps_the_view(workspace, owner, writer, rng):
+    sheet = make_sheet(workspace, owner, rows=3)
+    random_edits(sheet, owner, rng, 40)
+    writer.catch_up()
+    events = writer.con.execute("SELECT count(*) FROM cell_events WHERE sheet_id = ?", [sheet.pk]).fetchone()[0]
+    folded = writer.compact(writer.states[sheet.pk])
+    assert folded.watermark == writer.batch and folded.pending == 0
+    assert_lake_matches(sheet.pk)
+    # Events are not deleted (that conflicts with concurrent appends); the view skips them.
+    assert writer.con.execute("SELECT count(*) FROM cell_events WHERE sheet_id = ?", [sheet.pk]).fetchone()[0] == events
+    random_edits(sheet, owner, rng, 40)
+    services.column_add(sheet=sheet, actor=owner, name="Late", type="integer")
+    sheet.refresh_from_db()
+    random_edits(sheet, owner, rng, 10)
+    writer.catch_up()
+    assert_lake_matches(sheet.pk)
+    writer.compact(writer.states[sheet.pk])
+    assert_lake_matches(sheet.pk)
+
+
+def _no_duplicate_events(con, sheet_id):
+    total, distinct = con.execute(
+        "SELECT count(*), count(DISTINCT ord) FROM cell_events WHERE sheet_id = ?", [sheet_id]).fetchone()
+    assert total == distinct
+
+
+def test_failure_between_append_and_checkpoint_loses_and_duplicates_nothing(workspace, owner, writer, rng):
+    sheet = make_sheet(workspace, owner, rows=5)
+    random_edits(sheet, owner, rng, 30)
+    writer.catch_up()
+    random_edits(sheet, owner, rng, 30)
+
+    def crash():
+        raise RuntimeError("injected between append and commit")
+
+    writer.before_commit = crash
+    with pytest.raises(RuntimeError, match="injected"):
+        writer.step()
+    writer.close()
+    again = Writer()
+    try:
+        again.catch_up()
+        assert_lake_matches(sheet.pk)
+        _no_duplicate_events(again.con, sheet.pk)
+    finally:
+        again.close()
+
+
+KILLED_WRITER = """
+import os, signal, sys
+import django
+django.setup()
+from analytics.writethrough import Writer
+writer = Writer()
+writer.before_commit = lambda: os.kill(os.getpid(), signal.SIGKILL)
+writer.step()
+print("not killed")
+"""
+
+
+def _subprocess_env():
+    db = settings.DATABASES["default"]
+    env = dict(os.environ)
+    env["DATABASE_URL"] = f"postgres://{db.get('USER') or 'postgres'}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
+    env["PYTHONPATH"] = str(settings.BASE_DIR)
+    return env
+
+
+def test_writer_killed_mid_batch_loses_and_duplicates_nothing(workspace, owner, rng):
+    sheet = make_sheet(workspace, owner, rows=5)
+    random_edits(sheet, owner, rng, 40)
+    connection.close()
+    done = subprocess.run([sys.executable, "-c", KILLED_WRITER], env=_subprocess_env(), cwd=settings.BASE_DIR,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
+    writer = Writer()
+    try:
+        assert sheet.pk not in writer.states  # nothing of the killed batch was committed
+        writer.catch_up()
+        assert_lake_matches(sheet.pk)
+        _no_duplicate_events(writer.con, sheet.pk)
+    finally:
+        writer.close()
+
+
+def test_worker_killed_at_random_moments_under_edits(workspace, owner, rng):
+    """`manage.py analytics_worker` SIGKILLed several times while edits keep coming."""
+    import time
+
+    sheet = make_sheet(workspace, owner, rows=5)
+    for round_ in range(4):
+        worker = subprocess.Popen([sys.executable, "manage.py", "analytics_worker", "-v", "0"], env=_subprocess_env(),
+                                  cwd=settings.BASE_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + rng.uniform(1.5, 4.0)
+            while time.monotonic() < deadline:
+                random_edits(sheet, owner, rng, 3)
+        finally:
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(timeout=30)
+    connection.close()
+    writer = Writer()
+    try:
+        writer.catch_up()
+        assert_lake_matches(sheet.pk)
+        _no_duplicate_events(writer.con, sheet.pk)
+    finally:
+        writer.close()
+
+
+def test_worker_stops_on_sigterm(workspace, owner):
+    import time
+
+    sheet = make_sheet(workspace, owner, rows=2)
+    worker = subprocess.Popen([sys.executable, "manage.py", "analytics_worker"], env=_subprocess_env(),
+                              cwd=settings.BASE_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if len(selectors.sheet_rows(sheet.pk)) == 2:
+                    break
+            except Exception:
+                pass
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the worker did not write the sheet")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=30)
+    assert worker.returncode == 0, output
+    assert "stopped" in output
+
+
+def test_rebuild_equals_the_database_and_the_writer_continues(workspace, owner, writer, rng):
+    a = make_sheet(workspace, owner, rows=4, name="A")
+    b = make_sheet(workspace, owner, rows=4, name="B")
+    random_edits(a, owner, rng, 40)
+    random_edits(b, owner, rng, 40)
+    writer.catch_up()
+    random_edits(a, owner, rng, 20)  # not applied yet: the rebuild takes them from the database
+    call_command("rebuild_analytics", sheet=[a.pk], verbosity=0)
+    assert_lake_matches(a.pk)
+    # The writer's state is stale now: it notices, reloads and continues from the rebuild's checkpoint.
+    random_edits(a, owner, rng, 20)
+    random_edits(b, owner, rng, 20)
+    writer.catch_up()
+    assert_lake_matches(a.pk)
+    assert_lake_matches(b.pk)
+    _no_duplicate_events(writer.con, a.pk)
+    gone = make_sheet(workspace, owner, rows=1, name="Gone")
+    writer.catch_up()
+    Sheet.objects.filter(pk=gone.pk).delete()  # not through the services: the rebuild finds it
+    call_command("rebuild_analytics", verbosity=0)
+    assert_lake_matches(a.pk)
+    assert_lake_matches(b.pk)
+    with pytest.raises(Exception, match="does not exist"):
+        selectors.query(f"SELECT * FROM {selectors.sheet_view_name(gone.pk)}")
+    random_edits(b, owner, rng, 10)
+    writer.catch_up()
+    assert_lake_matches(b.pk)
+
+
+async def test_edit_through_the_websocket_reaches_the_view(workspace, owner):
+    sheet = await database_sync_to_async(make_sheet)(workspace, owner, rows=2)
+    rows = await database_sync_to_async(lambda: list(Row.objects.filter(sheet=sheet).order_by("position").values_list("pk", flat=True)))()
+    _, key = await database_sync_to_async(ApiToken.issue)(user=owner, name="ws")
+    ws = WebsocketCommunicator(
+        __import__("config.asgi", fromlist=["application"]).application,
+        f"/ws/sheets/{sheet.pk}/?token={key}", headers=[(b"origin", b"http://127.0.0.1:8000")],
+    )
+    connected, _ = await ws.connect(timeout=5)
+    assert connected
+    try:
+        frames = [
+            {"type": "edit", "op_id": str(uuid.uuid4()), "cells": [{"row": rows[0], "col": "c2", "value": "12.5"},
+                                                                   {"row": rows[1], "col": "c5", "value": "2024-02-29"}]},
+            {"type": "insert_rows", "op_id": str(uuid.uuid4()), "after": rows[0], "rows": [{"c1": "Bob", "c4": "yes"}]},
+            {"type": "rename_column", "op_id": str(uuid.uuid4()), "key": "c2", "name": "Price"},
+        ]
+        import json
+
+        for frame in frames:
+            await ws.send_to(text_data=json.dumps(frame))
+            while True:
+                reply = json.loads(await ws.receive_from(timeout=5))
+                if reply["type"] in ("ack", "error"):
+                    assert reply["type"] == "ack", reply
+                    break
+    finally:
+        await ws.disconnect()
+
+    def check():
+        writer = Writer()
+        try:
+            writer.catch_up()
+        finally:
+            writer.close()
+        assert_lake_matches(sheet.pk)
+        got = selectors.sheet_rows(sheet.pk)
+        selectors.close()
+        assert [r["price"] for r in got] == [12.5, None, None]
+        assert got[1]["name"] == "Bob" and got[1]["paid"] is True
+
+    await database_sync_to_async(check)()
+    from django.db import connections
+
+    await database_sync_to_async(connections.close_all)()
