@@ -9,6 +9,7 @@ task writes the already-encoded frame to every local connection of that sheet.
 import asyncio
 import logging
 import threading
+import uuid
 
 from django.conf import settings
 
@@ -31,6 +32,25 @@ def _encode(origin, version, text):
 def _decode(data):
     origin, version, text = data.split("\n", 2)
     return origin or None, int(version), text
+
+
+# Several frames in one message (a batch of edits): "*" then origin, version and text of each, a
+# line each. Encoded JSON has no raw newline; a text with one goes in a message of its own.
+def _encode_many(items):
+    return "*\n" + "\n".join(f"{origin or ''}\n{version or 0}\n{text}" for origin, version, text in items)
+
+
+def _decode_many(data):
+    parts = data[2:].split("\n")
+    return [(parts[i] or None, int(parts[i + 1]), parts[i + 2]) for i in range(0, len(parts), 3)]
+
+
+def _by_sheet(items):
+    """(sheet id, text, origin, version) items -> {sheet id: [(origin, version, text)]}, in order."""
+    grouped = {}
+    for sheet_id, text, origin, version in items:
+        grouped.setdefault(sheet_id, []).append((origin, version, text))
+    return grouped
 
 
 class Rooms:
@@ -70,6 +90,25 @@ class Rooms:
                 except Exception:  # one connection's fault must not cost the others their frame
                     log.exception("frame for connection %s not delivered", connection.connection_id)
 
+    def deliver_many(self, sheet_id, items):
+        """deliver() for each (origin, version, text), in order; each connection gets its frames
+        in one push_many."""
+        room = self.members.get(sheet_id)
+        if not room:
+            return
+        if any(version < 0 for _, version, _ in items):  # presence frames, one by one
+            for origin, version, text in items:
+                self.deliver(sheet_id, origin, version, text)
+            return
+        for connection in tuple(room.values()):
+            cid = connection.connection_id
+            frames = [(text, version) for origin, version, text in items if origin != cid]
+            if frames:
+                try:
+                    connection.push_many(frames)
+                except Exception:
+                    log.exception("frames for connection %s not delivered", cid)
+
     def presence(self, sheet_id, exclude=None):
         return [
             {**c.who(), **c.presence_state}
@@ -91,6 +130,59 @@ def send_eagerly(coroutine):
     except StopIteration:
         return None
     return _Suspended(coroutine, suspended_on)
+
+
+def server_protocol(send):
+    """The uvicorn WebSocket protocol (websockets-sansio, its default) behind an ASGI `send`, for
+    write_texts; None under other servers, which get one ASGI message per frame."""
+    owner = getattr(send, "__self__", None)
+    while owner is not None and hasattr(owner, "real_send"):  # Channels' session middleware wraps send
+        owner = getattr(owner.real_send, "__self__", None)
+    try:
+        from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+    except ImportError:
+        return None
+    if type(owner) is not WebSocketsSansIOProtocol or not all(
+        hasattr(owner, name) for name in ("conn", "transport", "writable", "disconnected", "close_sent")
+    ):
+        return None
+    return owner
+
+
+def write_texts(protocol, texts):
+    """Write text frames to a uvicorn connection in one write to the socket: what its ASGI send
+    does for one frame, for several. True when written, False when the connection is closed or
+    closing (the frames are dropped, as the ASGI send would), None when the server holds writes
+    back (its buffer is full): then send through ASGI, which waits."""
+    if protocol.disconnected or protocol.close_sent:
+        return False
+    if not protocol.writable.is_set():
+        return None
+    conn = protocol.conn
+    if conn.extensions or conn.expect_continuation_frame:  # permessage-deflate: websockets frames each
+        try:
+            for text in texts:
+                conn.send_text(text.encode())
+        except Exception:  # websockets' InvalidState: closing
+            conn.data_to_send()
+            return False
+        protocol.transport.write(b"".join(conn.data_to_send()))
+        return True
+    if conn.state != 1:  # websockets' State.OPEN
+        return False
+    protocol.transport.write(b"".join(_text_frame(text.encode()) for text in texts))
+    return True
+
+
+def _text_frame(data):
+    """A final, unmasked text frame (server to client) without extensions: what websockets'
+    Frame.serialize makes, at a fraction of its cost."""
+    size = len(data)
+    if size < 126:
+        return bytes((0x81, size)) + data
+    if size < 65536:
+        return b"\x81\x7e" + size.to_bytes(2, "big") + data
+    return b"\x81\x7f" + size.to_bytes(8, "big") + data
 
 
 class _Suspended:
@@ -149,8 +241,18 @@ class LocalBus:
 
     def publish_many(self, items):
         """items: (sheet id, text, origin, version), in order."""
-        for sheet_id, text, origin, version in items:
-            self.publish(sheet_id, text, origin, version)
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        for sheet_id, frames in _by_sheet(items).items():
+            if running is loop:
+                self.rooms.deliver_many(sheet_id, frames)
+            else:
+                loop.call_soon_threadsafe(self.rooms.deliver_many, sheet_id, frames)
 
 
 class RedisBus:
@@ -162,6 +264,7 @@ class RedisBus:
         # Pub/sub channels are global to a Redis server (not per database number), so they are
         # named after the Gridcast database: installations sharing a Redis never hear each other.
         self.prefix = f"gridcast:{namespace}:sheet:"
+        self.id = uuid.uuid4().hex[:12]  # marks what this bus publishes, which its listener skips
         self.rooms = Rooms()
         self._sync_client = None
         self._sync_lock = threading.Lock()
@@ -188,17 +291,45 @@ class RedisBus:
         return self._sync_client
 
     def publish(self, sheet_id, text, origin=None, version=0):
-        self._sync().publish(self._channel(sheet_id), _encode(origin, version, text))
+        self.publish_many([(sheet_id, text, origin, version)])
 
     def publish_many(self, items):
-        """items: (sheet id, text, origin, version), published in order in one round trip."""
-        if len(items) == 1:
-            self.publish(*items[0])
+        """items: (sheet id, text, origin, version), in order. Called from any thread, usually a
+        service's on_commit. This process's connections get the frames at once, from the event
+        loop; the other processes through Redis, one message per sheet, marked with this bus's
+        id so that its own listener passes it over."""
+        grouped = _by_sheet(items)
+        self._deliver_here(grouped)
+        mark = f"@{self.id}\n"
+        messages = []
+        for sheet_id, frames in grouped.items():
+            if len(frames) > 1 and not any("\n" in text for _, _, text in frames):
+                messages.append((self._channel(sheet_id), mark + _encode_many(frames)))
+            else:
+                messages.extend((self._channel(sheet_id), mark + _encode(*frame)) for frame in frames)
+        if len(messages) == 1:
+            self._sync().publish(*messages[0])
             return
         pipe = self._sync().pipeline(transaction=False)
-        for sheet_id, text, origin, version in items:
-            pipe.publish(self._channel(sheet_id), _encode(origin, version, text))
+        for channel, data in messages:
+            pipe.publish(channel, data)
         pipe.execute()
+
+    def _deliver_here(self, grouped):
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        for sheet_id, frames in grouped.items():
+            if sheet_id not in self.rooms.members:
+                continue
+            if running is loop:
+                self.rooms.deliver_many(sheet_id, frames)
+            else:
+                loop.call_soon_threadsafe(self.rooms.deliver_many, sheet_id, frames)
 
     async def apublish(self, sheet_id, text, origin=None, version=0):
         await self._client().publish(self._channel(sheet_id), _encode(origin, version, text))
@@ -260,7 +391,15 @@ class RedisBus:
                 if message is None or message.get("type") != "message":
                     continue
                 sheet_id = int(message["channel"][len(self.prefix):])
-                origin, version, text = _decode(message["data"].decode())
+                data = message["data"].decode()
+                if data.startswith("@"):  # published by a bus: delivered here by it, if it is ours
+                    sender, data = data[1:].split("\n", 1)
+                    if sender == self.id:
+                        continue
+                if data.startswith("*\n"):
+                    self.rooms.deliver_many(sheet_id, _decode_many(data))
+                    continue
+                origin, version, text = _decode(data)
                 self.rooms.deliver(sheet_id, origin, version, text)
                 if version == PRESENCE_JOIN and origin and origin not in self.rooms.members.get(sheet_id, ()):
                     self._snapshot_soon(sheet_id, origin)

@@ -20,7 +20,7 @@ from sheets.permissions import Access, sheet_access
 
 from . import metrics, protocol
 from .broadcast import encode, operation_frame
-from .bus import PRESENCE_JOIN, get_bus, send_eagerly
+from .bus import PRESENCE_JOIN, get_bus, send_eagerly, server_protocol, write_texts
 from .edits import queue_for
 
 log = logging.getLogger(__name__)
@@ -113,8 +113,11 @@ class SheetConsumer(AsyncWebsocketConsumer):
         self.ready = False  # frames wait in the outbox until the welcome is out
         self.too_slow = False
         self.writer = None
+        self.flush_due = False
+        self.protocol = server_protocol(self.base_send)  # uvicorn's: several frames in one write
         self.joined = False
         self.sent_version = 0
+        self.sent_ahead = set()  # versions sent above sent_version + 1
         self.last_edit = None  # the future of this connection's last queued edit
         self.presence_state = {"selection": None, "editing": False}
         self.presence_sent_at = 0.0
@@ -139,7 +142,8 @@ class SheetConsumer(AsyncWebsocketConsumer):
         }))
         self.ready = True
         if self.outbox:
-            self.writer = asyncio.ensure_future(self._write_loop())
+            self.flush_due = True
+            self._flush()
         await get_bus().apublish(self.sheet_id, encode(self._presence_frame("joined")), self.connection_id, PRESENCE_JOIN)
 
     def _load(self):
@@ -174,33 +178,81 @@ class SheetConsumer(AsyncWebsocketConsumer):
     def push(self, text, version=0):
         """Send a frame to this client; called by the bus for every frame of the room.
 
-        With no write pending the frame is written at once, in the caller: a task switch per
-        frame and connection cost more than the write itself. Behind a write the server holds
-        back (a slow client), frames queue; a client whose queue passes WS_MAX_BACKLOG is
+        Frames wait in the outbox until the end of this turn of the event loop, then all that
+        gathered go out together: with the uvicorn protocol in one write to the socket (a batch
+        of edits is one write per connection, not one per frame; the system call was most of
+        the cost of a frame), else written one by one in the caller (no task switch per frame
+        and connection). Behind a write the server holds back (a slow client: its buffer is
+        full), frames queue; a client with more than WS_MAX_BACKLOG frames queued there is
         closed, and it reconnects and replays."""
-        if self.writer is None and self.ready:
-            try:
-                held = send_eagerly(self.base_send({"type": "websocket.send", "text": text}))
-            except Exception:  # the client is gone; its disconnect is on the way
-                return
-            if held is None:
-                self._sent(version)
-            else:
-                self.writer = asyncio.ensure_future(self._write_loop(held, version))
-            return
         if self.too_slow:  # closed for it: nothing more until it reconnects and replays
             return
-        if len(self.outbox) >= settings.GRIDCAST["WS_MAX_BACKLOG"]:
+        if self.writer is not None and len(self.outbox) >= settings.GRIDCAST["WS_MAX_BACKLOG"]:
             self.outbox.clear()
             self.too_slow, self.ready = True, False
             asyncio.ensure_future(self.close(code=CLOSE_TOO_SLOW))
             return
         self.outbox.append((text, version))
+        if not self.flush_due and self.writer is None and self.ready:
+            self.flush_due = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def push_many(self, items):
+        """push() for each (text, version)."""
+        for text, version in items:
+            self.push(text, version)
+
+    def _flush(self):
+        """Write what gathered in the outbox (see push)."""
+        self.flush_due = False
+        if self.writer is not None or not self.ready or not self.outbox:
+            return
+        if self.protocol is not None:
+            written = write_texts(self.protocol, [text for text, _ in self.outbox])
+            if written is not None:
+                if written:
+                    for _, version in self.outbox:
+                        self._sent(version)
+                self.outbox.clear()
+                return
+            # held back by the server: the write loop waits for it
+            self.writer = asyncio.ensure_future(self._write_loop())
+            return
+        while self.outbox:
+            text, version = self.outbox.popleft()
+            try:
+                held = send_eagerly(self.base_send({"type": "websocket.send", "text": text}))
+            except Exception:  # the client is gone; its disconnect is on the way
+                self.outbox.clear()
+                return
+            if held is not None:
+                self.writer = asyncio.ensure_future(self._write_loop(held, version))
+                return
+            self._sent(version)
 
     def _sent(self, version):
+        """`version`: of the operation the frame brings (ops, ack), else 0. sent_version is the
+        version up to which this client was sent every operation: frames of this process's
+        writes come straight from the event loop, those of other processes through Redis, so
+        they may arrive out of order, and after losing Redis the replay starts there."""
+        metrics.delivered.inc()
+        if version <= self.sent_version:
+            return
+        if version == self.sent_version + 1:
+            version += 1
+            ahead = self.sent_ahead
+            while version in ahead:
+                ahead.discard(version)
+                version += 1
+            self.sent_version = version - 1
+        elif len(self.sent_ahead) < 10_000:
+            self.sent_ahead.add(version)
+
+    def _sent_all(self, version):
+        """Every operation up to `version` was sent (a replay, a reload)."""
         if version > self.sent_version:
             self.sent_version = version
-        metrics.delivered.inc()
+            self.sent_ahead = {v for v in self.sent_ahead if v > version}
 
     async def _write_loop(self, held=None, version=0):
         """Finish the write the server held back, then the frames queued behind it."""
@@ -218,7 +270,10 @@ class SheetConsumer(AsyncWebsocketConsumer):
             self.writer = None
 
     def send_frame(self, frame):
-        self.push(encode(frame), frame.get("version", 0) if frame.get("type") != "error" else 0)
+        kind = frame.get("type")
+        if kind in ("replay", "reload"):
+            self._sent_all(frame["version"])
+        self.push(encode(frame), frame["version"] if kind == "ack" else 0)
 
     def resync(self):
         """The bus lost messages (Redis restarted): send what this client may have missed."""

@@ -181,7 +181,7 @@ GRIDCAST = {
     # operations replayed before a client is told to reload.
     "WS_EDITS_PER_SECOND": float(os.environ.get("GRIDCAST_WS_EDITS_PER_SECOND", "100")),
     "WS_EDIT_BURST": int(os.environ.get("GRIDCAST_WS_EDIT_BURST", "200")),
-    "WS_MAX_BACKLOG": 5000,
+    "WS_MAX_BACKLOG": int(os.environ.get("GRIDCAST_WS_MAX_BACKLOG", "5000")),
     "WS_PRESENCE_INTERVAL": 0.1,
     "WS_REPLAY_LIMIT": 1000,
 }

@@ -3,6 +3,7 @@ daphne processes, reconnect with hello and resend by op_id, and a Redis restart 
 import asyncio
 import contextlib
 import itertools
+import json
 import random
 
 import pytest
@@ -13,6 +14,7 @@ from accounts.models import ApiToken
 from sheets.models import Operation, Row
 
 from ..factories import make_sheet
+
 from .servers import RedisProcess, SheetClient, logs, running_servers, sheet_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -264,7 +266,9 @@ async def test_clients_recover_from_a_redis_restart_and_no_acknowledged_edit_is_
         await stop_editing()
         for client in editors[1:]:
             await client.wait(lambda c=client: not c.unacked, 30, "its writes to be answered")
-        assert all(w.version < max(e.version for e in editors) for w in watchers)  # they missed the outage
+        # They missed the other server's writes of the outage (their own server's reach them directly).
+        outage_version, _ = await database_sync_to_async(sheet_state)(sheet.pk)
+        assert all(w.version < outage_version for w in watchers)
 
         await asyncio.to_thread(private_redis.start)
         restarted_version, _ = await converged(clients, sheet, timeout=60)
@@ -299,4 +303,48 @@ async def test_clients_recover_from_a_redis_restart_and_no_acknowledged_edit_is_
             print(c.name, c.status(), dict(c.received))
         raise
     finally:
+        await stop(clients)
+
+
+async def test_a_client_that_reads_nothing_is_closed_with_4008_and_the_others_get_everything(start_servers, room):
+    """A subscriber that stops reading: once the server holds its writes back (its buffers are
+    full) and more than WS_MAX_BACKLOG frames wait behind them, it is closed with 4008. The
+    others, reading, get every operation as an `ops` frame and stay connected."""
+    sheet, rows, (owner_key, editor_key) = room
+    (server,) = start_servers(("uvicorn",), GRIDCAST_WS_MAX_BACKLOG=20,
+                              GRIDCAST_WS_EDITS_PER_SECOND=100_000, GRIDCAST_WS_EDIT_BURST=100_000)
+    watchers = [await SheetClient(url(server, sheet, editor_key), f"watcher {n}", gap_timeout=None).start()
+                for n in range(3)]
+    writer = await SheetClient(url(server, sheet, owner_key), "writer").start()
+    # The stalled client: bench/fanout.py's bare WebSocket client, which stops reading at once.
+    from bench.fanout import open_connection
+
+    stalled_frames = []
+    stalled = await open_connection(server.port, f"/ws/sheets/{sheet.pk}/?token={editor_key}",
+                                    lambda payload, now: stalled_frames.append(payload))
+    stalled.transport.pause_reading()
+    start = json.loads(stalled.welcome.result())["version"]
+    clients = watchers + [writer]
+    try:
+        # Frames of 100 kB (every text cell of the sheet, nearly full): the socket's buffers (up to
+        # 4 MB on Linux) fill after a few dozen of them.
+        filler = "x" * 9_990
+        for i in range(150):
+            cells = [{"row": row, "col": col, "value": f"{i} {filler}"} for row in rows for col in ("c1", "c2")]
+            answer = await writer.result(await writer.write({"type": "edit", "cells": cells}))
+            assert answer["type"] == "ack", answer
+        version = answer["version"]
+        for watcher in watchers:
+            await watcher.synced(version)
+            assert sorted(v for v in watcher.ops_versions if v > start) == list(range(start + 1, version + 1))
+            assert watcher.connects == 1 and watcher.close_codes == [] and not watcher.anomalies
+        # Reading again, the stalled client gets what was in the buffers, then the close.
+        stalled.transport.resume_reading()
+        deadline = asyncio.get_running_loop().time() + 60
+        while stalled.close_code is None and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        assert stalled.close_code == 4008, (stalled.close_code, len(stalled_frames), logs([server]))
+        assert len(stalled_frames) < version - start
+    finally:
+        stalled.close()
         await stop(clients)
