@@ -233,10 +233,11 @@ def _insert(con, batches):
     """One DuckLake transaction appending every (workspace_id, rows) batch, sorted so that each
     Parquet file holds runs of one workspace and metric (file statistics then prune reads)."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", dir=_spool_dir(), delete=False) as spool:
-        json.dump([
+        # dumps, not dump: the one-shot C encoder is 3-4x faster than dump's chunked writes.
+        spool.write(json.dumps([
             {"w": workspace_id, "s": source, "m": metric, "v": value, "t": ts, "g": tags}
             for workspace_id, rows in batches for source, metric, value, ts, tags in rows
-        ], spool, separators=(",", ":"), allow_nan=False)
+        ], separators=(",", ":"), allow_nan=False))
     try:
         promoted = ", ".join(f"g['{key}']" for key in TAG_COLUMNS)  # constants, not user text
         con.execute("BEGIN")
