@@ -15,7 +15,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from sheets.errors import GridcastError
 from sheets.permissions import Access, workspace_access
 
-from .live import LiveWidgets
+from .live import LiveWidgets, personal_notification
 from .notify import dashboard_group, workspace_group
 
 CLOSE_NO_ACCESS = 4403
@@ -76,4 +76,5 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.live.arrived()
 
     async def notification_created(self, event):
-        await self.send_frame({"type": "notification", "notification": event.get("notification")})
+        await self.send_frame({"type": "notification",
+                              "notification": personal_notification(event.get("notification"), self.user.pk)})

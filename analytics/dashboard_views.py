@@ -18,7 +18,7 @@ from sheets.permissions import Access, workspace_access
 from sheets.selectors import workspaces_for_user
 
 from . import dashboards
-from .live import LiveWidgets, parse_subscription
+from .live import LiveWidgets, parse_subscription, personal_notification
 from .notify import dashboard_group, workspace_group
 
 HEARTBEAT_SECONDS = 15
@@ -164,7 +164,8 @@ async def dashboard_events(request, workspace_id):
         if message.get("type") == "metrics.arrived":
             live.arrived()
         elif message.get("type") == "notification.created":
-            await queue.put({"type": "notification", "notification": message.get("notification")})
+            await queue.put({"type": "notification",
+                             "notification": personal_notification(message.get("notification"), user.pk)})
 
     async def body():
         live.arrived()  # the first data at once
@@ -190,7 +191,8 @@ async def notification_events(request):
 
     async def on_event(message):
         if message.get("type") == "notification.created":
-            await queue.put({"type": "notification", "notification": message.get("notification")})
+            await queue.put({"type": "notification",
+                             "notification": personal_notification(message.get("notification"), user.pk)})
 
     return _event_stream(_stream([workspace_group(i) for i in ids], on_event, queue,
                                  first=[("welcome", {"type": "welcome", "workspaces": ids})]))

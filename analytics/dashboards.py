@@ -198,12 +198,30 @@ class AggregateUnavailable(InvalidInput):
 
 def aggregate_selector():
     """The metrics aggregate behind GET /api/v1/workspaces/<id>/metrics/aggregate/, imported
-    when first needed: analytics.aggregates owns it."""
+    when first needed (analytics.aggregates is the metrics engineer's): a callable
+    (workspace_id, params, now) -> the REST answer, params being that endpoint's query parameters."""
     try:
         module = importlib.import_module("analytics.aggregates")
-    except ImportError as error:
+        parse, aggregate = module.parse_aggregate_params, module.metric_aggregate
+    except (ImportError, AttributeError) as error:
         raise AggregateUnavailable("metric aggregates are not available on this server yet") from error
-    return module.metric_aggregate
+
+    def run(*, workspace_id, params, now):
+        return aggregate(workspace_id=workspace_id, query=parse(params, now=now))
+
+    return run
+
+
+def aggregate_params(query, filters, now=None):
+    """The REST aggregate's query parameters for one widget under the dashboard filters (the
+    page's polling mode builds the same ones in the browser)."""
+    start, end = window(filters, now)
+    params = {"metric": query["metric"], "agg": query["agg"], "tag": query["tags"] + list(filters.get("tags") or []),
+              "from": start.isoformat(), "to": end.isoformat()}
+    for name in ("bucket", "group_by", "top"):
+        if query.get(name) is not None:
+            params[name] = str(query[name])
+    return params
 
 
 def widget_data(*, workspace_id, query, filters, now=None):
@@ -211,9 +229,5 @@ def widget_data(*, workspace_id, query, filters, now=None):
     query = clean_query(query)
     if query["source"] == "sheet":
         raise InvalidInput("sheet widgets are not available yet")
-    start, end = window(filters, now)
-    return aggregate_selector()(
-        workspace_id=workspace_id, metric=query["metric"], agg=query["agg"], bucket=query["bucket"],
-        group_by=query["group_by"], tags=[tuple(t.split(":", 1)) for t in query["tags"] + filters.get("tags", [])],
-        start=start, end=end, top=query["top"],
-    )
+    now = now or timezone.now()
+    return aggregate_selector()(workspace_id=workspace_id, params=aggregate_params(query, filters, now), now=now)

@@ -30,6 +30,16 @@ def parse_subscription(widgets, filters):
     return watched, dashboards.clean_filters(filters)
 
 
+def personal_notification(payload, user_id):
+    """The workspace-wide push of an alert (alerts.notification_payload with `ids`: user id ->
+    that person's Notification id) as this person sees it: their own id, nobody else's."""
+    payload = dict(payload or {})
+    ids = payload.pop("ids", None)
+    if isinstance(ids, dict):
+        payload["id"] = ids.get(str(user_id), payload.get("id"))
+    return payload
+
+
 def compute(workspace_id, watched, filters):
     """{widget id: ("result", data) or ("error", message)} for one moment (one `now` for all)."""
     now = timezone.now()

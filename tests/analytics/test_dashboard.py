@@ -9,6 +9,7 @@ import asyncio
 import importlib
 import json
 import time
+from datetime import datetime
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -33,23 +34,24 @@ WIDGETS = [
 
 def has_real_aggregates():
     try:
-        importlib.import_module("analytics.aggregates").metric_aggregate  # noqa: B018
-        return True
-    except (ImportError, AttributeError):
+        module = importlib.import_module("analytics.aggregates")
+        return hasattr(module, "metric_aggregate") and hasattr(module, "parse_aggregate_params")
+    except ImportError:
         return False
 
 
 @pytest.fixture
 def recording_aggregate(monkeypatch):
-    """A stand-in for analytics.aggregates.metric_aggregate that records its calls and answers
-    in the REST shape, the value counting the calls (so a recomputation is visible)."""
+    """A stand-in for the REST aggregate (analytics.aggregates) that records the query parameters
+    it was given and answers in the REST shape, the value counting the calls (so that a
+    recomputation is visible)."""
     calls = []
 
-    def metric_aggregate(*, workspace_id, metric, agg, bucket, group_by, tags, start, end, top):
-        calls.append({"workspace_id": workspace_id, "metric": metric, "agg": agg, "bucket": bucket,
-                      "group_by": group_by, "tags": tags, "start": start, "end": end, "top": top, "at": time.monotonic()})
-        return {"metric": metric, "agg": agg, "bucket": bucket, "from": start.isoformat(), "to": end.isoformat(),
-                "series": [{"group": None, "points": [[end.isoformat(), len(calls)]]}],
+    def metric_aggregate(*, workspace_id, params, now):
+        calls.append({"workspace_id": workspace_id, **params, "at": time.monotonic()})
+        return {"metric": params["metric"], "agg": params["agg"], "bucket": params.get("bucket"),
+                "from": params["from"], "to": params["to"],
+                "series": [{"group": None, "points": [[params["to"], len(calls)]]}],
                 "totals": [{"group": None, "value": len(calls)}]}
 
     monkeypatch.setattr(dashboards, "aggregate_selector", lambda: metric_aggregate)
@@ -199,8 +201,9 @@ async def test_socket_pushes_widget_data_on_subscribe_and_when_metrics_arrive(wo
     first = await socket.data(2)
     assert first["w1"]["result"]["metric"] == "orders" and first["w2"]["result"]["metric"] == "revenue"
     call = recording_aggregate[-1]
-    assert call["workspace_id"] == workspace.pk and call["group_by"] == "region" and call["top"] == 3
-    assert call["tags"] == [("status", "paid")] and (call["end"] - call["start"]).total_seconds() == 900
+    assert call["workspace_id"] == workspace.pk and call["group_by"] == "region" and call["top"] == "3"
+    assert call["tag"] == ["status:paid"]
+    assert (datetime.fromisoformat(call["to"]) - datetime.fromisoformat(call["from"])).total_seconds() == 900
 
     before = len(recording_aggregate)
     sent = time.monotonic()
@@ -262,25 +265,48 @@ async def test_widget_errors_are_reported_per_widget(workspace, viewer):
 async def test_socket_pushes_notifications_of_its_workspace(workspace, viewer):
     socket, _ = await open_socket(viewer, workspace.pk)
     await socket.recv_type("welcome")
-    payload = {"id": 7, "title": "Revenue above 100", "rule": 3, "workspace": workspace.pk}
+    # As alerts push it: one payload for the workspace, each person's own notification id in `ids`.
+    payload = {"id": None, "message": "Revenue above 100", "rule": 3, "workspace": workspace.pk,
+               "ids": {str(viewer.pk): 71, "999999": 72}}
     await sync_to_async(notify.notification)(workspace.pk, payload)
     frame = await socket.recv_type("notification")
-    assert frame["notification"] == payload
+    assert frame["notification"] == {"id": 71, "message": "Revenue above 100", "rule": 3, "workspace": workspace.pk}
     await sync_to_async(notify.notification)(workspace.pk + 1000, {"id": 8})
     assert await socket.ws.receive_nothing(timeout=0.5)
     await socket.ws.disconnect()
 
 
+@pytest.fixture
+def lake_connection_closed():
+    yield
+    from analytics import metrics
+
+    metrics.reset_connection()  # the next test database gets a fresh DuckLake connection
+
+
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.skipif(not has_real_aggregates(), reason="waits for analytics.aggregates.metric_aggregate "
-                    "(the metrics REST API's selector, another engineer's work)")
-async def test_socket_with_the_real_aggregate(workspace, viewer):
+@pytest.mark.skipif(not has_real_aggregates(), reason="waits for analytics.aggregates (metric_aggregate, "
+                    "parse_aggregate_params): the metrics REST API's selector, another engineer's work")
+async def test_ingested_events_reach_the_widgets_within_a_second(workspace, viewer, owner, lake_connection_closed):
+    from analytics import metrics
+
     socket, _ = await open_socket(viewer, workspace.pk)
     await socket.send({"type": "subscribe", "widgets": WIDGETS, "filters": {"range": 3600}})
-    frames = await socket.data(2, timeout=15)
-    for frame in frames.values():
-        assert "result" in frame, frame
-        assert {"metric", "agg", "series", "totals"} <= set(frame["result"])
+    first = await socket.data(2, timeout=30)
+    assert first["w1"]["result"]["totals"] == [{"group": None, "value": 0}]
+    assert first["w2"]["result"]["totals"] == []
+    now = time.time()
+    events = [{"metric": "orders", "value": 1, "timestamp": now - 1, "tags": {"region": r}} for r in ("eu", "eu", "us")]
+    events += [{"metric": "revenue", "value": v, "timestamp": now - 1, "tags": {"region": r}}
+               for v, r in ((10, "eu"), (5, "eu"), (7, "us"), (1, "asia"), (2, "latam"))]
+    await sync_to_async(metrics.events_ingest, thread_sensitive=False)(workspace_id=workspace.pk, payload={"events": events})
+    committed = time.monotonic()
+    pushed = await socket.data(2, timeout=5)
+    assert time.monotonic() - committed < 1.0, "pushed within a second of the ingestion"
+    assert pushed["w1"]["result"]["totals"][0]["value"] == 3
+    assert sum(v for _, v in pushed["w1"]["result"]["series"][0]["points"]) == 3
+    assert pushed["w2"]["result"]["totals"] == [{"group": "eu", "value": 15}, {"group": "us", "value": 7},
+                                                {"group": "latam", "value": 2}]
     await socket.ws.disconnect()
 
 
