@@ -1,4 +1,5 @@
 """The sheet page: a Django template hosting the Svelte grid."""
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
@@ -6,7 +7,10 @@ from django.shortcuts import get_object_or_404, render
 from .api.serializers import ColumnSerializer
 from .models import Sheet
 from .permissions import Access, sheet_access
-from .selectors import sheet_columns, sheet_people
+from .selectors import rows_window, sheet_columns, sheet_people
+
+
+FIRST_ROWS = 100  # one block of the grid's row cache (frontend/src/sheet/model.js)
 
 
 @login_required
@@ -21,6 +25,8 @@ def sheet_page(request, pk):
         "access": access.name.lower(),
         "you": {"id": request.user.pk, "name": request.user.label},
         "people": sheet_people(sheet),
-        "limits": {"maxBatchCells": 5000},
+        "limits": {"maxBatchCells": settings.GRIDCAST["MAX_BATCH_CELLS"]},
+        # The first window comes with the page: the grid draws rows without waiting for a request.
+        "firstRows": {"version": sheet.version, **rows_window(sheet, offset=0, limit=FIRST_ROWS)},
     }
     return render(request, "sheet.html", {"sheet": sheet, "config": config})

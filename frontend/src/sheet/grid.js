@@ -35,7 +35,10 @@ export class Grid {
     });
     this.resizeObserver.observe(this.scroller);
     model.on("change", () => this.schedule());
-    model.on("total", () => this.schedule());
+    model.on("total", () => {
+      this.measure();
+      this.schedule();
+    });
     model.on("flash", (rowId, col) => this.flash(rowId, col));
     this.schedule();
   }
@@ -142,7 +145,6 @@ export class Grid {
     const columns = model.columns;
     const xs = this.columnXs();
     const totalW = xs[xs.length - 1];
-    this.measure();
     this.view.style.width = `${this.viewW}px`;
     this.view.style.height = `${this.viewH}px`;
     this.spacer.style.height = `${Math.max(0, this.scrollH - this.viewH)}px`;
@@ -250,7 +252,12 @@ export class Grid {
     this.drawSelection();
     this.drawPresence();
     this.placeEditor();
-    if (nextFlash < Infinity) setTimeout(() => this.schedule(), nextFlash - now + 5);
+    if (nextFlash < Infinity && !this.flashTimer) {
+      this.flashTimer = setTimeout(() => {
+        this.flashTimer = null;
+        this.schedule();
+      }, nextFlash - now + 5);
+    }
   }
 
   cellDiv(i) {
@@ -325,11 +332,15 @@ export class Grid {
     this.schedule();
   }
 
+  /** Highlight a cell someone else changed. A cell already highlighted keeps its expiry, so a
+   * burst of edits costs one class change per cell, not one per edit. */
   flash(rowId, col) {
-    this.flashes.set(`${rowId}\u0000${col}`, performance.now() + FLASH_MS);
+    const key = `${rowId}\u0000${col}`;
+    const now = performance.now();
+    if (this.flashes.get(key) > now) return;
+    this.flashes.set(key, now + FLASH_MS);
     if (this.flashes.size > 5000) {
-      const now = performance.now();
-      for (const [key, until] of this.flashes) if (until < now) this.flashes.delete(key);
+      for (const [old, until] of this.flashes) if (until < now) this.flashes.delete(old);
     }
     this.schedule();
   }
