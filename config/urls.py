@@ -7,6 +7,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include("sheets.api.urls")),
+    path("api/v1/", include("analytics.urls")),  # metrics, aggregates, alerts, notifications
     path("metrics", metrics_view, name="metrics"),
     path("", include("analytics.dashboard_urls")),
     path("", include("accounts.urls")),

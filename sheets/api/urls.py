@@ -1,4 +1,4 @@
-from django.urls import include, path
+from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
@@ -28,5 +28,4 @@ urlpatterns = [
     path("sheets/<int:pk>/export/", io_views.SheetExport.as_view(), name="api-sheet-export"),
     path("workspaces/<int:pk>/import/", io_views.WorkspaceImport.as_view(), name="api-workspace-import"),
     path("imports/<int:pk>/", io_views.ImportJobDetail.as_view(), name="api-import"),
-    path("", include("analytics.urls")),  # metrics, aggregates, alerts, notifications
 ]
