@@ -7,12 +7,7 @@
 Call them after the commit (transaction.on_commit): a push must never announce data that a
 rollback removed.
 """
-import logging
-
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-
-log = logging.getLogger(__name__)
+from realtime.layers import group_send
 
 
 def dashboard_group(workspace_id):
@@ -23,19 +18,9 @@ def workspace_group(workspace_id):
     return f"workspace.{workspace_id}"
 
 
-def _send(group, message):
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(group, message)
-    except Exception:  # a push is best effort: the data is committed, pages also poll
-        log.exception("could not push to %s", group)
-
-
 def metrics_arrived(workspace_id):
-    _send(dashboard_group(workspace_id), {"type": "metrics.arrived", "workspace": workspace_id})
+    group_send(dashboard_group(workspace_id), {"type": "metrics.arrived", "workspace": workspace_id})
 
 
 def notification(workspace_id, payload):
-    _send(workspace_group(workspace_id), {"type": "notification.created", "notification": payload})
+    group_send(workspace_group(workspace_id), {"type": "notification.created", "notification": payload})

@@ -8,6 +8,8 @@ ends; a lost cancellation kept the finished connection's task alive for ever, an
 waited for it at shutdown.
 """
 import asyncio
+import logging
+import threading
 
 from channels_redis.core import RedisChannelLayer as BaseRedisChannelLayer
 
@@ -34,3 +36,30 @@ def _cancel_until_done(task):
     if not task.done():
         task.cancel()
         asyncio.get_running_loop().call_later(1.0, _cancel_until_done, task)
+
+
+def group_send(group, message):
+    """Send to a channel-layer group from synchronous code, best effort (the caller's data is
+    committed; a lost push is logged, never raised). From a thread that runs an event loop
+    (a sync view called inside async code, a test driving a browser), the send runs in a
+    thread of its own."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    if layer is None:
+        return
+
+    def send():
+        try:
+            async_to_sync(layer.group_send)(group, message)
+        except Exception:
+            logging.getLogger(__name__).exception("could not send to group %s", group)
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return send()
+    thread = threading.Thread(target=send, name="group-send")
+    thread.start()
+    thread.join(10)

@@ -1,7 +1,5 @@
 """Access changes reach live connections: whoever changes a membership, a sheet share or a
 user (API, admin or shell), that user's connections look again at what they may do."""
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -9,19 +7,11 @@ from guardian.models import UserObjectPermission
 
 from accounts.models import Membership, User
 
+from .layers import group_send
+
 
 def access_changed(user_id):
-    def send():
-        layer = get_channel_layer()
-        if layer is not None:
-            try:
-                async_to_sync(layer.group_send)(f"user.{user_id}", {"type": "access.changed"})
-            except Exception:
-                import logging
-
-                logging.getLogger(__name__).exception("could not tell user %s's connections", user_id)
-
-    transaction.on_commit(send)
+    transaction.on_commit(lambda: group_send(f"user.{user_id}", {"type": "access.changed"}))
 
 
 @receiver([post_save, post_delete], sender=Membership)
