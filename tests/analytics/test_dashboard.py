@@ -75,7 +75,7 @@ def test_page_needs_login_and_view_access(client, workspace, viewer, outsider):
     assert config["access"] == "view" and config["workspace"]["id"] == workspace.pk
     assert [w["id"] for w in config["dashboard"]["widgets"]] == [w["id"] for w in dashboards.default_widgets()]
     assert config["dashboard"]["saved"] is False
-    assert b'id="dashboard-config"' in response.content and b"dashboard.js" in response.content
+    assert b'id="dashboard-config"' in response.content and b"/static/dist/assets/dashboard-" in response.content
 
 
 @pytest.mark.django_db

@@ -1,0 +1,108 @@
+// A widget's query, the dashboard's time window and tag filters, and the REST URLs built from
+// them (the polling mode and exports ask the same aggregate the server pushes).
+
+export const RANGES = [
+  [300, "Last 5 minutes"],
+  [900, "Last 15 minutes"],
+  [3600, "Last hour"],
+  [6 * 3600, "Last 6 hours"],
+  [86400, "Last 24 hours"],
+  [7 * 86400, "Last 7 days"],
+];
+
+export const TYPE_LABELS = { tile: "Number", line: "Line chart", bar: "Bar chart", pie: "Pie chart", table: "Live table" };
+
+export function newWidget(type = "line") {
+  return {
+    id: crypto.randomUUID().slice(0, 12),
+    type,
+    title: "",
+    query: { source: "metrics", metric: "orders", agg: "sum", bucket: type === "line" ? "minute" : null, group_by: null, tags: [], top: null },
+  };
+}
+
+export function widgetTitle(widget) {
+  if (widget.title) return widget.title;
+  const q = widget.query;
+  if (q.source === "sheet") return `Sheet ${q.sheet}`;
+  let text = `${q.agg}(${q.metric})`;
+  if (q.group_by) text += ` by ${q.group_by}`;
+  if (q.bucket) text += ` per ${q.bucket}`;
+  return text;
+}
+
+/** "region:eu, status:paid" <-> ["region:eu", "status:paid"] */
+export function parseTags(text) {
+  return String(text || "")
+    .split(/[,\n]/)
+    .map((t) => t.trim())
+    .filter(Boolean);
+}
+
+export function badTag(tags) {
+  return tags.find((t) => !/^[^:\s][^:]*:/.test(t)) ?? null;
+}
+
+/** [from, to] Date of the filters now: a sliding range ends now. */
+export function windowOf(filters, now = new Date()) {
+  if (filters.from) return [new Date(filters.from), filters.to ? new Date(filters.to) : now];
+  return [new Date(now.getTime() - (filters.range || 3600) * 1000), now];
+}
+
+export function aggregateUrl(base, query, filters) {
+  const [from, to] = windowOf(filters);
+  const params = new URLSearchParams({ metric: query.metric, agg: query.agg, from: from.toISOString(), to: to.toISOString() });
+  for (const name of ["bucket", "group_by", "top"]) if (query[name] != null && query[name] !== "") params.set(name, query[name]);
+  for (const tag of [...(query.tags || []), ...(filters.tags || [])]) params.append("tag", tag);
+  return `${base}?${params}`;
+}
+
+export function exportUrl(base, query, filters, format) {
+  const [from, to] = windowOf(filters);
+  const params = new URLSearchParams({ metric: query.metric, from: from.toISOString(), to: to.toISOString(), format });
+  return `${base}?${params}`;
+}
+
+function csvCell(value) {
+  if (value == null) return "";
+  let text = String(value);
+  if (/^[=+\-@\t\r]/.test(text) && !/^-?\d/.test(text)) text = "'" + text; // no formulas in spreadsheets
+  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/** The widget's data as CSV: time series (time, group, value) or totals (group, value). */
+export function resultCsv(widget, result) {
+  const group = widget.query.group_by || "group";
+  const rows = [];
+  if (result?.series?.length && widget.query.bucket) {
+    rows.push(["time", group, "value"]);
+    for (const s of result.series) for (const [t, v] of s.points) rows.push([t, s.group ?? "", v]);
+  } else {
+    rows.push([group, "value"]);
+    for (const t of result?.totals || []) rows.push([t.group ?? "(all)", t.value]);
+  }
+  return rows.map((r) => r.map(csvCell).join(",")).join("\r\n") + "\r\n";
+}
+
+export function download(name, text, type = "text/csv") {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const a = Object.assign(document.createElement("a"), { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+const compact = new Intl.NumberFormat(undefined, { notation: "compact", maximumFractionDigits: 1 });
+const plain = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 });
+const small = new Intl.NumberFormat(undefined, { maximumSignificantDigits: 3 });
+
+export function formatNumber(value) {
+  if (value == null || Number.isNaN(value)) return "–";
+  const abs = Math.abs(value);
+  if (abs >= 1e6) return compact.format(value);
+  if (abs > 0 && abs < 1) return small.format(value);
+  return plain.format(value);
+}
+
+export const PALETTE = ["#2f6fed", "#12a37f", "#f58231", "#d6336c", "#7048e8", "#0ca5b0", "#e8a20c", "#6b7a90", "#9a6324", "#3cb44b"];

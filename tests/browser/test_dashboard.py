@@ -1,0 +1,162 @@
+"""The live dashboard in Chromium: charts that move while `simulate_orders` sends metrics to the
+test server, a toast and the bell when an alert fires, the SSE and polling fallbacks, editing and
+saving widgets, a phone in the dark theme."""
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+from django.conf import settings
+
+from accounts.models import Role
+from analytics import metrics
+from analytics.models_alerts import AlertRule
+from analytics.models_dashboard import DashboardLayout
+from tests.factories import WorkspaceFactory, member
+from tests.realtime.servers import REPO, server_env
+
+from .conftest import screenshot
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_lake_connection():
+    yield
+    metrics.reset_connection()
+
+
+@pytest.fixture
+def shop():
+    workspace = WorkspaceFactory(name="Shop")
+    owner = member(workspace, Role.OWNER, email="owner@shop.test")
+    return workspace, owner
+
+
+def simulate(web_server, workspace, seconds, rate=20):
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "simulate_orders", "--workspace", str(workspace.pk), "--rate", str(rate),
+         "--seconds", str(seconds), "--url", web_server.http_url, "--seed", "7"],
+        cwd=REPO, env=server_env(settings.REDIS_URL), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def ingest(workspace, events):
+    """The ingestion service, in a thread of its own: Playwright's event loop runs in this one,
+    and the push after the commit (async_to_sync) may not run inside it."""
+    thread = threading.Thread(target=metrics.events_ingest, kwargs={"workspace_id": workspace.pk,
+                                                                    "payload": {"events": events}})
+    thread.start()
+    thread.join(30)
+
+
+def number(page, selector, attribute):
+    value = page.locator(selector).get_attribute(attribute)
+    return float(value) if value not in (None, "") else 0.0
+
+
+def wait_live(page, mode):
+    page.wait_for_selector(f'[data-testid=live-status][data-mode="{mode}"][data-state=live]', timeout=20_000)
+
+
+def test_charts_move_while_orders_arrive_and_an_alert_fires(open_as, web_server, shop):
+    workspace, owner = shop
+    AlertRule.objects.create(workspace=workspace, name="Orders are coming in", metric="orders", agg="count",
+                             window_seconds=60, comparison=">", threshold=5, created_by=owner)
+    page = open_as(owner, f"/workspaces/{workspace.pk}/dashboard/", viewport={"width": 1280, "height": 1000})
+    wait_live(page, "ws")
+    for widget in ("orders-per-minute", "revenue-by-region", "revenue-total", "error-rate", "top-products"):
+        page.wait_for_selector(f'[data-widget="{widget}"] footer')  # every default widget got data
+    assert number(page, '[data-widget="revenue-total"] .tile-value', "data-value") == 0
+
+    simulation = simulate(web_server, workspace, seconds=10)
+    try:
+        orders = '[data-widget="orders-per-minute"] .chart'
+        page.wait_for_function(f"document.querySelector('{orders}').dataset.total > 0", timeout=15_000)
+        first = number(page, orders, "data-total")
+        revenue_first = number(page, '[data-widget="revenue-total"] .tile-value', "data-value")
+        page.wait_for_function(f"document.querySelector('{orders}').dataset.total > {first}", timeout=10_000)
+        tile = "[data-widget=revenue-total] .tile-value"
+        page.wait_for_function(f"document.querySelector('{tile}').dataset.value > {revenue_first}", timeout=10_000)
+        assert revenue_first > 0
+        # The alert fired: a toast on the page, the bell counts it, the rule shows it.
+        toast = page.locator(".toast.alert", has_text="Orders are coming in")
+        toast.wait_for(timeout=10_000)
+        assert page.locator("[data-testid=bell-count]").inner_text() == "1"
+        page.locator(".rule", has_text="Orders are coming in").locator(".badge", has_text="firing").wait_for()
+        bars = page.locator('[data-widget="revenue-by-region"] .chart')
+        assert number(page, '[data-widget="revenue-by-region"] .chart', "data-total") > 0 and bars.locator("canvas").count()
+        page.wait_for_timeout(1500)
+        screenshot(page, "dashboard")
+        updates = int(page.locator("[data-testid=live-status]").get_attribute("data-updates"))
+        assert updates >= 10
+    finally:
+        output, _ = simulation.communicate(timeout=30)
+    assert simulation.returncode == 0, output
+
+    # The bell's list: mark all read.
+    page.locator(".bell-button").click()
+    page.locator(".bell-panel li", has_text="Orders are coming in").first.wait_for()
+    page.get_by_role("button", name="Mark all read").click()
+    page.locator("[data-testid=bell-count]").wait_for(state="detached")
+
+
+@pytest.mark.parametrize("mode", ["sse", "poll"])
+def test_fallback_modes_keep_the_dashboard_live(open_as, web_server, shop, mode):
+    workspace, owner = shop
+    page = open_as(owner, f"/workspaces/{workspace.pk}/dashboard/?mode={mode}")
+    wait_live(page, mode)
+    page.wait_for_selector('[data-widget="revenue-total"] footer')
+    ingest(workspace, [{"metric": "revenue", "value": 42.5, "timestamp": time.time(), "tags": {"region": "eu"}}])
+    page.wait_for_function("document.querySelector('[data-widget=\"revenue-total\"] .tile-value').dataset.value == 42.5",
+                           timeout=10_000 if mode == "sse" else 15_000)
+
+
+def test_websocket_failures_fall_back_to_sse(open_as, web_server, shop):
+    workspace, owner = shop
+    page = open_as(owner, "/accounts/login/")  # a first page, to break the dashboard's WebSocket before it opens
+    page.add_init_script("window.WebSocket = class extends WebSocket { constructor(url) { super(url.replace('/ws/dashboards/', '/ws/nowhere/')); } }")
+    page.goto(f"/workspaces/{workspace.pk}/dashboard/")
+    wait_live(page, "sse")
+    page.wait_for_selector('[data-widget="revenue-total"] footer')
+
+
+def test_add_edit_arrange_and_save_widgets(open_as, web_server, shop):
+    workspace, owner = shop
+    page = open_as(owner, f"/workspaces/{workspace.pk}/dashboard/")
+    wait_live(page, "ws")
+    page.get_by_role("button", name="Add widget").first.click()
+    editor = page.locator("form.widget-editor")
+    editor.get_by_label("Kind").select_option("pie")
+    editor.get_by_label("Title").fill("Revenue share by product")
+    editor.get_by_label("Metric").fill("revenue")
+    editor.get_by_label("Group by tag").fill("product")
+    editor.get_by_role("button", name="Add widget").click()
+    new = page.locator(".widget.pie", has_text="Revenue share by product")
+    new.wait_for()
+    new.get_by_role("button", name="Move up").click()
+    page.locator('[data-widget="error-rate"]').get_by_role("button", name="Remove widget").click()
+    page.get_by_role("button", name="Save layout").click()
+    page.locator(".toast", has_text="Dashboard saved").wait_for()
+    layout = DashboardLayout.objects.get(user=owner, workspace=workspace)
+    titles = [w["title"] for w in layout.widgets]
+    assert titles == ["Orders per minute", "Revenue by region", "Revenue", "Revenue share by product", "Top products by revenue"]
+    assert layout.widgets[3]["query"]["group_by"] == "product"
+    page.reload()
+    wait_live(page, "ws")
+    assert page.locator(".widget h3").all_inner_texts() == titles
+
+
+def test_phone_in_the_dark(open_as, web_server, shop):
+    workspace, owner = shop
+    owner.theme = "dark"
+    owner.save(update_fields=["theme"])
+    page = open_as(owner, f"/workspaces/{workspace.pk}/dashboard/", viewport={"width": 360, "height": 740},
+                   is_mobile=True, has_touch=True)
+    wait_live(page, "ws")
+    page.wait_for_selector('[data-widget="orders-per-minute"] canvas')
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    page.locator(".bell-button").click()
+    page.locator(".bell-panel").wait_for()
+    screenshot(page, "dashboard-phone-dark")
