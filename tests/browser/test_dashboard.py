@@ -64,16 +64,22 @@ def test_charts_move_while_orders_arrive_and_an_alert_fires(open_as, web_server,
     workspace, owner = shop
     AlertRule.objects.create(workspace=workspace, name="Orders are coming in", metric="orders", agg="count",
                              window_seconds=60, comparison=">", threshold=5, created_by=owner)
+    # An hour of history, so the line has a past to move on from.
+    now = time.time()
+    ingest(workspace, [{"metric": "orders", "value": 1, "timestamp": now - minutes * 60 - second, "tags": {"region": "eu"}}
+                       for minutes in range(2, 60) for second in range(10 + (minutes * 7) % 15)])
     page = open_as(owner, f"/workspaces/{workspace.pk}/dashboard/", viewport={"width": 1280, "height": 1000})
     wait_live(page, "ws")
     for widget in ("orders-per-minute", "revenue-by-region", "revenue-total", "error-rate", "top-products"):
         page.wait_for_selector(f'[data-widget="{widget}"] footer')  # every default widget got data
     assert number(page, '[data-widget="revenue-total"] .tile-value', "data-value") == 0
+    history = number(page, '[data-widget="orders-per-minute"] .chart', "data-total")
+    assert history > 0
 
     simulation = simulate(web_server, workspace, seconds=10)
     try:
         orders = '[data-widget="orders-per-minute"] .chart'
-        page.wait_for_function(f"document.querySelector('{orders}').dataset.total > 0", timeout=15_000)
+        page.wait_for_function(f"document.querySelector('{orders}').dataset.total > {history}", timeout=15_000)
         first = number(page, orders, "data-total")
         revenue_first = number(page, '[data-widget="revenue-total"] .tile-value', "data-value")
         page.wait_for_function(f"document.querySelector('{orders}').dataset.total > {first}", timeout=10_000)
@@ -157,6 +163,8 @@ def test_phone_in_the_dark(open_as, web_server, shop):
     wait_live(page, "ws")
     page.wait_for_selector('[data-widget="orders-per-minute"] canvas')
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    screenshot(page, "dashboard-phone-dark")
     page.locator(".bell-button").click()
     page.locator(".bell-panel").wait_for()
-    screenshot(page, "dashboard-phone-dark")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    screenshot(page, "dashboard-phone-bell")

@@ -9,6 +9,6 @@ export function announce(notification) {
   const key = notification.id ?? `${notification.rule}|${notification.created_at}`;
   if (shown.has(key)) return;
   shown.add(key);
-  toast(`🔔 ${notification.message || "An alert fired"}`, { kind: "alert", ms: 10_000 });
+  toast(`Alert: ${notification.message || "a rule fired"}`, { kind: "alert", ms: 10_000 });
   window.dispatchEvent(new CustomEvent("gridcast:notification", { detail: notification }));
 }
