@@ -23,7 +23,7 @@ from analytics import dashboards, notify
 from analytics.models_dashboard import DashboardLayout
 from config.asgi import application
 
-from ..factories import member, user
+from ..factories import member
 
 ORIGIN = [(b"origin", b"http://127.0.0.1:8000")]
 WIDGETS = [
@@ -312,20 +312,20 @@ async def test_ingested_events_reach_the_widgets_within_a_second(workspace, view
 
 # --- Server-Sent Events ------------------------------------------------------------------------
 
-async def read_events(response, count, timeout=5):
+async def read_events(stream, count, timeout=5):
+    """The next `count` named events of an SSE stream (an async iterator of chunks)."""
     events, buffer = [], ""
-    iterator = response.streaming_content.__aiter__()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while len(events) < count:
-        chunk = await asyncio.wait_for(iterator.__anext__(), max(0.01, deadline - loop.time()))
+        chunk = await asyncio.wait_for(stream.__anext__(), max(0.01, deadline - loop.time()))
         buffer += chunk.decode() if isinstance(chunk, bytes) else chunk
         while "\n\n" in buffer:
             block, buffer = buffer.split("\n\n", 1)
             fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(":"))
             if "event" in fields:
                 events.append((fields["event"], json.loads(fields["data"])))
-    return events, iterator
+    return events
 
 
 @pytest.mark.django_db(transaction=True)
@@ -339,33 +339,17 @@ async def test_sse_sends_welcome_data_and_pushes(workspace, viewer, outsider, re
     assert (await client.get(url, {"widgets": "[{"})).status_code == 400
     response = await client.get(url, {"widgets": json.dumps(WIDGETS), "filters": json.dumps({"range": 300})})
     assert response.status_code == 200 and response["Content-Type"] == "text/event-stream"
-    events, iterator = await read_events(response, 3)
+    stream = response.streaming_content.__aiter__()
+    events = await read_events(stream, 3)
     assert events[0] == ("welcome", {"type": "welcome", "workspace": workspace.pk, "access": "view"})
     assert {e[1]["widget"] for e in events[1:]} == {"w1", "w2"} and all(e[0] == "data" for e in events[1:])
     await asyncio.sleep(0.6)
     await sync_to_async(notify.metrics_arrived)(workspace.pk)
     await sync_to_async(notify.notification)(workspace.pk, {"id": 1, "title": "Orders dropped"})
-    pushed, _ = await read_events_from(iterator, 3)
+    pushed = await read_events(stream, 3)
     kinds = sorted(kind for kind, _ in pushed)
     assert kinds == ["data", "data", "notification"], pushed
-    await iterator.aclose()
-
-
-async def read_events_from(iterator, count, timeout=5):
-    class Holder:
-        streaming_content = iterator
-
-    holder = Holder()
-    holder.streaming_content = _Wrapped(iterator)
-    return await read_events(holder, count, timeout)
-
-
-class _Wrapped:
-    def __init__(self, iterator):
-        self.iterator = iterator
-
-    def __aiter__(self):
-        return self.iterator
+    await stream.aclose()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -375,11 +359,12 @@ async def test_bell_events_carry_notifications_of_every_workspace_of_the_person(
     client = AsyncClient()
     await sync_to_async(client.force_login)(viewer)
     response = await client.get("/notifications/events/")
-    events, iterator = await read_events(response, 1)
+    stream = response.streaming_content.__aiter__()
+    events = await read_events(stream, 1)
     assert sorted(events[0][1]["workspaces"]) == sorted([workspace.pk, other.pk])
     await sync_to_async(notify.notification)(other.pk, {"id": 2, "title": "CPU high"})
     await sync_to_async(notify.notification)(other.pk + 1000, {"id": 3, "title": "not mine"})
     await sync_to_async(notify.notification)(workspace.pk, {"id": 4, "title": "Errors"})
-    pushed, _ = await read_events_from(iterator, 2)
+    pushed = await read_events(stream, 2)
     assert [data["notification"]["id"] for _, data in pushed] == [2, 4]
-    await iterator.aclose()
+    await stream.aclose()
