@@ -9,6 +9,7 @@ const ROW_H = 28;
 const HEAD_H = 32;
 const MAX_SCROLL = 8_000_000;
 const FLASH_MS = 900;
+const REMOTE_MS = 100;
 const MIN_W = 40;
 
 export class Grid {
@@ -34,7 +35,9 @@ export class Grid {
       this.schedule();
     });
     this.resizeObserver.observe(this.scroller);
-    model.on("change", () => this.schedule());
+    // Others' cell edits may come by the hundred a second: they are drawn within REMOTE_MS,
+    // not on every frame, so a burst costs a few renders and repaints a second, not sixty.
+    model.on("change", (what) => (what?.op?.kind === "cells.update" && what.op.actor !== null ? this.scheduleSoon() : this.schedule()));
     model.on("total", () => {
       this.measure();
       this.schedule();
@@ -136,7 +139,13 @@ export class Grid {
   // --- drawing --------------------------------------------------------------------------------------
 
   schedule() {
+    clearTimeout(this.soonTimer);
+    this.soonTimer = null;
     if (!this.frame) this.frame = requestAnimationFrame(() => this.render());
+  }
+
+  scheduleSoon() {
+    if (!this.frame && !this.soonTimer) this.soonTimer = setTimeout(() => this.schedule(), REMOTE_MS);
   }
 
   render() {
@@ -255,7 +264,7 @@ export class Grid {
     if (nextFlash < Infinity && !this.flashTimer) {
       this.flashTimer = setTimeout(() => {
         this.flashTimer = null;
-        this.schedule();
+        this.scheduleSoon();
       }, nextFlash - now + 5);
     }
   }
@@ -342,7 +351,7 @@ export class Grid {
     if (this.flashes.size > 5000) {
       for (const [old, until] of this.flashes) if (until < now) this.flashes.delete(old);
     }
-    this.schedule();
+    this.scheduleSoon();
   }
 
   // --- selection --------------------------------------------------------------------------------------
