@@ -9,6 +9,9 @@ class AnalyticsConfig(AppConfig):
     name = "analytics"
 
     def ready(self):
+        from .superset import connect_signals
+
+        connect_signals()
         if settings.ANALYTICS.get("EMBEDDED_WORKER") and _serving():
             from .embedded import start_worker
 

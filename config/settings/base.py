@@ -220,3 +220,24 @@ DJANGO_VITE = {
 
 # WhiteNoise serves static files; without collectstatic (embedded runs) it finds them in the apps.
 WHITENOISE_USE_FINDERS = DEBUG
+
+# Apache Superset, an optional side service on loopback (`make superset`, its own virtualenv).
+# Django mints the guest tokens its embedded dashboards use, so the JWT secret, algorithm and
+# audience are shared with Superset's generated config (`manage.py superset_config`).
+SUPERSET = {
+    "URL": os.environ.get("SUPERSET_URL", "http://127.0.0.1:8088").rstrip("/"),
+    # The URL the browser loads the embedded dashboard from (the same unless behind a proxy).
+    "PUBLIC_URL": os.environ.get("SUPERSET_PUBLIC_URL", os.environ.get("SUPERSET_URL", "http://127.0.0.1:8088")).rstrip("/"),
+    "ADMIN_USER": os.environ.get("SUPERSET_ADMIN_USER", "admin"),
+    "ADMIN_PASSWORD": os.environ.get("SUPERSET_ADMIN_PASSWORD", "gridcast-superset-admin"),
+    "SECRET_KEY": os.environ.get("SUPERSET_SECRET_KEY", "gridcast-superset-insecure-development-key"),
+    "GUEST_TOKEN_SECRET": os.environ.get("SUPERSET_GUEST_TOKEN_SECRET", "gridcast-superset-guest-token-development-secret"),
+    "GUEST_TOKEN_AUDIENCE": os.environ.get("SUPERSET_GUEST_TOKEN_AUDIENCE", "gridcast"),
+    "GUEST_TOKEN_SECONDS": int(os.environ.get("SUPERSET_GUEST_TOKEN_SECONDS", "300")),
+    "GUEST_ROLE": "GridcastGuest",
+    # Origins allowed to frame Superset's dashboards (CSP frame-ancestors and embed allowed_domains).
+    "EMBED_ORIGINS": env_list("SUPERSET_EMBED_ORIGINS", ",".join(CSRF_TRUSTED_ORIGINS)),
+    # Sync datasets and dashboards on sheet changes (only when Superset answers).
+    "AUTO_SYNC": env_bool("SUPERSET_AUTO_SYNC", True),
+    "TIMEOUT": float(os.environ.get("SUPERSET_TIMEOUT", "30")),
+}

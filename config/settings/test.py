@@ -14,3 +14,7 @@ STORAGES = {
 
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
 WHITENOISE_USE_FINDERS = True
+
+# Sheets made by the suite are not synced to Superset in the background; its tests sync explicitly
+# or turn this on.
+SUPERSET = {**SUPERSET, "AUTO_SYNC": env_bool("SUPERSET_AUTO_SYNC", False)}  # noqa: F405

@@ -1,0 +1,683 @@
+"""Gridcast's side of Apache Superset: its generated config, provisioning through Superset's REST
+API (the DuckLake database, a dataset per sheet view and for metric events, a default dashboard
+per workspace, embedded), the guest tokens Django mints for those dashboards, and the sync that
+follows sheet changes in the background.
+
+Superset reads DuckLake only (never Gridcast's PostgreSQL tables): its DuckDB connections attach
+the lake read-only, through the hook the generated superset_config.py installs.
+"""
+import datetime as dt
+import hashlib
+import http.cookiejar
+import json
+import logging
+import queue
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import jwt
+from django.conf import settings
+from django.db import close_old_connections, transaction
+
+from sheets.errors import GridcastError
+
+from . import lake
+from .models_superset import SupersetObject
+
+log = logging.getLogger(__name__)
+
+GUEST_TOKEN_ALGO = "HS256"
+MAX_SHEET_CHARTS = 6
+
+
+class SupersetUnavailable(GridcastError):
+    code = "superset_unavailable"
+    status = 503
+
+
+class SupersetError(Exception):
+    def __init__(self, method, path, status, body):
+        super().__init__(f"Superset {method} {path}: {status} {body[:500]}")
+        self.status = status
+        self.body = body
+
+
+def conf(name):
+    return settings.SUPERSET[name]
+
+
+# --- Superset's config ---------------------------------------------------------------------------
+
+CONFIG_TEMPLATE = '''"""Superset config written by `manage.py superset_config` from Gridcast's settings. Do not edit:
+run `make superset` again."""
+import duckdb
+import duckdb_engine
+from sqlalchemy import event
+
+SECRET_KEY = {secret_key!r}
+SQLALCHEMY_DATABASE_URI = {metadata_uri!r}
+FEATURE_FLAGS = {{"EMBEDDED_SUPERSET": True, "DASHBOARD_RBAC": False}}
+GUEST_ROLE_NAME = {guest_role!r}
+# Read by Gridcast's superset/initialise.py (make superset): the admin that provisions.
+GRIDCAST_ADMIN_USER = {admin_user!r}
+GRIDCAST_ADMIN_PASSWORD = {admin_password!r}
+GUEST_TOKEN_JWT_SECRET = {guest_secret!r}
+GUEST_TOKEN_JWT_ALGO = {guest_algo!r}
+GUEST_TOKEN_JWT_AUDIENCE = {guest_audience!r}
+GUEST_TOKEN_JWT_EXP_SECONDS = {guest_seconds!r}
+# Gridcast frames the dashboards: CSP frame-ancestors names its origins, no X-Frame-Options.
+TALISMAN_ENABLED = True
+TALISMAN_CONFIG = {{
+    "content_security_policy": {{
+        "base-uri": ["'self'"],
+        "default-src": ["'self'"],
+        "img-src": ["'self'", "blob:", "data:"],
+        "worker-src": ["'self'", "blob:"],
+        "connect-src": ["'self'"],
+        "object-src": "'none'",
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "script-src": ["'self'", "'strict-dynamic'"],
+        "frame-ancestors": {frame_ancestors!r},
+    }},
+    "content_security_policy_nonce_in": ["script-src"],
+    "force_https": False,
+    "session_cookie_secure": False,
+    "frame_options": None,
+}}
+TALISMAN_DEV_CONFIG = TALISMAN_CONFIG
+# Reads are always fresh: Gridcast's writer commits to the lake continuously.
+DATA_CACHE_CONFIG = {{"CACHE_TYPE": "NullCache"}}
+CACHE_CONFIG = {{"CACHE_TYPE": "NullCache"}}
+FILTER_STATE_CACHE_CONFIG = {{"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 3600}}
+EXPLORE_FORM_DATA_CACHE_CONFIG = {{"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 3600}}
+WTF_CSRF_ENABLED = True
+SQLLAB_CTAS_NO_LIMIT = True
+RATELIMIT_ENABLED = False
+PREVENT_UNSAFE_DB_CONNECTIONS = True
+ENABLE_PROXY_FIX = False
+SUPERSET_WEBSERVER_TIMEOUT = 120
+LOG_LEVEL = "WARNING"
+
+
+_preparer_init = duckdb_engine.DuckDBIdentifierPreparer.__init__
+
+
+def _quote_every_keyword(self, dialect, **kwargs):
+    """duckdb-engine quotes DuckDB's reserved words only; a sheet column named `at` (a type or
+    function keyword) broke the generated SQL."""
+    _preparer_init(self, dialect, **kwargs)
+    self.reserved_words.update(word for (word,) in duckdb.sql(
+        "SELECT keyword_name FROM duckdb_keywords() WHERE keyword_category <> 'unreserved'").fetchall())
+
+
+duckdb_engine.DuckDBIdentifierPreparer.__init__ = _quote_every_keyword
+
+
+# On duckdb-engine's dialect itself: it turns SQLAlchemy's dialect events off for its class.
+@event.listens_for(duckdb_engine.Dialect, "do_connect")
+def _attach_gridcast_lake(dialect, conn_rec, cargs, cparams):
+    """A DuckDB connection whose connect_args carry "gridcast_lake" attaches Gridcast's DuckLake
+    read-only as `lake` (extensions from the extension directory in its config, never downloaded)."""
+    if "gridcast_lake" not in cparams:
+        return None
+    params = dict(cparams)
+    lake = params.pop("gridcast_lake")
+    connection = dialect.connect(*cargs, **params)
+    connection.execute("SET TimeZone = 'UTC'")
+    connection.execute("LOAD ducklake")
+    kind = lake["catalog"].split(":", 1)[0]
+    connection.execute("LOAD postgres_scanner" if kind == "postgres" else "LOAD sqlite_scanner")
+    options = ["READ_ONLY", "DATA_PATH " + _literal(lake["data_path"])]
+    if kind == "postgres":
+        options.append("METADATA_SCHEMA 'ducklake'")
+    connection.execute("ATTACH " + _literal("ducklake:" + lake["catalog"]) + " AS lake (" + ", ".join(options) + ")")
+    connection.execute("USE lake")
+    return connection
+
+
+def _literal(text):
+    return "'" + str(text).replace("'", "''") + "'"
+'''
+
+
+def frame_ancestors():
+    # Loopback on any port too: the dev server and the test servers pick their own ports.
+    origins = ["'self'", *conf("EMBED_ORIGINS"), "http://127.0.0.1:*", "http://localhost:*"]
+    return list(dict.fromkeys(origins))
+
+
+def config_text():
+    return CONFIG_TEMPLATE.format(
+        secret_key=conf("SECRET_KEY"),
+        metadata_uri=f"sqlite:///{Path(settings.VAR_DIR).resolve() / 'superset' / 'superset.db'}",
+        guest_role=conf("GUEST_ROLE"),
+        admin_user=conf("ADMIN_USER"),
+        admin_password=conf("ADMIN_PASSWORD"),
+        guest_secret=conf("GUEST_TOKEN_SECRET"),
+        guest_algo=GUEST_TOKEN_ALGO,
+        guest_audience=conf("GUEST_TOKEN_AUDIENCE"),
+        guest_seconds=conf("GUEST_TOKEN_SECONDS"),
+        frame_ancestors=frame_ancestors(),
+    )
+
+
+# --- the REST client -------------------------------------------------------------------------------
+
+
+def available(timeout=1.0):
+    """True when Superset answers its health check."""
+    try:
+        with urllib.request.urlopen(conf("URL") + "/health", timeout=timeout) as response:
+            return response.status == 200
+    except (OSError, ValueError):
+        return False
+
+
+class Client:
+    """Superset's REST API as its admin: a bearer token, and the CSRF token of the same cookie
+    session sent back on every write."""
+
+    def __init__(self, url=None, username=None, password=None, timeout=None):
+        self.url = (url or conf("URL")).rstrip("/")
+        self.timeout = timeout or conf("TIMEOUT")
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        self.bearer = None
+        self.csrf = None
+        self._login(username or conf("ADMIN_USER"), password or conf("ADMIN_PASSWORD"))
+
+    def _login(self, username, password):
+        body = self.request("POST", "/api/v1/security/login",
+                            {"username": username, "password": password, "provider": "db", "refresh": False})
+        self.bearer = body["access_token"]
+        self.csrf = self.request("GET", "/api/v1/security/csrf_token/")["result"]
+
+    def request(self, method, path, payload=None, headers=None, ok=(200, 201)):
+        data = None if payload is None else json.dumps(payload).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        request.add_header("Accept", "application/json")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        if self.bearer:
+            request.add_header("Authorization", f"Bearer {self.bearer}")
+        if self.csrf and method != "GET":
+            request.add_header("X-CSRFToken", self.csrf)
+            request.add_header("Referer", self.url)
+        for name, value in (headers or {}).items():
+            request.add_header(name, value)
+        try:
+            with self.opener.open(request, timeout=self.timeout) as response:
+                status, text = response.status, response.read().decode()
+        except urllib.error.HTTPError as error:
+            status, text = error.code, error.read().decode(errors="replace")
+        except OSError as error:
+            raise SupersetUnavailable(f"Superset at {self.url} does not answer: {error}") from None
+        if status not in ok:
+            raise SupersetError(method, path, status, text)
+        return json.loads(text) if text else {}
+
+    def get(self, path):
+        return self.request("GET", path)
+
+    def find(self, resource, column, value):
+        """The first object of /api/v1/<resource>/ whose `column` equals `value`, or None."""
+        q = {"filters": [{"col": column, "opr": "eq", "value": value}], "page_size": 5}
+        result = self.get(f"/api/v1/{resource}/?q={urllib.parse.quote(_rison(q))}")["result"]
+        return result[0] if result else None
+
+    def exists(self, resource, object_id):
+        try:
+            self.get(f"/api/v1/{resource}/{object_id}")
+            return True
+        except SupersetError as error:
+            if error.status == 404:
+                return False
+            raise
+
+
+def _rison(value):
+    """Rison, the URL encoding of Superset's `q` parameter, for the plain values we send."""
+    if isinstance(value, dict):
+        return "(" + ",".join(f"{k}:{_rison(v)}" for k, v in value.items()) + ")"
+    if isinstance(value, list):
+        return "!(" + ",".join(_rison(v) for v in value) + ")"
+    if isinstance(value, bool):
+        return "!t" if value else "!f"
+    if isinstance(value, (int, float)):
+        return str(value)
+    text = str(value)
+    if text and all(c.isalnum() or c in "-_./~" for c in text) and not text[0].isdigit() and text[0] != "-":
+        return text
+    return "'" + text.replace("!", "!!").replace("'", "!'") + "'"
+
+
+# --- provisioning -----------------------------------------------------------------------------------
+
+
+def prefix():
+    """Names in Superset carry the Django database's name: one Superset may serve several
+    Gridcast databases (dev and tests), and with a SQLite metadata database a dataset's name must
+    be unique across Superset's databases."""
+    db = settings.DATABASES["default"]
+    name = Path(str(db["NAME"])).stem if db["ENGINE"].endswith("sqlite3") else str(db["NAME"])
+    return f"gc_{name}"
+
+
+def lake_params():
+    """connect_args of Superset's DuckDB connection: Gridcast's extension files and its lake."""
+    kind = lake.catalog().split(":", 1)[0]
+    return {
+        "config": {"extension_directory": str(lake.extension_directory().resolve()),
+                   "autoinstall_known_extensions": False, "autoload_known_extensions": False},
+        "gridcast_lake": {"catalog": lake.catalog(), "data_path": f"{lake.data_path().resolve()}/", "kind": kind},
+    }
+
+
+def _stored(kind, key):
+    return SupersetObject.objects.filter(kind=kind, key=key).first()
+
+
+def _remember(kind, key, superset_id, uuid="", workspace_id=None, signature=""):
+    obj, _ = SupersetObject.objects.update_or_create(
+        kind=kind, key=key,
+        defaults={"superset_id": superset_id, "uuid": uuid or "", "workspace_id": workspace_id, "signature": signature})
+    return obj
+
+
+def _live_id(client, kind, key, resource, name_column, name):
+    """The Superset id of this object: the stored one while it still exists, else one found by
+    name (a sync that died before remembering it), else None."""
+    stored = _stored(kind, key)
+    if stored and client.exists(resource, stored.superset_id):
+        return stored.superset_id
+    found = client.find(resource, name_column, name)
+    return found["id"] if found else None
+
+
+def ensure_database(client):
+    name = f"Gridcast DuckLake ({prefix()[3:]})"
+    payload = {
+        "database_name": name,
+        "sqlalchemy_uri": "duckdb:///:memory:",
+        "expose_in_sqllab": True,
+        "allow_run_async": False,
+        "allow_dml": False,
+        "extra": json.dumps({"engine_params": {"connect_args": lake_params()}, "allows_virtual_table_explore": True}),
+    }
+    database_id = _live_id(client, "database", "lake", "database", "database_name", name)
+    if database_id is None:
+        database_id = client.request("POST", "/api/v1/database/", payload)["id"]
+    else:
+        client.request("PUT", f"/api/v1/database/{database_id}", payload)
+    _remember("database", "lake", database_id)
+    return database_id
+
+
+def _view_columns(view):
+    from .selectors import query
+
+    return [(name, kind) for name, kind, *_ in query(f"DESCRIBE {view}")[1]]
+
+
+def ensure_dataset(client, database_id, key, name, sql, columns, workspace_id=None):
+    """A virtual dataset (Superset's `table_name` is our unique name, its SQL reads the lake);
+    its columns are refreshed when the view's columns changed."""
+    signature = json.dumps([sql, columns])
+    stored = _stored("dataset", key)
+    dataset_id = _live_id(client, "dataset", key, "dataset", "table_name", name)
+    if dataset_id is None:
+        dataset_id = client.request("POST", "/api/v1/dataset/",
+                                    {"database": database_id, "table_name": name, "sql": sql, "schema": None})["id"]
+        changed = True
+    else:
+        changed = stored is None or stored.signature != signature or stored.superset_id != dataset_id
+        if changed:
+            client.request("PUT", f"/api/v1/dataset/{dataset_id}?override_columns=true", {"sql": sql})
+    if changed:
+        client.request("PUT", f"/api/v1/dataset/{dataset_id}/refresh")
+        time_columns = [c for c, kind in columns if kind.startswith(("TIMESTAMP", "DATE"))]
+        if time_columns:
+            dataset = client.get(f"/api/v1/dataset/{dataset_id}")["result"]
+            cols = [{"id": c["id"], "column_name": c["column_name"], "is_dttm": c["column_name"] in time_columns}
+                    for c in dataset["columns"]]
+            client.request("PUT", f"/api/v1/dataset/{dataset_id}",
+                           {"columns": cols, "main_dttm_col": time_columns[0]})
+    _remember("dataset", key, dataset_id, workspace_id=workspace_id, signature=signature)
+    return dataset_id
+
+
+def ensure_metrics_dataset(client, database_id):
+    from . import metrics
+
+    metrics.ensure_table()
+    sql = "SELECT * EXCLUDE (tags) FROM lake.metric_events"
+    return ensure_dataset(client, database_id, "metrics", f"{prefix()}_metric_events", sql,
+                          _view_columns("lake.metric_events"))
+
+
+def ensure_sheet_dataset(client, database_id, sheet_id, workspace_id):
+    from .selectors import sheet_view_name
+
+    view = sheet_view_name(sheet_id)
+    try:
+        columns = _view_columns(view)
+    except Exception as error:  # the writer has not made the view yet: next sync
+        log.info("superset: %s is not in the lake yet (%s)", view, error)
+        return None
+    return ensure_dataset(client, database_id, f"sheet:{sheet_id}", f"{prefix()}_sheet_{int(sheet_id)}",
+                          f"SELECT * FROM {view}", columns, workspace_id=workspace_id)
+
+
+def drop_sheet_dataset(client, sheet_id):
+    stored = _stored("dataset", f"sheet:{sheet_id}")
+    dataset_id = stored.superset_id if stored else None
+    if dataset_id is None:
+        found = client.find("dataset", "table_name", f"{prefix()}_sheet_{int(sheet_id)}")
+        dataset_id = found["id"] if found else None
+    if dataset_id is not None:
+        # Its charts first: Superset refuses to delete a dataset that charts use.
+        charts = client.get("/api/v1/chart/?q=" + urllib.parse.quote(_rison(
+            {"filters": [{"col": "datasource_id", "opr": "eq", "value": dataset_id}], "page_size": 100})))["result"]
+        for chart in charts:
+            client.request("DELETE", f"/api/v1/chart/{chart['id']}", ok=(200, 404))
+        client.request("DELETE", f"/api/v1/dataset/{dataset_id}", ok=(200, 404))
+    SupersetObject.objects.filter(kind="dataset", key=f"sheet:{sheet_id}").delete()
+    SupersetObject.objects.filter(kind="chart", key__endswith=f":sheet:{sheet_id}").delete()
+
+
+def _metric(label, sql):
+    return {"expressionType": "SQL", "sqlExpression": sql, "label": label, "optionName": f"metric_{label}"}
+
+
+def _filter(column, operator, value):
+    return {"expressionType": "SIMPLE", "subject": column, "operator": operator, "comparator": value,
+            "clause": "WHERE", "isExtra": False, "filterOptionName": f"filter_{column}"}
+
+
+def chart_specs(workspace_id, metrics_dataset, sheets):
+    """[(key, name, dataset id, viz params)] of a workspace's default dashboard: orders over time,
+    revenue by region, and a summary table per sheet (its first columns)."""
+    wid = int(workspace_id)
+    mine = _filter("workspace_id", "==", wid)
+    specs = [
+        (f"ws:{wid}:orders", "Orders over time", metrics_dataset, {
+            "viz_type": "echarts_timeseries_line", "x_axis": "ts", "time_grain_sqla": "PT1M",
+            "metrics": [_metric("orders", "SUM(value)")], "groupby": [],
+            "adhoc_filters": [mine, _filter("metric", "==", "orders")], "time_range": "No filter",
+            "row_limit": 10000, "show_legend": False, "markerEnabled": True, "rich_tooltip": True,
+        }),
+        (f"ws:{wid}:revenue", "Revenue by region", metrics_dataset, {
+            "viz_type": "pie", "groupby": ["tag_region"], "metric": _metric("revenue", "SUM(value)"),
+            "adhoc_filters": [mine, _filter("metric", "==", "revenue")], "time_range": "No filter",
+            "row_limit": 100, "show_labels": True, "show_legend": True, "label_type": "key_value",
+        }),
+    ]
+    for sheet_id, sheet_name, dataset_id, columns in sheets[:MAX_SHEET_CHARTS]:
+        shown = [name for name, _ in columns if name not in ("_row", "_position", "workspace_id")][:12]
+        specs.append((f"ws:{wid}:sheet:{sheet_id}", f"{sheet_name} (sheet summary)", dataset_id, {
+            "viz_type": "table", "query_mode": "raw", "all_columns": shown,
+            "order_by_cols": [json.dumps(["_position", True])], "adhoc_filters": [], "time_range": "No filter",
+            "row_limit": 1000, "server_pagination": False, "include_search": True,
+        }))
+    return specs
+
+
+def query_context(dataset_id, params, slice_id=None, dashboard_id=None):
+    """A chart data request for these viz params (what the chart data API takes)."""
+    form_data = {**params, "datasource": f"{dataset_id}__table"}
+    if slice_id:
+        form_data["slice_id"] = slice_id
+    if dashboard_id:
+        form_data["dashboardId"] = dashboard_id
+    filters = [{"col": f["subject"], "op": f["operator"], "val": f["comparator"]}
+               for f in params.get("adhoc_filters", [])]
+    if params["viz_type"] == "table":
+        query = {"columns": params["all_columns"], "orderby": [["_position", True]],
+                 "row_limit": params["row_limit"], "filters": filters}
+    elif params["viz_type"] == "pie":
+        query = {"columns": params["groupby"], "metrics": [params["metric"]], "orderby": [[params["metric"], False]],
+                 "row_limit": params["row_limit"], "filters": filters}
+    else:
+        query = {"columns": [{"columnType": "BASE_AXIS", "sqlExpression": params["x_axis"], "label": params["x_axis"],
+                              "expressionType": "SQL", "timeGrain": params["time_grain_sqla"]}],
+                 "metrics": params["metrics"], "orderby": [[params["metrics"][0], False]],
+                 "row_limit": params["row_limit"], "filters": filters}
+    query["time_range"] = "No filter"
+    return {"datasource": {"id": dataset_id, "type": "table"}, "force": True, "queries": [query],
+            "form_data": form_data, "result_format": "json", "result_type": "full"}
+
+
+def ensure_chart(client, key, name, dataset_id, params, workspace_id):
+    payload = {"slice_name": name, "viz_type": params["viz_type"], "datasource_id": dataset_id,
+               "datasource_type": "table", "params": json.dumps({**params, "datasource": f"{dataset_id}__table"}),
+               "query_context": json.dumps(query_context(dataset_id, params))}
+    signature = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    stored = _stored("chart", key)
+    if stored and client.exists("chart", stored.superset_id):
+        if stored.signature != signature:
+            client.request("PUT", f"/api/v1/chart/{stored.superset_id}", payload)
+        chart_id = stored.superset_id
+    else:
+        chart_id = client.request("POST", "/api/v1/chart/", payload)["id"]
+    _remember("chart", key, chart_id, workspace_id=workspace_id, signature=signature)
+    return chart_id
+
+
+def _position(chart_ids):
+    """Superset's dashboard layout: ROOT -> GRID -> rows of two charts."""
+    position = {"DASHBOARD_VERSION_KEY": "v2", "ROOT_ID": {"type": "ROOT", "id": "ROOT_ID", "children": ["GRID_ID"]},
+                "GRID_ID": {"type": "GRID", "id": "GRID_ID", "children": [], "parents": ["ROOT_ID"]}}
+    for start in range(0, len(chart_ids), 2):
+        row = f"ROW-{start // 2}"
+        position["GRID_ID"]["children"].append(row)
+        position[row] = {"type": "ROW", "id": row, "children": [], "parents": ["ROOT_ID", "GRID_ID"],
+                         "meta": {"background": "BACKGROUND_TRANSPARENT"}}
+        for chart_id in chart_ids[start:start + 2]:
+            item = f"CHART-{chart_id}"
+            position[row]["children"].append(item)
+            position[item] = {"type": "CHART", "id": item, "children": [], "parents": ["ROOT_ID", "GRID_ID", row],
+                              "meta": {"chartId": chart_id, "width": 6, "height": 50}}
+    return position
+
+
+def ensure_dashboard(client, workspace, chart_ids):
+    key = f"ws:{workspace.pk}"
+    slug = f"{prefix()}-ws-{workspace.pk}".replace("_", "-")
+    title = f"{workspace.name} · Gridcast"
+    dashboard_id = _live_id(client, "dashboard", key, "dashboard", "slug", slug)
+    if dashboard_id is None:
+        dashboard_id = client.request("POST", "/api/v1/dashboard/",
+                                      {"dashboard_title": title, "slug": slug, "published": True})["id"]
+    for chart_id in chart_ids:
+        client.request("PUT", f"/api/v1/chart/{chart_id}", {"dashboards": [dashboard_id]})
+    client.request("PUT", f"/api/v1/dashboard/{dashboard_id}", {
+        "dashboard_title": title, "published": True, "position_json": json.dumps(_position(chart_ids)),
+        "json_metadata": json.dumps({"refresh_frequency": 0, "color_scheme": "supersetColors",
+                                     "positions": _position(chart_ids)}),
+    })
+    origins = list(dict.fromkeys(conf("EMBED_ORIGINS")))
+    embedded = client.request("POST", f"/api/v1/dashboard/{dashboard_id}/embedded", {"allowed_domains": origins})
+    _remember("dashboard", key, dashboard_id, uuid=embedded["result"]["uuid"], workspace_id=workspace.pk)
+    return dashboard_id
+
+
+def sync_workspace(workspace_id, client=None):
+    """Create or update everything a workspace's Superset dashboard needs; returns its stored
+    SupersetObject (kind dashboard: id and embed uuid)."""
+    from accounts.models import Workspace
+    from sheets.models import Sheet
+
+    client = client or Client()
+    workspace = Workspace.objects.get(pk=workspace_id)
+    database_id = ensure_database(client)
+    metrics_dataset = ensure_metrics_dataset(client, database_id)
+    sheets = []
+    live_sheets = list(Sheet.objects.filter(workspace_id=workspace.pk).order_by("id").values_list("id", "name"))
+    for sheet_id, name in live_sheets:
+        dataset_id = ensure_sheet_dataset(client, database_id, sheet_id, workspace.pk)
+        if dataset_id is not None:
+            sheets.append((sheet_id, name, dataset_id, _view_columns(f"lake.sheet_{sheet_id}")))
+    # Sheets deleted since the last sync lose their datasets (and charts).
+    live_ids = {sid for sid, _ in live_sheets}
+    for stored in SupersetObject.objects.filter(kind="dataset", key__startswith="sheet:", workspace_id=workspace.pk):
+        if int(stored.key.split(":")[1]) not in live_ids:
+            drop_sheet_dataset(client, int(stored.key.split(":")[1]))
+    chart_ids = [ensure_chart(client, key, name, dataset_id, params, workspace.pk)
+                 for key, name, dataset_id, params in chart_specs(workspace.pk, metrics_dataset, sheets)]
+    keep = {key for key, *_ in chart_specs(workspace.pk, metrics_dataset, sheets)}
+    for stale in SupersetObject.objects.filter(kind="chart", workspace_id=workspace.pk).exclude(key__in=keep):
+        client.request("DELETE", f"/api/v1/chart/{stale.superset_id}", ok=(200, 404))
+        stale.delete()
+    ensure_dashboard(client, workspace, chart_ids)
+    return _stored("dashboard", f"ws:{workspace.pk}")
+
+
+def sync_all(client=None):
+    from accounts.models import Workspace
+
+    client = client or Client()
+    return [sync_workspace(wid, client) for wid in Workspace.objects.order_by("id").values_list("id", flat=True)]
+
+
+def dashboard_datasets(workspace_id):
+    """The ids of every dataset a workspace's dashboard reads (the metrics dataset and its sheets')."""
+    ids = list(SupersetObject.objects.filter(kind="dataset", workspace_id=workspace_id).values_list("superset_id", flat=True))
+    metrics_dataset = _stored("dataset", "metrics")
+    if metrics_dataset:
+        ids.append(metrics_dataset.superset_id)
+    return sorted(set(ids))
+
+
+# --- guest tokens -------------------------------------------------------------------------------------
+
+
+def guest_token(*, user, workspace_id, seconds=None, now=None):
+    """A guest token for the workspace's dashboard only; every dataset it reads is limited to the
+    workspace's rows by a row-level security rule naming that dataset."""
+    dashboard = _stored("dashboard", f"ws:{int(workspace_id)}")
+    if dashboard is None:
+        if not available():
+            raise SupersetUnavailable("Superset is not running (start it with `make superset`)")
+        dashboard = sync_workspace(workspace_id)
+    now = int(now if now is not None else time.time())
+    expires = now + int(seconds or conf("GUEST_TOKEN_SECONDS"))
+    claims = {
+        "user": {"username": f"gridcast-{user.pk}", "first_name": str(getattr(user, "label", "") or "Gridcast")[:60],
+                 "last_name": ""},
+        "resources": [{"type": "dashboard", "id": dashboard.uuid}],
+        "rls_rules": [{"dataset": dataset_id, "clause": f"workspace_id = {int(workspace_id)}"}
+                      for dataset_id in dashboard_datasets(workspace_id)],
+        "iat": now, "exp": expires, "aud": conf("GUEST_TOKEN_AUDIENCE"), "type": "guest",
+    }
+    token = jwt.encode(claims, conf("GUEST_TOKEN_SECRET"), algorithm=GUEST_TOKEN_ALGO)
+    return {"token": token, "dashboard": dashboard.uuid, "url": conf("PUBLIC_URL"),
+            "expires_at": dt.datetime.fromtimestamp(expires, dt.timezone.utc).isoformat()}
+
+
+# --- sync in the background ---------------------------------------------------------------------------
+
+_queue = queue.Queue()
+_thread = None
+_thread_lock = threading.Lock()
+RETRY_SECONDS = (1, 2, 4, 8, 15)
+
+
+def schedule_sync(workspace_id):
+    """After the current transaction commits, sync the workspace in a background thread (never
+    blocking nor failing the edit); nothing happens when Superset is off."""
+    if not conf("AUTO_SYNC"):
+        return
+    transaction.on_commit(lambda: _enqueue(int(workspace_id)))
+
+
+def _enqueue(workspace_id):
+    global _thread
+    with _thread_lock:
+        if _thread is None or not _thread.is_alive():
+            _thread = threading.Thread(target=_run, name="superset-sync", daemon=True)
+            _thread.start()
+    _queue.put(workspace_id)
+
+
+def _run():
+    while True:
+        pending = {_queue.get()}
+        time.sleep(0.5)  # gather the burst of changes of one edit (a sheet and its columns)
+        while not _queue.empty():
+            pending.add(_queue.get_nowait())
+        if not available():
+            continue
+        for workspace_id in sorted(pending):
+            _sync_with_retries(workspace_id)
+        close_old_connections()
+
+
+def expected_columns(sheet_id):
+    """The column names the sheet's view has once the writer caught up with its columns."""
+    from sheets.models import Column
+
+    from .writethrough import column_names
+
+    columns = {c["key"]: {"name": c["name"], "position": c["position"], "deleted": c["deleted"]}
+               for c in Column.objects.filter(sheet_id=sheet_id).values("key", "name", "position", "deleted")}
+    return ["_row", "_position", "workspace_id", *column_names(columns).values()]
+
+
+def _dataset_current(sheet_id):
+    stored = _stored("dataset", f"sheet:{sheet_id}")
+    if stored is None:
+        return False
+    _, columns = json.loads(stored.signature)
+    return [name for name, _ in columns] == expected_columns(sheet_id)
+
+
+def _sync_with_retries(workspace_id):
+    from accounts.models import Workspace
+    from sheets.models import Sheet
+
+    for delay in (0, *RETRY_SECONDS):
+        time.sleep(delay)
+        try:
+            close_old_connections()
+            if not Workspace.objects.filter(pk=workspace_id).exists():
+                return
+            sync_workspace(workspace_id)
+            # A sheet's view follows its columns once the writer has caught up: look again until
+            # every dataset was built from the sheet's current columns.
+            if all(_dataset_current(sid) for sid in Sheet.objects.filter(workspace_id=workspace_id)
+                   .values_list("id", flat=True)):
+                return
+        except Exception:
+            log.warning("superset sync of workspace %s failed", workspace_id, exc_info=True)
+
+
+def _sheet_saved(sender, instance, created, update_fields=None, **kwargs):
+    schedule_sync(instance.workspace_id)
+
+
+def _sheet_deleted(sender, instance, **kwargs):
+    schedule_sync(instance.workspace_id)
+
+
+def _column_changed(sender, instance, **kwargs):
+    from sheets.models import Sheet
+
+    workspace_id = Sheet.objects.filter(pk=instance.sheet_id).values_list("workspace_id", flat=True).first()
+    if workspace_id is not None:
+        schedule_sync(workspace_id)
+
+
+def connect_signals():
+    """Sheets' services know nothing of Superset: follow their saves and deletes instead (the sync
+    itself runs after commit, in the background)."""
+    from django.db.models.signals import post_delete, post_save
+
+    from sheets.models import Column, Sheet
+
+    post_save.connect(_sheet_saved, sender=Sheet, dispatch_uid="superset-sheet-saved")
+    post_delete.connect(_sheet_deleted, sender=Sheet, dispatch_uid="superset-sheet-deleted")
+    post_save.connect(_column_changed, sender=Column, dispatch_uid="superset-column-saved")
+    post_delete.connect(_column_changed, sender=Column, dispatch_uid="superset-column-deleted")
