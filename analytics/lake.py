@@ -61,6 +61,12 @@ def catalog():
     return f"sqlite:{Path(settings.VAR_DIR) / 'ducklake.sqlite'}"
 
 
+def postgres_conninfo():
+    """The libpq conninfo of a PostgreSQL catalog, None for a SQLite one."""
+    kind, _, rest = catalog().partition(":")
+    return rest if kind == "postgres" else None
+
+
 def data_path():
     """Parquet files of this catalog: one folder per database, so tests never share files."""
     db = settings.DATABASES["default"]
