@@ -17,7 +17,7 @@ from sheets.errors import GridcastError, InvalidInput
 from sheets.permissions import Access, workspace_access
 from sheets.selectors import workspaces_for_user
 
-from . import dashboards
+from . import dashboards, superset
 from .live import LiveWidgets, parse_subscription, personal_notification
 from .notify import dashboard_group, workspace_group
 
@@ -34,6 +34,17 @@ def _viewable_workspace(user, workspace_id):
     if access < Access.VIEW:
         raise Http404("Workspace not found")  # no existence leak
     return workspace, access
+
+
+def superset_panel(workspace_id):
+    """Whether the page embeds the workspace's Superset dashboard: only when Superset answers and
+    the dashboard was provisioned (else a sync is started in the background, never on the page's time)."""
+    available = superset.available(timeout=0.5)
+    provisioned = available and superset.is_provisioned(workspace_id)
+    if available and not provisioned:
+        superset.schedule_sync(workspace_id)
+    return {"available": available, "provisioned": provisioned,
+            "tokenUrl": f"/api/v1/workspaces/{workspace_id}/superset/guest-token/"}
 
 
 @login_required
@@ -55,6 +66,7 @@ def dashboard_page(request, workspace_id):
             "export": f"/api/v1/workspaces/{wid}/metrics/export/",
             "alerts": f"/api/v1/workspaces/{wid}/alerts/",
         },
+        "superset": superset_panel(wid),
     }
     return render(request, "dashboard.html", {"workspace": workspace, "config": config})
 

@@ -39,6 +39,11 @@ class SupersetUnavailable(GridcastError):
     status = 503
 
 
+class SupersetFailed(GridcastError):
+    code = "superset_failed"
+    status = 502
+
+
 class SupersetError(Exception):
     def __init__(self, method, path, status, body):
         super().__init__(f"Superset {method} {path}: {status} {body[:500]}")
@@ -493,6 +498,11 @@ def ensure_dashboard(client, workspace, chart_ids):
                                       {"dashboard_title": title, "slug": slug, "published": True})["id"]
     for chart_id in chart_ids:
         client.request("PUT", f"/api/v1/chart/{chart_id}", {"dashboards": [dashboard_id]})
+    # Charts left on it by an earlier sync that lost its records: a guest may read every chart of
+    # the dashboard, so only this workspace's current charts stay.
+    for chart in client.get(f"/api/v1/dashboard/{dashboard_id}/charts")["result"]:
+        if chart["id"] not in chart_ids:
+            client.request("DELETE", f"/api/v1/chart/{chart['id']}", ok=(200, 404))
     client.request("PUT", f"/api/v1/dashboard/{dashboard_id}", {
         "dashboard_title": title, "published": True, "position_json": json.dumps(_position(chart_ids)),
         "json_metadata": json.dumps({"refresh_frequency": 0, "color_scheme": "supersetColors",
@@ -542,6 +552,20 @@ def sync_all(client=None):
     return [sync_workspace(wid, client) for wid in Workspace.objects.order_by("id").values_list("id", flat=True)]
 
 
+def remove_all(client=None):
+    """Delete from Superset everything provisioned for this Django database (the tests' teardown)."""
+    client = client or Client()
+    q = {"filters": [{"col": "slug", "opr": "ct", "value": f"{prefix()}-ws-".replace("_", "-")}], "page_size": 100}
+    for dashboard in client.get("/api/v1/dashboard/?q=" + urllib.parse.quote(_rison(q)))["result"]:
+        for chart in client.get(f"/api/v1/dashboard/{dashboard['id']}/charts")["result"]:
+            client.request("DELETE", f"/api/v1/chart/{chart['id']}", ok=(200, 404))
+        client.request("DELETE", f"/api/v1/dashboard/{dashboard['id']}", ok=(200, 404))
+    q = {"filters": [{"col": "table_name", "opr": "ct", "value": f"{prefix()}_"}], "page_size": 100}
+    for dataset in client.get("/api/v1/dataset/?q=" + urllib.parse.quote(_rison(q)))["result"]:
+        client.request("DELETE", f"/api/v1/dataset/{dataset['id']}", ok=(200, 404, 422))
+    SupersetObject.objects.all().delete()
+
+
 def dashboard_datasets(workspace_id):
     """The ids of every dataset a workspace's dashboard reads (the metrics dataset and its sheets')."""
     ids = list(SupersetObject.objects.filter(kind="dataset", workspace_id=workspace_id).values_list("superset_id", flat=True))
@@ -549,6 +573,10 @@ def dashboard_datasets(workspace_id):
     if metrics_dataset:
         ids.append(metrics_dataset.superset_id)
     return sorted(set(ids))
+
+
+def is_provisioned(workspace_id):
+    return SupersetObject.objects.filter(kind="dashboard", key=f"ws:{int(workspace_id)}").exists()
 
 
 # --- guest tokens -------------------------------------------------------------------------------------
@@ -561,7 +589,11 @@ def guest_token(*, user, workspace_id, seconds=None, now=None):
     if dashboard is None:
         if not available():
             raise SupersetUnavailable("Superset is not running (start it with `make superset`)")
-        dashboard = sync_workspace(workspace_id)
+        try:
+            dashboard = sync_workspace(workspace_id)
+        except SupersetError as error:
+            log.warning("superset: provisioning workspace %s failed: %s", workspace_id, error)
+            raise SupersetFailed("Superset could not set up this workspace's dashboard; try again") from None
     now = int(now if now is not None else time.time())
     expires = now + int(seconds or conf("GUEST_TOKEN_SECONDS"))
     claims = {
@@ -603,16 +635,31 @@ def _enqueue(workspace_id):
 
 
 def _run():
+    from django.db import connection
+
+    from . import selectors
+
     while True:
-        pending = {_queue.get()}
+        pending = [_queue.get()]
         time.sleep(0.5)  # gather the burst of changes of one edit (a sheet and its columns)
         while not _queue.empty():
-            pending.add(_queue.get_nowait())
-        if not available():
-            continue
-        for workspace_id in sorted(pending):
-            _sync_with_retries(workspace_id)
-        close_old_connections()
+            pending.append(_queue.get_nowait())
+        try:
+            if available():
+                for workspace_id in sorted(set(pending)):
+                    _sync_with_retries(workspace_id)
+        finally:
+            # Nothing held between rounds: the lake connection and the database connection of
+            # this thread would keep their database busy (and a test database from being dropped).
+            selectors.close()
+            connection.close()
+            for _ in pending:
+                _queue.task_done()
+
+
+def wait_for_sync():
+    """Block until the background sync has done everything scheduled so far (tests, scripts)."""
+    _queue.join()
 
 
 def expected_columns(sheet_id):
