@@ -65,7 +65,8 @@ from sqlalchemy import event
 
 SECRET_KEY = {secret_key!r}
 SQLALCHEMY_DATABASE_URI = {metadata_uri!r}
-FEATURE_FLAGS = {{"EMBEDDED_SUPERSET": True, "DASHBOARD_RBAC": False}}
+# Every chart of an embedded dashboard is drawn, not only those inside the host page's viewport.
+FEATURE_FLAGS = {{"EMBEDDED_SUPERSET": True, "DASHBOARD_RBAC": False, "DASHBOARD_VIRTUALIZATION": False}}
 GUEST_ROLE_NAME = {guest_role!r}
 # Read by Gridcast's superset/initialise.py (make superset): the admin that provisions.
 GRIDCAST_ADMIN_USER = {admin_user!r}
@@ -109,14 +110,16 @@ LOG_LEVEL = "WARNING"
 
 
 _preparer_init = duckdb_engine.DuckDBIdentifierPreparer.__init__
+# Read once, on a connection of our own (the default one is not safe across request threads).
+_KEYWORDS = frozenset(word for (word,) in duckdb.connect(":memory:").execute(
+    "SELECT keyword_name FROM duckdb_keywords() WHERE keyword_category <> 'unreserved'").fetchall())
 
 
 def _quote_every_keyword(self, dialect, **kwargs):
     """duckdb-engine quotes DuckDB's reserved words only; a sheet column named `at` (a type or
     function keyword) broke the generated SQL."""
     _preparer_init(self, dialect, **kwargs)
-    self.reserved_words.update(word for (word,) in duckdb.sql(
-        "SELECT keyword_name FROM duckdb_keywords() WHERE keyword_category <> 'unreserved'").fetchall())
+    self.reserved_words.update(_KEYWORDS)
 
 
 duckdb_engine.DuckDBIdentifierPreparer.__init__ = _quote_every_keyword
