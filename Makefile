@@ -39,9 +39,9 @@ $(CHROMIUM):
 
 # Apache Superset 6.1, optional: its own virtualenv (its pins clash with Gridcast's), config generated
 # from Gridcast's settings, metadata and log under var/superset/, served on 127.0.0.1:8088.
-SUPERSET_VENV := .superset-venv
-SUPERSET_VAR := var/superset
-SUPERSET_ENV := SUPERSET_CONFIG_PATH=$(CURDIR)/$(SUPERSET_VAR)/superset_config.py SUPERSET_HOME=$(CURDIR)/$(SUPERSET_VAR) FLASK_APP=superset
+SUPERSET_VENV ?= .superset-venv
+SUPERSET_VAR ?= var/superset
+SUPERSET_ENV := SUPERSET_CONFIG_PATH=$(abspath $(SUPERSET_VAR))/superset_config.py SUPERSET_HOME=$(abspath $(SUPERSET_VAR)) FLASK_APP=superset
 SUPERSET_PORT ?= 8088
 
 $(SUPERSET_VENV)/.installed: superset/requirements.txt
@@ -69,8 +69,8 @@ superset: $(SUPERSET_VAR)/.initialised
 	fi; \
 	if ! [ -f $(SUPERSET_VAR)/superset.pid ] || ! kill -0 $$(cat $(SUPERSET_VAR)/superset.pid) 2>/dev/null; then \
 	  $(SUPERSET_ENV) $(SUPERSET_VENV)/bin/gunicorn -w 2 --threads 4 -k gthread -b 127.0.0.1:$(SUPERSET_PORT) --timeout 120 \
-	    --chdir $(CURDIR)/$(SUPERSET_VAR) --daemon --pid $(CURDIR)/$(SUPERSET_VAR)/superset.pid \
-	    --error-logfile $(CURDIR)/$(SUPERSET_VAR)/superset.log --capture-output "superset.app:create_app()"; \
+	    --chdir $(abspath $(SUPERSET_VAR)) --daemon --pid $(abspath $(SUPERSET_VAR))/superset.pid \
+	    --error-logfile $(abspath $(SUPERSET_VAR))/superset.log --capture-output "superset.app:create_app()"; \
 	fi; \
 	for i in $$(seq 1 240); do curl -sf http://127.0.0.1:$(SUPERSET_PORT)/health >/dev/null && { echo "Superset is running on http://127.0.0.1:$(SUPERSET_PORT)"; exit 0; }; sleep 0.5; done; \
 	echo "Superset did not answer on port $(SUPERSET_PORT); see $(SUPERSET_VAR)/superset.log"; tail -20 $(SUPERSET_VAR)/superset.log; exit 1
