@@ -48,6 +48,7 @@ import json
 import logging
 import math
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -720,21 +721,30 @@ class Writer:
             self.reload()
         return None
 
-    def _compact(self, state):
+    def _compact(self, state, prepared=None):
+        """`prepared`: (table in the in-memory database holding the fold, the batch it goes up
+        to, the events it folded, the keys), made by a background fold (see compact_in_background)."""
         con = self.con
         started = time.perf_counter()
-        keys = sorted(set(state.columns) | set(state.base_keys), key=_key_number)
+        keys = prepared[3] if prepared else sorted(set(state.columns) | set(state.base_keys), key=_key_number)
         folded = SheetState(state.sheet_id, state.workspace_id, state.name, state.version, state.watermark,
                             dict(state.columns), list(state.base_keys))
         con.execute("BEGIN")
         try:
             batch = _claim_batch(con, self.batch, self.lock is not None)
             table = base_name(state.sheet_id)
-            con.execute(f"CREATE TEMP TABLE _folded AS {merge_sql(state, upto=self.batch)}")
+            if prepared:
+                source = prepared[0]
+            else:
+                con.execute(f"CREATE TEMP TABLE _folded AS {merge_sql(state, upto=self.batch)}")
+                source = "_folded"
             con.execute(_base_ddl(state.sheet_id, keys))
-            con.execute(f"INSERT INTO {table} SELECT _row, _position{''.join(', ' + _ident(k) for k in keys)} FROM _folded")
-            con.execute("DROP TABLE _folded")
-            folded.watermark, folded.base_keys = batch, keys
+            con.execute(f"INSERT INTO {table} SELECT _row, _position{''.join(', ' + _ident(k) for k in keys)} FROM {source}")
+            if not prepared:
+                con.execute("DROP TABLE _folded")
+            # The watermark: the last batch folded. Without a prepared fold that is every batch
+            # so far, and the batch claimed here (which has no events) serves as well.
+            folded.watermark, folded.base_keys = (prepared[1] if prepared else batch), keys
             _save_states(con, [folded])
             con.execute(view_sql(folded))
             con.execute("COMMIT")
@@ -746,11 +756,80 @@ class Writer:
                 pass
             raise
         self.batch = batch
-        folded.pending, folded.pending_since = 0, None
+        if prepared and state.pending > prepared[2]:  # events appended since the fold started
+            folded.pending, folded.pending_since = state.pending - prepared[2], state.pending_since
+        else:
+            folded.pending, folded.pending_since = 0, None
         self.states[state.sheet_id] = folded
         log.info("sheet %s compacted: %s events folded in %.0f ms", state.sheet_id, state.pending,
                  (time.perf_counter() - started) * 1000)
         return folded
+
+    def compact_in_background(self):
+        """The worker's compaction, which does not hold up batches: the fold of a due sheet (the
+        costly part: the view's merge over every pending event) runs in a thread, on a cursor of
+        this connection, into a table of the in-memory database, up to the last batch committed
+        when it starts; the writer keeps applying batches meanwhile. Once the fold is ready, a
+        short lake transaction under the WriterLock installs it (base table, watermark = the last
+        batch folded, view), unless the sheet's columns, base or watermark changed meanwhile (a
+        schema change, a rebuild, a reload): then the fold is dropped and done again later.
+        Returns the sheet's new state when one was installed."""
+        job = getattr(self, "_fold_job", None)
+        if job is None:
+            state = self.due_for_compaction()
+            if state is None:
+                return None
+            snapshot = copy.deepcopy(state)
+            upto = self.batch
+            keys = sorted(set(snapshot.columns) | set(snapshot.base_keys), key=_key_number)
+            table = f"memory.main._fold_{int(snapshot.sheet_id)}"
+            job = self._fold_job = {"state": snapshot, "upto": upto, "keys": keys, "table": table,
+                                    "count": snapshot.pending, "error": None, "done": threading.Event()}
+
+            def fold():
+                try:
+                    cursor = self.con.cursor()
+                    try:
+                        cursor.execute("USE lake")
+                        cursor.execute(f"CREATE OR REPLACE TABLE {table} AS {merge_sql(snapshot, upto=upto)}")
+                    finally:
+                        cursor.close()
+                except Exception as error:  # noqa: BLE001 - reported when installed
+                    job["error"] = error
+                finally:
+                    job["done"].set()
+
+            threading.Thread(target=fold, name="lake-fold", daemon=True).start()
+            return None
+        if not job["done"].is_set():
+            return None
+        self._fold_job = None
+        installed = None
+        try:
+            if job["error"] is not None:
+                log.warning("background fold of sheet %s failed: %s", job["state"].sheet_id, job["error"])
+                return None
+            with self._locked():
+                before, current = job["state"], self.states.get(job["state"].sheet_id)
+                if (current is None or current.watermark != before.watermark or current.base_keys != before.base_keys
+                        or set(current.columns) != set(before.columns)):
+                    log.info("sheet %s changed during its fold: compacted later", before.sheet_id)
+                    return None
+                installed = self._compact(current, prepared=(job["table"], job["upto"], job["count"], job["keys"]))
+        except StateChanged as error:
+            log.info("lake changed under the compactor (%s): reloading", error)
+            self.reload()
+        except Exception as error:
+            if "conflict" not in str(error).lower():
+                raise
+            log.info("compaction conflict: reloading (%s)", error)
+            self.reload()
+        finally:
+            try:
+                self.con.execute(f"DROP TABLE IF EXISTS {job['table']}")
+            except Exception:  # noqa: BLE001 - an in-memory table: gone with the connection anyway
+                pass
+        return installed
 
     def catch_up(self, timeout=60.0):
         """Apply batches until nothing is behind (tests, benches, rebuild)."""
@@ -765,6 +844,9 @@ class Writer:
         return set(pg) == set(self.states) and all(self.states[s].version >= v for s, (_, v) in pg.items())
 
     def close(self):
+        job = getattr(self, "_fold_job", None)
+        if job is not None:
+            job["done"].wait(60)
         try:
             if self.lock is not None:
                 self.lock.close()
@@ -780,8 +862,14 @@ def _column_state(column):
 def run(stop, interval=None, on_progress=None):
     """The worker loop: a batch every `interval` seconds (less when behind), a compaction when one
     is due, until `stop` (a threading.Event) is set. Errors are logged and retried after a pause."""
+    from . import maintenance
+
     interval = interval if interval is not None else _setting("WRITER_INTERVAL", 0.05)
     writer = None
+    upkeep = None
+    if _setting("MAINTENANCE_SECONDS", 5.0):
+        upkeep = threading.Thread(target=maintenance.run, args=(stop,), name="lake-maintenance", daemon=True)
+        upkeep.start()
     try:
         while not stop.is_set():
             try:
@@ -792,7 +880,10 @@ def run(stop, interval=None, on_progress=None):
                 if on_progress and applied:
                     on_progress(writer, applied)
                 if applied < writer.max_ops:
-                    writer.compact()
+                    if writer.lock is not None:
+                        writer.compact_in_background()
+                    else:
+                        writer.compact()
                 if not applied:
                     stop.wait(interval)
             except Exception:
@@ -807,6 +898,8 @@ def run(stop, interval=None, on_progress=None):
     finally:
         if writer is not None:
             writer.close()
+        if upkeep is not None:
+            upkeep.join(timeout=30)
         from django.db import connections
 
         connections.close_all()

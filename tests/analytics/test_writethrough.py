@@ -212,6 +212,36 @@ def test_compaction_moves_the_watermark_and_keeps_the_view(workspace, owner, wri
     assert_lake_matches(sheet.pk)
 
 
+def test_background_compaction_keeps_batches_going_and_the_view(workspace, owner, writer, rng, settings):
+    settings.ANALYTICS = {**settings.ANALYTICS, "COMPACT_EVENTS": 1}
+    sheet = make_sheet(workspace, owner, rows=3)
+    random_edits(sheet, owner, rng, 40)
+    writer.catch_up()
+    assert writer.compact_in_background() is None  # the fold starts in a thread
+    job = writer._fold_job
+    random_edits(sheet, owner, rng, 20)  # applied while the fold runs: they stay after the watermark
+    writer.catch_up()
+    job["done"].wait(30)
+    folded = writer.compact_in_background()
+    assert folded is not None and folded.watermark == job["upto"] < writer.batch
+    assert_lake_matches(sheet.pk)
+    # A schema change during the fold: the fold is dropped, the next one is installed.
+    writer.compact_in_background()
+    job = writer._fold_job
+    services.column_add(sheet=sheet, actor=owner, name="During", type="integer")
+    sheet.refresh_from_db()
+    random_edits(sheet, owner, rng, 10)
+    writer.catch_up()
+    job["done"].wait(30)
+    assert writer.compact_in_background() is None
+    assert_lake_matches(sheet.pk)
+    writer.compact_in_background()
+    writer._fold_job["done"].wait(30)
+    assert writer.compact_in_background() is not None
+    assert_lake_matches(sheet.pk)
+    _no_duplicate_events(writer.con, sheet.pk)
+
+
 def _no_duplicate_events(con, sheet_id):
     total, distinct = con.execute(
         "SELECT count(*), count(DISTINCT ord) FROM cell_events WHERE sheet_id = ?", [sheet_id]).fetchone()
