@@ -337,8 +337,14 @@ def ensure_dataset(client, database_id, key, name, sql, columns, workspace_id=No
     stored = _stored("dataset", key)
     dataset_id = _live_id(client, "dataset", key, "dataset", "table_name", name)
     if dataset_id is None:
-        dataset_id = client.request("POST", "/api/v1/dataset/",
-                                    {"database": database_id, "table_name": name, "sql": sql, "schema": None})["id"]
+        try:
+            dataset_id = client.request("POST", "/api/v1/dataset/",
+                                        {"database": database_id, "table_name": name, "sql": sql, "schema": None})["id"]
+        except SupersetError as error:  # another process created it a moment ago
+            found = client.find("dataset", "table_name", name) if error.status == 422 else None
+            if found is None:
+                raise
+            dataset_id = found["id"]
         changed = True
     else:
         changed = stored is None or stored.signature != signature or stored.superset_id != dataset_id
@@ -517,9 +523,18 @@ def ensure_dashboard(client, workspace, chart_ids):
     return dashboard_id
 
 
+_sync_lock = threading.RLock()
+
+
 def sync_workspace(workspace_id, client=None):
     """Create or update everything a workspace's Superset dashboard needs; returns its stored
-    SupersetObject (kind dashboard: id and embed uuid)."""
+    SupersetObject (kind dashboard: id and embed uuid). One sync at a time in this process (the
+    background one and a command or a first guest token would otherwise create things twice)."""
+    with _sync_lock:
+        return _sync_workspace(workspace_id, client)
+
+
+def _sync_workspace(workspace_id, client=None):
     from accounts.models import Workspace
     from sheets.models import Sheet
 

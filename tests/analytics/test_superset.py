@@ -78,11 +78,17 @@ def test_datasets_follow_the_sheets(lake_writer):
     assert not SupersetObject.objects.filter(key__contains=f"sheet:{sheet.pk}").exists()
 
 
-def test_sheet_changes_sync_in_the_background(lake_writer, settings):
-    settings.SUPERSET = {**settings.SUPERSET, "AUTO_SYNC": True}
+@pytest.fixture
+def background_sync():
+    yield
+    superset.wait_for_sync()  # nothing of this test may still run when its database is flushed
+
+
+def test_sheet_changes_sync_in_the_background(lake_writer, background_sync, settings):
     workspace, owner, _ = shop("Auto", orders=1, regions=["eu"], rows=[("Ada", 5)])
     lake_writer.catch_up()
     superset.sync_workspace(workspace.pk)
+    settings.SUPERSET = {**settings.SUPERSET, "AUTO_SYNC": True}
     with transaction.atomic():
         sheet = services.sheet_create(workspace=workspace, name="Returns", actor=owner,
                                       columns=[{"name": "Reason", "type": "text"}])
@@ -92,7 +98,6 @@ def test_sheet_changes_sync_in_the_background(lake_writer, settings):
         lake_writer.catch_up()
         time.sleep(0.5)
     assert superset.Client().exists("dataset", stored("dataset", f"sheet:{sheet.pk}").superset_id)
-    superset.wait_for_sync()
 
 
 def test_guest_token_shows_only_its_workspace(lake_writer):
