@@ -36,6 +36,12 @@ TAG_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
 EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc).timestamp()
 FUTURE_SLACK = 24 * 3600
 TABLE = "lake.metric_events"
+# Parquet files of metric_events are written uncompressed: every aggregate decodes millions of
+# values, and on two cores Snappy's decompression was a third of a scan (over 10M events, one day
+# of one workspace: group by tag 147 -> 99 ms, filtered top-N 190 -> 107 ms, 1-minute buckets
+# 240 -> 145-196 ms; best of 7 on a busy machine). The price is disk: 191 MB instead of 122 MB
+# per 10M events. Parquet version 2 (delta-encoded timestamps) measured no faster.
+PARQUET_OPTIONS = {"parquet_compression": "uncompressed"}
 
 
 class EventsInvalid(InvalidInput):
@@ -106,12 +112,24 @@ def ensure_table(con=None):
                 if f"tag_{key}" not in existing:  # a tag promoted later: add and fill its column
                     con.execute(f"ALTER TABLE {TABLE} ADD COLUMN tag_{key} VARCHAR")
                     con.execute(f"UPDATE {TABLE} SET tag_{key} = tags[?] WHERE tags[?] IS NOT NULL", [key, key])
+            _set_file_options(con)
             break
         except Exception:  # another process created it at the same moment: look again
             if attempt == 4:
                 raise
             time.sleep(0.05 * (attempt + 1))
     _table_ready = True
+
+
+def _set_file_options(con):
+    """PARQUET_OPTIONS on metric_events (applies to files written from now on, merges included)."""
+    catalog, table = TABLE.split(".")
+    have = dict(con.execute(
+        f"SELECT option_name, value FROM ducklake_options('{catalog}') WHERE scope = 'TABLE' AND scope_entry = ?",
+        [f"main.{table}"]).fetchall())
+    for name, value in PARQUET_OPTIONS.items():
+        if have.get(name, "").lower() != value:
+            con.execute(f"CALL ducklake_set_option('{catalog}', '{name}', '{value}', table_name => '{table}')")
 
 
 # --- validation -------------------------------------------------------------------------------------

@@ -511,6 +511,10 @@ class Writer:
 
     def step(self):
         try:
+            if self.lock is not None and not self._behind(_sheet_versions()):
+                # Nothing to do (a rebuild only ever moves sheets forward, so a stale state
+                # cannot hide work): no lock, no generation bump, just the scan of versions.
+                return 0
             with self._locked():
                 return self._step()
         except StateChanged as error:
@@ -523,6 +527,11 @@ class Writer:
                 self.reload()
                 return 0
             raise
+
+    def _behind(self, pg):
+        if any(sid not in pg for sid in self.states):
+            return True
+        return any(version > (self.states[sid].version if sid in self.states else 0) for sid, (_, version) in pg.items())
 
     def _step(self):
         pg = _sheet_versions()
@@ -723,7 +732,7 @@ class Writer:
 
     def _compact(self, state, prepared=None):
         """`prepared`: (table in the in-memory database holding the fold, the batch it goes up
-        to, the events it folded, the keys), made by a background fold (see compact_in_background)."""
+        to, the events it folded, the keys, when it started), made by a background fold (see compact_in_background)."""
         con = self.con
         started = time.perf_counter()
         keys = prepared[3] if prepared else sorted(set(state.columns) | set(state.base_keys), key=_key_number)
@@ -757,7 +766,7 @@ class Writer:
             raise
         self.batch = batch
         if prepared and state.pending > prepared[2]:  # events appended since the fold started
-            folded.pending, folded.pending_since = state.pending - prepared[2], state.pending_since
+            folded.pending, folded.pending_since = state.pending - prepared[2], prepared[4]
         else:
             folded.pending, folded.pending_since = 0, None
         self.states[state.sheet_id] = folded
@@ -784,7 +793,7 @@ class Writer:
             keys = sorted(set(snapshot.columns) | set(snapshot.base_keys), key=_key_number)
             table = f"memory.main._fold_{int(snapshot.sheet_id)}"
             job = self._fold_job = {"state": snapshot, "upto": upto, "keys": keys, "table": table,
-                                    "count": snapshot.pending, "error": None, "done": threading.Event()}
+                                    "count": snapshot.pending, "started": time.monotonic(), "error": None, "done": threading.Event()}
 
             def fold():
                 try:
@@ -815,7 +824,8 @@ class Writer:
                         or set(current.columns) != set(before.columns)):
                     log.info("sheet %s changed during its fold: compacted later", before.sheet_id)
                     return None
-                installed = self._compact(current, prepared=(job["table"], job["upto"], job["count"], job["keys"]))
+                installed = self._compact(current, prepared=(job["table"], job["upto"], job["count"], job["keys"],
+                                                             job["started"]))
         except StateChanged as error:
             log.info("lake changed under the compactor (%s): reloading", error)
             self.reload()
@@ -864,7 +874,7 @@ def run(stop, interval=None, on_progress=None):
     is due, until `stop` (a threading.Event) is set. Errors are logged and retried after a pause."""
     from . import maintenance
 
-    interval = interval if interval is not None else _setting("WRITER_INTERVAL", 0.05)
+    interval = interval if interval is not None else _setting("WRITER_INTERVAL", 0.02)
     writer = None
     upkeep = None
     if _setting("MAINTENANCE_SECONDS", 5.0):

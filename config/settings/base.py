@@ -197,11 +197,18 @@ ANALYTICS = {
     # idle, at most WRITER_MAX_OPERATIONS operations each; a sheet first seen with more than
     # WRITER_REBUILD_ABOVE versions is loaded from a snapshot instead of replayed. A sheet is
     # compacted once COMPACT_EVENTS events are pending or its oldest pending is COMPACT_SECONDS old.
-    "WRITER_INTERVAL": float(os.environ.get("ANALYTICS_WRITER_INTERVAL", "0.05")),
+    # (An idle round is one scan of sheets_sheet's versions: no lake transaction, no lock.)
+    "WRITER_INTERVAL": float(os.environ.get("ANALYTICS_WRITER_INTERVAL", "0.02")),
     "WRITER_MAX_OPERATIONS": 5000,
     "WRITER_REBUILD_ABOVE": 1000,
     "COMPACT_EVENTS": int(os.environ.get("ANALYTICS_COMPACT_EVENTS", "20000")),
-    "COMPACT_SECONDS": float(os.environ.get("ANALYTICS_COMPACT_SECONDS", "60")),
+    # The fold runs beside the writer (a PostgreSQL catalog); only its ~100 ms install holds it up.
+    "COMPACT_SECONDS": float(os.environ.get("ANALYTICS_COMPACT_SECONDS", "30")),
+    # Lake upkeep by the worker (analytics/maintenance.py): small files merged every
+    # MAINTENANCE_SECONDS (0: never), snapshots older than SNAPSHOT_RETENTION_SECONDS expired and
+    # the files only they used deleted.
+    "MAINTENANCE_SECONDS": float(os.environ.get("ANALYTICS_MAINTENANCE_SECONDS", "5")),
+    "SNAPSHOT_RETENTION_SECONDS": float(os.environ.get("ANALYTICS_SNAPSHOT_RETENTION_SECONDS", "600")),
     # The writer as a thread of the server process: on only in config/settings/embedded.py.
     "EMBEDDED_WORKER": False,
 }
