@@ -3,12 +3,11 @@ Superset (`make superset`): its charts really render inside the iframe with the 
 and a sheet edit shows up after a reload."""
 import pytest
 
-from analytics import metrics, selectors
+from analytics import metrics, selectors, superset
+from analytics.writethrough import Writer
 from sheets import services
 from sheets.models import Row
 from tests.analytics.superset_helpers import shop, superset_running  # noqa: F401
-from analytics import superset
-from analytics.writethrough import Writer
 
 from .conftest import screenshot
 
