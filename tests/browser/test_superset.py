@@ -1,6 +1,8 @@
 """The workspace's Superset dashboard embedded in the dashboard page, in Chromium against the real
 Superset (`make superset`): its charts really render inside the iframe with the workspace's rows,
 and a sheet edit shows up after a reload."""
+import time
+
 import pytest
 
 from analytics import metrics, selectors, superset
@@ -26,6 +28,10 @@ def writer():
 def test_embedded_superset_dashboard_shows_the_sheet_and_follows_edits(open_as, web_server, writer, settings):
     workspace, owner, sheet = shop("Embedded shop", orders=4, regions=["eu", "us"], rows=[("Ada", 5), ("Bob", 7)])
     other, _, _ = shop("Other shop", orders=9, regions=["asia"], rows=[("Mallory", 1)])
+    now = time.time()  # half an hour of orders, for a line worth looking at
+    metrics.events_ingest(workspace_id=workspace.pk, payload={"events": [
+        {"metric": "orders", "value": 1 + (m * 7) % 5, "timestamp": now - 60 * m, "tags": {"region": "eu"}}
+        for m in range(1, 31)]})
     writer.catch_up()
     settings.SUPERSET = {**settings.SUPERSET, "EMBED_ORIGINS": [web_server.http_url]}
     superset.sync_workspace(workspace.pk)
@@ -45,6 +51,7 @@ def test_embedded_superset_dashboard_shows_the_sheet_and_follows_edits(open_as, 
     height = page.evaluate("document.querySelector(\"iframe[title='Superset dashboard']\").getBoundingClientRect().height")
     assert height > 300  # sized to its content, not a fixed small box
     page.locator("[data-testid=superset-panel]").scroll_into_view_if_needed()
+    page.wait_for_timeout(1500)  # ECharts animates its first drawing
     screenshot(page, "superset-dashboard")
 
     row = Row.objects.filter(sheet=sheet).order_by("position").first()
