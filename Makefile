@@ -43,6 +43,11 @@ SUPERSET_VENV ?= .superset-venv
 SUPERSET_VAR ?= var/superset
 SUPERSET_ENV := SUPERSET_CONFIG_PATH=$(abspath $(SUPERSET_VAR))/superset_config.py SUPERSET_HOME=$(abspath $(SUPERSET_VAR)) FLASK_APP=superset
 SUPERSET_PORT ?= 8088
+SUPERSET_STOP = if [ -f $(SUPERSET_VAR)/superset.pid ]; then \
+	  pid=$$(cat $(SUPERSET_VAR)/superset.pid); kill $$pid 2>/dev/null; \
+	  for i in $$(seq 1 60); do kill -0 $$pid 2>/dev/null || break; sleep 0.25; done; \
+	  rm -f $(SUPERSET_VAR)/superset.pid; echo "Superset stopped"; \
+	else echo "Superset is not running"; fi
 
 $(SUPERSET_VENV)/.installed: superset/requirements.txt
 	$(PYTHON) -m venv $(SUPERSET_VENV)
@@ -64,7 +69,7 @@ $(SUPERSET_VAR)/.initialised: $(SUPERSET_VENV)/.installed superset/initialise.py
 # restarted), in the background; waits until /health answers.
 superset: $(SUPERSET_VAR)/.initialised
 	@if [ -f $(SUPERSET_VAR)/superset.pid ] && kill -0 $$(cat $(SUPERSET_VAR)/superset.pid) 2>/dev/null; then \
-	  if [ $(SUPERSET_VAR)/superset_config.py -nt $(SUPERSET_VAR)/superset.pid ]; then $(MAKE) --no-print-directory superset-stop; \
+	  if [ $(SUPERSET_VAR)/superset_config.py -nt $(SUPERSET_VAR)/superset.pid ]; then $(SUPERSET_STOP); \
 	  elif curl -sf http://127.0.0.1:$(SUPERSET_PORT)/health >/dev/null; then echo "Superset is running on http://127.0.0.1:$(SUPERSET_PORT)"; exit 0; fi; \
 	fi; \
 	if ! [ -f $(SUPERSET_VAR)/superset.pid ] || ! kill -0 $$(cat $(SUPERSET_VAR)/superset.pid) 2>/dev/null; then \
@@ -76,11 +81,7 @@ superset: $(SUPERSET_VAR)/.initialised
 	echo "Superset did not answer on port $(SUPERSET_PORT); see $(SUPERSET_VAR)/superset.log"; tail -20 $(SUPERSET_VAR)/superset.log; exit 1
 
 superset-stop:
-	@if [ -f $(SUPERSET_VAR)/superset.pid ]; then \
-	  pid=$$(cat $(SUPERSET_VAR)/superset.pid); kill $$pid 2>/dev/null; \
-	  for i in $$(seq 1 60); do kill -0 $$pid 2>/dev/null || break; sleep 0.25; done; \
-	  rm -f $(SUPERSET_VAR)/superset.pid; echo "Superset stopped"; \
-	else echo "Superset is not running"; fi
+	@$(SUPERSET_STOP)
 
 FORCE:
 
