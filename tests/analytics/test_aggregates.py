@@ -80,7 +80,9 @@ def brute_force(events, metric_names, agg, bucket, group_by, tags, start, end, t
     groups = {}
     for e in chosen:
         groups.setdefault(group_of(e), []).append(e)
-    totals = sorted(((g, combine([e["value"] for e in es])) for g, es in groups.items()), key=lambda t: -t[1])
+    # Largest first; equal values by group name, no group last (as the API breaks ties).
+    totals = sorted(((g, combine([e["value"] for e in es])) for g, es in groups.items()),
+                    key=lambda t: (-t[1], t[0] is None, t[0] or ""))
     if top:
         totals = totals[:top]
     series = {}
