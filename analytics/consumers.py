@@ -72,7 +72,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         await self.send_frame({"type": "error", "code": "invalid", "message": f"unknown frame type {kind!r}"})
 
     # channel-layer events (analytics.notify)
-    async def metrics_arrived(self, event):
+    async def data_arrived(self, event):
         self.live.arrived()
 
     async def notification_created(self, event):

@@ -173,7 +173,7 @@ async def dashboard_events(request, workspace_id):
         return _error(error)
 
     async def on_event(message):
-        if message.get("type") == "metrics.arrived":
+        if message.get("type") == "data.arrived":
             live.arrived()
         elif message.get("type") == "notification.created":
             await queue.put({"type": "notification",

@@ -353,7 +353,7 @@ def events_ingest(*, workspace_id, payload):
 def _after_commit(workspace_id, metrics):
     from . import alerts, notify
 
-    notify.metrics_arrived(workspace_id)
+    notify.data_arrived(workspace_id)
     try:
         alerts.rules_evaluate(workspace_id=workspace_id, metrics=metrics)
     except Exception:  # the events are stored whatever happens to an alert

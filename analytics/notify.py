@@ -1,6 +1,6 @@
 """Live pushes of the analytics app, through the channel layer (Redis or in-memory).
 
-- metrics_arrived(workspace_id): new metric events (or sheet data) for a workspace were committed;
+- data_arrived(workspace_id): new metric events, or sheet data in the lake, for a workspace were committed;
   dashboard connections of that workspace (group "dashboard.<id>") recompute their widgets.
 - notification(workspace_id, payload): an alert fired; everyone of the workspace connected to
   a page with the bell (group "workspace.<id>") gets it.
@@ -18,8 +18,8 @@ def workspace_group(workspace_id):
     return f"workspace.{workspace_id}"
 
 
-def metrics_arrived(workspace_id):
-    group_send(dashboard_group(workspace_id), {"type": "metrics.arrived", "workspace": workspace_id})
+def data_arrived(workspace_id):
+    group_send(dashboard_group(workspace_id), {"type": "data.arrived", "workspace": workspace_id})
 
 
 def notification(workspace_id, payload):

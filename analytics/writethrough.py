@@ -481,6 +481,12 @@ class Writer:
         self.rebuild_above = _setting("WRITER_REBUILD_ABOVE", 1000)
         # Tests replace this to crash between the append and the commit.
         self.before_commit = None
+        self.applied = {}  # sheet id -> workspace id: sheets with new data in the lake, until taken
+
+    def take_applied(self):
+        """The sheets (id -> workspace id) whose new data was committed since the last call."""
+        applied, self.applied = self.applied, {}
+        return applied
 
     def reload(self):
         try:
@@ -623,6 +629,7 @@ class Writer:
             self.states.pop(sid, None)
         for sid, state in touched.items():
             self.states[sid] = state
+            self.applied[sid] = state.workspace_id
             if counts.get(sid):
                 state.pending += counts[sid]
                 state.pending_since = state.pending_since or now
@@ -634,6 +641,7 @@ class Writer:
             self.states.pop(sid, None)
         else:
             self.states[sid] = state
+            self.applied[sid] = state.workspace_id
         log.info("sheet %s rebuilt from the database at version %s", sid, state.version if state else "-")
 
     def _apply(self, state, version, kind, payload, events):
@@ -869,6 +877,18 @@ def _column_state(column):
             "deleted": bool(column.get("deleted", False))}
 
 
+def announce(applied):
+    """New data of these sheets (id -> workspace id) is in the lake: the live dashboards of their
+    workspaces recompute. Failures are logged: the data is committed whatever happens here."""
+    from . import notify
+
+    for workspace_id in set(applied.values()):
+        try:
+            notify.data_arrived(workspace_id)
+        except Exception:
+            log.exception("dashboards of workspace %s not told of new sheet data", workspace_id)
+
+
 def run(stop, interval=None, on_progress=None):
     """The worker loop: a batch every `interval` seconds (less when behind), a compaction when one
     is due, until `stop` (a threading.Event) is set. Errors are logged and retried after a pause."""
@@ -889,6 +909,8 @@ def run(stop, interval=None, on_progress=None):
                 applied = writer.step()
                 if on_progress and applied:
                     on_progress(writer, applied)
+                if writer.applied:
+                    announce(writer.take_applied())
                 if applied < writer.max_ops:
                     if writer.lock is not None:
                         writer.compact_in_background()

@@ -207,7 +207,7 @@ async def test_socket_pushes_widget_data_on_subscribe_and_when_metrics_arrive(wo
 
     before = len(recording_aggregate)
     sent = time.monotonic()
-    await sync_to_async(notify.metrics_arrived)(workspace.pk)
+    await sync_to_async(notify.data_arrived)(workspace.pk)
     again = await socket.data(2)
     assert time.monotonic() - sent < 1.0, "pushed within a second of the arrival"
     assert len(recording_aggregate) == before + 2
@@ -223,7 +223,7 @@ async def test_a_burst_of_arrivals_is_recomputed_at_most_twice_a_second(workspac
     start = len(recording_aggregate)
     layer = get_channel_layer()
     for _ in range(30):  # 30 arrivals in about 1.5 s
-        await layer.group_send(notify.dashboard_group(workspace.pk), {"type": "metrics.arrived"})
+        await layer.group_send(notify.dashboard_group(workspace.pk), {"type": "data.arrived"})
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.7)
     computed = recording_aggregate[start:]
@@ -242,7 +242,7 @@ async def test_other_workspaces_arrivals_and_bad_frames(workspace, viewer, recor
     await socket.send({"type": "subscribe", "widgets": WIDGETS[:1]})
     await socket.data(1)
     count = len(recording_aggregate)
-    await sync_to_async(notify.metrics_arrived)(workspace.pk + 1000)
+    await sync_to_async(notify.data_arrived)(workspace.pk + 1000)
     assert await socket.ws.receive_nothing(timeout=0.8)
     assert len(recording_aggregate) == count
     await socket.send({"type": "ping", "t": 5})
@@ -344,7 +344,7 @@ async def test_sse_sends_welcome_data_and_pushes(workspace, viewer, outsider, re
     assert events[0] == ("welcome", {"type": "welcome", "workspace": workspace.pk, "access": "view"})
     assert {e[1]["widget"] for e in events[1:]} == {"w1", "w2"} and all(e[0] == "data" for e in events[1:])
     await asyncio.sleep(0.6)
-    await sync_to_async(notify.metrics_arrived)(workspace.pk)
+    await sync_to_async(notify.data_arrived)(workspace.pk)
     await sync_to_async(notify.notification)(workspace.pk, {"id": 1, "title": "Orders dropped"})
     pushed = await read_events(stream, 3)
     kinds = sorted(kind for kind, _ in pushed)
