@@ -9,7 +9,7 @@ NPM ?= npm
 FRONTEND_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/vite.config.js frontend/package.json
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install frontend browser run test services bench-sheet bench-grid clean superset superset-stop bench-superset
+.PHONY: install frontend browser run test services bench-sheet bench-grid bench-fanout bench-analytics clean superset superset-stop bench-superset
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -103,6 +103,12 @@ bench-sheet: install services
 
 bench-grid: install frontend browser services
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python bench/grid_browser.py
+
+bench-fanout: install services
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python bench/fanout.py
+
+bench-analytics: install services
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python bench/analytics.py
 
 bench-superset: install services superset
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python bench/superset.py
