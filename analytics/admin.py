@@ -5,12 +5,26 @@ from .models import AlertRule, Notification
 
 @admin.register(AlertRule)
 class AlertRuleAdmin(admin.ModelAdmin):
-    list_display = ["name", "workspace", "metric", "agg", "comparison", "threshold", "window_seconds", "enabled",
-                    "state", "last_value", "last_evaluated_at"]
-    list_filter = ["state", "enabled", "agg", "workspace"]
-    search_fields = ["name", "metric", "workspace__name"]
+    list_display = ["name", "workspace", "source", "condition", "enabled", "state", "last_value",
+                    "last_evaluated_at"]
+    list_filter = ["source", "state", "enabled", "agg", "workspace", ("sheet", admin.RelatedOnlyFieldListFilter)]
+    search_fields = ["name", "metric", "sheet__name", "workspace__name"]
+    list_select_related = ["workspace", "sheet"]
     readonly_fields = ["state", "last_value", "last_evaluated_at", "last_fired_at", "created_at", "updated_at"]
-    raw_id_fields = ["created_by"]
+    raw_id_fields = ["created_by", "sheet"]
+    fieldsets = [
+        (None, {"fields": ["workspace", "name", "enabled", "created_by"]}),
+        ("Metric or sheet column", {
+            "fields": ["source", "metric", "window_seconds", "tag_filter", "sheet", "column"],
+            "description": "A metric rule uses the metric, window and tags; a sheet rule the sheet (of the same "
+                           "workspace) and a column key such as c3, over every row (no window).",
+        }),
+        ("Condition", {"fields": ["agg", "comparison", "threshold"]}),
+        ("State", {"fields": readonly_fields}),
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("sheet__columns")
 
 
 @admin.register(Notification)

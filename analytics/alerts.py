@@ -1,22 +1,40 @@
-"""Alert rules: evaluated as metric events arrive; a rule that starts to hold fires once (a stored
-notification for each member of the workspace, pushed live) and fires again only after it has
-recovered. Also the rules' and notifications' writes for the API."""
+"""Alert rules on metrics and sheet columns: evaluated as data arrives (a metric ingestion, sheet
+data reaching the lake) and every few seconds by the analytics worker, so that a rule also sees
+data that stops coming. A rule that starts to hold fires once (a stored notification for each
+member of the workspace, pushed live) and fires again only after it has recovered. Also the
+rules' and notifications' writes for the API."""
 import logging
 
+import duckdb
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Membership
+from sheets.errors import InvalidInput
 
-from . import aggregates, notify
+from . import aggregates, notify, selectors, writethrough
 from .models import AlertRule, Notification
+from .models_alerts import NUMERIC_COLUMN_TYPES
 
 log = logging.getLogger(__name__)
+
+# SQL aggregate functions by the rule's agg (a fixed table: no user text goes into the SQL).
+SHEET_AGGREGATES = {"sum": "sum", "count": "count", "avg": "avg", "min": "min", "max": "max"}
+
+
+class AlertRuleInvalid(InvalidInput):
+    """A rule that breaks the model's rules (AlertRule.clean); `fields`: field -> messages."""
+
+
+class ValueUnavailable(Exception):
+    """The lake is behind the database for this rule (a sheet not written yet, a column added,
+    renamed or retyped a moment ago): the rule keeps its state until the next evaluation."""
 
 
 def _message(rule, value):
     shown = "no data" if value is None else f"{value:g}"
-    return f"{rule.name}: {rule.agg}({rule.metric}) over {rule.window_seconds}s is {shown} ({rule.comparison} {rule.threshold:g})"
+    return f"{rule.name}: {rule.subject} is {shown} ({rule.comparison} {rule.threshold:g})"
 
 
 def notification_payload(notification):
@@ -31,18 +49,46 @@ def notification_payload(notification):
     }
 
 
+def sheet_column_value(*, sheet_id, column_key, agg):
+    """`agg` of the column's current values in the sheet's lake view: count counts filled cells,
+    sum and count of none are 0. None when the column was deleted, or retyped to a non-number
+    for an aggregate other than count (the rule then has nothing to compare)."""
+    columns = writethrough.sheet_columns(sheet_id)
+    column = columns.get(column_key)
+    if column is None or column["deleted"] or (agg != "count" and column["type"] not in NUMERIC_COLUMN_TYPES):
+        return None
+    target = writethrough.view_column(columns, column_key)
+    try:
+        _, rows = selectors.query(f"SELECT {SHEET_AGGREGATES[agg]}({target}) "
+                                  f"FROM {selectors.sheet_view_name(sheet_id)}")
+    except (duckdb.CatalogException, duckdb.BinderException) as error:  # the view is made by the writer, later
+        raise ValueUnavailable(f"sheet {sheet_id} column {column_key}: {str(error).splitlines()[0]}") from None
+    value = rows[0][0]
+    if value is None:
+        return 0.0 if agg in ("sum", "count") else None
+    return float(value)
+
+
+def rule_value(rule, now=None):
+    """The value the rule compares now: its metric's window aggregate, or its sheet column's aggregate."""
+    if rule.is_sheet_rule:
+        return sheet_column_value(sheet_id=rule.sheet_id, column_key=rule.column, agg=rule.agg)
+    return aggregates.window_value(
+        workspace_id=rule.workspace_id, metric=rule.metric, agg=rule.agg, window_seconds=rule.window_seconds,
+        tags=sorted((rule.tag_filter or {}).items()), now=now,
+    )
+
+
 def rule_evaluate(*, rule_id, now=None):
-    """Compute the rule's window aggregate and move its state; returns the notifications created
-    (empty unless it fired now). The rule's row lock serializes concurrent evaluations, so a
-    rule fires once however many batches arrive together."""
+    """Compute the rule's value and move its state; returns the notifications created (empty
+    unless it fired now). The rule's row lock serializes concurrent evaluations (an ingestion, the
+    worker's announcement of sheet data, its periodic pass), so a rule fires once however many
+    of them come together."""
     with transaction.atomic():
         rule = AlertRule.objects.select_for_update().filter(pk=rule_id, enabled=True).first()
         if rule is None:
             return []
-        value = aggregates.window_value(
-            workspace_id=rule.workspace_id, metric=rule.metric, agg=rule.agg, window_seconds=rule.window_seconds,
-            tags=sorted((rule.tag_filter or {}).items()), now=now,
-        )
+        value = rule_value(rule, now)
         moment = now or timezone.now()
         created = []
         holds = rule.holds(value)
@@ -73,28 +119,71 @@ def _push(rule, created):
     notify.notification(rule.workspace_id, first)
 
 
-def rules_evaluate(*, workspace_id, metrics, now=None):
-    """After an ingestion commit: evaluate the workspace's enabled rules on these metrics."""
+def _evaluate_each(rule_ids, now):
     fired = []
-    rule_ids = AlertRule.objects.filter(workspace_id=workspace_id, enabled=True, metric__in=metrics).values_list("pk", flat=True)
-    for rule_id in rule_ids:
+    for rule_id in list(rule_ids):
         try:
             fired += rule_evaluate(rule_id=rule_id, now=now)
+        except ValueUnavailable as error:
+            log.warning("alert rule %s not evaluated yet: %s", rule_id, error)
         except Exception:  # one broken rule does not stop the others
             log.exception("alert rule %s could not be evaluated", rule_id)
     return fired
 
 
+def _enabled(**filters):
+    return AlertRule.objects.filter(enabled=True, **filters).order_by("pk").values_list("pk", flat=True)
+
+
+def rules_evaluate(*, workspace_id, metrics, now=None):
+    """After an ingestion commit: evaluate the workspace's enabled rules on these metrics."""
+    return _evaluate_each(_enabled(source=AlertRule.Source.METRIC, workspace_id=workspace_id, metric__in=metrics), now)
+
+
+def sheet_rules_evaluate(*, sheet_ids, now=None):
+    """New data of these sheets is in the lake: evaluate their enabled rules."""
+    return _evaluate_each(_enabled(source=AlertRule.Source.SHEET, sheet_id__in=list(sheet_ids)), now)
+
+
+def rules_evaluate_all(*, now=None):
+    """The analytics worker's periodic pass over every enabled rule: a metric window moves with
+    time, so a rule must fire when data stops ("count below 5") and recover when its window
+    empties, without any event to trigger it. One query when there are no rules."""
+    return _evaluate_each(_enabled(), now)
+
+
+def _validated(rule):
+    """Run the model's validation (fields, AlertRule.clean, constraints); AlertRuleInvalid with
+    every field's messages otherwise, the first one as the message."""
+    try:
+        rule.full_clean()
+    except ValidationError as error:
+        fields = {("non_field_errors" if name == NON_FIELD_ERRORS else name): messages
+                  for name, messages in error.message_dict.items()}
+        name, messages = next(iter(fields.items()))
+        message = messages[0] if name == "non_field_errors" else f"{name}: {messages[0]}"
+        raise AlertRuleInvalid(message, fields=fields) from None
+    return rule
+
+
+CONDITION_FIELDS = {"source", "metric", "sheet", "column", "agg", "window_seconds", "comparison", "threshold",
+                    "tag_filter", "enabled"}
+
+
+@transaction.atomic
 def rule_create(*, workspace_id, actor, **fields):
-    return AlertRule.objects.create(workspace_id=workspace_id, created_by=actor, **fields)
+    rule = _validated(AlertRule(workspace_id=workspace_id, created_by=actor, **fields))
+    rule.save()
+    return rule
 
 
+@transaction.atomic
 def rule_update(*, rule, **fields):
     for name, value in fields.items():
         setattr(rule, name, value)
-    if {"metric", "agg", "window_seconds", "comparison", "threshold", "tag_filter", "enabled"} & set(fields):
+    if CONDITION_FIELDS & set(fields):
         rule.state = AlertRule.State.OK  # a changed condition starts over
-    rule.save()
+    _validated(rule).save()
     return rule
 
 

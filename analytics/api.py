@@ -13,6 +13,7 @@ from accounts.models import ApiToken
 from sheets import permissions
 from sheets.api.io_views import EXPORT_TYPES, _file_chunks, _FormatIsNotARenderer, _streamed
 from sheets.errors import InvalidInput, NotFound, PermissionDenied
+from sheets.models import Sheet
 from sheets.permissions import Access
 
 from . import aggregates, alerts, metrics
@@ -122,17 +123,45 @@ class MetricExport(APIView):
 
 
 class AlertRuleSerializer(serializers.ModelSerializer):
+    """The shape of a rule. Which fields a source needs, the sheet's workspace and the column's
+    type are the model's rules (AlertRule.clean, through alerts.rule_create / rule_update)."""
+
+    source = serializers.ChoiceField(choices=AlertRule.Source.choices, default=AlertRule.Source.METRIC,
+                                     help_text="metric: a metric over a time window; sheet: a column of a sheet")
+    sheet = serializers.PrimaryKeyRelatedField(
+        queryset=Sheet.objects.none(), required=False, allow_null=True,
+        help_text="sheet rules: the id of a sheet of this workspace",
+        # A sheet of another workspace gets the same answer as one that does not exist.
+        error_messages={"does_not_exist": "no sheet {pk_value} in this workspace",
+                        "incorrect_type": "the sheet's id, a number"},
+    )
+    sheet_name = serializers.CharField(source="sheet.name", default=None, read_only=True)
+    column_name = serializers.CharField(read_only=True, allow_null=True)
+    condition = serializers.CharField(read_only=True)
+
     class Meta:
         model = AlertRule
-        fields = ["id", "workspace", "name", "metric", "agg", "window_seconds", "comparison", "threshold",
-                  "tag_filter", "enabled", "state", "last_value", "last_evaluated_at", "last_fired_at",
-                  "created_by", "created_at", "updated_at"]
+        fields = ["id", "workspace", "name", "source", "metric", "sheet", "sheet_name", "column", "column_name", "agg",
+                  "window_seconds", "comparison", "threshold", "tag_filter", "condition", "enabled", "state",
+                  "last_value", "last_evaluated_at", "last_fired_at", "created_by", "created_at", "updated_at"]
         read_only_fields = ["workspace", "state", "last_value", "last_evaluated_at", "last_fired_at", "created_by",
                             "created_at", "updated_at"]
-        extra_kwargs = {"window_seconds": {"min_value": 1, "max_value": 31 * 86400}}
+        extra_kwargs = {
+            "window_seconds": {"min_value": 1, "max_value": 31 * 86400,
+                               "help_text": "metric rules: the window in seconds (default 300); sheet rules have "
+                                            "none (their aggregate is over every row), a value sent is ignored"},
+            "metric": {"help_text": "metric rules: the metric's name"},
+            "column": {"help_text": "sheet rules: the column's key (e.g. c3); sum, avg, min and max need a number "
+                                    "column, count counts the filled cells of any column"},
+            "tag_filter": {"help_text": "metric rules: tag key -> value, every one must match"},
+        }
+
+    def __init__(self, *args, workspace_id=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["sheet"].queryset = Sheet.objects.filter(workspace_id=workspace_id)
 
     def validate_metric(self, value):
-        if not metrics.METRIC_RE.match(value):
+        if value and not metrics.METRIC_RE.match(value):
             raise serializers.ValidationError("letters, digits and _ . : / - only")
         return value
 
@@ -166,12 +195,13 @@ class AlertRuleList(APIView):
     @extend_schema(responses=AlertRuleSerializer(many=True))
     def get(self, request, pk):
         permissions.require_workspace(request.user, pk, Access.VIEW)
-        return Response(AlertRuleSerializer(AlertRule.objects.filter(workspace_id=pk), many=True).data)
+        rules = AlertRule.objects.filter(workspace_id=pk).select_related("sheet").prefetch_related("sheet__columns")
+        return Response(AlertRuleSerializer(rules, many=True).data)
 
     @extend_schema(request=AlertRuleSerializer, responses={201: AlertRuleSerializer})
     def post(self, request, pk):
         permissions.require_workspace(request.user, pk, Access.EDIT)
-        serializer = AlertRuleSerializer(data=request.data)
+        serializer = AlertRuleSerializer(data=request.data, workspace_id=pk)
         serializer.is_valid(raise_exception=True)
         rule = alerts.rule_create(workspace_id=pk, actor=request.user, **serializer.validated_data)
         return Response(AlertRuleSerializer(rule).data, status=201)
@@ -185,7 +215,7 @@ class AlertRuleDetail(APIView):
     @extend_schema(request=AlertRuleSerializer, responses=AlertRuleSerializer)
     def patch(self, request, pk, rule_id):
         rule = _rule(request, pk, rule_id, Access.EDIT)
-        serializer = AlertRuleSerializer(rule, data=request.data, partial=True)
+        serializer = AlertRuleSerializer(rule, data=request.data, partial=True, workspace_id=pk)
         serializer.is_valid(raise_exception=True)
         return Response(AlertRuleSerializer(alerts.rule_update(rule=rule, **serializer.validated_data)).data)
 

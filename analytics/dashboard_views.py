@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET
 from accounts.models import Workspace
 from sheets.errors import GridcastError, InvalidInput
 from sheets.permissions import Access, workspace_access
-from sheets.selectors import workspaces_for_user
+from sheets.selectors import workspace_sheets_with_columns, workspaces_for_user
 
 from . import dashboards, superset
 from .live import LiveWidgets, parse_subscription, personal_notification
@@ -57,6 +57,8 @@ def dashboard_page(request, workspace_id):
         "you": {"id": request.user.pk, "name": request.user.label},
         "dashboard": dashboards.dashboard_for_user(user=request.user, workspace_id=wid),
         "options": {"types": dashboards.WIDGET_TYPES, "aggs": dashboards.AGGS, "buckets": dashboards.BUCKETS},
+        # The workspace's sheets and their columns, for the pickers of sheet alert rules (and widgets).
+        "sheets": workspace_sheets_with_columns(wid),
         "urls": {
             "layout": f"/workspaces/{wid}/dashboard/layout/",
             "events": f"/workspaces/{wid}/dashboard/events/",

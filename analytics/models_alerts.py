@@ -1,10 +1,32 @@
-"""Alert rules on metrics and the notifications their firings leave for each workspace member.
-(Metric events themselves live in DuckLake, not in these tables: see analytics.metrics.)"""
+"""Alert rules on metrics or sheet columns, and the notifications their firings leave for each
+workspace member. (Metric events and sheet data live in DuckLake, not in these tables: see
+analytics.metrics and analytics.writethrough.)"""
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
+
+from sheets.models import Column, Sheet
+
+NUMERIC_COLUMN_TYPES = ("number", "integer")
 
 
 class AlertRule(models.Model):
+    """A threshold on one value, compared each time the rule is evaluated:
+
+    - source "metric": `agg` of the metric's events over the last `window_seconds` (tags filtered);
+    - source "sheet": `agg` of the current values of one column of a sheet (all its rows: the
+      window does not apply and is kept empty).
+
+    `count` counts events (metric) or filled cells (sheet), so it is 0 when there are none, and
+    so is `sum` (no revenue in the window is a revenue of 0): "count below 5" fires when data
+    stops. avg, min and max of nothing have no value, and no value is never a breach.
+    """
+
+    class Source(models.TextChoices):
+        METRIC = "metric", "metric"
+        SHEET = "sheet", "sheet column"
+
     class Agg(models.TextChoices):
         SUM = "sum"
         COUNT = "count"
@@ -24,9 +46,14 @@ class AlertRule(models.Model):
 
     workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="alert_rules")
     name = models.CharField(max_length=200)
-    metric = models.CharField(max_length=100)
+    source = models.CharField(max_length=6, choices=Source.choices, default=Source.METRIC)
+    metric = models.CharField(max_length=100, blank=True, help_text="metric rules: the metric's name")
+    sheet = models.ForeignKey(Sheet, null=True, blank=True, on_delete=models.CASCADE, related_name="alert_rules",
+                              help_text="sheet rules: a sheet of the rule's workspace")
+    column = models.CharField(max_length=16, blank=True, help_text="sheet rules: the column's key, e.g. c3")
     agg = models.CharField(max_length=5, choices=Agg.choices, default=Agg.AVG)
-    window_seconds = models.PositiveIntegerField(default=300)
+    window_seconds = models.PositiveIntegerField(default=300, null=True, blank=True,
+                                                 help_text="metric rules only; sheet rules use every row")
     comparison = models.CharField(max_length=2, choices=Comparison.choices, default=Comparison.GT)
     threshold = models.FloatField()
     tag_filter = models.JSONField(default=dict, blank=True, help_text="tag key → value; every one must match")
@@ -44,16 +71,85 @@ class AlertRule(models.Model):
         app_label = "analytics"
         ordering = ["workspace", "name", "id"]
         indexes = [models.Index(fields=["workspace", "metric", "enabled"], name="alert_rule_lookup")]
+        constraints = [
+            models.CheckConstraint(
+                name="alert_rule_source_fields",
+                condition=(
+                    (Q(source="metric", sheet__isnull=True, column="", window_seconds__isnull=False) & ~Q(metric=""))
+                    | (Q(source="sheet", metric="", window_seconds__isnull=True, sheet__isnull=False) & ~Q(column=""))
+                ),
+                violation_error_message="a metric rule has a metric and a window and no sheet; a sheet rule has a "
+                                        "sheet and a column and no metric or window",
+            ),
+        ]
 
     def __str__(self):
         return self.name
 
     @property
+    def is_sheet_rule(self):
+        return self.source == self.Source.SHEET
+
+    def sheet_column(self):
+        """The rule's Column (a deleted one too), or None. Uses prefetched `sheet.columns` if any."""
+        if self.sheet_id is None or not self.column:
+            return None
+        return next((c for c in self.sheet.columns.all() if c.key == self.column), None)
+
+    @property
+    def column_name(self):
+        column = self.sheet_column()
+        return column.name if column is not None else None
+
+    @property
+    def subject(self):
+        """What the rule measures, in the words of its notifications: `avg(error_rate) over 60s`,
+        `sum(Amount) of sheet Orders`."""
+        if self.is_sheet_rule:
+            return f"{self.agg}({self.column_name or self.column}) of sheet {self.sheet.name if self.sheet_id else '?'}"
+        return f"{self.agg}({self.metric}) over {self.window_seconds}s"
+
+    @property
     def condition(self):
-        return f"{self.agg}({self.metric}) over {self.window_seconds}s {self.comparison} {self.threshold:g}"
+        return f"{self.subject} {self.comparison} {self.threshold:g}"
+
+    def clean(self):
+        """The fields of the rule's source, and what does not apply cleared. A sheet must be of the
+        rule's workspace, its column active, and numeric unless the rule counts."""
+        if self.is_sheet_rule:
+            self.metric, self.window_seconds, self.tag_filter = "", None, {}
+            self._clean_sheet_column()
+        else:
+            self.sheet, self.column = None, ""
+            errors = {}
+            if not self.metric:
+                errors["metric"] = "a metric rule needs the metric's name, e.g. error_rate"
+            if self.window_seconds is None:
+                errors["window_seconds"] = "a metric rule needs a window (seconds), e.g. 60"
+            if errors:
+                raise ValidationError(errors)
+
+    def _clean_sheet_column(self):
+        if self.sheet_id is None:
+            raise ValidationError({"sheet": "a sheet rule needs a sheet"})
+        sheet = Sheet.objects.filter(pk=self.sheet_id, workspace_id=self.workspace_id).first()
+        if sheet is None:
+            # The same words for a sheet of another workspace as for none: it is not revealed.
+            raise ValidationError({"sheet": f"no sheet {self.sheet_id} in this workspace"})
+        if not self.column:
+            raise ValidationError({"column": "a sheet rule needs a column (its key, e.g. c3)"})
+        column = Column.objects.filter(sheet_id=sheet.pk, key=self.column).first()
+        if column is None:
+            raise ValidationError({"column": f"sheet {sheet.name} has no column {self.column}"})
+        if column.deleted:
+            raise ValidationError({"column": f"column {column.name} ({column.key}) of sheet {sheet.name} was deleted"})
+        if self.agg != self.Agg.COUNT and column.type not in NUMERIC_COLUMN_TYPES:
+            kind = column.get_type_display().lower()
+            raise ValidationError({"column": f"{self.agg} needs a number column; {column.name} is a {kind} column "
+                                             "(count works on any column)"})
 
     def holds(self, value):
-        if value is None:  # no data is not a breach
+        if value is None:  # no value (avg, min, max of nothing) is not a breach
             return False
         return {"<": value < self.threshold, "<=": value <= self.threshold, ">": value > self.threshold,
                 ">=": value >= self.threshold}[self.comparison]

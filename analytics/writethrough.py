@@ -129,6 +129,14 @@ def _key_number(key):
     return int(key[1:]) if key[1:].isdigit() else 0
 
 
+def view_column(columns, key):
+    """The SQL of column `key` in the sheet's view, made from these columns (column_names: only
+    letters, digits and _, quoted): what a query of the view names a column by, never the
+    user's text. None for a deleted or unknown column."""
+    name = column_names(columns).get(key)
+    return _ident(name) if name is not None else None
+
+
 class StateChanged(Exception):
     """Another writer (or a rebuild) committed sheet data since this writer loaded its state."""
 
@@ -384,6 +392,15 @@ def _operations(behind, limit):
     return found
 
 
+def sheet_columns(sheet_id):
+    """The sheet's columns as the database has them, deleted ones too, in the shape of the lake's
+    state: {key: {name, type, position, deleted}}."""
+    return {
+        c.key: {"name": c.name, "type": c.type, "position": c.position, "deleted": c.deleted}
+        for c in Column.objects.filter(sheet_id=sheet_id)
+    }
+
+
 def read_sheet_snapshot(sheet_id, repeatable=True, chunk=20_000):
     """The sheet as one consistent snapshot: (sheet fields, columns, row count, row chunks) where
     each chunk is a list of (id, position, data). None when the sheet does not exist. Must run at
@@ -394,10 +411,7 @@ def read_sheet_snapshot(sheet_id, repeatable=True, chunk=20_000):
     sheet = Sheet.objects.filter(pk=sheet_id).values("id", "workspace_id", "name", "version").first()
     if sheet is None:
         return None
-    columns = {
-        c.key: {"name": c.name, "type": c.type, "position": c.position, "deleted": c.deleted}
-        for c in Column.objects.filter(sheet_id=sheet_id)
-    }
+    columns = sheet_columns(sheet_id)
     total = Row.objects.filter(sheet_id=sheet_id).count()
 
     def chunks():
@@ -879,22 +893,40 @@ def _column_state(column):
 
 def announce(applied):
     """New data of these sheets (id -> workspace id) is in the lake: the live dashboards of their
-    workspaces recompute. Failures are logged: the data is committed whatever happens here."""
-    from . import notify
+    workspaces recompute and the sheets' alert rules are evaluated. Failures are logged: the data
+    is committed whatever happens here."""
+    from . import alerts, notify
 
     for workspace_id in set(applied.values()):
         try:
             notify.data_arrived(workspace_id)
         except Exception:
             log.exception("dashboards of workspace %s not told of new sheet data", workspace_id)
+    try:
+        alerts.sheet_rules_evaluate(sheet_ids=applied)
+    except Exception:  # each rule's failure is caught inside: this is the query of the rules
+        log.exception("alert rules of sheets %s not evaluated", sorted(applied))
+
+
+def evaluate_alerts():
+    """The periodic pass over every enabled alert rule (ANALYTICS["ALERT_INTERVAL"]); failures are logged."""
+    from . import alerts
+
+    try:
+        alerts.rules_evaluate_all()
+    except Exception:
+        log.exception("periodic evaluation of alert rules failed")
 
 
 def run(stop, interval=None, on_progress=None):
     """The worker loop: a batch every `interval` seconds (less when behind), a compaction when one
-    is due, until `stop` (a threading.Event) is set. Errors are logged and retried after a pause."""
+    is due, every alert rule evaluated every ALERT_INTERVAL seconds (0: never), until `stop` (a
+    threading.Event) is set. Errors are logged and retried after a pause."""
     from . import maintenance
 
     interval = interval if interval is not None else _setting("WRITER_INTERVAL", 0.02)
+    alert_interval = _setting("ALERT_INTERVAL", 5.0)
+    alerts_due = time.monotonic()
     writer = None
     upkeep = None
     if _setting("MAINTENANCE_SECONDS", 5.0):
@@ -927,6 +959,9 @@ def run(stop, interval=None, on_progress=None):
                         pass
                 writer = None
                 stop.wait(2.0)
+            if alert_interval and time.monotonic() >= alerts_due:
+                alerts_due = time.monotonic() + alert_interval
+                evaluate_alerts()
     finally:
         if writer is not None:
             writer.close()

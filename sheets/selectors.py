@@ -4,7 +4,7 @@ from collections import OrderedDict
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Prefetch, Q
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from guardian.shortcuts import get_objects_for_user
 
@@ -40,6 +40,19 @@ def sheets_for_user(user, workspace_id=None):
 
 def sheet_columns(sheet):
     return list(Column.objects.filter(sheet_id=sheet.pk, deleted=False).order_by("position", "pk"))
+
+
+def workspace_sheets_with_columns(workspace_id):
+    """The workspace's sheets by name, each with its columns in order (deleted ones left out), for
+    pickers of a sheet and a column: [{id, name, columns: [{key, name, type}]}]."""
+    sheets = Sheet.objects.filter(workspace_id=workspace_id).order_by("name", "pk").prefetch_related(
+        Prefetch("columns", queryset=Column.objects.filter(deleted=False).order_by("position", "pk"))
+    )
+    return [
+        {"id": sheet.pk, "name": sheet.name,
+         "columns": [{"key": c.key, "name": c.name, "type": c.type} for c in sheet.columns.all()]}
+        for sheet in sheets
+    ]
 
 
 def operations_since(sheet, version, limit=None):

@@ -209,6 +209,9 @@ ANALYTICS = {
     # the files only they used deleted.
     "MAINTENANCE_SECONDS": float(os.environ.get("ANALYTICS_MAINTENANCE_SECONDS", "5")),
     "SNAPSHOT_RETENTION_SECONDS": float(os.environ.get("ANALYTICS_SNAPSHOT_RETENTION_SECONDS", "600")),
+    # Alert rules (analytics/alerts.py) are evaluated as data arrives and, by the worker, every
+    # ALERT_INTERVAL seconds (0: never), so that a rule sees data stop and a window empty.
+    "ALERT_INTERVAL": float(os.environ.get("ANALYTICS_ALERT_INTERVAL", "5")),
     # The writer as a thread of the server process: on only in config/settings/embedded.py.
     "EMBEDDED_WORKER": False,
 }
