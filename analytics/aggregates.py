@@ -1,8 +1,11 @@
 """Reads of metric events, computed in DuckDB: aggregates (totals, time buckets, group by a tag,
-tag filters, top-N), the list of a workspace's metrics, and exports of their history.
+tag filters, top-N), the list of a workspace's metrics, and exports of their history; and the
+same aggregates over a sheet's lake view, for the dashboard's sheet widgets.
 
 Every query is filtered by workspace_id and takes user input only as parameters; the only text
-put into SQL comes from fixed tables (AGGREGATES, BUCKETS, metrics.TAG_COLUMNS).
+put into SQL comes from fixed tables (AGGREGATES, BUCKETS, metrics.TAG_COLUMNS) or, for sheets,
+the view's column names as the lake's own state has them (chosen by a column key that must be
+one of the sheet's).
 """
 import csv
 import datetime as dt
@@ -11,10 +14,11 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 
-from sheets.errors import InvalidInput, TooLarge
+from sheets.errors import InvalidInput, NotFound, TooLarge
 from sheets.io import neutralize
+from sheets.models import Column, Sheet
 
-from . import metrics
+from . import metrics, selectors
 from .metrics import TABLE
 
 UTC = dt.timezone.utc
@@ -97,6 +101,11 @@ class AggregateQuery:
     top: int | None = None
 
 
+def _check_buckets(bucket, start, end):
+    if bucket is not None and (end - start).total_seconds() / BUCKETS[bucket] > MAX_POINTS:
+        raise InvalidInput(f"too many {bucket} buckets between from and to; choose a larger bucket or a shorter range")
+
+
 def parse_aggregate_params(params, now=None):
     """An AggregateQuery from query parameters (a QueryDict or a dict of str / lists); InvalidInput
     with a message naming the parameter otherwise."""
@@ -136,8 +145,7 @@ def parse_aggregate_params(params, now=None):
         if not 1 <= top <= MAX_TOP:
             raise InvalidInput(f"top must be between 1 and {MAX_TOP}")
     start, end = _range(params, now=now)
-    if bucket is not None and (end - start).total_seconds() / BUCKETS[bucket] > MAX_POINTS:
-        raise InvalidInput(f"too many {bucket} buckets between from and to; choose a larger bucket or a shorter range")
+    _check_buckets(bucket, start, end)
     return AggregateQuery(metrics=_metric_names(one("metric")), agg=agg, bucket=bucket, group_by=group_by,
                           tags=tags, start=start, end=end, top=top)
 
@@ -187,61 +195,15 @@ def metric_aggregate(*, workspace_id, query):
     """The aggregate in the dashboard's contract: series (when bucketed) and totals per group."""
     metrics.ensure_table()
     q = query
-    params = []
-    group = _group_expression(q.group_by, params)
+    group_params = []
+    group = _group_expression(q.group_by, group_params)
     where, where_params = _where(workspace_id, q.metrics, q.start, q.end, q.tags)
-    params += where_params
-    agg = AGGREGATES[q.agg]
-    limit = q.top if q.top is not None else MAX_GROUPS + 1
-    bucket_us = BUCKETS[q.bucket] * 1_000_000 if q.bucket else None
     con = metrics.connection()
-    # Plain scans, no materialized intermediate (a CTE over millions of rows cost 10x):
-    # totals alone; or buckets and totals in one GROUPING SETS pass; or, for top-N with buckets,
-    # the top groups first and then the buckets of those groups only.
-    if not bucket_us:
-        rows = con.execute(
-            f"SELECT {group} AS g, NULL::BIGINT, {agg} AS v FROM {TABLE} WHERE {where} GROUP BY g "
-            f"ORDER BY v DESC NULLS LAST, g NULLS LAST LIMIT {int(limit)}", params).fetchall()
-    elif q.top is None:
-        rows = con.execute(
-            f"SELECT {group} AS g, epoch_us(ts) // {int(bucket_us)} AS b, {agg} AS v, grouping(b) AS total "
-            f"FROM {TABLE} WHERE {where} GROUP BY GROUPING SETS ((g, b), (g))", params).fetchall()
-        rows = [(g, None if total else b, v) for g, b, v, total in rows]
-    else:
-        rows = con.execute(
-            f"SELECT {group} AS g, NULL::BIGINT, {agg} AS v FROM {TABLE} WHERE {where} GROUP BY g "
-            f"ORDER BY v DESC NULLS LAST, g NULLS LAST LIMIT {int(limit)}", params).fetchall()
-        group_params = params[:1] if group == "tags[?]" else []  # the key of a map tag, again per use
-        chosen = [g for g, _, _ in rows if g is not None]
-        wanted, wanted_params = [], []
-        if chosen:
-            wanted.append(f"{group} IN (" + ", ".join("?" for _ in chosen) + ")")
-            wanted_params += group_params + chosen
-        if any(g is None for g, _, _ in rows):
-            wanted.append(f"{group} IS NULL")
-            wanted_params += group_params
-        if wanted:
-            rows += con.execute(
-                f"SELECT {group} AS g, epoch_us(ts) // {int(bucket_us)} AS b, {agg} FROM {TABLE} "
-                f"WHERE {where} AND ({' OR '.join(wanted)}) GROUP BY g, b",
-                params + wanted_params,
-            ).fetchall()
-
-    totals = [(g, _number(v)) for g, b, v in rows if b is None]
-    if q.group_by is not None and q.top is None and len(totals) > MAX_GROUPS:
-        raise InvalidInput(f"more than {MAX_GROUPS} groups of {q.group_by}; ask for the top=N of them")
-    totals.sort(key=lambda item: (item[1] is None, -(item[1] or 0)))
-    if q.group_by is None and not totals:
-        totals = [(None, 0 if q.agg in ("sum", "count") else None)]
-
-    series = []
-    if bucket_us:
-        points = {}
-        for g, b, v in rows:
-            if b is not None:
-                points.setdefault(g, []).append((b, _number(v)))
-        for g, _ in totals:
-            series.append({"group": g, "points": [[iso(b * bucket_us), v] for b, v in sorted(points.get(g, ()))]})
+    bucket_us = BUCKETS[q.bucket] * 1_000_000 if q.bucket else None
+    rows = _aggregate_rows(lambda sql, params: con.execute(sql, params).fetchall(), source=TABLE, where=where,
+                           where_params=where_params, group=group, group_params=group_params, agg=AGGREGATES[q.agg],
+                           moment="epoch_us(ts)", bucket_us=bucket_us, top=q.top)
+    series, totals = _series_and_totals(rows, agg=q.agg, group_by=q.group_by, top=q.top, bucket_us=bucket_us)
     return {
         "metric": ",".join(q.metrics),
         "agg": q.agg,
@@ -250,7 +212,198 @@ def metric_aggregate(*, workspace_id, query):
         "from": iso(_epoch_us(q.start)) if q.start else None,
         "to": iso(_epoch_us(q.end)),
         "series": series,
-        "totals": [{"group": g, "value": v} for g, v in totals],
+        "totals": totals,
+    }
+
+
+def _aggregate_rows(execute, *, source, where, where_params, group, group_params, agg, moment, bucket_us, top):
+    """(group, bucket number or None for a group's total, value) rows of one aggregate over
+    `source` filtered by `where`: `group` and `agg` are SQL expressions (from fixed tables; their
+    parameters in group_params), `moment` the SQL of a row's time in epoch microseconds.
+    `execute(sql, params)` returns the rows."""
+    params = group_params + where_params
+    limit = top if top is not None else MAX_GROUPS + 1
+    # Plain scans, no materialized intermediate (a CTE over millions of rows cost 10x):
+    # totals alone; or buckets and totals in one GROUPING SETS pass; or, for top-N with buckets,
+    # the top groups first and then the buckets of those groups only.
+    if not bucket_us:
+        return execute(
+            f"SELECT {group} AS g, NULL::BIGINT, {agg} AS v FROM {source} WHERE {where} GROUP BY g "
+            f"ORDER BY v DESC NULLS LAST, g NULLS LAST LIMIT {int(limit)}", params)
+    if top is None:
+        rows = execute(
+            f"SELECT {group} AS g, {moment} // {int(bucket_us)} AS b, {agg} AS v, grouping(b) AS total "
+            f"FROM {source} WHERE {where} GROUP BY GROUPING SETS ((g, b), (g))", params)
+        return [(g, None if total else b, v) for g, b, v, total in rows]
+    rows = execute(
+        f"SELECT {group} AS g, NULL::BIGINT, {agg} AS v FROM {source} WHERE {where} GROUP BY g "
+        f"ORDER BY v DESC NULLS LAST, g NULLS LAST LIMIT {int(limit)}", params)
+    chosen = [g for g, _, _ in rows if g is not None]
+    wanted, wanted_params = [], []
+    if chosen:
+        wanted.append(f"{group} IN (" + ", ".join("?" for _ in chosen) + ")")
+        wanted_params += group_params + chosen  # the group's own parameters again, per use
+    if any(g is None for g, _, _ in rows):
+        wanted.append(f"{group} IS NULL")
+        wanted_params += group_params
+    if wanted:
+        rows += execute(
+            f"SELECT {group} AS g, {moment} // {int(bucket_us)} AS b, {agg} FROM {source} "
+            f"WHERE {where} AND ({' OR '.join(wanted)}) GROUP BY g, b",
+            params + wanted_params,
+        )
+    return rows
+
+
+def _series_and_totals(rows, *, agg, group_by, top, bucket_us, value=None):
+    """The answer's series and totals from _aggregate_rows' rows, largest total first; `value`
+    turns a computed value into the answer's (a number by default)."""
+    value = value or _number
+    totals = [(g, _number(v)) for g, b, v in rows if b is None]
+    if group_by is not None and top is None and len(totals) > MAX_GROUPS:
+        raise InvalidInput(f"more than {MAX_GROUPS} groups of {group_by}; ask for the top=N of them")
+    totals.sort(key=lambda item: (item[1] is None, -(item[1] or 0)))
+    if group_by is None and not totals:
+        totals = [(None, 0 if agg in ("sum", "count") else None)]
+
+    series = []
+    if bucket_us:
+        points = {}
+        for g, b, v in rows:
+            if b is not None:
+                points.setdefault(g, []).append((b, v))
+        for g, _ in totals:
+            series.append({"group": g,
+                           "points": [[iso(b * bucket_us), value(v)] for b, v in sorted(points.get(g, ()))]})
+    return series, [{"group": g, "value": value(v)} for g, v in totals]
+
+
+# --- sheets -----------------------------------------------------------------------------------
+
+NUMERIC_TYPES = ("number", "integer")
+TIME_TYPES = ("date", "datetime")
+# The column types each aggregate takes, and what to say otherwise (count takes any column).
+VALUE_TYPES = {
+    "sum": (NUMERIC_TYPES, "sum needs a number column"),
+    "avg": (NUMERIC_TYPES, "avg needs a number column"),
+    "min": (NUMERIC_TYPES + TIME_TYPES, "min needs a number, date or date-and-time column"),
+    "max": (NUMERIC_TYPES + TIME_TYPES, "max needs a number, date or date-and-time column"),
+}
+DAY_US = 86_400_000_000
+
+
+class SheetNotInLake(InvalidInput):
+    """The sheet (or its latest column change) has not been written to the lake yet."""
+    code = "unavailable"
+
+
+def _sheet_columns(workspace_id, query):
+    """(sheet, {role: Column or None}) of a sheet query, checked against the sheet's columns."""
+    sheet = Sheet.objects.filter(pk=query["sheet"], workspace_id=workspace_id).first()
+    if sheet is None:
+        raise NotFound("no such sheet in this workspace")
+    columns = {c.key: c for c in Column.objects.filter(sheet_id=sheet.pk)}
+
+    def active(role, types=None, need=None):
+        key = query[role]
+        if key is None:
+            return None
+        column = columns.get(key)
+        if column is None:
+            raise InvalidInput(f"{role}: the sheet {sheet.name!r} has no column {key}")
+        if column.deleted:
+            raise InvalidInput(f"{role}: the column {column.name!r} was deleted from the sheet {sheet.name!r}")
+        if types and column.type not in types:
+            raise InvalidInput(f"{role}: {need}, and {column.name!r} is a {column.get_type_display().lower()} column")
+        return column
+
+    chosen = {
+        "column": active("column", *VALUE_TYPES.get(query["agg"], ())),
+        "group_by": active("group_by"),
+        "time_column": active("time_column", TIME_TYPES, "the time column is a date or date-and-time column"),
+    }
+    if query["bucket"] not in (None, "day") and chosen["time_column"] and chosen["time_column"].type == "date":
+        raise InvalidInput(f"bucket: {chosen['time_column'].name!r} holds dates, so its bucket is a day")
+    return sheet, chosen
+
+
+def _day_text(epoch_us):
+    return None if epoch_us is None else iso(epoch_us)[:10]
+
+
+def _moment_text(epoch_us):
+    return None if epoch_us is None else iso(epoch_us)
+
+
+def sheet_aggregate(*, workspace_id, query, start=None, end=None):
+    """A dashboard widget's aggregate over one of the workspace's sheets (`query`: the sheet shape
+    of dashboards.clean_query), computed on the sheet's lake view, in metric_aggregate's shape,
+    plus the names of the sheet and its columns in `labels`. With a time column, only the rows
+    whose time falls in [start, end) count (a date: whose day overlaps it), and a bucket makes
+    series. A min or max of a date or datetime is ISO text. NotFound for a sheet of another
+    workspace or a deleted one; InvalidInput for a missing, deleted or unfit column."""
+    sheet, chosen = _sheet_columns(workspace_id, query)
+    view_columns = selectors.sheet_view_columns(sheet.pk)
+    if view_columns is None:
+        raise SheetNotInLake(f"the sheet {sheet.name!r} has not reached analytics yet; it shows here once the "
+                             "analytics worker has written it")
+
+    def name(column):
+        found = view_columns.get(column.key)
+        if found is None or found[1] != column.type:  # a column added or retyped a moment ago
+            raise SheetNotInLake(f"the latest change of the column {column.name!r} is on its way to analytics; "
+                                 "it shows here in a moment")
+        return selectors.quote_name(found[0])
+
+    def epoch(sql, column):  # a date or datetime as epoch microseconds (a date: its midnight, UTC)
+        return f"epoch_us({sql}::TIMESTAMP)" if column.type == "date" else f"epoch_us({sql})"
+
+    agg, value = query["agg"], None
+    column, group_column, time_column = chosen["column"], chosen["group_by"], chosen["time_column"]
+    if column is None:
+        agg_sql = "count(*)"
+    elif column.type in TIME_TYPES:  # min or max: as a number, shown as ISO text (no pytz for TIMESTAMPTZ)
+        agg_sql = epoch(f"{agg}({name(column)})", column)
+        value = _day_text if column.type == "date" else _moment_text
+    else:
+        agg_sql = f"{agg}({name(column)})"
+    group = f"CAST({name(group_column)} AS VARCHAR)" if group_column else "NULL::VARCHAR"
+    clauses, params = ["workspace_id = ?"], [workspace_id]
+    moment, bucket_us = None, None
+    if time_column is not None:
+        moment = epoch(name(time_column), time_column)
+        clauses.append(f"{moment} IS NOT NULL")
+        if start is not None:  # a date counts when its day overlaps the window
+            clauses.append(f"{moment} >= ?")
+            params.append(_epoch_us(start) - (DAY_US - 1 if time_column.type == "date" else 0))
+        if end is not None:
+            clauses.append(f"{moment} < ?")
+            params.append(_epoch_us(end))
+        if query["bucket"]:
+            if start is not None and end is not None:
+                _check_buckets(query["bucket"], start, end)
+            bucket_us = BUCKETS[query["bucket"]] * 1_000_000
+    rows = _aggregate_rows(lambda sql, p: selectors.query(sql, p)[1], source=selectors.sheet_view_name(sheet.pk),
+                           where=" AND ".join(clauses), where_params=params, group=group, group_params=[],
+                           agg=agg_sql, moment=moment, bucket_us=bucket_us, top=query["top"])
+    series, totals = _series_and_totals(rows, agg=agg, group_by=group_column.name if group_column else None,
+                                        top=query["top"], bucket_us=bucket_us, value=value)
+    windowed = time_column is not None
+    return {
+        "source": "sheet",
+        "sheet": sheet.pk,
+        "agg": agg,
+        "column": query["column"],
+        "bucket": query["bucket"],
+        "group_by": query["group_by"],
+        "time_column": query["time_column"],
+        "from": iso(_epoch_us(start)) if windowed and start else None,
+        "to": iso(_epoch_us(end)) if windowed and end else None,
+        "series": series,
+        "totals": totals,
+        "labels": {"sheet": sheet.name, "column": column.name if column else None,
+                   "group_by": group_column.name if group_column else None,
+                   "time_column": time_column.name if time_column else None},
     }
 
 

@@ -1,6 +1,7 @@
 """Live dashboards: the widgets a person keeps per workspace (selectors and services), the
-shape of a widget's query, and computing a widget's data through the metrics aggregate that
-the REST API uses (analytics' aggregate selector), so a pushed result equals a polled one.
+shape of a widget's query, and computing a widget's data: a metrics widget through the metrics
+aggregate that the REST API uses (analytics' aggregate selector), so a pushed result equals a
+polled one; a sheet widget through the sheet aggregate over the sheet's lake view.
 """
 import importlib
 import re
@@ -18,12 +19,13 @@ from .models_dashboard import DashboardLayout
 WIDGET_TYPES = ("tile", "line", "bar", "pie", "table")
 AGGS = ("sum", "count", "avg", "min", "max")
 BUCKETS = ("second", "minute", "hour", "day")
-SOURCES = ("metrics", "sheet")  # "sheet": a sheet's DuckLake view, once the write-through serves it
+SOURCES = ("metrics", "sheet")  # "sheet": a sheet's DuckLake view
 MAX_WIDGETS = 40
 MAX_TOP = 100
 MAX_RANGE_SECONDS = 366 * 86400
 DEFAULT_RANGE = 3600
 NAME = re.compile(r"^[A-Za-z0-9_.:\-/ ]{1,100}$")
+COLUMN_KEY = re.compile(r"^c[0-9]{1,9}$")
 
 
 def default_widgets():
@@ -64,6 +66,33 @@ def _tags(value, where):
     return tags
 
 
+def _top(query, where):
+    top = query.get("top")
+    if top in ("", None):
+        return None
+    try:
+        top = int(top)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{where}: top is a whole number") from None
+    if not 1 <= top <= MAX_TOP:
+        raise InvalidInput(f"{where}: top is between 1 and {MAX_TOP}")
+    return top
+
+
+def _agg(query, where):
+    agg = query.get("agg") or "sum"
+    if agg not in AGGS:
+        raise InvalidInput(f"{where}: agg is one of {', '.join(AGGS)}")
+    return agg
+
+
+def _bucket(query, where):
+    bucket = query.get("bucket") or None
+    if bucket is not None and bucket not in BUCKETS:
+        raise InvalidInput(f"{where}: bucket is one of {', '.join(BUCKETS)} or none")
+    return bucket
+
+
 def clean_query(query, where="query"):
     """A widget's query in its one stored shape; InvalidInput says what is wrong."""
     if not isinstance(query, dict):
@@ -72,34 +101,44 @@ def clean_query(query, where="query"):
     if source not in SOURCES:
         raise InvalidInput(f"{where}: source is one of {', '.join(SOURCES)}")
     if source == "sheet":
-        # Kept as given (bounded) until sheet widgets are computed: the shape is the sheet engineer's.
-        if not isinstance(query.get("sheet"), int):
-            raise InvalidInput(f"{where}: a sheet query names its sheet id")
-        return {k: v for k, v in query.items() if isinstance(k, str) and len(k) < 50}
+        return clean_sheet_query(query, where)
     metric = query.get("metric")
     if not isinstance(metric, str) or not NAME.match(metric):
         raise InvalidInput(f"{where}: choose a metric")
-    agg = query.get("agg") or "sum"
-    if agg not in AGGS:
-        raise InvalidInput(f"{where}: agg is one of {', '.join(AGGS)}")
-    bucket = query.get("bucket") or None
-    if bucket is not None and bucket not in BUCKETS:
-        raise InvalidInput(f"{where}: bucket is one of {', '.join(BUCKETS)} or none")
+    agg, bucket = _agg(query, where), _bucket(query, where)
     group_by = query.get("group_by") or None
     if group_by is not None and (not isinstance(group_by, str) or not NAME.match(group_by)):
         raise InvalidInput(f"{where}: group_by is a tag key")
-    top = query.get("top")
-    if top in ("", None):
-        top = None
-    else:
-        try:
-            top = int(top)
-        except (TypeError, ValueError):
-            raise InvalidInput(f"{where}: top is a whole number") from None
-        if not 1 <= top <= MAX_TOP:
-            raise InvalidInput(f"{where}: top is between 1 and {MAX_TOP}")
     return {"source": "metrics", "metric": metric, "agg": agg, "bucket": bucket, "group_by": group_by,
-            "tags": _tags(query.get("tags"), where), "top": top}
+            "tags": _tags(query.get("tags"), where), "top": _top(query, where)}
+
+
+def clean_sheet_query(query, where="query"):
+    """{"source": "sheet", "sheet": id, "agg", "column", "group_by", "top", "time_column", "bucket"}:
+    columns named by their keys (c1, c2, ...). Whether the sheet is the workspace's and its columns
+    fit is checked when the widget is computed (analytics.aggregates.sheet_aggregate)."""
+    sheet = query.get("sheet")
+    if isinstance(sheet, str) and sheet.isdigit():
+        sheet = int(sheet)
+    if not isinstance(sheet, int) or isinstance(sheet, bool) or sheet < 1:
+        raise InvalidInput(f"{where}: a sheet query names its sheet id")
+    agg = _agg(query, where)
+
+    def key(name, what):
+        value = query.get(name) or None
+        if value is not None and (not isinstance(value, str) or not COLUMN_KEY.match(value)):
+            raise InvalidInput(f"{where}: {name} is {what} given by its key, such as c3")
+        return value
+
+    column = key("column", "a column")
+    if column is None and agg != "count":
+        raise InvalidInput(f"{where}: choose the column to {agg} (only count works without one)")
+    time_column, bucket = key("time_column", "a date or date-and-time column"), _bucket(query, where)
+    if bucket is not None and time_column is None:
+        raise InvalidInput(f"{where}: a time bucket needs a time column (a date or date-and-time column)")
+    return {"source": "sheet", "sheet": sheet, "agg": agg, "column": column,
+            "group_by": key("group_by", "a column"), "top": _top(query, where), "time_column": time_column,
+            "bucket": bucket}
 
 
 def clean_widgets(widgets):
@@ -225,9 +264,13 @@ def aggregate_params(query, filters, now=None):
 
 
 def widget_data(*, workspace_id, query, filters, now=None):
-    """One widget's data for the dashboard filters, in the REST aggregate's shape."""
+    """One widget's data for the dashboard filters, in the REST aggregate's shape. A sheet widget
+    takes the dashboard's time range only on its time column, and no tag filters."""
     query = clean_query(query)
-    if query["source"] == "sheet":
-        raise InvalidInput("sheet widgets are not available yet")
     now = now or timezone.now()
+    if query["source"] == "sheet":
+        from .aggregates import sheet_aggregate
+
+        start, end = window(filters, now)
+        return sheet_aggregate(workspace_id=workspace_id, query=query, start=start, end=end)
     return aggregate_selector()(workspace_id=workspace_id, params=aggregate_params(query, filters, now), now=now)

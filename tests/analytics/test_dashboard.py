@@ -116,11 +116,23 @@ def test_bad_layouts_are_refused_with_a_reason(client, workspace, viewer):
     for widgets, reason in cases:
         response = client.put(url, json.dumps({"widgets": widgets}), content_type="application/json")
         assert response.status_code == 400 and reason in response.json()["error"]["message"], (widgets, response.content)
+    sheet_cases = [
+        ({"source": "sheet", "column": "c2"}, "names its sheet id"),
+        ({"source": "sheet", "sheet": 4, "agg": "avg"}, "choose the column to avg"),
+        ({"source": "sheet", "sheet": 4, "column": "Amount"}, "column is a column given by its key"),
+    ]
+    for query, reason in sheet_cases:
+        response = client.put(url, json.dumps({"widgets": [{"type": "tile", "query": query}]}),
+                              content_type="application/json")
+        assert response.status_code == 400 and reason in response.json()["error"]["message"], (query, response.content)
     assert not DashboardLayout.objects.exists()
-    # A sheet widget keeps its open shape for the sheet write-through to fill in later.
+    # A sheet widget is stored in its one shape (whether the sheet and its columns fit is checked
+    # when it is computed: tests/analytics/test_sheet_widgets.py).
     ok = client.put(url, json.dumps({"widgets": [{"type": "table", "query": {"source": "sheet", "sheet": 4, "column": "c2"}}]}),
                     content_type="application/json")
-    assert ok.status_code == 200 and ok.json()["widgets"][0]["query"]["source"] == "sheet"
+    assert ok.status_code == 200 and ok.json()["widgets"][0]["query"] == {
+        "source": "sheet", "sheet": 4, "agg": "sum", "column": "c2", "group_by": None, "top": None,
+        "time_column": None, "bucket": None}
     assert client.delete(url).json()["saved"] is False
 
 
@@ -251,13 +263,16 @@ async def test_other_workspaces_arrivals_and_bad_frames(workspace, viewer, recor
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_widget_errors_are_reported_per_widget(workspace, viewer):
-    """Until analytics.aggregates exists every widget says so; once it does, a sheet widget
-    still says it is not available yet."""
+@pytest.mark.usefixtures("widget_threads_return_connections")
+async def test_widget_errors_are_reported_per_widget(workspace, viewer, recording_aggregate):
+    """A widget that cannot be computed (here a sheet of no workspace of the person's) gets its
+    error; the others their data."""
     socket, _ = await open_socket(viewer, workspace.pk)
-    await socket.send({"type": "subscribe", "widgets": [{"id": "s", "query": {"source": "sheet", "sheet": 1}}]})
-    frame = await socket.recv_type("data")
-    assert frame["widget"] == "s" and "not available" in frame["error"]
+    await socket.send({"type": "subscribe", "widgets": [{"id": "s", "query": {"source": "sheet", "sheet": 10**9, "agg": "count"}},
+                                                        *WIDGETS[:1]]})
+    frames = await socket.data(2)
+    assert frames["s"]["error"] == "no such sheet in this workspace" and "result" not in frames["s"]
+    assert frames["w1"]["result"]["metric"] == "orders"
     await socket.ws.disconnect()
 
 

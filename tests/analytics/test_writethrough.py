@@ -1,9 +1,7 @@
-"""The write-through of sheet data into DuckLake, on real PostgreSQL and DuckLake: the test
-database's `ducklake` schema is the catalog (fresh each session); its Parquet files go under
-var/lake/<test database>/ and are removed at the end of the session."""
+"""The write-through of sheet data into DuckLake, on real PostgreSQL and DuckLake (the lake and
+the `writer` fixture: tests/analytics/conftest.py)."""
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,28 +21,10 @@ from sheets import services, undo
 from sheets.models import Column, Row, Sheet
 
 from ..factories import make_sheet
-from analytics.lake import data_path
 
 from .sheet_lake import assert_lake_matches, random_value
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _lake_files_removed_at_the_end(django_db_setup, django_db_blocker):
-    # Only at the end: other test modules of the session write to the same lake.
-    yield
-    selectors.close()
-    with django_db_blocker.unblock():
-        shutil.rmtree(data_path(), ignore_errors=True)
-
-
-@pytest.fixture
-def writer(transactional_db):
-    w = Writer()
-    yield w
-    w.close()
-    selectors.close()  # its catalog connection would keep the test database from being dropped
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("lake_files")]
 
 
 @pytest.fixture

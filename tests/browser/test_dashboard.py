@@ -1,6 +1,6 @@
 """The live dashboard in Chromium: charts that move while `simulate_orders` sends metrics to the
 test server, a toast and the bell when an alert fires, the SSE and polling fallbacks, editing and
-saving widgets, a phone in the dark theme."""
+saving widgets, a widget over a sheet that follows its edits, a phone in the dark theme."""
 import subprocess
 import sys
 import threading
@@ -8,11 +8,14 @@ import time
 
 import pytest
 from django.conf import settings
+from django.db import connections
 
 from accounts.models import Role
-from analytics import metrics
+from analytics import metrics, selectors, writethrough
 from analytics.models_alerts import AlertRule
 from analytics.models_dashboard import DashboardLayout
+from sheets import services
+from sheets.models import Row
 from tests.factories import WorkspaceFactory, member
 from tests.realtime.servers import REPO, server_env
 
@@ -152,6 +155,72 @@ def test_add_edit_arrange_and_save_widgets(open_as, web_server, shop):
     page.reload()
     wait_live(page, "ws")
     assert page.locator(".widget h3").all_inner_texts() == titles
+
+
+@pytest.fixture
+def writer():
+    w = writethrough.Writer()
+    yield w
+    w.close()
+    selectors.close_all()
+
+
+def in_thread(fn):
+    """Run fn in a thread of its own (see ingest), which gives its database connection back."""
+    def run():
+        try:
+            fn()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(60)
+
+
+@pytest.mark.parametrize("mode", ["ws", "poll"])
+def test_a_sheet_widget_added_in_the_editor_follows_the_sheets_edits(open_as, web_server, shop, writer, mode):
+    workspace, owner = shop
+    sheet = services.sheet_create(workspace=workspace, name="Orders", actor=owner,
+                                  columns=[{"name": "Region", "type": "text"}, {"name": "Amount", "type": "number"}])
+    services.rows_insert(sheet=sheet, actor=owner, rows=[{"c1": "eu", "c2": 10}, {"c1": "us", "c2": 5}, {"c1": "eu", "c2": 2.5}])
+
+    def apply():  # what the analytics worker does after each batch
+        writer.catch_up()
+        writethrough.announce(writer.take_applied())
+
+    in_thread(apply)
+    page = open_as(owner, f"/workspaces/{workspace.pk}/dashboard/?mode={mode}")
+    wait_live(page, mode)
+    page.get_by_role("button", name="Add widget").first.click()
+    editor = page.locator("form.widget-editor")
+    editor.get_by_label("Kind").select_option("tile")
+    editor.get_by_label("Data from").select_option("sheet")
+    editor.get_by_label("Sheet", exact=True).select_option(label="Orders")
+    editor.get_by_label("Aggregate").select_option("sum")
+    # Only number columns can be summed: the text column is not offered.
+    assert editor.get_by_label("Column", exact=True).locator("option").all_inner_texts() == ["Amount (number)"]
+    editor.get_by_label("Column", exact=True).select_option(label="Amount (number)")
+    if mode == "ws":
+        screenshot(page, "dashboard-sheet-widget-editor")
+    editor.get_by_role("button", name="Add widget").click()
+    tile = page.locator(".widget.tile", has_text="sum of Amount in Orders")
+    tile.locator(".tile-value[data-value='17.5']").wait_for(timeout=15_000)
+
+    row = Row.objects.filter(sheet=sheet).order_by("position")[1]
+    services.cells_update(sheet=sheet, actor=owner, cells=[{"row": row.pk, "col": "c2", "value": 40}])
+    in_thread(apply)
+    tile.locator(".tile-value[data-value='52.5']").wait_for(timeout=5_000 if mode == "ws" else 15_000)
+    if mode == "ws":
+        tile.scroll_into_view_if_needed()
+        screenshot(page, "dashboard-sheet-widget")
+
+    page.get_by_role("button", name="Save layout").click()
+    page.locator(".toast", has_text="Dashboard saved").wait_for()
+    saved = DashboardLayout.objects.get(user=owner, workspace=workspace).widgets[-1]
+    assert saved["type"] == "tile" and saved["query"] == {
+        "source": "sheet", "sheet": sheet.pk, "agg": "sum", "column": "c2", "group_by": None, "top": None,
+        "time_column": None, "bucket": None}
 
 
 def test_phone_in_the_dark(open_as, web_server, shop):

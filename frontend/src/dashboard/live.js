@@ -1,9 +1,10 @@
 // The dashboard's live feed in one of three modes: WebSocket (ws/dashboards/<id>/), Server-Sent
-// Events (/workspaces/<id>/dashboard/events/) or polling the REST aggregate. In "auto" it starts
+// Events (/workspaces/<id>/dashboard/events/) or polling (the REST aggregate for metrics widgets,
+// /workspaces/<id>/dashboard/widget/ for sheet widgets). In "auto" it starts
 // with the WebSocket and falls back (3 failed connects → SSE, 3 more → polling), and keeps
 // counting updates so the page can show mode, status, last update and update count.
 import { api } from "../lib/api.js";
-import { aggregateUrl } from "./query.js";
+import { aggregateUrl, widgetUrl } from "./query.js";
 
 const FAILS_BEFORE_FALLBACK = 3;
 const POLL_EVERY = 5000;
@@ -181,7 +182,7 @@ export class LiveFeed {
     };
   }
 
-  // --- polling the REST aggregate
+  // --- polling the REST aggregate (metrics) or the widget endpoint (sheets)
   async poll() {
     clearTimeout(this.timer);
     const generation = this.generation;
@@ -189,9 +190,10 @@ export class LiveFeed {
     let ok = 0;
     await Promise.all(
       this.widgets.map(async (w) => {
-        if (w.query.source === "sheet") return;
+        const url = w.query.source === "sheet" ? widgetUrl(this.urls.widget, w.query, this.filters)
+                                               : aggregateUrl(this.urls.aggregate, w.query, this.filters);
         try {
-          const result = await api("GET", aggregateUrl(this.urls.aggregate, w.query, this.filters));
+          const result = await api("GET", url);
           if (generation !== this.generation) return;
           ok += 1;
           this.received({ type: "data", widget: w.id, result, at: new Date().toISOString() });

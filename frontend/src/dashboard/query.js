@@ -1,5 +1,8 @@
 // A widget's query, the dashboard's time window and tag filters, and the REST URLs built from
-// them (the polling mode and exports ask the same aggregate the server pushes).
+// them (the polling mode and exports ask the same aggregate the server pushes). A widget's query
+// is over metrics or over a sheet ({source: "sheet", sheet, agg, column, group_by, top,
+// time_column, bucket}, columns by key); its answer has the same shape either way, a sheet's
+// with the names of its columns in `labels`.
 
 export const RANGES = [
   [300, "Last 5 minutes"],
@@ -21,12 +24,31 @@ export function newWidget(type = "line") {
   };
 }
 
-export function widgetTitle(widget) {
+export const NUMERIC_TYPES = ["number", "integer"];
+export const TIME_TYPES = ["date", "datetime"];
+
+/** The column types an aggregate takes (count: any column, or none to count rows). */
+export function columnTypesFor(agg) {
+  if (agg === "sum" || agg === "avg") return NUMERIC_TYPES;
+  if (agg === "min" || agg === "max") return [...NUMERIC_TYPES, ...TIME_TYPES];
+  return null;
+}
+
+/** What the widget aggregates, in words: the metric, or the sheet's column (by the answer's labels). */
+export function subject(widget, result) {
+  const q = widget.query;
+  if (q.source !== "sheet") return q.metric;
+  const labels = result?.labels;
+  if (!labels) return q.column || "rows";
+  return `${labels.column ?? "rows"} in ${labels.sheet}`;
+}
+
+export function widgetTitle(widget, result) {
   if (widget.title) return widget.title;
   const q = widget.query;
-  if (q.source === "sheet") return `Sheet ${q.sheet}`;
-  let text = `${q.agg}(${q.metric})`;
-  if (q.group_by) text += ` by ${q.group_by}`;
+  const group = q.source === "sheet" ? result?.labels?.group_by ?? q.group_by : q.group_by;
+  let text = q.source === "sheet" ? `${q.agg} of ${subject(widget, result)}` : `${q.agg}(${q.metric})`;
+  if (group) text += ` by ${group}`;
   if (q.bucket) text += ` per ${q.bucket}`;
   return text;
 }
@@ -57,7 +79,15 @@ export function aggregateUrl(base, query, filters) {
   return `${base}?${params}`;
 }
 
-export function exportUrl(base, query, filters, format) {
+/** One widget's data now, as the server would push it (the polling mode's way for sheet widgets). */
+export function widgetUrl(base, query, filters) {
+  return `${base}?${new URLSearchParams({ query: JSON.stringify(query), filters: JSON.stringify(filters) })}`;
+}
+
+/** What a widget's XLSX export downloads: the metric's events in the window, or the whole sheet. */
+export function exportUrl(urls, query, filters, format) {
+  if (query.source === "sheet") return `${urls.sheetExport.replace("{id}", query.sheet)}?format=${format}`;
+  const base = urls.export;
   const [from, to] = windowOf(filters);
   const params = new URLSearchParams({ metric: query.metric, from: from.toISOString(), to: to.toISOString(), format });
   return `${base}?${params}`;
@@ -72,7 +102,7 @@ function csvCell(value) {
 
 /** The widget's data as CSV: time series (time, group, value) or totals (group, value). */
 export function resultCsv(widget, result) {
-  const group = widget.query.group_by || "group";
+  const group = result?.labels?.group_by || widget.query.group_by || "group";
   const rows = [];
   if (result?.series?.length && widget.query.bucket) {
     rows.push(["time", group, "value"]);
@@ -99,6 +129,7 @@ const small = new Intl.NumberFormat(undefined, { maximumSignificantDigits: 3 });
 
 export function formatNumber(value) {
   if (value == null || Number.isNaN(value)) return "–";
+  if (typeof value === "string") return value.includes("T") ? new Date(value).toLocaleString() : value; // a min/max date
   const abs = Math.abs(value);
   if (abs >= 1e6) return compact.format(value);
   if (abs > 0 && abs < 1) return small.format(value);

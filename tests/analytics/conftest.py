@@ -1,0 +1,47 @@
+"""Fixtures of the analytics tests on the sheet write-through's lake: the test database's
+`ducklake` schema is the catalog (fresh each session); its Parquet files go under
+var/lake/<test database>/."""
+import shutil
+
+import pytest
+from channels.db import DatabaseSyncToAsync
+from django.db import close_old_connections
+
+from analytics import live, selectors
+from analytics.lake import data_path
+from analytics.writethrough import Writer
+
+
+@pytest.fixture(scope="session")
+def lake_files(django_db_setup, django_db_blocker):
+    """The lake's Parquet files, removed at the end of the session (only then: every test module
+    of the session writes to the same lake)."""
+    yield
+    selectors.close_all()
+    with django_db_blocker.unblock():
+        shutil.rmtree(data_path(), ignore_errors=True)
+
+
+@pytest.fixture
+def writer(lake_files, transactional_db):
+    w = Writer()
+    yield w
+    w.close()
+    # Lake connections (this thread's, and those of threads that computed widgets) hold a
+    # connection to the catalog, which would keep the test database from being dropped.
+    selectors.close_all()
+
+
+@pytest.fixture
+def widget_threads_return_connections(monkeypatch):
+    """WebsocketCommunicator makes channels' close_old_connections a no-op, so the database
+    connection a widget's computation takes in its worker thread (a sheet widget looks its sheet
+    up) would never go back to the pool, and would keep the test database from being dropped.
+    Return it as a served connection does."""
+    def compute(*args):
+        try:
+            return live.compute(*args)
+        finally:
+            close_old_connections()
+
+    monkeypatch.setattr(live, "_compute", DatabaseSyncToAsync(compute, thread_sensitive=False))
