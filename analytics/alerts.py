@@ -5,15 +5,15 @@ member of the workspace, pushed live) and fires again only after it has recovere
 rules' and notifications' writes for the API."""
 import logging
 
-import duckdb
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Membership
 from sheets.errors import InvalidInput
+from sheets.models import Column
 
-from . import aggregates, notify, selectors, writethrough
+from . import aggregates, notify, selectors
 from .models import AlertRule, Notification
 from .models_alerts import NUMERIC_COLUMN_TYPES
 
@@ -52,17 +52,17 @@ def notification_payload(notification):
 def sheet_column_value(*, sheet_id, column_key, agg):
     """`agg` of the column's current values in the sheet's lake view: count counts filled cells,
     sum and count of none are 0. None when the column was deleted, or retyped to a non-number
-    for an aggregate other than count (the rule then has nothing to compare)."""
-    columns = writethrough.sheet_columns(sheet_id)
-    column = columns.get(column_key)
+    for an aggregate other than count (the rule then has nothing to compare). The column is
+    named as the lake's own copy of the sheet's columns names it (the view is made from that
+    copy), never from request text; ValueUnavailable while the lake is behind the database."""
+    column = Column.objects.filter(sheet_id=sheet_id, key=column_key).values("deleted", "type").first()
     if column is None or column["deleted"] or (agg != "count" and column["type"] not in NUMERIC_COLUMN_TYPES):
         return None
-    target = writethrough.view_column(columns, column_key)
-    try:
-        _, rows = selectors.query(f"SELECT {SHEET_AGGREGATES[agg]}({target}) "
-                                  f"FROM {selectors.sheet_view_name(sheet_id)}")
-    except (duckdb.CatalogException, duckdb.BinderException) as error:  # the view is made by the writer, later
-        raise ValueUnavailable(f"sheet {sheet_id} column {column_key}: {str(error).splitlines()[0]}") from None
+    in_lake = (selectors.sheet_view_columns(sheet_id) or {}).get(column_key)
+    if in_lake is None or in_lake[1] != column["type"]:  # the sheet, or this column's latest change, is on its way
+        raise ValueUnavailable(f"sheet {sheet_id} column {column_key} is not in the lake as it is in the database yet")
+    _, rows = selectors.query(f"SELECT {SHEET_AGGREGATES[agg]}({selectors.quote_name(in_lake[0])}) "
+                              f"FROM {selectors.sheet_view_name(sheet_id)}")
     value = rows[0][0]
     if value is None:
         return 0.0 if agg in ("sum", "count") else None

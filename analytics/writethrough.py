@@ -129,14 +129,6 @@ def _key_number(key):
     return int(key[1:]) if key[1:].isdigit() else 0
 
 
-def view_column(columns, key):
-    """The SQL of column `key` in the sheet's view, made from these columns (column_names: only
-    letters, digits and _, quoted): what a query of the view names a column by, never the
-    user's text. None for a deleted or unknown column."""
-    name = column_names(columns).get(key)
-    return _ident(name) if name is not None else None
-
-
 class StateChanged(Exception):
     """Another writer (or a rebuild) committed sheet data since this writer loaded its state."""
 

@@ -483,10 +483,14 @@ def test_sheet_rules_on_integers_and_counts_and_a_failing_rule(workspace, owner,
     empty.refresh_from_db()
     assert empty.state == "ok" and empty.last_value == 1
 
-    # A column renamed a moment ago is not in the view under its new name yet: the rule waits
-    # (a recovery from a missing value would be false) and is evaluated once the lake has it.
+    # A column renamed a moment ago keeps its values: the rule reads it under the name the lake's
+    # view still has. A column retyped a moment ago is not in the lake as it is in the database:
+    # the rule waits (a recovery from a missing value would be false) until the lake has it.
     services.column_rename(sheet=sheet, actor=owner, key="c3", name="Items")
+    alerts.sheet_rules_evaluate(sheet_ids=[sheet.pk])
     top.refresh_from_db()
+    assert top.state == "firing" and top.last_value == 7
+    services.column_retype(sheet=sheet, actor=owner, key="c3", type="number")
     evaluated = top.last_evaluated_at
     alerts.sheet_rules_evaluate(sheet_ids=[sheet.pk])
     top.refresh_from_db()
