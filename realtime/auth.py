@@ -4,6 +4,8 @@ Cookie-authenticated connections must come from an allowed Origin, which stops o
 from riding a user's session (AllowedHostsOriginValidator). Scripts with a token send no
 Origin; if one is sent, it is checked all the same. The token is never logged.
 """
+import logging
+import re
 from urllib.parse import parse_qs
 
 from channels.auth import AuthMiddlewareStack
@@ -29,3 +31,31 @@ class TokenOrSessionAuth:
         has_origin = any(name == b"origin" for name, _ in scope.get("headers", []))
         app = self.checked_with_token if has_origin else self.with_token
         return await app(scope, receive, send)
+
+
+class RedactTokens(logging.Filter):
+    """Masks `token=...` in log records: servers log a WebSocket's path with its query string
+    (uvicorn's "WebSocket /ws/sheets/1/?token=..." [accepted]), and a token in a log is a leak."""
+
+    PATTERN = re.compile(r"(token=)[^&\s\"']+")
+
+    def filter(self, record):
+        if isinstance(record.msg, str) and "token=" in record.msg:
+            record.msg = self.PATTERN.sub(r"\1[redacted]", record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                self.PATTERN.sub(r"\1[redacted]", arg) if isinstance(arg, str) and "token=" in arg else arg
+                for arg in record.args
+            )
+        return True
+
+
+# The loggers through which the ASGI servers report connections and requests.
+SERVER_LOGGERS = ("uvicorn.error", "uvicorn.access", "daphne.server", "daphne.http_protocol", "django.channels.server")
+
+
+def redact_tokens_in_server_logs():
+    for name in SERVER_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactTokens) for f in logger.filters):
+            logger.addFilter(RedactTokens())

@@ -122,6 +122,18 @@ async def test_idle_connections_stay_open(start_servers, room):
         await stop([alice, bob])
 
 
+async def test_tokens_are_not_written_to_the_server_log(start_servers, room, monkeypatch):
+    """uvicorn at log level info writes each WebSocket's path with its query string."""
+    sheet, _, (owner_key, _) = room
+    monkeypatch.setenv("GC_TEST_SERVER_LOG", "info")
+    (server,) = start_servers(("uvicorn",))
+    client = await SheetClient(url(server, sheet, owner_key), "script").start()
+    await stop([client])
+    log = server.log.read_text(errors="replace")
+    assert f"/ws/sheets/{sheet.pk}/?token=[redacted]" in log, log
+    assert owner_key not in log
+
+
 # --- (b) reconnect -----------------------------------------------------------------------------
 
 
