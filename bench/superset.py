@@ -194,10 +194,11 @@ def main():
         load_events(big.pk, args.events)
         print(f"generated {args.events:,} metric events in DuckLake in {time.perf_counter() - started:.1f} s")
         superset.sync_workspace(big.pk)
-        token = superset.guest_token(user=owner, workspace_id=big.pk)["token"]
         for key, label in [(f"ws:{big.pk}:sheet:{big_sheet.pk}", f"sheet summary, {args.rows:,}-row view"),
                            (f"ws:{big.pk}:orders", f"orders over time (1 min), {args.events:,} events"),
                            (f"ws:{big.pk}:revenue", f"revenue by region, {args.events:,} events")]:
+            # A token per chart, as the page refreshes its own: 50 requests of seconds each outlive one.
+            token = superset.guest_token(user=owner, workspace_id=big.pk)["token"]
             p50, p99, rows = chart_latency(token, key, args.samples)
             print(f"chart data, {label}: p50 {p50:.0f} ms, p99 {p99:.0f} ms ({rows} rows returned, {args.samples} requests)")
             figures[f"chart {label} p50/p99 (ms)"] = (round(p50), round(p99))
