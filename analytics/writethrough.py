@@ -910,16 +910,55 @@ def evaluate_alerts():
         log.exception("periodic evaluation of alert rules failed")
 
 
+class Announcer:
+    """announce() and the periodic alert pass, in a thread of their own: a push and the rules'
+    queries take milliseconds, and batches come every few tens of milliseconds, so the writer
+    only hands over what it applied. Sheets applied while an announcement runs go in the next."""
+
+    def __init__(self, stop):
+        self.stop, self.wake, self.lock, self.pending = stop, threading.Event(), threading.Lock(), {}
+        self.thread = threading.Thread(target=self._run, name="lake-announcer", daemon=True)
+        self.thread.start()
+
+    def add(self, applied):
+        with self.lock:
+            self.pending.update(applied)
+        self.wake.set()
+
+    def _run(self):
+        from django.db import connections
+
+        interval = _setting("ALERT_INTERVAL", 5.0)
+        alerts_due = time.monotonic()
+        try:
+            while not self.stop.is_set():
+                if interval and time.monotonic() >= alerts_due:
+                    alerts_due = time.monotonic() + interval
+                    evaluate_alerts()
+                self.wake.wait(max(0.0, alerts_due - time.monotonic()) if interval else 1.0)
+                self.wake.clear()
+                with self.lock:
+                    applied, self.pending = self.pending, {}
+                if applied:
+                    announce(applied)
+        finally:
+            connections.close_all()
+
+    def join(self, timeout=30):
+        self.wake.set()
+        self.thread.join(timeout)
+
+
 def run(stop, interval=None, on_progress=None):
     """The worker loop: a batch every `interval` seconds (less when behind), a compaction when one
-    is due, every alert rule evaluated every ALERT_INTERVAL seconds (0: never), until `stop` (a
-    threading.Event) is set. Errors are logged and retried after a pause."""
+    is due, until `stop` (a threading.Event) is set; beside it the Announcer (dashboards and alert
+    rules of the sheets applied, every alert rule every ALERT_INTERVAL seconds) and the lake's
+    maintenance. Errors are logged and retried after a pause."""
     from . import maintenance
 
     interval = interval if interval is not None else _setting("WRITER_INTERVAL", 0.02)
-    alert_interval = _setting("ALERT_INTERVAL", 5.0)
-    alerts_due = time.monotonic()
     writer = None
+    announcer = Announcer(stop)
     upkeep = None
     if _setting("MAINTENANCE_SECONDS", 5.0):
         upkeep = threading.Thread(target=maintenance.run, args=(stop,), name="lake-maintenance", daemon=True)
@@ -934,7 +973,7 @@ def run(stop, interval=None, on_progress=None):
                 if on_progress and applied:
                     on_progress(writer, applied)
                 if writer.applied:
-                    announce(writer.take_applied())
+                    announcer.add(writer.take_applied())
                 if applied < writer.max_ops:
                     if writer.lock is not None:
                         writer.compact_in_background()
@@ -951,12 +990,10 @@ def run(stop, interval=None, on_progress=None):
                         pass
                 writer = None
                 stop.wait(2.0)
-            if alert_interval and time.monotonic() >= alerts_due:
-                alerts_due = time.monotonic() + alert_interval
-                evaluate_alerts()
     finally:
         if writer is not None:
             writer.close()
+        announcer.join()
         if upkeep is not None:
             upkeep.join(timeout=30)
         from django.db import connections
