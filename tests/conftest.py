@@ -1,10 +1,23 @@
+import asyncio
+
 import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
 from rest_framework.test import APIClient
 
 from accounts.models import Role
 from sheets.selectors import row_index
 
 from .factories import make_sheet, member, user
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sync_thread_connections_closed(django_db_setup):
+    """Consumers reach the database in asgiref's one sync thread, and WebsocketCommunicator turns
+    Channels' connection clean-up off: that thread's connection, left open, would keep the test
+    database from being dropped at the end of the session."""
+    yield
+    asyncio.run(sync_to_async(connections.close_all)())
 
 
 @pytest.fixture(autouse=True)
