@@ -942,6 +942,9 @@ class Announcer:
                 if applied:
                     announce(applied)
         finally:
+            from . import selectors
+
+            selectors.close()  # the lake connection of this thread's rule evaluations
             connections.close_all()
 
     def join(self, timeout=30):
