@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from sheets.errors import InvalidInput, NotFound, TooLarge
 from sheets.io import neutralize
-from sheets.models import Column, Sheet
+from sheets.models import NUMERIC_COLUMN_TYPES, Column, Sheet
 
 from . import metrics, selectors
 from .metrics import TABLE
@@ -295,14 +295,13 @@ def _series_and_totals(rows, *, agg, group_by, top, bucket_us, value=None):
 
 # --- sheets -----------------------------------------------------------------------------------
 
-NUMERIC_TYPES = ("number", "integer")
 TIME_TYPES = ("date", "datetime")
 # The column types each aggregate takes, and what to say otherwise (count takes any column).
 VALUE_TYPES = {
-    "sum": (NUMERIC_TYPES, "sum needs a number column"),
-    "avg": (NUMERIC_TYPES, "avg needs a number column"),
-    "min": (NUMERIC_TYPES + TIME_TYPES, "min needs a number, date or date-and-time column"),
-    "max": (NUMERIC_TYPES + TIME_TYPES, "max needs a number, date or date-and-time column"),
+    "sum": (NUMERIC_COLUMN_TYPES, "sum needs a number column"),
+    "avg": (NUMERIC_COLUMN_TYPES, "avg needs a number column"),
+    "min": (NUMERIC_COLUMN_TYPES + TIME_TYPES, "min needs a number, date or date-and-time column"),
+    "max": (NUMERIC_COLUMN_TYPES + TIME_TYPES, "max needs a number, date or date-and-time column"),
 }
 DAY_US = 86_400_000_000
 

@@ -11,16 +11,12 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from sheets.errors import InvalidInput
-from sheets.models import Column
+from sheets.models import NUMERIC_COLUMN_TYPES, Column
 
-from . import aggregates, notify, selectors
+from . import aggregates, notify
 from .models import AlertRule, Notification
-from .models_alerts import NUMERIC_COLUMN_TYPES
 
 log = logging.getLogger(__name__)
-
-# SQL aggregate functions by the rule's agg (a fixed table: no user text goes into the SQL).
-SHEET_AGGREGATES = {"sum": "sum", "count": "count", "avg": "avg", "min": "min", "max": "max"}
 
 
 class AlertRuleInvalid(InvalidInput):
@@ -50,20 +46,22 @@ def notification_payload(notification):
 
 
 def sheet_column_value(*, sheet_id, column_key, agg):
-    """`agg` of the column's current values in the sheet's lake view: count counts filled cells,
-    sum and count of none are 0. None when the column was deleted, or retyped to a non-number
-    for an aggregate other than count (the rule then has nothing to compare). The column is
-    named as the lake's own copy of the sheet's columns names it (the view is made from that
-    copy), never from request text; ValueUnavailable while the lake is behind the database."""
-    column = Column.objects.filter(sheet_id=sheet_id, key=column_key).values("deleted", "type").first()
+    """`agg` of the column's current values in the sheet's lake view, computed as a dashboard's
+    sheet tile is (aggregates.sheet_aggregate): count counts filled cells, sum and count of none
+    are 0. None when the column was deleted, or retyped to a non-number for an aggregate other
+    than count (the rule then has nothing to compare); ValueUnavailable while the lake is behind
+    the database."""
+    column = (Column.objects.filter(sheet_id=sheet_id, key=column_key)
+              .values("deleted", "type", "sheet__workspace_id").first())
     if column is None or column["deleted"] or (agg != "count" and column["type"] not in NUMERIC_COLUMN_TYPES):
         return None
-    in_lake = (selectors.sheet_view_columns(sheet_id) or {}).get(column_key)
-    if in_lake is None or in_lake[1] != column["type"]:  # the sheet, or this column's latest change, is on its way
-        raise ValueUnavailable(f"sheet {sheet_id} column {column_key} is not in the lake as it is in the database yet")
-    _, rows = selectors.query(f"SELECT {SHEET_AGGREGATES[agg]}({selectors.quote_name(in_lake[0])}) "
-                              f"FROM {selectors.sheet_view_name(sheet_id)}")
-    value = rows[0][0]
+    query = {"sheet": sheet_id, "agg": agg, "column": column_key, "group_by": None, "top": None,
+             "time_column": None, "bucket": None}
+    try:
+        answer = aggregates.sheet_aggregate(workspace_id=column["sheet__workspace_id"], query=query)
+    except aggregates.SheetNotInLake as error:  # the sheet, or this column's latest change, is on its way
+        raise ValueUnavailable(f"sheet {sheet_id} column {column_key}: {error.message}") from None
+    value = answer["totals"][0]["value"]
     if value is None:
         return 0.0 if agg in ("sum", "count") else None
     return float(value)

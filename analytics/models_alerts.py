@@ -6,9 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from sheets.models import Column, Sheet
-
-NUMERIC_COLUMN_TYPES = ("number", "integer")
+from sheets.models import NUMERIC_COLUMN_TYPES, Column, Sheet
 
 
 class AlertRule(models.Model):

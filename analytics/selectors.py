@@ -11,7 +11,7 @@ import threading
 import duckdb
 
 from .lake import connect
-from .writethrough import column_names, view_name
+from .writethrough import column_names, quote_name, view_name
 
 _local = threading.local()
 _opened = set()  # every thread's connection, for close_all()
@@ -113,7 +113,3 @@ def sheet_rows(sheet_id, order_by_position=True):
         out.append(item)
     return out
 
-
-def quote_name(name):
-    """A column or table name as an SQL identifier (names from the lake's own state, never from requests)."""
-    return '"' + name.replace('"', '""') + '"'

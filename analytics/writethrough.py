@@ -82,7 +82,8 @@ def base_name(sheet_id):
     return f"sheet_{int(sheet_id)}_base"
 
 
-def _ident(name):
+def quote_name(name):
+    """A name as an SQL identifier (names from the lake's own state, never from requests)."""
     return '"' + name.replace('"', '""') + '"'
 
 
@@ -162,11 +163,11 @@ def merge_sql(state, upto=None):
     keys = sorted(set(state.columns) | set(state.base_keys), key=_key_number)
     bound = f" AND batch <= {int(upto)}" if upto is not None else ""
     picks = ", ".join(
-        f"arg_max({{'v': ev.value}}, ev.ord) FILTER (WHERE ev.col = {_literal(k)}) AS {_ident(k)}" for k in keys
+        f"arg_max({{'v': ev.value}}, ev.ord) FILTER (WHERE ev.col = {_literal(k)}) AS {quote_name(k)}" for k in keys
     )
     cells = ", ".join(
-        f"CASE WHEN c.{_ident(k)} IS NOT NULL THEN c.{_ident(k)}.v WHEN r.ins IS NOT NULL THEN NULL "
-        f"ELSE {('b.' + _ident(k)) if k in state.base_keys else 'NULL'} END AS {_ident(k)}"
+        f"CASE WHEN c.{quote_name(k)} IS NOT NULL THEN c.{quote_name(k)}.v WHEN r.ins IS NOT NULL THEN NULL "
+        f"ELSE {('b.' + quote_name(k)) if k in state.base_keys else 'NULL'} END AS {quote_name(k)}"
         for k in keys
     )
     return f"""
@@ -193,7 +194,7 @@ SELECT coalesce(b._row, r.row_ref) AS _row, coalesce(r.pos, b._position) AS _pos
 def view_sql(state):
     names = column_names(state.columns)
     columns = [
-        f"TRY_CAST(m.{_ident(key)} AS {DUCKDB_TYPES.get(state.columns[key]['type'], 'VARCHAR')}) AS {_ident(name)}"
+        f"TRY_CAST(m.{quote_name(key)} AS {DUCKDB_TYPES.get(state.columns[key]['type'], 'VARCHAR')}) AS {quote_name(name)}"
         for key, name in names.items()
     ]
     select = ", ".join(["m._row", "m._position", f"{int(state.workspace_id)}::BIGINT AS workspace_id", *columns])
@@ -201,7 +202,7 @@ def view_sql(state):
 
 
 def _base_ddl(sheet_id, keys):
-    columns = ", ".join(["_row BIGINT", "_position DOUBLE", *(f"{_ident(k)} VARCHAR" for k in keys)])
+    columns = ", ".join(["_row BIGINT", "_position DOUBLE", *(f"{quote_name(k)} VARCHAR" for k in keys)])
     return f"CREATE OR REPLACE TABLE {base_name(sheet_id)} ({columns})"
 
 
@@ -762,7 +763,7 @@ class Writer:
                 con.execute(f"CREATE TEMP TABLE _folded AS {merge_sql(state, upto=self.batch)}")
                 source = "_folded"
             con.execute(_base_ddl(state.sheet_id, keys))
-            con.execute(f"INSERT INTO {table} SELECT _row, _position{''.join(', ' + _ident(k) for k in keys)} FROM {source}")
+            con.execute(f"INSERT INTO {table} SELECT _row, _position{''.join(', ' + quote_name(k) for k in keys)} FROM {source}")
             if not prepared:
                 con.execute("DROP TABLE _folded")
             # The watermark: the last batch folded. Without a prepared fold that is every batch

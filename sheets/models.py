@@ -38,6 +38,9 @@ class ColumnType(models.TextChoices):
     CHOICE = "choice", "single choice"
 
 
+NUMERIC_COLUMN_TYPES = (ColumnType.NUMBER, ColumnType.INTEGER)  # the types a sum or an average takes
+
+
 class Column(models.Model):
     sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="columns")
     key = models.CharField(max_length=16, help_text="Stable address of the column; never reused in a sheet.")
