@@ -13,7 +13,7 @@ from accounts.models import Membership
 from sheets.errors import InvalidInput
 from sheets.models import NUMERIC_COLUMN_TYPES, Column
 
-from . import aggregates, notify
+from . import aggregates, dashboards, notify
 from .models import AlertRule, Notification
 
 log = logging.getLogger(__name__)
@@ -55,8 +55,7 @@ def sheet_column_value(*, sheet_id, column_key, agg):
               .values("deleted", "type", "sheet__workspace_id").first())
     if column is None or column["deleted"] or (agg != "count" and column["type"] not in NUMERIC_COLUMN_TYPES):
         return None
-    query = {"sheet": sheet_id, "agg": agg, "column": column_key, "group_by": None, "top": None,
-             "time_column": None, "bucket": None}
+    query = dashboards.clean_sheet_query({"sheet": sheet_id, "agg": agg, "column": column_key})
     try:
         answer = aggregates.sheet_aggregate(workspace_id=column["sheet__workspace_id"], query=query)
     except aggregates.SheetNotInLake as error:  # the sheet, or this column's latest change, is on its way
