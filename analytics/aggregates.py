@@ -19,7 +19,7 @@ from sheets.errors import InvalidInput, NotFound, TooLarge
 from sheets.io import neutralize
 from sheets.models import NUMERIC_COLUMN_TYPES, Column, Sheet
 
-from . import metrics, selectors
+from . import metrics, rollup, selectors
 from .metrics import TABLE
 
 UTC = dt.timezone.utc
@@ -165,18 +165,21 @@ def _group_expression(group_by, params):
     return "tags[?]"
 
 
-def _where(workspace_id, metric_names, start, end, tags):
-    """(SQL, parameters) of the filter shared by every read: the workspace first, always."""
+def _where(workspace_id, metric_names, start, end, tags, moment="ts"):
+    """(SQL, parameters) of the filter shared by every read: the workspace first, always. `start`
+    and `end` are datetimes or epoch microseconds; `moment` the time column (a rollup's: "period",
+    epoch microseconds)."""
     clauses, params = ["workspace_id = ?"], [workspace_id]
     if metric_names:
         clauses.append("metric IN (" + ", ".join("?" for _ in metric_names) + ")")
         params += metric_names
+    bound = "?" if moment == "period" else "make_timestamp(?)::TIMESTAMPTZ"
     if start is not None:
-        clauses.append("ts >= make_timestamp(?)::TIMESTAMPTZ")
-        params.append(_epoch_us(start))
+        clauses.append(f"{moment} >= {bound}")
+        params.append(start if isinstance(start, int) else _epoch_us(start))
     if end is not None:
-        clauses.append("ts < make_timestamp(?)::TIMESTAMPTZ")
-        params.append(_epoch_us(end))
+        clauses.append(f"{moment} < {bound}")
+        params.append(end if isinstance(end, int) else _epoch_us(end))
     for key, value in tags:
         column = metrics.tag_column(key)
         if column:
@@ -200,12 +203,25 @@ def metric_aggregate(*, workspace_id, query):
     q = query
     group_params = []
     group = _group_expression(q.group_by, group_params)
-    where, where_params = _where(workspace_id, q.metrics, q.start, q.end, q.tags)
     con = metrics.connection()
     bucket_us = BUCKETS[q.bucket] * 1_000_000 if q.bucket else None
-    rows = _aggregate_rows(lambda sql, params: con.execute(sql, params).fetchall(), source=TABLE, where=where,
-                           where_params=where_params, group=group, group_params=group_params, agg=AGGREGATES[q.agg],
-                           moment="epoch_us(ts)", bucket_us=bucket_us, top=q.top, combine=FROM_BUCKETS.get(q.agg))
+    grain = rollup.grain_for(group_by=q.group_by, tags=q.tags, bucket_seconds=BUCKETS[q.bucket] if q.bucket else None)
+
+    def rows_of(source, where, where_params, group, group_params, agg, moment):
+        return _aggregate_rows(lambda sql, params: con.execute(sql, params).fetchall(), source=source, where=where,
+                               where_params=where_params, group=group, group_params=group_params, agg=agg,
+                               moment=moment, bucket_us=bucket_us, top=q.top, combine=FROM_BUCKETS.get(q.agg))
+
+    con.execute("BEGIN")  # one snapshot: the rollup's watermark and the reads agree
+    try:
+        partials = grain and _rollup_source(con, grain, workspace_id, q, group, group_params)
+        if partials:
+            rows = rows_of(partials[0], "TRUE", partials[1], "g", [], rollup.FINAL[q.agg], "period")
+        else:
+            where, where_params = _where(workspace_id, q.metrics, q.start, q.end, q.tags)
+            rows = rows_of(TABLE, where, where_params, group, group_params, AGGREGATES[q.agg], "epoch_us(ts)")
+    finally:
+        con.execute("ROLLBACK")
     series, totals = _series_and_totals(rows, agg=q.agg, group_by=q.group_by, top=q.top, bucket_us=bucket_us)
     return {
         "metric": ",".join(q.metrics),
@@ -217,6 +233,37 @@ def metric_aggregate(*, workspace_id, query):
         "series": series,
         "totals": totals,
     }
+
+
+def _rollup_source(con, grain, workspace_id, q, group, group_params):
+    """(SQL of a subquery of partial aggregates (g, period, n, total, lo, hi), its parameters) for
+    the events of the query: the rollup for the whole periods of `grain` inside [start, end), the
+    events themselves for the ragged ends and for the snapshots not yet in the rollup. None when
+    the range holds no whole period. Inside a lake transaction (see analytics/rollup.py)."""
+    start, end = _epoch_us(q.start), _epoch_us(q.end)
+    inner_start, inner_end = -(-start // grain.micros) * grain.micros, end // grain.micros * grain.micros
+    if inner_start >= inner_end:
+        return None
+    size = grain.micros
+    arms, params = [], []
+
+    def events(low, high, extra=""):
+        where, where_params = _where(workspace_id, q.metrics, low, high, q.tags)
+        arms.append(f"SELECT {group} AS g, epoch_us(ts) // {size} * {size} AS period, count(*) AS n, "
+                    f"sum(value) AS total, min(value) AS lo, max(value) AS hi FROM {TABLE} "
+                    f"WHERE {where}{extra} GROUP BY g, period")
+        params.extend(group_params + where_params)
+
+    where, where_params = _where(workspace_id, q.metrics, inner_start, inner_end, q.tags, moment="period")
+    arms.append(f"SELECT {group} AS g, period, n, total, lo, hi FROM {rollup.ROLLUP} "
+                f"WHERE grain = {grain.seconds} AND {where}")
+    params.extend(group_params + where_params)
+    events(inner_start, inner_end, f" AND snapshot_id > {int(rollup.watermark(con))}")
+    if start < inner_start:
+        events(start, inner_start)
+    if inner_end < end:
+        events(inner_end, end)
+    return "(" + " UNION ALL ".join(arms) + ") AS partials", params
 
 
 def _aggregate_rows(execute, *, source, where, where_params, group, group_params, agg, moment, bucket_us, top,

@@ -956,17 +956,19 @@ class Announcer:
 def run(stop, interval=None, on_progress=None):
     """The worker loop: a batch every `interval` seconds (less when behind), a compaction when one
     is due, until `stop` (a threading.Event) is set; beside it the Announcer (dashboards and alert
-    rules of the sheets applied, every alert rule every ALERT_INTERVAL seconds) and the lake's
-    maintenance. Errors are logged and retried after a pause."""
-    from . import maintenance
+    rules of the sheets applied, every alert rule every ALERT_INTERVAL seconds), the lake's
+    maintenance and the metric rollup (analytics/rollup.py). Errors are logged and retried after a pause."""
+    from . import maintenance, rollup
 
     interval = interval if interval is not None else _setting("WRITER_INTERVAL", 0.02)
     writer = None
     announcer = Announcer(stop)
-    upkeep = None
-    if _setting("MAINTENANCE_SECONDS", 5.0):
-        upkeep = threading.Thread(target=maintenance.run, args=(stop,), name="lake-maintenance", daemon=True)
-        upkeep.start()
+    helpers = []
+    for loop, setting, default, name in ((maintenance.run, "MAINTENANCE_SECONDS", 5.0, "lake-maintenance"),
+                                         (rollup.run, "ROLLUP_SECONDS", 1.0, "metric-rollup")):
+        if _setting(setting, default):
+            helpers.append(threading.Thread(target=loop, args=(stop,), name=name, daemon=True))
+            helpers[-1].start()
     try:
         while not stop.is_set():
             try:
@@ -998,8 +1000,8 @@ def run(stop, interval=None, on_progress=None):
         if writer is not None:
             writer.close()
         announcer.join()
-        if upkeep is not None:
-            upkeep.join(timeout=30)
+        for helper in helpers:
+            helper.join(timeout=30)
         from django.db import connections
 
         connections.close_all()

@@ -5,12 +5,15 @@ DuckDB against the same events and queries in PostgreSQL.
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/gridcast .venv/bin/python bench/analytics_metrics.py
         [--events 10000000] [--senders 8] [--batch 1000] [--seconds 10] [--workers 2] [--runs 30]
 
+Aggregates read the worker's rollup (analytics/rollup.py), refreshed once after the seed as the
+worker would; the last columns give the same queries over the events alone, for comparison.
 Uses its own database (<DATABASE_URL's name>_bench_metrics), recreated on each run and dropped at the end.
 Targets: ingestion >= 20,000 events/s; every aggregate p99 < 150 ms and >= 10x faster than PostgreSQL.
 """
 import argparse
 import http.client
 import json
+import math
 import os
 import random
 import socket
@@ -184,7 +187,7 @@ def main():
 
     call_command("migrate", verbosity=0)
     from accounts.models import ApiToken, Membership, Role, User, Workspace
-    from analytics import aggregates, metrics
+    from analytics import aggregates, metrics, rollup
 
     person = User.objects.create_user("bench@example.com", "pass-word-123")
     shop = Workspace.objects.create(name="Bench ingestion")
@@ -239,18 +242,35 @@ def main():
         merged = maintenance.maintain(con)
         print(f"lake maintenance (the worker's periodic step): merged {merged or 'nothing'} "
               f"in {time.perf_counter() - began:.1f} s")
-        print(f"{'query':45s} {'DuckDB p50':>10s} {'p99':>8s} {'PostgreSQL p50':>15s} {'p99':>8s} {'ratio':>7s}")
+        # The worker's other periodic step (analytics/rollup.py): fold new events into the rollup.
+        began = time.perf_counter()
+        folded = rollup.refresh(con)
+        print(f"rollup refresh (the worker's step every second): {folded:,} events folded in "
+              f"{time.perf_counter() - began:.1f} s")
+        print(f"{'query':45s} {'DuckDB p50':>10s} {'p99':>8s} {'PostgreSQL p50':>15s} {'p99':>8s} {'ratio':>7s}"
+              f"   {'events alone p50':>16s} {'p99':>8s}")
         for label, (params, pg_sql) in QUERIES.items():
             query = aggregates.parse_aggregate_params(params)
             result = aggregates.metric_aggregate(workspace_id=big.pk, query=query)
             duck = timed(lambda: aggregates.metric_aggregate(workspace_id=big.pk, query=query), args.runs)
+            # The same query reading the events alone (no rollup): what a scan of the day costs.
+            grain_for, rollup.grain_for = rollup.grain_for, lambda **kwargs: None
+            try:
+                alone = aggregates.metric_aggregate(workspace_id=big.pk, query=query)
+                assert [t["group"] for t in alone["totals"]] == [t["group"] for t in result["totals"]]
+                assert all(math.isclose(a["value"], b["value"], rel_tol=1e-9)
+                           for a, b in zip(alone["totals"], result["totals"]))
+                scan = timed(lambda: aggregates.metric_aggregate(workspace_id=big.pk, query=query), args.pg_runs * 2)
+            finally:
+                rollup.grain_for = grain_for
             pg_rows = pg.execute(pg_sql, [big.pk]).fetchall()
             assert len(pg_rows) == (len(result["series"][0]["points"]) if params.get("bucket") else len(result["totals"]))
             postgres = timed(lambda: pg.execute(pg_sql, [big.pk]).fetchall(), args.pg_runs, warmup=1)
             ratio = statistics.median(postgres) / statistics.median(duck)
             verdict = "met" if percentile(duck, 99) < 150 and ratio >= 10 else "NOT met"
             print(f"{label:45s} {statistics.median(duck):8.1f}ms {percentile(duck, 99):6.1f}ms "
-                  f"{statistics.median(postgres):13.1f}ms {percentile(postgres, 99):6.0f}ms {ratio:6.1f}x  [{verdict}]")
+                  f"{statistics.median(postgres):13.1f}ms {percentile(postgres, 99):6.0f}ms {ratio:6.1f}x  [{verdict}]"
+                  f"   {statistics.median(scan):14.1f}ms {percentile(scan, 99):6.1f}ms")
     metrics.reset_connection()
     if not args.keep:
         import shutil

@@ -10,7 +10,7 @@ import pytest
 from openpyxl import load_workbook
 
 from accounts.models import Role
-from analytics import aggregates, metrics
+from analytics import aggregates, metrics, rollup
 from tests.factories import WorkspaceFactory, member
 
 from .metric_helpers import token_client
@@ -50,12 +50,20 @@ def make_events(rng, n):
     return events
 
 
-@pytest.fixture
-def loaded(workspace, rng):
+@pytest.fixture(params=["events", "rollup", "rollup and newer events"])
+def loaded(request, workspace, rng):
+    """3,000 events read from the events alone, from the rollup (analytics/rollup.py), or from
+    the rollup of the first half plus the second half's events committed after the refresh."""
     events = make_events(rng, 3000)
-    metrics.events_ingest(workspace_id=workspace.pk, payload=events)
+    first = events if request.param != "rollup and newer events" else events[:1500]
+    metrics.events_ingest(workspace_id=workspace.pk, payload=first)
     # Noise in another workspace, with the same metrics and tags, must never count.
     metrics.events_ingest(workspace_id=WorkspaceFactory().pk, payload=make_events(rng, 500))
+    if request.param != "events":
+        rollup.refresh(metrics.connection())
+    if len(first) < len(events):
+        metrics.events_ingest(workspace_id=workspace.pk, payload=events[len(first):])
+        metrics.events_ingest(workspace_id=WorkspaceFactory().pk, payload=make_events(rng, 500))
     return events
 
 
@@ -109,8 +117,10 @@ def test_aggregates_match_a_brute_force_computation(workspace, viewer, loaded, r
         group_by = rng.choice([None, "region", "zone", "metric", "source"])
         names = rng.sample(["orders", "revenue", "cpu"], rng.choice([1, 1, 2]))
         tags = rng.choice([[], [], [("region", rng.choice(REGIONS))], [("zone", "z2"), ("region", "us")]])
-        start = START + dt.timedelta(minutes=rng.randint(-30, 100))
-        end = start + dt.timedelta(minutes=rng.randint(1, 200))
+        # Whole hours, whole minutes or any second: a rollup serves whole periods, events the rest.
+        unit = rng.choice([3600, 60, 1])
+        start = START + dt.timedelta(seconds=unit * rng.randint(-1800 // unit, 6000 // unit))
+        end = start + dt.timedelta(seconds=unit * rng.randint(1, 12000 // unit))
         top = rng.choice([None, None, 1, 2]) if group_by else None
         params = {"metric": ",".join(names), "agg": agg, "from": start.isoformat(), "to": end.isoformat(),
                   "tag": [f"{k}:{v}" for k, v in tags]}

@@ -1,0 +1,216 @@
+"""Rollups of metric events: partial aggregates (count, sum, min, max) per minute and per hour,
+kept by the analytics worker, so that an aggregate over a long range reads thousands of rollup
+rows instead of millions of events (a day of 1-minute buckets over 6M events: a hash aggregation
+of ~125 ms on two cores, against a few milliseconds over its 1,440 rollup rows).
+
+Two grains, in one table `metric_rollup` (rows of one grain have that grain's `grain` value):
+- MINUTE: per workspace, metric and minute. Serves queries without tag filters, ungrouped or
+  grouped by metric, with minute, hour or day buckets or none.
+- HOUR: per workspace, metric, source and every promoted tag column (metrics.TAG_COLUMNS).
+  Serves filters on promoted tags and grouping by source or a promoted tag, with hour or day
+  buckets or none.
+
+Which events are in the rollup: those of DuckLake snapshots up to the highest `upto` in
+`metric_rollup_state`. `refresh()` folds the events of the snapshots after it (DuckLake's
+`snapshot_id` column, which prunes whole files) into the rollup rows of the periods they touch,
+rewriting those rows (old partials + new ones, summed), and appends the new `upto`, all in one
+lake transaction: a crash loses nothing and folds nothing twice. Snapshot ids grow in commit
+order, so an event committed after a refresh always has a higher one.
+
+A reader (aggregates.metric_aggregate) reads, in one lake transaction (one snapshot): the rollup
+for the whole periods inside its range, plus the events themselves for the range's ragged ends
+and for the snapshots after `upto` (the last second or so). Its answers are the same as from the
+events alone, whether or not the worker runs.
+
+Only one refresh runs at a time: with a PostgreSQL catalog a session advisory lock is tried
+first (another worker's refresh: skip this round); with a SQLite one the embedded worker is the
+only writer.
+"""
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from . import metrics
+
+log = logging.getLogger(__name__)
+
+ROLLUP = "lake.metric_rollup"
+STATE = "lake.metric_rollup_state"
+TAG_KEYS = tuple(f"tag_{key}" for key in metrics.TAG_COLUMNS)
+
+
+@dataclass(frozen=True)
+class Grain:
+    seconds: int
+    keys: tuple  # columns kept besides workspace_id and metric (the others are NULL)
+
+    @property
+    def micros(self):
+        return self.seconds * 1_000_000
+
+
+MINUTE = Grain(60, ())
+HOUR = Grain(3600, ("source", *TAG_KEYS))
+GRAINS = (MINUTE, HOUR)
+COLUMNS = ("workspace_id", "metric", "grain", "period", "source", *TAG_KEYS, "n", "total", "lo", "hi")
+# The aggregates over partial rows.
+FINAL = {"sum": "sum(total)", "count": "sum(n)", "avg": "sum(total) / sum(n)", "min": "min(lo)", "max": "max(hi)"}
+LOCK_KEY = 0x47437275706C  # "GCrupl"
+UPKEEP_EVERY = 60  # refreshes between merges of the rollup's own small files
+
+
+def grain_for(*, group_by, tags, bucket_seconds):
+    """The grain that can answer an aggregate grouped by `group_by` (None, "metric", "source" or a
+    tag key), filtered by `tags` [(key, value)], in buckets of `bucket_seconds` (None: totals
+    only); None when the events themselves must be read (a tag without a column, second buckets)."""
+    def fits(grain):
+        return bucket_seconds is None or bucket_seconds % grain.seconds == 0
+
+    if not tags and group_by in (None, "metric") and fits(MINUTE):
+        return MINUTE  # 60 rows an hour per metric, against one per tag combination for HOUR
+    promoted = all(metrics.tag_column(key) for key, _ in tags)
+    groupable = group_by in (None, "metric", "source") or metrics.tag_column(group_by)
+    if promoted and groupable and fits(HOUR):
+        return HOUR
+    return None
+
+
+def create_tables(con, forget=False):
+    """The rollup's tables (metrics.ensure_table calls this); `forget`: make them anew, so that
+    the next refresh folds every event again (after events were rewritten, e.g. a tag promoted)."""
+    if forget:
+        con.execute(f"DROP TABLE IF EXISTS {ROLLUP}")
+        con.execute(f"DROP TABLE IF EXISTS {STATE}")
+    tags = "".join(f", {column} VARCHAR" for column in TAG_KEYS)
+    con.execute(f"CREATE TABLE IF NOT EXISTS {ROLLUP} (workspace_id BIGINT, metric VARCHAR, grain INTEGER, "
+                f"period BIGINT, source VARCHAR{tags}, n BIGINT, total DOUBLE, lo DOUBLE, hi DOUBLE)")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {STATE} (upto BIGINT, folded BIGINT, folded_at TIMESTAMPTZ)")
+
+
+def watermark(con):
+    """The last snapshot whose events are in the rollup (0: none), as of con's transaction."""
+    return con.execute(f"SELECT coalesce(max(upto), 0) FROM {STATE}").fetchone()[0]
+
+
+def _partials_sql(grain, where):
+    keys = ", ".join(key if key in grain.keys else f"NULL::VARCHAR AS {key}" for key in ("source", *TAG_KEYS))
+    grouped = ", ".join(("workspace_id", "metric", "period", *grain.keys))
+    return (f"SELECT workspace_id, metric, {grain.seconds} AS grain, epoch_us(ts) // {grain.micros} * {grain.micros} "
+            f"AS period, {keys}, count(*) AS n, sum(value) AS total, min(value) AS lo, max(value) AS hi "
+            f"FROM {metrics.TABLE} WHERE {where} GROUP BY {grouped}")
+
+
+def _before_commit(con):
+    """A seam for tests: runs inside the refresh's transaction, just before COMMIT."""
+
+
+def refresh(con):
+    """Fold the events committed since the last refresh into the rollup (one lake transaction).
+    Returns the number of events folded (0 when there were none)."""
+    metrics.ensure_table(con)
+    con.execute("BEGIN")
+    try:
+        done = watermark(con)
+        upto, count = con.execute(f"SELECT max(snapshot_id), count(*) FROM {metrics.TABLE} WHERE snapshot_id > ?",
+                                  [done]).fetchone()
+        if not count:
+            con.execute("ROLLBACK")
+            return 0
+        new = f"snapshot_id > {int(done)} AND snapshot_id <= {int(upto)}"
+        con.execute("CREATE TEMP TABLE _rollup_new AS " + " UNION ALL ".join(_partials_sql(g, new) for g in GRAINS))
+        con.execute("CREATE TEMP TABLE _rollup_periods AS SELECT DISTINCT grain, period FROM _rollup_new")
+        keys = ", ".join(COLUMNS[:-4])
+        touched = "(grain, period) IN (SELECT grain, period FROM _rollup_periods)"
+        con.execute(f"CREATE TEMP TABLE _rollup_merged AS SELECT {keys}, sum(n) AS n, sum(total) AS total, "
+                    f"min(lo) AS lo, max(hi) AS hi FROM (SELECT * FROM {ROLLUP} WHERE {touched} "
+                    f"UNION ALL SELECT * FROM _rollup_new) GROUP BY ALL")
+        con.execute(f"DELETE FROM {ROLLUP} WHERE {touched}")
+        con.execute(f"INSERT INTO {ROLLUP} SELECT * FROM _rollup_merged")
+        con.execute(f"INSERT INTO {STATE} VALUES (?, ?, now())", [upto, count])
+        _before_commit(con)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    finally:
+        for table in ("_rollup_new", "_rollup_periods", "_rollup_merged"):
+            con.execute(f"DROP TABLE IF EXISTS temp.{table}")
+    return count
+
+
+def upkeep(con):
+    """Merge the rollup's small files (every refresh writes one, and a delete file): on the
+    refreshing connection, as refreshes delete rows that a merge elsewhere would conflict with."""
+    catalog = ROLLUP.split(".")[0]
+    for call in ("ducklake_rewrite_data_files", "ducklake_merge_adjacent_files"):
+        con.execute(f"SELECT count(*) FROM {call}('{catalog}', 'metric_rollup')").fetchall()
+
+
+class _TryLock:
+    """A session advisory lock on the PostgreSQL catalog, tried without waiting; always taken
+    with a SQLite catalog (one process writes it)."""
+
+    def __init__(self):
+        from .lake import postgres_conninfo
+
+        conninfo = postgres_conninfo()
+        self.pg = None
+        if conninfo:
+            import psycopg
+
+            self.pg = psycopg.connect(conninfo, autocommit=True)
+
+    def acquire(self):
+        return self.pg is None or self.pg.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY]).fetchone()[0]
+
+    def release(self):
+        if self.pg is not None:
+            self.pg.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
+
+    def close(self):
+        if self.pg is not None:
+            self.pg.close()
+
+
+def run(stop, interval=None):
+    """The worker's rollup loop (a thread): refresh() every `interval` seconds until `stop`, and
+    upkeep() of the rollup's files every UPKEEP_EVERY refreshes."""
+    from .lake import connect
+
+    interval = settings.ANALYTICS.get("ROLLUP_SECONDS", 1.0) if interval is None else interval
+    con, lock, refreshes = None, None, 0
+    try:
+        while not stop.wait(interval):
+            try:
+                if con is None:
+                    con, lock = connect(), _TryLock()
+                    con.execute("SET TimeZone = 'UTC'")
+                if not lock.acquire():
+                    continue
+                try:
+                    started = time.perf_counter()
+                    folded = refresh(con)
+                    if folded:
+                        refreshes += 1
+                        log.debug("rollup: %s events folded in %.0f ms", folded, (time.perf_counter() - started) * 1000)
+                    if refreshes >= UPKEEP_EVERY:
+                        refreshes = 0
+                        upkeep(con)
+                finally:
+                    lock.release()
+            except Exception:
+                log.exception("metric rollup failed; retrying next round")
+                for resource in (con, lock):
+                    if resource is not None:
+                        try:
+                            resource.close()
+                        except Exception:  # noqa: BLE001 - closing a broken connection
+                            pass
+                con, lock = None, None
+    finally:
+        for resource in (con, lock):
+            if resource is not None:
+                resource.close()
