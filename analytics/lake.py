@@ -87,6 +87,10 @@ def connect(read_only=False):
     if read_only:
         options.append("READ_ONLY")
     options = ", ".join(o for o in options if o)
+    # A commit that loses the race for the next snapshot id (another writer, the worker's
+    # maintenance) is retried: after 100 ms by default, which held sheet batches up by 100-300 ms
+    # every maintenance round. The race is decided in a millisecond; retry soon.
+    con.execute("SET ducklake_retry_wait_ms = 5")
     con.execute(f"ATTACH 'ducklake:{catalog()}' AS lake ({options})")
     con.execute("USE lake")
     return con

@@ -26,15 +26,31 @@ log = logging.getLogger(__name__)
 
 TABLES = ("cell_events", "sheet_versions", "sheet_state", "writer_state", "metric_events")
 MERGE_MAX_FILE_BYTES = 64 * 1024 * 1024
+INLINED = ("cell_events", "sheet_versions")  # see writethrough.ensure_schema
+# Each round of the worker's upkeep is a dozen catalog transactions, and every one can make a
+# sheet batch committing at that moment retry: merge a table once it has this many files (reads
+# skip files by their statistics), expire snapshots once a minute.
+MERGE_FROM_FILES = 8
+EXPIRE_SECONDS = 60
 
 
 def _setting(name, default):
     return settings.ANALYTICS.get(name, default)
 
 
-def maintain(con, retention=None, catalog="lake"):
-    """Merge the small files of the lake's append-heavy tables, then expire old snapshots and
-    delete the files no snapshot needs. Returns {table: files before merge} of the tables merged."""
+def _flush(con, catalog, table):
+    try:
+        con.execute(f"SELECT count(*) FROM ducklake_flush_inlined_data('{catalog}', table_name => '{table}')").fetchall()
+    except Exception as error:  # a concurrent change of the same rows: next time
+        if "conflict" not in str(error).lower():
+            raise
+        log.info("flushing %s conflicted; it is tried again next round (%s)", table, error)
+
+
+def maintain(con, retention=None, catalog="lake", expire=True, merge_from=2):
+    """Flush inlined rows, merge the small files of the lake's append-heavy tables (those with at
+    least `merge_from` files), then, with `expire`, expire old snapshots and delete the files no
+    snapshot needs. Returns {table: files before merge} of the tables merged."""
     retention = _setting("SNAPSHOT_RETENTION_SECONDS", 600) if retention is None else retention
     existing = {row[0] for row in con.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main'", [catalog]
@@ -43,8 +59,10 @@ def maintain(con, retention=None, catalog="lake"):
     for table in TABLES:
         if table not in existing:
             continue
+        if table in INLINED:
+            _flush(con, catalog, table)
         files = con.execute(f"SELECT count(*) FROM ducklake_list_files('{catalog}', '{table}')").fetchone()[0]
-        if files < 2:
+        if files < merge_from:
             continue
         try:
             con.execute(f"SELECT count(*) FROM ducklake_merge_adjacent_files('{catalog}', '{table}', "
@@ -54,6 +72,8 @@ def maintain(con, retention=None, catalog="lake"):
             if "conflict" not in str(error).lower():
                 raise
             log.info("merging %s conflicted; it is tried again next round (%s)", table, error)
+    if not expire:
+        return merged
     # (Selected through count(*): the CALLs return timestamps, which DuckDB hands over through pytz.)
     con.execute(f"SELECT count(*) FROM ducklake_expire_snapshots('{catalog}', "
                 f"older_than => now() - to_seconds({float(retention)}))").fetchall()
@@ -67,14 +87,20 @@ def run(stop, interval=None):
     from .lake import connect
 
     interval = _setting("MAINTENANCE_SECONDS", 5.0) if interval is None else interval
-    con = None
+    con, expired = None, time.monotonic()
     try:
         while not stop.wait(interval):
             try:
                 if con is None:
                     con = connect()
+                    # One core: a round's merges would otherwise take both, and hold up the
+                    # writer's batches on a small machine.
+                    con.execute("SET threads = 1")
                 started = time.perf_counter()
-                merged = maintain(con)
+                expire = time.monotonic() - expired >= EXPIRE_SECONDS
+                merged = maintain(con, expire=expire, merge_from=MERGE_FROM_FILES)
+                if expire:
+                    expired = time.monotonic()
                 if merged:
                     log.debug("lake maintenance: merged %s in %.0f ms", merged, (time.perf_counter() - started) * 1000)
             except Exception:

@@ -114,11 +114,15 @@ def refresh(con):
     con.execute("BEGIN")
     try:
         done = watermark(con)
-        upto, count = con.execute(f"SELECT max(snapshot_id), count(*) FROM {metrics.TABLE} WHERE snapshot_id > ?",
-                                  [done]).fetchone()
+        upto, count = con.execute(f"SELECT max(snapshot_id), count(*) FROM {metrics.TABLE} "
+                                  f"WHERE snapshot_id > {int(done)}").fetchone()
         if not count:
             con.execute("ROLLBACK")
             return 0
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    try:
         new = f"snapshot_id > {int(done)} AND snapshot_id <= {int(upto)}"
         con.execute("CREATE TEMP TABLE _rollup_new AS " + " UNION ALL ".join(_partials_sql(g, new) for g in GRAINS))
         con.execute("CREATE TEMP TABLE _rollup_periods AS SELECT DISTINCT grain, period FROM _rollup_new")
@@ -129,6 +133,7 @@ def refresh(con):
                     f"UNION ALL SELECT * FROM _rollup_new) GROUP BY ALL")
         con.execute(f"DELETE FROM {ROLLUP} WHERE {touched}")
         con.execute(f"INSERT INTO {ROLLUP} SELECT * FROM _rollup_merged")
+        con.execute(f"DELETE FROM {STATE}")  # one row: the watermark is read by every aggregate
         con.execute(f"INSERT INTO {STATE} VALUES (?, ?, now())", [upto, count])
         _before_commit(con)
         con.execute("COMMIT")
@@ -142,9 +147,11 @@ def refresh(con):
 
 
 def upkeep(con):
-    """Merge the rollup's small files (every refresh writes one, and a delete file): on the
-    refreshing connection, as refreshes delete rows that a merge elsewhere would conflict with."""
+    """Flush the watermark's inlined rows and merge the rollup's small files (every refresh writes
+    one, and a delete file): on the refreshing connection, as refreshes delete rows that a merge
+    elsewhere would conflict with."""
     catalog = ROLLUP.split(".")[0]
+    con.execute(f"SELECT count(*) FROM ducklake_flush_inlined_data('{catalog}', table_name => 'metric_rollup_state')").fetchall()
     for call in ("ducklake_rewrite_data_files", "ducklake_merge_adjacent_files"):
         con.execute(f"SELECT count(*) FROM {call}('{catalog}', 'metric_rollup')").fetchall()
 
@@ -180,7 +187,7 @@ def run(stop, interval=None):
     upkeep() of the rollup's files every UPKEEP_EVERY refreshes."""
     from .lake import connect
 
-    interval = settings.ANALYTICS.get("ROLLUP_SECONDS", 1.0) if interval is None else interval
+    interval = settings.ANALYTICS.get("ROLLUP_SECONDS", 2.0) if interval is None else interval
     con, lock, refreshes = None, None, 0
     try:
         while not stop.wait(interval):

@@ -233,6 +233,8 @@ EVENT_TYPES = ["BIGINT", "BIGINT", "BIGINT", "VARCHAR", "BIGINT", "VARCHAR", "VA
 def ensure_schema(con):
     for statement in SCHEMA:
         con.execute(statement)
+    for table in ("cell_events", "sheet_versions"):
+        con.execute(f"CALL ducklake_set_option('lake', 'data_inlining_row_limit', 2000, table_name => '{table}')")
     con.execute("BEGIN")
     try:
         if con.execute("SELECT count(*) FROM writer_state").fetchone()[0] == 0:
@@ -953,6 +955,46 @@ class Announcer:
         self.thread.join(timeout)
 
 
+class Wakeup:
+    """What the idle worker waits on: with PostgreSQL, the NOTIFY that every change of
+    sheets_sheet sends (migration analytics 0005), so a batch starts as soon as an edit commits
+    and the poll every `interval` is only a fallback; otherwise the interval alone."""
+
+    CHANNEL = "gridcast_sheets"
+    FALLBACK = 0.5  # seconds between polls when notifications wake the worker
+
+    def __init__(self, stop, interval):
+        from django.db import connection as db
+
+        self.stop, self.interval, self.pg = stop, interval, None
+        if db.vendor == "postgresql":
+            import psycopg
+
+            params = db.get_connection_params()
+            params.pop("cursor_factory", None)
+            params.pop("context", None)
+            self.pg = psycopg.connect(**params, autocommit=True)
+            self.pg.execute(f"LISTEN {self.CHANNEL}")
+            self.interval = max(interval, self.FALLBACK)
+
+    def wait(self):
+        """Until a sheet changes, `interval` passes or `stop` is set."""
+        if self.pg is None:
+            self.stop.wait(self.interval)
+            return
+        deadline = time.monotonic() + self.interval
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            # In slices, so that `stop` is seen within 0.1 s.
+            if any(True for _ in self.pg.notifies(timeout=min(0.1, max(0.0, deadline - time.monotonic())), stop_after=1)):
+                for _ in self.pg.notifies(timeout=0.0):  # the others queued meanwhile: one batch serves them all
+                    pass
+                break
+
+    def close(self):
+        if self.pg is not None:
+            self.pg.close()
+
+
 def run(stop, interval=None, on_progress=None):
     """The worker loop: a batch every `interval` seconds (less when behind), a compaction when one
     is due, until `stop` (a threading.Event) is set; beside it the Announcer (dashboards and alert
@@ -965,15 +1007,17 @@ def run(stop, interval=None, on_progress=None):
     announcer = Announcer(stop)
     helpers = []
     for loop, setting, default, name in ((maintenance.run, "MAINTENANCE_SECONDS", 5.0, "lake-maintenance"),
-                                         (rollup.run, "ROLLUP_SECONDS", 1.0, "metric-rollup")):
+                                         (rollup.run, "ROLLUP_SECONDS", 2.0, "metric-rollup")):
         if _setting(setting, default):
             helpers.append(threading.Thread(target=loop, args=(stop,), name=name, daemon=True))
             helpers[-1].start()
+    wakeup = None
     try:
         while not stop.is_set():
             try:
                 if writer is None:
                     writer = Writer()
+                    wakeup = Wakeup(stop, interval)
                     log.info("analytics writer started at batch %s with %s sheets", writer.batch, len(writer.states))
                 applied = writer.step()
                 if on_progress and applied:
@@ -986,19 +1030,21 @@ def run(stop, interval=None, on_progress=None):
                     else:
                         writer.compact()
                 if not applied:
-                    stop.wait(interval)
+                    wakeup.wait()
             except Exception:
                 log.exception("analytics writer failed; retrying in 2 s")
-                if writer is not None:
-                    try:
-                        writer.close()
-                    except Exception:
-                        pass
-                writer = None
+                for resource in (writer, wakeup):
+                    if resource is not None:
+                        try:
+                            resource.close()
+                        except Exception:
+                            pass
+                writer = wakeup = None
                 stop.wait(2.0)
     finally:
-        if writer is not None:
-            writer.close()
+        for resource in (writer, wakeup):
+            if resource is not None:
+                resource.close()
         announcer.join()
         for helper in helpers:
             helper.join(timeout=30)

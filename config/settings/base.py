@@ -210,8 +210,8 @@ ANALYTICS = {
     "MAINTENANCE_SECONDS": float(os.environ.get("ANALYTICS_MAINTENANCE_SECONDS", "5")),
     "SNAPSHOT_RETENTION_SECONDS": float(os.environ.get("ANALYTICS_SNAPSHOT_RETENTION_SECONDS", "600")),
     # Metric events are folded into per-minute and per-hour rollups (analytics/rollup.py) every
-    # ROLLUP_SECONDS (0: never; aggregates then read the events alone, as fast as before).
-    "ROLLUP_SECONDS": float(os.environ.get("ANALYTICS_ROLLUP_SECONDS", "1")),
+    # ROLLUP_SECONDS (0: never; aggregates then read the events themselves).
+    "ROLLUP_SECONDS": float(os.environ.get("ANALYTICS_ROLLUP_SECONDS", "2")),
     # Alert rules (analytics/alerts.py) are evaluated as data arrives and, by the worker, every
     # ALERT_INTERVAL seconds (0: never), so that a rule sees data stop and a window empty.
     "ALERT_INTERVAL": float(os.environ.get("ANALYTICS_ALERT_INTERVAL", "5")),

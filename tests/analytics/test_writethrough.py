@@ -337,6 +337,40 @@ def test_worker_stops_on_sigterm(workspace, owner):
     assert "stopped" in output
 
 
+def test_an_idle_worker_wakes_when_an_edit_commits(workspace, owner):
+    """The worker polls every 30 s here: an edit shows in seconds only because the commit's
+    NOTIFY (migration analytics 0005) wakes it."""
+    import time
+
+    sheet = make_sheet(workspace, owner, rows=1)
+    column = sheet.columns.get(name="Name")
+    row = sheet.rows.get()
+    env = {**_subprocess_env(), "ANALYTICS_WRITER_INTERVAL": "30"}
+    worker = subprocess.Popen([sys.executable, "manage.py", "analytics_worker", "-v", "0"], env=env,
+                              cwd=settings.BASE_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def shows(value, seconds):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                if [r["name"] for r in selectors.sheet_rows(sheet.pk)] == [value]:
+                    return True
+            except Exception:  # the view is not there yet
+                pass
+            time.sleep(0.05)
+        return False
+
+    try:
+        assert shows(None, 60), "the worker did not write the sheet"
+        time.sleep(1)  # idle now, waiting
+        for value in ("first", "second"):
+            services.cells_update(sheet=sheet, actor=owner, cells=[{"row": row.pk, "col": column.key, "value": value}])
+            assert shows(value, 10), f"{value!r} did not reach the lake"
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=30)
+
+
 def test_rebuild_equals_the_database_and_the_writer_continues(workspace, owner, writer, rng):
     a = make_sheet(workspace, owner, rows=4, name="A")
     b = make_sheet(workspace, owner, rows=4, name="B")
