@@ -227,14 +227,20 @@ SCHEMA = [
     # ~20 ms): a sheet's applied version is the highest here or in sheet_state.
     "CREATE TABLE IF NOT EXISTS sheet_versions (batch BIGINT, sheet_id BIGINT, version BIGINT)",
 ]
+INLINE_ROWS = 2000
 EVENT_TYPES = ["BIGINT", "BIGINT", "BIGINT", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR", "DOUBLE"]
 
 
 def ensure_schema(con):
     for statement in SCHEMA:
         con.execute(statement)
+    # A batch of up to INLINE_ROWS events goes into the catalog's own tables instead of a Parquet
+    # file of its own: under 200 edits/s a batch commits in ~17 ms instead of ~28, and a sheet's
+    # view opens no file per batch. The worker's upkeep flushes them to Parquet (maintenance.py).
+    # (With a SQLite catalog, inlined rows kept its file locked for the other connections.)
     for table in ("cell_events", "sheet_versions"):
-        con.execute(f"CALL ducklake_set_option('lake', 'data_inlining_row_limit', 2000, table_name => '{table}')")
+        limit = INLINE_ROWS if postgres_conninfo() else 0
+        con.execute(f"CALL ducklake_set_option('lake', 'data_inlining_row_limit', {limit}, table_name => '{table}')")
     con.execute("BEGIN")
     try:
         if con.execute("SELECT count(*) FROM writer_state").fetchone()[0] == 0:
@@ -1006,9 +1012,13 @@ def run(stop, interval=None, on_progress=None):
     writer = None
     announcer = Announcer(stop)
     helpers = []
-    for loop, setting, default, name in ((maintenance.run, "MAINTENANCE_SECONDS", 5.0, "lake-maintenance"),
-                                         (rollup.run, "ROLLUP_SECONDS", 2.0, "metric-rollup")):
-        if _setting(setting, default):
+    # With a SQLite catalog, a connection of its own for the rollup kept the catalog file locked
+    # for the others (its writer's commits failed): there the writer's loop refreshes it.
+    rollup_every = _setting("ROLLUP_SECONDS", 2.0)
+    rollup_due = None if postgres_conninfo() or not rollup_every else time.monotonic()
+    for loop, every, name in ((maintenance.run, _setting("MAINTENANCE_SECONDS", 5.0), "lake-maintenance"),
+                              (rollup.run, rollup_every if rollup_due is None else 0, "metric-rollup")):
+        if every:
             helpers.append(threading.Thread(target=loop, args=(stop,), name=name, daemon=True))
             helpers[-1].start()
     wakeup = None
@@ -1029,6 +1039,9 @@ def run(stop, interval=None, on_progress=None):
                         writer.compact_in_background()
                     else:
                         writer.compact()
+                if rollup_due is not None and time.monotonic() >= rollup_due:
+                    rollup_due = time.monotonic() + rollup_every
+                    rollup.refresh(writer.con)
                 if not applied:
                     wakeup.wait()
             except Exception:

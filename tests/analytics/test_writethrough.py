@@ -15,7 +15,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from accounts.models import ApiToken
-from analytics import selectors
+from analytics import maintenance, selectors
 from analytics.writethrough import Writer
 from sheets import services, undo
 from sheets.models import Column, Row, Sheet
@@ -335,6 +335,34 @@ def test_worker_stops_on_sigterm(workspace, owner):
         output, _ = worker.communicate(timeout=30)
     assert worker.returncode == 0, output
     assert "stopped" in output
+
+
+def inlined_rows(table):
+    """Live rows of `table` that DuckLake keeps in the catalog's inlined-data tables."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT i.table_name FROM ducklake.ducklake_inlined_data_tables i JOIN ducklake.ducklake_table t"
+                       " USING (table_id) WHERE t.table_name = %s AND t.end_snapshot IS NULL", [table])
+        total = 0
+        for (name,) in cursor.fetchall():
+            cursor.execute(f'SELECT count(*) FROM ducklake."{name}" WHERE end_snapshot IS NULL')
+            total += cursor.fetchone()[0]
+    return total
+
+
+def test_upkeep_flushes_inlined_batches_and_merges_files_without_changing_the_data(workspace, owner, writer, rng):
+    sheet = make_sheet(workspace, owner, rows=5)
+    for _ in range(5):
+        random_edits(sheet, owner, rng, 4)
+        writer.catch_up()
+    assert inlined_rows("cell_events") > 0  # small batches: in the catalog, no file each
+    maintenance.maintain(writer.con, retention=0, merge_from=2)
+    assert inlined_rows("cell_events") == 0
+    assert writer.con.execute("SELECT count(*) FROM ducklake_list_files('lake', 'cell_events')").fetchone()[0] == 1
+    assert_lake_matches(sheet.pk)
+    random_edits(sheet, owner, rng, 10)
+    writer.catch_up()
+    assert_lake_matches(sheet.pk)
+    _no_duplicate_events(writer.con, sheet.pk)
 
 
 def test_an_idle_worker_wakes_when_an_edit_commits(workspace, owner):
