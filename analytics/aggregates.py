@@ -240,11 +240,10 @@ def _rollup_source(con, grain, workspace_id, q, group, group_params):
     the events of the query: the rollup for the whole periods of `grain` inside [start, end), the
     events themselves for the ragged ends and for the snapshots not yet in the rollup. None when
     the range holds no whole period. Inside a lake transaction (see analytics/rollup.py)."""
-    start, end = _epoch_us(q.start), _epoch_us(q.end)
-    inner_start, inner_end = -(-start // grain.micros) * grain.micros, end // grain.micros * grain.micros
+    start, end, size = _epoch_us(q.start), _epoch_us(q.end), grain.micros
+    inner_start, inner_end = -(-start // size) * size, end // size * size
     if inner_start >= inner_end:
         return None
-    size = grain.micros
     arms, params = [], []
 
     def events(low, high, extra=""):

@@ -237,7 +237,7 @@ def ensure_schema(con):
     # A batch of up to INLINE_ROWS events goes into the catalog's own tables instead of a Parquet
     # file of its own: under 200 edits/s a batch commits in ~17 ms instead of ~28, and a sheet's
     # view opens no file per batch. The worker's upkeep flushes them to Parquet (maintenance.py).
-    # (With a SQLite catalog, inlined rows kept its file locked for the other connections.)
+    # Only with a PostgreSQL catalog, where it was measured: SQLite allows one writer at a time.
     for table in ("cell_events", "sheet_versions"):
         limit = INLINE_ROWS if postgres_conninfo() else 0
         con.execute(f"CALL ducklake_set_option('lake', 'data_inlining_row_limit', {limit}, table_name => '{table}')")
@@ -1012,8 +1012,8 @@ def run(stop, interval=None, on_progress=None):
     writer = None
     announcer = Announcer(stop)
     helpers = []
-    # With a SQLite catalog, a connection of its own for the rollup kept the catalog file locked
-    # for the others (its writer's commits failed): there the writer's loop refreshes it.
+    # A SQLite catalog takes one writer at a time: there the writer's loop refreshes the rollup on
+    # its own connection, rather than one more connection contending for the file.
     rollup_every = _setting("ROLLUP_SECONDS", 2.0)
     rollup_due = None if postgres_conninfo() or not rollup_every else time.monotonic()
     for loop, every, name in ((maintenance.run, _setting("MAINTENANCE_SECONDS", 5.0), "lake-maintenance"),
