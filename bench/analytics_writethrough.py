@@ -210,12 +210,15 @@ class Announcements:
             channel = await layer.new_channel()
             await layer.group_add(dashboard_group(workspace_id), channel)
             ready.set()
-            while True:
-                message = await layer.receive(channel)
-                if message.get("type") == "data.arrived":
-                    with self.changed:
-                        self.count += 1
-                        self.changed.notify_all()
+            try:
+                while True:
+                    message = await layer.receive(channel)
+                    if message.get("type") == "data.arrived":
+                        with self.changed:
+                            self.count += 1
+                            self.changed.notify_all()
+            finally:  # a channel left in the group would fill up with the pushes of later runs
+                await layer.group_discard(dashboard_group(workspace_id), channel)
 
         self.task = None
         self.thread = threading.Thread(target=self.loop.run_until_complete, args=(self._start(listen),), daemon=True)
