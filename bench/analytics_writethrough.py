@@ -112,28 +112,10 @@ def measure(edits=30_000, samples=300, load=200, rows=2000, seed=1):
 
     connection.close()
     worker = subprocess.Popen([sys.executable, "manage.py", "analytics_worker", "-v", "0"], cwd=ROOT, env=os.environ)
-    stop = threading.Event()
-
-    def background():
-        from django.db import connections
-
-        local = random.Random(seed + 1)
-        try:
-            while not stop.is_set():
-                tick = time.perf_counter()
-                batch = max(1, load // 10)
-                # Never the marker column: an overwritten marker would never show.
-                services.cells_update_many(sheet=sheet, edits=_edits(local, owner, row_ids, others, batch))
-                stop.wait(max(0.0, 0.1 - (time.perf_counter() - tick)))
-        finally:
-            connections.close_all()
-
     reader = connect(read_only=True)
     view = view_name(sheet.pk)
     text = next(c for c in columns if c.type == "text")
-    others = [c for c in columns if c.key != text.key]
     announced = Announcements(sheet.workspace_id)
-    loader = threading.Thread(target=background, daemon=True) if load else None
     figures = {}
     try:
         # Ready: the worker has started and applies edits (this first one is not counted).
@@ -143,8 +125,10 @@ def measure(edits=30_000, samples=300, load=200, rows=2000, seed=1):
             if time.monotonic() > deadline:
                 raise RuntimeError("the worker did not start")
             time.sleep(0.05)
-        if loader:
-            loader.start()
+        # The background edits come from a process of their own: in this one, their Python work
+        # would hold the GIL that the reader needs to see its results.
+        loader = subprocess.Popen([sys.executable, __file__, "--background", str(sheet.pk), str(owner.pk),
+                                   "--load", str(load)], cwd=ROOT, env=os.environ) if load else None
         # Steady state: the worker's other threads (maintenance, rollup, announcer) attach the
         # lake in their first seconds, which costs the two cores a second of CPU.
         time.sleep(WARM_UP_SECONDS)
@@ -178,14 +162,31 @@ def measure(edits=30_000, samples=300, load=200, rows=2000, seed=1):
                                                  f"p99 {percentile(arrivals, 99):.0f} ms after the commit"
                                                  if arrivals else ""), flush=True)
     finally:
-        stop.set()
-        if loader and loader.is_alive():
-            loader.join(timeout=10)
+        if loader:
+            loader.terminate()
+            loader.wait(timeout=30)
         announced.close()
         reader.close()
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=30)
     return per_second, *figures["announced"], figures["polled"]
+
+
+def background(sheet_id, owner_id, load, seed=2):
+    """`load` edits a second to the sheet's columns other than its text column (the markers'),
+    in ten transactions a second, until terminated. Needs Django set up."""
+    from accounts.models import User
+    from sheets import services
+    from sheets.models import Column, Row, Sheet
+
+    sheet, owner, rng = Sheet.objects.get(pk=sheet_id), User.objects.get(pk=owner_id), random.Random(seed)
+    row_ids = list(Row.objects.filter(sheet=sheet).values_list("pk", flat=True))
+    others = [c for c in Column.objects.filter(sheet=sheet, deleted=False) if c.type != "text"]
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    while True:
+        tick = time.perf_counter()
+        services.cells_update_many(sheet=sheet, edits=_edits(rng, owner, row_ids, others, max(1, load // 10)))
+        time.sleep(max(0.0, 0.1 - (time.perf_counter() - tick)))
 
 
 def visible(reader, view, marker):
@@ -253,7 +254,14 @@ def main():
     parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--load", type=int, default=200, help="background edits per second during the freshness run")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--background", nargs=2, type=int, metavar=("SHEET", "OWNER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.background:  # the load process of the freshness run (DATABASE_URL is the bench's already)
+        sys.path.insert(0, str(ROOT))
+        import django
+
+        django.setup()
+        background(*args.background, args.load)
     if "DATABASE_URL" not in os.environ or urlsplit(os.environ["DATABASE_URL"]).scheme not in ("postgres", "postgresql"):
         sys.exit("bench/analytics_writethrough.py needs PostgreSQL in DATABASE_URL")
     url, name, server = _database(os.environ["DATABASE_URL"], "lake_wt")
