@@ -208,7 +208,10 @@ def run(stop, interval=None):
                         upkeep(con)
                 finally:
                     lock.release()
-            except Exception:
+            except Exception as error:
+                if "conflict" in str(error).lower():  # another commit (the lake's upkeep) won: next round
+                    log.info("rollup refresh conflicted; it is tried again next round (%s)", error)
+                    continue
                 log.exception("metric rollup failed; retrying next round")
                 for resource in (con, lock):
                     if resource is not None:

@@ -1041,7 +1041,10 @@ def run(stop, interval=None, on_progress=None):
                         writer.compact()
                 if rollup_due is not None and time.monotonic() >= rollup_due:
                     rollup_due = time.monotonic() + rollup_every
-                    rollup.refresh(writer.con)
+                    try:
+                        rollup.refresh(writer.con)
+                    except Exception:  # the sheets' batches go on; the next refresh folds these too
+                        log.exception("metric rollup failed; retrying in %s s", rollup_every)
                 if not applied:
                     wakeup.wait()
             except Exception:
