@@ -483,15 +483,20 @@ def metric_catalog(*, workspace_id):
     """The workspace's metrics (events, last timestamp, tag keys seen) for the dashboard's pickers."""
     metrics.ensure_table()
     con = metrics.connection()
-    found = con.execute(
-        f"SELECT metric, count(*), epoch_us(max(ts)) FROM {TABLE} WHERE workspace_id = ? GROUP BY metric ORDER BY metric",
-        [workspace_id],
-    ).fetchall()
-    keys = dict(con.execute(
-        f"SELECT metric, list(DISTINCT k ORDER BY k) FROM (SELECT metric, unnest(map_keys(tags)) AS k FROM {TABLE} "
-        "WHERE workspace_id = ?) GROUP BY metric",
-        [workspace_id],
-    ).fetchall())
+    con.execute("BEGIN")  # one snapshot: the rollup's tag keys, its watermark and the newer events
+    try:
+        found = con.execute(
+            f"SELECT metric, count(*), epoch_us(max(ts)) FROM {TABLE} WHERE workspace_id = ? GROUP BY metric "
+            "ORDER BY metric", [workspace_id]).fetchall()
+        # The tag keys of every event is a scan of each one's map (~0.8 s for 10M events): those
+        # folded into the rollup are listed there, only the newer events are read.
+        newer = f"workspace_id = {int(workspace_id)} AND snapshot_id > {int(rollup.watermark(con))}"
+        keys = dict(con.execute(
+            f"SELECT metric, list(DISTINCT key ORDER BY key) FROM (SELECT metric, key FROM {rollup.TAG_KEYS_TABLE} "
+            f"WHERE workspace_id = ? UNION ALL SELECT metric, key FROM ({rollup.tag_keys_sql(newer)})) GROUP BY metric",
+            [workspace_id]).fetchall())
+    finally:
+        con.execute("ROLLBACK")
     listed = [{"name": name, "count": count, "last": iso(last), "tag_keys": keys.get(name) or []}
               for name, count, last in found]
     return {"metrics": listed, "tag_keys": sorted({k for item in listed for k in item["tag_keys"]})}

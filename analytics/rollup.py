@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 ROLLUP = "lake.metric_rollup"
 STATE = "lake.metric_rollup_state"
+TAG_KEYS_TABLE = "lake.metric_tag_keys"  # the tag keys seen per workspace and metric (the dashboard's pickers)
 TAG_KEYS = tuple(f"tag_{key}" for key in metrics.TAG_COLUMNS)
 
 
@@ -81,12 +82,13 @@ def create_tables(con, forget=False):
     """The rollup's tables (metrics.ensure_table calls this); `forget`: make them anew, so that
     the next refresh folds every event again (after events were rewritten, e.g. a tag promoted)."""
     if forget:
-        con.execute(f"DROP TABLE IF EXISTS {ROLLUP}")
-        con.execute(f"DROP TABLE IF EXISTS {STATE}")
+        for table in (ROLLUP, STATE, TAG_KEYS_TABLE):
+            con.execute(f"DROP TABLE IF EXISTS {table}")
     tags = "".join(f", {column} VARCHAR" for column in TAG_KEYS)
     con.execute(f"CREATE TABLE IF NOT EXISTS {ROLLUP} (workspace_id BIGINT, metric VARCHAR, grain INTEGER, "
                 f"period BIGINT, source VARCHAR{tags}, n BIGINT, total DOUBLE, lo DOUBLE, hi DOUBLE)")
     con.execute(f"CREATE TABLE IF NOT EXISTS {STATE} (upto BIGINT, folded BIGINT, folded_at TIMESTAMPTZ)")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {TAG_KEYS_TABLE} (workspace_id BIGINT, metric VARCHAR, key VARCHAR)")
 
 
 def watermark(con):
@@ -100,6 +102,12 @@ def _partials_sql(grain, where):
     return (f"SELECT workspace_id, metric, {grain.seconds} AS grain, epoch_us(ts) // {grain.micros} * {grain.micros} "
             f"AS period, {keys}, count(*) AS n, sum(value) AS total, min(value) AS lo, max(value) AS hi "
             f"FROM {metrics.TABLE} WHERE {where} GROUP BY {grouped}")
+
+
+def tag_keys_sql(where):
+    """SELECT of the distinct (workspace_id, metric, key) of the tags of the events `where` selects."""
+    return (f"SELECT DISTINCT workspace_id, metric, key FROM (SELECT workspace_id, metric, "
+            f"unnest(map_keys(tags)) AS key FROM {metrics.TABLE} WHERE {where})")
 
 
 def _before_commit(con):
@@ -132,6 +140,7 @@ def refresh(con):
                     f"UNION ALL SELECT * FROM _rollup_new) GROUP BY ALL")
         con.execute(f"DELETE FROM {ROLLUP} WHERE {touched}")
         con.execute(f"INSERT INTO {ROLLUP} SELECT * FROM _rollup_merged")
+        con.execute(f"INSERT INTO {TAG_KEYS_TABLE} {tag_keys_sql(new)} EXCEPT SELECT * FROM {TAG_KEYS_TABLE}")
         con.execute(f"DELETE FROM {STATE}")  # one row: the watermark is read by every aggregate
         con.execute(f"INSERT INTO {STATE} VALUES (?, ?, now())", [upto, count])
         _before_commit(con)

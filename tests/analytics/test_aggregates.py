@@ -200,9 +200,13 @@ def test_a_date_range_takes_whole_days(workspace, viewer, api):
     assert got["to"] == "2026-01-02T00:00:00Z"
 
 
-def test_metric_list_and_export(workspace, viewer, api):
+@pytest.mark.parametrize("refreshed", [False, True], ids=["events", "rollup and newer events"])
+def test_metric_list_and_export(workspace, viewer, api, refreshed):
     metrics.events_ingest(workspace_id=workspace.pk, payload=[
-        {"metric": "orders", "value": 1, "timestamp": "2026-01-01T00:00:00Z", "tags": {"region": "eu"}},
+        {"metric": "orders", "value": 1, "timestamp": "2026-01-01T00:00:00Z", "tags": {"region": "eu"}}])
+    if refreshed:  # the first event's tag key is listed from the rollup's table, the others' from the events
+        rollup.refresh(metrics.connection())
+    metrics.events_ingest(workspace_id=workspace.pk, payload=[
         {"metric": "orders", "value": 2.5, "timestamp": "2026-01-01T00:01:00Z", "tags": {"zone": "=cmd()"}},
         {"metric": "cpu", "value": 0.5, "timestamp": "2026-01-01T00:02:00Z", "source": "host-1"},
     ])
