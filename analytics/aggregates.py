@@ -19,7 +19,7 @@ from sheets.errors import InvalidInput, NotFound, TooLarge
 from sheets.io import neutralize
 from sheets.models import NUMERIC_COLUMN_TYPES, Column, Sheet
 
-from . import metrics, rollup, selectors
+from . import lake, metrics, rollup, selectors
 from .metrics import TABLE
 
 UTC = dt.timezone.utc
@@ -212,16 +212,13 @@ def metric_aggregate(*, workspace_id, query):
                                where_params=where_params, group=group, group_params=group_params, agg=agg,
                                moment=moment, bucket_us=bucket_us, top=q.top, combine=FROM_BUCKETS.get(q.agg))
 
-    con.execute("BEGIN")  # one snapshot: the rollup's watermark and the reads agree
-    try:
+    with lake.snapshot(con):  # the rollup's watermark and the reads agree
         partials = grain and _rollup_source(con, grain, workspace_id, q, group, group_params)
         if partials:
             rows = rows_of(partials[0], "TRUE", partials[1], "g", [], rollup.FINAL[q.agg], "period")
         else:
             where, where_params = _where(workspace_id, q.metrics, q.start, q.end, q.tags)
             rows = rows_of(TABLE, where, where_params, group, group_params, AGGREGATES[q.agg], "epoch_us(ts)")
-    finally:
-        con.execute("ROLLBACK")
     series, totals = _series_and_totals(rows, agg=q.agg, group_by=q.group_by, top=q.top, bucket_us=bucket_us)
     return {
         "metric": ",".join(q.metrics),
@@ -483,8 +480,7 @@ def metric_catalog(*, workspace_id):
     """The workspace's metrics (events, last timestamp, tag keys seen) for the dashboard's pickers."""
     metrics.ensure_table()
     con = metrics.connection()
-    con.execute("BEGIN")  # one snapshot: the rollup's tag keys, its watermark and the newer events
-    try:
+    with lake.snapshot(con):  # the rollup's tag keys, its watermark and the newer events agree
         found = con.execute(
             f"SELECT metric, count(*), epoch_us(max(ts)) FROM {TABLE} WHERE workspace_id = ? GROUP BY metric "
             "ORDER BY metric", [workspace_id]).fetchall()
@@ -495,8 +491,6 @@ def metric_catalog(*, workspace_id):
             f"SELECT metric, list(DISTINCT key ORDER BY key) FROM (SELECT metric, key FROM {rollup.TAG_KEYS_TABLE} "
             f"WHERE workspace_id = ? UNION ALL SELECT metric, key FROM ({rollup.tag_keys_sql(newer)})) GROUP BY metric",
             [workspace_id]).fetchall())
-    finally:
-        con.execute("ROLLBACK")
     listed = [{"name": name, "count": count, "last": iso(last), "tag_keys": keys.get(name) or []}
               for name, count, last in found]
     return {"metrics": listed, "tag_keys": sorted({k for item in listed for k in item["tag_keys"]})}

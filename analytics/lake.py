@@ -4,6 +4,7 @@ SQLite file under var/ (the embedded default), data as Parquet files under ANALY
 Extensions come from the pinned pip packages (duckdb-extension-ducklake, -postgres-scanner,
 -sqlite-scanner) and are laid out where DuckDB looks for them: nothing is downloaded.
 """
+import contextlib
 import importlib
 import shutil
 import threading
@@ -94,3 +95,25 @@ def connect(read_only=False):
     con.execute(f"ATTACH 'ducklake:{catalog()}' AS lake ({options})")
     con.execute("USE lake")
     return con
+
+
+@contextlib.contextmanager
+def transaction(con):
+    """A lake transaction on `con`: committed when the block ends, rolled back when it raises."""
+    con.execute("BEGIN")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+@contextlib.contextmanager
+def snapshot(con):
+    """Reads on `con` that see one snapshot of the lake (a transaction that writes nothing)."""
+    con.execute("BEGIN")
+    try:
+        yield
+    finally:
+        con.execute("ROLLBACK")

@@ -262,8 +262,7 @@ def _insert(con, batches):
         ], separators=(",", ":"), allow_nan=False))
     try:
         promoted = ", ".join(f"g['{key}']" for key in TAG_COLUMNS)  # constants, not user text
-        con.execute("BEGIN")
-        try:
+        with lake.transaction(con):
             con.execute(
                 f"INSERT INTO {TABLE} SELECT w, s, m, v, make_timestamp(t)::TIMESTAMPTZ, g, {promoted} "
                 "FROM read_json(?, format = 'array', columns = {w: 'BIGINT', s: 'VARCHAR', m: 'VARCHAR', "
@@ -271,10 +270,6 @@ def _insert(con, batches):
                 [spool.name],
             )
             _before_commit(con)
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     finally:
         os.unlink(spool.name)
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from . import metrics
+from . import lake, metrics
 
 log = logging.getLogger(__name__)
 
@@ -118,19 +118,22 @@ def refresh(con):
     """Fold the events committed since the last refresh into the rollup (one lake transaction).
     Returns the number of events folded (0 when there were none)."""
     metrics.ensure_table(con)
-    con.execute("BEGIN")
-    try:
+    with lake.transaction(con):
         done = watermark(con)
         upto, count = con.execute(f"SELECT max(snapshot_id), count(*) FROM {metrics.TABLE} "
                                   f"WHERE snapshot_id > {int(done)}").fetchone()
-        if not count:
-            con.execute("ROLLBACK")
-            return 0
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        if count:
+            _fold(con, f"snapshot_id > {int(done)} AND snapshot_id <= {int(upto)}")
+            con.execute(f"DELETE FROM {STATE}")  # one row: the watermark is read by every aggregate
+            con.execute(f"INSERT INTO {STATE} VALUES (?, ?, now())", [upto, count])
+            _before_commit(con)
+    return count
+
+
+def _fold(con, new):
+    """Inside the refresh's transaction: the events `new` selects into the rows of the periods they
+    touch (old partials + new ones, summed), and their tag keys into TAG_KEYS_TABLE."""
     try:
-        new = f"snapshot_id > {int(done)} AND snapshot_id <= {int(upto)}"
         con.execute("CREATE TEMP TABLE _rollup_new AS " + " UNION ALL ".join(_partials_sql(g, new) for g in GRAINS))
         con.execute("CREATE TEMP TABLE _rollup_periods AS SELECT DISTINCT grain, period FROM _rollup_new")
         keys = ", ".join(COLUMNS[:-4])
@@ -141,17 +144,9 @@ def refresh(con):
         con.execute(f"DELETE FROM {ROLLUP} WHERE {touched}")
         con.execute(f"INSERT INTO {ROLLUP} SELECT * FROM _rollup_merged")
         con.execute(f"INSERT INTO {TAG_KEYS_TABLE} {tag_keys_sql(new)} EXCEPT SELECT * FROM {TAG_KEYS_TABLE}")
-        con.execute(f"DELETE FROM {STATE}")  # one row: the watermark is read by every aggregate
-        con.execute(f"INSERT INTO {STATE} VALUES (?, ?, now())", [upto, count])
-        _before_commit(con)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     finally:
         for table in ("_rollup_new", "_rollup_periods", "_rollup_merged"):
             con.execute(f"DROP TABLE IF EXISTS temp.{table}")
-    return count
 
 
 def upkeep(con):
@@ -169,9 +164,7 @@ class _TryLock:
     without one)."""
 
     def __init__(self):
-        from .lake import postgres_conninfo
-
-        conninfo = postgres_conninfo()
+        conninfo = lake.postgres_conninfo()
         self.pg = None
         if conninfo:
             import psycopg
@@ -193,15 +186,13 @@ class _TryLock:
 def run(stop, interval=None):
     """The worker's rollup loop (a thread): refresh() every `interval` seconds until `stop`, and
     upkeep() of the rollup's files every UPKEEP_EVERY refreshes."""
-    from .lake import connect
-
     interval = settings.ANALYTICS.get("ROLLUP_SECONDS", 2.0) if interval is None else interval
     con, lock, refreshes = None, None, 0
     try:
         while not stop.wait(interval):
             try:
                 if con is None:
-                    con, lock = connect(), _TryLock()
+                    con, lock = lake.connect(), _TryLock()
                     con.execute("SET TimeZone = 'UTC'")
                 if not lock.acquire():
                     continue

@@ -59,6 +59,7 @@ from django.db.models import Q
 from sheets.models import Column, Operation, Row, Sheet
 
 from .lake import connect, postgres_conninfo
+from .lake import transaction as lake_transaction
 
 log = logging.getLogger(__name__)
 
@@ -449,12 +450,10 @@ def _rebuild_sheet(con, sheet_id, expected_batch, progress, locked):
     outer = connection.in_atomic_block  # tests inside a transaction cannot change its isolation
     with transaction.atomic():
         snapshot = read_sheet_snapshot(sheet_id, repeatable=not outer)
-        con.execute("BEGIN")
-        try:
+        with lake_transaction(con):
             batch = _claim_batch(con, expected_batch, locked)
             if snapshot is None:
                 _drop_sheet(con, sheet_id)
-                con.execute("COMMIT")
                 return batch, None
             sheet, columns, total, chunks = snapshot
             if progress:
@@ -470,10 +469,6 @@ def _rebuild_sheet(con, sheet_id, expected_batch, progress, locked):
             state = SheetState(sheet_id, sheet["workspace_id"], sheet["name"], sheet["version"], batch, columns, keys)
             _save_states(con, [state])
             con.execute(view_sql(state))
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
     return batch, state
 
 
