@@ -5,8 +5,10 @@ Extensions come from the pinned pip packages (duckdb-extension-ducklake, -postgr
 -sqlite-scanner) and are laid out where DuckDB looks for them: nothing is downloaded.
 """
 import contextlib
+import fcntl
 import importlib
 import shutil
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -62,6 +64,60 @@ def catalog():
     return f"sqlite:{Path(settings.VAR_DIR) / 'ducklake.sqlite'}"
 
 
+def sqlite_catalog_path():
+    """The file of a SQLite catalog, None for a PostgreSQL one."""
+    kind, _, rest = catalog().partition(":")
+    return rest if kind == "sqlite" else None
+
+
+_held = threading.local()
+_wal_set = set()
+
+
+@contextlib.contextmanager
+def write_lock():
+    """Held around every write to a SQLite catalog (the embedded default); nothing for PostgreSQL.
+
+    SQLite takes one writer at a time, and DuckDB's sqlite scanner waits for no lock: a second
+    writer failed at once with "database is locked" (the writer's batches, a metric ingestion,
+    the rollup and the upkeep all write). Writers take turns on an flock of a file beside the
+    catalog, which threads of one process and other processes (a rebuild, `simulate_orders
+    --direct`) share. Reentrant within a thread. Readers need no lock: the catalog is in WAL mode."""
+    path = sqlite_catalog_path()
+    if path is None:
+        yield
+        return
+    depth = getattr(_held, "depth", 0)
+    _held.depth = depth + 1
+    try:
+        if depth:
+            yield
+            return
+        with open(f"{path}.lock", "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        _held.depth = depth
+
+
+def _use_wal(path):
+    """WAL mode (kept in the file) lets readers go on while the one writer commits; in the default
+    rollback mode a read during a commit failed with "database is locked"."""
+    if path in _wal_set:
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with write_lock():
+        db = sqlite3.connect(path, timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+        finally:
+            db.close()
+    _wal_set.add(path)
+
+
 def postgres_conninfo():
     """The libpq conninfo of a PostgreSQL catalog, None for a SQLite one."""
     kind, _, rest = catalog().partition(":")
@@ -84,6 +140,8 @@ def connect(read_only=False):
     con.execute("LOAD ducklake")
     kind = catalog().split(":", 1)[0]
     con.execute("LOAD postgres_scanner" if kind == "postgres" else "LOAD sqlite_scanner")
+    if kind == "sqlite":
+        _use_wal(sqlite_catalog_path())
     options = [f"DATA_PATH '{data_path()}/'", "METADATA_SCHEMA 'ducklake'" if kind == "postgres" else None]
     if read_only:
         options.append("READ_ONLY")
@@ -92,7 +150,8 @@ def connect(read_only=False):
     # maintenance) is retried: after 100 ms by default, which held sheet batches up by 100-300 ms
     # every maintenance round. The race is decided in a millisecond; retry soon.
     con.execute("SET ducklake_retry_wait_ms = 5")
-    con.execute(f"ATTACH 'ducklake:{catalog()}' AS lake ({options})")
+    with write_lock():  # the first ATTACH creates the catalog's tables
+        con.execute(f"ATTACH 'ducklake:{catalog()}' AS lake ({options})")
     con.execute("USE lake")
     return con
 
@@ -100,13 +159,14 @@ def connect(read_only=False):
 @contextlib.contextmanager
 def transaction(con):
     """A lake transaction on `con`: committed when the block ends, rolled back when it raises."""
-    con.execute("BEGIN")
-    try:
-        yield
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
+    with write_lock():
+        con.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
 
 
 @contextlib.contextmanager

@@ -88,7 +88,7 @@ def maintain(con, retention=None, catalog="lake", expire=True, merge_from=2):
 
 def run(stop, interval=None):
     """The worker's maintenance loop (a thread): maintain() every `interval` seconds until `stop`."""
-    from .lake import connect
+    from .lake import connect, write_lock
 
     interval = _setting("MAINTENANCE_SECONDS", 5.0) if interval is None else interval
     con, expired = None, time.monotonic()
@@ -102,7 +102,8 @@ def run(stop, interval=None):
                     con.execute("SET threads = 1")
                 started = time.perf_counter()
                 expire = time.monotonic() - expired >= EXPIRE_SECONDS
-                merged = maintain(con, expire=expire, merge_from=MERGE_FROM_FILES)
+                with write_lock():  # a SQLite catalog: one writer at a time (see lake.write_lock)
+                    merged = maintain(con, expire=expire, merge_from=MERGE_FROM_FILES)
                 if expire:
                     expired = time.monotonic()
                 if merged:

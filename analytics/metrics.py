@@ -101,27 +101,28 @@ def ensure_table(con=None):
         return
     con = con or connection()
     tag_columns = ", ".join(f"tag_{key} VARCHAR" for key in TAG_COLUMNS)
-    for attempt in range(5):
-        try:
-            con.execute(
-                f"CREATE TABLE IF NOT EXISTS {TABLE} (workspace_id BIGINT, source VARCHAR, metric VARCHAR, "
-                f"value DOUBLE, ts TIMESTAMPTZ, tags MAP(VARCHAR, VARCHAR), {tag_columns})"
-            )
-            existing = {row[0] for row in con.execute(f"DESCRIBE {TABLE}").fetchall()}
-            promoted = [key for key in TAG_COLUMNS if f"tag_{key}" not in existing]
-            for key in promoted:  # a tag promoted later: add and fill its column
-                con.execute(f"ALTER TABLE {TABLE} ADD COLUMN tag_{key} VARCHAR")
-                con.execute(f"UPDATE {TABLE} SET tag_{key} = tags[?] WHERE tags[?] IS NOT NULL", [key, key])
-            _set_file_options(con)
-            from . import rollup
+    with lake.write_lock():  # DDL writes the catalog (one writer at a time on SQLite)
+        for attempt in range(5):
+            try:
+                con.execute(
+                    f"CREATE TABLE IF NOT EXISTS {TABLE} (workspace_id BIGINT, source VARCHAR, metric VARCHAR, "
+                    f"value DOUBLE, ts TIMESTAMPTZ, tags MAP(VARCHAR, VARCHAR), {tag_columns})"
+                )
+                existing = {row[0] for row in con.execute(f"DESCRIBE {TABLE}").fetchall()}
+                promoted = [key for key in TAG_COLUMNS if f"tag_{key}" not in existing]
+                for key in promoted:  # a tag promoted later: add and fill its column
+                    con.execute(f"ALTER TABLE {TABLE} ADD COLUMN tag_{key} VARCHAR")
+                    con.execute(f"UPDATE {TABLE} SET tag_{key} = tags[?] WHERE tags[?] IS NOT NULL", [key, key])
+                _set_file_options(con)
+                from . import rollup
 
-            # The UPDATE rewrote events under new snapshot ids: the rollup is folded again.
-            rollup.create_tables(con, forget=bool(promoted))
-            break
-        except Exception:  # another process created it at the same moment: look again
-            if attempt == 4:
-                raise
-            time.sleep(0.05 * (attempt + 1))
+                # The UPDATE rewrote events under new snapshot ids: the rollup is folded again.
+                rollup.create_tables(con, forget=bool(promoted))
+                break
+            except Exception:  # another process created it at the same moment: look again
+                if attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
     _table_ready = True
 
 

@@ -58,7 +58,7 @@ from django.db.models import Q
 
 from sheets.models import Column, Operation, Row, Sheet
 
-from .lake import connect, postgres_conninfo
+from .lake import connect, postgres_conninfo, write_lock
 from .lake import transaction as lake_transaction
 
 log = logging.getLogger(__name__)
@@ -233,6 +233,11 @@ EVENT_TYPES = ["BIGINT", "BIGINT", "BIGINT", "VARCHAR", "BIGINT", "VARCHAR", "VA
 
 
 def ensure_schema(con):
+    with write_lock():
+        _ensure_schema(con)
+
+
+def _ensure_schema(con):
     for statement in SCHEMA:
         con.execute(statement)
     # A batch of up to INLINE_ROWS events goes into the catalog's own tables instead of a Parquet
@@ -602,6 +607,10 @@ class Writer:
         return len(ops)
 
     def _commit(self, events, touched, meta_changed, schema_changed, deleted):
+        with write_lock():
+            self._commit_locked(events, touched, meta_changed, schema_changed, deleted)
+
+    def _commit_locked(self, events, touched, meta_changed, schema_changed, deleted):
         con = self.con
         con.execute("BEGIN")
         try:
@@ -751,6 +760,10 @@ class Writer:
     def _compact(self, state, prepared=None):
         """`prepared`: (table in the in-memory database holding the fold, the batch it goes up
         to, the events it folded, the keys, when it started), made by a background fold (see compact_in_background)."""
+        with write_lock():
+            return self._compact_locked(state, prepared)
+
+    def _compact_locked(self, state, prepared):
         con = self.con
         started = time.perf_counter()
         keys = prepared[3] if prepared else sorted(set(state.columns) | set(state.base_keys), key=_key_number)

@@ -103,11 +103,13 @@ def _scan_checkpoints(sheet_id):
     # The database walks the index from checkpoint to checkpoint (OFFSET within the index), so
     # only the checkpoints come back: a million positions through Python took seconds.
     # Positions are distinct within a sheet; `>` keeps the walk finite even if two were not.
+    # One statement for PostgreSQL and SQLite: both answer MIN() from the (sheet, position) index,
+    # and SQLite allows no parenthesized SELECT as the first arm of a UNION.
     table = Row._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"""WITH RECURSIVE checkpoint(position) AS (
-                (SELECT position FROM {table} WHERE sheet_id = %s ORDER BY position LIMIT 1)
+                SELECT MIN(position) FROM {table} WHERE sheet_id = %s
                 UNION ALL
                 SELECT (SELECT r.position FROM {table} r WHERE r.sheet_id = %s AND r.position > c.position
                         ORDER BY r.position LIMIT 1 OFFSET %s)
