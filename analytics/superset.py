@@ -158,10 +158,12 @@ def frame_ancestors():
     return list(dict.fromkeys(origins))
 
 
-def config_text():
+def config_text(directory=None):
+    """Superset's config; its metadata database lives in `directory` (the config's own folder)."""
+    directory = Path(directory or Path(settings.VAR_DIR) / "superset").resolve()
     return CONFIG_TEMPLATE.format(
         secret_key=conf("SECRET_KEY"),
-        metadata_uri=f"sqlite:///{Path(settings.VAR_DIR).resolve() / 'superset' / 'superset.db'}",
+        metadata_uri=f"sqlite:///{directory / 'superset.db'}",
         guest_role=conf("GUEST_ROLE"),
         admin_user=conf("ADMIN_USER"),
         admin_password=conf("ADMIN_PASSWORD"),

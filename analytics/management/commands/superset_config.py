@@ -18,7 +18,7 @@ class Command(BaseCommand):
     def handle(self, *args, output, **options):
         path = Path(output)
         path.parent.mkdir(parents=True, exist_ok=True)
-        text = config_text()
+        text = config_text(path.parent)
         if not path.exists() or path.read_text() != text:
             tmp = path.with_suffix(".tmp")
             tmp.write_text(text)
