@@ -4,8 +4,10 @@ as every WebSocket), checks view access to the workspace, and pushes the watched
 
 Client → server: {"type": "subscribe", "widgets": [{"id", "query"}], "filters": {...}}, {"type": "ping"}
 Server → client: {"type": "welcome", "workspace", "access"}, {"type": "subscribed", "widgets": [ids]},
-{"type": "data", "widget", "at", "result" | "error"}, {"type": "notification", "notification"},
-{"type": "pong"}, {"type": "error", "code", "message"}.
+{"type": "data", "widget", "at", "as_of_ms", "result" | "error"}, {"type": "notification", "notification"},
+{"type": "pong"}, {"type": "error", "code", "message"}. `at` (ISO) is when the data was computed,
+`as_of_ms` (epoch milliseconds) when its computation started: the page shows arrival - as_of_ms
+as the data's age. docs/dashboards.md has the details.
 """
 import json
 

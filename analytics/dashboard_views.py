@@ -40,12 +40,15 @@ def _viewable_workspace(user, workspace_id):
 
 def superset_panel(workspace_id):
     """Whether the page embeds the workspace's Superset dashboard: only when Superset answers and
-    the dashboard was provisioned (else a sync is started in the background, never on the page's time)."""
+    the dashboard was provisioned (else a sync is started in the background, never on the page's time).
+    When it does not answer, `failure` is why it could not be installed or started (written by
+    `make run`), or None when it is simply off."""
     available = superset.available(timeout=0.5)
     provisioned = available and superset.is_provisioned(workspace_id)
     if available and not provisioned:
         superset.schedule_sync(workspace_id)
     return {"available": available, "provisioned": provisioned,
+            "failure": None if available else superset.failure_reason(),
             "tokenUrl": f"/api/v1/workspaces/{workspace_id}/superset/guest-token/"}
 
 

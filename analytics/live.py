@@ -92,11 +92,14 @@ class LiveWidgets:
             watched, filters = self.watched, self.filters
             if not watched:
                 continue
+            # When the data is read (epoch ms): the browser shows its arrival minus this as the
+            # age of what it displays (the computation and the way to the browser).
+            as_of_ms = int(time.time() * 1000)
             results = await _compute(self.workspace_id, watched, filters)
             self.computations += 1
             at = timezone.now().isoformat()
             for wid, (kind, value) in results.items():
-                frame = {"type": "data", "widget": wid, "at": at}
+                frame = {"type": "data", "widget": wid, "at": at, "as_of_ms": as_of_ms}
                 frame[kind] = value
                 await self.push(frame)
 

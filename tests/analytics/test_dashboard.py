@@ -19,7 +19,7 @@ from channels.testing import WebsocketCommunicator
 from django.test import AsyncClient
 
 from accounts.models import ApiToken, Role
-from analytics import dashboards, notify
+from analytics import dashboards, notify, superset
 from analytics.models_dashboard import DashboardLayout
 from config.asgi import application
 
@@ -228,6 +228,36 @@ async def test_socket_pushes_widget_data_on_subscribe_and_when_metrics_arrive(wo
 
 
 @pytest.mark.django_db(transaction=True)
+async def test_pushed_data_is_stamped_with_when_it_was_read(workspace, viewer, recording_aggregate, monkeypatch):
+    """Each data frame keeps its fields and carries `as_of_ms`: epoch milliseconds of the moment
+    its computation started (the page shows arrival minus it as the data's age), the same for all
+    frames of one recomputation; `at` stays the ISO time the computation ended."""
+    compute = dashboards.aggregate_selector()
+
+    def slow(**kwargs):
+        time.sleep(0.15)
+        return compute(**kwargs)
+
+    monkeypatch.setattr(dashboards, "aggregate_selector", lambda: slow)
+    socket, _ = await open_socket(viewer, workspace.pk)
+    before = time.time() * 1000
+    await socket.send({"type": "subscribe", "widgets": WIDGETS, "filters": {"range": 900}})
+    first = await socket.data(2)
+    after = time.time() * 1000
+    for frame in first.values():
+        assert set(frame) == {"type", "widget", "at", "as_of_ms", "result"}, frame
+        assert isinstance(frame["as_of_ms"], int) and before - 1 <= frame["as_of_ms"] <= after
+        ended = datetime.fromisoformat(frame["at"]).timestamp() * 1000
+        assert ended - frame["as_of_ms"] >= 2 * 150 - 5, "stamped when the computation of both widgets started"
+    assert first["w1"]["as_of_ms"] == first["w2"]["as_of_ms"]
+    await asyncio.sleep(0.5)
+    await sync_to_async(notify.data_arrived)(workspace.pk)
+    again = await socket.data(2)
+    assert again["w1"]["as_of_ms"] > first["w1"]["as_of_ms"] + 500
+    await socket.ws.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
 async def test_a_burst_of_arrivals_is_recomputed_at_most_twice_a_second(workspace, viewer, recording_aggregate):
     socket, _ = await open_socket(viewer, workspace.pk)
     await socket.send({"type": "subscribe", "widgets": WIDGETS[:1], "filters": {"range": 60}})
@@ -358,6 +388,9 @@ async def test_sse_sends_welcome_data_and_pushes(workspace, viewer, outsider, re
     events = await read_events(stream, 3)
     assert events[0] == ("welcome", {"type": "welcome", "workspace": workspace.pk, "access": "view"})
     assert {e[1]["widget"] for e in events[1:]} == {"w1", "w2"} and all(e[0] == "data" for e in events[1:])
+    now = time.time() * 1000
+    assert all(isinstance(e[1]["as_of_ms"], int) and now - 5000 < e[1]["as_of_ms"] <= now and "at" in e[1]
+               for e in events[1:]), events
     await asyncio.sleep(0.6)
     await sync_to_async(notify.data_arrived)(workspace.pk)
     await sync_to_async(notify.notification)(workspace.pk, {"id": 1, "title": "Orders dropped"})
@@ -383,3 +416,48 @@ async def test_bell_events_carry_notifications_of_every_workspace_of_the_person(
     pushed = await read_events(stream, 2)
     assert [data["notification"]["id"] for _, data in pushed] == [2, 4]
     await stream.aclose()
+
+
+# --- the Superset panel when Superset does not answer --------------------------------------------
+
+@pytest.mark.django_db
+def test_dashboard_page_says_why_superset_failed(client, workspace, viewer, settings, tmp_path, monkeypatch):
+    """No answer and no `<VAR_DIR>/superset/failed`: off, no reason (the page says how to start it).
+    With the file (written by `make run` when Superset could not be installed or started): its text,
+    escaped in the page. A Superset that answers ignores a file left behind."""
+    settings.VAR_DIR = tmp_path
+    settings.SUPERSET = {**settings.SUPERSET, "URL": "http://127.0.0.1:9"}  # nothing listens there
+    client.force_login(viewer)
+    url = f"/workspaces/{workspace.pk}/dashboard/"
+    panel = client.get(url).context["config"]["superset"]
+    assert panel["available"] is False and panel["failure"] is None
+
+    reason = ("Superset could not be installed: pip could not reach <b>pypi.org</b> & friends. "
+              "See var/superset/install.log; retry with `make superset`.")
+    (tmp_path / "superset").mkdir()
+    (tmp_path / "superset" / "failed").write_text(reason + "\n")
+    response = client.get(url)
+    assert response.context["config"]["superset"]["failure"] == reason
+    assert b"<b>pypi.org</b>" not in response.content  # json_script escapes it; the page shows it as text
+    config = json.loads(response.content.decode().split('id="dashboard-config" type="application/json">')[1]
+                        .split("</script>")[0])
+    assert config["superset"]["failure"] == reason
+
+    monkeypatch.setattr(superset, "available", lambda timeout=1.0: True)
+    monkeypatch.setattr(superset, "is_provisioned", lambda workspace_id: True)
+    assert client.get(url).context["config"]["superset"] == {
+        "available": True, "provisioned": True, "failure": None,
+        "tokenUrl": f"/api/v1/workspaces/{workspace.pk}/superset/guest-token/"}
+
+
+def test_superset_failure_reason_is_read_stripped_and_bounded(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    assert superset.failure_reason() is None
+    (tmp_path / "superset").mkdir()
+    (tmp_path / "superset" / "failed").write_text("  \n")
+    assert superset.failure_reason() is None
+    (tmp_path / "superset" / "failed").write_bytes(b"Superset did not start: \xff" + b"x" * 5000
+                                                   + b"\nretry with `make superset`.\n")
+    text = superset.failure_reason()
+    assert text.startswith("Superset did not start: \ufffd") and text.endswith("retry with `make superset`.")
+    assert "\n\u2026\n" in text and len(text) <= superset.MAX_FAILURE_CHARS

@@ -1,10 +1,15 @@
 """The live dashboard in Chromium: charts that move while `simulate_orders` sends metrics to the
-test server, a toast and the bell when an alert fires, the SSE and polling fallbacks, editing and
-saving widgets, a widget over a sheet that follows its edits, a phone in the dark theme."""
+test server, a toast and the bell when an alert fires, the SSE and polling fallbacks, the status
+line's response times in each mode, editing and saving widgets, a widget over a sheet that follows
+its edits, a phone in the dark theme, the Superset panel saying why Superset is not there."""
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -17,9 +22,9 @@ from analytics.models_dashboard import DashboardLayout
 from sheets import services
 from sheets.models import Row
 from tests.factories import WorkspaceFactory, member
-from tests.realtime.servers import REPO, server_env
+from tests.realtime.servers import REPO, ServerProcess, server_env
 
-from .conftest import screenshot
+from .conftest import ARTIFACTS, screenshot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -120,6 +125,43 @@ def test_fallback_modes_keep_the_dashboard_live(open_as, web_server, shop, mode)
     ingest(workspace, [{"metric": "revenue", "value": 42.5, "timestamp": time.time(), "tags": {"region": "eu"}}])
     page.wait_for_function("document.querySelector('[data-widget=\"revenue-total\"] .tile-value').dataset.value == 42.5",
                            timeout=10_000 if mode == "sse" else 15_000)
+
+
+CLOCK = r"\d{1,2}:\d{2}:\d{2}(\s?[AP]M)?"
+DURATION = r"(<1 ms|\d+ ms|\d+(\.\d)? s)"
+STATUS_LINES = {
+    "ws": rf"^WebSocket · live · updated {CLOCK} · \d+ updates · data {DURATION} old "
+          rf"\(p50 {DURATION}, max {DURATION}\)$",
+    "sse": rf"^Server-Sent Events · live · updated {CLOCK} · \d+ updates · data {DURATION} old "
+           rf"\(p50 {DURATION}, max {DURATION}\)$",
+    "poll": rf"^Polling every 5 s · live · updated {CLOCK} · \d+ updates · round trip {DURATION} "
+            rf"\(p50 {DURATION}, max {DURATION}\)$",
+}
+
+
+@pytest.mark.parametrize("mode", ["ws", "sse", "poll"])
+def test_status_line_shows_response_times(open_as, web_server, shop, mode):
+    """Pushed (WebSocket, SSE): how old the data is when it arrives (arrival minus the frame's
+    as_of_ms); polling: each poll's round trip; the last value, p50 and max of the last ones."""
+    workspace, owner = shop
+    page = open_as(owner, f"/workspaces/{workspace.pk}/dashboard/?mode={mode}", viewport={"width": 1280, "height": 800})
+    wait_live(page, mode)
+    status = page.locator("[data-testid=live-status]")
+    status.locator("[data-testid=live-latency]", has_text="p50").wait_for(timeout=15_000)  # polling: a second poll
+    text = " ".join(page.locator("[data-testid=live-line]").inner_text().split())
+    assert re.match(STATUS_LINES[mode], text), text
+    assert status.get_attribute("data-latency-kind") == ("trip" if mode == "poll" else "age")
+    assert 0 <= float(status.get_attribute("data-latency-ms")) < 5000, "same machine: well under 5 s"
+    if mode != "poll":
+        # After new data: a fresh push, a small age again (not the time since the page opened).
+        updates = int(status.get_attribute("data-updates"))
+        page.wait_for_timeout(1500)
+        ingest(workspace, [{"metric": "revenue", "value": 3, "timestamp": time.time(), "tags": {"region": "eu"}}])
+        page.wait_for_function(f"document.querySelector('[data-testid=live-status]').dataset.updates > {updates}",
+                               timeout=10_000)
+        assert float(status.get_attribute("data-latency-ms")) < 3000
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.locator(".dash-head").screenshot(path=str(ARTIFACTS / f"dashboard-status-{mode}.png"))
 
 
 def test_websocket_failures_fall_back_to_sse(open_as, web_server, shop):
@@ -237,3 +279,45 @@ def test_phone_in_the_dark(open_as, web_server, shop):
     page.locator(".bell-panel").wait_for()
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     screenshot(page, "dashboard-phone-bell")
+
+
+def test_superset_panel_says_why_superset_is_not_running(open_as, web_server, shop):
+    """A server whose VAR_DIR is the test's and whose Superset does not answer: without
+    `<VAR_DIR>/superset/failed` the panel says Superset is not running and how to start it; with
+    it, the file's text (as text: markup in it is not markup), read on every page."""
+    workspace, owner = shop
+    var_dir = Path(tempfile.mkdtemp(prefix="gc-var-"))
+    env = server_env(settings.REDIS_URL, GRIDCAST_VAR_DIR=var_dir, SUPERSET_URL="http://127.0.0.1:9",
+                     ANALYTICS_DATA_PATH=settings.ANALYTICS["DATA_PATH"],
+                     ANALYTICS_EXTENSION_DIR=settings.ANALYTICS["EXTENSION_DIR"])
+    log_dir = tempfile.mkdtemp(prefix="gc-web-")
+    server = ServerProcess("uvicorn", env, log_dir).start()
+    try:
+        page = open_as(owner, f"{server.http_url}/workspaces/{workspace.pk}/dashboard/")
+        panel = page.locator("[data-testid=superset-panel][data-status=off]")
+        off = panel.locator("[data-testid=superset-off]")
+        off.wait_for()
+        assert "Superset is not running (start it with make superset)" in " ".join(off.inner_text().split())
+        assert not panel.locator("[data-testid=superset-failed]").count()
+
+        reason = ("Superset could not be started: pip install failed (exit 1); see var/superset/install.log:\n"
+                  "ERROR: could not reach <b>pypi.org</b> (a log line with one ` in it)\n"
+                  "retry with `make superset` (or start without it: `SUPERSET=0 make run`).")
+        (var_dir / "superset").mkdir()
+        (var_dir / "superset" / "failed").write_text(reason + "\n")
+        page.reload()
+        failed = panel.locator("[data-testid=superset-failed]")
+        failed.wait_for()
+        lines = reason.splitlines()
+        assert failed.inner_text().splitlines() == [lines[0], lines[1], lines[2].replace("`", "")]
+        assert failed.locator("code").all_inner_texts() == ["make superset", "SUPERSET=0 make run"]
+        assert not failed.locator("b").count()
+        assert not panel.locator("[data-testid=superset-off]").count()
+        panel.scroll_into_view_if_needed()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        panel.screenshot(path=str(ARTIFACTS / "dashboard-superset-failed.png"))
+        page.goto("about:blank")  # nothing left reconnecting to the server that stops
+    finally:
+        server.stop()
+        shutil.rmtree(var_dir, ignore_errors=True)
+        shutil.rmtree(log_dir, ignore_errors=True)

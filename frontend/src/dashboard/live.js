@@ -2,9 +2,11 @@
 // Events (/workspaces/<id>/dashboard/events/) or polling (the REST aggregate for metrics widgets,
 // /workspaces/<id>/dashboard/widget/ for sheet widgets). In "auto" it starts
 // with the WebSocket and falls back (3 failed connects → SSE, 3 more → polling), and keeps
-// counting updates so the page can show mode, status, last update and update count.
+// counting updates so the page can show mode, status, last update and update count, and the
+// response times (timing.js): the data's age on arrival when pushed, each poll's round trip when polling.
 import { api } from "../lib/api.js";
 import { aggregateUrl, widgetUrl } from "./query.js";
+import { Samples, dataAge, isSkewed } from "./timing.js";
 
 const FAILS_BEFORE_FALLBACK = 3;
 const POLL_EVERY = 5000;
@@ -26,13 +28,20 @@ export class LiveFeed {
     this.source = null;
     this.timer = null;
     this.generation = 0;
+    this.latency = new Samples(this.latencyKind());
+    this.latencyMode = this.mode;
     this.onOnline = () => this.state !== "live" && this.start();
     window.addEventListener("online", this.onOnline);
   }
 
   status() {
     this.handlers.status?.({ mode: this.mode, choice: this.choice, state: this.state, updates: this.updates,
-                             lastUpdate: this.lastUpdate, failures: this.failures });
+                             lastUpdate: this.lastUpdate, failures: this.failures, pollEvery: POLL_EVERY,
+                             latency: this.latency.summary() });
+  }
+
+  latencyKind() {
+    return this.mode === "poll" ? "trip" : "age";
   }
 
   setState(state) {
@@ -76,6 +85,10 @@ export class LiveFeed {
 
   start() {
     this.stop();
+    if (this.latencyMode !== this.mode) { // another mode: its own measurements
+      this.latency = new Samples(this.latencyKind());
+      this.latencyMode = this.mode;
+    }
     if (this.mode === "ws") this.openSocket();
     else if (this.mode === "sse") this.openEvents();
     else this.poll();
@@ -100,6 +113,13 @@ export class LiveFeed {
 
   received(frame) {
     if (frame.type === "data") {
+      if (this.mode !== "poll") {
+        // Pushed: how old the data is now that it is here (the server stamps when it read it).
+        const now = Date.now();
+        const age = dataAge(frame.as_of_ms, now);
+        if (age !== null) this.latency.add(age);
+        else if (isSkewed(frame.as_of_ms, now)) this.latency.skewed = true;
+      }
       this.updates += 1;
       this.lastUpdate = new Date();
       this.handlers.data?.(frame);
@@ -188,6 +208,7 @@ export class LiveFeed {
     const generation = this.generation;
     if (this.state !== "live") this.setState("polling");
     let ok = 0;
+    const started = performance.now();
     await Promise.all(
       this.widgets.map(async (w) => {
         const url = w.query.source === "sheet" ? widgetUrl(this.urls.widget, w.query, this.filters)
@@ -205,6 +226,7 @@ export class LiveFeed {
       }),
     );
     if (generation !== this.generation) return;
+    if (ok) this.latency.add(performance.now() - started); // the poll's round trip: until its last answer
     this.setState(ok || !this.widgets.length ? "live" : "offline");
     this.timer = setTimeout(() => generation === this.generation && this.poll(), POLL_EVERY);
   }
