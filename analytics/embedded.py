@@ -17,7 +17,15 @@ def start_worker():
     stop = threading.Event()
     thread = threading.Thread(target=writethrough.run, args=(stop,), name="analytics-writer", daemon=True)
     thread.start()
-    atexit.register(stop.set)
+    atexit.register(_stop, thread, stop)
     _started = (thread, stop)
     log.info("embedded analytics writer started")
     return _started
+
+
+def _stop(thread, stop, timeout=10.0):
+    """At the server's exit: end the writer's loop and wait for it, so that it neither writes nor
+    pushes while the interpreter shuts down (it did: "cannot schedule new futures after interpreter
+    shutdown", then DuckDB's threads aborted the process)."""
+    stop.set()
+    thread.join(timeout)

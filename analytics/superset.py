@@ -190,24 +190,29 @@ def available(timeout=1.0):
 MAX_FAILURE_CHARS = 2000
 
 
-def failure_path():
-    """Where `make run` (or `make superset`) writes why Superset could not be installed or started;
-    it removes the file once Superset runs."""
-    return Path(settings.VAR_DIR) / "superset" / "failed"
+def failure_path(name="failed"):
+    """Where `make run` (or `make superset`) writes why Superset could not be installed or started
+    ("failed"), or that it is being installed and started ("starting"); each file is removed once
+    that is over."""
+    return Path(settings.VAR_DIR) / "superset" / name
 
 
 def failure_reason():
-    """The text of that file (plain text, stripped), or None when there is none: Superset was then
-    left off on purpose (SUPERSET=0) or simply not started. A longer text than MAX_FAILURE_CHARS
-    keeps its start (what failed) and its end (how to retry), a "…" line between."""
-    try:
-        text = failure_path().read_text(encoding="utf-8", errors="replace").strip()
-    except OSError:
-        return None
-    if len(text) > MAX_FAILURE_CHARS:
-        half = (MAX_FAILURE_CHARS - 3) // 2
-        text = f"{text[:half]}\n…\n{text[-half:]}"
-    return text or None
+    """Why Superset does not answer, as `make run` wrote it (plain text, stripped): it is still
+    starting, or it failed and how to retry. None when neither was written: Superset was then left
+    off on purpose (SUPERSET=0) or simply not started. A longer text than MAX_FAILURE_CHARS keeps
+    its start (what failed) and its end (how to retry), a "…" line between."""
+    for name in ("starting", "failed"):
+        try:
+            text = failure_path(name).read_text(encoding="utf-8", errors="replace").strip()
+        except OSError:
+            continue
+        if len(text) > MAX_FAILURE_CHARS:
+            half = (MAX_FAILURE_CHARS - 3) // 2
+            text = f"{text[:half]}\n…\n{text[-half:]}"
+        if text:
+            return text
+    return None
 
 
 class Client:

@@ -65,6 +65,12 @@ class Superset:
     def _start(self):
         self.paths.var.mkdir(parents=True, exist_ok=True)
         self.paths.failed.unlink(missing_ok=True)
+        starting = self.paths.var / "starting"
+        first = not (self.service.VENV / ".installed").exists()
+        starting.write_text(
+            "Superset is being installed and started beside Gridcast (its first install takes a few minutes; "
+            f"progress in the terminal and in {self.paths.install_log}). Reload this page once it is ready.\n"
+            if first else "Superset is starting beside Gridcast (a few seconds). Reload this page once it is ready.\n")
         try:
             url = self.service.start(self.paths, self.port)
         except self.service.Cancelled:
@@ -75,6 +81,8 @@ class Superset:
             _say(reason)
             _say("Gridcast runs on without it; the dashboard says the same.")
             return
+        finally:
+            starting.unlink(missing_ok=True)
         _say(f"Superset is ready: its dashboards show under the live widgets of {self.gridcast_url}/ (Superset itself: {url})")
 
     def stop(self):

@@ -461,3 +461,15 @@ def test_superset_failure_reason_is_read_stripped_and_bounded(settings, tmp_path
     text = superset.failure_reason()
     assert text.startswith("Superset did not start: \ufffd") and text.endswith("retry with `make superset`.")
     assert "\n\u2026\n" in text and len(text) <= superset.MAX_FAILURE_CHARS
+
+
+def test_superset_still_starting_is_said_before_an_old_failure(settings, tmp_path):
+    """While `make run` installs and starts Superset it writes `starting`; the page says that
+    rather than nothing (or a failure of an earlier run)."""
+    settings.VAR_DIR = tmp_path
+    (tmp_path / "superset").mkdir()
+    (tmp_path / "superset" / "failed").write_text("Superset could not be started: an earlier run\n")
+    (tmp_path / "superset" / "starting").write_text("Superset is being installed and started beside Gridcast\n")
+    assert superset.failure_reason() == "Superset is being installed and started beside Gridcast"
+    (tmp_path / "superset" / "starting").unlink()
+    assert superset.failure_reason() == "Superset could not be started: an earlier run"
