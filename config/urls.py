@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import include, path
 
 from realtime.views import metrics_view
@@ -9,6 +11,8 @@ urlpatterns = [
     path("api/v1/", include("sheets.api.urls")),
     path("api/v1/", include("analytics.urls")),  # metrics, aggregates, alerts, notifications
     path("metrics", metrics_view, name="metrics"),
+    # Browsers ask every site for /favicon.ico (a 404 there is an error in the console).
+    path("favicon.ico", lambda request: redirect(static("favicon.svg"))),
     path("", include("analytics.dashboard_urls")),
     path("", include("accounts.urls")),
 ]
