@@ -144,7 +144,7 @@ async def _stream(groups, on_event, queue, first=()):
     layer = get_channel_layer()
     channel = await layer.new_channel()
     joined = []
-    reader = None
+    reader = getter = None
     try:
         for group in groups:
             await layer.group_add(group, channel)
@@ -171,8 +171,11 @@ async def _stream(groups, on_event, queue, first=()):
                 getter.cancel()
                 yield ": heartbeat\n\n"
     finally:
-        if reader is not None:
-            reader.cancel()
+        # Both tasks, or a getter left waiting when the browser went away is destroyed pending
+        # ("Task was destroyed but it is pending!", then "cannot reuse already awaited coroutine").
+        for task in (reader, getter):
+            if task is not None:
+                task.cancel()
         for group in joined:
             with contextlib.suppress(Exception):
                 await layer.group_discard(group, channel)
