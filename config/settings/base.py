@@ -19,7 +19,15 @@ def env_list(name, default=""):
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "gridcast-insecure-development-key-change-me")
+# Development values of the secrets: config/settings/production.py refuses to start with them.
+DEVELOPMENT_SECRET_KEY = "gridcast-insecure-development-key-change-me"
+SUPERSET_DEVELOPMENT_SECRETS = {
+    "SECRET_KEY": "gridcast-superset-insecure-development-key",
+    "GUEST_TOKEN_SECRET": "gridcast-superset-guest-token-development-secret",
+    "ADMIN_PASSWORD": "gridcast-superset-admin",
+}
+
+SECRET_KEY = os.environ.get("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "http://127.0.0.1:8000,http://localhost:8000")
@@ -252,9 +260,10 @@ SUPERSET = {
     # The URL the browser loads the embedded dashboard from (the same unless behind a proxy).
     "PUBLIC_URL": os.environ.get("SUPERSET_PUBLIC_URL", os.environ.get("SUPERSET_URL", "http://127.0.0.1:8088")).rstrip("/"),
     "ADMIN_USER": os.environ.get("SUPERSET_ADMIN_USER", "admin"),
-    "ADMIN_PASSWORD": os.environ.get("SUPERSET_ADMIN_PASSWORD", "gridcast-superset-admin"),
-    "SECRET_KEY": os.environ.get("SUPERSET_SECRET_KEY", "gridcast-superset-insecure-development-key"),
-    "GUEST_TOKEN_SECRET": os.environ.get("SUPERSET_GUEST_TOKEN_SECRET", "gridcast-superset-guest-token-development-secret"),
+    "ADMIN_PASSWORD": os.environ.get("SUPERSET_ADMIN_PASSWORD", SUPERSET_DEVELOPMENT_SECRETS["ADMIN_PASSWORD"]),
+    "SECRET_KEY": os.environ.get("SUPERSET_SECRET_KEY", SUPERSET_DEVELOPMENT_SECRETS["SECRET_KEY"]),
+    "GUEST_TOKEN_SECRET": os.environ.get("SUPERSET_GUEST_TOKEN_SECRET",
+                                         SUPERSET_DEVELOPMENT_SECRETS["GUEST_TOKEN_SECRET"]),
     "GUEST_TOKEN_AUDIENCE": os.environ.get("SUPERSET_GUEST_TOKEN_AUDIENCE", "gridcast"),
     "GUEST_TOKEN_SECONDS": int(os.environ.get("SUPERSET_GUEST_TOKEN_SECONDS", "300")),
     "GUEST_ROLE": "GridcastGuest",
