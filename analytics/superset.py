@@ -179,7 +179,9 @@ def config_text(directory=None):
 
 
 def available(timeout=1.0):
-    """True when Superset answers its health check."""
+    """True when Superset is on and answers its health check."""
+    if not settings.SUPERSET.get("ENABLED", True):
+        return False
     try:
         with urllib.request.urlopen(conf("URL") + "/health", timeout=timeout) as response:
             return response.status == 200
@@ -188,6 +190,7 @@ def available(timeout=1.0):
 
 
 MAX_FAILURE_CHARS = 2000
+OFF_NOTE = "Superset is off in this run (SUPERSET=0). Start `make run` without SUPERSET=0 to have it here."
 
 
 def failure_path(name="failed"):
@@ -202,6 +205,8 @@ def failure_reason():
     starting, or it failed and how to retry. None when neither was written: Superset was then left
     off on purpose (SUPERSET=0) or simply not started. A longer text than MAX_FAILURE_CHARS keeps
     its start (what failed) and its end (how to retry), a "…" line between."""
+    if not settings.SUPERSET.get("ENABLED", True):
+        return OFF_NOTE
     for name in ("starting", "failed"):
         try:
             text = failure_path(name).read_text(encoding="utf-8", errors="replace").strip()
@@ -668,7 +673,7 @@ RETRY_SECONDS = (1, 2, 4, 8, 15)
 def schedule_sync(workspace_id):
     """After the current transaction commits, sync the workspace in a background thread (never
     blocking nor failing the edit); nothing happens when Superset is off."""
-    if not conf("AUTO_SYNC"):
+    if not conf("AUTO_SYNC") or not settings.SUPERSET.get("ENABLED", True):
         return
     transaction.on_commit(lambda: _enqueue(int(workspace_id)))
 

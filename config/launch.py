@@ -128,6 +128,11 @@ def main():
     superset_port = os.environ.get("SUPERSET_PORT", "8088")
     if with_superset:
         os.environ.setdefault("SUPERSET_URL", f"http://127.0.0.1:{superset_port}")
+        # Superset lets its dashboards be framed by these origins only: this run's, on any port.
+        os.environ.setdefault("SUPERSET_EMBED_ORIGINS", ",".join(dict.fromkeys(
+            [url, f"http://127.0.0.1:{port}", f"http://localhost:{port}"])))
+    else:
+        os.environ["SUPERSET_ENABLED"] = "0"
     superset = Superset(var, superset_port, url) if with_superset else None
 
     stopping = threading.Event()

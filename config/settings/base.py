@@ -256,6 +256,9 @@ WHITENOISE_USE_FINDERS = DEBUG
 # Django mints the guest tokens its embedded dashboards use, so the JWT secret, algorithm and
 # audience are shared with Superset's generated config (`manage.py superset_config`).
 SUPERSET = {
+    # Off (`make run` with SUPERSET=0): nothing is synced to, or embedded from, whatever Superset
+    # may answer on the port, and the dashboard says it is off.
+    "ENABLED": env_bool("SUPERSET_ENABLED", True),
     "URL": os.environ.get("SUPERSET_URL", "http://127.0.0.1:8088").rstrip("/"),
     # The URL the browser loads the embedded dashboard from (the same unless behind a proxy).
     "PUBLIC_URL": os.environ.get("SUPERSET_PUBLIC_URL", os.environ.get("SUPERSET_URL", "http://127.0.0.1:8088")).rstrip("/"),

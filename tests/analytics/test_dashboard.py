@@ -473,3 +473,13 @@ def test_superset_still_starting_is_said_before_an_old_failure(settings, tmp_pat
     assert superset.failure_reason() == "Superset is being installed and started beside Gridcast"
     (tmp_path / "superset" / "starting").unlink()
     assert superset.failure_reason() == "Superset could not be started: an earlier run"
+
+
+def test_superset_turned_off_is_never_reached_and_the_page_says_so(settings, monkeypatch):
+    """`make run` with SUPERSET=0: whatever answers on Superset's port is neither synced to nor
+    embedded; the dashboard says Superset is off for this run."""
+    settings.SUPERSET = {**settings.SUPERSET, "ENABLED": False, "AUTO_SYNC": True}
+    monkeypatch.setattr(superset.urllib.request, "urlopen", lambda *a, **k: pytest.fail("Superset was reached"))
+    assert superset.available() is False
+    assert "SUPERSET=0" in superset.failure_reason()
+    superset.schedule_sync(1)  # nothing scheduled, nothing reached
