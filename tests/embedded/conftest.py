@@ -69,7 +69,10 @@ def run_env(port, var_dir):
            if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")
            and not k.startswith(("PYTEST_", "DJANGO_", "SUPERSET_"))}
     env.update(HOST="127.0.0.1", PORT=str(port), GRIDCAST_VAR_DIR=str(var_dir), SUPERSET="0",
-               SUPERSET_URL=NO_SUPERSET, PYTHONUNBUFFERED="1")
+               SUPERSET_URL=NO_SUPERSET, PYTHONUNBUFFERED="1",
+               # test_concurrency's stalled reader is closed after this many frames queued behind
+               # its full buffers (5000 by default); readers never queue that many.
+               GRIDCAST_WS_MAX_BACKLOG="50")
     return env
 
 
