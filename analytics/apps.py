@@ -9,13 +9,19 @@ class AnalyticsConfig(AppConfig):
     name = "analytics"
 
     def ready(self):
+        from sheets.demo import demo_seeded
+
+        from . import demo
         from .superset import connect_signals
 
         connect_signals()
+        demo_seeded.connect(demo.seeded, dispatch_uid="analytics.demo.seeded")
         if settings.ANALYTICS.get("EMBEDDED_WORKER") and _serving():
             from .embedded import start_worker
 
             start_worker()
+        if settings.GRIDCAST_DEMO and _serving():
+            demo.start_stream()
 
 
 def _serving():

@@ -9,6 +9,9 @@ from .bus import get_bus
 
 log = logging.getLogger(__name__)
 
+COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4",
+           "#f032e6", "#469990", "#9a6324", "#800000", "#808000", "#000075"]
+
 
 def operation_frame(operation):
     """The `ops` frame for one committed operation (the schema is in docs/realtime.md)."""
@@ -20,6 +23,23 @@ def operation_frame(operation):
         "op_id": str(operation.op_id) if operation.op_id else None,
         "changes": operation.payload,
     }
+
+
+def participant(user, connection_id: str) -> dict:
+    """Who a presence frame names: one connection of a person (a browser tab, or the demo
+    collaborator, which has no socket), with the person's name and colour."""
+    return {"connection": connection_id, "user": user.pk, "name": user.label, "colour": COLOURS[user.pk % len(COLOURS)]}
+
+
+def presence_frame(event: str, who: dict, state: dict) -> dict:
+    """The `presence` frame: event joined, update or left; `state` is {selection, editing}."""
+    return {"type": "presence", "event": event, "who": {**who, **state}}
+
+
+def publish_presence(sheet_id: int, event: str, who: dict, state: dict) -> None:
+    """A presence frame from outside a sheet socket (the demo collaborator) to every connection of
+    the sheet, through the bus like a person's."""
+    publish(sheet_id, presence_frame(event, who, state), origin=who["connection"])
 
 
 def encode(frame):

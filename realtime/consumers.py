@@ -19,14 +19,12 @@ from sheets.models import Sheet
 from sheets.permissions import Access, sheet_access
 
 from . import metrics, protocol
-from .broadcast import encode, operation_frame
+from .broadcast import encode, operation_frame, participant, presence_frame
 from .bus import PRESENCE_JOIN, get_bus, send_eagerly, server_protocol, write_texts
 from .edits import queue_for
 
 log = logging.getLogger(__name__)
 
-COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4",
-           "#f032e6", "#469990", "#9a6324", "#800000", "#808000", "#000075"]
 CLOSE_NO_ACCESS = 4403
 CLOSE_TOO_SLOW = 4008
 
@@ -378,13 +376,10 @@ class SheetConsumer(AsyncWebsocketConsumer):
     # presence --------------------------------------------------------------------------------
 
     def who(self):
-        return {
-            "connection": self.connection_id, "user": self.user.pk, "name": self.user.label,
-            "colour": COLOURS[self.user.pk % len(COLOURS)],
-        }
+        return participant(self.user, self.connection_id)
 
     def _presence_frame(self, event):
-        return {"type": "presence", "event": event, "who": {**self.who(), **self.presence_state}}
+        return presence_frame(event, self.who(), self.presence_state)
 
     def _presence(self, state):
         self.presence_state = state

@@ -204,6 +204,9 @@ GRIDCAST = {
     "WS_REPLAY_LIMIT": 1000,
 }
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# The demo order stream and collaborator inside the server process (analytics.demo; one per
+# process): on by default on the embedded default only; GRIDCAST_DEMO=0 turns it off.
+GRIDCAST_DEMO = env_bool("GRIDCAST_DEMO", False)
 
 # Analytics: DuckLake (catalog in this PostgreSQL database, schema "ducklake", or a SQLite file
 # under var/ when Django runs on SQLite; Parquet data under DATA_PATH/<database name>/).

@@ -10,7 +10,6 @@ import uuid
 import zipfile
 
 import openpyxl
-import pytest
 from playwright.sync_api import expect
 
 from .conftest import DEMO_PASSWORD, EDITOR, OWNER, SUPERUSER, Session, screenshot
@@ -230,7 +229,6 @@ def test_the_dashboard_opens_live(browse):
     screenshot(page, "dashboard")
 
 
-@pytest.mark.xfail(strict=False, reason="demo stream pending")
 def test_the_demo_stream_moves_the_dashboard(browse):
     page = dashboard(browse)
     # The demo order stream of `make run` sends orders: the orders chart or the revenue tile moves.

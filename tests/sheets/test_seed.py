@@ -1,5 +1,6 @@
 import io
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -10,10 +11,11 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 
-from accounts.models import Membership, User, Workspace
+from accounts.models import Membership, Role, User, Workspace
 from sheets import selectors, services
 from sheets import values as cell_values
 from sheets.management.commands.seed_demo import DEMO_MEMBERS, DEMO_PASSWORD, DEMO_SUPERUSER
+from sheets.demo import DEMO_BOT, DEMO_BOT_NAME
 from sheets.models import Column, Operation, Row, Sheet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,9 +46,13 @@ def test_seed_makes_logins_with_their_roles_and_one_bulk_operation():
     assert logins_in(output)
     workspace = Workspace.objects.get(name="Demo")
     roles = dict(Membership.objects.filter(workspace=workspace).values_list("user__email", "role"))
-    assert roles == {email: role.value for email, role in DEMO_MEMBERS}
+    assert roles == {**{email: role.value for email, role in DEMO_MEMBERS}, DEMO_BOT: Role.EDITOR.value}
     for email, _ in [*DEMO_MEMBERS, (DEMO_SUPERUSER, None)]:
         assert Client().login(email=email, password=DEMO_PASSWORD), email
+    # The demo collaborator edits from inside the server (analytics.demo); nobody logs in as it.
+    bot = User.objects.get(email=DEMO_BOT)
+    assert bot.label == DEMO_BOT_NAME and not bot.has_usable_password()
+    assert not Client().login(email=DEMO_BOT, password=DEMO_PASSWORD) and DEMO_BOT not in output
     admin = Client()
     admin.login(email=DEMO_SUPERUSER, password=DEMO_PASSWORD)
     assert admin.get("/admin/accounts/user/").status_code == 200
@@ -113,7 +119,7 @@ def test_the_same_seed_gives_the_same_rows_and_seeding_again_replaces_the_demo()
     assert other != first
     assert Workspace.objects.filter(name="Demo").count() == 1
     assert Sheet.objects.count() == 1 and Row.objects.count() == 300
-    assert User.objects.filter(email__endswith="@demo.gridcast").count() == 5
+    assert User.objects.filter(email__endswith="@demo.gridcast").count() == 6  # 4 members, the superuser, the collaborator
 
 
 @pytest.mark.django_db
@@ -173,3 +179,13 @@ def test_make_run_seeds_sqlite_with_bulk_create(tmp_path):
         assert db.execute("SELECT payload FROM sheets_operation WHERE kind = 'rows.insert'").fetchall() == [
             ('{"bulk": true, "count": 1200}',)
         ]
+        # What analytics adds, once: a dashboard per person and the alert rule.
+        assert db.execute("SELECT count(*) FROM analytics_dashboardlayout").fetchone() == (4,)
+        assert db.execute("SELECT name, state FROM analytics_alertrule").fetchall() == [("Error rate above 5 %", "ok")]
+    # A day of metrics went into the lake (SQLite catalog under var/, no server running), once.
+    written = int(re.search(r"Seeded ([\d,]+) metric events", first).group(1).replace(",", ""))
+    assert written > 50_000
+    with sqlite3.connect(tmp_path / "ducklake.sqlite") as catalog:
+        assert catalog.execute(
+            "SELECT s.record_count FROM ducklake_table_stats s JOIN ducklake_table t USING (table_id) "
+            "WHERE t.table_name = 'metric_events' AND t.end_snapshot IS NULL").fetchone() == (written,)

@@ -5,8 +5,6 @@ Through the REST API with a workspace-scoped token (given, or issued for the wor
 revoked at the end), or straight through the ingestion service with --direct.
 """
 import json
-import math
-import random
 import time
 import urllib.error
 import urllib.request
@@ -14,63 +12,7 @@ import urllib.request
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import ApiToken, Membership, Role, Workspace
-
-REGIONS = {"eu": 0.35, "us": 0.35, "asia": 0.2, "latam": 0.1}
-PRODUCTS = {"basic": (9.0, 0.45), "plus": (29.0, 0.3), "pro": (99.0, 0.18), "enterprise": (499.0, 0.07)}
-HOSTS = ["web-1", "web-2", "worker-1"]
-PAGES = ["/", "/pricing", "/checkout", "/account"]
-
-
-def _pick(weights, rng):
-    return rng.choices(list(weights), weights=list(weights.values()))[0]
-
-
-class Simulation:
-    """The shop's state: traffic follows a slow wave, errors come in occasional bursts."""
-
-    def __init__(self, rate, seed=None):
-        self.rate = rate
-        self.rng = random.Random(seed)
-        self.incident_until = 0.0
-
-    def second(self, now):
-        rng = self.rng
-        wave = 1 + 0.3 * math.sin(now / 60)
-        if now > self.incident_until and rng.random() < 0.01:
-            self.incident_until = now + rng.uniform(10, 40)  # an incident: failures, errors, latency
-        incident = now < self.incident_until
-        orders = max(0, round(rng.gauss(self.rate * wave, math.sqrt(max(self.rate, 1)))))
-        events, failed, revenue = [], 0, 0.0
-        for _ in range(orders):
-            moment = now + rng.random()
-            product = _pick({k: v[1] for k, v in PRODUCTS.items()}, rng)
-            status = "failed" if rng.random() < (0.25 if incident else 0.03) else "paid"
-            tags = {"region": _pick(REGIONS, rng), "product": product, "status": status}
-            events.append({"source": "shop", "metric": "orders", "value": 1, "timestamp": moment, "tags": tags})
-            if status == "paid":
-                amount = round(PRODUCTS[product][0] * rng.uniform(1, 3), 2)
-                revenue += amount
-                events.append({"source": "shop", "metric": "revenue", "value": amount, "timestamp": moment, "tags": tags})
-            else:
-                failed += 1
-        for region in REGIONS:
-            users = max(0, round(rng.gauss(self.rate * 20 * wave * REGIONS[region], 5)))
-            events.append({"source": "web", "metric": "active_users", "value": users, "timestamp": now,
-                           "tags": {"region": region}})
-        for page in PAGES:
-            events.append({"source": "web", "metric": "page_views", "value": rng.randint(0, 10) + round(self.rate * wave),
-                           "timestamp": now, "tags": {"page": page}})
-        for host in HOSTS:
-            base = 0.35 + 0.25 * wave + (0.3 if incident else 0)
-            events += [
-                {"source": host, "metric": "cpu", "value": round(min(1, max(0, rng.gauss(base, 0.05))), 3),
-                 "timestamp": now, "tags": {"host": host}},
-                {"source": host, "metric": "error_rate", "value": round(max(0, rng.gauss(0.12 if incident else 0.01, 0.01)), 4),
-                 "timestamp": now, "tags": {"host": host}},
-                {"source": host, "metric": "latency_ms", "value": round(rng.lognormvariate(4.2 + (1 if incident else 0), 0.3), 1),
-                 "timestamp": now, "tags": {"host": host}},
-            ]
-        return events, {"orders": orders, "failed": failed, "revenue": revenue, "incident": incident}
+from analytics.simulation import Simulation
 
 
 class Command(BaseCommand):
@@ -78,7 +20,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--workspace", required=True, help="workspace id or name")
-        parser.add_argument("--rate", type=float, default=10, help="orders per second (default 10)")
+        parser.add_argument("--rate", type=float, default=10, help="orders per second, on average over a day (default 10)")
         parser.add_argument("--seconds", type=float, default=0, help="stop after this long (default: until Ctrl-C)")
         parser.add_argument("--url", default="http://127.0.0.1:8000", help="the Gridcast server")
         parser.add_argument("--token", help="an API token scoped to the workspace (default: a temporary one)")

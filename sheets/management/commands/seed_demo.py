@@ -3,6 +3,8 @@
 The sheet and its columns are made by the services (so the operation log reads as if a person
 had made them); the rows go in by COPY on PostgreSQL or bulk_create on SQLite, under one
 "rows.insert" operation whose payload only says how many rows came ({"bulk": true, "count": n}).
+After the commit, sheets.demo.demo_seeded lets the apps above sheets add their part (analytics:
+a day of metrics, a dashboard per member, an alert rule).
 """
 import datetime as dt
 import itertools
@@ -18,22 +20,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from accounts.models import Membership, Role, Workspace
+from accounts.models import Membership, Role
 from accounts.services import workspace_create
 from sheets import services
+from sheets.demo import (
+    DEMO_BOT, DEMO_BOT_NAME, DEMO_MEMBERS, DEMO_PASSWORD, DEMO_SUPERUSER, DEMO_WORKSPACE, SHEET_NAME, demo_seeded,
+    demo_workspace,
+)
 from sheets.models import Row
-
-DEMO_WORKSPACE = "Demo"
-DEMO_PASSWORD = "gridcast-demo"
-DEMO_MEMBERS = [
-    ("owner@demo.gridcast", Role.OWNER),
-    ("admin@demo.gridcast", Role.ADMIN),
-    ("editor@demo.gridcast", Role.EDITOR),
-    ("viewer@demo.gridcast", Role.VIEWER),
-]
-# Not a workspace member: the account for Django's /admin/.
-DEMO_SUPERUSER = "superuser@demo.gridcast"
-SHEET_NAME = "orders"
 
 # Rows are generated and written in chunks of this size. It is part of what --seed reproduces.
 CHUNK = 20_000
@@ -250,7 +244,7 @@ class Command(BaseCommand):
         if not 1 <= cols <= 500:
             raise CommandError("--cols must be from 1 to 500")
         console = Console(file=self.stdout._out, highlight=False, soft_wrap=True)
-        existing = _demo_workspace()
+        existing = demo_workspace()
         if existing is not None and if_empty:
             console.print(f"The {DEMO_WORKSPACE} workspace exists already; nothing seeded.")
             self._print_logins(console)
@@ -258,34 +252,42 @@ class Command(BaseCommand):
         seed = random.SystemRandom().randrange(2**31) if seed is None else seed
         started = time.perf_counter()
         progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"),
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[unit]}"),
             TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=verbosity == 0,
         )
-        with progress, transaction.atomic():
-            if existing is not None:
-                console.print(f"Replacing the existing {DEMO_WORKSPACE} workspace.")
-                existing.delete()
-            users = _demo_users()
-            owner = users[DEMO_MEMBERS[0][0]]
-            workspace = workspace_create(name=DEMO_WORKSPACE, owner=owner)
-            for email, role in DEMO_MEMBERS[1:]:
-                Membership.objects.create(workspace=workspace, user=users[email], role=role)
-            data = OrderData(seed, cols)
-            sheet = services.sheet_create(workspace=workspace, name=SHEET_NAME, actor=owner, columns=data.columns())
-            keys = list(sheet.columns.filter(deleted=False).order_by("position").values_list("key", flat=True))
-            task = progress.add_task(f"Seeding {SHEET_NAME}", total=rows)
-            if rows:
-                _rows_load(sheet=sheet, actor=owner, data=data, keys=keys, rows=rows,
-                           progress=lambda n: progress.advance(task, n))
-        if connection.vendor == "postgresql" and not connection.in_atomic_block:
-            # Fresh statistics and a visibility map, so row windows use index-only scans at once.
-            with connection.cursor() as cursor:
-                cursor.execute("VACUUM ANALYZE sheets_row")
-        seconds = time.perf_counter() - started
-        console.print(
-            f"Seeded sheet {SHEET_NAME!r} (id {sheet.pk}): {rows:,} rows × {cols} columns "
-            f"in {seconds:.1f} s (--seed {seed})."
-        )
+        with progress:
+            with transaction.atomic():
+                if existing is not None:
+                    console.print(f"Replacing the existing {DEMO_WORKSPACE} workspace.")
+                    existing.delete()
+                users = _demo_users()
+                owner = users[DEMO_MEMBERS[0][0]]
+                workspace = workspace_create(name=DEMO_WORKSPACE, owner=owner)
+                for email, role in DEMO_MEMBERS[1:]:
+                    Membership.objects.create(workspace=workspace, user=users[email], role=role)
+                Membership.objects.create(workspace=workspace, user=_demo_bot(), role=Role.EDITOR)
+                data = OrderData(seed, cols)
+                sheet = services.sheet_create(workspace=workspace, name=SHEET_NAME, actor=owner, columns=data.columns())
+                keys = list(sheet.columns.filter(deleted=False).order_by("position").values_list("key", flat=True))
+                task = progress.add_task(f"Seeding {SHEET_NAME}", total=rows, unit="rows")
+                if rows:
+                    _rows_load(sheet=sheet, actor=owner, data=data, keys=keys, rows=rows,
+                               progress=lambda n: progress.advance(task, n))
+            if connection.vendor == "postgresql" and not connection.in_atomic_block:
+                # Fresh statistics and a visibility map, so row windows use index-only scans at once.
+                with connection.cursor() as cursor:
+                    cursor.execute("VACUUM ANALYZE sheets_row")
+            console.print(
+                f"Seeded sheet {SHEET_NAME!r} (id {sheet.pk}): {rows:,} rows × {cols} columns "
+                f"in {time.perf_counter() - started:.1f} s (--seed {seed})."
+            )
+            # After the commit: what other apps add (analytics' metrics, dashboard and alert rule)
+            # builds on committed rows, and a lake write cannot be rolled back with them anyway.
+            added = demo_seeded.send(sender=self.__class__, workspace=workspace, sheet=sheet, seed=seed,
+                                     progress=progress)
+        for _, sentence in added:
+            if sentence:
+                console.print(sentence)
         self._print_logins(console)
 
     def _print_logins(self, console):
@@ -299,13 +301,6 @@ class Command(BaseCommand):
         console.print(table)
 
 
-def _demo_workspace():
-    owner_email = DEMO_MEMBERS[0][0]
-    return Workspace.objects.filter(
-        name=DEMO_WORKSPACE, memberships__user__email=owner_email, memberships__role=Role.OWNER
-    ).first()
-
-
 def _demo_users():
     """Every demo account, with the demo password (again), by e-mail."""
     # One hash for all: the password is printed anyway, and each hash costs a good part of a second.
@@ -315,6 +310,11 @@ def _demo_users():
     }
     _user(DEMO_SUPERUSER, password, is_staff=True, is_superuser=True, display_name="Superuser")
     return users
+
+
+def _demo_bot():
+    """The demo collaborator, without a usable password: nobody logs in as it."""
+    return _user(DEMO_BOT, make_password(None), display_name=DEMO_BOT_NAME)
 
 
 def _user(email, password, **fields):
