@@ -18,7 +18,8 @@ export function describe(op, { names, rowLabel }) {
         ? `set ${col(c.cells[0].col)} in ${rowLabel(c.cells[0].row)} to ${quote(c.cells[0].value)}`
         : `edited ${plural(c.cells.length, "cell")}`;
       break;
-    case "rows.insert": text = `added ${plural(c.rows.length, "row")}`; break;
+    // seed_demo's bulk load logs no rows, only their count ({bulk: true, count}).
+    case "rows.insert": text = `added ${plural(c.rows?.length ?? c.count, "row")}`; break;
     case "rows.delete": text = `deleted ${plural(c.ids.length, "row")}`; break;
     case "rows.move": text = `moved ${plural(c.ids.length, "row")}`; break;
     case "column.add": text = `added column ${quote(c.column.name)} (${c.column.type})`; break;
