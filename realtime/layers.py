@@ -11,12 +11,27 @@ import asyncio
 import logging
 import threading
 
+from channels.layers import InMemoryChannelLayer as BaseInMemoryChannelLayer
 from channels_redis.core import RedisChannelLayer as BaseRedisChannelLayer
 
 
 class RedisChannelLayer(BaseRedisChannelLayer):
     async def receive(self, channel):
         return await cancellable(super().receive(channel))
+
+
+class InMemoryChannelLayer(BaseInMemoryChannelLayer):
+    """The embedded default's layer (one process), which remembers the event loop of the
+    connections it serves. Its queues belong to that loop: a send made on another loop (from the
+    analytics writer's or the demo stream's thread) reached a waiting consumer only when something
+    else woke the loop, and live dashboards showed data up to 3 s old. group_send() below hands
+    such sends to the serving loop instead."""
+
+    loop = None
+
+    async def receive(self, channel):
+        self.loop = asyncio.get_running_loop()
+        return await super().receive(channel)
 
 
 async def cancellable(coroutine):
@@ -40,9 +55,10 @@ def _cancel_until_done(task):
 
 def group_send(group, message):
     """Send to a channel-layer group from synchronous code, best effort (the caller's data is
-    committed; a lost push is logged, never raised). From a thread that runs an event loop
-    (a sync view called inside async code, a test driving a browser), the send runs in a
-    thread of its own."""
+    committed; a lost push is logged, never raised). With the in-memory layer the send is handed
+    to the loop that serves its connections (see InMemoryChannelLayer). From a thread that runs
+    an event loop (a sync view called inside async code, a test driving a browser), the send runs
+    in a thread of its own."""
     from asgiref.sync import async_to_sync
     from channels.layers import get_channel_layer
 
@@ -57,8 +73,18 @@ def group_send(group, message):
             logging.getLogger(__name__).exception("could not send to group %s", group)
 
     try:
-        asyncio.get_running_loop()
+        running = asyncio.get_running_loop()
     except RuntimeError:
+        running = None
+    serving = getattr(layer, "loop", None)
+    if serving is not None and serving is not running and serving.is_running():
+        def reported(future):
+            if not future.cancelled() and future.exception() is not None:
+                logging.getLogger(__name__).error("could not send to group %s: %s", group, future.exception())
+
+        asyncio.run_coroutine_threadsafe(layer.group_send(group, message), serving).add_done_callback(reported)
+        return None
+    if running is None:
         return send()
     thread = threading.Thread(target=send, name="group-send")
     thread.start()
