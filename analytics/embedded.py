@@ -4,6 +4,8 @@ import atexit
 import logging
 import threading
 
+from django.apps import apps
+
 log = logging.getLogger(__name__)
 _started = None
 
@@ -15,12 +17,21 @@ def start_worker():
     from . import writethrough
 
     stop = threading.Event()
-    thread = threading.Thread(target=writethrough.run, args=(stop,), name="analytics-writer", daemon=True)
+    thread = threading.Thread(target=_run, args=(writethrough.run, stop), name="analytics-writer", daemon=True)
     thread.start()
     atexit.register(_stop, thread, stop)
     _started = (thread, stop)
     log.info("embedded analytics writer started")
     return _started
+
+
+def _run(loop, stop):
+    """The writer's loop, once every app is ready: started from AppConfig.ready(), its first query
+    came before (Django warned "Accessing the database during app initialization")."""
+    while not apps.ready:
+        if stop.wait(0.05):
+            return
+    loop(stop)
 
 
 def _stop(thread, stop, timeout=10.0):
