@@ -8,12 +8,16 @@ Server → client: {"type": "welcome", "workspace", "access"}, {"type": "subscri
 {"type": "pong"}, {"type": "error", "code", "message"}. `at` (ISO) is when the data was computed,
 `as_of_ms` (epoch milliseconds) when its computation started: the page shows arrival - as_of_ms
 as the data's age. docs/dashboards.md has the details.
+
+When the person's access to the workspace or the credential the socket was opened with is gone
+(realtime.revocation), the socket gets {"type": "error", "code": "access_revoked"} and closes
+with 4403.
 """
 import json
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from realtime.revocation import Credential, Guard
 from sheets.errors import GridcastError
 from sheets.permissions import Access, workspace_access
 
@@ -28,29 +32,24 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.workspace_id = int(self.scope["url_route"]["kwargs"]["workspace_id"])
         self.user = self.scope.get("user")
         self.live = None
-        self.groups_joined = []
-        access = await database_sync_to_async(self._access)()
+        self.guard = Guard(self.user, Credential.of_scope(self.scope),
+                           lambda user: workspace_access(user, self.workspace_id), denied=Access.NONE)
+        access = await self.guard.acheck()
         if access < Access.VIEW:
             await self.close(code=CLOSE_NO_ACCESS)  # before accept: the handshake is refused
             return
         await self.accept()
-        for group in (dashboard_group(self.workspace_id), workspace_group(self.workspace_id)):
-            await self.channel_layer.group_add(group, self.channel_name)
-            self.groups_joined.append(group)
+        # The workspace's pushes and the user's access changes, kept joined however long the socket lives.
+        await self.guard.join(self.channel_layer, self.channel_name,
+                              dashboard_group(self.workspace_id), workspace_group(self.workspace_id))
         self.live = LiveWidgets(self.workspace_id, self.send_frame)
         await self.send_frame({"type": "welcome", "workspace": self.workspace_id, "access": access.name.lower()})
-
-    def _access(self):
-        if self.user is None or not self.user.is_authenticated:
-            return Access.NONE
-        return workspace_access(self.user, self.workspace_id)
 
     async def disconnect(self, code):
         if self.live is not None:
             self.live.close()
-        for group in self.groups_joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
-        self.groups_joined = []
+            self.live = None
+        await self.guard.leave()
 
     async def send_frame(self, frame):
         await self.send(text_data=json.dumps(frame, default=str))
@@ -66,6 +65,8 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         if kind == "ping":
             return await self.send_frame({"type": "pong", "t": frame.get("t")})
         if kind == "subscribe":
+            if self.live is None:  # access revoked: the socket is closing
+                return
             try:
                 ids = self.live.subscribe(frame.get("widgets"), frame.get("filters"))
             except GridcastError as error:
@@ -73,10 +74,20 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             return await self.send_frame({"type": "subscribed", "widgets": ids})
         await self.send_frame({"type": "error", "code": "invalid", "message": f"unknown frame type {kind!r}"})
 
-    # channel-layer events (analytics.notify)
+    # channel-layer events (analytics.notify, realtime.revocation)
+    async def access_changed(self, event):
+        if await self.guard.acheck() < Access.VIEW:
+            await self.disconnect(CLOSE_NO_ACCESS)  # nothing more is pushed
+            await self.send_frame({"type": "error", "code": "access_revoked",
+                                   "message": "you no longer have access to this workspace"})
+            await self.close(code=CLOSE_NO_ACCESS)
+
     async def data_arrived(self, event):
-        self.live.arrived()
+        if self.live is not None:
+            self.live.arrived()
 
     async def notification_created(self, event):
+        if self.guard.revoked:  # queued before the socket left its groups
+            return
         await self.send_frame({"type": "notification",
                               "notification": personal_notification(event.get("notification"), self.user.pk)})

@@ -1,9 +1,12 @@
 """The live dashboard page (a Django template hosting the Svelte dashboard), the JSON of a
 person's saved layout, one widget's data (for polling), and the Server-Sent Events fallbacks:
 a dashboard's widget data, and the notifications of all the person's workspaces for the bell in
-the top bar of every page."""
+the top bar of every page.
+
+The streams end within a second when the person's access, or the session they were opened with,
+is gone (realtime.revocation): the dashboard's after an `event: revoked`; the bell's when the set
+of the person's workspaces changed (the browser reconnects and gets the new set)."""
 import asyncio
-import contextlib
 import json
 
 from asgiref.sync import sync_to_async
@@ -15,6 +18,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from accounts.models import Workspace
+from realtime.revocation import Credential, Guard
 from sheets.errors import GridcastError, InvalidInput
 from sheets.permissions import Access, workspace_access
 from sheets.selectors import workspace_sheets_with_columns, workspaces_for_user
@@ -137,48 +141,62 @@ def _sse(event, data):
     return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
 
 
-async def _stream(groups, on_event, queue, first=()):
+_REVOKED = object()  # put in a stream's queue when its access is gone: the stream ends
+
+
+async def _stream(groups, on_event, queue, guard, first=(), last=None):
     """SSE text: `first` events, then whatever `on_event` puts in `queue` for the channel-layer
     messages of `groups`, with a comment line every HEARTBEAT_SECONDS (keeps proxies and the
-    browser from timing the stream out, and finds closed connections)."""
+    browser from timing the stream out, and finds closed connections).
+
+    `guard` (realtime.revocation) keeps the stream's channel in the user's group beside `groups`
+    (all joined again well within the layer's group expiry); when the user's access changes and
+    the guard's check fails, the stream sends `last` (an (event, data), or nothing when None) and
+    ends, out of every group."""
     layer = get_channel_layer()
     channel = await layer.new_channel()
-    joined = []
     reader = getter = None
     try:
-        for group in groups:
-            await layer.group_add(group, channel)
-            joined.append(group)
+        await guard.join(layer, channel, *groups)
         yield "retry: 2000\n\n"
         for event, data in first:
             yield _sse(event, data)
 
         async def read():
             while True:
-                await on_event(await layer.receive(channel))
+                message = await layer.receive(channel)
+                if message.get("type") != "access.changed":
+                    await on_event(message)
+                elif not await guard.acheck():
+                    await guard.leave()  # nothing more arrives
+                    await queue.put(_REVOKED)
+                    return
 
         reader = asyncio.ensure_future(read())
         while True:
             getter = asyncio.ensure_future(queue.get())
             done, _ = await asyncio.wait({getter, reader}, timeout=HEARTBEAT_SECONDS, return_when=asyncio.FIRST_COMPLETED)
-            if reader in done:  # the channel layer failed: end the stream, the browser reconnects
+            if getter not in done:
                 getter.cancel()
-                reader.result()
-            if getter in done:
-                frame = getter.result()
-                yield _sse(frame["type"], frame)
-            else:
-                getter.cancel()
-                yield ": heartbeat\n\n"
+                if reader not in done:
+                    yield ": heartbeat\n\n"
+                elif queue.empty():  # the channel layer failed: end the stream, the browser reconnects
+                    reader.result()
+                    return
+                continue
+            frame = getter.result()
+            if frame is _REVOKED:
+                if last is not None:
+                    yield _sse(*last)
+                return
+            yield _sse(frame["type"], frame)
     finally:
         # Both tasks, or a getter left waiting when the browser went away is destroyed pending
         # ("Task was destroyed but it is pending!", then "cannot reuse already awaited coroutine").
         for task in (reader, getter):
             if task is not None:
                 task.cancel()
-        for group in joined:
-            with contextlib.suppress(Exception):
-                await layer.group_discard(group, channel)
+        await guard.leave()
 
 
 def _event_stream(body):
@@ -195,7 +213,9 @@ async def dashboard_events(request, workspace_id):
     user = await request.auser()
     if not user.is_authenticated:
         return JsonResponse({"error": {"code": "not_authenticated", "message": "log in first"}}, status=401)
-    access = await sync_to_async(workspace_access)(user, workspace_id)
+    guard = Guard(user, Credential.of_request(request), lambda person: workspace_access(person, workspace_id),
+                  denied=Access.NONE)
+    access = await guard.acheck()
     if access < Access.VIEW:
         return JsonResponse({"error": {"code": "not_found", "message": "Workspace not found"}}, status=404)
     queue = asyncio.Queue()
@@ -220,8 +240,10 @@ async def dashboard_events(request, workspace_id):
         live.arrived()  # the first data at once
         try:
             async for chunk in _stream([dashboard_group(workspace_id), workspace_group(workspace_id)], on_event, queue,
-                                       first=[("welcome", {"type": "welcome", "workspace": workspace_id,
-                                                           "access": access.name.lower()})]):
+                                       guard, first=[("welcome", {"type": "welcome", "workspace": workspace_id,
+                                                                  "access": access.name.lower()})],
+                                       last=("revoked", {"type": "revoked", "code": "access_revoked",
+                                                         "message": "you no longer have access to this workspace"})):
                 yield chunk
         finally:
             live.close()
@@ -235,7 +257,14 @@ async def notification_events(request):
     user = await request.auser()
     if not user.is_authenticated:
         return JsonResponse({"error": {"code": "not_authenticated", "message": "log in first"}}, status=401)
-    ids = await sync_to_async(lambda: list(workspaces_for_user(user).values_list("pk", flat=True)))()
+    def workspace_ids(person):
+        return sorted(workspaces_for_user(person).values_list("pk", flat=True))
+
+    # The stream is for the workspaces it opened with: it ends when that set changes.
+    ids = await sync_to_async(workspace_ids)(user)
+    guard = Guard(user, Credential.of_request(request), lambda person: workspace_ids(person) == ids)
+    if not await guard.acheck():
+        return JsonResponse({"error": {"code": "not_authenticated", "message": "log in first"}}, status=401)
     queue = asyncio.Queue()
 
     async def on_event(message):
@@ -243,5 +272,5 @@ async def notification_events(request):
             await queue.put({"type": "notification",
                              "notification": personal_notification(message.get("notification"), user.pk)})
 
-    return _event_stream(_stream([workspace_group(i) for i in ids], on_event, queue,
+    return _event_stream(_stream([workspace_group(i) for i in ids], on_event, queue, guard,
                                  first=[("welcome", {"type": "welcome", "workspaces": ids})]))

@@ -5,7 +5,7 @@ class RealtimeConfig(AppConfig):
     name = "realtime"
 
     def ready(self):
-        from . import signals  # noqa: F401
+        from . import revocation  # noqa: F401  (its receivers announce access changes)
         from .auth import redact_tokens_in_server_logs
 
         redact_tokens_in_server_logs()

@@ -26,8 +26,9 @@ class TokenOrSessionAuth:
         token = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [None])[0]
         if token is None:
             return await self.with_session(scope, receive, send)
-        user, _ = await database_sync_to_async(user_for_token)(token)
-        scope = dict(scope, user=user or AnonymousUser())
+        user, found = await database_sync_to_async(user_for_token)(token)
+        # The token's id: the connection ends when this token is revoked (realtime.revocation).
+        scope = dict(scope, user=user or AnonymousUser(), token_id=found.pk if found else None)
         has_origin = any(name == b"origin" for name, _ in scope.get("headers", []))
         app = self.checked_with_token if has_origin else self.with_token
         return await app(scope, receive, send)

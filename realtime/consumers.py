@@ -21,16 +21,13 @@ from sheets.permissions import Access, sheet_access
 from . import metrics, protocol
 from .broadcast import encode, operation_frame, participant, presence_frame
 from .bus import PRESENCE_JOIN, get_bus, send_eagerly, server_protocol, write_texts
-from .edits import queue_for
+from .edits import queue_for, write_refusal
+from .revocation import AccessRevoked, Credential, Guard, stale_guards_checked
 
 log = logging.getLogger(__name__)
 
 CLOSE_NO_ACCESS = 4403
 CLOSE_TOO_SLOW = 4008
-
-
-def user_group(user_id):
-    return f"user.{user_id}"
 
 
 def _service(name):
@@ -92,7 +89,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
         while True:
             try:
                 if down and getattr(self, "joined", False):
-                    await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
+                    await self.guard.rejoin()
                     return {"type": "access.changed"}
                 return await self._layer_receive()
             except Exception:
@@ -120,6 +117,9 @@ class SheetConsumer(AsyncWebsocketConsumer):
         self.presence_state = {"selection": None, "editing": False}
         self.presence_sent_at = 0.0
         self.presence_timer = None
+        self.revoked = False
+        # Access is checked at connect, when the user's access changes, and before writes (revocation).
+        self.guard = Guard(self.user, Credential.of_scope(self.scope), self._sheet_access, denied=Access.NONE)
         limits = settings.GRIDCAST
         self.bucket = TokenBucket(limits["WS_EDITS_PER_SECOND"], limits["WS_EDIT_BURST"])
         found = await database_sync_to_async(self._load)()
@@ -128,7 +128,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
             return
         self.sheet, self.access = found
         await self.accept()
-        await self.channel_layer.group_add(user_group(self.user.pk), self.channel_name)
+        await self.guard.join(self.channel_layer, self.channel_name)
         await get_bus().join(self.sheet_id, self)
         self.joined = True
         metrics.connections.inc()
@@ -148,8 +148,12 @@ class SheetConsumer(AsyncWebsocketConsumer):
         sheet = Sheet.objects.filter(pk=self.sheet_id).first()
         if sheet is None or self.user is None:
             return None
-        access = sheet_access(self.user, sheet)
+        self.sheet = sheet
+        access = self.guard.check()
         return (sheet, access) if access >= Access.VIEW else None
+
+    def _sheet_access(self, user):
+        return sheet_access(user, self.sheet)
 
     def _current_version(self):
         return Sheet.objects.filter(pk=self.sheet_id).values_list("version", flat=True).first() or 0
@@ -166,8 +170,8 @@ class SheetConsumer(AsyncWebsocketConsumer):
             bus = get_bus()
             await bus.leave(self.sheet_id, self)
             try:
+                await self.guard.leave()
                 await bus.apublish(self.sheet_id, encode(self._presence_frame("left")), self.connection_id)
-                await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
             except Exception:
                 log.warning("could not announce the departure of %s", self.connection_id)
 
@@ -296,6 +300,8 @@ class SheetConsumer(AsyncWebsocketConsumer):
             elif kind == "ping":
                 version = await database_sync_to_async(self._current_version)()
                 self.send_frame({"type": "pong", "t": frame.get("t"), "version": version})
+        except AccessRevoked:
+            await self._revoked(op_id)
         except GridcastError as error:
             self.send_frame({"type": "error", "op_id": op_id, **error.as_dict()})
         except Exception:  # a fault of ours: the client hears of it and the connection stays
@@ -315,7 +321,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
         self._may_write()
         _, kwargs = protocol.write_call("edit", frame)
         edit = Edit(self.user, kwargs.get("cells"), kwargs["op_id"], self.connection_id)
-        future = queue_for(self.sheet).enqueue(edit)
+        future = queue_for(self.sheet).enqueue(edit, self.guard)
         future.add_done_callback(functools.partial(self._edit_done, kwargs["op_id"], time.perf_counter()))
         self.last_edit = future
 
@@ -323,7 +329,9 @@ class SheetConsumer(AsyncWebsocketConsumer):
         if self.last_edit is future:
             self.last_edit = None
         result = future.exception() or future.result() if not future.cancelled() else None
-        if isinstance(result, GridcastError):
+        if isinstance(result, AccessRevoked):
+            asyncio.ensure_future(self._revoked(op_id))
+        elif isinstance(result, GridcastError):
             self.send_frame({"type": "error", "op_id": op_id, **result.as_dict()})
         elif result is None or isinstance(result, BaseException):
             log.error("edit on sheet %s failed", self.sheet_id, exc_info=result if isinstance(result, BaseException) else None)
@@ -357,6 +365,10 @@ class SheetConsumer(AsyncWebsocketConsumer):
         })
 
     def _call(self, service, kwargs):
+        stale_guards_checked([self.guard])  # a revocation this connection has not heard of yet
+        refusal = write_refusal(self.guard)
+        if refusal is not None:
+            raise refusal
         return _service(service)(sheet=self.sheet, actor=self.user, origin=self.connection_id, **kwargs)
 
     async def _replay(self, since):
@@ -397,21 +409,28 @@ class SheetConsumer(AsyncWebsocketConsumer):
     # control messages through the channel layer ----------------------------------------------
 
     async def access_changed(self, message):
-        """Membership or sharing changed for this user: look again, and leave if no longer allowed."""
-        access = await database_sync_to_async(self._fresh_access)()
+        """The user's access changed (realtime.revocation): look again; close if this connection
+        may no longer view the sheet or its credential is gone, else tell the new access."""
+        access = await self.guard.acheck()
         if access < Access.VIEW:
-            await self.send(text_data=encode({
-                "type": "error", "code": "access_revoked", "message": "you no longer have access to this sheet",
-            }))
-            await self.close(code=CLOSE_NO_ACCESS)
+            await self._revoked()
         elif access != self.access:
             self.access = access
             self.send_frame({"type": "access", "access": access.name.lower()})
 
-
-    def _fresh_access(self):
-        self.user.refresh_from_db(fields=["is_active"])
-        return sheet_access(self.user, self.sheet)
+    async def _revoked(self, op_id=None):
+        """Access is gone: nothing more is sent (frames waiting are dropped), the client gets
+        `access_revoked` (for the write that found out, if one did) and the connection closes
+        with 4403 and leaves its room and groups at once."""
+        if self.revoked or not self.joined:  # told already, or the client is gone
+            return
+        self.revoked, self.ready = True, False
+        self.outbox.clear()
+        await self.send(text_data=encode({
+            "type": "error", "op_id": op_id, "code": "access_revoked", "message": "you no longer have access to this sheet",
+        }))
+        await self.close(code=CLOSE_NO_ACCESS)
+        await self.disconnect(CLOSE_NO_ACCESS)
 
 
 class RateLimited(GridcastError):

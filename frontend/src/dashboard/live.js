@@ -181,6 +181,13 @@ export class LiveFeed {
       this.failures = 0;
       this.setState("live");
     });
+    // Access is gone (removed, logged out...): the stream ends; like a WebSocket's 4403, stay closed.
+    source.addEventListener("revoked", () => {
+      source.close();
+      if (source !== this.source) return;
+      this.source = null;
+      this.setState("no access");
+    });
     for (const kind of ["data", "notification"]) {
       source.addEventListener(kind, (event) => {
         try {
