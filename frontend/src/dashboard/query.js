@@ -136,4 +136,9 @@ export function formatNumber(value) {
   return plain.format(value);
 }
 
+/** An axis label: compact from ten thousand up ("400K"), so it fits the axis' 56 px. */
+export function formatTick(value) {
+  return value != null && Math.abs(value) >= 1e4 ? compact.format(value) : formatNumber(value);
+}
+
 export const PALETTE = ["#2f6fed", "#12a37f", "#f58231", "#d6336c", "#7048e8", "#0ca5b0", "#e8a20c", "#6b7a90", "#9a6324", "#3cb44b"];
