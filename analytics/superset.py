@@ -11,6 +11,7 @@ import hashlib
 import http.cookiejar
 import json
 import logging
+import os
 import queue
 import threading
 import time
@@ -108,6 +109,18 @@ ENABLE_PROXY_FIX = False
 SUPERSET_WEBSERVER_TIMEOUT = 120
 LOG_LEVEL = "WARNING"
 
+# Gridcast's lakes, by name: <GRIDCAST_LAKES_DIR>/<name>.json, written by Gridcast (mode 0600). The
+# catalog's connection details are never part of Superset's metadata (nor visible to its API or UI):
+# a database's extra names its lake only.
+GRIDCAST_LAKES_DIR = {lakes_dir!r}
+'''
+
+# The code half of superset_config.py (plain text, not a format string).
+CONFIG_CODE = r'''
+import json
+import os
+import re
+
 
 _preparer_init = duckdb_engine.DuckDBIdentifierPreparer.__init__
 # Read once, on a connection of our own (the default one is not safe across request threads).
@@ -125,26 +138,119 @@ def _quote_every_keyword(self, dialect, **kwargs):
 duckdb_engine.DuckDBIdentifierPreparer.__init__ = _quote_every_keyword
 
 
+# --- what SQL reaches DuckDB ---------------------------------------------------------------------
+# Every statement Superset sends a DuckDB connection (SQL Lab, charts, datasets, introspection) is
+# parsed by DuckDB first: only queries and transaction control pass (no ATTACH, COPY, SET, LOAD,
+# INSTALL, CREATE SECRET, PRAGMA ...), and no query may call what reaches a database or a file
+# around the lake (postgres_*, sqlite_*, query() of a text) or name the lake's catalog database.
+_ALLOWED_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.TRANSACTION})
+_FORBIDDEN = re.compile(
+    r"__ducklake_metadata|\b(postgres_\w+|sqlite_\w+|mysql_\w+|query|query_table|duckdb_secrets|which_secret)\"?\s*\(",
+    re.IGNORECASE)
+
+
+class RefusedStatement(duckdb.PermissionException):
+    pass
+
+
+def _check(raw, statement):
+    if statement.strip().lower() == "commit":
+        return
+    found = _FORBIDDEN.search(statement)
+    if found:
+        called = found.group(0).rstrip("( \t\r\n").strip('"')
+        raise RefusedStatement(f"Gridcast's lake refuses {called!r}: it reaches outside the lake")
+    for parsed in raw.extract_statements(statement):
+        if parsed.type not in _ALLOWED_STATEMENTS:
+            raise RefusedStatement(f"Gridcast's lake is read-only: {parsed.type.name} statements are refused")
+
+
+class _GuardedCursor(duckdb_engine.CursorWrapper):
+    def __init__(self, raw, connection_wrapper):
+        super().__init__(raw, connection_wrapper)
+        self._raw = raw
+
+    def execute(self, statement, parameters=None, context=None):
+        _check(self._raw, statement)
+        return super().execute(statement, parameters, context)
+
+    def executemany(self, statement, parameters=None, context=None):
+        _check(self._raw, statement)
+        return super().executemany(statement, parameters, context)
+
+
+class _GuardedConnection(duckdb_engine.ConnectionWrapper):
+    def __init__(self, raw):
+        super().__init__(raw)
+        self._raw = raw
+
+    def cursor(self):
+        return _GuardedCursor(self._raw, self)
+
+    def execute(self, statement, parameters=None):
+        _check(self._raw, statement)
+        return self._raw.execute(statement, parameters)
+
+    def sql(self, statement, *args, **kwargs):
+        _check(self._raw, statement)
+        return self._raw.sql(statement, *args, **kwargs)
+
+    query = sql
+
+
+_LAKE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}")
+_SECRET_FIELDS = ("host", "port", "database", "user", "password")
+
+
+def _lake(name):
+    if not isinstance(name, str) or not _LAKE_NAME.fullmatch(name) or name.startswith("."):
+        raise ValueError(f"not a Gridcast lake name: {name!r}")
+    with open(os.path.join(GRIDCAST_LAKES_DIR, name + ".json"), encoding="utf-8") as file:
+        return json.load(file)
+
+
 # On duckdb-engine's dialect itself: it turns SQLAlchemy's dialect events off for its class.
 @event.listens_for(duckdb_engine.Dialect, "do_connect")
-def _attach_gridcast_lake(dialect, conn_rec, cargs, cparams):
-    """A DuckDB connection whose connect_args carry "gridcast_lake" attaches Gridcast's DuckLake
-    read-only as `lake` (extensions from the extension directory in its config, never downloaded)."""
-    if "gridcast_lake" not in cparams:
-        return None
-    params = dict(cparams)
-    lake = params.pop("gridcast_lake")
-    connection = dialect.connect(*cargs, **params)
-    connection.execute("SET TimeZone = 'UTC'")
-    connection.execute("LOAD ducklake")
-    kind = lake["catalog"].split(":", 1)[0]
-    connection.execute("LOAD postgres_scanner" if kind == "postgres" else "LOAD sqlite_scanner")
+def _connect_duckdb(dialect, conn_rec, cargs, cparams):
+    """Every DuckDB connection Superset opens is locked down: no file outside the lake, no
+    extension loaded, no database attached, its configuration locked, and the statements above
+    only. One whose connect_args name a Gridcast lake ("gridcast_lake": <name>) first attaches that
+    DuckLake read-only as `lake` (extensions from Gridcast's directory, never downloaded); the
+    catalog's credentials go through a temporary DuckDB secret, dropped once attached, so neither
+    duckdb_databases() nor duckdb_secrets() shows them."""
+    params = {key: value for key, value in cparams.items() if key in ("database", "read_only")}
+    name = cparams.get("gridcast_lake")
+    if name is None:
+        params["config"] = {"enable_external_access": False, "autoinstall_known_extensions": False,
+                            "autoload_known_extensions": False, "lock_configuration": True}
+        return _GuardedConnection(dialect.connect(*cargs, **params)._ConnectionWrapper__c)
+    lake = _lake(name)
+    params["config"] = {"extension_directory": lake["extension_directory"], "autoinstall_known_extensions": False,
+                        "autoload_known_extensions": False}
+    raw = dialect.connect(*cargs, **params)._ConnectionWrapper__c
+    raw.execute("SET TimeZone = 'UTC'")
+    raw.execute("LOAD ducklake")
     options = ["READ_ONLY", "DATA_PATH " + _literal(lake["data_path"])]
-    if kind == "postgres":
-        options.append("METADATA_SCHEMA 'ducklake'")
-    connection.execute("ATTACH " + _literal("ducklake:" + lake["catalog"]) + " AS lake (" + ", ".join(options) + ")")
-    connection.execute("USE lake")
-    return connection
+    if lake["kind"] == "postgres":
+        raw.execute("LOAD postgres_scanner")
+        fields = ", ".join(f"{field.upper()} {_literal(lake['postgres'][field])}"
+                           for field in _SECRET_FIELDS if lake["postgres"].get(field))
+        raw.execute(f"CREATE TEMPORARY SECRET gridcast_lake_catalog (TYPE postgres, {fields})")
+        try:
+            options += ["METADATA_SCHEMA 'ducklake'",
+                        "METADATA_PARAMETERS MAP {'SECRET': 'gridcast_lake_catalog', 'SCHEMA': 'ducklake'}"]
+            raw.execute("ATTACH " + _literal("ducklake:postgres:" + lake.get("options", "")) + " AS lake ("
+                        + ", ".join(options) + ")")
+        finally:
+            raw.execute("DROP SECRET gridcast_lake_catalog")
+    else:
+        raw.execute("LOAD sqlite_scanner")
+        raw.execute("ATTACH " + _literal("ducklake:sqlite:" + lake["sqlite"]) + " AS lake (" + ", ".join(options) + ")")
+    raw.execute("USE lake")
+    raw.execute("SET allowed_directories = [" + _literal(lake["data_path"]) + "]")
+    raw.execute("SET enable_external_access = false")
+    raw.execute("SET lock_configuration = true")
+    return _GuardedConnection(raw)
 
 
 def _literal(text):
@@ -172,7 +278,8 @@ def config_text(directory=None):
         guest_audience=conf("GUEST_TOKEN_AUDIENCE"),
         guest_seconds=conf("GUEST_TOKEN_SECONDS"),
         frame_ancestors=frame_ancestors(),
-    )
+        lakes_dir=str(lakes_dir().resolve()),
+    ) + CONFIG_CODE
 
 
 # --- the REST client -------------------------------------------------------------------------------
@@ -309,14 +416,56 @@ def prefix():
     return f"gc_{name}"
 
 
+def lakes_dir():
+    """Where Gridcast tells Superset how to reach its lakes (SUPERSET["LAKES_DIR"]): readable by
+    Superset's process, never by its users."""
+    return Path(conf("LAKES_DIR"))
+
+
+# What a DuckDB postgres secret holds (the rest of the conninfo stays in the ATTACH path).
+_SECRET_FIELDS = {"host": "host", "port": "port", "dbname": "database", "user": "user", "password": "password"}
+
+
+def lake_spec():
+    """How Superset's DuckDB attaches this database's lake: extension directory, data path and
+    catalog, the catalog's credentials apart."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    kind, _, rest = lake.catalog().partition(":")
+    spec = {"kind": kind, "data_path": f"{lake.data_path().resolve()}/",
+            "extension_directory": str(lake.extension_directory().resolve())}
+    if kind == "postgres":
+        params = {key: str(value) for key, value in conninfo_to_dict(rest).items()}
+        spec["postgres"] = {_SECRET_FIELDS[key]: params.pop(key) for key in list(params) if key in _SECRET_FIELDS}
+        spec["options"] = make_conninfo(**params) if params else ""
+    else:
+        spec["sqlite"] = str(Path(rest).resolve())
+    return spec
+
+
+def write_lake_file():
+    """<lakes_dir>/<name>.json for Superset (owner-only; rewritten when it changed): the name is
+    all a Superset database's extra carries."""
+    directory = lakes_dir()
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = directory / f"{prefix()}.json"
+    text = json.dumps(lake_spec(), indent=1, sort_keys=True)
+    try:
+        if path.read_text() == text:
+            return prefix()
+    except OSError:
+        pass
+    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(text)
+    tmp.replace(path)
+    return prefix()
+
+
 def lake_params():
-    """connect_args of Superset's DuckDB connection: Gridcast's extension files and its lake."""
-    kind = lake.catalog().split(":", 1)[0]
-    return {
-        "config": {"extension_directory": str(lake.extension_directory().resolve()),
-                   "autoinstall_known_extensions": False, "autoload_known_extensions": False},
-        "gridcast_lake": {"catalog": lake.catalog(), "data_path": f"{lake.data_path().resolve()}/", "kind": kind},
-    }
+    """connect_args of Superset's DuckDB connection: the name of Gridcast's lake, nothing else."""
+    return {"gridcast_lake": write_lake_file()}
 
 
 def _stored(kind, key):
@@ -619,15 +768,6 @@ def remove_all(client=None):
     SupersetObject.objects.all().delete()
 
 
-def dashboard_datasets(workspace_id):
-    """The ids of every dataset a workspace's dashboard reads (the metrics dataset and its sheets')."""
-    ids = list(SupersetObject.objects.filter(kind="dataset", workspace_id=workspace_id).values_list("superset_id", flat=True))
-    metrics_dataset = _stored("dataset", "metrics")
-    if metrics_dataset:
-        ids.append(metrics_dataset.superset_id)
-    return sorted(set(ids))
-
-
 def is_provisioned(workspace_id):
     return SupersetObject.objects.filter(kind="dashboard", key=f"ws:{int(workspace_id)}").exists()
 
@@ -636,8 +776,10 @@ def is_provisioned(workspace_id):
 
 
 def guest_token(*, user, workspace_id, seconds=None, now=None):
-    """A guest token for the workspace's dashboard only; every dataset it reads is limited to the
-    workspace's rows by a row-level security rule naming that dataset."""
+    """A guest token for the workspace's dashboard only. Its one row-level security rule names no
+    dataset, so Superset applies it to every dataset the guest reads: a dataset with the
+    workspace_id column shows the workspace's rows, and any other (one added to the dashboard in
+    Superset by hand, say) fails: guests fail closed."""
     dashboard = _stored("dashboard", f"ws:{int(workspace_id)}")
     if dashboard is None:
         if not available():
@@ -653,8 +795,7 @@ def guest_token(*, user, workspace_id, seconds=None, now=None):
         "user": {"username": f"gridcast-{user.pk}", "first_name": str(getattr(user, "label", "") or "Gridcast")[:60],
                  "last_name": ""},
         "resources": [{"type": "dashboard", "id": dashboard.uuid}],
-        "rls_rules": [{"dataset": dataset_id, "clause": f"workspace_id = {int(workspace_id)}"}
-                      for dataset_id in dashboard_datasets(workspace_id)],
+        "rls_rules": [{"clause": f"workspace_id = {int(workspace_id)}"}],
         "iat": now, "exp": expires, "aud": conf("GUEST_TOKEN_AUDIENCE"), "type": "guest",
     }
     token = jwt.encode(claims, conf("GUEST_TOKEN_SECRET"), algorithm=GUEST_TOKEN_ALGO)

@@ -273,6 +273,9 @@ SUPERSET = {
     "GUEST_TOKEN_AUDIENCE": os.environ.get("SUPERSET_GUEST_TOKEN_AUDIENCE", "gridcast"),
     "GUEST_TOKEN_SECONDS": int(os.environ.get("SUPERSET_GUEST_TOKEN_SECONDS", "300")),
     "GUEST_ROLE": "GridcastGuest",
+    # Where Gridcast writes how Superset's DuckDB reaches each lake (catalog credentials included,
+    # files readable by their owner only); the generated superset_config.py reads them from here.
+    "LAKES_DIR": os.environ.get("SUPERSET_LAKES_DIR", str(VAR_DIR / "superset-lakes")),
     # Origins allowed to frame Superset's dashboards (CSP frame-ancestors and embed allowed_domains).
     "EMBED_ORIGINS": env_list("SUPERSET_EMBED_ORIGINS", ",".join(CSRF_TRUSTED_ORIGINS)),
     # Sync datasets and dashboards on sheet changes (only when Superset answers).
