@@ -1,9 +1,10 @@
 """The one way sheet events leave the server: scheduled by services, published after commit,
 encoded once."""
-import json
 import logging
 
 from django.db import transaction
+
+from sheets import jsonio
 
 from .bus import get_bus
 
@@ -43,7 +44,7 @@ def publish_presence(sheet_id: int, event: str, who: dict, state: dict) -> None:
 
 
 def encode(frame):
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False, default=str)
+    return jsonio.dumps(frame)  # never NaN or Infinity
 
 
 def publish(sheet_id, frame, origin=None):

@@ -1,8 +1,10 @@
 """The WebSocket frames of ws/sheets/<id>/ (docs/realtime.md is the contract): parsing and
 validation of what clients send. Anything malformed becomes a ProtocolError and changes nothing."""
 import json
+import re
 import uuid
 
+from sheets import jsonio
 from sheets.errors import GridcastError
 
 MAX_FRAME_BYTES = 512 * 1024
@@ -45,16 +47,27 @@ WRITES = {
 READS = {"hello", "presence", "ping"}
 
 
+# The op_id of a frame that cannot be parsed (too large, malformed): looked for near its start and
+# its end only, where clients put it, so that the error names the write it answers.
+_OP_ID = re.compile(r'(?<!\\)"op_id"\s*:\s*"([0-9a-fA-F-]{32,36})"')
+OP_ID_SCAN = 1024
+
+
+def _op_id_in(text):
+    found = _OP_ID.search(text, 0, OP_ID_SCAN) or _OP_ID.search(text, max(0, len(text) - OP_ID_SCAN))
+    return _safe_op_id({"op_id": found.group(1)}) if found else None
+
+
 def parse(text):
     """(type, frame) of a client frame, or ProtocolError."""
     if text is None:
         raise ProtocolError("frames are JSON text")
     if len(text) > MAX_FRAME_BYTES:
-        raise FrameTooLarge(f"frame larger than {MAX_FRAME_BYTES} bytes")
+        raise FrameTooLarge(f"frame larger than {MAX_FRAME_BYTES} bytes", op_id=_op_id_in(text))
     try:
-        frame = json.loads(text)
-    except ValueError:
-        raise ProtocolError("frame is not valid JSON") from None
+        frame = jsonio.loads(text)
+    except jsonio.JsonInvalid as error:
+        raise ProtocolError(f"frame is not valid: {error.message}", op_id=_op_id_in(text), **error.detail) from None
     if not isinstance(frame, dict):
         raise ProtocolError("frame must be a JSON object")
     kind = frame.get("type")

@@ -358,14 +358,18 @@ def _check_name(name):
         raise InvalidInput("name must be a non-empty string")
     if len(name.strip()) > 200:
         raise InvalidInput("name is longer than 200 characters")
-    return name.strip()
+    try:
+        return cell_values.check_text(name.strip(), "name")
+    except ValueError as error:
+        raise InvalidInput(str(error)) from None
 
 
 def sheet_name_for(name, file_name):
     """The new sheet's name: the one given, or the file's name without its extension."""
     if name is not None and name != "":
         return _check_name(name)
-    stem = os.path.splitext(os.path.basename(file_name or ""))[0].strip()
+    stem = os.path.splitext(os.path.basename(file_name or ""))[0]
+    stem = re.sub("[\x00\ud800-\udfff]", "", stem).strip()
     return stem[:200] or "Imported sheet"
 
 

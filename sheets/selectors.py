@@ -153,9 +153,9 @@ def _filter_q(columns, spec):
         return Q(**{f"{field}__isnull": True}) | Q(**{field: None}) | Q(**{field: ""})
     if op == "notempty":
         return ~(Q(**{f"{field}__isnull": True}) | Q(**{field: None}) | Q(**{field: ""}))
-    if op == "contains":
-        return Q(**{f"{field}__icontains": raw})
     try:
+        if op == "contains":
+            return Q(**{f"{field}__icontains": cell_values.check_text(raw, "the value")})
         value = cell_values.coerce(column.type, raw, column.options)
     except ValueError as error:
         raise InvalidInput(f"filter value for {column.name}: {error}", col=key) from None

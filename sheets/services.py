@@ -7,12 +7,13 @@ Operation without applying anything twice.
 """
 import functools
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
@@ -21,6 +22,8 @@ from realtime.broadcast import broadcast_operation, broadcast_operations, broadc
 from . import values as cell_values
 from .errors import CellValueInvalid, Conflict, GridcastError, InvalidInput, NotFound, TooLarge
 from .models import Column, ColumnType, Operation, Row, Sheet
+
+log = logging.getLogger(__name__)
 
 DEFAULT_COLUMNS = [{"name": "A"}, {"name": "B"}, {"name": "C"}]
 # Below this gap between neighbours, positions are spread out again (doubles keep ~1e-9 at 1e7).
@@ -118,7 +121,10 @@ def _clean_name(name, what="name"):
     name = name.strip()
     if len(name) > 200:
         raise InvalidInput(f"{what} is longer than 200 characters")
-    return name
+    try:
+        return cell_values.check_text(name, what)
+    except ValueError as error:
+        raise InvalidInput(str(error)) from None
 
 
 @transaction.atomic
@@ -526,14 +532,28 @@ def cells_update_many(*, sheet, edits):
         except GridcastError as error:
             results[index] = error
     if parsed:
-        apply = _apply_edits_postgresql if connection.vendor == "postgresql" else _apply_edits
+        _apply_batch(sheet, parsed, results)
+    return results
+
+
+def _apply_batch(sheet, parsed, results):
+    apply = _apply_edits_postgresql if connection.vendor == "postgresql" else _apply_edits
+    try:
         try:
             with transaction.atomic():
                 apply(sheet, parsed, results)
         except IntegrityError:  # an op_id committed concurrently by another process: look again
             with transaction.atomic():
                 apply(sheet, parsed, results)
-    return results
+    except DataError as error:
+        # A value the database refused (which coerce should have): only its own edit fails. The
+        # batch is written again one edit at a time, so the others' edits are still applied.
+        if len(parsed) > 1:
+            for item in parsed:
+                _apply_batch(sheet, [item], results)
+            return
+        log.error("sheet %s: the database refused an edit: %s", sheet.pk, error)
+        results[parsed[0][0]] = InvalidInput("a value of this edit cannot be stored")
 
 
 def _coerce_cells(columns, parsed):

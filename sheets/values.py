@@ -3,13 +3,19 @@
 Stored forms: text -> str, number -> int or float, integer -> int, boolean -> bool,
 date -> "YYYY-MM-DD", datetime -> ISO 8601 in UTC ("...Z"), choice -> one of the choices.
 An empty cell is None. `coerce` raises ValueError with a reason a person can read.
+
+What every stored value keeps to, whatever its type: text PostgreSQL and UTF-8 can hold
+(check_text), numbers a float can hold (finite), and moments within years 1 to 9999 once in UTC
+(parse_moment); other parts of Gridcast that take text or moments from outside use these too.
 """
 import datetime as dt
 import math
 import re
+import sys
 
 from django.conf import settings
 
+from .jsonio import has_surrogate
 from .models import ColumnType
 
 TRUE_WORDS = {"true", "yes", "y", "1", "on", "x", "✓"}
@@ -21,11 +27,40 @@ def _max_chars():
     return settings.GRIDCAST["MAX_CELL_CHARS"]
 
 
+def check_text(text, what="text"):
+    """`text`, or ValueError when PostgreSQL or UTF-8 cannot hold it: a NUL character, or an
+    unpaired surrogate (half of a UTF-16 pair, which is not a character)."""
+    if "\x00" in text:
+        raise ValueError(f"{what} contains a NUL character (\\u0000), which cannot be stored")
+    if has_surrogate(text):
+        raise ValueError(f"{what} is not valid Unicode (it contains an unpaired surrogate)")
+    return text
+
+
+def parse_moment(value, default_tz=dt.timezone.utc):
+    """An ISO 8601 date and time (text, or a datetime) as an aware datetime in UTC (`default_tz`
+    when it names no zone); ValueError when it is not one, or falls outside years 1 to 9999 once
+    in UTC (year 1 with a positive offset, year 9999 with a negative one), which neither Python
+    nor the databases hold."""
+    moment = value
+    if isinstance(value, str):
+        try:
+            moment = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value[:40]!r} is not a date and time (ISO 8601)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=default_tz)
+    try:
+        return moment.astimezone(dt.timezone.utc)
+    except OverflowError:
+        raise ValueError(f"{str(value)[:40]!r} is out of range (years 1 to 9999 in UTC)") from None
+
+
 def _text(value, options):
     if isinstance(value, bool):
         value = "TRUE" if value else "FALSE"
     elif isinstance(value, (int, float)):
-        value = _format_number(value)
+        value = _format_number(_parse_number(value))
     elif not isinstance(value, str):
         raise ValueError("expected text")
     return value
@@ -51,6 +86,8 @@ def _parse_number(value):
         raise ValueError("expected a number")
     if isinstance(number, float) and not math.isfinite(number):
         raise ValueError("numbers must be finite")
+    if isinstance(number, int) and abs(number) > sys.float_info.max:
+        raise ValueError("the number is too large (beyond ±1.8e308)")
     return number
 
 
@@ -97,16 +134,9 @@ def _date(value, options):
 
 
 def _datetime(value, options):
-    if isinstance(value, str):
-        try:
-            moment = dt.datetime.fromisoformat(value.strip())
-        except ValueError:
-            moment = None
-        if moment is not None:
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=dt.timezone.utc)
-            return moment.astimezone(dt.timezone.utc).isoformat().replace("+00:00", "Z")
-    raise ValueError(f"{str(value)[:40]!r} is not a date and time (ISO 8601)")
+    if not isinstance(value, str):
+        raise ValueError(f"{str(value)[:40]!r} is not a date and time (ISO 8601)")
+    return parse_moment(value.strip()).isoformat().replace("+00:00", "Z")
 
 
 def _choice(value, options):
@@ -133,8 +163,10 @@ def coerce(column_type, value, options=None):
     """The stored form of `value` in a column of `column_type`; ValueError with the reason if it has none."""
     if value is None or (isinstance(value, str) and value == ""):
         return None
-    if isinstance(value, str) and len(value) > _max_chars():
-        raise ValueError(f"value is longer than {_max_chars()} characters")
+    if isinstance(value, str):
+        if len(value) > _max_chars():
+            raise ValueError(f"value is longer than {_max_chars()} characters")
+        check_text(value, "the value")
     if isinstance(value, (list, dict)):
         raise ValueError("a cell holds one value, not a list or an object")
     return COERCERS[column_type](value, options or {})
@@ -150,6 +182,8 @@ def validate_options(column_type, options):
     choices = options.get("choices", [])
     if not isinstance(choices, list) or not all(isinstance(c, str) and c and len(c) <= 200 for c in choices):
         raise ValueError("choices must be a list of non-empty strings of at most 200 characters")
+    for choice in choices:
+        check_text(choice, "a choice")
     if len(set(choices)) != len(choices):
         raise ValueError("choices must be distinct")
     if len(choices) > 1000:

@@ -151,6 +151,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "sheets.api.errors.exception_handler",
+    # JSON bodies by sheets.jsonio's rules (bounded nesting, finite numbers, valid Unicode); answers
+    # never hold NaN or Infinity (STRICT_JSON, DRF's default, said here because it matters).
+    "DEFAULT_PARSER_CLASSES": [
+        "sheets.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "STRICT_JSON": True,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {

@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 from accounts.models import User, Workspace
 from sheets import permissions, selectors, services
 from sheets.errors import InvalidInput, NotFound
+from sheets.jsonio import INT64
 from sheets.models import Sheet
 from sheets.permissions import Access
 
@@ -44,6 +45,8 @@ def _int_param(request, name, default, low=0):
         raise InvalidInput(f"{name} must be a whole number") from None
     if value < low:
         raise InvalidInput(f"{name} must be at least {low}")
+    if value >= INT64:
+        raise InvalidInput(f"{name} is too large")
     return value
 
 
