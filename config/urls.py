@@ -2,8 +2,10 @@ from django.contrib import admin
 from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.urls import include, path
+from django.views import defaults
 
 from realtime.views import metrics_view
+from sheets.api.errors import json_error_page
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -18,11 +20,17 @@ urlpatterns = [
 ]
 
 
-def handler404(request, exception=None):
-    """API clients get JSON, people the usual page."""
-    from django.http import JsonResponse
-    from django.views.defaults import page_not_found
+def _api_or_page(status_code, page):
+    """API clients get JSON (sheets/api/errors.py), people the usual page."""
+    def handler(request, exception=None):
+        if request.path.startswith("/api/"):
+            return json_error_page(request, status_code, exception)
+        return page(request) if status_code == 500 else page(request, exception)
 
-    if request.path.startswith("/api/"):
-        return JsonResponse({"error": {"code": "not_found", "message": "no such API endpoint"}}, status=404)
-    return page_not_found(request, exception)
+    return handler
+
+
+handler400 = _api_or_page(400, defaults.bad_request)
+handler403 = _api_or_page(403, defaults.permission_denied)
+handler404 = _api_or_page(404, defaults.page_not_found)
+handler500 = _api_or_page(500, defaults.server_error)

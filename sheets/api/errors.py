@@ -1,11 +1,23 @@
-"""Every API error is JSON: {"error": {"code", "message", ...}} with the right status."""
+"""Every API error is JSON: {"error": {"code", "message", ...}} with the right status, a failure of
+the server's own included (500, "server_error", logged, with nothing of its internals). DRF's
+views answer through exception_handler; whatever fails outside them (middleware, Django refusing
+the request) through json_error_page, which config/urls.py installs as Django's error handlers
+(400, 403, 404, 500) for /api/ paths."""
+import logging
+
+from django.core import signals
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
+from rest_framework.views import set_rollback
 
+from sheets import jsonio
 from sheets.errors import GridcastError
+
+log = logging.getLogger("django.request")
+SERVER_ERROR = {"code": "server_error", "message": "the server failed; try again later"}
 
 
 def _first_message(detail):
@@ -41,4 +53,29 @@ def exception_handler(exc, context):
         extra = {"fields": exc.detail} if isinstance(exc, exceptions.ValidationError) else {}
         body = {"error": {"code": code, "message": _first_message(exc.detail), **extra}}
         return Response(body, status=exc.status_code, headers=headers)
-    return None
+    # A fault of ours: logged with its traceback and signalled as Django does (the test client
+    # raises it unless told not to), answered without it.
+    request = getattr(context.get("request"), "_request", None)
+    log.error("Internal Server Error: %s", getattr(request, "path", "?"), exc_info=exc)
+    signals.got_request_exception.send(sender=None, request=request)
+    set_rollback()
+    return Response({"error": SERVER_ERROR}, status=500)
+
+
+# --- Django's error handlers, for /api/ paths ----------------------------------------------------
+
+
+def _json_error(code, message, status_code):
+    return HttpResponse(jsonio.dumps({"error": {"code": code, "message": message}}), status=status_code,
+                        content_type="application/json")
+
+
+def json_error_page(request, status_code, exception=None):
+    """The JSON answer of an /api/ path for Django's handler400, 403, 404 and 500."""
+    if status_code == 500:
+        return _json_error(SERVER_ERROR["code"], SERVER_ERROR["message"], 500)
+    return _json_error(*{
+        400: ("bad_request", "the request could not be understood"),
+        403: ("forbidden", "you may not do this"),
+        404: ("not_found", "no such API endpoint"),
+    }[status_code], status_code)
