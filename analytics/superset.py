@@ -443,12 +443,15 @@ def lake_spec():
     return spec
 
 
+def lake_file():
+    return lakes_dir() / f"{prefix()}.json"
+
+
 def write_lake_file():
     """<lakes_dir>/<name>.json for Superset (owner-only; rewritten when it changed): the name is
     all a Superset database's extra carries."""
-    directory = lakes_dir()
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path = directory / f"{prefix()}.json"
+    path = lake_file()
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     text = json.dumps(lake_spec(), indent=1, sort_keys=True)
     try:
         if path.read_text() == text:
@@ -781,7 +784,9 @@ def guest_token(*, user, workspace_id, seconds=None, now=None):
     workspace_id column shows the workspace's rows, and any other (one added to the dashboard in
     Superset by hand, say) fails: guests fail closed."""
     dashboard = _stored("dashboard", f"ws:{int(workspace_id)}")
-    if dashboard is None:
+    # No lake file: Superset could not read the lake (a Superset database made by an older
+    # Gridcast, a var/ cleaned): the sync writes it and points the database at it.
+    if dashboard is None or not lake_file().exists():
         if not available():
             raise SupersetUnavailable("Superset is not running (start it with `make superset`)")
         try:

@@ -82,9 +82,21 @@ def test_the_lake_database_in_superset_carries_no_credentials(provisioned):
     extra = json.loads(json.loads(seen[1])["result"]["extra"])
     assert extra["engine_params"]["connect_args"] == {"gridcast_lake": superset.prefix()}
     # The details are in a file only Superset's process reads.
-    path = superset.lakes_dir() / f"{superset.prefix()}.json"
+    path = superset.lake_file()
     assert path.stat().st_mode & 0o077 == 0
     assert json.loads(path.read_text())["data_path"] == f"{lake.data_path().resolve()}/"
+
+
+def test_a_lost_lake_file_is_written_again_before_a_guest_reads(provisioned):
+    """A Superset database made by an older Gridcast (its extra held the catalog) or a var/ that was
+    cleaned: the next guest token syncs first."""
+    workspace, owner, *_ = provisioned
+    superset.lake_file().unlink()
+    token = superset.guest_token(user=owner, workspace_id=workspace.pk)["token"]
+    assert superset.lake_file().exists()
+    status, body = chart_data(token, f"ws:{workspace.pk}:orders")
+    assert status == 200, body
+    assert sum(row["orders"] for row in body["result"][0]["data"]) == 3
 
 
 def test_sql_lab_reads_the_lake_and_nothing_around_it(provisioned):
@@ -103,7 +115,7 @@ def test_sql_lab_reads_the_lake_and_nothing_around_it(provisioned):
     conninfo = lake.catalog().split(":", 1)[1]
     planted = lake.data_path() / "planted.parquet"
     planted.unlink(missing_ok=True)
-    lake_file = superset.lakes_dir() / f"{superset.prefix()}.json"
+    lake_file = superset.lake_file()
     refused = [
         "SELECT * FROM duckdb_secrets()",
         "SELECT * FROM read_text('/etc/passwd')",
