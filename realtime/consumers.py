@@ -12,16 +12,17 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from sheets import selectors, services
+from sheets import services
 from sheets.services import Edit
 from sheets.errors import GridcastError, PermissionDenied
 from sheets.models import Sheet
 from sheets.permissions import Access, sheet_access
 
 from . import metrics, protocol
-from .broadcast import encode, operation_frame, participant, presence_frame
+from .broadcast import encode, participant, presence_frame
 from .bus import PRESENCE_JOIN, get_bus, send_eagerly, server_protocol, write_texts
 from .edits import queue_for, write_refusal
+from .replay import replay_frame
 from .revocation import AccessRevoked, Credential, Guard, stale_guards_checked
 
 log = logging.getLogger(__name__)
@@ -372,18 +373,9 @@ class SheetConsumer(AsyncWebsocketConsumer):
         return _service(service)(sheet=self.sheet, actor=self.user, origin=self.connection_id, **kwargs)
 
     async def _replay(self, since):
-        limit = settings.GRIDCAST["WS_REPLAY_LIMIT"]
-        operations, version = await database_sync_to_async(self._operations_since)(since, limit + 1)
-        if len(operations) > limit:
-            self.send_frame({"type": "reload", "version": version})
-        else:
-            self.send_frame({"type": "replay", "version": version, "ops": [operation_frame(o) for o in operations]})
-
-    def _operations_since(self, since, limit):
-        # The version first: a write committed after it is left to its own broadcast, so the
-        # replay brings the client exactly to the version it names.
-        version = self._current_version()
-        return [o for o in selectors.operations_since(self.sheet, since, limit) if o.version <= version], version
+        """Bring the client from `since` to now (realtime.replay: the log for editors, the current
+        values only for viewers: history is for editors)."""
+        self.send_frame(await database_sync_to_async(replay_frame)(self.sheet, since, self.access >= Access.EDIT))
 
     # presence --------------------------------------------------------------------------------
 

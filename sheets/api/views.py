@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 
 from accounts.models import User, Workspace
 from sheets import permissions, selectors, services
-from sheets.errors import InvalidInput, NotFound
+from sheets.errors import InvalidInput, NotFound, PermissionDenied
 from sheets.jsonio import INT64
 from sheets.models import Sheet
 from sheets.permissions import Access
@@ -213,9 +213,16 @@ class Operations(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("since", int, required=True), OpenApiParameter("limit", int)],
         responses=s.OperationSerializer(many=True),
+        description="The operation log after `since`, for editors (edit access or more); "
+                    "viewers get 403 and read the current rows instead.",
     )
     def get(self, request, pk):
-        sheet, _ = load_sheet(request, pk)
+        # History is for editors: an operation carries the values it wrote, so the log holds every
+        # value a cell ever had, including ones overwritten or deleted before the sheet was shared.
+        sheet, access = load_sheet(request, pk)
+        if access < Access.EDIT:
+            raise PermissionDenied("the operation log (every past value) is for editors; with view access, "
+                                   f"read the current rows: GET /api/v1/sheets/{pk}/rows/")
         since = _int_param(request, "since", 0)
         limit = min(_int_param(request, "limit", 1000, low=1), 1000)
         operations = selectors.operations_since(sheet, since, limit)

@@ -122,7 +122,8 @@ ENDPOINTS = {
                   lambda w: {"row_ids": [w.rows[0]], "after": w.rows[2]}, SHEET_EDIT),
     "cells": ("post", "/api/v1/sheets/{sheet}/cells/",
               lambda w: {"cells": [{"row": w.rows[0], "col": "c1", "value": "changed"}]}, SHEET_EDIT),
-    "operations": ("get", "/api/v1/sheets/{sheet}/operations/?since=0", None, SHEET_READ),
+    # History is for editors (tests/sheets/test_history_access.py): viewers get 403.
+    "operations": ("get", "/api/v1/sheets/{sheet}/operations/?since=0", None, SHEET_EDIT),
     "schema": ("get", "/api/v1/schema/", None, PUBLIC),
     "docs": ("get", "/api/v1/docs/", None, PUBLIC),
 }

@@ -241,3 +241,43 @@ def test_fill_down_copies_the_first_row_of_the_selection(open_as, team):
     cell_text_is(page, 4, 0, "item 1")
     saved(page)
     assert [Row.objects.get(pk=r.pk).data["c1"] for r in team["rows"][:4]] == ["item 1"] * 4
+
+
+def test_a_viewer_that_was_away_catches_up_with_current_values_only(open_as, team):
+    """History is for editors (tests/sheets/test_history_access.py): a viewer that reconnects after
+    missing edits gets the cells' current values, never a value overwritten meanwhile; after rows
+    changed it reloads the rows; either way it shows what the database holds."""
+    sheet, rows, owner = team["sheet"], team["rows"], team["owner"]
+    viewer = open_sheet(open_as, team["viewer"], sheet)
+    frames = []
+    viewer.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(payload)))
+
+    def away():
+        viewer.evaluate("""() => { const s = window.gridcast.socket; s.connectLater = s.connect;
+                                   s.connect = () => {}; s.ws.close(); }""")
+        viewer.wait_for_selector("[data-testid=status][data-state=offline]")
+
+    def back():
+        viewer.evaluate("() => { const s = window.gridcast.socket; s.connect = s.connectLater; s.reconnectNow(); }")
+        viewer.wait_for_selector("[data-testid=status][data-state=open]")
+
+    away()
+    for value in ("draft, never shown", "final value"):
+        services.cells_update(sheet=sheet, actor=owner, cells=[{"row": rows[0].pk, "col": "c1", "value": value}])
+    services.cells_update(sheet=sheet, actor=owner, cells=[{"row": rows[2].pk, "col": "c1", "value": None}])
+    back()
+    cell_text_is(viewer, 1, 0, "final value")
+    cell_text_is(viewer, 3, 0, "")
+    assert frames and not any("draft" in frame for frame in frames), frames
+
+    away()
+    services.rows_insert(sheet=sheet, actor=owner, rows=[{"c1": "inserted while away"}], before=rows[0].pk)
+    services.cells_update(sheet=sheet, actor=owner, cells=[{"row": rows[1].pk, "col": "c1", "value": "after the insert"}])
+    back()
+    cell_text_is(viewer, 1, 0, "inserted while away")
+    cell_text_is(viewer, 3, 0, "after the insert")
+    version = type(sheet).objects.get(pk=sheet.pk).version
+    viewer.wait_for_function(f"window.gridcast.socket.version === {version}")
+    assert viewer.evaluate("window.gridcast.model.version") == version
+    # The page never asked for the operation log (403 for viewers): no error toast.
+    assert viewer.locator(".toast >> text=Activity").count() == 0

@@ -394,25 +394,26 @@ def test_too_many_rows_at_once_is_413(api, editor, sheet, settings):
 # --- operations --------------------------------------------------------------------------------
 
 
-def test_operations_since_a_version(api, editor, viewer, sheet, rows):
+def test_operations_since_a_version(api, editor, sheet, rows):
+    """(For editors only: tests/sheets/test_history_access.py.)"""
     start = version(sheet)
     client = api(editor)
     for value in ("a", "b", "c"):
         client.post(url(sheet, "cells/"), {"cells": [{"row": rows[0], "col": "c1", "value": value}]}, format="json")
-    response = api(viewer).get(url(sheet, f"operations/?since={start + 1}"))
+    response = api(editor).get(url(sheet, f"operations/?since={start + 1}"))
     assert response.status_code == 200
     body = response.json()
     assert body["version"] == start + 3
     assert [op["version"] for op in body["operations"]] == [start + 2, start + 3]
     assert [op["changes"]["cells"][0]["value"] for op in body["operations"]] == ["b", "c"]
     assert all(op["actor"] == editor.pk and op["kind"] == "cells.update" for op in body["operations"])
-    assert [op["version"] for op in api(viewer).get(url(sheet, "operations/?since=0&limit=2")).json()["operations"]] == [1, 2]
-    assert api(viewer).get(url(sheet, f"operations/?since={start + 3}")).json()["operations"] == []
+    assert [op["version"] for op in api(editor).get(url(sheet, "operations/?since=0&limit=2")).json()["operations"]] == [1, 2]
+    assert api(editor).get(url(sheet, f"operations/?since={start + 3}")).json()["operations"] == []
 
 
 @pytest.mark.parametrize("query", ["since=-1", "since=x", "since=0&limit=0"])
-def test_bad_operations_params_are_400(api, viewer, sheet, query):
-    assert_error(api(viewer).get(url(sheet, f"operations/?{query}")), 400, "invalid")
+def test_bad_operations_params_are_400(api, editor, sheet, query):
+    assert_error(api(editor).get(url(sheet, f"operations/?{query}")), 400, "invalid")
 
 
 # --- schema and docs ---------------------------------------------------------------------------
