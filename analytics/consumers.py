@@ -76,6 +76,8 @@ class DashboardConsumer(AsyncWebsocketConsumer):
 
     # channel-layer events (analytics.notify, realtime.revocation)
     async def access_changed(self, event):
+        if self.guard.revoked:  # closed already
+            return
         if await self.guard.acheck() < Access.VIEW:
             await self.disconnect(CLOSE_NO_ACCESS)  # nothing more is pushed
             await self.send_frame({"type": "error", "code": "access_revoked",
