@@ -77,7 +77,10 @@ def group_send(group, message):
     except RuntimeError:
         running = None
     serving = getattr(layer, "loop", None)
-    if serving is not None and serving is not running and serving.is_running():
+    if serving is not None and serving is not running:
+        if not serving.is_running():  # the server stopped: nobody is left to receive it
+            return None
+
         def reported(future):
             if not future.cancelled() and future.exception() is not None:
                 logging.getLogger(__name__).error("could not send to group %s: %s", group, future.exception())

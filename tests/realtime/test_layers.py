@@ -36,3 +36,15 @@ def send_with(layer, group, message):
 
     with mock.patch("channels.layers.get_channel_layer", return_value=layer):
         layers.group_send(group, message)
+
+
+def test_a_send_after_the_serving_loop_stopped_is_dropped_quietly(caplog):
+    """At the server's exit the demo stream and the writer may still push: nobody is left to
+    receive, and the send must neither raise nor log a traceback (asgiref's executor is shut down
+    by then: "cannot schedule new futures after interpreter shutdown")."""
+    layer = layers.InMemoryChannelLayer()
+    loop = asyncio.new_event_loop()
+    layer.loop = loop
+    loop.close()
+    send_with(layer, "room", {"type": "data.arrived"})
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "WARNING")]
