@@ -44,7 +44,10 @@ def test_a_send_after_the_serving_loop_stopped_is_dropped_quietly(caplog):
     by then: "cannot schedule new futures after interpreter shutdown")."""
     layer = layers.InMemoryChannelLayer()
     loop = asyncio.new_event_loop()
+    channel = loop.run_until_complete(layer.new_channel())
+    loop.run_until_complete(layer.group_add("room", channel))
     layer.loop = loop
     loop.close()
     send_with(layer, "room", {"type": "data.arrived"})
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "WARNING")]
+    assert not layer.channels.get(channel), "sent through a loop of its own after the server stopped"
