@@ -29,8 +29,12 @@ class ValueUnavailable(Exception):
 
 
 def _message(rule, value):
+    """The notification's text, cut with "…" at the model's limit (a rule, sheet and column named
+    at their longest would not fit: the rule must fire all the same)."""
     shown = "no data" if value is None else f"{value:g}"
-    return f"{rule.name}: {rule.subject} is {shown} ({rule.comparison} {rule.threshold:g})"
+    message = f"{rule.name}: {rule.subject} is {shown} ({rule.comparison} {rule.threshold:g})"
+    most = Notification._meta.get_field("message").max_length
+    return message if len(message) <= most else message[:most - 1] + "…"
 
 
 def notification_payload(notification):
