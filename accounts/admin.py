@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from .models import ApiToken, Membership, User, Workspace
+from .models import ApiToken, Invitation, Membership, User, Workspace
 
 
 class MembershipInline(admin.TabularInline):
@@ -57,3 +57,13 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False  # keys are shown once to their owner, so tokens are made through the API or token page
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Access waiting for an account to verify its address (accounts/invitations.py)."""
+
+    list_display = ["email", "workspace", "role", "sheet", "level", "invited_by", "created_at"]
+    search_fields = ["email", "workspace__name", "sheet__name"]
+    readonly_fields = ["created_at"]
+    raw_id_fields = ["workspace", "sheet", "invited_by"]

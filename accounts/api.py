@@ -10,7 +10,7 @@ from sheets.errors import NotFound
 from sheets.permissions import Access
 from sheets.selectors import workspaces_for_user
 
-from . import services
+from . import invitations, services
 from .models import ApiToken, Membership, Workspace
 
 
@@ -48,6 +48,12 @@ class MemberSerializer(serializers.ModelSerializer):
         model = Membership
         fields = ["user_id", "email", "name", "role", "created_at"]
         read_only_fields = ["created_at"]
+
+
+class InviteAnswerSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    role = serializers.ChoiceField(choices=Membership._meta.get_field("role").choices)
+    detail = serializers.CharField(help_text="The same for every address: whether it has an account is not told.")
 
 
 class MemberRoleSerializer(serializers.Serializer):
@@ -132,17 +138,23 @@ class MemberList(APIView):
         members = workspace.memberships.select_related("user").order_by("user__email")
         return Response(MemberSerializer(members, many=True).data)
 
-    @extend_schema(request=MemberSerializer, responses={201: MemberSerializer})
+    @extend_schema(
+        request=MemberSerializer, responses={202: InviteAnswerSerializer},
+        description="Give an e-mail address a role in the workspace. The account that has verified the address "
+                    "becomes a member (or gets the role) now; without one, the role waits until an account verifies "
+                    "the address. The answer is the same 202 either way: it never tells whether the address has an "
+                    "account.",
+    )
     def post(self, request, pk):
         workspace = _workspace(request, pk, Access.MANAGE)
         serializer = MemberSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        membership = services.membership_set(
+        answer = invitations.invite_member(
             workspace=workspace, email=serializer.validated_data["user"]["email"],
             role=serializer.validated_data.get("role", "viewer"),
-            by_role=permissions.workspace_role(request.user, workspace.pk),
+            by_role=permissions.workspace_role(request.user, workspace.pk), invited_by=request.user,
         )
-        return Response(MemberSerializer(membership).data, status=201)
+        return Response(answer, status=status.HTTP_202_ACCEPTED)
 
 
 class MemberDetail(APIView):

@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = "Accounts and workspaces"
+
+    def ready(self):
+        from . import invitations
+
+        invitations.connect_signals()

@@ -70,7 +70,8 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
-# Sign-up asks for the e-mail address to be confirmed before the first login.
+# Sign-up asks for the e-mail address to be confirmed before the first login, and access given by
+# e-mail waits for a verified address (accounts/invitations.py).
 ACCOUNT_EMAIL_VERIFICATION = os.environ.get("ACCOUNT_EMAIL_VERIFICATION", "mandatory")
 
 # Superset, when configured (SUPERSET_URL set), must not run on the development secrets: anyone who

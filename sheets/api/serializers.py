@@ -112,3 +112,7 @@ class OperationSerializer(serializers.ModelSerializer):
 class ShareSerializer(serializers.Serializer):
     email = serializers.EmailField()
     level = serializers.ChoiceField(choices=["view", "edit"], allow_null=True)
+
+
+class ShareAnswerSerializer(ShareSerializer):
+    detail = serializers.CharField(help_text="The same for every address: whether it has an account is not told.")

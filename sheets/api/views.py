@@ -6,7 +6,8 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import User, Workspace
+from accounts import invitations
+from accounts.models import Workspace
 from sheets import permissions, selectors, services
 from sheets.errors import InvalidInput, NotFound, PermissionDenied
 from sheets.jsonio import INT64
@@ -96,15 +97,17 @@ class SheetDetail(APIView):
 
 
 class SheetShare(APIView):
-    @extend_schema(request=s.ShareSerializer, responses=s.ShareSerializer)
+    @extend_schema(
+        request=s.ShareSerializer, responses={202: s.ShareAnswerSerializer},
+        description="Share the sheet with an e-mail address (level null: stop sharing). The account that has "
+                    "verified the address gets access now; without one, access waits until an account verifies "
+                    "it. The answer is the same 202 either way: it never tells whether the address has an account.",
+    )
     def post(self, request, pk):
         sheet, _ = load_sheet(request, pk, Access.MANAGE)
         data = _valid(s.ShareSerializer, request)
-        user = User.objects.filter(email__iexact=data["email"]).first()
-        if user is None:
-            raise NotFound(f"no user with e-mail {data['email']!r}")
-        services.sheet_share(sheet=sheet, user=user, level=data["level"])
-        return Response({"email": user.email, "level": data["level"]})
+        answer = invitations.share_sheet(sheet=sheet, email=data["email"], level=data["level"], invited_by=request.user)
+        return Response(answer, status=status.HTTP_202_ACCEPTED)
 
 
 class ColumnList(APIView):
