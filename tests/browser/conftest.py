@@ -12,12 +12,10 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
+from tests.chromium import launched
 from tests.realtime.servers import REPO, ServerProcess, server_env
 
-CHROMIUM = os.environ.get("GC_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("GC_ARTIFACTS", REPO / "test-artifacts"))
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--no-first-run", "--disable-extensions"]
 
 
 @pytest.fixture(scope="session")
@@ -34,21 +32,8 @@ def web_server(django_db_setup, django_db_blocker):
 
 @pytest.fixture(scope="module")
 def chromium():
-    """Chromium for the tests of one module. Playwright's sync API keeps an event loop running
-    in this thread, which Django takes for async code: the tests' ORM calls are allowed while
-    it runs (they are ordinary synchronous calls)."""
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make browser` installs Debian's chromium")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            yield browser
-            browser.close()
-    finally:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    with launched() as browser:
+        yield browser
 
 
 @pytest.hookimpl(wrapper=True)

@@ -31,11 +31,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.chromium import launched
+
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = os.environ.get("GC_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("GC_ARTIFACTS", REPO / "test-artifacts")) / "embedded"
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--no-first-run", "--disable-extensions"]
 
 START_TIMEOUT = 120  # first answer of /accounts/login/ (a front-end build and the seeding included)
 STOP_GRACE = 20  # seconds between SIGINT and SIGKILL
@@ -225,21 +224,8 @@ def _server_output_clean(embedded):
 
 @pytest.fixture(scope="package")
 def chromium():
-    """Chromium for the package. Playwright's sync API keeps an event loop running in this thread,
-    which Django takes for async code (see tests/browser/conftest.py); nothing here uses the ORM,
-    but pytest-django's own fixtures may touch Django while it runs."""
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make browser` installs Debian's chromium")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            yield browser
-            browser.close()
-    finally:
-        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    with launched() as browser:
+        yield browser
 
 
 @pytest.hookimpl(wrapper=True)
