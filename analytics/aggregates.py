@@ -10,11 +10,13 @@ one of the sheet's).
 import csv
 import datetime as dt
 import io
+import math
 import operator
 import re
 import tempfile
 from dataclasses import dataclass, field
 
+from sheets import values
 from sheets.errors import InvalidInput, NotFound, TooLarge
 from sheets.io import neutralize
 from sheets.models import NUMERIC_COLUMN_TYPES, Column, Sheet
@@ -58,8 +60,14 @@ def parse_moment(raw, name, end=False):
             return day + dt.timedelta(days=1) if end else day
         moment = dt.datetime.fromisoformat(text.replace(" ", "T", 1) if "T" not in text else text)
     except ValueError:
-        raise InvalidInput(f"{name} must be an ISO date or datetime, e.g. 2026-01-31 or 2026-01-31T12:00:00Z") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        raise InvalidInput(f"{name} must be an ISO date or datetime, e.g. 2026-01-31 or 2026-01-31T12:00:00Z",
+                           field=name) from None
+    except OverflowError:  # the end of 9999-12-31
+        raise InvalidInput(f"{name} is out of range (years 1 to 9999 in UTC)", field=name) from None
+    try:
+        return values.parse_moment(moment)
+    except ValueError as error:
+        raise InvalidInput(f"{name}: {error}", field=name) from None
 
 
 def _metric_names(raw, required=True):
@@ -136,7 +144,10 @@ def parse_aggregate_params(params, now=None):
         key, sep, value = raw.partition(":")
         if not sep:
             raise InvalidInput("tag must be key:value")
-        tags.append((_tag_key(key, "tag"), value))
+        try:
+            tags.append((_tag_key(key, "tag"), values.check_text(value, f"tag {key!r}")))
+        except ValueError as error:
+            raise InvalidInput(str(error), field="tag") from None
     if len(tags) > MAX_TAG_FILTERS:
         raise InvalidInput(f"at most {MAX_TAG_FILTERS} tag filters")
     top = one("top")
@@ -219,7 +230,6 @@ def metric_aggregate(*, workspace_id, query):
         else:
             where, where_params = _where(workspace_id, q.metrics, q.start, q.end, q.tags)
             rows = rows_of(TABLE, where, where_params, group, group_params, AGGREGATES[q.agg], "epoch_us(ts)")
-    series, totals = _series_and_totals(rows, agg=q.agg, group_by=q.group_by, top=q.top, bucket_us=bucket_us)
     return {
         "metric": ",".join(q.metrics),
         "agg": q.agg,
@@ -227,8 +237,7 @@ def metric_aggregate(*, workspace_id, query):
         "group_by": q.group_by,
         "from": iso(_epoch_us(q.start)) if q.start else None,
         "to": iso(_epoch_us(q.end)),
-        "series": series,
-        "totals": totals,
+        **_results(rows, agg=q.agg, group_by=q.group_by, top=q.top, bucket_us=bucket_us),
     }
 
 
@@ -313,16 +322,37 @@ def _aggregate_rows(execute, *, source, where, where_params, group, group_params
     return rows
 
 
-def _series_and_totals(rows, *, agg, group_by, top, bucket_us, value=None):
+def overflowed(value):
+    """Whether a computed value is beyond what a float holds: ±Infinity, or NaN (Infinity - Infinity)."""
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def _rank(value):
+    """Largest first (an overflowed +inf too); no value, or NaN (inf - inf), last."""
+    return (1, 0) if value is None or value != value else (0, -value)
+
+
+def _results(rows, *, agg, group_by, top, bucket_us, value=None):
     """The answer's series and totals from _aggregate_rows' rows, largest total first; `value`
-    turns a computed value into the answer's (a number by default)."""
+    turns a computed value into the answer's (a number by default). A value beyond what a float
+    holds (a sum of 1e308s is Infinity in DuckDB and Python alike) is shown as null: its total is
+    marked "overflow": true, and so is the answer (JSON has no Infinity or NaN)."""
     value = value or _number
     totals = [(g, _number(v)) for g, b, v in rows if b is None]
     if group_by is not None and top is None and len(totals) > MAX_GROUPS:
         raise InvalidInput(f"more than {MAX_GROUPS} groups of {group_by}; ask for the top=N of them")
-    totals.sort(key=lambda item: (item[1] is None, -(item[1] or 0)))
+    totals.sort(key=lambda item: _rank(item[1]))
     if group_by is None and not totals:
         totals = [(None, 0 if agg in ("sum", "count") else None)]
+    overflow = False
+
+    def shown(v):
+        nonlocal overflow
+        v = value(v)
+        if overflowed(v):
+            overflow = True
+            return None
+        return v
 
     series = []
     if bucket_us:
@@ -332,8 +362,16 @@ def _series_and_totals(rows, *, agg, group_by, top, bucket_us, value=None):
                 points.setdefault(g, []).append((b, v))
         for g, _ in totals:
             series.append({"group": g,
-                           "points": [[iso(b * bucket_us), value(v)] for b, v in sorted(points.get(g, ()))]})
-    return series, [{"group": g, "value": value(v)} for g, v in totals]
+                           "points": [[iso(b * bucket_us), shown(v)] for b, v in sorted(points.get(g, ()))]})
+    results = {"series": series, "totals": []}
+    for g, v in totals:
+        total = {"group": g, "value": shown(v)}
+        if overflowed(v):
+            total["overflow"] = True
+        results["totals"].append(total)
+    if overflow:
+        results["overflow"] = True
+    return results
 
 
 # --- sheets -----------------------------------------------------------------------------------
@@ -444,8 +482,8 @@ def sheet_aggregate(*, workspace_id, query, start=None, end=None):
                            where=" AND ".join(clauses), where_params=params, group=group, group_params=[],
                            agg=agg_sql, moment=moment, bucket_us=bucket_us, top=query["top"],
                            combine=FROM_BUCKETS.get(agg))
-    series, totals = _series_and_totals(rows, agg=agg, group_by=group_column.name if group_column else None,
-                                        top=query["top"], bucket_us=bucket_us, value=value)
+    results = _results(rows, agg=agg, group_by=group_column.name if group_column else None, top=query["top"],
+                       bucket_us=bucket_us, value=value)
     windowed = time_column is not None
     return {
         "source": "sheet",
@@ -457,8 +495,7 @@ def sheet_aggregate(*, workspace_id, query, start=None, end=None):
         "time_column": query["time_column"],
         "from": iso(_epoch_us(start)) if windowed and start else None,
         "to": iso(_epoch_us(end)) if windowed and end else None,
-        "series": series,
-        "totals": totals,
+        **results,
         "labels": {"sheet": sheet.name, "column": column.name if column else None,
                    "group_by": group_column.name if group_column else None,
                    "time_column": time_column.name if time_column else None},
@@ -473,7 +510,8 @@ def window_value(*, workspace_id, metric, agg, window_seconds, tags=(), now=None
     value = metrics.connection().execute(f"SELECT {AGGREGATES[agg]} FROM {TABLE} WHERE {where}", params).fetchone()[0]
     if value is None and agg in ("sum", "count"):
         return 0.0
-    return _number(value)
+    value = _number(value)
+    return None if overflowed(value) else value  # an overflowed aggregate has no value to compare
 
 
 def metric_catalog(*, workspace_id):

@@ -64,7 +64,10 @@ def sheet_column_value(*, sheet_id, column_key, agg):
         answer = aggregates.sheet_aggregate(workspace_id=column["sheet__workspace_id"], query=query)
     except aggregates.SheetNotInLake as error:  # the sheet, or this column's latest change, is on its way
         raise ValueUnavailable(f"sheet {sheet_id} column {column_key}: {error.message}") from None
-    value = answer["totals"][0]["value"]
+    total = answer["totals"][0]
+    if total.get("overflow"):  # beyond what a float holds: no value to compare
+        return None
+    value = total["value"]
     if value is None:
         return 0.0 if agg in ("sum", "count") else None
     return float(value)

@@ -13,11 +13,10 @@ When the person's access to the workspace or the credential the socket was opene
 (realtime.revocation), the socket gets {"type": "error", "code": "access_revoked"} and closes
 with 4403.
 """
-import json
-
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from realtime.revocation import Credential, Guard
+from sheets import jsonio
 from sheets.errors import GridcastError
 from sheets.permissions import Access, workspace_access
 
@@ -52,13 +51,13 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         await self.guard.leave()
 
     async def send_frame(self, frame):
-        await self.send(text_data=json.dumps(frame, default=str))
+        await self.send(text_data=jsonio.dumps(frame))
 
     async def receive(self, text_data=None, bytes_data=None):
         try:
-            frame = json.loads(text_data or "")
-        except ValueError:
-            frame = None
+            frame = jsonio.loads(text_data or "")
+        except jsonio.JsonInvalid as error:
+            return await self.send_frame({"type": "error", **error.as_dict(), "code": "invalid"})
         if not isinstance(frame, dict):
             return await self.send_frame({"type": "error", "code": "invalid", "message": "frames are JSON objects"})
         kind = frame.get("type")

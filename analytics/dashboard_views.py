@@ -7,18 +7,18 @@ The streams end within a second when the person's access, or the session they we
 is gone (realtime.revocation): the dashboard's after an `event: revoked`; the bell's when the set
 of the person's workspaces changed (the browser reconnects and gets the new set)."""
 import asyncio
-import json
 
 from asgiref.sync import sync_to_async
 from channels.db import DatabaseSyncToAsync
 from channels.layers import get_channel_layer
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from accounts.models import Workspace
 from realtime.revocation import Credential, Guard
+from sheets import jsonio
 from sheets.errors import GridcastError, InvalidInput
 from sheets.permissions import Access, workspace_access
 from sheets.selectors import workspace_sheets_with_columns, workspaces_for_user
@@ -30,8 +30,13 @@ from .notify import dashboard_group, workspace_group
 HEARTBEAT_SECONDS = 15
 
 
+def _json(data, status=200):
+    """A JSON answer (sheets.jsonio: never NaN or Infinity)."""
+    return HttpResponse(jsonio.dumps(data), status=status, content_type="application/json")
+
+
 def _error(error):
-    return JsonResponse({"error": {"code": error.code, "message": error.message}}, status=error.status)
+    return _json({"error": error.as_dict()}, status=error.status)
 
 
 def _viewable_workspace(user, workspace_id):
@@ -95,18 +100,15 @@ def dashboard_layout(request, workspace_id):
         return JsonResponse({"error": {"code": "not_found", "message": "Workspace not found"}}, status=404)
     try:
         if request.method == "GET":
-            return JsonResponse(dashboards.dashboard_for_user(user=request.user, workspace_id=workspace_id))
+            return _json(dashboards.dashboard_for_user(user=request.user, workspace_id=workspace_id))
         if request.method == "PUT":
-            try:
-                body = json.loads(request.body or b"{}")
-            except ValueError:
-                raise InvalidInput("send the layout as JSON") from None
+            body = jsonio.loads(request.body or b"{}")
             if not isinstance(body, dict):
                 raise InvalidInput("send {\"widgets\": [...], \"filters\": {...}}")
-            return JsonResponse(dashboards.dashboard_save(
+            return _json(dashboards.dashboard_save(
                 user=request.user, workspace_id=workspace_id, widgets=body.get("widgets"), filters=body.get("filters")))
         if request.method == "DELETE":
-            return JsonResponse(dashboards.dashboard_reset(user=request.user, workspace_id=workspace_id))
+            return _json(dashboards.dashboard_reset(user=request.user, workspace_id=workspace_id))
     except GridcastError as error:
         return _error(error)
     return JsonResponse({"error": {"code": "method_not_allowed", "message": "GET, PUT or DELETE"}}, status=405)
@@ -126,19 +128,16 @@ async def dashboard_widget(request, workspace_id):
     if await sync_to_async(workspace_access)(user, workspace_id) < Access.VIEW:
         return JsonResponse({"error": {"code": "not_found", "message": "Workspace not found"}}, status=404)
     try:
-        try:
-            query = json.loads(request.GET.get("query") or "null")
-            filters = json.loads(request.GET.get("filters") or "{}")
-        except ValueError:
-            raise InvalidInput("query and filters are JSON") from None
-        return JsonResponse(await _widget_data(workspace_id=workspace_id, query=query,
-                                               filters=dashboards.clean_filters(filters)))
+        query = jsonio.loads(request.GET.get("query") or "null")
+        filters = jsonio.loads(request.GET.get("filters") or "{}")
+        return _json(await _widget_data(workspace_id=workspace_id, query=query,
+                                        filters=dashboards.clean_filters(filters)))
     except GridcastError as error:
         return _error(error)
 
 
 def _sse(event, data):
-    return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n"
+    return f"event: {event}\ndata: {jsonio.dumps(data)}\n\n"
 
 
 _REVOKED = object()  # put in a stream's queue when its access is gone: the stream ends
@@ -221,11 +220,9 @@ async def dashboard_events(request, workspace_id):
     queue = asyncio.Queue()
     live = LiveWidgets(workspace_id, queue.put)
     try:
-        widgets = json.loads(request.GET.get("widgets") or "[]")
-        filters = json.loads(request.GET.get("filters") or "{}")
+        widgets = jsonio.loads(request.GET.get("widgets") or "[]")
+        filters = jsonio.loads(request.GET.get("filters") or "{}")
         live.watched, live.filters = parse_subscription(widgets, filters)
-    except ValueError:
-        return _error(InvalidInput("widgets and filters are JSON"))
     except GridcastError as error:
         return _error(error)
 

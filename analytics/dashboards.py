@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from sheets import values
 from sheets.errors import InvalidInput
 
 from .models_dashboard import DashboardLayout
@@ -50,6 +51,14 @@ def default_filters():
 
 # --- shapes -------------------------------------------------------------------------------
 
+def _text(text, what):
+    """Text a layout keeps (stored in PostgreSQL): InvalidInput when it cannot be stored."""
+    try:
+        return values.check_text(text, what)
+    except ValueError as error:
+        raise InvalidInput(str(error)) from None
+
+
 def _tags(value, where):
     if value in (None, ""):
         return []
@@ -60,7 +69,8 @@ def _tags(value, where):
     tags = []
     for tag in value:
         if not isinstance(tag, str) or ":" not in tag or not tag.split(":", 1)[0].strip() or len(tag) > 200:
-            raise InvalidInput(f"{where}: a tag filter is written key:value, not {tag!r}")
+            raise InvalidInput(f"{where}: a tag filter is written key:value, not {str(tag)[:200]!r}")
+        _text(tag, f"{where}: a tag filter")
         key, val = tag.split(":", 1)
         tags.append(f"{key.strip()}:{val.strip()}")
     return tags
@@ -72,7 +82,7 @@ def _top(query, where):
         return None
     try:
         top = int(top)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidInput(f"{where}: top is a whole number") from None
     if not 1 <= top <= MAX_TOP:
         raise InvalidInput(f"{where}: top is between 1 and {MAX_TOP}")
@@ -150,28 +160,32 @@ def clean_widgets(widgets):
     for n, widget in enumerate(widgets, 1):
         if not isinstance(widget, dict):
             raise InvalidInput(f"widget {n} must be an object")
-        wid = str(widget.get("id") or uuid.uuid4().hex[:12])[:64]
+        wid = _text(str(widget.get("id") or uuid.uuid4().hex[:12])[:64], f"widget {n}: the id")
         if wid in seen:
             raise InvalidInput(f"widget id {wid!r} is used twice")
         seen.add(wid)
         kind = widget.get("type")
         if kind not in WIDGET_TYPES:
             raise InvalidInput(f"widget {n}: type is one of {', '.join(WIDGET_TYPES)}")
-        title = str(widget.get("title") or "").strip()[:120]
+        title = _text(str(widget.get("title") or "").strip()[:120], f"widget {n}: the title")
         cleaned.append({"id": wid, "type": kind, "title": title, "query": clean_query(widget.get("query"), f"widget {n}")})
     return cleaned
 
 
 def _instant(value, what):
+    """An aware datetime in UTC from ISO 8601 text (in the current time zone unless it names one)."""
     if value in (None, ""):
         return None
-    if isinstance(value, datetime):
-        parsed = value
-    else:
-        parsed = parse_datetime(str(value))
-        if parsed is None:
-            raise InvalidInput(f"{what} is not a date and time (ISO 8601)")
-    return parsed if timezone.is_aware(parsed) else timezone.make_aware(parsed, timezone.get_current_timezone())
+    try:
+        parsed = value if isinstance(value, datetime) else parse_datetime(str(value))
+    except ValueError:  # well formed but no such day (2026-02-30)
+        parsed = None
+    if parsed is None:
+        raise InvalidInput(f"{what} is not a date and time (ISO 8601)", field=what)
+    try:
+        return values.parse_moment(parsed, default_tz=timezone.get_current_timezone())
+    except ValueError as error:  # out of range once in UTC
+        raise InvalidInput(f"{what}: {error}", field=what) from None
 
 
 def clean_filters(filters):
@@ -188,7 +202,7 @@ def clean_filters(filters):
     else:
         try:
             seconds = int(seconds)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise InvalidInput("range is a number of seconds") from None
         if not 1 <= seconds <= MAX_RANGE_SECONDS:
             raise InvalidInput("range is between 1 second and a year")

@@ -11,11 +11,13 @@ import math
 import os
 import queue
 import re
+import sys
 import tempfile
 import threading
 import time
 
 from sheets.errors import GridcastError, InvalidInput
+from sheets.values import check_text
 
 from . import lake
 
@@ -145,8 +147,8 @@ def _timestamp(raw, now):
     if isinstance(raw, bool):
         raise ValueError("timestamp must be an ISO-8601 string or epoch seconds")
     if isinstance(raw, (int, float)):
-        if not math.isfinite(raw):
-            raise ValueError("timestamp must be finite")
+        if not math.isfinite(raw) or abs(raw) > 1e15:  # far beyond any moment in range, in ms or s
+            raise ValueError("timestamp is out of range (2000-01-01 up to one day ahead)")
         seconds = raw / 1000 if raw > 1e11 else float(raw)
     elif isinstance(raw, str):
         try:
@@ -169,7 +171,7 @@ def _name(event, field, default=None):
         raise ValueError(f"{field} must be a non-empty string")
     if len(value) > MAX_NAME:
         raise ValueError(f"{field} is longer than {MAX_NAME} characters")
-    return value
+    return check_text(value, field)
 
 
 def _tags(raw):
@@ -186,6 +188,7 @@ def _tags(raw):
             raise ValueError(f"tag {key!r} must be a string")
         if len(value) > MAX_TAG_VALUE:
             raise ValueError(f"tag {key!r} is longer than {MAX_TAG_VALUE} characters")
+        check_text(value, f"tag {key!r}")
     return raw
 
 
@@ -205,9 +208,9 @@ def _event(event, now):
     value = event.get("value")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError("value must be a number")
+    if (isinstance(value, int) and abs(value) > sys.float_info.max) or not math.isfinite(value):
+        raise ValueError("value must be a finite number (at most ±1.8e308)")
     value = float(value)
-    if not math.isfinite(value):
-        raise ValueError("value must be a finite number")
     raw_ts = event.get("timestamp", event.get("ts"))
     ts = int(now * 1_000_000) if raw_ts is None else _timestamp(raw_ts, now)
     return source, metric, value, ts, _tags(event.get("tags"))
@@ -321,20 +324,32 @@ class GroupWriter:
                     break
                 group.append(item)
                 size += len(item.rows)
-            try:
-                if con is None or generation != _generation:
-                    generation = _generation
-                    con = connection()
-                    ensure_table(con)
-                _insert(con, [(p.workspace_id, p.rows) for p in group])
-                self.commits += 1
-            except Exception as exc:  # noqa: BLE001 - every waiting request learns of it
-                log.exception("metric events not stored (%d events)", size)
-                for pending in group:
-                    pending.error = exc
-                con = None  # a fresh cursor after a failure
+            con, generation = self._commit(con, generation, group)
             for pending in group:
                 pending.done.set()
+
+    def _commit(self, con, generation, group):
+        """Append the group in one commit. When that fails and the group holds several requests'
+        batches, each is committed on its own: whatever one batch holds that the lake refuses
+        fails that request only, never another workspace's. Returns the connection to go on with."""
+        try:
+            if con is None or generation != _generation:
+                generation = _generation
+                con = connection()
+                ensure_table(con)
+            _insert(con, [(p.workspace_id, p.rows) for p in group])
+            self.commits += 1
+            return con, generation
+        except Exception as exc:  # noqa: BLE001 - the waiting requests learn of it
+            log.exception("metric events not stored (%d events of %d requests)",
+                          sum(len(p.rows) for p in group), len(group))
+            if len(group) == 1:
+                group[0].error = exc
+                return None, generation  # a fresh cursor after a failure
+        con = None  # a fresh cursor after a failure
+        for pending in group:
+            con, generation = self._commit(con, generation, [pending])
+        return con, generation
 
 
 writer = GroupWriter()

@@ -92,6 +92,16 @@ def _literal(text):
     return "'" + text.replace("'", "''") + "'"
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def lake_text(text):
+    """Text as the lake can take it: a NUL character or an unpaired surrogate (which the database
+    may hold from before they were refused, e.g. SQLite's JSON) becomes U+FFFD. The lake refuses
+    them, and the writer would retry that batch forever, holding every sheet back."""
+    return _UNSTORABLE.sub("\ufffd", text)
+
+
 def cell_text(value):
     """A stored cell value (JSON) as the canonical text the lake keeps; the view casts it."""
     if value is None:
@@ -103,8 +113,8 @@ def cell_text(value):
     if isinstance(value, float):
         return repr(value) if math.isfinite(value) else None
     if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False)
+        return lake_text(value)
+    return lake_text(json.dumps(value, ensure_ascii=False))
 
 
 def column_names(columns):
@@ -148,7 +158,7 @@ class SheetState:
     pending_since: float | None = None
 
     def row(self):
-        return (self.sheet_id, self.workspace_id, self.name, self.version, self.watermark,
+        return (self.sheet_id, self.workspace_id, lake_text(self.name), self.version, self.watermark,
                 json.dumps(self.columns), json.dumps(self.base_keys))
 
 

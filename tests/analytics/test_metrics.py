@@ -67,7 +67,6 @@ def test_a_bare_list_and_every_timestamp_form(sender, workspace):
 @pytest.mark.parametrize("bad, reason", [
     ({"value": "3"}, "value must be a number"),
     ({"value": True}, "value must be a number"),
-    ({"value": "INFINITY"}, "finite"),
     ({"value": None}, "value must be a number"),
     ({"metric": ""}, "metric must be a non-empty string"),
     ({"metric": "a b"}, "metric may hold"),
@@ -88,9 +87,9 @@ def test_a_bare_list_and_every_timestamp_form(sender, workspace):
 def test_a_bad_event_rejects_the_whole_batch_with_its_index(sender, workspace, bad, reason):
     events = [event(value=i) for i in range(10)]
     events[7] = event(**bad)
-    # JSON has no infinity, but 1e400 parses as one: send the text as it is.
-    body = json.dumps({"events": events}).replace('"INFINITY"', "1e400")
-    response = sender.post(URL, body, content_type="application/json")
+    # (1e400, which Python's json reads as infinity, is refused with its place by the JSON parser:
+    # tests/analytics/test_hostile_metrics.py.)
+    response = sender.post(URL, json.dumps({"events": events}), content_type="application/json")
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "invalid_events"
