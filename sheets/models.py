@@ -124,6 +124,12 @@ class ImportJob(models.Model):
     rows = models.BigIntegerField(default=0, help_text="Rows imported so far.")
     error = models.TextField(blank=True)
     sheet = models.ForeignKey(Sheet, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Who runs it and whether it still does: the process ("host:pid:start token") that keeps it,
+    # its last sign of life and its temporary copy of the upload, so that a job whose process
+    # died is failed, and its half-made sheet and file removed (sheets.io.imports_reap).
+    owner = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    path = models.CharField(max_length=1000, blank=True, help_text="The upload's temporary copy.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

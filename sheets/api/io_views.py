@@ -34,6 +34,12 @@ class ImportUploadSerializer(serializers.Serializer):
 class WorkspaceImport(APIView):
     parser_classes = [MultiPartParser, FormParser]
 
+    def initial(self, request, *args, **kwargs):
+        # The size limit holds while the upload streams: a handler ahead of Django's stops it at
+        # the limit (413) rather than storing all of it first.
+        request.upload_handlers.insert(0, io.LimitedUpload(request))
+        super().initial(request, *args, **kwargs)
+
     @extend_schema(
         request={"multipart/form-data": ImportUploadSerializer},
         responses={201: SheetSerializer, 202: ImportJobSerializer},
@@ -42,6 +48,7 @@ class WorkspaceImport(APIView):
         """Import a CSV file as a new sheet. Small files answer 201 with the sheet; larger ones
         202 with an import job to poll at /imports/<id>/."""
         permissions.require_workspace(request.user, pk, Access.EDIT)
+        io.imports_reap_once()
         result = io.upload_import(
             upload=request.FILES.get("file"), workspace=io.workspace_for_import(pk), actor=request.user,
             name=request.data.get("name"),
