@@ -69,6 +69,7 @@ services:
 # The suite owns a Superset of its own (on a free port, metadata kept in $(TEST_SUPERSET_VAR) between
 # runs), started for it and stopped when it ends, whatever the outcome.
 test: install frontend browser services
+	cd frontend && $(NPM) test --silent
 	@DJANGO_SETTINGS_MODULE=config.settings.test $(SUPERSET_SERVICE) start --var $(TEST_SUPERSET_VAR) --port auto
 	@status=0; SUPERSET_URL=$$(cat $(TEST_SUPERSET_VAR)/url) DJANGO_SETTINGS_MODULE=config.settings.test \
 	  $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; \

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from sheets import values
 from sheets.errors import InvalidInput, NotFound, TooLarge
-from sheets.io import neutralize
+from sheets.io import neutralize, xlsx_text_cell
 from sheets.models import NUMERIC_COLUMN_TYPES, Column, Sheet
 
 from . import lake, metrics, rollup, selectors
@@ -604,7 +604,7 @@ def export_xlsx_file(*, workspace_id, metric_names, start, end):
             for ts, metric, value, source, tags in rows:
                 moment = WriteOnlyCell(ws, value=dt.datetime.fromtimestamp(ts / 1_000_000, UTC).replace(tzinfo=None))
                 moment.number_format = "yyyy-mm-dd hh:mm:ss"
-                texts = [_xlsx_text(ws, t) for t in (metric, source, tags or "")]
+                texts = [xlsx_text_cell(ws, t) for t in (metric, source, tags or "")]
                 ws.append([moment, texts[0], value, texts[1], texts[2]])
     finally:
         cursor.close()
@@ -616,15 +616,6 @@ def export_xlsx_file(*, workspace_id, metric_names, start, end):
         raise
     output.seek(0)
     return output
-
-
-def _xlsx_text(ws, text):
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-    cell = WriteOnlyCell(ws, value=ILLEGAL_CHARACTERS_RE.sub("", text))
-    cell.data_type = "s"  # never a formula
-    return cell
 
 
 def export_filename(kind, metric_names):

@@ -62,6 +62,36 @@ def neutralize(text):
     return "'" + text if text.lstrip("'").startswith(FORMULA_TRIGGERS) else text
 
 
+def export_text(value):
+    """A stored value as CSV text: empty, TRUE or FALSE, a number as it is (a number column's -5
+    stays -5), text neutralized (a text cell "-5" or "=1+1" gets its apostrophe)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return str(value)
+    return neutralize(str(value))
+
+
+def xlsx_text_cell(ws, text, font=None):
+    """A write-only XLSX cell holding `text` neutralized as in CSV, and stored as text (data
+    type "s"), so that nothing in it is ever read as a formula."""
+    return _xlsx_text(ws, neutralize(text), font)
+
+
+def _xlsx_text(ws, text, font=None):
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    # Set the text first, then the type: openpyxl would otherwise store "=..." as a formula.
+    cell = WriteOnlyCell(ws, value=ILLEGAL_CHARACTERS_RE.sub("", text))
+    cell.data_type = "s"
+    if font is not None:
+        cell.font = font
+    return cell
+
+
 def unneutralize(text):
     return text[1:] if _NEUTRALIZED.match(text) else text
 
@@ -723,16 +753,6 @@ def export_filename(sheet, extension):
     return f"{stem[:100]}.{extension}"
 
 
-def _csv_cell(value):
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, (int, float)):
-        return str(value)
-    return neutralize(str(value))
-
-
 class _Buffer:
     def __init__(self):
         self.parts = []
@@ -755,7 +775,7 @@ def csv_chunks(sheet, rows_per_chunk=500):
     keys = [c.key for c in columns]
     pending = 0
     for _, data in selectors.rows_in_order(sheet):
-        writer.writerow([_csv_cell(data.get(key)) for key in keys])
+        writer.writerow([export_text(data.get(key)) for key in keys])
         pending += 1
         if pending == rows_per_chunk:
             yield buffer.take()
@@ -781,19 +801,7 @@ def _xlsx_value(column, value):
             return moment, "yyyy-mm-dd hh:mm:ss"
         except ValueError:
             pass
-    return _csv_cell(value), None
-
-
-def _xlsx_text(ws, text, font=None):
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-    # Set the text first, then the type: openpyxl would otherwise store "=..." as a formula.
-    cell = WriteOnlyCell(ws, value=ILLEGAL_CHARACTERS_RE.sub("", text))
-    cell.data_type = "s"
-    if font is not None:
-        cell.font = font
-    return cell
+    return ("" if value is None else str(value)), None  # text: xlsx_text_cell neutralizes it
 
 
 def _xlsx_title(name):
@@ -818,13 +826,13 @@ def xlsx_file(sheet):
         ws.column_dimensions[get_column_letter(index)].width = max(column.width / 7, 8)
     ws.freeze_panes = "A2"
     bold = Font(bold=True)
-    ws.append([_xlsx_text(ws, neutralize(c.name), bold) for c in columns])
+    ws.append([xlsx_text_cell(ws, c.name, bold) for c in columns])
     for _, data in selectors.rows_in_order(sheet):
         cells = []
         for column in columns:
             value, number_format = _xlsx_value(column, data.get(column.key))
             if isinstance(value, str):
-                cells.append(_xlsx_text(ws, value) if value else None)
+                cells.append(xlsx_text_cell(ws, value) if value else None)
             else:
                 cell = WriteOnlyCell(ws, value=value)
                 if number_format:

@@ -4,6 +4,8 @@
 // time_column, bucket}, columns by key); its answer has the same shape either way, a sheet's
 // with the names of its columns in `labels`.
 
+import { toCsv } from "../lib/csv.js";
+
 export const RANGES = [
   [300, "Last 5 minutes"],
   [900, "Last 15 minutes"],
@@ -93,13 +95,6 @@ export function exportUrl(urls, query, filters, format) {
   return `${base}?${params}`;
 }
 
-function csvCell(value) {
-  if (value == null) return "";
-  let text = String(value);
-  if (/^[=+\-@\t\r]/.test(text) && !/^-?\d/.test(text)) text = "'" + text; // no formulas in spreadsheets
-  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-}
-
 /** The widget's data as CSV: time series (time, group, value) or totals (group, value). */
 export function resultCsv(widget, result) {
   const group = result?.labels?.group_by || widget.query.group_by || "group";
@@ -111,7 +106,7 @@ export function resultCsv(widget, result) {
     rows.push([group, "value"]);
     for (const t of result?.totals || []) rows.push([t.group ?? "(all)", t.value]);
   }
-  return rows.map((r) => r.map(csvCell).join(",")).join("\r\n") + "\r\n";
+  return toCsv(rows);
 }
 
 export function download(name, text, type = "text/csv") {
