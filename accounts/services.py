@@ -1,7 +1,7 @@
 """Writes of workspaces, memberships and API tokens."""
 from django.db import transaction
 
-from sheets.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from sheets.errors import Conflict, InvalidInput, NotFound, PermissionDenied, check_quota
 
 from .models import ApiToken, Membership, Role, User, Workspace
 
@@ -85,7 +85,10 @@ def token_create(*, user, name, workspace=None):
         or not Membership.objects.filter(workspace=workspace, user=user).exists()
     ):
         raise NotFound("Workspace not found")
-    return ApiToken.issue(user=user, name=name, workspace=workspace)
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=user.pk).first()
+        check_quota("MAX_TOKENS_PER_USER", ApiToken.objects.filter(user_id=user.pk).count(), "API tokens per user")
+        return ApiToken.issue(user=user, name=name, workspace=workspace)
 
 
 def token_revoke(*, user, token_id):

@@ -2,15 +2,24 @@
 data reaching the lake) and every few seconds by the analytics worker, so that a rule also sees
 data that stops coming. A rule that starts to hold fires once (a stored notification for each
 member of the workspace, pushed live) and fires again only after it has recovered. Also the
-rules' and notifications' writes for the API."""
+rules' and notifications' writes for the API.
+
+Fair across workspaces: rules with the same condition (workspace, metric or sheet column, agg,
+window, tag filter) are evaluated together, one aggregate query for all of them; and a pass over
+many workspaces' rules takes them in turns (round-robin, at most ALERT_TURN_SECONDS of one
+workspace's groups before the next workspace's turn), so a workspace with 20,000 rules does not
+hold back another's alert (tests/analytics/test_alert_fairness.py; run it with -s for the figures)."""
+import collections
+import json
 import logging
+import time
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Membership
-from sheets.errors import InvalidInput
+from accounts.models import Membership, Workspace
+from sheets.errors import InvalidInput, check_quota
 from sheets.models import NUMERIC_COLUMN_TYPES, Column
 
 from . import aggregates, dashboards, notify
@@ -93,25 +102,38 @@ def rule_evaluate(*, rule_id, now=None):
         if rule is None:
             return []
         value = rule_value(rule, now)
-        moment = now or timezone.now()
-        created = []
-        holds = rule.holds(value)
-        if holds and rule.state == AlertRule.State.OK:
-            rule.state = AlertRule.State.FIRING
-            rule.last_fired_at = moment
-            message = _message(rule, value)
-            members = Membership.objects.filter(workspace_id=rule.workspace_id).values_list("user_id", flat=True)
-            created = Notification.objects.bulk_create(
-                Notification(user_id=user_id, workspace_id=rule.workspace_id, rule=rule, message=message, value=value)
-                for user_id in members
-            )
-        elif not holds and rule.state == AlertRule.State.FIRING:
-            rule.state = AlertRule.State.OK
-        rule.last_value = value
-        rule.last_evaluated_at = moment
-        rule.save(update_fields=["state", "last_value", "last_evaluated_at", "last_fired_at", "updated_at"])
-        if created:
-            transaction.on_commit(lambda: _push(rule, created))
+        created = _transition(rule, value, now or timezone.now())
+        if created is None:
+            created = []
+            rule.save(update_fields=["last_value", "last_evaluated_at", "updated_at"])
+    return created
+
+
+def _transition(rule, value, moment):
+    """Move a locked rule's state for `value` (in the caller's transaction). A rule whose state
+    changes is saved (and, if it fired, its notifications created and pushed after the commit):
+    returns its notifications. A rule whose state stays is only given its new value: returns
+    None, the caller saves it (or all of a group in one UPDATE)."""
+    rule.last_value = value
+    rule.last_evaluated_at = moment
+    holds = rule.holds(value)
+    created = []
+    if holds and rule.state == AlertRule.State.OK:
+        rule.state = AlertRule.State.FIRING
+        rule.last_fired_at = moment
+        message = _message(rule, value)
+        members = Membership.objects.filter(workspace_id=rule.workspace_id).values_list("user_id", flat=True)
+        created = Notification.objects.bulk_create(
+            Notification(user_id=user_id, workspace_id=rule.workspace_id, rule=rule, message=message, value=value)
+            for user_id in members
+        )
+    elif not holds and rule.state == AlertRule.State.FIRING:
+        rule.state = AlertRule.State.OK
+    else:
+        return None
+    rule.save(update_fields=["state", "last_value", "last_evaluated_at", "last_fired_at", "updated_at"])
+    if created:
+        transaction.on_commit(lambda: _push(rule, created))
     return created
 
 
@@ -135,25 +157,97 @@ def _evaluate_each(rule_ids, now):
     return fired
 
 
+CONDITION = ("pk", "workspace_id", "source", "metric", "agg", "window_seconds", "tag_filter", "sheet_id", "column")
+
+
+def _condition(row):
+    """What a rule's value depends on: rules with the same condition share one aggregate query."""
+    if row["source"] == AlertRule.Source.SHEET:
+        return ("sheet", row["sheet_id"], row["column"], row["agg"])
+    return ("metric", row["metric"], row["agg"], row["window_seconds"],
+            json.dumps(row["tag_filter"] or {}, sort_keys=True))
+
+
+def _turn_seconds():
+    from django.conf import settings
+
+    return float(settings.ANALYTICS.get("ALERT_TURN_SECONDS", 0.05))
+
+
+def _evaluate_fairly(rules, now):
+    """Evaluate the rules of the queryset `rules`: grouped by condition, workspaces in turns."""
+    by_workspace = collections.defaultdict(dict)
+    for row in rules.order_by("pk").values(*CONDITION):
+        by_workspace[row["workspace_id"]].setdefault(_condition(row), []).append(row["pk"])
+    # Workspaces with fewer conditions first (their turn ends their pass), then in turns.
+    turns = collections.deque((workspace_id, collections.deque(groups.values()))
+                              for workspace_id, groups in sorted(by_workspace.items(),
+                                                                 key=lambda item: (len(item[1]), item[0])))
+    fired, turn = [], _turn_seconds()
+    while turns:
+        workspace_id, groups = turns.popleft()
+        ends = time.monotonic() + turn
+        while groups:  # at least one group a turn
+            fired += _evaluate_group(groups.popleft(), now)
+            if time.monotonic() >= ends:
+                break
+        if groups:
+            turns.append((workspace_id, groups))
+    return fired
+
+
+def _evaluate_group(rule_ids, now):
+    """Rules of one condition: one value for all, the rules whose state stays updated in one
+    statement. If anything fails, each rule is evaluated alone (one broken rule does not stop
+    the others)."""
+    if len(rule_ids) == 1:
+        return _evaluate_each(rule_ids, now)
+    try:
+        with transaction.atomic():
+            rules = list(AlertRule.objects.select_for_update().filter(pk__in=rule_ids, enabled=True).order_by("pk"))
+            if not rules:
+                return []
+            value = rule_value(rules[0], now)
+            moment = now or timezone.now()
+            fired, quiet = [], []
+            for rule in rules:
+                created = _transition(rule, value, moment)
+                if created is None:
+                    quiet.append(rule.pk)
+                else:
+                    fired += created
+            for start in range(0, len(quiet), 5000):
+                AlertRule.objects.filter(pk__in=quiet[start:start + 5000]).update(
+                    last_value=value, last_evaluated_at=moment, updated_at=timezone.now())
+            return fired
+    except ValueUnavailable as error:
+        log.warning("alert rules %s… not evaluated yet: %s", rule_ids[:3], error)
+        return []
+    except Exception:
+        log.exception("alert rules %s… could not be evaluated together; one by one", rule_ids[:3])
+        return _evaluate_each(rule_ids, now)
+
+
 def _enabled(**filters):
-    return AlertRule.objects.filter(enabled=True, **filters).order_by("pk").values_list("pk", flat=True)
+    return AlertRule.objects.filter(enabled=True, **filters)
 
 
 def rules_evaluate(*, workspace_id, metrics, now=None):
     """After an ingestion commit: evaluate the workspace's enabled rules on these metrics."""
-    return _evaluate_each(_enabled(source=AlertRule.Source.METRIC, workspace_id=workspace_id, metric__in=metrics), now)
+    return _evaluate_fairly(_enabled(source=AlertRule.Source.METRIC, workspace_id=workspace_id, metric__in=metrics), now)
 
 
 def sheet_rules_evaluate(*, sheet_ids, now=None):
     """New data of these sheets is in the lake: evaluate their enabled rules."""
-    return _evaluate_each(_enabled(source=AlertRule.Source.SHEET, sheet_id__in=list(sheet_ids)), now)
+    return _evaluate_fairly(_enabled(source=AlertRule.Source.SHEET, sheet_id__in=list(sheet_ids)), now)
 
 
 def rules_evaluate_all(*, now=None):
     """The analytics worker's periodic pass over every enabled rule: a metric window moves with
     time, so a rule must fire when data stops ("count below 5") and recover when its window
-    empties, without any event to trigger it. One query when there are no rules."""
-    return _evaluate_each(_enabled(), now)
+    empties, without any event to trigger it. One query when there are no rules. Workspaces take
+    turns (see the module's docstring)."""
+    return _evaluate_fairly(_enabled(), now)
 
 
 def _validated(rule):
@@ -176,6 +270,9 @@ CONDITION_FIELDS = {"source", "metric", "sheet", "column", "agg", "window_second
 
 @transaction.atomic
 def rule_create(*, workspace_id, actor, **fields):
+    Workspace.objects.select_for_update().filter(pk=workspace_id).first()
+    check_quota("MAX_ALERT_RULES_PER_WORKSPACE", AlertRule.objects.filter(workspace_id=workspace_id).count(),
+                "alert rules per workspace")
     rule = _validated(AlertRule(workspace_id=workspace_id, created_by=actor, **fields))
     rule.save()
     return rule

@@ -15,6 +15,7 @@ with 4403.
 """
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from realtime.limits import CLOSE_RATE_LIMITED, FrameLimits, claim_connection, too_many_connections_message
 from realtime.revocation import Credential, Guard
 from sheets import jsonio
 from sheets.errors import GridcastError
@@ -31,13 +32,23 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.workspace_id = int(self.scope["url_route"]["kwargs"]["workspace_id"])
         self.user = self.scope.get("user")
         self.live = None
+        self.slot = None
+        self.flood_closed = False
+        self.frame_limits = FrameLimits(("ping", "subscribe"))
         self.guard = Guard(self.user, Credential.of_scope(self.scope),
                            lambda user: workspace_access(user, self.workspace_id), denied=Access.NONE)
         access = await self.guard.acheck()
         if access < Access.VIEW:
             await self.close(code=CLOSE_NO_ACCESS)  # before accept: the handshake is refused
             return
+        self.slot = await claim_connection(self.user)
         await self.accept()
+        if self.slot is None:  # the user has too many sockets and streams open (realtime.limits)
+            await self.send_frame({"type": "error", "code": "too_many_connections",
+                                   "message": too_many_connections_message()})
+            await self.close(code=CLOSE_RATE_LIMITED)
+            return
+        self.slot.keep()
         # The workspace's pushes and the user's access changes, kept joined however long the socket lives.
         await self.guard.join(self.channel_layer, self.channel_name,
                               dashboard_group(self.workspace_id), workspace_group(self.workspace_id))
@@ -45,6 +56,9 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         await self.send_frame({"type": "welcome", "workspace": self.workspace_id, "access": access.name.lower()})
 
     async def disconnect(self, code):
+        if self.slot is not None:
+            await self.slot.release()
+            self.slot = None
         if self.live is not None:
             self.live.close()
             self.live = None
@@ -61,6 +75,15 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         if not isinstance(frame, dict):
             return await self.send_frame({"type": "error", "code": "invalid", "message": "frames are JSON objects"})
         kind = frame.get("type")
+        if self.flood_closed:
+            return
+        if not self.frame_limits.allow(kind):
+            if self.frame_limits.flooding:  # kept on past the limit: closed (realtime.limits)
+                self.flood_closed = True
+                await self.send_frame({"type": "error", "code": "rate_limited", "frame": kind,
+                                       "message": "too many frames: closing"})
+                return await self.close(code=CLOSE_RATE_LIMITED)
+            return await self.send_frame(self.frame_limits.refusal(kind))
         if kind == "ping":
             return await self.send_frame({"type": "pong", "t": frame.get("t")})
         if kind == "subscribe":

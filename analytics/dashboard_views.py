@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from accounts.models import Workspace
+from realtime.limits import claim_connection, too_many_connections_message
 from realtime.revocation import Credential, Guard
 from sheets import jsonio
 from sheets.errors import GridcastError, InvalidInput
@@ -143,7 +144,7 @@ def _sse(event, data):
 _REVOKED = object()  # put in a stream's queue when its access is gone: the stream ends
 
 
-async def _stream(groups, on_event, queue, guard, first=(), last=None):
+async def _stream(groups, on_event, queue, guard, first=(), last=None, slot=None):
     """SSE text: `first` events, then whatever `on_event` puts in `queue` for the channel-layer
     messages of `groups`, with a comment line every HEARTBEAT_SECONDS (keeps proxies and the
     browser from timing the stream out, and finds closed connections).
@@ -151,11 +152,14 @@ async def _stream(groups, on_event, queue, guard, first=(), last=None):
     `guard` (realtime.revocation) keeps the stream's channel in the user's group beside `groups`
     (all joined again well within the layer's group expiry); when the user's access changes and
     the guard's check fails, the stream sends `last` (an (event, data), or nothing when None) and
-    ends, out of every group."""
+    ends, out of every group. `slot` (realtime.limits): the user's connection slot the stream holds
+    while it lasts."""
     layer = get_channel_layer()
     channel = await layer.new_channel()
     reader = getter = None
     try:
+        if slot is not None:
+            slot.keep()
         await guard.join(layer, channel, *groups)
         yield "retry: 2000\n\n"
         for event, data in first:
@@ -195,7 +199,21 @@ async def _stream(groups, on_event, queue, guard, first=(), last=None):
         for task in (reader, getter):
             if task is not None:
                 task.cancel()
+        if slot is not None:
+            await slot.release()
         await guard.leave()
+
+
+async def _connection_slot(user):
+    """A connection slot for one more stream of `user`, or the 429 answer when the user has too
+    many sockets and streams open (realtime.limits)."""
+    slot = await claim_connection(user)
+    if slot is None:
+        response = JsonResponse({"error": {"code": "too_many_connections", "message": too_many_connections_message()}},
+                                status=429)
+        response["Retry-After"] = "5"
+        return None, response
+    return slot, None
 
 
 def _event_stream(body):
@@ -225,6 +243,9 @@ async def dashboard_events(request, workspace_id):
         live.watched, live.filters = parse_subscription(widgets, filters)
     except GridcastError as error:
         return _error(error)
+    slot, refused = await _connection_slot(user)
+    if refused is not None:
+        return refused
 
     async def on_event(message):
         if message.get("type") == "data.arrived":
@@ -240,7 +261,8 @@ async def dashboard_events(request, workspace_id):
                                        guard, first=[("welcome", {"type": "welcome", "workspace": workspace_id,
                                                                   "access": access.name.lower()})],
                                        last=("revoked", {"type": "revoked", "code": "access_revoked",
-                                                         "message": "you no longer have access to this workspace"})):
+                                                         "message": "you no longer have access to this workspace"}),
+                                       slot=slot):
                 yield chunk
         finally:
             live.close()
@@ -262,6 +284,9 @@ async def notification_events(request):
     guard = Guard(user, Credential.of_request(request), lambda person: workspace_ids(person) == ids)
     if not await guard.acheck():
         return JsonResponse({"error": {"code": "not_authenticated", "message": "log in first"}}, status=401)
+    slot, refused = await _connection_slot(user)
+    if refused is not None:
+        return refused
     queue = asyncio.Queue()
 
     async def on_event(message):
@@ -270,4 +295,4 @@ async def notification_events(request):
                              "notification": personal_notification(message.get("notification"), user.pk)})
 
     return _event_stream(_stream([workspace_group(i) for i in ids], on_event, queue, guard,
-                                 first=[("welcome", {"type": "welcome", "workspaces": ids})]))
+                                 first=[("welcome", {"type": "welcome", "workspaces": ids})], slot=slot))

@@ -4,8 +4,12 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views import defaults
 
+from accounts.admin_login import RateLimitedAdminAuthenticationForm
 from realtime.views import metrics_view
 from sheets.api.errors import json_error_page
+
+# The admin login counts failed attempts with allauth's limits (accounts/admin_login.py).
+admin.site.login_form = RateLimitedAdminAuthenticationForm
 
 urlpatterns = [
     path("admin/", admin.site.urls),

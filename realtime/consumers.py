@@ -22,6 +22,7 @@ from . import metrics, protocol
 from .broadcast import encode, participant, presence_frame
 from .bus import PRESENCE_JOIN, get_bus, send_eagerly, server_protocol, write_texts
 from .edits import queue_for, write_refusal
+from .limits import CLOSE_RATE_LIMITED, FrameLimits, TokenBucket, claim_connection, too_many_connections_message  # noqa: F401
 from .replay import replay_frame
 from .revocation import AccessRevoked, Credential, Guard, stale_guards_checked
 
@@ -37,20 +38,6 @@ def _service(name):
 
         return getattr(undo, name)
     return getattr(services, name)
-
-
-class TokenBucket:
-    def __init__(self, rate, burst):
-        self.rate, self.capacity, self.tokens, self.stamp = rate, burst, burst, time.monotonic()
-
-    def take(self):
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
 
 
 class SheetConsumer(AsyncWebsocketConsumer):
@@ -123,12 +110,21 @@ class SheetConsumer(AsyncWebsocketConsumer):
         self.guard = Guard(self.user, Credential.of_scope(self.scope), self._sheet_access, denied=Access.NONE)
         limits = settings.GRIDCAST
         self.bucket = TokenBucket(limits["WS_EDITS_PER_SECOND"], limits["WS_EDIT_BURST"])
+        self.frame_limits = FrameLimits(("hello", "ping", "presence"))
+        self.slot = None
         found = await database_sync_to_async(self._load)()
         if found is None:
             await self.close(code=CLOSE_NO_ACCESS)  # before accept: the handshake is refused
             return
         self.sheet, self.access = found
+        self.slot = await claim_connection(self.user)
         await self.accept()
+        if self.slot is None:  # the user has too many sockets and streams open (realtime.limits)
+            await self.send(text_data=encode({"type": "error", "code": "too_many_connections",
+                                              "message": too_many_connections_message()}))
+            await self.close(code=CLOSE_RATE_LIMITED)
+            return
+        self.slot.keep()
         await self.guard.join(self.channel_layer, self.channel_name)
         await get_bus().join(self.sheet_id, self)
         self.joined = True
@@ -160,6 +156,8 @@ class SheetConsumer(AsyncWebsocketConsumer):
         return Sheet.objects.filter(pk=self.sheet_id).values_list("version", flat=True).first() or 0
 
     async def disconnect(self, code):
+        if getattr(self, "slot", None) is not None:
+            await self.slot.release()
         if self.presence_timer:
             self.presence_timer.cancel()
         self.ready = False
@@ -289,6 +287,8 @@ class SheetConsumer(AsyncWebsocketConsumer):
         try:
             kind, frame = protocol.parse(text_data)
             op_id = frame.get("op_id") if isinstance(frame.get("op_id"), str) else None
+            if not self.frame_limits.allow(kind):
+                return await self._rate_limited(kind)
             if kind == "edit":
                 self._edit(frame)
             elif kind in protocol.WRITES:
@@ -308,6 +308,20 @@ class SheetConsumer(AsyncWebsocketConsumer):
         except Exception:  # a fault of ours: the client hears of it and the connection stays
             log.exception("frame on sheet %s failed", self.sheet_id)
             self.send_frame({"type": "error", "op_id": op_id, "code": "server_error", "message": "the server failed; retry"})
+
+    async def _rate_limited(self, kind):
+        """A `kind` frame over its limit (realtime.limits): refused with an error frame naming the
+        type; a client that keeps on is closed with 4429."""
+        if self.too_slow:  # closed already for flooding
+            return
+        if self.frame_limits.flooding:
+            self.ready, self.too_slow = False, True  # nothing more is sent
+            self.outbox.clear()
+            await self.send(text_data=encode({"type": "error", "code": "rate_limited", "frame": kind,
+                                              "message": "too many frames: closing"}))
+            await self.close(code=CLOSE_RATE_LIMITED)
+            return
+        self.send_frame(self.frame_limits.refusal(kind))
 
     def _may_write(self):
         if self.access < Access.EDIT:

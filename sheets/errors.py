@@ -41,6 +41,25 @@ class Conflict(GridcastError):
     status = 409
 
 
+class QuotaExceeded(GridcastError):
+    """A workspace (or user) has as many of something as it may have: names the quota and its
+    limit (settings.GRIDCAST, "Quotas")."""
+    code = "quota_exceeded"
+    status = 403
+
+    def __init__(self, quota, limit, what):
+        super().__init__(f"quota exceeded: at most {limit} {what}", quota=quota, limit=limit)
+
+
+def check_quota(quota, used, what):
+    """Raise QuotaExceeded when `used` has reached settings.GRIDCAST[quota] (0: unlimited)."""
+    from django.conf import settings
+
+    limit = int(settings.GRIDCAST.get(quota) or 0)
+    if limit and used >= limit:
+        raise QuotaExceeded(quota, limit, what)
+
+
 class TooLarge(GridcastError):
     code = "too_large"
     status = 413

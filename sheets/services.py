@@ -20,7 +20,7 @@ from django.utils import timezone
 from realtime.broadcast import broadcast_operation, broadcast_operations, broadcast_sheet_deleted
 
 from . import values as cell_values
-from .errors import CellValueInvalid, Conflict, GridcastError, InvalidInput, NotFound, TooLarge
+from .errors import CellValueInvalid, Conflict, GridcastError, InvalidInput, NotFound, TooLarge, check_quota
 from .models import Column, ColumnType, Operation, Row, Sheet
 
 log = logging.getLogger(__name__)
@@ -131,6 +131,10 @@ def _clean_name(name, what="name"):
 def sheet_create(*, workspace, name, actor, columns=None):
     """A new sheet with the given columns (by default A, B and C, all text) and no rows, logged
     as one sheet.create operation (which undo never reverts)."""
+    # The workspace's row is locked so that two creations at once cannot both pass the quota.
+    type(workspace).objects.select_for_update().filter(pk=workspace.pk).first()
+    check_quota("MAX_SHEETS_PER_WORKSPACE", Sheet.objects.filter(workspace=workspace).count(),
+                "sheets per workspace")
     sheet = Sheet.objects.create(workspace=workspace, name=_clean_name(name), created_by=actor)
     specs = [_column_spec(**spec) for spec in (DEFAULT_COLUMNS if columns is None else columns)]
     created = [_column_create(sheet, **spec) for spec in specs]

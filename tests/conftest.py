@@ -21,6 +21,27 @@ def _sync_thread_connections_closed(django_db_setup):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_cache():
+    """The cache is Redis, kept between runs: throttle and login-failure counts of one test (or an
+    earlier run) must not throttle the next. Only this installation's keys are removed."""
+    from django.core.cache import cache
+
+    clear_cache(cache)
+    yield
+
+
+def clear_cache(cache):
+    client = getattr(cache, "_cache", None)
+    if client is None or not hasattr(client, "get_client"):
+        cache.clear()
+        return
+    redis = client.get_client(write=True)
+    keys = list(redis.scan_iter(match=f"{cache.key_prefix}:*", count=1000))
+    if keys:
+        redis.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
 def _fresh_row_index():
     row_index.clear()
     yield

@@ -102,6 +102,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The installation's name: several Gridcast installations may share one Redis. Its keys (cache,
+# throttles, channel-layer groups and channels) carry it, as the sheet pub/sub channels
+# (realtime/bus.py) carry the database's name. Defaults to the database's name.
+INSTALLATION_NAME = os.environ.get("GRIDCAST_INSTALLATION") or Path(str(DATABASES["default"]["NAME"] or "gridcast")).stem
+
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
@@ -109,11 +114,24 @@ if REDIS_URL:
             "BACKEND": "realtime.layers.RedisChannelLayer",
             # The layer waits for messages with a 5 s BZPOPMIN; redis-py 8 reads with a 5 s socket
             # timeout by default, which ended every idle WebSocket after 5 s. Read longer.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "capacity": 1000},
+            # Groups and channels are namespaced per installation (the prefix of every Redis key).
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "capacity": 1000,
+                       "prefix": f"gridcast:{INSTALLATION_NAME}:asgi"},
+        }
+    }
+    # One cache for every process (throttles, login rate limits, connection counts hold across
+    # processes), its keys prefixed per installation.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"gridcast:{INSTALLATION_NAME}:cache",
         }
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "realtime.layers.InMemoryChannelLayer"}}
+    # The embedded default is one process: a local-memory cache is shared by all of it.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
@@ -127,6 +145,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Proxies of ours in front of Gridcast (TRUSTED_PROXY_COUNT, 0: none): the client IP used by
+# login limits and REST throttles is the one this many hops back in X-Forwarded-For; with 0 the
+# header (which any client can forge) is ignored and the peer's address is used.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
+ALLAUTH_TRUSTED_CLIENT_IP_HEADER = os.environ.get("TRUSTED_CLIENT_IP_HEADER") or None
 
 # django-allauth: e-mail is the login.
 ACCOUNT_LOGIN_METHODS = {"email"}
@@ -160,6 +185,25 @@ REST_FRAMEWORK = {
     ],
     "STRICT_JSON": True,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Throttling (sheets/api/throttling.py), counted in the cache (Redis: across processes):
+    # requests per signed-in user, per anonymous client IP, and per user on the expensive
+    # endpoints; "<n>/<s|m|h|d>", empty for no limit. 429 with Retry-After when over.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "sheets.api.throttling.UserThrottle",
+        "sheets.api.throttling.AnonThrottle",
+        "sheets.api.throttling.ExpensiveThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": os.environ.get("GRIDCAST_THROTTLE_USER", "20000/m"),
+        "anon": os.environ.get("GRIDCAST_THROTTLE_ANON", "600/m"),
+        "imports": os.environ.get("GRIDCAST_THROTTLE_IMPORTS", "120/m"),
+        "exports": os.environ.get("GRIDCAST_THROTTLE_EXPORTS", "600/m"),
+        "ingest": os.environ.get("GRIDCAST_THROTTLE_INGEST", "120000/m"),
+        "aggregates": os.environ.get("GRIDCAST_THROTTLE_AGGREGATES", "6000/m"),
+    },
+    # The client IP of an anonymous request: X-Forwarded-For is believed only behind this many
+    # proxies of ours (the same count as allauth's login limits, ALLAUTH_TRUSTED_PROXY_COUNT).
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     # Swagger UI from the installed sidecar package: the docs page works without internet.
@@ -170,6 +214,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Workspaces, sheets, columns, rows, cells and the operation log.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Bounds the views check by hand, non-blank names and links from a create to its object.
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.openapi.postprocess"],
 }
 
 LANGUAGE_CODE = "en-us"
@@ -210,6 +256,24 @@ GRIDCAST = {
     "WS_MAX_BACKLOG": int(os.environ.get("GRIDCAST_WS_MAX_BACKLOG", "5000")),
     "WS_PRESENCE_INTERVAL": 0.1,
     "WS_REPLAY_LIMIT": 1000,
+    # Other frames (realtime/limits.py): per frame type, (per second, burst) per connection; a
+    # connection that goes on past WS_FLOOD_REFUSALS refused frames is closed with 4429.
+    "WS_FRAME_LIMITS": {
+        kind: (float(os.environ.get(f"GRIDCAST_WS_{kind.upper()}_PER_SECOND", rate)),
+               int(os.environ.get(f"GRIDCAST_WS_{kind.upper()}_BURST", burst)))
+        for kind, rate, burst in (("hello", "2", "10"), ("ping", "5", "20"), ("presence", "30", "60"),
+                                  ("subscribe", "5", "20"))
+    },
+    "WS_FLOOD_REFUSALS": int(os.environ.get("GRIDCAST_WS_FLOOD_REFUSALS", "100")),
+    # Open sockets and event streams per user, counted across processes in the cache (each holds
+    # a slot that lapses CONNECTION_SLOT_SECONDS after its process stopped refreshing it); 0: no cap.
+    "MAX_CONNECTIONS_PER_USER": int(os.environ.get("GRIDCAST_MAX_CONNECTIONS_PER_USER", "100")),
+    "CONNECTION_SLOT_SECONDS": 120,
+    # Quotas (0: none): over one, a creation is refused with 403 {"error": {"code":
+    # "quota_exceeded", "quota": <name>, "limit": <n>}}.
+    "MAX_SHEETS_PER_WORKSPACE": int(os.environ.get("GRIDCAST_MAX_SHEETS_PER_WORKSPACE", "1000")),
+    "MAX_ALERT_RULES_PER_WORKSPACE": int(os.environ.get("GRIDCAST_MAX_ALERT_RULES_PER_WORKSPACE", "500")),
+    "MAX_TOKENS_PER_USER": int(os.environ.get("GRIDCAST_MAX_TOKENS_PER_USER", "50")),
 }
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 # The demo order stream and collaborator inside the server process (analytics.demo; one per
@@ -244,6 +308,9 @@ ANALYTICS = {
     # Alert rules (analytics/alerts.py) are evaluated as data arrives and, by the worker, every
     # ALERT_INTERVAL seconds (0: never), so that a rule sees data stop and a window empty.
     "ALERT_INTERVAL": float(os.environ.get("ANALYTICS_ALERT_INTERVAL", "5")),
+    # A pass over many workspaces' rules takes them in turns of at most this many seconds each
+    # (rules of one condition share one query): one workspace's rules do not hold up another's.
+    "ALERT_TURN_SECONDS": float(os.environ.get("ANALYTICS_ALERT_TURN_SECONDS", "0.05")),
     # The writer as a thread of the server process: on only in config/settings/embedded.py.
     "EMBEDDED_WORKER": False,
 }

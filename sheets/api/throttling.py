@@ -1,0 +1,109 @@
+"""REST throttling: requests per user (or, for anonymous requests, per client IP) and scoped
+limits on the expensive endpoints (imports, exports, metric ingestion, aggregates).
+
+Counts live in Django's cache, Redis in production and tests (config/settings/base.py), so a
+limit holds across every server process. Each limit is a fixed-window counter (one INCR per
+request, whatever the rate), not DRF's list of timestamps, which grows with the rate. Rates are
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] ("<requests>/<s|m|h|d>", or None for no limit), read on
+every request so that tests can lower them with override_settings. A throttled request gets
+429 {"error": {"code": "throttled", ...}} with Retry-After (sheets/api/errors.py)."""
+import time
+
+from django.core.cache import cache
+from rest_framework.settings import api_settings
+from rest_framework.throttling import BaseThrottle
+
+# URL name -> the scope of its extra limit.
+SCOPES = {
+    "api-workspace-import": "imports",
+    "api-sheet-export": "exports",
+    "api-metrics-export": "exports",
+    "api-metrics-ingest": "ingest",
+    "api-metrics-aggregate": "aggregates",
+}
+PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(rate):
+    if not rate:
+        return None
+    count, period = str(rate).split("/")
+    return int(count), PERIODS[period.strip()[0]]
+
+
+class _WindowThrottle(BaseThrottle):
+    scope = None
+
+    def scope_for(self, request, view):
+        return self.scope
+
+    def get_ident(self, request):
+        """The client IP as allauth's login limits see it (ALLAUTH_TRUSTED_PROXY_COUNT,
+        ALLAUTH_TRUSTED_CLIENT_IP_HEADER), so both limits agree behind a proxy."""
+        try:
+            from allauth.core.internal.httpkit import get_client_ip
+        except ImportError:  # pragma: no cover - an allauth without it
+            return super().get_ident(request)
+        try:
+            return get_client_ip(getattr(request, "_request", request)) or super().get_ident(request)
+        except Exception:  # a header that does not match the proxy count
+            return request.META.get("REMOTE_ADDR", "")
+
+    def ident_for(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            return f"user:{user.pk}"
+        return f"ip:{self.get_ident(request)}"
+
+    def allow_request(self, request, view):
+        scope = self.scope_for(request, view)
+        rate = parse_rate(api_settings.DEFAULT_THROTTLE_RATES.get(scope)) if scope else None
+        ident = self.ident_for(request) if rate else None
+        if not ident:
+            return True
+        limit, period = rate
+        now = time.time()
+        window = int(now // period)
+        key = f"throttle:{scope}:{ident}:{period}:{window}"
+        cache.add(key, 0, period + 1)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, period + 1)
+            count = 1
+        if count > limit:
+            self._wait = (window + 1) * period - now
+            return False
+        return True
+
+    def wait(self):
+        return getattr(self, "_wait", None)
+
+
+class UserThrottle(_WindowThrottle):
+    """Every request of a signed-in user (session or API token)."""
+    scope = "user"
+
+    def ident_for(self, request):
+        user = getattr(request, "user", None)
+        return f"user:{user.pk}" if user is not None and user.is_authenticated else None
+
+
+class AnonThrottle(_WindowThrottle):
+    """Every anonymous request, per client IP (X-Forwarded-For only behind the configured number
+    of trusted proxies: REST_FRAMEWORK["NUM_PROXIES"])."""
+    scope = "anon"
+
+    def ident_for(self, request):
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            return None
+        return f"ip:{self.get_ident(request)}"
+
+
+class ExpensiveThrottle(_WindowThrottle):
+    """The scoped limit of an expensive endpoint (SCOPES), per user or anonymous IP."""
+
+    def scope_for(self, request, view):
+        match = getattr(request, "resolver_match", None)
+        return getattr(view, "throttle_scope", None) or SCOPES.get(getattr(match, "url_name", None))
