@@ -25,8 +25,8 @@ from accounts.models import Workspace
 
 from . import permissions, selectors, services
 from . import values as cell_values
-from .errors import CellValueInvalid, GridcastError, InvalidInput, NotFound, TooLarge
-from .models import ColumnType, ImportJob
+from .errors import CellValueInvalid, GridcastError, InvalidInput, NotFound, TooLarge, check_quota
+from .models import ColumnType, ImportJob, Sheet
 from .permissions import Access
 
 log = logging.getLogger(__name__)
@@ -476,8 +476,10 @@ def upload_import(*, upload, workspace, actor, name=None):
     name = sheet_name_for(name, upload.name)
     if upload.size < _setting("IMPORT_INLINE_BYTES", INLINE_IMPORT_BYTES):
         return csv_import(file=upload, workspace=workspace, actor=actor, name=name)
-    # Obvious mistakes (empty, binary, no header) are answered now; the rest by the job.
+    # Obvious mistakes (empty, binary, no header) and a full workspace (the sheet quota) are
+    # answered now; the rest by the job (whose sheet_create checks the quota again).
     sniff_csv(upload)
+    check_quota("MAX_SHEETS_PER_WORKSPACE", Sheet.objects.filter(workspace=workspace).count(), "sheets per workspace")
     imports_reap_once()
     path = _keep_upload(upload)
     try:

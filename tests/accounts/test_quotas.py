@@ -78,3 +78,19 @@ def test_tokens_per_user(api, owner, workspace):
 def test_defaults_come_from_the_environment():
     for quota in ("MAX_SHEETS_PER_WORKSPACE", "MAX_ALERT_RULES_PER_WORKSPACE", "MAX_TOKENS_PER_USER"):
         assert settings.GRIDCAST[quota] > 0
+
+
+def test_a_background_import_is_refused_at_upload_when_the_workspace_is_full(api, editor, workspace, owner,
+                                                                              monkeypatch):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from sheets.models import ImportJob
+
+    make_sheet(workspace, owner)
+    monkeypatch.setattr(sheet_io, "_start", lambda job_id, path: None)
+    content = b"id,label\n" + b"".join(b"%d,row %d\n" % (i, i) for i in range(200))
+    with quotas(MAX_SHEETS_PER_WORKSPACE=1, IMPORT_INLINE_BYTES=100):
+        response = api(editor).post(f"/api/v1/workspaces/{workspace.pk}/import/",
+                                    {"file": SimpleUploadedFile("data.csv", content)}, format="multipart")
+    assert_quota(response, "MAX_SHEETS_PER_WORKSPACE", 1)
+    assert not ImportJob.objects.filter(workspace=workspace).exists()
