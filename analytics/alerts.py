@@ -174,8 +174,10 @@ def _turn_seconds():
     return float(settings.ANALYTICS.get("ALERT_TURN_SECONDS", 0.05))
 
 
-def _evaluate_fairly(rules, now):
-    """Evaluate the rules of the queryset `rules`: grouped by condition, workspaces in turns."""
+def _evaluate_fairly(rules, now, between=None):
+    """Evaluate the rules of the queryset `rules`: grouped by condition, workspaces in turns;
+    `between()`, if given, is called after each turn (the worker announces new sheet data there,
+    so a long pass does not hold sheet alerts back)."""
     by_workspace = collections.defaultdict(dict)
     for row in rules.order_by("pk").values(*CONDITION):
         by_workspace[row["workspace_id"]].setdefault(_condition(row), []).append(row["pk"])
@@ -193,6 +195,8 @@ def _evaluate_fairly(rules, now):
                 break
         if groups:
             turns.append((workspace_id, groups))
+        if between is not None and turns:
+            between()
     return fired
 
 
@@ -242,12 +246,12 @@ def sheet_rules_evaluate(*, sheet_ids, now=None):
     return _evaluate_fairly(_enabled(source=AlertRule.Source.SHEET, sheet_id__in=list(sheet_ids)), now)
 
 
-def rules_evaluate_all(*, now=None):
+def rules_evaluate_all(*, now=None, between=None):
     """The analytics worker's periodic pass over every enabled rule: a metric window moves with
     time, so a rule must fire when data stops ("count below 5") and recover when its window
     empties, without any event to trigger it. One query when there are no rules. Workspaces take
     turns (see the module's docstring)."""
-    return _evaluate_fairly(_enabled(), now)
+    return _evaluate_fairly(_enabled(), now, between)
 
 
 def _validated(rule):

@@ -927,12 +927,13 @@ def announce(applied):
         log.exception("alert rules of sheets %s not evaluated", sorted(applied))
 
 
-def evaluate_alerts():
-    """The periodic pass over every enabled alert rule (ANALYTICS["ALERT_INTERVAL"]); failures are logged."""
+def evaluate_alerts(between=None):
+    """The periodic pass over every enabled alert rule (ANALYTICS["ALERT_INTERVAL"]); failures are
+    logged. `between()` runs between workspaces' turns (alerts._evaluate_fairly)."""
     from . import alerts
 
     try:
-        alerts.rules_evaluate_all()
+        alerts.rules_evaluate_all(between=between)
     except Exception:
         log.exception("periodic evaluation of alert rules failed")
 
@@ -952,6 +953,13 @@ class Announcer:
             self.pending.update(applied)
         self.wake.set()
 
+    def _announce_pending(self):
+        """Announce the sheets applied so far (also between the turns of a long alert pass)."""
+        with self.lock:
+            applied, self.pending = self.pending, {}
+        if applied:
+            announce(applied)
+
     def _run(self):
         from django.db import connections
 
@@ -961,7 +969,7 @@ class Announcer:
             while not self.stop.is_set():
                 if interval and time.monotonic() >= alerts_due:
                     alerts_due = time.monotonic() + interval
-                    evaluate_alerts()
+                    evaluate_alerts(between=self._announce_pending)
                 self.wake.wait(max(0.0, alerts_due - time.monotonic()) if interval else 1.0)
                 self.wake.clear()
                 with self.lock:

@@ -128,3 +128,33 @@ def test_rules_of_one_condition_share_one_query(monkeypatch):
     # count 0 < threshold for thresholds 1..49: those fire, the one with threshold 0 does not
     assert AlertRule.objects.filter(workspace=workspace, state=AlertRule.State.FIRING).count() == 49
     assert AlertRule.objects.filter(workspace=workspace, last_value=0).count() == 50
+
+
+def test_the_worker_announces_new_sheet_data_between_the_turns_of_a_long_pass(monkeypatch):
+    """The periodic pass runs in the worker's announcer thread: sheet data applied meanwhile is
+    announced (its sheet rules evaluated) between two workspaces' turns, not after the pass."""
+    from analytics import writethrough
+
+    big, small = WorkspaceFactory(), WorkspaceFactory()
+    member(big, Role.OWNER)
+    many_rules(big)
+    AlertRule.objects.create(workspace=small, name="Orders stopped", metric="orders", agg="count",
+                             window_seconds=60, comparison="<", threshold=0)
+    announced = []
+
+    def announce(applied):
+        announced.append(AlertRule.objects.filter(workspace=big, last_evaluated_at__isnull=False).count())
+
+    monkeypatch.setattr(writethrough, "announce", announce)
+    announcer = writethrough.Announcer.__new__(writethrough.Announcer)
+    announcer.lock, announcer.pending = threading.Lock(), {}
+    calls = []
+
+    def between():
+        calls.append(1)
+        if len(calls) == 2:
+            announcer.pending[123] = small.pk  # sheet data applied while the pass runs
+        announcer._announce_pending()
+
+    writethrough.evaluate_alerts(between=between)
+    assert announced and announced[0] < A_RULES, "announced only after the pass"
