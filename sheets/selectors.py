@@ -160,6 +160,8 @@ def _filter_q(columns, spec):
     except ValueError as error:
         raise InvalidInput(f"filter value for {column.name}: {error}", col=key) from None
     lookup = {"eq": "", "ne": "", "lt": "__lt", "lte": "__lte", "gt": "__gt", "gte": "__gte"}[op]
+    if value is None and lookup:  # nothing to compare with (eq and ne with nothing test for empty)
+        raise InvalidInput(f"filter {op} on {column.name} needs a value ({key}:{op}:<value>)", col=key)
     q = Q(**{f"{field}{lookup}": value})
     return ~q if op == "ne" else q
 
