@@ -452,7 +452,9 @@ def get_bus():
         if url:
             from django.db import connection
 
-            _bus = RedisBus(url, connection.settings_dict["NAME"])
+            # The installation's name (GRIDCAST_INSTALLATION, by default the database's), as the
+            # channel layer's and the cache's keys carry it.
+            _bus = RedisBus(url, getattr(settings, "INSTALLATION_NAME", None) or connection.settings_dict["NAME"])
         else:
             _bus = LocalBus()
     return _bus

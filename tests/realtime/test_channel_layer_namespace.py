@@ -37,3 +37,11 @@ async def test_two_installations_on_one_redis_do_not_see_each_others_groups():
     finally:
         await first.flush()
         await second.flush()
+
+
+def test_the_sheet_pub_sub_channels_carry_the_same_installation_name():
+    from realtime.bus import RedisBus, get_bus
+
+    bus = get_bus()
+    assert isinstance(bus, RedisBus)
+    assert bus.prefix == f"gridcast:{settings.INSTALLATION_NAME}:sheet:"
