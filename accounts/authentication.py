@@ -27,8 +27,16 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             return None
         if len(header) != 2:
             raise exceptions.AuthenticationFailed("Malformed Authorization header: expected 'Token <key>'.")
+        # Token guessing: a client IP with too many failed tokens is refused before the lookup
+        # (REST_FRAMEWORK rate "token_failures", counted in the shared cache).
+        from sheets.api import throttling
+
+        wait = throttling.failures_wait(request, "token_failures")
+        if wait is not None:
+            raise exceptions.Throttled(wait)
         user, token = user_for_token(header[1])
         if user is None:
+            throttling.failure_counted(request, "token_failures")
             raise exceptions.AuthenticationFailed("Invalid or revoked API token.")
         return user, token
 

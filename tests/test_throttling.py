@@ -100,3 +100,20 @@ def test_the_count_is_shared_between_processes(api, owner, workspace):
         finally:
             throttling.cache = original
         assert_throttled(client.get("/api/v1/workspaces/"))
+
+
+def test_guessing_api_tokens_is_throttled_per_ip_even_for_a_right_guess(owner, workspace):
+    from accounts.models import ApiToken
+
+    _, key = ApiToken.issue(user=owner, name="real")
+    client = APIClient()
+    with rates(token_failures="3/d"):
+        for n in range(3):
+            client.credentials(HTTP_AUTHORIZATION=f"Token gc_wrong{n}")
+            assert client.get("/api/v1/workspaces/").status_code == 401
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        assert_throttled(client.get("/api/v1/workspaces/"))
+        # another client IP with the right token is served
+        other = APIClient(REMOTE_ADDR="192.0.2.8")
+        other.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        assert other.get("/api/v1/workspaces/").status_code == 200

@@ -200,6 +200,8 @@ REST_FRAMEWORK = {
         "exports": os.environ.get("GRIDCAST_THROTTLE_EXPORTS", "600/m"),
         "ingest": os.environ.get("GRIDCAST_THROTTLE_INGEST", "120000/m"),
         "aggregates": os.environ.get("GRIDCAST_THROTTLE_AGGREGATES", "6000/m"),
+        # Wrong or revoked API tokens per client IP: over it, 429 before the token is looked at.
+        "token_failures": os.environ.get("GRIDCAST_THROTTLE_TOKEN_FAILURES", "60/m"),
     },
     # The client IP of an anonymous request: X-Forwarded-For is believed only behind this many
     # proxies of ours (the same count as allauth's login limits, ALLAUTH_TRUSTED_PROXY_COUNT).

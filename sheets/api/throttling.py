@@ -107,3 +107,47 @@ class ExpensiveThrottle(_WindowThrottle):
     def scope_for(self, request, view):
         match = getattr(request, "resolver_match", None)
         return getattr(view, "throttle_scope", None) or SCOPES.get(getattr(match, "url_name", None))
+
+
+# --- failed attempts (API token guessing) ----------------------------------------------------
+
+
+class _Failures(_WindowThrottle):
+    def __init__(self, scope):
+        self.scope = scope
+
+    def ident_for(self, request):
+        return f"ip:{self.get_ident(request)}"
+
+    def _key(self, request):
+        rate = parse_rate(api_settings.DEFAULT_THROTTLE_RATES.get(self.scope))
+        if not rate:
+            return None, None, None
+        limit, period = rate
+        now = time.time()
+        window = int(now // period)
+        wait = (window + 1) * period - now
+        return f"throttle:{self.scope}:{self.ident_for(request)}:{period}:{window}", limit, wait
+
+
+def failures_wait(request, scope):
+    """Seconds to wait when the request's client IP has used up its failures of `scope` (a rate
+    of REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]), else None. Checked before the attempt, so that
+    a right guess made while blocked is refused too."""
+    key, limit, wait = _Failures(scope)._key(request)
+    if key is None:
+        return None
+    return wait if (cache.get(key) or 0) >= limit else None
+
+
+def failure_counted(request, scope):
+    """Count one failed attempt of `scope` for the request's client IP."""
+    key, limit, wait = _Failures(scope)._key(request)
+    if key is None:
+        return
+    period = int(parse_rate(api_settings.DEFAULT_THROTTLE_RATES.get(scope))[1])
+    cache.add(key, 0, period + 1)
+    try:
+        cache.incr(key)
+    except ValueError:
+        cache.set(key, 1, period + 1)
