@@ -22,10 +22,10 @@ TAG_KEY = r"[A-Za-z_][A-Za-z0-9_.-]{0,63}"
 PARAMETERS = {
     ("/api/v1/sheets/", "get", "workspace"): ID,
     ("/api/v1/sheets/{id}/rows/", "get", "offset"): COUNT,
-    ("/api/v1/sheets/{id}/rows/", "get", "limit"): {**COUNT, "minimum": 1},
+    ("/api/v1/sheets/{id}/rows/", "get", "limit"): {"type": "integer", "minimum": 1, "maximum": 1000},
     ("/api/v1/sheets/{id}/rows/", "get", "filter"): {
         "type": "array", "items": {"type": "string", "pattern": r"^c[1-7]:(eq|ne|lt|lte|gt|gte|contains|empty|notempty)(:[A-Za-z0-9 .:_-]{0,40})?$"}},
-    ("/api/v1/sheets/{id}/rows/", "get", "sort"): {"type": "string", "pattern": r"^-?c[0-9]{1,4}$"},
+    ("/api/v1/sheets/{id}/rows/", "get", "sort"): {"type": "string", "pattern": r"^-?c[1-7]$"},
     ("/api/v1/sheets/{id}/operations/", "get", "since"): COUNT,
     ("/api/v1/sheets/{id}/operations/", "get", "limit"): {**COUNT, "minimum": 1},
     ("/api/v1/notifications/", "get", "limit"): {"type": "integer", "minimum": 1, "maximum": 500},
@@ -52,15 +52,14 @@ NAME = {"minLength": 1, "pattern": r"\S"}
 COLUMN_KEY = {"type": "string", "pattern": r"^c[0-9]{1,4}$", "nullable": True}
 # component -> property -> what the serializer or the service checks beyond its field's type
 PROPERTIES = {
-    "ColumnCreate": {"options": {"type": "object", "nullable": True}, "after": COLUMN_KEY, "before": COLUMN_KEY},
-    "PatchedColumnUpdate": {"options": {"type": "object", "nullable": True}, "after": COLUMN_KEY,
-                            "before": COLUMN_KEY},
+    "ColumnCreate": {"options": {"type": "object"}, "after": COLUMN_KEY, "before": COLUMN_KEY},
+    "PatchedColumnUpdate": {"options": {"type": "object"}, "after": COLUMN_KEY, "before": COLUMN_KEY},
     "RowsInsert": {"count": {"type": "integer", "minimum": 1, "maximum": 10000},
                    "rows": {"type": "array", "minItems": 1, "maxItems": 100,
                             "items": {"type": "object", "description": "column key (c1, c2, ...) -> value"}},
                    "after": {**ID, "nullable": True}, "before": {**ID, "nullable": True}},
-    "RowsDelete": {"row_ids": {"type": "array", "minItems": 1, "maxItems": 100, "items": ID}},
-    "RowsMove": {"row_ids": {"type": "array", "minItems": 1, "maxItems": 100, "items": ID},
+    "RowsDelete": {"row_ids": {"type": "array", "minItems": 1, "maxItems": 100, "uniqueItems": True, "items": ID}},
+    "RowsMove": {"row_ids": {"type": "array", "minItems": 1, "maxItems": 100, "uniqueItems": True, "items": ID},
                  "after": {**ID, "nullable": True}, "before": {**ID, "nullable": True}},
     "AlertRule": {"metric": {"type": "string", "pattern": rf"^{METRIC}$"},
                   "threshold": {"type": "number", "minimum": -1e15, "maximum": 1e15},
@@ -69,6 +68,14 @@ PROPERTIES = {
                                  "additionalProperties": {"type": "string", "maxLength": 200}}},
 }
 PROPERTIES["PatchedAlertRule"] = PROPERTIES["AlertRule"]
+NOT_BOTH = {"not": {"required": ["after", "before"]}}
+# component -> what holds between its properties
+RULES = {
+    "RowsInsert": {"oneOf": [{"required": ["count"]}, {"required": ["rows"]}], **NOT_BOTH},
+    "RowsMove": NOT_BOTH,
+    "PatchedSheetRename": {"required": ["name"]},
+    "PatchedMemberRole": {"required": ["role"]},
+}
 
 
 def _resolve(schema, components):
@@ -171,6 +178,16 @@ def postprocess(result, generator, request, public):
             if name in found:
                 keep = {key: found[name][key] for key in ("description", "readOnly", "writeOnly") if key in found[name]}
                 found[name] = {**copy.deepcopy(schema), **keep}
+    for component, rules in RULES.items():
+        if component in components:
+            components[component].update(copy.deepcopy(rules))
+    # Bodies are JSON: a form-encoded body cannot carry the lists and objects most of them hold.
+    for ops in result.get("paths", {}).values():
+        for op in ops.values():
+            content = op.get("requestBody", {}).get("content", {}) if isinstance(op, dict) else {}
+            if "application/json" in content:
+                for other in [media for media in content if media != "application/json"]:
+                    del content[other]
     cells = components.get("CellsUpdate", {}).get("properties", {}).get("cells")
     if cells is not None:
         cells["items"] = copy.deepcopy(CELL)

@@ -68,14 +68,41 @@ def live_server_url(owned):
 
 def config_file(path, owned):
     """Known ids for the operations on one sheet or workspace (DELETEs excepted: a generated
-    DELETE of the run's own sheet or workspace would leave nothing to test); the others get them
-    from the stateful phase's links."""
+    DELETE of the run's own sheet or workspace would leave nothing to test), and the ids of the
+    workspace and of the sheet's rows as likely values of the bodies' fields that name them; the
+    rest comes from the stateful phase's links."""
     sheet, workspace = owned["sheet"].pk, owned["workspace"].pk
+    rows = list(owned["sheet"].rows.order_by("position").values_list("pk", flat=True))
+    row = '{ dictionary = "rows", probability = 0.9 }'
     path.write_text(f"""
+[dictionaries.workspace]
+values = [{workspace}]
+
+[dictionaries.rows]
+values = {rows}
+
+[[operations]]
+include-path = "/api/v1/sheets/{{id}}/cells/"
+parameters = {{ "path.id" = {sheet}, "body.cells[*].row" = {row} }}
+
+[[operations]]
+include-path = "/api/v1/sheets/{{id}}/rows/move/"
+parameters = {{ "path.id" = {sheet}, "body.row_ids[*]" = {row}, "body.after" = {row}, "body.before" = {row} }}
+
+[[operations]]
+include-path = "/api/v1/sheets/{{id}}/rows/"
+include-method = "POST"
+parameters = {{ "path.id" = {sheet}, "body.after" = {row}, "body.before" = {row} }}
+
 [[operations]]
 include-path-regex = '^/api/v1/sheets/\\{{id\\}}/'
 exclude-method = "DELETE"
 parameters = {{ "path.id" = {sheet} }}
+
+[[operations]]
+include-path-regex = '^/api/v1/(sheets|tokens)/$'
+include-method = "POST"
+parameters = {{ "body.workspace" = {{ dictionary = "workspace", probability = 0.8 }} }}
 
 [[operations]]
 include-path-regex = '^/api/v1/workspaces/\\{{id\\}}/.'
@@ -142,7 +169,7 @@ def test_generated_requests_never_get_a_server_error(owned, live_server_url, tmp
     protected = f"tokens/{owned['token']} workspaces/{owned['workspace'].pk} sheets/{owned['sheet'].pk}"
     env = {**os.environ, "PYTHONPATH": str(REPO), "SCHEMATHESIS_HOOKS": "tests.api.schemathesis_hooks",
            "GC_ST_PROTECTED": protected}
-    run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=SECONDS + 180, env=env)
+    run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=SECONDS + 180, env=env)
     output = run.stdout + run.stderr
     print(output[-6000:])
     with urllib.request.urlopen(f"{server.http_url}/api/v1/schema/?format=json", timeout=30) as answer:
