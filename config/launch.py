@@ -83,6 +83,8 @@ class Superset:
             return
         finally:
             starting.unlink(missing_ok=True)
+        # Each workspace's datasets and dashboard, made now rather than on the first visit.
+        subprocess.run([sys.executable, str(REPO / "manage.py"), "superset_sync"], cwd=REPO, capture_output=True)
         _say(f"Superset is ready: its dashboards show under the live widgets of {self.gridcast_url}/ (Superset itself: {url})")
 
     def stop(self):
