@@ -46,10 +46,13 @@ for _path in ("/api/v1/workspaces/{id}/metrics/aggregate/", "/api/v1/workspaces/
 
 CELL = {
     "type": "object", "required": ["row", "col"],
-    "properties": {"row": ID, "col": {"type": "string", "pattern": r"^c[0-9]{1,4}$"}, "value": {"nullable": True}},
+    "properties": {"row": ID, "col": {"type": "string", "pattern": r"^c[1-9][0-9]{0,3}$"}, "value": {
+        "nullable": True, "description": "text, a number or true/false; null empties the cell",
+        "oneOf": [{"type": "string", "maxLength": 10000}, {"type": "number"}, {"type": "boolean"}]}},
 }
 NAME = {"minLength": 1, "pattern": r"\S"}
-COLUMN_KEY = {"type": "string", "pattern": r"^c[0-9]{1,4}$", "nullable": True}
+KEY = r"c[1-9][0-9]{0,3}"  # a column key: c1, c2, ...
+COLUMN_KEY = {"type": "string", "pattern": rf"^{KEY}$", "nullable": True}
 # component -> property -> what the serializer or the service checks beyond its field's type
 PROPERTIES = {
     "ColumnCreate": {"options": {"type": "object"}, "after": COLUMN_KEY, "before": COLUMN_KEY},
@@ -68,6 +71,7 @@ PROPERTIES = {
                                  "additionalProperties": {"type": "string", "maxLength": 200}}},
 }
 PROPERTIES["PatchedAlertRule"] = PROPERTIES["AlertRule"]
+PROPERTIES["SheetCreate"] = {"workspace": ID}
 NOT_BOTH = {"not": {"required": ["after", "before"]}}
 # component -> what holds between its properties
 RULES = {
