@@ -64,7 +64,9 @@ PROPERTIES = {
     "RowsDelete": {"row_ids": {"type": "array", "minItems": 1, "maxItems": 100, "uniqueItems": True, "items": ID}},
     "RowsMove": {"row_ids": {"type": "array", "minItems": 1, "maxItems": 100, "uniqueItems": True, "items": ID},
                  "after": {**ID, "nullable": True}, "before": {**ID, "nullable": True}},
+    # window_seconds: metric rules need one; a sheet rule ignores what is sent
     "AlertRule": {"metric": {"type": "string", "pattern": rf"^{METRIC}$"},
+                  "window_seconds": {"type": "integer", "minimum": 1, "maximum": 31 * 86400},
                   "threshold": {"type": "number", "minimum": -1e15, "maximum": 1e15},
                   # keys: letters, digits, _ . - (not expressible in OpenAPI 3.0)
                   "tag_filter": {"type": "object", "maxProperties": 10,
