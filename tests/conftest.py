@@ -11,6 +11,16 @@ from sheets.selectors import row_index
 from .factories import make_sheet, member, user
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """item.gc_failed: whether the test itself failed (fixtures that keep screenshots or logs of
+    failures read it at teardown)."""
+    report = yield
+    if report.when == "call":
+        item.gc_failed = report.failed
+    return report
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _sync_thread_connections_closed(django_db_setup):
     """Consumers reach the database in asgiref's one sync thread, and WebsocketCommunicator turns

@@ -36,14 +36,6 @@ def chromium():
         yield browser
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item, call):
-    report = yield
-    if report.when == "call":
-        item.gc_failed = report.failed
-    return report
-
-
 @pytest.fixture
 def open_as(request, chromium, web_server):
     """open_as(user, path, **context options) -> a Page logged in as `user` (a session made by

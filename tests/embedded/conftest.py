@@ -228,14 +228,6 @@ def chromium():
         yield browser
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item, call):
-    report = yield
-    if report.when == "call":
-        item.gc_failed = report.failed
-    return report
-
-
 def screenshot(page, name):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
