@@ -52,7 +52,7 @@ def token_revoke(request, pk):
 def theme(request):
     try:
         services.theme_set(user=request.user, theme=json.loads(request.body or b"{}").get("theme"))
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):  # RecursionError: JSON nested too deep
         return JsonResponse({"error": {"code": "invalid", "message": "send {\"theme\": ...} as JSON"}}, status=400)
     except GridcastError as error:
         return JsonResponse({"error": {"code": error.code, "message": error.message}}, status=400)
