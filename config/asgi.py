@@ -9,11 +9,12 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from config.body_limit import BodyLimit  # noqa: E402
 from realtime.auth import TokenOrSessionAuth  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
-    {"http": django_asgi_app, "websocket": TokenOrSessionAuth(URLRouter(websocket_urlpatterns))}
+    {"http": BodyLimit(django_asgi_app), "websocket": TokenOrSessionAuth(URLRouter(websocket_urlpatterns))}
 )
 
 # A server process holds thousands of long-lived objects per hundred connections, and CPython's
