@@ -91,11 +91,13 @@ TALISMAN_CONFIG = {{
         "frame-ancestors": {frame_ancestors!r},
     }},
     "content_security_policy_nonce_in": ["script-src"],
+    # TLS ends at the proxy in front (as for Gridcast); behind HTTPS its cookies are sent over HTTPS only.
     "force_https": False,
-    "session_cookie_secure": False,
+    "session_cookie_secure": {secure_cookies!r},
     "frame_options": None,
 }}
 TALISMAN_DEV_CONFIG = TALISMAN_CONFIG
+SESSION_COOKIE_SECURE = {secure_cookies!r}
 # Reads are always fresh: Gridcast's writer commits to the lake continuously.
 DATA_CACHE_CONFIG = {{"CACHE_TYPE": "NullCache"}}
 CACHE_CONFIG = {{"CACHE_TYPE": "NullCache"}}
@@ -279,6 +281,7 @@ def config_text(directory=None):
         guest_seconds=conf("GUEST_TOKEN_SECONDS"),
         frame_ancestors=frame_ancestors(),
         lakes_dir=str(lakes_dir().resolve()),
+        secure_cookies=bool(settings.SESSION_COOKIE_SECURE),
     ) + CONFIG_CODE
 
 

@@ -95,3 +95,15 @@ def test_superset_with_its_own_secrets_starts():
     assert "set SUPERSET_GUEST_TOKEN_SECRET (it has 12 characters, fewer than 32)" in output
     assert "SUPERSET_SECRET_KEY" not in output and "SUPERSET_ADMIN_PASSWORD" not in output
 
+
+
+def test_superset_cookies_are_secure_when_gridcasts_are(settings):
+    """Behind HTTPS (production's secure cookies), the Superset config that Gridcast writes sends
+    its session cookie over HTTPS only; on the embedded default (plain HTTP on loopback) it cannot."""
+    from analytics.superset import config_text
+
+    settings.SESSION_COOKIE_SECURE = True
+    text = config_text()
+    assert "SESSION_COOKIE_SECURE = True" in text and '"session_cookie_secure": True' in text
+    settings.SESSION_COOKIE_SECURE = False
+    assert "SESSION_COOKIE_SECURE = False" in config_text()
