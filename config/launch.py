@@ -76,9 +76,7 @@ class Superset:
         except self.service.Cancelled:
             return
         except (self.service.Failed, OSError) as error:
-            reason = f"Superset could not be started: {error}\n{self.service.RETRY}."
-            self.paths.failed.write_text(reason + "\n")
-            _say(reason)
+            _say(self.service.record_failure(self.paths, error))
             _say("Gridcast runs on without it; the dashboard says the same.")
             return
         finally:

@@ -271,6 +271,14 @@ def stop(paths):
     return True
 
 
+def record_failure(paths, error):
+    """Write why Superset could not be started, and how to retry, where the dashboard reads it."""
+    reason = f"Superset could not be started: {error}\n{RETRY}."
+    paths.var.mkdir(parents=True, exist_ok=True)
+    paths.failed.write_text(reason + "\n")
+    return reason
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["start", "stop", "status"])
@@ -290,10 +298,7 @@ def main(argv=None):
     try:
         start(paths, args.port)
     except (Failed, OSError) as error:
-        reason = f"Superset could not be started: {error}\n{RETRY}."
-        paths.var.mkdir(parents=True, exist_ok=True)
-        paths.failed.write_text(reason + "\n")
-        say(reason)
+        say(record_failure(paths, error))
         return 0 if args.optional else 1
     paths.failed.unlink(missing_ok=True)
     return 0
