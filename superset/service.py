@@ -194,6 +194,12 @@ def _port_taken(port):
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _check_free(port):
+    if _port_taken(port):
+        raise Failed(f"port {port} is taken by another program (not this checkout's Superset; an earlier clone's "
+                     f"may still run there): stop it, or choose another port with SUPERSET_PORT=<port>")
+
+
 def _free_port():
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -210,23 +216,22 @@ def url_of(paths):
 def start(paths, port):
     """Install, configure and start this checkout's Superset (or keep the one running); its URL."""
     paths.var.mkdir(parents=True, exist_ok=True)
+    pid, url = own_pid(paths), url_of(paths)
+    ours = bool(pid and url and (port == "auto" or url.endswith(f":{port}")))
+    if not ours and port != "auto":
+        _check_free(int(port))  # before minutes of installing
     install(paths)
     configure(paths)
     initialise(paths)
-    pid, url = own_pid(paths), url_of(paths)
-    if pid and url and (port == "auto" or url.endswith(f":{port}")):
-        if paths.config.stat().st_mtime > paths.pid.stat().st_mtime:
-            say("its config changed: restarting it")
-            stop(paths)
-        elif _answers(url):
-            say(f"running on {url}")
-            return url
-    elif pid:
+    changed = ours and paths.config.stat().st_mtime > paths.pid.stat().st_mtime
+    if ours and not changed and _answers(url):
+        say(f"running on {url}")
+        return url
+    if pid:  # ours, but its config changed, it does not answer, or it serves another port
+        say("restarting it")
         stop(paths)
     port = _free_port() if port == "auto" else int(port)
-    if _port_taken(port):
-        raise Failed(f"port {port} is taken by another program (not this checkout's Superset; an earlier clone's "
-                     f"may still run there): stop it, or choose another port with SUPERSET_PORT=<port>")
+    _check_free(port)
     url = f"http://127.0.0.1:{port}"
     started = time.monotonic()
     if CANCEL.is_set():
