@@ -357,6 +357,18 @@ async def test_ingested_events_reach_the_widgets_within_a_second(workspace, view
 
 # --- Server-Sent Events ------------------------------------------------------------------------
 
+
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    """A layer of its own for each test: the test client drives an SSE stream on an event loop of
+    its own, and channels_redis' receive lock stayed bound to an earlier test's loop ("is bound to
+    a different event loop", now and then in full runs)."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
 async def read_events(stream, count, timeout=5):
     """The next `count` named events of an SSE stream (an async iterator of chunks)."""
     events, buffer = [], ""
