@@ -6,7 +6,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from sheets import permissions
-from sheets.errors import NotFound
+from core.errors import NotFound
 from sheets.permissions import Access
 from sheets.selectors import workspaces_for_user
 

@@ -29,7 +29,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Malformed Authorization header: expected 'Token <key>'.")
         # Token guessing: a client IP with too many failed tokens is refused before the lookup
         # (REST_FRAMEWORK rate "token_failures", counted in the shared cache).
-        from sheets.api import throttling
+        from core import throttling
 
         wait = throttling.failures_wait(request, "token_failures")
         if wait is not None:

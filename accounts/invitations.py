@@ -12,7 +12,7 @@ account's own address counts as verified. Production runs with "mandatory".
 from django.conf import settings
 from django.db import transaction
 
-from sheets.errors import InvalidInput, PermissionDenied
+from core.errors import InvalidInput, PermissionDenied
 
 from .models import Invitation, Membership, Role, User
 

@@ -1,7 +1,7 @@
 """Writes of workspaces, memberships and API tokens."""
 from django.db import transaction
 
-from sheets.errors import Conflict, InvalidInput, NotFound, PermissionDenied, check_quota
+from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, check_quota
 
 from .models import ApiToken, Membership, Role, User, Workspace
 

@@ -7,7 +7,7 @@ from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from sheets.errors import GridcastError
+from core.errors import GridcastError
 from sheets.selectors import workspaces_for_user
 
 from . import services

@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from sheets import values
-from sheets.errors import InvalidInput, NotFound, TooLarge
+from core.errors import InvalidInput, NotFound, TooLarge
 from sheets.io import neutralize, xlsx_text_cell
 from sheets.models import NUMERIC_COLUMN_TYPES, Column, Sheet
 

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Membership, Workspace
-from sheets.errors import InvalidInput, check_quota
+from core.errors import InvalidInput, check_quota
 from sheets.models import NUMERIC_COLUMN_TYPES, Column
 
 from . import aggregates, dashboards, notify

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from accounts.models import ApiToken
 from sheets import permissions
 from sheets.api.io_views import EXPORT_TYPES, _file_chunks, _FormatIsNotARenderer, _streamed
-from sheets.errors import InvalidInput, NotFound, PermissionDenied
+from core.errors import InvalidInput, NotFound, PermissionDenied
 from sheets.models import Sheet
 from sheets.permissions import Access
 

@@ -17,8 +17,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from realtime.limits import CLOSE_RATE_LIMITED, FrameLimits, claim_connection, too_many_connections_message
 from realtime.revocation import Credential, Guard
-from sheets import jsonio
-from sheets.errors import GridcastError
+from core import jsonio
+from core.errors import GridcastError
 from sheets.permissions import Access, workspace_access
 
 from .live import LiveWidgets, personal_notification

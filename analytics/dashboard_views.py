@@ -19,8 +19,8 @@ from django.views.decorators.http import require_GET
 from accounts.models import Workspace
 from realtime.limits import claim_connection, too_many_connections_message
 from realtime.revocation import Credential, Guard
-from sheets import jsonio
-from sheets.errors import GridcastError, InvalidInput
+from core import jsonio
+from core.errors import GridcastError, InvalidInput
 from sheets.permissions import Access, workspace_access
 from sheets.selectors import workspace_sheets_with_columns, workspaces_for_user
 
@@ -32,7 +32,7 @@ HEARTBEAT_SECONDS = 15
 
 
 def _json(data, status=200):
-    """A JSON answer (sheets.jsonio: never NaN or Infinity)."""
+    """A JSON answer (core.jsonio: never NaN or Infinity)."""
     return HttpResponse(jsonio.dumps(data), status=status, content_type="application/json")
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from sheets import values
-from sheets.errors import InvalidInput
+from core.errors import InvalidInput
 
 from .models_dashboard import DashboardLayout
 

@@ -8,7 +8,7 @@ import time
 from channels.db import DatabaseSyncToAsync
 from django.utils import timezone
 
-from sheets.errors import GridcastError, InvalidInput
+from core.errors import GridcastError, InvalidInput
 
 from . import dashboards
 

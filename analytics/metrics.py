@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 
-from sheets.errors import GridcastError, InvalidInput
+from core.errors import GridcastError, InvalidInput
 from sheets.values import check_text
 
 from . import lake

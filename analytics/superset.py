@@ -24,7 +24,7 @@ import jwt
 from django.conf import settings
 from django.db import close_old_connections, transaction
 
-from sheets.errors import GridcastError
+from core.errors import GridcastError
 
 from . import lake
 from .models_superset import SupersetObject

@@ -6,7 +6,7 @@ from django.views import defaults
 
 from accounts.admin_login import RateLimitedAdminAuthenticationForm
 from realtime.views import metrics_view
-from sheets.api.errors import json_error_page
+from core.api_errors import json_error_page
 
 # The admin login counts failed attempts with allauth's limits (accounts/admin_login.py).
 admin.site.login_form = RateLimitedAdminAuthenticationForm
@@ -25,7 +25,7 @@ urlpatterns = [
 
 
 def _api_or_page(status_code, page):
-    """API clients get JSON (sheets/api/errors.py), people the usual page."""
+    """API clients get JSON (core/api_errors.py), people the usual page."""
     def handler(request, exception=None):
         if request.path.startswith("/api/"):
             return json_error_page(request, status_code, exception)

@@ -4,7 +4,7 @@ import logging
 
 from django.db import transaction
 
-from sheets import jsonio
+from core import jsonio
 
 from .bus import get_bus
 

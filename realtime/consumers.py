@@ -14,7 +14,7 @@ from django.conf import settings
 
 from sheets import services
 from sheets.services import Edit
-from sheets.errors import GridcastError, PermissionDenied
+from core.errors import GridcastError, PermissionDenied
 from sheets.models import Sheet
 from sheets.permissions import Access, sheet_access
 

@@ -13,7 +13,7 @@ import asyncio
 
 from channels.db import database_sync_to_async
 
-from sheets.errors import GridcastError, PermissionDenied
+from core.errors import GridcastError, PermissionDenied
 from sheets.permissions import Access
 from sheets.services import Edit, cells_update_many
 

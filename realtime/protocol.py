@@ -4,8 +4,8 @@ import json
 import re
 import uuid
 
-from sheets import jsonio
-from sheets.errors import GridcastError
+from core import jsonio
+from core.errors import GridcastError
 
 MAX_FRAME_BYTES = 512 * 1024
 

@@ -43,7 +43,7 @@ from django.utils.crypto import constant_time_compare
 from guardian.models import UserObjectPermission
 
 from accounts.models import ApiToken, Membership, User
-from sheets.errors import GridcastError
+from core.errors import GridcastError
 
 from .layers import group_send
 from .models import AccessStamp

@@ -25,7 +25,7 @@ from accounts.models import Workspace
 
 from . import permissions, selectors, services
 from . import values as cell_values
-from .errors import CellValueInvalid, GridcastError, InvalidInput, NotFound, TooLarge, check_quota
+from core.errors import CellValueInvalid, GridcastError, InvalidInput, NotFound, TooLarge, check_quota
 from .models import ColumnType, ImportJob, Sheet
 from .permissions import Access
 

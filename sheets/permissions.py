@@ -11,7 +11,7 @@ from guardian.shortcuts import get_user_perms
 
 from accounts.models import Membership, Role
 
-from .errors import NotFound, PermissionDenied
+from core.errors import NotFound, PermissionDenied
 
 
 class Access(IntEnum):

@@ -11,7 +11,7 @@ from guardian.shortcuts import get_objects_for_user
 from accounts.models import Workspace
 
 from . import values as cell_values
-from .errors import InvalidInput
+from core.errors import InvalidInput
 from .models import Column, ColumnType, Operation, Row, Sheet
 
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 from realtime.broadcast import broadcast_operation, broadcast_operations, broadcast_sheet_deleted
 
 from . import values as cell_values
-from .errors import CellValueInvalid, Conflict, GridcastError, InvalidInput, NotFound, TooLarge, check_quota
+from core.errors import CellValueInvalid, Conflict, GridcastError, InvalidInput, NotFound, TooLarge, check_quota
 from .models import Column, ColumnType, Operation, Row, Sheet
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from django.db import transaction
 
 from . import services
 from . import values as cell_values
-from .errors import Conflict, NotFound
+from core.errors import Conflict, NotFound
 from .models import Column, Operation, Row, Sheet
 
 HISTORY = 500

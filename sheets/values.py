@@ -15,7 +15,7 @@ import sys
 
 from django.conf import settings
 
-from .jsonio import has_surrogate
+from core.jsonio import has_surrogate
 from .models import ColumnType
 
 TRUE_WORDS = {"true", "yes", "y", "1", "on", "x", "✓"}

@@ -85,7 +85,7 @@ def test_aggregates_and_ingestion_are_scoped(api, owner, workspace):
 
 def test_the_count_is_shared_between_processes(api, owner, workspace):
     """A second process is a second connection to the same Redis: its requests count too."""
-    from sheets.api import throttling
+    from core import throttling
 
     client = api(owner)
     other_process = RedisCache(settings.CACHES["default"]["LOCATION"],

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "guardian",
+    "core",
     "accounts",
     "sheets",
     "realtime",
@@ -175,8 +176,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "sheets.api.errors.exception_handler",
-    # JSON bodies by sheets.jsonio's rules (bounded nesting, finite numbers, valid Unicode); answers
+    "EXCEPTION_HANDLER": "core.api_errors.exception_handler",
+    # JSON bodies by core.jsonio's rules (bounded nesting, finite numbers, valid Unicode); answers
     # never hold NaN or Infinity (STRICT_JSON, DRF's default, said here because it matters).
     "DEFAULT_PARSER_CLASSES": [
         "sheets.api.parsers.JSONParser",
@@ -185,13 +186,13 @@ REST_FRAMEWORK = {
     ],
     "STRICT_JSON": True,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-    # Throttling (sheets/api/throttling.py), counted in the cache (Redis: across processes):
+    # Throttling (core/throttling.py), counted in the cache (Redis: across processes):
     # requests per signed-in user, per anonymous client IP, and per user on the expensive
     # endpoints; "<n>/<s|m|h|d>", empty for no limit. 429 with Retry-After when over.
     "DEFAULT_THROTTLE_CLASSES": [
-        "sheets.api.throttling.UserThrottle",
-        "sheets.api.throttling.AnonThrottle",
-        "sheets.api.throttling.ExpensiveThrottle",
+        "core.throttling.UserThrottle",
+        "core.throttling.AnonThrottle",
+        "core.throttling.ExpensiveThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "user": os.environ.get("GRIDCAST_THROTTLE_USER", "20000/m"),

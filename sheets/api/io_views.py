@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from sheets import io, permissions, selectors
-from sheets.errors import InvalidInput
+from core.errors import InvalidInput
 from sheets.models import ImportJob
 from sheets.permissions import Access
 

@@ -9,8 +9,8 @@ from rest_framework.views import APIView
 from accounts import invitations
 from accounts.models import Workspace
 from sheets import permissions, selectors, services
-from sheets.errors import InvalidInput, NotFound, PermissionDenied
-from sheets.jsonio import INT64
+from core.errors import InvalidInput, NotFound, PermissionDenied
+from core.jsonio import INT64
 from sheets.models import Sheet
 from sheets.permissions import Access
 

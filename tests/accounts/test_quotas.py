@@ -10,7 +10,7 @@ from django.test import override_settings
 
 from analytics.models import AlertRule
 from sheets import io as sheet_io
-from sheets.errors import QuotaExceeded
+from core.errors import QuotaExceeded
 from sheets.models import Sheet
 from accounts.models import ApiToken
 from tests.factories import WorkspaceFactory, make_sheet

@@ -18,7 +18,7 @@ from accounts.models import Role
 from analytics import dashboards, writethrough
 from analytics.aggregates import BUCKETS, iso
 from sheets import services
-from sheets.errors import InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound
 from sheets.models import Row
 
 from ..factories import WorkspaceFactory, make_sheet, member

@@ -5,7 +5,7 @@ from channels.db import database_sync_to_async
 
 from realtime import edits
 from sheets import services
-from sheets.errors import CellValueInvalid
+from core.errors import CellValueInvalid
 from sheets.models import Operation, Row
 
 from ..factories import make_sheet

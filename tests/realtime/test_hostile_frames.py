@@ -15,7 +15,7 @@ import pytest
 from channels.db import database_sync_to_async
 
 from realtime.edits import queue_for
-from sheets.errors import CellValueInvalid
+from core.errors import CellValueInvalid
 from sheets.models import Operation, Row
 from sheets.services import Edit
 

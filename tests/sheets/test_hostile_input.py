@@ -11,9 +11,10 @@ import json
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from sheets import jsonio, selectors, services
+from core import jsonio
+from sheets import selectors, services
 from sheets import values as cell_values
-from sheets.errors import CellValueInvalid, InvalidInput
+from core.errors import CellValueInvalid, InvalidInput
 from sheets.models import Operation, Row, Sheet
 from sheets.services import Edit
 
@@ -220,7 +221,7 @@ def test_a_bad_cell_among_many_names_its_cell(grid, owner):
     assert (raised.value.detail["row"], raised.value.detail["col"]) == (rows[1], "c6")
 
 
-# --- the JSON parser every edge uses (sheets/jsonio.py) ------------------------------------------------
+# --- the JSON parser every edge uses (core/jsonio.py) ------------------------------------------------
 
 
 @pytest.mark.parametrize("text, words, field", [

@@ -13,7 +13,7 @@ from django.test import AsyncClient
 
 from sheets import io, selectors, services
 from sheets import values as cell_values
-from sheets.errors import CellValueInvalid
+from core.errors import CellValueInvalid
 from sheets.models import ImportJob, Operation, Sheet
 
 from ..factories import DEFAULT_COLUMNS, make_sheet

@@ -5,7 +5,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from sheets import selectors, services
-from sheets.errors import CellValueInvalid, Conflict, InvalidInput, NotFound, TooLarge
+from core.errors import CellValueInvalid, Conflict, InvalidInput, NotFound, TooLarge
 from sheets.models import Column, Operation, Row
 
 from ..factories import make_sheet

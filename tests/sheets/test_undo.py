@@ -7,7 +7,7 @@ from django.db import connection
 from realtime import broadcast
 from sheets import selectors, services
 from sheets import undo as undo_module
-from sheets.errors import Conflict
+from core.errors import Conflict
 from sheets.models import Column, Operation, Row
 from sheets.undo import operation_redo, operation_undo
 

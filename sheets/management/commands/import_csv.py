@@ -7,7 +7,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 
 from accounts.models import User
 from sheets import io, permissions, selectors
-from sheets.errors import GridcastError
+from core.errors import GridcastError
 from sheets.permissions import Access
 
 

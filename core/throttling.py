@@ -6,7 +6,7 @@ limit holds across every server process. Each limit is a fixed-window counter (o
 request, whatever the rate), not DRF's list of timestamps, which grows with the rate. Rates are
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] ("<requests>/<s|m|h|d>", or None for no limit), read on
 every request so that tests can lower them with override_settings. A throttled request gets
-429 {"error": {"code": "throttled", ...}} with Retry-After (sheets/api/errors.py)."""
+429 {"error": {"code": "throttled", ...}} with Retry-After (core/api_errors.py)."""
 import time
 
 from django.core.cache import cache

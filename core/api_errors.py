@@ -13,8 +13,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from sheets import jsonio
-from sheets.errors import GridcastError
+from core import jsonio
+from core.errors import GridcastError
 
 log = logging.getLogger("django.request")
 SERVER_ERROR = {"code": "server_error", "message": "the server failed; try again later"}
