@@ -24,9 +24,10 @@ from django.utils import timezone
 from accounts.models import Workspace
 
 from . import permissions, selectors, services
-from . import values as cell_values
+from . import column_types
+from .values import check_text
 from core.errors import CellValueInvalid, GridcastError, InvalidInput, NotFound, TooLarge, check_quota
-from .models import ColumnType, ImportJob, Sheet
+from .models import ImportJob, Sheet
 from .permissions import Access
 
 log = logging.getLogger(__name__)
@@ -109,8 +110,6 @@ _MAGIC = {
     b"\x1f\x8b": "a gzip archive",
 }
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
-_LEADING_ZERO = re.compile(r"[+-]?0\d")
-_GROUPED_NUMBER = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d+)?([eE][+-]?\d+)?")
 
 # Text that does not decode as UTF-8 is read as Windows-1252 (a superset of Latin-1 in what
 # people type: € “ ” …), with the few bytes it leaves undefined taken as Latin-1.
@@ -241,7 +240,7 @@ def _check_header(header):
 
 def _is_number(text):
     try:
-        cell_values.coerce(ColumnType.NUMBER, text)
+        column_types.coerce(column_types.NUMBER, text)
         return True
     except ValueError:
         return False
@@ -261,47 +260,6 @@ def _column_names(header, width):
         taken.add(name.lower())
         names.append(name)
     return names
-
-
-class _TypeGuess:
-    """The narrowest type that takes every value seen, as values.infer_type would give for the
-    whole column, kept up to date one value at a time. Two rules are stricter than infer_type,
-    because a wrong guess here silently rewrites what people imported: digits with a leading
-    zero (postcodes, ids) and commas that are not thousands separators (1,5 in a semicolon
-    file is one and a half) keep a column text. So does a neutralized value ('-1)."""
-
-    ORDER = (ColumnType.INTEGER, ColumnType.NUMBER, ColumnType.BOOLEAN, ColumnType.DATE, ColumnType.DATETIME)
-
-    def __init__(self):
-        self.candidates = list(self.ORDER)
-        self.seen = False
-
-    def add(self, value):
-        if value == "" or value.isspace():
-            return
-        self.seen = True
-        if self.candidates:
-            self.candidates = [t for t in self.candidates if _fits(t, value)]
-
-    @property
-    def type(self):
-        return self.candidates[0] if self.seen and self.candidates else ColumnType.TEXT
-
-
-def _fits(column_type, value):
-    if _NEUTRALIZED.match(value):
-        return False
-    text = value.strip()
-    if column_type in (ColumnType.INTEGER, ColumnType.NUMBER):
-        if _LEADING_ZERO.match(text) or ("," in text and not _GROUPED_NUMBER.fullmatch(text)):
-            return False
-    elif column_type == ColumnType.DATE and len(text) != 10:
-        return False
-    try:
-        cell_values.coerce(column_type, value)
-    except ValueError:
-        return False
-    return True
 
 
 def _records(text, layout):
@@ -329,21 +287,21 @@ def _analyze(file, layout, progress):
         records = _records(text, layout)
         _, header = next(records, (0, []))
         _check_header(header)
-        guesses = [_TypeGuess() for _ in header]
+        guesses = [column_types.TypeGuess() for _ in header]
         rows = 0
         for line, record in records:
             rows += 1
             if len(record) > len(guesses):
                 if len(record) > max_columns:
                     raise TooLarge(f"line {line} has {len(record)} fields; a sheet has at most {max_columns} columns")
-                guesses.extend(_TypeGuess() for _ in range(len(record) - len(guesses)))
+                guesses.extend(column_types.TypeGuess() for _ in range(len(record) - len(guesses)))
             for index, value in enumerate(record):
                 if len(value) > max_chars:
                     raise CellValueInvalid(
                         f"line {line}, column {index + 1}: value is longer than {max_chars} characters",
                         row=rows, col=index + 1,
                     )
-                guesses[index].add(value)
+                guesses[index].add(value, as_text=bool(_NEUTRALIZED.match(value)))  # '-1 stays text
             if progress is not None and rows % 5000 == 0:
                 progress(ANALYZE_SHARE * min(file.tell() / size, 1.0), 0)
     finally:
@@ -373,7 +331,7 @@ def _data_rows(file, plan):
     """The second pass: each row as {column key: text}, empty cells left out."""
     keys = [f"c{i}" for i in range(1, len(plan.columns) + 1)]
     # Blank cells of typed columns are empty, as inference took them; text keeps its spaces.
-    typed = [c["type"] != ColumnType.TEXT for c in plan.columns]
+    typed = [c["type"] != column_types.TEXT for c in plan.columns]
     text = _text(file, plan.layout.encoding, plan.layout.errors)
     try:
         records = _records(text, plan.layout)
@@ -394,7 +352,7 @@ def _check_name(name):
     if len(name.strip()) > 200:
         raise InvalidInput("name is longer than 200 characters")
     try:
-        return cell_values.check_text(name.strip(), "name")
+        return check_text(name.strip(), "name")
     except ValueError as error:
         raise InvalidInput(str(error)) from None
 
@@ -786,26 +744,6 @@ def csv_chunks(sheet, rows_per_chunk=500):
         yield buffer.take()
 
 
-def _xlsx_value(column, value):
-    """(value, number format) of one cell; text comes back as a str to be stored as text."""
-    if isinstance(value, bool) or (isinstance(value, (int, float)) and column.type != ColumnType.TEXT):
-        return value, None
-    if isinstance(value, str) and column.type == ColumnType.DATE:
-        try:
-            return dt.date.fromisoformat(value), "yyyy-mm-dd"
-        except ValueError:
-            pass
-    if isinstance(value, str) and column.type == ColumnType.DATETIME:
-        try:
-            moment = dt.datetime.fromisoformat(value)
-            if moment.tzinfo is not None:
-                moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
-            return moment, "yyyy-mm-dd hh:mm:ss"
-        except ValueError:
-            pass
-    return ("" if value is None else str(value)), None  # text: xlsx_text_cell neutralizes it
-
-
 def _xlsx_title(name):
     title = re.sub(r"[\[\]:*?/\\]", " ", name).strip("' ")[:31].strip()
     return title or "Sheet"
@@ -832,7 +770,7 @@ def xlsx_file(sheet):
     for _, data in selectors.rows_in_order(sheet):
         cells = []
         for column in columns:
-            value, number_format = _xlsx_value(column, data.get(column.key))
+            value, number_format = column_types.get(column.type).xlsx(data.get(column.key))
             if isinstance(value, str):
                 cells.append(xlsx_text_cell(ws, value) if value else None)
             else:

@@ -8,6 +8,8 @@ from django.db import models
 
 from accounts.models import Workspace
 
+from . import column_types
+
 
 class Sheet(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="sheets")
@@ -28,24 +30,14 @@ class Sheet(models.Model):
         return self.name
 
 
-class ColumnType(models.TextChoices):
-    TEXT = "text"
-    NUMBER = "number"
-    INTEGER = "integer"
-    BOOLEAN = "boolean"
-    DATE = "date"
-    DATETIME = "datetime"
-    CHOICE = "choice", "single choice"
-
-
-NUMERIC_COLUMN_TYPES = (ColumnType.NUMBER, ColumnType.INTEGER)  # the types a sum or an average takes
+NUMERIC_COLUMN_TYPES = column_types.numeric_types()  # the types a sum or an average takes
 
 
 class Column(models.Model):
     sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="columns")
     key = models.CharField(max_length=16, help_text="Stable address of the column; never reused in a sheet.")
     name = models.CharField(max_length=200)
-    type = models.CharField(max_length=10, choices=ColumnType.choices, default=ColumnType.TEXT)
+    type = models.CharField(max_length=10, choices=column_types.choices, default=column_types.TEXT)
     options = models.JSONField(default=dict, blank=True, help_text='For choice columns: {"choices": [...]}')
     position = models.FloatField()
     width = models.PositiveSmallIntegerField(default=140)

@@ -10,9 +10,10 @@ from guardian.shortcuts import get_objects_for_user
 
 from accounts.models import Workspace
 
-from . import values as cell_values
+from . import column_types
+from .values import check_text
 from core.errors import InvalidInput
-from .models import Column, ColumnType, Operation, Row, Sheet
+from .models import Column, Operation, Row, Sheet
 
 
 def workspaces_for_user(user):
@@ -155,8 +156,8 @@ def _filter_q(columns, spec):
         return ~(Q(**{f"{field}__isnull": True}) | Q(**{field: None}) | Q(**{field: ""}))
     try:
         if op == "contains":
-            return Q(**{f"{field}__icontains": cell_values.check_text(raw, "the value")})
-        value = cell_values.coerce(column.type, raw, column.options)
+            return Q(**{f"{field}__icontains": check_text(raw, "the value")})
+        value = column_types.coerce(column.type, raw, column.options)
     except ValueError as error:
         raise InvalidInput(f"filter value for {column.name}: {error}", col=key) from None
     lookup = {"eq": "", "ne": "", "lt": "__lt", "lte": "__lte", "gt": "__gt", "gte": "__gte"}[op]
@@ -193,14 +194,12 @@ def rows_window(sheet, *, offset=0, limit=200, filters=(), sort=None):
         key = sort.lstrip("-")
         if key not in columns:
             raise InvalidInput(f"no column {key!r} to sort by", col=key)
-        expression = KeyTextTransform(key, "data") if columns[key].type in _TEXT_SORTED else KeyTransform(key, "data")
+        expression = KeyTextTransform(key, "data") if column_types.get(columns[key].type).sort_as_text else KeyTransform(key, "data")
         order = [expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True), "position"]
     total = rows.count()
     page = rows.order_by(*order).values_list("pk", "data")[offset:offset + limit]
     return {"rows": [_row_dict(r, keys, offset + i) for i, r in enumerate(page)], "total": total}
 
-
-_TEXT_SORTED = {ColumnType.TEXT, ColumnType.CHOICE, ColumnType.DATE, ColumnType.DATETIME}
 
 
 def rows_by_ids(sheet, row_ids):

@@ -19,9 +19,10 @@ from django.utils import timezone
 
 from realtime.broadcast import broadcast_operation, broadcast_operations, broadcast_sheet_deleted
 
-from . import values as cell_values
+from . import column_types
+from .values import check_text
 from core.errors import CellValueInvalid, Conflict, GridcastError, InvalidInput, NotFound, TooLarge, check_quota
-from .models import Column, ColumnType, Operation, Row, Sheet
+from .models import Column, Operation, Row, Sheet
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,7 @@ def _clean_name(name, what="name"):
     if len(name) > 200:
         raise InvalidInput(f"{what} is longer than 200 characters")
     try:
-        return cell_values.check_text(name, what)
+        return check_text(name, what)
     except ValueError as error:
         raise InvalidInput(str(error)) from None
 
@@ -196,10 +197,10 @@ def _column(sheet, key):
 
 
 def _check_type(column_type, options):
-    if column_type not in ColumnType.values:
-        raise InvalidInput(f"unknown column type {column_type!r}; one of {', '.join(ColumnType.values)}")
+    if column_type not in column_types.REGISTRY:
+        raise InvalidInput(f"unknown column type {column_type!r}; one of {', '.join(column_types.names())}")
     try:
-        return cell_values.validate_options(column_type, options)
+        return column_types.validate_options(column_type, options)
     except ValueError as error:
         raise InvalidInput(str(error)) from None
 
@@ -225,7 +226,7 @@ def _column_position(sheet, after=None, before=None, moving=None):
     return (low + high) / 2
 
 
-def _column_spec(*, name, type=ColumnType.TEXT, options=None, width=None, after=None, before=None):
+def _column_spec(*, name, type=column_types.TEXT, options=None, width=None, after=None, before=None):
     """A column's definition, checked."""
     if width is not None and (not isinstance(width, int) or isinstance(width, bool) or not 30 <= width <= 2000):
         raise InvalidInput("width must be a whole number of pixels from 30 to 2000")
@@ -287,7 +288,7 @@ def column_retype(*, sheet, actor, key, type, options=None):
         for row in Row.objects.filter(sheet_id=sheet.pk, data__has_key=key).only("id", "data").iterator(2000):
             old = row.data.get(key)
             try:
-                new = cell_values.coerce(type, old, options)
+                new = column_types.coerce(type, old, options)
             except ValueError:
                 new = None
                 cleared += 1
@@ -352,7 +353,7 @@ def _coerce_row_values(columns, values, row_label):
         if column is None:
             raise CellValueInvalid(f"no column {key!r} in this sheet", row=row_label, col=key)
         try:
-            data[key] = cell_values.coerce(column.type, raw, column.options)
+            data[key] = column_types.coerce(column.type, raw, column.options)
         except ValueError as error:
             raise CellValueInvalid(f"{column.name}: {error}", row=row_label, col=key) from None
     return data
@@ -569,7 +570,7 @@ def _coerce_cells(columns, parsed):
             raise CellValueInvalid(f"no column {col!r} in this sheet", row=row, col=col)
         name, column_type, options = column
         try:
-            coerced.append((row, col, cell_values.coerce(column_type, raw, options)))
+            coerced.append((row, col, column_types.coerce(column_type, raw, options)))
         except ValueError as error:
             raise CellValueInvalid(f"{name}: {error}", row=row, col=col) from None
     return coerced

@@ -23,7 +23,7 @@ still logged, with an empty change, so that the next undo moves on to an older o
 from django.db import transaction
 
 from . import services
-from . import values as cell_values
+from . import column_types
 from core.errors import Conflict, NotFound
 from .models import Column, Operation, Row, Sheet
 
@@ -123,7 +123,7 @@ def _retyped_since(sheet, version):
 
 def _fit(column, value):
     try:
-        return cell_values.coerce(column.type, value, column.options)
+        return column_types.coerce(column.type, value, column.options)
     except ValueError:
         return None
 

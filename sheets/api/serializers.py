@@ -1,7 +1,8 @@
 """Shapes of API requests and responses. Business rules live in the services."""
 from rest_framework import serializers
 
-from sheets.models import Column, ColumnType, Operation, Sheet
+from sheets import column_types
+from sheets.models import Column, Operation, Sheet
 
 from ..selectors import sheet_columns
 
@@ -15,7 +16,7 @@ class ColumnSerializer(serializers.ModelSerializer):
 
 class ColumnCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
-    type = serializers.ChoiceField(choices=ColumnType.choices, default=ColumnType.TEXT)
+    type = serializers.ChoiceField(choices=column_types.choices(), default=column_types.TEXT)
     options = serializers.JSONField(required=False)
     after = serializers.CharField(required=False, allow_null=True)
     before = serializers.CharField(required=False, allow_null=True)
@@ -25,7 +26,7 @@ class ColumnCreateSerializer(serializers.Serializer):
 
 class ColumnUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
-    type = serializers.ChoiceField(choices=ColumnType.choices, required=False)
+    type = serializers.ChoiceField(choices=column_types.choices(), required=False)
     options = serializers.JSONField(required=False)
     after = serializers.CharField(required=False, allow_null=True)
     before = serializers.CharField(required=False, allow_null=True)

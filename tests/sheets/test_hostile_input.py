@@ -13,7 +13,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from core import jsonio
 from sheets import selectors, services
-from sheets import values as cell_values
+from sheets import column_types
 from core.errors import CellValueInvalid, InvalidInput
 from sheets.models import Operation, Row, Sheet
 from sheets.services import Edit
@@ -189,20 +189,20 @@ def test_a_csv_with_moments_and_numbers_beyond_range_imports_them_as_text(client
 def test_coerce_refuses_what_cannot_be_stored_in_every_column_type(value, words):
     for column_type in ("text", "number", "integer"):
         with pytest.raises(ValueError, match=words):
-            cell_values.coerce(column_type, value)
+            column_types.coerce(column_type, value)
 
 
 @pytest.mark.parametrize("text", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+00:01"])
 def test_moments_outside_years_1_to_9999_in_utc_are_out_of_range(text):
     with pytest.raises(ValueError, match="out of range"):
-        cell_values.coerce("datetime", text)
+        column_types.coerce("datetime", text)
 
 
 def test_a_value_the_database_refuses_fails_only_its_own_edit(grid, owner, editor, monkeypatch):
     """Should a value the database refuses get past validation, the batch it came in (edits of
     several people, one transaction) is applied again edit by edit: only that edit fails."""
     sheet, rows = grid
-    monkeypatch.setattr(cell_values, "check_text", lambda text, what="text": text)  # let a NUL through
+    monkeypatch.setattr(column_types, "check_text", lambda text, what="text": text)  # let a NUL through
     bad = Edit(owner, [{"row": rows[0], "col": "c1", "value": "a\x00b"}])
     good = Edit(editor, [{"row": rows[1], "col": "c1", "value": "fine"}])
     results = services.cells_update_many(sheet=sheet, edits=[good, bad, good])

@@ -13,7 +13,7 @@ from django.test import Client
 
 from accounts.models import Membership, Role, User, Workspace
 from sheets import selectors, services
-from sheets import values as cell_values
+from sheets import column_types
 from sheets.management.commands.seed_demo import DEMO_MEMBERS, DEMO_PASSWORD, DEMO_SUPERUSER
 from sheets.demo import DEMO_BOT, DEMO_BOT_NAME
 from sheets.models import Column, Operation, Row, Sheet
@@ -98,7 +98,7 @@ def test_every_value_is_the_stored_form_of_its_column_type():
         assert set(data) == {c.key for c in columns}
         for column in columns:
             value = data[column.key]
-            stored = cell_values.coerce(column.type, value, column.options)
+            stored = column_types.coerce(column.type, value, column.options)
             assert stored == value and type(stored) is type(value), (column.name, value)
     assert [data["c1"] for data in rows[:3]] == ["ORD-0000001", "ORD-0000002", "ORD-0000003"]
     assert all(data["c7"] == round(data["c5"] * data["c6"], 2) for data in rows)
