@@ -5,7 +5,12 @@ class RealtimeConfig(AppConfig):
     name = "realtime"
 
     def ready(self):
-        from . import revocation  # noqa: F401  (its receivers announce access changes)
+        from sheets import signals
+
+        from . import broadcast, revocation  # noqa: F401  (revocation's receivers announce access changes)
         from .auth import redact_tokens_in_server_logs
+
+        signals.operations_committed.connect(broadcast.operations_committed, dispatch_uid="realtime.operations")
+        signals.sheet_deleted.connect(broadcast.sheet_deleted, dispatch_uid="realtime.sheet_deleted")
 
         redact_tokens_in_server_logs()

@@ -1,8 +1,6 @@
-"""The one way sheet events leave the server: scheduled by services, published after commit,
+"""The one way sheet events leave the server: announced by sheets after commit, published here,
 encoded once."""
 import logging
-
-from django.db import transaction
 
 from core import jsonio
 
@@ -62,18 +60,17 @@ def publish_many(items):
         log.exception("broadcast of %d frames failed", len(items))
 
 
-def broadcast_operations(operations):
-    """broadcast_operation for each (operation, origin) of a batch, published together."""
-    items = [(operation.sheet_id, operation_frame(operation), origin) for operation, origin in operations]
-    transaction.on_commit(lambda: publish_many(items))
+# What sheets announce after a commit (sheets.signals), published to every subscriber of the sheet
+# but the connection that asked, which gets an ack. Connected in RealtimeConfig.ready.
 
 
-def broadcast_operation(operation, origin=None):
-    """After commit, every subscriber of the sheet but `origin` (the connection that asked,
-    which gets an ack) receives the operation."""
-    frame = operation_frame(operation)
-    transaction.on_commit(lambda: publish(operation.sheet_id, frame, origin))
+def operations_committed(sender, operations, **kwargs):
+    if len(operations) == 1:
+        operation, origin = operations[0]
+        publish(operation.sheet_id, operation_frame(operation), origin)
+    else:
+        publish_many([(operation.sheet_id, operation_frame(operation), origin) for operation, origin in operations])
 
 
-def broadcast_sheet_deleted(sheet_id):
-    transaction.on_commit(lambda: publish(sheet_id, {"type": "deleted", "sheet": sheet_id}))
+def sheet_deleted(sender, sheet_id, **kwargs):
+    publish(sheet_id, {"type": "deleted", "sheet": sheet_id})

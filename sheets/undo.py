@@ -22,10 +22,12 @@ still logged, with an empty change, so that the next undo moves on to an older o
 """
 from django.db import transaction
 
-from . import services
-from . import column_types
 from core.errors import Conflict, NotFound
+
+from . import column_types
 from .models import Column, Operation, Row, Sheet
+from .services.columns import RETYPE_VALUES_IN_PAYLOAD
+from .services.operations import operation, parse_op_id
 
 HISTORY = 500
 
@@ -43,7 +45,7 @@ def operation_redo(*, sheet, actor, op_id=None, origin=None):
 
 
 def _step(mark, *, sheet, actor, op_id, origin):
-    op_id = services._parse_op_id(op_id)
+    op_id = parse_op_id(op_id)
     if actor is None:
         return None
     with transaction.atomic():
@@ -260,7 +262,7 @@ def _retype_column_back(sheet, target):
     payload = {
         "key": column.key, "type": column.type, "options": column.options, "cleared": cleared, "values": new_values,
     }
-    if len(new_values) > services.RETYPE_VALUES_IN_PAYLOAD:
+    if len(new_values) > RETYPE_VALUES_IN_PAYLOAD:
         payload.update(values=None, reload=True)
     return payload, previous
 
@@ -285,4 +287,4 @@ INVERSES = {
     "column.move": ("column.move", _move_column_back),
     "sheet.rename": ("sheet.rename", _rename_sheet_back),
 }
-_SERVICES = {kind: services.operation(kind)(_revert) for kind, _ in INVERSES.values()}
+_SERVICES = {kind: operation(kind)(_revert) for kind, _ in INVERSES.values()}

@@ -47,15 +47,15 @@ def test_an_unexpected_exception_in_an_api_view_is_a_json_500_without_internals(
 
 @override_settings(DEBUG=False)
 def test_a_failure_in_a_write_rolls_back_and_is_a_json_500(client, sheet, monkeypatch):
-    from sheets import services
+    from sheets.services import operations
 
-    original = services._next_version
+    original = operations.next_version
 
     def fail_after_the_version(sheet_id):
         original(sheet_id)
         raise RuntimeError(SECRET)
 
-    monkeypatch.setattr(services, "_next_version", fail_after_the_version)
+    monkeypatch.setattr(operations, "next_version", fail_after_the_version)
     before = type(sheet).objects.get(pk=sheet.pk).version
     response = client.patch(f"/api/v1/sheets/{sheet.pk}/", {"name": "Renamed"}, format="json")
     assert_json_error(response, 500, "server_error")

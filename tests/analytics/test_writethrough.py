@@ -17,6 +17,7 @@ from django.db import connection
 from accounts.models import ApiToken
 from analytics import maintenance, selectors
 from analytics.writethrough import Writer
+from sheets.services import columns as column_services
 from sheets import services, undo
 from sheets.models import Column, Row, Sheet
 
@@ -132,7 +133,7 @@ def test_schema_changes_are_reflected_in_the_view(workspace, owner, writer, rng,
     assert "day" in [c for c, *_ in selectors.query(f"DESCRIBE {selectors.sheet_view_name(sheet.pk)}")[1]]
     assert_lake_matches(sheet.pk)
     # A retype changing more values than an operation carries: the writer reloads the sheet.
-    monkeypatch.setattr(services, "RETYPE_VALUES_IN_PAYLOAD", 1)
+    monkeypatch.setattr(column_services, "RETYPE_VALUES_IN_PAYLOAD", 1)
     services.rows_insert(sheet=sheet, actor=owner, count=2)  # the random edits may have left one row or none
     services.cells_update(sheet=sheet, actor=owner, cells=[
         {"row": r, "col": "c6", "value": "2024-05-01T10:00:00Z"} for r in Row.objects.filter(sheet=sheet).values_list("pk", flat=True)

@@ -1,0 +1,70 @@
+"""Sheets: create, rename, delete, share."""
+from collections.abc import Callable
+
+from django.db import transaction
+
+from accounts.models import User, Workspace
+from core.errors import InvalidInput, check_quota
+
+from .. import signals
+from ..models import Operation, Sheet
+from .columns import column_create, column_spec
+from .operations import clean_name, next_version, operation, operations_append
+
+DEFAULT_COLUMNS = [{"name": "A"}, {"name": "B"}, {"name": "C"}]
+
+
+# --- sheets ------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def sheet_create(*, workspace: Workspace, name: str, actor: User | None, columns: list[dict] | None = None) -> Sheet:
+    """A new sheet with the given columns (by default A, B and C, all text) and no rows, logged
+    as one sheet.create operation (which undo never reverts)."""
+    # The workspace's row is locked so that two creations at once cannot both pass the quota.
+    type(workspace).objects.select_for_update().filter(pk=workspace.pk).first()
+    check_quota("MAX_SHEETS_PER_WORKSPACE", Sheet.objects.filter(workspace=workspace).count(),
+                "sheets per workspace")
+    sheet = Sheet.objects.create(workspace=workspace, name=clean_name(name), created_by=actor)
+    specs = [column_spec(**spec) for spec in (DEFAULT_COLUMNS if columns is None else columns)]
+    created = [column_create(sheet, **spec) for spec in specs]
+    sheet.version = next_version(sheet.pk)
+    payload = {"name": sheet.name, "columns": [column.as_dict() for column in created]}
+    operations_append([(Operation(sheet_id=sheet.pk, version=sheet.version, kind="sheet.create", actor=actor,
+                                  payload=payload), None)])
+    return sheet
+
+
+@operation("sheet.rename")
+def sheet_rename(*, sheet: Sheet, actor: User | None, name: str) -> Callable:
+    name = clean_name(name)
+
+    def write(version):
+        previous = Sheet.objects.filter(pk=sheet.pk).values_list("name", flat=True).get()
+        Sheet.objects.filter(pk=sheet.pk).update(name=name)
+        sheet.name = name
+        return {"name": name}, {"name": previous}
+
+    return write
+
+
+@transaction.atomic
+def sheet_delete(*, sheet: Sheet, actor: User | None) -> None:
+    sheet_id = sheet.pk
+    sheet.delete()
+    transaction.on_commit(lambda: signals.sheet_deleted.send(sender=Sheet, sheet_id=sheet_id))
+
+
+def sheet_share(*, sheet: Sheet, user: User, level: str | None) -> None:
+    """Share one sheet with a user: level "view", "edit", or None to stop sharing."""
+    from guardian.shortcuts import assign_perm, remove_perm
+
+    if level not in ("view", "edit", None):
+        raise InvalidInput('level must be "view", "edit" or null')
+    with transaction.atomic():
+        remove_perm("change_sheet", user, sheet)
+        remove_perm("view_sheet", user, sheet)
+        if level:
+            assign_perm("view_sheet", user, sheet)
+        if level == "edit":
+            assign_perm("change_sheet", user, sheet)
