@@ -5,13 +5,12 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from sheets import permissions
 from core.errors import NotFound
-from sheets.permissions import Access
-from sheets.selectors import workspaces_for_user
 
-from . import invitations, services
+from . import invitations, permissions, services
 from .models import ApiToken, Membership, Workspace
+from .permissions import Access
+from .selectors import workspaces_for_user
 
 
 class ApiTokenScheme(OpenApiAuthenticationExtension):

@@ -1,4 +1,5 @@
-"""Access by e-mail address: adding a workspace member or sharing a sheet with an address.
+"""Access by e-mail address: adding a workspace member (sharing a sheet with an address is
+sheets.sharing, on the same rules).
 
 Two threats. Someone signs up with an address that is not theirs (a colleague's) and waits for
 it to be invited: access by e-mail therefore reaches an account only through an address that
@@ -12,8 +13,9 @@ account's own address counts as verified. Production runs with "mandatory".
 from django.conf import settings
 from django.db import transaction
 
-from core.errors import InvalidInput, PermissionDenied
+from core.errors import PermissionDenied
 
+from . import signals
 from .models import Invitation, Membership, Role, User
 
 ANSWER = ("If an account has verified this address, it has access now; if not, access starts when one does. "
@@ -72,49 +74,23 @@ def invite_member(*, workspace, email, role, by_role, invited_by=None):
     return {"email": email, "role": role.value, "detail": ANSWER}
 
 
-@transaction.atomic
-def share_sheet(*, sheet, email, level, invited_by=None):
-    """Share one sheet with `email` ("view", "edit"; None stops sharing): now when an account has
-    verified the address, else when one does. Stopping reaches the address's account whether or
-    not it verified it."""
-    from sheets.services import sheet_share
-
-    if level not in ("view", "edit", None):
-        raise InvalidInput('level must be "view", "edit" or null')
-    email = normalize(email)
-    account = verified_account(email)
-    if level is None:
-        Invitation.objects.filter(sheet=sheet, email=email).delete()
-        for user in {*User.objects.filter(email__iexact=email), *([account] if account else [])}:
-            sheet_share(sheet=sheet, user=user, level=None)
-    elif account is not None:
-        sheet_share(sheet=sheet, user=account, level=level)
-        Invitation.objects.filter(sheet=sheet, email=email).delete()
-    else:
-        Invitation.objects.update_or_create(sheet=sheet, email=email, defaults={"level": level, "invited_by": invited_by})
-    return {"email": email, "level": level, "detail": ANSWER}
-
-
-def claim_invitations(user):
+def claim_invitations(user: User) -> int:
     """Grant `user` what is waiting for the addresses it has verified; returns how many. Called when
-    an address is confirmed, at sign-up and at login."""
-    from sheets.services import sheet_share
-
+    an address is confirmed, at sign-up and at login. Sheet invitations are claimed by sheets, which
+    receives signals.addresses_verified."""
     addresses = verified_addresses(user)
     if not addresses:
         return 0
     with transaction.atomic():
-        waiting = list(Invitation.objects.select_for_update(of=("self",)).filter(email__in=addresses)
-                       .select_related("sheet"))
+        waiting = list(Invitation.objects.select_for_update(of=("self",))
+                       .filter(email__in=addresses, workspace__isnull=False))
         for invitation in waiting:
-            if invitation.workspace_id:
-                # A member already keeps the role they have.
-                Membership.objects.get_or_create(workspace_id=invitation.workspace_id, user=user,
-                                                 defaults={"role": invitation.role})
-            else:
-                sheet_share(sheet=invitation.sheet, user=user, level=invitation.level)
+            # A member already keeps the role they have.
+            Membership.objects.get_or_create(workspace_id=invitation.workspace_id, user=user,
+                                             defaults={"role": invitation.role})
             invitation.delete()
-    return len(waiting)
+        answers = signals.addresses_verified.send(sender=User, user=user, addresses=addresses)
+    return len(waiting) + sum(claimed or 0 for _, claimed in answers)
 
 
 def _on_email_confirmed(request, email_address, **kwargs):

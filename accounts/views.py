@@ -1,4 +1,4 @@
-"""Pages of the account area: the workspace home page, API tokens and the theme setting."""
+"""Pages of the account area: API tokens and the theme setting."""
 import json
 
 from django.contrib import messages
@@ -7,17 +7,10 @@ from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.selectors import workspaces_for_user
 from core.errors import GridcastError
-from sheets.selectors import workspaces_for_user
 
 from . import services
-from .selectors import home_for_user
-
-
-@login_required
-def home(request):
-    """The workspace home page: a Svelte widget that starts from this data and then uses the API."""
-    return render(request, "home.html", {"home": home_for_user(request.user)})
 
 
 @login_required

@@ -17,12 +17,13 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from accounts.models import Workspace
-from realtime.limits import claim_connection, too_many_connections_message
-from realtime.revocation import Credential, Guard
+from accounts.selectors import workspaces_for_user
 from core import jsonio
 from core.errors import GridcastError, InvalidInput
+from realtime.limits import claim_connection, too_many_connections_message
+from realtime.revocation import Credential, Guard
 from sheets.permissions import Access, workspace_access
-from sheets.selectors import workspace_sheets_with_columns, workspaces_for_user
+from sheets.selectors import workspace_sheets_with_columns
 
 from . import dashboards, superset
 from .live import LiveWidgets, parse_subscription, personal_notification

@@ -20,6 +20,7 @@ urlpatterns = [
     # Browsers ask every site for /favicon.ico (a 404 there is an error in the console).
     path("favicon.ico", lambda request: redirect(static("favicon.svg"))),
     path("", include("analytics.dashboard_urls")),
+    path("", include("sheets.urls")),
     path("", include("accounts.urls")),
 ]
 

@@ -3,3 +3,10 @@ from django.apps import AppConfig
 
 class SheetsConfig(AppConfig):
     name = "sheets"
+
+    def ready(self):
+        from accounts import signals
+
+        from .sharing import claim_sheet_invitations
+
+        signals.addresses_verified.connect(claim_sheet_invitations, dispatch_uid="sheets.claim_invitations")

@@ -1,50 +1,19 @@
-"""The one place that answers what a user may do with a workspace or a sheet.
-
-Every REST view and every WebSocket consumer asks here. Access comes from the workspace
-membership role, or from a sheet shared individually (django-guardian `view_sheet` /
-`change_sheet`). An API token scoped to a workspace (`user.token_workspace_id`) reaches
-nothing outside it.
-"""
-from enum import IntEnum
-
+"""What a user may do with a sheet: the workspace role (accounts.permissions), or the sheet shared
+individually (django-guardian `view_sheet` / `change_sheet`). Every REST view and every WebSocket
+consumer asks here."""
 from guardian.shortcuts import get_user_perms
 
-from accounts.models import Membership, Role
+from accounts.models import User
+from accounts.permissions import (  # noqa: F401  (the levels and workspace checks, asked through here too)
+    ROLE_ACCESS, Access, in_token_scope, require, require_workspace, workspace_access, workspace_role,
+)
 
-from core.errors import NotFound, PermissionDenied
-
-
-class Access(IntEnum):
-    NONE = 0
-    VIEW = 1
-    EDIT = 2
-    MANAGE = 3
-    OWN = 4
+from .models import Sheet
 
 
-ROLE_ACCESS = {Role.VIEWER: Access.VIEW, Role.EDITOR: Access.EDIT, Role.ADMIN: Access.MANAGE, Role.OWNER: Access.OWN}
-
-
-def _in_token_scope(user, workspace_id):
-    scope = getattr(user, "token_workspace_id", None)
-    return scope is None or scope == workspace_id
-
-
-def workspace_role(user, workspace_id):
-    if not user.is_authenticated or not user.is_active or not _in_token_scope(user, workspace_id):
-        return None
-    role = Membership.objects.filter(workspace_id=workspace_id, user=user).values_list("role", flat=True).first()
-    return Role(role) if role else None
-
-
-def workspace_access(user, workspace_id):
-    role = workspace_role(user, workspace_id)
-    return ROLE_ACCESS[role] if role else Access.NONE
-
-
-def sheet_access(user, sheet):
+def sheet_access(user: User, sheet: Sheet) -> Access:
     access = workspace_access(user, sheet.workspace_id)
-    if access >= Access.EDIT or not user.is_authenticated or not _in_token_scope(user, sheet.workspace_id):
+    if access >= Access.EDIT or not user.is_authenticated or not in_token_scope(user, sheet.workspace_id):
         return access
     shared = get_user_perms(user, sheet)
     if "change_sheet" in shared:
@@ -54,30 +23,17 @@ def sheet_access(user, sheet):
     return access
 
 
-def _require(access, needed, what):
-    if access == Access.NONE:
-        # Without view access the thing does not exist for this user: no existence leak.
-        raise NotFound(f"{what} not found")
-    if access < needed:
-        raise PermissionDenied(f"you need {needed.name.lower()} access to this {what.lower()}")
-    return access
+def require_sheet(user: User, sheet: Sheet, needed: Access = Access.VIEW) -> Access:
+    return require(sheet_access(user, sheet), needed, "Sheet")
 
 
-def require_sheet(user, sheet, needed=Access.VIEW):
-    return _require(sheet_access(user, sheet), needed, "Sheet")
-
-
-def require_workspace(user, workspace_id, needed=Access.VIEW):
-    return _require(workspace_access(user, workspace_id), needed, "Workspace")
-
-
-def can_view_sheet(user, sheet):
+def can_view_sheet(user: User, sheet: Sheet) -> bool:
     return sheet_access(user, sheet) >= Access.VIEW
 
 
-def can_edit_sheet(user, sheet):
+def can_edit_sheet(user: User, sheet: Sheet) -> bool:
     return sheet_access(user, sheet) >= Access.EDIT
 
 
-def can_manage_sheet(user, sheet):
+def can_manage_sheet(user: User, sheet: Sheet) -> bool:
     return sheet_access(user, sheet) >= Access.MANAGE

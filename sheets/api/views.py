@@ -6,11 +6,10 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import invitations
 from accounts.models import Workspace
-from sheets import permissions, selectors, services
 from core.errors import InvalidInput, NotFound, PermissionDenied
 from core.jsonio import INT64
+from sheets import permissions, selectors, services, sharing
 from sheets.models import Sheet
 from sheets.permissions import Access
 
@@ -106,7 +105,7 @@ class SheetShare(APIView):
     def post(self, request, pk):
         sheet, _ = load_sheet(request, pk, Access.MANAGE)
         data = _valid(s.ShareSerializer, request)
-        answer = invitations.share_sheet(sheet=sheet, email=data["email"], level=data["level"], invited_by=request.user)
+        answer = sharing.share_sheet(sheet=sheet, email=data["email"], level=data["level"], invited_by=request.user)
         return Response(answer, status=status.HTTP_202_ACCEPTED)
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from accounts import selectors
+from sheets import selectors
 from accounts.models import Role
 from sheets import services
 

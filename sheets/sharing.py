@@ -1,0 +1,41 @@
+"""Sharing one sheet with an e-mail address, on the rules of accounts.invitations: access reaches
+an account only through an address it has verified, and the answer never says whether one has."""
+from django.db import transaction
+
+from accounts.invitations import ANSWER, normalize, verified_account
+from accounts.models import Invitation, User
+from core.errors import InvalidInput
+
+from .models import Sheet
+from .services import sheet_share
+
+
+@transaction.atomic
+def share_sheet(*, sheet: Sheet, email: str, level: str | None, invited_by: User | None = None) -> dict:
+    """Share one sheet with `email` ("view", "edit"; None stops sharing): now when an account has
+    verified the address, else when one does. Stopping reaches the address's account whether or
+    not it verified it."""
+    if level not in ("view", "edit", None):
+        raise InvalidInput('level must be "view", "edit" or null')
+    email = normalize(email)
+    account = verified_account(email)
+    if level is None:
+        Invitation.objects.filter(sheet=sheet, email=email).delete()
+        for user in {*User.objects.filter(email__iexact=email), *([account] if account else [])}:
+            sheet_share(sheet=sheet, user=user, level=None)
+    elif account is not None:
+        sheet_share(sheet=sheet, user=account, level=level)
+        Invitation.objects.filter(sheet=sheet, email=email).delete()
+    else:
+        Invitation.objects.update_or_create(sheet=sheet, email=email, defaults={"level": level, "invited_by": invited_by})
+    return {"email": email, "level": level, "detail": ANSWER}
+
+
+def claim_sheet_invitations(sender: object, user: User, addresses: set[str], **kwargs: object) -> int:
+    """accounts.signals.addresses_verified: the sheets waiting for these addresses are shared now."""
+    waiting = list(Invitation.objects.select_for_update(of=("self",))
+                   .filter(email__in=addresses, sheet__isnull=False).select_related("sheet"))
+    for invitation in waiting:
+        sheet_share(sheet=invitation.sheet, user=user, level=invitation.level)
+        invitation.delete()
+    return len(waiting)
