@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from sheets import values
 from core.errors import InvalidInput, NotFound, TooLarge
-from sheets.io import neutralize, xlsx_text_cell
+from core.exports import neutralize, xlsx_text_cell
 from sheets.models import NUMERIC_COLUMN_TYPES, Column, Sheet
 
 from . import lake, metrics, rollup, selectors

@@ -1,8 +1,6 @@
 """REST API of metrics and alerts: ingestion, aggregates, the metric list and export, alert rules
 and the user's notifications. Parse, check permission, call one service or selector."""
 from django.db.models import BooleanField, ExpressionWrapper, Q
-from django.http import StreamingHttpResponse
-from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -11,7 +9,7 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiToken
 from sheets import permissions
-from sheets.api.io_views import EXPORT_TYPES, _file_chunks, _FormatIsNotARenderer, _streamed
+from core import exports
 from core.errors import InvalidInput, NotFound, PermissionDenied
 from sheets.models import Sheet
 from sheets.permissions import Access
@@ -88,35 +86,24 @@ class MetricList(APIView):
 
 
 class MetricExport(APIView):
-    content_negotiation_class = _FormatIsNotARenderer
+    content_negotiation_class = exports.FormatIsNotARenderer
 
     @extend_schema(
         parameters=[
             OpenApiParameter("metric", str, description="a metric, several separated by commas, or all when absent"),
             OpenApiParameter("from", str), OpenApiParameter("to", str),
-            OpenApiParameter("format", str, enum=list(EXPORT_TYPES), description="csv (default) or xlsx"),
+            OpenApiParameter("format", str, enum=list(exports.EXPORT_TYPES), description="csv (default) or xlsx"),
         ],
-        responses={(200, "text/csv"): OpenApiTypes.BINARY, (200, EXPORT_TYPES["xlsx"]): OpenApiTypes.BINARY},
+        responses={(200, "text/csv"): OpenApiTypes.BINARY, (200, exports.EXPORT_TYPES["xlsx"]): OpenApiTypes.BINARY},
     )
     def get(self, request, pk):
         permissions.require_workspace(request.user, pk, Access.VIEW)
         names, start, end, kind = aggregates.parse_export_params(request.query_params)
         selection = {"workspace_id": pk, "metric_names": names, "start": start, "end": end}
-        size = None
+        filename = aggregates.export_filename(kind, names)
         if kind == "csv":
-            chunks = aggregates.export_csv_chunks(**selection)
-        else:
-            workbook = aggregates.export_xlsx_file(**selection)
-            size = workbook.seek(0, 2)
-            workbook.seek(0)
-            chunks = _file_chunks(workbook)
-        response = StreamingHttpResponse(_streamed(request, chunks), content_type=EXPORT_TYPES[kind])
-        if size is not None:
-            response["Content-Length"] = str(size)
-        response["Content-Disposition"] = content_disposition_header(True, aggregates.export_filename(kind, names))
-        response["Cache-Control"] = "no-store"
-        response["X-Content-Type-Options"] = "nosniff"
-        return response
+            return exports.download(request, kind=kind, filename=filename, chunks=aggregates.export_csv_chunks(**selection))
+        return exports.download(request, kind=kind, filename=filename, file=aggregates.export_xlsx_file(**selection))
 
 
 # --- alert rules -----------------------------------------------------------------------------------

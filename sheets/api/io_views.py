@@ -1,17 +1,13 @@
 """REST API for CSV import (inline, or as a polled job) and CSV / XLSX export of a sheet."""
-from asgiref.sync import sync_to_async
-from django.core.handlers.asgi import ASGIRequest
-from django.http import StreamingHttpResponse
-from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from sheets import io, permissions, selectors
+from core import exports
 from core.errors import InvalidInput
 from sheets.models import ImportJob
 from sheets.permissions import Access
@@ -67,67 +63,19 @@ class ImportJobDetail(APIView):
         return Response(ImportJobSerializer(io.import_job_for(request.user, pk)).data)
 
 
-class _FormatIsNotARenderer(DefaultContentNegotiation):
-    """?format= names the export's file type here; errors are always JSON."""
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
-
-
-def _streamed(request, chunks):
-    """Under ASGI Django would read a synchronous iterator to the end before sending anything;
-    hand it an asynchronous one that pulls each chunk (and its queries) in the sync thread."""
-    if not isinstance(getattr(request, "_request", request), ASGIRequest):
-        return chunks
-    done = object()
-    pull = sync_to_async(lambda: next(chunks, done), thread_sensitive=True)
-    close = sync_to_async(chunks.close, thread_sensitive=True)
-
-    async def stream():
-        try:
-            while (chunk := await pull()) is not done:
-                yield chunk
-        finally:
-            await close()
-
-    return stream()
-
-
-def _file_chunks(file, size=256 * 1024):
-    with file:
-        while chunk := file.read(size):
-            yield chunk
-
-
-EXPORT_TYPES = {
-    "csv": "text/csv; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-}
-
-
 class SheetExport(APIView):
-    content_negotiation_class = _FormatIsNotARenderer
+    content_negotiation_class = exports.FormatIsNotARenderer
 
     @extend_schema(
-        parameters=[OpenApiParameter("format", str, enum=list(EXPORT_TYPES), description="csv (default) or xlsx")],
-        responses={(200, "text/csv"): OpenApiTypes.BINARY, (200, EXPORT_TYPES["xlsx"]): OpenApiTypes.BINARY},
+        parameters=[OpenApiParameter("format", str, enum=list(exports.EXPORT_TYPES), description="csv (default) or xlsx")],
+        responses={(200, "text/csv"): OpenApiTypes.BINARY, (200, exports.EXPORT_TYPES["xlsx"]): OpenApiTypes.BINARY},
     )
     def get(self, request, pk):
         sheet, _ = load_sheet(request, pk)
         kind = request.query_params.get("format", "csv")
-        if kind not in EXPORT_TYPES:
+        if kind not in exports.EXPORT_TYPES:
             raise InvalidInput("format must be csv or xlsx")
+        filename = io.export_filename(sheet, kind)
         if kind == "csv":
-            chunks, size = io.csv_chunks(sheet), None
-        else:
-            workbook = io.xlsx_file(sheet)
-            size = workbook.seek(0, 2)
-            workbook.seek(0)
-            chunks = _file_chunks(workbook)
-        response = StreamingHttpResponse(_streamed(request, chunks), content_type=EXPORT_TYPES[kind])
-        if size is not None:
-            response["Content-Length"] = str(size)
-        response["Content-Disposition"] = content_disposition_header(True, io.export_filename(sheet, kind))
-        response["Cache-Control"] = "no-store"
-        response["X-Content-Type-Options"] = "nosniff"
-        return response
+            return exports.download(request, kind=kind, filename=filename, chunks=io.csv_chunks(sheet))
+        return exports.download(request, kind=kind, filename=filename, file=io.xlsx_file(sheet))

@@ -87,7 +87,7 @@ def test_a_background_import_is_refused_at_upload_when_the_workspace_is_full(api
     from sheets.models import ImportJob
 
     make_sheet(workspace, owner)
-    monkeypatch.setattr(sheet_io, "_start", lambda job_id, path: None)
+    monkeypatch.setattr(sheet_io.jobs, "_start", lambda job_id, path: None)
     content = b"id,label\n" + b"".join(b"%d,row %d\n" % (i, i) for i in range(200))
     with quotas(MAX_SHEETS_PER_WORKSPACE=1, IMPORT_INLINE_BYTES=100):
         response = api(editor).post(f"/api/v1/workspaces/{workspace.pk}/import/",

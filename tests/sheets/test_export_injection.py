@@ -16,6 +16,7 @@ import openpyxl
 import pytest
 
 from analytics import aggregates, metrics
+from core import exports
 from sheets import io
 from tests.analytics.metric_helpers import token_client
 
@@ -48,9 +49,9 @@ def xlsx_rows(content):
 
 
 def test_the_server_helper_neutralizes_text_and_leaves_numbers():
-    assert [io.export_text(text) for text in ATTACKS + SAFE] == NEUTRALIZED + SAFE
-    assert [io.export_text(value) for value in (-5, -2.5, 0, True, None)] == ["-5", "-2.5", "0", "TRUE", ""]
-    assert aggregates.xlsx_text_cell is io.xlsx_text_cell  # one helper for both exports
+    assert [exports.export_text(text) for text in ATTACKS + SAFE] == NEUTRALIZED + SAFE
+    assert [exports.export_text(value) for value in (-5, -2.5, 0, True, None)] == ["-5", "-2.5", "0", "TRUE", ""]
+    assert aggregates.xlsx_text_cell is exports.xlsx_text_cell  # one helper for both exports
 
 
 @pytest.fixture

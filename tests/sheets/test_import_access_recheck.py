@@ -20,7 +20,7 @@ def queued(api, settings, monkeypatch, workspace, editor):
     """Upload a file that becomes a job, and keep the job queued (not started)."""
     settings.GRIDCAST = {**settings.GRIDCAST, "IMPORT_INLINE_BYTES": 100}
     started = []
-    monkeypatch.setattr(io, "_start", lambda job_id, path: started.append((job_id, path)))
+    monkeypatch.setattr(io.jobs, "_start", lambda job_id, path: started.append((job_id, path)))
     response = api(editor).post(f"/api/v1/workspaces/{workspace.pk}/import/",
                                 {"file": SimpleUploadedFile("data.csv", CONTENT)}, format="multipart")
     assert response.status_code == 202, response.content

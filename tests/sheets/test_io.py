@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 from django.db import connections
 from django.test import AsyncClient
 
+from core import exports
 from sheets import io, selectors, services
 from sheets import column_types
 from core.errors import CellValueInvalid
@@ -355,7 +356,7 @@ def test_xlsx_text_cells_are_text_even_when_they_look_like_formulas():
     # Neutralization already keeps = away from the start; the cell type must not rely on it.
     workbook = openpyxl.Workbook(write_only=True)
     ws = workbook.create_sheet("t")
-    ws.append([io._xlsx_text(ws, "=1+1"), io._xlsx_text(ws, "bad\x07bell")])
+    ws.append([exports._xlsx_text(ws, "=1+1"), exports._xlsx_text(ws, "bad\x07bell")])
     output = stdio.BytesIO()
     workbook.save(output)
     row = next(openpyxl.load_workbook(output).active.iter_rows())
@@ -522,7 +523,7 @@ def test_import_csv_command(tmp_path, workspace, editor, viewer):
 
 
 def test_a_sheet_too_large_for_excel_is_refused_as_xlsx_but_not_csv(api, monkeypatch, workspace, owner):
-    monkeypatch.setattr(io, "XLSX_MAX_ROWS", 3)
+    monkeypatch.setattr(io.export, "XLSX_MAX_ROWS", 3)
     sheet = make_sheet(workspace, owner, rows=3)
     response = export(api(owner), sheet, "xlsx")
     assert response.status_code == 413 and "export it as CSV" in response.json()["error"]["message"]
