@@ -1,6 +1,4 @@
 """Pages of the account area: API tokens and the theme setting."""
-import json
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
@@ -8,7 +6,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from accounts.selectors import workspaces_for_user
-from core.errors import GridcastError
+from core import jsonio
+from core.errors import GridcastError, InvalidInput
 
 from . import services
 
@@ -44,9 +43,10 @@ def token_revoke(request, pk):
 @require_POST
 def theme(request):
     try:
-        services.theme_set(user=request.user, theme=json.loads(request.body or b"{}").get("theme"))
-    except (ValueError, AttributeError, RecursionError):  # RecursionError: JSON nested too deep
-        return JsonResponse({"error": {"code": "invalid", "message": "send {\"theme\": ...} as JSON"}}, status=400)
+        body = jsonio.loads(request.body or b"{}")
+        if not isinstance(body, dict):
+            raise InvalidInput('send {"theme": ...} as JSON')
+        services.theme_set(user=request.user, theme=body.get("theme"))
     except GridcastError as error:
-        return JsonResponse({"error": {"code": error.code, "message": error.message}}, status=400)
+        return JsonResponse({"error": error.as_dict()}, status=400)
     return JsonResponse({"theme": request.user.theme})
