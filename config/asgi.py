@@ -11,7 +11,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from config.body_limit import BodyLimit  # noqa: E402
 from realtime.auth import TokenOrSessionAuth  # noqa: E402
-from realtime.routing import websocket_urlpatterns  # noqa: E402
+from config.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {"http": BodyLimit(django_asgi_app), "websocket": TokenOrSessionAuth(URLRouter(websocket_urlpatterns))}

@@ -1,8 +1,8 @@
+"""The WebSocket routes of every app (config/asgi.py serves them)."""
 from django.urls import path
 
 from analytics.consumers import DashboardConsumer
-
-from .consumers import SheetConsumer
+from realtime.consumers import SheetConsumer
 
 websocket_urlpatterns = [
     path("ws/sheets/<int:sheet_id>/", SheetConsumer.as_asgi()),
