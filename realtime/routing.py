@@ -1,6 +1,6 @@
 from django.urls import path
 
-from analytics.consumers import DashboardConsumer
+from analytics.dashboards.consumers import DashboardConsumer
 
 from .consumers import SheetConsumer
 

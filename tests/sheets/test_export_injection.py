@@ -15,7 +15,8 @@ import zipfile
 import openpyxl
 import pytest
 
-from analytics import aggregates, metrics
+from analytics.queries import exports
+from analytics.metrics import schema as metric_schema
 from sheets import io
 from tests.analytics.metric_helpers import token_client
 
@@ -33,7 +34,7 @@ SAFE = ["plain", "it's -fine", "5", "2026-01-31"]
 @pytest.fixture(autouse=True, scope="module")
 def _close_lake_connection():
     yield
-    metrics.reset_connection()
+    metric_schema.reset_connection()
 
 
 def body(response):
@@ -50,7 +51,7 @@ def xlsx_rows(content):
 def test_the_server_helper_neutralizes_text_and_leaves_numbers():
     assert [io.export_text(text) for text in ATTACKS + SAFE] == NEUTRALIZED + SAFE
     assert [io.export_text(value) for value in (-5, -2.5, 0, True, None)] == ["-5", "-2.5", "0", "TRUE", ""]
-    assert aggregates.xlsx_text_cell is io.xlsx_text_cell  # one helper for both exports
+    assert exports.xlsx_text_cell is io.xlsx_text_cell  # one helper for both exports
 
 
 @pytest.fixture
