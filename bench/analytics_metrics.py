@@ -5,7 +5,7 @@ DuckDB against the same events and queries in PostgreSQL.
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/gridcast .venv/bin/python bench/analytics_metrics.py
         [--events 10000000] [--senders 8] [--batch 1000] [--seconds 10] [--workers 2] [--runs 30]
 
-Aggregates read the worker's rollup (analytics/rollup.py), refreshed once after the seed as the
+Aggregates read the worker's rollup (analytics/metrics/rollup.py), refreshed once after the seed as the
 worker would; the last columns give the same queries over the events alone, for comparison.
 Uses its own database (<DATABASE_URL's name>_bench_metrics), recreated on each run and dropped at the end.
 Targets: ingestion >= 20,000 events/s; every aggregate p99 < 150 ms and >= 10x faster than PostgreSQL.
@@ -238,14 +238,14 @@ def main():
         pg.execute("VACUUM ANALYZE bench_metric_events")
         print(f"loaded into PostgreSQL (same rows, promoted tag columns, index on workspace_id, metric, ts) "
               f"in {time.perf_counter() - began:.1f} s")
-        # What the analytics worker does every few seconds (analytics/maintenance.py): merge the
+        # What the analytics worker does every few seconds (analytics/lake/maintenance.py): merge the
         # small files of ingestion's group commits. The bench runs no worker, so it does it here.
 
         began = time.perf_counter()
         merged = maintenance.maintain(con)
         print(f"lake maintenance (the worker's periodic step): merged {merged or 'nothing'} "
               f"in {time.perf_counter() - began:.1f} s")
-        # The worker's other periodic step (analytics/rollup.py): fold new events into the rollup.
+        # The worker's other periodic step (analytics/metrics/rollup.py): fold new events into the rollup.
         began = time.perf_counter()
         folded = rollup.refresh(con)
         print(f"rollup refresh (the worker's step every second): {folded:,} events folded in "
