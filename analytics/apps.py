@@ -8,17 +8,23 @@ from django.conf import settings
 class AnalyticsConfig(AppConfig):
     name = "analytics"
 
-    def ready(self):
+    def ready(self) -> None:
+        # Imported once the models are ready (Django's way): these modules import models.
         from sheets.demo import demo_seeded
 
-        from . import demo
-        from .superset import connect_signals
+        from .alerts import receivers as alert_receivers
+        from .dashboards import receivers as dashboard_receivers
+        from .demo import stream as demo
+        from .superset import receivers as superset_receivers
+        from .writethrough.embedded import start_worker
 
-        connect_signals()
+        # Subscribers of what ingestion and the write-through announce; dashboards first, as the
+        # push of new data came before the alert rules' evaluation.
+        dashboard_receivers.connect()
+        alert_receivers.connect()
+        superset_receivers.connect()
         demo_seeded.connect(demo.seeded, dispatch_uid="analytics.demo.seeded")
         if settings.ANALYTICS.get("EMBEDDED_WORKER") and _serving():
-            from .embedded import start_worker
-
             start_worker()
         if settings.GRIDCAST_DEMO and _serving():
             demo.start_stream()

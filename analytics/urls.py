@@ -1,18 +1,23 @@
-"""API routes of metrics, aggregates, alerts and notifications (mounted under /api/v1/)."""
+"""API routes of metrics, aggregates, alerts, notifications and Superset guest tokens (mounted under
+/api/v1/). Only the map: each view lives with its domain (metrics/api.py, queries/api.py,
+alerts/api.py, superset/api.py)."""
 from django.urls import path
 
-from . import api, superset_api
+from .alerts import api as alerts_api
+from .metrics import api as metrics_api
+from .queries import api as queries_api
+from .superset import api as superset_api
 
 urlpatterns = [
-    path("metrics/", api.MetricIngest.as_view(), name="api-metrics-ingest"),
-    path("workspaces/<int:pk>/metrics/", api.MetricList.as_view(), name="api-metrics"),
-    path("workspaces/<int:pk>/metrics/aggregate/", api.MetricAggregate.as_view(), name="api-metrics-aggregate"),
-    path("workspaces/<int:pk>/metrics/export/", api.MetricExport.as_view(), name="api-metrics-export"),
-    path("workspaces/<int:pk>/alerts/", api.AlertRuleList.as_view(), name="api-alerts"),
-    path("workspaces/<int:pk>/alerts/<int:rule_id>/", api.AlertRuleDetail.as_view(), name="api-alert"),
+    path("metrics/", metrics_api.MetricIngest.as_view(), name="api-metrics-ingest"),
+    path("workspaces/<int:pk>/metrics/", queries_api.MetricList.as_view(), name="api-metrics"),
+    path("workspaces/<int:pk>/metrics/aggregate/", queries_api.MetricAggregate.as_view(), name="api-metrics-aggregate"),
+    path("workspaces/<int:pk>/metrics/export/", queries_api.MetricExport.as_view(), name="api-metrics-export"),
+    path("workspaces/<int:pk>/alerts/", alerts_api.AlertRuleList.as_view(), name="api-alerts"),
+    path("workspaces/<int:pk>/alerts/<int:rule_id>/", alerts_api.AlertRuleDetail.as_view(), name="api-alert"),
     path("workspaces/<int:pk>/superset/guest-token/", superset_api.SupersetGuestToken.as_view(),
          name="api-superset-guest-token"),
-    path("notifications/", api.NotificationList.as_view(), name="api-notifications"),
-    path("notifications/read-all/", api.NotificationReadAll.as_view(), name="api-notifications-read-all"),
-    path("notifications/<int:pk>/read/", api.NotificationRead.as_view(), name="api-notification-read"),
+    path("notifications/", alerts_api.NotificationList.as_view(), name="api-notifications"),
+    path("notifications/read-all/", alerts_api.NotificationReadAll.as_view(), name="api-notifications-read-all"),
+    path("notifications/<int:pk>/read/", alerts_api.NotificationRead.as_view(), name="api-notification-read"),
 ]

@@ -5,7 +5,7 @@ DuckDB against the same events and queries in PostgreSQL.
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/gridcast .venv/bin/python bench/analytics_metrics.py
         [--events 10000000] [--senders 8] [--batch 1000] [--seconds 10] [--workers 2] [--runs 30]
 
-Aggregates read the worker's rollup (analytics/rollup.py), refreshed once after the seed as the
+Aggregates read the worker's rollup (analytics/metrics/rollup.py), refreshed once after the seed as the
 worker would; the last columns give the same queries over the events alone, for comparison.
 Uses its own database (<DATABASE_URL's name>_bench_metrics), recreated on each run and dropped at the end.
 Targets: ingestion >= 20,000 events/s; every aggregate p99 < 150 ms and >= 10x faster than PostgreSQL.
@@ -187,7 +187,11 @@ def main():
 
     call_command("migrate", verbosity=0)
     from accounts.models import ApiToken, Membership, Role, User, Workspace
-    from analytics import aggregates, metrics, rollup
+    from analytics.lake import connections as lake_connections
+    from analytics.lake import maintenance
+    from analytics.queries import metric_aggregates
+    from analytics.metrics import schema as metric_schema
+    from analytics.metrics import rollup
 
     person = User.objects.create_user("bench@example.com", "pass-word-123")
     shop = Workspace.objects.create(name="Bench ingestion")
@@ -195,7 +199,7 @@ def main():
     for ws in (shop, big):
         Membership.objects.create(workspace=ws, user=person, role=Role.OWNER)
     _, key = ApiToken.issue(user=person, name="bench", workspace=shop)
-    metrics.ensure_table()
+    metric_schema.ensure_table()
 
     print(f"== ingestion: {args.senders} senders, batches of {args.batch}, {args.seconds:g} s, "
           f"uvicorn --workers {args.workers} (2 cores shared with the senders)")
@@ -207,7 +211,7 @@ def main():
     finally:
         server.terminate()
         server.wait(30)
-    stored = metrics.connection().execute(
+    stored = metric_schema.connection().execute(
         "SELECT count(*) FROM lake.metric_events WHERE workspace_id = ?", [shop.pk]).fetchone()[0]
     print(f"acknowledged {rate:,.0f} events/s over {elapsed:.1f} s ({len(latencies)} batches, {len(errors)} refused); "
           f"batch latency p50 {statistics.median(latencies):.0f} ms, p99 {percentile(latencies, 99):.0f} ms; "
@@ -216,7 +220,7 @@ def main():
 
     print(f"== aggregates over {args.events:,} events (one workspace, one day; revenue 60 %, orders 40 %)")
     began = time.perf_counter()
-    con = metrics.connection()
+    con = metric_schema.connection()
     con.execute(SEED_SQL, [big.pk, args.events, args.events])
     print(f"seeded in DuckLake in {time.perf_counter() - began:.1f} s (range(), one commit)")
 
@@ -234,15 +238,14 @@ def main():
         pg.execute("VACUUM ANALYZE bench_metric_events")
         print(f"loaded into PostgreSQL (same rows, promoted tag columns, index on workspace_id, metric, ts) "
               f"in {time.perf_counter() - began:.1f} s")
-        # What the analytics worker does every few seconds (analytics/maintenance.py): merge the
+        # What the analytics worker does every few seconds (analytics/lake/maintenance.py): merge the
         # small files of ingestion's group commits. The bench runs no worker, so it does it here.
-        from analytics import maintenance
 
         began = time.perf_counter()
         merged = maintenance.maintain(con)
         print(f"lake maintenance (the worker's periodic step): merged {merged or 'nothing'} "
               f"in {time.perf_counter() - began:.1f} s")
-        # The worker's other periodic step (analytics/rollup.py): fold new events into the rollup.
+        # The worker's other periodic step (analytics/metrics/rollup.py): fold new events into the rollup.
         began = time.perf_counter()
         folded = rollup.refresh(con)
         print(f"rollup refresh (the worker's step every second): {folded:,} events folded in "
@@ -250,17 +253,17 @@ def main():
         print(f"{'query':45s} {'DuckDB p50':>10s} {'p99':>8s} {'PostgreSQL p50':>15s} {'p99':>8s} {'ratio':>7s}"
               f"   {'events alone p50':>16s} {'p99':>8s}")
         for label, (params, pg_sql) in QUERIES.items():
-            query = aggregates.parse_aggregate_params(params)
-            result = aggregates.metric_aggregate(workspace_id=big.pk, query=query)
-            duck = timed(lambda: aggregates.metric_aggregate(workspace_id=big.pk, query=query), args.runs)
+            query = metric_aggregates.parse_aggregate_params(params)
+            result = metric_aggregates.metric_aggregate(workspace_id=big.pk, query=query)
+            duck = timed(lambda: metric_aggregates.metric_aggregate(workspace_id=big.pk, query=query), args.runs)
             # The same query reading the events alone (no rollup): what a scan of the day costs.
             grain_for, rollup.grain_for = rollup.grain_for, lambda **kwargs: None
             try:
-                alone = aggregates.metric_aggregate(workspace_id=big.pk, query=query)
+                alone = metric_aggregates.metric_aggregate(workspace_id=big.pk, query=query)
                 assert [t["group"] for t in alone["totals"]] == [t["group"] for t in result["totals"]]
                 assert all(math.isclose(a["value"], b["value"], rel_tol=1e-9)
                            for a, b in zip(alone["totals"], result["totals"]))
-                scan = timed(lambda: aggregates.metric_aggregate(workspace_id=big.pk, query=query), args.pg_runs * 2)
+                scan = timed(lambda: metric_aggregates.metric_aggregate(workspace_id=big.pk, query=query), args.pg_runs * 2)
             finally:
                 rollup.grain_for = grain_for
             pg_rows = pg.execute(pg_sql, [big.pk]).fetchall()
@@ -271,13 +274,12 @@ def main():
             print(f"{label:45s} {statistics.median(duck):8.1f}ms {percentile(duck, 99):6.1f}ms "
                   f"{statistics.median(postgres):13.1f}ms {percentile(postgres, 99):6.0f}ms {ratio:6.1f}x  [{verdict}]"
                   f"   {statistics.median(scan):14.1f}ms {percentile(scan, 99):6.1f}ms")
-    metrics.reset_connection()
+    metric_schema.reset_connection()
     if not args.keep:
         import shutil
 
-        from analytics import lake
 
-        shutil.rmtree(lake.data_path(), ignore_errors=True)
+        shutil.rmtree(lake_connections.data_path(), ignore_errors=True)
         recreate(server_url, name, drop_only=True)
 
 

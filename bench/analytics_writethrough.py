@@ -78,8 +78,9 @@ def _edits(rng, actor, rows, columns, count):
 def measure(edits=30_000, samples=300, load=200, rows=2000, seed=1):
     """(edits per second applied, freshness p50 ms, p99 ms). Needs Django set up on its own database."""
     from accounts.models import Membership, Role, User, Workspace
-    from analytics.lake import connect
-    from analytics.writethrough import Writer, view_name
+    from analytics.lake.connections import connect
+    from analytics.lake.schema import view_name
+    from analytics.writethrough.writer import Writer
     from sheets import services
     from sheets.models import Column, Row
 
@@ -202,7 +203,7 @@ class Announcements:
 
         from channels.layers import get_channel_layer
 
-        from analytics.notify import dashboard_group
+        from analytics.dashboards.live import dashboard_group
 
         self.count, self.changed, self.loop = 0, threading.Condition(), asyncio.new_event_loop()
         layer, ready = get_channel_layer(), threading.Event()
@@ -280,7 +281,7 @@ def main():
     django.setup()
     from django.core.management import call_command
 
-    from analytics.lake import data_path
+    from analytics.lake.connections import data_path
 
     shutil.rmtree(data_path(), ignore_errors=True)
     call_command("migrate", verbosity=0)

@@ -2,7 +2,7 @@
 
     DJANGO_SETTINGS_MODULE=config.settings.test \\
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/gc_bench REDIS_URL=redis://127.0.0.1:6379/5 \\
-        .venv/bin/python bench/superset.py [--rows 1000000 --events 10000000 --samples 50 --no-fresh]
+        .venv/bin/python bench/provisioning.py [--rows 1000000 --events 10000000 --samples 50 --no-fresh]
 
 1. Fresh start (unless --no-fresh): `make superset` into a temporary virtualenv and var directory on
    another port (pip's cache as this machine has it), timed until /health answers; then stopped.
@@ -57,8 +57,9 @@ def load_rows(sheet, rows):
     """`rows` rows straight into PostgreSQL (COPY), then the sheet's lake view rebuilt from them."""
     from django.db import connection
 
-    from analytics.lake import connect
-    from analytics.writethrough import ensure_schema, rebuild_sheet
+    from analytics.lake.connections import connect
+    from analytics.lake.schema import ensure_schema
+    from analytics.writethrough.rebuild import rebuild_sheet
     from sheets.models import Sheet
 
     buffer = io.StringIO()
@@ -80,10 +81,11 @@ def load_rows(sheet, rows):
 
 def load_events(workspace_id, events):
     """`events` order and revenue events over the past week, straight into lake.metric_events."""
-    from analytics import lake, metrics
+    from analytics.lake import connections as lake_connections
+    from analytics.metrics import schema as metric_schema
 
-    metrics.ensure_table()
-    con = lake.connect()
+    metric_schema.ensure_table()
+    con = lake_connections.connect()
     con.execute(f"""
         INSERT INTO metric_events (workspace_id, source, metric, value, ts, tags, tag_region)
         SELECT {int(workspace_id)}, 'shop', CASE WHEN i % 2 = 0 THEN 'orders' ELSE 'revenue' END,
@@ -95,17 +97,17 @@ def load_events(workspace_id, events):
 
 
 def chart_latency(token, chart_key, samples):
-    from analytics import superset
     from analytics.models_superset import SupersetObject
+    from analytics.superset import client as superset_client
 
     chart = SupersetObject.objects.get(kind="chart", key=chart_key)
     dashboard = SupersetObject.objects.get(kind="dashboard", key=":".join(chart_key.split(":")[:2]))
-    query = json.loads(superset.Client().get(f"/api/v1/chart/{chart.superset_id}")["result"]["query_context"])
+    query = json.loads(superset_client.Client().get(f"/api/v1/chart/{chart.superset_id}")["result"]["query_context"])
     query["form_data"].update(slice_id=chart.superset_id, dashboardId=dashboard.superset_id)
     body = json.dumps(query).encode()
     times, rows = [], None
     for _ in range(samples + 2):
-        request = urllib.request.Request(superset.conf("URL") + "/api/v1/chart/data", data=body, method="POST",
+        request = urllib.request.Request(superset_client.conf("URL") + "/api/v1/chart/data", data=body, method="POST",
                                          headers={"Content-Type": "application/json", "X-GuestToken": token})
         started = time.perf_counter()
         with urllib.request.urlopen(request, timeout=120) as response:
@@ -130,7 +132,7 @@ def main():
         figures["fresh make superset to ready (s)"] = fresh_start()
         print(f"fresh `make superset` to /health: {figures['fresh make superset to ready (s)']:.1f} s")
 
-    url, name = common.bench_database_url("superset", "bench/superset.py")
+    url, name = common.bench_database_url("superset", "bench/provisioning.py")
     common.recreate_database(url, name)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
@@ -141,11 +143,14 @@ def main():
 
     call_command("migrate", verbosity=0)
     from accounts.models import Membership, Role, User, Workspace
-    from analytics import superset
-    from analytics.writethrough import Writer
+    from analytics.lake import connections as lake_connections
+    from analytics.metrics import schema as metric_schema
+    from analytics.superset import client as superset_client
+    from analytics.superset import guest_tokens, provisioning
+    from analytics.writethrough.writer import Writer
     from sheets import services
 
-    if not superset.available(timeout=3):
+    if not superset_client.available(timeout=3):
         raise SystemExit("Superset is not running: `make superset` first")
     owner = User.objects.create(email=f"bench-{uuid.uuid4().hex[:8]}@example.com")
 
@@ -165,10 +170,10 @@ def main():
         writer.catch_up()
         writer.close()
         started = time.perf_counter()
-        superset.sync_workspace(small.pk)
+        provisioning.sync_workspace(small.pk)
         first = time.perf_counter() - started
         started = time.perf_counter()
-        superset.sync_workspace(small.pk)
+        provisioning.sync_workspace(small.pk)
         again = time.perf_counter() - started
         print(f"provision a workspace: first {first:.2f} s, again (nothing changed) {again:.2f} s")
         figures.update({"provision first (s)": first, "provision again (s)": again})
@@ -177,7 +182,7 @@ def main():
         times = []
         for _ in range(args.mints):
             started = time.perf_counter()
-            superset.guest_token(user=owner, workspace_id=small.pk)
+            guest_tokens.guest_token(user=owner, workspace_id=small.pk)
             times.append((time.perf_counter() - started) * 1000)
         print(f"guest-token mint: p50 {common.percentile(times, 50):.2f} ms, p99 {common.percentile(times, 99):.2f} ms "
               f"({args.mints} mints)")
@@ -193,24 +198,23 @@ def main():
         started = time.perf_counter()
         load_events(big.pk, args.events)
         print(f"generated {args.events:,} metric events in DuckLake in {time.perf_counter() - started:.1f} s")
-        superset.sync_workspace(big.pk)
+        provisioning.sync_workspace(big.pk)
         for key, label in [(f"ws:{big.pk}:sheet:{big_sheet.pk}", f"sheet summary, {args.rows:,}-row view"),
                            (f"ws:{big.pk}:orders", f"orders over time (1 min), {args.events:,} events"),
                            (f"ws:{big.pk}:revenue", f"revenue by region, {args.events:,} events")]:
             # A token per chart, as the page refreshes its own: 50 requests of seconds each outlive one.
-            token = superset.guest_token(user=owner, workspace_id=big.pk)["token"]
+            token = guest_tokens.guest_token(user=owner, workspace_id=big.pk)["token"]
             p50, p99, rows = chart_latency(token, key, args.samples)
             print(f"chart data, {label}: p50 {p50:.0f} ms, p99 {p99:.0f} ms ({rows} rows returned, {args.samples} requests)")
             figures[f"chart {label} p50/p99 (ms)"] = (round(p50), round(p99))
     finally:
         try:
-            superset.remove_all()
+            provisioning.remove_all()
         except Exception as error:  # noqa: BLE001
             print(f"cleanup in Superset failed: {error}")
-        from analytics import metrics, selectors
 
-        selectors.close()
-        metrics.reset_connection()
+        lake_connections.close()
+        metric_schema.reset_connection()
         from django.db import connections
 
         connections.close_all()

@@ -1,7 +1,7 @@
 """The WebSocket routes of every app (config/asgi.py serves them)."""
 from django.urls import path
 
-from analytics.consumers import DashboardConsumer
+from analytics.dashboards.consumers import DashboardConsumer
 from realtime.consumers import SheetConsumer
 
 websocket_urlpatterns = [

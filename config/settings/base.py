@@ -281,7 +281,7 @@ GRIDCAST = {
     "MAX_TOKENS_PER_USER": int(os.environ.get("GRIDCAST_MAX_TOKENS_PER_USER", "50")),
 }
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
-# The demo order stream and collaborator inside the server process (analytics.demo; one per
+# The demo order stream and collaborator inside the server process (analytics.demo.stream; one per
 # process): on by default on the embedded default only; GRIDCAST_DEMO=0 turns it off.
 GRIDCAST_DEMO = env_bool("GRIDCAST_DEMO", False)
 
@@ -291,7 +291,7 @@ ANALYTICS = {
     "CATALOG": os.environ.get("ANALYTICS_CATALOG", ""),
     "DATA_PATH": os.environ.get("ANALYTICS_DATA_PATH", str(VAR_DIR / "lake")),
     "EXTENSION_DIR": os.environ.get("ANALYTICS_EXTENSION_DIR", str(VAR_DIR / "duckdb_extensions")),
-    # Sheet write-through (analytics/writethrough.py): a batch every WRITER_INTERVAL seconds when
+    # Sheet write-through (analytics/writethrough/): a batch every WRITER_INTERVAL seconds when
     # idle, at most WRITER_MAX_OPERATIONS operations each; a sheet first seen with more than
     # WRITER_REBUILD_ABOVE versions is loaded from a snapshot instead of replayed. A sheet is
     # compacted once COMPACT_EVENTS events are pending or its oldest pending is COMPACT_SECONDS old.
@@ -302,15 +302,15 @@ ANALYTICS = {
     "COMPACT_EVENTS": int(os.environ.get("ANALYTICS_COMPACT_EVENTS", "20000")),
     # The fold runs beside the writer (a PostgreSQL catalog); only its ~100 ms install holds it up.
     "COMPACT_SECONDS": float(os.environ.get("ANALYTICS_COMPACT_SECONDS", "30")),
-    # Lake upkeep by the worker (analytics/maintenance.py): small files merged every
+    # Lake upkeep by the worker (analytics/lake/maintenance.py): small files merged every
     # MAINTENANCE_SECONDS (0: never), snapshots older than SNAPSHOT_RETENTION_SECONDS expired and
     # the files only they used deleted.
     "MAINTENANCE_SECONDS": float(os.environ.get("ANALYTICS_MAINTENANCE_SECONDS", "5")),
     "SNAPSHOT_RETENTION_SECONDS": float(os.environ.get("ANALYTICS_SNAPSHOT_RETENTION_SECONDS", "600")),
-    # Metric events are folded into per-minute and per-hour rollups (analytics/rollup.py) every
+    # Metric events are folded into per-minute and per-hour rollups (analytics/metrics/rollup.py) every
     # ROLLUP_SECONDS (0: never; aggregates then read the events themselves).
     "ROLLUP_SECONDS": float(os.environ.get("ANALYTICS_ROLLUP_SECONDS", "2")),
-    # Alert rules (analytics/alerts.py) are evaluated as data arrives and, by the worker, every
+    # Alert rules (analytics/alerts/) are evaluated as data arrives and, by the worker, every
     # ALERT_INTERVAL seconds (0: never), so that a rule sees data stop and a window empty.
     "ALERT_INTERVAL": float(os.environ.get("ANALYTICS_ALERT_INTERVAL", "5")),
     # A pass over many workspaces' rules takes them in turns of at most this many seconds each

@@ -100,7 +100,7 @@ def test_superset_with_its_own_secrets_starts():
 def test_superset_cookies_are_secure_when_gridcasts_are(settings):
     """Behind HTTPS (production's secure cookies), the Superset config that Gridcast writes sends
     its session cookie over HTTPS only; on the embedded default (plain HTTP on loopback) it cannot."""
-    from analytics.superset import config_text
+    from analytics.superset.config import config_text
 
     settings.SESSION_COOKIE_SECURE = True
     text = config_text()

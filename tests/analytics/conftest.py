@@ -7,9 +7,11 @@ import pytest
 from channels.db import DatabaseSyncToAsync
 from django.db import close_old_connections
 
-from analytics import live, selectors
-from analytics.lake import data_path
-from analytics.writethrough import Writer
+from analytics.dashboards import live
+from analytics.lake import connections as lake_connections
+from analytics.lake.connections import data_path
+from analytics.metrics import schema as metric_schema
+from analytics.writethrough.writer import Writer
 
 
 @pytest.fixture(scope="session")
@@ -17,7 +19,7 @@ def lake_files(django_db_setup, django_db_blocker):
     """The lake's Parquet files, removed at the end of the session (only then: every test module
     of the session writes to the same lake)."""
     yield
-    selectors.close_all()
+    lake_connections.close_all()
     with django_db_blocker.unblock():
         shutil.rmtree(data_path(), ignore_errors=True)
 
@@ -29,7 +31,20 @@ def writer(lake_files, transactional_db):
     w.close()
     # Lake connections (this thread's, and those of threads that computed widgets) hold a
     # connection to the catalog, which would keep the test database from being dropped.
-    selectors.close_all()
+    lake_connections.close_all()
+
+
+
+@pytest.fixture
+def lake_writer(transactional_db):
+    """A writer on the lake without the session's lake_files; at its end, this thread's lake
+    connection and the shared metrics connection are closed (each holds a connection to the
+    catalog, which would keep the test database from being dropped)."""
+    writer = Writer()
+    yield writer
+    writer.close()
+    lake_connections.close()
+    metric_schema.reset_connection()
 
 
 @pytest.fixture

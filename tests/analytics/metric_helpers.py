@@ -2,7 +2,8 @@
 from rest_framework.test import APIClient
 
 from accounts.models import ApiToken
-from analytics import lake, metrics
+from analytics.lake import connections as lake_connections
+from analytics.metrics import schema as metric_schema
 
 
 def token_client(user, workspace=None):
@@ -14,12 +15,12 @@ def token_client(user, workspace=None):
 
 def stored(workspace_id, fresh=False):
     """Events of the workspace in DuckLake; fresh: through a brand-new connection (another process's view)."""
-    metrics.ensure_table()
+    metric_schema.ensure_table()
     if fresh:
-        con = lake.connect(read_only=True)
+        con = lake_connections.connect(read_only=True)
         try:
             return con.execute("SELECT count(*) FROM metric_events WHERE workspace_id = ?", [workspace_id]).fetchone()[0]
         finally:
             con.close()
-    return metrics.connection().execute(
+    return metric_schema.connection().execute(
         "SELECT count(*) FROM lake.metric_events WHERE workspace_id = ?", [workspace_id]).fetchone()[0]

@@ -2,8 +2,8 @@
 and random values of each column type."""
 import datetime as dt
 
-from analytics.selectors import sheet_rows
-from analytics.writethrough import column_names
+from analytics.queries.selectors import sheet_rows
+from analytics.lake.schema import column_names
 from sheets.models import Column, Row, Sheet
 
 

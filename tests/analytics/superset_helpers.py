@@ -7,32 +7,26 @@ import urllib.request
 import pytest
 
 from accounts.models import Role
-from analytics import metrics, selectors, superset
+from analytics.metrics import ingest
+from analytics.superset import provisioning
+from analytics.superset import client as superset_client
 from analytics.models_superset import SupersetObject
-from analytics.writethrough import Writer
 from sheets import services
 from tests.factories import WorkspaceFactory, make_sheet, member
 
 
 @pytest.fixture(scope="session")
 def superset_running(django_db_setup, django_db_blocker):
-    if not superset.available(timeout=3):
-        pytest.fail(f"Superset does not answer at {superset.conf('URL')}: run `make superset` (make test does)")
+    if not superset_client.available(timeout=3):
+        pytest.fail(f"Superset does not answer at {superset_client.conf('URL')}: run `make superset` (make test does)")
     yield
     with django_db_blocker.unblock():
         try:
-            superset.remove_all()  # leave Superset as the session found it
+            provisioning.remove_all()  # leave Superset as the session found it
         except Exception as error:  # noqa: BLE001  (cleanup only)
             print(f"superset cleanup: {error}")
 
 
-@pytest.fixture
-def lake_writer(transactional_db):
-    writer = Writer()
-    yield writer
-    writer.close()
-    selectors.close()
-    metrics.reset_connection()
 
 
 def shop(name, orders, regions, rows):
@@ -45,7 +39,7 @@ def shop(name, orders, regions, rows):
     services.rows_insert(sheet=sheet, actor=owner, rows=[{"c1": n, "c2": a} for n, a in rows])
     events = [{"metric": "orders", "value": 1, "tags": {"region": regions[i % len(regions)]}} for i in range(orders)]
     events += [{"metric": "revenue", "value": 10.0, "tags": {"region": region}} for region in regions]
-    metrics.events_ingest(workspace_id=workspace.pk, payload={"events": events})
+    ingest.events_ingest(workspace_id=workspace.pk, payload={"events": events})
     sheet.refresh_from_db()
     return workspace, owner, sheet
 
@@ -58,11 +52,11 @@ def chart_data(token, chart_key, dashboard_key=None, change=None):
     """POST /api/v1/chart/data as a guest (X-GuestToken) with the stored chart's query: (status, body)."""
     chart = stored("chart", chart_key)
     dashboard = stored("dashboard", dashboard_key or ":".join(chart_key.split(":")[:2]))
-    query = json.loads(superset.Client().get(f"/api/v1/chart/{chart.superset_id}")["result"]["query_context"])
+    query = json.loads(superset_client.Client().get(f"/api/v1/chart/{chart.superset_id}")["result"]["query_context"])
     query["form_data"].update(slice_id=chart.superset_id, dashboardId=dashboard.superset_id)
     if change:
         change(query)
-    request = urllib.request.Request(superset.conf("URL") + "/api/v1/chart/data", data=json.dumps(query).encode(),
+    request = urllib.request.Request(superset_client.conf("URL") + "/api/v1/chart/data", data=json.dumps(query).encode(),
                                      method="POST", headers={"Content-Type": "application/json", "X-GuestToken": token})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:

@@ -16,7 +16,11 @@ from django.conf import settings
 from django.db import connections
 
 from accounts.models import Role
-from analytics import metrics, selectors, writethrough
+from analytics.writethrough import announcer
+from analytics.metrics import ingest as metrics_ingest
+from analytics.lake import connections as lake_connections
+from analytics.metrics import schema as metric_schema
+from analytics.writethrough import writer as wt_writer
 from analytics.models_alerts import AlertRule
 from analytics.models_dashboard import DashboardLayout
 from sheets import services
@@ -32,7 +36,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def _fresh_lake_connection():
     yield
-    metrics.reset_connection()
+    metric_schema.reset_connection()
 
 
 @pytest.fixture
@@ -53,7 +57,7 @@ def simulate(web_server, workspace, seconds, rate=20):
 def ingest(workspace, events):
     """The ingestion service, in a thread of its own: Playwright's event loop runs in this one,
     and the push after the commit (async_to_sync) may not run inside it."""
-    thread = threading.Thread(target=metrics.events_ingest, kwargs={"workspace_id": workspace.pk,
+    thread = threading.Thread(target=metrics_ingest.events_ingest, kwargs={"workspace_id": workspace.pk,
                                                                     "payload": {"events": events}})
     thread.start()
     thread.join(30)
@@ -201,10 +205,10 @@ def test_add_edit_arrange_and_save_widgets(open_as, web_server, shop):
 
 @pytest.fixture
 def writer():
-    w = writethrough.Writer()
+    w = wt_writer.Writer()
     yield w
     w.close()
-    selectors.close_all()
+    lake_connections.close_all()
 
 
 def in_thread(fn):
@@ -229,7 +233,7 @@ def test_a_sheet_widget_added_in_the_editor_follows_the_sheets_edits(open_as, we
 
     def apply():  # what the analytics worker does after each batch
         writer.catch_up()
-        writethrough.announce(writer.take_applied())
+        announcer.announce(writer.take_applied())
 
     in_thread(apply)
     page = open_as(owner, f"/workspaces/{workspace.pk}/dashboard/?mode={mode}")

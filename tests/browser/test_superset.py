@@ -5,8 +5,11 @@ import time
 
 import pytest
 
-from analytics import metrics, selectors, superset
-from analytics.writethrough import Writer
+from analytics.metrics import ingest
+from analytics.lake import connections as lake_connections
+from analytics.metrics import schema as metric_schema
+from analytics.superset import provisioning
+from analytics.writethrough.writer import Writer
 from sheets import services
 from sheets.models import Row
 from tests.analytics.superset_helpers import shop, superset_running  # noqa: F401
@@ -21,21 +24,21 @@ def writer():
     w = Writer()
     yield w
     w.close()
-    selectors.close()
-    metrics.reset_connection()
+    lake_connections.close()
+    metric_schema.reset_connection()
 
 
 def test_embedded_superset_dashboard_shows_the_sheet_and_follows_edits(open_as, web_server, writer, settings):
     workspace, owner, sheet = shop("Embedded shop", orders=4, regions=["eu", "us"], rows=[("Ada", 5), ("Bob", 7)])
     other, _, _ = shop("Other shop", orders=9, regions=["asia"], rows=[("Mallory", 1)])
     now = time.time()  # half an hour of orders, for a line worth looking at
-    metrics.events_ingest(workspace_id=workspace.pk, payload={"events": [
+    ingest.events_ingest(workspace_id=workspace.pk, payload={"events": [
         {"metric": "orders", "value": 1 + (m * 7) % 5, "timestamp": now - 60 * m, "tags": {"region": "eu"}}
         for m in range(1, 31)]})
     writer.catch_up()
     settings.SUPERSET = {**settings.SUPERSET, "EMBED_ORIGINS": [web_server.http_url]}
-    superset.sync_workspace(workspace.pk)
-    superset.sync_workspace(other.pk)
+    provisioning.sync_workspace(workspace.pk)
+    provisioning.sync_workspace(other.pk)
 
     page = open_as(owner, f"/workspaces/{workspace.pk}/dashboard/", viewport={"width": 1280, "height": 1400})
     page.locator("[data-testid=superset-panel][data-status=ready]").wait_for(timeout=30_000)

@@ -23,7 +23,8 @@ from django.conf import settings
 from django.test import AsyncClient, Client
 
 from accounts.models import ApiToken, Membership, Role, User
-from analytics import notify
+from analytics.alerts import notify as alert_notify
+from analytics.dashboards import live
 from config.asgi import application
 from sheets.models import Operation, Row
 
@@ -236,7 +237,7 @@ async def test_removing_a_member_ends_their_dashboard_socket_and_both_streams_wi
     viewer = await database_sync_to_async(member)(workspace, Role.VIEWER)
     _, key = await issue_token(viewer)
     _, async_client, cookie = await logged_in(viewer)
-    groups = [notify.dashboard_group(workspace.pk), notify.workspace_group(workspace.pk)]
+    groups = [live.dashboard_group(workspace.pk), alert_notify.workspace_group(workspace.pk)]
     before = [await group_members(group) for group in groups]  # (a Redis db may hold channels of earlier runs)
     sheet_ws = await sheet_socket(sheet, key=key)
     dash_ws = await dashboard_socket(workspace.pk, key=key)
@@ -287,7 +288,7 @@ async def test_the_bell_stream_ends_when_the_person_leaves_one_of_its_workspaces
         await database_sync_to_async(remove_member)(viewer, other)
         assert await bell.ended()
         again = await bell_stream(async_client)
-        await sync_to_async(notify.notification)(workspace.pk, {"id": 7, "title": "still mine"})
+        await sync_to_async(alert_notify.notification)(workspace.pk, {"id": 7, "title": "still mine"})
         assert (await again.next_event("notification"))["notification"]["id"] == 7
         await again.close()
     finally:
@@ -338,7 +339,7 @@ async def test_logging_out_ends_that_sessions_connections_and_no_other_session(r
             assert await stream.ended()
         for socket in kept:
             await socket.still_open()
-        await sync_to_async(notify.notification)(workspace.pk, {"id": 9, "title": "for the other session"})
+        await sync_to_async(alert_notify.notification)(workspace.pk, {"id": 9, "title": "for the other session"})
         assert (await kept_stream.next_event("notification"))["notification"]["id"] == 9
     finally:
         await close_all(*gone, *gone_streams, *kept, kept_stream)
@@ -459,7 +460,7 @@ async def test_revocation_reaches_connections_older_than_the_group_expiry(room, 
     try:
         await asyncio.sleep(short_group_expiry * 2)  # every group joined at the start has expired by now
         # The workspace's pushes still arrive (those groups are kept too)...
-        await sync_to_async(notify.notification)(workspace.pk, {"id": 3, "title": "late"})
+        await sync_to_async(alert_notify.notification)(workspace.pk, {"id": 3, "title": "late"})
         assert (await sockets[1].recv_type("notification"))["notification"]["id"] == 3
         for stream in streams:
             assert (await stream.next_event("notification"))["notification"]["id"] == 3

@@ -15,9 +15,10 @@ import zipfile
 import openpyxl
 import pytest
 
-from analytics import aggregates, metrics
+from analytics.metrics import schema as metric_schema
+from analytics.queries import exports as metric_exports
 from core import exports
-from sheets import io
+
 from tests.analytics.metric_helpers import token_client
 
 from ..factories import make_sheet
@@ -34,7 +35,7 @@ SAFE = ["plain", "it's -fine", "5", "2026-01-31"]
 @pytest.fixture(autouse=True, scope="module")
 def _close_lake_connection():
     yield
-    metrics.reset_connection()
+    metric_schema.reset_connection()
 
 
 def body(response):
@@ -51,7 +52,7 @@ def xlsx_rows(content):
 def test_the_server_helper_neutralizes_text_and_leaves_numbers():
     assert [exports.export_text(text) for text in ATTACKS + SAFE] == NEUTRALIZED + SAFE
     assert [exports.export_text(value) for value in (-5, -2.5, 0, True, None)] == ["-5", "-2.5", "0", "TRUE", ""]
-    assert aggregates.xlsx_text_cell is exports.xlsx_text_cell  # one helper for both exports
+    assert metric_exports.xlsx_text_cell is exports.xlsx_text_cell  # one helper for both exports
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from analytics import writethrough
+from analytics.writethrough.worker import run
 
 log = logging.getLogger("analytics.worker")
 
@@ -36,5 +36,5 @@ class Command(BaseCommand):
                 totals.update(ops=0, since=now)
 
         log.info("analytics worker running; SIGTERM stops it")
-        writethrough.run(stop, interval=interval, on_progress=progress)
+        run(stop, interval=interval, on_progress=progress)
         log.info("analytics worker stopped")

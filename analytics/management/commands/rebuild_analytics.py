@@ -7,8 +7,10 @@ from django.core.management.base import BaseCommand
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from analytics import writethrough
-from analytics.lake import connect
+from analytics.lake.connections import connect
+from analytics.lake.schema import ensure_schema
+from analytics.writethrough.rebuild import rebuild_sheet
+from analytics.writethrough.state import load_states
 from sheets.models import Sheet
 
 
@@ -21,11 +23,11 @@ class Command(BaseCommand):
     def handle(self, *args, sheet, verbosity, **options):
         console = Console(file=self.stdout._out, highlight=False, soft_wrap=True)
         con = connect()
-        writethrough.ensure_schema(con)
+        ensure_schema(con)
         ids = sheet or list(Sheet.objects.order_by("id").values_list("id", flat=True))
         if not sheet:
             # Sheets the lake knows but the database no longer has.
-            _, states = writethrough.load_states(con)
+            _, states = load_states(con)
             ids += sorted(set(states) - set(ids))
         started = time.perf_counter()
         rows_total = 0
@@ -43,7 +45,7 @@ class Command(BaseCommand):
 
                 for attempt in range(5):
                     try:
-                        _, state = writethrough.rebuild_sheet(con, sheet_id, progress=advance)
+                        _, state = rebuild_sheet(con, sheet_id, progress=advance)
                         break
                     except Exception as error:  # a concurrent writer committed first: try again
                         if "conflict" not in str(error).lower() or attempt == 4:

@@ -12,7 +12,8 @@ import urllib.request
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import ApiToken, Membership, Role, Workspace
-from analytics.simulation import Simulation
+from analytics.demo.simulation import Simulation
+from analytics.metrics.ingest import events_ingest
 
 
 class Command(BaseCommand):
@@ -76,8 +77,6 @@ class Command(BaseCommand):
     @staticmethod
     def _send(events, ws, url, token, direct):
         if direct:
-            from analytics.metrics import events_ingest
-
             events_ingest(workspace_id=ws.pk, payload=events)
             return
         request = urllib.request.Request(

@@ -6,7 +6,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from analytics.superset import config_text
+from analytics.superset.config import config_text
 
 
 class Command(BaseCommand):

@@ -4,7 +4,8 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from analytics import superset
+from analytics.superset.client import Client, available, conf
+from analytics.superset.provisioning import sync_all, sync_workspace
 
 
 class Command(BaseCommand):
@@ -14,14 +15,14 @@ class Command(BaseCommand):
         parser.add_argument("--workspace", type=int, action="append", help="only this workspace (repeatable)")
 
     def handle(self, *args, workspace=None, **options):
-        if not superset.available(timeout=3):
-            raise CommandError(f"Superset does not answer at {superset.conf('URL')}: start it with `make superset`")
-        client = superset.Client()
+        if not available(timeout=3):
+            raise CommandError(f"Superset does not answer at {conf('URL')}: start it with `make superset`")
+        client = Client()
         started = time.monotonic()
         if workspace:
-            dashboards = [superset.sync_workspace(wid, client) for wid in workspace]
+            dashboards = [sync_workspace(wid, client) for wid in workspace]
         else:
-            dashboards = superset.sync_all(client)
+            dashboards = sync_all(client)
         for dashboard in dashboards:
             self.stdout.write(f"{dashboard.key}: dashboard {dashboard.superset_id}, embed {dashboard.uuid}")
         self.stdout.write(f"synced {len(dashboards)} workspace(s) in {time.monotonic() - started:.1f} s")

@@ -1,0 +1,188 @@
+"""REST API of alert rules and the user's notifications. Parse, check permission, call one service."""
+from django.db.models import BooleanField, ExpressionWrapper, Q
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.errors import InvalidInput, NotFound
+from sheets import permissions
+from sheets.models import Sheet
+from sheets.permissions import Access
+
+from analytics.metrics import ingest
+from analytics.models import AlertRule, Notification
+from analytics.queries.metric_aggregates import MAX_TAG_FILTERS
+
+from . import services
+
+
+
+class AlertRuleSerializer(serializers.ModelSerializer):
+    """The shape of a rule. Which fields a source needs, the sheet's workspace and the column's
+    type are the model's rules (AlertRule.clean, through services.rule_create / rule_update)."""
+
+    source = serializers.ChoiceField(choices=AlertRule.Source.choices, default=AlertRule.Source.METRIC,
+                                     help_text="metric: a metric over a time window; sheet: a column of a sheet")
+    sheet = serializers.PrimaryKeyRelatedField(
+        queryset=Sheet.objects.none(), required=False, allow_null=True,
+        help_text="sheet rules: the id of a sheet of this workspace",
+        # A sheet of another workspace gets the same answer as one that does not exist.
+        error_messages={"does_not_exist": "no sheet {pk_value} in this workspace",
+                        "incorrect_type": "the sheet's id, a number"},
+    )
+    sheet_name = serializers.CharField(source="sheet.name", default=None, read_only=True)
+    column_name = serializers.CharField(read_only=True, allow_null=True)
+    condition = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = AlertRule
+        fields = ["id", "workspace", "name", "source", "metric", "sheet", "sheet_name", "column", "column_name", "agg",
+                  "window_seconds", "comparison", "threshold", "tag_filter", "condition", "enabled", "state",
+                  "last_value", "last_evaluated_at", "last_fired_at", "created_by", "created_at", "updated_at"]
+        read_only_fields = ["workspace", "state", "last_value", "last_evaluated_at", "last_fired_at", "created_by",
+                            "created_at", "updated_at"]
+        extra_kwargs = {
+            "window_seconds": {"min_value": 1, "max_value": 31 * 86400,
+                               "help_text": "metric rules: the window in seconds (default 300); sheet rules have "
+                                            "none (their aggregate is over every row), a value sent is ignored"},
+            "metric": {"help_text": "metric rules: the metric's name"},
+            "column": {"help_text": "sheet rules: the column's key (e.g. c3); sum, avg, min and max need a number "
+                                    "column, count counts the filled cells of any column"},
+            "tag_filter": {"help_text": "metric rules: tag key -> value, every one must match"},
+        }
+
+    def __init__(self, *args, workspace_id=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["sheet"].queryset = Sheet.objects.filter(workspace_id=workspace_id)
+
+    def validate_metric(self, value):
+        if value and not ingest.METRIC_RE.match(value):
+            raise serializers.ValidationError("letters, digits and _ . : / - only")
+        return value
+
+    def validate_threshold(self, value):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise serializers.ValidationError("must be a finite number")
+        return value
+
+    def validate_tag_filter(self, value):
+        if value is None:
+            return {}
+        if not isinstance(value, dict) or len(value) > MAX_TAG_FILTERS:
+            raise serializers.ValidationError(f"an object of at most {MAX_TAG_FILTERS} tag: value pairs")
+        for key, tag_value in value.items():
+            if not ingest.TAG_KEY_RE.match(key) or len(key) > ingest.MAX_TAG_KEY:
+                raise serializers.ValidationError(f"{key[:64]!r} is not a valid tag key")
+            if not isinstance(tag_value, str) or len(tag_value) > ingest.MAX_TAG_VALUE:
+                raise serializers.ValidationError(f"tag {key!r} must be a string")
+        return value
+
+
+def _rule(request, pk, rule_id, needed):
+    permissions.require_workspace(request.user, pk, needed)
+    rule = AlertRule.objects.filter(pk=rule_id, workspace_id=pk).first()
+    if rule is None:
+        raise NotFound("Alert rule not found")
+    return rule
+
+
+class AlertRuleList(APIView):
+    @extend_schema(responses=AlertRuleSerializer(many=True))
+    def get(self, request, pk):
+        permissions.require_workspace(request.user, pk, Access.VIEW)
+        rules = AlertRule.objects.filter(workspace_id=pk).select_related("sheet").prefetch_related("sheet__columns")
+        return Response(AlertRuleSerializer(rules, many=True).data)
+
+    @extend_schema(request=AlertRuleSerializer, responses={201: AlertRuleSerializer})
+    def post(self, request, pk):
+        permissions.require_workspace(request.user, pk, Access.EDIT)
+        serializer = AlertRuleSerializer(data=request.data, workspace_id=pk)
+        serializer.is_valid(raise_exception=True)
+        rule = services.rule_create(workspace_id=pk, actor=request.user, **serializer.validated_data)
+        return Response(AlertRuleSerializer(rule).data, status=201)
+
+
+class AlertRuleDetail(APIView):
+    @extend_schema(responses=AlertRuleSerializer)
+    def get(self, request, pk, rule_id):
+        return Response(AlertRuleSerializer(_rule(request, pk, rule_id, Access.VIEW)).data)
+
+    @extend_schema(request=AlertRuleSerializer, responses=AlertRuleSerializer)
+    def patch(self, request, pk, rule_id):
+        rule = _rule(request, pk, rule_id, Access.EDIT)
+        serializer = AlertRuleSerializer(rule, data=request.data, partial=True, workspace_id=pk)
+        serializer.is_valid(raise_exception=True)
+        return Response(AlertRuleSerializer(services.rule_update(rule=rule, **serializer.validated_data)).data)
+
+    put = patch
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, pk, rule_id):
+        services.rule_delete(rule=_rule(request, pk, rule_id, Access.EDIT))
+        return Response(status=204)
+
+
+# --- notifications ---------------------------------------------------------------------------------
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    rule_name = serializers.CharField(source="rule.name", default=None, read_only=True)
+    is_read = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = Notification
+        fields = ["id", "workspace", "rule", "rule_name", "message", "value", "created_at", "read_at", "is_read"]
+
+
+def _inbox(request):
+    """The user's notifications, in workspaces they still belong to (and only the token's one)."""
+    found = Notification.objects.filter(user=request.user, workspace__memberships__user=request.user)
+    scope = getattr(request.user, "token_workspace_id", None)
+    if scope is not None:
+        found = found.filter(workspace_id=scope)
+    return found
+
+
+class NotificationList(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("unread", str, description="1: only unread ones"),
+                    OpenApiParameter("limit", int, description="default 50, at most 500")],
+        responses=OpenApiTypes.OBJECT,
+    )
+    def get(self, request):
+        found = _inbox(request).select_related("rule")
+        unread_count = found.filter(read_at__isnull=True).count()
+        if request.query_params.get("unread") in ("1", "true", "yes"):
+            found = found.filter(read_at__isnull=True)
+        try:
+            limit = int(request.query_params.get("limit", 50))
+        except ValueError:
+            raise InvalidInput("limit must be a whole number") from None
+        if not 1 <= limit <= 500:
+            raise InvalidInput("limit must be between 1 and 500")
+        # Unread first, newest first within each.
+        found = found.annotate(unread_first=ExpressionWrapper(Q(read_at__isnull=True), output_field=BooleanField()))
+        found = found.order_by("-unread_first", "-created_at", "-id")[:limit]
+        return Response({"unread": unread_count, "results": NotificationSerializer(found, many=True).data})
+
+
+class NotificationRead(APIView):
+    @extend_schema(request=None, responses=NotificationSerializer)
+    def post(self, request, pk):
+        notification = _inbox(request).filter(pk=pk).first()
+        if notification is None:
+            raise NotFound("Notification not found")
+        services.notifications_mark_read(user=request.user, ids=[pk])
+        notification.refresh_from_db()
+        return Response(NotificationSerializer(notification).data)
+
+
+class NotificationReadAll(APIView):
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    def post(self, request):
+        changed = services.notifications_mark_read(
+            user=request.user, scope_workspace_id=getattr(request.user, "token_workspace_id", None)
+        )
+        return Response({"marked_read": changed})

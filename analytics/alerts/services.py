@@ -1,0 +1,67 @@
+"""Writes of alert rules and notifications for the API: create, change and delete a rule (validated by
+the model's rules), mark notifications read."""
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Workspace
+from core.errors import InvalidInput, check_quota
+
+from analytics.models import AlertRule, Notification
+
+
+class AlertRuleInvalid(InvalidInput):
+    """A rule that breaks the model's rules (AlertRule.clean); `fields`: field -> messages."""
+
+
+
+def _validated(rule):
+    """Run the model's validation (fields, AlertRule.clean, constraints); AlertRuleInvalid with
+    every field's messages otherwise, the first one as the message."""
+    try:
+        rule.full_clean()
+    except ValidationError as error:
+        fields = {("non_field_errors" if name == NON_FIELD_ERRORS else name): messages
+                  for name, messages in error.message_dict.items()}
+        name, messages = next(iter(fields.items()))
+        message = messages[0] if name == "non_field_errors" else f"{name}: {messages[0]}"
+        raise AlertRuleInvalid(message, fields=fields) from None
+    return rule
+
+
+CONDITION_FIELDS = {"source", "metric", "sheet", "column", "agg", "window_seconds", "comparison", "threshold",
+                    "tag_filter", "enabled"}
+
+
+@transaction.atomic
+def rule_create(*, workspace_id: int, actor, **fields) -> AlertRule:
+    Workspace.objects.select_for_update().filter(pk=workspace_id).first()
+    check_quota("MAX_ALERT_RULES_PER_WORKSPACE", AlertRule.objects.filter(workspace_id=workspace_id).count(),
+                "alert rules per workspace")
+    rule = _validated(AlertRule(workspace_id=workspace_id, created_by=actor, **fields))
+    rule.save()
+    return rule
+
+
+@transaction.atomic
+def rule_update(*, rule: AlertRule, **fields) -> AlertRule:
+    for name, value in fields.items():
+        setattr(rule, name, value)
+    if CONDITION_FIELDS & set(fields):
+        rule.state = AlertRule.State.OK  # a changed condition starts over
+    _validated(rule).save()
+    return rule
+
+
+def rule_delete(*, rule: AlertRule) -> None:
+    rule.delete()
+
+
+def notifications_mark_read(*, user, ids: list[int] | None = None, scope_workspace_id: int | None = None) -> int:
+    """Mark the user's unread notifications read (these ids, or all); returns how many changed."""
+    unread = Notification.objects.filter(user=user, read_at__isnull=True)
+    if scope_workspace_id is not None:
+        unread = unread.filter(workspace_id=scope_workspace_id)
+    if ids is not None:
+        unread = unread.filter(pk__in=ids)
+    return unread.update(read_at=timezone.now())

@@ -1,0 +1,81 @@
+"""The Announcer: tells whoever subscribed (signals.cells_written, signals.alert_pass_due) what the
+writer applied, from a thread of its own, so that the writer only hands over what it applied."""
+import logging
+import threading
+import time
+
+from django.conf import settings
+from django.db import connections
+
+from analytics.lake import connections as lake_connections
+
+from . import signals
+
+log = logging.getLogger(__name__)
+
+
+def _send(signal, what, **kwargs):
+    """Send `signal`; a receiver's failure is logged, never raised: the data is committed whatever
+    happens here, and the other receivers still run."""
+    for receiver, outcome in signal.send_robust(sender=Announcer, **kwargs):
+        if isinstance(outcome, Exception):
+            log.error("%s: %s failed", what, getattr(receiver, "__qualname__", receiver),
+                      exc_info=(type(outcome), outcome, outcome.__traceback__))
+
+
+def announce(applied: dict[int, int]) -> None:
+    """New data of these sheets (id -> workspace id) is in the lake: tell the subscribers of
+    signals.cells_written (live dashboards recompute, the sheets' alert rules are evaluated)."""
+    _send(signals.cells_written, f"new data of sheets {sorted(applied)}", applied=applied)
+
+
+def periodic_pass(between=None) -> None:
+    """The periodic pass (ANALYTICS["ALERT_INTERVAL"]): signals.periodic_pass_due, `between()`
+    running between the turns of a long pass."""
+    _send(signals.periodic_pass_due, "the periodic pass", between=between)
+
+
+class Announcer:
+    """announce() and the periodic pass, in a thread of their own: a push and the rules'
+    queries take milliseconds, and batches come every few tens of milliseconds, so the writer
+    only hands over what it applied. Sheets applied while an announcement runs go in the next."""
+
+    def __init__(self, stop):
+        self.stop, self.wake, self.lock, self.pending = stop, threading.Event(), threading.Lock(), {}
+        self.thread = threading.Thread(target=self._run, name="lake-announcer", daemon=True)
+        self.thread.start()
+
+    def add(self, applied):
+        with self.lock:
+            self.pending.update(applied)
+        self.wake.set()
+
+    def _announce_pending(self):
+        """Announce the sheets applied so far (also between the turns of a long alert pass)."""
+        with self.lock:
+            applied, self.pending = self.pending, {}
+        if applied:
+            announce(applied)
+
+    def _run(self):
+        interval = settings.ANALYTICS.get("ALERT_INTERVAL", 5.0)
+        alerts_due = time.monotonic()
+        try:
+            while not self.stop.is_set():
+                if interval and time.monotonic() >= alerts_due:
+                    alerts_due = time.monotonic() + interval
+                    periodic_pass(between=self._announce_pending)
+                self.wake.wait(max(0.0, alerts_due - time.monotonic()) if interval else 1.0)
+                self.wake.clear()
+                with self.lock:
+                    applied, self.pending = self.pending, {}
+                if applied:
+                    announce(applied)
+        finally:
+            lake_connections.close()  # the lake connection of this thread's rule evaluations
+            connections.close_all()
+
+    def join(self, timeout=30):
+        self.wake.set()
+        self.thread.join(timeout)
+

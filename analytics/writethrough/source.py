@@ -1,0 +1,64 @@
+"""What the writer reads of PostgreSQL (or SQLite): sheets' versions, their operations after a
+checkpoint, and a consistent snapshot of one sheet for a rebuild."""
+from django.db import connection
+from django.db.models import Q
+
+from sheets.models import Column, Operation, Row, Sheet
+
+
+def sheet_versions() -> dict[int, tuple[int, int]]:
+    return {sid: (wid, version) for sid, wid, version in Sheet.objects.values_list("id", "workspace_id", "version")}
+
+
+def operations(behind: dict[int, tuple[int, int]], limit: int) -> list[tuple]:
+    """Operations (sheet, version, kind, payload) of the sheets behind, after their checkpoint and
+    up to the version read, by sheet then version; at most about `limit` (whole sheets' prefixes)."""
+    found, total = [], 0
+    items = sorted(behind.items())
+    for start in range(0, len(items), 100):
+        query = Q()
+        for sid, (low, high) in items[start:start + 100]:
+            query |= Q(sheet_id=sid, version__gt=low, version__lte=min(high, low + limit))
+        ops = list(Operation.objects.filter(query).order_by("sheet_id", "version")
+                   .values_list("sheet_id", "version", "kind", "payload")[: limit - total])
+        found.extend(ops)
+        total += len(ops)
+        if total >= limit:
+            break
+    return found
+
+
+def sheet_columns(sheet_id: int) -> dict[str, dict]:
+    """The sheet's columns as the database has them, deleted ones too, in the shape of the lake's
+    state: {key: {name, type, position, deleted}}."""
+    return {
+        c.key: {"name": c.name, "type": c.type, "position": c.position, "deleted": c.deleted}
+        for c in Column.objects.filter(sheet_id=sheet_id)
+    }
+
+
+def read_sheet_snapshot(sheet_id: int, repeatable: bool = True, chunk: int = 20_000):
+    """The sheet as one consistent snapshot: (sheet fields, columns, row count, row chunks) where
+    each chunk is a list of (id, position, data). None when the sheet does not exist. Must run at
+    the start of a transaction.atomic(); on PostgreSQL it makes the transaction REPEATABLE READ."""
+    if repeatable and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    sheet = Sheet.objects.filter(pk=sheet_id).values("id", "workspace_id", "name", "version").first()
+    if sheet is None:
+        return None
+    columns = sheet_columns(sheet_id)
+    total = Row.objects.filter(sheet_id=sheet_id).count()
+
+    def chunks():
+        batch = []
+        for row in Row.objects.filter(sheet_id=sheet_id).order_by("id").values_list("id", "position", "data").iterator(chunk):
+            batch.append(row)
+            if len(batch) >= chunk:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    return sheet, columns, total, chunks()
+
