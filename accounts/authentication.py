@@ -2,10 +2,10 @@
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-from .models import ApiToken
+from .models import ApiToken, User
 
 
-def user_for_token(key):
+def user_for_token(key: str) -> tuple[User, ApiToken] | tuple[None, None]:
     """The active user a token key belongs to, with the token's workspace scope attached, or None."""
     token = ApiToken.find(key)
     if token is None or not token.user.is_active:

@@ -16,21 +16,21 @@ from django.db import transaction
 from core.errors import PermissionDenied
 
 from . import signals
-from .models import Invitation, Membership, Role, User
+from .models import Invitation, Membership, Role, User, Workspace
 
 ANSWER = ("If an account has verified this address, it has access now; if not, access starts when one does. "
           "The answer is the same either way.")
 
 
-def normalize(email):
+def normalize(email: str | None) -> str:
     return (email or "").strip().lower()
 
 
-def verification_required():
+def verification_required() -> bool:
     return settings.ACCOUNT_EMAIL_VERIFICATION != "none"
 
 
-def verified_addresses(user):
+def verified_addresses(user: User) -> set[str]:
     """The addresses through which `user` may be given access (lower case)."""
     if not user.is_active:
         return set()
@@ -41,7 +41,7 @@ def verified_addresses(user):
     return {normalize(e) for e in EmailAddress.objects.filter(user=user, verified=True).values_list("email", flat=True)}
 
 
-def verified_account(email):
+def verified_account(email: str | None) -> User | None:
     """The active account that has verified `email`, or None (also when an account has the address
     but has not verified it)."""
     email = normalize(email)
@@ -55,7 +55,8 @@ def verified_account(email):
 
 
 @transaction.atomic
-def invite_member(*, workspace, email, role, by_role, invited_by=None):
+def invite_member(*, workspace: Workspace, email: str | None, role: str, by_role: Role | None,
+                  invited_by: User | None = None) -> dict[str, str]:
     """Give `email` a role in the workspace: now when an account has verified it, else when one does.
     Refusals depend on the role asked and on who asks, never on the address."""
     from .services import _check_role, membership_set
@@ -105,7 +106,7 @@ def _on_logged_in(sender, request, user, **kwargs):
     claim_invitations(user)
 
 
-def connect_signals():
+def connect_signals() -> None:
     from allauth.account.signals import email_confirmed, user_signed_up
     from django.contrib.auth.signals import user_logged_in
 

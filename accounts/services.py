@@ -7,7 +7,7 @@ from .models import ApiToken, Membership, Role, User, Workspace
 
 
 @transaction.atomic
-def workspace_create(*, name, owner):
+def workspace_create(*, name: str | None, owner: User) -> Workspace:
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise InvalidInput("workspace name must be 1 to 200 characters")
@@ -16,7 +16,7 @@ def workspace_create(*, name, owner):
     return workspace
 
 
-def workspace_rename(*, workspace, name):
+def workspace_rename(*, workspace: Workspace, name: str | None) -> Workspace:
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise InvalidInput("workspace name must be 1 to 200 characters")
@@ -25,18 +25,18 @@ def workspace_rename(*, workspace, name):
     return workspace
 
 
-def workspace_delete(*, workspace):
+def workspace_delete(*, workspace: Workspace) -> None:
     workspace.delete()
 
 
-def _check_role(role):
+def _check_role(role: str) -> Role:
     if role not in Role.values:
         raise InvalidInput(f"role must be one of {', '.join(Role.values)}")
     return Role(role)
 
 
 @transaction.atomic
-def membership_set(*, workspace, email, role, by_role):
+def membership_set(*, workspace: Workspace, email: str | None, role: str, by_role: Role | None) -> Membership:
     """Add a user (by e-mail) to a workspace or change their role. Only owners grant or take owner."""
     role = _check_role(role)
     user = User.objects.filter(email__iexact=(email or "").strip()).first()
@@ -54,14 +54,14 @@ def membership_set(*, workspace, email, role, by_role):
     return current
 
 
-def _keep_an_owner(workspace, leaving_user):
+def _keep_an_owner(workspace: Workspace, leaving_user: User) -> None:
     others = Membership.objects.filter(workspace=workspace, role=Role.OWNER).exclude(user=leaving_user)
     if not others.exists():
         raise Conflict("a workspace must keep at least one owner")
 
 
 @transaction.atomic
-def membership_remove(*, workspace, user_id, by_role):
+def membership_remove(*, workspace: Workspace, user_id: int, by_role: Role | None) -> None:
     membership = Membership.objects.select_for_update().filter(workspace=workspace, user_id=user_id).first()
     if membership is None:
         raise NotFound("member not found")
@@ -72,7 +72,7 @@ def membership_remove(*, workspace, user_id, by_role):
     membership.delete()
 
 
-def token_create(*, user, name, workspace=None):
+def token_create(*, user: User, name: str | None, workspace: Workspace | None = None) -> tuple[ApiToken, str]:
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise InvalidInput("token name must be 1 to 100 characters")
@@ -91,7 +91,7 @@ def token_create(*, user, name, workspace=None):
         return ApiToken.issue(user=user, name=name, workspace=workspace)
 
 
-def token_revoke(*, user, token_id):
+def token_revoke(*, user: User, token_id: int) -> None:
     """Revoke one of the user's tokens; a workspace-scoped token reaches only tokens of its workspace."""
     tokens = ApiToken.objects.filter(user=user, pk=token_id)
     scope = getattr(user, "token_workspace_id", None)
@@ -102,7 +102,7 @@ def token_revoke(*, user, token_id):
         raise NotFound("token not found")
 
 
-def theme_set(*, user, theme):
+def theme_set(*, user: User, theme: str | None) -> None:
     if theme not in User.Theme.values:
         raise InvalidInput(f"theme must be one of {', '.join(User.Theme.values)}")
     user.theme = theme

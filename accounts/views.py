@@ -1,7 +1,7 @@
 """Pages of the account area: API tokens and the theme setting."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -13,7 +13,7 @@ from . import services
 
 
 @login_required
-def tokens(request):
+def tokens(request: HttpRequest) -> HttpResponse:
     new_key = None
     if request.method == "POST":
         workspace = workspaces_for_user(request.user).filter(pk=request.POST.get("workspace") or None).first()
@@ -30,7 +30,7 @@ def tokens(request):
 
 @login_required
 @require_POST
-def token_revoke(request, pk):
+def token_revoke(request: HttpRequest, pk: int) -> HttpResponseRedirect:
     try:
         services.token_revoke(user=request.user, token_id=pk)
         messages.success(request, "Token revoked.")
@@ -41,7 +41,7 @@ def token_revoke(request, pk):
 
 @login_required
 @require_POST
-def theme(request):
+def theme(request: HttpRequest) -> JsonResponse:
     try:
         body = jsonio.loads(request.body or b"{}")
         if not isinstance(body, dict):

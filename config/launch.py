@@ -22,27 +22,28 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from types import ModuleType
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
-def _superset_service():
+def _superset_service() -> ModuleType:
     spec = importlib.util.spec_from_file_location("gridcast_superset_service", REPO / "superset" / "service.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def _say(text):
+def _say(text: str) -> None:
     print(f"[gridcast] {text}", flush=True)
 
 
-def _manage(*args):
+def _manage(*args: str) -> None:
     subprocess.run([sys.executable, str(REPO / "manage.py"), *args], cwd=REPO, check=True)
 
 
-def _wait_until_served(url, process, timeout=120):
+def _wait_until_served(url: str, process: subprocess.Popen, timeout: float = 120) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
         try:
@@ -56,13 +57,13 @@ def _wait_until_served(url, process, timeout=120):
 class Superset:
     """This checkout's Superset, started in a thread; stopped when the launcher stops."""
 
-    def __init__(self, var, port, gridcast_url):
+    def __init__(self, var: Path, port: str, gridcast_url: str) -> None:
         self.service = _superset_service()
         self.paths = self.service.Paths(var / "superset")
         self.port, self.gridcast_url = port, gridcast_url
         self.thread = threading.Thread(target=self._start, name="superset", daemon=True)
 
-    def _start(self):
+    def _start(self) -> None:
         self.paths.var.mkdir(parents=True, exist_ok=True)
         self.paths.failed.unlink(missing_ok=True)
         starting = self.paths.var / "starting"
@@ -85,13 +86,13 @@ class Superset:
         subprocess.run([sys.executable, str(REPO / "manage.py"), "superset_sync"], cwd=REPO, capture_output=True)
         _say(f"Superset is ready: its dashboards show under the live widgets of {self.gridcast_url}/ (Superset itself: {url})")
 
-    def stop(self):
+    def stop(self) -> None:
         self.service.CANCEL.set()  # an install or start under way ends, and starts nothing
         self.thread.join(timeout=30)
         self.service.stop(self.paths)
 
 
-def stop_leftovers():
+def stop_leftovers() -> int:
     """`make stop`: stop what a `make run` left (its launcher, stopping everything it started; or,
     when the launcher was killed, its server) and this checkout's Superset."""
     var = Path(os.environ.get("GRIDCAST_VAR_DIR", REPO / "var")).resolve()
@@ -116,7 +117,7 @@ def stop_leftovers():
     return 0
 
 
-def main():
+def main() -> int:
     if sys.argv[1:] == ["stop"]:
         return stop_leftovers()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.embedded")

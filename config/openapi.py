@@ -11,6 +11,10 @@ tests/api/test_schemathesis.py) sends what the API accepts and can follow what a
 """
 import copy
 import re
+from typing import Any
+
+from drf_spectacular.generators import SchemaGenerator
+from rest_framework.request import Request
 
 INT64 = 2 ** 63 - 1
 ID = {"type": "integer", "minimum": 1, "maximum": INT64 - 1}
@@ -163,7 +167,8 @@ def _links(result):
             "operationId": read["operationId"], "parameters": {"id": "$response.body#/results/0/id"}}
 
 
-def postprocess(result, generator, request, public):
+def postprocess(result: dict[str, Any], generator: SchemaGenerator, request: Request | None,
+                public: bool) -> dict[str, Any]:
     """The hook named in SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]."""
     for (path, method, name), schema in PARAMETERS.items():
         op = result.get("paths", {}).get(path, {}).get(method)

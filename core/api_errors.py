@@ -4,11 +4,12 @@ views answer through exception_handler; whatever fails outside them (middleware,
 the request) through json_error_page, which config/urls.py installs as Django's error handlers
 (400, 403, 404, 500) for /api/ paths."""
 import logging
+from typing import Any
 
 from django.core import signals
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -20,7 +21,7 @@ log = logging.getLogger("django.request")
 SERVER_ERROR = {"code": "server_error", "message": "the server failed; try again later"}
 
 
-def _first_message(detail):
+def _first_message(detail: Any) -> str:
     if isinstance(detail, dict):
         for field, value in detail.items():
             message = _first_message(value)
@@ -30,11 +31,11 @@ def _first_message(detail):
     return str(detail)
 
 
-def error_response(code, message, status_code, **extra):
+def error_response(code: str, message: str, status_code: int, **extra: Any) -> Response:
     return Response({"error": {"code": code, "message": message, **extra}}, status=status_code)
 
 
-def exception_handler(exc, context):
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, GridcastError):
         return Response({"error": exc.as_dict()}, status=exc.status)
     if isinstance(exc, RequestDataTooBig):
@@ -65,12 +66,12 @@ def exception_handler(exc, context):
 # --- Django's error handlers, for /api/ paths ----------------------------------------------------
 
 
-def _json_error(code, message, status_code):
+def _json_error(code: str, message: str, status_code: int) -> HttpResponse:
     return HttpResponse(jsonio.dumps({"error": {"code": code, "message": message}}), status=status_code,
                         content_type="application/json")
 
 
-def json_error_page(request, status_code, exception=None):
+def json_error_page(request: HttpRequest, status_code: int, exception: Exception | None = None) -> HttpResponse:
     """The JSON answer of an /api/ path for Django's handler400, 403, 404 and 500."""
     if status_code == 500:
         return _json_error(SERVER_ERROR["code"], SERVER_ERROR["message"], 500)

@@ -51,7 +51,7 @@ class QuotaExceeded(GridcastError):
         super().__init__(f"quota exceeded: at most {limit} {what}", quota=quota, limit=limit)
 
 
-def check_quota(quota, used, what):
+def check_quota(quota: str, used: int, what: str) -> None:
     """Raise QuotaExceeded when `used` has reached settings.GRIDCAST[quota] (0: unlimited)."""
     from django.conf import settings
 

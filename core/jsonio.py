@@ -11,6 +11,7 @@ PostgreSQL or sent back). Out: never NaN or Infinity (allow_nan=False).
 import json
 import math
 import re
+from typing import Any
 
 from .errors import InvalidInput
 
@@ -27,7 +28,7 @@ class JsonInvalid(InvalidInput):
     code = "parse_error"
 
 
-def has_surrogate(text):
+def has_surrogate(text: str) -> bool:
     return _SURROGATE.search(text) is not None
 
 
@@ -70,7 +71,7 @@ def _inspect(value, max_depth, strings, numbers):
                 stack.append((item, depth + 1, (link, key)))
 
 
-def loads(text, *, max_depth=MAX_DEPTH):
+def loads(text: str | bytes | bytearray, *, max_depth: int = MAX_DEPTH) -> Any:
     """The value of JSON text (str or UTF-8 bytes), checked as the module says; JsonInvalid with
     what is wrong (and `field`: where, when it is one value) otherwise."""
     if isinstance(text, (bytes, bytearray)):
@@ -105,7 +106,7 @@ def loads(text, *, max_depth=MAX_DEPTH):
     return value
 
 
-def dumps(value):
+def dumps(value: Any) -> str:
     """Compact JSON text of a response or frame: UTF-8 as is, anything else (dates, UUIDs) as
     str, and ValueError rather than NaN or Infinity, which JSON does not have."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str)

@@ -10,6 +10,8 @@ every request so that tests can lower them with override_settings. A throttled r
 import time
 
 from django.core.cache import cache
+from django.http import HttpRequest
+from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
 
@@ -24,7 +26,7 @@ SCOPES = {
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def parse_rate(rate):
+def parse_rate(rate: str | None) -> tuple[int, int] | None:
     if not rate:
         return None
     count, period = str(rate).split("/")
@@ -130,7 +132,7 @@ class _Failures(_WindowThrottle):
         return f"throttle:{self.scope}:{self.ident_for(request)}:{period}:{window}", limit, wait
 
 
-def failures_wait(request, scope):
+def failures_wait(request: HttpRequest | Request, scope: str) -> float | None:
     """Seconds to wait when the request's client IP has used up its failures of `scope` (a rate
     of REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]), else None. Checked before the attempt, so that
     a right guess made while blocked is refused too."""
@@ -140,7 +142,7 @@ def failures_wait(request, scope):
     return wait if (cache.get(key) or 0) >= limit else None
 
 
-def failure_counted(request, scope):
+def failure_counted(request: HttpRequest | Request, scope: str) -> None:
     """Count one failed attempt of `scope` for the request's client IP."""
     key, limit, wait = _Failures(scope)._key(request)
     if key is None:

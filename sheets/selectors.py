@@ -1,10 +1,12 @@
 """Reads of sheets, columns, rows and the operation log, and the home page's first data."""
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from guardian.shortcuts import get_objects_for_user, get_users_with_perms
@@ -18,7 +20,7 @@ from .models import Column, Operation, Row, Sheet
 from .values import check_text
 
 
-def sheets_for_user(user, workspace_id=None):
+def sheets_for_user(user: User, workspace_id: int | None = None) -> QuerySet[Sheet]:
     """Sheets of the user's workspaces and sheets shared with the user individually."""
     shared = get_objects_for_user(
         user, ["sheets.view_sheet", "sheets.change_sheet"], klass=Sheet, any_perm=True,
@@ -33,11 +35,11 @@ def sheets_for_user(user, workspace_id=None):
     return sheets.select_related("workspace").order_by("workspace__name", "name", "pk")
 
 
-def sheet_columns(sheet):
+def sheet_columns(sheet: Sheet) -> list[Column]:
     return list(Column.objects.filter(sheet_id=sheet.pk, deleted=False).order_by("position", "pk"))
 
 
-def workspace_sheets_with_columns(workspace_id):
+def workspace_sheets_with_columns(workspace_id: int) -> list[dict[str, Any]]:
     """The workspace's sheets by name, each with its columns in order (deleted ones left out), for
     pickers of a sheet and a column: [{id, name, columns: [{key, name, type}]}]."""
     sheets = Sheet.objects.filter(workspace_id=workspace_id).order_by("name", "pk").prefetch_related(
@@ -50,7 +52,7 @@ def workspace_sheets_with_columns(workspace_id):
     ]
 
 
-def operations_since(sheet, version, limit=None):
+def operations_since(sheet: Sheet, version: int, limit: int | None = None) -> list[Operation]:
     limit = limit or settings.GRIDCAST["OPERATIONS_PAGE"]
     return list(Operation.objects.filter(sheet_id=sheet.pk, version__gt=version).order_by("version")[:limit])
 
@@ -66,11 +68,11 @@ _CACHE_SIZE = 64
 
 
 class _RowIndex:
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries = OrderedDict()
+        self._entries: OrderedDict[tuple[str, int], tuple[int, list[float], int]] = OrderedDict()
 
-    def get(self, sheet):
+    def get(self, sheet: Sheet) -> tuple[list[float], int]:
         key = (connection.alias, sheet.pk)
         with self._lock:
             entry = self._entries.get(key)
@@ -86,7 +88,7 @@ class _RowIndex:
                 self._entries.popitem(last=False)
         return checkpoints, count
 
-    def clear(self):
+    def clear(self) -> None:
         with self._lock:
             self._entries.clear()
 
@@ -94,7 +96,7 @@ class _RowIndex:
 row_index = _RowIndex()
 
 
-def _scan_checkpoints(sheet_id):
+def _scan_checkpoints(sheet_id: int) -> tuple[list[float], int]:
     # The database walks the index from checkpoint to checkpoint (OFFSET within the index), so
     # only the checkpoints come back: a million positions through Python took seconds.
     # Positions are distinct within a sheet; `>` keeps the walk finite even if two were not.
@@ -120,12 +122,12 @@ def _scan_checkpoints(sheet_id):
     return checkpoints, count
 
 
-def _current_layout(sheet):
+def _current_layout(sheet: Sheet) -> Sheet:
     sheet.layout_version = Sheet.objects.filter(pk=sheet.pk).values_list("layout_version", flat=True).first()
     return sheet
 
 
-def row_count(sheet):
+def row_count(sheet: Sheet) -> int:
     return row_index.get(_current_layout(sheet))[1]
 
 
@@ -161,7 +163,8 @@ def _filter_q(columns, spec):
     return ~q if op == "ne" else q
 
 
-def rows_window(sheet, *, offset=0, limit=200, filters=(), sort=None):
+def rows_window(sheet: Sheet, *, offset: int = 0, limit: int = 200, filters: Iterable[tuple[str, str, str]] = (),
+                sort: str | None = None) -> dict[str, Any]:
     """`limit` rows from `offset` in sheet order (or sorted by a column), as
     {"rows": [{id, index, values}], "total": n}. filters: (column key, op, value) triples;
     sort: a column key, with "-" in front for descending."""
@@ -196,13 +199,13 @@ def rows_window(sheet, *, offset=0, limit=200, filters=(), sort=None):
 
 
 
-def rows_by_ids(sheet, row_ids):
+def rows_by_ids(sheet: Sheet, row_ids: Iterable[int]) -> list[dict[str, Any]]:
     keys = [c.key for c in sheet_columns(sheet)]
     rows = Row.objects.filter(sheet_id=sheet.pk, pk__in=row_ids).values_list("pk", "data")
     return [{"id": pk, "values": {k: data.get(k) for k in keys}} for pk, data in rows]
 
 
-def rows_in_order(sheet, chunk=5000):
+def rows_in_order(sheet: Sheet, chunk: int = 5000) -> Iterator[tuple[int, dict[str, Any]]]:
     """Every row of the sheet in order, streamed by keyset pages (for exports)."""
     last = None
     while True:
@@ -216,7 +219,7 @@ def rows_in_order(sheet, chunk=5000):
         last = (page[-1][0], page[-1][1])
 
 
-def sheet_people(sheet):
+def sheet_people(sheet: Sheet) -> dict[int, str]:
     """{user id: display name} of everyone who can reach the sheet (for naming actors)."""
     users = set(User.objects.filter(memberships__workspace_id=sheet.workspace_id))
     users.update(get_users_with_perms(sheet, with_group_users=False))

@@ -22,6 +22,7 @@ still logged, with an empty change, so that the next undo moves on to an older o
 """
 from django.db import transaction
 
+from accounts.models import User
 from core.errors import Conflict, NotFound
 
 from . import column_types
@@ -32,13 +33,15 @@ from .services.operations import operation, parse_op_id
 HISTORY = 500
 
 
-def operation_undo(*, sheet, actor, op_id=None, origin=None):
+def operation_undo(*, sheet: Sheet, actor: User | None, op_id: object = None,
+                   origin: str | None = None) -> Operation | None:
     """Revert the actor's most recent operation on the sheet that is not undone yet, as a new
     Operation; None when there is nothing to undo."""
     return _step("undo_of", sheet=sheet, actor=actor, op_id=op_id, origin=origin)
 
 
-def operation_redo(*, sheet, actor, op_id=None, origin=None):
+def operation_redo(*, sheet: Sheet, actor: User | None, op_id: object = None,
+                   origin: str | None = None) -> Operation | None:
     """Re-apply what the actor's most recent undo on the sheet reverted, as a new Operation;
     None when there is nothing to redo (nothing undone, or a new operation since)."""
     return _step("redo_of", sheet=sheet, actor=actor, op_id=op_id, origin=origin)

@@ -4,6 +4,7 @@ Superset's development secrets). `manage.py check --deploy` passes without a war
 setting below can be changed by the environment variable of the same name (README, "Production
 server")."""
 import os
+from typing import Any
 
 from django.core.checks.security.base import (
     SECRET_KEY_INSECURE_PREFIX,
@@ -22,7 +23,7 @@ if env_bool("DEBUG"):
 DEBUG = False
 
 
-def weak_secret_key(key):
+def weak_secret_key(key: str | None) -> str | None:
     """Why Django's deploy check would call this SECRET_KEY weak, or None."""
     if not key:
         return "it is not set"
@@ -80,7 +81,7 @@ SUPERSET_MIN_SECRET_CHARS = 32
 SUPERSET_MIN_PASSWORD_CHARS = 12
 
 
-def superset_problems(superset=SUPERSET):
+def superset_problems(superset: dict[str, Any] = SUPERSET) -> list[tuple[str, str]]:
     """[(environment variable, why)] of each unsafe Superset secret."""
     problems = []
     for name, variable, minimum in (("SECRET_KEY", "SUPERSET_SECRET_KEY", SUPERSET_MIN_SECRET_CHARS),

@@ -3,6 +3,7 @@ from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -16,7 +17,7 @@ from sheets.permissions import Access
 from . import serializers as s
 
 
-def load_sheet(request, pk, needed=Access.VIEW):
+def load_sheet(request: Request, pk: int, needed: Access = Access.VIEW) -> tuple[Sheet, Access]:
     sheet = Sheet.objects.filter(pk=pk).first()
     if sheet is None:
         raise NotFound("Sheet not found")

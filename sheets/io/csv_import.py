@@ -6,14 +6,19 @@ import io
 import logging
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import IO, Any
 
 from django.conf import settings
+from django.core.files import File
 
+from accounts.models import User, Workspace
 from core.errors import CellValueInvalid, InvalidInput, TooLarge
 from core.exports import NEUTRALIZED, unneutralize
 
 from .. import column_types, services
+from ..models import Sheet
 from ..values import check_text
 
 log = logging.getLogger(__name__)
@@ -23,6 +28,11 @@ DELIMITERS = ",;\t"
 # Share of the progress bar for the first pass (reading and inferring types); inserting is slower.
 ANALYZE_SHARE = 0.1
 CHUNK_ROWS = 2000
+
+# A binary file: an open one, or Django's (an upload).
+BinaryFile = IO[bytes] | File
+# progress(fraction done, rows inserted so far)
+Progress = Callable[[float, int], None]
 
 
 # --- reading CSV -------------------------------------------------------------------------------
@@ -54,7 +64,7 @@ class CsvLayout:
     delimiter: str
 
     @property
-    def dialect(self):
+    def dialect(self) -> dict[str, Any]:
         return {"delimiter": self.delimiter, "quotechar": '"', "doublequote": True, "strict": False}
 
 
@@ -130,7 +140,7 @@ def _sniff_delimiter(sample):
     return best
 
 
-def sniff_csv(file):
+def sniff_csv(file: BinaryFile) -> CsvLayout:
     """Check the start of a binary file is a CSV with a header, and guess how to read it.
     Raises InvalidInput with what is wrong."""
     file = _binary(file)
@@ -241,7 +251,7 @@ def _analyze(file, layout, progress):
     return CsvPlan(layout=layout, columns=columns, rows=rows)
 
 
-def analyze_csv(file, progress=None):
+def analyze_csv(file: BinaryFile, progress: Progress | None = None) -> CsvPlan:
     """Sniff, then read the whole file once: a CsvPlan, or InvalidInput saying what is wrong.
     A file that starts as valid UTF-8 but is not is read again in the fallback encoding."""
     file = _binary(file)
@@ -274,7 +284,7 @@ def _data_rows(file, plan):
         _release(text)
 
 
-def _check_name(name):
+def _check_name(name: object) -> str:
     if not isinstance(name, str) or not name.strip():
         raise InvalidInput("name must be a non-empty string")
     if len(name.strip()) > 200:
@@ -285,7 +295,7 @@ def _check_name(name):
         raise InvalidInput(str(error)) from None
 
 
-def sheet_name_for(name, file_name):
+def sheet_name_for(name: str | None, file_name: str | None) -> str:
     """The new sheet's name: the one given, or the file's name without its extension."""
     if name is not None and name != "":
         return _check_name(name)
@@ -294,7 +304,8 @@ def sheet_name_for(name, file_name):
     return stem[:200] or "Imported sheet"
 
 
-def csv_import(*, file, workspace, actor, name, plan=None, progress=None, created=None):
+def csv_import(*, file: BinaryFile, workspace: Workspace, actor: User | None, name: str, plan: CsvPlan | None = None,
+               progress: Progress | None = None, created: Callable[[Sheet], None] | None = None) -> Sheet:
     """A new sheet in `workspace` holding the CSV in the binary `file`: columns from the header,
     typed by inference, rows inserted in chunks (one operation each). `progress(fraction, rows)`
     is told how far it got. If anything fails after the sheet was created, the sheet is deleted
@@ -341,7 +352,7 @@ def _insert(sheet, actor, rows, before):
     return len(rows)
 
 
-def discard(sheet, actor):
+def discard(sheet: Sheet, actor: User | None) -> None:
     try:
         services.sheet_delete(sheet=sheet, actor=actor)
     except Exception:  # the original error matters more; the sheet is left for someone to delete

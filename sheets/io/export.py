@@ -4,12 +4,14 @@ import csv
 import logging
 import re
 import tempfile
-
+from collections.abc import Iterator
+from typing import IO
 
 from core.errors import TooLarge
 from core.exports import TextChunks, export_text, neutralize, xlsx_text_cell
 
 from .. import column_types, selectors
+from ..models import Sheet
 
 log = logging.getLogger(__name__)
 from openpyxl import Workbook
@@ -24,14 +26,14 @@ XLSX_MAX_COLUMNS = 16_384
 # --- export ------------------------------------------------------------------------------------
 
 
-def export_filename(sheet, extension):
+def export_filename(sheet: Sheet, extension: str) -> str:
     """A file name from the sheet name with nothing a file system or a header could trip on."""
     stem = re.sub(r"[\x00-\x1f\x7f/\\:*?\"<>|]+", "_", sheet.name)
     stem = re.sub(r"\s+", " ", stem).strip(" ._") or "sheet"
     return f"{stem[:100]}.{extension}"
 
 
-def csv_chunks(sheet, rows_per_chunk=500):
+def csv_chunks(sheet: Sheet, rows_per_chunk: int = 500) -> Iterator[bytes]:
     """The sheet as UTF-8 CSV, header first, in chunks of bytes, read from the database as it goes."""
     columns = selectors.sheet_columns(sheet)
     buffer = TextChunks()
@@ -50,12 +52,12 @@ def csv_chunks(sheet, rows_per_chunk=500):
         yield buffer.take()
 
 
-def _xlsx_title(name):
+def _xlsx_title(name: str) -> str:
     title = re.sub(r"[\[\]:*?/\\]", " ", name).strip("' ")[:31].strip()
     return title or "Sheet"
 
 
-def xlsx_file(sheet):
+def xlsx_file(sheet: Sheet) -> IO[bytes]:
     """The sheet as an XLSX workbook in a temporary file (positioned at its start): typed cells,
     text always stored as text. Raises TooLarge past what Excel can open."""
     columns = selectors.sheet_columns(sheet)

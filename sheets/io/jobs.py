@@ -10,11 +10,12 @@ import time
 import uuid
 
 from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
-from accounts.models import Workspace
+from accounts.models import User, Workspace
 from core.errors import GridcastError, InvalidInput, NotFound, TooLarge, check_quota
 
 from .. import permissions, selectors
@@ -36,7 +37,8 @@ def _setting(name, default):
 # --- imports from an upload, inline or as a job -------------------------------------------------
 
 
-def upload_import(*, upload, workspace, actor, name=None):
+def upload_import(*, upload: UploadedFile | None, workspace: Workspace, actor: User,
+                  name: str | None = None) -> Sheet | ImportJob:
     """Import an uploaded CSV: small files at once (returns the Sheet), larger ones in a
     background job (returns the ImportJob, already started)."""
     if upload is None:
@@ -102,7 +104,7 @@ class LimitedUpload(FileUploadHandler):
             raise TooLarge(self._message())
 
 
-def workspace_for_import(workspace_id):
+def workspace_for_import(workspace_id: int) -> Workspace:
     workspace = Workspace.objects.filter(pk=workspace_id).first()
     if workspace is None:
         raise NotFound("Workspace not found")
@@ -172,7 +174,7 @@ def _may_still_import(job):
     return user.is_active and permissions.workspace_access(user, job.workspace_id) >= Access.EDIT
 
 
-def run_import_job(job_id, path):
+def run_import_job(job_id: int, path: str) -> None:
     """Run one import job to the end (in its own thread): done with its sheet, or failed with why."""
     slot = False
     try:
@@ -218,7 +220,7 @@ def run_import_job(job_id, path):
         connections.close_all()
 
 
-def _remove(path):
+def _remove(path: str) -> None:
     if path:
         try:
             os.unlink(path)
@@ -267,7 +269,7 @@ def _is_stale(job, now):
     return _owner_dead(job.owner)
 
 
-def import_reap(job_id, now=None):
+def import_reap(job_id: int, now: dt.datetime | None = None) -> bool:
     """Fail the job if its process died (no sign of life for IMPORT_STALE_SECONDS, or its owner
     gone), removing its half-made sheet and temporary file; whether it did."""
     now = now or timezone.now()
@@ -286,7 +288,7 @@ def import_reap(job_id, now=None):
     return True
 
 
-def imports_reap(now=None):
+def imports_reap(now: dt.datetime | None = None) -> int:
     """Fail every import job whose process died (see import_reap); how many."""
     ids = ImportJob.objects.filter(status__in=ACTIVE).values_list("pk", flat=True)
     return sum(import_reap(job_id, now) for job_id in list(ids))
@@ -295,7 +297,7 @@ def imports_reap(now=None):
 _reaped = threading.Event()
 
 
-def imports_reap_once():
+def imports_reap_once() -> None:
     """imports_reap at the first use of the import API in this process (the server's start)."""
     if _reaped.is_set():
         return
@@ -306,7 +308,7 @@ def imports_reap_once():
         log.exception("could not check for interrupted import jobs")
 
 
-def import_job_for(user, job_id):
+def import_job_for(user: User, job_id: int) -> ImportJob:
     """An import job, for the user who started it only (failed first if its process died)."""
     job = ImportJob.objects.filter(pk=job_id, created_by_id=user.pk).first()
     if job is None:

@@ -1,11 +1,14 @@
 """Rows: insert, delete, move (positions are floats between neighbours)."""
+from collections.abc import Callable
+from typing import Any
 
 from django.db.models import Max, Min
 
+from accounts.models import User
 from core.errors import CellValueInvalid, InvalidInput, NotFound, TooLarge
 
 from .. import column_types
-from ..models import Row
+from ..models import Row, Sheet
 from .columns import active_columns
 from .operations import limit, operation
 
@@ -90,7 +93,8 @@ def _positions(sheet, low, high, count, exclude=()):
 
 
 @operation("rows.insert")
-def rows_insert(*, sheet, actor, count=None, rows=None, after=None, before=None):
+def rows_insert(*, sheet: Sheet, actor: User | None, count: int | None = None, rows: list[dict[str, Any]] | None = None,
+                after: int | None = None, before: int | None = None) -> Callable:
     """Insert empty rows (`count`) or rows with values (`rows`: list of {column key: value}) after
     or before a row, or at the end."""
     if rows is None:
@@ -121,7 +125,7 @@ def rows_insert(*, sheet, actor, count=None, rows=None, after=None, before=None)
 
 
 @operation("rows.delete")
-def rows_delete(*, sheet, actor, row_ids):
+def rows_delete(*, sheet: Sheet, actor: User | None, row_ids: list[int]) -> Callable:
     row_ids = _row_ids(row_ids)
 
     def write(version):
@@ -137,7 +141,8 @@ def rows_delete(*, sheet, actor, row_ids):
 
 
 @operation("rows.move")
-def rows_move(*, sheet, actor, row_ids, after=None, before=None):
+def rows_move(*, sheet: Sheet, actor: User | None, row_ids: list[int], after: int | None = None,
+              before: int | None = None) -> Callable:
     row_ids = _row_ids(row_ids)
 
     def write(version):
