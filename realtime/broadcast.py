@@ -4,7 +4,7 @@ import logging
 
 from django.db import transaction
 
-from core import jsonio
+from core.frames import encode
 
 from .bus import get_bus
 
@@ -41,10 +41,6 @@ def publish_presence(sheet_id: int, event: str, who: dict, state: dict) -> None:
     """A presence frame from outside a sheet socket (the demo collaborator) to every connection of
     the sheet, through the bus like a person's."""
     publish(sheet_id, presence_frame(event, who, state), origin=who["connection"])
-
-
-def encode(frame):
-    return jsonio.dumps(frame)  # never NaN or Infinity
 
 
 def publish(sheet_id, frame, origin=None):

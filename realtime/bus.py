@@ -13,6 +13,8 @@ import uuid
 
 from django.conf import settings
 
+from core.frames import encode
+
 log = logging.getLogger(__name__)
 
 # The version sent with a presence "joined" frame: every other process answers it with one
@@ -420,12 +422,10 @@ class RedisBus:
             asyncio.get_running_loop().call_later(SNAPSHOT_DELAY, lambda: asyncio.ensure_future(self._snapshot(sheet_id)))
 
     async def _snapshot(self, sheet_id):
-        import json
-
         newcomers = self._newcomers.pop(sheet_id, ())
         members = self.rooms.presence(sheet_id)
         if members and newcomers:
-            frame = json.dumps({"type": "presence", "event": "snapshot", "members": members}, separators=(",", ":"))
+            frame = encode({"type": "presence", "event": "snapshot", "members": members})
             try:
                 await self.apublish(sheet_id, frame, origin=",".join(sorted(newcomers)), version=PRESENCE_SNAPSHOT)
             except Exception:
