@@ -1,6 +1,9 @@
 """The one way sheet events leave the server: scheduled by services, published after commit,
 encoded once."""
+from __future__ import annotations
+
 import logging
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 
@@ -8,13 +11,17 @@ from core.frames import encode
 
 from .bus import get_bus
 
+if TYPE_CHECKING:  # names for the hints only: sheets imports this module
+    from accounts.models import User
+    from sheets.models import Operation
+
 log = logging.getLogger(__name__)
 
 COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4",
            "#f032e6", "#469990", "#9a6324", "#800000", "#808000", "#000075"]
 
 
-def operation_frame(operation):
+def operation_frame(operation: Operation) -> dict:
     """The `ops` frame for one committed operation (the schema is in docs/realtime.md)."""
     return {
         "type": "ops",
@@ -26,7 +33,7 @@ def operation_frame(operation):
     }
 
 
-def participant(user, connection_id: str) -> dict:
+def participant(user: User, connection_id: str) -> dict:
     """Who a presence frame names: one connection of a person (a browser tab, or the demo
     collaborator, which has no socket), with the person's name and colour."""
     return {"connection": connection_id, "user": user.pk, "name": user.label, "colour": COLOURS[user.pk % len(COLOURS)]}
@@ -43,14 +50,14 @@ def publish_presence(sheet_id: int, event: str, who: dict, state: dict) -> None:
     publish(sheet_id, presence_frame(event, who, state), origin=who["connection"])
 
 
-def publish(sheet_id, frame, origin=None):
+def publish(sheet_id: int, frame: dict, origin: str | None = None) -> None:
     try:
         get_bus().publish(sheet_id, encode(frame), origin=origin, version=frame.get("version", 0))
     except Exception:  # the change is committed; a lost broadcast is repaired by replay, never by failing it
         log.exception("broadcast to sheet %s failed", sheet_id)
 
 
-def publish_many(items):
+def publish_many(items: list[tuple[int, dict, str | None]]) -> None:
     """items: (sheet id, frame, origin), published in this order, in one round trip to Redis."""
     try:
         get_bus().publish_many([(sheet_id, encode(frame), origin, frame.get("version", 0)) for sheet_id, frame, origin in items])
@@ -58,18 +65,18 @@ def publish_many(items):
         log.exception("broadcast of %d frames failed", len(items))
 
 
-def broadcast_operations(operations):
+def broadcast_operations(operations: list[tuple[Operation, str | None]]) -> None:
     """broadcast_operation for each (operation, origin) of a batch, published together."""
     items = [(operation.sheet_id, operation_frame(operation), origin) for operation, origin in operations]
     transaction.on_commit(lambda: publish_many(items))
 
 
-def broadcast_operation(operation, origin=None):
+def broadcast_operation(operation: Operation, origin: str | None = None) -> None:
     """After commit, every subscriber of the sheet but `origin` (the connection that asked,
     which gets an ack) receives the operation."""
     frame = operation_frame(operation)
     transaction.on_commit(lambda: publish(operation.sheet_id, frame, origin))
 
 
-def broadcast_sheet_deleted(sheet_id):
+def broadcast_sheet_deleted(sheet_id: int) -> None:
     transaction.on_commit(lambda: publish(sheet_id, {"type": "deleted", "sheet": sheet_id}))

@@ -6,6 +6,7 @@ import functools
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
@@ -50,7 +51,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
             if getattr(self, "joined", False):  # ended by an exception, without websocket.disconnect
                 await self.disconnect(None)
 
-    async def dispatch(self, message):
+    async def dispatch(self, message: dict) -> None:
         """Channels' dispatch, without its close_old_connections before every message: that is a
         hop to the one database thread, where each client frame queued behind whatever was
         running there (a batch of edits), so under load frames reached the edit queue one
@@ -64,11 +65,11 @@ class SheetConsumer(AsyncWebsocketConsumer):
     # Channels assigns the channel layer's receive to this attribute and awaits it beside the
     # client's frames; an exception from it (Redis restarting) would end the connection.
     @property
-    def channel_receive(self):
+    def channel_receive(self) -> Callable[[], Awaitable[dict]]:
         return self._receive_from_layer
 
     @channel_receive.setter
-    def channel_receive(self, receive):
+    def channel_receive(self, receive: Callable[[], Awaitable[dict]]) -> None:
         self._layer_receive = receive
 
     async def _receive_from_layer(self):
@@ -90,7 +91,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
                 down = True
                 await asyncio.sleep(0.5)
 
-    async def connect(self):
+    async def connect(self) -> None:
         self.sheet_id = int(self.scope["url_route"]["kwargs"]["sheet_id"])
         self.user = self.scope.get("user")
         self.connection_id = uuid.uuid4().hex[:16]
@@ -147,7 +148,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
     def _current_version(self):
         return Sheet.objects.filter(pk=self.sheet_id).values_list("version", flat=True).first() or 0
 
-    async def disconnect(self, code):
+    async def disconnect(self, code: int | None) -> None:
         if getattr(self, "slot", None) is not None:
             await self.slot.release()
         if getattr(self, "presence", None) is not None:
@@ -172,7 +173,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
 
     # incoming --------------------------------------------------------------------------------
 
-    async def receive(self, text_data=None, bytes_data=None):
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         op_id = None
         try:
             kind, frame = protocol.parse(text_data)
@@ -291,7 +292,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
 
     # control messages through the channel layer ----------------------------------------------
 
-    async def access_changed(self, message):
+    async def access_changed(self, message: dict) -> None:
         """The user's access changed (realtime.revocation): look again; close if this connection
         may no longer view the sheet or its credential is gone, else tell the new access."""
         access = await self.guard.acheck()
