@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import jsonio
+
 
 class FrameInvalid(ValueError):
     """A frame does not match its type's schema; the message says where."""
@@ -25,19 +27,15 @@ class Unencodable(TypeError):
 # --- encoding ------------------------------------------------------------------------------------
 
 
-def _refuse(value: Any) -> Any:
-    raise Unencodable(f"{type(value).__name__} is not a JSON value; convert it before it goes into a frame")
-
-
 def encode(frame: Any) -> str:
     """Compact JSON text of `frame` (UTF-8 as is). Unencodable for a value JSON has no exact form
     for: anything but dict, list, tuple, str, int, float, bool and None, and NaN or Infinity (as
     core.jsonio refuses them in what comes in). Dict keys that are not text are checked by the
     schemas (the encoder would turn them into text)."""
     try:
-        return json.dumps(frame, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_refuse)
-    except ValueError as error:  # NaN, Infinity, a circular reference
-        raise Unencodable(str(error)) from None
+        return jsonio.dumps_exact(frame)
+    except (TypeError, ValueError) as error:  # a value of no JSON form; NaN, Infinity, a circular reference
+        raise Unencodable(f"{error}: convert it before it goes into a frame") from None
 
 
 # --- field types ---------------------------------------------------------------------------------

@@ -168,3 +168,19 @@ def test_rewrite_doc_replaces_only_the_section_between_the_markers():
     assert "| `subscribed` | `widgets: [str]` |" in text
     with pytest.raises(ValueError, match="no <!-- frames:dashboard:begin -->"):
         frames.rewrite_doc("# no markers\n", registry)
+
+
+def test_frames_doc_rewrites_a_stale_page_and_check_says_so(settings, tmp_path):
+    from django.core.management import CommandError, call_command
+
+    (tmp_path / "docs").mkdir()
+    for name in ("realtime.md", "dashboards.md"):
+        text = (REPO / "docs" / name).read_text()
+        stale = frames.rewrite_doc(text, load_registries()["sheet"]) if name == "realtime.md" else text
+        (tmp_path / "docs" / name).write_text(stale.replace("| `deleted` | `sheet: int` |", "| `deleted` | `sheet: str` |"))
+    settings.BASE_DIR = tmp_path
+    with pytest.raises(CommandError, match="docs/realtime.md"):
+        call_command("frames_doc", "--check")
+    call_command("frames_doc")
+    assert (tmp_path / "docs" / "realtime.md").read_text() == (REPO / "docs" / "realtime.md").read_text()
+    call_command("frames_doc", "--check")
