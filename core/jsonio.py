@@ -110,3 +110,14 @@ def dumps(value: Any) -> str:
     """Compact JSON text of a response or frame: UTF-8 as is, anything else (dates, UUIDs) as
     str, and ValueError rather than NaN or Infinity, which JSON does not have."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str)
+
+
+def _not_json(value):
+    raise TypeError(f"{type(value).__name__} is not a JSON value")
+
+
+def dumps_exact(value):
+    """dumps() for what must round-trip (WebSocket frames, core.frames.encode): TypeError for a
+    value JSON has no form for (a date, a set, a Decimal) instead of its str(), ValueError for
+    NaN, Infinity or a circular reference."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_not_json)

@@ -4,7 +4,7 @@ from django.apps import AppConfig
 class RealtimeConfig(AppConfig):
     name = "realtime"
 
-    def ready(self):
+    def ready(self) -> None:
         from sheets import signals
 
         from . import broadcast, revocation  # noqa: F401  (revocation's receivers announce access changes)

@@ -40,7 +40,7 @@ class RedactTokens(logging.Filter):
 
     PATTERN = re.compile(r"(token=)[^&\s\"']+")
 
-    def filter(self, record):
+    def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str) and "token=" in record.msg:
             record.msg = self.PATTERN.sub(r"\1[redacted]", record.msg)
         if isinstance(record.args, tuple):
@@ -55,7 +55,7 @@ class RedactTokens(logging.Filter):
 SERVER_LOGGERS = ("uvicorn.error", "uvicorn.access", "daphne.server", "daphne.http_protocol", "django.channels.server")
 
 
-def redact_tokens_in_server_logs():
+def redact_tokens_in_server_logs() -> None:
     for name in SERVER_LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactTokens) for f in logger.filters):

@@ -1,10 +1,17 @@
 """The one way sheet events leave the server: announced by sheets after commit, published here,
 encoded once."""
-import logging
+from __future__ import annotations
 
-from core import jsonio
+import logging
+from typing import TYPE_CHECKING
+
+from core.frames import encode
 
 from .bus import get_bus
+
+if TYPE_CHECKING:  # names for the hints only
+    from accounts.models import User
+    from sheets.models import Operation
 
 log = logging.getLogger(__name__)
 
@@ -12,7 +19,7 @@ COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4",
            "#f032e6", "#469990", "#9a6324", "#800000", "#808000", "#000075"]
 
 
-def operation_frame(operation):
+def operation_frame(operation: Operation) -> dict:
     """The `ops` frame for one committed operation (the schema is in docs/realtime.md)."""
     return {
         "type": "ops",
@@ -24,7 +31,7 @@ def operation_frame(operation):
     }
 
 
-def participant(user, connection_id: str) -> dict:
+def participant(user: User, connection_id: str) -> dict:
     """Who a presence frame names: one connection of a person (a browser tab, or the demo
     collaborator, which has no socket), with the person's name and colour."""
     return {"connection": connection_id, "user": user.pk, "name": user.label, "colour": COLOURS[user.pk % len(COLOURS)]}
@@ -41,18 +48,14 @@ def publish_presence(sheet_id: int, event: str, who: dict, state: dict) -> None:
     publish(sheet_id, presence_frame(event, who, state), origin=who["connection"])
 
 
-def encode(frame):
-    return jsonio.dumps(frame)  # never NaN or Infinity
-
-
-def publish(sheet_id, frame, origin=None):
+def publish(sheet_id: int, frame: dict, origin: str | None = None) -> None:
     try:
         get_bus().publish(sheet_id, encode(frame), origin=origin, version=frame.get("version", 0))
     except Exception:  # the change is committed; a lost broadcast is repaired by replay, never by failing it
         log.exception("broadcast to sheet %s failed", sheet_id)
 
 
-def publish_many(items):
+def publish_many(items: list[tuple[int, dict, str | None]]) -> None:
     """items: (sheet id, frame, origin), published in this order, in one round trip to Redis."""
     try:
         get_bus().publish_many([(sheet_id, encode(frame), origin, frame.get("version", 0)) for sheet_id, frame, origin in items])
@@ -64,7 +67,7 @@ def publish_many(items):
 # but the connection that asked, which gets an ack. Connected in RealtimeConfig.ready.
 
 
-def operations_committed(sender, operations, **kwargs):
+def operations_committed(sender: object, operations: list[tuple[Operation, str | None]], **kwargs: object) -> None:
     if len(operations) == 1:
         operation, origin = operations[0]
         publish(operation.sheet_id, operation_frame(operation), origin)
@@ -72,5 +75,5 @@ def operations_committed(sender, operations, **kwargs):
         publish_many([(operation.sheet_id, operation_frame(operation), origin) for operation, origin in operations])
 
 
-def sheet_deleted(sender, sheet_id, **kwargs):
+def sheet_deleted(sender: object, sheet_id: int, **kwargs: object) -> None:
     publish(sheet_id, {"type": "deleted", "sheet": sheet_id})

@@ -10,8 +10,12 @@ import asyncio
 import logging
 import threading
 import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from typing import Any
 
 from django.conf import settings
+
+from core.frames import encode
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +63,12 @@ class Rooms:
     def __init__(self):
         self.members = {}
 
-    def join(self, sheet_id, connection):
+    def join(self, sheet_id: int, connection: Any) -> bool:
         room = self.members.setdefault(sheet_id, {})
         room[connection.connection_id] = connection
         return len(room) == 1
 
-    def leave(self, sheet_id, connection):
+    def leave(self, sheet_id: int, connection: Any) -> bool:
         room = self.members.get(sheet_id)
         if room is None:
             return False
@@ -74,7 +78,7 @@ class Rooms:
             return True
         return False
 
-    def deliver(self, sheet_id, origin, version, text):
+    def deliver(self, sheet_id: int, origin: str | None, version: int, text: str) -> None:
         """`version` is the sheet version the frame brings (0 for frames that bring none)."""
         room = self.members.get(sheet_id)
         if not room:
@@ -90,7 +94,7 @@ class Rooms:
                 except Exception:  # one connection's fault must not cost the others their frame
                     log.exception("frame for connection %s not delivered", connection.connection_id)
 
-    def deliver_many(self, sheet_id, items):
+    def deliver_many(self, sheet_id: int, items: list[tuple[str | None, int, str]]) -> None:
         """deliver() for each (origin, version, text), in order; each connection gets its frames
         in one push_many."""
         room = self.members.get(sheet_id)
@@ -109,18 +113,18 @@ class Rooms:
                 except Exception:
                     log.exception("frames for connection %s not delivered", cid)
 
-    def presence(self, sheet_id, exclude=None):
+    def presence(self, sheet_id: int, exclude: str | None = None) -> list[dict]:
         return [
             {**c.who(), **c.presence_state}
             for cid, c in self.members.get(sheet_id, {}).items() if cid != exclude
         ]
 
-    def all_connections(self):
+    def all_connections(self) -> Iterator[Any]:
         for room in list(self.members.values()):
             yield from list(room.values())
 
 
-def send_eagerly(coroutine):
+def send_eagerly(coroutine: Coroutine) -> Awaitable | None:
     """Run `coroutine` here, up to its first suspension (Python 3.12's eager tasks, for 3.11).
     None when it finished there, as a WebSocket write does unless the server holds it back;
     else an awaitable that finishes it. Exceptions raised before suspending are raised here.
@@ -132,14 +136,16 @@ def send_eagerly(coroutine):
     return _Suspended(coroutine, suspended_on)
 
 
-def server_protocol(send):
+def server_protocol(send: Callable) -> Any:
     """The uvicorn WebSocket protocol (websockets-sansio, its default) behind an ASGI `send`, for
     write_texts; None under other servers, which get one ASGI message per frame."""
     owner = getattr(send, "__self__", None)
     while owner is not None and hasattr(owner, "real_send"):  # Channels' session middleware wraps send
         owner = getattr(owner.real_send, "__self__", None)
     try:
-        from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+        from uvicorn.protocols.websockets.websockets_sansio_impl import (
+            WebSocketsSansIOProtocol,
+        )
     except ImportError:
         return None
     if type(owner) is not WebSocketsSansIOProtocol or not all(
@@ -149,7 +155,7 @@ def server_protocol(send):
     return owner
 
 
-def write_texts(protocol, texts):
+def write_texts(protocol: Any, texts: list[str]) -> bool | None:
     """Write text frames to a uvicorn connection in one write to the socket: what its ASGI send
     does for one frame, for several. True when written, False when the connection is closed or
     closing (the frames are dropped, as the ASGI send would), None when the server holds writes
@@ -215,14 +221,14 @@ class LocalBus:
         self.rooms = Rooms()
         self.loop = None
 
-    async def join(self, sheet_id, connection):
+    async def join(self, sheet_id: int, connection: Any) -> None:
         self.loop = asyncio.get_running_loop()
         self.rooms.join(sheet_id, connection)
 
-    async def leave(self, sheet_id, connection):
+    async def leave(self, sheet_id: int, connection: Any) -> None:
         self.rooms.leave(sheet_id, connection)
 
-    def publish(self, sheet_id, text, origin=None, version=0):
+    def publish(self, sheet_id: int, text: str, origin: str | None = None, version: int = 0) -> None:
         """Called from any thread, usually a service's on_commit."""
         loop = self.loop
         if loop is None or loop.is_closed():
@@ -236,10 +242,10 @@ class LocalBus:
         else:
             loop.call_soon_threadsafe(self.rooms.deliver, sheet_id, origin, version, text)
 
-    async def apublish(self, sheet_id, text, origin=None, version=0):
+    async def apublish(self, sheet_id: int, text: str, origin: str | None = None, version: int = 0) -> None:
         self.rooms.deliver(sheet_id, origin, version, text)
 
-    def publish_many(self, items):
+    def publish_many(self, items: list[tuple[int, str, str | None, int]]) -> None:
         """items: (sheet id, text, origin, version), in order."""
         loop = self.loop
         if loop is None or loop.is_closed():
@@ -290,10 +296,10 @@ class RedisBus:
                     )
         return self._sync_client
 
-    def publish(self, sheet_id, text, origin=None, version=0):
+    def publish(self, sheet_id: int, text: str, origin: str | None = None, version: int = 0) -> None:
         self.publish_many([(sheet_id, text, origin, version)])
 
-    def publish_many(self, items):
+    def publish_many(self, items: list[tuple[int, str, str | None, int]]) -> None:
         """items: (sheet id, text, origin, version), in order. Called from any thread, usually a
         service's on_commit. This process's connections get the frames at once, from the event
         loop; the other processes through Redis, one message per sheet, marked with this bus's
@@ -331,7 +337,7 @@ class RedisBus:
             else:
                 loop.call_soon_threadsafe(self.rooms.deliver_many, sheet_id, frames)
 
-    async def apublish(self, sheet_id, text, origin=None, version=0):
+    async def apublish(self, sheet_id: int, text: str, origin: str | None = None, version: int = 0) -> None:
         await self._client().publish(self._channel(sheet_id), _encode(origin, version, text))
 
     # subscribing -----------------------------------------------------------------------------
@@ -352,7 +358,7 @@ class RedisBus:
             self._listener = None
         return self._async_client
 
-    async def join(self, sheet_id, connection):
+    async def join(self, sheet_id: int, connection: Any) -> None:
         first = self.rooms.join(sheet_id, connection)
         self._ensure_listener()
         if first:
@@ -361,7 +367,7 @@ class RedisBus:
             except Exception:  # the listener resubscribes every room when Redis is back
                 log.warning("subscribe to sheet %s failed; will retry", sheet_id)
 
-    async def leave(self, sheet_id, connection):
+    async def leave(self, sheet_id: int, connection: Any) -> None:
         if self.rooms.leave(sheet_id, connection) and self._pubsub is not None:
             try:
                 await self._pubsub.unsubscribe(self._channel(sheet_id))
@@ -420,12 +426,10 @@ class RedisBus:
             asyncio.get_running_loop().call_later(SNAPSHOT_DELAY, lambda: asyncio.ensure_future(self._snapshot(sheet_id)))
 
     async def _snapshot(self, sheet_id):
-        import json
-
         newcomers = self._newcomers.pop(sheet_id, ())
         members = self.rooms.presence(sheet_id)
         if members and newcomers:
-            frame = json.dumps({"type": "presence", "event": "snapshot", "members": members}, separators=(",", ":"))
+            frame = encode({"type": "presence", "event": "snapshot", "members": members})
             try:
                 await self.apublish(sheet_id, frame, origin=",".join(sorted(newcomers)), version=PRESENCE_SNAPSHOT)
             except Exception:
@@ -445,7 +449,7 @@ class RedisBus:
 _bus = None
 
 
-def get_bus():
+def get_bus() -> "LocalBus | RedisBus":
     global _bus
     if _bus is None:
         url = getattr(settings, "REDIS_URL", "")
@@ -460,7 +464,7 @@ def get_bus():
     return _bus
 
 
-def reset_bus():
+def reset_bus() -> None:
     """For tests that switch settings."""
     global _bus
     _bus = None

@@ -1,43 +1,46 @@
 """ws/sheets/<id>/: one connection of one person to one sheet. Thin: it parses frames, checks
-access, calls the sheets services and writes frames; docs/realtime.md is the protocol."""
+access, calls the sheets services and replies; how frames reach the client is realtime.transport's,
+presence realtime.presence's. docs/realtime.md is the protocol, realtime/frames.py its frames."""
 import asyncio
-import collections
 import functools
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from sheets import services
-from sheets.services import Edit
 from core.errors import GridcastError, PermissionDenied
+from sheets import services, undo
 from sheets.models import Sheet
 from sheets.permissions import Access, sheet_access
+from sheets.services import Edit
 
 from . import metrics, protocol
-from .broadcast import encode, participant, presence_frame
-from .bus import PRESENCE_JOIN, get_bus, send_eagerly, server_protocol, write_texts
+from .bus import get_bus
 from .edits import queue_for, write_refusal
-from .limits import CLOSE_RATE_LIMITED, FrameLimits, TokenBucket, claim_connection, too_many_connections_message  # noqa: F401
+from .limits import (
+    CLOSE_RATE_LIMITED,
+    FrameLimits,
+    TokenBucket,
+    claim_connection,
+    too_many_connections_message,
+)
+from .presence import Presence
 from .replay import replay_frame
 from .revocation import AccessRevoked, Credential, Guard, stale_guards_checked
+from .transport import Outbox
 
 log = logging.getLogger(__name__)
 
 CLOSE_NO_ACCESS = 4403
-CLOSE_TOO_SLOW = 4008
 
 
-def _service(name):
-    if name.startswith("operation_"):
-        from sheets import undo
-
-        return getattr(undo, name)
-    return getattr(services, name)
+def _service(name: str):
+    return getattr(undo if name.startswith("operation_") else services, name)
 
 
 class SheetConsumer(AsyncWebsocketConsumer):
@@ -48,7 +51,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
             if getattr(self, "joined", False):  # ended by an exception, without websocket.disconnect
                 await self.disconnect(None)
 
-    async def dispatch(self, message):
+    async def dispatch(self, message: dict) -> None:
         """Channels' dispatch, without its close_old_connections before every message: that is a
         hop to the one database thread, where each client frame queued behind whatever was
         running there (a batch of edits), so under load frames reached the edit queue one
@@ -62,11 +65,11 @@ class SheetConsumer(AsyncWebsocketConsumer):
     # Channels assigns the channel layer's receive to this attribute and awaits it beside the
     # client's frames; an exception from it (Redis restarting) would end the connection.
     @property
-    def channel_receive(self):
+    def channel_receive(self) -> Callable[[], Awaitable[dict]]:
         return self._receive_from_layer
 
     @channel_receive.setter
-    def channel_receive(self, receive):
+    def channel_receive(self, receive: Callable[[], Awaitable[dict]]) -> None:
         self._layer_receive = receive
 
     async def _receive_from_layer(self):
@@ -88,23 +91,16 @@ class SheetConsumer(AsyncWebsocketConsumer):
                 down = True
                 await asyncio.sleep(0.5)
 
-    async def connect(self):
+    async def connect(self) -> None:
         self.sheet_id = int(self.scope["url_route"]["kwargs"]["sheet_id"])
         self.user = self.scope.get("user")
         self.connection_id = uuid.uuid4().hex[:16]
-        self.outbox = collections.deque()
-        self.ready = False  # frames wait in the outbox until the welcome is out
-        self.too_slow = False
-        self.writer = None
-        self.flush_due = False
-        self.protocol = server_protocol(self.base_send)  # uvicorn's: several frames in one write
+        self.outbox = Outbox(self.base_send, self.close)
+        # The bus writes each frame of the room straight to the outbox.
+        self.push, self.push_many, self.send_frame = self.outbox.push, self.outbox.push_many, self.outbox.send_frame
+        self.presence = None
         self.joined = False
-        self.sent_version = 0
-        self.sent_ahead = set()  # versions sent above sent_version + 1
         self.last_edit = None  # the future of this connection's last queued edit
-        self.presence_state = {"selection": None, "editing": False}
-        self.presence_sent_at = 0.0
-        self.presence_timer = None
         self.revoked = False
         # Access is checked at connect, when the user's access changes, and before writes (revocation).
         self.guard = Guard(self.user, Credential.of_scope(self.scope), self._sheet_access, denied=Access.NONE)
@@ -117,11 +113,12 @@ class SheetConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NO_ACCESS)  # before accept: the handshake is refused
             return
         self.sheet, self.access = found
+        self.presence = Presence(self.sheet_id, self.user, self.connection_id)
         self.slot = await claim_connection(self.user)
         await self.accept()
         if self.slot is None:  # the user has too many sockets and streams open (realtime.limits)
-            await self.send(text_data=encode({"type": "error", "code": "too_many_connections",
-                                              "message": too_many_connections_message()}))
+            await self.outbox.send_now({"type": "error", "code": "too_many_connections",
+                                        "message": too_many_connections_message()})
             await self.close(code=CLOSE_RATE_LIMITED)
             return
         self.slot.keep()
@@ -130,16 +127,12 @@ class SheetConsumer(AsyncWebsocketConsumer):
         self.joined = True
         metrics.connections.inc()
         version = await database_sync_to_async(self._current_version)()
-        self.sent_version = version
-        await self.send(text_data=encode({
+        await self.outbox.send_now({
             "type": "welcome", "version": version, "access": self.access.name.lower(),
             "you": self.who(), "presence": get_bus().rooms.presence(self.sheet_id, exclude=self.connection_id),
-        }))
-        self.ready = True
-        if self.outbox:
-            self.flush_due = True
-            self._flush()
-        await get_bus().apublish(self.sheet_id, encode(self._presence_frame("joined")), self.connection_id, PRESENCE_JOIN)
+        })
+        self.outbox.open(version)
+        await self.presence.joined()
 
     def _load(self):
         sheet = Sheet.objects.filter(pk=self.sheet_id).first()
@@ -155,134 +148,32 @@ class SheetConsumer(AsyncWebsocketConsumer):
     def _current_version(self):
         return Sheet.objects.filter(pk=self.sheet_id).values_list("version", flat=True).first() or 0
 
-    async def disconnect(self, code):
+    async def disconnect(self, code: int | None) -> None:
         if getattr(self, "slot", None) is not None:
             await self.slot.release()
-        if self.presence_timer:
-            self.presence_timer.cancel()
-        self.ready = False
-        if self.writer:
-            self.writer.cancel()
+        if getattr(self, "presence", None) is not None:
+            self.presence.stop()
+        if hasattr(self, "outbox"):
+            self.outbox.end()
         if self.joined:
             self.joined = False
             metrics.connections.dec()
-            bus = get_bus()
-            await bus.leave(self.sheet_id, self)
+            await get_bus().leave(self.sheet_id, self)
             try:
                 await self.guard.leave()
-                await bus.apublish(self.sheet_id, encode(self._presence_frame("left")), self.connection_id)
+                await self.presence.left()
             except Exception:
                 log.warning("could not announce the departure of %s", self.connection_id)
 
-    # outgoing --------------------------------------------------------------------------------
+    # outgoing (realtime.transport: push, push_many and send_frame are the outbox's) -------------
 
-    def push(self, text, version=0):
-        """Send a frame to this client; called by the bus for every frame of the room.
-
-        Frames wait in the outbox until the end of this turn of the event loop, then all that
-        gathered go out together: with the uvicorn protocol in one write to the socket (a batch
-        of edits is one write per connection, not one per frame; the system call was most of
-        the cost of a frame), else written one by one in the caller (no task switch per frame
-        and connection). Behind a write the server holds back (a slow client: its buffer is
-        full), frames queue; a client with more than WS_MAX_BACKLOG frames queued there is
-        closed, and it reconnects and replays."""
-        if self.too_slow:  # closed for it: nothing more until it reconnects and replays
-            return
-        if self.writer is not None and len(self.outbox) >= settings.GRIDCAST["WS_MAX_BACKLOG"]:
-            self.outbox.clear()
-            self.too_slow, self.ready = True, False
-            asyncio.ensure_future(self.close(code=CLOSE_TOO_SLOW))
-            return
-        self.outbox.append((text, version))
-        if not self.flush_due and self.writer is None and self.ready:
-            self.flush_due = True
-            asyncio.get_running_loop().call_soon(self._flush)
-
-    def push_many(self, items):
-        """push() for each (text, version)."""
-        for text, version in items:
-            self.push(text, version)
-
-    def _flush(self):
-        """Write what gathered in the outbox (see push)."""
-        self.flush_due = False
-        if self.writer is not None or not self.ready or not self.outbox:
-            return
-        if self.protocol is not None:
-            written = write_texts(self.protocol, [text for text, _ in self.outbox])
-            if written is not None:
-                if written:
-                    for _, version in self.outbox:
-                        self._sent(version)
-                self.outbox.clear()
-                return
-            # held back by the server: the write loop waits for it
-            self.writer = asyncio.ensure_future(self._write_loop())
-            return
-        while self.outbox:
-            text, version = self.outbox.popleft()
-            try:
-                held = send_eagerly(self.base_send({"type": "websocket.send", "text": text}))
-            except Exception:  # the client is gone; its disconnect is on the way
-                self.outbox.clear()
-                return
-            if held is not None:
-                self.writer = asyncio.ensure_future(self._write_loop(held, version))
-                return
-            self._sent(version)
-
-    def _sent(self, version):
-        """`version`: of the operation the frame brings (ops, ack), else 0. sent_version is the
-        version up to which this client was sent every operation: frames of this process's
-        writes come straight from the event loop, those of other processes through Redis, so
-        they may arrive out of order, and after losing Redis the replay starts there."""
-        metrics.delivered.inc()
-        if version <= self.sent_version:
-            return
-        if version == self.sent_version + 1:
-            version += 1
-            ahead = self.sent_ahead
-            while version in ahead:
-                ahead.discard(version)
-                version += 1
-            self.sent_version = version - 1
-        elif len(self.sent_ahead) < 10_000:
-            self.sent_ahead.add(version)
-
-    def _sent_all(self, version):
-        """Every operation up to `version` was sent (a replay, a reload)."""
-        if version > self.sent_version:
-            self.sent_version = version
-            self.sent_ahead = {v for v in self.sent_ahead if v > version}
-
-    async def _write_loop(self, held=None, version=0):
-        """Finish the write the server held back, then the frames queued behind it."""
-        try:
-            if held is not None:
-                await held
-                self._sent(version)
-            while self.outbox:
-                text, version = self.outbox.popleft()
-                await self.base_send({"type": "websocket.send", "text": text})
-                self._sent(version)
-        except Exception:  # the client is gone
-            self.outbox.clear()
-        finally:
-            self.writer = None
-
-    def send_frame(self, frame):
-        kind = frame.get("type")
-        if kind in ("replay", "reload"):
-            self._sent_all(frame["version"])
-        self.push(encode(frame), frame["version"] if kind == "ack" else 0)
-
-    def resync(self):
+    def resync(self) -> None:
         """The bus lost messages (Redis restarted): send what this client may have missed."""
-        asyncio.ensure_future(self._replay(self.sent_version))
+        asyncio.ensure_future(self._replay(self.outbox.sent_version))
 
     # incoming --------------------------------------------------------------------------------
 
-    async def receive(self, text_data=None, bytes_data=None):
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         op_id = None
         try:
             kind, frame = protocol.parse(text_data)
@@ -297,7 +188,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
             elif kind == "hello":
                 await self._replay(protocol.since(frame))
             elif kind == "presence":
-                self._presence(protocol.presence(frame))
+                self.presence.update(protocol.presence(frame))
             elif kind == "ping":
                 version = await database_sync_to_async(self._current_version)()
                 self.send_frame({"type": "pong", "t": frame.get("t"), "version": version})
@@ -312,13 +203,12 @@ class SheetConsumer(AsyncWebsocketConsumer):
     async def _rate_limited(self, kind):
         """A `kind` frame over its limit (realtime.limits): refused with an error frame naming the
         type; a client that keeps on is closed with 4429."""
-        if self.too_slow:  # closed already for flooding
+        if self.outbox.shut:  # closed already for flooding
             return
         if self.frame_limits.flooding:
-            self.ready, self.too_slow = False, True  # nothing more is sent
-            self.outbox.clear()
-            await self.send(text_data=encode({"type": "error", "code": "rate_limited", "frame": kind,
-                                              "message": "too many frames: closing"}))
+            self.outbox.stop()  # nothing more is sent
+            await self.outbox.send_now({"type": "error", "code": "rate_limited", "frame": kind,
+                                        "message": "too many frames: closing"})
             await self.close(code=CLOSE_RATE_LIMITED)
             return
         self.send_frame(self.frame_limits.refusal(kind))
@@ -391,30 +281,18 @@ class SheetConsumer(AsyncWebsocketConsumer):
         values only for viewers: history is for editors)."""
         self.send_frame(await database_sync_to_async(replay_frame)(self.sheet, since, self.access >= Access.EDIT))
 
-    # presence --------------------------------------------------------------------------------
+    # presence (realtime.presence) --------------------------------------------------------------
 
-    def who(self):
-        return participant(self.user, self.connection_id)
+    def who(self) -> dict:
+        return self.presence.who
 
-    def _presence_frame(self, event):
-        return presence_frame(event, self.who(), self.presence_state)
-
-    def _presence(self, state):
-        self.presence_state = state
-        wait = settings.GRIDCAST["WS_PRESENCE_INTERVAL"] - (time.monotonic() - self.presence_sent_at)
-        if wait <= 0:
-            self._announce()
-        elif self.presence_timer is None:  # throttled: the latest state goes out when the interval ends
-            self.presence_timer = asyncio.get_running_loop().call_later(wait, self._announce)
-
-    def _announce(self):
-        self.presence_timer = None
-        self.presence_sent_at = time.monotonic()
-        asyncio.ensure_future(get_bus().apublish(self.sheet_id, encode(self._presence_frame("update")), self.connection_id))
+    @property
+    def presence_state(self) -> dict:
+        return self.presence.state
 
     # control messages through the channel layer ----------------------------------------------
 
-    async def access_changed(self, message):
+    async def access_changed(self, message: dict) -> None:
         """The user's access changed (realtime.revocation): look again; close if this connection
         may no longer view the sheet or its credential is gone, else tell the new access."""
         access = await self.guard.acheck()
@@ -430,11 +308,11 @@ class SheetConsumer(AsyncWebsocketConsumer):
         with 4403 and leaves its room and groups at once."""
         if self.revoked or not self.joined:  # told already, or the client is gone
             return
-        self.revoked, self.ready = True, False
-        self.outbox.clear()
-        await self.send(text_data=encode({
+        self.revoked = True
+        self.outbox.stop()
+        await self.outbox.send_now({
             "type": "error", "op_id": op_id, "code": "access_revoked", "message": "you no longer have access to this sheet",
-        }))
+        })
         await self.close(code=CLOSE_NO_ACCESS)
         await self.disconnect(CLOSE_NO_ACCESS)
 

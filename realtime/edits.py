@@ -14,6 +14,7 @@ import asyncio
 from channels.db import database_sync_to_async
 
 from core.errors import GridcastError, PermissionDenied
+from sheets.models import Operation, Sheet
 from sheets.permissions import Access
 from sheets.services import Edit, cells_update_many
 
@@ -23,19 +24,19 @@ MAX_BATCH = 500
 
 
 class EditQueue:
-    def __init__(self, sheet):
+    def __init__(self, sheet: Sheet) -> None:
         self.sheet = sheet
         self.pending = []
         self.flushing = False
 
-    async def submit(self, edit):
+    async def submit(self, edit: Edit) -> Operation:
         """The edit's Operation, or the GridcastError that rejected it, raised."""
         result = await self.enqueue(edit)
         if isinstance(result, BaseException):
             raise result
         return result
 
-    def enqueue(self, edit, guard: Guard | None = None):
+    def enqueue(self, edit: Edit, guard: Guard | None = None) -> asyncio.Future:
         """A future of the edit's Operation or of the exception that rejected it (as its result,
         not raised). Edits are applied in the order they are enqueued. With the `guard` of the
         connection that sent it, the edit is applied only if that connection may still write."""
@@ -87,7 +88,7 @@ def write_refusal(guard: Guard) -> GridcastError | None:
 queues = {}
 
 
-def queue_for(sheet):
+def queue_for(sheet: Sheet) -> EditQueue:
     queue = queues.get(sheet.pk)
     if queue is None:
         queue = queues[sheet.pk] = EditQueue(sheet)

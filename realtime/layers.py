@@ -10,13 +10,15 @@ waited for it at shutdown.
 import asyncio
 import logging
 import threading
+from collections.abc import Coroutine
+from typing import Any
 
 from channels.layers import InMemoryChannelLayer as BaseInMemoryChannelLayer
 from channels_redis.core import RedisChannelLayer as BaseRedisChannelLayer
 
 
 class RedisChannelLayer(BaseRedisChannelLayer):
-    async def receive(self, channel):
+    async def receive(self, channel: str) -> dict:
         return await cancellable(super().receive(channel))
 
 
@@ -29,12 +31,12 @@ class InMemoryChannelLayer(BaseInMemoryChannelLayer):
 
     loop = None
 
-    async def receive(self, channel):
+    async def receive(self, channel: str) -> dict:
         self.loop = asyncio.get_running_loop()
         return await super().receive(channel)
 
 
-async def cancellable(coroutine):
+async def cancellable(coroutine: Coroutine) -> Any:
     """Await `coroutine` in a task of its own, so that cancelling the caller ends the caller at
     once; the task is cancelled until it stops."""
     task = asyncio.ensure_future(coroutine)
@@ -53,7 +55,7 @@ def _cancel_until_done(task):
         asyncio.get_running_loop().call_later(1.0, _cancel_until_done, task)
 
 
-def group_send(group, message):
+def group_send(group: str, message: dict) -> None:
     """Send to a channel-layer group from synchronous code, best effort (the caller's data is
     committed; a lost push is logged, never raised). With the in-memory layer the send is handed
     to the loop that serves its connections (see InMemoryChannelLayer). From a thread that runs

@@ -15,6 +15,7 @@
 import asyncio
 import time
 import uuid
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -27,7 +28,7 @@ class TokenBucket:
     def __init__(self, rate, burst):
         self.rate, self.capacity, self.tokens, self.stamp = rate, burst, burst, time.monotonic()
 
-    def take(self):
+    def take(self) -> bool:
         now = time.monotonic()
         self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
@@ -49,7 +50,7 @@ class FrameLimits:
         self.refusals = TokenBucket(max(refusals / 10, 0.1), refusals)
         self.flooding = False
 
-    def allow(self, kind):
+    def allow(self, kind: str) -> bool:
         bucket = self.buckets.get(kind) if isinstance(kind, str) else None
         if bucket is None or bucket.take():
             return True
@@ -57,7 +58,7 @@ class FrameLimits:
             self.flooding = True
         return False
 
-    def refusal(self, kind):
+    def refusal(self, kind: str) -> dict:
         """The error frame for a `kind` frame over its limit."""
         bucket = self.buckets[kind]
         return {"type": "error", "code": "rate_limited", "frame": kind,
@@ -79,7 +80,7 @@ class Slot:
     def __init__(self, key=None, token=None):
         self.key, self.token, self.keeper = key, token, None
 
-    def keep(self):
+    def keep(self) -> None:
         if self.key is not None and self.keeper is None:
             self.keeper = asyncio.ensure_future(self._keep())
 
@@ -92,7 +93,7 @@ class Slot:
             except Exception:  # the cache is away for a while: the slot may lapse, nothing else
                 pass
 
-    async def release(self):
+    async def release(self) -> None:
         if self.keeper is not None:
             self.keeper.cancel()
             self.keeper = None
@@ -120,7 +121,7 @@ def _claim(user_id, limit):
     return None
 
 
-async def claim_connection(user):
+async def claim_connection(user: Any) -> "Slot | None":
     """A slot for one more connection of `user`, or None when the user has MAX_CONNECTIONS_PER_USER
     open already. Connections of no account (none is counted) get an empty slot. Call keep() on
     the slot once the connection is accepted and release() when it ends."""
@@ -134,6 +135,6 @@ async def claim_connection(user):
         return Slot()
 
 
-def too_many_connections_message():
+def too_many_connections_message() -> str:
     limit = settings.GRIDCAST["MAX_CONNECTIONS_PER_USER"]
     return f"too many open connections: at most {limit} sockets and streams per user"

@@ -7,13 +7,13 @@ class Counter:
         self.name, self.help, self.kind, self.value = name, help_text, kind, 0
         REGISTRY.append(self)
 
-    def inc(self, amount=1):
+    def inc(self, amount: float = 1) -> None:
         self.value += amount
 
-    def dec(self, amount=1):
+    def dec(self, amount: float = 1) -> None:
         self.value -= amount
 
-    def lines(self):
+    def lines(self) -> list[str]:
         return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}", f"{self.name} {self.value}"]
 
 
@@ -26,7 +26,7 @@ class Summary:
         self.lock = threading.Lock()
         REGISTRY.append(self)
 
-    def observe(self, value):
+    def observe(self, value: float) -> None:
         with self.lock:
             self.count += 1
             self.total += value
@@ -34,7 +34,7 @@ class Summary:
             if len(self.recent) > self.window:
                 del self.recent[: len(self.recent) - self.window]
 
-    def lines(self):
+    def lines(self) -> list[str]:
         with self.lock:
             recent = sorted(self.recent)
         out = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} summary"]
@@ -52,5 +52,5 @@ delivered = Counter("gridcast_ws_frames_delivered_total", "Frames written to Web
 edit_ms = Summary("gridcast_ws_edit_ms", "Milliseconds from receiving a write frame to its ack")
 
 
-def render():
+def render() -> str:
     return "\n".join(line for metric in REGISTRY for line in metric.lines()) + "\n"

@@ -58,7 +58,7 @@ def _op_id_in(text):
     return _safe_op_id({"op_id": found.group(1)}) if found else None
 
 
-def parse(text):
+def parse(text: str | None) -> tuple[str, dict]:
     """(type, frame) of a client frame, or ProtocolError."""
     if text is None:
         raise ProtocolError("frames are JSON text")
@@ -81,7 +81,7 @@ def _safe_op_id(frame):
     return raw if isinstance(raw, str) and len(raw) <= 64 else None
 
 
-def write_call(kind, frame):
+def write_call(kind: str, frame: dict) -> tuple[str, dict]:
     """The service name and its keyword arguments for a write frame."""
     service, fields = WRITES[kind]
     kwargs = {}
@@ -92,14 +92,14 @@ def write_call(kind, frame):
     return service, kwargs
 
 
-def since(frame):
+def since(frame: dict) -> int:
     value = frame.get("since")
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
         raise ProtocolError("hello needs since: the last version the client applied (0 for none)")
     return value
 
 
-def presence(frame):
+def presence(frame: dict) -> dict:
     selection = frame.get("selection")
     if selection is not None:
         if not isinstance(selection, dict) or set(selection) - {"row", "col", "rows", "cols"}:

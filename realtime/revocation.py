@@ -35,10 +35,16 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model, user_logged_out
+from django.contrib.auth import (
+    HASH_SESSION_KEY,
+    SESSION_KEY,
+    get_user_model,
+    user_logged_out,
+)
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
+from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare
 from guardian.models import UserObjectPermission
 
@@ -159,12 +165,12 @@ class Credential:
         return cls(session_key=getattr(session, "session_key", None) if session is not None else None)
 
     @classmethod
-    def of_request(cls, request) -> "Credential":
+    def of_request(cls, request: HttpRequest) -> "Credential":
         """Of a plain Django request (the Server-Sent Events views): the session."""
         session = getattr(request, "session", None)
         return cls(session_key=getattr(session, "session_key", None))
 
-    def valid(self, user) -> bool:
+    def valid(self, user: Any) -> bool:
         """(Database thread.) Whether the connection may go on as `user`: updates user.is_active."""
         fresh = get_user_model().objects.filter(pk=user.pk).values_list("is_active", "password").first()
         if fresh is None:
@@ -237,7 +243,7 @@ class Guard:
         """check() from the event loop, in the database thread."""
         return await database_sync_to_async(self.check)()
 
-    async def join(self, layer, channel: str, *groups: str) -> None:
+    async def join(self, layer: Any, channel: str, *groups: str) -> None:
         """Put the connection's channel in its user's group and in `groups`, kept joined."""
         self.groups = Groups(layer, channel)
         await self.groups.join(user_group(self.user.pk), *groups)
@@ -269,7 +275,7 @@ def stale_guards_checked(guards: Iterable[Guard]) -> None:
 # --- staying in the groups ------------------------------------------------------------------------
 
 
-def rejoin_interval(layer) -> float:
+def rejoin_interval(layer: Any) -> float:
     """Seconds between two joins of a connection's groups: well within the layer's group expiry."""
     expiry = float(getattr(layer, "group_expiry", 86400))
     return max(0.1, min(REJOIN_MAX, expiry / REJOIN_FRACTION))

@@ -1,10 +1,10 @@
 from django.conf import settings
-from django.http import HttpResponse, HttpResponseForbidden
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 
 from . import metrics
 
 
-def metrics_view(request):
+def metrics_view(request: HttpRequest) -> HttpResponse:
     """Counters of this process, for staff or with `Authorization: Bearer $METRICS_TOKEN`."""
     token = settings.METRICS_TOKEN
     allowed = request.user.is_authenticated and request.user.is_staff

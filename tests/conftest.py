@@ -2,6 +2,7 @@ import asyncio
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
 from django.db import connections
 from rest_framework.test import APIClient
 
@@ -9,6 +10,7 @@ from accounts.models import Role
 from sheets.selectors import row_index
 
 from .factories import make_sheet, member, user
+from .frames import checked_on
 
 
 @pytest.hookimpl(wrapper=True)
@@ -28,6 +30,22 @@ def _sync_thread_connections_closed(django_db_setup):
     database from being dropped at the end of the session."""
     yield
     asyncio.run(sync_to_async(connections.close_all)())
+
+
+@pytest.fixture(autouse=True)
+def _frames_checked(monkeypatch):
+    """Every frame a test receives over a WebsocketCommunicator (receive_from and receive_json_from
+    read through receive_output) is checked against its type's schema: an unknown type or a frame
+    that does not match fails the test (tests/frames.py)."""
+    receive_output = WebsocketCommunicator.receive_output
+
+    async def receive_checked(self, timeout=1):
+        message = await receive_output(self, timeout)
+        if message.get("type") == "websocket.send" and isinstance(message.get("text"), str):
+            checked_on(self.scope["path"], message["text"])
+        return message
+
+    monkeypatch.setattr(WebsocketCommunicator, "receive_output", receive_checked)
 
 
 @pytest.fixture(autouse=True)

@@ -17,7 +17,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from realtime.limits import CLOSE_RATE_LIMITED, FrameLimits, claim_connection, too_many_connections_message
 from realtime.revocation import Credential, Guard
-from core import jsonio
+from core import frames, jsonio
 from core.errors import GridcastError
 from sheets.permissions import Access, workspace_access
 
@@ -66,7 +66,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         await self.guard.leave()
 
     async def send_frame(self, frame):
-        await self.send(text_data=jsonio.dumps(frame))
+        await self.send(text_data=frames.encode(frame))
 
     async def receive(self, text_data=None, bytes_data=None):
         try:

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET
 
 from accounts.models import Workspace
 from accounts.selectors import workspaces_for_user
-from core import jsonio
+from core import frames, jsonio
 from core.errors import GridcastError, InvalidInput
 from realtime.limits import claim_connection, too_many_connections_message
 from realtime.revocation import Credential, Guard
@@ -96,7 +96,7 @@ async def dashboard_widget(request, workspace_id):
 
 
 def _sse(event, data):
-    return f"event: {event}\ndata: {jsonio.dumps(data)}\n\n"
+    return f"event: {event}\ndata: {frames.encode(data)}\n\n"
 
 
 _REVOKED = object()  # put in a stream's queue when its access is gone: the stream ends

@@ -26,7 +26,7 @@ def team(workspace):
 
 def cell(page, row, col):
     """The grid cell at 1-based row `row` and 0-based column `col` (by position on screen)."""
-    return page.locator(f"[data-testid=grid] .gc-cell:not([hidden])").nth((row - 1) * page.evaluate(
+    return page.locator("[data-testid=grid] .gc-cell:not([hidden])").nth((row - 1) * page.evaluate(
         "document.querySelectorAll('[data-testid=grid] .gc-colhead:not([hidden])').length") + col)
 
 

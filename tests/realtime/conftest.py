@@ -1,7 +1,6 @@
 import asyncio
 import json
 
-import pytest
 import pytest_asyncio
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator

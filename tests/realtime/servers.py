@@ -26,6 +26,10 @@ from urllib.parse import quote
 import websockets
 from websockets.asyncio.client import connect as ws_connect
 
+from core.frames import FrameInvalid
+
+from ..frames import checked
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 START_TIMEOUT = 60
@@ -264,6 +268,7 @@ class SheetClient:
         self.errors = []
         self.received = collections.Counter()
         self.anomalies = []
+        self.invalid_frames = []  # frames that match no schema (core.frames)
         self.connects = 0
         self.close_codes = []
         self.hellos = 0
@@ -324,7 +329,12 @@ class SheetClient:
                     delay = 0.05
                     try:
                         async for text in ws:
-                            await self._handle(json.loads(text))
+                            frame = json.loads(text)
+                            try:
+                                checked("sheet", frame)
+                            except FrameInvalid as error:  # failed in wait(): this task must go on
+                                self.invalid_frames.append(str(error))
+                            await self._handle(frame)
                     finally:
                         self.close_codes.append(ws.close_code)
             except asyncio.CancelledError:
@@ -502,6 +512,7 @@ class SheetClient:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while not condition():
+            assert not self.invalid_frames, f"{self.name}: frames that match no schema: {self.invalid_frames[:3]}"
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise TimeoutError(f"{self.name}: timed out after {timeout} s waiting for {what} ({self.status()})")

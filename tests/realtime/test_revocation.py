@@ -28,7 +28,8 @@ from analytics.dashboards import live
 from config.asgi import application
 from sheets.models import Operation, Row
 
-from ..factories import make_sheet, member
+from ..factories import make_sheet, member, pushed_notification
+from ..frames import checked
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -138,6 +139,7 @@ class Stream:
         response = await async_client.get(url)
         assert response.status_code == 200 and response["Content-Type"] == "text/event-stream", response
         stream = cls(name, response.streaming_content.__aiter__())
+        stream.frames = "notifications" if url.startswith("/notifications/") else "dashboard"
         await stream.next_event("welcome")
         return stream
 
@@ -147,7 +149,7 @@ class Stream:
         for block in text.split("\n\n"):
             fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(":"))
             if "event" in fields:
-                self.events.append((fields["event"], json.loads(fields["data"])))
+                self.events.append((fields["event"], checked(self.frames, json.loads(fields["data"]))))
 
     async def next_event(self, kind, timeout=3):
         loop = asyncio.get_running_loop()
@@ -288,7 +290,7 @@ async def test_the_bell_stream_ends_when_the_person_leaves_one_of_its_workspaces
         await database_sync_to_async(remove_member)(viewer, other)
         assert await bell.ended()
         again = await bell_stream(async_client)
-        await sync_to_async(alert_notify.notification)(workspace.pk, {"id": 7, "title": "still mine"})
+        await sync_to_async(alert_notify.notification)(workspace.pk, pushed_notification(workspace.pk, id=7, message="still mine"))
         assert (await again.next_event("notification"))["notification"]["id"] == 7
         await again.close()
     finally:
@@ -339,7 +341,7 @@ async def test_logging_out_ends_that_sessions_connections_and_no_other_session(r
             assert await stream.ended()
         for socket in kept:
             await socket.still_open()
-        await sync_to_async(alert_notify.notification)(workspace.pk, {"id": 9, "title": "for the other session"})
+        await sync_to_async(alert_notify.notification)(workspace.pk, pushed_notification(workspace.pk, id=9, message="for the other session"))
         assert (await kept_stream.next_event("notification"))["notification"]["id"] == 9
     finally:
         await close_all(*gone, *gone_streams, *kept, kept_stream)
@@ -460,7 +462,7 @@ async def test_revocation_reaches_connections_older_than_the_group_expiry(room, 
     try:
         await asyncio.sleep(short_group_expiry * 2)  # every group joined at the start has expired by now
         # The workspace's pushes still arrive (those groups are kept too)...
-        await sync_to_async(alert_notify.notification)(workspace.pk, {"id": 3, "title": "late"})
+        await sync_to_async(alert_notify.notification)(workspace.pk, pushed_notification(workspace.pk, id=3, message="late"))
         assert (await sockets[1].recv_type("notification"))["notification"]["id"] == 3
         for stream in streams:
             assert (await stream.next_event("notification"))["notification"]["id"] == 3

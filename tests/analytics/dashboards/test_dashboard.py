@@ -29,7 +29,8 @@ from analytics.superset import sync as superset_sync
 from analytics.models_dashboard import DashboardLayout
 from config.asgi import application
 
-from tests.factories import member
+from tests.factories import member, pushed_notification
+from tests.frames import checked
 
 ORIGIN = [(b"origin", b"http://127.0.0.1:8000")]
 WIDGETS = [
@@ -309,12 +310,13 @@ async def test_socket_pushes_notifications_of_its_workspace(workspace, viewer):
     socket, _ = await open_socket(viewer, workspace.pk)
     await socket.recv_type("welcome")
     # As alerts push it: one payload for the workspace, each person's own notification id in `ids`.
-    payload = {"id": None, "message": "Revenue above 100", "rule": 3, "workspace": workspace.pk,
-               "ids": {str(viewer.pk): 71, "999999": 72}}
+    payload = pushed_notification(workspace.pk, message="Revenue above 100", ids={str(viewer.pk): 71, "999999": 72})
     await sync_to_async(alert_notify.notification)(workspace.pk, payload)
     frame = await socket.recv_type("notification")
-    assert frame["notification"] == {"id": 71, "message": "Revenue above 100", "rule": 3, "workspace": workspace.pk}
-    await sync_to_async(alert_notify.notification)(workspace.pk + 1000, {"id": 8})
+    expected = {**payload, "id": 71}
+    del expected["ids"]
+    assert frame["notification"] == expected
+    await sync_to_async(alert_notify.notification)(workspace.pk + 1000, pushed_notification(workspace.pk + 1000))
     assert await socket.ws.receive_nothing(timeout=0.5)
     await socket.ws.disconnect()
 
@@ -363,8 +365,9 @@ def _fresh_channel_layer():
     yield
     channel_layers.backends.clear()
 
-async def read_events(stream, count, timeout=5):
-    """The next `count` named events of an SSE stream (an async iterator of chunks)."""
+async def read_events(stream, count, timeout=5, frames="dashboard"):
+    """The next `count` named events of an SSE stream (an async iterator of chunks), each checked
+    against the `frames` registry (core.frames): its event name is its type."""
     events, buffer = [], ""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -375,7 +378,9 @@ async def read_events(stream, count, timeout=5):
             block, buffer = buffer.split("\n\n", 1)
             fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(":"))
             if "event" in fields:
-                events.append((fields["event"], json.loads(fields["data"])))
+                data = checked(frames, json.loads(fields["data"]))
+                assert data["type"] == fields["event"], block
+                events.append((fields["event"], data))
     return events
 
 
@@ -399,7 +404,7 @@ async def test_sse_sends_welcome_data_and_pushes(workspace, viewer, outsider, re
                for e in events[1:]), events
     await asyncio.sleep(0.6)
     await sync_to_async(live.data_arrived)(workspace.pk)
-    await sync_to_async(alert_notify.notification)(workspace.pk, {"id": 1, "title": "Orders dropped"})
+    await sync_to_async(alert_notify.notification)(workspace.pk, pushed_notification(workspace.pk, id=1))
     pushed = await read_events(stream, 3)
     kinds = sorted(kind for kind, _ in pushed)
     assert kinds == ["data", "data", "notification"], pushed
@@ -414,12 +419,12 @@ async def test_bell_events_carry_notifications_of_every_workspace_of_the_person(
     await sync_to_async(client.force_login)(viewer)
     response = await client.get("/notifications/events/")
     stream = response.streaming_content.__aiter__()
-    events = await read_events(stream, 1)
+    events = await read_events(stream, 1, frames="notifications")
     assert sorted(events[0][1]["workspaces"]) == sorted([workspace.pk, other.pk])
-    await sync_to_async(alert_notify.notification)(other.pk, {"id": 2, "title": "CPU high"})
-    await sync_to_async(alert_notify.notification)(other.pk + 1000, {"id": 3, "title": "not mine"})
-    await sync_to_async(alert_notify.notification)(workspace.pk, {"id": 4, "title": "Errors"})
-    pushed = await read_events(stream, 2)
+    await sync_to_async(alert_notify.notification)(other.pk, pushed_notification(other.pk, id=2, message="CPU high"))
+    await sync_to_async(alert_notify.notification)(other.pk + 1000, pushed_notification(other.pk + 1000, id=3))
+    await sync_to_async(alert_notify.notification)(workspace.pk, pushed_notification(workspace.pk, id=4, message="Errors"))
+    pushed = await read_events(stream, 2, frames="notifications")
     assert [data["notification"]["id"] for _, data in pushed] == [2, 4]
     await stream.aclose()
 
