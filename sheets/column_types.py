@@ -317,5 +317,5 @@ register(ColumnTypeSpec(DATE, "Date", "▦", _date, "DATE", editor="date", time=
                         infer_rank=4, xlsx=_xlsx_date))
 register(ColumnTypeSpec(DATETIME, "Date and time", "◷", _datetime, "TIMESTAMPTZ", editor="datetime", time=True,
                         infer=_accepts(_datetime), infer_rank=5, xlsx=_xlsx_datetime))
-register(ColumnTypeSpec(CHOICE, "Single choice", "☰", _choice, "VARCHAR", editor="choice",
+register(ColumnTypeSpec(CHOICE, "Choice", "☰", _choice, "VARCHAR", editor="choice",
                         options=_choice_options, option_names=("choices",), xlsx=_xlsx_as_is))
