@@ -1,4 +1,6 @@
 // Small formatting and parsing helpers of the home page.
+import { typeNames } from "../lib/columnTypes.js";
+
 const RANK = { none: 0, view: 1, edit: 2, manage: 3, own: 4 };
 
 export function can(access, needed) {
@@ -31,8 +33,6 @@ export function rowsLabel(sheet) {
   return sheet.rows === 1 ? "1 row" : `${count} rows`;
 }
 
-export const COLUMN_TYPES = ["text", "number", "integer", "boolean", "date", "datetime"];
-
 /** "Name, Amount:number, Due:date" -> [{name, type}]; throws an Error naming a bad type. */
 export function parseColumns(text) {
   const columns = [];
@@ -44,8 +44,9 @@ export function parseColumns(text) {
     let type = "text";
     if (colon > 0) {
       const maybe = piece.slice(colon + 1).trim().toLowerCase();
-      if (!COLUMN_TYPES.includes(maybe)) {
-        throw new Error(`“${maybe}” is not a column type; use one of ${COLUMN_TYPES.join(", ")}.`);
+      const types = typeNames();
+      if (!types.includes(maybe)) {
+        throw new Error(`“${maybe}” is not a column type; use one of ${types.join(", ")}.`);
       }
       name = piece.slice(0, colon).trim();
       type = maybe;
