@@ -8,6 +8,7 @@ export function can(access, needed) {
 }
 
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+/** @type {[number, Intl.RelativeTimeFormatUnit][]} */
 const STEPS = [
   [60, "second"], [60, "minute"], [24, "hour"], [7, "day"], [4.35, "week"], [12, "month"], [Infinity, "year"],
 ];

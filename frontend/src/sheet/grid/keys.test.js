@@ -22,12 +22,12 @@ describe("moves", () => {
     ["Tab", {}, [5, 3]],
     ["Tab", { shiftKey: true }, [5, 1]],
   ])("%s %j goes to %j", (k, mods, to) => {
-    expect(key(k, mods).move).toEqual(to);
+    expect(key(k, mods)).toMatchObject({ move: to });
   });
 
   test("Shift extends, except with Tab", () => {
-    expect(key("ArrowDown", { shiftKey: true }).extend).toBe(true);
-    expect(key("Tab", { shiftKey: true }).extend).toBe(false);
+    expect(key("ArrowDown", { shiftKey: true })).toMatchObject({ extend: true });
+    expect(key("Tab", { shiftKey: true })).toMatchObject({ extend: false });
   });
 });
 
