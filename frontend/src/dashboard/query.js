@@ -4,6 +4,7 @@
 // time_column, bucket}, columns by key); its answer has the same shape either way, a sheet's
 // with the names of its columns in `labels`.
 
+import { isNumeric, isTime } from "../lib/columnTypes.js";
 import { toCsv } from "../lib/csv.js";
 
 export const RANGES = [
@@ -26,14 +27,11 @@ export function newWidget(type = "line") {
   };
 }
 
-export const NUMERIC_TYPES = ["number", "integer"];
-export const TIME_TYPES = ["date", "datetime"];
-
-/** The column types an aggregate takes (count: any column, or none to count rows). */
-export function columnTypesFor(agg) {
-  if (agg === "sum" || agg === "avg") return NUMERIC_TYPES;
-  if (agg === "min" || agg === "max") return [...NUMERIC_TYPES, ...TIME_TYPES];
-  return null;
+/** Whether an aggregate takes a column of this type (count: any column, or none to count rows). */
+export function aggregateTakes(agg, type) {
+  if (agg === "sum" || agg === "avg") return isNumeric(type);
+  if (agg === "min" || agg === "max") return isNumeric(type) || isTime(type);
+  return true;
 }
 
 /** What the widget aggregates, in words: the metric, or the sheet's column (by the answer's labels). */

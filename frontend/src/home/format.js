@@ -1,4 +1,6 @@
 // Small formatting and parsing helpers of the home page.
+import { typeNames } from "../lib/columnTypes.js";
+
 const RANK = { none: 0, view: 1, edit: 2, manage: 3, own: 4 };
 
 export function can(access, needed) {
@@ -6,6 +8,7 @@ export function can(access, needed) {
 }
 
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+/** @type {[number, Intl.RelativeTimeFormatUnit][]} */
 const STEPS = [
   [60, "second"], [60, "minute"], [24, "hour"], [7, "day"], [4.35, "week"], [12, "month"], [Infinity, "year"],
 ];
@@ -31,8 +34,6 @@ export function rowsLabel(sheet) {
   return sheet.rows === 1 ? "1 row" : `${count} rows`;
 }
 
-export const COLUMN_TYPES = ["text", "number", "integer", "boolean", "date", "datetime"];
-
 /** "Name, Amount:number, Due:date" -> [{name, type}]; throws an Error naming a bad type. */
 export function parseColumns(text) {
   const columns = [];
@@ -44,8 +45,9 @@ export function parseColumns(text) {
     let type = "text";
     if (colon > 0) {
       const maybe = piece.slice(colon + 1).trim().toLowerCase();
-      if (!COLUMN_TYPES.includes(maybe)) {
-        throw new Error(`“${maybe}” is not a column type; use one of ${COLUMN_TYPES.join(", ")}.`);
+      const types = typeNames();
+      if (!types.includes(maybe)) {
+        throw new Error(`“${maybe}” is not a column type; use one of ${types.join(", ")}.`);
       }
       name = piece.slice(0, colon).trim();
       type = maybe;

@@ -18,6 +18,7 @@ export class ApiError extends Error {
  */
 export async function api(method, url, body) {
   const headers = { Accept: "application/json" };
+  /** @type {RequestInit} */
   const options = { method, headers, credentials: "same-origin" };
   if (method !== "GET" && method !== "HEAD") headers["X-CSRFToken"] = csrfToken();
   if (body instanceof FormData) {

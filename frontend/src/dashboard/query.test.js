@@ -1,0 +1,47 @@
+// Which columns an aggregate takes (from the column type table) and the export URLs of a widget.
+import { afterEach, beforeEach, describe, expect, test } from "vitest";
+
+import { setColumnTypes, typeNames } from "../lib/columnTypes.js";
+import { TYPES } from "../test/columnTypes.js";
+import { aggregateTakes, exportUrl, widgetUrl } from "./query.js";
+
+beforeEach(() => setColumnTypes(TYPES));
+afterEach(() => setColumnTypes(null));
+
+describe("aggregateTakes", () => {
+  test.each([
+    ["sum", ["number", "integer"]],
+    ["avg", ["number", "integer"]],
+    ["min", ["number", "integer", "date", "datetime"]],
+    ["max", ["number", "integer", "date", "datetime"]],
+    ["count", ["text", "number", "integer", "boolean", "date", "datetime", "choice"]],
+  ])("%s takes %j", (agg, types) => {
+    expect(typeNames().filter((type) => aggregateTakes(agg, type))).toEqual(types);
+  });
+
+  test("a numeric type added on the server is summed with no change here", () => {
+    setColumnTypes({ ...TYPES, money: { ...TYPES.number, label: "Money" } });
+    expect(aggregateTakes("sum", "money")).toBe(true);
+  });
+});
+
+describe("export URLs", () => {
+  const filters = { from: "2026-01-31T10:00:00Z", to: "2026-01-31T11:00:00Z", tags: [] };
+
+  test("a sheet widget exports the whole sheet", () => {
+    const urls = { sheetExport: "/api/v1/sheets/{id}/export/", export: "/api/v1/metrics/export/" };
+    expect(exportUrl(urls, { source: "sheet", sheet: 4 }, filters, "xlsx")).toBe("/api/v1/sheets/4/export/?format=xlsx");
+  });
+
+  test("a metric widget exports its metric's events in the window", () => {
+    const url = new URL(exportUrl({ export: "/api/v1/metrics/export/" }, { source: "metrics", metric: "orders" }, filters, "csv"), "http://x");
+    expect(url.pathname).toBe("/api/v1/metrics/export/");
+    expect(Object.fromEntries(url.searchParams)).toEqual({ metric: "orders", from: "2026-01-31T10:00:00.000Z", to: "2026-01-31T11:00:00.000Z", format: "csv" });
+  });
+
+  test("a widget's data URL carries its query and filters as JSON", () => {
+    const url = new URL(widgetUrl("/w/", { source: "sheet", sheet: 1 }, filters), "http://x");
+    expect(JSON.parse(url.searchParams.get("query"))).toEqual({ source: "sheet", sheet: 1 });
+    expect(JSON.parse(url.searchParams.get("filters"))).toEqual(filters);
+  });
+});

@@ -1,0 +1,249 @@
+// The grid: a small shell that builds the DOM and composes the parts, each owning one concern —
+// geometry (where things are), render (one frame), selection (the range), editing (the cell
+// editor), keys, pointer, clipboard, writes (clear, fill, toggle) and resize (column widths).
+// Frames are drawn at most once per animation frame; others' edits at most every REMOTE_MS.
+import { ColumnWidths } from "./resize.js";
+import { Clipboard } from "./clipboard.js";
+import { Editing } from "./editing.js";
+import { cellEditor } from "./editors.js";
+import { ROW_H, HEAD_H, columnXs, revealScroll, scrollTopFor, virtualTop } from "./geometry.js";
+import { keyCommand } from "./keys.js";
+import { Pointer } from "./pointer.js";
+import { Renderer } from "./render.js";
+import { Selection } from "./selection.js";
+import { RangeWrites } from "./writes.js";
+
+const REMOTE_MS = 100;
+
+export class Grid {
+  /**
+   * @param {HTMLElement} root
+   * @param {import("../model.js").SheetModel} model
+   * @param {{sheetId: number, readOnly: () => boolean, maxBatchCells?: number, onSelection?: Function,
+   *   onColumnMenu?: Function, onUndo?: Function, onRedo?: Function, onMessage?: (text: string) => void}} options
+   */
+  constructor(root, model, options) {
+    this.root = root;
+    this.model = model;
+    this.options = options;
+    this.frame = 0;
+    this.soonTimer = null;
+    /** @type {any} what the last frame drew: {first, rowCount, shiftY, left, xs, c0, c1} */
+    this.layout = null;
+    /** @type {any[]} the rows the last frame drew (undefined: still loading) */
+    this.visibleRows = [];
+    this.build();
+    this.selection = new Selection();
+    this.widths = new ColumnWidths(options.sheetId, () => this.schedule());
+    this.renderer = new Renderer(this);
+    this.editing = new Editing(this);
+    this.writes = new RangeWrites(this);
+    this.pointer = new Pointer(this);
+    this.clipboard = new Clipboard(this);
+    this.measure();
+    this.resizeObserver = new ResizeObserver(() => {
+      this.measure();
+      this.schedule();
+    });
+    this.resizeObserver.observe(this.scroller);
+    // Others' cell edits may come by the hundred a second: they are drawn within REMOTE_MS,
+    // not on every frame, so a burst costs a few renders and repaints a second, not sixty.
+    model.on("change", (what) => (what?.op?.kind === "cells.update" && what.op.actor !== null ? this.scheduleSoon() : this.schedule()));
+    model.on("total", () => {
+      this.measure();
+      this.schedule();
+    });
+    model.on("flash", (rowId, col) => this.renderer.flash(rowId, col));
+    this.schedule();
+  }
+
+  build() {
+    const root = this.root;
+    root.classList.add("gc-grid");
+    root.tabIndex = 0;
+    root.innerHTML = `
+      <div class="gc-scroller">
+        <div class="gc-view">
+          <div class="gc-body"></div>
+          <div class="gc-selection"></div>
+          <div class="gc-presence"></div>
+          <div class="gc-colheads"></div>
+          <div class="gc-rowheads"></div>
+          <div class="gc-corner">#</div>
+        </div>
+        <div class="gc-spacer"></div>
+      </div>`;
+    const find = (/** @type {string} */ selector) => /** @type {HTMLElement} */ (root.querySelector(selector));
+    this.scroller = find(".gc-scroller");
+    this.view = find(".gc-view");
+    this.body = find(".gc-body");
+    this.selectionBox = find(".gc-selection");
+    this.presenceLayer = find(".gc-presence");
+    this.colHeads = find(".gc-colheads");
+    this.rowHeads = find(".gc-rowheads");
+    this.corner = find(".gc-corner");
+    this.spacer = find(".gc-spacer");
+    this.scroller.addEventListener("scroll", () => this.schedule(), { passive: true });
+    root.addEventListener("keydown", (e) => this.keyDown(e));
+  }
+
+  measure() {
+    this.viewW = this.scroller.clientWidth;
+    this.viewH = this.scroller.clientHeight;
+    this.rowHeadW = Math.max(48, 14 + 8 * String(this.model.total ?? 1000).length);
+  }
+
+  destroy() {
+    this.resizeObserver.disconnect();
+    cancelAnimationFrame(this.frame);
+    clearTimeout(this.soonTimer);
+    this.renderer.destroy();
+  }
+
+  // --- geometry ----------------------------------------------------------------------------------
+
+  get total() {
+    return this.model.total ?? 0;
+  }
+
+  /** The sheet's size for the selection: {rows, cols}. */
+  size() {
+    return { rows: this.total, cols: this.model.columns.length };
+  }
+
+  width(column) {
+    return this.widths.width(column);
+  }
+
+  columnXs() {
+    return columnXs(this.model.columns, (column) => this.width(column));
+  }
+
+  /** Scroll position -> pixel offset in the sheet's real height. */
+  virtualTop() {
+    return virtualTop(this.scroller.scrollTop, this.total, this.viewH);
+  }
+
+  /** Scroll so that the cell is in view. */
+  reveal(r, c) {
+    const to = revealScroll({ r, c, top: this.virtualTop(), left: this.scroller.scrollLeft, viewW: this.viewW, viewH: this.viewH, rowHeadW: this.rowHeadW, xs: this.columnXs() });
+    if (to.top !== null) {
+      const scrollTop = scrollTopFor(to.top, this.total, this.viewH);
+      if (scrollTop !== null) this.scroller.scrollTop = scrollTop;
+    }
+    if (to.left !== null) this.scroller.scrollLeft = to.left;
+  }
+
+  // --- drawing -----------------------------------------------------------------------------------
+
+  schedule() {
+    clearTimeout(this.soonTimer);
+    this.soonTimer = null;
+    if (!this.frame) this.frame = requestAnimationFrame(() => this.render());
+  }
+
+  scheduleSoon() {
+    if (!this.frame && !this.soonTimer) this.soonTimer = setTimeout(() => this.schedule(), REMOTE_MS);
+  }
+
+  render() {
+    this.frame = 0;
+    this.renderer.render();
+  }
+
+  setPresence(people) {
+    this.renderer.presence = people;
+    this.schedule();
+  }
+
+  // --- selection ---------------------------------------------------------------------------------
+
+  range() {
+    return this.selection.range();
+  }
+
+  select(r, c, extend = false) {
+    this.selection.select(r, c, this.size(), extend);
+    this.reveal(this.selection.active.r, this.selection.active.c);
+    this.changed();
+  }
+
+  scrollToRow(index) {
+    this.select(index, this.selection.active.c);
+  }
+
+  /** The selection changed: tell the page and draw it. */
+  changed() {
+    this.announce();
+    this.schedule();
+  }
+
+  /** Tell the others (presence) and the page what is selected. */
+  announce() {
+    const range = this.selection.range();
+    const { r0, r1, c0, c1 } = range;
+    const columns = this.model.columns;
+    const rowA = this.model.rowAt(r0);
+    const rowB = this.model.rowAt(r1);
+    let selection = null;
+    if (rowA && rowB && columns[c0] && columns[c1]) {
+      selection = r0 === r1 && c0 === c1
+        ? { row: rowA.id, col: columns[c0].key }
+        : { rows: [rowA.id, rowB.id], cols: [columns[c0].key, columns[c1].key] };
+    }
+    this.options.onSelection?.(selection, this.editing.open, range);
+  }
+
+  /** The selected rows, loaded (at most 10,000). */
+  rangeRows() {
+    return this.writes.rows();
+  }
+
+  // --- editing -----------------------------------------------------------------------------------
+
+  get readOnly() {
+    return this.options.readOnly();
+  }
+
+  refuseIfReadOnly() {
+    if (!this.readOnly) return false;
+    this.options.onMessage?.("You can view this sheet, not edit it.");
+    return true;
+  }
+
+  startEdit(initial) {
+    this.editing.start(initial);
+  }
+
+  // --- keys --------------------------------------------------------------------------------------
+
+  keyDown(event) {
+    if (this.editing.open) return;
+    const { r, c } = this.selection.active;
+    const column = this.model.columns[c];
+    const todo = keyCommand(event, {
+      r,
+      c,
+      lastR: this.total - 1,
+      lastC: this.model.columns.length - 1,
+      page: Math.max(1, Math.floor((this.viewH - HEAD_H) / ROW_H) - 1),
+      toggles: !!(column && cellEditor(column.type).toggle),
+    });
+    if (!todo) return;
+    if (!("command" in todo && todo.command === "collapse")) event.preventDefault();
+    if ("move" in todo) return this.select(todo.move[0], todo.move[1], todo.extend);
+    switch (todo.command) {
+      case "edit": return this.editing.start();
+      case "type": return this.editing.start(todo.text);
+      case "collapse": return this.select(r, c);
+      case "clear": return this.writes.clear();
+      case "fillDown": return this.writes.fillDown();
+      case "toggle": return this.writes.toggle();
+      case "undo": return this.options.onUndo?.();
+      case "redo": return this.options.onRedo?.();
+      case "selectAll":
+        this.selection.selectAll(this.size());
+        return this.changed();
+    }
+  }
+}

@@ -1,0 +1,199 @@
+// Drawing one frame: only the cells on screen are in the DOM (pools of divs reused frame after
+// frame), with the row and column heads, the selection box, the others' selections (presence)
+// and the flash of cells someone else changed.
+import { icon, alignOf } from "../../lib/columnTypes.js";
+import { displayValue } from "./editors.js";
+import { ROW_H, rangeRect, scrollHeight, visibleWindow } from "./geometry.js";
+import { Pool, el, place, setIf, setStyle } from "./dom.js";
+
+const FLASH_MS = 900;
+
+export class Renderer {
+  /** @param {import("./index.js").Grid} grid */
+  constructor(grid) {
+    this.grid = grid;
+    this.cells = new Pool(grid.body, "gc-cell");
+    this.rowHeads = new Pool(grid.rowHeads, "gc-rowhead");
+    this.colHeads = new Pool(grid.colHeads, "gc-colhead");
+    this.peers = new Pool(grid.presenceLayer, "gc-peer");
+    this.flashes = new Map(); // row id + column key -> until (performance.now())
+    this.flashTimer = null;
+    this.presence = [];
+  }
+
+  render() {
+    const grid = this.grid;
+    const model = grid.model;
+    const columns = model.columns;
+    const xs = grid.columnXs();
+    const totalW = xs[xs.length - 1];
+    const { viewW, viewH, rowHeadW } = grid;
+    grid.view.style.width = `${viewW}px`;
+    grid.view.style.height = `${viewH}px`;
+    grid.spacer.style.height = `${Math.max(0, scrollHeight(grid.total) - viewH)}px`;
+    grid.spacer.style.width = `${totalW + rowHeadW}px`;
+
+    const layout = visibleWindow({ top: grid.virtualTop(), left: grid.scroller.scrollLeft, total: grid.total, viewW, viewH, rowHeadW, xs });
+    const { first, rowCount, shiftY, left, c0, c1 } = layout;
+    grid.layout = layout;
+    if (model.total === null) model.rowAt(first); // the first window tells how many rows there are
+    model.keepOnly(first, first + rowCount);
+
+    // cells
+    const now = performance.now();
+    let nextFlash = Infinity;
+    let n = 0;
+    const rows = [];
+    for (let i = 0; i < rowCount; i++) {
+      const index = first + i;
+      const row = model.rowAt(index);
+      rows.push(row);
+      const y = shiftY + i * ROW_H;
+      for (let c = c0; c < c1; c++) {
+        const column = columns[c];
+        const div = this.cells.get(n++);
+        const x = rowHeadW + xs[c] - left;
+        let text = "";
+        let cls = "gc-cell";
+        let title = "";
+        if (row) {
+          const cell = model.cell(row, column.key);
+          text = displayValue(cell.value, column.type);
+          if (cell.error) {
+            cls += " error";
+            title = cell.error;
+          } else if (cell.pending) cls += " pending";
+          const until = this.flashes.get(`${row.id}\u0000${column.key}`);
+          if (until > now) {
+            cls += " flash";
+            nextFlash = Math.min(nextFlash, until);
+          }
+          if (!model.isLoaded(index)) cls += " stale";
+        } else {
+          cls += " loading";
+        }
+        if (alignOf(column.type) === "right") cls += " num";
+        setIf(div, "className", cls);
+        setIf(div, "textContent", text);
+        setIf(div, "title", title);
+        setStyle(div, "transform", `translate(${x}px,${y}px)`);
+        setStyle(div, "width", `${grid.width(column)}px`);
+      }
+    }
+    this.cells.hideFrom(n);
+    grid.visibleRows = rows;
+
+    // row heads
+    for (let i = 0; i < rowCount; i++) {
+      const div = this.rowHeads.get(i);
+      setIf(div, "textContent", String(first + i + 1));
+      setStyle(div, "transform", `translateY(${shiftY + i * ROW_H}px)`);
+      setIf(div, "className", grid.selection.inRows(first + i) ? "gc-rowhead sel" : "gc-rowhead");
+    }
+    this.rowHeads.hideFrom(rowCount);
+    grid.rowHeads.style.width = grid.colHeads.style.left = `${rowHeadW}px`;
+    grid.corner.style.width = `${rowHeadW}px`;
+
+    // column heads
+    let h = 0;
+    for (let c = c0; c < c1; c++) {
+      const column = columns[c];
+      const div = this.colHeads.get(h++);
+      if (div._key !== column.key || div._name !== column.name || div._type !== column.type) {
+        div._key = column.key;
+        div._name = column.name;
+        div._type = column.type;
+        div.dataset.col = column.key;
+        div.innerHTML = "";
+        const type = el("span", "gc-type", icon(column.type));
+        type.title = column.type;
+        const name = el("span", "gc-name", column.name);
+        const sort = el("span", "gc-sort", "");
+        const menu = el("button", "gc-menu", "▾");
+        menu.type = "button";
+        menu.title = "Column menu";
+        menu.tabIndex = -1;
+        const grip = el("span", "gc-resize", "");
+        div.append(type, name, sort, menu, grip);
+      }
+      const sortKey = model.view.sort;
+      div.querySelector(".gc-sort").textContent =
+        sortKey === column.key ? "↑" : sortKey === `-${column.key}` ? "↓" : model.view.filters.some((f) => f[0] === column.key) ? "⚲" : "";
+      setStyle(div, "transform", `translateX(${xs[c] - left}px)`);
+      setStyle(div, "width", `${grid.width(column)}px`);
+      setIf(div, "className", grid.selection.inCols(c) ? "gc-colhead sel" : "gc-colhead");
+    }
+    this.colHeads.hideFrom(h);
+
+    this.drawSelection();
+    this.drawPresence();
+    grid.editing.place();
+    if (nextFlash < Infinity && !this.flashTimer) {
+      this.flashTimer = setTimeout(() => {
+        this.flashTimer = null;
+        grid.scheduleSoon();
+      }, nextFlash - now + 5);
+    }
+  }
+
+  /** The on-screen rectangle of rows r0..r1 and columns c0..c1, or null. */
+  rect(r0, r1, c0, c1) {
+    return rangeRect(this.grid.layout, this.grid.rowHeadW, r0, r1, c0, c1);
+  }
+
+  drawSelection() {
+    const grid = this.grid;
+    const { r0, r1, c0, c1 } = grid.selection.range();
+    const box = grid.model.columns.length && grid.total ? this.rect(r0, r1, c0, c1) : null;
+    place(grid.selectionBox, box);
+  }
+
+  drawPresence() {
+    const grid = this.grid;
+    let n = 0;
+    const rows = grid.visibleRows || [];
+    const columns = grid.model.columns;
+    for (const person of this.presence) {
+      const s = person.selection;
+      if (!s) continue;
+      const rowIds = s.rows ?? [s.row, s.row];
+      const cols = s.cols ?? [s.col, s.col];
+      const r0 = rows.findIndex((row) => row?.id === rowIds[0]);
+      const r1 = rows.findIndex((row) => row?.id === rowIds[1]);
+      const c0 = columns.findIndex((c) => c.key === cols[0]);
+      const c1 = columns.findIndex((c) => c.key === cols[1]);
+      if ((r0 < 0 && r1 < 0) || c0 < 0 || c1 < 0) continue;
+      const first = grid.layout.first;
+      const box = this.rect(first + (r0 < 0 ? 0 : r0), first + (r1 < 0 ? rows.length - 1 : r1), Math.min(c0, c1), Math.max(c0, c1));
+      if (!box) continue;
+      const div = this.peers.get(n++);
+      if (div._who !== person.connection) {
+        div._who = person.connection;
+        div.innerHTML = "";
+        div.append(el("span", "gc-peer-name", person.name));
+        div.dataset.connection = person.connection;
+      }
+      div.style.setProperty("--peer", person.colour);
+      div.classList.toggle("editing", !!person.editing);
+      place(div, box);
+    }
+    this.peers.hideFrom(n);
+  }
+
+  /** Highlight a cell someone else changed. A cell already highlighted keeps its expiry, so a
+   * burst of edits costs one class change per cell, not one per edit. */
+  flash(rowId, col) {
+    const key = `${rowId}\u0000${col}`;
+    const now = performance.now();
+    if (this.flashes.get(key) > now) return;
+    this.flashes.set(key, now + FLASH_MS);
+    if (this.flashes.size > 5000) {
+      for (const [old, until] of this.flashes) if (until < now) this.flashes.delete(old);
+    }
+    this.grid.scheduleSoon();
+  }
+
+  destroy() {
+    clearTimeout(this.flashTimer);
+  }
+}

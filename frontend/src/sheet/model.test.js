@@ -1,0 +1,191 @@
+// The sheet model without a browser: rows by window from a fake API, operations applied in
+// version order, one's own edits shown until acknowledged, refused values kept with the reason.
+import { beforeEach, describe, expect, test, vi } from "vitest";
+
+import { BLOCK_ROWS, SheetModel } from "./model.js";
+
+const COLUMNS = [
+  { key: "b", name: "Amount", type: "number", position: 2 },
+  { key: "a", name: "Name", type: "text", position: 1 },
+];
+
+/** A sheet of `total` rows (ids 1..total, values {a: "r<id>"}) at `version`, answering the rows API. */
+function fakeApi({ total = 250, version = 5 } = {}) {
+  const state = { total, version, calls: [] };
+  state.api = vi.fn(async (method, url) => {
+    state.calls.push(url);
+    const params = new URL(url, "http://x").searchParams;
+    const offset = Number(params.get("offset"));
+    const limit = Number(params.get("limit"));
+    const rows = [];
+    for (let i = offset; i < Math.min(offset + limit, state.total); i++) rows.push({ id: i + 1, values: { a: `r${i + 1}`, b: i } });
+    return { rows, total: state.total, version: state.version };
+  });
+  return state;
+}
+
+function fakeSocket() {
+  return { frames: [], write(frame) { this.frames.push(frame); return frame.op_id; } };
+}
+
+let server;
+let model;
+let events;
+
+function newModel(version = 5) {
+  model = new SheetModel({ sheetId: 1, columns: COLUMNS, version, api: server.api });
+  model.socket = fakeSocket();
+  events = { change: [], flash: [], total: [] };
+  model.on("change", (what) => events.change.push(what));
+  model.on("flash", (row, col) => events.flash.push([row, col]));
+  model.on("total", (n) => events.total.push(n));
+  return model;
+}
+
+const flush = () => new Promise((resolve) => setTimeout(resolve, 0));
+const cells = (version, list, extra = {}) => ({ version, kind: "cells.update", actor: 2, changes: { cells: list }, ...extra });
+
+beforeEach(() => {
+  server = fakeApi();
+  newModel();
+});
+
+test("columns are kept in position order", () => {
+  expect(model.columns.map((c) => c.key)).toEqual(["a", "b"]);
+  expect(model.column("b").name).toBe("Amount");
+});
+
+describe("rows by window", () => {
+  test("a row not loaded is fetched by block, once, and the total learned", async () => {
+    expect(model.rowAt(150)).toBeUndefined();
+    expect(model.rowAt(160)).toBeUndefined();
+    await flush();
+    expect(server.calls).toEqual(["/api/v1/sheets/1/rows/?offset=100&limit=100"]);
+    expect(model.rowAt(150)).toMatchObject({ id: 151, values: { a: "r151" } });
+    expect(model.isLoaded(150) && !model.isLoaded(0)).toBe(true);
+    expect(model.total).toBe(250);
+    expect(events.total).toEqual([250]);
+  });
+
+  test("rowsFrom loads what is missing and stops at the end (once the total is known)", async () => {
+    await model.rowsFrom(0, 1);
+    const rows = await model.rowsFrom(240, 20);
+    expect(server.calls).toHaveLength(2);
+    expect(rows.map((r) => r.id)).toEqual([241, 242, 243, 244, 245, 246, 247, 248, 249, 250]);
+    expect(BLOCK_ROWS).toBe(100);
+  });
+
+  test("the view's sort and filters go into the request", async () => {
+    model.setView({ sort: "-b", filters: [["a", "contains", "x"]] });
+    await model.rowsFrom(0, 1);
+    expect(server.calls.at(-1)).toBe("/api/v1/sheets/1/rows/?offset=0&limit=100&sort=-b&filter=a%3Acontains%3Ax");
+  });
+
+  test("a block fetched at an older version gets the newer changes from the log", async () => {
+    newModel(5);
+    server.version = 5;
+    model.apply(cells(6, [{ row: 3, col: "a", value: "new" }]), false);
+    await model.rowsFrom(0, 10);
+    expect(model.rowAt(2).values.a).toBe("new");
+  });
+});
+
+describe("operations", () => {
+  beforeEach(async () => {
+    await model.rowsFrom(0, 100);
+    events.change.length = 0;
+  });
+
+  test("a cell update changes the row, moves the version and flashes others' edits", () => {
+    model.apply(cells(6, [{ row: 1, col: "a", value: "x" }]), false);
+    expect(model.rowAt(0).values.a).toBe("x");
+    expect(model.version).toBe(6);
+    expect(events.flash).toEqual([[1, "a"]]);
+    expect(events.change.at(-1).op.version).toBe(6);
+  });
+
+  test("an operation older than the row's snapshot does not overwrite it", () => {
+    model.rowAt(0).v = 9;
+    model.apply(cells(6, [{ row: 1, col: "a", value: "old" }]), false);
+    expect(model.rowAt(0).values.a).toBe("r1");
+  });
+
+  test("rows inserted or deleted change the total and refetch the windows", () => {
+    const generation = model.generation;
+    model.apply({ version: 6, kind: "rows.insert", changes: { rows: [{}, {}] } }, false);
+    expect(model.total).toBe(252);
+    model.apply({ version: 7, kind: "rows.delete", changes: { ids: [1, 2, 3] } }, false);
+    expect(model.total).toBe(249);
+    model.apply({ version: 8, kind: "rows.move", changes: {} }, false);
+    expect(model.generation).toBe(generation + 3);
+    expect(model.isLoaded(0)).toBe(false);
+    expect(model.rowAt(0)).toMatchObject({ id: 1 }); // the old window shows until the new one comes
+  });
+
+  test("with a filter on, inserted rows do not guess the total", () => {
+    model.view.filters = [["a", "eq", "x"]];
+    model.apply({ version: 6, kind: "rows.insert", changes: { rows: [{}] } }, false);
+    expect(model.total).toBe(250);
+  });
+
+  test("column add, rename, move, retype and delete", () => {
+    model.apply({ version: 6, kind: "column.add", changes: { column: { key: "c", name: "Due", type: "date", position: 0 } } }, false);
+    expect(model.columns.map((c) => c.key)).toEqual(["c", "a", "b"]);
+    model.apply({ version: 7, kind: "column.rename", changes: { key: "c", name: "When" } }, false);
+    model.apply({ version: 8, kind: "column.move", changes: { key: "c", position: 3 } }, false);
+    expect(model.columns.map((c) => c.name)).toEqual(["Name", "Amount", "When"]);
+    model.apply({ version: 9, kind: "column.retype", changes: { key: "a", type: "integer", values: { 1: 10 } } }, false);
+    expect(model.column("a")).toMatchObject({ type: "integer", options: {} });
+    expect(model.rowAt(0).values.a).toBe(10);
+    model.apply({ version: 10, kind: "column.delete", changes: { key: "b" } }, false);
+    expect(model.columns.map((c) => c.key)).toEqual(["a", "c"]);
+    expect(model.version).toBe(10);
+  });
+});
+
+describe("one's own edits", () => {
+  beforeEach(() => model.rowsFrom(0, 10));
+
+  test("shown at once as pending, sent as one edit, settled by the ack", () => {
+    const [id] = model.setCells([{ row: 1, col: "a", value: "mine" }, { row: 2, col: "a", value: "" }]);
+    expect(model.socket.frames).toEqual([{ type: "edit", op_id: id, cells: [{ row: 1, col: "a", value: "mine" }, { row: 2, col: "a", value: null }] }]);
+    const row = model.rowAt(0);
+    expect(model.cell(row, "a")).toEqual({ value: "mine", pending: true });
+    model.apply(cells(6, [{ row: 1, col: "a", value: "mine" }], { op_id: id, actor: null }), true);
+    expect(model.cell(row, "a")).toEqual({ value: "mine" });
+    expect(events.flash).toEqual([]); // one's own edit does not flash
+  });
+
+  test("split into batches of maxCells", () => {
+    const ids = model.setCells([1, 2, 3, 4, 5].map((row) => ({ row, col: "a", value: "v" })), 2);
+    expect(ids).toHaveLength(3);
+    expect(model.socket.frames.map((f) => f.cells.length)).toEqual([2, 2, 1]);
+  });
+
+  test("a newer edit of the same cell stays pending when the older one is acknowledged", () => {
+    const [first] = model.setCells([{ row: 1, col: "a", value: "one" }]);
+    model.setCells([{ row: 1, col: "a", value: "two" }]);
+    model.settle(first);
+    expect(model.cell(model.rowAt(0), "a")).toEqual({ value: "two", pending: true });
+  });
+
+  test("a refused value stays in the cell with the reason until cleared", () => {
+    const [id] = model.setCells([{ row: 1, col: "b", value: "abc" }]);
+    const write = model.socket.frames[0];
+    model.refused({ type: "error", op_id: id, row: 1, col: "b", message: "Not a number" }, write);
+    const row = model.rowAt(0);
+    expect(model.cell(row, "b")).toEqual({ value: "abc", error: "Not a number" });
+    model.clearError(1, "b");
+    expect(model.cell(row, "b")).toEqual({ value: 0 });
+  });
+});
+
+test("reload starts over from the snapshot", async () => {
+  server.api.mockImplementationOnce(async () => ({ columns: [{ key: "z", name: "Z", type: "text", position: 0 }], version: 40 }));
+  model.apply(cells(6, [{ row: 1, col: "a", value: "x" }]), false);
+  await model.reload();
+  expect(model.version).toBe(40);
+  expect(model.logFloor).toBe(40);
+  expect(model.log).toEqual([]);
+  expect(model.columns.map((c) => c.key)).toEqual(["z"]);
+});
