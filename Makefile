@@ -9,7 +9,7 @@ NPM ?= npm
 FRONTEND_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/vite.config.js frontend/package.json
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install frontend browser run stop test services bench-sheet bench-grid bench-fanout bench-analytics clean superset superset-stop bench-superset bench-first-run
+.PHONY: install frontend browser run stop test check services bench-sheet bench-grid bench-fanout bench-analytics clean superset superset-stop bench-superset bench-first-run
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,8 +68,15 @@ services:
 
 # The suite owns a Superset of its own (on a free port, metadata kept in $(TEST_SUPERSET_VAR) between
 # runs), started for it and stopped when it ends, whatever the outcome.
-test: install frontend browser services
-	cd frontend && $(NPM) test --silent
+# The checks that keep the code's shape (issue 14): the apps' and analytics' one-way layers
+# (import-linter, pyproject.toml), ruff's lint and format, svelte-check, and the front end's unit tests.
+check: install frontend
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	cd frontend && $(NPM) run check --silent && $(NPM) test --silent
+
+test: check browser services
 	@DJANGO_SETTINGS_MODULE=config.settings.test $(SUPERSET_SERVICE) start --var $(TEST_SUPERSET_VAR) --port auto
 	@status=0; SUPERSET_URL=$$(cat $(TEST_SUPERSET_VAR)/url) DJANGO_SETTINGS_MODULE=config.settings.test \
 	  $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; \

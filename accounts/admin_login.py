@@ -2,6 +2,7 @@
 (per client IP, and per e-mail address) as /accounts/login/, kept in the shared cache, with the
 same client IP (ALLAUTH_TRUSTED_PROXY_COUNT). Without this the admin login was an unthrottled way
 to guess passwords. config/urls.py installs the form as admin.site.login_form."""
+
 from allauth.account.adapter import get_adapter
 from django.contrib.admin.forms import AdminAuthenticationForm
 

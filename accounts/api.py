@@ -1,4 +1,5 @@
 """REST API for workspaces, their members and the user's API tokens."""
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -21,7 +22,9 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {
-            "type": "apiKey", "in": "header", "name": "Authorization",
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
             "description": "API token, sent as `Token gc_...` (or `Bearer gc_...`).",
         }
 
@@ -138,20 +141,23 @@ class MemberList(APIView):
         return Response(MemberSerializer(members, many=True).data)
 
     @extend_schema(
-        request=MemberSerializer, responses={202: InviteAnswerSerializer},
+        request=MemberSerializer,
+        responses={202: InviteAnswerSerializer},
         description="Give an e-mail address a role in the workspace. The account that has verified the address "
-                    "becomes a member (or gets the role) now; without one, the role waits until an account verifies "
-                    "the address. The answer is the same 202 either way: it never tells whether the address has an "
-                    "account.",
+        "becomes a member (or gets the role) now; without one, the role waits until an account verifies "
+        "the address. The answer is the same 202 either way: it never tells whether the address has an "
+        "account.",
     )
     def post(self, request, pk):
         workspace = _workspace(request, pk, Access.MANAGE)
         serializer = MemberSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         answer = invitations.invite_member(
-            workspace=workspace, email=serializer.validated_data["user"]["email"],
+            workspace=workspace,
+            email=serializer.validated_data["user"]["email"],
             role=serializer.validated_data.get("role", "viewer"),
-            by_role=permissions.workspace_role(request.user, workspace.pk), invited_by=request.user,
+            by_role=permissions.workspace_role(request.user, workspace.pk),
+            invited_by=request.user,
         )
         return Response(answer, status=status.HTTP_202_ACCEPTED)
 
@@ -166,7 +172,9 @@ class MemberDetail(APIView):
         serializer = MemberRoleSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         membership = services.membership_set(
-            workspace=workspace, email=membership.user.email, role=serializer.validated_data["role"],
+            workspace=workspace,
+            email=membership.user.email,
+            role=serializer.validated_data["role"],
             by_role=permissions.workspace_role(request.user, workspace.pk),
         )
         return Response(MemberSerializer(membership).data)
@@ -191,7 +199,8 @@ class TokenList(APIView):
         serializer.is_valid(raise_exception=True)
         workspace_id = serializer.validated_data.get("workspace_id")
         token, key = services.token_create(
-            user=request.user, name=serializer.validated_data["name"],
+            user=request.user,
+            name=serializer.validated_data["name"],
             workspace=_workspace(request, workspace_id) if workspace_id is not None else None,
         )
         token.key = key

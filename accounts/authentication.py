@@ -1,4 +1,5 @@
 """API token authentication for DRF (`Authorization: Token gc_...` or `Bearer`)."""
+
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 

@@ -10,6 +10,7 @@ accounts: the answer is the same whether or not an account has the address, veri
 With ACCOUNT_EMAIL_VERIFICATION = "none" (the development default: nobody can verify) an
 account's own address counts as verified. Production runs with "mandatory".
 """
+
 from django.conf import settings
 from django.db import transaction
 
@@ -18,8 +19,10 @@ from core.errors import PermissionDenied
 from . import signals
 from .models import Invitation, Membership, Role, User, Workspace
 
-ANSWER = ("If an account has verified this address, it has access now; if not, access starts when one does. "
-          "The answer is the same either way.")
+ANSWER = (
+    "If an account has verified this address, it has access now; if not, access starts when one does. "
+    "The answer is the same either way."
+)
 
 
 def normalize(email: str | None) -> str:
@@ -49,14 +52,18 @@ def verified_account(email: str | None) -> User | None:
         return User.objects.filter(email__iexact=email, is_active=True).first()
     from allauth.account.models import EmailAddress
 
-    address = (EmailAddress.objects.filter(email__iexact=email, verified=True, user__is_active=True)
-               .select_related("user").first())
+    address = (
+        EmailAddress.objects.filter(email__iexact=email, verified=True, user__is_active=True)
+        .select_related("user")
+        .first()
+    )
     return address.user if address else None
 
 
 @transaction.atomic
-def invite_member(*, workspace: Workspace, email: str | None, role: str, by_role: Role | None,
-                  invited_by: User | None = None) -> dict[str, str]:
+def invite_member(
+    *, workspace: Workspace, email: str | None, role: str, by_role: Role | None, invited_by: User | None = None
+) -> dict[str, str]:
     """Give `email` a role in the workspace: now when an account has verified it, else when one does.
     Refusals depend on the role asked and on who asks, never on the address."""
     from .services import _check_role, membership_set
@@ -70,8 +77,9 @@ def invite_member(*, workspace: Workspace, email: str | None, role: str, by_role
         membership_set(workspace=workspace, email=account.email, role=role, by_role=by_role)
         Invitation.objects.filter(workspace=workspace, email=email).delete()
     else:
-        Invitation.objects.update_or_create(workspace=workspace, email=email,
-                                            defaults={"role": role, "invited_by": invited_by})
+        Invitation.objects.update_or_create(
+            workspace=workspace, email=email, defaults={"role": role, "invited_by": invited_by}
+        )
     return {"email": email, "role": role.value, "detail": ANSWER}
 
 
@@ -83,12 +91,14 @@ def claim_invitations(user: User) -> int:
     if not addresses:
         return 0
     with transaction.atomic():
-        waiting = list(Invitation.objects.select_for_update(of=("self",))
-                       .filter(email__in=addresses, workspace__isnull=False))
+        waiting = list(
+            Invitation.objects.select_for_update(of=("self",)).filter(email__in=addresses, workspace__isnull=False)
+        )
         for invitation in waiting:
             # A member already keeps the role they have.
-            Membership.objects.get_or_create(workspace_id=invitation.workspace_id, user=user,
-                                             defaults={"role": invitation.role})
+            Membership.objects.get_or_create(
+                workspace_id=invitation.workspace_id, user=user, defaults={"role": invitation.role}
+            )
             invitation.delete()
         answers = signals.addresses_verified.send(sender=User, user=user, addresses=addresses)
     return len(waiting) + sum(claimed or 0 for _, claimed in answers)

@@ -1,4 +1,5 @@
 """Users (e-mail login), workspaces (tenants), memberships with roles, and API tokens."""
+
 import hashlib
 import secrets
 
@@ -109,7 +110,11 @@ class ApiToken(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100)
     workspace = models.ForeignKey(
-        Workspace, null=True, blank=True, on_delete=models.CASCADE, related_name="api_tokens",
+        Workspace,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
         help_text="When set, the token reaches only this workspace.",
     )
     key_prefix = models.CharField(max_length=12, editable=False)
@@ -148,29 +153,41 @@ class Invitation(models.Model):
         EDIT = "edit"
 
     email = models.EmailField()
-    workspace = models.ForeignKey(Workspace, null=True, blank=True, on_delete=models.CASCADE, related_name="invitations")
-    sheet = models.ForeignKey("sheets.Sheet", null=True, blank=True, on_delete=models.CASCADE, related_name="invitations")
+    workspace = models.ForeignKey(
+        Workspace, null=True, blank=True, on_delete=models.CASCADE, related_name="invitations"
+    )
+    sheet = models.ForeignKey(
+        "sheets.Sheet", null=True, blank=True, on_delete=models.CASCADE, related_name="invitations"
+    )
     role = models.CharField(max_length=10, choices=Role.choices, blank=True)
     level = models.CharField(max_length=10, choices=Level.choices, blank=True)
-    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="+")
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=(models.Q(workspace__isnull=False, sheet__isnull=True, level="")
-                           & ~models.Q(role=""))
+                condition=(models.Q(workspace__isnull=False, sheet__isnull=True, level="") & ~models.Q(role=""))
                 | (models.Q(workspace__isnull=True, sheet__isnull=False, role="") & ~models.Q(level="")),
                 name="invitation_to_a_workspace_or_a_sheet",
             ),
-            models.UniqueConstraint(fields=["email", "workspace"], condition=models.Q(workspace__isnull=False),
-                                    name="one_invitation_per_workspace"),
-            models.UniqueConstraint(fields=["email", "sheet"], condition=models.Q(sheet__isnull=False),
-                                    name="one_invitation_per_sheet"),
+            models.UniqueConstraint(
+                fields=["email", "workspace"],
+                condition=models.Q(workspace__isnull=False),
+                name="one_invitation_per_workspace",
+            ),
+            models.UniqueConstraint(
+                fields=["email", "sheet"], condition=models.Q(sheet__isnull=False), name="one_invitation_per_sheet"
+            ),
         ]
         indexes = [models.Index(fields=["email"], name="invitation_email")]
 
     def __str__(self):
-        target = f"workspace {self.workspace_id} as {self.role}" if self.workspace_id else f"sheet {self.sheet_id} ({self.level})"
+        target = (
+            f"workspace {self.workspace_id} as {self.role}"
+            if self.workspace_id
+            else f"sheet {self.sheet_id} ({self.level})"
+        )
         return f"{self.email} to {target}"

@@ -1,6 +1,7 @@
 """What a user may do with a workspace: the membership role as an access level. Sheets add
 individual sharing on top (sheets.permissions); every REST view and socket asks through them.
 An API token scoped to a workspace (`user.token_workspace_id`) reaches nothing outside it."""
+
 from enum import IntEnum
 
 from core.errors import NotFound, PermissionDenied

@@ -1,4 +1,5 @@
 """Reads of workspaces and memberships."""
+
 from django.db.models import QuerySet
 
 from .models import User, Workspace

@@ -1,4 +1,5 @@
 """Writes of workspaces, memberships and API tokens."""
+
 from django.db import transaction
 
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, check_quota

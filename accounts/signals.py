@@ -1,4 +1,5 @@
 """What accounts announce; other apps subscribe (accounts never import them)."""
+
 from django.dispatch import Signal
 
 # user, addresses: an account has verified these addresses (lower case), inside the transaction

@@ -1,4 +1,5 @@
 """Pages of the account area: API tokens and the theme setting."""
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -21,11 +22,15 @@ def tokens(request: HttpRequest) -> HttpResponse:
             _, new_key = services.token_create(user=request.user, name=request.POST.get("name"), workspace=workspace)
         except GridcastError as error:
             messages.error(request, error.message)
-    return render(request, "tokens.html", {
-        "tokens": request.user.api_tokens.select_related("workspace"),
-        "workspaces": workspaces_for_user(request.user),
-        "new_key": new_key,
-    })
+    return render(
+        request,
+        "tokens.html",
+        {
+            "tokens": request.user.api_tokens.select_related("workspace"),
+            "workspaces": workspaces_for_user(request.user),
+            "new_key": new_key,
+        },
+    )
 
 
 @login_required

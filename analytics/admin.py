@@ -5,8 +5,7 @@ from .models import AlertRule, Notification
 
 @admin.register(AlertRule)
 class AlertRuleAdmin(admin.ModelAdmin):
-    list_display = ["name", "workspace", "source", "condition", "enabled", "state", "last_value",
-                    "last_evaluated_at"]
+    list_display = ["name", "workspace", "source", "condition", "enabled", "state", "last_value", "last_evaluated_at"]
     list_filter = ["source", "state", "enabled", "agg", "workspace", ("sheet", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name", "metric", "sheet__name", "workspace__name"]
     list_select_related = ["workspace", "sheet"]
@@ -14,11 +13,14 @@ class AlertRuleAdmin(admin.ModelAdmin):
     raw_id_fields = ["created_by", "sheet"]
     fieldsets = [
         (None, {"fields": ["workspace", "name", "enabled", "created_by"]}),
-        ("Metric or sheet column", {
-            "fields": ["source", "metric", "window_seconds", "tag_filter", "sheet", "column"],
-            "description": "A metric rule uses the metric, window and tags; a sheet rule the sheet (of the same "
-                           "workspace) and a column key such as c3, over every row (no window).",
-        }),
+        (
+            "Metric or sheet column",
+            {
+                "fields": ["source", "metric", "window_seconds", "tag_filter", "sheet", "column"],
+                "description": "A metric rule uses the metric, window and tags; a sheet rule the sheet (of the same "
+                "workspace) and a column key such as c3, over every row (no window).",
+            },
+        ),
         ("Condition", {"fields": ["agg", "comparison", "threshold"]}),
         ("State", {"fields": readonly_fields}),
     ]

@@ -1,4 +1,5 @@
 """Pages and page data of live dashboards (the REST API of metrics lives under /api/v1/)."""
+
 from django.urls import path
 
 from . import pages

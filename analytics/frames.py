@@ -1,5 +1,6 @@
 """The frames of the live dashboard (ws/dashboards/<id>/ and its Server-Sent Events fallback) and of
 the bell's stream (docs/dashboards.md is the contract; its frame tables are rendered from here)."""
+
 from core.frames import (
     INT,
     JSON,
@@ -15,32 +16,59 @@ from core.frames import (
 )
 
 DASHBOARD_FRAMES = FrameRegistry(
-    "dashboard", "`ws/dashboards/<workspace id>/` (and as events of its Server-Sent Events stream)", "docs/dashboards.md")
-NOTIFICATION_EVENTS = FrameRegistry("notifications", "the bell's stream `GET /notifications/events/`", "docs/dashboards.md")
+    "dashboard",
+    "`ws/dashboards/<workspace id>/` (and as events of its Server-Sent Events stream)",
+    "docs/dashboards.md",
+)
+NOTIFICATION_EVENTS = FrameRegistry(
+    "notifications", "the bell's stream `GET /notifications/events/`", "docs/dashboards.md"
+)
 
 # An alert that fired, as the bell shows it (alerts._push: notification_payload with the rule's name and
 # state, and this person's notification id: null for someone who was no member when it fired).
-NOTIFICATION = named("notification", Record(
-    id=nullable(INT), workspace=INT, rule=INT, message=STR, value=nullable(NUMBER), created_at=STR,
-    read_at=nullable(STR), rule_name=STR, state=STR,
-))
+NOTIFICATION = named(
+    "notification",
+    Record(
+        id=nullable(INT),
+        workspace=INT,
+        rule=INT,
+        message=STR,
+        value=nullable(NUMBER),
+        created_at=STR,
+        read_at=nullable(STR),
+        rule_name=STR,
+        state=STR,
+    ),
+)
 
-DASHBOARD_FRAMES.register("welcome", "first frame", workspace=INT,
-                          access=named("access", literal("view", "edit", "manage", "own")))
+DASHBOARD_FRAMES.register(
+    "welcome", "first frame", workspace=INT, access=named("access", literal("view", "edit", "manage", "own"))
+)
 DASHBOARD_FRAMES.register("subscribed", "the widget ids now watched", widgets=ListOf(STR))
 DASHBOARD_FRAMES.register(
-    "data", "one widget's data: `result` (the REST aggregate's shape) or `error` (a message); `at` (ISO) when it was"
+    "data",
+    "one widget's data: `result` (the REST aggregate's shape) or `error` (a message); `at` (ISO) when it was"
     " computed, `as_of_ms` (epoch ms) when its computation started",
-    widget=STR, at=STR, as_of_ms=INT, result=optional(JSON), error=optional(STR),
+    widget=STR,
+    at=STR,
+    as_of_ms=INT,
+    result=optional(JSON),
+    error=optional(STR),
 )
 DASHBOARD_FRAMES.register("notification", "an alert fired", notification=NOTIFICATION)
 DASHBOARD_FRAMES.register("pong", "answer to `ping`: `t` as sent", t=JSON)
 DASHBOARD_FRAMES.register(
-    "error", "a frame was refused; `access_revoked` and flooding close the socket",
-    code=STR, message=STR, frame=optional(STR), field=optional(STR), retry_after=optional(NUMBER),
+    "error",
+    "a frame was refused; `access_revoked` and flooding close the socket",
+    code=STR,
+    message=STR,
+    frame=optional(STR),
+    field=optional(STR),
+    retry_after=optional(NUMBER),
 )
-DASHBOARD_FRAMES.register("revoked", "(Server-Sent Events only) access is gone: the stream ends",
-                          code=literal("access_revoked"), message=STR)
+DASHBOARD_FRAMES.register(
+    "revoked", "(Server-Sent Events only) access is gone: the stream ends", code=literal("access_revoked"), message=STR
+)
 
 NOTIFICATION_EVENTS.register("welcome", "first event: the workspaces whose notifications come", workspaces=ListOf(INT))
 NOTIFICATION_EVENTS.register("notification", "an alert fired", notification=NOTIFICATION)

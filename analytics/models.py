@@ -1,4 +1,5 @@
 """Models of the analytics app."""
-from .models_dashboard import *  # noqa: F401,F403  (live dashboards: DashboardLayout)
+
 from .models_alerts import *  # noqa: F401,F403  (metric alerts: AlertRule, Notification)
+from .models_dashboard import *  # noqa: F401,F403  (live dashboards: DashboardLayout)
 from .models_superset import *  # noqa: F401,F403

@@ -1,12 +1,14 @@
 """Alert rules on metrics or sheet columns, and the notifications their firings leave for each
 workspace member. (Metric events and sheet data live in DuckLake, not in these tables: see
 analytics.metrics and analytics.writethrough.)"""
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
-from sheets.models import NUMERIC_COLUMN_TYPES, Column, Sheet
+from sheets import column_types
+from sheets.models import Column, Sheet
 
 
 class AlertRule(models.Model):
@@ -46,12 +48,19 @@ class AlertRule(models.Model):
     name = models.CharField(max_length=200)
     source = models.CharField(max_length=6, choices=Source.choices, default=Source.METRIC)
     metric = models.CharField(max_length=100, blank=True, help_text="metric rules: the metric's name")
-    sheet = models.ForeignKey(Sheet, null=True, blank=True, on_delete=models.CASCADE, related_name="alert_rules",
-                              help_text="sheet rules: a sheet of the rule's workspace")
+    sheet = models.ForeignKey(
+        Sheet,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="alert_rules",
+        help_text="sheet rules: a sheet of the rule's workspace",
+    )
     column = models.CharField(max_length=16, blank=True, help_text="sheet rules: the column's key, e.g. c3")
     agg = models.CharField(max_length=5, choices=Agg.choices, default=Agg.AVG)
-    window_seconds = models.PositiveIntegerField(default=300, null=True, blank=True,
-                                                 help_text="metric rules only; sheet rules use every row")
+    window_seconds = models.PositiveIntegerField(
+        default=300, null=True, blank=True, help_text="metric rules only; sheet rules use every row"
+    )
     comparison = models.CharField(max_length=2, choices=Comparison.choices, default=Comparison.GT)
     threshold = models.FloatField()
     tag_filter = models.JSONField(default=dict, blank=True, help_text="tag key → value; every one must match")
@@ -60,8 +69,9 @@ class AlertRule(models.Model):
     last_value = models.FloatField(null=True, blank=True)
     last_evaluated_at = models.DateTimeField(null=True, blank=True)
     last_fired_at = models.DateTimeField(null=True, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                   related_name="alert_rules")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="alert_rules"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -77,7 +87,7 @@ class AlertRule(models.Model):
                     | (Q(source="sheet", metric="", window_seconds__isnull=True, sheet__isnull=False) & ~Q(column=""))
                 ),
                 violation_error_message="a metric rule has a metric and a window and no sheet; a sheet rule has a "
-                                        "sheet and a column and no metric or window",
+                "sheet and a column and no metric or window",
             ),
         ]
 
@@ -141,16 +151,24 @@ class AlertRule(models.Model):
             raise ValidationError({"column": f"sheet {sheet.name} has no column {self.column}"})
         if column.deleted:
             raise ValidationError({"column": f"column {column.name} ({column.key}) of sheet {sheet.name} was deleted"})
-        if self.agg != self.Agg.COUNT and column.type not in NUMERIC_COLUMN_TYPES:
+        if self.agg != self.Agg.COUNT and column.type not in column_types.numeric_types():
             kind = column.get_type_display().lower()
-            raise ValidationError({"column": f"{self.agg} needs a number column; {column.name} is a {kind} column "
-                                             "(count works on any column)"})
+            raise ValidationError(
+                {
+                    "column": f"{self.agg} needs a number column; {column.name} is a {kind} column "
+                    "(count works on any column)"
+                }
+            )
 
     def holds(self, value):
         if value is None:  # no value (avg, min, max of nothing) is not a breach
             return False
-        return {"<": value < self.threshold, "<=": value <= self.threshold, ">": value > self.threshold,
-                ">=": value >= self.threshold}[self.comparison]
+        return {
+            "<": value < self.threshold,
+            "<=": value <= self.threshold,
+            ">": value > self.threshold,
+            ">=": value >= self.threshold,
+        }[self.comparison]
 
 
 class Notification(models.Model):

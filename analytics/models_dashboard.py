@@ -1,4 +1,5 @@
 """A person's live dashboard of a workspace: the widgets they placed, in order."""
+
 from django.conf import settings
 from django.db import models
 
@@ -15,7 +16,9 @@ class DashboardLayout(models.Model):
 
     class Meta:
         app_label = "analytics"
-        constraints = [models.UniqueConstraint(fields=["user", "workspace"], name="one_dashboard_per_user_and_workspace")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "workspace"], name="one_dashboard_per_user_and_workspace")
+        ]
 
     def __str__(self):
         return f"dashboard of {self.user} in {self.workspace}"

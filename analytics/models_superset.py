@@ -1,5 +1,6 @@
 """What Gridcast provisioned in Superset: its id and uuid there, per kind and Gridcast key, so a
 sync updates the same objects instead of creating new ones."""
+
 from django.db import models
 
 __all__ = ["SupersetObject"]
@@ -18,8 +19,9 @@ class SupersetObject(models.Model):
     key = models.CharField(max_length=100)
     superset_id = models.BigIntegerField()
     uuid = models.CharField(max_length=64, blank=True)  # dashboards: the embed uuid the SDK loads
-    workspace = models.ForeignKey("accounts.Workspace", null=True, blank=True, on_delete=models.CASCADE,
-                                  related_name="superset_objects")
+    workspace = models.ForeignKey(
+        "accounts.Workspace", null=True, blank=True, on_delete=models.CASCADE, related_name="superset_objects"
+    )
     # What the object was last built from (a dataset: its view's columns; a chart: its params).
     signature = models.TextField(blank=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -1,6 +1,7 @@
 """The live dashboard page (a Django template hosting the Svelte dashboard): Gridcast's own live
 widgets (analytics.dashboards) beside the workspace's embedded Superset dashboard
 (analytics.superset). It composes two domains, so it sits above both."""
+
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 

@@ -1,6 +1,7 @@
 """API routes of metrics, aggregates, alerts, notifications and Superset guest tokens (mounted under
 /api/v1/). Only the map: each view lives with its domain (metrics/api.py, queries/api.py,
 alerts/api.py, superset/api.py)."""
+
 from django.urls import path
 
 from .alerts import api as alerts_api
@@ -15,8 +16,11 @@ urlpatterns = [
     path("workspaces/<int:pk>/metrics/export/", queries_api.MetricExport.as_view(), name="api-metrics-export"),
     path("workspaces/<int:pk>/alerts/", alerts_api.AlertRuleList.as_view(), name="api-alerts"),
     path("workspaces/<int:pk>/alerts/<int:rule_id>/", alerts_api.AlertRuleDetail.as_view(), name="api-alert"),
-    path("workspaces/<int:pk>/superset/guest-token/", superset_api.SupersetGuestToken.as_view(),
-         name="api-superset-guest-token"),
+    path(
+        "workspaces/<int:pk>/superset/guest-token/",
+        superset_api.SupersetGuestToken.as_view(),
+        name="api-superset-guest-token",
+    ),
     path("notifications/", alerts_api.NotificationList.as_view(), name="api-notifications"),
     path("notifications/read-all/", alerts_api.NotificationReadAll.as_view(), name="api-notifications-read-all"),
     path("notifications/<int:pk>/read/", alerts_api.NotificationRead.as_view(), name="api-notification-read"),

@@ -14,6 +14,7 @@ Their output is passed through; the lines with targets are repeated at the end.
 `--quick` runs smaller sizes (1,000,000 events, fewer samples) to check the scripts, not for figures.
 Exit status 1 when a target is missed.
 """
+
 import argparse
 import os
 import subprocess
@@ -26,8 +27,14 @@ VERDICTS = ("PASS", "MISS", "[met]", "[NOT met]", "target")
 
 def run(script, args):
     """Run one bench script, echoing its output; (exit status, the lines that carry a verdict)."""
-    process = subprocess.Popen([sys.executable, str(ROOT / "bench" / script), *args], cwd=ROOT,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=os.environ)
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / script), *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ,
+    )
     verdicts = []
     for line in process.stdout:
         print(line, end="", flush=True)

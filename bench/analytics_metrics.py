@@ -10,6 +10,7 @@ worker would; the last columns give the same queries over the events alone, for 
 Uses its own database (<DATABASE_URL's name>_bench_metrics), recreated on each run and dropped at the end.
 Targets: ingestion >= 20,000 events/s; every aggregate p99 < 150 ms and >= 10x faster than PostgreSQL.
 """
+
 import argparse
 import http.client
 import json
@@ -59,9 +60,23 @@ def free_port():
 
 def start_server(port, workers, env):
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
-        cwd=ROOT, env=env,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "config.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -81,10 +96,20 @@ def ingestion(port, key, senders, batch, seconds):
     bodies = []
     for _ in range(4):
         now = time.time()
-        events = [{"source": "bench", "metric": rng.choice(["orders", "revenue", "cpu"]), "value": rng.random() * 100,
-                   "timestamp": now - rng.random() * 60,
-                   "tags": {"region": rng.choice(["eu", "us", "asia"]), "product": f"p{rng.randint(1, 50)}",
-                            "status": rng.choice(["paid", "paid", "failed"])}} for _ in range(batch)]
+        events = [
+            {
+                "source": "bench",
+                "metric": rng.choice(["orders", "revenue", "cpu"]),
+                "value": rng.random() * 100,
+                "timestamp": now - rng.random() * 60,
+                "tags": {
+                    "region": rng.choice(["eu", "us", "asia"]),
+                    "product": f"p{rng.randint(1, 50)}",
+                    "status": rng.choice(["paid", "paid", "failed"]),
+                },
+            }
+            for _ in range(batch)
+        ]
         bodies.append(json.dumps({"events": events}).encode())
     headers = {"Content-Type": "application/json", "Authorization": f"Token {key}"}
     acked, latencies, errors = [0], [], []
@@ -139,16 +164,29 @@ FROM (
 """
 
 QUERIES = {
-    "1-minute buckets of a day": ({"metric": "revenue", "agg": "sum", "bucket": "minute", "from": DAY, "to": DAY},
+    "1-minute buckets of a day": (
+        {"metric": "revenue", "agg": "sum", "bucket": "minute", "from": DAY, "to": DAY},
         "SELECT date_bin('1 minute', ts, '2000-01-01'), sum(value) FROM bench_metric_events WHERE workspace_id = %s "
-        "AND metric = 'revenue' AND ts >= '2026-01-15' AND ts < '2026-01-16' GROUP BY 1 ORDER BY 1"),
-    "group by tag (region)": ({"metric": "revenue", "agg": "sum", "group_by": "region", "from": DAY, "to": DAY},
+        "AND metric = 'revenue' AND ts >= '2026-01-15' AND ts < '2026-01-16' GROUP BY 1 ORDER BY 1",
+    ),
+    "group by tag (region)": (
+        {"metric": "revenue", "agg": "sum", "group_by": "region", "from": DAY, "to": DAY},
         "SELECT tag_region, sum(value) AS v FROM bench_metric_events WHERE workspace_id = %s AND metric = 'revenue' "
-        "AND ts >= '2026-01-15' AND ts < '2026-01-16' GROUP BY 1 ORDER BY v DESC"),
+        "AND ts >= '2026-01-15' AND ts < '2026-01-16' GROUP BY 1 ORDER BY v DESC",
+    ),
     "filtered top-5 (status:failed by product)": (
-        {"metric": "revenue", "agg": "sum", "group_by": "product", "tag": ["status:failed"], "top": "5", "from": DAY, "to": DAY},
+        {
+            "metric": "revenue",
+            "agg": "sum",
+            "group_by": "product",
+            "tag": ["status:failed"],
+            "top": "5",
+            "from": DAY,
+            "to": DAY,
+        },
         "SELECT tag_product, sum(value) AS v FROM bench_metric_events WHERE workspace_id = %s AND metric = 'revenue' "
-        "AND ts >= '2026-01-15' AND ts < '2026-01-16' AND tag_status = 'failed' GROUP BY 1 ORDER BY v DESC LIMIT 5"),
+        "AND ts >= '2026-01-15' AND ts < '2026-01-16' AND tag_status = 'failed' GROUP BY 1 ORDER BY v DESC LIMIT 5",
+    ),
 }
 
 
@@ -177,8 +215,13 @@ def main():
 
     url, name, server_url = bench_database()
     recreate(server_url, name)
-    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings.test",
-           "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9"), "PYTHONPATH": str(ROOT)}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/9"),
+        "PYTHONPATH": str(ROOT),
+    }
     os.environ.update(env)
     import django
 
@@ -189,9 +232,9 @@ def main():
     from accounts.models import ApiToken, Membership, Role, User, Workspace
     from analytics.lake import connections as lake_connections
     from analytics.lake import maintenance
-    from analytics.queries import metric_aggregates
-    from analytics.metrics import schema as metric_schema
     from analytics.metrics import rollup
+    from analytics.metrics import schema as metric_schema
+    from analytics.queries import metric_aggregates
 
     person = User.objects.create_user("bench@example.com", "pass-word-123")
     shop = Workspace.objects.create(name="Bench ingestion")
@@ -201,8 +244,10 @@ def main():
     _, key = ApiToken.issue(user=person, name="bench", workspace=shop)
     metric_schema.ensure_table()
 
-    print(f"== ingestion: {args.senders} senders, batches of {args.batch}, {args.seconds:g} s, "
-          f"uvicorn --workers {args.workers} (2 cores shared with the senders)")
+    print(
+        f"== ingestion: {args.senders} senders, batches of {args.batch}, {args.seconds:g} s, "
+        f"uvicorn --workers {args.workers} (2 cores shared with the senders)"
+    )
     port = free_port()
     server = start_server(port, args.workers, env)
     try:
@@ -211,12 +256,17 @@ def main():
     finally:
         server.terminate()
         server.wait(30)
-    stored = metric_schema.connection().execute(
-        "SELECT count(*) FROM lake.metric_events WHERE workspace_id = ?", [shop.pk]).fetchone()[0]
-    print(f"acknowledged {rate:,.0f} events/s over {elapsed:.1f} s ({len(latencies)} batches, {len(errors)} refused); "
-          f"batch latency p50 {statistics.median(latencies):.0f} ms, p99 {percentile(latencies, 99):.0f} ms; "
-          f"{stored:,} events stored in all (warm-up included)  [target >= 20,000/s: "
-          f"{'met' if rate >= 20_000 else 'NOT met'}]")
+    stored = (
+        metric_schema.connection()
+        .execute("SELECT count(*) FROM lake.metric_events WHERE workspace_id = ?", [shop.pk])
+        .fetchone()[0]
+    )
+    print(
+        f"acknowledged {rate:,.0f} events/s over {elapsed:.1f} s ({len(latencies)} batches, {len(errors)} refused); "
+        f"batch latency p50 {statistics.median(latencies):.0f} ms, p99 {percentile(latencies, 99):.0f} ms; "
+        f"{stored:,} events stored in all (warm-up included)  [target >= 20,000/s: "
+        f"{'met' if rate >= 20_000 else 'NOT met'}]"
+    )
 
     print(f"== aggregates over {args.events:,} events (one workspace, one day; revenue 60 %, orders 40 %)")
     began = time.perf_counter()
@@ -228,30 +278,43 @@ def main():
 
     began = time.perf_counter()
     con.execute(f"ATTACH '{url.replace('postgres://', 'postgresql://')}' AS pg (TYPE postgres)")
-    con.execute("CREATE TABLE pg.public.bench_metric_events (workspace_id BIGINT, source VARCHAR, metric VARCHAR, "
-                "value DOUBLE, ts TIMESTAMPTZ, tag_region VARCHAR, tag_product VARCHAR, tag_status VARCHAR)")
-    con.execute("INSERT INTO pg.public.bench_metric_events SELECT workspace_id, source, metric, value, ts, tag_region, "
-                "tag_product, tag_status FROM lake.metric_events WHERE workspace_id = ?", [big.pk])
+    con.execute(
+        "CREATE TABLE pg.public.bench_metric_events (workspace_id BIGINT, source VARCHAR, metric VARCHAR, "
+        "value DOUBLE, ts TIMESTAMPTZ, tag_region VARCHAR, tag_product VARCHAR, tag_status VARCHAR)"
+    )
+    con.execute(
+        "INSERT INTO pg.public.bench_metric_events SELECT workspace_id, source, metric, value, ts, tag_region, "
+        "tag_product, tag_status FROM lake.metric_events WHERE workspace_id = ?",
+        [big.pk],
+    )
     con.execute("DETACH pg")
     with psycopg.connect(url.replace("postgres://", "postgresql://"), autocommit=True) as pg:
         pg.execute("CREATE INDEX ON bench_metric_events (workspace_id, metric, ts)")
         pg.execute("VACUUM ANALYZE bench_metric_events")
-        print(f"loaded into PostgreSQL (same rows, promoted tag columns, index on workspace_id, metric, ts) "
-              f"in {time.perf_counter() - began:.1f} s")
+        print(
+            f"loaded into PostgreSQL (same rows, promoted tag columns, index on workspace_id, metric, ts) "
+            f"in {time.perf_counter() - began:.1f} s"
+        )
         # What the analytics worker does every few seconds (analytics/lake/maintenance.py): merge the
         # small files of ingestion's group commits. The bench runs no worker, so it does it here.
 
         began = time.perf_counter()
         merged = maintenance.maintain(con)
-        print(f"lake maintenance (the worker's periodic step): merged {merged or 'nothing'} "
-              f"in {time.perf_counter() - began:.1f} s")
+        print(
+            f"lake maintenance (the worker's periodic step): merged {merged or 'nothing'} "
+            f"in {time.perf_counter() - began:.1f} s"
+        )
         # The worker's other periodic step (analytics/metrics/rollup.py): fold new events into the rollup.
         began = time.perf_counter()
         folded = rollup.refresh(con)
-        print(f"rollup refresh (the worker's step every second): {folded:,} events folded in "
-              f"{time.perf_counter() - began:.1f} s")
-        print(f"{'query':45s} {'DuckDB p50':>10s} {'p99':>8s} {'PostgreSQL p50':>15s} {'p99':>8s} {'ratio':>7s}"
-              f"   {'events alone p50':>16s} {'p99':>8s}")
+        print(
+            f"rollup refresh (the worker's step every second): {folded:,} events folded in "
+            f"{time.perf_counter() - began:.1f} s"
+        )
+        print(
+            f"{'query':45s} {'DuckDB p50':>10s} {'p99':>8s} {'PostgreSQL p50':>15s} {'p99':>8s} {'ratio':>7s}"
+            f"   {'events alone p50':>16s} {'p99':>8s}"
+        )
         for label, (params, pg_sql) in QUERIES.items():
             query = metric_aggregates.parse_aggregate_params(params)
             result = metric_aggregates.metric_aggregate(workspace_id=big.pk, query=query)
@@ -261,23 +324,30 @@ def main():
             try:
                 alone = metric_aggregates.metric_aggregate(workspace_id=big.pk, query=query)
                 assert [t["group"] for t in alone["totals"]] == [t["group"] for t in result["totals"]]
-                assert all(math.isclose(a["value"], b["value"], rel_tol=1e-9)
-                           for a, b in zip(alone["totals"], result["totals"]))
-                scan = timed(lambda: metric_aggregates.metric_aggregate(workspace_id=big.pk, query=query), args.pg_runs * 2)
+                assert all(
+                    math.isclose(a["value"], b["value"], rel_tol=1e-9)
+                    for a, b in zip(alone["totals"], result["totals"])
+                )
+                scan = timed(
+                    lambda: metric_aggregates.metric_aggregate(workspace_id=big.pk, query=query), args.pg_runs * 2
+                )
             finally:
                 rollup.grain_for = grain_for
             pg_rows = pg.execute(pg_sql, [big.pk]).fetchall()
-            assert len(pg_rows) == (len(result["series"][0]["points"]) if params.get("bucket") else len(result["totals"]))
+            assert len(pg_rows) == (
+                len(result["series"][0]["points"]) if params.get("bucket") else len(result["totals"])
+            )
             postgres = timed(lambda: pg.execute(pg_sql, [big.pk]).fetchall(), args.pg_runs, warmup=1)
             ratio = statistics.median(postgres) / statistics.median(duck)
             verdict = "met" if percentile(duck, 99) < 150 and ratio >= 10 else "NOT met"
-            print(f"{label:45s} {statistics.median(duck):8.1f}ms {percentile(duck, 99):6.1f}ms "
-                  f"{statistics.median(postgres):13.1f}ms {percentile(postgres, 99):6.0f}ms {ratio:6.1f}x  [{verdict}]"
-                  f"   {statistics.median(scan):14.1f}ms {percentile(scan, 99):6.1f}ms")
+            print(
+                f"{label:45s} {statistics.median(duck):8.1f}ms {percentile(duck, 99):6.1f}ms "
+                f"{statistics.median(postgres):13.1f}ms {percentile(postgres, 99):6.0f}ms {ratio:6.1f}x  [{verdict}]"
+                f"   {statistics.median(scan):14.1f}ms {percentile(scan, 99):6.1f}ms"
+            )
     metric_schema.reset_connection()
     if not args.keep:
         import shutil
-
 
         shutil.rmtree(lake_connections.data_path(), ignore_errors=True)
         recreate(server_url, name, drop_only=True)

@@ -21,6 +21,7 @@
 Targets: >= 3,000 edits/s; freshness p99 < 250 ms. Exit status 1 when one is missed.
 `measure()` returns the figures.
 """
+
 import argparse
 import os
 import random
@@ -38,8 +39,11 @@ TARGET_EDITS_PER_SECOND = 3000
 TARGET_FRESHNESS_P99_MS = 250
 WARM_UP_SECONDS = 5
 COLUMNS = [
-    {"name": "Name", "type": "text"}, {"name": "Amount", "type": "number"}, {"name": "Count", "type": "integer"},
-    {"name": "Paid", "type": "boolean"}, {"name": "Day", "type": "date"},
+    {"name": "Name", "type": "text"},
+    {"name": "Amount", "type": "number"},
+    {"name": "Count", "type": "integer"},
+    {"name": "Paid", "type": "boolean"},
+    {"name": "Day", "type": "date"},
     {"name": "Status", "type": "choice", "options": {"choices": ["new", "shipped", "cancelled"]}},
 ]
 
@@ -57,8 +61,10 @@ def _database(url, suffix):
 
 def _value(rng, column_type):
     return {
-        "text": lambda: f"v{rng.randint(0, 10**6)}", "number": lambda: round(rng.uniform(0, 1000), 2),
-        "integer": lambda: rng.randint(0, 10**6), "boolean": lambda: rng.random() < 0.5,
+        "text": lambda: f"v{rng.randint(0, 10**6)}",
+        "number": lambda: round(rng.uniform(0, 1000), 2),
+        "integer": lambda: rng.randint(0, 10**6),
+        "boolean": lambda: rng.random() < 0.5,
         "date": lambda: f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
         "choice": lambda: rng.choice(["new", "shipped", "cancelled"]),
     }[column_type]()
@@ -70,8 +76,9 @@ def _edits(rng, actor, rows, columns, count):
     edits = []
     for _ in range(count):
         column = rng.choice(columns)
-        edits.append(Edit(actor, [{"row": rng.choice(rows), "col": column.key, "value": _value(rng, column.type)}],
-                          uuid.uuid4()))
+        edits.append(
+            Edit(actor, [{"row": rng.choice(rows), "col": column.key, "value": _value(rng, column.type)}], uuid.uuid4())
+        )
     return edits
 
 
@@ -128,8 +135,15 @@ def measure(edits=30_000, samples=300, load=200, rows=2000, seed=1):
             time.sleep(0.05)
         # The background edits come from a process of their own: in this one, their Python work
         # would hold the GIL that the reader needs to see its results.
-        loader = subprocess.Popen([sys.executable, __file__, "--background", str(sheet.pk), str(owner.pk),
-                                   "--load", str(load)], cwd=ROOT, env=os.environ) if load else None
+        loader = (
+            subprocess.Popen(
+                [sys.executable, __file__, "--background", str(sheet.pk), str(owner.pk), "--load", str(load)],
+                cwd=ROOT,
+                env=os.environ,
+            )
+            if load
+            else None
+        )
         # Steady state: the worker's other threads (maintenance, rollup, announcer) attach the
         # lake in their first seconds, which costs the two cores a second of CPU.
         time.sleep(WARM_UP_SECONDS)
@@ -138,8 +152,9 @@ def measure(edits=30_000, samples=300, load=200, rows=2000, seed=1):
             for index in range(count):
                 marker = f"fresh-{index}-{uuid.uuid4().hex[:6]}"
                 seen = announced.count
-                services.cells_update(sheet=sheet, actor=owner,
-                                      cells=[{"row": rng.choice(row_ids), "col": text.key, "value": marker}])
+                services.cells_update(
+                    sheet=sheet, actor=owner, cells=[{"row": rng.choice(row_ids), "col": text.key, "value": marker}]
+                )
                 committed = time.perf_counter()
                 while True:
                     if way == "announced":
@@ -157,11 +172,18 @@ def measure(edits=30_000, samples=300, load=200, rows=2000, seed=1):
                 latencies.append((time.perf_counter() - committed) * 1000)
                 time.sleep(rng.uniform(0.02, 0.12))
             figures[way] = (percentile(latencies, 50), percentile(latencies, 99))
-            print(f"  {way:9s}: p50 {figures[way][0]:.0f} ms, p99 {figures[way][1]:.0f} ms over {count} edits; "
-                  f"the view's query p50 {percentile(queries, 50):.1f} ms, p99 {percentile(queries, 99):.1f} ms "
-                  f"({len(queries):,} queries)" + (f"; pushes came p50 {percentile(arrivals, 50):.0f} ms, "
-                                                 f"p99 {percentile(arrivals, 99):.0f} ms after the commit"
-                                                 if arrivals else ""), flush=True)
+            print(
+                f"  {way:9s}: p50 {figures[way][0]:.0f} ms, p99 {figures[way][1]:.0f} ms over {count} edits; "
+                f"the view's query p50 {percentile(queries, 50):.1f} ms, p99 {percentile(queries, 99):.1f} ms "
+                f"({len(queries):,} queries)"
+                + (
+                    f"; pushes came p50 {percentile(arrivals, 50):.0f} ms, "
+                    f"p99 {percentile(arrivals, 99):.0f} ms after the commit"
+                    if arrivals
+                    else ""
+                ),
+                flush=True,
+            )
     finally:
         if loader:
             loader.terminate()
@@ -263,7 +285,10 @@ def main():
 
         django.setup()
         background(*args.background, args.load)
-    if "DATABASE_URL" not in os.environ or urlsplit(os.environ["DATABASE_URL"]).scheme not in ("postgres", "postgresql"):
+    if "DATABASE_URL" not in os.environ or urlsplit(os.environ["DATABASE_URL"]).scheme not in (
+        "postgres",
+        "postgresql",
+    ):
         sys.exit("bench/analytics_writethrough.py needs PostgreSQL in DATABASE_URL")
     url, name, server = _database(os.environ["DATABASE_URL"], "lake_wt")
     import psycopg
@@ -298,11 +323,17 @@ def main():
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     ok_rate = per_second >= TARGET_EDITS_PER_SECOND
     ok_fresh = p99 < TARGET_FRESHNESS_P99_MS
-    print(f"throughput  {per_second:,.0f} edits/s applied to DuckLake   target >= {TARGET_EDITS_PER_SECOND:,}  "
-          f"{'PASS' if ok_rate else 'MISS'}")
-    print(f"freshness   p50 {p50:.0f} ms, p99 {p99:.0f} ms (commit -> announced -> visible in the view's query, "
-          f"{args.load} background edits/s)   target p99 < {TARGET_FRESHNESS_P99_MS} ms  {'PASS' if ok_fresh else 'MISS'}")
-    print(f"            (a reader querying the view back to back instead: p50 {polled[0]:.0f} ms, p99 {polled[1]:.0f} ms)")
+    print(
+        f"throughput  {per_second:,.0f} edits/s applied to DuckLake   target >= {TARGET_EDITS_PER_SECOND:,}  "
+        f"{'PASS' if ok_rate else 'MISS'}"
+    )
+    print(
+        f"freshness   p50 {p50:.0f} ms, p99 {p99:.0f} ms (commit -> announced -> visible in the view's query, "
+        f"{args.load} background edits/s)   target p99 < {TARGET_FRESHNESS_P99_MS} ms  {'PASS' if ok_fresh else 'MISS'}"
+    )
+    print(
+        f"            (a reader querying the view back to back instead: p50 {polled[0]:.0f} ms, p99 {polled[1]:.0f} ms)"
+    )
     sys.exit(0 if ok_rate and ok_fresh else 1)
 
 

@@ -4,6 +4,7 @@ loopback port, CPU time from /proc, percentiles, and cell values of the right ty
 Import it after putting the repository on sys.path (the scripts do, like this:
 `sys.path.insert(0, str(ROOT))` then `from bench import common`).
 """
+
 import datetime as dt
 import http.client
 import math
@@ -104,8 +105,21 @@ class Server:
         binary = str(Path(sys.executable).with_name(self.kind))
         if self.kind == "daphne":
             return [binary, "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"]
-        return [binary, "config.asgi:application", "--host", "127.0.0.1", "--port", str(self.port),
-                "--lifespan", "off", "--no-access-log", "--log-level", "warning", "--ws-per-message-deflate", "false"]
+        return [
+            binary,
+            "config.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--lifespan",
+            "off",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--ws-per-message-deflate",
+            "false",
+        ]
 
     @property
     def url(self):

@@ -22,6 +22,7 @@ It works in its own database, <name in DATABASE_URL>_fanout, which it drops and 
 loopback ports only; every step has a deadline, and every process it starts is stopped.
 The exit status is 1 when a target is missed.
 """
+
 import argparse
 import array
 import asyncio
@@ -54,24 +55,35 @@ OFFER_DEFLATE = False  # --deflate: clients offer permessage-deflate, as browser
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--server", default="uvicorn,daphne", help="Gridcast servers to measure: uvicorn, daphne or both")
+    parser.add_argument(
+        "--server", default="uvicorn,daphne", help="Gridcast servers to measure: uvicorn, daphne or both"
+    )
     parser.add_argument("--n", default="10,100,1000", help="subscriber counts")
-    parser.add_argument("--rate", default=None,
-                        help="edits/s for each N (default 100 up to 100 subscribers, then 10)")
+    parser.add_argument("--rate", default=None, help="edits/s for each N (default 100 up to 100 subscribers, then 10)")
     parser.add_argument("--seconds", type=float, default=10, help="length of each fan-out case")
-    parser.add_argument("--writer-connections", type=int, default=0,
-                        help="connections the edits of a fan-out case come from, in turn (default: one per "
-                             "10 edits/s, as people type; one connection's edits are applied one at a time)")
+    parser.add_argument(
+        "--writer-connections",
+        type=int,
+        default=0,
+        help="connections the edits of a fan-out case come from, in turn (default: one per "
+        "10 edits/s, as people type; one connection's edits are applied one at a time)",
+    )
     parser.add_argument("--writers", type=int, default=20, help="writer connections in the write test")
     parser.add_argument("--in-flight", type=int, default=5, help="unacknowledged edits per writer")
     parser.add_argument("--write-seconds", type=float, default=10, help="length of the write test (0 skips it)")
     parser.add_argument("--no-floor", action="store_true", help="skip the floor server")
-    parser.add_argument("--deflate", action="store_true",
-                        help="clients offer permessage-deflate, as browsers do (uvicorn accepts it by default)")
+    parser.add_argument(
+        "--deflate",
+        action="store_true",
+        help="clients offer permessage-deflate, as browsers do (uvicorn accepts it by default)",
+    )
     parser.add_argument("--no-slow", action="store_true", help="skip the stalled-client check")
-    parser.add_argument("--sources", default="edits,published",
-                        help="edits (through the real write path), published (frames published to Redis "
-                             "directly: the delivery path alone), or both")
+    parser.add_argument(
+        "--sources",
+        default="edits,published",
+        help="edits (through the real write path), published (frames published to Redis "
+        "directly: the delivery path alone), or both",
+    )
     args = parser.parse_args()
     args.servers = [s for s in args.server.split(",") if s]
     if set(args.servers) - {"uvicorn", "daphne"}:
@@ -118,7 +130,9 @@ def prepare_database():
     owner = User.objects.create_user(email="owner@fanout.bench", password="pass-word-123")
     workspace = Workspace.objects.create(name="Fan-out")
     Membership.objects.create(workspace=workspace, user=owner, role=Role.OWNER)
-    sheet = services.sheet_create(workspace=workspace, name="Fan-out", actor=owner, columns=[{"name": "Sent", "type": "text"}])
+    sheet = services.sheet_create(
+        workspace=workspace, name="Fan-out", actor=owner, columns=[{"name": "Sent", "type": "text"}]
+    )
     services.rows_insert(sheet=sheet, actor=owner, count=ROWS)
 
     def people(role, count):
@@ -163,9 +177,23 @@ class Server:
         self.kind, self.port = kind, free_port()
         bin_dir = Path(sys.executable).parent
         command = {
-            "uvicorn": [str(bin_dir / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1",
-                        "--port", str(self.port), "--loop", "uvloop", "--http", "httptools",
-                        "--no-access-log", "--log-level", "warning", "--backlog", "2048"],
+            "uvicorn": [
+                str(bin_dir / "uvicorn"),
+                "config.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+                "--backlog",
+                "2048",
+            ],
             "daphne": [str(bin_dir / "daphne"), "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"],
             "floor": [sys.executable, str(ROOT / "bench" / "floor_server.py"), str(self.port)],
         }[kind]
@@ -198,11 +226,20 @@ class Server:
 
     def stop(self):
         self.log.seek(0)
-        noteworthy = [line for line in self.log.read().splitlines() if line.strip() and "WSCONNECT" not in line
-                      and "WSDISCONNECT" not in line and "HTTP/1.1" not in line and " INFO " not in line]
+        noteworthy = [
+            line
+            for line in self.log.read().splitlines()
+            if line.strip()
+            and "WSCONNECT" not in line
+            and "WSDISCONNECT" not in line
+            and "HTTP/1.1" not in line
+            and " INFO " not in line
+        ]
         if noteworthy:
-            print(f"    {self.kind} server log, last lines of {len(noteworthy)}:\n"
-                  + "\n".join("      " + line[:200] for line in noteworthy[-8:]))
+            print(
+                f"    {self.kind} server log, last lines of {len(noteworthy)}:\n"
+                + "\n".join("      " + line[:200] for line in noteworthy[-8:])
+            )
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -232,11 +269,12 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport):
         self.transport = transport
         key = base64.b64encode(os.urandom(16)).decode()
-        transport.write((
-            f"GET {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-            + ("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" if OFFER_DEFLATE else "")
-            + "\r\n"
+        transport.write(
+            (
+                f"GET {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                + ("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" if OFFER_DEFLATE else "")
+                + "\r\n"
             ).encode()
         )
 
@@ -270,14 +308,14 @@ class Connection(asyncio.Protocol):
             if length == 126:
                 if size - start < 2:
                     break
-                length, start = int.from_bytes(buffer[start:start + 2], "big"), start + 2
+                length, start = int.from_bytes(buffer[start : start + 2], "big"), start + 2
             elif length == 127:
                 if size - start < 8:
                     break
-                length, start = int.from_bytes(buffer[start:start + 8], "big"), start + 8
+                length, start = int.from_bytes(buffer[start : start + 8], "big"), start + 8
             if size - start < length:
                 break
-            payload = bytes(buffer[start:start + length])
+            payload = bytes(buffer[start : start + length])
             if buffer[position] & 0x40 and self.inflate is not None:  # RSV1: a compressed message
                 payload = self.inflate.decompress(payload + b"\x00\x00\xff\xff")
             position = start + length
@@ -376,7 +414,7 @@ def subscriber_process(port, paths, received, slot, control, results, stall=Fals
             counts["other"] += 1
             return
         start = at + len(VALUE)
-        latencies.append(now - int(payload[start:payload.index(b'"', start)]))
+        latencies.append(now - int(payload[start : payload.index(b'"', start)]))
         counts["ops"] += 1
         received[slot] += 1
 
@@ -389,10 +427,10 @@ def subscriber_process(port, paths, received, slot, control, results, stall=Fals
                 async with semaphore:
                     try:
                         return await open_connection(port, path, on_text)
-                    except (OSError, asyncio.TimeoutError, ConnectionError) as error:
+                    except (TimeoutError, OSError, ConnectionError) as error:
                         failure = error
                 retries.append(repr(failure))
-                await asyncio.sleep(0.5 * 2 ** attempt)
+                await asyncio.sleep(0.5 * 2**attempt)
             return failure
 
         opened = await asyncio.gather(*(one(p) for p in paths))
@@ -417,8 +455,19 @@ def subscriber_process(port, paths, received, slot, control, results, stall=Fals
                 while time.monotonic() < deadline and any(c.close_code is None for c in connections):
                     await asyncio.sleep(0.05)
             closed = [c.close_code for c in connections if c.close_code is not None]
-            results.put(("done", k, latencies.tobytes(), counts["ops"], counts["other"],
-                         len(closed) - closed_before, sorted(set(closed)), cpu / wall * 100, stall))
+            results.put(
+                (
+                    "done",
+                    k,
+                    latencies.tobytes(),
+                    counts["ops"],
+                    counts["other"],
+                    len(closed) - closed_before,
+                    sorted(set(closed)),
+                    cpu / wall * 100,
+                    stall,
+                )
+            )
         for c in connections:
             c.close()
         await asyncio.sleep(0.2)
@@ -434,8 +483,7 @@ def stalled_subscriber_process(port, paths, received, slot, control, results):
 
 
 def edit_frame(op_id, row, column):
-    return (f'{{"type":"edit","op_id":"{op_id}","cells":[{{"row":{row},"col":"{column}",'
-            f'"value":"{time.time_ns()}"}}]}}')
+    return f'{{"type":"edit","op_id":"{op_id}","cells":[{{"row":{row},"col":"{column}","value":"{time.time_ns()}"}}]}}'
 
 
 class Writer:
@@ -458,7 +506,7 @@ class Writer:
         else:
             return
         at = payload.find(b'"op_id":"')
-        op_id = payload[at + 9:at + 45].decode() if at >= 0 else None
+        op_id = payload[at + 9 : at + 45].decode() if at >= 0 else None
         sent = self.sent_at.pop(op_id, None)
         if sent is None:
             return
@@ -467,7 +515,7 @@ class Writer:
             self.ack_ns.append(now - sent)
         else:
             code_at = payload.find(b'"code":"')
-            code = payload[code_at + 8:payload.index(b'"', code_at + 8)].decode() if code_at >= 0 else "?"
+            code = payload[code_at + 8 : payload.index(b'"', code_at + 8)].decode() if code_at >= 0 else "?"
             self.errors[code] = self.errors.get(code, 0) + 1
         if self.on_done:
             self.on_done(self)
@@ -500,7 +548,7 @@ def paced_writer_process(port, paths, rows, column, rate, seconds, acks, k, cont
     async def main():
         writers = []
         for i, path in enumerate(paths):
-            writer = Writer(rows[i::len(paths)] or rows, column)
+            writer = Writer(rows[i :: len(paths)] or rows, column)
             writer.connection = await open_connection(port, path, writer.on_text)
             writers.append(writer)
         results.put(("ready", 1, []))
@@ -546,13 +594,22 @@ def publisher_process(database, sheet, column, rows, rate, seconds, k, pad, cont
 
     def send():
         send.version += 1
-        text = encode({"type": "ops", "version": send.version, "kind": "cells.update", "actor": 0,
-                       "op_id": str(uuid.uuid4()), "changes": {"cells": [
-                           {"row": rows[send.version % len(rows)], "col": column, "value": str(time.time_ns())}]},
-                       **({"pad": "x" * pad} if pad else {})})
+        text = encode(
+            {
+                "type": "ops",
+                "version": send.version,
+                "kind": "cells.update",
+                "actor": 0,
+                "op_id": str(uuid.uuid4()),
+                "changes": {
+                    "cells": [{"row": rows[send.version % len(rows)], "col": column, "value": str(time.time_ns())}]
+                },
+                **({"pad": "x" * pad} if pad else {}),
+            }
+        )
         client.publish(channel, _encode(None, send.version, text))
 
-    send.version = 10 ** 9
+    send.version = 10**9
 
     async def main():
         if not await window_opens(control, k):
@@ -579,7 +636,7 @@ def pipelined_writer_process(port, paths, rows, column, in_flight, seconds, k, c
 
         writers = []
         for i, path in enumerate(paths):
-            writer = Writer(rows[i::len(paths)] or rows, column, on_done=next_edit)
+            writer = Writer(rows[i :: len(paths)] or rows, column, on_done=next_edit)
             writer.connection = await open_connection(port, path, writer.on_text)
             writers.append(writer)
         results.put(("ready", len(writers), []))
@@ -599,8 +656,17 @@ def pipelined_writer_process(port, paths, rows, column, in_flight, seconds, k, c
             ack_ns.extend(w.ack_ns)
             for code, count in w.errors.items():
                 errors[code] = errors.get(code, 0) + count
-        results.put(("sent", ack_ns.tobytes(), sum(w.count for w in writers), sum(w.acked for w in writers),
-                     errors, cpu / wall * 100, min(wall, seconds)))
+        results.put(
+            (
+                "sent",
+                ack_ns.tobytes(),
+                sum(w.count for w in writers),
+                sum(w.acked for w in writers),
+                errors,
+                cpu / wall * 100,
+                min(wall, seconds),
+            )
+        )
         for w in writers:
             w.connection.close()
         await asyncio.sleep(0.1)
@@ -670,7 +736,7 @@ def measure_window(processes, server, k, groups, received, n, seconds, extra=0):
     base = sum(received)
     cpu, wall = cpu_seconds(server.pid), time.monotonic()
     processes.control["window"].value = k
-    (_, sent, acked, errors, source_cpu, *_), = processes.collect("sent", 1, seconds + 60)
+    ((_, sent, acked, errors, source_cpu, *_),) = processes.collect("sent", 1, seconds + 60)
     expected = acked * n
     # The stragglers: until everything arrived, or nothing more for 2 s.
     last, last_change, deadline = -1, time.monotonic(), time.monotonic() + 30
@@ -689,16 +755,29 @@ def measure_window(processes, server, k, groups, received, n, seconds, extra=0):
     latencies = sorted(latencies)
     got = sum(d[2] for d in done)
     p99 = percentile(latencies, 99) / 1e6
-    print(f"    {'edits' if k == 1 else 'published'}: p99 {p99:.2f} ms, {got:,} of {expected:,} frames, "
-          f"{server_cpu / got * 1e6 if got else math.nan:.1f} µs CPU per frame", flush=True)
+    print(
+        f"    {'edits' if k == 1 else 'published'}: p99 {p99:.2f} ms, {got:,} of {expected:,} frames, "
+        f"{server_cpu / got * 1e6 if got else math.nan:.1f} µs CPU per frame",
+        flush=True,
+    )
     return {
-        "sent": sent, "acked": acked, "errors": errors, "expected": expected, "received": got,
-        "other": sum(d[3] for d in done), "closed": sum(d[4] for d in done), "codes": sorted({c for d in done for c in d[5]}),
-        "p50": percentile(latencies, 50) / 1e6, "p99": percentile(latencies, 99) / 1e6,
+        "sent": sent,
+        "acked": acked,
+        "errors": errors,
+        "expected": expected,
+        "received": got,
+        "other": sum(d[3] for d in done),
+        "closed": sum(d[4] for d in done),
+        "codes": sorted({c for d in done for c in d[5]}),
+        "p50": percentile(latencies, 50) / 1e6,
+        "p99": percentile(latencies, 99) / 1e6,
         "max": (latencies[-1] / 1e6) if latencies else math.nan,
-        "server_cpu": server_cpu, "wall": wall, "us_per_frame": server_cpu / got * 1e6 if got else math.nan,
+        "server_cpu": server_cpu,
+        "wall": wall,
+        "us_per_frame": server_cpu / got * 1e6 if got else math.nan,
         "client_cpu": max([d[6] for d in done] + [source_cpu]),
-        "stalled_codes": sorted({c for d in stalled for c in d[5]}), "stalled_frames": sum(d[2] for d in stalled),
+        "stalled_codes": sorted({c for d in stalled for c in d[5]}),
+        "stalled_frames": sum(d[2] for d in stalled),
     }
 
 
@@ -720,29 +799,57 @@ def fanout_case(kind, n, rate, args, setup):
         connected = processes.collect("ready", len(groups), 300)
         connect_wall = time.monotonic() - joins_wall
         settle(server.pid)
-        print(f"    {n} subscribers connected in {connect_wall:.1f} s, quiet after {time.monotonic() - joins_wall:.1f} s; "
-              f"server CPU for the joins {cpu_seconds(server.pid) - joins_cpu:.1f} s", flush=True)
+        print(
+            f"    {n} subscribers connected in {connect_wall:.1f} s, quiet after {time.monotonic() - joins_wall:.1f} s; "
+            f"server CPU for the joins {cpu_seconds(server.pid) - joins_cpu:.1f} s",
+            flush=True,
+        )
         retried = sum(c[2] for c in connected)
         if retried:
-            print(f"    {retried} subscriber handshakes failed and were retried: {sorted({r for c in connected for r in c[3]})}")
+            print(
+                f"    {retried} subscriber handshakes failed and were retried: {sorted({r for c in connected for r in c[3]})}"
+            )
         if sum(c[0] for c in connected) < n:
             failures = [f for c in connected for f in c[1]]
             raise RuntimeError(f"only {sum(c[0] for c in connected)} of {n} subscribers connected: {failures}")
         name = "floor" if kind == "floor" else f"gridcast {kind}"
         if kind == "floor" or "edits" in args.sources:
             writers = args.writer_connections or max(1, math.ceil(rate / 10))
-            processes.start(paced_writer_process, server.port,
-                            [server.url("pub", setup["editors"][i % len(setup["editors"])], sheet) for i in range(writers)],
-                            setup["rows"], setup["column"], rate, args.seconds, kind != "floor", 1)
+            processes.start(
+                paced_writer_process,
+                server.port,
+                [server.url("pub", setup["editors"][i % len(setup["editors"])], sheet) for i in range(writers)],
+                setup["rows"],
+                setup["column"],
+                rate,
+                args.seconds,
+                kind != "floor",
+                1,
+            )
             processes.collect("ready", 1, 60)
-            rows.append({"server": name, "source": "frames" if kind == "floor" else "edits", "n": n, "rate": rate,
-                         **measure_window(processes, server, 1, groups, received, n, args.seconds)})
+            rows.append(
+                {
+                    "server": name,
+                    "source": "frames" if kind == "floor" else "edits",
+                    "n": n,
+                    "rate": rate,
+                    **measure_window(processes, server, 1, groups, received, n, args.seconds),
+                }
+            )
         if kind != "floor" and "published" in args.sources:
-            processes.start(publisher_process, setup["database"], sheet, setup["column"], setup["rows"],
-                            rate, args.seconds, 2, 0)
+            processes.start(
+                publisher_process, setup["database"], sheet, setup["column"], setup["rows"], rate, args.seconds, 2, 0
+            )
             processes.collect("ready", 1, 60)
-            rows.append({"server": name, "source": "published", "n": n, "rate": rate,
-                         **measure_window(processes, server, 2, groups, received, n, args.seconds)})
+            rows.append(
+                {
+                    "server": name,
+                    "source": "published",
+                    "n": n,
+                    "rate": rate,
+                    **measure_window(processes, server, 2, groups, received, n, args.seconds),
+                }
+            )
     finally:
         processes.stop()
         server.stop()
@@ -769,8 +876,9 @@ def slow_client_case(kind, args, setup, n=10, rate=1500, pad=2000):
         processes.start(subscriber_process, server.port, paths[:n], received, 0)
         processes.start(stalled_subscriber_process, server.port, paths[n:], processes.ctx.RawArray("q", 1), 0)
         processes.collect("ready", 2, 120)
-        processes.start(publisher_process, setup["database"], sheet, setup["column"], setup["rows"],
-                        rate, args.seconds, 1, pad)
+        processes.start(
+            publisher_process, setup["database"], sheet, setup["column"], setup["rows"], rate, args.seconds, 1, pad
+        )
         processes.collect("ready", 1, 60)
         rss = rss_mb(server.pid)
         row = measure_window(processes, server, 1, [paths[:n]], received, n, args.seconds, extra=1)
@@ -790,8 +898,16 @@ def write_case(kind, args, setup):
         paths = [server.url("pub", setup["editors"][i % len(setup["editors"])], sheet) for i in range(args.writers)]
         groups = [paths[0::2], paths[1::2]] if len(paths) > 1 else [paths]
         for group in groups:
-            processes.start(pipelined_writer_process, server.port, group, setup["rows"], setup["column"],
-                            args.in_flight, args.write_seconds, 1)
+            processes.start(
+                pipelined_writer_process,
+                server.port,
+                group,
+                setup["rows"],
+                setup["column"],
+                args.in_flight,
+                args.write_seconds,
+                1,
+            )
         processes.collect("ready", len(groups), 120)
         settle(server.pid)
         cpu = cpu_seconds(server.pid)
@@ -811,9 +927,15 @@ def write_case(kind, args, setup):
     acked = sum(d[2] for d in done)
     seconds = max(d[5] for d in done)
     return {
-        "server": f"gridcast {kind}", "sent": sum(d[1] for d in done), "acked": acked, "errors": errors,
-        "edits_per_s": acked / seconds, "p50": percentile(ack_ns, 50) / 1e6, "p99": percentile(ack_ns, 99) / 1e6,
-        "server_cpu_pct": server_cpu / seconds * 100, "client_cpu": max(d[4] for d in done),
+        "server": f"gridcast {kind}",
+        "sent": sum(d[1] for d in done),
+        "acked": acked,
+        "errors": errors,
+        "edits_per_s": acked / seconds,
+        "p50": percentile(ack_ns, 50) / 1e6,
+        "p99": percentile(ack_ns, 99) / 1e6,
+        "server_cpu_pct": server_cpu / seconds * 100,
+        "client_cpu": max(d[4] for d in done),
     }
 
 
@@ -827,19 +949,25 @@ def fmt(value, digits=1):
 def print_fanout(rows):
     print()
     print("Fan-out: N subscribers of one sheet; latency = receive time - send time written in the frame")
-    print("  edits: writer connections (one per 10 edits/s) in turn, each edit persisted through the real path (consumer, service,")
+    print(
+        "  edits: writer connections (one per 10 edits/s) in turn, each edit persisted through the real path (consumer, service,"
+    )
     print("         PostgreSQL, on-commit publish to Redis); the server's CPU includes the write path")
     print("  published: frames published to Redis as a service does after commit: the delivery path alone")
     print("  frames: the floor, a bare websockets server relaying the writer's frame to every subscriber")
-    header = (f"{'server':<17} {'source':<9} {'N':>5} {'rate/s':>6} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
-              f"{'expected':>9} {'received':>9} {'lost':>6} {'srv CPU s':>9} {'µs/frame':>8} {'client CPU%':>11}")
+    header = (
+        f"{'server':<17} {'source':<9} {'N':>5} {'rate/s':>6} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
+        f"{'expected':>9} {'received':>9} {'lost':>6} {'srv CPU s':>9} {'µs/frame':>8} {'client CPU%':>11}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
         lost = r["expected"] - r["received"]
-        print(f"{r['server']:<17} {r['source']:<9} {r['n']:>5} {r['rate']:>6g} {fmt(r['p50'], 2):>7} {fmt(r['p99'], 2):>7} "
-              f"{fmt(r['max'], 1):>7} {r['expected']:>9,} {r['received']:>9,} {lost:>6,} {r['server_cpu']:>9.2f} "
-              f"{fmt(r['us_per_frame']):>8} {r['client_cpu']:>10.0f}%")
+        print(
+            f"{r['server']:<17} {r['source']:<9} {r['n']:>5} {r['rate']:>6g} {fmt(r['p50'], 2):>7} {fmt(r['p99'], 2):>7} "
+            f"{fmt(r['max'], 1):>7} {r['expected']:>9,} {r['received']:>9,} {lost:>6,} {r['server_cpu']:>9.2f} "
+            f"{fmt(r['us_per_frame']):>8} {r['client_cpu']:>10.0f}%"
+        )
         notes = []
         if r["errors"]:
             notes.append(f"writer errors {r['errors']}")
@@ -862,21 +990,27 @@ def print_ratios(rows):
         f = floors.get(r["n"])
         if r["server"] == "floor" or f is None:
             continue
-        print(f"{r['server']:<17} {r['source']:<9} {r['n']:>5} {r['p50'] / f['p50']:>6.1f}× {r['p99'] / f['p99']:>6.1f}× "
-              f"{r['us_per_frame'] / f['us_per_frame']:>7.1f}×")
+        print(
+            f"{r['server']:<17} {r['source']:<9} {r['n']:>5} {r['p50'] / f['p50']:>6.1f}× {r['p99'] / f['p99']:>6.1f}× "
+            f"{r['us_per_frame'] / f['us_per_frame']:>7.1f}×"
+        )
 
 
 def print_slow(rows):
     print()
     print("A stalled client (reads nothing) among 10 healthy subscribers, 2 kB frames published at 1,500/s")
-    header = (f"{'server':<17} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'lost':>6} {'stalled one closed with':>24} "
-              f"{'server RSS growth':>17}")
+    header = (
+        f"{'server':<17} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'lost':>6} {'stalled one closed with':>24} "
+        f"{'server RSS growth':>17}"
+    )
     print(header)
     print("-" * len(header))
     for r in rows:
         codes = ",".join(map(str, r["stalled_codes"])) or "not closed"
-        print(f"{r['server']:<17} {fmt(r['p50'], 2):>7} {fmt(r['p99'], 2):>7} {fmt(r['max'], 1):>7} "
-              f"{r['expected'] - r['received']:>6,} {codes:>24} {r['rss_growth']:>14.0f} MB")
+        print(
+            f"{r['server']:<17} {fmt(r['p50'], 2):>7} {fmt(r['p99'], 2):>7} {fmt(r['max'], 1):>7} "
+            f"{r['expected'] - r['received']:>6,} {codes:>24} {r['rss_growth']:>14.0f} MB"
+        )
 
 
 def print_writes(rows):
@@ -886,8 +1020,10 @@ def print_writes(rows):
     print(header)
     print("-" * len(header))
     for r in rows:
-        print(f"{r['server']:<17} {r['edits_per_s']:>8,.0f} {fmt(r['p50'], 1):>10} {fmt(r['p99'], 1):>10} "
-              f"{r['server_cpu_pct']:>7.0f}% {r['client_cpu']:>10.0f}%  {r['errors'] or '-'}")
+        print(
+            f"{r['server']:<17} {r['edits_per_s']:>8,.0f} {fmt(r['p50'], 1):>10} {fmt(r['p99'], 1):>10} "
+            f"{r['server_cpu_pct']:>7.0f}% {r['client_cpu']:>10.0f}%  {r['errors'] or '-'}"
+        )
 
 
 def print_targets(fanout, slow, writes):
@@ -907,19 +1043,30 @@ def print_targets(fanout, slow, writes):
         if r["n"] == 100 and r["rate"] == 100:
             line(f"{r['server']}: 100 subs @100 edits/s, p99 < 10 ms", f"{fmt(r['p99'], 2)} ms", r["p99"] < 10)
         if r["n"] == 1000 and r["rate"] == 10:
-            line(f"{r['server']}: 1000 subs @10 edits/s, p99 < 50 ms, nothing lost",
-                 f"{fmt(r['p99'], 2)} ms, {lost:,} lost", r["p99"] < 50 and lost == 0)
+            line(
+                f"{r['server']}: 1000 subs @10 edits/s, p99 < 50 ms, nothing lost",
+                f"{fmt(r['p99'], 2)} ms, {lost:,} lost",
+                r["p99"] < 50 and lost == 0,
+            )
     for r in fanout:
         if r["server"] != "floor" and r["source"] == "published" and r["n"] >= 100:
-            line(f"{r['server']}: CPU per delivered frame < {TARGET_US_PER_FRAME} µs, N={r['n']} (delivery)",
-                 f"{fmt(r['us_per_frame'])} µs", r["us_per_frame"] < TARGET_US_PER_FRAME)
+            line(
+                f"{r['server']}: CPU per delivered frame < {TARGET_US_PER_FRAME} µs, N={r['n']} (delivery)",
+                f"{fmt(r['us_per_frame'])} µs",
+                r["us_per_frame"] < TARGET_US_PER_FRAME,
+            )
     for r in slow:
-        line(f"{r['server']}: a stalled client is closed with 4008; the others lose nothing",
-             f"{','.join(map(str, r['stalled_codes'])) or 'not closed'}, {r['expected'] - r['received']:,} lost",
-             r["stalled_codes"] == [4008] and r["expected"] == r["received"])
+        line(
+            f"{r['server']}: a stalled client is closed with 4008; the others lose nothing",
+            f"{','.join(map(str, r['stalled_codes'])) or 'not closed'}, {r['expected'] - r['received']:,} lost",
+            r["stalled_codes"] == [4008] and r["expected"] == r["received"],
+        )
     for r in writes:
-        line(f"{r['server']}: ≥ {TARGET_EDITS_PER_S:,} persisted edits/s from 20 writers",
-             f"{r['edits_per_s']:,.0f} edits/s", r["edits_per_s"] >= TARGET_EDITS_PER_S)
+        line(
+            f"{r['server']}: ≥ {TARGET_EDITS_PER_S:,} persisted edits/s from 20 writers",
+            f"{r['edits_per_s']:,.0f} edits/s",
+            r["edits_per_s"] >= TARGET_EDITS_PER_S,
+        )
     return missed
 
 
@@ -928,8 +1075,11 @@ def main():
     args = parse_args()
     OFFER_DEFLATE = args.deflate
     setup = prepare_database()
-    print(f"database {setup['database']}, sheet {setup['sheet']}, {ROWS} rows; REDIS_URL={os.environ.get('REDIS_URL', '')!r}; "
-          f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}", flush=True)
+    print(
+        f"database {setup['database']}, sheet {setup['sheet']}, {ROWS} rows; REDIS_URL={os.environ.get('REDIS_URL', '')!r}; "
+        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
     if not os.environ.get("REDIS_URL"):
         print("warning: REDIS_URL is not set, so the server fans out in-process (LocalBus)")
     fanout, writes = [], []
@@ -945,7 +1095,10 @@ def main():
             slow.append(slow_client_case(kind, args, setup))
     if args.write_seconds > 0:
         for kind in args.servers:
-            print(f"  {kind}: {args.writers} writers × {args.in_flight} in flight for {args.write_seconds:g} s …", flush=True)
+            print(
+                f"  {kind}: {args.writers} writers × {args.in_flight} in flight for {args.write_seconds:g} s …",
+                flush=True,
+            )
             writes.append(write_case(kind, args, setup))
     print_fanout(fanout)
     print_ratios(fanout)
@@ -954,7 +1107,9 @@ def main():
     if slow:
         print_slow(slow)
     missed = print_targets(fanout, slow, writes)
-    print(f"\nload average after the run: {os.getloadavg()[0]:.2f} (2 cores shared by servers, clients, PostgreSQL, Redis)")
+    print(
+        f"\nload average after the run: {os.getloadavg()[0]:.2f} (2 cores shared by servers, clients, PostgreSQL, Redis)"
+    )
     sys.exit(1 if missed else 0)
 
 

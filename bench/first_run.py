@@ -16,6 +16,7 @@
 Targets (issue 12): first start under 4 minutes on a 2-core machine, second start under 10 s,
 window p99 under 50 ms. Figures are printed; nothing is asserted.
 """
+
 import argparse
 import http.cookiejar
 import json
@@ -47,8 +48,10 @@ def log_in(base, email="owner@demo.gridcast", password="gridcast-demo"):
     page = opener.open(f"{base}/accounts/login/", timeout=10).read().decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
     form = urllib.parse.urlencode({"login": email, "password": password, "csrfmiddlewaretoken": token}).encode()
-    opener.open(urllib.request.Request(f"{base}/accounts/login/", data=form, headers={"Referer": f"{base}/accounts/login/"}),
-                timeout=10).read()
+    opener.open(
+        urllib.request.Request(f"{base}/accounts/login/", data=form, headers={"Referer": f"{base}/accounts/login/"}),
+        timeout=10,
+    ).read()
     return opener
 
 
@@ -69,8 +72,14 @@ class Run:
         self.started = time.monotonic()
         self.log = log
         self.log_start = Path(log).stat().st_size if Path(log).exists() else 0
-        self.process = subprocess.Popen(["make", "run"], cwd=clone, env=env, stdout=open(log, "ab"),
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            ["make", "run"],
+            cwd=clone,
+            env=env,
+            stdout=open(log, "ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def until_sheet_answers(self, timeout):
         deadline = self.started + timeout
@@ -101,7 +110,7 @@ class Run:
 
     def until_said(self, text, timeout):
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and text not in Path(self.log).read_text(errors="replace")[self.log_start:]:
+        while time.monotonic() < deadline and text not in Path(self.log).read_text(errors="replace")[self.log_start :]:
             time.sleep(0.25)
 
     def interrupt(self, timeout=60):
@@ -150,21 +159,33 @@ def main():
     clone = folder / "gridcast"
     subprocess.run(["git", "clone", "-q", args.repo, str(clone)], check=True)
     log = folder / "make-run.log"
-    print(f"fresh clone of {subprocess.run(['git', '-C', str(clone), 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True).stdout.strip()}"
-          f" in {clone}; output in {log}")
+    print(
+        f"fresh clone of {subprocess.run(['git', '-C', str(clone), 'rev-parse', '--short', 'HEAD'], capture_output=True, text=True).stdout.strip()}"
+        f" in {clone}; output in {log}"
+    )
     port, superset_port = free_port(), free_port()
     try:
         first = Run(clone, port, superset_port, log)
         first_sheet, opener, sheet = first.until_sheet_answers(900)
         print(f"first start: demo sheet answered after {first_sheet:.0f} s")
         first_superset = first.until_superset_answers(900)
-        print(f"first start: Superset answered after {first_superset:.0f} s" if first_superset else "first start: Superset never answered")
+        print(
+            f"first start: Superset answered after {first_superset:.0f} s"
+            if first_superset
+            else "first start: Superset never answered"
+        )
         stopped = first.interrupt()
-        print(f"Ctrl-C: everything stopped after {stopped:.1f} s" if stopped is not None else "Ctrl-C: something kept running")
+        print(
+            f"Ctrl-C: everything stopped after {stopped:.1f} s"
+            if stopped is not None
+            else "Ctrl-C: something kept running"
+        )
         second = Run(clone, port, superset_port, log)
         second_sheet, opener, sheet = second.until_sheet_answers(300)
         second_superset = second.until_superset_answers(300)
-        print(f"second start: demo sheet answered after {second_sheet:.1f} s; Superset after {second_superset or float('nan'):.1f} s")
+        print(
+            f"second start: demo sheet answered after {second_sheet:.1f} s; Superset after {second_superset or float('nan'):.1f} s"
+        )
         # Timed in the steady state: once the launcher has synced Superset after its start (it says
         # "Superset is ready"); the first start's install, or that sync, would be timed too.
         second.until_said("Superset is ready", 120)

@@ -4,6 +4,7 @@ subscriber (path /sub) with websockets' broadcast(), which writes straight to ea
 
     .venv/bin/python bench/floor_server.py PORT
 """
+
 import asyncio
 import sys
 

@@ -12,6 +12,7 @@ Playwright, logged in as the demo editor with a session cookie. The front end mu
 (`make frontend`). It prints its figures next to the targets and exits 0 either way: it is run
 by hand, on a machine others share.
 """
+
 import argparse
 import asyncio
 import io
@@ -31,13 +32,26 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/gridcast")
 
 from bench.common import (  # noqa: E402
-    CellValues, Server, bench_database_url, cpu_seconds, database_exists, drop_database, percentile,
+    CellValues,
+    Server,
+    bench_database_url,
+    cpu_seconds,
+    database_exists,
+    drop_database,
+    percentile,
     recreate_database,
 )
 
 CHROMIUM = os.environ.get("GC_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--no-first-run", "--disable-extensions"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--disable-extensions",
+]
 DEFAULT_REDIS = "redis://127.0.0.1:6379/3"
 RATE_LIMIT = 100  # the server's default edits/s per connection (GRIDCAST_WS_EDITS_PER_SECOND)
 
@@ -54,18 +68,25 @@ def parse_args():
     parser.add_argument("--loads", type=int, default=10, help="timed page loads, each in a fresh browser context")
     parser.add_argument("--scroll-seconds", type=float, default=5, help="length of the random-jump scroll")
     parser.add_argument("--jump-frames", type=int, default=2, help="jump to a random row every this many frames")
-    parser.add_argument("--jumps", type=int, default=30,
-                        help="jumps timed until their rows are loaded and drawn (one at a time)")
+    parser.add_argument(
+        "--jumps", type=int, default=30, help="jumps timed until their rows are loaded and drawn (one at a time)"
+    )
     parser.add_argument("--rate", type=int, default=500, help="remote edits per second in total")
     parser.add_argument("--writers", type=int, default=5, help="writer connections the edits are spread over")
     parser.add_argument("--writer-processes", type=int, default=1, help="processes the writer connections run in")
     parser.add_argument("--edit-seconds", type=float, default=10, help="length of the busy-share measurement")
     parser.add_argument("--viewport", default="1280x800", help="browser window size, WIDTHxHEIGHT")
-    parser.add_argument("--profile", action="store_true",
-                        help="also take a JavaScript CPU profile of the scroll and the edits and print the top functions")
-    parser.add_argument("--trace", action="store_true",
-                        help="also record a Chrome trace of the scroll and the edits and print where the page's main "
-                             "thread spent its time (the figures are then inflated by the tracing)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also take a JavaScript CPU profile of the scroll and the edits and print the top functions",
+    )
+    parser.add_argument(
+        "--trace",
+        action="store_true",
+        help="also record a Chrome trace of the scroll and the edits and print where the page's main "
+        "thread spent its time (the figures are then inflated by the tracing)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database afterwards")
     parser.add_argument("--reuse", action="store_true", help="use the database an earlier --keep left (no seeding)")
     args = parser.parse_args()
@@ -116,7 +137,11 @@ def session_cookie(user, url):
     client = Client()
     client.force_login(user)
     connection.close()
-    return {"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": url}
+    return {
+        "name": settings.SESSION_COOKIE_NAME,
+        "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+        "url": url,
+    }
 
 
 # --- in the page -------------------------------------------------------------------------------
@@ -259,7 +284,9 @@ WATCH_EDITS = """() => {
 
 def wait_for_page(page):
     page.wait_for_selector("[data-testid=status][data-state=open]")
-    page.wait_for_function("window.gridcast && document.querySelectorAll('.gc-cell:not(.loading):not([hidden])').length > 0")
+    page.wait_for_function(
+        "window.gridcast && document.querySelectorAll('.gc-cell:not(.loading):not([hidden])').length > 0"
+    )
 
 
 def first_rows(browser, base_url, cookie, path, args):
@@ -313,8 +340,10 @@ def writer_process(ws_url, rows, columns, connections, rate, seconds, seed, read
                     code = frame.get("code", "?")
                     counts["errors"][code] = counts["errors"].get(code, 0) + 1
 
-        sockets = [await connect(ws_url, compression=None, open_timeout=30, max_size=2**24, max_queue=None)
-                   for _ in range(connections)]
+        sockets = [
+            await connect(ws_url, compression=None, open_timeout=30, max_size=2**24, max_queue=None)
+            for _ in range(connections)
+        ]
         readers = [asyncio.create_task(reader(ws)) for ws in sockets]
         while len(welcomed) < connections:
             await asyncio.sleep(0.01)
@@ -332,8 +361,11 @@ def writer_process(ws_url, rows, columns, connections, rate, seconds, seed, read
                 await asyncio.sleep(delay)
             column = rng.choice(columns)
             op_id = str(uuid.uuid4())
-            frame = {"type": "edit", "op_id": op_id,
-                     "cells": [{"row": rng.choice(rows), "col": column["key"], "value": values.value(column)}]}
+            frame = {
+                "type": "edit",
+                "op_id": op_id,
+                "cells": [{"row": rng.choice(rows), "col": column["key"], "value": values.value(column)}],
+            }
             sent_at[op_id] = time.monotonic()
             await sockets[i % connections].send(json.dumps(frame))
             counts["sent"] += 1
@@ -348,8 +380,18 @@ def writer_process(ws_url, rows, columns, connections, rate, seconds, seed, read
         for task in readers:
             task.cancel()
         await asyncio.gather(*readers, return_exceptions=True)
-        results.put({"pid": os.getpid(), "sent": counts["sent"], "acked": counts["acked"], "errors": counts["errors"],
-                     "seconds": elapsed, "cpu": cpu, "ack_ms": ack_ms, "unanswered": len(sent_at)})
+        results.put(
+            {
+                "pid": os.getpid(),
+                "sent": counts["sent"],
+                "acked": counts["acked"],
+                "errors": counts["errors"],
+                "seconds": elapsed,
+                "cpu": cpu,
+                "ack_ms": ack_ms,
+                "unanswered": len(sent_at),
+            }
+        )
 
     asyncio.run(main())
 
@@ -366,9 +408,24 @@ class Writers:
         for n in range(args.writer_processes):
             connections = len(range(n, args.writers, args.writer_processes))
             if connections:
-                self.processes.append(ctx.Process(target=writer_process, daemon=True, args=(
-                    url, rows, columns, connections, per_connection * connections, self.seconds, args.seed + n,
-                    self.ready, self.start_event, self.results)))
+                self.processes.append(
+                    ctx.Process(
+                        target=writer_process,
+                        daemon=True,
+                        args=(
+                            url,
+                            rows,
+                            columns,
+                            connections,
+                            per_connection * connections,
+                            self.seconds,
+                            args.seed + n,
+                            self.ready,
+                            self.start_event,
+                            self.results,
+                        ),
+                    )
+                )
         for process in self.processes:
             process.start()
 
@@ -418,13 +475,22 @@ def busy_share(page, cdp, server, key, sheet_id, args):
     finally:
         writers.stop()
     wall = after["Timestamp"] - before["Timestamp"]
-    share = {name: (after[name] - before[name]) / wall
-             for name in ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration")}
+    share = {
+        name: (after[name] - before[name]) / wall
+        for name in ("TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration")
+    }
     return {
-        "wall": wall, "share": share, "ops": (ops_after[0] - ops_before[0]) / wall,
-        "cells": (ops_after[1] - ops_before[1]) / wall, "server_cpu": server_cpu / wall,
-        "writer_cpu": writer_cpu / wall, "writers": reports, "frames": watch["intervals"],
-        "renders": watch["renders"], "visible": visible, "load": load,
+        "wall": wall,
+        "share": share,
+        "ops": (ops_after[0] - ops_before[0]) / wall,
+        "cells": (ops_after[1] - ops_before[1]) / wall,
+        "server_cpu": server_cpu / wall,
+        "writer_cpu": writer_cpu / wall,
+        "writers": reports,
+        "frames": watch["intervals"],
+        "renders": watch["renders"],
+        "visible": visible,
+        "load": load,
     }
 
 
@@ -455,8 +521,11 @@ class Profile:
         for node_id, count in counts.items():
             frame = nodes[node_id]["callFrame"]
             url = frame["url"].rsplit("/", 1)[-1]
-            name = f"{frame['functionName'] or '(anonymous)'} {url}:{frame['lineNumber'] + 1}" if url else (
-                frame["functionName"] or "(anonymous)")
+            name = (
+                f"{frame['functionName'] or '(anonymous)'} {url}:{frame['lineNumber'] + 1}"
+                if url
+                else (frame["functionName"] or "(anonymous)")
+            )
             selfs[name] = selfs.get(name, 0) + count * per_sample
         return total_us, sorted(selfs.items(), key=lambda kv: -kv[1])
 
@@ -468,19 +537,34 @@ def print_profile(title, result, top=15):
         print(f"  {us / 1000:8.1f} ms  {us / total_us:6.1%}  {name}")
 
 
-TRACE_CATEGORIES = ["devtools.timeline", "disabled-by-default-devtools.timeline", "v8.execute", "blink", "cc",
-                    "toplevel", "disabled-by-default-devtools.timeline.frame"]
+TRACE_CATEGORIES = [
+    "devtools.timeline",
+    "disabled-by-default-devtools.timeline",
+    "v8.execute",
+    "blink",
+    "cc",
+    "toplevel",
+    "disabled-by-default-devtools.timeline.frame",
+]
 
 
 def trace_summary(data):
     """Self time of the trace events on the renderer main thread(s), by event name, and the wall time."""
     events = json.loads(data)
     events = events["traceEvents"] if isinstance(events, dict) else events
-    mains = {(e["pid"], e["tid"]) for e in events
-             if e.get("ph") == "M" and e.get("name") == "thread_name" and e["args"].get("name") == "CrRendererMain"}
-    spans = sorted(((e["ts"], e["ts"] + e.get("dur", 0), e["name"], (e["pid"], e["tid"])) for e in events
-                    if e.get("ph") == "X" and (e["pid"], e["tid"]) in mains and e.get("dur")),
-                   key=lambda s: (s[3], s[0], -s[1]))
+    mains = {
+        (e["pid"], e["tid"])
+        for e in events
+        if e.get("ph") == "M" and e.get("name") == "thread_name" and e["args"].get("name") == "CrRendererMain"
+    }
+    spans = sorted(
+        (
+            (e["ts"], e["ts"] + e.get("dur", 0), e["name"], (e["pid"], e["tid"]))
+            for e in events
+            if e.get("ph") == "X" and (e["pid"], e["tid"]) in mains and e.get("dur")
+        ),
+        key=lambda s: (s[3], s[0], -s[1]),
+    )
     selfs, stack, thread = {}, [], None
     for start, end, name, where in spans:
         if where != thread:
@@ -521,8 +605,10 @@ def report(args, seed_seconds, total_rows, cols, first, loads, scroll, jumps, bu
     dom = [s["dom"] for s in loads]
     frames = scroll["intervals"]
     busy_share_ = busy["share"]["TaskDuration"]
-    title = f"Sheet page in headless Chromium, {total_rows:,} rows × {cols} columns, " \
-            f"{args.viewport['width']}×{args.viewport['height']}"
+    title = (
+        f"Sheet page in headless Chromium, {total_rows:,} rows × {cols} columns, "
+        f"{args.viewport['width']}×{args.viewport['height']}"
+    )
     if seed_seconds is None:
         title += " (database reused, not seeded)"
     table = Table(title=title, title_justify="left")
@@ -530,34 +616,78 @@ def report(args, seed_seconds, total_rows, cols, first, loads, scroll, jumps, bu
         table.add_column(name, justify="left" if name in ("measure", "") else "right")
     if seed_seconds is not None:
         table.add_row(f"seed {args.rows:,} × {args.cols}", f"{seed_seconds:.1f} s", "", "", "", "")
-    table.add_row(f"first rows painted, from navigation (n={len(painted)})", ms(statistics.median(painted)),
-                  ms(percentile(painted, 95)), ms(max(painted)), f"p95 < {TARGET_FIRST_ROWS_MS} ms",
-                  verdict(percentile(painted, 95) < TARGET_FIRST_ROWS_MS))
-    table.add_row("  … in the DOM (the render of that frame)", ms(statistics.median(dom)), ms(percentile(dom, 95)),
-                  ms(max(dom)), "", "")
+    table.add_row(
+        f"first rows painted, from navigation (n={len(painted)})",
+        ms(statistics.median(painted)),
+        ms(percentile(painted, 95)),
+        ms(max(painted)),
+        f"p95 < {TARGET_FIRST_ROWS_MS} ms",
+        verdict(percentile(painted, 95) < TARGET_FIRST_ROWS_MS),
+    )
+    table.add_row(
+        "  … in the DOM (the render of that frame)",
+        ms(statistics.median(dom)),
+        ms(percentile(dom, 95)),
+        ms(max(dom)),
+        "",
+        "",
+    )
     table.add_row("  first load after the server started", ms(first["painted"]), "", "", "", "")
-    table.add_row(f"scroll frame interval, a jump every {args.jump_frames} frame(s) (n={len(frames)})",
-                  ms(statistics.median(frames)), ms(percentile(frames, 95)), ms(max(frames)),
-                  f"p95 < {TARGET_FRAME_P95_MS} ms", verdict(percentile(frames, 95) < TARGET_FRAME_P95_MS))
+    table.add_row(
+        f"scroll frame interval, a jump every {args.jump_frames} frame(s) (n={len(frames)})",
+        ms(statistics.median(frames)),
+        ms(percentile(frames, 95)),
+        ms(max(frames)),
+        f"p95 < {TARGET_FRAME_P95_MS} ms",
+        verdict(percentile(frames, 95) < TARGET_FRAME_P95_MS),
+    )
     if scroll["renders"]:
         r = scroll["renders"]
-        table.add_row("  grid.render() while jumping", ms(statistics.median(r)), ms(percentile(r, 95)), ms(max(r)), "", "")
+        table.add_row(
+            "  grid.render() while jumping", ms(statistics.median(r)), ms(percentile(r, 95)), ms(max(r)), "", ""
+        )
     if jumps["times"]:
         t = jumps["times"]
-        table.add_row(f"jump → its rows loaded and drawn (n={len(t)}, {jumps['timeouts']} timed out)",
-                      ms(statistics.median(t)), ms(percentile(t, 95)), ms(max(t)), "", "")
-    table.add_row(f"main-thread busy share, {args.rate} edits/s on the visible cells ({busy['wall']:.1f} s)",
-                  f"{busy_share_:.1%}", "", "", f"< {TARGET_BUSY_SHARE:.0%}", verdict(busy_share_ < TARGET_BUSY_SHARE))
+        table.add_row(
+            f"jump → its rows loaded and drawn (n={len(t)}, {jumps['timeouts']} timed out)",
+            ms(statistics.median(t)),
+            ms(percentile(t, 95)),
+            ms(max(t)),
+            "",
+            "",
+        )
+    table.add_row(
+        f"main-thread busy share, {args.rate} edits/s on the visible cells ({busy['wall']:.1f} s)",
+        f"{busy_share_:.1%}",
+        "",
+        "",
+        f"< {TARGET_BUSY_SHARE:.0%}",
+        verdict(busy_share_ < TARGET_BUSY_SHARE),
+    )
     s = busy["share"]
-    table.add_row("  of which script / layout / style", f"{s['ScriptDuration']:.1%}",
-                  f"{s['LayoutDuration']:.1%}", f"{s['RecalcStyleDuration']:.1%}", "", "")
+    table.add_row(
+        "  of which script / layout / style",
+        f"{s['ScriptDuration']:.1%}",
+        f"{s['LayoutDuration']:.1%}",
+        f"{s['RecalcStyleDuration']:.1%}",
+        "",
+        "",
+    )
     if busy["frames"]:
         f = busy["frames"]
-        table.add_row("  frame interval during the edits", ms(statistics.median(f)), ms(percentile(f, 95)), ms(max(f)), "", "")
+        table.add_row(
+            "  frame interval during the edits", ms(statistics.median(f)), ms(percentile(f, 95)), ms(max(f)), "", ""
+        )
     if busy["renders"]:
         r = busy["renders"]
-        table.add_row(f"  grid.render() during the edits ({len(r) / busy['wall']:.0f}/s)", ms(statistics.median(r)),
-                      ms(percentile(r, 95)), ms(max(r)), "", "")
+        table.add_row(
+            f"  grid.render() during the edits ({len(r) / busy['wall']:.0f}/s)",
+            ms(statistics.median(r)),
+            ms(percentile(r, 95)),
+            ms(max(r)),
+            "",
+            "",
+        )
     console = Console(width=130)
     console.print(table)
 
@@ -590,9 +720,11 @@ def breakdown(loads):
         values = [s[key] for s in loads if s[key] is not None]
         return f"{statistics.median(values):.0f} ms" if values else "?"
 
-    return (f"HTML received {p50('html')}, scripts received {p50('scripts')}, DOMContentLoaded {p50('dcl')}, "
-            f"first rows request sent {p50('rowsStart')} and answered {p50('rowsEnd')}, cells in the DOM {p50('dom')}, "
-            f"painted by {p50('painted')}")
+    return (
+        f"HTML received {p50('html')}, scripts received {p50('scripts')}, DOMContentLoaded {p50('dcl')}, "
+        f"first rows request sent {p50('rowsStart')} and answered {p50('rowsEnd')}, cells in the DOM {p50('dom')}, "
+        f"painted by {p50('painted')}"
+    )
 
 
 def main():
@@ -616,8 +748,13 @@ def main():
     errors = []
     try:
         sheet_id, total_rows, cols, editor, key, seed_seconds = prepare(args, url, name)
-        env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings.test",
-               "PYTHONUNBUFFERED": "1", "LOG_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "PYTHONUNBUFFERED": "1",
+            "LOG_LEVEL": "WARNING",
+        }
         per_connection = args.rate / args.writers
         if per_connection > 0.8 * RATE_LIMIT:
             env["GRIDCAST_WS_EDITS_PER_SECOND"] = str(int(per_connection * 2))

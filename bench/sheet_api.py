@@ -6,6 +6,7 @@ cell batches over HTTP against the real server (daphne), with the targets they m
 
 It works in its own database, <name in DATABASE_URL>_sheet_api, which it drops and creates.
 """
+
 import argparse
 import http.client
 import io
@@ -24,7 +25,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/gridcast")
 
 from bench.common import (  # noqa: E402
-    CellValues, Server, bench_database_url, cpu_seconds, drop_database, percentile, recreate_database,
+    CellValues,
+    Server,
+    bench_database_url,
+    cpu_seconds,
+    drop_database,
+    percentile,
+    recreate_database,
 )
 
 TARGET_MS = {"window": 50, "update": 50}
@@ -173,22 +180,36 @@ def report(args, seed_seconds, first, cold, warm, updates, loads):
         table.add_column(name, justify="left" if name in ("measure", "") else "right")
     if seed_seconds is not None:
         table.add_row(
-            f"seed {args.rows:,} × {args.cols}", f"{seed_seconds:.1f} s", "", "", f"< {TARGET_SEED_S} s",
+            f"seed {args.rows:,} × {args.cols}",
+            f"{seed_seconds:.1f} s",
+            "",
+            "",
+            f"< {TARGET_SEED_S} s",
             verdict(seed_seconds, TARGET_SEED_S),
         )
     table.add_row(
-        f"{args.window}-row window, warm (n={len(warm)})", f"{statistics.median(warm):.1f} ms",
-        f"{percentile(warm, 99):.1f} ms", cpu(warm_cpu), f"p99 < {TARGET_MS['window']} ms",
+        f"{args.window}-row window, warm (n={len(warm)})",
+        f"{statistics.median(warm):.1f} ms",
+        f"{percentile(warm, 99):.1f} ms",
+        cpu(warm_cpu),
+        f"p99 < {TARGET_MS['window']} ms",
         verdict(percentile(warm, 99), TARGET_MS["window"]),
     )
     table.add_row(f"{args.window}-row window, cold: first after server start", f"{first:.1f} ms", "", "", "", "")
     table.add_row(
         f"{args.window}-row window, cold: first after a layout change (n={len(cold)}, p99 = max)",
-        f"{statistics.median(cold):.1f} ms", f"{max(cold):.1f} ms", "", "", "",
+        f"{statistics.median(cold):.1f} ms",
+        f"{max(cold):.1f} ms",
+        "",
+        "",
+        "",
     )
     table.add_row(
-        f"{args.cells}-cell update (n={len(updates)})", f"{statistics.median(updates):.1f} ms",
-        f"{percentile(updates, 99):.1f} ms", cpu(update_cpu), f"p99 < {TARGET_MS['update']} ms",
+        f"{args.cells}-cell update (n={len(updates)})",
+        f"{statistics.median(updates):.1f} ms",
+        f"{percentile(updates, 99):.1f} ms",
+        cpu(update_cpu),
+        f"p99 < {TARGET_MS['update']} ms",
         verdict(percentile(updates, 99), TARGET_MS["update"]),
     )
     console = Console(width=120)
@@ -197,7 +218,8 @@ def report(args, seed_seconds, first, cold, warm, updates, loads):
         f"{os.cpu_count()} CPUs; 1-minute load average {loads[0]:.2f} before the requests, {loads[1]:.2f} after."
     )
     return (
-        (seed_seconds is None or seed_seconds < TARGET_SEED_S) and percentile(warm, 99) < TARGET_MS["window"]
+        (seed_seconds is None or seed_seconds < TARGET_SEED_S)
+        and percentile(warm, 99) < TARGET_MS["window"]
         and percentile(updates, 99) < TARGET_MS["update"]
     )
 

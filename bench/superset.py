@@ -15,6 +15,7 @@
    (1-minute buckets) and revenue by region over `--events` metric events (generated straight
    into DuckLake's metric_events by DuckDB). p50 / p99 of `--samples` requests each.
 """
+
 import argparse
 import io
 import json
@@ -38,8 +39,13 @@ def fresh_start(port=8099):
     """Seconds from `make superset` in an empty directory to /health answering."""
     base = Path(tempfile.mkdtemp(prefix="gc-superset-fresh-"))
     env = {**os.environ, "GRIDCAST_VAR_DIR": str(base / "var"), "SUPERSET_URL": f"http://127.0.0.1:{port}"}
-    make = ["make", "--no-print-directory", f"SUPERSET_VENV={base / 'venv'}", f"SUPERSET_VAR={base / 'var' / 'superset'}",
-            f"SUPERSET_PORT={port}"]
+    make = [
+        "make",
+        "--no-print-directory",
+        f"SUPERSET_VENV={base / 'venv'}",
+        f"SUPERSET_VAR={base / 'var' / 'superset'}",
+        f"SUPERSET_PORT={port}",
+    ]
     started = time.perf_counter()
     try:
         done = subprocess.run([*make, "superset"], cwd=ROOT, env=env, capture_output=True, text=True)
@@ -107,8 +113,12 @@ def chart_latency(token, chart_key, samples):
     body = json.dumps(query).encode()
     times, rows = [], None
     for _ in range(samples + 2):
-        request = urllib.request.Request(superset_client.conf("URL") + "/api/v1/chart/data", data=body, method="POST",
-                                         headers={"Content-Type": "application/json", "X-GuestToken": token})
+        request = urllib.request.Request(
+            superset_client.conf("URL") + "/api/v1/chart/data",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json", "X-GuestToken": token},
+        )
         started = time.perf_counter()
         with urllib.request.urlopen(request, timeout=120) as response:
             answer = json.loads(response.read())
@@ -159,8 +169,11 @@ def main():
         Membership.objects.create(workspace=ws, user=owner, role=Role.OWNER)
         return ws
 
-    columns = [{"name": "Customer", "type": "text"}, {"name": "Amount", "type": "number"},
-               {"name": "Region", "type": "text"}]
+    columns = [
+        {"name": "Customer", "type": "text"},
+        {"name": "Amount", "type": "number"},
+        {"name": "Region", "type": "text"},
+    ]
     try:
         # Provisioning: a workspace with a 1,000-row sheet, first time and again.
         small = workspace("Provisioned")
@@ -184,8 +197,10 @@ def main():
             started = time.perf_counter()
             guest_tokens.guest_token(user=owner, workspace_id=small.pk)
             times.append((time.perf_counter() - started) * 1000)
-        print(f"guest-token mint: p50 {common.percentile(times, 50):.2f} ms, p99 {common.percentile(times, 99):.2f} ms "
-              f"({args.mints} mints)")
+        print(
+            f"guest-token mint: p50 {common.percentile(times, 50):.2f} ms, p99 {common.percentile(times, 99):.2f} ms "
+            f"({args.mints} mints)"
+        )
         figures.update({"mint p50 (ms)": common.percentile(times, 50), "mint p99 (ms)": common.percentile(times, 99)})
 
         # Big data.
@@ -199,13 +214,17 @@ def main():
         load_events(big.pk, args.events)
         print(f"generated {args.events:,} metric events in DuckLake in {time.perf_counter() - started:.1f} s")
         provisioning.sync_workspace(big.pk)
-        for key, label in [(f"ws:{big.pk}:sheet:{big_sheet.pk}", f"sheet summary, {args.rows:,}-row view"),
-                           (f"ws:{big.pk}:orders", f"orders over time (1 min), {args.events:,} events"),
-                           (f"ws:{big.pk}:revenue", f"revenue by region, {args.events:,} events")]:
+        for key, label in [
+            (f"ws:{big.pk}:sheet:{big_sheet.pk}", f"sheet summary, {args.rows:,}-row view"),
+            (f"ws:{big.pk}:orders", f"orders over time (1 min), {args.events:,} events"),
+            (f"ws:{big.pk}:revenue", f"revenue by region, {args.events:,} events"),
+        ]:
             # A token per chart, as the page refreshes its own: 50 requests of seconds each outlive one.
             token = guest_tokens.guest_token(user=owner, workspace_id=big.pk)["token"]
             p50, p99, rows = chart_latency(token, key, args.samples)
-            print(f"chart data, {label}: p50 {p50:.0f} ms, p99 {p99:.0f} ms ({rows} rows returned, {args.samples} requests)")
+            print(
+                f"chart data, {label}: p50 {p50:.0f} ms, p99 {p99:.0f} ms ({rows} rows returned, {args.samples} requests)"
+            )
             figures[f"chart {label} p50/p99 (ms)"] = (round(p50), round(p99))
     finally:
         try:

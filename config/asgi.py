@@ -1,4 +1,5 @@
 """ASGI entry point: HTTP goes to Django, WebSocket to the realtime routes."""
+
 import gc
 import os
 
@@ -10,8 +11,8 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from config.body_limit import BodyLimit  # noqa: E402
-from realtime.auth import TokenOrSessionAuth  # noqa: E402
 from config.routing import websocket_urlpatterns  # noqa: E402
+from realtime.auth import TokenOrSessionAuth  # noqa: E402
 
 application = ProtocolTypeRouter(
     {"http": BodyLimit(django_asgi_app), "websocket": TokenOrSessionAuth(URLRouter(websocket_urlpatterns))}

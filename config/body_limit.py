@@ -7,6 +7,7 @@ larger than the limit (Content-Length) is answered 413 before a byte is read; on
 it while it streams is answered 413 at the chunk that crosses, and Django is told the client went
 away (it then sends nothing). The limit is the largest upload, an import of
 GRIDCAST["MAX_IMPORT_BYTES"], plus room for the multipart envelope."""
+
 import json
 
 from django.conf import settings
@@ -19,11 +20,20 @@ def limit() -> int:
 
 
 async def _refuse(send, most):
-    body = json.dumps({"error": {"code": "too_large",
-                                 "message": f"the request body is larger than {most} bytes"}}).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+    body = json.dumps(
+        {"error": {"code": "too_large", "message": f"the request body is larger than {most} bytes"}}
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 

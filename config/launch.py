@@ -13,6 +13,7 @@
 Environment: HOST, PORT (127.0.0.1:8000), GRIDCAST_VAR_DIR (var/), SUPERSET=0, SUPERSET_PORT (8088),
 GRIDCAST_DEMO=0 (no demo stream or collaborator).
 """
+
 import importlib.util
 import os
 import signal
@@ -71,7 +72,9 @@ class Superset:
         starting.write_text(
             "Superset is being installed and started beside Gridcast (its first install takes a few minutes; "
             f"progress in the terminal and in {self.paths.install_log}). Reload this page once it is ready.\n"
-            if first else "Superset is starting beside Gridcast (a few seconds). Reload this page once it is ready.\n")
+            if first
+            else "Superset is starting beside Gridcast (a few seconds). Reload this page once it is ready.\n"
+        )
         try:
             url = self.service.start(self.paths, self.port)
         except self.service.Cancelled:
@@ -84,7 +87,10 @@ class Superset:
             starting.unlink(missing_ok=True)
         # Each workspace's datasets and dashboard, made now rather than on the first visit.
         subprocess.run([sys.executable, str(REPO / "manage.py"), "superset_sync"], cwd=REPO, capture_output=True)
-        _say(f"Superset is ready: its dashboards show under the live widgets of {self.gridcast_url}/ (Superset itself: {url})")
+        _say(
+            f"Superset is ready: its dashboards show under the live widgets of {self.gridcast_url}/ "
+            f"(Superset itself: {url})"
+        )
 
     def stop(self) -> None:
         self.service.CANCEL.set()  # an install or start under way ends, and starts nothing
@@ -130,8 +136,10 @@ def main() -> int:
     if with_superset:
         os.environ.setdefault("SUPERSET_URL", f"http://127.0.0.1:{superset_port}")
         # Superset lets its dashboards be framed by these origins only: this run's, on any port.
-        os.environ.setdefault("SUPERSET_EMBED_ORIGINS", ",".join(dict.fromkeys(
-            [url, f"http://127.0.0.1:{port}", f"http://localhost:{port}"])))
+        os.environ.setdefault(
+            "SUPERSET_EMBED_ORIGINS",
+            ",".join(dict.fromkeys([url, f"http://127.0.0.1:{port}", f"http://localhost:{port}"])),
+        )
     else:
         os.environ["SUPERSET_ENABLED"] = "0"
     superset = Superset(var, superset_port, url) if with_superset else None
@@ -151,16 +159,34 @@ def main() -> int:
         _manage("seed_demo", "--if-empty")
         if stopping.is_set():
             return 0
-        server = subprocess.Popen([str(BIN / "uvicorn"), "config.asgi:application", "--host", host, "--port", port,
-                                   "--no-access-log", "--lifespan", "off"], cwd=REPO)
+        server = subprocess.Popen(
+            [
+                str(BIN / "uvicorn"),
+                "config.asgi:application",
+                "--host",
+                host,
+                "--port",
+                port,
+                "--no-access-log",
+                "--lifespan",
+                "off",
+            ],
+            cwd=REPO,
+        )
         (var / "run.pid").write_text(f"{os.getpid()} {server.pid}\n")
         if _wait_until_served(url, server):
-            _say(f"Gridcast is ready in {time.monotonic() - started:.0f} s: open {url}/ and log in with a demo login above")
+            _say(
+                f"Gridcast is ready in {time.monotonic() - started:.0f} s: "
+                f"open {url}/ and log in with a demo login above"
+            )
             _say("the demo sheet is 'orders' in the Demo workspace; its live dashboard is linked beside it")
             if not superset:
                 _say("Superset is off (SUPERSET=0); `make superset` starts it")
             elif superset.thread.is_alive():
-                _say("Superset is still starting (its first install takes a few minutes); the dashboard shows it once ready")
+                _say(
+                    "Superset is still starting (its first install takes a few minutes); "
+                    "the dashboard shows it once ready"
+                )
             _say("Ctrl-C stops everything")
         while not stopping.is_set() and server.poll() is None:
             stopping.wait(0.5)

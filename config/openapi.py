@@ -9,6 +9,7 @@ tests/api/test_schemathesis.py) sends what the API accepts and can follow what a
   object (`/workspaces/` -> `/workspaces/{id}/...`, `/workspaces/{id}/alerts/` ->
   `/workspaces/{id}/alerts/{rule_id}/`, an import -> `/imports/{id}/`, ...).
 """
+
 import copy
 import re
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.request import Request
 
-INT64 = 2 ** 63 - 1
+INT64 = 2**63 - 1
 ID = {"type": "integer", "minimum": 1, "maximum": INT64 - 1}
 COUNT = {"type": "integer", "minimum": 0, "maximum": INT64 - 1}
 METRIC = r"[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,99}"
@@ -28,31 +29,49 @@ PARAMETERS = {
     ("/api/v1/sheets/{id}/rows/", "get", "offset"): COUNT,
     ("/api/v1/sheets/{id}/rows/", "get", "limit"): {"type": "integer", "minimum": 1, "maximum": 1000},
     ("/api/v1/sheets/{id}/rows/", "get", "filter"): {
-        "type": "array", "items": {"type": "string", "pattern": r"^c[1-7]:(eq|ne|lt|lte|gt|gte|contains|empty|notempty)(:[A-Za-z0-9 .:_-]{0,40})?$"}},
+        "type": "array",
+        "items": {
+            "type": "string",
+            "pattern": r"^c[1-7]:(eq|ne|lt|lte|gt|gte|contains|empty|notempty)(:[A-Za-z0-9 .:_-]{0,40})?$",
+        },
+    },
     ("/api/v1/sheets/{id}/rows/", "get", "sort"): {"type": "string", "pattern": r"^-?c[1-7]$"},
     ("/api/v1/sheets/{id}/operations/", "get", "since"): COUNT,
     ("/api/v1/sheets/{id}/operations/", "get", "limit"): {**COUNT, "minimum": 1},
     ("/api/v1/notifications/", "get", "limit"): {"type": "integer", "minimum": 1, "maximum": 500},
     ("/api/v1/notifications/", "get", "unread"): {"type": "string", "enum": ["1", "0", "true", "false"]},
     ("/api/v1/workspaces/{id}/metrics/aggregate/", "get", "metric"): {
-        "type": "string", "pattern": rf"^{METRIC}(,{METRIC}){{0,4}}$"},
+        "type": "string",
+        "pattern": rf"^{METRIC}(,{METRIC}){{0,4}}$",
+    },
     ("/api/v1/workspaces/{id}/metrics/aggregate/", "get", "tag"): {
-        "type": "array", "maxItems": 5,
-        "items": {"type": "string", "pattern": rf"^{TAG_KEY}:[A-Za-z0-9 _.-]{{0,50}}$"}},
+        "type": "array",
+        "maxItems": 5,
+        "items": {"type": "string", "pattern": rf"^{TAG_KEY}:[A-Za-z0-9 _.-]{{0,50}}$"},
+    },
     ("/api/v1/workspaces/{id}/metrics/aggregate/", "get", "group_by"): {"type": "string", "pattern": rf"^{TAG_KEY}$"},
     ("/api/v1/workspaces/{id}/metrics/aggregate/", "get", "top"): {"type": "integer", "minimum": 1, "maximum": 1000},
     ("/api/v1/workspaces/{id}/metrics/export/", "get", "metric"): {
-        "type": "string", "pattern": rf"^{METRIC}(,{METRIC}){{0,4}}$"},
+        "type": "string",
+        "pattern": rf"^{METRIC}(,{METRIC}){{0,4}}$",
+    },
 }
 for _path in ("/api/v1/workspaces/{id}/metrics/aggregate/", "/api/v1/workspaces/{id}/metrics/export/"):
     for _name in ("from", "to"):
         PARAMETERS[(_path, "get", _name)] = {"type": "string", "format": "date-time"}
 
 CELL = {
-    "type": "object", "required": ["row", "col"],
-    "properties": {"row": ID, "col": {"type": "string", "pattern": r"^c[1-9][0-9]{0,3}$"}, "value": {
-        "nullable": True, "description": "text, a number or true/false; null empties the cell",
-        "oneOf": [{"type": "string", "maxLength": 10000}, {"type": "number"}, {"type": "boolean"}]}},
+    "type": "object",
+    "required": ["row", "col"],
+    "properties": {
+        "row": ID,
+        "col": {"type": "string", "pattern": r"^c[1-9][0-9]{0,3}$"},
+        "value": {
+            "nullable": True,
+            "description": "text, a number or true/false; null empties the cell",
+            "oneOf": [{"type": "string", "maxLength": 10000}, {"type": "number"}, {"type": "boolean"}],
+        },
+    },
 }
 NAME = {"minLength": 1, "pattern": r"\S"}
 KEY = r"c[1-9][0-9]{0,3}"  # a column key: c1, c2, ...
@@ -61,20 +80,35 @@ COLUMN_KEY = {"type": "string", "pattern": rf"^{KEY}$", "nullable": True}
 PROPERTIES = {
     "ColumnCreate": {"options": {"type": "object"}, "after": COLUMN_KEY, "before": COLUMN_KEY},
     "PatchedColumnUpdate": {"options": {"type": "object"}, "after": COLUMN_KEY, "before": COLUMN_KEY},
-    "RowsInsert": {"count": {"type": "integer", "minimum": 1, "maximum": 10000},
-                   "rows": {"type": "array", "minItems": 1, "maxItems": 100,
-                            "items": {"type": "object", "description": "column key (c1, c2, ...) -> value"}},
-                   "after": {**ID, "nullable": True}, "before": {**ID, "nullable": True}},
+    "RowsInsert": {
+        "count": {"type": "integer", "minimum": 1, "maximum": 10000},
+        "rows": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 100,
+            "items": {"type": "object", "description": "column key (c1, c2, ...) -> value"},
+        },
+        "after": {**ID, "nullable": True},
+        "before": {**ID, "nullable": True},
+    },
     "RowsDelete": {"row_ids": {"type": "array", "minItems": 1, "maxItems": 100, "uniqueItems": True, "items": ID}},
-    "RowsMove": {"row_ids": {"type": "array", "minItems": 1, "maxItems": 100, "uniqueItems": True, "items": ID},
-                 "after": {**ID, "nullable": True}, "before": {**ID, "nullable": True}},
+    "RowsMove": {
+        "row_ids": {"type": "array", "minItems": 1, "maxItems": 100, "uniqueItems": True, "items": ID},
+        "after": {**ID, "nullable": True},
+        "before": {**ID, "nullable": True},
+    },
     # window_seconds: metric rules need one; a sheet rule ignores what is sent
-    "AlertRule": {"metric": {"type": "string", "pattern": rf"^{METRIC}$"},
-                  "window_seconds": {"type": "integer", "minimum": 1, "maximum": 31 * 86400},
-                  "threshold": {"type": "number", "minimum": -1e15, "maximum": 1e15},
-                  # keys: letters, digits, _ . - (not expressible in OpenAPI 3.0)
-                  "tag_filter": {"type": "object", "maxProperties": 10,
-                                 "additionalProperties": {"type": "string", "maxLength": 200}}},
+    "AlertRule": {
+        "metric": {"type": "string", "pattern": rf"^{METRIC}$"},
+        "window_seconds": {"type": "integer", "minimum": 1, "maximum": 31 * 86400},
+        "threshold": {"type": "number", "minimum": -1e15, "maximum": 1e15},
+        # keys: letters, digits, _ . - (not expressible in OpenAPI 3.0)
+        "tag_filter": {
+            "type": "object",
+            "maxProperties": 10,
+            "additionalProperties": {"type": "string", "maxLength": 200},
+        },
+    },
 }
 PROPERTIES["PatchedAlertRule"] = PROPERTIES["AlertRule"]
 PROPERTIES["SheetCreate"] = {"workspace": ID}
@@ -117,8 +151,12 @@ def _path_parameters(path):
 def _links(result):
     components = result.get("components", {}).get("schemas", {})
     paths = result.get("paths", {})
-    operations = [(path, method, op) for path, ops in paths.items() for method, op in ops.items()
-                  if method in ("get", "post", "put", "patch", "delete")]
+    operations = [
+        (path, method, op)
+        for path, ops in paths.items()
+        for method, op in ops.items()
+        if method in ("get", "post", "put", "patch", "delete")
+    ]
     extra = {("/api/v1/workspaces/{id}/import/", "post", "202"): "/api/v1/imports/{id}/"}
     for path, method, op in operations:
         if method not in ("get", "post"):
@@ -136,8 +174,8 @@ def _links(result):
                 if extra.get((path, method, status)) == target:
                     new = "id"
                 elif target.startswith(path) and target != path:
-                    new = _path_parameters(target[len(path):])[:1]
-                    if not re.match(r"^\{[^}]+\}/", target[len(path):]):
+                    new = _path_parameters(target[len(path) :])[:1]
+                    if not re.match(r"^\{[^}]+\}/", target[len(path) :]):
                         continue
                     new = new[0]
                 else:
@@ -145,8 +183,13 @@ def _links(result):
                 if target_method == "delete" and target == path + "{" + new + "}/" and method == "get":
                     continue  # a list's first item is not there to be deleted at random
                 parameters = {new: f"$response.body#{pointer}"}
-                parameters.update({name: f"$request.path.{name}" for name in _path_parameters(target)
-                                   if name != new and name in known})
+                parameters.update(
+                    {
+                        name: f"$request.path.{name}"
+                        for name in _path_parameters(target)
+                        if name != new and name in known
+                    }
+                )
                 if set(parameters) != set(_path_parameters(target)):
                     continue
                 name = f"{target_op['operationId']}"
@@ -154,9 +197,15 @@ def _links(result):
             if (path, method) == ("/api/v1/workspaces/", "post"):
                 sheets_create = next((o for p, m, o in operations if (p, m) == ("/api/v1/sheets/", "post")), None)
                 if sheets_create:
-                    targets.append(("sheets_create", {
-                        "operationId": sheets_create["operationId"],
-                        "requestBody": {"workspace": "$response.body#/id", "name": "Linked sheet"}}))
+                    targets.append(
+                        (
+                            "sheets_create",
+                            {
+                                "operationId": sheets_create["operationId"],
+                                "requestBody": {"workspace": "$response.body#/id", "name": "Linked sheet"},
+                            },
+                        )
+                    )
             if targets:
                 response.setdefault("links", {}).update(dict(targets))
     # The inbox answers a free-form object: {"unread": n, "results": [notification, ...]}.
@@ -164,11 +213,14 @@ def _links(result):
     read = paths.get("/api/v1/notifications/{id}/read/", {}).get("post")
     if inbox and read:
         inbox["responses"]["200"].setdefault("links", {})[read["operationId"]] = {
-            "operationId": read["operationId"], "parameters": {"id": "$response.body#/results/0/id"}}
+            "operationId": read["operationId"],
+            "parameters": {"id": "$response.body#/results/0/id"},
+        }
 
 
-def postprocess(result: dict[str, Any], generator: SchemaGenerator, request: Request | None,
-                public: bool) -> dict[str, Any]:
+def postprocess(
+    result: dict[str, Any], generator: SchemaGenerator, request: Request | None, public: bool
+) -> dict[str, Any]:
     """The hook named in SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]."""
     for (path, method, name), schema in PARAMETERS.items():
         op = result.get("paths", {}).get(path, {}).get(method)

@@ -1,4 +1,5 @@
 """The WebSocket routes of every app (config/asgi.py serves them)."""
+
 from django.urls import path
 
 from analytics.dashboards.consumers import DashboardConsumer

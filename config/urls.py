@@ -24,7 +24,6 @@ urlpatterns = [
 ]
 
 
-
 handler400 = error_handler(400)
 handler403 = error_handler(403)
 handler404 = error_handler(404)

@@ -3,6 +3,7 @@ the server's own included (500, "server_error", logged, with nothing of its inte
 views answer through exception_handler; whatever fails outside them (middleware, Django refusing
 the request) through json_error_page, which config/urls.py installs as Django's error handlers
 (400, 403, 404, 500) for /api/ paths."""
+
 import logging
 from typing import Any
 
@@ -67,16 +68,20 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
 
 def _json_error(code: str, message: str, status_code: int) -> HttpResponse:
-    return HttpResponse(jsonio.dumps({"error": {"code": code, "message": message}}), status=status_code,
-                        content_type="application/json")
+    return HttpResponse(
+        jsonio.dumps({"error": {"code": code, "message": message}}), status=status_code, content_type="application/json"
+    )
 
 
 def json_error_page(request: HttpRequest, status_code: int, exception: Exception | None = None) -> HttpResponse:
     """The JSON answer of an /api/ path for Django's handler400, 403, 404 and 500."""
     if status_code == 500:
         return _json_error(SERVER_ERROR["code"], SERVER_ERROR["message"], 500)
-    return _json_error(*{
-        400: ("bad_request", "the request could not be understood"),
-        403: ("forbidden", "you may not do this"),
-        404: ("not_found", "no such API endpoint"),
-    }[status_code], status_code)
+    return _json_error(
+        *{
+            400: ("bad_request", "the request could not be understood"),
+            403: ("forbidden", "you may not do this"),
+            404: ("not_found", "no such API endpoint"),
+        }[status_code],
+        status_code,
+    )

@@ -44,6 +44,7 @@ class Conflict(GridcastError):
 class QuotaExceeded(GridcastError):
     """A workspace (or user) has as many of something as it may have: names the quota and its
     limit (settings.GRIDCAST, "Quotas")."""
+
     code = "quota_exceeded"
     status = 403
 

@@ -1,5 +1,6 @@
 """Files people download: text a spreadsheet would run as a formula neutralized (CSV and XLSX), and
 the streamed response that carries an export, the same for every export of every app."""
+
 import re
 from collections.abc import Iterator
 from typing import IO, Any
@@ -112,8 +113,14 @@ def _streamed(request: HttpRequest, chunks: Iterator[bytes]) -> Any:
     return stream()
 
 
-def download(request: HttpRequest, *, kind: str, filename: str, chunks: Iterator[bytes] | None = None,
-             file: IO[bytes] | None = None) -> StreamingHttpResponse:
+def download(
+    request: HttpRequest,
+    *,
+    kind: str,
+    filename: str,
+    chunks: Iterator[bytes] | None = None,
+    file: IO[bytes] | None = None,
+) -> StreamingHttpResponse:
     """The streamed answer of an export: CSV `chunks` as they are made, or a finished `file`
     (XLSX) with its length; never cached, never sniffed."""
     size = None

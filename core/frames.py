@@ -5,6 +5,7 @@ the docs), and encode() turns a frame into JSON text or refuses it: never str() 
 Apps register their frame types in a `frames` module of their own (realtime/frames.py,
 analytics/frames.py); load_registries() imports them all.
 """
+
 from __future__ import annotations
 
 import json

@@ -8,6 +8,7 @@ too large for the database; a number too large for a float is refused), and text
 Unicode (an escaped unpaired surrogate such as "\\ud800" cannot be encoded in UTF-8, stored in
 PostgreSQL or sent back). Out: never NaN or Infinity (allow_nan=False).
 """
+
 import json
 import math
 import re
@@ -46,9 +47,11 @@ def _inspect(value, max_depth, strings, numbers):
     """Raise JsonInvalid when `value` is nested deeper than max_depth, holds (strings) text with an
     unpaired surrogate or (numbers) a number beyond what a float holds, naming where; one pass
     without recursion. A node's path is a linked (parent, key) pair."""
+
     def bad(item):
-        return (strings and isinstance(item, str) and has_surrogate(item)) or \
-            (numbers and isinstance(item, float) and not math.isfinite(item))
+        return (strings and isinstance(item, str) and has_surrogate(item)) or (
+            numbers and isinstance(item, float) and not math.isfinite(item)
+        )
 
     stack = [(value, 1, None)] if isinstance(value, (dict, list)) or bad(value) else []
     while stack:

@@ -1,6 +1,7 @@
 """How a page answers a failure (the REST answers are core/api_errors.py, the WebSocket's error
 frames realtime's): Django's error handlers give /api/ paths JSON and people the usual page, and a
 domain error that escapes a page view is answered with the page of its status."""
+
 from collections.abc import Callable
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -10,12 +11,17 @@ from django.views import defaults
 from .api_errors import json_error_page
 from .errors import GridcastError
 
-_PAGES = {400: defaults.bad_request, 403: defaults.permission_denied, 404: defaults.page_not_found,
-          500: defaults.server_error}
+_PAGES = {
+    400: defaults.bad_request,
+    403: defaults.permission_denied,
+    404: defaults.page_not_found,
+    500: defaults.server_error,
+}
 
 
 def error_handler(status_code: int) -> Callable[..., HttpResponse]:
     """Django's handler400/403/404/500 (config/urls.py)."""
+
     def handler(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
         if request.path.startswith("/api/"):
             return json_error_page(request, status_code, exception)

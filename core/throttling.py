@@ -7,6 +7,7 @@ request, whatever the rate), not DRF's list of timestamps, which grows with the 
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] ("<requests>/<s|m|h|d>", or None for no limit), read on
 every request so that tests can lower them with override_settings. A throttled request gets
 429 {"error": {"code": "throttled", ...}} with Retry-After (core/api_errors.py)."""
+
 import time
 
 from django.core.cache import cache
@@ -84,6 +85,7 @@ class _WindowThrottle(BaseThrottle):
 
 class UserThrottle(_WindowThrottle):
     """Every request of a signed-in user (session or API token)."""
+
     scope = "user"
 
     def ident_for(self, request):
@@ -94,6 +96,7 @@ class UserThrottle(_WindowThrottle):
 class AnonThrottle(_WindowThrottle):
     """Every anonymous request, per client IP (X-Forwarded-For only behind the configured number
     of trusted proxies: REST_FRAMEWORK["NUM_PROXIES"])."""
+
     scope = "anon"
 
     def ident_for(self, request):

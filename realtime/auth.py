@@ -4,6 +4,7 @@ Cookie-authenticated connections must come from an allowed Origin, which stops o
 from riding a user's session (AllowedHostsOriginValidator). Scripts with a token send no
 Origin; if one is sent, it is checked all the same. The token is never logged.
 """
+
 import logging
 import re
 from urllib.parse import parse_qs

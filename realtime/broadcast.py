@@ -1,5 +1,6 @@
 """The one way sheet events leave the server: announced by sheets after commit, published here,
 encoded once."""
+
 from __future__ import annotations
 
 import logging
@@ -15,8 +16,20 @@ if TYPE_CHECKING:  # names for the hints only
 
 log = logging.getLogger(__name__)
 
-COLOURS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4",
-           "#f032e6", "#469990", "#9a6324", "#800000", "#808000", "#000075"]
+COLOURS = [
+    "#e6194b",
+    "#3cb44b",
+    "#4363d8",
+    "#f58231",
+    "#911eb4",
+    "#42d4f4",
+    "#f032e6",
+    "#469990",
+    "#9a6324",
+    "#800000",
+    "#808000",
+    "#000075",
+]
 
 
 def operation_frame(operation: Operation) -> dict:
@@ -58,7 +71,9 @@ def publish(sheet_id: int, frame: dict, origin: str | None = None) -> None:
 def publish_many(items: list[tuple[int, dict, str | None]]) -> None:
     """items: (sheet id, frame, origin), published in this order, in one round trip to Redis."""
     try:
-        get_bus().publish_many([(sheet_id, encode(frame), origin, frame.get("version", 0)) for sheet_id, frame, origin in items])
+        get_bus().publish_many(
+            [(sheet_id, encode(frame), origin, frame.get("version", 0)) for sheet_id, frame, origin in items]
+        )
     except Exception:  # committed; replay repairs a lost broadcast
         log.exception("broadcast of %d frames failed", len(items))
 

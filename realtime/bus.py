@@ -6,6 +6,7 @@ for each; here a service publishes one message per sheet event (Redis pub/sub wh
 REDIS_URL is set, an in-process hand-off otherwise) and each process's single subscriber
 task writes the already-encoded frame to every local connection of that sheet.
 """
+
 import asyncio
 import logging
 import threading
@@ -114,10 +115,7 @@ class Rooms:
                     log.exception("frames for connection %s not delivered", cid)
 
     def presence(self, sheet_id: int, exclude: str | None = None) -> list[dict]:
-        return [
-            {**c.who(), **c.presence_state}
-            for cid, c in self.members.get(sheet_id, {}).items() if cid != exclude
-        ]
+        return [{**c.who(), **c.presence_state} for cid, c in self.members.get(sheet_id, {}).items() if cid != exclude]
 
     def all_connections(self) -> Iterator[Any]:
         for room in list(self.members.values()):
@@ -396,7 +394,7 @@ class RedisBus:
                 message = await self._pubsub.get_message(timeout=1.0)
                 if message is None or message.get("type") != "message":
                     continue
-                sheet_id = int(message["channel"][len(self.prefix):])
+                sheet_id = int(message["channel"][len(self.prefix) :])
                 data = message["data"].decode()
                 if data.startswith("@"):  # published by a bus: delivered here by it, if it is ours
                     sender, data = data[1:].split("\n", 1)
@@ -423,7 +421,9 @@ class RedisBus:
         due = sheet_id in self._newcomers
         self._newcomers.setdefault(sheet_id, set()).add(newcomer)
         if not due:
-            asyncio.get_running_loop().call_later(SNAPSHOT_DELAY, lambda: asyncio.ensure_future(self._snapshot(sheet_id)))
+            asyncio.get_running_loop().call_later(
+                SNAPSHOT_DELAY, lambda: asyncio.ensure_future(self._snapshot(sheet_id))
+            )
 
     async def _snapshot(self, sheet_id):
         newcomers = self._newcomers.pop(sheet_id, ())

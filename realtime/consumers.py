@@ -1,6 +1,7 @@
 """ws/sheets/<id>/: one connection of one person to one sheet. Thin: it parses frames, checks
 access, calls the sheets services and replies; how frames reach the client is realtime.transport's,
 presence realtime.presence's. docs/realtime.md is the protocol, realtime/frames.py its frames."""
+
 import asyncio
 import functools
 import logging
@@ -117,8 +118,9 @@ class SheetConsumer(AsyncWebsocketConsumer):
         self.slot = await claim_connection(self.user)
         await self.accept()
         if self.slot is None:  # the user has too many sockets and streams open (realtime.limits)
-            await self.outbox.send_now({"type": "error", "code": "too_many_connections",
-                                        "message": too_many_connections_message()})
+            await self.outbox.send_now(
+                {"type": "error", "code": "too_many_connections", "message": too_many_connections_message()}
+            )
             await self.close(code=CLOSE_RATE_LIMITED)
             return
         self.slot.keep()
@@ -127,10 +129,15 @@ class SheetConsumer(AsyncWebsocketConsumer):
         self.joined = True
         metrics.connections.inc()
         version = await database_sync_to_async(self._current_version)()
-        await self.outbox.send_now({
-            "type": "welcome", "version": version, "access": self.access.name.lower(),
-            "you": self.who(), "presence": get_bus().rooms.presence(self.sheet_id, exclude=self.connection_id),
-        })
+        await self.outbox.send_now(
+            {
+                "type": "welcome",
+                "version": version,
+                "access": self.access.name.lower(),
+                "you": self.who(),
+                "presence": get_bus().rooms.presence(self.sheet_id, exclude=self.connection_id),
+            }
+        )
         self.outbox.open(version)
         await self.presence.joined()
 
@@ -198,7 +205,9 @@ class SheetConsumer(AsyncWebsocketConsumer):
             self.send_frame({"type": "error", "op_id": op_id, **error.as_dict()})
         except Exception:  # a fault of ours: the client hears of it and the connection stays
             log.exception("frame on sheet %s failed", self.sheet_id)
-            self.send_frame({"type": "error", "op_id": op_id, "code": "server_error", "message": "the server failed; retry"})
+            self.send_frame(
+                {"type": "error", "op_id": op_id, "code": "server_error", "message": "the server failed; retry"}
+            )
 
     async def _rate_limited(self, kind):
         """A `kind` frame over its limit (realtime.limits): refused with an error frame naming the
@@ -207,8 +216,9 @@ class SheetConsumer(AsyncWebsocketConsumer):
             return
         if self.frame_limits.flooding:
             self.outbox.stop()  # nothing more is sent
-            await self.outbox.send_now({"type": "error", "code": "rate_limited", "frame": kind,
-                                        "message": "too many frames: closing"})
+            await self.outbox.send_now(
+                {"type": "error", "code": "rate_limited", "frame": kind, "message": "too many frames: closing"}
+            )
             await self.close(code=CLOSE_RATE_LIMITED)
             return
         self.send_frame(self.frame_limits.refusal(kind))
@@ -239,8 +249,12 @@ class SheetConsumer(AsyncWebsocketConsumer):
         elif isinstance(result, GridcastError):
             self.send_frame({"type": "error", "op_id": op_id, **result.as_dict()})
         elif result is None or isinstance(result, BaseException):
-            log.error("edit on sheet %s failed", self.sheet_id, exc_info=result if isinstance(result, BaseException) else None)
-            self.send_frame({"type": "error", "op_id": op_id, "code": "server_error", "message": "the server failed; retry"})
+            log.error(
+                "edit on sheet %s failed", self.sheet_id, exc_info=result if isinstance(result, BaseException) else None
+            )
+            self.send_frame(
+                {"type": "error", "op_id": op_id, "code": "server_error", "message": "the server failed; retry"}
+            )
         else:
             self._acknowledge(op_id, result, started)
 
@@ -264,10 +278,15 @@ class SheetConsumer(AsyncWebsocketConsumer):
         metrics.edits.inc()
         metrics.edit_ms.observe(elapsed)
         log.debug("sheet %s %s v%s in %.1f ms", self.sheet_id, operation.kind, operation.version, elapsed)
-        self.send_frame({
-            "type": "ack", "op_id": op_id, "version": operation.version, "kind": operation.kind,
-            "changes": operation.payload,
-        })
+        self.send_frame(
+            {
+                "type": "ack",
+                "op_id": op_id,
+                "version": operation.version,
+                "kind": operation.kind,
+                "changes": operation.payload,
+            }
+        )
 
     def _call(self, service, kwargs):
         stale_guards_checked([self.guard])  # a revocation this connection has not heard of yet
@@ -310,9 +329,14 @@ class SheetConsumer(AsyncWebsocketConsumer):
             return
         self.revoked = True
         self.outbox.stop()
-        await self.outbox.send_now({
-            "type": "error", "op_id": op_id, "code": "access_revoked", "message": "you no longer have access to this sheet",
-        })
+        await self.outbox.send_now(
+            {
+                "type": "error",
+                "op_id": op_id,
+                "code": "access_revoked",
+                "message": "you no longer have access to this sheet",
+            }
+        )
         await self.close(code=CLOSE_NO_ACCESS)
         await self.disconnect(CLOSE_NO_ACCESS)
 

@@ -9,6 +9,7 @@ An edit queued by a connection carries the connection's revocation Guard: before
 applied, the guards whose user's access changed are checked again (one query for the batch), and
 an edit whose connection may no longer write is refused instead of applied.
 """
+
 import asyncio
 
 from channels.db import database_sync_to_async
@@ -93,4 +94,3 @@ def queue_for(sheet: Sheet) -> EditQueue:
     if queue is None:
         queue = queues[sheet.pk] = EditQueue(sheet)
     return queue
-

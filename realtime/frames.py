@@ -1,5 +1,6 @@
 """The frames ws/sheets/<id>/ sends (docs/realtime.md is the contract; its frame table is rendered
 from here): one schema per type, no other keys."""
+
 from core.frames import (
     BOOL,
     INT,
@@ -41,11 +42,19 @@ CHANGES = {
         _changes(bulk=literal(True), count=INT),
     ),
     "rows.delete": _changes(ids=ListOf(INT)),
-    "rows.move": _changes(ids=ListOf(INT), positions=ListOf(NUMBER), after=ANCHOR, before=ANCHOR, repositioned=POSITIONS),
+    "rows.move": _changes(
+        ids=ListOf(INT), positions=ListOf(NUMBER), after=ANCHOR, before=ANCHOR, repositioned=POSITIONS
+    ),
     "column.add": _changes(column=COLUMN),
     "column.rename": _changes(key=STR, name=STR),
-    "column.retype": _changes(key=STR, type=STR, options=MapOf(JSON), cleared=INT,
-                              values=nullable(MapOf(SCALAR, "row id")), reload=optional(literal(True))),
+    "column.retype": _changes(
+        key=STR,
+        type=STR,
+        options=MapOf(JSON),
+        cleared=INT,
+        values=nullable(MapOf(SCALAR, "row id")),
+        reload=optional(literal(True)),
+    ),
     "column.move": _changes(key=STR, position=NUMBER, after=ANCHOR, before=ANCHOR),
     "column.delete": _changes(key=STR),
     "sheet.create": _changes(name=STR, columns=ListOf(COLUMN)),
@@ -53,33 +62,60 @@ CHANGES = {
 }
 OPERATION = {"version": INT, "kind": named("kind", literal(*CHANGES)), "changes": Depends("kind", CHANGES, "changes")}
 # An `ops` frame: live (actor and op_id of the write), or compacted in a viewer's replay (neither).
-OPS = named("ops", Record(type=literal("ops"), **OPERATION, actor=nullable(INT), op_id=nullable(STR), compacted=optional(literal(True))))
+OPS = named(
+    "ops",
+    Record(
+        type=literal("ops"), **OPERATION, actor=nullable(INT), op_id=nullable(STR), compacted=optional(literal(True))
+    ),
+)
 
 SELECTION = named("selection", Record(row=optional(JSON), col=optional(JSON), rows=optional(JSON), cols=optional(JSON)))
-PERSON = named("person", Record(connection=STR, user=INT, name=STR, colour=STR, selection=nullable(SELECTION), editing=BOOL))
+PERSON = named(
+    "person", Record(connection=STR, user=INT, name=STR, colour=STR, selection=nullable(SELECTION), editing=BOOL)
+)
 ACCESS = named("access", literal("view", "edit", "manage", "own"))
 
 SHEET_FRAMES.register(
-    "welcome", "first frame: the sheet's version, your access, who you are, who is here (this process)",
-    version=INT, access=ACCESS, you=Record(connection=STR, user=INT, name=STR, colour=STR), presence=ListOf(PERSON),
+    "welcome",
+    "first frame: the sheet's version, your access, who you are, who is here (this process)",
+    version=INT,
+    access=ACCESS,
+    you=Record(connection=STR, user=INT, name=STR, colour=STR),
+    presence=ListOf(PERSON),
 )
 SHEET_FRAMES.register("ack", "your write was committed", op_id=nullable(STR), **OPERATION)
-SHEET_FRAMES.register("ops", "someone else's operation (`compacted`: a viewer's replay, without actor and op_id)",
-                      **{name: kind for name, kind in OPS.of.fields.items() if name != "type"})
-SHEET_FRAMES.register("replay", "answer to `hello`: the operations after `since` up to `version`",
-                      version=INT, ops=ListOf(OPS))
-SHEET_FRAMES.register("reload", "too far behind (or a viewer that missed rows or columns): load the sheet", version=INT)
 SHEET_FRAMES.register(
-    "error", "a frame was refused (the connection stays, but after `access_revoked` and flooding)",
-    code=STR, message=STR, op_id=optional(nullable(STR)),
-    # what a domain error names (core.errors and its subclasses' detail)
-    row=optional(nullable(one_of(INT, STR))), col=optional(nullable(STR)), rows=optional(ListOf(INT)),
-    field=optional(STR), index=optional(INT), frame=optional(STR), retry_after=optional(NUMBER),
-    quota=optional(STR), limit=optional(INT),
+    "ops",
+    "someone else's operation (`compacted`: a viewer's replay, without actor and op_id)",
+    **{name: kind for name, kind in OPS.of.fields.items() if name != "type"},
 )
 SHEET_FRAMES.register(
-    "presence", "someone joined, moved or left (`who`), or the people of another server process (`members`)",
-    event=literal("joined", "update", "left", "snapshot"), who=optional(PERSON), members=optional(ListOf(PERSON)),
+    "replay", "answer to `hello`: the operations after `since` up to `version`", version=INT, ops=ListOf(OPS)
+)
+SHEET_FRAMES.register("reload", "too far behind (or a viewer that missed rows or columns): load the sheet", version=INT)
+SHEET_FRAMES.register(
+    "error",
+    "a frame was refused (the connection stays, but after `access_revoked` and flooding)",
+    code=STR,
+    message=STR,
+    op_id=optional(nullable(STR)),
+    # what a domain error names (core.errors and its subclasses' detail)
+    row=optional(nullable(one_of(INT, STR))),
+    col=optional(nullable(STR)),
+    rows=optional(ListOf(INT)),
+    field=optional(STR),
+    index=optional(INT),
+    frame=optional(STR),
+    retry_after=optional(NUMBER),
+    quota=optional(STR),
+    limit=optional(INT),
+)
+SHEET_FRAMES.register(
+    "presence",
+    "someone joined, moved or left (`who`), or the people of another server process (`members`)",
+    event=literal("joined", "update", "left", "snapshot"),
+    who=optional(PERSON),
+    members=optional(ListOf(PERSON)),
 )
 SHEET_FRAMES.register("pong", "answer to `ping`: `t` as sent, the sheet's version now", t=JSON, version=INT)
 SHEET_FRAMES.register("access", "your access changed", access=ACCESS)

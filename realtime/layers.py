@@ -7,6 +7,7 @@ Origin) awaits its receive beside the client's frames and cancels it when the co
 ends; a lost cancellation kept the finished connection's task alive for ever, and uvicorn
 waited for it at shutdown.
 """
+
 import asyncio
 import logging
 import threading

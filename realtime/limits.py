@@ -12,6 +12,7 @@
   CONNECTION_SLOT_SECONDS after the connection last refreshed it (so a process that died frees its
   slots within that time). Over the cap a socket is closed with 4429 and a stream answers 429 JSON.
 """
+
 import asyncio
 import time
 import uuid
@@ -61,9 +62,13 @@ class FrameLimits:
     def refusal(self, kind: str) -> dict:
         """The error frame for a `kind` frame over its limit."""
         bucket = self.buckets[kind]
-        return {"type": "error", "code": "rate_limited", "frame": kind,
-                "message": f"too many {kind!r} frames: at most {bucket.rate:g} a second",
-                "retry_after": round(1 / bucket.rate, 3)}
+        return {
+            "type": "error",
+            "code": "rate_limited",
+            "frame": kind,
+            "message": f"too many {kind!r} frames: at most {bucket.rate:g} a second",
+            "retry_after": round(1 / bucket.rate, 3),
+        }
 
 
 # --- connections per user, across processes -------------------------------------------------

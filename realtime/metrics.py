@@ -1,4 +1,5 @@
 """Counters of this server process for operators, served as Prometheus text at /metrics."""
+
 import threading
 
 

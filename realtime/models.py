@@ -1,5 +1,6 @@
 """What the realtime app stores: one stamp per user, changed whenever anything that decides the
 user's access changes (see realtime.revocation)."""
+
 from django.db import models
 
 

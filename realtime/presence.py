@@ -1,6 +1,7 @@
 """Presence of one sheet connection: who it is, what it has selected or is editing, announced to the
 room when it joins, moves (throttled: at most every WS_PRESENCE_INTERVAL, the latest state always
 goes out) and leaves. Never stored."""
+
 import asyncio
 import time
 

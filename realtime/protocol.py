@@ -1,5 +1,6 @@
 """The WebSocket frames of ws/sheets/<id>/ (docs/realtime.md is the contract): parsing and
 validation of what clients send. Anything malformed becomes a ProtocolError and changes nothing."""
+
 import json
 import re
 import uuid

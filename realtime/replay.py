@@ -10,6 +10,7 @@ connection gets only the current state:
   carries the current value of every cell the missed operations touched (and no actor or op_id);
 - otherwise (rows or columns changed, or too far behind) `reload`: load the current rows.
 """
+
 from django.conf import settings
 
 from sheets import selectors
@@ -46,9 +47,23 @@ def _compacted(sheet: Sheet, operations: list) -> list[dict]:
         for cell in operation.payload.get("cells", []):
             touched.setdefault(cell["row"], set()).add(cell["col"])
     current = dict(Row.objects.filter(sheet_id=sheet.pk, pk__in=touched).values_list("pk", "data"))
-    cells = [{"row": row, "col": col, "value": current[row].get(col)}
-             for row in sorted(touched) if row in current for col in sorted(touched[row])]
-    frames = [{"type": "ops", "version": o.version, "kind": "cells.update", "actor": None, "op_id": None,
-               "compacted": True, "changes": {"cells": []}} for o in operations]
+    cells = [
+        {"row": row, "col": col, "value": current[row].get(col)}
+        for row in sorted(touched)
+        if row in current
+        for col in sorted(touched[row])
+    ]
+    frames = [
+        {
+            "type": "ops",
+            "version": o.version,
+            "kind": "cells.update",
+            "actor": None,
+            "op_id": None,
+            "compacted": True,
+            "changes": {"cells": []},
+        }
+        for o in operations
+    ]
     frames[-1]["changes"]["cells"] = cells
     return frames

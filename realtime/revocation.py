@@ -23,6 +23,7 @@ One mechanism for every kind of connection:
   is applied, stale_guards_checked() reads the stamps of their users in one query and checks again
   only the guards whose stamp moved; a revoked connection's write is refused (AccessRevoked).
 """
+
 import asyncio
 import contextlib
 import logging
@@ -82,7 +83,9 @@ def announce(user_id: int) -> None:
     the commit (they must not look before the change is visible)."""
     AccessStamp.objects.bulk_create(
         [AccessStamp(user_id=user_id, stamp=secrets.randbits(62))],
-        update_conflicts=True, unique_fields=["user_id"], update_fields=["stamp"],
+        update_conflicts=True,
+        unique_fields=["user_id"],
+        update_fields=["stamp"],
     )
     transaction.on_commit(lambda: group_send(user_group(user_id), {"type": "access.changed"}))
 

@@ -1,6 +1,7 @@
 """The way frames get to one client of a sheet socket: the outbox, the write loop behind a write the
 server held back, the versions the client was sent (where a resync starts), and the 4008 close of a
 client too slow to read. Knows nothing of what the frames mean but the versions they bring."""
+
 import asyncio
 import collections
 from collections.abc import Awaitable, Callable, Iterable

@@ -8,6 +8,7 @@ Stored forms: text -> str, number -> int or float, integer -> int, boolean -> bo
 date -> "YYYY-MM-DD", datetime -> ISO 8601 in UTC ("...Z"), choice -> one of the choices.
 An empty cell is None. `coerce` raises ValueError with a reason a person can read.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -91,12 +92,23 @@ def time_types() -> tuple[str, ...]:
     return tuple(name for name, spec in REGISTRY.items() if spec.time)
 
 
+def duckdb_type(name: str) -> str:
+    """The lake's type of a column of this type (text for a type no longer registered)."""
+    spec = REGISTRY.get(name)
+    return spec.duckdb if spec else "VARCHAR"
+
+
 def client_table() -> dict[str, dict]:
     """What the front end knows of each type, in registry order (templates: gc-column-types)."""
     return {
         spec.name: {
-            "label": spec.label, "icon": spec.icon, "editor": spec.editor, "numeric": spec.numeric,
-            "time": spec.time, "align": "right" if spec.numeric else "left", "options": list(spec.option_names),
+            "label": spec.label,
+            "icon": spec.icon,
+            "editor": spec.editor,
+            "numeric": spec.numeric,
+            "time": spec.time,
+            "align": "right" if spec.numeric else "left",
+            "options": list(spec.option_names),
         }
         for spec in REGISTRY.values()
     }
@@ -293,7 +305,7 @@ def _xlsx_datetime(value: Any) -> tuple[Any, str | None]:
         except ValueError:
             return _xlsx_as_is(value)
         if moment.tzinfo is not None:
-            moment = moment.astimezone(dt.timezone.utc).replace(tzinfo=None)
+            moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
         return moment, "yyyy-mm-dd hh:mm:ss"
     return _xlsx_as_is(value)
 
@@ -304,18 +316,90 @@ def _xlsx_text_of(value: Any) -> tuple[Any, str | None]:
 
 # --- The built-in types, in the order people are offered them ------------------------------------
 
-TEXT, NUMBER, INTEGER, BOOLEAN, DATE, DATETIME, CHOICE = "text", "number", "integer", "boolean", "date", "datetime", "choice"
+TEXT, NUMBER, INTEGER, BOOLEAN, DATE, DATETIME, CHOICE = (
+    "text",
+    "number",
+    "integer",
+    "boolean",
+    "date",
+    "datetime",
+    "choice",
+)
 
 register(ColumnTypeSpec(TEXT, "Text", "Aa", _text, "VARCHAR", xlsx=_xlsx_text_of))
-register(ColumnTypeSpec(NUMBER, "Number", "1.5", _number, "DOUBLE", editor="number", numeric=True,
-                        sort_as_text=False, infer=_numeric_text(_number), infer_rank=2, xlsx=_xlsx_as_is))
-register(ColumnTypeSpec(INTEGER, "Integer", "123", _integer, "BIGINT", editor="number", numeric=True,
-                        sort_as_text=False, infer=_numeric_text(_integer), infer_rank=1, xlsx=_xlsx_as_is))
-register(ColumnTypeSpec(BOOLEAN, "Yes/no", "✓", _boolean, "BOOLEAN", editor="checkbox", sort_as_text=False,
-                        infer=_accepts(_boolean), infer_rank=3, xlsx=_xlsx_as_is))
-register(ColumnTypeSpec(DATE, "Date", "▦", _date, "DATE", editor="date", time=True, infer=_plain_date,
-                        infer_rank=4, xlsx=_xlsx_date))
-register(ColumnTypeSpec(DATETIME, "Date and time", "◷", _datetime, "TIMESTAMPTZ", editor="datetime", time=True,
-                        infer=_accepts(_datetime), infer_rank=5, xlsx=_xlsx_datetime))
-register(ColumnTypeSpec(CHOICE, "Choice", "☰", _choice, "VARCHAR", editor="choice",
-                        options=_choice_options, option_names=("choices",), xlsx=_xlsx_as_is))
+register(
+    ColumnTypeSpec(
+        NUMBER,
+        "Number",
+        "1.5",
+        _number,
+        "DOUBLE",
+        editor="number",
+        numeric=True,
+        sort_as_text=False,
+        infer=_numeric_text(_number),
+        infer_rank=2,
+        xlsx=_xlsx_as_is,
+    )
+)
+register(
+    ColumnTypeSpec(
+        INTEGER,
+        "Integer",
+        "123",
+        _integer,
+        "BIGINT",
+        editor="number",
+        numeric=True,
+        sort_as_text=False,
+        infer=_numeric_text(_integer),
+        infer_rank=1,
+        xlsx=_xlsx_as_is,
+    )
+)
+register(
+    ColumnTypeSpec(
+        BOOLEAN,
+        "Yes/no",
+        "✓",
+        _boolean,
+        "BOOLEAN",
+        editor="checkbox",
+        sort_as_text=False,
+        infer=_accepts(_boolean),
+        infer_rank=3,
+        xlsx=_xlsx_as_is,
+    )
+)
+register(
+    ColumnTypeSpec(
+        DATE, "Date", "▦", _date, "DATE", editor="date", time=True, infer=_plain_date, infer_rank=4, xlsx=_xlsx_date
+    )
+)
+register(
+    ColumnTypeSpec(
+        DATETIME,
+        "Date and time",
+        "◷",
+        _datetime,
+        "TIMESTAMPTZ",
+        editor="datetime",
+        time=True,
+        infer=_accepts(_datetime),
+        infer_rank=5,
+        xlsx=_xlsx_datetime,
+    )
+)
+register(
+    ColumnTypeSpec(
+        CHOICE,
+        "Choice",
+        "☰",
+        _choice,
+        "VARCHAR",
+        editor="choice",
+        options=_choice_options,
+        option_names=("choices",),
+        xlsx=_xlsx_as_is,
+    )
+)

@@ -1,4 +1,5 @@
 """What every page gives the front end: the column-type table (frontend/src/lib/columnTypes.js)."""
+
 from django.http import HttpRequest
 
 from . import column_types

@@ -1,6 +1,7 @@
 """The Demo workspace that `manage.py seed_demo` makes: its names, how to find it, and the signal
 seed_demo sends once it made a new one, so that apps above sheets (analytics: a day of metrics, a
 dashboard, an alert rule) add their part without sheets importing them."""
+
 from django.dispatch import Signal
 
 from accounts.models import Role, Workspace

@@ -3,6 +3,7 @@
 Rows and columns have stable ids (row id, column key); order is a separate position, so
 inserting or deleting never renumbers the address of a cell.
 """
+
 from django.conf import settings
 from django.db import models
 
@@ -30,9 +31,6 @@ class Sheet(models.Model):
         return self.name
 
 
-NUMERIC_COLUMN_TYPES = column_types.numeric_types()  # the types a sum or an average takes
-
-
 class Column(models.Model):
     sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="columns")
     key = models.CharField(max_length=16, help_text="Stable address of the column; never reused in a sheet.")
@@ -53,8 +51,12 @@ class Column(models.Model):
 
     def as_dict(self):
         return {
-            "key": self.key, "name": self.name, "type": self.type, "options": self.options,
-            "position": self.position, "width": self.width,
+            "key": self.key,
+            "name": self.name,
+            "type": self.type,
+            "options": self.options,
+            "position": self.position,
+            "width": self.width,
         }
 
 
@@ -87,7 +89,9 @@ class Operation(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["sheet", "version"], name="operation_version_unique_per_sheet"),
             models.UniqueConstraint(
-                fields=["actor", "op_id"], condition=models.Q(op_id__isnull=False), name="operation_op_id_unique_per_actor"
+                fields=["actor", "op_id"],
+                condition=models.Q(op_id__isnull=False),
+                name="operation_op_id_unique_per_actor",
             ),
         ]
         # Undo and redo read one person's recent operations on a sheet.

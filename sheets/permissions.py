@@ -1,11 +1,18 @@
 """What a user may do with a sheet: the workspace role (accounts.permissions), or the sheet shared
 individually (django-guardian `view_sheet` / `change_sheet`). Every REST view and every WebSocket
 consumer asks here."""
+
 from guardian.shortcuts import get_user_perms
 
 from accounts.models import User
 from accounts.permissions import (  # noqa: F401  (the levels and workspace checks, asked through here too)
-    ROLE_ACCESS, Access, in_token_scope, require, require_workspace, workspace_access, workspace_role,
+    ROLE_ACCESS,
+    Access,
+    in_token_scope,
+    require,
+    require_workspace,
+    workspace_access,
+    workspace_role,
 )
 
 from .models import Sheet

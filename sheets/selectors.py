@@ -1,4 +1,5 @@
 """Reads of sheets, columns, rows and the operation log, and the home page's first data."""
+
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
@@ -23,8 +24,12 @@ from .values import check_text
 def sheets_for_user(user: User, workspace_id: int | None = None) -> QuerySet[Sheet]:
     """Sheets of the user's workspaces and sheets shared with the user individually."""
     shared = get_objects_for_user(
-        user, ["sheets.view_sheet", "sheets.change_sheet"], klass=Sheet, any_perm=True,
-        with_superuser=False, accept_global_perms=False,
+        user,
+        ["sheets.view_sheet", "sheets.change_sheet"],
+        klass=Sheet,
+        any_perm=True,
+        with_superuser=False,
+        accept_global_perms=False,
     ).values("pk")
     sheets = Sheet.objects.filter(Q(workspace__memberships__user=user) | Q(pk__in=shared)).distinct()
     scope = getattr(user, "token_workspace_id", None)
@@ -42,12 +47,17 @@ def sheet_columns(sheet: Sheet) -> list[Column]:
 def workspace_sheets_with_columns(workspace_id: int) -> list[dict[str, Any]]:
     """The workspace's sheets by name, each with its columns in order (deleted ones left out), for
     pickers of a sheet and a column: [{id, name, columns: [{key, name, type}]}]."""
-    sheets = Sheet.objects.filter(workspace_id=workspace_id).order_by("name", "pk").prefetch_related(
-        Prefetch("columns", queryset=Column.objects.filter(deleted=False).order_by("position", "pk"))
+    sheets = (
+        Sheet.objects.filter(workspace_id=workspace_id)
+        .order_by("name", "pk")
+        .prefetch_related(Prefetch("columns", queryset=Column.objects.filter(deleted=False).order_by("position", "pk")))
     )
     return [
-        {"id": sheet.pk, "name": sheet.name,
-         "columns": [{"key": c.key, "name": c.name, "type": c.type} for c in sheet.columns.all()]}
+        {
+            "id": sheet.pk,
+            "name": sheet.name,
+            "columns": [{"key": c.key, "name": c.name, "type": c.type} for c in sheet.columns.all()],
+        }
         for sheet in sheets
     ]
 
@@ -163,8 +173,14 @@ def _filter_q(columns, spec):
     return ~q if op == "ne" else q
 
 
-def rows_window(sheet: Sheet, *, offset: int = 0, limit: int = 200, filters: Iterable[tuple[str, str, str]] = (),
-                sort: str | None = None) -> dict[str, Any]:
+def rows_window(
+    sheet: Sheet,
+    *,
+    offset: int = 0,
+    limit: int = 200,
+    filters: Iterable[tuple[str, str, str]] = (),
+    sort: str | None = None,
+) -> dict[str, Any]:
     """`limit` rows from `offset` in sheet order (or sorted by a column), as
     {"rows": [{id, index, values}], "total": n}. filters: (column key, op, value) triples;
     sort: a column key, with "-" in front for descending."""
@@ -181,7 +197,7 @@ def rows_window(sheet: Sheet, *, offset: int = 0, limit: int = 200, filters: Ite
         anchor = checkpoints[offset // STRIDE]
         page = rows.filter(position__gte=anchor).order_by("position").values_list("pk", "data")
         start = offset % STRIDE
-        page = page[start:start + limit]
+        page = page[start : start + limit]
         return {"rows": [_row_dict(r, keys, offset + i) for i, r in enumerate(page)], "total": total}
     for spec in filters:
         rows = rows.filter(_filter_q(columns, spec))
@@ -191,12 +207,15 @@ def rows_window(sheet: Sheet, *, offset: int = 0, limit: int = 200, filters: Ite
         key = sort.lstrip("-")
         if key not in columns:
             raise InvalidInput(f"no column {key!r} to sort by", col=key)
-        expression = KeyTextTransform(key, "data") if column_types.get(columns[key].type).sort_as_text else KeyTransform(key, "data")
+        expression = (
+            KeyTextTransform(key, "data")
+            if column_types.get(columns[key].type).sort_as_text
+            else KeyTransform(key, "data")
+        )
         order = [expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True), "position"]
     total = rows.count()
-    page = rows.order_by(*order).values_list("pk", "data")[offset:offset + limit]
+    page = rows.order_by(*order).values_list("pk", "data")[offset : offset + limit]
     return {"rows": [_row_dict(r, keys, offset + i) for i, r in enumerate(page)], "total": total}
-
 
 
 def rows_by_ids(sheet: Sheet, row_ids: Iterable[int]) -> list[dict[str, Any]]:
@@ -236,10 +255,12 @@ ROW_COUNT_CAP = 100_000
 def _counted(sheets):
     # A sub-select with LIMIT inside COUNT: plain SQL that PostgreSQL and SQLite both run.
     table, sheet_table = Row._meta.db_table, Sheet._meta.db_table
-    return sheets.annotate(row_count=RawSQL(
-        f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} r WHERE r.sheet_id = {sheet_table}.id LIMIT %s) capped",
-        (ROW_COUNT_CAP + 1,),
-    ))
+    return sheets.annotate(
+        row_count=RawSQL(
+            f"SELECT COUNT(*) FROM (SELECT 1 FROM {table} r WHERE r.sheet_id = {sheet_table}.id LIMIT %s) capped",
+            (ROW_COUNT_CAP + 1,),
+        )
+    )
 
 
 def _sheet(sheet, access):
@@ -257,10 +278,17 @@ def _sheet(sheet, access):
 
 def _shared_levels(user):
     """Sheet id -> access for sheets shared with the user one by one (django-guardian)."""
+
     def ids(perm):
-        return set(get_objects_for_user(
-            user, perm, klass=Sheet, with_superuser=False, accept_global_perms=False,
-        ).values_list("pk", flat=True))
+        return set(
+            get_objects_for_user(
+                user,
+                perm,
+                klass=Sheet,
+                with_superuser=False,
+                accept_global_perms=False,
+            ).values_list("pk", flat=True)
+        )
 
     levels = dict.fromkeys(ids("sheets.view_sheet"), Access.VIEW)
     levels.update(dict.fromkeys(ids("sheets.change_sheet"), Access.EDIT))
@@ -270,13 +298,16 @@ def _shared_levels(user):
 def home_for_user(user: User) -> dict:
     """The user's workspaces with their role and sheets, and the sheets shared with them
     individually, with what the user may do with each: the home page's initial data."""
-    memberships = list(Membership.objects.filter(user=user).select_related("workspace").order_by(
-        "workspace__name", "workspace_id"))
+    memberships = list(
+        Membership.objects.filter(user=user).select_related("workspace").order_by("workspace__name", "workspace_id")
+    )
     shared = _shared_levels(user)
     role_of = {m.workspace_id: Role(m.role) for m in memberships}
-    sheets = _counted(
-        Sheet.objects.filter(workspace_id__in=role_of) | Sheet.objects.filter(pk__in=shared)
-    ).select_related("workspace").order_by("name", "pk")
+    sheets = (
+        _counted(Sheet.objects.filter(workspace_id__in=role_of) | Sheet.objects.filter(pk__in=shared))
+        .select_related("workspace")
+        .order_by("name", "pk")
+    )
 
     by_workspace = {workspace_id: [] for workspace_id in role_of}
     shared_sheets = []

@@ -1,5 +1,6 @@
 """Sharing one sheet with an e-mail address, on the rules of accounts.invitations: access reaches
 an account only through an address it has verified, and the answer never says whether one has."""
+
 from django.db import transaction
 
 from accounts.invitations import ANSWER, normalize, verified_account
@@ -27,14 +28,19 @@ def share_sheet(*, sheet: Sheet, email: str, level: str | None, invited_by: User
         sheet_share(sheet=sheet, user=account, level=level)
         Invitation.objects.filter(sheet=sheet, email=email).delete()
     else:
-        Invitation.objects.update_or_create(sheet=sheet, email=email, defaults={"level": level, "invited_by": invited_by})
+        Invitation.objects.update_or_create(
+            sheet=sheet, email=email, defaults={"level": level, "invited_by": invited_by}
+        )
     return {"email": email, "level": level, "detail": ANSWER}
 
 
 def claim_sheet_invitations(sender: object, user: User, addresses: set[str], **kwargs: object) -> int:
     """accounts.signals.addresses_verified: the sheets waiting for these addresses are shared now."""
-    waiting = list(Invitation.objects.select_for_update(of=("self",))
-                   .filter(email__in=addresses, sheet__isnull=False).select_related("sheet"))
+    waiting = list(
+        Invitation.objects.select_for_update(of=("self",))
+        .filter(email__in=addresses, sheet__isnull=False)
+        .select_related("sheet")
+    )
     for invitation in waiting:
         sheet_share(sheet=invitation.sheet, user=user, level=invitation.level)
         invitation.delete()

@@ -1,5 +1,6 @@
 """What sheets announce, after the transaction that did it commits. The realtime side (and anyone
 else) subscribes; sheets never import their consumers."""
+
 from django.dispatch import Signal
 
 # operations: [(Operation, origin connection or None)], in version order, all of one sheet.

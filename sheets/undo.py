@@ -20,6 +20,7 @@ they are converted and cleared when they do not convert. A restored column or co
 that is taken by now gets a number: "Name (2)". An undo that finds nothing left to change is
 still logged, with an empty change, so that the next undo moves on to an older operation.
 """
+
 from django.db import transaction
 
 from accounts.models import User
@@ -33,15 +34,17 @@ from .services.operations import operation, parse_op_id
 HISTORY = 500
 
 
-def operation_undo(*, sheet: Sheet, actor: User | None, op_id: object = None,
-                   origin: str | None = None) -> Operation | None:
+def operation_undo(
+    *, sheet: Sheet, actor: User | None, op_id: object = None, origin: str | None = None
+) -> Operation | None:
     """Revert the actor's most recent operation on the sheet that is not undone yet, as a new
     Operation; None when there is nothing to undo."""
     return _step("undo_of", sheet=sheet, actor=actor, op_id=op_id, origin=origin)
 
 
-def operation_redo(*, sheet: Sheet, actor: User | None, op_id: object = None,
-                   origin: str | None = None) -> Operation | None:
+def operation_redo(
+    *, sheet: Sheet, actor: User | None, op_id: object = None, origin: str | None = None
+) -> Operation | None:
     """Re-apply what the actor's most recent undo on the sheet reverted, as a new Operation;
     None when there is nothing to redo (nothing undone, or a new operation since)."""
     return _step("redo_of", sheet=sheet, actor=actor, op_id=op_id, origin=origin)
@@ -80,7 +83,8 @@ def _resent(actor, op_id, sheet, mark):
 def _stacks(sheet, actor):
     """The versions the next undo and the next redo revert, by mark (None: nothing)."""
     log = (
-        Operation.objects.filter(sheet_id=sheet.pk, actor=actor).order_by("-version")
+        Operation.objects.filter(sheet_id=sheet.pk, actor=actor)
+        .order_by("-version")
         .values_list("version", "kind", "payload__undo_of", "payload__redo_of", "payload__bulk")[:HISTORY]
     )
     undo, redo = [], []
@@ -179,7 +183,9 @@ def _restore_rows(sheet, target):
         restored.append(Row(pk=row["id"], sheet_id=sheet.pk, position=row["position"], data=data))
     Row.objects.bulk_create(restored, batch_size=2000)
     payload = {
-        "after": None, "before": None, "repositioned": {},
+        "after": None,
+        "before": None,
+        "repositioned": {},
         "rows": [{"id": r.pk, "position": r.position, "values": r.data} for r in restored],
     }
     return payload, None, True
@@ -263,7 +269,11 @@ def _retype_column_back(sheet, target):
     Row.objects.bulk_update(changed, ["data"], batch_size=2000)
     column.save(update_fields=["type", "options"])
     payload = {
-        "key": column.key, "type": column.type, "options": column.options, "cleared": cleared, "values": new_values,
+        "key": column.key,
+        "type": column.type,
+        "options": column.options,
+        "cleared": cleared,
+        "values": new_values,
     }
     if len(new_values) > RETYPE_VALUES_IN_PAYLOAD:
         payload.update(values=None, reload=True)

@@ -2,6 +2,7 @@
 (check_text), numbers a float can hold (finite), and moments within years 1 to 9999 once in UTC
 (parse_moment); other parts of Gridcast that take text or moments from outside use these too.
 """
+
 import datetime as dt
 import math
 import re
@@ -22,7 +23,7 @@ def check_text(text: str, what: str = "text") -> str:
     return text
 
 
-def parse_moment(value: "str | dt.datetime", default_tz: dt.tzinfo = dt.timezone.utc) -> dt.datetime:
+def parse_moment(value: "str | dt.datetime", default_tz: dt.tzinfo = dt.UTC) -> dt.datetime:
     """An ISO 8601 date and time (text, or a datetime) as an aware datetime in UTC (`default_tz`
     when it names no zone); ValueError when it is not one, or falls outside years 1 to 9999 once
     in UTC (year 1 with a positive offset, year 9999 with a negative one), which neither Python
@@ -36,7 +37,7 @@ def parse_moment(value: "str | dt.datetime", default_tz: dt.tzinfo = dt.timezone
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=default_tz)
     try:
-        return moment.astimezone(dt.timezone.utc)
+        return moment.astimezone(dt.UTC)
     except OverflowError:
         raise ValueError(f"{str(value)[:40]!r} is out of range (years 1 to 9999 in UTC)") from None
 

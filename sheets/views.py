@@ -1,4 +1,5 @@
 """The pages of sheets: the workspace home page and the sheet page, Django templates hosting Svelte."""
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -8,7 +9,6 @@ from .api.serializers import ColumnSerializer
 from .models import Sheet
 from .permissions import Access, sheet_access
 from .selectors import home_for_user, rows_window, sheet_columns, sheet_people
-
 
 FIRST_ROWS = 100  # one block of the grid's row cache (frontend/src/sheet/model.js)
 

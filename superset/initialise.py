@@ -8,6 +8,7 @@ open Explore): which dashboards and charts a guest reaches, and which rows, is d
 guest token. The list is what an embedded dashboard of Gridcast's charts was seen to request
 (tests/browser/test_superset.py draws one; tests/analytics/test_superset_hardening.py checks what
 a guest is refused); native filters, legacy charts or time-range pickers would need more."""
+
 from superset.app import create_app
 
 # (permission, view) pairs; a pair this Superset does not know is reported and skipped.
@@ -20,17 +21,26 @@ GUEST_PERMISSIONS = [
 
 app = create_app()
 with app.app_context():
-    from superset import security_manager
     from superset.extensions import db
+
+    from superset import security_manager
 
     config = app.config
     admin = security_manager.find_user(username=config["GRIDCAST_ADMIN_USER"])
     if admin is None:
-        security_manager.add_user(config["GRIDCAST_ADMIN_USER"], "Gridcast", "Admin", "admin@gridcast.local",
-                                  security_manager.find_role("Admin"), password=config["GRIDCAST_ADMIN_PASSWORD"])
+        security_manager.add_user(
+            config["GRIDCAST_ADMIN_USER"],
+            "Gridcast",
+            "Admin",
+            "admin@gridcast.local",
+            security_manager.find_role("Admin"),
+            password=config["GRIDCAST_ADMIN_PASSWORD"],
+        )
     else:  # the password follows Gridcast's settings
         security_manager.reset_password(admin.id, config["GRIDCAST_ADMIN_PASSWORD"])
-    guest = security_manager.find_role(config["GUEST_ROLE_NAME"]) or security_manager.add_role(config["GUEST_ROLE_NAME"])
+    guest = security_manager.find_role(config["GUEST_ROLE_NAME"]) or security_manager.add_role(
+        config["GUEST_ROLE_NAME"]
+    )
     permissions = []
     for permission, view in GUEST_PERMISSIONS:
         found = security_manager.find_permission_view_menu(permission, view)
@@ -40,5 +50,7 @@ with app.app_context():
             permissions.append(found)
     guest.permissions = permissions
     db.session.commit()
-    print(f"admin {config['GRIDCAST_ADMIN_USER']}; role {guest.name} with {len(guest.permissions)} permissions: "
-          + ", ".join(f"{p.permission.name} on {p.view_menu.name}" for p in guest.permissions))
+    print(
+        f"admin {config['GRIDCAST_ADMIN_USER']}; role {guest.name} with {len(guest.permissions)} permissions: "
+        + ", ".join(f"{p.permission.name} on {p.view_menu.name}" for p in guest.permissions)
+    )

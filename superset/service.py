@@ -14,6 +14,7 @@ reuse the virtualenv and the metadata and take seconds. When Superset cannot be 
 `start` writes why, and how to retry, to DIR/failed (the dashboard shows it) and removes it once
 Superset runs. Standard library only: it runs before anything else is installed.
 """
+
 import argparse
 import os
 import signal
@@ -51,8 +52,12 @@ class Paths:
         self.url = self.var / "url"
 
     def env(self):
-        return {**os.environ, "SUPERSET_CONFIG_PATH": str(self.config), "SUPERSET_HOME": str(self.var),
-                "FLASK_APP": "superset"}
+        return {
+            **os.environ,
+            "SUPERSET_CONFIG_PATH": str(self.config),
+            "SUPERSET_HOME": str(self.var),
+            "FLASK_APP": "superset",
+        }
 
 
 def say(text):
@@ -101,7 +106,11 @@ def _run_with_progress(command, log, label, env=None):
             now = time.monotonic()
             if now - last_print >= (1 if tty else 15):
                 status = f"{label}: {int(now - started)} s, {seen['steps']} steps ({seen['line']})"
-                print(f"\r\033[K[superset] {status}" if tty else f"[superset] {status}", end="" if tty else "\n", flush=True)
+                print(
+                    f"\r\033[K[superset] {status}" if tty else f"[superset] {status}",
+                    end="" if tty else "\n",
+                    flush=True,
+                )
                 last_print = now
         reader.join(timeout=5)
     if tty:
@@ -133,8 +142,12 @@ def install(paths):
 
 def configure(paths):
     """superset_config.py from Gridcast's settings (secrets, guest tokens, embedding)."""
-    result = subprocess.run([str(GRIDCAST_PYTHON), str(REPO / "manage.py"), "superset_config", "--output", str(paths.config)],
-                            cwd=REPO, capture_output=True, text=True)
+    result = subprocess.run(
+        [str(GRIDCAST_PYTHON), str(REPO / "manage.py"), "superset_config", "--output", str(paths.config)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     if result.returncode:
         raise Failed(f"writing its config failed: {result.stderr.strip()[-800:]}")
 
@@ -150,8 +163,12 @@ def initialise(paths):
     superset = str(VENV / "bin" / "superset")
     _run_with_progress([superset, "db", "upgrade"], paths.init_log, "migrating the metadata", env=paths.env())
     _run_with_progress([superset, "init"], paths.init_log, "creating roles and permissions", env=paths.env())
-    _run_with_progress([str(VENV / "bin" / "python"), str(INITIALISE)], paths.init_log, "adding Gridcast's admin and guest role",
-                       env=paths.env())
+    _run_with_progress(
+        [str(VENV / "bin" / "python"), str(INITIALISE)],
+        paths.init_log,
+        "adding Gridcast's admin and guest role",
+        env=paths.env(),
+    )
     paths.initialised.touch()
     say(f"initialised in {time.monotonic() - started:.0f} s")
 
@@ -196,8 +213,10 @@ def _port_taken(port):
 
 def _check_free(port):
     if _port_taken(port):
-        raise Failed(f"port {port} is taken by another program (not this checkout's Superset; an earlier clone's "
-                     f"may still run there): stop it, or choose another port with SUPERSET_PORT=<port>")
+        raise Failed(
+            f"port {port} is taken by another program (not this checkout's Superset; an earlier clone's "
+            f"may still run there): stop it, or choose another port with SUPERSET_PORT=<port>"
+        )
 
 
 def _free_port():
@@ -239,10 +258,29 @@ def start(paths, port):
     say(f"starting on {url}")
     with open(paths.log, "ab") as log:
         process = subprocess.Popen(
-            [str(VENV / "bin" / "gunicorn"), "-w", "2", "--threads", "4", "-k", "gthread", "-b", f"127.0.0.1:{port}",
-             "--timeout", "120", "--chdir", str(paths.var), "--pid", str(paths.pid), "--capture-output",
-             "superset.app:create_app()"],
-            env=paths.env(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                str(VENV / "bin" / "gunicorn"),
+                "-w",
+                "2",
+                "--threads",
+                "4",
+                "-k",
+                "gthread",
+                "-b",
+                f"127.0.0.1:{port}",
+                "--timeout",
+                "120",
+                "--chdir",
+                str(paths.var),
+                "--pid",
+                str(paths.pid),
+                "--capture-output",
+                "superset.app:create_app()",
+            ],
+            env=paths.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C in the terminal reaches the launcher, which stops it in order
         )
     paths.url.write_text(url)

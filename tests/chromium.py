@@ -1,5 +1,6 @@
 """Debian's Chromium (/usr/bin/chromium, never a downloaded browser) through Playwright, for the
 browser tests and the embedded-default suite."""
+
 import contextlib
 import os
 from pathlib import Path
@@ -7,8 +8,15 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = os.environ.get("GC_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--no-first-run", "--disable-extensions"]
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--disable-extensions",
+]
 
 
 @contextlib.contextmanager

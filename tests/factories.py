@@ -51,6 +51,16 @@ def make_sheet(workspace, actor, rows=0, columns=None, name="Orders"):
 
 def pushed_notification(workspace_id, **fields):
     """A notification as alerts push it to a workspace (analytics.alerts._push)."""
-    return {"id": None, "workspace": workspace_id, "rule": 3, "message": "Orders dropped", "value": 12.5,
-            "created_at": "2026-03-02T12:01:03Z", "read_at": None, "rule_name": "Orders", "state": "firing",
-            "ids": {}, **fields}
+    return {
+        "id": None,
+        "workspace": workspace_id,
+        "rule": 3,
+        "message": "Orders dropped",
+        "value": 12.5,
+        "created_at": "2026-03-02T12:01:03Z",
+        "read_at": None,
+        "rule_name": "Orders",
+        "state": "firing",
+        "ids": {},
+        **fields,
+    }

@@ -1,5 +1,6 @@
 """Every frame the tests receive is checked against its type's schema (core.frames), as Zulip's
 tests check every event: a frame the server sends that no schema allows fails the test that saw it."""
+
 import json
 
 from core.frames import FrameInvalid, load_registries

@@ -2,6 +2,7 @@
 (500) included, and says nothing of the server's internals; pages stay HTML.
 
 Before: an exception in a DRF view, and any 500, 400 or 403 outside DRF, was Django's HTML page."""
+
 import json
 
 import pytest
@@ -41,8 +42,10 @@ def test_an_unexpected_exception_in_an_api_view_is_a_json_500_without_internals(
     assert SECRET not in response.content.decode() and "Traceback" not in response.content.decode()
     assert error == {"code": "server_error", "message": "the server failed; try again later"}
     # The operator still gets the traceback, in the log.
-    assert any(record.levelname == "ERROR" and record.exc_info and SECRET in str(record.exc_info[1])
-               for record in caplog.records)
+    assert any(
+        record.levelname == "ERROR" and record.exc_info and SECRET in str(record.exc_info[1])
+        for record in caplog.records
+    )
 
 
 @override_settings(DEBUG=False)
@@ -68,8 +71,9 @@ def test_the_test_client_still_raises_it_unless_told_not_to(api, owner, monkeypa
         api(owner).get("/api/v1/sheets/")
 
 
-@pytest.mark.parametrize("status, code", [(400, "bad_request"), (403, "forbidden"), (404, "not_found"),
-                                          (500, "server_error")])
+@pytest.mark.parametrize(
+    "status, code", [(400, "bad_request"), (403, "forbidden"), (404, "not_found"), (500, "server_error")]
+)
 def test_djangos_error_handlers_answer_api_paths_in_json_and_pages_in_html(status, code):
     handler = get_resolver().resolve_error_handler(status)
     request = RequestFactory().get("/api/v1/anything/")

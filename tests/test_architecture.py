@@ -1,6 +1,7 @@
 """The shape of the code, checked like behaviour (issue 14): no import cycle between modules
 (imports inside functions count), no module past 600 lines, and the apps' one-way layers of
 pyproject.toml (import-linter, also run by `make test`)."""
+
 from pathlib import Path
 
 import grimp
@@ -78,12 +79,17 @@ def test_the_cycle_finder_finds_a_cycle(tmp_path, monkeypatch):
         (tmp_path / "cyclic" / name).write_text(body)
     monkeypatch.syspath_prepend(str(tmp_path))
     assert _cycles(grimp.build_graph("cyclic", include_external_packages=False, cache_dir=None)) == [
-        ["cyclic.a", "cyclic.b"]]
+        ["cyclic.a", "cyclic.b"]
+    ]
 
 
 def test_no_module_is_longer_than_600_lines():
-    long = {str(path.relative_to(ROOT)): n for package in PACKAGES for path in (ROOT / package).rglob("*.py")
-            if "migrations" not in path.parts and (n := len(path.read_text().splitlines())) > MAX_LINES}
+    long = {
+        str(path.relative_to(ROOT)): n
+        for package in PACKAGES
+        for path in (ROOT / package).rglob("*.py")
+        if "migrations" not in path.parts and (n := len(path.read_text().splitlines())) > MAX_LINES
+    }
     assert long == {}
 
 

@@ -1,5 +1,6 @@
 """config.body_limit: a body larger than any Gridcast accepts is refused while it streams, before
 Django has read (and stored) it all."""
+
 import asyncio
 
 import pytest
@@ -13,18 +14,30 @@ CHUNK = 10_000
 
 def feeder(chunks, pulled):
     """An ASGI receive that hands out `chunks` bodies of CHUNK bytes, counting what was pulled."""
+
     async def receive():
         if pulled["n"] >= chunks:
             await asyncio.sleep(3600)  # the client has nothing more to say
         pulled["n"] += 1
         return {"type": "http.request", "body": b"x" * CHUNK, "more_body": pulled["n"] < chunks}
+
     return receive
 
 
 def scope(path="/api/v1/workspaces/1/import/", headers=()):
-    return {"type": "http", "method": "POST", "path": path, "raw_path": path.encode(), "query_string": b"",
-            "headers": list(headers), "http_version": "1.1", "scheme": "http", "server": ("127.0.0.1", 80),
-            "client": ("127.0.0.1", 5000), "root_path": ""}
+    return {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": list(headers),
+        "http_version": "1.1",
+        "scheme": "http",
+        "server": ("127.0.0.1", 80),
+        "client": ("127.0.0.1", 5000),
+        "root_path": "",
+    }
 
 
 async def run(app, chunks, headers=()):
@@ -66,7 +79,9 @@ async def test_a_body_announced_too_large_is_refused_before_a_byte_is_read(small
     async def never(scope, receive, send):
         raise AssertionError("Django was called")
 
-    sent, pulled = await run(BodyLimit(never), chunks=1000, headers=[(b"content-length", str(small_limit + 1).encode())])
+    sent, pulled = await run(
+        BodyLimit(never), chunks=1000, headers=[(b"content-length", str(small_limit + 1).encode())]
+    )
     assert sent[0]["status"] == 413 and pulled == 0
 
 
@@ -74,8 +89,9 @@ async def test_a_body_announced_too_large_is_refused_before_a_byte_is_read(small
 async def test_an_import_streamed_past_the_limit_through_django_stores_nothing(small_limit, tmp_path, settings):
     settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
     jobs = await ImportJob.objects.acount()
-    sent, pulled = await run(BodyLimit(get_asgi_application()), chunks=1000,
-                             headers=[(b"content-type", b"multipart/form-data; boundary=x")])
+    sent, pulled = await run(
+        BodyLimit(get_asgi_application()), chunks=1000, headers=[(b"content-type", b"multipart/form-data; boundary=x")]
+    )
     assert sent[0]["status"] == 413 and pulled <= small_limit // CHUNK + 1
     assert await ImportJob.objects.acount() == jobs
     assert not list(tmp_path.iterdir())

@@ -1,6 +1,7 @@
 """Threat: one user or client floods the REST API (or its expensive endpoints) and slows everyone
 else. Requests are throttled per user, per anonymous IP and per expensive scope, counted in the
 shared cache (Redis) so the limit holds across processes; over it: 429 JSON with Retry-After."""
+
 import pytest
 from django.conf import settings
 from django.core.cache import caches
@@ -88,8 +89,9 @@ def test_the_count_is_shared_between_processes(api, owner, workspace):
     from core import throttling
 
     client = api(owner)
-    other_process = RedisCache(settings.CACHES["default"]["LOCATION"],
-                               {"KEY_PREFIX": settings.CACHES["default"]["KEY_PREFIX"]})
+    other_process = RedisCache(
+        settings.CACHES["default"]["LOCATION"], {"KEY_PREFIX": settings.CACHES["default"]["KEY_PREFIX"]}
+    )
     assert other_process is not caches["default"]
     with rates(user="3/d"):
         assert client.get("/api/v1/workspaces/").status_code == 200

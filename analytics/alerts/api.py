@@ -1,4 +1,5 @@
 """REST API of alert rules and the user's notifications. Parse, check permission, call one service."""
+
 from django.db.models import BooleanField, ExpressionWrapper, Q
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -6,31 +7,36 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from analytics.metrics import ingest
+from analytics.models import AlertRule, Notification
+from analytics.queries.metric_aggregates import MAX_TAG_FILTERS
 from core.errors import InvalidInput, NotFound
 from sheets import permissions
 from sheets.models import Sheet
 from sheets.permissions import Access
 
-from analytics.metrics import ingest
-from analytics.models import AlertRule, Notification
-from analytics.queries.metric_aggregates import MAX_TAG_FILTERS
-
 from . import services
-
 
 
 class AlertRuleSerializer(serializers.ModelSerializer):
     """The shape of a rule. Which fields a source needs, the sheet's workspace and the column's
     type are the model's rules (AlertRule.clean, through services.rule_create / rule_update)."""
 
-    source = serializers.ChoiceField(choices=AlertRule.Source.choices, default=AlertRule.Source.METRIC,
-                                     help_text="metric: a metric over a time window; sheet: a column of a sheet")
+    source = serializers.ChoiceField(
+        choices=AlertRule.Source.choices,
+        default=AlertRule.Source.METRIC,
+        help_text="metric: a metric over a time window; sheet: a column of a sheet",
+    )
     sheet = serializers.PrimaryKeyRelatedField(
-        queryset=Sheet.objects.none(), required=False, allow_null=True,
+        queryset=Sheet.objects.none(),
+        required=False,
+        allow_null=True,
         help_text="sheet rules: the id of a sheet of this workspace",
         # A sheet of another workspace gets the same answer as one that does not exist.
-        error_messages={"does_not_exist": "no sheet {pk_value} in this workspace",
-                        "incorrect_type": "the sheet's id, a number"},
+        error_messages={
+            "does_not_exist": "no sheet {pk_value} in this workspace",
+            "incorrect_type": "the sheet's id, a number",
+        },
     )
     sheet_name = serializers.CharField(source="sheet.name", default=None, read_only=True)
     column_name = serializers.CharField(read_only=True, allow_null=True)
@@ -38,18 +44,53 @@ class AlertRuleSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AlertRule
-        fields = ["id", "workspace", "name", "source", "metric", "sheet", "sheet_name", "column", "column_name", "agg",
-                  "window_seconds", "comparison", "threshold", "tag_filter", "condition", "enabled", "state",
-                  "last_value", "last_evaluated_at", "last_fired_at", "created_by", "created_at", "updated_at"]
-        read_only_fields = ["workspace", "state", "last_value", "last_evaluated_at", "last_fired_at", "created_by",
-                            "created_at", "updated_at"]
+        fields = [
+            "id",
+            "workspace",
+            "name",
+            "source",
+            "metric",
+            "sheet",
+            "sheet_name",
+            "column",
+            "column_name",
+            "agg",
+            "window_seconds",
+            "comparison",
+            "threshold",
+            "tag_filter",
+            "condition",
+            "enabled",
+            "state",
+            "last_value",
+            "last_evaluated_at",
+            "last_fired_at",
+            "created_by",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = [
+            "workspace",
+            "state",
+            "last_value",
+            "last_evaluated_at",
+            "last_fired_at",
+            "created_by",
+            "created_at",
+            "updated_at",
+        ]
         extra_kwargs = {
-            "window_seconds": {"min_value": 1, "max_value": 31 * 86400,
-                               "help_text": "metric rules: the window in seconds (default 300); sheet rules have "
-                                            "none (their aggregate is over every row), a value sent is ignored"},
+            "window_seconds": {
+                "min_value": 1,
+                "max_value": 31 * 86400,
+                "help_text": "metric rules: the window in seconds (default 300); sheet rules have "
+                "none (their aggregate is over every row), a value sent is ignored",
+            },
             "metric": {"help_text": "metric rules: the metric's name"},
-            "column": {"help_text": "sheet rules: the column's key (e.g. c3); sum, avg, min and max need a number "
-                                    "column, count counts the filled cells of any column"},
+            "column": {
+                "help_text": "sheet rules: the column's key (e.g. c3); sum, avg, min and max need a number "
+                "column, count counts the filled cells of any column"
+            },
             "tag_filter": {"help_text": "metric rules: tag key -> value, every one must match"},
         }
 
@@ -147,8 +188,10 @@ def _inbox(request):
 
 class NotificationList(APIView):
     @extend_schema(
-        parameters=[OpenApiParameter("unread", str, description="1: only unread ones"),
-                    OpenApiParameter("limit", int, description="default 50, at most 500")],
+        parameters=[
+            OpenApiParameter("unread", str, description="1: only unread ones"),
+            OpenApiParameter("limit", int, description="default 50, at most 500"),
+        ],
         responses=OpenApiTypes.OBJECT,
     )
     def get(self, request):

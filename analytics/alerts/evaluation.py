@@ -9,6 +9,7 @@ window, tag filter) are evaluated together, one aggregate query for all of them;
 many workspaces' rules takes them in turns (round-robin, at most ALERT_TURN_SECONDS of one
 workspace's groups before the next workspace's turn), so a workspace with 20,000 rules does not
 hold back another's alert (tests/analytics/alerts/test_alert_fairness.py; run it with -s for the figures)."""
+
 import collections
 import json
 import logging
@@ -19,12 +20,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Membership
-from sheets.models import NUMERIC_COLUMN_TYPES, Column
-
 from analytics.models import AlertRule, Notification
 from analytics.queries.metric_aggregates import window_value
 from analytics.queries.sheet_aggregates import SheetNotInLake, sheet_aggregate
 from analytics.queries.widget_query import clean_sheet_query
+from sheets import column_types
+from sheets.models import Column
 
 from . import notify
 
@@ -42,7 +43,7 @@ def _message(rule, value):
     shown = "no data" if value is None else f"{value:g}"
     message = f"{rule.name}: {rule.subject} is {shown} ({rule.comparison} {rule.threshold:g})"
     most = Notification._meta.get_field("message").max_length
-    return message if len(message) <= most else message[:most - 1] + "…"
+    return message if len(message) <= most else message[: most - 1] + "…"
 
 
 def notification_payload(notification: Notification) -> dict:
@@ -63,9 +64,12 @@ def sheet_column_value(*, sheet_id: int, column_key: str, agg: str) -> float | N
     are 0. None when the column was deleted, or retyped to a non-number for an aggregate other
     than count (the rule then has nothing to compare); ValueUnavailable while the lake is behind
     the database."""
-    column = (Column.objects.filter(sheet_id=sheet_id, key=column_key)
-              .values("deleted", "type", "sheet__workspace_id").first())
-    if column is None or column["deleted"] or (agg != "count" and column["type"] not in NUMERIC_COLUMN_TYPES):
+    column = (
+        Column.objects.filter(sheet_id=sheet_id, key=column_key)
+        .values("deleted", "type", "sheet__workspace_id")
+        .first()
+    )
+    if column is None or column["deleted"] or (agg != "count" and column["type"] not in column_types.numeric_types()):
         return None
     query = clean_sheet_query({"sheet": sheet_id, "agg": agg, "column": column_key})
     try:
@@ -86,8 +90,12 @@ def rule_value(rule: AlertRule, now=None) -> float | None:
     if rule.is_sheet_rule:
         return sheet_column_value(sheet_id=rule.sheet_id, column_key=rule.column, agg=rule.agg)
     return window_value(
-        workspace_id=rule.workspace_id, metric=rule.metric, agg=rule.agg, window_seconds=rule.window_seconds,
-        tags=sorted((rule.tag_filter or {}).items()), now=now,
+        workspace_id=rule.workspace_id,
+        metric=rule.metric,
+        agg=rule.agg,
+        window_seconds=rule.window_seconds,
+        tags=sorted((rule.tag_filter or {}).items()),
+        now=now,
     )
 
 
@@ -163,8 +171,13 @@ def _condition(row):
     """What a rule's value depends on: rules with the same condition share one aggregate query."""
     if row["source"] == AlertRule.Source.SHEET:
         return ("sheet", row["sheet_id"], row["column"], row["agg"])
-    return ("metric", row["metric"], row["agg"], row["window_seconds"],
-            json.dumps(row["tag_filter"] or {}, sort_keys=True))
+    return (
+        "metric",
+        row["metric"],
+        row["agg"],
+        row["window_seconds"],
+        json.dumps(row["tag_filter"] or {}, sort_keys=True),
+    )
 
 
 def _turn_seconds():
@@ -179,9 +192,10 @@ def _evaluate_fairly(rules, now, between=None):
     for row in rules.order_by("pk").values(*CONDITION):
         by_workspace[row["workspace_id"]].setdefault(_condition(row), []).append(row["pk"])
     # Workspaces with fewer conditions first (their turn ends their pass), then in turns.
-    turns = collections.deque((workspace_id, collections.deque(groups.values()))
-                              for workspace_id, groups in sorted(by_workspace.items(),
-                                                                 key=lambda item: (len(item[1]), item[0])))
+    turns = collections.deque(
+        (workspace_id, collections.deque(groups.values()))
+        for workspace_id, groups in sorted(by_workspace.items(), key=lambda item: (len(item[1]), item[0]))
+    )
     fired, turn = [], _turn_seconds()
     while turns:
         workspace_id, groups = turns.popleft()
@@ -218,8 +232,9 @@ def _evaluate_group(rule_ids, now):
                 else:
                     fired += created
             for start in range(0, len(quiet), 5000):
-                AlertRule.objects.filter(pk__in=quiet[start:start + 5000]).update(
-                    last_value=value, last_evaluated_at=moment, updated_at=timezone.now())
+                AlertRule.objects.filter(pk__in=quiet[start : start + 5000]).update(
+                    last_value=value, last_evaluated_at=moment, updated_at=timezone.now()
+                )
             return fired
     except ValueUnavailable as error:
         log.warning("alert rules %s… not evaluated yet: %s", rule_ids[:3], error)
@@ -235,7 +250,9 @@ def _enabled(**filters):
 
 def rules_evaluate(*, workspace_id: int, metrics: list[str], now=None) -> list[Notification]:
     """After an ingestion commit: evaluate the workspace's enabled rules on these metrics."""
-    return _evaluate_fairly(_enabled(source=AlertRule.Source.METRIC, workspace_id=workspace_id, metric__in=metrics), now)
+    return _evaluate_fairly(
+        _enabled(source=AlertRule.Source.METRIC, workspace_id=workspace_id, metric__in=metrics), now
+    )
 
 
 def sheet_rules_evaluate(*, sheet_ids, now=None) -> list[Notification]:

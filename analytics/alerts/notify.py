@@ -3,6 +3,7 @@ payload) when an alert fired; everyone of the workspace connected to a page with
 "workspace.<id>") gets it. Call it after the commit (transaction.on_commit): a push must never
 announce what a rollback removed.
 """
+
 from realtime.layers import group_send
 
 

@@ -1,6 +1,7 @@
 """Alert rules follow the data: evaluated when metrics are ingested or sheet data reaches the lake,
 and on the worker's periodic pass. Connected by AnalyticsConfig.ready(); the producers
 (analytics.metrics, analytics.writethrough) know nothing of alerts."""
+
 import logging
 
 from analytics.metrics.signals import metrics_ingested

@@ -1,18 +1,17 @@
 """Writes of alert rules and notifications for the API: create, change and delete a rule (validated by
 the model's rules), mark notifications read."""
+
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Workspace
-from core.errors import InvalidInput, check_quota
-
 from analytics.models import AlertRule, Notification
+from core.errors import InvalidInput, check_quota
 
 
 class AlertRuleInvalid(InvalidInput):
     """A rule that breaks the model's rules (AlertRule.clean); `fields`: field -> messages."""
-
 
 
 def _validated(rule):
@@ -21,23 +20,38 @@ def _validated(rule):
     try:
         rule.full_clean()
     except ValidationError as error:
-        fields = {("non_field_errors" if name == NON_FIELD_ERRORS else name): messages
-                  for name, messages in error.message_dict.items()}
+        fields = {
+            ("non_field_errors" if name == NON_FIELD_ERRORS else name): messages
+            for name, messages in error.message_dict.items()
+        }
         name, messages = next(iter(fields.items()))
         message = messages[0] if name == "non_field_errors" else f"{name}: {messages[0]}"
         raise AlertRuleInvalid(message, fields=fields) from None
     return rule
 
 
-CONDITION_FIELDS = {"source", "metric", "sheet", "column", "agg", "window_seconds", "comparison", "threshold",
-                    "tag_filter", "enabled"}
+CONDITION_FIELDS = {
+    "source",
+    "metric",
+    "sheet",
+    "column",
+    "agg",
+    "window_seconds",
+    "comparison",
+    "threshold",
+    "tag_filter",
+    "enabled",
+}
 
 
 @transaction.atomic
 def rule_create(*, workspace_id: int, actor, **fields) -> AlertRule:
     Workspace.objects.select_for_update().filter(pk=workspace_id).first()
-    check_quota("MAX_ALERT_RULES_PER_WORKSPACE", AlertRule.objects.filter(workspace_id=workspace_id).count(),
-                "alert rules per workspace")
+    check_quota(
+        "MAX_ALERT_RULES_PER_WORKSPACE",
+        AlertRule.objects.filter(workspace_id=workspace_id).count(),
+        "alert rules per workspace",
+    )
     rule = _validated(AlertRule(workspace_id=workspace_id, created_by=actor, **fields))
     rule.save()
     return rule

@@ -13,15 +13,15 @@ When the person's access to the workspace or the credential the socket was opene
 (realtime.revocation), the socket gets {"type": "error", "code": "access_revoked"} and closes
 with 4403.
 """
+
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from realtime.limits import CLOSE_RATE_LIMITED, FrameLimits, claim_connection, too_many_connections_message
-from realtime.revocation import Credential, Guard
+from analytics.alerts.notify import personal_notification, workspace_group
 from core import frames, jsonio
 from core.errors import GridcastError
+from realtime.limits import CLOSE_RATE_LIMITED, FrameLimits, claim_connection, too_many_connections_message
+from realtime.revocation import Credential, Guard
 from sheets.permissions import Access, workspace_access
-
-from analytics.alerts.notify import personal_notification, workspace_group
 
 from .live import LiveWidgets, dashboard_group
 
@@ -36,8 +36,12 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.slot = None
         self.flood_closed = False
         self.frame_limits = FrameLimits(("ping", "subscribe"))
-        self.guard = Guard(self.user, Credential.of_scope(self.scope),
-                           lambda user: workspace_access(user, self.workspace_id), denied=Access.NONE)
+        self.guard = Guard(
+            self.user,
+            Credential.of_scope(self.scope),
+            lambda user: workspace_access(user, self.workspace_id),
+            denied=Access.NONE,
+        )
         access = await self.guard.acheck()
         if access < Access.VIEW:
             await self.close(code=CLOSE_NO_ACCESS)  # before accept: the handshake is refused
@@ -45,14 +49,19 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.slot = await claim_connection(self.user)
         await self.accept()
         if self.slot is None:  # the user has too many sockets and streams open (realtime.limits)
-            await self.send_frame({"type": "error", "code": "too_many_connections",
-                                   "message": too_many_connections_message()})
+            await self.send_frame(
+                {"type": "error", "code": "too_many_connections", "message": too_many_connections_message()}
+            )
             await self.close(code=CLOSE_RATE_LIMITED)
             return
         self.slot.keep()
         # The workspace's pushes and the user's access changes, kept joined however long the socket lives.
-        await self.guard.join(self.channel_layer, self.channel_name,
-                              dashboard_group(self.workspace_id), workspace_group(self.workspace_id))
+        await self.guard.join(
+            self.channel_layer,
+            self.channel_name,
+            dashboard_group(self.workspace_id),
+            workspace_group(self.workspace_id),
+        )
         self.live = LiveWidgets(self.workspace_id, self.send_frame)
         await self.send_frame({"type": "welcome", "workspace": self.workspace_id, "access": access.name.lower()})
 
@@ -81,8 +90,9 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         if not self.frame_limits.allow(kind):
             if self.frame_limits.flooding:  # kept on past the limit: closed (realtime.limits)
                 self.flood_closed = True
-                await self.send_frame({"type": "error", "code": "rate_limited", "frame": kind,
-                                       "message": "too many frames: closing"})
+                await self.send_frame(
+                    {"type": "error", "code": "rate_limited", "frame": kind, "message": "too many frames: closing"}
+                )
                 return await self.close(code=CLOSE_RATE_LIMITED)
             return await self.send_frame(self.frame_limits.refusal(kind))
         if kind == "ping":
@@ -103,8 +113,9 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             return
         if await self.guard.acheck() < Access.VIEW:
             await self.disconnect(CLOSE_NO_ACCESS)  # nothing more is pushed
-            await self.send_frame({"type": "error", "code": "access_revoked",
-                                   "message": "you no longer have access to this workspace"})
+            await self.send_frame(
+                {"type": "error", "code": "access_revoked", "message": "you no longer have access to this workspace"}
+            )
             await self.close(code=CLOSE_NO_ACCESS)
 
     async def data_arrived(self, event):
@@ -114,5 +125,6 @@ class DashboardConsumer(AsyncWebsocketConsumer):
     async def notification_created(self, event):
         if self.guard.revoked:  # queued before the socket left its groups
             return
-        await self.send_frame({"type": "notification",
-                              "notification": personal_notification(event.get("notification"), self.user.pk)})
+        await self.send_frame(
+            {"type": "notification", "notification": personal_notification(event.get("notification"), self.user.pk)}
+        )

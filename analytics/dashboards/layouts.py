@@ -3,6 +3,7 @@ filters, and computing a widget's data: a metrics widget through the metrics agg
 REST API uses, so a pushed result equals a polled one; a sheet widget through the sheet aggregate
 over the sheet's lake view. The shape of a widget's query is analytics.queries.widget_query.
 """
+
 import uuid
 from datetime import datetime, timedelta
 
@@ -10,13 +11,12 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from sheets import values
-from core.errors import InvalidInput
-
 from analytics.models_dashboard import DashboardLayout
 from analytics.queries.metric_aggregates import metric_aggregate, parse_aggregate_params
 from analytics.queries.sheet_aggregates import sheet_aggregate
 from analytics.queries.widget_query import checked_text, clean_query, tag_filters
+from core.errors import InvalidInput
+from sheets import values
 
 WIDGET_TYPES = ("tile", "line", "bar", "pie", "table")
 MAX_WIDGETS = 40
@@ -27,16 +27,36 @@ DEFAULT_RANGE = 3600
 def default_widgets() -> list[dict]:
     """What a person sees before arranging their own dashboard."""
     return [
-        {"id": "orders-per-minute", "type": "line", "title": "Orders per minute",
-         "query": {"source": "metrics", "metric": "orders", "agg": "sum", "bucket": "minute"}},
-        {"id": "revenue-by-region", "type": "bar", "title": "Revenue by region",
-         "query": {"source": "metrics", "metric": "revenue", "agg": "sum", "group_by": "region"}},
-        {"id": "revenue-total", "type": "tile", "title": "Revenue",
-         "query": {"source": "metrics", "metric": "revenue", "agg": "sum"}},
-        {"id": "error-rate", "type": "tile", "title": "Error rate",
-         "query": {"source": "metrics", "metric": "error_rate", "agg": "avg"}},
-        {"id": "top-products", "type": "table", "title": "Top products by revenue",
-         "query": {"source": "metrics", "metric": "revenue", "agg": "sum", "group_by": "product", "top": 5}},
+        {
+            "id": "orders-per-minute",
+            "type": "line",
+            "title": "Orders per minute",
+            "query": {"source": "metrics", "metric": "orders", "agg": "sum", "bucket": "minute"},
+        },
+        {
+            "id": "revenue-by-region",
+            "type": "bar",
+            "title": "Revenue by region",
+            "query": {"source": "metrics", "metric": "revenue", "agg": "sum", "group_by": "region"},
+        },
+        {
+            "id": "revenue-total",
+            "type": "tile",
+            "title": "Revenue",
+            "query": {"source": "metrics", "metric": "revenue", "agg": "sum"},
+        },
+        {
+            "id": "error-rate",
+            "type": "tile",
+            "title": "Error rate",
+            "query": {"source": "metrics", "metric": "error_rate", "agg": "avg"},
+        },
+        {
+            "id": "top-products",
+            "type": "table",
+            "title": "Top products by revenue",
+            "query": {"source": "metrics", "metric": "revenue", "agg": "sum", "group_by": "product", "top": 5},
+        },
     ]
 
 
@@ -45,6 +65,7 @@ def default_filters() -> dict:
 
 
 # --- shapes -------------------------------------------------------------------------------
+
 
 def clean_widgets(widgets: object) -> list[dict]:
     if not isinstance(widgets, list):
@@ -63,7 +84,9 @@ def clean_widgets(widgets: object) -> list[dict]:
         if kind not in WIDGET_TYPES:
             raise InvalidInput(f"widget {n}: type is one of {', '.join(WIDGET_TYPES)}")
         title = checked_text(str(widget.get("title") or "").strip()[:120], f"widget {n}: the title")
-        cleaned.append({"id": wid, "type": kind, "title": title, "query": clean_query(widget.get("query"), f"widget {n}")})
+        cleaned.append(
+            {"id": wid, "type": kind, "title": title, "query": clean_query(widget.get("query"), f"widget {n}")}
+        )
     return cleaned
 
 
@@ -101,8 +124,12 @@ def clean_filters(filters: object) -> dict:
             raise InvalidInput("range is a number of seconds") from None
         if not 1 <= seconds <= MAX_RANGE_SECONDS:
             raise InvalidInput("range is between 1 second and a year")
-    return {"range": seconds, "from": start.isoformat() if start else None, "to": end.isoformat() if end else None,
-            "tags": tag_filters(filters.get("tags"), "filters")}
+    return {
+        "range": seconds,
+        "from": start.isoformat() if start else None,
+        "to": end.isoformat() if end else None,
+        "tags": tag_filters(filters.get("tags"), "filters"),
+    }
 
 
 def window(filters: dict, now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -114,6 +141,7 @@ def window(filters: dict, now: datetime | None = None) -> tuple[datetime, dateti
 
 
 # --- layouts ------------------------------------------------------------------------------
+
 
 def dashboard_for_user(*, user, workspace_id: int) -> dict:
     """{"widgets", "filters", "saved"}: the person's own, or the defaults when they have none."""
@@ -128,7 +156,8 @@ def dashboard_save(*, user, workspace_id: int, widgets: object, filters: object 
     widgets = clean_widgets(widgets)
     filters = clean_filters(filters) if filters is not None else default_filters()
     layout, _ = DashboardLayout.objects.update_or_create(
-        user=user, workspace_id=workspace_id, defaults={"widgets": widgets, "filters": filters})
+        user=user, workspace_id=workspace_id, defaults={"widgets": widgets, "filters": filters}
+    )
     return {"widgets": layout.widgets, "filters": layout.filters, "saved": True}
 
 
@@ -140,6 +169,7 @@ def dashboard_reset(*, user, workspace_id: int) -> dict:
 
 # --- data ---------------------------------------------------------------------------------
 
+
 def metric_widget_data(*, workspace_id: int, params: dict, now: datetime) -> dict:
     """A metrics widget's data: the aggregate behind GET /api/v1/workspaces/<id>/metrics/aggregate/
     for these query parameters, so that a pushed result equals a polled one."""
@@ -150,8 +180,13 @@ def aggregate_params(query: dict, filters: dict, now: datetime | None = None) ->
     """The REST aggregate's query parameters for one widget under the dashboard filters (the
     page's polling mode builds the same ones in the browser)."""
     start, end = window(filters, now)
-    params = {"metric": query["metric"], "agg": query["agg"], "tag": query["tags"] + list(filters.get("tags") or []),
-              "from": start.isoformat(), "to": end.isoformat()}
+    params = {
+        "metric": query["metric"],
+        "agg": query["agg"],
+        "tag": query["tags"] + list(filters.get("tags") or []),
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+    }
     for name in ("bucket", "group_by", "top"):
         if query.get(name) is not None:
             params[name] = str(query[name])

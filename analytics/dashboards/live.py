@@ -6,6 +6,7 @@ recomputation.
 data_arrived(workspace_id): new metric events, or sheet data in the lake, for a workspace were
 committed; dashboard connections of that workspace (group "dashboard.<id>") recompute their widgets.
 Call it after the commit: a push must never announce data that a rollback removed."""
+
 import asyncio
 import logging
 import time
@@ -13,11 +14,9 @@ import time
 from channels.db import DatabaseSyncToAsync
 from django.utils import timezone
 
-from core.errors import GridcastError, InvalidInput
-
-from realtime.layers import group_send
-
 from analytics.queries.widget_query import clean_query
+from core.errors import GridcastError, InvalidInput
+from realtime.layers import group_send
 
 from . import layouts
 
@@ -53,7 +52,10 @@ def compute(workspace_id: int, watched: list[tuple[str, dict]], filters: dict) -
     results = {}
     for wid, query in watched:
         try:
-            results[wid] = ("result", layouts.widget_data(workspace_id=workspace_id, query=query, filters=filters, now=now))
+            results[wid] = (
+                "result",
+                layouts.widget_data(workspace_id=workspace_id, query=query, filters=filters, now=now),
+            )
         except GridcastError as error:
             results[wid] = ("error", error.message)
         except Exception:

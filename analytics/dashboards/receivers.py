@@ -1,6 +1,7 @@
 """Live dashboards follow the data: a workspace's open dashboards recompute when its metrics are
 ingested or its sheets' data reaches the lake. Connected by AnalyticsConfig.ready(); the producers
 (analytics.metrics, analytics.writethrough) know nothing of dashboards."""
+
 import logging
 
 from analytics.metrics.signals import metrics_ingested

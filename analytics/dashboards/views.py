@@ -6,6 +6,7 @@ the top bar of every page.
 The streams end within a second when the person's access, or the session they were opened with,
 is gone (realtime.revocation): the dashboard's after an `event: revoked`; the bell's when the set
 of the person's workspaces changed (the browser reconnects and gets the new set)."""
+
 import asyncio
 
 from asgiref.sync import sync_to_async
@@ -17,13 +18,12 @@ from django.views.decorators.http import require_GET
 
 from accounts.models import Workspace
 from accounts.selectors import workspaces_for_user
+from analytics.alerts.notify import personal_notification, workspace_group
 from core import frames, jsonio
 from core.errors import GridcastError, InvalidInput
 from realtime.limits import claim_connection, too_many_connections_message
 from realtime.revocation import Credential, Guard
 from sheets.permissions import Access, workspace_access
-
-from analytics.alerts.notify import personal_notification, workspace_group
 
 from . import layouts
 from .live import LiveWidgets, dashboard_group, parse_subscription
@@ -63,9 +63,15 @@ def dashboard_layout(request, workspace_id):
         if request.method == "PUT":
             body = jsonio.loads(request.body or b"{}")
             if not isinstance(body, dict):
-                raise InvalidInput("send {\"widgets\": [...], \"filters\": {...}}")
-            return _json(layouts.dashboard_save(
-                user=request.user, workspace_id=workspace_id, widgets=body.get("widgets"), filters=body.get("filters")))
+                raise InvalidInput('send {"widgets": [...], "filters": {...}}')
+            return _json(
+                layouts.dashboard_save(
+                    user=request.user,
+                    workspace_id=workspace_id,
+                    widgets=body.get("widgets"),
+                    filters=body.get("filters"),
+                )
+            )
         if request.method == "DELETE":
             return _json(layouts.dashboard_reset(user=request.user, workspace_id=workspace_id))
     except GridcastError as error:
@@ -89,8 +95,7 @@ async def dashboard_widget(request, workspace_id):
     try:
         query = jsonio.loads(request.GET.get("query") or "null")
         filters = jsonio.loads(request.GET.get("filters") or "{}")
-        return _json(await _widget_data(workspace_id=workspace_id, query=query,
-                                        filters=layouts.clean_filters(filters)))
+        return _json(await _widget_data(workspace_id=workspace_id, query=query, filters=layouts.clean_filters(filters)))
     except GridcastError as error:
         return _error(error)
 
@@ -136,7 +141,9 @@ async def _stream(groups, on_event, queue, guard, first=(), last=None, slot=None
         reader = asyncio.ensure_future(read())
         while True:
             getter = asyncio.ensure_future(queue.get())
-            done, _ = await asyncio.wait({getter, reader}, timeout=HEARTBEAT_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {getter, reader}, timeout=HEARTBEAT_SECONDS, return_when=asyncio.FIRST_COMPLETED
+            )
             if getter not in done:
                 getter.cancel()
                 if reader not in done:
@@ -167,8 +174,9 @@ async def _connection_slot(user):
     many sockets and streams open (realtime.limits)."""
     slot = await claim_connection(user)
     if slot is None:
-        response = JsonResponse({"error": {"code": "too_many_connections", "message": too_many_connections_message()}},
-                                status=429)
+        response = JsonResponse(
+            {"error": {"code": "too_many_connections", "message": too_many_connections_message()}}, status=429
+        )
         response["Retry-After"] = "5"
         return None, response
     return slot, None
@@ -188,8 +196,9 @@ async def dashboard_events(request, workspace_id):
     user = await request.auser()
     if not user.is_authenticated:
         return JsonResponse({"error": {"code": "not_authenticated", "message": "log in first"}}, status=401)
-    guard = Guard(user, Credential.of_request(request), lambda person: workspace_access(person, workspace_id),
-                  denied=Access.NONE)
+    guard = Guard(
+        user, Credential.of_request(request), lambda person: workspace_access(person, workspace_id), denied=Access.NONE
+    )
     access = await guard.acheck()
     if access < Access.VIEW:
         return JsonResponse({"error": {"code": "not_found", "message": "Workspace not found"}}, status=404)
@@ -209,18 +218,29 @@ async def dashboard_events(request, workspace_id):
         if message.get("type") == "data.arrived":
             live.arrived()
         elif message.get("type") == "notification.created":
-            await queue.put({"type": "notification",
-                             "notification": personal_notification(message.get("notification"), user.pk)})
+            await queue.put(
+                {"type": "notification", "notification": personal_notification(message.get("notification"), user.pk)}
+            )
 
     async def body():
         live.arrived()  # the first data at once
         try:
-            async for chunk in _stream([dashboard_group(workspace_id), workspace_group(workspace_id)], on_event, queue,
-                                       guard, first=[("welcome", {"type": "welcome", "workspace": workspace_id,
-                                                                  "access": access.name.lower()})],
-                                       last=("revoked", {"type": "revoked", "code": "access_revoked",
-                                                         "message": "you no longer have access to this workspace"}),
-                                       slot=slot):
+            async for chunk in _stream(
+                [dashboard_group(workspace_id), workspace_group(workspace_id)],
+                on_event,
+                queue,
+                guard,
+                first=[("welcome", {"type": "welcome", "workspace": workspace_id, "access": access.name.lower()})],
+                last=(
+                    "revoked",
+                    {
+                        "type": "revoked",
+                        "code": "access_revoked",
+                        "message": "you no longer have access to this workspace",
+                    },
+                ),
+                slot=slot,
+            ):
                 yield chunk
         finally:
             live.close()
@@ -234,6 +254,7 @@ async def notification_events(request):
     user = await request.auser()
     if not user.is_authenticated:
         return JsonResponse({"error": {"code": "not_authenticated", "message": "log in first"}}, status=401)
+
     def workspace_ids(person):
         return sorted(workspaces_for_user(person).values_list("pk", flat=True))
 
@@ -249,8 +270,17 @@ async def notification_events(request):
 
     async def on_event(message):
         if message.get("type") == "notification.created":
-            await queue.put({"type": "notification",
-                             "notification": personal_notification(message.get("notification"), user.pk)})
+            await queue.put(
+                {"type": "notification", "notification": personal_notification(message.get("notification"), user.pk)}
+            )
 
-    return _event_stream(_stream([workspace_group(i) for i in ids], on_event, queue, guard,
-                                 first=[("welcome", {"type": "welcome", "workspaces": ids})], slot=slot))
+    return _event_stream(
+        _stream(
+            [workspace_group(i) for i in ids],
+            on_event,
+            queue,
+            guard,
+            first=[("welcome", {"type": "welcome", "workspaces": ids})],
+            slot=slot,
+        )
+    )

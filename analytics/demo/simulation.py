@@ -3,6 +3,7 @@ activity and system status. One model for `manage.py simulate_orders`, for the d
 the embedded server and for the day of history seed_demo writes (analytics.demo), so the live
 figures continue the history's curve.
 """
+
 import math
 import random
 
@@ -93,20 +94,31 @@ class Simulation:
         """One sample of each gauge per tag; page views count the whole span."""
         rng = self.rng
         events = [
-            _event("web", "active_users", max(0, round(rng.gauss(self.rate * 20 * traffic * share, 5))), now,
-                   {"region": region})
+            _event(
+                "web",
+                "active_users",
+                max(0, round(rng.gauss(self.rate * 20 * traffic * share, 5))),
+                now,
+                {"region": region},
+            )
             for region, share in REGIONS.items()
         ]
         events += [
-            _event("web", "page_views", rng.randint(0, 10 * span) + round(self.rate * traffic * span), now,
-                   {"page": page})
+            _event(
+                "web", "page_views", rng.randint(0, 10 * span) + round(self.rate * traffic * span), now, {"page": page}
+            )
             for page in PAGES
         ]
         for host in HOSTS:
             tags = {"host": host}
             events += [
-                _event(host, "cpu", round(min(1, max(0, rng.gauss(0.3 + 0.2 * traffic + 0.3 * stress, 0.05))), 3),
-                       now, tags),
+                _event(
+                    host,
+                    "cpu",
+                    round(min(1, max(0, rng.gauss(0.3 + 0.2 * traffic + 0.3 * stress, 0.05))), 3),
+                    now,
+                    tags,
+                ),
                 _event(host, "error_rate", round(max(0, rng.gauss(0.01 + 0.11 * stress, 0.01)), 4), now, tags),
                 _event(host, "latency_ms", round(rng.lognormvariate(4.2 + stress, 0.3), 1), now, tags),
             ]

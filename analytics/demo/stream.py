@@ -9,6 +9,7 @@
   then edits the orders sheet through the sheets services (the WebSocket's own path: an operation,
   broadcast after commit), with its presence shown like a person's.
 """
+
 import atexit
 import logging
 import math
@@ -23,15 +24,14 @@ from django.apps import apps
 from django.db import close_old_connections, connection
 
 from accounts.models import Membership, Role, User
-from realtime.broadcast import participant, publish_presence
-from sheets import services
-from sheets.demo import DEMO_BOT, SHEET_NAME, demo_workspace
-from sheets.models import Column, Row, Sheet
-
 from analytics.alerts import services as alerts
 from analytics.dashboards import layouts as dashboards
 from analytics.metrics import ingest as metrics
 from analytics.metrics import schema as metric_schema
+from realtime.broadcast import participant, publish_presence
+from sheets import services
+from sheets.demo import DEMO_BOT, SHEET_NAME, demo_workspace
+from sheets.models import Column, Row, Sheet
 
 from .simulation import Simulation
 
@@ -47,8 +47,14 @@ FIRST_INCIDENT_AFTER = (60, 150)
 INCIDENT_SECONDS = (30, 45)
 # avg(error_rate) is ~0.011 outside incidents and 0.12 inside, so a 60 s window crosses 0.05 some
 # 20 s into an incident, and never by noise. The dashboard's "Error rate" tile shows the same metric.
-ALERT_RULE = {"name": "Error rate above 5 %", "metric": "error_rate", "agg": "avg", "window_seconds": 60,
-              "comparison": ">", "threshold": 0.05}
+ALERT_RULE = {
+    "name": "Error rate above 5 %",
+    "metric": "error_rate",
+    "agg": "avg",
+    "window_seconds": 60,
+    "comparison": ">",
+    "threshold": 0.05,
+}
 EDIT_EVERY = (5, 15)  # seconds between two edits of the collaborator
 TOP_ROWS = 12  # it edits rows near the top, where a person who opens the sheet looks
 NEXT_STATUS = {"new": "processing", "processing": "shipped", "shipped": "delivered"}
@@ -59,13 +65,15 @@ MAX_LAG = 5  # seconds the stream catches up after a pause; older ones are skipp
 
 # --- seeding ----------------------------------------------------------------------------------
 
+
 def seeded(sender, *, workspace, sheet, seed=None, progress=None, **kwargs) -> str:
     """seed_demo made the Demo workspace: add its day of metrics, dashboards and alert rule."""
     started = time.perf_counter()
     end = math.floor(time.time() / 60) * 60  # the last minute written ends at least 60 s ago: no alert window sees it
     try:
-        written = history_write(workspace_id=workspace.pk, simulation=Simulation(RATE, seed, INCIDENT_CHANCE),
-                                end=end, progress=progress)
+        written = history_write(
+            workspace_id=workspace.pk, simulation=Simulation(RATE, seed, INCIDENT_CHANCE), end=end, progress=progress
+        )
     finally:
         # seed_demo is a command: its lake connection, and the catalog's PostgreSQL session in it,
         # end with the seeding, also when it runs inside another process (tests, benchmarks).
@@ -76,13 +84,16 @@ def seeded(sender, *, workspace, sheet, seed=None, progress=None, **kwargs) -> s
         dashboards.dashboard_save(user=person, workspace_id=workspace.pk, widgets=widgets)
     owner = Membership.objects.get(workspace=workspace, role=Role.OWNER).user
     rule = alerts.rule_create(workspace_id=workspace.pk, actor=owner, **ALERT_RULE)
-    return (f"Seeded {written:,} metric events (the last {HISTORY_MINUTES // 60} hours of a shop) in "
-            f"{time.perf_counter() - started:.1f} s, a dashboard for each of {len(people)} members and the "
-            f"alert rule “{rule.name}”.")
+    return (
+        f"Seeded {written:,} metric events (the last {HISTORY_MINUTES // 60} hours of a shop) in "
+        f"{time.perf_counter() - started:.1f} s, a dashboard for each of {len(people)} members and the "
+        f"alert rule “{rule.name}”."
+    )
 
 
-def history_write(*, workspace_id: int, simulation: Simulation, end: int, minutes: int = HISTORY_MINUTES,
-                  progress=None) -> int:
+def history_write(
+    *, workspace_id: int, simulation: Simulation, end: int, minutes: int = HISTORY_MINUTES, progress=None
+) -> int:
     """The `minutes` before `end` (a whole minute) through the ingestion service, in batches of at
     most metrics.MAX_BATCH events; returns how many events. Batches are ingested in two threads
     while the next ones are made, so the lake's commits overlap the making (a day, 75k events, on
@@ -125,6 +136,7 @@ def demo_widgets(sheet: Sheet) -> list[dict]:
 
 # --- the stream -------------------------------------------------------------------------------
 
+
 class Demo(NamedTuple):
     workspace_id: int
     sheet: Sheet | None
@@ -166,14 +178,19 @@ class Collaborator:
             _, step, (row, col, value) = self.plan.pop(0)
             selection = {"row": row, "col": col}
             if step == "edit":
-                services.cells_update(sheet=sheet, actor=bot, cells=[{"row": row, "col": col, "value": value}],
-                                      op_id=uuid.uuid4())
+                services.cells_update(
+                    sheet=sheet, actor=bot, cells=[{"row": row, "col": col, "value": value}], op_id=uuid.uuid4()
+                )
                 publish_presence(sheet.pk, "update", who, {"selection": selection, "editing": False})
             elif step == "left":
                 publish_presence(sheet.pk, "left", who, {"selection": None, "editing": False})
             else:
-                publish_presence(sheet.pk, "joined" if step == "joined" else "update", who,
-                                 {"selection": selection, "editing": step == "editing"})
+                publish_presence(
+                    sheet.pk,
+                    "joined" if step == "joined" else "update",
+                    who,
+                    {"selection": selection, "editing": step == "editing"},
+                )
 
     def choose(self, sheet: Sheet) -> tuple[int, str, str] | None:
         """(row id, column key, value): an order near the top moves on (new, processing, shipped,
@@ -197,8 +214,9 @@ class Stream:
     def __init__(self, *, start: float, rate: float = RATE, seed: int | None = None):
         self.rng = random.Random(seed)
         self.simulation = Simulation(rate, seed, INCIDENT_CHANCE)
-        self.simulation.plan_incident(start + self.rng.uniform(*FIRST_INCIDENT_AFTER),
-                                      self.rng.uniform(*INCIDENT_SECONDS))
+        self.simulation.plan_incident(
+            start + self.rng.uniform(*FIRST_INCIDENT_AFTER), self.rng.uniform(*INCIDENT_SECONDS)
+        )
         self.collaborator = Collaborator(self.rng, start)
         self.demo, self.found_at = None, -math.inf
 
@@ -242,7 +260,7 @@ def run(stop: threading.Event, stream: Stream | None = None) -> None:
                     log.exception("the demo stream failed; retrying")
                 else:
                     log.warning("the demo stream failed again (%d in a row); retrying", failures, exc_info=True)
-                stop.wait(min(MAX_PAUSE, 2 ** failures))
+                stop.wait(min(MAX_PAUSE, 2**failures))
             tick = max(tick + 1, math.floor(time.time()) - MAX_LAG)
             stop.wait(max(0.0, tick - time.time()))
     finally:

@@ -1,9 +1,11 @@
-"""DuckDB connections to Gridcast's DuckLake, and the reads of it through one connection per thread: catalog in PostgreSQL (production, tests) or in a
-SQLite file under var/ (the embedded default), data as Parquet files under ANALYTICS["DATA_PATH"].
+"""DuckDB connections to Gridcast's DuckLake, and the reads of it through one connection per
+thread: catalog in PostgreSQL (production, tests) or in a SQLite file under var/ (the embedded
+default), data as Parquet files under ANALYTICS["DATA_PATH"].
 
 Extensions come from the pinned pip packages (duckdb-extension-ducklake, -postgres-scanner,
 -sqlite-scanner) and are laid out where DuckDB looks for them: nothing is downloaded.
 """
+
 import contextlib
 import fcntl
 import importlib
@@ -56,8 +58,12 @@ def catalog() -> str:
         return configured
     db = settings.DATABASES["default"]
     if db["ENGINE"] == "django.db.backends.postgresql":
-        parts = {"dbname": db["NAME"], "host": db.get("HOST") or "127.0.0.1", "port": db.get("PORT") or 5432,
-                 "user": db.get("USER") or "postgres"}
+        parts = {
+            "dbname": db["NAME"],
+            "host": db.get("HOST") or "127.0.0.1",
+            "port": db.get("PORT") or 5432,
+            "user": db.get("USER") or "postgres",
+        }
         if db.get("PASSWORD"):
             parts["password"] = db["PASSWORD"]
         return "postgres:" + " ".join(f"{k}={v}" for k, v in parts.items())
@@ -135,8 +141,13 @@ def data_path() -> Path:
 
 def connect(read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """A new DuckDB connection with the lake attached as `lake` (and the default schema)."""
-    con = duckdb.connect(config={"extension_directory": str(extension_directory()), "autoinstall_known_extensions": False,
-                                 "autoload_known_extensions": False})
+    con = duckdb.connect(
+        config={
+            "extension_directory": str(extension_directory()),
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+        }
+    )
     con.execute("LOAD ducklake")
     kind = catalog().split(":", 1)[0]
     con.execute("LOAD postgres_scanner" if kind == "postgres" else "LOAD sqlite_scanner")

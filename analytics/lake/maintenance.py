@@ -19,6 +19,7 @@ on a DuckDB connection of its own (so it never holds up the writer's batches):
 `python manage.py analytics_worker` runs it; `maintain()` can also be called by hand (or by a
 bench that runs no worker) on any lake connection.
 """
+
 import logging
 import time
 
@@ -46,22 +47,28 @@ def _setting(name, default):
 
 def _flush(con, catalog, table):
     try:
-        con.execute(f"SELECT count(*) FROM ducklake_flush_inlined_data('{catalog}', table_name => '{table}')").fetchall()
+        con.execute(
+            f"SELECT count(*) FROM ducklake_flush_inlined_data('{catalog}', table_name => '{table}')"
+        ).fetchall()
     except Exception as error:  # a concurrent change of the same rows: next time
         if "conflict" not in str(error).lower():
             raise
         log.info("flushing %s conflicted; it is tried again next round (%s)", table, error)
 
 
-def maintain(con, retention: float | None = None, catalog: str = "lake", expire: bool = True,
-             merge_from: int = 2) -> dict[str, int]:
+def maintain(
+    con, retention: float | None = None, catalog: str = "lake", expire: bool = True, merge_from: int = 2
+) -> dict[str, int]:
     """Flush inlined rows, merge the small files of the lake's append-heavy tables (those with at
     least `merge_from` files), then, with `expire`, expire old snapshots and delete the files no
     snapshot needs. Returns {table: files before merge} of the tables merged."""
     retention = _setting("SNAPSHOT_RETENTION_SECONDS", 600) if retention is None else retention
-    existing = {row[0] for row in con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main'", [catalog]
-    ).fetchall()}
+    existing = {
+        row[0]
+        for row in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND schema_name = 'main'", [catalog]
+        ).fetchall()
+    }
     merged = {}
     for table in TABLES:
         if table not in existing:
@@ -72,8 +79,10 @@ def maintain(con, retention: float | None = None, catalog: str = "lake", expire:
         if files < merge_from:
             continue
         try:
-            con.execute(f"SELECT count(*) FROM ducklake_merge_adjacent_files('{catalog}', '{table}', "
-                        f"max_file_size => {MERGE_MAX_FILE_BYTES})").fetchall()
+            con.execute(
+                f"SELECT count(*) FROM ducklake_merge_adjacent_files('{catalog}', '{table}', "
+                f"max_file_size => {MERGE_MAX_FILE_BYTES})"
+            ).fetchall()
             merged[table] = files
         except Exception as error:  # a concurrent change of the same files: next time
             if "conflict" not in str(error).lower():
@@ -82,10 +91,14 @@ def maintain(con, retention: float | None = None, catalog: str = "lake", expire:
     if not expire:
         return merged
     # (Selected through count(*): the CALLs return timestamps, which DuckDB hands over through pytz.)
-    con.execute(f"SELECT count(*) FROM ducklake_expire_snapshots('{catalog}', "
-                f"older_than => now() - to_seconds({float(retention)}))").fetchall()
-    con.execute(f"SELECT count(*) FROM ducklake_cleanup_old_files('{catalog}', "
-                f"older_than => now() - to_seconds({float(retention)}))").fetchall()
+    con.execute(
+        f"SELECT count(*) FROM ducklake_expire_snapshots('{catalog}', "
+        f"older_than => now() - to_seconds({float(retention)}))"
+    ).fetchall()
+    con.execute(
+        f"SELECT count(*) FROM ducklake_cleanup_old_files('{catalog}', "
+        f"older_than => now() - to_seconds({float(retention)}))"
+    ).fetchall()
     return merged
 
 

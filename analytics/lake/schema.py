@@ -1,15 +1,14 @@
 """The sheet lake's schema, owned here: the write-through's tables (`cell_events`, `sheet_state`,
 `writer_state`, `sheet_versions`), each sheet's base table and view, their names and DDL, and the
 SQL of a sheet's view (base + events after its watermark). The design is in analytics/writethrough/."""
+
 import re
 from typing import Any, Protocol
 
+from sheets.column_types import duckdb_type
+
 from .connections import postgres_conninfo, write_lock
 
-DUCKDB_TYPES = {
-    "number": "DOUBLE", "integer": "BIGINT", "boolean": "BOOLEAN", "date": "DATE",
-    "datetime": "TIMESTAMPTZ", "text": "VARCHAR", "choice": "VARCHAR",
-}
 RESERVED_NAMES = {"_row", "_position", "workspace_id"}
 
 
@@ -96,11 +95,11 @@ WITH ev AS (
          arg_max(num, ord) FILTER (WHERE op IN ('insert', 'move')) AS pos
     FROM ev WHERE op <> 'set' GROUP BY row_ref
 ), c AS (
-  SELECT ev.row_ref{', ' + picks if picks else ''}
+  SELECT ev.row_ref{", " + picks if picks else ""}
     FROM ev LEFT JOIN r ON r.row_ref = ev.row_ref
    WHERE ev.op = 'set' AND ev.ord > coalesce(r.ins, -1) GROUP BY ev.row_ref
 )
-SELECT coalesce(b._row, r.row_ref) AS _row, coalesce(r.pos, b._position) AS _position{', ' + cells if cells else ''}
+SELECT coalesce(b._row, r.row_ref) AS _row, coalesce(r.pos, b._position) AS _position{", " + cells if cells else ""}
   FROM {base_name(sid)} b FULL JOIN r ON r.row_ref = b._row
   LEFT JOIN c ON c.row_ref = coalesce(b._row, r.row_ref)
  WHERE CASE WHEN r.ins IS NULL AND r.del IS NULL THEN b._row IS NOT NULL
@@ -111,7 +110,7 @@ SELECT coalesce(b._row, r.row_ref) AS _row, coalesce(r.pos, b._position) AS _pos
 def view_sql(state: SheetShape) -> str:
     names = column_names(state.columns)
     columns = [
-        f"TRY_CAST(m.{quote_name(key)} AS {DUCKDB_TYPES.get(state.columns[key]['type'], 'VARCHAR')}) AS {quote_name(name)}"
+        f"TRY_CAST(m.{quote_name(key)} AS {duckdb_type(state.columns[key]['type'])}) AS {quote_name(name)}"
         for key, name in names.items()
     ]
     select = ", ".join(["m._row", "m._position", f"{int(state.workspace_id)}::BIGINT AS workspace_id", *columns])

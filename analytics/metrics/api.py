@@ -1,5 +1,6 @@
 """REST API of metric ingestion: POST /api/v1/metrics/ (a token scoped to a workspace, edit access).
 Parse, check permission, call the service."""
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -16,8 +17,6 @@ from . import ingest
 
 class TokenScopeRequired(PermissionDenied):
     code = "workspace_token_required"
-
-
 
 
 class MetricEventSerializer(serializers.Serializer):  # for the schema only: validation is ingest.validate_events
@@ -37,7 +36,7 @@ class MetricIngest(APIView):
         request=MetricBatchSerializer,
         responses={201: OpenApiTypes.OBJECT},
         description="Append up to 10,000 events, all or none. Needs an API token scoped to a workspace "
-                    "(the events' workspace) with edit access. 201 means committed (durable).",
+        "(the events' workspace) with edit access. 201 means committed (durable).",
     )
     def post(self, request):
         token = request.auth if isinstance(request.auth, ApiToken) else None

@@ -4,6 +4,7 @@
 An event is acknowledged only after the DuckLake commit that holds it: the catalog lives in
 PostgreSQL, so a committed batch survives a crash of this process.
 """
+
 import datetime as dt
 import json
 import logging
@@ -16,10 +17,9 @@ import tempfile
 import threading
 import time
 
+from analytics.lake import connections as lake
 from core.errors import GridcastError, InvalidInput
 from sheets.values import check_text
-
-from analytics.lake import connections as lake
 
 from . import schema, signals
 from .schema import TABLE, TAG_COLUMNS
@@ -34,7 +34,7 @@ MAX_NAME = 100
 MAX_ERRORS_REPORTED = 100
 METRIC_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]*\Z")
 TAG_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\Z")
-EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc).timestamp()
+EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC).timestamp()
 FUTURE_SLACK = 24 * 3600
 
 
@@ -91,7 +91,9 @@ def _tags(raw):
         raise ValueError(f"at most {MAX_TAGS} tags")
     for key, value in raw.items():
         if len(key) > MAX_TAG_KEY or not TAG_KEY_RE.match(key):
-            raise ValueError(f"tag key {key[:MAX_TAG_KEY]!r} is invalid (letters, digits, _ . -, at most {MAX_TAG_KEY})")
+            raise ValueError(
+                f"tag key {key[:MAX_TAG_KEY]!r} is invalid (letters, digits, _ . -, at most {MAX_TAG_KEY})"
+            )
         if not isinstance(value, str):
             raise ValueError(f"tag {key!r} must be a string")
         if len(value) > MAX_TAG_VALUE:
@@ -168,10 +170,17 @@ def _insert(con, batches):
     Parquet file holds runs of one workspace and metric (file statistics then prune reads)."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", dir=_spool_dir(), delete=False) as spool:
         # dumps, not dump: the one-shot C encoder is 3-4x faster than dump's chunked writes.
-        spool.write(json.dumps([
-            {"w": workspace_id, "s": source, "m": metric, "v": value, "t": ts, "g": tags}
-            for workspace_id, rows in batches for source, metric, value, ts, tags in rows
-        ], separators=(",", ":"), allow_nan=False))
+        spool.write(
+            json.dumps(
+                [
+                    {"w": workspace_id, "s": source, "m": metric, "v": value, "t": ts, "g": tags}
+                    for workspace_id, rows in batches
+                    for source, metric, value, ts, tags in rows
+                ],
+                separators=(",", ":"),
+                allow_nan=False,
+            )
+        )
     try:
         promoted = ", ".join(f"g['{key}']" for key in TAG_COLUMNS)  # constants, not user text
         with lake.transaction(con):
@@ -249,8 +258,9 @@ class GroupWriter:
             self.commits += 1
             return con, generation
         except Exception as exc:  # noqa: BLE001 - the waiting requests learn of it
-            log.exception("metric events not stored (%d events of %d requests)",
-                          sum(len(p.rows) for p in group), len(group))
+            log.exception(
+                "metric events not stored (%d events of %d requests)", sum(len(p.rows) for p in group), len(group)
+            )
             if len(group) == 1:
                 group[0].error = exc
                 return None, generation  # a fresh cursor after a failure

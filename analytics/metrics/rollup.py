@@ -26,6 +26,7 @@ Only one refresh runs at a time: with a PostgreSQL catalog, `run()` (a thread of
 worker) tries a session advisory lock first and skips the round when another worker holds it;
 with a SQLite one, the embedded worker's own loop refreshes (writethrough.worker.run).
 """
+
 import logging
 import time
 from dataclasses import dataclass
@@ -65,6 +66,7 @@ def grain_for(*, group_by: str | None, tags: list, bucket_seconds: int | None) -
     """The grain that can answer an aggregate grouped by `group_by` (None, "metric", "source" or a
     tag key), filtered by `tags` [(key, value)], in buckets of `bucket_seconds` (None: totals
     only); None when the events themselves must be read (a tag without a column, second buckets)."""
+
     def fits(grain):
         return bucket_seconds is None or bucket_seconds % grain.seconds == 0
 
@@ -85,15 +87,19 @@ def watermark(con) -> int:
 def _partials_sql(grain, where):
     keys = ", ".join(key if key in grain.keys else f"NULL::VARCHAR AS {key}" for key in ("source", *TAG_KEYS))
     grouped = ", ".join(("workspace_id", "metric", "period", *grain.keys))
-    return (f"SELECT workspace_id, metric, {grain.seconds} AS grain, epoch_us(ts) // {grain.micros} * {grain.micros} "
-            f"AS period, {keys}, count(*) AS n, sum(value) AS total, min(value) AS lo, max(value) AS hi "
-            f"FROM {schema.TABLE} WHERE {where} GROUP BY {grouped}")
+    return (
+        f"SELECT workspace_id, metric, {grain.seconds} AS grain, epoch_us(ts) // {grain.micros} * {grain.micros} "
+        f"AS period, {keys}, count(*) AS n, sum(value) AS total, min(value) AS lo, max(value) AS hi "
+        f"FROM {schema.TABLE} WHERE {where} GROUP BY {grouped}"
+    )
 
 
 def tag_keys_sql(where: str) -> str:
     """SELECT of the distinct (workspace_id, metric, key) of the tags of the events `where` selects."""
-    return (f"SELECT DISTINCT workspace_id, metric, key FROM (SELECT workspace_id, metric, "
-            f"unnest(map_keys(tags)) AS key FROM {schema.TABLE} WHERE {where})")
+    return (
+        f"SELECT DISTINCT workspace_id, metric, key FROM (SELECT workspace_id, metric, "
+        f"unnest(map_keys(tags)) AS key FROM {schema.TABLE} WHERE {where})"
+    )
 
 
 def _before_commit(con):
@@ -106,8 +112,9 @@ def refresh(con) -> int:
     schema.ensure_table(con)
     with lake.transaction(con):
         done = watermark(con)
-        upto, count = con.execute(f"SELECT max(snapshot_id), count(*) FROM {schema.TABLE} "
-                                  f"WHERE snapshot_id > {int(done)}").fetchone()
+        upto, count = con.execute(
+            f"SELECT max(snapshot_id), count(*) FROM {schema.TABLE} WHERE snapshot_id > {int(done)}"
+        ).fetchone()
         if count:
             _fold(con, f"snapshot_id > {int(done)} AND snapshot_id <= {int(upto)}")
             con.execute(f"DELETE FROM {STATE}")  # one row: the watermark is read by every aggregate
@@ -124,9 +131,11 @@ def _fold(con, new):
         con.execute("CREATE TEMP TABLE _rollup_periods AS SELECT DISTINCT grain, period FROM _rollup_new")
         keys = ", ".join(COLUMNS[:-4])
         touched = "(grain, period) IN (SELECT grain, period FROM _rollup_periods)"
-        con.execute(f"CREATE TEMP TABLE _rollup_merged AS SELECT {keys}, sum(n) AS n, sum(total) AS total, "
-                    f"min(lo) AS lo, max(hi) AS hi FROM (SELECT * FROM {ROLLUP} WHERE {touched} "
-                    f"UNION ALL SELECT * FROM _rollup_new) GROUP BY ALL")
+        con.execute(
+            f"CREATE TEMP TABLE _rollup_merged AS SELECT {keys}, sum(n) AS n, sum(total) AS total, "
+            f"min(lo) AS lo, max(hi) AS hi FROM (SELECT * FROM {ROLLUP} WHERE {touched} "
+            f"UNION ALL SELECT * FROM _rollup_new) GROUP BY ALL"
+        )
         con.execute(f"DELETE FROM {ROLLUP} WHERE {touched}")
         con.execute(f"INSERT INTO {ROLLUP} SELECT * FROM _rollup_merged")
         con.execute(f"INSERT INTO {TAG_KEYS_TABLE} {tag_keys_sql(new)} EXCEPT SELECT * FROM {TAG_KEYS_TABLE}")
@@ -140,7 +149,9 @@ def upkeep(con) -> None:
     one, and a delete file): on the refreshing connection, as refreshes delete rows that a merge
     elsewhere would conflict with."""
     catalog = ROLLUP.split(".")[0]
-    con.execute(f"SELECT count(*) FROM ducklake_flush_inlined_data('{catalog}', table_name => 'metric_rollup_state')").fetchall()
+    con.execute(
+        f"SELECT count(*) FROM ducklake_flush_inlined_data('{catalog}', table_name => 'metric_rollup_state')"
+    ).fetchall()
     for call in ("ducklake_rewrite_data_files", "ducklake_merge_adjacent_files"):
         con.execute(f"SELECT count(*) FROM {call}('{catalog}', 'metric_rollup')").fetchall()
 

@@ -1,6 +1,7 @@
 """The metrics' schema in the lake, owned here: `metric_events` (its promoted tag columns and file
 options), the rollup's tables (`metric_rollup`, `metric_rollup_state`, `metric_tag_keys`), their DDL,
 and this process's shared connection to them."""
+
 import threading
 import time
 
@@ -21,7 +22,6 @@ ROLLUP = "lake.metric_rollup"
 STATE = "lake.metric_rollup_state"
 TAG_KEYS_TABLE = "lake.metric_tag_keys"  # the tag keys seen per workspace and metric (the dashboard's pickers)
 TAG_KEYS = tuple(f"tag_{key}" for key in TAG_COLUMNS)
-
 
 
 def tag_column(key: str) -> str | None:
@@ -98,13 +98,15 @@ def ensure_table(con=None) -> None:
 def _set_file_options(con):
     """PARQUET_OPTIONS on metric_events (applies to files written from now on, merges included)."""
     catalog, table = TABLE.split(".")
-    have = dict(con.execute(
-        f"SELECT option_name, value FROM ducklake_options('{catalog}') WHERE scope = 'TABLE' AND scope_entry = ?",
-        [f"main.{table}"]).fetchall())
+    have = dict(
+        con.execute(
+            f"SELECT option_name, value FROM ducklake_options('{catalog}') WHERE scope = 'TABLE' AND scope_entry = ?",
+            [f"main.{table}"],
+        ).fetchall()
+    )
     for name, value in PARQUET_OPTIONS.items():
         if have.get(name, "").lower() != value:
             con.execute(f"CALL ducklake_set_option('{catalog}', '{name}', '{value}', table_name => '{table}')")
-
 
 
 def create_tables(con, forget: bool = False) -> None:
@@ -114,8 +116,10 @@ def create_tables(con, forget: bool = False) -> None:
         for table in (ROLLUP, STATE, TAG_KEYS_TABLE):
             con.execute(f"DROP TABLE IF EXISTS {table}")
     tags = "".join(f", {column} VARCHAR" for column in TAG_KEYS)
-    con.execute(f"CREATE TABLE IF NOT EXISTS {ROLLUP} (workspace_id BIGINT, metric VARCHAR, grain INTEGER, "
-                f"period BIGINT, source VARCHAR{tags}, n BIGINT, total DOUBLE, lo DOUBLE, hi DOUBLE)")
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {ROLLUP} (workspace_id BIGINT, metric VARCHAR, grain INTEGER, "
+        f"period BIGINT, source VARCHAR{tags}, n BIGINT, total DOUBLE, lo DOUBLE, hi DOUBLE)"
+    )
     con.execute(f"CREATE TABLE IF NOT EXISTS {STATE} (upto BIGINT, folded BIGINT, folded_at TIMESTAMPTZ)")
     con.execute(f"CREATE TABLE IF NOT EXISTS {TAG_KEYS_TABLE} (workspace_id BIGINT, metric VARCHAR, key VARCHAR)")
 

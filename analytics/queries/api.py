@@ -1,5 +1,6 @@
 """REST API of metric reads: aggregates, the workspace's metric list and exports of the history.
 Parse, check permission, call one selector."""
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
@@ -10,7 +11,6 @@ from sheets import permissions
 from sheets.permissions import Access
 
 from . import aggregation, exports, metric_aggregates
-
 
 AGGREGATE_PARAMETERS = [
     OpenApiParameter("metric", str, required=True, description="a metric name, or several separated by commas"),
@@ -45,7 +45,8 @@ class MetricExport(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("metric", str, description="a metric, several separated by commas, or all when absent"),
-            OpenApiParameter("from", str), OpenApiParameter("to", str),
+            OpenApiParameter("from", str),
+            OpenApiParameter("to", str),
             OpenApiParameter("format", str, enum=list(downloads.EXPORT_TYPES), description="csv (default) or xlsx"),
         ],
         responses={(200, "text/csv"): OpenApiTypes.BINARY, (200, downloads.EXPORT_TYPES["xlsx"]): OpenApiTypes.BINARY},
@@ -56,5 +57,7 @@ class MetricExport(APIView):
         selection = {"workspace_id": pk, "metric_names": names, "start": start, "end": end}
         filename = exports.export_filename(kind, names)
         if kind == "csv":
-            return downloads.download(request, kind=kind, filename=filename, chunks=exports.export_csv_chunks(**selection))
+            return downloads.download(
+                request, kind=kind, filename=filename, chunks=exports.export_csv_chunks(**selection)
+            )
         return downloads.download(request, kind=kind, filename=filename, file=exports.export_xlsx_file(**selection))

@@ -1,16 +1,16 @@
 """Exports of a workspace's metric history: CSV in chunks, or an XLSX workbook (text neutralized
 against formulas)."""
+
 import csv
 import datetime as dt
 import io
 import re
 import tempfile
 
-from core.errors import InvalidInput, TooLarge
-from core.exports import neutralize, xlsx_text_cell
-
 from analytics.metrics import schema
 from analytics.metrics.schema import TABLE
+from core.errors import InvalidInput, TooLarge
+from core.exports import neutralize, xlsx_text_cell
 
 from .aggregation import UTC, iso
 from .metric_aggregates import parse_metric_names, time_range, where_clause
@@ -50,8 +50,15 @@ def export_csv_chunks(*, workspace_id, metric_names, start, end):
         while True:
             rows = cursor.fetchmany(EXPORT_CHUNK)
             for ts, metric, value, source, tags in rows:
-                out.writerow([iso(ts), neutralize(metric), repr(value) if value != int(value) else int(value),
-                              neutralize(source), neutralize(tags) if tags else ""])
+                out.writerow(
+                    [
+                        iso(ts),
+                        neutralize(metric),
+                        repr(value) if value != int(value) else int(value),
+                        neutralize(source),
+                        neutralize(tags) if tags else "",
+                    ]
+                )
             if buffer.tell():
                 yield buffer.getvalue().encode()
                 buffer.seek(0)

@@ -4,19 +4,30 @@ tag filters, top-N), the list of a workspace's metrics, and the value an alert r
 Every query is filtered by workspace_id and takes user input only as parameters; the only text
 put into SQL comes from fixed tables (AGGREGATES, BUCKETS, metrics.schema.TAG_COLUMNS).
 """
+
 import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-from sheets import values
-from core.errors import InvalidInput
-
 from analytics.lake import connections as lake
 from analytics.metrics import ingest, rollup, schema
 from analytics.metrics.schema import TABLE
+from core.errors import InvalidInput
+from sheets import values
 
-from .aggregation import (AGGREGATES, BUCKETS, FROM_BUCKETS, UTC, aggregate_rows, check_buckets, epoch_us, iso, number,
-                          overflowed, results_of)
+from .aggregation import (
+    AGGREGATES,
+    BUCKETS,
+    FROM_BUCKETS,
+    UTC,
+    aggregate_rows,
+    check_buckets,
+    epoch_us,
+    iso,
+    number,
+    overflowed,
+    results_of,
+)
 
 DEFAULT_RANGE = dt.timedelta(hours=1)
 MAX_TOP = 1000
@@ -34,8 +45,9 @@ def parse_moment(raw: str, name: str, end: bool = False) -> dt.datetime:
             return day + dt.timedelta(days=1) if end else day
         moment = dt.datetime.fromisoformat(text.replace(" ", "T", 1) if "T" not in text else text)
     except ValueError:
-        raise InvalidInput(f"{name} must be an ISO date or datetime, e.g. 2026-01-31 or 2026-01-31T12:00:00Z",
-                           field=name) from None
+        raise InvalidInput(
+            f"{name} must be an ISO date or datetime, e.g. 2026-01-31 or 2026-01-31T12:00:00Z", field=name
+        ) from None
     except OverflowError:  # the end of 9999-12-31
         raise InvalidInput(f"{name} is out of range (years 1 to 9999 in UTC)", field=name) from None
     try:
@@ -64,8 +76,9 @@ def _tag_key(key, what):
     return key
 
 
-def time_range(params, default_span: dt.timedelta | None = DEFAULT_RANGE,
-               now: dt.datetime | None = None) -> tuple[dt.datetime | None, dt.datetime]:
+def time_range(
+    params, default_span: dt.timedelta | None = DEFAULT_RANGE, now: dt.datetime | None = None
+) -> tuple[dt.datetime | None, dt.datetime]:
     now = now or dt.datetime.now(UTC)
     raw_from, raw_to = params.get("from"), params.get("to")
     end = parse_moment(raw_to, "to", end=True) if raw_to else now
@@ -90,6 +103,7 @@ class AggregateQuery:
 def parse_aggregate_params(params, now: dt.datetime | None = None) -> "AggregateQuery":
     """An AggregateQuery from query parameters (a QueryDict or a dict of str / lists); InvalidInput
     with a message naming the parameter otherwise."""
+
     def one(name):
         value = params.get(name)
         return value if value not in ("", None) else None
@@ -130,8 +144,16 @@ def parse_aggregate_params(params, now: dt.datetime | None = None) -> "Aggregate
             raise InvalidInput(f"top must be between 1 and {MAX_TOP}")
     start, end = time_range(params, now=now)
     check_buckets(bucket, start, end)
-    return AggregateQuery(metrics=parse_metric_names(one("metric")), agg=agg, bucket=bucket, group_by=group_by,
-                          tags=tags, start=start, end=end, top=top)
+    return AggregateQuery(
+        metrics=parse_metric_names(one("metric")),
+        agg=agg,
+        bucket=bucket,
+        group_by=group_by,
+        tags=tags,
+        start=start,
+        end=end,
+        top=top,
+    )
 
 
 def _group_expression(group_by, params):
@@ -146,7 +168,9 @@ def _group_expression(group_by, params):
     return "tags[?]"
 
 
-def where_clause(workspace_id: int, metric_names: list[str], start, end, tags: list, moment: str = "ts") -> tuple[str, list]:
+def where_clause(
+    workspace_id: int, metric_names: list[str], start, end, tags: list, moment: str = "ts"
+) -> tuple[str, list]:
     """(SQL, parameters) of the filter shared by every read: the workspace first, always. `start`
     and `end` are datetimes or epoch microseconds; `moment` the time column (a rollup's: "period",
     epoch microseconds)."""
@@ -183,9 +207,19 @@ def metric_aggregate(*, workspace_id: int, query: AggregateQuery) -> dict:
     grain = rollup.grain_for(group_by=q.group_by, tags=q.tags, bucket_seconds=BUCKETS[q.bucket] if q.bucket else None)
 
     def rows_of(source, where, where_params, group, group_params, agg, moment):
-        return aggregate_rows(lambda sql, params: con.execute(sql, params).fetchall(), source=source, where=where,
-                               where_params=where_params, group=group, group_params=group_params, agg=agg,
-                               moment=moment, bucket_us=bucket_us, top=q.top, combine=FROM_BUCKETS.get(q.agg))
+        return aggregate_rows(
+            lambda sql, params: con.execute(sql, params).fetchall(),
+            source=source,
+            where=where,
+            where_params=where_params,
+            group=group,
+            group_params=group_params,
+            agg=agg,
+            moment=moment,
+            bucket_us=bucket_us,
+            top=q.top,
+            combine=FROM_BUCKETS.get(q.agg),
+        )
 
     with lake.snapshot(con):  # the rollup's watermark and the reads agree
         partials = grain and _rollup_source(con, grain, workspace_id, q, group, group_params)
@@ -218,14 +252,17 @@ def _rollup_source(con, grain, workspace_id, q, group, group_params):
 
     def events(low, high, extra=""):
         where, where_params = where_clause(workspace_id, q.metrics, low, high, q.tags)
-        arms.append(f"SELECT {group} AS g, epoch_us(ts) // {size} * {size} AS period, count(*) AS n, "
-                    f"sum(value) AS total, min(value) AS lo, max(value) AS hi FROM {TABLE} "
-                    f"WHERE {where}{extra} GROUP BY g, period")
+        arms.append(
+            f"SELECT {group} AS g, epoch_us(ts) // {size} * {size} AS period, count(*) AS n, "
+            f"sum(value) AS total, min(value) AS lo, max(value) AS hi FROM {TABLE} "
+            f"WHERE {where}{extra} GROUP BY g, period"
+        )
         params.extend(group_params + where_params)
 
     where, where_params = where_clause(workspace_id, q.metrics, inner_start, inner_end, q.tags, moment="period")
-    arms.append(f"SELECT {group} AS g, period, n, total, lo, hi FROM {schema.ROLLUP} "
-                f"WHERE grain = {grain.seconds} AND {where}")
+    arms.append(
+        f"SELECT {group} AS g, period, n, total, lo, hi FROM {schema.ROLLUP} WHERE grain = {grain.seconds} AND {where}"
+    )
     params.extend(group_params + where_params)
     events(inner_start, inner_end, f" AND snapshot_id > {int(rollup.watermark(con))}")
     if start < inner_start:
@@ -235,8 +272,9 @@ def _rollup_source(con, grain, workspace_id, q, group, group_params):
     return "(" + " UNION ALL ".join(arms) + ") AS partials", params
 
 
-def window_value(*, workspace_id: int, metric: str, agg: str, window_seconds: int, tags=(),
-                 now: dt.datetime | None = None) -> float | None:
+def window_value(
+    *, workspace_id: int, metric: str, agg: str, window_seconds: int, tags=(), now: dt.datetime | None = None
+) -> float | None:
     """One aggregate of a metric over the last window_seconds (what an alert rule compares)."""
     schema.ensure_table()
     end = now or dt.datetime.now(UTC)
@@ -255,14 +293,22 @@ def metric_catalog(*, workspace_id: int) -> dict:
     with lake.snapshot(con):  # the rollup's tag keys, its watermark and the newer events agree
         found = con.execute(
             f"SELECT metric, count(*), epoch_us(max(ts)) FROM {TABLE} WHERE workspace_id = ? GROUP BY metric "
-            "ORDER BY metric", [workspace_id]).fetchall()
+            "ORDER BY metric",
+            [workspace_id],
+        ).fetchall()
         # The tag keys of every event is a scan of each one's map (~0.8 s for 10M events): those
         # folded into the rollup are listed there, only the newer events are read.
         newer = f"workspace_id = {int(workspace_id)} AND snapshot_id > {int(rollup.watermark(con))}"
-        keys = dict(con.execute(
-            f"SELECT metric, list(DISTINCT key ORDER BY key) FROM (SELECT metric, key FROM {schema.TAG_KEYS_TABLE} "
-            f"WHERE workspace_id = ? UNION ALL SELECT metric, key FROM ({rollup.tag_keys_sql(newer)})) GROUP BY metric",
-            [workspace_id]).fetchall())
-    listed = [{"name": name, "count": count, "last": iso(last), "tag_keys": keys.get(name) or []}
-              for name, count, last in found]
+        keys = dict(
+            con.execute(
+                f"SELECT metric, list(DISTINCT key ORDER BY key) FROM (SELECT metric, key FROM {schema.TAG_KEYS_TABLE} "
+                f"WHERE workspace_id = ? UNION ALL SELECT metric, key FROM ({rollup.tag_keys_sql(newer)})) "
+                "GROUP BY metric",
+                [workspace_id],
+            ).fetchall()
+        )
+    listed = [
+        {"name": name, "count": count, "last": iso(last), "tag_keys": keys.get(name) or []}
+        for name, count, last in found
+    ]
     return {"metrics": listed, "tag_keys": sorted({k for item in listed for k in item["tag_keys"]})}

@@ -1,4 +1,5 @@
 """Reads of a sheet's lake view: the names of its columns as the lake has them, and its rows."""
+
 import datetime as dt
 import json
 
@@ -29,8 +30,9 @@ def sheet_rows(sheet_id: int, order_by_position: bool = True) -> list[dict]:
     # them as UTC timestamps and attach the zone here.
     described = query(f"DESCRIBE {view}")[1]
     zoned = {name for name, kind, *_ in described if kind == "TIMESTAMP WITH TIME ZONE"}
-    select = ", ".join(f"{quote_name(n)}::TIMESTAMP AS {quote_name(n)}" if n in zoned else quote_name(n)
-                       for n, *_ in described)
+    select = ", ".join(
+        f"{quote_name(n)}::TIMESTAMP AS {quote_name(n)}" if n in zoned else quote_name(n) for n, *_ in described
+    )
     order = " ORDER BY _position, _row" if order_by_position else ""
     columns, rows = query(f"SELECT {select} FROM {view}{order}")
     out = []
@@ -38,7 +40,6 @@ def sheet_rows(sheet_id: int, order_by_position: bool = True) -> list[dict]:
         item = dict(zip(columns, row))
         for name in zoned:
             if item[name] is not None:
-                item[name] = item[name].replace(tzinfo=dt.timezone.utc)
+                item[name] = item[name].replace(tzinfo=dt.UTC)
         out.append(item)
     return out
-

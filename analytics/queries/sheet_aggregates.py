@@ -1,29 +1,30 @@
 """A dashboard widget's (or a sheet alert rule's) aggregate over one of the workspace's sheets,
 computed on the sheet's lake view, in the metric aggregate's shape. The only text put into SQL is
 the view's column names as the lake's own state has them (chosen by a column key of the sheet)."""
-from sheets.models import NUMERIC_COLUMN_TYPES, Column, Sheet
-from core.errors import InvalidInput, NotFound
 
 from analytics.lake.connections import query as lake_query
 from analytics.lake.schema import quote_name, sheet_view_name
+from core.errors import InvalidInput, NotFound
+from sheets import column_types
+from sheets.models import Column, Sheet
 
 from . import selectors
 from .aggregation import BUCKETS, FROM_BUCKETS, aggregate_rows, check_buckets, epoch_us, iso, results_of
 
-
-TIME_TYPES = ("date", "datetime")
+NUMERIC_TYPES, TIME_TYPES = column_types.numeric_types(), column_types.time_types()
 # The column types each aggregate takes, and what to say otherwise (count takes any column).
 VALUE_TYPES = {
-    "sum": (NUMERIC_COLUMN_TYPES, "sum needs a number column"),
-    "avg": (NUMERIC_COLUMN_TYPES, "avg needs a number column"),
-    "min": (NUMERIC_COLUMN_TYPES + TIME_TYPES, "min needs a number, date or date-and-time column"),
-    "max": (NUMERIC_COLUMN_TYPES + TIME_TYPES, "max needs a number, date or date-and-time column"),
+    "sum": (NUMERIC_TYPES, "sum needs a number column"),
+    "avg": (NUMERIC_TYPES, "avg needs a number column"),
+    "min": (NUMERIC_TYPES + TIME_TYPES, "min needs a number, date or date-and-time column"),
+    "max": (NUMERIC_TYPES + TIME_TYPES, "max needs a number, date or date-and-time column"),
 }
 DAY_US = 86_400_000_000
 
 
 class SheetNotInLake(InvalidInput):
     """The sheet (or its latest column change) has not been written to the lake yet."""
+
     code = "unavailable"
 
 
@@ -75,14 +76,17 @@ def sheet_aggregate(*, workspace_id: int, query: dict, start=None, end=None) -> 
     sheet, chosen = _sheet_columns(workspace_id, query)
     view_columns = selectors.sheet_view_columns(sheet.pk)
     if view_columns is None:
-        raise SheetNotInLake(f"the sheet {sheet.name!r} has not reached analytics yet; it shows here once the "
-                             "analytics worker has written it")
+        raise SheetNotInLake(
+            f"the sheet {sheet.name!r} has not reached analytics yet; it shows here once the "
+            "analytics worker has written it"
+        )
 
     def name(column):
         found = view_columns.get(column.key)
         if found is None or found[1] != column.type:  # a column added or retyped a moment ago
-            raise SheetNotInLake(f"the latest change of the column {column.name!r} is on its way to analytics; "
-                                 "it shows here in a moment")
+            raise SheetNotInLake(
+                f"the latest change of the column {column.name!r} is on its way to analytics; it shows here in a moment"
+            )
         return quote_name(found[0])
 
     def epoch(sql, column):  # a date or datetime as epoch microseconds (a date: its midnight, UTC)
@@ -113,12 +117,27 @@ def sheet_aggregate(*, workspace_id: int, query: dict, start=None, end=None) -> 
             if start is not None and end is not None:
                 check_buckets(query["bucket"], start, end)
             bucket_us = BUCKETS[query["bucket"]] * 1_000_000
-    rows = aggregate_rows(lambda sql, p: lake_query(sql, p)[1], source=sheet_view_name(sheet.pk),
-                           where=" AND ".join(clauses), where_params=params, group=group, group_params=[],
-                           agg=agg_sql, moment=moment, bucket_us=bucket_us, top=query["top"],
-                           combine=FROM_BUCKETS.get(agg))
-    results = results_of(rows, agg=agg, group_by=group_column.name if group_column else None, top=query["top"],
-                       bucket_us=bucket_us, value=value)
+    rows = aggregate_rows(
+        lambda sql, p: lake_query(sql, p)[1],
+        source=sheet_view_name(sheet.pk),
+        where=" AND ".join(clauses),
+        where_params=params,
+        group=group,
+        group_params=[],
+        agg=agg_sql,
+        moment=moment,
+        bucket_us=bucket_us,
+        top=query["top"],
+        combine=FROM_BUCKETS.get(agg),
+    )
+    results = results_of(
+        rows,
+        agg=agg,
+        group_by=group_column.name if group_column else None,
+        top=query["top"],
+        bucket_us=bucket_us,
+        value=value,
+    )
     windowed = time_column is not None
     return {
         "source": "sheet",
@@ -131,7 +150,10 @@ def sheet_aggregate(*, workspace_id: int, query: dict, start=None, end=None) -> 
         "from": iso(epoch_us(start)) if windowed and start else None,
         "to": iso(epoch_us(end)) if windowed and end else None,
         **results,
-        "labels": {"sheet": sheet.name, "column": column.name if column else None,
-                   "group_by": group_column.name if group_column else None,
-                   "time_column": time_column.name if time_column else None},
+        "labels": {
+            "sheet": sheet.name,
+            "column": column.name if column else None,
+            "group_by": group_column.name if group_column else None,
+            "time_column": time_column.name if time_column else None,
+        },
     }

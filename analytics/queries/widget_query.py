@@ -1,9 +1,10 @@
 """The one stored shape of a widget's query (a metric or a sheet aggregate), shared by dashboards'
 widgets and sheet alert rules; InvalidInput says what is wrong with one."""
+
 import re
 
-from sheets import values
 from core.errors import InvalidInput
+from sheets import values
 
 AGGS = ("sum", "count", "avg", "min", "max")
 BUCKETS = ("second", "minute", "hour", "day")
@@ -27,7 +28,7 @@ def tag_filters(value, where: str) -> list[str]:
     if isinstance(value, dict):
         value = [f"{k}:{v}" for k, v in value.items()]
     if not isinstance(value, list) or len(value) > 20:
-        raise InvalidInput(f"{where}: tags are a list of \"key:value\"")
+        raise InvalidInput(f'{where}: tags are a list of "key:value"')
     tags = []
     for tag in value:
         if not isinstance(tag, str) or ":" not in tag or not tag.split(":", 1)[0].strip() or len(tag) > 200:
@@ -81,8 +82,15 @@ def clean_query(query: object, where: str = "query") -> dict:
     group_by = query.get("group_by") or None
     if group_by is not None and (not isinstance(group_by, str) or not NAME.match(group_by)):
         raise InvalidInput(f"{where}: group_by is a tag key")
-    return {"source": "metrics", "metric": metric, "agg": agg, "bucket": bucket, "group_by": group_by,
-            "tags": tag_filters(query.get("tags"), where), "top": _top(query, where)}
+    return {
+        "source": "metrics",
+        "metric": metric,
+        "agg": agg,
+        "bucket": bucket,
+        "group_by": group_by,
+        "tags": tag_filters(query.get("tags"), where),
+        "top": _top(query, where),
+    }
 
 
 def clean_sheet_query(query: dict, where: str = "query") -> dict:
@@ -108,6 +116,13 @@ def clean_sheet_query(query: dict, where: str = "query") -> dict:
     time_column, bucket = key("time_column", "a date or date-and-time column"), _bucket(query, where)
     if bucket is not None and time_column is None:
         raise InvalidInput(f"{where}: a time bucket needs a time column (a date or date-and-time column)")
-    return {"source": "sheet", "sheet": sheet, "agg": agg, "column": column,
-            "group_by": key("group_by", "a column"), "top": _top(query, where), "time_column": time_column,
-            "bucket": bucket}
+    return {
+        "source": "sheet",
+        "sheet": sheet,
+        "agg": agg,
+        "column": column,
+        "group_by": key("group_by", "a column"),
+        "top": _top(query, where),
+        "time_column": time_column,
+        "bucket": bucket,
+    }

@@ -1,5 +1,6 @@
 """Superset's REST API as Gridcast talks to it: the client (a session logged in as Gridcast's admin
 user), whether Superset answers, why it could not start, and the errors of talking to it."""
+
 import http.cookiejar
 import json
 import logging
@@ -36,8 +37,6 @@ class SupersetError(Exception):
 
 def conf(name):
     return settings.SUPERSET[name]
-
-
 
 
 def available(timeout=1.0):
@@ -95,8 +94,11 @@ class Client:
         self._login(username or conf("ADMIN_USER"), password or conf("ADMIN_PASSWORD"))
 
     def _login(self, username, password):
-        body = self.request("POST", "/api/v1/security/login",
-                            {"username": username, "password": password, "provider": "db", "refresh": False})
+        body = self.request(
+            "POST",
+            "/api/v1/security/login",
+            {"username": username, "password": password, "provider": "db", "refresh": False},
+        )
         self.bearer = body["access_token"]
         self.csrf = self.request("GET", "/api/v1/security/csrf_token/")["result"]
 

@@ -1,12 +1,12 @@
 """Superset's generated config (`manage.py superset_config`): Gridcast's settings, and the code that
 makes Superset's DuckDB connections attach the lake read-only and run SELECTs only."""
+
 from pathlib import Path
 
 from django.conf import settings
 
 from .client import GUEST_TOKEN_ALGO, conf
 from .provisioning import lakes_dir
-
 
 CONFIG_TEMPLATE = '''"""Superset config written by `manage.py superset_config` from Gridcast's settings. Do not edit:
 run `make superset` again."""
@@ -219,17 +219,20 @@ def frame_ancestors():
 def config_text(directory: str | Path | None = None) -> str:
     """Superset's config; its metadata database lives in `directory` (the config's own folder)."""
     directory = Path(directory or Path(settings.VAR_DIR) / "superset").resolve()
-    return CONFIG_TEMPLATE.format(
-        secret_key=conf("SECRET_KEY"),
-        metadata_uri=f"sqlite:///{directory / 'superset.db'}",
-        guest_role=conf("GUEST_ROLE"),
-        admin_user=conf("ADMIN_USER"),
-        admin_password=conf("ADMIN_PASSWORD"),
-        guest_secret=conf("GUEST_TOKEN_SECRET"),
-        guest_algo=GUEST_TOKEN_ALGO,
-        guest_audience=conf("GUEST_TOKEN_AUDIENCE"),
-        guest_seconds=conf("GUEST_TOKEN_SECONDS"),
-        frame_ancestors=frame_ancestors(),
-        lakes_dir=str(lakes_dir().resolve()),
-        secure_cookies=bool(settings.SESSION_COOKIE_SECURE),
-    ) + CONFIG_CODE
+    return (
+        CONFIG_TEMPLATE.format(
+            secret_key=conf("SECRET_KEY"),
+            metadata_uri=f"sqlite:///{directory / 'superset.db'}",
+            guest_role=conf("GUEST_ROLE"),
+            admin_user=conf("ADMIN_USER"),
+            admin_password=conf("ADMIN_PASSWORD"),
+            guest_secret=conf("GUEST_TOKEN_SECRET"),
+            guest_algo=GUEST_TOKEN_ALGO,
+            guest_audience=conf("GUEST_TOKEN_AUDIENCE"),
+            guest_seconds=conf("GUEST_TOKEN_SECONDS"),
+            frame_ancestors=frame_ancestors(),
+            lakes_dir=str(lakes_dir().resolve()),
+            secure_cookies=bool(settings.SESSION_COOKIE_SECURE),
+        )
+        + CONFIG_CODE
+    )

@@ -1,5 +1,6 @@
 """Embedding a workspace's Superset dashboard in Gridcast's dashboard page: whether the page shows
 it, and where the page gets a guest token."""
+
 from . import client, provisioning, sync
 
 
@@ -12,6 +13,9 @@ def superset_panel(workspace_id: int) -> dict:
     provisioned = available and provisioning.is_provisioned(workspace_id)
     if available and not provisioned:
         sync.schedule_sync(workspace_id)
-    return {"available": available, "provisioned": provisioned,
-            "failure": None if available else client.failure_reason(),
-            "tokenUrl": f"/api/v1/workspaces/{workspace_id}/superset/guest-token/"}
+    return {
+        "available": available,
+        "provisioned": provisioned,
+        "failure": None if available else client.failure_reason(),
+        "tokenUrl": f"/api/v1/workspaces/{workspace_id}/superset/guest-token/",
+    }

@@ -1,4 +1,5 @@
 """Guest tokens Django mints for a workspace's embedded Superset dashboard."""
+
 import datetime as dt
 import logging
 import time
@@ -6,11 +7,9 @@ import time
 import jwt
 
 from .client import GUEST_TOKEN_ALGO, SupersetError, SupersetFailed, SupersetUnavailable, available, conf
-from .provisioning import stored_object, lake_file, sync_workspace
+from .provisioning import lake_file, stored_object, sync_workspace
 
 log = logging.getLogger(__name__)
-
-
 
 
 def guest_token(*, user, workspace_id: int, seconds: int | None = None, now: float | None = None) -> dict:
@@ -32,12 +31,22 @@ def guest_token(*, user, workspace_id: int, seconds: int | None = None, now: flo
     now = int(now if now is not None else time.time())
     expires = now + int(seconds or conf("GUEST_TOKEN_SECONDS"))
     claims = {
-        "user": {"username": f"gridcast-{user.pk}", "first_name": str(getattr(user, "label", "") or "Gridcast")[:60],
-                 "last_name": ""},
+        "user": {
+            "username": f"gridcast-{user.pk}",
+            "first_name": str(getattr(user, "label", "") or "Gridcast")[:60],
+            "last_name": "",
+        },
         "resources": [{"type": "dashboard", "id": dashboard.uuid}],
         "rls_rules": [{"clause": f"workspace_id = {int(workspace_id)}"}],
-        "iat": now, "exp": expires, "aud": conf("GUEST_TOKEN_AUDIENCE"), "type": "guest",
+        "iat": now,
+        "exp": expires,
+        "aud": conf("GUEST_TOKEN_AUDIENCE"),
+        "type": "guest",
     }
     token = jwt.encode(claims, conf("GUEST_TOKEN_SECRET"), algorithm=GUEST_TOKEN_ALGO)
-    return {"token": token, "dashboard": dashboard.uuid, "url": conf("PUBLIC_URL"),
-            "expires_at": dt.datetime.fromtimestamp(expires, dt.timezone.utc).isoformat()}
+    return {
+        "token": token,
+        "dashboard": dashboard.uuid,
+        "url": conf("PUBLIC_URL"),
+        "expires_at": dt.datetime.fromtimestamp(expires, dt.UTC).isoformat(),
+    }

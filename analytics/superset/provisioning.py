@@ -4,6 +4,7 @@ for metric events, a default dashboard per workspace (embedded), and what Gridca
 Superset reads DuckLake only (never Gridcast's PostgreSQL tables): its DuckDB connections attach
 the lake read-only, through the hook the generated superset_config.py installs (superset/config.py).
 """
+
 import hashlib
 import json
 import logging
@@ -16,21 +17,18 @@ from django.conf import settings
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from accounts.models import Workspace
-from sheets.models import Sheet
-
 from analytics.lake import connections as lake
 from analytics.lake.connections import query
 from analytics.lake.schema import sheet_view_name
 from analytics.metrics import schema as metric_schema
 from analytics.models_superset import SupersetObject
+from sheets.models import Sheet
 
-from .client import Client, SupersetError, rison, conf
+from .client import Client, SupersetError, conf, rison
 
 log = logging.getLogger(__name__)
 
 MAX_SHEET_CHARTS = 6
-
-
 
 
 def prefix() -> str:
@@ -56,8 +54,11 @@ def lake_spec() -> dict:
     """How Superset's DuckDB attaches this database's lake: extension directory, data path and
     catalog, the catalog's credentials apart."""
     kind, _, rest = lake.catalog().partition(":")
-    spec = {"kind": kind, "data_path": f"{lake.data_path().resolve()}/",
-            "extension_directory": str(lake.extension_directory().resolve())}
+    spec = {
+        "kind": kind,
+        "data_path": f"{lake.data_path().resolve()}/",
+        "extension_directory": str(lake.extension_directory().resolve()),
+    }
     if kind == "postgres":
         params = {key: str(value) for key, value in conninfo_to_dict(rest).items()}
         spec["postgres"] = {_SECRET_FIELDS[key]: params.pop(key) for key in list(params) if key in _SECRET_FIELDS}
@@ -101,8 +102,10 @@ def stored_object(kind, key):
 
 def _remember(kind, key, superset_id, uuid="", workspace_id=None, signature=""):
     obj, _ = SupersetObject.objects.update_or_create(
-        kind=kind, key=key,
-        defaults={"superset_id": superset_id, "uuid": uuid or "", "workspace_id": workspace_id, "signature": signature})
+        kind=kind,
+        key=key,
+        defaults={"superset_id": superset_id, "uuid": uuid or "", "workspace_id": workspace_id, "signature": signature},
+    )
     return obj
 
 
@@ -147,8 +150,9 @@ def ensure_dataset(client, database_id, key, name, sql, columns, workspace_id=No
     dataset_id = _live_id(client, "dataset", key, "dataset", "table_name", name)
     if dataset_id is None:
         try:
-            dataset_id = client.request("POST", "/api/v1/dataset/",
-                                        {"database": database_id, "table_name": name, "sql": sql, "schema": None})["id"]
+            dataset_id = client.request(
+                "POST", "/api/v1/dataset/", {"database": database_id, "table_name": name, "sql": sql, "schema": None}
+            )["id"]
         except SupersetError as error:  # another process created it a moment ago
             found = client.find("dataset", "table_name", name) if error.status == 422 else None
             if found is None:
@@ -164,10 +168,11 @@ def ensure_dataset(client, database_id, key, name, sql, columns, workspace_id=No
         time_columns = [c for c, kind in columns if kind.startswith(("TIMESTAMP", "DATE"))]
         if time_columns:
             dataset = client.get(f"/api/v1/dataset/{dataset_id}")["result"]
-            cols = [{"id": c["id"], "column_name": c["column_name"], "is_dttm": c["column_name"] in time_columns}
-                    for c in dataset["columns"]]
-            client.request("PUT", f"/api/v1/dataset/{dataset_id}",
-                           {"columns": cols, "main_dttm_col": time_columns[0]})
+            cols = [
+                {"id": c["id"], "column_name": c["column_name"], "is_dttm": c["column_name"] in time_columns}
+                for c in dataset["columns"]
+            ]
+            client.request("PUT", f"/api/v1/dataset/{dataset_id}", {"columns": cols, "main_dttm_col": time_columns[0]})
     _remember("dataset", key, dataset_id, workspace_id=workspace_id, signature=signature)
     return dataset_id
 
@@ -175,8 +180,9 @@ def ensure_dataset(client, database_id, key, name, sql, columns, workspace_id=No
 def ensure_metrics_dataset(client, database_id):
     metric_schema.ensure_table()
     sql = "SELECT * EXCLUDE (tags) FROM lake.metric_events"
-    return ensure_dataset(client, database_id, "metrics", f"{prefix()}_metric_events", sql,
-                          _view_columns("lake.metric_events"))
+    return ensure_dataset(
+        client, database_id, "metrics", f"{prefix()}_metric_events", sql, _view_columns("lake.metric_events")
+    )
 
 
 def ensure_sheet_dataset(client, database_id, sheet_id, workspace_id):
@@ -186,8 +192,15 @@ def ensure_sheet_dataset(client, database_id, sheet_id, workspace_id):
     except Exception as error:  # the writer has not made the view yet: next sync
         log.info("superset: %s is not in the lake yet (%s)", view, error)
         return None
-    return ensure_dataset(client, database_id, f"sheet:{sheet_id}", f"{prefix()}_sheet_{int(sheet_id)}",
-                          f"SELECT * FROM {view}", columns, workspace_id=workspace_id)
+    return ensure_dataset(
+        client,
+        database_id,
+        f"sheet:{sheet_id}",
+        f"{prefix()}_sheet_{int(sheet_id)}",
+        f"SELECT * FROM {view}",
+        columns,
+        workspace_id=workspace_id,
+    )
 
 
 def drop_sheet_dataset(client, sheet_id):
@@ -198,8 +211,12 @@ def drop_sheet_dataset(client, sheet_id):
         dataset_id = found["id"] if found else None
     if dataset_id is not None:
         # Its charts first: Superset refuses to delete a dataset that charts use.
-        charts = client.get("/api/v1/chart/?q=" + urllib.parse.quote(rison(
-            {"filters": [{"col": "datasource_id", "opr": "eq", "value": dataset_id}], "page_size": 100})))["result"]
+        charts = client.get(
+            "/api/v1/chart/?q="
+            + urllib.parse.quote(
+                rison({"filters": [{"col": "datasource_id", "opr": "eq", "value": dataset_id}], "page_size": 100})
+            )
+        )["result"]
         for chart in charts:
             client.request("DELETE", f"/api/v1/chart/{chart['id']}", ok=(200, 404))
         client.request("DELETE", f"/api/v1/dataset/{dataset_id}", ok=(200, 404))
@@ -212,8 +229,15 @@ def _metric(label, sql):
 
 
 def _filter(column, operator, value):
-    return {"expressionType": "SIMPLE", "subject": column, "operator": operator, "comparator": value,
-            "clause": "WHERE", "isExtra": False, "filterOptionName": f"filter_{column}"}
+    return {
+        "expressionType": "SIMPLE",
+        "subject": column,
+        "operator": operator,
+        "comparator": value,
+        "clause": "WHERE",
+        "isExtra": False,
+        "filterOptionName": f"filter_{column}",
+    }
 
 
 def chart_specs(workspace_id, metrics_dataset, sheets):
@@ -222,25 +246,61 @@ def chart_specs(workspace_id, metrics_dataset, sheets):
     wid = int(workspace_id)
     mine = _filter("workspace_id", "==", wid)
     specs = [
-        (f"ws:{wid}:orders", "Orders over time", metrics_dataset, {
-            "viz_type": "echarts_timeseries_line", "x_axis": "ts", "time_grain_sqla": "PT1M",
-            "metrics": [_metric("orders", "SUM(value)")], "groupby": [],
-            "adhoc_filters": [mine, _filter("metric", "==", "orders")], "time_range": "No filter",
-            "row_limit": 10000, "show_legend": False, "markerEnabled": True, "rich_tooltip": True,
-        }),
-        (f"ws:{wid}:revenue", "Revenue by region", metrics_dataset, {
-            "viz_type": "pie", "groupby": ["tag_region"], "metric": _metric("revenue", "SUM(value)"),
-            "adhoc_filters": [mine, _filter("metric", "==", "revenue")], "time_range": "No filter",
-            "row_limit": 100, "show_labels": True, "show_legend": True, "label_type": "key_value",
-        }),
+        (
+            f"ws:{wid}:orders",
+            "Orders over time",
+            metrics_dataset,
+            {
+                "viz_type": "echarts_timeseries_line",
+                "x_axis": "ts",
+                "time_grain_sqla": "PT1M",
+                "metrics": [_metric("orders", "SUM(value)")],
+                "groupby": [],
+                "adhoc_filters": [mine, _filter("metric", "==", "orders")],
+                "time_range": "No filter",
+                "row_limit": 10000,
+                "show_legend": False,
+                "markerEnabled": True,
+                "rich_tooltip": True,
+            },
+        ),
+        (
+            f"ws:{wid}:revenue",
+            "Revenue by region",
+            metrics_dataset,
+            {
+                "viz_type": "pie",
+                "groupby": ["tag_region"],
+                "metric": _metric("revenue", "SUM(value)"),
+                "adhoc_filters": [mine, _filter("metric", "==", "revenue")],
+                "time_range": "No filter",
+                "row_limit": 100,
+                "show_labels": True,
+                "show_legend": True,
+                "label_type": "key_value",
+            },
+        ),
     ]
     for sheet_id, sheet_name, dataset_id, columns in sheets[:MAX_SHEET_CHARTS]:
         shown = [name for name, _ in columns if name not in ("_row", "_position", "workspace_id")][:12]
-        specs.append((f"ws:{wid}:sheet:{sheet_id}", f"{sheet_name} (sheet summary)", dataset_id, {
-            "viz_type": "table", "query_mode": "raw", "all_columns": shown,
-            "order_by_cols": [json.dumps(["_position", True])], "adhoc_filters": [], "time_range": "No filter",
-            "row_limit": 1000, "server_pagination": False, "include_search": True,
-        }))
+        specs.append(
+            (
+                f"ws:{wid}:sheet:{sheet_id}",
+                f"{sheet_name} (sheet summary)",
+                dataset_id,
+                {
+                    "viz_type": "table",
+                    "query_mode": "raw",
+                    "all_columns": shown,
+                    "order_by_cols": [json.dumps(["_position", True])],
+                    "adhoc_filters": [],
+                    "time_range": "No filter",
+                    "row_limit": 1000,
+                    "server_pagination": False,
+                    "include_search": True,
+                },
+            )
+        )
     return specs
 
 
@@ -251,28 +311,60 @@ def query_context(dataset_id, params, slice_id=None, dashboard_id=None):
         form_data["slice_id"] = slice_id
     if dashboard_id:
         form_data["dashboardId"] = dashboard_id
-    filters = [{"col": f["subject"], "op": f["operator"], "val": f["comparator"]}
-               for f in params.get("adhoc_filters", [])]
+    filters = [
+        {"col": f["subject"], "op": f["operator"], "val": f["comparator"]} for f in params.get("adhoc_filters", [])
+    ]
     if params["viz_type"] == "table":
-        query = {"columns": params["all_columns"], "orderby": [["_position", True]],
-                 "row_limit": params["row_limit"], "filters": filters}
+        query = {
+            "columns": params["all_columns"],
+            "orderby": [["_position", True]],
+            "row_limit": params["row_limit"],
+            "filters": filters,
+        }
     elif params["viz_type"] == "pie":
-        query = {"columns": params["groupby"], "metrics": [params["metric"]], "orderby": [[params["metric"], False]],
-                 "row_limit": params["row_limit"], "filters": filters}
+        query = {
+            "columns": params["groupby"],
+            "metrics": [params["metric"]],
+            "orderby": [[params["metric"], False]],
+            "row_limit": params["row_limit"],
+            "filters": filters,
+        }
     else:
-        query = {"columns": [{"columnType": "BASE_AXIS", "sqlExpression": params["x_axis"], "label": params["x_axis"],
-                              "expressionType": "SQL", "timeGrain": params["time_grain_sqla"]}],
-                 "metrics": params["metrics"], "orderby": [[params["metrics"][0], False]],
-                 "row_limit": params["row_limit"], "filters": filters}
+        query = {
+            "columns": [
+                {
+                    "columnType": "BASE_AXIS",
+                    "sqlExpression": params["x_axis"],
+                    "label": params["x_axis"],
+                    "expressionType": "SQL",
+                    "timeGrain": params["time_grain_sqla"],
+                }
+            ],
+            "metrics": params["metrics"],
+            "orderby": [[params["metrics"][0], False]],
+            "row_limit": params["row_limit"],
+            "filters": filters,
+        }
     query["time_range"] = "No filter"
-    return {"datasource": {"id": dataset_id, "type": "table"}, "force": True, "queries": [query],
-            "form_data": form_data, "result_format": "json", "result_type": "full"}
+    return {
+        "datasource": {"id": dataset_id, "type": "table"},
+        "force": True,
+        "queries": [query],
+        "form_data": form_data,
+        "result_format": "json",
+        "result_type": "full",
+    }
 
 
 def ensure_chart(client, key, name, dataset_id, params, workspace_id):
-    payload = {"slice_name": name, "viz_type": params["viz_type"], "datasource_id": dataset_id,
-               "datasource_type": "table", "params": json.dumps({**params, "datasource": f"{dataset_id}__table"}),
-               "query_context": json.dumps(query_context(dataset_id, params))}
+    payload = {
+        "slice_name": name,
+        "viz_type": params["viz_type"],
+        "datasource_id": dataset_id,
+        "datasource_type": "table",
+        "params": json.dumps({**params, "datasource": f"{dataset_id}__table"}),
+        "query_context": json.dumps(query_context(dataset_id, params)),
+    }
     signature = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
     stored = stored_object("chart", key)
     if stored and client.exists("chart", stored.superset_id):
@@ -287,18 +379,31 @@ def ensure_chart(client, key, name, dataset_id, params, workspace_id):
 
 def _position(chart_ids):
     """Superset's dashboard layout: ROOT -> GRID -> rows of two charts."""
-    position = {"DASHBOARD_VERSION_KEY": "v2", "ROOT_ID": {"type": "ROOT", "id": "ROOT_ID", "children": ["GRID_ID"]},
-                "GRID_ID": {"type": "GRID", "id": "GRID_ID", "children": [], "parents": ["ROOT_ID"]}}
+    position = {
+        "DASHBOARD_VERSION_KEY": "v2",
+        "ROOT_ID": {"type": "ROOT", "id": "ROOT_ID", "children": ["GRID_ID"]},
+        "GRID_ID": {"type": "GRID", "id": "GRID_ID", "children": [], "parents": ["ROOT_ID"]},
+    }
     for start in range(0, len(chart_ids), 2):
         row = f"ROW-{start // 2}"
         position["GRID_ID"]["children"].append(row)
-        position[row] = {"type": "ROW", "id": row, "children": [], "parents": ["ROOT_ID", "GRID_ID"],
-                         "meta": {"background": "BACKGROUND_TRANSPARENT"}}
-        for chart_id in chart_ids[start:start + 2]:
+        position[row] = {
+            "type": "ROW",
+            "id": row,
+            "children": [],
+            "parents": ["ROOT_ID", "GRID_ID"],
+            "meta": {"background": "BACKGROUND_TRANSPARENT"},
+        }
+        for chart_id in chart_ids[start : start + 2]:
             item = f"CHART-{chart_id}"
             position[row]["children"].append(item)
-            position[item] = {"type": "CHART", "id": item, "children": [], "parents": ["ROOT_ID", "GRID_ID", row],
-                              "meta": {"chartId": chart_id, "width": 6, "height": 50}}
+            position[item] = {
+                "type": "CHART",
+                "id": item,
+                "children": [],
+                "parents": ["ROOT_ID", "GRID_ID", row],
+                "meta": {"chartId": chart_id, "width": 6, "height": 50},
+            }
     return position
 
 
@@ -308,8 +413,9 @@ def ensure_dashboard(client, workspace, chart_ids):
     title = f"{workspace.name} · Gridcast"
     dashboard_id = _live_id(client, "dashboard", key, "dashboard", "slug", slug)
     if dashboard_id is None:
-        dashboard_id = client.request("POST", "/api/v1/dashboard/",
-                                      {"dashboard_title": title, "slug": slug, "published": True})["id"]
+        dashboard_id = client.request(
+            "POST", "/api/v1/dashboard/", {"dashboard_title": title, "slug": slug, "published": True}
+        )["id"]
     for chart_id in chart_ids:
         client.request("PUT", f"/api/v1/chart/{chart_id}", {"dashboards": [dashboard_id]})
     # Charts left on it by an earlier sync that lost its records: a guest may read every chart of
@@ -317,11 +423,18 @@ def ensure_dashboard(client, workspace, chart_ids):
     for chart in client.get(f"/api/v1/dashboard/{dashboard_id}/charts")["result"]:
         if chart["id"] not in chart_ids:
             client.request("DELETE", f"/api/v1/chart/{chart['id']}", ok=(200, 404))
-    client.request("PUT", f"/api/v1/dashboard/{dashboard_id}", {
-        "dashboard_title": title, "published": True, "position_json": json.dumps(_position(chart_ids)),
-        "json_metadata": json.dumps({"refresh_frequency": 0, "color_scheme": "supersetColors",
-                                     "positions": _position(chart_ids)}),
-    })
+    client.request(
+        "PUT",
+        f"/api/v1/dashboard/{dashboard_id}",
+        {
+            "dashboard_title": title,
+            "published": True,
+            "position_json": json.dumps(_position(chart_ids)),
+            "json_metadata": json.dumps(
+                {"refresh_frequency": 0, "color_scheme": "supersetColors", "positions": _position(chart_ids)}
+            ),
+        },
+    )
     origins = list(dict.fromkeys(conf("EMBED_ORIGINS")))
     embedded = client.request("POST", f"/api/v1/dashboard/{dashboard_id}/embedded", {"allowed_domains": origins})
     _remember("dashboard", key, dashboard_id, uuid=embedded["result"]["uuid"], workspace_id=workspace.pk)
@@ -355,8 +468,10 @@ def _sync_workspace(workspace_id, client=None):
     for stored in SupersetObject.objects.filter(kind="dataset", key__startswith="sheet:", workspace_id=workspace.pk):
         if int(stored.key.split(":")[1]) not in live_ids:
             drop_sheet_dataset(client, int(stored.key.split(":")[1]))
-    chart_ids = [ensure_chart(client, key, name, dataset_id, params, workspace.pk)
-                 for key, name, dataset_id, params in chart_specs(workspace.pk, metrics_dataset, sheets)]
+    chart_ids = [
+        ensure_chart(client, key, name, dataset_id, params, workspace.pk)
+        for key, name, dataset_id, params in chart_specs(workspace.pk, metrics_dataset, sheets)
+    ]
     keep = {key for key, *_ in chart_specs(workspace.pk, metrics_dataset, sheets)}
     for stale in SupersetObject.objects.filter(kind="chart", workspace_id=workspace.pk).exclude(key__in=keep):
         client.request("DELETE", f"/api/v1/chart/{stale.superset_id}", ok=(200, 404))

@@ -1,5 +1,6 @@
 """Sheets' services know nothing of Superset: it follows their saves and deletes instead (the sync
 itself runs after commit, in the background). Connected by AnalyticsConfig.ready()."""
+
 from django.db.models.signals import post_delete, post_save
 
 from sheets.models import Column, Sheet

@@ -1,5 +1,6 @@
 """The sync that follows sheet changes: a workspace's Superset objects brought up to date in a
 background thread, after the commit, never blocking nor failing the edit."""
+
 import json
 import logging
 import queue
@@ -10,10 +11,9 @@ from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 
 from accounts.models import Workspace
-from sheets.models import Column, Sheet
-
 from analytics.lake import connections as lake
 from analytics.lake.schema import column_names
+from sheets.models import Column, Sheet
 
 from .client import available, conf
 from .provisioning import stored_object, sync_workspace
@@ -70,8 +70,10 @@ def wait_for_sync() -> None:
 
 def expected_columns(sheet_id: int) -> list[str]:
     """The column names the sheet's view has once the writer caught up with its columns."""
-    columns = {c["key"]: {"name": c["name"], "position": c["position"], "deleted": c["deleted"]}
-               for c in Column.objects.filter(sheet_id=sheet_id).values("key", "name", "position", "deleted")}
+    columns = {
+        c["key"]: {"name": c["name"], "position": c["position"], "deleted": c["deleted"]}
+        for c in Column.objects.filter(sheet_id=sheet_id).values("key", "name", "position", "deleted")
+    }
     return ["_row", "_position", "workspace_id", *column_names(columns).values()]
 
 
@@ -93,8 +95,10 @@ def _sync_with_retries(workspace_id):
             sync_workspace(workspace_id)
             # A sheet's view follows its columns once the writer has caught up: look again until
             # every dataset was built from the sheet's current columns.
-            if all(_dataset_current(sid) for sid in Sheet.objects.filter(workspace_id=workspace_id)
-                   .values_list("id", flat=True)):
+            if all(
+                _dataset_current(sid)
+                for sid in Sheet.objects.filter(workspace_id=workspace_id).values_list("id", flat=True)
+            ):
                 return
         except Exception:
             log.warning("superset sync of workspace %s failed", workspace_id, exc_info=True)

@@ -1,5 +1,6 @@
 """The Announcer: tells whoever subscribed (signals.cells_written, signals.alert_pass_due) what the
 writer applied, from a thread of its own, so that the writer only hands over what it applied."""
+
 import logging
 import threading
 import time
@@ -19,8 +20,12 @@ def _send(signal, what, **kwargs):
     happens here, and the other receivers still run."""
     for receiver, outcome in signal.send_robust(sender=Announcer, **kwargs):
         if isinstance(outcome, Exception):
-            log.error("%s: %s failed", what, getattr(receiver, "__qualname__", receiver),
-                      exc_info=(type(outcome), outcome, outcome.__traceback__))
+            log.error(
+                "%s: %s failed",
+                what,
+                getattr(receiver, "__qualname__", receiver),
+                exc_info=(type(outcome), outcome, outcome.__traceback__),
+            )
 
 
 def announce(applied: dict[int, int]) -> None:
@@ -78,4 +83,3 @@ class Announcer:
     def join(self, timeout=30):
         self.wake.set()
         self.thread.join(timeout)
-

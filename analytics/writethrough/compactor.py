@@ -1,5 +1,6 @@
 """The compactor: folds a sheet's events into a new base table and moves its watermark (a mixin of
 the Writer, whose connection, lock and states it shares)."""
+
 import copy
 import logging
 import threading
@@ -26,8 +27,11 @@ class Compactor:
         threshold = _setting("COMPACT_EVENTS", 20_000)
         age = _setting("COMPACT_SECONDS", 30.0)
         now = time.monotonic()
-        due = [s for s in self.states.values()
-               if s.pending >= threshold or (s.pending and s.pending_since and now - s.pending_since >= age)]
+        due = [
+            s
+            for s in self.states.values()
+            if s.pending >= threshold or (s.pending and s.pending_since and now - s.pending_since >= age)
+        ]
         return max(due, key=lambda s: s.pending, default=None)
 
     def compact(self, state=None):
@@ -63,8 +67,15 @@ class Compactor:
         con = self.con
         started = time.perf_counter()
         keys = prepared[3] if prepared else sorted(set(state.columns) | set(state.base_keys), key=key_number)
-        folded = SheetState(state.sheet_id, state.workspace_id, state.name, state.version, state.watermark,
-                            dict(state.columns), list(state.base_keys))
+        folded = SheetState(
+            state.sheet_id,
+            state.workspace_id,
+            state.name,
+            state.version,
+            state.watermark,
+            dict(state.columns),
+            list(state.base_keys),
+        )
         con.execute("BEGIN")
         try:
             batch = claim_batch(con, self.batch, self.lock is not None)
@@ -75,7 +86,9 @@ class Compactor:
                 con.execute(f"CREATE TEMP TABLE _folded AS {merge_sql(state, upto=self.batch)}")
                 source = "_folded"
             con.execute(base_ddl(state.sheet_id, keys))
-            con.execute(f"INSERT INTO {table} SELECT _row, _position{''.join(', ' + quote_name(k) for k in keys)} FROM {source}")
+            con.execute(
+                f"INSERT INTO {table} SELECT _row, _position{''.join(', ' + quote_name(k) for k in keys)} FROM {source}"
+            )
             if not prepared:
                 con.execute("DROP TABLE _folded")
             # The watermark: the last batch folded. Without a prepared fold that is every batch
@@ -97,8 +110,12 @@ class Compactor:
         else:
             folded.pending, folded.pending_since = 0, None
         self.states[state.sheet_id] = folded
-        log.info("sheet %s compacted: %s events folded in %.0f ms", state.sheet_id, state.pending,
-                 (time.perf_counter() - started) * 1000)
+        log.info(
+            "sheet %s compacted: %s events folded in %.0f ms",
+            state.sheet_id,
+            state.pending,
+            (time.perf_counter() - started) * 1000,
+        )
         return folded
 
     def compact_in_background(self):
@@ -119,8 +136,16 @@ class Compactor:
             upto = self.batch
             keys = sorted(set(snapshot.columns) | set(snapshot.base_keys), key=key_number)
             table = f"memory.main._fold_{int(snapshot.sheet_id)}"
-            job = self._fold_job = {"state": snapshot, "upto": upto, "keys": keys, "table": table,
-                                    "count": snapshot.pending, "started": time.monotonic(), "error": None, "done": threading.Event()}
+            job = self._fold_job = {
+                "state": snapshot,
+                "upto": upto,
+                "keys": keys,
+                "table": table,
+                "count": snapshot.pending,
+                "started": time.monotonic(),
+                "error": None,
+                "done": threading.Event(),
+            }
 
             def fold():
                 try:
@@ -147,12 +172,17 @@ class Compactor:
                 return None
             with self._locked():
                 before, current = job["state"], self.states.get(job["state"].sheet_id)
-                if (current is None or current.watermark != before.watermark or current.base_keys != before.base_keys
-                        or set(current.columns) != set(before.columns)):
+                if (
+                    current is None
+                    or current.watermark != before.watermark
+                    or current.base_keys != before.base_keys
+                    or set(current.columns) != set(before.columns)
+                ):
                     log.info("sheet %s changed during its fold: compacted later", before.sheet_id)
                     return None
-                installed = self._compact(current, prepared=(job["table"], job["upto"], job["count"], job["keys"],
-                                                             job["started"]))
+                installed = self._compact(
+                    current, prepared=(job["table"], job["upto"], job["count"], job["keys"], job["started"])
+                )
         except StateChanged as error:
             log.info("lake changed under the compactor (%s): reloading", error)
             self.reload()
@@ -167,4 +197,3 @@ class Compactor:
             except Exception:  # noqa: BLE001 - an in-memory table: gone with the connection anyway
                 pass
         return installed
-

@@ -1,5 +1,6 @@
 """The write-through worker as a daemon thread of the server process (`make run`: one process,
 SQLite): started from AnalyticsConfig.ready() when ANALYTICS["EMBEDDED_WORKER"] is on."""
+
 import atexit
 import logging
 import threading

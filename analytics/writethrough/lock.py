@@ -1,4 +1,5 @@
 """WriterLock: the single-writer guard of a PostgreSQL catalog (see analytics/writethrough/__init__.py)."""
+
 import time
 
 import psycopg
@@ -21,8 +22,10 @@ class WriterLock:
         self.held = False
         for attempt in range(5):
             try:
-                self.pg.execute("CREATE TABLE IF NOT EXISTS ducklake.gridcast_writer (id INTEGER PRIMARY KEY,"
-                                " generation BIGINT NOT NULL)")
+                self.pg.execute(
+                    "CREATE TABLE IF NOT EXISTS ducklake.gridcast_writer (id INTEGER PRIMARY KEY,"
+                    " generation BIGINT NOT NULL)"
+                )
                 self.pg.execute("INSERT INTO ducklake.gridcast_writer VALUES (1, 0) ON CONFLICT DO NOTHING")
                 break
             except psycopg.errors.UniqueViolation:  # created by another process at the same moment
@@ -40,8 +43,9 @@ class WriterLock:
         self.pg.execute("SELECT pg_advisory_lock(%s)", [self.KEY])
         self.held = True
         try:
-            generation = self.pg.execute("UPDATE ducklake.gridcast_writer SET generation = generation + 1"
-                                         " WHERE id = 1 RETURNING generation").fetchone()[0]
+            generation = self.pg.execute(
+                "UPDATE ducklake.gridcast_writer SET generation = generation + 1 WHERE id = 1 RETURNING generation"
+            ).fetchone()[0]
         except BaseException:
             self.release()
             raise

@@ -1,5 +1,6 @@
 """Rebuild a sheet's lake data from a snapshot of PostgreSQL (`manage.py rebuild_analytics`, and the
 writer for operations whose data is not in their payload)."""
+
 from django.db import connection, transaction
 
 from analytics.lake.connections import transaction as lake_transaction
@@ -10,8 +11,9 @@ from .source import read_sheet_snapshot
 from .state import SheetState, cell_text, claim_batch, drop_sheet, insert_columns, save_states
 
 
-def rebuild_sheet(con, sheet_id: int, expected_batch: int | None = None, progress=None,
-                  locked: bool = False) -> tuple[int, SheetState | None]:
+def rebuild_sheet(
+    con, sheet_id: int, expected_batch: int | None = None, progress=None, locked: bool = False
+) -> tuple[int, SheetState | None]:
     """Replace the sheet's lake data by a snapshot of PostgreSQL, in one lake transaction, and
     set its checkpoint to the snapshot's version. Returns (new batch number, SheetState or None
     when the sheet no longer exists). `locked`: the caller holds the WriterLock (otherwise this

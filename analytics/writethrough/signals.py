@@ -1,5 +1,6 @@
 """What the write-through announces. Producers never import their consumers: alerts and live
 dashboards connect receivers to these (analytics/alerts/receivers.py, analytics/dashboards/receivers.py)."""
+
 from django.dispatch import Signal
 
 # New data of these sheets was committed to the lake. Sent from the worker's announcer thread, after

@@ -1,5 +1,6 @@
 """What the writer reads of PostgreSQL (or SQLite): sheets' versions, their operations after a
 checkpoint, and a consistent snapshot of one sheet for a rebuild."""
+
 from django.db import connection
 from django.db.models import Q
 
@@ -17,10 +18,13 @@ def operations(behind: dict[int, tuple[int, int]], limit: int) -> list[tuple]:
     items = sorted(behind.items())
     for start in range(0, len(items), 100):
         query = Q()
-        for sid, (low, high) in items[start:start + 100]:
+        for sid, (low, high) in items[start : start + 100]:
             query |= Q(sheet_id=sid, version__gt=low, version__lte=min(high, low + limit))
-        ops = list(Operation.objects.filter(query).order_by("sheet_id", "version")
-                   .values_list("sheet_id", "version", "kind", "payload")[: limit - total])
+        ops = list(
+            Operation.objects.filter(query)
+            .order_by("sheet_id", "version")
+            .values_list("sheet_id", "version", "kind", "payload")[: limit - total]
+        )
         found.extend(ops)
         total += len(ops)
         if total >= limit:
@@ -52,7 +56,9 @@ def read_sheet_snapshot(sheet_id: int, repeatable: bool = True, chunk: int = 20_
 
     def chunks():
         batch = []
-        for row in Row.objects.filter(sheet_id=sheet_id).order_by("id").values_list("id", "position", "data").iterator(chunk):
+        for row in (
+            Row.objects.filter(sheet_id=sheet_id).order_by("id").values_list("id", "position", "data").iterator(chunk)
+        ):
             batch.append(row)
             if len(batch) >= chunk:
                 yield batch
@@ -61,4 +67,3 @@ def read_sheet_snapshot(sheet_id: int, repeatable: bool = True, chunk: int = 20_
             yield batch
 
     return sheet, columns, total, chunks()
-

@@ -1,5 +1,6 @@
 """The write-through's state in the lake: each sheet's SheetState (checkpoint, watermark, columns),
 the last batch number, and the statements that keep them (see analytics/writethrough/__init__.py)."""
+
 import json
 import math
 import re
@@ -50,8 +51,15 @@ class SheetState:
     pending_since: float | None = None
 
     def row(self):
-        return (self.sheet_id, self.workspace_id, lake_text(self.name), self.version, self.watermark,
-                json.dumps(self.columns), json.dumps(self.base_keys))
+        return (
+            self.sheet_id,
+            self.workspace_id,
+            lake_text(self.name),
+            self.version,
+            self.watermark,
+            json.dumps(self.columns),
+            json.dumps(self.base_keys),
+        )
 
 
 def insert_columns(con, table: str, types: list[str], columns: list[list]) -> None:
@@ -65,10 +73,13 @@ def insert_columns(con, table: str, types: list[str], columns: list[list]) -> No
 
 def lake_batch(con) -> int:
     """The last batch number committed in the lake (see the module's docstring)."""
-    return con.execute(
-        "SELECT greatest((SELECT max(batch) FROM writer_state), (SELECT max(batch) FROM sheet_versions),"
-        " (SELECT max(watermark) FROM sheet_state))"
-    ).fetchone()[0] or 0
+    return (
+        con.execute(
+            "SELECT greatest((SELECT max(batch) FROM writer_state), (SELECT max(batch) FROM sheet_versions),"
+            " (SELECT max(watermark) FROM sheet_state))"
+        ).fetchone()[0]
+        or 0
+    )
 
 
 def load_states(con) -> tuple[int, dict[int, "SheetState"]]:
@@ -112,12 +123,15 @@ def save_states(con, states: list[SheetState]) -> None:
     ids = ", ".join(str(int(s.sheet_id)) for s in states)
     con.execute(f"DELETE FROM sheet_state WHERE sheet_id IN ({ids})")
     rows = [s.row() for s in states]
-    insert_columns(con, "sheet_state", ["BIGINT", "BIGINT", "VARCHAR", "BIGINT", "BIGINT", "VARCHAR", "VARCHAR"],
-                    [list(c) for c in zip(*rows)])
+    insert_columns(
+        con,
+        "sheet_state",
+        ["BIGINT", "BIGINT", "VARCHAR", "BIGINT", "BIGINT", "VARCHAR", "VARCHAR"],
+        [list(c) for c in zip(*rows)],
+    )
 
 
 def drop_sheet(con, sheet_id: int) -> None:
     con.execute(f"DROP VIEW IF EXISTS {view_name(sheet_id)}")
     con.execute(f"DROP TABLE IF EXISTS {base_name(sheet_id)}")
     con.execute("DELETE FROM sheet_state WHERE sheet_id = ?", [int(sheet_id)])
-

@@ -1,4 +1,5 @@
 """Wakeup: what the idle worker waits on (a LISTEN on PostgreSQL, else a plain interval)."""
+
 import time
 
 import psycopg
@@ -31,7 +32,9 @@ class Wakeup:
         deadline = time.monotonic() + self.interval
         while not self.stop.is_set() and time.monotonic() < deadline:
             # In slices, so that `stop` is seen within 0.1 s.
-            if any(True for _ in self.pg.notifies(timeout=min(0.1, max(0.0, deadline - time.monotonic())), stop_after=1)):
+            if any(
+                True for _ in self.pg.notifies(timeout=min(0.1, max(0.0, deadline - time.monotonic())), stop_after=1)
+            ):
                 for _ in self.pg.notifies(timeout=0.0):  # the others queued meanwhile: one batch serves them all
                     pass
                 break

@@ -1,5 +1,6 @@
 """The worker loop (`manage.py analytics_worker`, or a thread of the embedded server): the writer's
 batches and compactions, and beside them the Announcer, the lake's maintenance and the metric rollup."""
+
 import logging
 import threading
 import time
@@ -35,8 +36,10 @@ def run(stop, interval: float | None = None, on_progress=None) -> None:
     # its own connection, rather than one more connection contending for the file.
     rollup_every = _setting("ROLLUP_SECONDS", 2.0)
     rollup_due = None if postgres_conninfo() or not rollup_every else time.monotonic()
-    for loop, every, name in ((maintenance.run, _setting("MAINTENANCE_SECONDS", 5.0), "lake-maintenance"),
-                              (rollup.run, rollup_every if rollup_due is None else 0, "metric-rollup")):
+    for loop, every, name in (
+        (maintenance.run, _setting("MAINTENANCE_SECONDS", 5.0), "lake-maintenance"),
+        (rollup.run, rollup_every if rollup_due is None else 0, "metric-rollup"),
+    ):
         if every:
             helpers.append(threading.Thread(target=loop, args=(stop,), name=name, daemon=True))
             helpers[-1].start()

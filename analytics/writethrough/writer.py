@@ -1,5 +1,6 @@
 """The writer: follows the operation log into the lake, one batch per step (see
 analytics/writethrough/__init__.py for the tables and the commit order)."""
+
 import contextlib
 import copy
 import logging
@@ -14,7 +15,16 @@ from .compactor import Compactor
 from .lock import WriterLock
 from .rebuild import rebuild_sheet
 from .source import operations, sheet_versions
-from .state import SheetState, StateChanged, cell_text, claim_batch, drop_sheet, insert_columns, load_states, save_states
+from .state import (
+    SheetState,
+    StateChanged,
+    cell_text,
+    claim_batch,
+    drop_sheet,
+    insert_columns,
+    load_states,
+    save_states,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +107,15 @@ class Writer(Compactor):
     def _behind(self, pg):
         if any(sid not in pg for sid in self.states):
             return True
-        return any(version > (self.states[sid].version if sid in self.states else 0) for sid, (_, version) in pg.items())
+        return any(
+            version > (self.states[sid].version if sid in self.states else 0) for sid, (_, version) in pg.items()
+        )
 
     def _step(self):
         pg = sheet_versions()
         deleted = [sid for sid in self.states if sid not in pg]
         rebuild, behind = [], {}
-        for sid, (wid, version) in pg.items():
+        for sid, (_wid, version) in pg.items():
             state = self.states.get(sid)
             applied = state.version if state else 0
             if version > applied:
@@ -166,14 +178,18 @@ class Writer(Compactor):
                 insert_columns(con, "cell_events", EVENT_TYPES, lists)
             for sid in deleted:
                 drop_sheet(con, sid)
-            for sid, state in touched.items():
+            for sid in touched:
                 if sid not in self.states:
                     con.execute(base_ddl(sid, []))
                     schema_changed.add(sid)
                     meta_changed.add(sid)
             save_states(con, [touched[sid] for sid in meta_changed])
-            insert_columns(con, "sheet_versions", ["BIGINT", "BIGINT", "BIGINT"],
-                            [[batch] * len(touched), list(touched), [s.version for s in touched.values()]])
+            insert_columns(
+                con,
+                "sheet_versions",
+                ["BIGINT", "BIGINT", "BIGINT"],
+                [[batch] * len(touched), list(touched), [s.version for s in touched.values()]],
+            )
             for sid in schema_changed:
                 con.execute(view_sql(touched[sid]))
             if self.before_commit:
@@ -293,5 +309,9 @@ class Writer(Compactor):
 
 
 def _column_state(column):
-    return {"name": column["name"], "type": column["type"], "position": column["position"],
-            "deleted": bool(column.get("deleted", False))}
+    return {
+        "name": column["name"],
+        "type": column["type"],
+        "position": column["position"],
+        "deleted": bool(column.get("deleted", False)),
+    }

@@ -1,4 +1,5 @@
 """Settings shared by every environment; backends are chosen by environment variables."""
+
 import os
 from pathlib import Path
 
@@ -87,10 +88,14 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": dj_database_url.parse(os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'gridcast.sqlite3'}"))}
+DATABASES = {
+    "default": dj_database_url.parse(os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'gridcast.sqlite3'}"))
+}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool("DATABASE_POOL", True):
     # Under ASGI every request may run in a fresh thread; a pool saves ~10 ms of connecting each time.
-    DATABASES["default"]["OPTIONS"] = {"pool": {"min_size": 2, "max_size": int(os.environ.get("DATABASE_POOL_SIZE", "20"))}}
+    DATABASES["default"]["OPTIONS"] = {
+        "pool": {"min_size": 2, "max_size": int(os.environ.get("DATABASE_POOL_SIZE", "20"))}
+    }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("DATABASE_CONN_MAX_AGE", "60"))
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -108,7 +113,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # The installation's name: several Gridcast installations may share one Redis. Its keys (cache,
 # throttles, channel-layer groups and channels) carry it, as the sheet pub/sub channels
 # (realtime/bus.py) carry the database's name. Defaults to the database's name.
-INSTALLATION_NAME = os.environ.get("GRIDCAST_INSTALLATION") or Path(str(DATABASES["default"]["NAME"] or "gridcast")).stem
+INSTALLATION_NAME = (
+    os.environ.get("GRIDCAST_INSTALLATION") or Path(str(DATABASES["default"]["NAME"] or "gridcast")).stem
+)
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
@@ -118,8 +125,11 @@ if REDIS_URL:
             # The layer waits for messages with a 5 s BZPOPMIN; redis-py 8 reads with a 5 s socket
             # timeout by default, which ended every idle WebSocket after 5 s. Read longer.
             # Groups and channels are namespaced per installation (the prefix of every Redis key).
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "capacity": 1000,
-                       "prefix": f"gridcast:{INSTALLATION_NAME}:asgi"},
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "capacity": 1000,
+                "prefix": f"gridcast:{INSTALLATION_NAME}:asgi",
+            },
         }
     }
     # One cache for every process (throttles, login rate limits, connection counts hold across
@@ -264,10 +274,16 @@ GRIDCAST = {
     # Other frames (realtime/limits.py): per frame type, (per second, burst) per connection; a
     # connection that goes on past WS_FLOOD_REFUSALS refused frames is closed with 4429.
     "WS_FRAME_LIMITS": {
-        kind: (float(os.environ.get(f"GRIDCAST_WS_{kind.upper()}_PER_SECOND", rate)),
-               int(os.environ.get(f"GRIDCAST_WS_{kind.upper()}_BURST", burst)))
-        for kind, rate, burst in (("hello", "2", "10"), ("ping", "5", "20"), ("presence", "30", "60"),
-                                  ("subscribe", "5", "20"))
+        kind: (
+            float(os.environ.get(f"GRIDCAST_WS_{kind.upper()}_PER_SECOND", rate)),
+            int(os.environ.get(f"GRIDCAST_WS_{kind.upper()}_BURST", burst)),
+        )
+        for kind, rate, burst in (
+            ("hello", "2", "10"),
+            ("ping", "5", "20"),
+            ("presence", "30", "60"),
+            ("subscribe", "5", "20"),
+        )
     },
     "WS_FLOOD_REFUSALS": int(os.environ.get("GRIDCAST_WS_FLOOD_REFUSALS", "100")),
     # Open sockets and event streams per user, counted across processes in the cache (each holds
@@ -344,12 +360,15 @@ SUPERSET = {
     "ENABLED": env_bool("SUPERSET_ENABLED", True),
     "URL": os.environ.get("SUPERSET_URL", "http://127.0.0.1:8088").rstrip("/"),
     # The URL the browser loads the embedded dashboard from (the same unless behind a proxy).
-    "PUBLIC_URL": os.environ.get("SUPERSET_PUBLIC_URL", os.environ.get("SUPERSET_URL", "http://127.0.0.1:8088")).rstrip("/"),
+    "PUBLIC_URL": os.environ.get("SUPERSET_PUBLIC_URL", os.environ.get("SUPERSET_URL", "http://127.0.0.1:8088")).rstrip(
+        "/"
+    ),
     "ADMIN_USER": os.environ.get("SUPERSET_ADMIN_USER", "admin"),
     "ADMIN_PASSWORD": os.environ.get("SUPERSET_ADMIN_PASSWORD", SUPERSET_DEVELOPMENT_SECRETS["ADMIN_PASSWORD"]),
     "SECRET_KEY": os.environ.get("SUPERSET_SECRET_KEY", SUPERSET_DEVELOPMENT_SECRETS["SECRET_KEY"]),
-    "GUEST_TOKEN_SECRET": os.environ.get("SUPERSET_GUEST_TOKEN_SECRET",
-                                         SUPERSET_DEVELOPMENT_SECRETS["GUEST_TOKEN_SECRET"]),
+    "GUEST_TOKEN_SECRET": os.environ.get(
+        "SUPERSET_GUEST_TOKEN_SECRET", SUPERSET_DEVELOPMENT_SECRETS["GUEST_TOKEN_SECRET"]
+    ),
     "GUEST_TOKEN_AUDIENCE": os.environ.get("SUPERSET_GUEST_TOKEN_AUDIENCE", "gridcast"),
     "GUEST_TOKEN_SECONDS": int(os.environ.get("SUPERSET_GUEST_TOKEN_SECONDS", "300")),
     "GUEST_ROLE": "GridcastGuest",

@@ -1,4 +1,5 @@
 """`make run`: one process on SQLite and the in-memory channel layer, everything under var/."""
+
 import os
 
 os.environ.setdefault("DEBUG", "1")

@@ -3,6 +3,7 @@ server refuses to start on settings that are unsafe on the Internet (DEBUG, a we
 Superset's development secrets). `manage.py check --deploy` passes without a warning; every
 setting below can be changed by the environment variable of the same name (README, "Production
 server")."""
+
 import os
 from typing import Any
 
@@ -19,7 +20,8 @@ from .base import DEVELOPMENT_SECRET_KEY, SUPERSET, SUPERSET_DEVELOPMENT_SECRETS
 if env_bool("DEBUG"):
     raise ImproperlyConfigured(
         "DEBUG cannot be turned on in production (it shows settings and code to anyone who causes an "
-        "error): unset the DEBUG environment variable, or run config.settings.embedded for development")
+        "error): unset the DEBUG environment variable, or run config.settings.embedded for development"
+    )
 DEBUG = False
 
 
@@ -43,7 +45,8 @@ if weak := weak_secret_key(SECRET_KEY):
     raise ImproperlyConfigured(
         f"SECRET_KEY is too weak for production ({weak}): set the SECRET_KEY environment variable to a random "
         f"value of at least {SECRET_KEY_MIN_LENGTH} characters, e.g. "
-        "`python -c 'import secrets; print(secrets.token_urlsafe(64))'`")
+        "`python -c 'import secrets; print(secrets.token_urlsafe(64))'`"
+    )
 
 if not os.environ.get("DATABASE_URL") or not os.environ.get("REDIS_URL"):
     raise ImproperlyConfigured("production settings need DATABASE_URL and REDIS_URL")
@@ -84,9 +87,11 @@ SUPERSET_MIN_PASSWORD_CHARS = 12
 def superset_problems(superset: dict[str, Any] = SUPERSET) -> list[tuple[str, str]]:
     """[(environment variable, why)] of each unsafe Superset secret."""
     problems = []
-    for name, variable, minimum in (("SECRET_KEY", "SUPERSET_SECRET_KEY", SUPERSET_MIN_SECRET_CHARS),
-                                    ("GUEST_TOKEN_SECRET", "SUPERSET_GUEST_TOKEN_SECRET", SUPERSET_MIN_SECRET_CHARS),
-                                    ("ADMIN_PASSWORD", "SUPERSET_ADMIN_PASSWORD", SUPERSET_MIN_PASSWORD_CHARS)):
+    for name, variable, minimum in (
+        ("SECRET_KEY", "SUPERSET_SECRET_KEY", SUPERSET_MIN_SECRET_CHARS),
+        ("GUEST_TOKEN_SECRET", "SUPERSET_GUEST_TOKEN_SECRET", SUPERSET_MIN_SECRET_CHARS),
+        ("ADMIN_PASSWORD", "SUPERSET_ADMIN_PASSWORD", SUPERSET_MIN_PASSWORD_CHARS),
+    ):
         value = superset[name] or ""
         if value == SUPERSET_DEVELOPMENT_SECRETS[name]:
             problems.append((variable, "it is the development value"))
@@ -99,4 +104,5 @@ if os.environ.get("SUPERSET_URL") and (problems := superset_problems()):
     raise ImproperlyConfigured(
         "Superset is configured (SUPERSET_URL) with unsafe secrets: "
         + "; ".join(f"set {variable} ({why})" for variable, why in problems)
-        + " to a random value of its own, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`")
+        + " to a random value of its own, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+    )

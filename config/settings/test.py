@@ -1,11 +1,14 @@
 """The test suite: real PostgreSQL and Redis, defaulting to the local servers."""
+
 import os
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/gridcast")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 # The installation's name (channel-layer and cache prefixes) is the suite's database as given, so
 # the server processes some tests start (their DATABASE_URL names the test database) share it.
-os.environ.setdefault("GRIDCAST_INSTALLATION", os.environ["DATABASE_URL"].rsplit("/", 1)[-1].split("?")[0] or "gridcast")
+os.environ.setdefault(
+    "GRIDCAST_INSTALLATION", os.environ["DATABASE_URL"].rsplit("/", 1)[-1].split("?")[0] or "gridcast"
+)
 
 from .base import *  # noqa: E402,F403
 

@@ -1,4 +1,5 @@
 """REST API for CSV import (inline, or as a polled job) and CSV / XLSX export of a sheet."""
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -6,9 +7,9 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from sheets import io, permissions, selectors
 from core import exports
 from core.errors import InvalidInput
+from sheets import io, permissions, selectors
 from sheets.models import ImportJob
 from sheets.permissions import Access
 
@@ -46,7 +47,9 @@ class WorkspaceImport(APIView):
         permissions.require_workspace(request.user, pk, Access.EDIT)
         io.imports_reap_once()
         result = io.upload_import(
-            upload=request.FILES.get("file"), workspace=io.workspace_for_import(pk), actor=request.user,
+            upload=request.FILES.get("file"),
+            workspace=io.workspace_for_import(pk),
+            actor=request.user,
             name=request.data.get("name"),
         )
         if isinstance(result, ImportJob):
@@ -67,7 +70,9 @@ class SheetExport(APIView):
     content_negotiation_class = exports.FormatIsNotARenderer
 
     @extend_schema(
-        parameters=[OpenApiParameter("format", str, enum=list(exports.EXPORT_TYPES), description="csv (default) or xlsx")],
+        parameters=[
+            OpenApiParameter("format", str, enum=list(exports.EXPORT_TYPES), description="csv (default) or xlsx")
+        ],
         responses={(200, "text/csv"): OpenApiTypes.BINARY, (200, exports.EXPORT_TYPES["xlsx"]): OpenApiTypes.BINARY},
     )
     def get(self, request, pk):

@@ -1,5 +1,6 @@
 """The REST API's JSON parser: core.jsonio's rules (bounded nesting, finite numbers, valid
 Unicode) for every request body, so that a hostile body is a 400 naming what is wrong."""
+
 from rest_framework import parsers
 
 from core import jsonio

@@ -1,4 +1,5 @@
 """Shapes of API requests and responses. Business rules live in the services."""
+
 from rest_framework import serializers
 
 from sheets import column_types

@@ -1,4 +1,5 @@
 """REST API for sheets, columns, rows, cells and the operation log: parse, check, call one service."""
+
 from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -69,7 +70,9 @@ class SheetList(APIView):
         if columns is not None:
             columns = [{k: v for k, v in c.items() if k != "op_id"} for c in columns]
         sheet = services.sheet_create(
-            workspace=Workspace.objects.get(pk=data["workspace"]), name=data["name"], actor=request.user,
+            workspace=Workspace.objects.get(pk=data["workspace"]),
+            name=data["name"],
+            actor=request.user,
             columns=columns,
         )
         return Response(s.SheetSerializer(sheet, context={"access": access.name.lower()}).data, status=201)
@@ -98,10 +101,11 @@ class SheetDetail(APIView):
 
 class SheetShare(APIView):
     @extend_schema(
-        request=s.ShareSerializer, responses={202: s.ShareAnswerSerializer},
+        request=s.ShareSerializer,
+        responses={202: s.ShareAnswerSerializer},
         description="Share the sheet with an e-mail address (level null: stop sharing). The account that has "
-                    "verified the address gets access now; without one, access waits until an account verifies "
-                    "it. The answer is the same 202 either way: it never tells whether the address has an account.",
+        "verified the address gets access now; without one, access waits until an account verifies "
+        "it. The answer is the same 202 either way: it never tells whether the address has an account.",
     )
     def post(self, request, pk):
         sheet, _ = load_sheet(request, pk, Access.MANAGE)
@@ -142,14 +146,21 @@ class ColumnDetail(APIView):
             column = next((c for c in selectors.sheet_columns(sheet) if c.key == key), None)
             if column is None:
                 raise NotFound(f"column {key!r} not found", col=key)
-            applied.append(services.column_retype(
-                sheet=sheet, actor=request.user, key=key, type=data.get("type", column.type),
-                options=data.get("options", column.options),
-            ))
+            applied.append(
+                services.column_retype(
+                    sheet=sheet,
+                    actor=request.user,
+                    key=key,
+                    type=data.get("type", column.type),
+                    options=data.get("options", column.options),
+                )
+            )
         if "after" in data or "before" in data:
-            applied.append(services.column_move(
-                sheet=sheet, actor=request.user, key=key, after=data.get("after"), before=data.get("before")
-            ))
+            applied.append(
+                services.column_move(
+                    sheet=sheet, actor=request.user, key=key, after=data.get("after"), before=data.get("before")
+                )
+            )
         if not applied:
             raise InvalidInput("nothing to change: give name, type, options, after or before")
         return applied
@@ -163,9 +174,14 @@ class ColumnDetail(APIView):
 class RowList(APIView):
     @extend_schema(
         parameters=[
-            OpenApiParameter("offset", int), OpenApiParameter("limit", int),
-            OpenApiParameter("filter", str, many=True, description="column:op:value; op is one of "
-                             + ", ".join(sorted(selectors.FILTER_OPS))),
+            OpenApiParameter("offset", int),
+            OpenApiParameter("limit", int),
+            OpenApiParameter(
+                "filter",
+                str,
+                many=True,
+                description="column:op:value; op is one of " + ", ".join(sorted(selectors.FILTER_OPS)),
+            ),
             OpenApiParameter("sort", str, description="column key, '-' in front for descending"),
         ],
         responses=OpenApiTypes.OBJECT,
@@ -179,22 +195,29 @@ class RowList(APIView):
                 raise InvalidInput("filter is column:op:value")
             filters.append((parts[0], parts[1], parts[2] if len(parts) == 3 else ""))
         window = selectors.rows_window(
-            sheet, offset=_int_param(request, "offset", 0), limit=_int_param(request, "limit", 200, low=1),
-            filters=filters, sort=request.query_params.get("sort") or None,
+            sheet,
+            offset=_int_param(request, "offset", 0),
+            limit=_int_param(request, "limit", 200, low=1),
+            filters=filters,
+            sort=request.query_params.get("sort") or None,
         )
         return Response({"version": sheet.version, **window})
 
     @extend_schema(request=s.RowsInsertSerializer, responses={201: s.OperationSerializer})
     def post(self, request, pk):
         sheet, _ = load_sheet(request, pk, Access.EDIT)
-        return _applied(services.rows_insert(sheet=sheet, actor=request.user, **_valid(s.RowsInsertSerializer, request)), 201)
+        return _applied(
+            services.rows_insert(sheet=sheet, actor=request.user, **_valid(s.RowsInsertSerializer, request)), 201
+        )
 
 
 class RowsDelete(APIView):
     @extend_schema(request=s.RowsDeleteSerializer, responses=s.OperationSerializer)
     def post(self, request, pk):
         sheet, _ = load_sheet(request, pk, Access.EDIT)
-        return _applied(services.rows_delete(sheet=sheet, actor=request.user, **_valid(s.RowsDeleteSerializer, request)))
+        return _applied(
+            services.rows_delete(sheet=sheet, actor=request.user, **_valid(s.RowsDeleteSerializer, request))
+        )
 
 
 class RowsMove(APIView):
@@ -209,7 +232,9 @@ class Cells(APIView):
     def post(self, request, pk):
         """Set a batch of cells: all or nothing. A resent op_id returns the original result."""
         sheet, _ = load_sheet(request, pk, Access.EDIT)
-        return _applied(services.cells_update(sheet=sheet, actor=request.user, **_valid(s.CellsUpdateSerializer, request)))
+        return _applied(
+            services.cells_update(sheet=sheet, actor=request.user, **_valid(s.CellsUpdateSerializer, request))
+        )
 
 
 class Operations(APIView):
@@ -217,15 +242,17 @@ class Operations(APIView):
         parameters=[OpenApiParameter("since", int, required=True), OpenApiParameter("limit", int)],
         responses=s.OperationSerializer(many=True),
         description="The operation log after `since`, for editors (edit access or more); "
-                    "viewers get 403 and read the current rows instead.",
+        "viewers get 403 and read the current rows instead.",
     )
     def get(self, request, pk):
         # History is for editors: an operation carries the values it wrote, so the log holds every
         # value a cell ever had, including ones overwritten or deleted before the sheet was shared.
         sheet, access = load_sheet(request, pk)
         if access < Access.EDIT:
-            raise PermissionDenied("the operation log (every past value) is for editors; with view access, "
-                                   f"read the current rows: GET /api/v1/sheets/{pk}/rows/")
+            raise PermissionDenied(
+                "the operation log (every past value) is for editors; with view access, "
+                f"read the current rows: GET /api/v1/sheets/{pk}/rows/"
+            )
         since = _int_param(request, "since", 0)
         limit = min(_int_param(request, "limit", 1000, low=1), 1000)
         operations = selectors.operations_since(sheet, since, limit)

@@ -1,16 +1,38 @@
 """Sheets in and out as files: CSV import (csv_import), uploads and import jobs (jobs), CSV and
 XLSX export (export). Callers use this facade; text a spreadsheet would run as a formula is
 neutralized on the way out and restored on the way in (core.exports)."""
+
 from .csv_import import analyze_csv, csv_import, sheet_name_for, sniff_csv
 from .export import csv_chunks, export_filename, xlsx_file
 from .jobs import (
-    INTERRUPTED, PROCESS, LimitedUpload, import_job_for, import_reap, imports_reap, imports_reap_once,
-    run_import_job, upload_import, workspace_for_import,
+    INTERRUPTED,
+    PROCESS,
+    LimitedUpload,
+    import_job_for,
+    import_reap,
+    imports_reap,
+    imports_reap_once,
+    run_import_job,
+    upload_import,
+    workspace_for_import,
 )
 
 __all__ = [
-    "analyze_csv", "csv_import", "sheet_name_for", "sniff_csv",
-    "csv_chunks", "export_filename", "xlsx_file",
-    "INTERRUPTED", "PROCESS", "LimitedUpload", "import_job_for", "import_reap", "imports_reap", "imports_reap_once",
-    "run_import_job", "upload_import", "workspace_for_import",
+    "analyze_csv",
+    "csv_import",
+    "sheet_name_for",
+    "sniff_csv",
+    "csv_chunks",
+    "export_filename",
+    "xlsx_file",
+    "INTERRUPTED",
+    "PROCESS",
+    "LimitedUpload",
+    "import_job_for",
+    "import_reap",
+    "imports_reap",
+    "imports_reap_once",
+    "run_import_job",
+    "upload_import",
+    "workspace_for_import",
 ]

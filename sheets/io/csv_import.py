@@ -1,5 +1,6 @@
 """CSV import into a new sheet, streamed in two passes: infer column types (sheets.column_types),
 then insert rows in chunks of operations."""
+
 import codecs
 import csv
 import io
@@ -51,7 +52,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
 # Text that does not decode as UTF-8 is read as Windows-1252 (a superset of Latin-1 in what
 # people type: € “ ” …), with the few bytes it leaves undefined taken as Latin-1.
-codecs.register_error("gridcast.latin1", lambda e: (e.object[e.start:e.end].decode("latin-1"), e.end))
+codecs.register_error("gridcast.latin1", lambda e: (e.object[e.start : e.end].decode("latin-1"), e.end))
 _FALLBACK = ("cp1252", "gridcast.latin1")
 
 
@@ -237,7 +238,8 @@ def _analyze(file, layout, progress):
                 if len(value) > max_chars:
                     raise CellValueInvalid(
                         f"line {line}, column {index + 1}: value is longer than {max_chars} characters",
-                        row=rows, col=index + 1,
+                        row=rows,
+                        col=index + 1,
                     )
                 guesses[index].add(value, as_text=bool(NEUTRALIZED.match(value)))  # '-1 stays text
             if progress is not None and rows % 5000 == 0:
@@ -304,8 +306,16 @@ def sheet_name_for(name: str | None, file_name: str | None) -> str:
     return stem[:200] or "Imported sheet"
 
 
-def csv_import(*, file: BinaryFile, workspace: Workspace, actor: User | None, name: str, plan: CsvPlan | None = None,
-               progress: Progress | None = None, created: Callable[[Sheet], None] | None = None) -> Sheet:
+def csv_import(
+    *,
+    file: BinaryFile,
+    workspace: Workspace,
+    actor: User | None,
+    name: str,
+    plan: CsvPlan | None = None,
+    progress: Progress | None = None,
+    created: Callable[[Sheet], None] | None = None,
+) -> Sheet:
     """A new sheet in `workspace` holding the CSV in the binary `file`: columns from the header,
     typed by inference, rows inserted in chunks (one operation each). `progress(fraction, rows)`
     is told how far it got. If anything fails after the sheet was created, the sheet is deleted
@@ -346,8 +356,9 @@ def _insert(sheet, actor, rows, before):
         # The service counts rows within the chunk; tell the user the line in their file.
         row = error.detail.get("row")
         if isinstance(row, int):
-            raise CellValueInvalid(f"data row {before + row + 1}: {error.message}", row=before + row + 1,
-                                   col=error.detail.get("col")) from None
+            raise CellValueInvalid(
+                f"data row {before + row + 1}: {error.message}", row=before + row + 1, col=error.detail.get("col")
+            ) from None
         raise
     return len(rows)
 

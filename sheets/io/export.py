@@ -1,11 +1,17 @@
 """A sheet as a file: CSV streamed from the database as it is read, or an XLSX workbook with typed
 cells (each column type's XLSX form) and text always stored as text."""
+
 import csv
 import logging
 import re
 import tempfile
 from collections.abc import Iterator
 from typing import IO
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 
 from core.errors import TooLarge
 from core.exports import TextChunks, export_text, neutralize, xlsx_text_cell
@@ -14,16 +20,9 @@ from .. import column_types, selectors
 from ..models import Sheet
 
 log = logging.getLogger(__name__)
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
 
 XLSX_MAX_ROWS = 1_048_576
 XLSX_MAX_COLUMNS = 16_384
-
-
-# --- export ------------------------------------------------------------------------------------
 
 
 def export_filename(sheet: Sheet, extension: str) -> str:

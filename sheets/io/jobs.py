@@ -1,5 +1,6 @@
 """Imports from an upload: inline when small, else a job run in a thread, polled, and reaped when
 the process that ran it died."""
+
 import datetime as dt
 import logging
 import os
@@ -21,9 +22,9 @@ from core.errors import GridcastError, InvalidInput, NotFound, TooLarge, check_q
 from .. import permissions, selectors
 from ..models import ImportJob, Sheet
 from ..permissions import Access
+from .csv_import import csv_import, discard, sheet_name_for, sniff_csv
 
 log = logging.getLogger(__name__)
-from .csv_import import csv_import, discard, sheet_name_for, sniff_csv
 
 INLINE_IMPORT_BYTES = 1024 * 1024
 # Imports running at once in this process; the others wait as "queued".
@@ -37,8 +38,9 @@ def _setting(name, default):
 # --- imports from an upload, inline or as a job -------------------------------------------------
 
 
-def upload_import(*, upload: UploadedFile | None, workspace: Workspace, actor: User,
-                  name: str | None = None) -> Sheet | ImportJob:
+def upload_import(
+    *, upload: UploadedFile | None, workspace: Workspace, actor: User, name: str | None = None
+) -> Sheet | ImportJob:
     """Import an uploaded CSV: small files at once (returns the Sheet), larger ones in a
     background job (returns the ImportJob, already started)."""
     if upload is None:
@@ -57,8 +59,14 @@ def upload_import(*, upload: UploadedFile | None, workspace: Workspace, actor: U
     path = _keep_upload(upload)
     try:
         job = ImportJob.objects.create(
-            workspace=workspace, created_by=actor, name=name, file_name=(upload.name or "")[:255], size=upload.size,
-            owner=PROCESS, heartbeat_at=timezone.now(), path=path,
+            workspace=workspace,
+            created_by=actor,
+            name=name,
+            file_name=(upload.name or "")[:255],
+            size=upload.size,
+            owner=PROCESS,
+            heartbeat_at=timezone.now(),
+            path=path,
         )
     except BaseException:
         os.unlink(path)
@@ -140,7 +148,8 @@ class JobGone(Exception):
 def _beat(job_id, **fields):
     """Write the job's progress with a sign of life; JobGone when it is no longer running here."""
     alive = ImportJob.objects.filter(pk=job_id, owner=PROCESS, status__in=ACTIVE).update(
-        heartbeat_at=timezone.now(), **fields)
+        heartbeat_at=timezone.now(), **fields
+    )
     if not alive:
         raise JobGone(job_id)
 
@@ -183,8 +192,12 @@ def run_import_job(job_id: int, path: str) -> None:
         slot = True
         job = ImportJob.objects.select_related("workspace", "created_by").get(pk=job_id)
         if not _may_still_import(job):
-            _finish(job_id, status=ImportJob.Status.FAILED, rows=0,
-                    error="you can no longer create sheets in this workspace: nothing was imported")
+            _finish(
+                job_id,
+                status=ImportJob.Status.FAILED,
+                rows=0,
+                error="you can no longer create sheets in this workspace: nothing was imported",
+            )
             return
         _beat(job_id, status=ImportJob.Status.RUNNING)
         progress = _JobProgress(job_id)
@@ -194,8 +207,14 @@ def run_import_job(job_id: int, path: str) -> None:
 
         try:
             with open(path, "rb") as file:
-                sheet = csv_import(file=file, workspace=job.workspace, actor=job.created_by, name=job.name,
-                                   progress=progress, created=created)
+                sheet = csv_import(
+                    file=file,
+                    workspace=job.workspace,
+                    actor=job.created_by,
+                    name=job.name,
+                    progress=progress,
+                    created=created,
+                )
         except JobGone:
             return
         except GridcastError as error:
@@ -203,8 +222,7 @@ def run_import_job(job_id: int, path: str) -> None:
             return
         except Exception:
             log.exception("import job %s failed", job_id)
-            _finish(job_id, status=ImportJob.Status.FAILED, error="the import failed unexpectedly", rows=0,
-                    sheet=None)
+            _finish(job_id, status=ImportJob.Status.FAILED, error="the import failed unexpectedly", rows=0, sheet=None)
             return
         rows = selectors.row_count(sheet)
         if not _finish(job_id, status=ImportJob.Status.DONE, progress=1.0, rows=rows, sheet=sheet, error=""):
@@ -231,7 +249,8 @@ def _remove(path: str) -> None:
 def _finish(job_id, **fields):
     """End the job if it is still this process's to end; whether it was."""
     return ImportJob.objects.filter(pk=job_id, owner=PROCESS, status__in=ACTIVE).update(
-        heartbeat_at=timezone.now(), path="", **fields)
+        heartbeat_at=timezone.now(), path="", **fields
+    )
 
 
 ACTIVE = (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)
@@ -274,8 +293,12 @@ def import_reap(job_id: int, now: dt.datetime | None = None) -> bool:
     gone), removing its half-made sheet and temporary file; whether it did."""
     now = now or timezone.now()
     with transaction.atomic():
-        job = (ImportJob.objects.select_for_update(skip_locked=True, of=("self",)).select_related("created_by")
-               .filter(pk=job_id, status__in=ACTIVE).first())
+        job = (
+            ImportJob.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("created_by")
+            .filter(pk=job_id, status__in=ACTIVE)
+            .first()
+        )
         if job is None or not _is_stale(job, now):
             return False
         sheet, path = job.sheet, job.path

@@ -6,6 +6,7 @@ operations.operations_append, which announces it after the commit. A resent `op_
 original Operation without applying anything twice. This package's facade: callers import the
 services from here; the modules inside are split by what they change.
 """
+
 from .cells import Edit, cells_update, cells_update_many
 from .columns import column_add, column_delete, column_move, column_rename, column_retype
 from .operations import operation
@@ -13,9 +14,20 @@ from .rows import rows_delete, rows_insert, rows_move
 from .sheets import sheet_create, sheet_delete, sheet_rename, sheet_share
 
 __all__ = [
-    "Edit", "cells_update", "cells_update_many",
-    "column_add", "column_delete", "column_move", "column_rename", "column_retype",
+    "Edit",
+    "cells_update",
+    "cells_update_many",
+    "column_add",
+    "column_delete",
+    "column_move",
+    "column_rename",
+    "column_retype",
     "operation",
-    "rows_delete", "rows_insert", "rows_move",
-    "sheet_create", "sheet_delete", "sheet_rename", "sheet_share",
+    "rows_delete",
+    "rows_insert",
+    "rows_move",
+    "sheet_create",
+    "sheet_delete",
+    "sheet_rename",
+    "sheet_share",
 ]

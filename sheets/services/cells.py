@@ -1,4 +1,5 @@
 """Cell edits, one or many people's batches at once."""
+
 import json
 import logging
 import uuid
@@ -17,7 +18,6 @@ from .columns import active_columns
 from .operations import limit, operations_append, parse_op_id
 
 log = logging.getLogger(__name__)
-
 
 
 def _parse_cells(cells):
@@ -46,8 +46,9 @@ class Edit:
     origin: str | None = None
 
 
-def cells_update(*, sheet: Sheet, actor: User | None, cells: list, op_id: object = None,
-                 origin: str | None = None) -> Operation:
+def cells_update(
+    *, sheet: Sheet, actor: User | None, cells: list, op_id: object = None, origin: str | None = None
+) -> Operation:
     """Set cell values. One bad value rejects the whole batch; nothing is half applied."""
     result = cells_update_many(sheet=sheet, edits=[Edit(actor, cells, op_id, origin)])[0]
     if isinstance(result, GridcastError):
@@ -117,7 +118,9 @@ def _plan_edits(sheet, parsed, results, version, columns, rows, earlier):
         if op_id is not None and key in earlier:
             done = earlier[key]
             same = done.sheet_id == sheet.pk and done.kind == "cells.update"
-            results[index] = done if same else Conflict("op_id was already used for a different operation", op_id=str(op_id))
+            results[index] = (
+                done if same else Conflict("op_id was already used for a different operation", op_id=str(op_id))
+            )
             continue
         try:
             coerced = _coerce_cells(columns, cells)
@@ -126,7 +129,9 @@ def _plan_edits(sheet, parsed, results, version, columns, rows, earlier):
             continue
         missing = next(((r, c) for r, c, _ in coerced if r not in rows), None)
         if missing:
-            results[index] = CellValueInvalid(f"row {missing[0]} not found in this sheet", row=missing[0], col=missing[1])
+            results[index] = CellValueInvalid(
+                f"row {missing[0]} not found in this sheet", row=missing[0], col=missing[1]
+            )
             continue
         previous, seen = [], set()
         for row, col, value in coerced:
@@ -138,8 +143,13 @@ def _plan_edits(sheet, parsed, results, version, columns, rows, earlier):
             touched.setdefault(row, {})[col] = value
         version += 1
         op = Operation(
-            sheet_id=sheet.pk, version=version, kind="cells.update", actor=edit.actor, op_id=op_id,
-            payload={"cells": [{"row": r, "col": c, "value": v} for r, c, v in coerced]}, previous={"cells": previous},
+            sheet_id=sheet.pk,
+            version=version,
+            kind="cells.update",
+            actor=edit.actor,
+            op_id=op_id,
+            payload={"cells": [{"row": r, "col": c, "value": v} for r, c, v in coerced]},
+            previous={"cells": previous},
         )
         created.append((op, edit.origin))
         results[index] = op
@@ -160,7 +170,9 @@ def _apply_edits(sheet, parsed, results):
     earlier = {(o.actor_id, o.op_id): o for o in Operation.objects.filter(op_id__in=op_ids)} if op_ids else {}
     wanted = {row for *_, cells in parsed for row, _, _ in cells}
     rows = {r.pk: r for r in Row.objects.filter(sheet_id=sheet.pk, pk__in=wanted).only("id", "data")}
-    created, version, touched = _plan_edits(sheet, parsed, results, version, columns, {pk: r.data for pk, r in rows.items()}, earlier)
+    created, version, touched = _plan_edits(
+        sheet, parsed, results, version, columns, {pk: r.data for pk, r in rows.items()}, earlier
+    )
     if not created:
         return
     Sheet.objects.filter(pk=sheet.pk).update(version=version, updated_at=timezone.now())
@@ -177,7 +189,8 @@ SELECT json_build_array(
      FROM sheets_column c WHERE c.sheet_id = %(sheet)s AND NOT c.deleted),
   (SELECT coalesce(json_agg(json_build_array(r.id, r.data)), '[]')
      FROM sheets_row r WHERE r.sheet_id = %(sheet)s AND r.id = ANY(%(rows)s::bigint[])),
-  (SELECT coalesce(json_agg(json_build_array(o.id, o.sheet_id, o.version, o.kind, o.payload, o.actor_id, o.op_id, o.created_at)), '[]')
+  (SELECT coalesce(json_agg(json_build_array(o.id, o.sheet_id, o.version, o.kind, o.payload, o.actor_id, o.op_id,
+                                             o.created_at)), '[]')
      FROM sheets_operation o WHERE o.op_id = ANY(%(op_ids)s::uuid[]))
 )::text
 """
@@ -211,16 +224,29 @@ def _apply_edits_postgresql(sheet, parsed, results):
         rows = {pk: data for pk, data in row_list}
         earlier = {}
         for pk, sheet_id, version, kind, payload, actor_id, op_id, created_at in earlier_list:
-            op = Operation(pk=pk, sheet_id=sheet_id, version=version, kind=kind, payload=payload, actor_id=actor_id,
-                           op_id=uuid.UUID(op_id), created_at=datetime.fromisoformat(created_at))
+            op = Operation(
+                pk=pk,
+                sheet_id=sheet_id,
+                version=version,
+                kind=kind,
+                payload=payload,
+                actor_id=actor_id,
+                op_id=uuid.UUID(op_id),
+                created_at=datetime.fromisoformat(created_at),
+            )
             earlier[(actor_id, op.op_id)] = op
         created, version, touched = _plan_edits(sheet, parsed, results, locked[0], columns, rows, earlier)
         if not created:
             return
-        cursor.execute(_EDIT_WRITES_SQL, {
-            "sheet": sheet.pk, "version": version, "now": timezone.now(),
-            "patches": json.dumps([{"id": pk, "patch": patch} for pk, patch in touched.items()]),
-        })
+        cursor.execute(
+            _EDIT_WRITES_SQL,
+            {
+                "sheet": sheet.pk,
+                "version": version,
+                "now": timezone.now(),
+                "patches": json.dumps([{"id": pk, "patch": patch} for pk, patch in touched.items()]),
+            },
+        )
     operations_append(created)
     sheet.version = version
 

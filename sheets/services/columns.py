@@ -1,6 +1,6 @@
 """Columns: add, rename, retype, move, delete."""
-from collections.abc import Callable
 
+from collections.abc import Callable
 
 from accounts.models import User
 from core.errors import Conflict, InvalidInput, NotFound, TooLarge
@@ -10,7 +10,6 @@ from ..models import Column, Row, Sheet
 from .operations import clean_name, limit, operation
 
 RETYPE_VALUES_IN_PAYLOAD = 10_000
-
 
 
 def active_columns(sheet: Sheet) -> dict[str, Column]:
@@ -54,19 +53,38 @@ def _column_position(sheet, after=None, before=None, moving=None):
     return (low + high) / 2
 
 
-def column_spec(*, name: str, type: str = column_types.TEXT, options: dict | None = None, width: int | None = None,
-                after: str | None = None, before: str | None = None) -> dict:
+def column_spec(
+    *,
+    name: str,
+    type: str = column_types.TEXT,
+    options: dict | None = None,
+    width: int | None = None,
+    after: str | None = None,
+    before: str | None = None,
+) -> dict:
     """A column's definition, checked."""
     if width is not None and (not isinstance(width, int) or isinstance(width, bool) or not 30 <= width <= 2000):
         raise InvalidInput("width must be a whole number of pixels from 30 to 2000")
     return {
-        "name": clean_name(name, "column name"), "type": type, "options": _check_type(type, options),
-        "width": width or 140, "after": after, "before": before,
+        "name": clean_name(name, "column name"),
+        "type": type,
+        "options": _check_type(type, options),
+        "width": width or 140,
+        "after": after,
+        "before": before,
     }
 
 
-def column_create(sheet: Sheet, *, name: str, type: str, options: dict | None, width: int | None,
-                  after: str | None, before: str | None) -> Column:
+def column_create(
+    sheet: Sheet,
+    *,
+    name: str,
+    type: str,
+    options: dict | None,
+    width: int | None,
+    after: str | None,
+    before: str | None,
+) -> Column:
     """Create a column under the sheet lock: its key is the sheet's next, never reused."""
     _check_unique_name(sheet, name)
     if Column.objects.filter(sheet_id=sheet.pk, deleted=False).count() >= limit("MAX_COLUMNS"):
@@ -74,8 +92,13 @@ def column_create(sheet: Sheet, *, name: str, type: str, options: dict | None, w
     number = Sheet.objects.filter(pk=sheet.pk).values_list("next_column", flat=True).get()
     Sheet.objects.filter(pk=sheet.pk).update(next_column=number + 1)
     return Column.objects.create(
-        sheet_id=sheet.pk, key=f"c{number}", name=name, type=type, options=options,
-        position=_column_position(sheet, after, before), width=width,
+        sheet_id=sheet.pk,
+        key=f"c{number}",
+        name=name,
+        type=type,
+        options=options,
+        position=_column_position(sheet, after, before),
+        width=width,
     )
 
 
@@ -146,8 +169,9 @@ def _kind(value):
 
 
 @operation("column.move")
-def column_move(*, sheet: Sheet, actor: User | None, key: str, after: str | None = None,
-                before: str | None = None) -> Callable:
+def column_move(
+    *, sheet: Sheet, actor: User | None, key: str, after: str | None = None, before: str | None = None
+) -> Callable:
     if key in (after, before):
         raise InvalidInput("a column cannot move next to itself")
 

@@ -2,6 +2,7 @@
 Operation is written by `operations_append` (the batch edit path included): inserted, then
 announced after commit (sheets.signals.operations_committed), which is how edits reach the
 realtime side without sheets knowing it."""
+
 import functools
 import json
 import uuid
@@ -51,8 +52,15 @@ def operations_append(operations: list[tuple[Operation, str | None]]) -> None:
     if connection.vendor == "postgresql":
         now = timezone.now()
         rows = [
-            {"sheet_id": op.sheet_id, "version": op.version, "kind": op.kind, "payload": op.payload,
-             "previous": op.previous, "actor_id": op.actor_id, "op_id": str(op.op_id) if op.op_id else None}
+            {
+                "sheet_id": op.sheet_id,
+                "version": op.version,
+                "kind": op.kind,
+                "payload": op.payload,
+                "previous": op.previous,
+                "actor_id": op.actor_id,
+                "op_id": str(op.op_id) if op.op_id else None,
+            }
             for op, _ in operations
         ]
         with connection.cursor() as cursor:
@@ -120,8 +128,9 @@ def _apply(fn, kind, sheet, actor, op_id, origin, kwargs):
         Sheet.objects.filter(pk=sheet.pk).update(layout_version=version)
         sheet.layout_version = version
     sheet.version = version
-    op = Operation(sheet_id=sheet.pk, version=version, kind=kind, payload=payload, previous=previous, actor=actor,
-                   op_id=op_id)
+    op = Operation(
+        sheet_id=sheet.pk, version=version, kind=kind, payload=payload, previous=previous, actor=actor, op_id=op_id
+    )
     operations_append([(op, origin)])
     return op
 

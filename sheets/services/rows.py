@@ -1,4 +1,5 @@
 """Rows: insert, delete, move (positions are floats between neighbours)."""
+
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +15,6 @@ from .operations import limit, operation
 
 # Below this gap between neighbours, positions are spread out again (doubles keep ~1e-9 at 1e7).
 MIN_POSITION_GAP = 1e-6
-
 
 
 def _coerce_row_values(columns, values, row_label):
@@ -93,8 +93,15 @@ def _positions(sheet, low, high, count, exclude=()):
 
 
 @operation("rows.insert")
-def rows_insert(*, sheet: Sheet, actor: User | None, count: int | None = None, rows: list[dict[str, Any]] | None = None,
-                after: int | None = None, before: int | None = None) -> Callable:
+def rows_insert(
+    *,
+    sheet: Sheet,
+    actor: User | None,
+    count: int | None = None,
+    rows: list[dict[str, Any]] | None = None,
+    after: int | None = None,
+    before: int | None = None,
+) -> Callable:
     """Insert empty rows (`count`) or rows with values (`rows`: list of {column key: value}) after
     or before a row, or at the end."""
     if rows is None:
@@ -115,7 +122,8 @@ def rows_insert(*, sheet: Sheet, actor: User | None, count: int | None = None, r
             [Row(sheet_id=sheet.pk, position=p, data=d) for p, d in zip(positions, datas)], batch_size=2000
         )
         payload = {
-            "after": after, "before": before,
+            "after": after,
+            "before": before,
             "rows": [{"id": r.pk, "position": r.position, "values": r.data} for r in created],
             "repositioned": {str(k): v for k, v in repositioned.items()},
         }
@@ -141,8 +149,9 @@ def rows_delete(*, sheet: Sheet, actor: User | None, row_ids: list[int]) -> Call
 
 
 @operation("rows.move")
-def rows_move(*, sheet: Sheet, actor: User | None, row_ids: list[int], after: int | None = None,
-              before: int | None = None) -> Callable:
+def rows_move(
+    *, sheet: Sheet, actor: User | None, row_ids: list[int], after: int | None = None, before: int | None = None
+) -> Callable:
     row_ids = _row_ids(row_ids)
 
     def write(version):
@@ -154,7 +163,10 @@ def rows_move(*, sheet: Sheet, actor: User | None, row_ids: list[int], after: in
         positions, repositioned = _positions(sheet, low, high, len(row_ids), exclude=row_ids)
         Row.objects.bulk_update([Row(pk=i, position=p) for i, p in zip(row_ids, positions)], ["position"])
         payload = {
-            "ids": row_ids, "after": after, "before": before, "positions": positions,
+            "ids": row_ids,
+            "after": after,
+            "before": before,
+            "positions": positions,
             "repositioned": {str(k): v for k, v in repositioned.items()},
         }
         return payload, {"positions": {str(i): found[i] for i in row_ids}}, True

@@ -1,4 +1,5 @@
 """Sheets: create, rename, delete, share."""
+
 from collections.abc import Callable
 
 from django.db import transaction
@@ -23,15 +24,15 @@ def sheet_create(*, workspace: Workspace, name: str, actor: User | None, columns
     as one sheet.create operation (which undo never reverts)."""
     # The workspace's row is locked so that two creations at once cannot both pass the quota.
     type(workspace).objects.select_for_update().filter(pk=workspace.pk).first()
-    check_quota("MAX_SHEETS_PER_WORKSPACE", Sheet.objects.filter(workspace=workspace).count(),
-                "sheets per workspace")
+    check_quota("MAX_SHEETS_PER_WORKSPACE", Sheet.objects.filter(workspace=workspace).count(), "sheets per workspace")
     sheet = Sheet.objects.create(workspace=workspace, name=clean_name(name), created_by=actor)
     specs = [column_spec(**spec) for spec in (DEFAULT_COLUMNS if columns is None else columns)]
     created = [column_create(sheet, **spec) for spec in specs]
     sheet.version = next_version(sheet.pk)
     payload = {"name": sheet.name, "columns": [column.as_dict() for column in created]}
-    operations_append([(Operation(sheet_id=sheet.pk, version=sheet.version, kind="sheet.create", actor=actor,
-                                  payload=payload), None)])
+    operations_append(
+        [(Operation(sheet_id=sheet.pk, version=sheet.version, kind="sheet.create", actor=actor, payload=payload), None)]
+    )
     return sheet
 
 

@@ -1,4 +1,5 @@
 """The allauth pages and the token page render with the shared form markup."""
+
 import re
 
 import pytest
@@ -21,10 +22,11 @@ def test_entrance_pages_have_labelled_fields_and_links_to_each_other(client, nam
     for field_id in re.findall(r'<input[^>]+type="(?:email|password|text)"[^>]*id="([^"]+)"', html):
         assert f'<label for="{field_id}">' in html
     links = {
-        "account_login": reverse("account_login"), "account_signup": reverse("account_signup"),
+        "account_login": reverse("account_login"),
+        "account_signup": reverse("account_signup"),
         "account_reset_password": reverse("account_reset_password"),
     }
-    nav = html[html.index('class="auth-links"'):]
+    nav = html[html.index('class="auth-links"') :]
     for other, url in links.items():
         # The page links to the two others, not to itself.
         assert (f'href="{url}"' in nav) == (other != name)
@@ -39,8 +41,8 @@ def test_a_failed_login_shows_the_error_above_the_form(client):
 
 def test_field_errors_sit_with_their_field(client):
     html = _html(client.post(reverse("account_signup"), {"email": "not-an-email", "password1": "x", "password2": "y"}))
-    field = html[html.index('<label for="id_email">'):]
-    field = field[:field.index("</div>")]
+    field = html[html.index('<label for="id_email">') :]
+    field = field[: field.index("</div>")]
     assert 'class="errorlist"' in field
 
 

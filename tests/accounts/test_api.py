@@ -1,4 +1,5 @@
 """REST API of workspaces, members and API tokens, and token authentication."""
+
 import hashlib
 
 import pytest
@@ -47,7 +48,8 @@ def test_admin_renames_the_workspace_and_each_member_sees_their_role(api, worksp
     response = api(admin).patch(f"/api/v1/workspaces/{workspace.pk}/", {"name": "Renamed"}, format="json")
     assert response.status_code == 200 and response.json()["name"] == "Renamed"
     assert api(viewer).get(f"/api/v1/workspaces/{workspace.pk}/").json() == {
-        **response.json(), "role": "viewer",
+        **response.json(),
+        "role": "viewer",
     }
 
 
@@ -63,14 +65,19 @@ def test_owner_deletes_the_workspace_with_its_sheets(api, workspace, owner, shee
 def test_members_list(api, workspace, owner, editor, viewer):
     members = api(viewer).get(f"/api/v1/workspaces/{workspace.pk}/members/").json()
     assert {(m["email"], m["role"], m["user_id"]) for m in members} == {
-        (owner.email, "owner", owner.pk), (editor.email, "editor", editor.pk), (viewer.email, "viewer", viewer.pk),
+        (owner.email, "owner", owner.pk),
+        (editor.email, "editor", editor.pk),
+        (viewer.email, "viewer", viewer.pk),
     }
 
 
 def test_add_member_by_email_case_insensitively(api, workspace, owner):
     newcomer = user(email="new.person@example.com")
-    response = api(owner).post(f"/api/v1/workspaces/{workspace.pk}/members/",
-                               {"email": "New.Person@Example.com", "role": "editor"}, format="json")
+    response = api(owner).post(
+        f"/api/v1/workspaces/{workspace.pk}/members/",
+        {"email": "New.Person@Example.com", "role": "editor"},
+        format="json",
+    )
     # 202 and the address, not the account: the same answer as for an address without one
     # (tests/accounts/test_account_enumeration.py).
     assert response.status_code == 202
@@ -86,8 +93,9 @@ def test_added_member_defaults_to_viewer(api, workspace, owner):
 
 
 def test_adding_an_unknown_email_waits_for_its_account(api, workspace, owner):
-    response = api(owner).post(f"/api/v1/workspaces/{workspace.pk}/members/",
-                               {"email": "nobody@example.com", "role": "viewer"}, format="json")
+    response = api(owner).post(
+        f"/api/v1/workspaces/{workspace.pk}/members/", {"email": "nobody@example.com", "role": "viewer"}, format="json"
+    )
     assert response.status_code == 202
     assert "nobody@example.com" not in roles(workspace)
 
@@ -119,8 +127,9 @@ def test_admin_manages_members_but_not_owners(api, workspace, owner, editor, vie
 
 
 def test_only_an_owner_grants_owner(api, workspace, owner, editor):
-    response = api(owner).patch(f"/api/v1/workspaces/{workspace.pk}/members/{editor.pk}/", {"role": "owner"},
-                                format="json")
+    response = api(owner).patch(
+        f"/api/v1/workspaces/{workspace.pk}/members/{editor.pk}/", {"role": "owner"}, format="json"
+    )
     assert response.status_code == 200 and response.json()["role"] == "owner"
     assert roles(workspace)[editor.email] == "owner"
 

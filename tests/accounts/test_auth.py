@@ -12,14 +12,21 @@ pytestmark = pytest.mark.django_db
 
 
 def test_sign_up_with_email_then_log_in_and_out(client):
-    response = client.post(reverse("account_signup"), {
-        "email": "New.Person@Example.com", "password1": "a-long-pass-phrase", "password2": "a-long-pass-phrase",
-    })
+    response = client.post(
+        reverse("account_signup"),
+        {
+            "email": "New.Person@Example.com",
+            "password1": "a-long-pass-phrase",
+            "password2": "a-long-pass-phrase",
+        },
+    )
     assert response.status_code == 302
     assert User.objects.filter(email="new.person@example.com").exists()
     client.post(reverse("account_logout"))
     assert client.get("/").status_code == 302
-    response = client.post(reverse("account_login"), {"login": "new.person@example.com", "password": "a-long-pass-phrase"})
+    response = client.post(
+        reverse("account_login"), {"login": "new.person@example.com", "password": "a-long-pass-phrase"}
+    )
     assert response.status_code == 302
     assert client.get("/").status_code == 200
 
@@ -85,7 +92,7 @@ def test_admin_manages_users_workspaces_memberships_and_sheets(client, workspace
         ("/admin/accounts/user/?q=root", "root@example.com"),
         ("/admin/accounts/workspace/?q=" + workspace.name.split()[0], workspace.name),
         ("/admin/accounts/membership/?role__exact=owner", owner.email),
-        ("/admin/sheets/sheet/?workspace__id__exact=%d" % workspace.pk, "Admin sheet"),
+        (f"/admin/sheets/sheet/?workspace__id__exact={workspace.pk}", "Admin sheet"),
         ("/admin/sheets/operation/?kind=column.add", "column.add"),
     ]:
         response = client.get(url)
@@ -94,8 +101,13 @@ def test_admin_manages_users_workspaces_memberships_and_sheets(client, workspace
     sheet_id = owner.workspaces.get().sheets.get().pk
     assert client.get(f"/admin/sheets/sheet/{sheet_id}/change/").status_code == 200
     assert client.get(f"/admin/sheets/sheet/{sheet_id}/permissions/").status_code == 200
-    response = client.post(f"/admin/accounts/membership/{owner.memberships.get().pk}/change/", {
-        "user": owner.pk, "workspace": workspace.pk, "role": "admin",
-    })
+    response = client.post(
+        f"/admin/accounts/membership/{owner.memberships.get().pk}/change/",
+        {
+            "user": owner.pk,
+            "workspace": workspace.pk,
+            "role": "admin",
+        },
+    )
     assert response.status_code == 302
     assert owner.memberships.get().role == "admin"

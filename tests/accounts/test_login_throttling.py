@@ -3,6 +3,7 @@ allauth's `login_failed` limit; the counts live in the shared cache (Redis), so 
 process sees them; the client IP comes from X-Forwarded-For only behind the configured number of
 trusted proxies; and the admin login (/admin/login/) goes through the same limit (before, it
 had none: any number of guesses)."""
+
 import pytest
 from allauth.core.internal import ratelimit
 from django.conf import settings

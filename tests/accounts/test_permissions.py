@@ -1,5 +1,6 @@
 """Who may do what: every endpoint of the REST API against every kind of caller, and the
 access levels of sheets.permissions underneath. A denied request must change nothing."""
+
 import re
 
 import pytest
@@ -64,8 +65,10 @@ def state():
         "tokens": sorted(ApiToken.objects.values_list("pk", "user_id", "workspace_id", "name")),
         "sheets": sorted(Sheet.objects.values_list("pk", "workspace_id", "name", "version", "layout_version")),
         "columns": sorted(Column.objects.values_list("sheet_id", "key", "name", "type", "position", "deleted")),
-        "rows": sorted((pk, position, repr(sorted(data.items())))
-                       for pk, position, data in Row.objects.values_list("pk", "position", "data")),
+        "rows": sorted(
+            (pk, position, repr(sorted(data.items())))
+            for pk, position, data in Row.objects.values_list("pk", "position", "data")
+        ),
         "operations": sorted(Operation.objects.values_list("sheet_id", "version")),
         "shares": sorted(UserObjectPermission.objects.values_list("user_id", "permission__codename", "object_pk")),
     }
@@ -87,30 +90,54 @@ def _with(row, ok):
 
 ENDPOINTS = {
     "workspaces list": ("get", "/api/v1/workspaces/", None, ALL_USERS),
-    "workspace create": ("post", "/api/v1/workspaces/", lambda w: {"name": "New"},
-                         (201, 201, 201, 201, 201, 201, 201, 401, 403)),
+    "workspace create": (
+        "post",
+        "/api/v1/workspaces/",
+        lambda w: {"name": "New"},
+        (201, 201, 201, 201, 201, 201, 201, 401, 403),
+    ),
     "workspace detail": ("get", "/api/v1/workspaces/{ws}/", None, MEMBERS_READ),
     "workspace rename": ("patch", "/api/v1/workspaces/{ws}/", lambda w: {"name": "Renamed"}, MEMBERS_MANAGE),
     "workspace delete": ("delete", "/api/v1/workspaces/{ws}/", None, (204, 403, 403, 403, 404, 404, 404, 401, 404)),
     "members list": ("get", "/api/v1/workspaces/{ws}/members/", None, MEMBERS_READ),
-    "member add": ("post", "/api/v1/workspaces/{ws}/members/",
-                   lambda w: {"email": w.newcomer.email, "role": "editor"}, _with(MEMBERS_MANAGE, 202)),
-    "member change role": ("patch", "/api/v1/workspaces/{ws}/members/{target}/", lambda w: {"role": "editor"},
-                           MEMBERS_MANAGE),
+    "member add": (
+        "post",
+        "/api/v1/workspaces/{ws}/members/",
+        lambda w: {"email": w.newcomer.email, "role": "editor"},
+        _with(MEMBERS_MANAGE, 202),
+    ),
+    "member change role": (
+        "patch",
+        "/api/v1/workspaces/{ws}/members/{target}/",
+        lambda w: {"role": "editor"},
+        MEMBERS_MANAGE,
+    ),
     "member remove": ("delete", "/api/v1/workspaces/{ws}/members/{target}/", None, _with(MEMBERS_MANAGE, 204)),
     "tokens list": ("get", "/api/v1/tokens/", None, ALL_USERS),
-    "token create for workspace": ("post", "/api/v1/tokens/", lambda w: {"name": "ci", "workspace": w.workspace.pk},
-                                   _with(MEMBERS_READ, 201)),
+    "token create for workspace": (
+        "post",
+        "/api/v1/tokens/",
+        lambda w: {"name": "ci", "workspace": w.workspace.pk},
+        _with(MEMBERS_READ, 201),
+    ),
     # The owner's token: nobody else can see it to revoke it.
     "token revoke": ("delete", "/api/v1/tokens/{token}/", None, (204, 404, 404, 404, 404, 404, 404, 401, 404)),
     "sheets list": ("get", "/api/v1/sheets/", None, ALL_USERS),
-    "sheet create": ("post", "/api/v1/sheets/", lambda w: {"workspace": w.workspace.pk, "name": "New"},
-                     (201, 201, 201, 403, 404, 404, 404, 401, 404)),
+    "sheet create": (
+        "post",
+        "/api/v1/sheets/",
+        lambda w: {"workspace": w.workspace.pk, "name": "New"},
+        (201, 201, 201, 403, 404, 404, 404, 401, 404),
+    ),
     "sheet detail": ("get", "/api/v1/sheets/{sheet}/", None, SHEET_READ),
     "sheet rename": ("patch", "/api/v1/sheets/{sheet}/", lambda w: {"name": "Renamed"}, SHEET_EDIT),
     "sheet delete": ("delete", "/api/v1/sheets/{sheet}/", None, _with(SHEET_MANAGE, 204)),
-    "sheet share": ("post", "/api/v1/sheets/{sheet}/share/", lambda w: {"email": w.newcomer.email, "level": "view"},
-                    _with(SHEET_MANAGE, 202)),
+    "sheet share": (
+        "post",
+        "/api/v1/sheets/{sheet}/share/",
+        lambda w: {"email": w.newcomer.email, "level": "view"},
+        _with(SHEET_MANAGE, 202),
+    ),
     "columns list": ("get", "/api/v1/sheets/{sheet}/columns/", None, SHEET_READ),
     "column add": ("post", "/api/v1/sheets/{sheet}/columns/", lambda w: {"name": "Extra"}, _with(SHEET_EDIT, 201)),
     "column change": ("patch", "/api/v1/sheets/{sheet}/columns/c1/", lambda w: {"name": "Title"}, SHEET_EDIT),
@@ -118,10 +145,18 @@ ENDPOINTS = {
     "rows get": ("get", "/api/v1/sheets/{sheet}/rows/", None, SHEET_READ),
     "rows insert": ("post", "/api/v1/sheets/{sheet}/rows/", lambda w: {"count": 2}, _with(SHEET_EDIT, 201)),
     "rows delete": ("post", "/api/v1/sheets/{sheet}/rows/delete/", lambda w: {"row_ids": [w.rows[0]]}, SHEET_EDIT),
-    "rows move": ("post", "/api/v1/sheets/{sheet}/rows/move/",
-                  lambda w: {"row_ids": [w.rows[0]], "after": w.rows[2]}, SHEET_EDIT),
-    "cells": ("post", "/api/v1/sheets/{sheet}/cells/",
-              lambda w: {"cells": [{"row": w.rows[0], "col": "c1", "value": "changed"}]}, SHEET_EDIT),
+    "rows move": (
+        "post",
+        "/api/v1/sheets/{sheet}/rows/move/",
+        lambda w: {"row_ids": [w.rows[0]], "after": w.rows[2]},
+        SHEET_EDIT,
+    ),
+    "cells": (
+        "post",
+        "/api/v1/sheets/{sheet}/cells/",
+        lambda w: {"cells": [{"row": w.rows[0], "col": "c1", "value": "changed"}]},
+        SHEET_EDIT,
+    ),
     # History is for editors (tests/sheets/test_history_access.py): viewers get 403.
     "operations": ("get", "/api/v1/sheets/{sheet}/operations/?since=0", None, SHEET_EDIT),
     "schema": ("get", "/api/v1/schema/", None, PUBLIC),
@@ -165,16 +200,24 @@ def test_every_api_url_is_in_the_matrix():
     core = ("accounts.api", "sheets.api.views", "drf_spectacular.views")
     param = re.compile(r"\{[^}]+\}|<[^>]+>|(?<=columns/)c1")
     routes = {
-        param.sub("{}", "/api/v1/" + str(p.pattern))
-        for p in urlpatterns if p.callback.view_class.__module__ in core
+        param.sub("{}", "/api/v1/" + str(p.pattern)) for p in urlpatterns if p.callback.view_class.__module__ in core
     }
     assert routes == {param.sub("{}", path.split("?")[0]) for _, path, _, _ in ENDPOINTS.values()}
 
 
-@pytest.mark.parametrize("role,sees_sheet", [
-    ("owner", True), ("admin", True), ("editor", True), ("viewer", True), ("shared_view", True),
-    ("shared_edit", True), ("outsider", False), ("foreign_token", False),
-])
+@pytest.mark.parametrize(
+    "role,sees_sheet",
+    [
+        ("owner", True),
+        ("admin", True),
+        ("editor", True),
+        ("viewer", True),
+        ("shared_view", True),
+        ("shared_edit", True),
+        ("outsider", False),
+        ("foreign_token", False),
+    ],
+)
 def test_sheet_list_shows_exactly_the_sheets_a_caller_may_read(world, role, sees_sheet):
     listed = {s["id"] for s in world.client(role).get("/api/v1/sheets/").json()}
     assert (world.sheet.pk in listed) is sees_sheet
@@ -183,9 +226,16 @@ def test_sheet_list_shows_exactly_the_sheets_a_caller_may_read(world, role, sees
     assert all(Sheet.objects.get(pk=pk).workspace_id == world.workspace.pk for pk in in_workspace)
 
 
-@pytest.mark.parametrize("role,workspaces", [
-    ("owner", {"A"}), ("viewer", {"A"}), ("shared_view", set()), ("outsider", {"B"}), ("foreign_token", {"B"}),
-])
+@pytest.mark.parametrize(
+    "role,workspaces",
+    [
+        ("owner", {"A"}),
+        ("viewer", {"A"}),
+        ("shared_view", set()),
+        ("outsider", {"B"}),
+        ("foreign_token", {"B"}),
+    ],
+)
 def test_workspace_list_shows_memberships_within_the_token_scope(world, role, workspaces):
     assert {w["name"] for w in world.client(role).get("/api/v1/workspaces/").json()} == workspaces
 
@@ -195,11 +245,16 @@ def test_denied_and_missing_look_the_same(world):
     client = world.client("outsider")
     missing = Sheet.objects.order_by("-pk").first().pk + 1000
     assert client.get(f"/api/v1/sheets/{world.sheet.pk}/").json() == client.get(f"/api/v1/sheets/{missing}/").json()
-    assert (client.get(f"/api/v1/workspaces/{world.workspace.pk}/").json()
-            == client.get(f"/api/v1/workspaces/{missing}/").json())
+    assert (
+        client.get(f"/api/v1/workspaces/{world.workspace.pk}/").json()
+        == client.get(f"/api/v1/workspaces/{missing}/").json()
+    )
     mine = {"name": "t", "workspace": world.workspace.pk}
     nowhere = {"name": "t", "workspace": missing}
-    first, second = client.post("/api/v1/tokens/", mine, format="json"), client.post("/api/v1/tokens/", nowhere, format="json")
+    first, second = (
+        client.post("/api/v1/tokens/", mine, format="json"),
+        client.post("/api/v1/tokens/", nowhere, format="json"),
+    )
     assert (first.status_code, first.json()) == (second.status_code, second.json())
     assert first.status_code == 404
 
@@ -207,10 +262,18 @@ def test_denied_and_missing_look_the_same(world):
 # --- access levels underneath ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("role,level", [
-    ("owner", Access.OWN), ("admin", Access.MANAGE), ("editor", Access.EDIT), ("viewer", Access.VIEW),
-    ("shared_view", Access.VIEW), ("shared_edit", Access.EDIT), ("outsider", Access.NONE),
-])
+@pytest.mark.parametrize(
+    "role,level",
+    [
+        ("owner", Access.OWN),
+        ("admin", Access.MANAGE),
+        ("editor", Access.EDIT),
+        ("viewer", Access.VIEW),
+        ("shared_view", Access.VIEW),
+        ("shared_edit", Access.EDIT),
+        ("outsider", Access.NONE),
+    ],
+)
 def test_sheet_access_by_role_and_share(world, role, level):
     assert permissions.sheet_access(world.users[role], world.sheet) == level
 

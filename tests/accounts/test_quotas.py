@@ -2,23 +2,30 @@
 alert rules or API tokens. Each is capped (settings.GRIDCAST, from the environment); over a cap a
 creation answers 403 {"error": {"code": "quota_exceeded", "quota": ..., "limit": ...}} and makes
 nothing, over REST, CSV import and the services alike."""
+
 import io
 
 import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from analytics.models import AlertRule
-from sheets import io as sheet_io
-from core.errors import QuotaExceeded
-from sheets.models import Sheet
 from accounts.models import ApiToken
+from analytics.models import AlertRule
+from core.errors import QuotaExceeded
+from sheets import io as sheet_io
+from sheets.models import Sheet
 from tests.factories import WorkspaceFactory, make_sheet
 
 pytestmark = pytest.mark.django_db
 
-RULE = {"name": "Errors", "metric": "error_rate", "agg": "avg", "window_seconds": 60,
-        "comparison": ">", "threshold": 0.05}
+RULE = {
+    "name": "Errors",
+    "metric": "error_rate",
+    "agg": "avg",
+    "window_seconds": 60,
+    "comparison": ">",
+    "threshold": 0.05,
+}
 
 
 def quotas(**changed):
@@ -37,10 +44,15 @@ def test_sheets_per_workspace(api, owner, workspace):
     client = api(owner)
     with quotas(MAX_SHEETS_PER_WORKSPACE=2):
         for n in range(2):
-            assert client.post("/api/v1/sheets/", {"workspace": workspace.pk, "name": f"S{n}"},
-                               format="json").status_code == 201
-        assert_quota(client.post("/api/v1/sheets/", {"workspace": workspace.pk, "name": "S3"}, format="json"),
-                     "MAX_SHEETS_PER_WORKSPACE", 2)
+            assert (
+                client.post("/api/v1/sheets/", {"workspace": workspace.pk, "name": f"S{n}"}, format="json").status_code
+                == 201
+            )
+        assert_quota(
+            client.post("/api/v1/sheets/", {"workspace": workspace.pk, "name": "S3"}, format="json"),
+            "MAX_SHEETS_PER_WORKSPACE",
+            2,
+        )
         assert Sheet.objects.filter(workspace=workspace).count() == 2
         # another workspace has its own count
         other = WorkspaceFactory()
@@ -80,8 +92,9 @@ def test_defaults_come_from_the_environment():
         assert settings.GRIDCAST[quota] > 0
 
 
-def test_a_background_import_is_refused_at_upload_when_the_workspace_is_full(api, editor, workspace, owner,
-                                                                              monkeypatch):
+def test_a_background_import_is_refused_at_upload_when_the_workspace_is_full(
+    api, editor, workspace, owner, monkeypatch
+):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from sheets.models import ImportJob
@@ -90,7 +103,10 @@ def test_a_background_import_is_refused_at_upload_when_the_workspace_is_full(api
     monkeypatch.setattr(sheet_io.jobs, "_start", lambda job_id, path: None)
     content = b"id,label\n" + b"".join(b"%d,row %d\n" % (i, i) for i in range(200))
     with quotas(MAX_SHEETS_PER_WORKSPACE=1, IMPORT_INLINE_BYTES=100):
-        response = api(editor).post(f"/api/v1/workspaces/{workspace.pk}/import/",
-                                    {"file": SimpleUploadedFile("data.csv", content)}, format="multipart")
+        response = api(editor).post(
+            f"/api/v1/workspaces/{workspace.pk}/import/",
+            {"file": SimpleUploadedFile("data.csv", content)},
+            format="multipart",
+        )
     assert_quota(response, "MAX_SHEETS_PER_WORKSPACE", 1)
     assert not ImportJob.objects.filter(workspace=workspace).exists()

@@ -2,6 +2,7 @@
 it to be invited or shared with. Access by e-mail reaches an account only once the account has
 verified the address (ACCOUNT_EMAIL_VERIFICATION "mandatory", production's default); until then it
 waits, and it reaches whoever verifies the address."""
+
 import re
 
 import pytest
@@ -24,10 +25,18 @@ def mandatory(settings):
 
 
 def invite_and_share(api, workspace, owner, sheet, email):
-    assert api(owner).post(f"/api/v1/workspaces/{workspace.pk}/members/", {"email": email, "role": "editor"},
-                           format="json").status_code == 202
-    assert api(owner).post(f"/api/v1/sheets/{sheet.pk}/share/", {"email": email, "level": "edit"},
-                           format="json").status_code == 202
+    assert (
+        api(owner)
+        .post(f"/api/v1/workspaces/{workspace.pk}/members/", {"email": email, "role": "editor"}, format="json")
+        .status_code
+        == 202
+    )
+    assert (
+        api(owner)
+        .post(f"/api/v1/sheets/{sheet.pk}/share/", {"email": email, "level": "edit"}, format="json")
+        .status_code
+        == 202
+    )
 
 
 def access(person, workspace, sheet):
@@ -66,8 +75,10 @@ def test_an_unverified_account_gets_nothing_until_it_verifies(api, client, works
 def test_an_invitation_waits_for_an_account_that_signs_up_and_verifies(api, client, workspace, owner):
     sheet = make_sheet(workspace, owner)
     invite_and_share(api, workspace, owner, sheet, "newcomer@example.com")
-    response = client.post(reverse("account_signup"), {
-        "email": "newcomer@example.com", "password1": "a-long-pass-phrase", "password2": "a-long-pass-phrase"})
+    response = client.post(
+        reverse("account_signup"),
+        {"email": "newcomer@example.com", "password1": "a-long-pass-phrase", "password2": "a-long-pass-phrase"},
+    )
     assert response.status_code == 302
     newcomer = EmailAddress.objects.get(email="newcomer@example.com").user
     assert access(newcomer, workspace, sheet) == (None, set())  # signed up, not verified yet

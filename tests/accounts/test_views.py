@@ -12,8 +12,10 @@ pytestmark = pytest.mark.django_db
 
 def _home_data(response):
     html = response.content.decode()
-    start = html.index('<script id="home-data" type="application/json">') + len('<script id="home-data" type="application/json">')
-    return json.loads(html[start:html.index("</script>", start)])
+    start = html.index('<script id="home-data" type="application/json">') + len(
+        '<script id="home-data" type="application/json">'
+    )
+    return json.loads(html[start : html.index("</script>", start)])
 
 
 def test_home_needs_a_login(client):

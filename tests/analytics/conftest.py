@@ -1,6 +1,7 @@
 """Fixtures of the analytics tests on the sheet write-through's lake: the test database's
 `ducklake` schema is the catalog (fresh each session); its Parquet files go under
 var/lake/<test database>/."""
+
 import shutil
 
 import pytest
@@ -34,7 +35,6 @@ def writer(lake_files, transactional_db):
     lake_connections.close_all()
 
 
-
 @pytest.fixture
 def lake_writer(transactional_db):
     """A writer on the lake without the session's lake_files; at its end, this thread's lake
@@ -53,6 +53,7 @@ def widget_threads_return_connections(monkeypatch):
     connection a widget's computation takes in its worker thread (a sheet widget looks its sheet
     up) would never go back to the pool, and would keep the test database from being dropped.
     Return it as a served connection does."""
+
     def compute(*args):
         try:
             return live.compute(*args)

@@ -1,4 +1,5 @@
 """Helpers of the metrics tests: API clients with scoped tokens, counting events in the lake."""
+
 from rest_framework.test import APIClient
 
 from accounts.models import ApiToken
@@ -19,8 +20,13 @@ def stored(workspace_id, fresh=False):
     if fresh:
         con = lake_connections.connect(read_only=True)
         try:
-            return con.execute("SELECT count(*) FROM metric_events WHERE workspace_id = ?", [workspace_id]).fetchone()[0]
+            return con.execute("SELECT count(*) FROM metric_events WHERE workspace_id = ?", [workspace_id]).fetchone()[
+                0
+            ]
         finally:
             con.close()
-    return metric_schema.connection().execute(
-        "SELECT count(*) FROM lake.metric_events WHERE workspace_id = ?", [workspace_id]).fetchone()[0]
+    return (
+        metric_schema.connection()
+        .execute("SELECT count(*) FROM lake.metric_events WHERE workspace_id = ?", [workspace_id])
+        .fetchone()[0]
+    )

@@ -1,9 +1,10 @@
 """Helpers of the write-through tests: the sheet as PostgreSQL has it, shaped like its lake view,
 and random values of each column type."""
+
 import datetime as dt
 
-from analytics.queries.selectors import sheet_rows
 from analytics.lake.schema import column_names
+from analytics.queries.selectors import sheet_rows
 from sheets.models import Column, Row, Sheet
 
 
@@ -16,19 +17,22 @@ def typed(column_type, value):
     if column_type == "date":
         return dt.date.fromisoformat(value)
     if column_type == "datetime":
-        return dt.datetime.fromisoformat(value).astimezone(dt.timezone.utc)
+        return dt.datetime.fromisoformat(value).astimezone(dt.UTC)
     return value
 
 
 def expected_rows(sheet_id):
     """The sheet as PostgreSQL has it, shaped like the view: by position, typed, named."""
     sheet = Sheet.objects.get(pk=sheet_id)
-    columns = {c.key: {"name": c.name, "type": c.type, "position": c.position, "deleted": c.deleted}
-               for c in Column.objects.filter(sheet_id=sheet_id)}
+    columns = {
+        c.key: {"name": c.name, "type": c.type, "position": c.position, "deleted": c.deleted}
+        for c in Column.objects.filter(sheet_id=sheet_id)
+    }
     names = column_names(columns)
     rows = []
-    for row_id, position, data in Row.objects.filter(sheet_id=sheet_id).order_by("position", "id").values_list(
-            "id", "position", "data"):
+    for row_id, position, data in (
+        Row.objects.filter(sheet_id=sheet_id).order_by("position", "id").values_list("id", "position", "data")
+    ):
         item = {"_row": row_id, "_position": position, "workspace_id": sheet.workspace_id}
         for key, name in names.items():
             item[name] = typed(columns[key]["type"], data.get(key))
@@ -54,7 +58,7 @@ def random_value(rng, column_type, options=None):
     if column_type == "number":
         return rng.choice([rng.uniform(-1e6, 1e6), rng.randint(-1000, 1000), "3.25", "1e3"])
     if column_type == "integer":
-        return rng.choice([rng.randint(-10**12, 10**12), str(rng.randint(0, 99))])
+        return rng.choice([rng.randint(-(10**12), 10**12), str(rng.randint(0, 99))])
     if column_type == "boolean":
         return rng.choice([True, False, "yes", "no"])
     if column_type == "date":

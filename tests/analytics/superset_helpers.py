@@ -1,5 +1,6 @@
 """Helpers of the Superset tests: the real Superset that `make superset` started (make test
 does), a workspace with a sheet and metrics in the lake, and chart data read as a guest."""
+
 import json
 import urllib.error
 import urllib.request
@@ -8,9 +9,9 @@ import pytest
 
 from accounts.models import Role
 from analytics.metrics import ingest
-from analytics.superset import provisioning
-from analytics.superset import client as superset_client
 from analytics.models_superset import SupersetObject
+from analytics.superset import client as superset_client
+from analytics.superset import provisioning
 from sheets import services
 from tests.factories import WorkspaceFactory, make_sheet, member
 
@@ -27,15 +28,17 @@ def superset_running(django_db_setup, django_db_blocker):
             print(f"superset cleanup: {error}")
 
 
-
-
 def shop(name, orders, regions, rows):
     """A workspace with an owner, an Orders sheet holding `rows` (name, amount) and `orders`
     order events (value 1) and revenue events per region."""
     workspace = WorkspaceFactory(name=name)
     owner = member(workspace, Role.OWNER)
-    sheet = make_sheet(workspace, owner, columns=[{"name": "Customer", "type": "text"},
-                                                  {"name": "Amount", "type": "number"}], name=f"{name} orders")
+    sheet = make_sheet(
+        workspace,
+        owner,
+        columns=[{"name": "Customer", "type": "text"}, {"name": "Amount", "type": "number"}],
+        name=f"{name} orders",
+    )
     services.rows_insert(sheet=sheet, actor=owner, rows=[{"c1": n, "c2": a} for n, a in rows])
     events = [{"metric": "orders", "value": 1, "tags": {"region": regions[i % len(regions)]}} for i in range(orders)]
     events += [{"metric": "revenue", "value": 10.0, "tags": {"region": region}} for region in regions]
@@ -56,8 +59,12 @@ def chart_data(token, chart_key, dashboard_key=None, change=None):
     query["form_data"].update(slice_id=chart.superset_id, dashboardId=dashboard.superset_id)
     if change:
         change(query)
-    request = urllib.request.Request(superset_client.conf("URL") + "/api/v1/chart/data", data=json.dumps(query).encode(),
-                                     method="POST", headers={"Content-Type": "application/json", "X-GuestToken": token})
+    request = urllib.request.Request(
+        superset_client.conf("URL") + "/api/v1/chart/data",
+        data=json.dumps(query).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "X-GuestToken": token},
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())

@@ -7,6 +7,7 @@ Such a DELETE is sent to an id that does not exist instead (GC_ST_PROTECTED: "to
 A generated op_id (the client's id of an edit, which makes a resent edit idempotent) is made
 fresh: hypothesis draws the same few UUIDs again and again, and an op_id reused for another edit
 is rightly a 409."""
+
 import os
 import uuid
 

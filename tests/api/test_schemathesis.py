@@ -8,6 +8,7 @@ It prints, per operation, how many generated requests were accepted (2xx), refus
 failed (5xx): an operation that refuses almost everything has a schema that does not say what it
 takes. Budget: GC_SCHEMATHESIS_SECONDS (default 140 s of generation) and
 GC_SCHEMATHESIS_EXAMPLES (default 25 per operation and phase)."""
+
 import collections
 import json
 import os
@@ -147,8 +148,10 @@ def print_tally(counts, schema):
     requests = sum(totals.values())
     covered = sum(1 for name in names if counts.get(name, {}).get("accepted"))
     print(f"{'total':62} {totals['accepted']:8} {totals['rejected']:8} {totals['failed']:5}")
-    print(f"{requests} requests; 4xx rate {totals['rejected'] / max(requests, 1):.1%}; "
-          f"{covered}/{len(names)} operations answered 2xx at least once")
+    print(
+        f"{requests} requests; 4xx rate {totals['rejected'] / max(requests, 1):.1%}; "
+        f"{covered}/{len(names)} operations answered 2xx at least once"
+    )
     return covered, requests, totals
 
 
@@ -156,19 +159,49 @@ def test_generated_requests_never_get_a_server_error(owned, live_server_url, tmp
     server = live_server_url
     report = tmp_path / "report"
     command = [
-        str(BIN / "st"), "--config-file", str(config_file(tmp_path / "schemathesis.toml", owned)), "run",
-        f"{server.http_url}/api/v1/schema/", "--url", server.http_url,
-        "-H", f"Authorization: Token {owned['key']}",
-        "--checks", "not_a_server_error", "--max-response-time", "30",
-        "--phases", "examples,coverage,fuzzing,stateful", "--mode", "positive",
-        "-n", str(EXAMPLES), "--max-time", str(SECONDS), "--workers", "2", "--request-timeout", "30",
-        "--generation-database", "none", "--no-color", "--seed", os.environ.get("GC_SCHEMATHESIS_SEED", "1"),
-        "--report", "har,json", "--report-dir", str(report),
+        str(BIN / "st"),
+        "--config-file",
+        str(config_file(tmp_path / "schemathesis.toml", owned)),
+        "run",
+        f"{server.http_url}/api/v1/schema/",
+        "--url",
+        server.http_url,
+        "-H",
+        f"Authorization: Token {owned['key']}",
+        "--checks",
+        "not_a_server_error",
+        "--max-response-time",
+        "30",
+        "--phases",
+        "examples,coverage,fuzzing,stateful",
+        "--mode",
+        "positive",
+        "-n",
+        str(EXAMPLES),
+        "--max-time",
+        str(SECONDS),
+        "--workers",
+        "2",
+        "--request-timeout",
+        "30",
+        "--generation-database",
+        "none",
+        "--no-color",
+        "--seed",
+        os.environ.get("GC_SCHEMATHESIS_SEED", "1"),
+        "--report",
+        "har,json",
+        "--report-dir",
+        str(report),
         *[arg for op in EXCLUDED for arg in ("--exclude-operation-id", op)],
     ]
     protected = f"tokens/{owned['token']} workspaces/{owned['workspace'].pk} sheets/{owned['sheet'].pk}"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "SCHEMATHESIS_HOOKS": "tests.api.schemathesis_hooks",
-           "GC_ST_PROTECTED": protected}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "SCHEMATHESIS_HOOKS": "tests.api.schemathesis_hooks",
+        "GC_ST_PROTECTED": protected,
+    }
     run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=SECONDS + 180, env=env)
     output = run.stdout + run.stderr
     print(output[-6000:])
@@ -181,6 +214,7 @@ def test_generated_requests_never_get_a_server_error(owned, live_server_url, tmp
     covered, requests, totals = print_tally(counts, schema)
     failures = summary["failures"]
     assert totals["failed"] == 0 and not failures, (
-        f"server errors: {json.dumps(failures, indent=1)}\n{server.log_tail(200)}")
+        f"server errors: {json.dumps(failures, indent=1)}\n{server.log_tail(200)}"
+    )
     assert not summary["errors"], summary["errors"]
     assert requests > 500 and covered >= len(operations(schema)) * 0.6, "most operations must be reached"

@@ -4,6 +4,7 @@ in Debian's Chromium (/usr/bin/chromium; never a downloaded browser).
 Tests here need `@pytest.mark.django_db(transaction=True)`: the server is another process and
 sees only committed data. Screenshots go to test-artifacts/ (GC_ARTIFACTS to change it).
 """
+
 import os
 import tempfile
 from pathlib import Path
@@ -48,10 +49,15 @@ def open_as(request, chromium, web_server):
         if user is not None:
             client = Client()
             client.force_login(user)
-            context.add_cookies([{
-                "name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                "url": web_server.http_url,
-            }])
+            context.add_cookies(
+                [
+                    {
+                        "name": settings.SESSION_COOKIE_NAME,
+                        "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                        "url": web_server.http_url,
+                    }
+                ]
+            )
         page = context.new_page()
         page.on("console", lambda m: m.type in ("error", "warning") and print(f"[{user}] console {m.type}: {m.text}"))
         page.on("pageerror", lambda e: print(f"[{user}] page error: {e}"))

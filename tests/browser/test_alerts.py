@@ -1,5 +1,6 @@
 """Alert rules on the dashboard page, in Chromium: a rule on a sheet column made with the pickers
 of the workspace's sheets and their columns."""
+
 import pytest
 
 from accounts.models import Role
@@ -35,5 +36,12 @@ def test_a_sheet_column_rule_is_made_with_the_pickers(open_as, web_server):
     page.locator(".rule", has_text="Big order book").wait_for()
     assert "sum(Amount) of sheet Orders > 100" in page.locator(".rule", has_text="Big order book").inner_text()
     rule = AlertRule.objects.get(workspace=workspace)
-    assert (rule.source, rule.sheet_id, rule.column, rule.agg, rule.comparison, rule.threshold,
-            rule.window_seconds) == ("sheet", sheet.pk, "c2", "sum", ">", 100, None)
+    assert (
+        rule.source,
+        rule.sheet_id,
+        rule.column,
+        rule.agg,
+        rule.comparison,
+        rule.threshold,
+        rule.window_seconds,
+    ) == ("sheet", sheet.pk, "c2", "sum", ">", 100, None)

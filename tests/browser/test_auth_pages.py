@@ -1,4 +1,5 @@
 """Login and the account pages, styled like the rest, in a real browser."""
+
 import pytest
 
 from tests.factories import user

@@ -2,6 +2,7 @@
 test server, a toast and the bell when an alert fires, the SSE and polling fallbacks, the status
 line's response times in each mode, editing and saving widgets, a widget over a sheet that follows
 its edits, a phone in the dark theme, the Superset panel saying why Superset is not there."""
+
 import re
 import shutil
 import subprocess
@@ -16,13 +17,13 @@ from django.conf import settings
 from django.db import connections
 
 from accounts.models import Role
-from analytics.writethrough import announcer
-from analytics.metrics import ingest as metrics_ingest
 from analytics.lake import connections as lake_connections
+from analytics.metrics import ingest as metrics_ingest
 from analytics.metrics import schema as metric_schema
-from analytics.writethrough import writer as wt_writer
 from analytics.models_alerts import AlertRule
 from analytics.models_dashboard import DashboardLayout
+from analytics.writethrough import announcer
+from analytics.writethrough import writer as wt_writer
 from sheets import services
 from sheets.models import Row
 from tests.factories import WorkspaceFactory, member
@@ -48,17 +49,35 @@ def shop():
 
 def simulate(web_server, workspace, seconds, rate=20):
     return subprocess.Popen(
-        [sys.executable, "manage.py", "simulate_orders", "--workspace", str(workspace.pk), "--rate", str(rate),
-         "--seconds", str(seconds), "--url", web_server.http_url, "--seed", "7"],
-        cwd=REPO, env=server_env(settings.REDIS_URL), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "manage.py",
+            "simulate_orders",
+            "--workspace",
+            str(workspace.pk),
+            "--rate",
+            str(rate),
+            "--seconds",
+            str(seconds),
+            "--url",
+            web_server.http_url,
+            "--seed",
+            "7",
+        ],
+        cwd=REPO,
+        env=server_env(settings.REDIS_URL),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
 def ingest(workspace, events):
     """The ingestion service, in a thread of its own: Playwright's event loop runs in this one,
     and the push after the commit (async_to_sync) may not run inside it."""
-    thread = threading.Thread(target=metrics_ingest.events_ingest, kwargs={"workspace_id": workspace.pk,
-                                                                    "payload": {"events": events}})
+    thread = threading.Thread(
+        target=metrics_ingest.events_ingest, kwargs={"workspace_id": workspace.pk, "payload": {"events": events}}
+    )
     thread.start()
     thread.join(30)
 
@@ -74,12 +93,26 @@ def wait_live(page, mode):
 
 def test_charts_move_while_orders_arrive_and_an_alert_fires(open_as, web_server, shop):
     workspace, owner = shop
-    AlertRule.objects.create(workspace=workspace, name="Orders are coming in", metric="orders", agg="count",
-                             window_seconds=60, comparison=">", threshold=5, created_by=owner)
+    AlertRule.objects.create(
+        workspace=workspace,
+        name="Orders are coming in",
+        metric="orders",
+        agg="count",
+        window_seconds=60,
+        comparison=">",
+        threshold=5,
+        created_by=owner,
+    )
     # An hour of history, so the line has a past to move on from.
     now = time.time()
-    ingest(workspace, [{"metric": "orders", "value": 1, "timestamp": now - minutes * 60 - second, "tags": {"region": "eu"}}
-                       for minutes in range(2, 60) for second in range(10 + (minutes * 7) % 15)])
+    ingest(
+        workspace,
+        [
+            {"metric": "orders", "value": 1, "timestamp": now - minutes * 60 - second, "tags": {"region": "eu"}}
+            for minutes in range(2, 60)
+            for second in range(10 + (minutes * 7) % 15)
+        ],
+    )
     page = open_as(owner, f"/workspaces/{workspace.pk}/dashboard/", viewport={"width": 1280, "height": 1000})
     wait_live(page, "ws")
     for widget in ("orders-per-minute", "revenue-by-region", "revenue-total", "error-rate", "top-products"):
@@ -104,7 +137,10 @@ def test_charts_move_while_orders_arrive_and_an_alert_fires(open_as, web_server,
         assert page.locator("[data-testid=bell-count]").inner_text() == "1"
         page.locator(".rule", has_text="Orders are coming in").locator(".badge", has_text="firing").wait_for()
         bars = page.locator('[data-widget="revenue-by-region"] .chart')
-        assert number(page, '[data-widget="revenue-by-region"] .chart', "data-total") > 0 and bars.locator("canvas").count()
+        assert (
+            number(page, '[data-widget="revenue-by-region"] .chart', "data-total") > 0
+            and bars.locator("canvas").count()
+        )
         page.wait_for_timeout(1500)
         screenshot(page, "dashboard")
         updates = int(page.locator("[data-testid=live-status]").get_attribute("data-updates"))
@@ -127,19 +163,21 @@ def test_fallback_modes_keep_the_dashboard_live(open_as, web_server, shop, mode)
     wait_live(page, mode)
     page.wait_for_selector('[data-widget="revenue-total"] footer')
     ingest(workspace, [{"metric": "revenue", "value": 42.5, "timestamp": time.time(), "tags": {"region": "eu"}}])
-    page.wait_for_function("document.querySelector('[data-widget=\"revenue-total\"] .tile-value').dataset.value == 42.5",
-                           timeout=10_000 if mode == "sse" else 15_000)
+    page.wait_for_function(
+        "document.querySelector('[data-widget=\"revenue-total\"] .tile-value').dataset.value == 42.5",
+        timeout=10_000 if mode == "sse" else 15_000,
+    )
 
 
 CLOCK = r"\d{1,2}:\d{2}:\d{2}(\s?[AP]M)?"
 DURATION = r"(<1 ms|\d+ ms|\d+(\.\d)? s)"
 STATUS_LINES = {
     "ws": rf"^WebSocket · live · updated {CLOCK} · \d+ updates · data {DURATION} old "
-          rf"\(p50 {DURATION}, max {DURATION}\)$",
+    rf"\(p50 {DURATION}, max {DURATION}\)$",
     "sse": rf"^Server-Sent Events · live · updated {CLOCK} · \d+ updates · data {DURATION} old "
-           rf"\(p50 {DURATION}, max {DURATION}\)$",
+    rf"\(p50 {DURATION}, max {DURATION}\)$",
     "poll": rf"^Polling every 5 s · live · updated {CLOCK} · \d+ updates · round trip {DURATION} "
-            rf"\(p50 {DURATION}, max {DURATION}\)$",
+    rf"\(p50 {DURATION}, max {DURATION}\)$",
 }
 
 
@@ -161,8 +199,9 @@ def test_status_line_shows_response_times(open_as, web_server, shop, mode):
         updates = int(status.get_attribute("data-updates"))
         page.wait_for_timeout(1500)
         ingest(workspace, [{"metric": "revenue", "value": 3, "timestamp": time.time(), "tags": {"region": "eu"}}])
-        page.wait_for_function(f"document.querySelector('[data-testid=live-status]').dataset.updates > {updates}",
-                               timeout=10_000)
+        page.wait_for_function(
+            f"document.querySelector('[data-testid=live-status]').dataset.updates > {updates}", timeout=10_000
+        )
         assert float(status.get_attribute("data-latency-ms")) < 3000
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.locator(".dash-head").screenshot(path=str(ARTIFACTS / f"dashboard-status-{mode}.png"))
@@ -171,7 +210,10 @@ def test_status_line_shows_response_times(open_as, web_server, shop, mode):
 def test_websocket_failures_fall_back_to_sse(open_as, web_server, shop):
     workspace, owner = shop
     page = open_as(owner, "/accounts/login/")  # a first page, to break the dashboard's WebSocket before it opens
-    page.add_init_script("window.WebSocket = class extends WebSocket { constructor(url) { super(url.replace('/ws/dashboards/', '/ws/nowhere/')); } }")
+    page.add_init_script(
+        "window.WebSocket = class extends WebSocket {"
+        " constructor(url) { super(url.replace('/ws/dashboards/', '/ws/nowhere/')); } }"
+    )
     page.goto(f"/workspaces/{workspace.pk}/dashboard/")
     wait_live(page, "sse")
     page.wait_for_selector('[data-widget="revenue-total"] footer')
@@ -196,7 +238,13 @@ def test_add_edit_arrange_and_save_widgets(open_as, web_server, shop):
     page.locator(".toast", has_text="Dashboard saved").wait_for()
     layout = DashboardLayout.objects.get(user=owner, workspace=workspace)
     titles = [w["title"] for w in layout.widgets]
-    assert titles == ["Orders per minute", "Revenue by region", "Revenue", "Revenue share by product", "Top products by revenue"]
+    assert titles == [
+        "Orders per minute",
+        "Revenue by region",
+        "Revenue",
+        "Revenue share by product",
+        "Top products by revenue",
+    ]
     assert layout.widgets[3]["query"]["group_by"] == "product"
     page.reload()
     wait_live(page, "ws")
@@ -213,6 +261,7 @@ def writer():
 
 def in_thread(fn):
     """Run fn in a thread of its own (see ingest), which gives its database connection back."""
+
     def run():
         try:
             fn()
@@ -227,9 +276,15 @@ def in_thread(fn):
 @pytest.mark.parametrize("mode", ["ws", "poll"])
 def test_a_sheet_widget_added_in_the_editor_follows_the_sheets_edits(open_as, web_server, shop, writer, mode):
     workspace, owner = shop
-    sheet = services.sheet_create(workspace=workspace, name="Orders", actor=owner,
-                                  columns=[{"name": "Region", "type": "text"}, {"name": "Amount", "type": "number"}])
-    services.rows_insert(sheet=sheet, actor=owner, rows=[{"c1": "eu", "c2": 10}, {"c1": "us", "c2": 5}, {"c1": "eu", "c2": 2.5}])
+    sheet = services.sheet_create(
+        workspace=workspace,
+        name="Orders",
+        actor=owner,
+        columns=[{"name": "Region", "type": "text"}, {"name": "Amount", "type": "number"}],
+    )
+    services.rows_insert(
+        sheet=sheet, actor=owner, rows=[{"c1": "eu", "c2": 10}, {"c1": "us", "c2": 5}, {"c1": "eu", "c2": 2.5}]
+    )
 
     def apply():  # what the analytics worker does after each batch
         writer.catch_up()
@@ -265,16 +320,28 @@ def test_a_sheet_widget_added_in_the_editor_follows_the_sheets_edits(open_as, we
     page.locator(".toast", has_text="Dashboard saved").wait_for()
     saved = DashboardLayout.objects.get(user=owner, workspace=workspace).widgets[-1]
     assert saved["type"] == "tile" and saved["query"] == {
-        "source": "sheet", "sheet": sheet.pk, "agg": "sum", "column": "c2", "group_by": None, "top": None,
-        "time_column": None, "bucket": None}
+        "source": "sheet",
+        "sheet": sheet.pk,
+        "agg": "sum",
+        "column": "c2",
+        "group_by": None,
+        "top": None,
+        "time_column": None,
+        "bucket": None,
+    }
 
 
 def test_phone_in_the_dark(open_as, web_server, shop):
     workspace, owner = shop
     owner.theme = "dark"
     owner.save(update_fields=["theme"])
-    page = open_as(owner, f"/workspaces/{workspace.pk}/dashboard/", viewport={"width": 360, "height": 740},
-                   is_mobile=True, has_touch=True)
+    page = open_as(
+        owner,
+        f"/workspaces/{workspace.pk}/dashboard/",
+        viewport={"width": 360, "height": 740},
+        is_mobile=True,
+        has_touch=True,
+    )
     wait_live(page, "ws")
     page.wait_for_selector('[data-widget="orders-per-minute"] canvas')
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
@@ -291,9 +358,13 @@ def test_superset_panel_says_why_superset_is_not_running(open_as, web_server, sh
     it, the file's text (as text: markup in it is not markup), read on every page."""
     workspace, owner = shop
     var_dir = Path(tempfile.mkdtemp(prefix="gc-var-"))
-    env = server_env(settings.REDIS_URL, GRIDCAST_VAR_DIR=var_dir, SUPERSET_URL="http://127.0.0.1:9",
-                     ANALYTICS_DATA_PATH=settings.ANALYTICS["DATA_PATH"],
-                     ANALYTICS_EXTENSION_DIR=settings.ANALYTICS["EXTENSION_DIR"])
+    env = server_env(
+        settings.REDIS_URL,
+        GRIDCAST_VAR_DIR=var_dir,
+        SUPERSET_URL="http://127.0.0.1:9",
+        ANALYTICS_DATA_PATH=settings.ANALYTICS["DATA_PATH"],
+        ANALYTICS_EXTENSION_DIR=settings.ANALYTICS["EXTENSION_DIR"],
+    )
     log_dir = tempfile.mkdtemp(prefix="gc-web-")
     server = ServerProcess("uvicorn", env, log_dir).start()
     try:
@@ -304,9 +375,11 @@ def test_superset_panel_says_why_superset_is_not_running(open_as, web_server, sh
         assert "Superset is not running (start it with make superset)" in " ".join(off.inner_text().split())
         assert not panel.locator("[data-testid=superset-failed]").count()
 
-        reason = ("Superset could not be started: pip install failed (exit 1); see var/superset/install.log:\n"
-                  "ERROR: could not reach <b>pypi.org</b> (a log line with one ` in it)\n"
-                  "retry with `make superset` (or start without it: `SUPERSET=0 make run`).")
+        reason = (
+            "Superset could not be started: pip install failed (exit 1); see var/superset/install.log:\n"
+            "ERROR: could not reach <b>pypi.org</b> (a log line with one ` in it)\n"
+            "retry with `make superset` (or start without it: `SUPERSET=0 make run`)."
+        )
         (var_dir / "superset").mkdir()
         (var_dir / "superset" / "failed").write_text(reason + "\n")
         page.reload()

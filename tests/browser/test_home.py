@@ -1,5 +1,6 @@
 """The workspace home page in a real browser: sheets created, renamed, shared, deleted and
 imported through the REST API; what each role sees; the theme; a phone-sized screen."""
+
 import pytest
 from django.conf import settings
 from django.test import Client
@@ -48,7 +49,10 @@ def test_owner_creates_a_sheet_from_the_home_page(open_as, team):
     sheet = Sheet.objects.get(name="Budget 2026")
     assert link.get_attribute("href") == f"/sheets/{sheet.pk}/"
     assert [(c.name, c.type) for c in sheet.columns.order_by("position")] == [
-        ("Item", "text"), ("Cost", "number"), ("Due", "date")]
+        ("Item", "text"),
+        ("Cost", "number"),
+        ("Due", "date"),
+    ]
     # Sorted by name among the workspace's sheets, and there after a reload.
     expect(card.locator("li .name")).to_have_text(["Budget 2026", "Orders"])
     page.reload()
@@ -113,15 +117,21 @@ def open_on_fresh_server(chromium):
     ids change with each flush."""
     contexts = []
     with running_servers(["uvicorn"], settings.REDIS_URL) as (server,):
+
         def open_page(person, path="/"):
             client = Client()
             client.force_login(person)
             context = chromium.new_context(base_url=server.http_url)
             contexts.append(context)
-            context.add_cookies([{
-                "name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                "url": server.http_url,
-            }])
+            context.add_cookies(
+                [
+                    {
+                        "name": settings.SESSION_COOKIE_NAME,
+                        "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                        "url": server.http_url,
+                    }
+                ]
+            )
             page = context.new_page()
             page.set_default_timeout(15_000)
             page.goto(path)
@@ -146,7 +156,8 @@ def test_share_a_sheet_by_email_whether_or_not_it_has_an_account(open_on_fresh_s
     item.get_by_role("button", name="Share", exact=True).last.click()
     expect(item.get_by_role("status")).to_have_text(
         "Shared with nobody@nowhere.test (can view). If no account has verified this address yet, access starts "
-        "when one does.")
+        "when one does."
+    )
 
     item.get_by_role("button", name="Share").click()
     item.get_by_label("E-mail to share Plan with").fill("guest@elsewhere.test")
@@ -154,7 +165,8 @@ def test_share_a_sheet_by_email_whether_or_not_it_has_an_account(open_on_fresh_s
     item.get_by_role("button", name="Share", exact=True).last.click()
     expect(item.get_by_role("status")).to_have_text(
         "Shared with guest@elsewhere.test (can edit). If no account has verified this address yet, access starts "
-        "when one does.")
+        "when one does."
+    )
     assert guest.has_perm("sheets.change_sheet", sheet)
 
     # The guest finds it under "Shared with you", may rename but not delete or share it.
@@ -192,10 +204,13 @@ def test_import_a_small_csv_into_a_new_sheet(open_as, team):
     page = open_as(owner, "/")
     card = _card(page, workspace)
     card.get_by_role("button", name="Import CSV").click()
-    card.get_by_label("CSV file", exact=True).set_input_files({
-        "name": "people.csv", "mimeType": "text/csv",
-        "buffer": b"name,age,joined\nAda,36,2024-01-05\nGrace,45,2023-11-30\nLinus,29,2025-02-01\n",
-    })
+    card.get_by_label("CSV file", exact=True).set_input_files(
+        {
+            "name": "people.csv",
+            "mimeType": "text/csv",
+            "buffer": b"name,age,joined\nAda,36,2024-01-05\nGrace,45,2023-11-30\nLinus,29,2025-02-01\n",
+        }
+    )
     card.get_by_role("button", name="Import", exact=True).click()
     link = card.get_by_role("link", name="people")
     expect(link).to_be_visible()
@@ -212,7 +227,9 @@ def test_a_failed_import_says_why(open_as, team):
     card.get_by_role("button", name="Import CSV").click()
     card.get_by_role("button", name="Import", exact=True).click()
     expect(card.get_by_role("alert")).to_have_text("Choose a CSV file first.")
-    card.get_by_label("CSV file", exact=True).set_input_files({"name": "empty.csv", "mimeType": "text/csv", "buffer": b""})
+    card.get_by_label("CSV file", exact=True).set_input_files(
+        {"name": "empty.csv", "mimeType": "text/csv", "buffer": b""}
+    )
     card.get_by_role("button", name="Import", exact=True).click()
     expect(card.get_by_role("alert")).not_to_have_text("Choose a CSV file first.")
     expect(card.get_by_role("alert")).not_to_be_empty()
@@ -228,7 +245,9 @@ def test_a_large_csv_is_imported_as_a_polled_job(open_as, team):
     page = open_as(owner, "/")
     card = _card(page, workspace)
     card.get_by_role("button", name="Import CSV").click()
-    card.get_by_label("CSV file", exact=True).set_input_files({"name": "big.csv", "mimeType": "text/csv", "buffer": data})
+    card.get_by_label("CSV file", exact=True).set_input_files(
+        {"name": "big.csv", "mimeType": "text/csv", "buffer": data}
+    )
     card.get_by_label("Sheet name").fill("Big import")
     with page.expect_response(lambda r: r.url.endswith(f"/workspaces/{workspace.pk}/import/")) as answer:
         card.get_by_role("button", name="Import", exact=True).click()

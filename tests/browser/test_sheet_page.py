@@ -1,4 +1,5 @@
 """The sheet page in real browsers: two people edit one sheet live."""
+
 import pytest
 
 from accounts.models import Role
@@ -18,22 +19,29 @@ def team(workspace):
     viewer = member(workspace, Role.VIEWER, display_name="Vera Viewer")
     sheet = make_sheet(workspace, owner, rows=30)
     rows = list(Row.objects.filter(sheet=sheet).order_by("position"))
-    services.cells_update(sheet=sheet, actor=owner, cells=[
-        {"row": row.pk, "col": "c1", "value": f"item {i + 1}"} for i, row in enumerate(rows)
-    ] + [{"row": row.pk, "col": "c2", "value": str(i * 10)} for i, row in enumerate(rows)])
+    services.cells_update(
+        sheet=sheet,
+        actor=owner,
+        cells=[{"row": row.pk, "col": "c1", "value": f"item {i + 1}"} for i, row in enumerate(rows)]
+        + [{"row": row.pk, "col": "c2", "value": str(i * 10)} for i, row in enumerate(rows)],
+    )
     return {"sheet": sheet, "owner": owner, "editor": editor, "viewer": viewer, "rows": rows}
 
 
 def cell(page, row, col):
     """The grid cell at 1-based row `row` and 0-based column `col` (by position on screen)."""
-    return page.locator("[data-testid=grid] .gc-cell:not([hidden])").nth((row - 1) * page.evaluate(
-        "document.querySelectorAll('[data-testid=grid] .gc-colhead:not([hidden])').length") + col)
+    return page.locator("[data-testid=grid] .gc-cell:not([hidden])").nth(
+        (row - 1) * page.evaluate("document.querySelectorAll('[data-testid=grid] .gc-colhead:not([hidden])').length")
+        + col
+    )
 
 
 def open_sheet(open_as, person, sheet, **options):
     page = open_as(person, f"/sheets/{sheet.pk}/", **options)
     page.wait_for_selector("[data-testid=status][data-state=open]")
-    page.wait_for_function("document.querySelectorAll('[data-testid=grid] .gc-cell:not(.loading):not([hidden])').length > 0")
+    page.wait_for_function(
+        "document.querySelectorAll('[data-testid=grid] .gc-cell:not(.loading):not([hidden])').length > 0"
+    )
     return page
 
 
@@ -59,7 +67,9 @@ def cell_text_is(page, row, col, text):
             const heads = document.querySelectorAll('[data-testid=grid] .gc-colhead:not([hidden])').length;
             const cells = document.querySelectorAll('[data-testid=grid] .gc-cell:not([hidden])');
             return cells[(row - 1) * heads + col]?.textContent === text;
-        }""", arg=[row, col, text])
+        }""",
+        arg=[row, col, text],
+    )
 
 
 def saved(page):
@@ -188,12 +198,15 @@ def test_rows_and_columns_can_be_added_and_removed(open_as, team):
 
 
 def test_a_phone_sized_screen_reads_scrolls_and_edits(open_as, team):
-    page = open_sheet(open_as, team["owner"], team["sheet"], viewport={"width": 360, "height": 740},
-                      is_mobile=True, has_touch=True)
+    page = open_sheet(
+        open_as, team["owner"], team["sheet"], viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True
+    )
     assert page.evaluate("document.documentElement.scrollWidth") <= 360
     assert cell(page, 1, 0).inner_text() == "item 1"
     page.locator(".gc-scroller").evaluate("el => el.scrollTop = 200")
-    page.wait_for_function("[...document.querySelectorAll('.gc-rowhead:not([hidden])')].some(r => r.textContent === '20')")
+    page.wait_for_function(
+        "[...document.querySelectorAll('.gc-rowhead:not([hidden])')].some(r => r.textContent === '20')"
+    )
     page.locator(".gc-scroller").evaluate("el => el.scrollTop = 0")
     cell_text_is(page, 2, 0, "item 2")
     cell(page, 2, 0).tap()
@@ -210,7 +223,9 @@ def test_a_long_sheet_keeps_only_visible_cells_in_the_page(open_as, workspace):
     sheet = make_sheet(workspace, owner, rows=5000)
     page = open_sheet(open_as, owner, sheet)
     page.locator("[data-testid=grid]").press("Control+End")
-    page.wait_for_function("[...document.querySelectorAll('.gc-rowhead:not([hidden])')].some(r => r.textContent === '5000')")
+    page.wait_for_function(
+        "[...document.querySelectorAll('.gc-rowhead:not([hidden])')].some(r => r.textContent === '5000')"
+    )
     assert page.locator(".gc-cell").count() < 500
 
 
@@ -272,7 +287,9 @@ def test_a_viewer_that_was_away_catches_up_with_current_values_only(open_as, tea
 
     away()
     services.rows_insert(sheet=sheet, actor=owner, rows=[{"c1": "inserted while away"}], before=rows[0].pk)
-    services.cells_update(sheet=sheet, actor=owner, cells=[{"row": rows[1].pk, "col": "c1", "value": "after the insert"}])
+    services.cells_update(
+        sheet=sheet, actor=owner, cells=[{"row": rows[1].pk, "col": "c1", "value": "after the insert"}]
+    )
     back()
     cell_text_is(viewer, 1, 0, "inserted while away")
     cell_text_is(viewer, 3, 0, "after the insert")

@@ -1,12 +1,13 @@
 """The workspace's Superset dashboard embedded in the dashboard page, in Chromium against the real
 Superset (`make superset`): its charts really render inside the iframe with the workspace's rows,
 and a sheet edit shows up after a reload."""
+
 import time
 
 import pytest
 
-from analytics.metrics import ingest
 from analytics.lake import connections as lake_connections
+from analytics.metrics import ingest
 from analytics.metrics import schema as metric_schema
 from analytics.superset import provisioning
 from analytics.writethrough.writer import Writer
@@ -32,9 +33,15 @@ def test_embedded_superset_dashboard_shows_the_sheet_and_follows_edits(open_as, 
     workspace, owner, sheet = shop("Embedded shop", orders=4, regions=["eu", "us"], rows=[("Ada", 5), ("Bob", 7)])
     other, _, _ = shop("Other shop", orders=9, regions=["asia"], rows=[("Mallory", 1)])
     now = time.time()  # half an hour of orders, for a line worth looking at
-    ingest.events_ingest(workspace_id=workspace.pk, payload={"events": [
-        {"metric": "orders", "value": 1 + (m * 7) % 5, "timestamp": now - 60 * m, "tags": {"region": "eu"}}
-        for m in range(1, 31)]})
+    ingest.events_ingest(
+        workspace_id=workspace.pk,
+        payload={
+            "events": [
+                {"metric": "orders", "value": 1 + (m * 7) % 5, "timestamp": now - 60 * m, "tags": {"region": "eu"}}
+                for m in range(1, 31)
+            ]
+        },
+    )
     writer.catch_up()
     settings.SUPERSET = {**settings.SUPERSET, "EMBED_ORIGINS": [web_server.http_url]}
     provisioning.sync_workspace(workspace.pk)
@@ -51,7 +58,9 @@ def test_embedded_superset_dashboard_shows_the_sheet_and_follows_edits(open_as, 
     # The line and pie charts drew too (ECharts renders into a canvas inside each chart).
     frame.locator(".dashboard-component-chart-holder canvas").first.wait_for(timeout=60_000)
     assert frame.locator(".dashboard-component-chart-holder canvas").count() >= 2
-    height = page.evaluate("document.querySelector(\"iframe[title='Superset dashboard']\").getBoundingClientRect().height")
+    height = page.evaluate(
+        "document.querySelector(\"iframe[title='Superset dashboard']\").getBoundingClientRect().height"
+    )
     assert height > 300  # sized to its content, not a fixed small box
     page.locator("[data-testid=superset-panel]").scroll_into_view_if_needed()
     page.wait_for_timeout(1500)  # ECharts animates its first drawing

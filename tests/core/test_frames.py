@@ -1,4 +1,5 @@
 """core.frames: the schemas of the frames the server sends, their encoding, and the docs made from them."""
+
 import datetime
 import decimal
 import math
@@ -10,28 +11,81 @@ from core import frames
 from core.frames import FrameInvalid, Unencodable, encode, load_registries
 
 REPO = Path(__file__).resolve().parents[2]
-PERSON = {"connection": "9ffe1df1849642d4", "user": 2, "name": "user1", "colour": "#4363d8",
-          "selection": {"row": 1, "col": "c2"}, "editing": True}
+PERSON = {
+    "connection": "9ffe1df1849642d4",
+    "user": 2,
+    "name": "user1",
+    "colour": "#4363d8",
+    "selection": {"row": 1, "col": "c2"},
+    "editing": True,
+}
 CELLS = {"cells": [{"row": 1, "col": "c2", "value": 12.5}, {"row": 2, "col": "c1", "value": None}]}
-NOTIFICATION = {"id": 71, "workspace": 1, "rule": 3, "message": "Revenue above 100", "value": 120.0,
-                "created_at": "2026-03-02T12:01:03Z", "read_at": None, "rule_name": "Revenue", "state": "firing"}
+NOTIFICATION = {
+    "id": 71,
+    "workspace": 1,
+    "rule": 3,
+    "message": "Revenue above 100",
+    "value": 120.0,
+    "created_at": "2026-03-02T12:01:03Z",
+    "read_at": None,
+    "rule_name": "Revenue",
+    "state": "firing",
+}
 
 # A valid frame of every registered type (a type registered without one fails test_every_type_has_an_example).
 EXAMPLES = {
     "sheet": {
-        "welcome": {"type": "welcome", "version": 2, "access": "edit", "presence": [PERSON],
-                    "you": {"connection": "9ffe1df1849642d4", "user": 2, "name": "user1", "colour": "#4363d8"}},
-        "ack": {"type": "ack", "op_id": "a98be56e-cdaf-411a-ac26-689bf7a91167", "version": 3, "kind": "cells.update",
-                "changes": CELLS},
-        "ops": {"type": "ops", "version": 4, "kind": "rows.insert", "actor": 1, "op_id": None,
-                "changes": {"after": 1, "before": None, "rows": [{"id": 3, "position": 1.5, "values": {"c1": "Bob"}}],
-                            "repositioned": {"7": 2.25}}},
-        "replay": {"type": "replay", "version": 9, "ops": [
-            {"type": "ops", "version": 9, "kind": "cells.update", "actor": None, "op_id": None, "compacted": True,
-             "changes": CELLS}]},
+        "welcome": {
+            "type": "welcome",
+            "version": 2,
+            "access": "edit",
+            "presence": [PERSON],
+            "you": {"connection": "9ffe1df1849642d4", "user": 2, "name": "user1", "colour": "#4363d8"},
+        },
+        "ack": {
+            "type": "ack",
+            "op_id": "a98be56e-cdaf-411a-ac26-689bf7a91167",
+            "version": 3,
+            "kind": "cells.update",
+            "changes": CELLS,
+        },
+        "ops": {
+            "type": "ops",
+            "version": 4,
+            "kind": "rows.insert",
+            "actor": 1,
+            "op_id": None,
+            "changes": {
+                "after": 1,
+                "before": None,
+                "rows": [{"id": 3, "position": 1.5, "values": {"c1": "Bob"}}],
+                "repositioned": {"7": 2.25},
+            },
+        },
+        "replay": {
+            "type": "replay",
+            "version": 9,
+            "ops": [
+                {
+                    "type": "ops",
+                    "version": 9,
+                    "kind": "cells.update",
+                    "actor": None,
+                    "op_id": None,
+                    "compacted": True,
+                    "changes": CELLS,
+                }
+            ],
+        },
         "reload": {"type": "reload", "version": 1520},
-        "error": {"type": "error", "op_id": None, "code": "invalid_value", "message": "Amount: 'lots' is not a number",
-                  "row": 1, "col": "c2"},
+        "error": {
+            "type": "error",
+            "op_id": None,
+            "code": "invalid_value",
+            "message": "Amount: 'lots' is not a number",
+            "row": 1,
+            "col": "c2",
+        },
         "presence": {"type": "presence", "event": "joined", "who": PERSON},
         "pong": {"type": "pong", "t": 1700000000000, "version": 14},
         "access": {"type": "access", "access": "view"},
@@ -40,8 +94,13 @@ EXAMPLES = {
     "dashboard": {
         "welcome": {"type": "welcome", "workspace": 1, "access": "view"},
         "subscribed": {"type": "subscribed", "widgets": ["w1", "w2"]},
-        "data": {"type": "data", "widget": "w1", "at": "2026-03-02T12:01:03.412551+00:00", "as_of_ms": 1772452863379,
-                 "result": {"metric": "orders", "agg": "sum", "series": [], "totals": [{"group": None, "value": 3}]}},
+        "data": {
+            "type": "data",
+            "widget": "w1",
+            "at": "2026-03-02T12:01:03.412551+00:00",
+            "as_of_ms": 1772452863379,
+            "result": {"metric": "orders", "agg": "sum", "series": [], "totals": [{"group": None, "value": 3}]},
+        },
         "notification": {"type": "notification", "notification": NOTIFICATION},
         "pong": {"type": "pong", "t": 5},
         "error": {"type": "error", "code": "rate_limited", "frame": "ping", "message": "too many", "retry_after": 0.2},
@@ -89,21 +148,60 @@ def test_a_required_field_left_out_fails(registry, name):
             load_registries()[registry].check({k: v for k, v in example.items() if k != key})
 
 
-@pytest.mark.parametrize(("frame", "where"), [
-    ({"type": "ack", "op_id": None, "version": "3", "kind": "cells.update", "changes": CELLS}, "version: int expected"),
-    ({"type": "ack", "op_id": None, "version": True, "kind": "cells.update", "changes": CELLS}, "version: int expected"),
-    ({"type": "ack", "op_id": None, "version": 3, "kind": "cells.update", "changes": {"cells": [{"row": 1, "col": "c1"}]}},
-     r"changes.cells\[0\]: 'value' is missing"),
-    ({"type": "ack", "op_id": None, "version": 3, "kind": "cells.update",
-      "changes": {"cells": [{"row": 1, "col": "c1", "value": [1]}]}}, r"changes.cells\[0\].value"),
-    ({"type": "ack", "op_id": None, "version": 3, "kind": "column.delete", "changes": CELLS}, "unexpected key 'cells'"),
-    ({"type": "ack", "op_id": None, "version": 3, "kind": "rows.vanish", "changes": {}}, "kind: one of"),
-    ({"type": "ops", "version": 3, "kind": "rows.move", "actor": 1, "op_id": None,
-      "changes": {"ids": [1], "positions": [1.0], "after": None, "before": None, "repositioned": {1: 2.0}}},
-     "key 1 is not text"),
-    ({"type": "presence", "event": "moved", "who": PERSON}, "event: one of"),
-    ({"type": "welcome", "version": 1, "access": "edit", "you": PERSON, "presence": []}, "unexpected key 'selection'"),
-])
+@pytest.mark.parametrize(
+    ("frame", "where"),
+    [
+        (
+            {"type": "ack", "op_id": None, "version": "3", "kind": "cells.update", "changes": CELLS},
+            "version: int expected",
+        ),
+        (
+            {"type": "ack", "op_id": None, "version": True, "kind": "cells.update", "changes": CELLS},
+            "version: int expected",
+        ),
+        (
+            {
+                "type": "ack",
+                "op_id": None,
+                "version": 3,
+                "kind": "cells.update",
+                "changes": {"cells": [{"row": 1, "col": "c1"}]},
+            },
+            r"changes.cells\[0\]: 'value' is missing",
+        ),
+        (
+            {
+                "type": "ack",
+                "op_id": None,
+                "version": 3,
+                "kind": "cells.update",
+                "changes": {"cells": [{"row": 1, "col": "c1", "value": [1]}]},
+            },
+            r"changes.cells\[0\].value",
+        ),
+        (
+            {"type": "ack", "op_id": None, "version": 3, "kind": "column.delete", "changes": CELLS},
+            "unexpected key 'cells'",
+        ),
+        ({"type": "ack", "op_id": None, "version": 3, "kind": "rows.vanish", "changes": {}}, "kind: one of"),
+        (
+            {
+                "type": "ops",
+                "version": 3,
+                "kind": "rows.move",
+                "actor": 1,
+                "op_id": None,
+                "changes": {"ids": [1], "positions": [1.0], "after": None, "before": None, "repositioned": {1: 2.0}},
+            },
+            "key 1 is not text",
+        ),
+        ({"type": "presence", "event": "moved", "who": PERSON}, "event: one of"),
+        (
+            {"type": "welcome", "version": 1, "access": "edit", "you": PERSON, "presence": []},
+            "unexpected key 'selection'",
+        ),
+    ],
+)
 def test_sheet_frames_name_what_is_wrong(frame, where):
     with pytest.raises(FrameInvalid, match=where):
         load_registries()["sheet"].check(frame)
@@ -128,14 +226,26 @@ def test_a_type_is_registered_once():
 
 
 def test_encode_is_compact_utf8_json():
-    assert encode({"type": "pong", "t": "é€", "version": 1, "list": (1, 2.5, None, True)}) == \
-        '{"type":"pong","t":"é€","version":1,"list":[1,2.5,null,true]}'
+    assert (
+        encode({"type": "pong", "t": "é€", "version": 1, "list": (1, 2.5, None, True)})
+        == '{"type":"pong","t":"é€","version":1,"list":[1,2.5,null,true]}'
+    )
 
 
-@pytest.mark.parametrize("value", [
-    datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC), datetime.date(2026, 1, 1), {1, 2}, decimal.Decimal("1.5"),
-    b"bytes", object(), math.nan, math.inf, -math.inf,
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
+        datetime.date(2026, 1, 1),
+        {1, 2},
+        decimal.Decimal("1.5"),
+        b"bytes",
+        object(),
+        math.nan,
+        math.inf,
+        -math.inf,
+    ],
+)
 def test_encode_refuses_what_json_cannot_represent_instead_of_stringifying_it(value):
     with pytest.raises(Unencodable) as refused:
         encode({"type": "pong", "t": {"deep": [value]}, "version": 1})
@@ -177,7 +287,9 @@ def test_frames_doc_rewrites_a_stale_page_and_check_says_so(settings, tmp_path):
     for name in ("realtime.md", "dashboards.md"):
         text = (REPO / "docs" / name).read_text()
         stale = frames.rewrite_doc(text, load_registries()["sheet"]) if name == "realtime.md" else text
-        (tmp_path / "docs" / name).write_text(stale.replace("| `deleted` | `sheet: int` |", "| `deleted` | `sheet: str` |"))
+        (tmp_path / "docs" / name).write_text(
+            stale.replace("| `deleted` | `sheet: int` |", "| `deleted` | `sheet: str` |")
+        )
     settings.BASE_DIR = tmp_path
     with pytest.raises(CommandError, match="docs/realtime.md"):
         call_command("frames_doc", "--check")

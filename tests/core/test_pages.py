@@ -1,4 +1,5 @@
 """core.pages: a domain error escaping a page view is answered with the page of its status."""
+
 import pytest
 from django.http import HttpResponse
 from django.test import RequestFactory
@@ -12,8 +13,9 @@ def middleware():
     return DomainErrorPages(lambda request: HttpResponse("fine"))
 
 
-@pytest.mark.parametrize("error, status", [(NotFound("no such sheet"), 404), (PermissionDenied("no"), 403),
-                                           (Conflict("taken"), 409)])
+@pytest.mark.parametrize(
+    "error, status", [(NotFound("no such sheet"), 404), (PermissionDenied("no"), 403), (Conflict("taken"), 409)]
+)
 def test_a_domain_error_in_a_page_view_is_the_page_of_its_status(middleware, error, status):
     response = middleware.process_exception(RequestFactory().get("/sheets/1/"), error)
     assert response.status_code == status

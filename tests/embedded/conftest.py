@@ -14,6 +14,7 @@ test-artifacts/embedded/ (GC_ARTIFACTS to change the parent directory).
 SUPERSET=0, and SUPERSET_URL points where nothing answers (see run_env): the suite's other tests
 own Superset.
 """
+
 import http.cookiejar
 import json
 import os
@@ -42,7 +43,9 @@ DEMO_PASSWORD = "gridcast-demo"
 OWNER, EDITOR, SUPERUSER = "owner@demo.gridcast", "editor@demo.gridcast", "superuser@demo.gridcast"
 # What the server must never print while the suite runs: an exception, SQLite's lock timeout, and
 # asyncio's word on a task left behind (a leak that Python reports without a traceback).
-BAD_OUTPUT = re.compile(r"Traceback|database is locked|Task was destroyed but it is pending|exception was never retrieved")
+BAD_OUTPUT = re.compile(
+    r"Traceback|database is locked|Task was destroyed but it is pending|exception was never retrieved"
+)
 
 
 def free_port():
@@ -64,14 +67,23 @@ def run_env(port, var_dir):
     (default 127.0.0.1:8088): the suite's (`make test` exports its URL) or a developer's own, whose
     "Gridcast DuckLake (gridcast)" database it would point at this run's temporary lake. The suite's
     other tests own Superset, so this one points SUPERSET_URL where nothing answers."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")
-           and not k.startswith(("PYTEST_", "DJANGO_", "SUPERSET_"))}
-    env.update(HOST="127.0.0.1", PORT=str(port), GRIDCAST_VAR_DIR=str(var_dir), SUPERSET="0",
-               SUPERSET_URL=NO_SUPERSET, PYTHONUNBUFFERED="1",
-               # test_concurrency's stalled reader is closed after this many frames queued behind
-               # its full buffers (5000 by default); readers never queue that many.
-               GRIDCAST_WS_MAX_BACKLOG="50")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")
+        and not k.startswith(("PYTEST_", "DJANGO_", "SUPERSET_"))
+    }
+    env.update(
+        HOST="127.0.0.1",
+        PORT=str(port),
+        GRIDCAST_VAR_DIR=str(var_dir),
+        SUPERSET="0",
+        SUPERSET_URL=NO_SUPERSET,
+        PYTHONUNBUFFERED="1",
+        # test_concurrency's stalled reader is closed after this many frames queued behind
+        # its full buffers (5000 by default); readers never queue that many.
+        GRIDCAST_WS_MAX_BACKLOG="50",
+    )
     return env
 
 
@@ -112,8 +124,13 @@ class MakeRun:
         self.port = free_port()
         self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            ["make", "run"], cwd=REPO, env=run_env(self.port, self.var_dir), stdin=subprocess.DEVNULL,
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            ["make", "run"],
+            cwd=REPO,
+            env=run_env(self.port, self.var_dir),
+            stdin=subprocess.DEVNULL,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.started = time.monotonic()
         deadline = self.started + START_TIMEOUT
@@ -125,7 +142,9 @@ class MakeRun:
                 return self
             time.sleep(0.25)
         self.stop()
-        raise RuntimeError(f"`make run` did not answer on {self.url}/accounts/login/ in {START_TIMEOUT} s:\n{self.tail()}")
+        raise RuntimeError(
+            f"`make run` did not answer on {self.url}/accounts/login/ in {START_TIMEOUT} s:\n{self.tail()}"
+        )
 
     def _group_alive(self):
         try:
@@ -173,7 +192,7 @@ def bad_lines(text, context=25):
     for n, line in enumerate(lines):
         if BAD_OUTPUT.search(line) and n > shown:
             end = min(len(lines), n + context)
-            excerpts.append("\n".join(lines[max(0, n - 3):end]))
+            excerpts.append("\n".join(lines[max(0, n - 3) : end]))
             shown = end
     return excerpts
 
@@ -245,10 +264,20 @@ class Watched:
 
     def _watch(self, page, who):
         page.set_default_timeout(15_000)
-        page.on("response", lambda r: r.status >= 500 and self.problems.append(
-            f"[{who}] HTTP {r.status} {r.request.method} {r.url}"))
-        page.on("console", lambda m: m.type == "error" and self.problems.append(
-            f"[{who}] console error on {page.url}: {m.text} ({m.location.get('url')}:{m.location.get('lineNumber')})"))
+        page.on(
+            "response",
+            lambda r: r.status >= 500 and self.problems.append(f"[{who}] HTTP {r.status} {r.request.method} {r.url}"),
+        )
+        page.on(
+            "console",
+            lambda m: (
+                m.type == "error"
+                and self.problems.append(
+                    f"[{who}] console error on {page.url}: {m.text} "
+                    f"({m.location.get('url')}:{m.location.get('lineNumber')})"
+                )
+            ),
+        )
         page.on("pageerror", lambda e: self.problems.append(f"[{who}] page error on {page.url}: {e}"))
 
     def new_page(self, who="anonymous", **options):
@@ -320,8 +349,9 @@ class Session:
     def login(self, email, password=DEMO_PASSWORD):
         status, _ = self.request("/accounts/login/")
         assert status == 200
-        status, body = self.request("/accounts/login/", {
-            "login": email, "password": password, "csrfmiddlewaretoken": self._cookie("csrftoken")})
+        status, body = self.request(
+            "/accounts/login/", {"login": email, "password": password, "csrfmiddlewaretoken": self._cookie("csrftoken")}
+        )
         assert status == 200 and self._cookie("sessionid"), f"login as {email}: {status} {body[:300]!r}"
         return self
 

@@ -5,6 +5,7 @@ than buffer for without limit (daphne did).
 
 The package's autouse fixture fails a test whose run made the server print "database is locked"
 or a Traceback."""
+
 import asyncio
 import json
 import threading
@@ -21,8 +22,11 @@ SECONDS = 8
 
 
 def _token(session, workspace):
-    status, body = session.request("/api/v1/tokens/", json.dumps({"name": "embedded test", "workspace": workspace}).encode(),
-                                   headers={"Content-Type": "application/json"})
+    status, body = session.request(
+        "/api/v1/tokens/",
+        json.dumps({"name": "embedded test", "workspace": workspace}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     assert status == 201, body
     return json.loads(body)["key"]
 
@@ -34,21 +38,32 @@ def _api(base, key):
 
     def request(method, path, body=None, content_type="application/json", raw=None):
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        req = urllib.request.Request(base + path, data=data, method=method,
-                                     headers={"Authorization": f"Token {key}", "Content-Type": content_type})
+        req = urllib.request.Request(
+            base + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"Token {key}", "Content-Type": content_type},
+        )
         try:
             with urllib.request.urlopen(req, timeout=60) as response:
                 text = response.read()
                 return response.status, json.loads(text) if text else None
         except urllib.error.HTTPError as error:
             return error.code, error.read()[:500]
+
     return request
 
 
 def _room(api, workspace, name):
-    status, sheet = api("POST", "/api/v1/sheets/", {"workspace": workspace, "name": name,
-                                                    "columns": [{"name": "Note", "type": "text"},
-                                                                {"name": "Other", "type": "text"}]})
+    status, sheet = api(
+        "POST",
+        "/api/v1/sheets/",
+        {
+            "workspace": workspace,
+            "name": name,
+            "columns": [{"name": "Note", "type": "text"}, {"name": "Other", "type": "text"}],
+        },
+    )
     assert status == 201, sheet
     status, inserted = api("POST", f"/api/v1/sheets/{sheet['id']}/rows/", {"count": ROWS})
     assert status == 201, inserted
@@ -69,14 +84,19 @@ def test_editors_an_import_ingestion_and_the_writer_at_once_lock_nothing_and_los
         i = 0
         while time.monotonic() < stop_at:
             row, value = rows[(n * 7 + i) % ROWS], f"rest {n}.{i}"
-            status, body = api("POST", f"/api/v1/sheets/{sheet['id']}/cells/",
-                               {"op_id": str(uuid.uuid4()), "cells": [{"row": row, "col": "c1", "value": value}]})
+            status, body = api(
+                "POST",
+                f"/api/v1/sheets/{sheet['id']}/cells/",
+                {"op_id": str(uuid.uuid4()), "cells": [{"row": row, "col": "c1", "value": value}]},
+            )
             (acked_rest.append(body["version"]) if status == 200 else failures.append(("edit", status, body)))
             i += 1
 
     def ingester():
         while time.monotonic() < stop_at:
-            events = [{"source": "test", "metric": "concurrency", "value": i, "tags": {"region": "eu"}} for i in range(50)]
+            events = [
+                {"source": "test", "metric": "concurrency", "value": i, "tags": {"region": "eu"}} for i in range(50)
+            ]
             status, body = api("POST", "/api/v1/metrics/", {"events": events})
             if status >= 300:
                 failures.append(("ingest", status, body))
@@ -86,18 +106,26 @@ def test_editors_an_import_ingestion_and_the_writer_at_once_lock_nothing_and_los
         while time.monotonic() < stop_at:
             csv = "name,amount\n" + "".join(f"n{j},{j}\n" for j in range(3000))
             boundary = uuid.uuid4().hex
-            body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"c{k}.csv\"\r\n"
-                    f"Content-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n").encode()
-            status, answer = api("POST", f"/api/v1/workspaces/{demo['workspace']}/import/",
-                                 content_type=f"multipart/form-data; boundary={boundary}", raw=body)
+            body = (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="c{k}.csv"\r\n'
+                f"Content-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
+            ).encode()
+            status, answer = api(
+                "POST",
+                f"/api/v1/workspaces/{demo['workspace']}/import/",
+                content_type=f"multipart/form-data; boundary={boundary}",
+                raw=body,
+            )
             if status >= 300:
                 failures.append(("import", status, answer))
             k += 1
 
     def reader():
         while time.monotonic() < stop_at:
-            for path in (f"/api/v1/workspaces/{demo['workspace']}/metrics/",
-                         f"/api/v1/sheets/{demo['sheet']}/rows/?offset=30000&limit=200"):
+            for path in (
+                f"/api/v1/workspaces/{demo['workspace']}/metrics/",
+                f"/api/v1/sheets/{demo['sheet']}/rows/?offset=30000&limit=200",
+            ):
                 status, body = api("GET", path)
                 if status >= 300:
                     failures.append(("read", path, status, body))
@@ -109,8 +137,12 @@ def test_editors_an_import_ingestion_and_the_writer_at_once_lock_nothing_and_los
             i = 0
             while time.monotonic() < stop_at:
                 for n, client in enumerate(clients):
-                    await client.write({"type": "edit", "cells": [{"row": rows[(n * 11 + i) % ROWS], "col": "c2",
-                                                                   "value": f"ws {n}.{i}"}]})
+                    await client.write(
+                        {
+                            "type": "edit",
+                            "cells": [{"row": rows[(n * 11 + i) % ROWS], "col": "c2", "value": f"ws {n}.{i}"}],
+                        }
+                    )
                 i += 1
                 await asyncio.sleep(0.02)
             for client in clients:
@@ -147,7 +179,9 @@ def test_editors_an_import_ingestion_and_the_writer_at_once_lock_nothing_and_los
         for cell in (op["changes"] or {}).get("cells", []) if op["kind"] == "cells.update" else []:
             last[(cell["row"], cell["col"])] = cell["value"]
     status, window = api("GET", f"/api/v1/sheets/{sheet['id']}/rows/?limit={ROWS}")
-    stored = {(row["id"], col): value for row in window["rows"] for col, value in row["values"].items() if value is not None}
+    stored = {
+        (row["id"], col): value for row in window["rows"] for col, value in row["values"].items() if value is not None
+    }
     assert stored == last
 
 
@@ -162,8 +196,9 @@ def test_a_client_that_stops_reading_is_closed_with_4008(embedded, demo):
 
     async def scenario():
         frames = []
-        stalled = await open_connection(embedded.port, f"/ws/sheets/{sheet['id']}/?token={key}",
-                                        lambda payload, now: frames.append(payload))
+        stalled = await open_connection(
+            embedded.port, f"/ws/sheets/{sheet['id']}/?token={key}", lambda payload, now: frames.append(payload)
+        )
         stalled.transport.pause_reading()
         writer = await SheetClient(url, "writer").start()
         try:

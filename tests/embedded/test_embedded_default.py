@@ -2,6 +2,7 @@
 layer, DuckLake on SQLite, one server process): read the printed logins, log in, open the demo
 sheet, edit it with a colleague, import and export, watch the dashboard, find the tokens, the API
 docs and the admin. See conftest.py for how the server is started and what fails every test."""
+
 import csv
 import io
 import json
@@ -35,7 +36,9 @@ def open_demo_sheet(page):
 
 def sheet_ready(page):
     page.wait_for_selector("[data-testid=status][data-state=open]")
-    page.wait_for_function("document.querySelectorAll('[data-testid=grid] .gc-cell:not(.loading):not([hidden])').length > 0")
+    page.wait_for_function(
+        "document.querySelectorAll('[data-testid=grid] .gc-cell:not(.loading):not([hidden])').length > 0"
+    )
     return page
 
 
@@ -50,7 +53,10 @@ def cell_text_is(page, row, col, text, timeout=15_000):
             const heads = document.querySelectorAll('[data-testid=grid] .gc-colhead:not([hidden])').length;
             const cells = document.querySelectorAll('[data-testid=grid] .gc-cell:not([hidden])');
             return cells[(row - 1) * heads + col]?.textContent === text;
-        }""", arg=[row, col, text], timeout=timeout)
+        }""",
+        arg=[row, col, text],
+        timeout=timeout,
+    )
 
 
 def shows(page, text):
@@ -166,14 +172,19 @@ def test_import_a_csv_and_open_the_new_sheet(browse):
     card = demo_card(page)
     name = marker("visitors").replace(" ", "-")
     card.get_by_role("button", name="Import CSV").click()
-    card.get_by_label("CSV file", exact=True).set_input_files({
-        "name": f"{name}.csv", "mimeType": "text/csv",
-        "buffer": b"city,visitors,opened\nLisbon,1200,2024-03-01\nOslo,830,2023-11-30\nNairobi,2150,2025-02-01\n",
-    })
+    card.get_by_label("CSV file", exact=True).set_input_files(
+        {
+            "name": f"{name}.csv",
+            "mimeType": "text/csv",
+            "buffer": b"city,visitors,opened\nLisbon,1200,2024-03-01\nOslo,830,2023-11-30\nNairobi,2150,2025-02-01\n",
+        }
+    )
     card.get_by_role("button", name="Import", exact=True).click()
     link = card.get_by_role("link", name=name, exact=True)
     expect(link).to_be_visible()
-    expect(card.locator("li", has=page.get_by_role("link", name=name, exact=True)).get_by_test_id("row-count")).to_have_text("3 rows")
+    expect(
+        card.locator("li", has=page.get_by_role("link", name=name, exact=True)).get_by_test_id("row-count")
+    ).to_have_text("3 rows")
     link.click()
     page.wait_for_url(re.compile(r"/sheets/\d+/$"))
     sheet_ready(page)
@@ -232,12 +243,16 @@ def test_the_dashboard_opens_live(browse):
 def test_the_demo_stream_moves_the_dashboard(browse):
     page = dashboard(browse)
     # The demo order stream of `make run` sends orders: the orders chart or the revenue tile moves.
-    page.wait_for_function("""() => {
+    page.wait_for_function(
+        """() => {
         const total = () => [document.querySelector('[data-widget="orders-per-minute"] .chart')?.dataset.total,
                              document.querySelector('[data-widget="revenue-total"] .tile-value')?.dataset.value].join();
         window.__gcFirst ??= total();
         return total() !== window.__gcFirst;
-    }""", timeout=20_000, polling=250)
+    }""",
+        timeout=20_000,
+        polling=250,
+    )
     screenshot(page, "dashboard-moving")
 
 
@@ -251,8 +266,9 @@ def test_tokens_page_makes_a_token_that_reads_rows(browse, embedded, demo):
     assert key.startswith("gc_")
     expect(page.get_by_role("row", name=re.compile("embedded suite"))).to_contain_text("Demo")
     screenshot(page, "tokens")
-    status, body = Session(embedded.url).request(f"/api/v1/sheets/{demo['sheet']}/rows/?offset=20000&limit=200",
-                                                 headers={"Authorization": f"Token {key}"})
+    status, body = Session(embedded.url).request(
+        f"/api/v1/sheets/{demo['sheet']}/rows/?offset=20000&limit=200", headers={"Authorization": f"Token {key}"}
+    )
     assert status == 200, body[:500]
     window = json.loads(body)
     assert len(window["rows"]) == 200 and window["rows"][0]["index"] == 20000
@@ -285,7 +301,9 @@ def test_django_admin_as_the_demo_superuser(browse):
     expect(page.locator("#content h1")).to_have_text("Site administration")
     screenshot(page, "admin")
     # Every model's list opens (the rows of the demo sheet included).
-    lists = page.locator("#content-main th[scope=row] a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    lists = page.locator("#content-main th[scope=row] a").evaluate_all(
+        "links => links.map(a => a.getAttribute('href'))"
+    )
     assert lists
     for href in lists:
         response = page.goto(href)

@@ -5,6 +5,7 @@ docs/realtime.md asks a client to (version order, gap detection, hello, resend b
 Tests that start servers need `@pytest.mark.django_db(transaction=True)`: the servers are other
 processes and see only committed data.
 """
+
 import asyncio
 import collections
 import contextlib
@@ -93,9 +94,21 @@ class RedisProcess:
     def start(self):
         self.log = Path(self.dir) / "redis.log"
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir],
-            stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                self.dir,
+            ],
+            stdout=open(self.log, "ab"),
+            stderr=subprocess.STDOUT,
         )
         wait_until(lambda: self._ping() or self.process.poll() is not None, 20, message="redis-server")
         if self.process.poll() is not None:
@@ -132,8 +145,19 @@ class ServerProcess:
 
     def command(self):
         if self.kind == "uvicorn":
-            return [str(BIN / "uvicorn"), "config.asgi:application", "--host", "127.0.0.1", "--port", str(self.port),
-                    "--lifespan", "off", "--no-access-log", "--log-level", os.environ.get("GC_TEST_SERVER_LOG", "warning")]
+            return [
+                str(BIN / "uvicorn"),
+                "config.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--lifespan",
+                "off",
+                "--no-access-log",
+                "--log-level",
+                os.environ.get("GC_TEST_SERVER_LOG", "warning"),
+            ]
         return [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.port), "-v", "1", "config.asgi:application"]
 
     @property
@@ -148,7 +172,11 @@ class ServerProcess:
             self.port = free_port()
             self.log = self.log_dir / f"{self.kind}-{self.port}.log"
             self.process = subprocess.Popen(
-                self.command(), cwd=REPO, env=self.env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
+                self.command(),
+                cwd=REPO,
+                env=self.env,
+                stdout=open(self.log, "ab"),
+                stderr=subprocess.STDOUT,
             )
             if self._wait_ready():
                 return self
@@ -192,8 +220,12 @@ class ServerProcess:
 def server_env(redis_url, **extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))}
     env.update(
-        DJANGO_SETTINGS_MODULE="config.settings.test", DATABASE_URL=test_database_url(), REDIS_URL=redis_url,
-        PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1", LOG_LEVEL="WARNING",
+        DJANGO_SETTINGS_MODULE="config.settings.test",
+        DATABASE_URL=test_database_url(),
+        REDIS_URL=redis_url,
+        PYTHONPATH=str(REPO),
+        PYTHONUNBUFFERED="1",
+        LOG_LEVEL="WARNING",
     )
     env.update({k: str(v) for k, v in extra.items()})
     return env
@@ -250,7 +282,8 @@ class SheetClient:
 
     It applies what the server sends (ack, ops, replay) strictly in version order, buffering
     anything that arrives early; when a gap lasts `gap_timeout` seconds it sends
-    hello{since} (never with gap_timeout None, for tests of what the server does by itself). It reconnects when the connection drops, sends hello{since} and resends the
+    hello{since} (never with gap_timeout None, for tests of what the server does by itself). It
+    reconnects when the connection drops, sends hello{since} and resends the
     writes not yet acknowledged with their original op_id. Starting with no state, it learns
     the whole sheet from a replay of the log (since 0), or from `load_snapshot` on reload.
     """
@@ -323,8 +356,9 @@ class SheetClient:
         while not self._stopping:
             await self._online.wait()
             try:
-                async with ws_connect(self.url, origin=self.origin, open_timeout=10, close_timeout=2,
-                                      max_size=4 * 1024 * 1024) as ws:
+                async with ws_connect(
+                    self.url, origin=self.origin, open_timeout=10, close_timeout=2, max_size=4 * 1024 * 1024
+                ) as ws:
                     self.ws = ws
                     delay = 0.05
                     try:
@@ -339,7 +373,7 @@ class SheetClient:
                         self.close_codes.append(ws.close_code)
             except asyncio.CancelledError:
                 raise
-            except (websockets.ConnectionClosed, OSError, asyncio.TimeoutError, websockets.InvalidHandshake) as error:
+            except (TimeoutError, websockets.ConnectionClosed, OSError, websockets.InvalidHandshake) as error:
                 if not isinstance(error, websockets.ConnectionClosed):
                     self.close_codes.append(type(error).__name__)
             finally:
@@ -421,8 +455,9 @@ class SheetClient:
             op_id = frame.get("op_id")
             if frame.get("code") == "rate_limited" and op_id in self.unacked:
                 asyncio.get_running_loop().call_later(
-                    frame.get("retry_after") or 0.1, lambda: asyncio.ensure_future(self._send(self.unacked[op_id]))
-                    if op_id in self.unacked else None)
+                    frame.get("retry_after") or 0.1,
+                    lambda: asyncio.ensure_future(self._send(self.unacked[op_id])) if op_id in self.unacked else None,
+                )
             elif op_id in self.unacked:
                 self.rejected[op_id] = frame
                 self.unacked.pop(op_id)
@@ -528,6 +563,8 @@ class SheetClient:
         return {pk: (row["position"], clean(row["values"])) for pk, row in self.rows.items()}
 
     def status(self):
-        return (f"version {self.version}, known {self.known}, pending {sorted(self.pending)[:5]}, "
-                f"unacked {len(self.unacked)}, connects {self.connects}, closes {self.close_codes[-5:]}, "
-                f"hellos {self.hellos}")
+        return (
+            f"version {self.version}, known {self.known}, pending {sorted(self.pending)[:5]}, "
+            f"unacked {len(self.unacked)}, connects {self.connects}, closes {self.close_codes[-5:]}, "
+            f"hellos {self.hellos}"
+        )

@@ -1,5 +1,6 @@
 """realtime.bus: the fan-out of encoded frames to the connections of a room, in one process
 (LocalBus) and across processes through Redis (RedisBus), and the raw writes it makes."""
+
 import asyncio
 import threading
 import uuid
@@ -44,8 +45,10 @@ def room_of(*ids, sheet_id=1):
     return rooms, connections
 
 
-@pytest.mark.parametrize(("origin", "version", "text"), [
-    (None, 0, '{"type":"ops"}'), ("abc", 7, '{"a":"line\\nbreak"}'), ("x", -1, "text\nwith\nraw newlines")])
+@pytest.mark.parametrize(
+    ("origin", "version", "text"),
+    [(None, 0, '{"type":"ops"}'), ("abc", 7, '{"a":"line\\nbreak"}'), ("x", -1, "text\nwith\nraw newlines")],
+)
 def test_a_message_carries_origin_version_and_text(origin, version, text):
     assert bus._decode(bus._encode(origin, version, text)) == (origin, version, text)
 

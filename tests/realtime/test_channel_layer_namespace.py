@@ -1,6 +1,7 @@
 """Threat: two Gridcast installations sharing one Redis see each other's channel-layer groups
 (a workspace's live figures, revocations) when the layer's keys are not namespaced. The layer's
 prefix is the installation's name, as the sheet pub/sub channels carry the database's name."""
+
 import asyncio
 
 import pytest

@@ -65,12 +65,14 @@ async def test_user_without_access_is_refused_at_connect(room, outsider, connect
 
 async def test_bad_token_and_bad_origin_are_refused(room):
     sheet, _ = room
-    communicator = WebsocketCommunicator(application, f"/ws/sheets/{sheet.pk}/?token=gc_nope",
-                                         headers=[(b"origin", b"http://127.0.0.1:8000")])
+    communicator = WebsocketCommunicator(
+        application, f"/ws/sheets/{sheet.pk}/?token=gc_nope", headers=[(b"origin", b"http://127.0.0.1:8000")]
+    )
     connected, _ = await communicator.connect()
     assert not connected
-    communicator = WebsocketCommunicator(application, f"/ws/sheets/{sheet.pk}/",
-                                         headers=[(b"origin", b"http://evil.example")])
+    communicator = WebsocketCommunicator(
+        application, f"/ws/sheets/{sheet.pk}/", headers=[(b"origin", b"http://evil.example")]
+    )
     connected, _ = await communicator.connect()
     assert not connected
 
@@ -82,8 +84,9 @@ async def test_token_clients_may_omit_origin_but_not_send_a_foreign_one(room, ow
     connected, _ = await communicator.connect()
     assert connected
     await communicator.disconnect()
-    communicator = WebsocketCommunicator(application, f"/ws/sheets/{sheet.pk}/?token={key}",
-                                         headers=[(b"origin", b"http://evil.example")])
+    communicator = WebsocketCommunicator(
+        application, f"/ws/sheets/{sheet.pk}/?token={key}", headers=[(b"origin", b"http://evil.example")]
+    )
     connected, _ = await communicator.connect()
     assert not connected
 
@@ -92,8 +95,9 @@ async def test_session_cookie_authenticates(room, owner, client):
     sheet, _ = room
     await database_sync_to_async(client.force_login)(owner)
     cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
-    communicator = WebsocketCommunicator(application, f"/ws/sheets/{sheet.pk}/",
-                                         headers=[(b"origin", b"http://127.0.0.1:8000"), (b"cookie", cookie)])
+    communicator = WebsocketCommunicator(
+        application, f"/ws/sheets/{sheet.pk}/", headers=[(b"origin", b"http://127.0.0.1:8000"), (b"cookie", cookie)]
+    )
     connected, _ = await communicator.connect()
     assert connected
     assert json.loads(await communicator.receive_from())["type"] == "welcome"
@@ -104,8 +108,13 @@ async def test_viewer_watches_but_every_write_is_refused(room, owner, viewer, co
     sheet, rows = room
     watcher, welcome = await connect(viewer, sheet)
     assert welcome["access"] == "view"
-    for frame in [edit(rows[0], "c1", "x"), {"type": "insert_rows", "count": 1}, {"type": "delete_rows", "row_ids": rows[:1]},
-                  {"type": "add_column", "name": "New"}, {"type": "undo"}]:
+    for frame in [
+        edit(rows[0], "c1", "x"),
+        {"type": "insert_rows", "count": 1},
+        {"type": "delete_rows", "row_ids": rows[:1]},
+        {"type": "add_column", "name": "New"},
+        {"type": "undo"},
+    ]:
         await watcher.send(frame)
         error = await watcher.recv_type("error")
         assert error["code"] == "forbidden"
@@ -115,16 +124,19 @@ async def test_viewer_watches_but_every_write_is_refused(room, owner, viewer, co
     assert (await watcher.recv_type("ops"))["changes"]["cells"][0]["value"] == "seen"
 
 
-@pytest.mark.parametrize("raw,code", [
-    ("not json", "bad_frame"),
-    ("[1, 2]", "bad_frame"),
-    ('{"type": "teleport"}', "bad_frame"),
-    ('{"type": "edit", "cells": [{"row": 1, "col": "c1", "value": 1}]}', "bad_frame"),
-    ('{"type": "edit", "op_id": "nope", "cells": []}', "bad_frame"),
-    ('{"type": "hello", "since": -4}', "bad_frame"),
-    ('{"type": "presence", "selection": "A1"}', "bad_frame"),
-    ("x" * 600_000, "too_large"),
-])
+@pytest.mark.parametrize(
+    "raw,code",
+    [
+        ("not json", "bad_frame"),
+        ("[1, 2]", "bad_frame"),
+        ('{"type": "teleport"}', "bad_frame"),
+        ('{"type": "edit", "cells": [{"row": 1, "col": "c1", "value": 1}]}', "bad_frame"),
+        ('{"type": "edit", "op_id": "nope", "cells": []}', "bad_frame"),
+        ('{"type": "hello", "since": -4}', "bad_frame"),
+        ('{"type": "presence", "selection": "A1"}', "bad_frame"),
+        ("x" * 600_000, "too_large"),
+    ],
+)
 async def test_malformed_frames_get_an_error_and_keep_the_connection(room, owner, connect, raw, code):
     sheet, rows = room
     alice, _ = await connect(owner, sheet)
@@ -138,8 +150,11 @@ async def test_malformed_frames_get_an_error_and_keep_the_connection(room, owner
 async def test_bad_values_are_rejected_with_the_cell_and_nothing_applied(room, owner, connect):
     sheet, rows = room
     alice, _ = await connect(owner, sheet)
-    frame = {"type": "edit", "op_id": str(uuid.uuid4()), "cells": [
-        {"row": rows[0], "col": "c1", "value": "fine"}, {"row": rows[1], "col": "c3", "value": "1.5"}]}
+    frame = {
+        "type": "edit",
+        "op_id": str(uuid.uuid4()),
+        "cells": [{"row": rows[0], "col": "c1", "value": "fine"}, {"row": rows[1], "col": "c3", "value": "1.5"}],
+    }
     await alice.send(frame)
     error = await alice.recv_type("error")
     assert error["code"] == "invalid_value" and error["op_id"] == frame["op_id"]
@@ -178,7 +193,9 @@ async def test_row_and_column_operations(room, owner, editor, connect):
     assert (await bob.recv_type("ops"))["kind"] == "rows.move"
     await alice.send({"type": "delete_rows", "op_id": str(uuid.uuid4()), "row_ids": [rows[1]]})
     assert (await bob.recv_type("ops"))["kind"] == "rows.delete"
-    await alice.send({"type": "add_column", "op_id": str(uuid.uuid4()), "name": "Notes", "col_type": "text", "after": "c1"})
+    await alice.send(
+        {"type": "add_column", "op_id": str(uuid.uuid4()), "name": "Notes", "col_type": "text", "after": "c1"}
+    )
     column = (await bob.recv_type("ops"))["changes"]["column"]
     assert column["name"] == "Notes"
     await alice.send({"type": "rename_column", "key": column["key"], "name": "Remarks"})
@@ -190,7 +207,8 @@ async def test_row_and_column_operations(room, owner, editor, connect):
     await alice.send({"type": "delete_column", "key": column["key"]})
     assert (await bob.recv_type("ops"))["kind"] == "column.delete"
     order = await database_sync_to_async(
-        lambda: list(Row.objects.filter(sheet=sheet).order_by("position").values_list("pk", flat=True)))()
+        lambda: list(Row.objects.filter(sheet=sheet).order_by("position").values_list("pk", flat=True))
+    )()
     assert order == [rows[0], rows[2], new_id]
 
 
@@ -199,7 +217,8 @@ async def test_hello_replays_missed_operations_or_asks_for_reload(room, owner, e
     alice, welcome = await connect(owner, sheet)
     for i in range(3):
         await database_sync_to_async(services.cells_update)(
-            sheet=sheet, actor=editor, cells=[{"row": rows[0], "col": "c3", "value": i}])
+            sheet=sheet, actor=editor, cells=[{"row": rows[0], "col": "c3", "value": i}]
+        )
     await alice.send({"type": "hello", "since": welcome["version"]})
     replay = await alice.recv_type("replay")
     assert [op["version"] for op in replay["ops"]] == [welcome["version"] + i for i in (1, 2, 3)]
@@ -227,7 +246,12 @@ async def test_presence_is_relayed_throttled_and_left_on_close(room, owner, edit
         if frame["type"] == "presence" and frame["event"] == "update":
             seen.append(frame["who"]["selection"]["col"])
     assert seen[-1] == "c5" and len(seen) < 5  # throttled, and the latest state always arrives
-    assert await database_sync_to_async(lambda: __import__("sheets").models.Operation.objects.filter(kind__startswith="presence").count())() == 0
+    assert (
+        await database_sync_to_async(
+            lambda: __import__("sheets").models.Operation.objects.filter(kind__startswith="presence").count()
+        )()
+        == 0
+    )
     await bob.close()
     left = await alice.recv_type("presence")
     while left["event"] != "left":
@@ -293,7 +317,9 @@ async def test_undo_and_redo_are_per_user_and_broadcast(room, owner, editor, con
     await bob.recv_type("ack")
     await alice.send({"type": "undo"})
     undone = await alice.recv_type("ack")
-    assert undone["kind"] == "cells.update" and undone["changes"]["cells"] == [{"row": rows[0], "col": "c1", "value": None}]
+    assert undone["kind"] == "cells.update" and undone["changes"]["cells"] == [
+        {"row": rows[0], "col": "c1", "value": None}
+    ]
     seen = await bob.recv_type("ops")
     while seen["version"] < undone["version"]:
         seen = await bob.recv_type("ops")

@@ -1,6 +1,7 @@
 """Convergence, as a property: whatever several people do at once on a sheet through two server
 processes (edit cells, insert and delete rows, undo and redo, lose their connection), once they
 stop, every client's model of the sheet equals the database and every other client's."""
+
 import asyncio
 import contextlib
 
@@ -74,14 +75,16 @@ async def play(client, script):
             await client.drop()
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(scripts=scripts)
 async def test_concurrent_clients_on_two_processes_converge_to_the_database(cluster, scripts):
     workspace, owner, keys, servers = cluster
     sheet = await database_sync_to_async(make_sheet)(workspace, owner, rows=4, columns=COLUMNS)
     clients = []
     try:
-        for number, script in enumerate(scripts):
+        for number, _script in enumerate(scripts):
             server = servers[number % len(servers)]
             path = f"/ws/sheets/{sheet.pk}/?token={keys[number]}"
             clients.append(await SheetClient(server.ws_url(path), f"client {number} on {server.kind}").start())
@@ -103,9 +106,14 @@ async def test_concurrent_clients_on_two_processes_converge_to_the_database(clus
 
         # The log since the sheet was made is exactly the acknowledged writes, each once.
         acked = {op_id: ack["version"] for client in clients for op_id, ack in client.acks.items()}
-        logged = await database_sync_to_async(lambda: {
-            str(op_id): v for op_id, v in
-            Operation.objects.filter(sheet_id=sheet.pk, version__gt=sheet.version).values_list("op_id", "version")})()
+        logged = await database_sync_to_async(
+            lambda: {
+                str(op_id): v
+                for op_id, v in Operation.objects.filter(sheet_id=sheet.pk, version__gt=sheet.version).values_list(
+                    "op_id", "version"
+                )
+            }
+        )()
         assert logged == acked
     except BaseException:
         print(logs(servers))

@@ -3,9 +3,9 @@ import asyncio
 import pytest
 from channels.db import database_sync_to_async
 
+from core.errors import CellValueInvalid
 from realtime import edits
 from sheets import services
-from core.errors import CellValueInvalid
 from sheets.models import Operation, Row
 
 from ..factories import make_sheet
@@ -16,7 +16,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 async def test_concurrent_edits_share_transactions_but_keep_their_own_versions(workspace, owner, editor, monkeypatch):
     sheet = await database_sync_to_async(make_sheet)(workspace, owner, rows=50)
     rows = await database_sync_to_async(
-        lambda: list(Row.objects.filter(sheet=sheet).order_by("position").values_list("pk", flat=True)))()
+        lambda: list(Row.objects.filter(sheet=sheet).order_by("position").values_list("pk", flat=True))
+    )()
     batches = []
     real = services.cells_update_many
 
@@ -27,7 +28,9 @@ async def test_concurrent_edits_share_transactions_but_keep_their_own_versions(w
     monkeypatch.setattr(edits, "cells_update_many", counted)
     start = sheet.version
     queue = edits.queue_for(sheet)
-    submitted = [services.Edit(owner if i % 2 else editor, [{"row": rows[i], "col": "c3", "value": i}]) for i in range(50)]
+    submitted = [
+        services.Edit(owner if i % 2 else editor, [{"row": rows[i], "col": "c3", "value": i}]) for i in range(50)
+    ]
     submitted[7] = services.Edit(owner, [{"row": rows[7], "col": "c3", "value": "seven"}])
     results = await asyncio.gather(*(queue.submit(e) for e in submitted), return_exceptions=True)
     assert isinstance(results[7], CellValueInvalid)

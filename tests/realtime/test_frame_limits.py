@@ -5,6 +5,7 @@ has a token bucket (GRIDCAST["WS_FRAME_LIMITS"]): over it the client gets `rate_
 frame; a client that keeps flooding is closed with 4429. A user has at most
 MAX_CONNECTIONS_PER_USER sockets and streams across processes (slots in the shared cache): one
 more socket is closed with 4429, one more stream answers 429 JSON."""
+
 import asyncio
 import json
 
@@ -25,8 +26,13 @@ ORIGIN = [(b"origin", b"http://127.0.0.1:8000")]
 
 
 def frame_limits(**kinds):
-    return override_settings(GRIDCAST={**settings.GRIDCAST, "WS_FRAME_LIMITS": {
-        **settings.GRIDCAST["WS_FRAME_LIMITS"], **kinds}, "WS_FLOOD_REFUSALS": 5})
+    return override_settings(
+        GRIDCAST={
+            **settings.GRIDCAST,
+            "WS_FRAME_LIMITS": {**settings.GRIDCAST["WS_FRAME_LIMITS"], **kinds},
+            "WS_FLOOD_REFUSALS": 5,
+        }
+    )
 
 
 def connection_cap(n):
@@ -47,8 +53,11 @@ def sheet(workspace, owner):
 
 @pytest.mark.parametrize("kind", ["hello", "ping", "presence"])
 async def test_sheet_socket_frames_over_their_limit_are_refused_naming_the_type(sheet, owner, connect, kind):
-    frame = {"hello": {"type": "hello", "since": 0}, "ping": {"type": "ping", "t": 1},
-             "presence": {"type": "presence", "selection": None, "editing": False}}[kind]
+    frame = {
+        "hello": {"type": "hello", "since": 0},
+        "ping": {"type": "ping", "t": 1},
+        "presence": {"type": "presence", "selection": None, "editing": False},
+    }[kind]
     with frame_limits(**{kind: (0.01, 2)}):
         client, _ = await connect(owner, sheet)
         for _ in range(3):

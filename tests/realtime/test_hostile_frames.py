@@ -7,6 +7,7 @@ Before: NUL, unpaired surrogates, year 1 / 9999 moments with an offset, a NUL co
 frame over 512 KiB was answered without its op_id (the client waited forever for the answer to
 its write); a ping echoing an unpaired surrogate ended the connection; 10**400 was stored; and a
 NUL edit batched with another client's edit failed both."""
+
 import asyncio
 import json
 import uuid
@@ -14,8 +15,8 @@ import uuid
 import pytest
 from channels.db import database_sync_to_async
 
-from realtime.edits import queue_for
 from core.errors import CellValueInvalid
+from realtime.edits import queue_for
 from sheets.models import Operation, Row
 from sheets.services import Edit
 
@@ -64,13 +65,16 @@ HOSTILE = [
 
 
 @pytest.mark.parametrize("col, value, code, words", HOSTILE)
-async def test_a_hostile_edit_is_answered_with_its_op_id_and_cell_and_changes_nothing(room, owner, connect,
-                                                                                     col, value, code, words):
+async def test_a_hostile_edit_is_answered_with_its_op_id_and_cell_and_changes_nothing(
+    room, owner, connect, col, value, code, words
+):
     sheet, rows = room
     client, _ = await connect(owner, sheet)
     before = await versions(sheet)
-    for kind, body in (("edit", f'"cells": [{{"row": {rows[0]}, "col": "{col}", "value": {value}}}]'),
-                       ("insert_rows", f'"rows": [{{"{col}": {value}}}]')):
+    for kind, body in (
+        ("edit", f'"cells": [{{"row": {rows[0]}, "col": "{col}", "value": {value}}}]'),
+        ("insert_rows", f'"rows": [{{"{col}": {value}}}]'),
+    ):
         op_id = str(uuid.uuid4())
         await client.send(f'{{"type": "{kind}", "op_id": "{op_id}", {body}}}')
         error = await answer(client, op_id)
@@ -89,8 +93,11 @@ async def test_a_frame_too_large_is_answered_with_its_op_id(room, owner, connect
     for op_first in (True, False):  # clients put op_id first; some put it last
         op_id = str(uuid.uuid4())
         cells = json.dumps([{"row": rows[0], "col": "c1", "value": "x" * 9000}] * 60)
-        text = (f'{{"type": "edit", "op_id": "{op_id}", "cells": {cells}}}' if op_first
-                else f'{{"type": "edit", "cells": {cells}, "op_id": "{op_id}"}}')
+        text = (
+            f'{{"type": "edit", "op_id": "{op_id}", "cells": {cells}}}'
+            if op_first
+            else f'{{"type": "edit", "cells": {cells}, "op_id": "{op_id}"}}'
+        )
         assert len(text) > 512 * 1024
         await client.send(text)
         error = await answer(client, op_id)
@@ -132,9 +139,11 @@ async def test_ids_beyond_64_bits_are_refused_not_a_server_error(room, owner, co
     sheet, rows = room
     client, _ = await connect(owner, sheet)
     huge = "1" + "0" * 30
-    for body in (f'"type": "edit", "cells": [{{"row": {huge}, "col": "c1", "value": "x"}}]',
-                 f'"type": "delete_rows", "row_ids": [{huge}]',
-                 f'"type": "move_rows", "row_ids": [{rows[0]}], "before": {huge}'):
+    for body in (
+        f'"type": "edit", "cells": [{{"row": {huge}, "col": "c1", "value": "x"}}]',
+        f'"type": "delete_rows", "row_ids": [{huge}]',
+        f'"type": "move_rows", "row_ids": [{rows[0]}], "before": {huge}',
+    ):
         op_id = str(uuid.uuid4())
         await client.send(f'{{"op_id": "{op_id}", {body}}}')
         assert (await answer(client, op_id))["code"] == "invalid"

@@ -1,6 +1,7 @@
 """realtime.layers: the in-memory layer of the embedded default delivers sends made in other
 threads (the analytics writer's, the demo stream's) at once, not when something else wakes the
 serving loop."""
+
 import asyncio
 import threading
 import time

@@ -1,4 +1,5 @@
 """realtime.protocol: what clients send, parsed and checked before anything happens."""
+
 import json
 import uuid
 
@@ -15,15 +16,18 @@ def test_parse_gives_the_type_and_the_frame():
     assert protocol.parse(json.dumps({"type": "edit", "op_id": OP_ID, "cells": []}))[0] == "edit"
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    (None, "frames are JSON text"),
-    ("[1, 2]", "must be a JSON object"),
-    ('"hello"', "must be a JSON object"),
-    ('{"type": "drop_table"}', "unknown frame type 'drop_table'"),
-    ('{"since": 1}', "unknown frame type 'None'"),
-    ("{nope", "frame is not valid"),
-    ('{"type": "edit", "x": NaN}', "frame is not valid"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (None, "frames are JSON text"),
+        ("[1, 2]", "must be a JSON object"),
+        ('"hello"', "must be a JSON object"),
+        ('{"type": "drop_table"}', "unknown frame type 'drop_table'"),
+        ('{"since": 1}', "unknown frame type 'None'"),
+        ("{nope", "frame is not valid"),
+        ('{"type": "edit", "x": NaN}', "frame is not valid"),
+    ],
+)
 def test_parse_refuses_what_is_not_a_client_frame(text, message):
     with pytest.raises(ProtocolError, match=message) as refused:
         protocol.parse(text)
@@ -32,7 +36,7 @@ def test_parse_refuses_what_is_not_a_client_frame(text, message):
 
 def test_a_malformed_or_unknown_frame_is_answered_with_its_op_id_when_one_is_found():
     with pytest.raises(ProtocolError) as malformed:
-        protocol.parse('{"type": "edit", "op_id": "%s", "cells": [' % OP_ID)
+        protocol.parse(f'{{"type": "edit", "op_id": "{OP_ID}", "cells": [')
     assert malformed.value.detail["op_id"] == OP_ID
     with pytest.raises(ProtocolError) as unknown:
         protocol.parse(json.dumps({"type": "nope", "op_id": "x" * 65}))
@@ -47,8 +51,10 @@ def test_a_frame_over_the_limit_is_too_large_and_names_the_op_id_near_its_end():
 
 
 def test_write_call_names_the_service_and_passes_only_the_given_fields():
-    service, kwargs = protocol.write_call("add_column", {"type": "add_column", "name": "Due", "col_type": "date",
-                                                         "after": None, "width": 140, "unknown": 1})
+    service, kwargs = protocol.write_call(
+        "add_column",
+        {"type": "add_column", "name": "Due", "col_type": "date", "after": None, "width": 140, "unknown": 1},
+    )
     assert service == "column_add"
     assert kwargs == {"name": "Due", "type": "date", "width": 140, "op_id": None}
 
@@ -82,18 +88,23 @@ def test_since_refuses_anything_else(since):
 
 
 def test_presence_keeps_a_selection_and_makes_editing_a_boolean():
-    assert protocol.presence({"selection": {"row": 1, "col": "c2"}, "editing": 1}) == \
-        {"selection": {"row": 1, "col": "c2"}, "editing": True}
+    assert protocol.presence({"selection": {"row": 1, "col": "c2"}, "editing": 1}) == {
+        "selection": {"row": 1, "col": "c2"},
+        "editing": True,
+    }
     assert protocol.presence({}) == {"selection": None, "editing": False}
     ranged = {"rows": [1, 4], "cols": ["c1", "c3"]}
     assert protocol.presence({"selection": ranged})["selection"] == ranged
 
 
-@pytest.mark.parametrize(("selection", "message"), [
-    ({"row": 1, "script": "x"}, "selection is"),
-    ([1, 2], "selection is"),
-    ({"rows": list(range(200))}, "too large"),
-])
+@pytest.mark.parametrize(
+    ("selection", "message"),
+    [
+        ({"row": 1, "script": "x"}, "selection is"),
+        ([1, 2], "selection is"),
+        ({"rows": list(range(200))}, "too large"),
+    ],
+)
 def test_presence_refuses_a_selection_that_is_not_one(selection, message):
     with pytest.raises(ProtocolError, match=message):
         protocol.presence({"selection": selection})

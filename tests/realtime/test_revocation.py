@@ -7,6 +7,7 @@ for connections older than the channel layer's group expiry.
 
 The mechanism is realtime/revocation.py. History for viewers is tests/sheets/test_history_access.py.
 """
+
 import asyncio
 import contextlib
 import json
@@ -73,7 +74,7 @@ class Socket:
         while True:
             try:
                 message = await self.ws.receive_output(timeout=max(0.01, deadline - loop.time()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise AssertionError(f"{self.path} still open {within} s after the revocation; got {frames}") from None
             if message["type"] == "websocket.close":
                 return message.get("code"), frames
@@ -147,7 +148,9 @@ class Stream:
         chunk = await asyncio.wait_for(self.chunks.__anext__(), timeout)
         text = chunk.decode() if isinstance(chunk, bytes) else chunk
         for block in text.split("\n\n"):
-            fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(":"))
+            fields = dict(
+                line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(":")
+            )
             if "event" in fields:
                 self.events.append((fields["event"], checked(self.frames, json.loads(fields["data"]))))
 
@@ -168,7 +171,7 @@ class Stream:
                 await self._chunk(max(0.01, deadline - loop.time()))
         except StopAsyncIteration:
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AssertionError(f"the {self.name} stream still runs {within} s after the revocation") from None
 
     async def close(self):
@@ -221,8 +224,10 @@ def revoke_token_over_rest(person, token):
 
 def change_password_in_the_account_page(client):
     """allauth's password change form, in the session of `client`."""
-    response = client.post("/accounts/password/change/", {
-        "oldpassword": PASSWORD, "password1": "a-new-pass-word-456", "password2": "a-new-pass-word-456"})
+    response = client.post(
+        "/accounts/password/change/",
+        {"oldpassword": PASSWORD, "password1": "a-new-pass-word-456", "password2": "a-new-pass-word-456"},
+    )
     assert response.status_code == 302, response.content[:500]
 
 
@@ -265,8 +270,11 @@ async def test_deactivating_a_user_ends_every_connection_of_theirs(room, workspa
     editor = await database_sync_to_async(member)(workspace, Role.EDITOR)
     _, key = await issue_token(editor)
     _, async_client, cookie = await logged_in(editor)
-    connections = [await sheet_socket(sheet, key=key), await sheet_socket(sheet, cookie=cookie),
-                   await dashboard_socket(workspace.pk, key=key)]
+    connections = [
+        await sheet_socket(sheet, key=key),
+        await sheet_socket(sheet, cookie=cookie),
+        await dashboard_socket(workspace.pk, key=key),
+    ]
     streams = [await dashboard_stream(async_client, workspace.pk), await bell_stream(async_client)]
     try:
         await database_sync_to_async(deactivate)(editor)
@@ -290,7 +298,9 @@ async def test_the_bell_stream_ends_when_the_person_leaves_one_of_its_workspaces
         await database_sync_to_async(remove_member)(viewer, other)
         assert await bell.ended()
         again = await bell_stream(async_client)
-        await sync_to_async(alert_notify.notification)(workspace.pk, pushed_notification(workspace.pk, id=7, message="still mine"))
+        await sync_to_async(alert_notify.notification)(
+            workspace.pk, pushed_notification(workspace.pk, id=7, message="still mine")
+        )
         assert (await again.next_event("notification"))["notification"]["id"] == 7
         await again.close()
     finally:
@@ -307,8 +317,11 @@ async def test_revoking_a_token_ends_the_connections_opened_with_it_and_only_tho
     _, kept_key = await issue_token(editor, "kept")
     _, async_client, cookie = await logged_in(editor)
     gone = [await sheet_socket(sheet, key=revoked_key), await dashboard_socket(workspace.pk, key=revoked_key)]
-    kept = [await sheet_socket(sheet, key=kept_key), await sheet_socket(sheet, cookie=cookie),
-            await dashboard_socket(workspace.pk, key=kept_key)]
+    kept = [
+        await sheet_socket(sheet, key=kept_key),
+        await sheet_socket(sheet, cookie=cookie),
+        await dashboard_socket(workspace.pk, key=kept_key),
+    ]
     bell = await bell_stream(async_client)
     try:
         await database_sync_to_async(revoke_token_over_rest)(editor, revoked)
@@ -329,7 +342,10 @@ async def test_logging_out_ends_that_sessions_connections_and_no_other_session(r
     leaving, leaving_async, leaving_cookie = await logged_in(editor)
     _, staying_async, staying_cookie = await logged_in(editor)
     _, key = await issue_token(editor)
-    gone = [await sheet_socket(sheet, cookie=leaving_cookie), await dashboard_socket(workspace.pk, cookie=leaving_cookie)]
+    gone = [
+        await sheet_socket(sheet, cookie=leaving_cookie),
+        await dashboard_socket(workspace.pk, cookie=leaving_cookie),
+    ]
     gone_streams = [await dashboard_stream(leaving_async, workspace.pk), await bell_stream(leaving_async)]
     kept = [await sheet_socket(sheet, cookie=staying_cookie), await sheet_socket(sheet, key=key)]
     kept_stream = await bell_stream(staying_async)
@@ -341,7 +357,9 @@ async def test_logging_out_ends_that_sessions_connections_and_no_other_session(r
             assert await stream.ended()
         for socket in kept:
             await socket.still_open()
-        await sync_to_async(alert_notify.notification)(workspace.pk, pushed_notification(workspace.pk, id=9, message="for the other session"))
+        await sync_to_async(alert_notify.notification)(
+            workspace.pk, pushed_notification(workspace.pk, id=9, message="for the other session")
+        )
         assert (await kept_stream.next_event("notification"))["notification"]["id"] == 9
     finally:
         await close_all(*gone, *gone_streams, *kept, kept_stream)
@@ -353,8 +371,12 @@ async def test_changing_the_password_ends_all_of_the_users_connections(room, wor
     changing, _, cookie = await logged_in(editor)
     _, other_async, other_cookie = await logged_in(editor)
     _, key = await issue_token(editor)
-    sockets = [await sheet_socket(sheet, cookie=cookie), await sheet_socket(sheet, cookie=other_cookie),
-               await sheet_socket(sheet, key=key), await dashboard_socket(workspace.pk, key=key)]
+    sockets = [
+        await sheet_socket(sheet, cookie=cookie),
+        await sheet_socket(sheet, cookie=other_cookie),
+        await sheet_socket(sheet, key=key),
+        await dashboard_socket(workspace.pk, key=key),
+    ]
     bell = await bell_stream(other_async)
     try:
         await sync_to_async(change_password_in_the_account_page)(changing)
@@ -422,14 +444,20 @@ def announcements_lost(monkeypatch):
 
 @pytest.mark.parametrize("kind", REVOCATIONS)
 @pytest.mark.parametrize("write", ["edit", "insert_rows"])
-async def test_a_write_that_overtakes_the_announcement_is_refused_when_applied(kind, write, room, workspace, announcements_lost):
+async def test_a_write_that_overtakes_the_announcement_is_refused_when_applied(
+    kind, write, room, workspace, announcements_lost
+):
     sheet, rows = room
     editor = await database_sync_to_async(member)(workspace, Role.EDITOR)
     socket, token, client = await _sheet_socket_of(kind, sheet, editor)
     try:
         await socket.still_open()
         await _revoke(kind, editor, workspace, token, client)
-        frame = edit(rows[0], "overtook") if write == "edit" else {"type": "insert_rows", "op_id": str(uuid.uuid4()), "count": 1}
+        frame = (
+            edit(rows[0], "overtook")
+            if write == "edit"
+            else {"type": "insert_rows", "op_id": str(uuid.uuid4()), "count": 1}
+        )
         await socket.send(frame)
         error = await socket.recv_type("error")
         assert error["code"] == "access_revoked" and error["op_id"] == frame["op_id"], error
@@ -462,7 +490,9 @@ async def test_revocation_reaches_connections_older_than_the_group_expiry(room, 
     try:
         await asyncio.sleep(short_group_expiry * 2)  # every group joined at the start has expired by now
         # The workspace's pushes still arrive (those groups are kept too)...
-        await sync_to_async(alert_notify.notification)(workspace.pk, pushed_notification(workspace.pk, id=3, message="late"))
+        await sync_to_async(alert_notify.notification)(
+            workspace.pk, pushed_notification(workspace.pk, id=3, message="late")
+        )
         assert (await sockets[1].recv_type("notification"))["notification"]["id"] == 3
         for stream in streams:
             assert (await stream.next_event("notification"))["notification"]["id"] == 3
@@ -501,7 +531,9 @@ async def read_sse_until_end(host, port, path, cookie, welcome, timeout):
     """A Server-Sent Events stream over a real HTTP/1.1 connection: sets `welcome` once the welcome
     event arrived; returns when the server ends the stream (its last chunk), or raises on timeout."""
     reader, writer = await asyncio.open_connection(host, port)
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nCookie: {cookie}\r\nAccept: text/event-stream\r\n\r\n".encode())
+    writer.write(
+        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nCookie: {cookie}\r\nAccept: text/event-stream\r\n\r\n".encode()
+    )
     await writer.drain()
     received = b""
     try:
@@ -532,16 +564,23 @@ async def test_across_processes_a_revoked_token_and_a_logout_end_connections_on_
     session, _, cookie = await logged_in(editor)
 
     welcome = asyncio.Event()
-    bell = asyncio.create_task(read_sse_until_end("127.0.0.1", a.port, "/notifications/events/", cookie.decode(), welcome, 10))
-    async with websockets.connect(a.ws_url(f"/ws/sheets/{sheet.pk}/?token={key}")) as ws, \
-            websockets.connect(a.ws_url(f"/ws/dashboards/{workspace.pk}/?token={key}")) as dash:
+    bell = asyncio.create_task(
+        read_sse_until_end("127.0.0.1", a.port, "/notifications/events/", cookie.decode(), welcome, 10)
+    )
+    async with (
+        websockets.connect(a.ws_url(f"/ws/sheets/{sheet.pk}/?token={key}")) as ws,
+        websockets.connect(a.ws_url(f"/ws/dashboards/{workspace.pk}/?token={key}")) as dash,
+    ):
         assert json.loads(await ws.recv())["type"] == "welcome"
         assert json.loads(await dash.recv())["type"] == "welcome"
         await asyncio.wait_for(welcome.wait(), 10)
 
         def revoke():
-            request = urllib.request.Request(f"{b.http_url}/api/v1/tokens/{token.pk}/", method="DELETE",
-                                             headers={"Authorization": f"Token {admin_key}"})
+            request = urllib.request.Request(
+                f"{b.http_url}/api/v1/tokens/{token.pk}/",
+                method="DELETE",
+                headers={"Authorization": f"Token {admin_key}"},
+            )
             assert urllib.request.urlopen(request, timeout=10).status == 204
 
         await sync_to_async(revoke)()

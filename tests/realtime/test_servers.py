@@ -1,5 +1,6 @@
 """The realtime path across real server processes: fan-out through Redis between uvicorn and
 daphne processes, reconnect with hello and resend by op_id, and a Redis restart under load."""
+
 import asyncio
 import contextlib
 import itertools
@@ -14,7 +15,6 @@ from accounts.models import ApiToken
 from sheets.models import Operation, Row
 
 from ..factories import make_sheet
-
 from .servers import RedisProcess, SheetClient, logs, running_servers, sheet_state
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -48,7 +48,9 @@ def private_redis():
 def room(workspace, owner, editor):
     """A sheet with text columns c1, c2, an integer column c3 and five rows; a token for the
     owner and one for the editor."""
-    sheet = make_sheet(workspace, owner, rows=5, columns=[{"name": "A"}, {"name": "B"}, {"name": "N", "type": "integer"}])
+    sheet = make_sheet(
+        workspace, owner, rows=5, columns=[{"name": "A"}, {"name": "B"}, {"name": "N", "type": "integer"}]
+    )
     rows = list(Row.objects.filter(sheet=sheet).order_by("position").values_list("pk", flat=True))
     keys = [ApiToken.issue(user=person, name="ws")[1] for person in (owner, editor)]
     return sheet, rows, keys
@@ -150,7 +152,11 @@ async def test_a_client_that_was_away_catches_up_with_hello_and_resends_exactly_
         lost = await carol.edit(rows[0], "c1", "carol's, first")
         first = await carol.result(lost)
         del carol.acks[lost]
-        carol.unacked[lost] = {"type": "edit", "op_id": lost, "cells": [{"row": rows[0], "col": "c1", "value": "carol's, first"}]}
+        carol.unacked[lost] = {
+            "type": "edit",
+            "op_id": lost,
+            "cells": [{"row": rows[0], "col": "c1", "value": "carol's, first"}],
+        }
         inserted = await carol.write({"type": "insert_rows", "count": 1, "after": rows[4]})
         first_insert = await carol.result(inserted)
         del carol.acks[inserted]
@@ -163,7 +169,9 @@ async def test_a_client_that_was_away_catches_up_with_hello_and_resends_exactly_
         await alice.result(await alice.edit(rows[0], "c1", "alice's, later"))
         for value in range(3):
             await alice.result(await alice.edit(rows[1], "c2", f"v{value}"))
-        added = await alice.result(await alice.write({"type": "insert_rows", "rows": [{"c1": "new"}], "after": rows[0]}))
+        added = await alice.result(
+            await alice.write({"type": "insert_rows", "rows": [{"c1": "new"}], "after": rows[0]})
+        )
         await alice.result(await alice.write({"type": "delete_rows", "row_ids": [rows[3]]}))
         await alice.result(await alice.write({"type": "move_rows", "row_ids": [rows[4]], "before": rows[0]}))
         assert added["type"] == "ack"
@@ -200,7 +208,7 @@ async def test_a_write_sent_just_before_the_connection_drops_is_applied_at_most_
             connects = carol.connects
             op_ids.append(await carol.write({"type": "insert_rows", "count": 1}))
             await carol.drop()
-            await carol.wait(lambda: carol.connects > connects, 15, "the reconnection")
+            await carol.wait(lambda before=connects: carol.connects > before, 15, "the reconnection")
         answers = [await carol.result(op_id) for op_id in op_ids]
         assert all(answer["type"] == "ack" for answer in answers), answers
         version, state = await converged(clients, sheet)
@@ -231,7 +239,8 @@ async def keep_editing(client, rows, stop_event, tag, pause=0.03):
 
 
 async def test_clients_recover_from_a_redis_restart_and_no_acknowledged_edit_is_lost(
-        start_servers, private_redis, room):
+    start_servers, private_redis, room
+):
     sheet, rows, (owner_key, editor_key) = room
     a, b = start_servers(("uvicorn", "uvicorn"), redis_url=private_redis.url)
     editors = [
@@ -254,8 +263,10 @@ async def test_clients_recover_from_a_redis_restart_and_no_acknowledged_edit_is_
 
     def edit_for_a_while():
         stop_editing = asyncio.Event()
-        tasks = [asyncio.create_task(keep_editing(c, rows, stop_editing, f"e{n}.{loop.time()}"))
-                 for n, c in enumerate(editors)]
+        tasks = [
+            asyncio.create_task(keep_editing(c, rows, stop_editing, f"e{n}.{loop.time()}"))
+            for n, c in enumerate(editors)
+        ]
 
         async def stop_all():
             stop_editing.set()
@@ -273,8 +284,11 @@ async def test_clients_recover_from_a_redis_restart_and_no_acknowledged_edit_is_
         dropped = editors[0]
         failures = len(dropped.close_codes)
         await dropped.drop()  # and a client that loses its connection cannot come back yet
-        await dropped.wait(lambda: len(dropped.close_codes) >= failures + 3 and len(dropped.unacked) >= 3, 30,
-                           "refused reconnections while Redis is down")
+        await dropped.wait(
+            lambda: len(dropped.close_codes) >= failures + 3 and len(dropped.unacked) >= 3,
+            30,
+            "refused reconnections while Redis is down",
+        )
         await stop_editing()
         for client in editors[1:]:
             await client.wait(lambda c=client: not c.unacked, 30, "its writes to be answered")
@@ -290,17 +304,25 @@ async def test_clients_recover_from_a_redis_restart_and_no_acknowledged_edit_is_
         # The fan-out works again: watchers get new writes as `ops` frames.
         stop_editing = edit_for_a_while()
         for watcher in watchers:
-            await watcher.wait(lambda w=watcher: len([v for v in w.ops_versions if v > restarted_version]) >= 10,
-                               30, "ops after the restart")
+            await watcher.wait(
+                lambda w=watcher: len([v for v in w.ops_versions if v > restarted_version]) >= 10,
+                30,
+                "ops after the restart",
+            )
         await stop_editing()
         version, state = await converged(clients, sheet, timeout=60)
 
         # Every acknowledged write is in the log with the version of its ack, and the log holds
         # nothing else since the start.
         acked = {op_id: ack["version"] for c in editors for op_id, ack in c.acks.items()}
-        logged = await database_sync_to_async(lambda: {
-            str(op_id): v for op_id, v in Operation.objects.filter(sheet=sheet, version__gt=start_version)
-            .values_list("op_id", "version")})()
+        logged = await database_sync_to_async(
+            lambda: {
+                str(op_id): v
+                for op_id, v in Operation.objects.filter(sheet=sheet, version__gt=start_version).values_list(
+                    "op_id", "version"
+                )
+            }
+        )()
         assert logged == acked
         assert version == start_version + len(acked) and not any(c.rejected for c in editors)
 
@@ -323,17 +345,20 @@ async def test_a_client_that_reads_nothing_is_closed_with_4008_and_the_others_ge
     full) and more than WS_MAX_BACKLOG frames wait behind them, it is closed with 4008. The
     others, reading, get every operation as an `ops` frame and stay connected."""
     sheet, rows, (owner_key, editor_key) = room
-    (server,) = start_servers(("uvicorn",), GRIDCAST_WS_MAX_BACKLOG=20,
-                              GRIDCAST_WS_EDITS_PER_SECOND=100_000, GRIDCAST_WS_EDIT_BURST=100_000)
-    watchers = [await SheetClient(url(server, sheet, editor_key), f"watcher {n}", gap_timeout=None).start()
-                for n in range(3)]
+    (server,) = start_servers(
+        ("uvicorn",), GRIDCAST_WS_MAX_BACKLOG=20, GRIDCAST_WS_EDITS_PER_SECOND=100_000, GRIDCAST_WS_EDIT_BURST=100_000
+    )
+    watchers = [
+        await SheetClient(url(server, sheet, editor_key), f"watcher {n}", gap_timeout=None).start() for n in range(3)
+    ]
     writer = await SheetClient(url(server, sheet, owner_key), "writer").start()
     # The stalled client: bench/fanout.py's bare WebSocket client, which stops reading at once.
     from bench.fanout import open_connection
 
     stalled_frames = []
-    stalled = await open_connection(server.port, f"/ws/sheets/{sheet.pk}/?token={editor_key}",
-                                    lambda payload, now: stalled_frames.append(payload))
+    stalled = await open_connection(
+        server.port, f"/ws/sheets/{sheet.pk}/?token={editor_key}", lambda payload, now: stalled_frames.append(payload)
+    )
     stalled.transport.pause_reading()
     start = json.loads(stalled.welcome.result())["version"]
     clients = watchers + [writer]

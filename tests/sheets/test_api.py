@@ -1,4 +1,5 @@
 """REST API of sheets, columns, rows, cells and the operation log: results, errors, idempotency."""
+
 import json
 import re
 import uuid
@@ -48,20 +49,29 @@ def assert_error(response, status, code):
 
 def test_cells_batch_returns_version_op_id_and_changes(api, editor, sheet, rows):
     op_id = str(uuid.uuid4())
-    response = api(editor).post(url(sheet, "cells/"), {"op_id": op_id, "cells": [
-        {"row": rows[0], "col": "c1", "value": "Widget"},
-        {"row": rows[0], "col": "c2", "value": "1,234.5"},
-        {"row": rows[1], "col": "c4", "value": "yes"},
-    ]}, format="json")
+    response = api(editor).post(
+        url(sheet, "cells/"),
+        {
+            "op_id": op_id,
+            "cells": [
+                {"row": rows[0], "col": "c1", "value": "Widget"},
+                {"row": rows[0], "col": "c2", "value": "1,234.5"},
+                {"row": rows[1], "col": "c4", "value": "yes"},
+            ],
+        },
+        format="json",
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["version"] == version(sheet) == sheet.version + 1
     assert body["op_id"] == op_id and body["kind"] == "cells.update" and body["actor"] == editor.pk
-    assert body["changes"] == {"cells": [
-        {"row": rows[0], "col": "c1", "value": "Widget"},
-        {"row": rows[0], "col": "c2", "value": 1234.5},
-        {"row": rows[1], "col": "c4", "value": True},
-    ]}
+    assert body["changes"] == {
+        "cells": [
+            {"row": rows[0], "col": "c1", "value": "Widget"},
+            {"row": rows[0], "col": "c2", "value": 1234.5},
+            {"row": rows[1], "col": "c4", "value": True},
+        ]
+    }
     assert data(sheet)[rows[0]] == {"c1": "Widget", "c2": 1234.5}
     assert data(sheet)[rows[1]] == {"c4": True}
 
@@ -69,13 +79,16 @@ def test_cells_batch_returns_version_op_id_and_changes(api, editor, sheet, rows)
 def test_a_resent_op_id_is_applied_once(api, editor, sheet, rows):
     op_id = str(uuid.uuid4())
     client = api(editor)
-    first = client.post(url(sheet, "cells/"), {"op_id": op_id, "cells": [{"row": rows[0], "col": "c3", "value": 1}]},
-                        format="json")
+    first = client.post(
+        url(sheet, "cells/"), {"op_id": op_id, "cells": [{"row": rows[0], "col": "c3", "value": 1}]}, format="json"
+    )
     # Another edit by someone else lands in between; the resend must not overwrite it.
-    api(sheet.created_by).post(url(sheet, "cells/"), {"cells": [{"row": rows[0], "col": "c3", "value": 2}]},
-                               format="json")
-    again = client.post(url(sheet, "cells/"), {"op_id": op_id, "cells": [{"row": rows[0], "col": "c3", "value": 1}]},
-                        format="json")
+    api(sheet.created_by).post(
+        url(sheet, "cells/"), {"cells": [{"row": rows[0], "col": "c3", "value": 2}]}, format="json"
+    )
+    again = client.post(
+        url(sheet, "cells/"), {"op_id": op_id, "cells": [{"row": rows[0], "col": "c3", "value": 1}]}, format="json"
+    )
     assert first.status_code == again.status_code == 200
     assert again.json() == first.json()
     assert data(sheet)[rows[0]] == {"c3": 2}
@@ -86,8 +99,14 @@ def test_a_resent_op_id_is_applied_once(api, editor, sheet, rows):
 def test_op_id_reused_for_another_kind_is_409(api, editor, sheet, rows):
     op_id = str(uuid.uuid4())
     client = api(editor)
-    assert client.post(url(sheet, "cells/"), {"op_id": op_id, "cells": [{"row": rows[0], "col": "c1", "value": "a"}]},
-                       format="json").status_code == 200
+    assert (
+        client.post(
+            url(sheet, "cells/"),
+            {"op_id": op_id, "cells": [{"row": rows[0], "col": "c1", "value": "a"}]},
+            format="json",
+        ).status_code
+        == 200
+    )
     before = version(sheet)
     error = assert_error(client.post(url(sheet, "rows/"), {"op_id": op_id, "count": 1}, format="json"), 409, "conflict")
     assert error["op_id"] == op_id
@@ -96,10 +115,16 @@ def test_op_id_reused_for_another_kind_is_409(api, editor, sheet, rows):
 
 def test_a_bad_value_is_400_naming_row_and_column_and_nothing_is_applied(api, editor, sheet, rows):
     before = version(sheet)
-    response = api(editor).post(url(sheet, "cells/"), {"cells": [
-        {"row": rows[0], "col": "c1", "value": "fine"},
-        {"row": rows[1], "col": "c2", "value": "lots"},
-    ]}, format="json")
+    response = api(editor).post(
+        url(sheet, "cells/"),
+        {
+            "cells": [
+                {"row": rows[0], "col": "c1", "value": "fine"},
+                {"row": rows[1], "col": "c2", "value": "lots"},
+            ]
+        },
+        format="json",
+    )
     error = assert_error(response, 400, "invalid_value")
     assert (error["row"], error["col"]) == (rows[1], "c2")
     assert "Amount" in error["message"] and "not a number" in error["message"]
@@ -109,16 +134,29 @@ def test_a_bad_value_is_400_naming_row_and_column_and_nothing_is_applied(api, ed
 def test_a_row_of_another_sheet_is_rejected(api, owner, workspace, sheet, rows):
     other = make_sheet(workspace, owner, rows=1, name="Other")
     foreign_row = Row.objects.get(sheet=other).pk
-    error = assert_error(api(owner).post(url(sheet, "cells/"), {"cells": [
-        {"row": foreign_row, "col": "c1", "value": "x"}]}, format="json"), 400, "invalid_value")
+    error = assert_error(
+        api(owner).post(
+            url(sheet, "cells/"), {"cells": [{"row": foreign_row, "col": "c1", "value": "x"}]}, format="json"
+        ),
+        400,
+        "invalid_value",
+    )
     assert error["row"] == foreign_row
     assert Row.objects.get(pk=foreign_row).data == {}
 
 
-@pytest.mark.parametrize("body", [
-    {"cells": []}, {"cells": "A1"}, {}, {"cells": [{"row": "x", "col": "c1", "value": 1}]},
-    {"cells": [{"row": 1, "value": 1}]}, {"cells": [{"row": 1, "col": "c1", "extra": 1}]}, {"op_id": "nope", "cells": [{}]},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"cells": []},
+        {"cells": "A1"},
+        {},
+        {"cells": [{"row": "x", "col": "c1", "value": 1}]},
+        {"cells": [{"row": 1, "value": 1}]},
+        {"cells": [{"row": 1, "col": "c1", "extra": 1}]},
+        {"op_id": "nope", "cells": [{}]},
+    ],
+)
 def test_malformed_batches_are_400(api, editor, sheet, rows, body):
     before = version(sheet)
     assert_error(api(editor).post(url(sheet, "cells/"), body, format="json"), 400, "invalid")
@@ -165,15 +203,27 @@ def test_unknown_method_is_405_json(api, editor, sheet):
 
 
 def test_create_sheet_with_columns_and_read_it(api, editor, workspace):
-    response = api(editor).post("/api/v1/sheets/", {"workspace": workspace.pk, "name": "Budget", "columns": [
-        {"name": "Item"}, {"name": "Cost", "type": "number"}]}, format="json")
+    response = api(editor).post(
+        "/api/v1/sheets/",
+        {
+            "workspace": workspace.pk,
+            "name": "Budget",
+            "columns": [{"name": "Item"}, {"name": "Cost", "type": "number"}],
+        },
+        format="json",
+    )
     assert response.status_code == 201
     body = response.json()
     assert body["name"] == "Budget" and body["workspace"] == workspace.pk and body["access"] == "edit"
-    assert [(c["key"], c["name"], c["type"]) for c in body["columns"]] == [("c1", "Item", "text"), ("c2", "Cost", "number")]
+    assert [(c["key"], c["name"], c["type"]) for c in body["columns"]] == [
+        ("c1", "Item", "text"),
+        ("c2", "Cost", "number"),
+    ]
     detail = api(editor).get(f"/api/v1/sheets/{body['id']}/").json()
     assert detail["row_count"] == 0 and detail["access"] == "edit"
-    assert detail["version"] == body["version"] == Operation.objects.filter(sheet_id=body["id"]).latest("version").version
+    assert (
+        detail["version"] == body["version"] == Operation.objects.filter(sheet_id=body["id"]).latest("version").version
+    )
 
 
 def test_create_sheet_without_columns_gets_a_b_c(api, owner, workspace):
@@ -213,11 +263,16 @@ def test_share_gives_one_sheet_and_unshare_takes_it_back(api, owner, workspace, 
     assert_error(client.get(url(other)), 404, "not_found")
     assert_error(client.get(f"/api/v1/workspaces/{workspace.pk}/"), 404, "not_found")
 
-    assert api(owner).post(url(sheet, "share/"), {"email": friend.email, "level": "view"}, format="json").status_code == 202
+    assert (
+        api(owner).post(url(sheet, "share/"), {"email": friend.email, "level": "view"}, format="json").status_code
+        == 202
+    )
     assert client.get(url(sheet)).json()["access"] == "view"
     assert_error(client.patch(url(sheet), {"name": "Mine"}, format="json"), 403, "forbidden")
 
-    assert api(owner).post(url(sheet, "share/"), {"email": friend.email, "level": None}, format="json").status_code == 202
+    assert (
+        api(owner).post(url(sheet, "share/"), {"email": friend.email, "level": None}, format="json").status_code == 202
+    )
     assert client.get("/api/v1/sheets/").json() == []
     assert_error(client.get(url(sheet)), 404, "not_found")
 
@@ -225,10 +280,15 @@ def test_share_gives_one_sheet_and_unshare_takes_it_back(api, owner, workspace, 
 def test_share_with_unknown_email_waits_and_unknown_level_is_rejected(api, owner, sheet):
     # An address without an account answers as one with an account does (tests/accounts/
     # test_account_enumeration.py); the share waits until an account verifies it.
-    assert api(owner).post(url(sheet, "share/"), {"email": "ghost@example.com", "level": "view"},
-                           format="json").status_code == 202
-    assert_error(api(owner).post(url(sheet, "share/"), {"email": user().email, "level": "own"}, format="json"),
-                 400, "invalid")
+    assert (
+        api(owner)
+        .post(url(sheet, "share/"), {"email": "ghost@example.com", "level": "view"}, format="json")
+        .status_code
+        == 202
+    )
+    assert_error(
+        api(owner).post(url(sheet, "share/"), {"email": user().email, "level": "own"}, format="json"), 400, "invalid"
+    )
 
 
 @pytest.mark.parametrize("query", ["workspace=abc", "workspace=-1"])
@@ -258,8 +318,9 @@ def test_add_rename_retype_move_and_delete_columns(api, editor, sheet, rows):
     assert [c["key"] for c in client.get(url(sheet, "columns/")).json()][:2] == ["c1", key]
 
     client.post(url(sheet, "cells/"), {"cells": [{"row": rows[0], "col": key, "value": "12"}]}, format="json")
-    changed = client.patch(url(sheet, f"columns/{key}/"), {"name": "Qty", "type": "integer", "before": "c1"},
-                           format="json")
+    changed = client.patch(
+        url(sheet, f"columns/{key}/"), {"name": "Qty", "type": "integer", "before": "c1"}, format="json"
+    )
     assert changed.status_code == 200
     assert [op["kind"] for op in changed.json()] == ["column.rename", "column.retype", "column.move"]
     column = Column.objects.get(sheet=sheet, key=key)
@@ -280,12 +341,15 @@ def test_duplicate_column_name_is_409(api, editor, sheet):
     assert Column.objects.get(sheet=sheet, key="c1").name == "Name"
 
 
-@pytest.mark.parametrize("body,status,code", [
-    ({"name": "X", "type": "colour"}, 400, "invalid"),
-    ({"name": ""}, 400, "invalid"),
-    ({"name": "X", "after": "c99"}, 404, "not_found"),
-    ({"name": "X", "type": "choice", "options": {"choices": "abc"}}, 400, "invalid"),
-])
+@pytest.mark.parametrize(
+    "body,status,code",
+    [
+        ({"name": "X", "type": "colour"}, 400, "invalid"),
+        ({"name": ""}, 400, "invalid"),
+        ({"name": "X", "after": "c99"}, 404, "not_found"),
+        ({"name": "X", "type": "choice", "options": {"choices": "abc"}}, 400, "invalid"),
+    ],
+)
 def test_bad_column_is_rejected(api, editor, sheet, body, status, code):
     count = Column.objects.filter(sheet=sheet).count()
     assert_error(api(editor).post(url(sheet, "columns/"), body, format="json"), status, code)
@@ -310,9 +374,15 @@ def test_column_change_needs_something_to_change(api, editor, sheet):
 @pytest.fixture
 def filled(api, owner, sheet):
     names = ["pear", "apple", "fig", "kiwi", "banana", "cherry"]
-    response = api(owner).post(url(sheet, "rows/"), {"rows": [
-        {"c1": name, "c3": index, "c7": "shipped" if index % 2 else "new"} for index, name in enumerate(names)
-    ]}, format="json")
+    response = api(owner).post(
+        url(sheet, "rows/"),
+        {
+            "rows": [
+                {"c1": name, "c3": index, "c7": "shipped" if index % 2 else "new"} for index, name in enumerate(names)
+            ]
+        },
+        format="json",
+    )
     assert response.status_code == 201
     return [r["id"] for r in response.json()["changes"]["rows"]]
 
@@ -343,11 +413,21 @@ def test_rows_window_filter_and_sort(api, viewer, sheet, filled):
     assert names(client.get(url(sheet, "rows/?filter=c3:lt:2&sort=-c1&offset=1"))) == ["apple"]
 
 
-@pytest.mark.parametrize("query,col", [
-    ("offset=-1", None), ("limit=0", None), ("limit=5000", None), ("limit=ten", None), ("offset=1.5", None),
-    ("filter=c99:eq:1", "c99"), ("filter=c1", None), ("filter=c1:like:x", None), ("filter=c3:gt:many", "c3"),
-    ("sort=c42", "c42"),
-])
+@pytest.mark.parametrize(
+    "query,col",
+    [
+        ("offset=-1", None),
+        ("limit=0", None),
+        ("limit=5000", None),
+        ("limit=ten", None),
+        ("offset=1.5", None),
+        ("filter=c99:eq:1", "c99"),
+        ("filter=c1", None),
+        ("filter=c1:like:x", None),
+        ("filter=c3:gt:many", "c3"),
+        ("sort=c42", "c42"),
+    ],
+)
 def test_bad_row_query_params_are_400(api, viewer, sheet, filled, query, col):
     error = assert_error(api(viewer).get(url(sheet, f"rows/?{query}")), 400, "invalid")
     if col:
@@ -372,16 +452,19 @@ def test_insert_move_and_delete_rows(api, editor, sheet, rows):
     assert client.get(url(sheet)).json()["row_count"] == 3
 
 
-@pytest.mark.parametrize("path,body,status,code", [
-    ("rows/", {}, 400, "invalid"),
-    ("rows/", {"count": 1, "rows": [{}]}, 400, "invalid"),
-    ("rows/", {"count": 0}, 400, "invalid"),
-    ("rows/", {"rows": [{"c2": "many"}]}, 400, "invalid_value"),
-    ("rows/", {"count": 1, "after": 999999}, 404, "not_found"),
-    ("rows/delete/", {"row_ids": [999999]}, 404, "not_found"),
-    ("rows/delete/", {"row_ids": []}, 400, "invalid"),
-    ("rows/move/", {"row_ids": [999999]}, 404, "not_found"),
-])
+@pytest.mark.parametrize(
+    "path,body,status,code",
+    [
+        ("rows/", {}, 400, "invalid"),
+        ("rows/", {"count": 1, "rows": [{}]}, 400, "invalid"),
+        ("rows/", {"count": 0}, 400, "invalid"),
+        ("rows/", {"rows": [{"c2": "many"}]}, 400, "invalid_value"),
+        ("rows/", {"count": 1, "after": 999999}, 404, "not_found"),
+        ("rows/delete/", {"row_ids": [999999]}, 404, "not_found"),
+        ("rows/delete/", {"row_ids": []}, 400, "invalid"),
+        ("rows/move/", {"row_ids": [999999]}, 404, "not_found"),
+    ],
+)
 def test_bad_row_writes_are_rejected(api, editor, sheet, rows, path, body, status, code):
     before = version(sheet)
     assert_error(api(editor).post(url(sheet, path), body, format="json"), status, code)
@@ -410,7 +493,9 @@ def test_operations_since_a_version(api, editor, sheet, rows):
     assert [op["version"] for op in body["operations"]] == [start + 2, start + 3]
     assert [op["changes"]["cells"][0]["value"] for op in body["operations"]] == ["b", "c"]
     assert all(op["actor"] == editor.pk and op["kind"] == "cells.update" for op in body["operations"])
-    assert [op["version"] for op in api(editor).get(url(sheet, "operations/?since=0&limit=2")).json()["operations"]] == [1, 2]
+    assert [
+        op["version"] for op in api(editor).get(url(sheet, "operations/?since=0&limit=2")).json()["operations"]
+    ] == [1, 2]
     assert api(editor).get(url(sheet, f"operations/?since={start + 3}")).json()["operations"] == []
 
 
@@ -427,7 +512,9 @@ def test_openapi_schema_generates_without_warnings_or_errors(api, viewer):
     response = api(viewer).get("/api/v1/schema/?format=json")
     assert response.status_code == 200
     assert not GENERATOR_STATS._warn_cache and not GENERATOR_STATS._error_cache, (
-        dict(GENERATOR_STATS._warn_cache), dict(GENERATOR_STATS._error_cache))
+        dict(GENERATOR_STATS._warn_cache),
+        dict(GENERATOR_STATS._error_cache),
+    )
     schema = json.loads(response.content)
     validate_schema(schema)
     from analytics.urls import urlpatterns as analytics_urls
@@ -438,8 +525,11 @@ def test_openapi_schema_generates_without_warnings_or_errors(api, viewer):
     expected -= {"/api/v1/schema/", "/api/v1/docs/"}
     assert {param.sub("{}", p) for p in schema["paths"]} == expected
     methods = {(param.sub("{}", path), method) for path, ops in schema["paths"].items() for method in ops}
-    assert {("/api/v1/sheets/{}/", "delete"), ("/api/v1/tokens/{}/", "delete"),
-            ("/api/v1/workspaces/{}/members/{}/", "patch")} <= methods
+    assert {
+        ("/api/v1/sheets/{}/", "delete"),
+        ("/api/v1/tokens/{}/", "delete"),
+        ("/api/v1/workspaces/{}/members/{}/", "patch"),
+    } <= methods
     assert "Token" in json.dumps(schema["components"]["securitySchemes"])
 
 

@@ -1,4 +1,5 @@
 """The column-type registry: one entry per type holds everything the rest of Gridcast asks of it."""
+
 import datetime as dt
 
 import pytest
@@ -12,7 +13,14 @@ def test_every_type_declares_what_the_rest_of_gridcast_asks():
     assert column_types.numeric_types() == ("number", "integer")
     assert column_types.time_types() == ("date", "datetime")
     assert [column_types.get(n).duckdb for n in column_types.names()] == [
-        "VARCHAR", "DOUBLE", "BIGINT", "BOOLEAN", "DATE", "TIMESTAMPTZ", "VARCHAR"]
+        "VARCHAR",
+        "DOUBLE",
+        "BIGINT",
+        "BOOLEAN",
+        "DATE",
+        "TIMESTAMPTZ",
+        "VARCHAR",
+    ]
 
 
 def test_the_model_field_takes_its_choices_from_the_registry():
@@ -22,8 +30,15 @@ def test_the_model_field_takes_its_choices_from_the_registry():
 def test_the_client_table_lists_every_type_in_order_with_its_editor():
     table = column_types.client_table()
     assert list(table) == column_types.names()
-    assert table["number"] == {"label": "Number", "icon": "1.5", "editor": "number", "numeric": True,
-                               "time": False, "align": "right", "options": []}
+    assert table["number"] == {
+        "label": "Number",
+        "icon": "1.5",
+        "editor": "number",
+        "numeric": True,
+        "time": False,
+        "align": "right",
+        "options": [],
+    }
     assert table["choice"]["options"] == ["choices"] and table["boolean"]["editor"] == "checkbox"
 
 
@@ -32,16 +47,19 @@ def test_a_type_registered_twice_is_refused():
         column_types.register(column_types.get("text"))
 
 
-@pytest.mark.parametrize("type_name, value, expected", [
-    ("text", 5, ("5", None)),
-    ("text", True, (True, None)),
-    ("number", 1.5, (1.5, None)),
-    ("boolean", True, (True, None)),
-    ("date", "2026-01-02", (dt.date(2026, 1, 2), "yyyy-mm-dd")),
-    ("datetime", "2026-01-02T03:04:05Z", (dt.datetime(2026, 1, 2, 3, 4, 5), "yyyy-mm-dd hh:mm:ss")),
-    ("date", "not a date", ("not a date", None)),
-    ("choice", None, ("", None)),
-])
+@pytest.mark.parametrize(
+    "type_name, value, expected",
+    [
+        ("text", 5, ("5", None)),
+        ("text", True, (True, None)),
+        ("number", 1.5, (1.5, None)),
+        ("boolean", True, (True, None)),
+        ("date", "2026-01-02", (dt.date(2026, 1, 2), "yyyy-mm-dd")),
+        ("datetime", "2026-01-02T03:04:05Z", (dt.datetime(2026, 1, 2, 3, 4, 5), "yyyy-mm-dd hh:mm:ss")),
+        ("date", "not a date", ("not a date", None)),
+        ("choice", None, ("", None)),
+    ],
+)
 def test_each_type_has_its_xlsx_form(type_name, value, expected):
     assert column_types.get(type_name).xlsx(value) == expected
 

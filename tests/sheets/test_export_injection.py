@@ -8,6 +8,7 @@ browser, has its own (frontend/src/lib/csv.js, unit-tested by vitest: frontend/s
 Before: the metric XLSX wrote "=cmd|..." and "-5" from a source as they were (typed as text, but a
 spreadsheet runs them as soon as someone edits the cell); the browser's CSV let any text starting
 with "-" and a digit through ("-2+3+cmd|..."), as its unit test shows."""
+
 import csv
 import io as stdio
 import zipfile
@@ -18,17 +19,34 @@ import pytest
 from analytics.metrics import schema as metric_schema
 from analytics.queries import exports as metric_exports
 from core import exports
-
 from tests.analytics.metric_helpers import token_client
 
 from ..factories import make_sheet
 
 pytestmark = pytest.mark.django_db
 
-ATTACKS = ["=1+1", "-5", "+1", "@SUM(A1:A2)", "\tTAB", "\rCR", "=cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
-           "'=quoted"]
-NEUTRALIZED = ["'=1+1", "'-5", "'+1", "'@SUM(A1:A2)", "'\tTAB", "'\rCR", "'=cmd|' /C calc'!A0",
-               "'-2+3+cmd|' /C calc'!A0", "''=quoted"]
+ATTACKS = [
+    "=1+1",
+    "-5",
+    "+1",
+    "@SUM(A1:A2)",
+    "\tTAB",
+    "\rCR",
+    "=cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    "'=quoted",
+]
+NEUTRALIZED = [
+    "'=1+1",
+    "'-5",
+    "'+1",
+    "'@SUM(A1:A2)",
+    "'\tTAB",
+    "'\rCR",
+    "'=cmd|' /C calc'!A0",
+    "'-2+3+cmd|' /C calc'!A0",
+    "''=quoted",
+]
 SAFE = ["plain", "it's -fine", "5", "2026-01-31"]
 
 
@@ -59,15 +77,20 @@ def test_the_server_helper_neutralizes_text_and_leaves_numbers():
 def sheet(workspace, owner):
     from sheets import services
 
-    sheet = make_sheet(workspace, owner, columns=[{"name": "=Note", "type": "text"}, {"name": "Amount", "type": "number"}],
-                       name="Injected")
+    sheet = make_sheet(
+        workspace,
+        owner,
+        columns=[{"name": "=Note", "type": "text"}, {"name": "Amount", "type": "number"}],
+        name="Injected",
+    )
     services.rows_insert(sheet=sheet, actor=owner, rows=[{"c1": text, "c2": -5} for text in ATTACKS + SAFE])
     return sheet
 
 
 def test_a_sheet_as_csv(api, owner, sheet):
-    rows = list(csv.reader(stdio.StringIO(body(api(owner).get(f"/api/v1/sheets/{sheet.pk}/export/")).decode(),
-                                          newline="")))
+    rows = list(
+        csv.reader(stdio.StringIO(body(api(owner).get(f"/api/v1/sheets/{sheet.pk}/export/")).decode(), newline=""))
+    )
     assert rows[0] == ["'=Note", "Amount"]
     assert [row[0] for row in rows[1:]] == NEUTRALIZED + SAFE
     assert all(row[1] == "-5" for row in rows[1:])  # a number column's -5 is a number
@@ -99,8 +122,9 @@ def test_metric_events_as_csv(workspace, events):
 
 
 def test_metric_events_as_xlsx(workspace, events):
-    rows = xlsx_rows(body(events.get(f"/api/v1/workspaces/{workspace.pk}/metrics/export/",
-                                     {"metric": "orders", "format": "xlsx"})))
+    rows = xlsx_rows(
+        body(events.get(f"/api/v1/workspaces/{workspace.pk}/metrics/export/", {"metric": "orders", "format": "xlsx"}))
+    )
     header = [c.value for c in rows[0]]
     source, value = header.index("source"), header.index("value")
     assert sorted(row[source].value for row in rows[1:]) == sorted(t.replace("\r", "\n") for t in NEUTRALIZED + SAFE)

@@ -1,6 +1,7 @@
 """Threat (found by schemathesis, tests/api/test_schemathesis.py): a row filter comparing with
 nothing (`?filter=c2:gt` or `c2:gt:`) was a 500 ("Cannot use None as a query value"). It is a
 400 naming the filter; eq and ne with nothing still mean "is empty" and "is not empty"."""
+
 import pytest
 
 from tests.factories import make_sheet

@@ -8,6 +8,7 @@ the sheet was shared must stay deleted for the guest).
   only cell updates, else with `reload` (load the current rows); never with the log.
 The browser's viewer converging after a reconnect is tests/browser/test_sheet_page.py.
 """
+
 import json
 import uuid
 
@@ -48,7 +49,9 @@ def guest_with(sheet, level):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("who", ["viewer", "view guest"])
-def test_the_operation_log_is_refused_to_view_access_with_a_clear_json_error(who, api, workspace, sheet_with_a_deleted_secret):
+def test_the_operation_log_is_refused_to_view_access_with_a_clear_json_error(
+    who, api, workspace, sheet_with_a_deleted_secret
+):
     sheet, _ = sheet_with_a_deleted_secret
     person = member(workspace, Role.VIEWER) if who == "viewer" else guest_with(sheet, "view")
     response = api(person).get(f"/api/v1/sheets/{sheet.pk}/operations/?since=0")
@@ -65,11 +68,19 @@ def test_the_operation_log_is_refused_to_view_access_with_a_clear_json_error(who
 @pytest.mark.parametrize("who", ["editor", "edit guest", "admin", "owner"])
 def test_editors_still_read_the_operation_log(who, api, workspace, owner, sheet_with_a_deleted_secret):
     sheet, _ = sheet_with_a_deleted_secret
-    person = {"editor": lambda: member(workspace, Role.EDITOR), "edit guest": lambda: guest_with(sheet, "edit"),
-              "admin": lambda: member(workspace, Role.ADMIN), "owner": lambda: owner}[who]()
+    person = {
+        "editor": lambda: member(workspace, Role.EDITOR),
+        "edit guest": lambda: guest_with(sheet, "edit"),
+        "admin": lambda: member(workspace, Role.ADMIN),
+        "owner": lambda: owner,
+    }[who]()
     response = api(person).get(f"/api/v1/sheets/{sheet.pk}/operations/?since=0")
     assert response.status_code == 200
-    assert [op["version"] for op in response.json()["operations"]][-3:] == [sheet.version - 2, sheet.version - 1, sheet.version]
+    assert [op["version"] for op in response.json()["operations"]][-3:] == [
+        sheet.version - 2,
+        sheet.version - 1,
+        sheet.version,
+    ]
 
 
 # --- WebSocket -------------------------------------------------------------------------------------
@@ -94,8 +105,9 @@ class Socket:
 
 async def open_socket(person, sheet):
     _, key = await database_sync_to_async(ApiToken.issue)(user=person, name="ws")
-    communicator = WebsocketCommunicator(application, f"/ws/sheets/{sheet.pk}/?token={key}",
-                                         headers=[(b"origin", b"http://127.0.0.1:8000")])
+    communicator = WebsocketCommunicator(
+        application, f"/ws/sheets/{sheet.pk}/?token={key}", headers=[(b"origin", b"http://127.0.0.1:8000")]
+    )
     connected, code = await communicator.connect(timeout=5)
     assert connected, code
     socket = Socket(communicator)
@@ -104,8 +116,15 @@ async def open_socket(person, sheet):
 
 
 def compacted(version, cells):
-    return {"type": "ops", "version": version, "kind": "cells.update", "actor": None, "op_id": None,
-            "compacted": True, "changes": {"cells": cells}}
+    return {
+        "type": "ops",
+        "version": version,
+        "kind": "cells.update",
+        "actor": None,
+        "op_id": None,
+        "compacted": True,
+        "changes": {"cells": cells},
+    }
 
 
 @pytest.mark.django_db(transaction=True)
@@ -113,7 +132,8 @@ def compacted(version, cells):
 async def test_hello_from_a_view_connection_never_answers_with_the_log(who, workspace, sheet_with_a_deleted_secret):
     sheet, rows = sheet_with_a_deleted_secret
     person = await database_sync_to_async(
-        lambda: member(workspace, Role.VIEWER) if who == "viewer" else guest_with(sheet, "view"))()
+        lambda: member(workspace, Role.VIEWER) if who == "viewer" else guest_with(sheet, "view")
+    )()
     socket, welcome = await open_socket(person, sheet)
     version = welcome["version"]  # 1 sheet.create, 2 rows.insert, 3 SECRET, 4 deleted, 5 'public'
     try:
@@ -123,10 +143,17 @@ async def test_hello_from_a_view_connection_never_answers_with_the_log(who, work
             assert await socket.recv_type("answer") == {"type": "reload", "version": version}
         # Missed only cell updates: their cells' current values, the deleted one empty.
         await socket.send({"type": "hello", "since": 2})
-        assert await socket.recv_type("answer") == {"type": "replay", "version": version, "ops": [
-            compacted(3, []), compacted(4, []),
-            compacted(5, [{"row": rows[0], "col": "c1", "value": None}, {"row": rows[1], "col": "c1", "value": "public"}]),
-        ]}
+        assert await socket.recv_type("answer") == {
+            "type": "replay",
+            "version": version,
+            "ops": [
+                compacted(3, []),
+                compacted(4, []),
+                compacted(
+                    5, [{"row": rows[0], "col": "c1", "value": None}, {"row": rows[1], "col": "c1", "value": "public"}]
+                ),
+            ],
+        }
         await socket.send({"type": "hello", "since": version})  # up to date: nothing to send
         assert await socket.recv_type("answer") == {"type": "replay", "version": version, "ops": []}
         assert not any(SECRET in text for text in socket.texts)
@@ -144,18 +171,26 @@ async def test_a_viewer_that_missed_overwritten_values_gets_the_current_ones_and
     await viewing.ws.disconnect()  # away...
     editing, _ = await open_socket(editor, sheet)
     for value in ("draft", "final"):
-        await editing.send({"type": "edit", "op_id": str(uuid.uuid4()), "cells": [{"row": row, "col": "c1", "value": value}]})
+        await editing.send(
+            {"type": "edit", "op_id": str(uuid.uuid4()), "cells": [{"row": row, "col": "c1", "value": value}]}
+        )
         await editing.recv_type("ack")
     version = await database_sync_to_async(lambda: Sheet.objects.get(pk=sheet.pk).version)()
     viewing, _ = await open_socket(viewer, sheet)  # ...and back
     try:
         await viewing.send({"type": "hello", "since": welcome["version"]})
-        assert await viewing.recv_type("answer") == {"type": "replay", "version": version, "ops": [
-            compacted(version - 1, []), compacted(version, [{"row": row, "col": "c1", "value": "final"}])]}
+        assert await viewing.recv_type("answer") == {
+            "type": "replay",
+            "version": version,
+            "ops": [compacted(version - 1, []), compacted(version, [{"row": row, "col": "c1", "value": "final"}])],
+        }
         assert not any("draft" in text for text in viewing.texts)
         await editing.send({"type": "hello", "since": welcome["version"]})
         replay = await editing.recv_type("answer")
-        assert replay["type"] == "replay" and [op["changes"]["cells"][0]["value"] for op in replay["ops"]] == ["draft", "final"]
+        assert replay["type"] == "replay" and [op["changes"]["cells"][0]["value"] for op in replay["ops"]] == [
+            "draft",
+            "final",
+        ]
     finally:
         await viewing.ws.disconnect()
         await editing.ws.disconnect()
@@ -167,6 +202,7 @@ async def test_an_editor_made_viewer_loses_the_log_at_once(workspace, owner):
     editor = await database_sync_to_async(member)(workspace, Role.EDITOR)
     socket, welcome = await open_socket(editor, sheet)
     try:
+
         def downgrade():
             membership = Membership.objects.get(user=editor, workspace=workspace)
             membership.role = Role.VIEWER

@@ -1,8 +1,7 @@
 import pytest
 
-from sheets import selectors
 from accounts.models import Role
-from sheets import services
+from sheets import selectors, services
 
 from ..factories import WorkspaceFactory, make_sheet, member, user
 

@@ -1,6 +1,7 @@
 """Threat: a queued import job runs with the rights its creator had at upload: someone removed
 from the workspace (or made a viewer, or deactivated) meanwhile still gets a new sheet in it.
 Rights are checked again when the job runs: it fails with a clear error and creates nothing."""
+
 import os
 
 import pytest
@@ -21,8 +22,11 @@ def queued(api, settings, monkeypatch, workspace, editor):
     settings.GRIDCAST = {**settings.GRIDCAST, "IMPORT_INLINE_BYTES": 100}
     started = []
     monkeypatch.setattr(io.jobs, "_start", lambda job_id, path: started.append((job_id, path)))
-    response = api(editor).post(f"/api/v1/workspaces/{workspace.pk}/import/",
-                                {"file": SimpleUploadedFile("data.csv", CONTENT)}, format="multipart")
+    response = api(editor).post(
+        f"/api/v1/workspaces/{workspace.pk}/import/",
+        {"file": SimpleUploadedFile("data.csv", CONTENT)},
+        format="multipart",
+    )
     assert response.status_code == 202, response.content
     assert len(started) == 1
     return started[0]

@@ -2,6 +2,7 @@
 for ever, with a half-made sheet in the workspace and its temporary file left on disk. Such a
 job is failed with a clear message, and its sheet and file removed: whenever its status is
 read, and when the import API first runs in a (re)started server."""
+
 import datetime as dt
 import os
 import socket
@@ -26,8 +27,15 @@ def temporary_file():
 def job(workspace, user, *, owner, heartbeat_age=0.0, status=ImportJob.Status.RUNNING, half_made=True):
     sheet = make_sheet(workspace, user, rows=3, name="half made") if half_made else None
     return ImportJob.objects.create(
-        workspace=workspace, created_by=user, name="half made", status=status, progress=0.4, rows=2000,
-        sheet=sheet, owner=owner, heartbeat_at=timezone.now() - dt.timedelta(seconds=heartbeat_age),
+        workspace=workspace,
+        created_by=user,
+        name="half made",
+        status=status,
+        progress=0.4,
+        rows=2000,
+        sheet=sheet,
+        owner=owner,
+        heartbeat_at=timezone.now() - dt.timedelta(seconds=heartbeat_age),
         path=temporary_file(),
     )
 
@@ -66,8 +74,9 @@ def test_reading_a_job_whose_process_is_gone_fails_it_and_removes_its_sheet_and_
 def test_a_job_of_a_previous_start_of_this_same_process_id_is_interrupted(api, workspace, editor):
     # A restarted server can get the pid of the one that died (the first process of a container).
     host, pid, _ = io.PROCESS.split(":")
-    earlier = job(workspace, editor, owner=f"{host}:{pid}:000000000000", status=ImportJob.Status.QUEUED,
-                  half_made=False)
+    earlier = job(
+        workspace, editor, owner=f"{host}:{pid}:000000000000", status=ImportJob.Status.QUEUED, half_made=False
+    )
     path = earlier.path
     assert api(editor).get(f"/api/v1/imports/{earlier.pk}/").json()["status"] == "failed"
     earlier.refresh_from_db()
@@ -92,7 +101,8 @@ def test_a_job_without_a_heartbeat_for_too_long_is_interrupted(api, settings, wo
 
 
 def test_a_restarted_server_fails_the_jobs_left_behind_when_its_import_api_starts(
-        api, monkeypatch, workspace, editor, owner):
+    api, monkeypatch, workspace, editor, owner
+):
     monkeypatch.setattr(io.jobs, "_reaped", type(io.jobs._reaped)())  # a fresh process: nothing checked yet
     dead = job(workspace, owner, owner=f"{socket.gethostname()}:{dead_pid()}:0123456789ab")
     mine = job(workspace, editor, owner=io.PROCESS, half_made=False)  # this process's own, running

@@ -1,6 +1,7 @@
 """Threat: the import size limit (GRIDCAST["MAX_IMPORT_BYTES"]) was checked after the whole
 upload had been stored, so a client could make the server write any amount to disk. An upload
 handler ahead of Django's stops the upload once the limit is crossed: 413 JSON, nothing stored."""
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
@@ -33,8 +34,11 @@ def small_limit(settings, tmp_path):
 @pytest.mark.parametrize("size", [20_000, 2_000_000])  # within the first chunk; announced far too large
 def test_an_upload_over_the_limit_is_stopped_while_it_streams(api, small_limit, workspace, editor, size):
     content = b"a,b\n" + b"1,2\n" * (size // 4)
-    response = api(editor).post(f"/api/v1/workspaces/{workspace.pk}/import/",
-                                {"file": SimpleUploadedFile("big.csv", content)}, format="multipart")
+    response = api(editor).post(
+        f"/api/v1/workspaces/{workspace.pk}/import/",
+        {"file": SimpleUploadedFile("big.csv", content)},
+        format="multipart",
+    )
     assert response.status_code == 413
     assert response["Content-Type"].startswith("application/json")
     error = response.json()["error"]

@@ -12,9 +12,8 @@ from django.db import connections
 from django.test import AsyncClient
 
 from core import exports
-from sheets import io, selectors, services
-from sheets import column_types
 from core.errors import CellValueInvalid
+from sheets import column_types, io, selectors, services
 from sheets.models import ImportJob, Operation, Sheet
 
 from ..factories import DEFAULT_COLUMNS, make_sheet
@@ -24,8 +23,14 @@ pytestmark = pytest.mark.django_db
 MIXED_COLUMNS = DEFAULT_COLUMNS[:6]  # every type but choice, which CSV brings back as text
 MIXED_ROWS = [
     {"c1": "plain", "c2": 1234.5, "c3": -3, "c4": True, "c5": "2026-11-23", "c6": "2026-11-23T09:00:00Z"},
-    {"c1": 'comma, "quotes"\nand a new line', "c2": -2.25, "c3": 0, "c4": False, "c5": "2020-02-29",
-     "c6": "1999-12-31T23:59:59Z"},
+    {
+        "c1": 'comma, "quotes"\nand a new line',
+        "c2": -2.25,
+        "c3": 0,
+        "c4": False,
+        "c5": "2020-02-29",
+        "c6": "1999-12-31T23:59:59Z",
+    },
     {"c1": "=1+1", "c2": 0.1, "c3": 7, "c5": "2026-01-01"},
     {"c1": "-1"},
     {"c1": "'=already quoted", "c2": 1e20, "c3": 123456789012},
@@ -102,8 +107,13 @@ def test_import_stores_typed_values_and_names_the_sheet_after_the_file(api, work
     assert response.status_code == 201
     sheet = Sheet.objects.get(pk=response.json()["id"])
     assert sheet.name == "Q3 orders"
-    assert columns_of(sheet) == [("name", "text"), ("amount", "number"), ("paid", "boolean"), ("day", "date"),
-                                 ("when", "datetime")]
+    assert columns_of(sheet) == [
+        ("name", "text"),
+        ("amount", "number"),
+        ("paid", "boolean"),
+        ("day", "date"),
+        ("when", "datetime"),
+    ]
     assert table(sheet) == [["A", 1.5, True, "2026-01-02", "2026-01-02T10:00:00Z"], ["B", None, False, None, None]]
 
 
@@ -157,7 +167,13 @@ def test_inference_looks_at_every_value_not_a_sample(workspace, editor):
 def test_blank_duplicate_and_extra_headers_get_unique_names():
     plan = analyzed(b"Name,,name,Total,Total\n1,2,3,4,5,6,7\n")
     assert [c["name"] for c in plan.columns] == [
-        "Name", "Column 2", "name (2)", "Total", "Total (2)", "Column 6", "Column 7",
+        "Name",
+        "Column 2",
+        "name (2)",
+        "Total",
+        "Total (2)",
+        "Column 6",
+        "Column 7",
     ]
 
 
@@ -170,12 +186,16 @@ def test_ragged_rows_fill_missing_cells_with_empty(workspace, editor):
 # --- encodings and delimiters ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("encoded", [
-    "Café,Größe\nZoë,€ 5\n".encode("utf-8"),
-    "Café,Größe\nZoë,€ 5\n".encode("utf-8-sig"),
-    "Café,Größe\nZoë,€ 5\n".encode("cp1252"),
-    "Café,Größe\nZoë,€ 5\n".encode("utf-16"),
-], ids=["utf-8", "utf-8-bom", "windows-1252", "utf-16-bom"])
+@pytest.mark.parametrize(
+    "encoded",
+    [
+        "Café,Größe\nZoë,€ 5\n".encode(),
+        "Café,Größe\nZoë,€ 5\n".encode("utf-8-sig"),
+        "Café,Größe\nZoë,€ 5\n".encode("cp1252"),
+        "Café,Größe\nZoë,€ 5\n".encode("utf-16"),
+    ],
+    ids=["utf-8", "utf-8-bom", "windows-1252", "utf-16-bom"],
+)
 def test_encoding_is_detected(workspace, editor, encoded):
     sheet = io.csv_import(file=stdio.BytesIO(encoded), workspace=workspace, actor=editor, name="Enc")
     assert columns_of(sheet) == [("Café", "text"), ("Größe", "text")]
@@ -190,14 +210,18 @@ def test_latin1_bytes_after_a_utf8_looking_start_are_read_as_latin1(workspace, e
     assert len(table(sheet)) == 20001
 
 
-@pytest.mark.parametrize("content,expected", [
-    (b"a,b\n1,foo\n", [[1, "foo"]]),
-    (b"a;b\n1,5;foo\n", [["1,5", "foo"]]),
-    (b"a\tb\n1\t\"x, y; z\"\n", [[1, "x, y; z"]]),
-    (b'a;b;c\n"x;y";2;3\n"p,q";5;6\n', [["x;y", 2, 3], ["p,q", 5, 6]]),
-    (b"only\none\ntwo\n", [["one"], ["two"]]),
-    (b"a,b\r\n1,\"multi\r\nline\"\r\n", [[1, "multi\r\nline"]]),
-], ids=["comma", "semicolon", "tab", "quoted-delimiters", "single-column", "crlf"])
+@pytest.mark.parametrize(
+    "content,expected",
+    [
+        (b"a,b\n1,foo\n", [[1, "foo"]]),
+        (b"a;b\n1,5;foo\n", [["1,5", "foo"]]),
+        (b'a\tb\n1\t"x, y; z"\n', [[1, "x, y; z"]]),
+        (b'a;b;c\n"x;y";2;3\n"p,q";5;6\n', [["x;y", 2, 3], ["p,q", 5, 6]]),
+        (b"only\none\ntwo\n", [["one"], ["two"]]),
+        (b'a,b\r\n1,"multi\r\nline"\r\n', [[1, "multi\r\nline"]]),
+    ],
+    ids=["comma", "semicolon", "tab", "quoted-delimiters", "single-column", "crlf"],
+)
 def test_delimiter_is_detected(workspace, editor, content, expected):
     sheet = io.csv_import(file=stdio.BytesIO(content), workspace=workspace, actor=editor, name="Delim")
     assert table(sheet) == expected
@@ -214,20 +238,35 @@ def _xlsx_bytes():
     return output.getvalue()
 
 
-@pytest.mark.parametrize("content,message", [
-    (b"", "the file is empty"),
-    (b"\n\n  \r\n", "the file is empty"),
-    (b"\xef\xbb\xbf", "the file is empty"),
-    (b",,\n1,2,3\n", "no header"),
-    (b"\n\na,b\n1,2\n", "no header"),
-    (b"1,2,3\n4,5,6\n", "no header"),
-    (bytes(range(256)) * 50, "binary data"),
-    (b"a,b\n" + bytes(range(1, 32)) * 40, "binary data"),
-    (b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "PNG image"),
-    (_xlsx_bytes(), "Excel workbook"),
-    (b'a,b\n1,"' + b"x" * 200_000 + b'"\n', "not valid CSV"),
-], ids=["empty", "blank-lines", "bom-only", "blank-header", "leading-blank-line", "numbers-as-header", "binary",
-        "control-characters", "png", "xlsx", "runaway-quote"])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"", "the file is empty"),
+        (b"\n\n  \r\n", "the file is empty"),
+        (b"\xef\xbb\xbf", "the file is empty"),
+        (b",,\n1,2,3\n", "no header"),
+        (b"\n\na,b\n1,2\n", "no header"),
+        (b"1,2,3\n4,5,6\n", "no header"),
+        (bytes(range(256)) * 50, "binary data"),
+        (b"a,b\n" + bytes(range(1, 32)) * 40, "binary data"),
+        (b"\x89PNG\r\n\x1a\n" + b"\x00" * 100, "PNG image"),
+        (_xlsx_bytes(), "Excel workbook"),
+        (b'a,b\n1,"' + b"x" * 200_000 + b'"\n', "not valid CSV"),
+    ],
+    ids=[
+        "empty",
+        "blank-lines",
+        "bom-only",
+        "blank-header",
+        "leading-blank-line",
+        "numbers-as-header",
+        "binary",
+        "control-characters",
+        "png",
+        "xlsx",
+        "runaway-quote",
+    ],
+)
 def test_bad_files_are_rejected_with_a_clear_error_and_nothing_created(api, workspace, editor, content, message):
     response = post_import(api(editor), workspace, content)
     assert response.status_code == 400, response.content
@@ -328,8 +367,15 @@ def test_csv_export_neutralizes_formulas_in_text_but_not_numbers(api, workspace,
     rows = list(csv.reader(stdio.StringIO(body(response).decode("utf-8"), newline="")))
     assert rows[0] == ["'=Title", "Amount"]
     assert rows[1:] == [
-        ["'=1+1", "-1"], ["'+1", "-1"], ["'-1", "-1"], ["'@SUM(A1:A2)", "-1"], ["'\tTAB", "-1"], ["'\rCR", "-1"],
-        ["''=already", "-1"], ["plain", "-1"], ["it's -fine", "-1"],
+        ["'=1+1", "-1"],
+        ["'+1", "-1"],
+        ["'-1", "-1"],
+        ["'@SUM(A1:A2)", "-1"],
+        ["'\tTAB", "-1"],
+        ["'\rCR", "-1"],
+        ["''=already", "-1"],
+        ["plain", "-1"],
+        ["it's -fine", "-1"],
     ]
 
 
@@ -344,7 +390,15 @@ def test_xlsx_export_neutralizes_formulas_and_never_stores_text_as_a_formula(api
     assert [(c.value, c.data_type) for c in cells[0]] == [("'=Title", "s"), ("Amount", "s")]
     # (XML reads a stored carriage return back as a line feed.)
     assert [c[0].value for c in cells[1:]] == [
-        "'=1+1", "'+1", "'-1", "'@SUM(A1:A2)", "'\tTAB", "'\nCR", "''=already", "plain", "it's -fine",
+        "'=1+1",
+        "'+1",
+        "'-1",
+        "'@SUM(A1:A2)",
+        "'\tTAB",
+        "'\nCR",
+        "''=already",
+        "plain",
+        "it's -fine",
     ]
     assert all(c[0].data_type == "s" for c in cells[1:])
     assert all((c[1].value, c[1].data_type) == (-1, "n") for c in cells[1:])
@@ -377,12 +431,15 @@ def test_xlsx_cells_are_typed(api, workspace, owner):
     assert workbook.active.title == "Orders"
 
 
-@pytest.mark.parametrize("name,disposition", [
-    ("Orders", 'attachment; filename="Orders.csv"'),
-    ('Q3 "final"/../..\\report\n', 'attachment; filename="Q3 _final_.._.._report.csv"'),
-    ("Übersicht", "attachment; filename*=utf-8''%C3%9Cbersicht.csv"),
-    ("...", 'attachment; filename="sheet.csv"'),
-])
+@pytest.mark.parametrize(
+    "name,disposition",
+    [
+        ("Orders", 'attachment; filename="Orders.csv"'),
+        ('Q3 "final"/../..\\report\n', 'attachment; filename="Q3 _final_.._.._report.csv"'),
+        ("Übersicht", "attachment; filename*=utf-8''%C3%9Cbersicht.csv"),
+        ("...", 'attachment; filename="sheet.csv"'),
+    ],
+)
 def test_export_file_name_is_safe(api, workspace, owner, name, disposition):
     sheet = make_sheet(workspace, owner, name=name)
     assert export(api(owner), sheet)["Content-Disposition"] == disposition
@@ -493,8 +550,13 @@ def test_progress_is_reported_in_order_up_to_one(settings, workspace, editor):
     settings.GRIDCAST = {**settings.GRIDCAST, "MAX_INSERT_ROWS": 100}
     reports = []
     content = b"n\n" + b"".join(b"%d\n" % i for i in range(1000))
-    io.csv_import(file=stdio.BytesIO(content), workspace=workspace, actor=editor, name="P",
-                  progress=lambda fraction, rows: reports.append((fraction, rows)))
+    io.csv_import(
+        file=stdio.BytesIO(content),
+        workspace=workspace,
+        actor=editor,
+        name="P",
+        progress=lambda fraction, rows: reports.append((fraction, rows)),
+    )
     fractions = [f for f, _ in reports]
     assert fractions == sorted(fractions) and len(set(fractions)) >= 10
     assert reports[-1] == (1.0, 1000)
@@ -508,8 +570,7 @@ def test_import_csv_command(tmp_path, workspace, editor, viewer):
     path = tmp_path / "people.csv"
     path.write_bytes("name;age\nAda;36\nGrace;45\n".encode("utf-8-sig"))
     out = stdio.StringIO()
-    call_command("import_csv", str(path), workspace=workspace.pk, user=editor.email.upper(), stdout=out,
-                 verbosity=0)
+    call_command("import_csv", str(path), workspace=workspace.pk, user=editor.email.upper(), stdout=out, verbosity=0)
     sheet = Sheet.objects.get(workspace=workspace, name="people")
     assert columns_of(sheet) == [("name", "text"), ("age", "integer")]
     assert table(sheet) == [["Ada", 36], ["Grace", 45]]

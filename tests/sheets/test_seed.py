@@ -12,10 +12,9 @@ from django.db import connection
 from django.test import Client
 
 from accounts.models import Membership, Role, User, Workspace
-from sheets import selectors, services
-from sheets import column_types
-from sheets.management.commands.seed_demo import DEMO_MEMBERS, DEMO_PASSWORD, DEMO_SUPERUSER
+from sheets import column_types, selectors, services
 from sheets.demo import DEMO_BOT, DEMO_BOT_NAME
+from sheets.management.commands.seed_demo import DEMO_MEMBERS, DEMO_PASSWORD, DEMO_SUPERUSER
 from sheets.models import Column, Operation, Row, Sheet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,9 +88,18 @@ def test_every_value_is_the_stored_form_of_its_column_type():
     sheet = demo_sheet()
     columns = selectors.sheet_columns(sheet)
     assert [(c.name, c.type) for c in columns] == [
-        ("Order", "text"), ("Customer", "text"), ("Region", "choice"), ("Product", "text"),
-        ("Quantity", "integer"), ("Unit price", "number"), ("Amount", "number"), ("Status", "choice"),
-        ("Ordered", "date"), ("Paid", "boolean"), ("Metric 11", "number"), ("Note 12", "text"),
+        ("Order", "text"),
+        ("Customer", "text"),
+        ("Region", "choice"),
+        ("Product", "text"),
+        ("Quantity", "integer"),
+        ("Unit price", "number"),
+        ("Amount", "number"),
+        ("Status", "choice"),
+        ("Ordered", "date"),
+        ("Paid", "boolean"),
+        ("Metric 11", "number"),
+        ("Note 12", "text"),
     ]
     rows = sheet_rows(sheet)
     for data in rows:
@@ -119,7 +127,9 @@ def test_the_same_seed_gives_the_same_rows_and_seeding_again_replaces_the_demo()
     assert other != first
     assert Workspace.objects.filter(name="Demo").count() == 1
     assert Sheet.objects.count() == 1 and Row.objects.count() == 300
-    assert User.objects.filter(email__endswith="@demo.gridcast").count() == 6  # 4 members, the superuser, the collaborator
+    assert (
+        User.objects.filter(email__endswith="@demo.gridcast").count() == 6
+    )  # 4 members, the superuser, the collaborator
 
 
 @pytest.mark.django_db
@@ -148,7 +158,7 @@ def test_row_windows_after_a_bulk_load_match_the_sheet_order():
     for offset, limit in [(0, 200), (990, 20), (1000, 5), (1999, 2), (2400, 200)]:
         window = selectors.rows_window(sheet, offset=offset, limit=limit)
         assert window["total"] == 2500
-        expected = ordered[offset:offset + limit]
+        expected = ordered[offset : offset + limit]
         assert [(r["id"], r["values"]["c1"]) for r in window["rows"]] == expected
         assert [r["index"] for r in window["rows"]] == list(range(offset, offset + len(expected)))
     assert expected[-1][1] == "ORD-0002500"
@@ -167,10 +177,17 @@ def test_make_run_seeds_sqlite_with_bulk_create(tmp_path):
     env.update(DJANGO_SETTINGS_MODULE="config.settings.embedded", GRIDCAST_VAR_DIR=str(tmp_path))
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True, cwd=ROOT)
-    first = subprocess.run([*manage, "seed_demo", "--if-empty", "--rows", "1200", "--seed", "4"],
-                           env=env, check=True, cwd=ROOT, capture_output=True, text=True).stdout
-    second = subprocess.run([*manage, "seed_demo", "--if-empty"],
-                            env=env, check=True, cwd=ROOT, capture_output=True, text=True).stdout
+    first = subprocess.run(
+        [*manage, "seed_demo", "--if-empty", "--rows", "1200", "--seed", "4"],
+        env=env,
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout
+    second = subprocess.run(
+        [*manage, "seed_demo", "--if-empty"], env=env, check=True, cwd=ROOT, capture_output=True, text=True
+    ).stdout
 
     assert "1,200 rows × 10 columns" in first and logins_in(first)
     assert "nothing seeded" in second and logins_in(second)
@@ -188,4 +205,5 @@ def test_make_run_seeds_sqlite_with_bulk_create(tmp_path):
     with sqlite3.connect(tmp_path / "ducklake.sqlite") as catalog:
         assert catalog.execute(
             "SELECT s.record_count FROM ducklake_table_stats s JOIN ducklake_table t USING (table_id) "
-            "WHERE t.table_name = 'metric_events' AND t.end_snapshot IS NULL").fetchone() == (written,)
+            "WHERE t.table_name = 'metric_events' AND t.end_snapshot IS NULL"
+        ).fetchone() == (written,)

@@ -1,4 +1,5 @@
 """sheets.selectors: the reads of sheets, rows and the operation log."""
+
 import pytest
 
 from accounts.models import Role
@@ -13,9 +14,16 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def orders(workspace, owner):
     sheet = make_sheet(workspace, owner)
-    services.rows_insert(sheet=sheet, actor=owner, rows=[
-        {"c1": "pear", "c2": 3}, {"c1": "Apple", "c2": 10}, {"c1": "fig", "c2": None}, {"c1": "apple pie", "c2": 2.5},
-    ])
+    services.rows_insert(
+        sheet=sheet,
+        actor=owner,
+        rows=[
+            {"c1": "pear", "c2": 3},
+            {"c1": "Apple", "c2": 10},
+            {"c1": "fig", "c2": None},
+            {"c1": "apple pie", "c2": 2.5},
+        ],
+    )
     sheet.refresh_from_db()
     return sheet
 
@@ -49,8 +57,11 @@ def test_rows_window_filters_and_refuses_unknown_columns_and_operators(orders):
 
 
 def test_operations_since_answers_the_log_after_a_version_in_order(orders, owner):
-    services.cells_update(sheet=orders, actor=owner, cells=[{"row": selectors.rows_window(orders)["rows"][0]["id"],
-                                                              "col": "c1", "value": "plum"}])
+    services.cells_update(
+        sheet=orders,
+        actor=owner,
+        cells=[{"row": selectors.rows_window(orders)["rows"][0]["id"], "col": "c1", "value": "plum"}],
+    )
     kinds = [(op.version, op.kind) for op in selectors.operations_since(orders, 1)]
     assert kinds == [(2, "rows.insert"), (3, "cells.update")]
     assert selectors.operations_since(orders, 3) == []

@@ -4,8 +4,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from sheets import selectors, services
 from core.errors import CellValueInvalid, Conflict, InvalidInput, NotFound, TooLarge
+from sheets import selectors, services
 from sheets.models import Column, Operation, Row
 
 from ..factories import make_sheet
@@ -42,46 +42,66 @@ def test_create_sheet_rejects_bad_columns_and_creates_nothing(workspace, owner):
 def test_default_columns_are_a_b_c(workspace, owner):
     sheet = services.sheet_create(workspace=workspace, name="Blank", actor=owner)
     assert [(c.key, c.name, c.type) for c in selectors.sheet_columns(sheet)] == [
-        ("c1", "A", "text"), ("c2", "B", "text"), ("c3", "C", "text")
+        ("c1", "A", "text"),
+        ("c2", "B", "text"),
+        ("c3", "C", "text"),
     ]
 
 
 def test_cells_update_coerces_by_type_and_records_previous(sheet, owner):
     row_id = services.rows_insert(sheet=sheet, actor=owner, count=1).payload["rows"][0]["id"]
-    op = services.cells_update(sheet=sheet, actor=owner, cells=[
-        {"row": row_id, "col": "c1", "value": 12},
-        {"row": row_id, "col": "c2", "value": "1,234.5"},
-        {"row": row_id, "col": "c3", "value": "7"},
-        {"row": row_id, "col": "c4", "value": "yes"},
-        {"row": row_id, "col": "c5", "value": "2026-11-23"},
-        {"row": row_id, "col": "c6", "value": "2026-11-23T10:00:00+01:00"},
-        {"row": row_id, "col": "c7", "value": "shipped"},
-    ])
+    op = services.cells_update(
+        sheet=sheet,
+        actor=owner,
+        cells=[
+            {"row": row_id, "col": "c1", "value": 12},
+            {"row": row_id, "col": "c2", "value": "1,234.5"},
+            {"row": row_id, "col": "c3", "value": "7"},
+            {"row": row_id, "col": "c4", "value": "yes"},
+            {"row": row_id, "col": "c5", "value": "2026-11-23"},
+            {"row": row_id, "col": "c6", "value": "2026-11-23T10:00:00+01:00"},
+            {"row": row_id, "col": "c7", "value": "shipped"},
+        ],
+    )
     data = Row.objects.get(pk=row_id).data
-    assert data == {"c1": "12", "c2": 1234.5, "c3": 7, "c4": True, "c5": "2026-11-23",
-                    "c6": "2026-11-23T09:00:00Z", "c7": "shipped"}
+    assert data == {
+        "c1": "12",
+        "c2": 1234.5,
+        "c3": 7,
+        "c4": True,
+        "c5": "2026-11-23",
+        "c6": "2026-11-23T09:00:00Z",
+        "c7": "shipped",
+    }
     assert op.kind == "cells.update" and op.version == sheet.version
     assert op.previous == {"cells": [{"row": row_id, "col": f"c{i}", "value": None} for i in range(1, 8)]}
 
 
-@pytest.mark.parametrize("col,value,reason", [
-    ("c2", "abc", "not a number"),
-    ("c3", 1.5, "not a whole number"),
-    ("c4", "maybe", "not true or false"),
-    ("c5", "23/11/2026", "not a date"),
-    ("c6", "yesterday", "not a date and time"),
-    ("c7", "lost", "not one of the choices"),
-    ("c1", ["a"], "one value"),
-    ("c9", "x", "no column"),
-])
+@pytest.mark.parametrize(
+    "col,value,reason",
+    [
+        ("c2", "abc", "not a number"),
+        ("c3", 1.5, "not a whole number"),
+        ("c4", "maybe", "not true or false"),
+        ("c5", "23/11/2026", "not a date"),
+        ("c6", "yesterday", "not a date and time"),
+        ("c7", "lost", "not one of the choices"),
+        ("c1", ["a"], "one value"),
+        ("c9", "x", "no column"),
+    ],
+)
 def test_one_bad_value_rejects_the_whole_batch(sheet, owner, col, value, reason):
     row_id = services.rows_insert(sheet=sheet, actor=owner, count=1).payload["rows"][0]["id"]
     version = sheet.version
     with pytest.raises(CellValueInvalid) as error:
-        services.cells_update(sheet=sheet, actor=owner, cells=[
-            {"row": row_id, "col": "c1", "value": "kept?"},
-            {"row": row_id, "col": col, "value": value},
-        ])
+        services.cells_update(
+            sheet=sheet,
+            actor=owner,
+            cells=[
+                {"row": row_id, "col": "c1", "value": "kept?"},
+                {"row": row_id, "col": col, "value": value},
+            ],
+        )
     assert reason in error.value.message
     assert error.value.detail == {"row": row_id, "col": col}
     assert Row.objects.get(pk=row_id).data == {}
@@ -93,9 +113,14 @@ def test_unknown_row_rejects_batch_and_keeps_version(sheet, owner):
     row_id = services.rows_insert(sheet=sheet, actor=owner, count=1).payload["rows"][0]["id"]
     version = Operation.objects.filter(sheet=sheet).count()
     with pytest.raises(CellValueInvalid, match="not found"):
-        services.cells_update(sheet=sheet, actor=owner, cells=[
-            {"row": row_id, "col": "c1", "value": "a"}, {"row": 999999999, "col": "c1", "value": "b"},
-        ])
+        services.cells_update(
+            sheet=sheet,
+            actor=owner,
+            cells=[
+                {"row": row_id, "col": "c1", "value": "a"},
+                {"row": 999999999, "col": "c1", "value": "b"},
+            ],
+        )
     assert Row.objects.get(pk=row_id).data == {}
     assert Operation.objects.filter(sheet=sheet).count() == version
     sheet.refresh_from_db()
@@ -111,7 +136,9 @@ def test_value_size_and_batch_size_are_limited(sheet, owner, settings):
         services.cells_update(sheet=sheet, actor=owner, cells=[{"row": row_id, "col": "c1", "value": "x"}] * 4)
 
 
-@pytest.mark.parametrize("cells", [[], "x", [{"row": "1", "col": "c1"}], [{"row": 1}], [{"row": 1, "col": "c1", "extra": 1}]])
+@pytest.mark.parametrize(
+    "cells", [[], "x", [{"row": "1", "col": "c1"}], [{"row": 1}], [{"row": 1, "col": "c1", "extra": 1}]]
+)
 def test_malformed_cells_are_rejected(sheet, owner, cells):
     with pytest.raises(InvalidInput):
         services.cells_update(sheet=sheet, actor=owner, cells=cells)
@@ -120,9 +147,13 @@ def test_malformed_cells_are_rejected(sheet, owner, cells):
 def test_resent_op_id_applies_once_and_returns_original(sheet, owner):
     row_id = services.rows_insert(sheet=sheet, actor=owner, count=1).payload["rows"][0]["id"]
     op_id = uuid.uuid4()
-    first = services.cells_update(sheet=sheet, actor=owner, op_id=op_id, cells=[{"row": row_id, "col": "c3", "value": 1}])
+    first = services.cells_update(
+        sheet=sheet, actor=owner, op_id=op_id, cells=[{"row": row_id, "col": "c3", "value": 1}]
+    )
     services.cells_update(sheet=sheet, actor=owner, cells=[{"row": row_id, "col": "c3", "value": 2}])
-    again = services.cells_update(sheet=sheet, actor=owner, op_id=str(op_id), cells=[{"row": row_id, "col": "c3", "value": 1}])
+    again = services.cells_update(
+        sheet=sheet, actor=owner, op_id=str(op_id), cells=[{"row": row_id, "col": "c3", "value": 1}]
+    )
     assert again.pk == first.pk and again.version == first.version
     assert Row.objects.get(pk=row_id).data["c3"] == 2
     with pytest.raises(Conflict):
@@ -247,12 +278,20 @@ def test_window_uses_few_queries_when_cached(sheet, owner):
 
 
 def test_filter_and_sort(sheet, owner):
-    services.rows_insert(sheet=sheet, actor=owner, rows=[
-        {"c1": "pear", "c2": 3, "c7": "new"}, {"c1": "Apple", "c2": 10, "c7": "shipped"},
-        {"c1": "fig", "c2": -1}, {"c1": "banana", "c2": 2.5, "c7": "new"},
-    ])
+    services.rows_insert(
+        sheet=sheet,
+        actor=owner,
+        rows=[
+            {"c1": "pear", "c2": 3, "c7": "new"},
+            {"c1": "Apple", "c2": 10, "c7": "shipped"},
+            {"c1": "fig", "c2": -1},
+            {"c1": "banana", "c2": 2.5, "c7": "new"},
+        ],
+    )
+
     def names(**kw):
         return [r["values"]["c1"] for r in selectors.rows_window(sheet, **kw)["rows"]]
+
     assert names(sort="c2") == ["fig", "banana", "pear", "Apple"]
     assert names(sort="-c2") == ["Apple", "pear", "banana", "fig"]
     assert names(filters=[("c2", "gt", "2.5")]) == ["pear", "Apple"]
@@ -279,14 +318,17 @@ def test_many_edits_in_one_transaction_each_get_a_version_and_fail_alone(sheet, 
     a, b = [r["id"] for r in services.rows_insert(sheet=sheet, actor=owner, count=2).payload["rows"]]
     start = Operation.objects.filter(sheet=sheet).count()
     resent = uuid.uuid4()
-    results = services.cells_update_many(sheet=sheet, edits=[
-        services.Edit(owner, [{"row": a, "col": "c3", "value": 1}], resent),
-        services.Edit(editor, [{"row": a, "col": "c3", "value": "bad"}], uuid.uuid4()),
-        services.Edit(editor, [{"row": a, "col": "c3", "value": 2}, {"row": 424242, "col": "c3", "value": 3}]),
-        services.Edit(editor, [{"row": a, "col": "c3", "value": 4}, {"row": b, "col": "c1", "value": "b"}]),
-        services.Edit(owner, [{"row": a, "col": "c3", "value": 1}], resent),
-        services.Edit(owner, [{"row": a, "col": "c1", "value": "x"}], "not-a-uuid"),
-    ])
+    results = services.cells_update_many(
+        sheet=sheet,
+        edits=[
+            services.Edit(owner, [{"row": a, "col": "c3", "value": 1}], resent),
+            services.Edit(editor, [{"row": a, "col": "c3", "value": "bad"}], uuid.uuid4()),
+            services.Edit(editor, [{"row": a, "col": "c3", "value": 2}, {"row": 424242, "col": "c3", "value": 3}]),
+            services.Edit(editor, [{"row": a, "col": "c3", "value": 4}, {"row": b, "col": "c1", "value": "b"}]),
+            services.Edit(owner, [{"row": a, "col": "c3", "value": 1}], resent),
+            services.Edit(owner, [{"row": a, "col": "c1", "value": "x"}], "not-a-uuid"),
+        ],
+    )
     first, bad_value, missing_row, fourth, again, bad_op_id = results
     assert isinstance(bad_value, CellValueInvalid) and bad_value.detail == {"row": a, "col": "c3"}
     assert isinstance(missing_row, CellValueInvalid) and missing_row.detail["row"] == 424242
@@ -298,5 +340,7 @@ def test_many_edits_in_one_transaction_each_get_a_version_and_fail_alone(sheet, 
     sheet.refresh_from_db()
     assert sheet.version == start + 2 == Operation.objects.filter(sheet=sheet).count()
     # Resent in a later batch: still the original, nothing applied.
-    (later,) = services.cells_update_many(sheet=sheet, edits=[services.Edit(owner, [{"row": a, "col": "c3", "value": 1}], resent)])
+    (later,) = services.cells_update_many(
+        sheet=sheet, edits=[services.Edit(owner, [{"row": a, "col": "c3", "value": 1}], resent)]
+    )
     assert later.pk == first.pk and Row.objects.get(pk=a).data == {"c3": 4}

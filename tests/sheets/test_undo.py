@@ -4,10 +4,10 @@ import uuid
 import pytest
 from django.db import connection
 
+from core.errors import Conflict
 from realtime import broadcast
 from sheets import selectors, services
 from sheets import undo as undo_module
-from core.errors import Conflict
 from sheets.models import Column, Operation, Row
 from sheets.undo import operation_redo, operation_undo
 
@@ -50,6 +50,7 @@ def set_cell(sheet, actor, row, col, value):
 @services.operation("rows.insert")
 def bulk_insert(*, sheet, actor, count):
     """What a CSV import logs: many rows, and a payload that only says how many."""
+
     def write(version):
         rows = [Row(sheet_id=sheet.pk, position=1000.0 + i, data={"c1": "bulk"}) for i in range(count)]
         Row.objects.bulk_create(rows)
@@ -61,29 +62,52 @@ def bulk_insert(*, sheet, actor, count):
 @pytest.fixture
 def rows(sheet, owner):
     """Three rows a, b, c with values (inserted by the owner)."""
-    services.rows_insert(sheet=sheet, actor=owner, rows=[
-        {"c1": "12", "c2": 1.5, "c7": "new"}, {"c1": "abc", "c3": 4}, {"c1": "3.5", "c4": True},
-    ])
+    services.rows_insert(
+        sheet=sheet,
+        actor=owner,
+        rows=[
+            {"c1": "12", "c2": 1.5, "c7": "new"},
+            {"c1": "abc", "c3": 4},
+            {"c1": "3.5", "c4": True},
+        ],
+    )
     return ids(sheet)
 
 
 EDITS = {
-    "cells.update": (lambda s, u, r: services.cells_update(sheet=s, actor=u, cells=[
-        {"row": r[0], "col": "c1", "value": "changed"}, {"row": r[1], "col": "c2", "value": 7},
-        {"row": r[2], "col": "c5", "value": "2026-01-02"}, {"row": r[0], "col": "c1", "value": "twice"},
-    ]), "cells.update"),
-    "rows.insert": (lambda s, u, r: services.rows_insert(
-        sheet=s, actor=u, after=r[0], rows=[{"c1": "new one"}, {"c3": 9}]), "rows.delete"),
+    "cells.update": (
+        lambda s, u, r: services.cells_update(
+            sheet=s,
+            actor=u,
+            cells=[
+                {"row": r[0], "col": "c1", "value": "changed"},
+                {"row": r[1], "col": "c2", "value": 7},
+                {"row": r[2], "col": "c5", "value": "2026-01-02"},
+                {"row": r[0], "col": "c1", "value": "twice"},
+            ],
+        ),
+        "cells.update",
+    ),
+    "rows.insert": (
+        lambda s, u, r: services.rows_insert(sheet=s, actor=u, after=r[0], rows=[{"c1": "new one"}, {"c3": 9}]),
+        "rows.delete",
+    ),
     "rows.delete": (lambda s, u, r: services.rows_delete(sheet=s, actor=u, row_ids=[r[2], r[0]]), "rows.insert"),
     "rows.move": (lambda s, u, r: services.rows_move(sheet=s, actor=u, row_ids=[r[2], r[0]], before=r[1]), "rows.move"),
     "column.add": (lambda s, u, r: services.column_add(sheet=s, actor=u, name="Note", after="c1"), "column.delete"),
     "column.delete": (lambda s, u, r: services.column_delete(sheet=s, actor=u, key="c2"), "column.add"),
-    "column.rename": (lambda s, u, r: services.column_rename(
-        sheet=s, actor=u, key="c1", name="Customer"), "column.rename"),
-    "column.retype": (lambda s, u, r: services.column_retype(
-        sheet=s, actor=u, key="c1", type="number"), "column.retype"),
-    "column.retype.choice": (lambda s, u, r: services.column_retype(
-        sheet=s, actor=u, key="c7", type="text"), "column.retype"),
+    "column.rename": (
+        lambda s, u, r: services.column_rename(sheet=s, actor=u, key="c1", name="Customer"),
+        "column.rename",
+    ),
+    "column.retype": (
+        lambda s, u, r: services.column_retype(sheet=s, actor=u, key="c1", type="number"),
+        "column.retype",
+    ),
+    "column.retype.choice": (
+        lambda s, u, r: services.column_retype(sheet=s, actor=u, key="c7", type="text"),
+        "column.retype",
+    ),
     "column.move": (lambda s, u, r: services.column_move(sheet=s, actor=u, key="c7", before="c1"), "column.move"),
     "sheet.rename": (lambda s, u, r: services.sheet_rename(sheet=s, actor=u, name="Sales"), "sheet.rename"),
 }
@@ -210,10 +234,15 @@ def test_undo_of_a_cell_edit_overwrites_a_later_edit_by_someone_else(sheet, owne
 def test_undo_of_cells_skips_rows_deleted_and_columns_deleted_since(sheet, owner, editor, rows):
     a, b, c = rows
     set_cell(sheet, owner, c, "c3", 1)
-    edit = services.cells_update(sheet=sheet, actor=owner, cells=[
-        {"row": a, "col": "c1", "value": "x"}, {"row": b, "col": "c1", "value": "y"},
-        {"row": a, "col": "c2", "value": 2},
-    ])
+    edit = services.cells_update(
+        sheet=sheet,
+        actor=owner,
+        cells=[
+            {"row": a, "col": "c1", "value": "x"},
+            {"row": b, "col": "c1", "value": "y"},
+            {"row": a, "col": "c2", "value": 2},
+        ],
+    )
     services.rows_delete(sheet=sheet, actor=editor, row_ids=[b])
     services.column_delete(sheet=sheet, actor=editor, key="c2")
     undone = undo(sheet, owner)
@@ -232,9 +261,14 @@ def test_undo_of_cells_skips_rows_deleted_and_columns_deleted_since(sheet, owner
 
 def test_undo_of_cells_converts_values_of_a_column_retyped_since(sheet, owner, editor, rows):
     a, b, _ = rows
-    services.cells_update(sheet=sheet, actor=owner, cells=[
-        {"row": a, "col": "c1", "value": "first"}, {"row": b, "col": "c1", "value": "second"},
-    ])
+    services.cells_update(
+        sheet=sheet,
+        actor=owner,
+        cells=[
+            {"row": a, "col": "c1", "value": "first"},
+            {"row": b, "col": "c1", "value": "second"},
+        ],
+    )
     services.column_retype(sheet=sheet, actor=editor, key="c1", type="number")
     undone = undo(sheet, owner)
     # "12" becomes 12; "abc" does not convert to a number and is cleared.
@@ -370,8 +404,9 @@ def test_versions_stay_dense(sheet, owner, editor, rows):
     assert sheet.version == 1 + 1 + 2 + 4
 
 
-def test_undo_is_broadcast_after_commit_like_any_operation(sheet, owner, rows, monkeypatch,
-                                                          django_capture_on_commit_callbacks):
+def test_undo_is_broadcast_after_commit_like_any_operation(
+    sheet, owner, rows, monkeypatch, django_capture_on_commit_callbacks
+):
     edit = set_cell(sheet, owner, rows[0], "c1", "x")
     published, publish = [], broadcast.publish
 
@@ -384,7 +419,17 @@ def test_undo_is_broadcast_after_commit_like_any_operation(sheet, owner, rows, m
     with django_capture_on_commit_callbacks(execute=True):
         undone = undo(sheet, owner, op_id=op_id, origin="conn-1")
         assert published == []  # nothing leaves before the commit
-    assert published == [(sheet.pk, {
-        "type": "ops", "version": undone.version, "kind": "cells.update", "actor": owner.pk, "op_id": str(op_id),
-        "changes": {"cells": [{"row": rows[0], "col": "c1", "value": "12"}], "undo_of": edit.version},
-    }, "conn-1")]
+    assert published == [
+        (
+            sheet.pk,
+            {
+                "type": "ops",
+                "version": undone.version,
+                "kind": "cells.update",
+                "actor": owner.pk,
+                "op_id": str(op_id),
+                "changes": {"cells": [{"row": rows[0], "col": "c1", "value": "12"}], "undo_of": edit.version},
+            },
+            "conn-1",
+        )
+    ]

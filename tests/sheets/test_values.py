@@ -1,4 +1,5 @@
 """sheets.values: what every stored value keeps to, whatever its column type."""
+
 import datetime as dt
 
 import pytest
@@ -29,7 +30,7 @@ def test_format_number_writes_whole_floats_without_a_fraction():
 
 
 def test_parse_moment_gives_utc_and_takes_a_zone_for_naive_times():
-    assert parse_moment("2026-01-02T03:04:05+02:00") == dt.datetime(2026, 1, 2, 1, 4, 5, tzinfo=dt.timezone.utc)
+    assert parse_moment("2026-01-02T03:04:05+02:00") == dt.datetime(2026, 1, 2, 1, 4, 5, tzinfo=dt.UTC)
     paris = dt.timezone(dt.timedelta(hours=1))
     assert parse_moment("2026-01-02T03:04:05", default_tz=paris).hour == 2
     with pytest.raises(ValueError, match="ISO 8601"):

@@ -1,6 +1,7 @@
 """superset/service.py: only this checkout's Superset is ever reused or stopped, and a failure to
 start is written down for the dashboard. (The real install and start are exercised by `make test`
 itself, which starts the suite's Superset through this module, and by bench/first_run.py.)"""
+
 import http.server
 import importlib.util
 import subprocess
@@ -58,7 +59,9 @@ def test_a_superset_of_another_checkout_on_the_port_is_not_used(service, tmp_pat
         service.start(paths, str(foreign_superset))
 
 
-def test_the_failure_is_written_for_the_dashboard_and_says_how_to_retry(service, tmp_path, foreign_superset, monkeypatch):
+def test_the_failure_is_written_for_the_dashboard_and_says_how_to_retry(
+    service, tmp_path, foreign_superset, monkeypatch
+):
     for step in ("install", "configure", "initialise"):
         monkeypatch.setattr(service, step, lambda paths: None)
     var = tmp_path / "superset"

@@ -1,5 +1,6 @@
 """`manage.py analytics_worker`: write sheet data through to DuckLake (writer + compactor) until
 SIGTERM or SIGINT."""
+
 import logging
 import signal
 import threading
@@ -20,8 +21,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, interval, verbosity, **options):
         if verbosity and not logging.getLogger().handlers:
-            logging.basicConfig(level=logging.INFO if verbosity > 0 else logging.WARNING,
-                                format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+            logging.basicConfig(
+                level=logging.INFO if verbosity > 0 else logging.WARNING,
+                format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            )
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
@@ -31,8 +34,13 @@ class Command(BaseCommand):
             totals["ops"] += applied
             now = time.monotonic()
             if now - totals["since"] >= 10:
-                log.info("applied %s operations in %.0f s (batch %s, %s sheets)", totals["ops"], now - totals["since"],
-                         writer.batch, len(writer.states))
+                log.info(
+                    "applied %s operations in %.0f s (batch %s, %s sheets)",
+                    totals["ops"],
+                    now - totals["since"],
+                    writer.batch,
+                    len(writer.states),
+                )
                 totals.update(ops=0, since=now)
 
         log.info("analytics worker running; SIGTERM stops it")

@@ -1,6 +1,7 @@
 """`manage.py rebuild_analytics [--sheet ID]`: replace the lake's sheet data by a snapshot of the
 database. Each sheet is rebuilt in one lake transaction with its checkpoint at the snapshot's
 version, so a running writer simply continues from there."""
+
 import time
 
 from django.core.management.base import BaseCommand
@@ -32,8 +33,14 @@ class Command(BaseCommand):
         started = time.perf_counter()
         rows_total = 0
         progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("rows"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=verbosity == 0,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("rows"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            disable=verbosity == 0,
         )
         with progress:
             overall = progress.add_task(f"Rebuilding {len(ids)} sheet(s)", total=len(ids))
@@ -58,4 +65,6 @@ class Command(BaseCommand):
                     progress.update(task, description=f"  sheet {sheet_id} (v{state.version})")
                 progress.advance(overall)
         con.close()
-        console.print(f"Rebuilt {len(ids)} sheet(s), {int(rows_total):,} rows, in {time.perf_counter() - started:.1f} s.")
+        console.print(
+            f"Rebuilt {len(ids)} sheet(s), {int(rows_total):,} rows, in {time.perf_counter() - started:.1f} s."
+        )

@@ -4,6 +4,7 @@ some failed), user activity and system status, at a chosen rate, printing each s
 Through the REST API with a workspace-scoped token (given, or issued for the workspace's owner and
 revoked at the end), or straight through the ingestion service with --direct.
 """
+
 import json
 import time
 import urllib.error
@@ -21,7 +22,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--workspace", required=True, help="workspace id or name")
-        parser.add_argument("--rate", type=float, default=10, help="orders per second, on average over a day (default 10)")
+        parser.add_argument(
+            "--rate", type=float, default=10, help="orders per second, on average over a day (default 10)"
+        )
         parser.add_argument("--seconds", type=float, default=0, help="stop after this long (default: until Ctrl-C)")
         parser.add_argument("--url", default="http://127.0.0.1:8000", help="the Gridcast server")
         parser.add_argument("--token", help="an API token scoped to the workspace (default: a temporary one)")
@@ -34,7 +37,11 @@ class Command(BaseCommand):
             raise CommandError("--rate must be positive")
         issued = None
         if not direct and not token:
-            owner = Membership.objects.filter(workspace=ws, role__in=[Role.OWNER, Role.ADMIN, Role.EDITOR]).order_by("id").first()
+            owner = (
+                Membership.objects.filter(workspace=ws, role__in=[Role.OWNER, Role.ADMIN, Role.EDITOR])
+                .order_by("id")
+                .first()
+            )
             if owner is None:
                 raise CommandError(f"workspace {ws} has no member who may send metrics; pass --token")
             issued, token = ApiToken.issue(user=owner.user, name="simulate_orders", workspace=ws)
@@ -48,7 +55,7 @@ class Command(BaseCommand):
                 events, figures = simulation.second(tick)
                 sent_at = time.perf_counter()
                 for start in range(0, len(events), 10_000):
-                    self._send(events[start:start + 10_000], ws, url, token, direct)
+                    self._send(events[start : start + 10_000], ws, url, token, direct)
                 took = (time.perf_counter() - sent_at) * 1000
                 totals["events"] += len(events)
                 totals["orders"] += figures["orders"]
@@ -80,13 +87,17 @@ class Command(BaseCommand):
             events_ingest(workspace_id=ws.pk, payload=events)
             return
         request = urllib.request.Request(
-            url.rstrip("/") + "/api/v1/metrics/", data=json.dumps({"events": events}).encode(), method="POST",
+            url.rstrip("/") + "/api/v1/metrics/",
+            data=json.dumps({"events": events}).encode(),
+            method="POST",
             headers={"Content-Type": "application/json", "Authorization": f"Token {token}"},
         )
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
                 response.read()
         except urllib.error.HTTPError as error:
-            raise CommandError(f"the server refused the batch: {error.code} {error.read()[:500].decode(errors='replace')}")
+            raise CommandError(
+                f"the server refused the batch: {error.code} {error.read()[:500].decode(errors='replace')}"
+            ) from None
         except urllib.error.URLError as error:
-            raise CommandError(f"cannot reach {url}: {error.reason}")
+            raise CommandError(f"cannot reach {url}: {error.reason}") from None

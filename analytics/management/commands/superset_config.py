@@ -1,6 +1,7 @@
 """Write Superset's config (var/superset/superset_config.py by default) from Gridcast's settings:
 the guest-token secret, algorithm and audience Django signs with, the embedding headers, and
 the hook that attaches Gridcast's DuckLake to every DuckDB connection Superset opens."""
+
 from pathlib import Path
 
 from django.conf import settings

@@ -1,5 +1,6 @@
 """Provision Superset for Gridcast: the DuckLake database, a dataset per sheet view and for
 metric events, and each workspace's embedded dashboard. Safe to run again (updates in place)."""
+
 import time
 
 from django.core.management.base import BaseCommand, CommandError

@@ -1,5 +1,6 @@
 """manage.py frames_doc: rewrite the frame tables of the docs from the frame registries (core.frames);
 --check only says whether they are up to date."""
+
 from pathlib import Path
 
 from django.conf import settings

@@ -1,4 +1,5 @@
 """`manage.py import_csv PATH --workspace ID --user EMAIL [--name N]`: a CSV file as a new sheet."""
+
 import os
 
 from django.core.management.base import BaseCommand, CommandError
@@ -6,8 +7,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
 from accounts.models import User
-from sheets import io, permissions, selectors
 from core.errors import GridcastError
+from sheets import io, permissions, selectors
 from sheets.permissions import Access
 
 
@@ -29,14 +30,20 @@ class Command(BaseCommand):
             target = io.workspace_for_import(workspace)
             name = io.sheet_name_for(name, path)
             columns = (
-                TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
-                TextColumn("{task.fields[rows]} rows"), TimeRemainingColumn(),
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TaskProgressColumn(),
+                TextColumn("{task.fields[rows]} rows"),
+                TimeRemainingColumn(),
             )
             console = Console(stderr=True, quiet=verbosity == 0)
             with open(path, "rb") as file, Progress(*columns, console=console) as bar:
                 task = bar.add_task(f"Importing {os.path.basename(path)}", total=1.0, rows=0)
                 sheet = io.csv_import(
-                    file=file, workspace=target, actor=actor, name=name,
+                    file=file,
+                    workspace=target,
+                    actor=actor,
+                    name=name,
                     progress=lambda fraction, rows: bar.update(task, completed=fraction, rows=rows),
                 )
         except OSError as error:
@@ -45,4 +52,3 @@ class Command(BaseCommand):
             raise CommandError(error.message) from None
         rows = selectors.row_count(sheet)
         self.stdout.write(self.style.SUCCESS(f"Imported {rows} rows into sheet {sheet.pk} {sheet.name!r}"))
-

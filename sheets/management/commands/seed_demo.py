@@ -6,6 +6,7 @@ had made them); the rows go in by COPY on PostgreSQL or bulk_create on SQLite, u
 After the commit, sheets.demo.demo_seeded lets the apps above sheets add their part (analytics:
 a day of metrics, a dashboard per member, an alert rule).
 """
+
 import datetime as dt
 import itertools
 import json
@@ -24,7 +25,14 @@ from accounts.models import Membership, Role
 from accounts.services import workspace_create
 from sheets import services
 from sheets.demo import (
-    DEMO_BOT, DEMO_BOT_NAME, DEMO_MEMBERS, DEMO_PASSWORD, DEMO_SUPERUSER, DEMO_WORKSPACE, SHEET_NAME, demo_seeded,
+    DEMO_BOT,
+    DEMO_BOT_NAME,
+    DEMO_MEMBERS,
+    DEMO_PASSWORD,
+    DEMO_SUPERUSER,
+    DEMO_WORKSPACE,
+    SHEET_NAME,
+    demo_seeded,
     demo_workspace,
 )
 from sheets.models import Row
@@ -36,19 +44,43 @@ POOL = 10_000
 REGIONS = ["North America", "South America", "Europe", "Middle East", "Africa", "Asia", "Oceania"]
 REGION_WEIGHTS = [30, 8, 28, 6, 4, 20, 4]
 PRODUCTS = [
-    ("Ergonomic chair", 249.0), ("Standing desk", 489.0), ("Monitor arm", 89.9), ('27" monitor', 329.0),
-    ("USB-C dock", 159.5), ("Mechanical keyboard", 119.0), ("Wireless mouse", 39.99), ("Laptop stand", 45.0),
-    ("Noise-cancelling headset", 199.0), ("Webcam HD", 74.5), ("Desk lamp", 32.9), ("Cable tray", 19.95),
-    ("Whiteboard", 129.0), ("Marker set", 8.49), ("Notebook A5", 4.2), ("Printer paper (500)", 6.75),
-    ("Toner cartridge", 68.0), ("Shredder", 149.0), ("Coffee machine", 399.0), ("Water filter", 24.99),
-    ("Office plant", 29.0), ("Footrest", 36.5), ("Filing cabinet", 219.0), ("Bookshelf", 159.0),
+    ("Ergonomic chair", 249.0),
+    ("Standing desk", 489.0),
+    ("Monitor arm", 89.9),
+    ('27" monitor', 329.0),
+    ("USB-C dock", 159.5),
+    ("Mechanical keyboard", 119.0),
+    ("Wireless mouse", 39.99),
+    ("Laptop stand", 45.0),
+    ("Noise-cancelling headset", 199.0),
+    ("Webcam HD", 74.5),
+    ("Desk lamp", 32.9),
+    ("Cable tray", 19.95),
+    ("Whiteboard", 129.0),
+    ("Marker set", 8.49),
+    ("Notebook A5", 4.2),
+    ("Printer paper (500)", 6.75),
+    ("Toner cartridge", 68.0),
+    ("Shredder", 149.0),
+    ("Coffee machine", 399.0),
+    ("Water filter", 24.99),
+    ("Office plant", 29.0),
+    ("Footrest", 36.5),
+    ("Filing cabinet", 219.0),
+    ("Bookshelf", 159.0),
 ]
 QUANTITIES = list(range(1, 21))
 QUANTITY_WEIGHTS = [1 / q for q in QUANTITIES]
 # (status, paid, weight): payment follows the order's life.
 STATES = [
-    ("new", False, 8), ("new", True, 2), ("processing", True, 12), ("shipped", True, 20),
-    ("delivered", True, 48), ("delivered", False, 1), ("cancelled", False, 6), ("returned", True, 3),
+    ("new", False, 8),
+    ("new", True, 2),
+    ("processing", True, 12),
+    ("shipped", True, 20),
+    ("delivered", True, 48),
+    ("delivered", False, 1),
+    ("cancelled", False, 6),
+    ("returned", True, 3),
 ]
 STATUSES = ["new", "processing", "shipped", "delivered", "cancelled", "returned"]
 FIRST_NAMES = (
@@ -229,12 +261,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--rows", type=int, default=50_000, help="rows of the orders sheet (default 50000)")
         parser.add_argument(
-            "--cols", type=int, default=10,
+            "--cols",
+            type=int,
+            default=10,
             help="columns (default 10, the realistic ones; more are random numbers and text)",
         )
         parser.add_argument("--seed", type=int, default=None, help="random seed, for the same data every time")
         parser.add_argument(
-            "--if-empty", action="store_true",
+            "--if-empty",
+            action="store_true",
             help="if the Demo workspace exists, only print the logins (otherwise it is replaced)",
         )
 
@@ -252,8 +287,14 @@ class Command(BaseCommand):
         seed = random.SystemRandom().randrange(2**31) if seed is None else seed
         started = time.perf_counter()
         progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[unit]}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=console, disable=verbosity == 0,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[unit]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+            disable=verbosity == 0,
         )
         with progress:
             with transaction.atomic():
@@ -271,8 +312,14 @@ class Command(BaseCommand):
                 keys = list(sheet.columns.filter(deleted=False).order_by("position").values_list("key", flat=True))
                 task = progress.add_task(f"Seeding {SHEET_NAME}", total=rows, unit="rows")
                 if rows:
-                    _rows_load(sheet=sheet, actor=owner, data=data, keys=keys, rows=rows,
-                               progress=lambda n: progress.advance(task, n))
+                    _rows_load(
+                        sheet=sheet,
+                        actor=owner,
+                        data=data,
+                        keys=keys,
+                        rows=rows,
+                        progress=lambda n: progress.advance(task, n),
+                    )
             if connection.vendor == "postgresql" and not connection.in_atomic_block:
                 # Fresh statistics and a visibility map, so row windows use index-only scans at once.
                 with connection.cursor() as cursor:
@@ -283,8 +330,9 @@ class Command(BaseCommand):
             )
             # After the commit: what other apps add (analytics' metrics, dashboard and alert rule)
             # builds on committed rows, and a lake write cannot be rolled back with them anyway.
-            added = demo_seeded.send(sender=self.__class__, workspace=workspace, sheet=sheet, seed=seed,
-                                     progress=progress)
+            added = demo_seeded.send(
+                sender=self.__class__, workspace=workspace, sheet=sheet, seed=seed, progress=progress
+            )
         for _, sentence in added:
             if sentence:
                 console.print(sentence)
@@ -305,9 +353,7 @@ def _demo_users():
     """Every demo account, with the demo password (again), by e-mail."""
     # One hash for all: the password is printed anyway, and each hash costs a good part of a second.
     password = make_password(DEMO_PASSWORD)
-    users = {
-        email: _user(email, password, display_name=email.split("@")[0].capitalize()) for email, _ in DEMO_MEMBERS
-    }
+    users = {email: _user(email, password, display_name=email.split("@")[0].capitalize()) for email, _ in DEMO_MEMBERS}
     _user(DEMO_SUPERUSER, password, is_staff=True, is_superuser=True, display_name="Superuser")
     return users
 

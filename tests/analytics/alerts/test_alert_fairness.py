@@ -3,21 +3,21 @@ pass went through all rules in id order, one aggregate query and one transaction
 workspace with 20,000 rules held another's alert for minutes). Now rules with one condition share
 one query and workspaces take turns: workspace B's alert fires within a second while workspace
 A's 20,000 rules are being evaluated (run with -s for the figures)."""
+
 import datetime as dt
 import threading
 import time
 
 import pytest
 
-from analytics.writethrough import announcer as announcer_module
+from accounts.models import Role
 from analytics.alerts import evaluation
-from analytics.queries import metric_aggregates
 from analytics.metrics import schema as metric_schema
 from analytics.models import AlertRule, Notification
-from tests.factories import WorkspaceFactory, member
-from accounts.models import Role
-
+from analytics.queries import metric_aggregates
+from analytics.writethrough import announcer as announcer_module
 from tests.analytics.metric_helpers import token_client
+from tests.factories import WorkspaceFactory, member
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,16 +33,26 @@ def _close_lake_connection():
 
 def many_rules(workspace):
     AlertRule.objects.bulk_create(
-        [AlertRule(workspace=workspace, name=f"cpu {n}", metric=f"cpu{n % A_METRICS}", agg="avg",
-                   window_seconds=60, comparison=">", threshold=1e9 + n) for n in range(A_RULES)],
-        batch_size=5000)
+        [
+            AlertRule(
+                workspace=workspace,
+                name=f"cpu {n}",
+                metric=f"cpu{n % A_METRICS}",
+                agg="avg",
+                window_seconds=60,
+                comparison=">",
+                threshold=1e9 + n,
+            )
+            for n in range(A_RULES)
+        ],
+        batch_size=5000,
+    )
 
 
 def run_in_thread(target):
     """`target` in a thread like the worker's, whose lake connection is open already (the
     worker's is: its first opening is not what is measured); returns when it starts."""
     from django.db import connections
-
 
     started, done = threading.Event(), threading.Event()
     result = {}
@@ -77,8 +87,15 @@ def test_another_workspaces_rule_fires_within_a_second_of_the_periodic_pass_star
     member(big, Role.OWNER)
     person = member(small, Role.OWNER)
     many_rules(big)  # created first: lower ids
-    AlertRule.objects.create(workspace=small, name="Orders stopped", metric="orders", agg="count",
-                             window_seconds=60, comparison="<", threshold=1)
+    AlertRule.objects.create(
+        workspace=small,
+        name="Orders stopped",
+        metric="orders",
+        agg="count",
+        window_seconds=60,
+        comparison="<",
+        threshold=1,
+    )
 
     thread, done, _ = run_in_thread(evaluation.rules_evaluate_all)
     waited = wait_for(lambda: Notification.objects.filter(workspace=small, user=person).exists(), 10)
@@ -94,14 +111,23 @@ def test_data_for_another_workspace_fires_its_alert_within_a_second_during_the_p
     member(big, Role.OWNER)
     person = member(small, Role.EDITOR)
     many_rules(big)
-    AlertRule.objects.create(workspace=small, name="Errors", metric="error_rate", agg="avg",
-                             window_seconds=60, comparison=">", threshold=0.05)
+    AlertRule.objects.create(
+        workspace=small,
+        name="Errors",
+        metric="error_rate",
+        agg="avg",
+        window_seconds=60,
+        comparison=">",
+        threshold=0.05,
+    )
     sender = token_client(person, small)
 
     def send(value):
-        response = sender.post("/api/v1/metrics/", [{"metric": "error_rate", "value": value,
-                                                     "timestamp": dt.datetime.now(dt.timezone.utc).isoformat()}],
-                               format="json")
+        response = sender.post(
+            "/api/v1/metrics/",
+            [{"metric": "error_rate", "value": value, "timestamp": dt.datetime.now(dt.UTC).isoformat()}],
+            format="json",
+        )
         assert response.status_code == 201, response.content
 
     send(0.01)  # fine; opens what a running server has open already
@@ -120,8 +146,19 @@ def test_rules_of_one_condition_share_one_query(monkeypatch):
     workspace = WorkspaceFactory()
     member(workspace, Role.OWNER)
     AlertRule.objects.bulk_create(
-        [AlertRule(workspace=workspace, name=f"r{n}", metric="orders", agg="count", window_seconds=60,
-                   comparison="<", threshold=n) for n in range(50)])
+        [
+            AlertRule(
+                workspace=workspace,
+                name=f"r{n}",
+                metric="orders",
+                agg="count",
+                window_seconds=60,
+                comparison="<",
+                threshold=n,
+            )
+            for n in range(50)
+        ]
+    )
     calls = []
     original = evaluation.rule_value
     monkeypatch.setattr(evaluation, "rule_value", lambda rule, now=None: calls.append(rule.pk) or original(rule, now))
@@ -139,8 +176,15 @@ def test_the_worker_announces_new_sheet_data_between_the_turns_of_a_long_pass(mo
     big, small = WorkspaceFactory(), WorkspaceFactory()
     member(big, Role.OWNER)
     many_rules(big)
-    AlertRule.objects.create(workspace=small, name="Orders stopped", metric="orders", agg="count",
-                             window_seconds=60, comparison="<", threshold=0)
+    AlertRule.objects.create(
+        workspace=small,
+        name="Orders stopped",
+        metric="orders",
+        agg="count",
+        window_seconds=60,
+        comparison="<",
+        threshold=0,
+    )
     announced = []
 
     def announce(applied):

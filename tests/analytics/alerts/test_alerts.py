@@ -1,6 +1,7 @@
 """Alert rules on metrics and sheet columns: CRUD with permissions and validation, firing once as
 data arrives (one notification per member, pushed live), not again while firing, again after
 recovery; the worker's periodic pass (data that stops, windows that empty); the notification inbox."""
+
 import asyncio
 import datetime as dt
 import threading
@@ -12,20 +13,19 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from accounts.models import Role
+from analytics.alerts import evaluation
 from analytics.alerts import notify as alert_notify
 from analytics.alerts import services as alert_services
-from analytics.writethrough import announcer
-from analytics.alerts import evaluation
 from analytics.lake import connections as lake_connections
-from analytics.queries import metric_aggregates
 from analytics.metrics import schema as metric_schema
-from analytics.writethrough import worker as wt_worker
 from analytics.models import AlertRule, Notification
+from analytics.queries import metric_aggregates
+from analytics.writethrough import announcer
+from analytics.writethrough import worker as wt_worker
 from sheets import services
 from sheets.models import Row
-from tests.factories import WorkspaceFactory, make_sheet, member
-
 from tests.analytics.metric_helpers import token_client
+from tests.factories import WorkspaceFactory, make_sheet, member
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -38,14 +38,23 @@ def alerts_url(workspace):
     return f"/api/v1/workspaces/{workspace.pk}/alerts/"
 
 
-RULE = {"name": "Errors above 5 %", "metric": "error_rate", "agg": "avg", "window_seconds": 60,
-        "comparison": ">", "threshold": 0.05}
+RULE = {
+    "name": "Errors above 5 %",
+    "metric": "error_rate",
+    "agg": "avg",
+    "window_seconds": 60,
+    "comparison": ">",
+    "threshold": 0.05,
+}
 
 
 def send(client, *values, metric="error_rate", tags=None):
-    now = dt.datetime.now(dt.timezone.utc).isoformat()
-    response = client.post("/api/v1/metrics/", [{"metric": metric, "value": v, "timestamp": now, "tags": tags or {}}
-                                                for v in values], format="json")
+    now = dt.datetime.now(dt.UTC).isoformat()
+    response = client.post(
+        "/api/v1/metrics/",
+        [{"metric": metric, "value": v, "timestamp": now, "tags": tags or {}} for v in values],
+        format="json",
+    )
     assert response.status_code == 201, response.json()
 
 
@@ -56,13 +65,20 @@ def test_rule_crud_and_permissions(workspace, editor, viewer, outsider, api):
     assert rule["state"] == "ok" and rule["workspace"] == workspace.pk and rule["created_by"] == editor.pk
     assert api(viewer).get(alerts_url(workspace)).json()[0]["id"] == rule["id"]
     assert api(viewer).post(alerts_url(workspace), RULE, format="json").status_code == 403
-    assert api(viewer).patch(f"{alerts_url(workspace)}{rule['id']}/", {"threshold": 1}, format="json").status_code == 403
+    assert (
+        api(viewer).patch(f"{alerts_url(workspace)}{rule['id']}/", {"threshold": 1}, format="json").status_code == 403
+    )
     assert api(outsider).get(alerts_url(workspace)).status_code == 404
     assert token_client(editor, WorkspaceFactory()).get(alerts_url(workspace)).status_code == 404
     updated = api(editor).patch(f"{alerts_url(workspace)}{rule['id']}/", {"threshold": 0.1}, format="json")
     assert updated.json()["threshold"] == 0.1
-    for bad in ({"agg": "median"}, {"comparison": "=="}, {"window_seconds": 0}, {"metric": "a b"},
-                {"tag_filter": {"region": 5}}):
+    for bad in (
+        {"agg": "median"},
+        {"comparison": "=="},
+        {"window_seconds": 0},
+        {"metric": "a b"},
+        {"tag_filter": {"region": 5}},
+    ):
         response = api(editor).post(alerts_url(workspace), {**RULE, **bad}, format="json")
         assert response.status_code == 400, bad
     # A rule of another workspace is not reachable through this one.
@@ -73,7 +89,9 @@ def test_rule_crud_and_permissions(workspace, editor, viewer, outsider, api):
     assert not AlertRule.objects.filter(pk=rule["id"]).exists()
 
 
-def test_a_rule_fires_once_then_again_after_recovering(workspace, owner, editor, viewer, django_capture_on_commit_callbacks):
+def test_a_rule_fires_once_then_again_after_recovering(
+    workspace, owner, editor, viewer, django_capture_on_commit_callbacks
+):
     rule = AlertRule.objects.create(workspace=workspace, created_by=editor, **RULE)
     quiet = AlertRule.objects.create(workspace=workspace, **{**RULE, "name": "other metric", "metric": "cpu"})
     sender = token_client(editor, workspace)
@@ -95,13 +113,14 @@ def test_a_rule_fires_once_then_again_after_recovering(workspace, owner, editor,
     pushed = async_to_sync(layer.receive)(channel)
     assert pushed["type"] == "notification.created"
     assert pushed["notification"]["rule"] == rule.pk and pushed["notification"]["ids"] == {
-        str(n.user_id): n.pk for n in fired}
+        str(n.user_id): n.pk for n in fired
+    }
 
     send(sender, 0.5)  # still above: no new notification while firing
     assert Notification.objects.filter(rule=rule).count() == 3
 
     # Later, the window holds nothing above the threshold: the rule recovers.
-    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=120)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=120)
     assert evaluation.rule_evaluate(rule_id=rule.pk, now=later) == []
     rule.refresh_from_db()
     assert rule.state == "ok"
@@ -114,8 +133,16 @@ def test_a_rule_fires_once_then_again_after_recovering(workspace, owner, editor,
 
 
 def test_tag_filters_and_thresholds_below(workspace, editor):
-    rule = AlertRule.objects.create(workspace=workspace, name="EU orders dropped", metric="orders", agg="count",
-                                    window_seconds=300, comparison="<", threshold=3, tag_filter={"region": "eu"})
+    rule = AlertRule.objects.create(
+        workspace=workspace,
+        name="EU orders dropped",
+        metric="orders",
+        agg="count",
+        window_seconds=300,
+        comparison="<",
+        threshold=3,
+        tag_filter={"region": "eu"},
+    )
     sender = token_client(editor, workspace)
     send(sender, 1, 1, 1, 1, metric="orders", tags={"region": "us"})  # count of EU orders: 0 < 3
     rule.refresh_from_db()
@@ -141,7 +168,10 @@ def test_the_inbox(workspace, owner, editor, api):
     assert listed["unread"] == 2
     assert [n["message"] for n in listed["results"]] == ["elsewhere", "new", "old"]  # unread first, newest first
     assert listed["results"][1]["rule_name"] == RULE["name"]
-    assert [n["id"] for n in client.get("/api/v1/notifications/", {"unread": "1"}).json()["results"]] == [other.pk, new.pk]
+    assert [n["id"] for n in client.get("/api/v1/notifications/", {"unread": "1"}).json()["results"]] == [
+        other.pk,
+        new.pk,
+    ]
 
     # Someone else's notification does not exist for this user; a scoped token sees its workspace only.
     assert client.post(f"/api/v1/notifications/{theirs.pk}/read/").status_code == 404
@@ -171,14 +201,24 @@ def test_members_of_other_workspaces_get_nothing(workspace, editor):
 # --- the worker's periodic pass ------------------------------------------------------------------
 
 
-ORDERS_BELOW = {"name": "Orders stopped", "metric": "orders", "agg": "count", "window_seconds": 60,
-                "comparison": "<", "threshold": 5}
+ORDERS_BELOW = {
+    "name": "Orders stopped",
+    "metric": "orders",
+    "agg": "count",
+    "window_seconds": 60,
+    "comparison": "<",
+    "threshold": 5,
+}
 
 
 def test_count_of_an_empty_window_is_zero_and_avg_has_no_value(workspace):
-    assert metric_aggregates.window_value(workspace_id=workspace.pk, metric="orders", agg="count", window_seconds=60) == 0
+    assert (
+        metric_aggregates.window_value(workspace_id=workspace.pk, metric="orders", agg="count", window_seconds=60) == 0
+    )
     assert metric_aggregates.window_value(workspace_id=workspace.pk, metric="orders", agg="sum", window_seconds=60) == 0
-    assert metric_aggregates.window_value(workspace_id=workspace.pk, metric="orders", agg="avg", window_seconds=60) is None
+    assert (
+        metric_aggregates.window_value(workspace_id=workspace.pk, metric="orders", agg="avg", window_seconds=60) is None
+    )
 
 
 def test_the_periodic_pass_fires_when_data_stops_and_recovers_when_a_window_empties(workspace, owner, editor):
@@ -195,7 +235,7 @@ def test_the_periodic_pass_fires_when_data_stops_and_recovers_when_a_window_empt
 
     # Two minutes on, nothing arrived: no orders in the window is a count of 0, a breach; the
     # error rate's window is empty, no value, so that rule recovers.
-    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=120)
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=120)
     fired = evaluation.rules_evaluate_all(now=later)
     assert {n.rule_id for n in fired} == {stopped.pk} and len(fired) == 2  # the owner and the editor
     stopped.refresh_from_db()
@@ -261,8 +301,16 @@ def test_the_worker_loop_evaluates_rules_every_alert_interval(workspace, owner, 
 
 
 def sheet_rule(of, **fields):
-    return {"name": "Big order book", "source": "sheet", "sheet": of.pk, "column": "c2", "agg": "sum",
-            "comparison": ">", "threshold": 100, **fields}
+    return {
+        "name": "Big order book",
+        "source": "sheet",
+        "sheet": of.pk,
+        "column": "c2",
+        "agg": "sum",
+        "comparison": ">",
+        "threshold": 100,
+        **fields,
+    }
 
 
 def test_sheet_rules_through_the_api(workspace, editor, viewer, outsider, api):
@@ -276,7 +324,8 @@ def test_sheet_rules_through_the_api(workspace, editor, viewer, outsider, api):
     assert rule["condition"] == "sum(Amount) of sheet Orders > 100"
     listed = api(viewer).get(alerts_url(workspace)).json()
     assert [(r["id"], r["source"], r["sheet_name"], r["column_name"]) for r in listed] == [
-        (rule["id"], "sheet", "Orders", "Amount")]
+        (rule["id"], "sheet", "Orders", "Amount")
+    ]
     assert api(viewer).post(alerts_url(workspace), sheet_rule(sheet), format="json").status_code == 403
     assert api(outsider).post(alerts_url(workspace), sheet_rule(sheet), format="json").status_code == 404
     assert api(outsider).get(alerts_url(workspace)).status_code == 404
@@ -315,9 +364,11 @@ def test_sheet_rules_are_validated_with_clear_messages(workspace, editor, api):
     assert refused("column", column="c99") == "column: sheet Orders has no column c99"
     assert refused("column", column="c3") == "column: column Count (c3) of sheet Orders was deleted"
     assert refused("column", column="c1", agg="avg") == (
-        "column: avg needs a number column; Name is a text column (count works on any column)")
+        "column: avg needs a number column; Name is a text column (count works on any column)"
+    )
     assert refused("column", column="c7", agg="max") == (
-        "column: max needs a number column; Status is a single choice column (count works on any column)")
+        "column: max needs a number column; Status is a single choice column (count works on any column)"
+    )
     assert not AlertRule.objects.exists()
 
     # A metric rule needs its metric; an update is held to the same rules.
@@ -335,29 +386,67 @@ def test_the_model_keeps_a_sheet_in_its_rules_workspace(workspace, editor):
     from django.core.exceptions import ValidationError
 
     elsewhere = make_sheet(WorkspaceFactory(), editor)
-    rule = AlertRule(workspace=workspace, name="x", source="sheet", sheet=elsewhere, column="c2", agg="sum",
-                     comparison=">", threshold=1)
+    rule = AlertRule(
+        workspace=workspace,
+        name="x",
+        source="sheet",
+        sheet=elsewhere,
+        column="c2",
+        agg="sum",
+        comparison=">",
+        threshold=1,
+    )
     with pytest.raises(ValidationError) as error:
         rule.full_clean()
     assert error.value.message_dict == {"sheet": [f"no sheet {elsewhere.pk} in this workspace"]}
     with pytest.raises(alert_services.AlertRuleInvalid):
-        alert_services.rule_create(workspace_id=workspace.pk, actor=editor, name="x", source="sheet", sheet=elsewhere,
-                           column="c2", agg="sum", comparison=">", threshold=1)
+        alert_services.rule_create(
+            workspace_id=workspace.pk,
+            actor=editor,
+            name="x",
+            source="sheet",
+            sheet=elsewhere,
+            column="c2",
+            agg="sum",
+            comparison=">",
+            threshold=1,
+        )
 
 
 def test_the_admin_lists_and_filters_rules_by_source_and_sheet(workspace, editor, admin_client):
     sheet = make_sheet(workspace, editor)
-    AlertRule.objects.create(workspace=workspace, name="Sheet rule", source="sheet", sheet=sheet, column="c2",
-                             agg="sum", comparison=">", threshold=100, metric="", window_seconds=None)
+    AlertRule.objects.create(
+        workspace=workspace,
+        name="Sheet rule",
+        source="sheet",
+        sheet=sheet,
+        column="c2",
+        agg="sum",
+        comparison=">",
+        threshold=100,
+        metric="",
+        window_seconds=None,
+    )
     AlertRule.objects.create(workspace=workspace, **RULE)
     page = admin_client.get("/admin/analytics/alertrule/", {"source__exact": "sheet"}).content.decode()
     assert "Sheet rule" in page and RULE["name"] not in page and "sum(Amount) of sheet Orders &gt; 100" in page
     page = admin_client.get("/admin/analytics/alertrule/", {"sheet__id__exact": sheet.pk}).content.decode()
     assert "Sheet rule" in page and RULE["name"] not in page
     # The admin's form is held to the model's rules.
-    form = {"workspace": workspace.pk, "name": "Bad", "enabled": "on", "source": "sheet", "metric": "",
-            "window_seconds": "", "tag_filter": "{}", "sheet": sheet.pk, "column": "c1", "agg": "sum",
-            "comparison": ">", "threshold": "1"}
+    form = {
+        "workspace": workspace.pk,
+        "name": "Bad",
+        "enabled": "on",
+        "source": "sheet",
+        "metric": "",
+        "window_seconds": "",
+        "tag_filter": "{}",
+        "sheet": sheet.pk,
+        "column": "c1",
+        "agg": "sum",
+        "comparison": ">",
+        "threshold": "1",
+    }
     response = admin_client.post("/admin/analytics/alertrule/add/", form)
     assert response.status_code == 200 and "sum needs a number column" in response.content.decode()
     assert not AlertRule.objects.filter(name="Bad").exists()
@@ -370,11 +459,11 @@ def test_the_dashboard_page_lists_sheets_and_columns_for_the_rule_editor(workspa
     client.force_login(viewer)
     config = client.get(f"/workspaces/{workspace.pk}/dashboard/").context["config"]
     assert [s["name"] for s in config["sheets"]] == ["Orders"]
-    assert config["sheets"][0]["columns"][:3] == [{"key": "c1", "name": "Name", "type": "text"},
-                                                  {"key": "c2", "name": "Amount", "type": "number"},
-                                                  {"key": "c4", "name": "Paid", "type": "boolean"}]
-
-
+    assert config["sheets"][0]["columns"][:3] == [
+        {"key": "c1", "name": "Name", "type": "text"},
+        {"key": "c2", "name": "Amount", "type": "number"},
+        {"key": "c4", "name": "Paid", "type": "boolean"},
+    ]
 
 
 def received(layer, channel, timeout=5):
@@ -386,21 +475,44 @@ def received(layer, channel, timeout=5):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_sheet_rule_fires_once_as_edits_reach_the_lake_and_again_after_recovering(
-        workspace, owner, editor, viewer, lake_writer):
+    workspace, owner, editor, viewer, lake_writer
+):
     sheet = make_sheet(workspace, owner, rows=3)
     other = make_sheet(workspace, owner, name="Other")
     rows = list(Row.objects.filter(sheet=sheet).order_by("position").values_list("pk", flat=True))
-    rule = alert_services.rule_create(workspace_id=workspace.pk, actor=editor, name="Big order book", source="sheet",
-                              sheet=sheet, column="c2", agg="sum", comparison=">", threshold=100)
-    untouched = alert_services.rule_create(workspace_id=workspace.pk, actor=editor, name="Other sheet", source="sheet",
-                                   sheet=other, column="c2", agg="sum", comparison=">", threshold=0)
+    rule = alert_services.rule_create(
+        workspace_id=workspace.pk,
+        actor=editor,
+        name="Big order book",
+        source="sheet",
+        sheet=sheet,
+        column="c2",
+        agg="sum",
+        comparison=">",
+        threshold=100,
+    )
+    untouched = alert_services.rule_create(
+        workspace_id=workspace.pk,
+        actor=editor,
+        name="Other sheet",
+        source="sheet",
+        sheet=other,
+        column="c2",
+        agg="sum",
+        comparison=">",
+        threshold=0,
+    )
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
     async_to_sync(layer.group_add)(alert_notify.workspace_group(workspace.pk), channel)
 
     def edit(*cells):
-        services.cells_update(sheet=sheet, actor=owner, op_id=uuid.uuid4(),
-                              cells=[{"row": rows[i], "col": "c2", "value": v} for i, v in cells])
+        services.cells_update(
+            sheet=sheet,
+            actor=owner,
+            op_id=uuid.uuid4(),
+            cells=[{"row": rows[i], "col": "c2", "value": v} for i, v in cells],
+        )
         lake_writer.catch_up()
         return announcer.announce(lake_writer.take_applied())
 
@@ -449,12 +561,39 @@ def test_sheet_rules_on_integers_and_counts_and_a_failing_rule(workspace, owner,
     sheet = make_sheet(workspace, owner, rows=2)
     rows = list(Row.objects.filter(sheet=sheet).order_by("position").values_list("pk", flat=True))
     services.column_rename(sheet=sheet, actor=owner, key="c3", name="Items (count)")
-    top = alert_services.rule_create(workspace_id=workspace.pk, actor=owner, name="Many items", source="sheet", sheet=sheet,
-                             column="c3", agg="max", comparison=">=", threshold=7)
-    empty = alert_services.rule_create(workspace_id=workspace.pk, actor=owner, name="No names", source="sheet", sheet=sheet,
-                               column="c1", agg="count", comparison="<", threshold=1)
-    broken = alert_services.rule_create(workspace_id=workspace.pk, actor=owner, name="Broken", source="sheet", sheet=sheet,
-                                column="c2", agg="sum", comparison=">", threshold=0)
+    top = alert_services.rule_create(
+        workspace_id=workspace.pk,
+        actor=owner,
+        name="Many items",
+        source="sheet",
+        sheet=sheet,
+        column="c3",
+        agg="max",
+        comparison=">=",
+        threshold=7,
+    )
+    empty = alert_services.rule_create(
+        workspace_id=workspace.pk,
+        actor=owner,
+        name="No names",
+        source="sheet",
+        sheet=sheet,
+        column="c1",
+        agg="count",
+        comparison="<",
+        threshold=1,
+    )
+    broken = alert_services.rule_create(
+        workspace_id=workspace.pk,
+        actor=owner,
+        name="Broken",
+        source="sheet",
+        sheet=sheet,
+        column="c2",
+        agg="sum",
+        comparison=">",
+        threshold=0,
+    )
     real = evaluation.sheet_column_value
 
     def value(*, sheet_id, column_key, agg):
@@ -466,9 +605,15 @@ def test_sheet_rules_on_integers_and_counts_and_a_failing_rule(workspace, owner,
     # The sheet has not reached the lake yet: nothing to evaluate, no error, states kept.
     assert evaluation.rules_evaluate_all() == []
     assert not AlertRule.objects.filter(last_evaluated_at__isnull=False).exists()
-    services.cells_update(sheet=sheet, actor=owner, cells=[{"row": rows[0], "col": "c3", "value": 7},
-                                                           {"row": rows[1], "col": "c3", "value": 3},
-                                                           {"row": rows[1], "col": "c2", "value": 3}])
+    services.cells_update(
+        sheet=sheet,
+        actor=owner,
+        cells=[
+            {"row": rows[0], "col": "c3", "value": 7},
+            {"row": rows[1], "col": "c3", "value": 3},
+            {"row": rows[1], "col": "c2", "value": 3},
+        ],
+    )
     lake_writer.catch_up()
     announcer.announce(lake_writer.take_applied())
     for rule in (top, empty, broken):

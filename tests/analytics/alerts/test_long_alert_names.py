@@ -1,13 +1,14 @@
 """Threat: a sheet alert rule whose names are long (rule, sheet and column names at their
 maximum lengths) never fires, because its notification message is longer than the
 Notification model allows. Messages are cut (with "…") at the model's limit, not refused."""
+
 import pytest
 
-from analytics.alerts import services as alert_services
-from analytics.writethrough import announcer
 from analytics.alerts import evaluation
+from analytics.alerts import services as alert_services
 from analytics.metrics import schema as metric_schema
 from analytics.models import AlertRule, Notification
+from analytics.writethrough import announcer
 from sheets import services
 from sheets.models import Column, Row, Sheet
 from tests.factories import make_sheet
@@ -17,8 +18,6 @@ from tests.factories import make_sheet
 def _close_lake_connection():
     yield
     metric_schema.reset_connection()
-
-
 
 
 def limit(model, field):
@@ -34,8 +33,17 @@ def test_a_rule_with_long_names_fires_and_its_message_is_cut(workspace, owner, e
     sheet = make_sheet(workspace, owner, rows=1, name=sheet_name)
     services.column_rename(sheet=sheet, actor=owner, key="c2", name=column_name)
     row = Row.objects.filter(sheet=sheet).values_list("pk", flat=True).first()
-    rule = alert_services.rule_create(workspace_id=workspace.pk, actor=editor, name=rule_name, source="sheet",
-                              sheet=sheet, column="c2", agg="sum", comparison=">", threshold=100)
+    rule = alert_services.rule_create(
+        workspace_id=workspace.pk,
+        actor=editor,
+        name=rule_name,
+        source="sheet",
+        sheet=sheet,
+        column="c2",
+        agg="sum",
+        comparison=">",
+        threshold=100,
+    )
 
     services.cells_update(sheet=sheet, actor=owner, cells=[{"row": row, "col": "c2", "value": 150}])
     lake_writer.catch_up()

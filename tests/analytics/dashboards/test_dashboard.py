@@ -5,10 +5,11 @@ The widgets' data comes from the metrics aggregate of analytics.aggregates (the 
 selector). Tests of the push plumbing put a recording aggregate in its place; the test against
 the real one skips, saying so, until analytics.aggregates and analytics ingestion exist.
 """
+
 import asyncio
 import json
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -19,16 +20,14 @@ from django.test import AsyncClient
 
 from accounts.models import ApiToken, Role
 from analytics.alerts import notify as alert_notify
+from analytics.dashboards import layouts, live
 from analytics.metrics import ingest
-from analytics.dashboards import layouts
-from analytics.dashboards import live
 from analytics.metrics import schema as metric_schema
-from analytics.superset import provisioning
-from analytics.superset import client as superset_client
-from analytics.superset import sync as superset_sync
 from analytics.models_dashboard import DashboardLayout
+from analytics.superset import client as superset_client
+from analytics.superset import provisioning
+from analytics.superset import sync as superset_sync
 from config.asgi import application
-
 from tests.factories import member, pushed_notification
 from tests.frames import checked
 
@@ -48,16 +47,22 @@ def recording_aggregate(monkeypatch):
 
     def metric_aggregate(*, workspace_id, params, now):
         calls.append({"workspace_id": workspace_id, **params, "at": time.monotonic()})
-        return {"metric": params["metric"], "agg": params["agg"], "bucket": params.get("bucket"),
-                "from": params["from"], "to": params["to"],
-                "series": [{"group": None, "points": [[params["to"], len(calls)]]}],
-                "totals": [{"group": None, "value": len(calls)}]}
+        return {
+            "metric": params["metric"],
+            "agg": params["agg"],
+            "bucket": params.get("bucket"),
+            "from": params["from"],
+            "to": params["to"],
+            "series": [{"group": None, "points": [[params["to"], len(calls)]]}],
+            "totals": [{"group": None, "value": len(calls)}],
+        }
 
     monkeypatch.setattr(layouts, "metric_widget_data", metric_aggregate)
     return calls
 
 
 # --- the page and layouts -------------------------------------------------------------------
+
 
 @pytest.mark.django_db
 def test_page_needs_login_and_view_access(client, workspace, viewer, outsider):
@@ -81,14 +86,30 @@ def test_page_needs_login_and_view_access(client, workspace, viewer, outsider):
 def test_layout_is_saved_per_user_and_workspace(client, workspace, viewer, editor, outsider):
     url = f"/workspaces/{workspace.pk}/dashboard/layout/"
     client.force_login(viewer)
-    widgets = [{"id": "a", "type": "pie", "title": "Revenue share", "query": {"metric": "revenue", "group_by": "region",
-                                                                              "tags": ["status: paid"]}}]
-    response = client.put(url, json.dumps({"widgets": widgets, "filters": {"range": 900, "tags": ["region:eu"]}}),
-                          content_type="application/json")
+    widgets = [
+        {
+            "id": "a",
+            "type": "pie",
+            "title": "Revenue share",
+            "query": {"metric": "revenue", "group_by": "region", "tags": ["status: paid"]},
+        }
+    ]
+    response = client.put(
+        url,
+        json.dumps({"widgets": widgets, "filters": {"range": 900, "tags": ["region:eu"]}}),
+        content_type="application/json",
+    )
     assert response.status_code == 200, response.content
     saved = response.json()
-    assert saved["widgets"][0]["query"] == {"source": "metrics", "metric": "revenue", "agg": "sum", "bucket": None,
-                                           "group_by": "region", "tags": ["status:paid"], "top": None}
+    assert saved["widgets"][0]["query"] == {
+        "source": "metrics",
+        "metric": "revenue",
+        "agg": "sum",
+        "bucket": None,
+        "group_by": "region",
+        "tags": ["status:paid"],
+        "top": None,
+    }
     assert saved["filters"]["range"] == 900 and saved["filters"]["tags"] == ["region:eu"]
     assert client.get(url).json()["widgets"][0]["type"] == "pie"
     assert DashboardLayout.objects.get(user=viewer, workspace=workspace).widgets[0]["title"] == "Revenue share"
@@ -114,31 +135,45 @@ def test_bad_layouts_are_refused_with_a_reason(client, workspace, viewer):
     ]
     for widgets, reason in cases:
         response = client.put(url, json.dumps({"widgets": widgets}), content_type="application/json")
-        assert response.status_code == 400 and reason in response.json()["error"]["message"], (widgets, response.content)
+        assert response.status_code == 400 and reason in response.json()["error"]["message"], (
+            widgets,
+            response.content,
+        )
     sheet_cases = [
         ({"source": "sheet", "column": "c2"}, "names its sheet id"),
         ({"source": "sheet", "sheet": 4, "agg": "avg"}, "choose the column to avg"),
         ({"source": "sheet", "sheet": 4, "column": "Amount"}, "column is a column given by its key"),
     ]
     for query, reason in sheet_cases:
-        response = client.put(url, json.dumps({"widgets": [{"type": "tile", "query": query}]}),
-                              content_type="application/json")
+        response = client.put(
+            url, json.dumps({"widgets": [{"type": "tile", "query": query}]}), content_type="application/json"
+        )
         assert response.status_code == 400 and reason in response.json()["error"]["message"], (query, response.content)
     assert not DashboardLayout.objects.exists()
     # A sheet widget is stored in its one shape (whether the sheet and its columns fit is checked
     # when it is computed: tests/analytics/test_sheet_widgets.py).
-    ok = client.put(url, json.dumps({"widgets": [{"type": "table", "query": {"source": "sheet", "sheet": 4, "column": "c2"}}]}),
-                    content_type="application/json")
+    ok = client.put(
+        url,
+        json.dumps({"widgets": [{"type": "table", "query": {"source": "sheet", "sheet": 4, "column": "c2"}}]}),
+        content_type="application/json",
+    )
     assert ok.status_code == 200 and ok.json()["widgets"][0]["query"] == {
-        "source": "sheet", "sheet": 4, "agg": "sum", "column": "c2", "group_by": None, "top": None,
-        "time_column": None, "bucket": None}
+        "source": "sheet",
+        "sheet": 4,
+        "agg": "sum",
+        "column": "c2",
+        "group_by": None,
+        "top": None,
+        "time_column": None,
+        "bucket": None,
+    }
     assert client.delete(url).json()["saved"] is False
 
 
 def test_sliding_and_fixed_windows():
-    from datetime import datetime, timezone as tz
+    from datetime import datetime
 
-    now = datetime(2026, 1, 1, 12, 0, tzinfo=tz.utc)
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
     start, end = layouts.window(layouts.clean_filters({"range": 600}), now)
     assert (end - start).total_seconds() == 600 and end == now
     fixed = layouts.clean_filters({"from": "2026-01-01T10:00:00Z", "to": "2026-01-01T11:00:00Z", "range": 600})
@@ -148,6 +183,7 @@ def test_sliding_and_fixed_windows():
 
 
 # --- the WebSocket consumer -----------------------------------------------------------------
+
 
 class Socket:
     def __init__(self, communicator):
@@ -297,8 +333,12 @@ async def test_widget_errors_are_reported_per_widget(workspace, viewer, recordin
     """A widget that cannot be computed (here a sheet of no workspace of the person's) gets its
     error; the others their data."""
     socket, _ = await open_socket(viewer, workspace.pk)
-    await socket.send({"type": "subscribe", "widgets": [{"id": "s", "query": {"source": "sheet", "sheet": 10**9, "agg": "count"}},
-                                                        *WIDGETS[:1]]})
+    await socket.send(
+        {
+            "type": "subscribe",
+            "widgets": [{"id": "s", "query": {"source": "sheet", "sheet": 10**9, "agg": "count"}}, *WIDGETS[:1]],
+        }
+    )
     frames = await socket.data(2)
     assert frames["s"]["error"] == "no such sheet in this workspace" and "result" not in frames["s"]
     assert frames["w1"]["result"]["metric"] == "orders"
@@ -338,16 +378,23 @@ async def test_ingested_events_reach_the_widgets_within_a_second(workspace, view
     assert first["w2"]["result"]["totals"] == []
     now = time.time()
     events = [{"metric": "orders", "value": 1, "timestamp": now - 1, "tags": {"region": r}} for r in ("eu", "eu", "us")]
-    events += [{"metric": "revenue", "value": v, "timestamp": now - 1, "tags": {"region": r}}
-               for v, r in ((10, "eu"), (5, "eu"), (7, "us"), (1, "asia"), (2, "latam"))]
-    await sync_to_async(ingest.events_ingest, thread_sensitive=False)(workspace_id=workspace.pk, payload={"events": events})
+    events += [
+        {"metric": "revenue", "value": v, "timestamp": now - 1, "tags": {"region": r}}
+        for v, r in ((10, "eu"), (5, "eu"), (7, "us"), (1, "asia"), (2, "latam"))
+    ]
+    await sync_to_async(ingest.events_ingest, thread_sensitive=False)(
+        workspace_id=workspace.pk, payload={"events": events}
+    )
     committed = time.monotonic()
     pushed = await socket.data(2, timeout=5)
     assert time.monotonic() - committed < 1.0, "pushed within a second of the ingestion"
     assert pushed["w1"]["result"]["totals"][0]["value"] == 3
     assert sum(v for _, v in pushed["w1"]["result"]["series"][0]["points"]) == 3
-    assert pushed["w2"]["result"]["totals"] == [{"group": "eu", "value": 15}, {"group": "us", "value": 7},
-                                                {"group": "latam", "value": 2}]
+    assert pushed["w2"]["result"]["totals"] == [
+        {"group": "eu", "value": 15},
+        {"group": "us", "value": 7},
+        {"group": "latam", "value": 2},
+    ]
     await socket.ws.disconnect()
 
 
@@ -365,6 +412,7 @@ def _fresh_channel_layer():
     yield
     channel_layers.backends.clear()
 
+
 async def read_events(stream, count, timeout=5, frames="dashboard"):
     """The next `count` named events of an SSE stream (an async iterator of chunks), each checked
     against the `frames` registry (core.frames): its event name is its type."""
@@ -376,7 +424,9 @@ async def read_events(stream, count, timeout=5, frames="dashboard"):
         buffer += chunk.decode() if isinstance(chunk, bytes) else chunk
         while "\n\n" in buffer:
             block, buffer = buffer.split("\n\n", 1)
-            fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(":"))
+            fields = dict(
+                line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(":")
+            )
             if "event" in fields:
                 data = checked(frames, json.loads(fields["data"]))
                 assert data["type"] == fields["event"], block
@@ -400,8 +450,9 @@ async def test_sse_sends_welcome_data_and_pushes(workspace, viewer, outsider, re
     assert events[0] == ("welcome", {"type": "welcome", "workspace": workspace.pk, "access": "view"})
     assert {e[1]["widget"] for e in events[1:]} == {"w1", "w2"} and all(e[0] == "data" for e in events[1:])
     now = time.time() * 1000
-    assert all(isinstance(e[1]["as_of_ms"], int) and now - 5000 < e[1]["as_of_ms"] <= now and "at" in e[1]
-               for e in events[1:]), events
+    assert all(
+        isinstance(e[1]["as_of_ms"], int) and now - 5000 < e[1]["as_of_ms"] <= now and "at" in e[1] for e in events[1:]
+    ), events
     await asyncio.sleep(0.6)
     await sync_to_async(live.data_arrived)(workspace.pk)
     await sync_to_async(alert_notify.notification)(workspace.pk, pushed_notification(workspace.pk, id=1))
@@ -423,13 +474,16 @@ async def test_bell_events_carry_notifications_of_every_workspace_of_the_person(
     assert sorted(events[0][1]["workspaces"]) == sorted([workspace.pk, other.pk])
     await sync_to_async(alert_notify.notification)(other.pk, pushed_notification(other.pk, id=2, message="CPU high"))
     await sync_to_async(alert_notify.notification)(other.pk + 1000, pushed_notification(other.pk + 1000, id=3))
-    await sync_to_async(alert_notify.notification)(workspace.pk, pushed_notification(workspace.pk, id=4, message="Errors"))
+    await sync_to_async(alert_notify.notification)(
+        workspace.pk, pushed_notification(workspace.pk, id=4, message="Errors")
+    )
     pushed = await read_events(stream, 2, frames="notifications")
     assert [data["notification"]["id"] for _, data in pushed] == [2, 4]
     await stream.aclose()
 
 
 # --- the Superset panel when Superset does not answer --------------------------------------------
+
 
 @pytest.mark.django_db
 def test_dashboard_page_says_why_superset_failed(client, workspace, viewer, settings, tmp_path, monkeypatch):
@@ -443,22 +497,28 @@ def test_dashboard_page_says_why_superset_failed(client, workspace, viewer, sett
     panel = client.get(url).context["config"]["superset"]
     assert panel["available"] is False and panel["failure"] is None
 
-    reason = ("Superset could not be installed: pip could not reach <b>pypi.org</b> & friends. "
-              "See var/superset/install.log; retry with `make superset`.")
+    reason = (
+        "Superset could not be installed: pip could not reach <b>pypi.org</b> & friends. "
+        "See var/superset/install.log; retry with `make superset`."
+    )
     (tmp_path / "superset").mkdir()
     (tmp_path / "superset" / "failed").write_text(reason + "\n")
     response = client.get(url)
     assert response.context["config"]["superset"]["failure"] == reason
     assert b"<b>pypi.org</b>" not in response.content  # json_script escapes it; the page shows it as text
-    config = json.loads(response.content.decode().split('id="dashboard-config" type="application/json">')[1]
-                        .split("</script>")[0])
+    config = json.loads(
+        response.content.decode().split('id="dashboard-config" type="application/json">')[1].split("</script>")[0]
+    )
     assert config["superset"]["failure"] == reason
 
     monkeypatch.setattr(superset_client, "available", lambda timeout=1.0: True)
     monkeypatch.setattr(provisioning, "is_provisioned", lambda workspace_id: True)
     assert client.get(url).context["config"]["superset"] == {
-        "available": True, "provisioned": True, "failure": None,
-        "tokenUrl": f"/api/v1/workspaces/{workspace.pk}/superset/guest-token/"}
+        "available": True,
+        "provisioned": True,
+        "failure": None,
+        "tokenUrl": f"/api/v1/workspaces/{workspace.pk}/superset/guest-token/",
+    }
 
 
 def test_superset_failure_reason_is_read_stripped_and_bounded(settings, tmp_path):
@@ -467,8 +527,9 @@ def test_superset_failure_reason_is_read_stripped_and_bounded(settings, tmp_path
     (tmp_path / "superset").mkdir()
     (tmp_path / "superset" / "failed").write_text("  \n")
     assert superset_client.failure_reason() is None
-    (tmp_path / "superset" / "failed").write_bytes(b"Superset did not start: \xff" + b"x" * 5000
-                                                   + b"\nretry with `make superset`.\n")
+    (tmp_path / "superset" / "failed").write_bytes(
+        b"Superset did not start: \xff" + b"x" * 5000 + b"\nretry with `make superset`.\n"
+    )
     text = superset_client.failure_reason()
     assert text.startswith("Superset did not start: \ufffd") and text.endswith("retry with `make superset`.")
     assert "\n\u2026\n" in text and len(text) <= superset_client.MAX_FAILURE_CHARS

@@ -6,6 +6,7 @@ Before: an invalid date (2026-02-30), a NUL in a title, an id or a tag, 1e400 as
 10,000 levels of JSON were HTML 500s of the layout and widget endpoints; a year 1 moment with a
 positive offset was saved, then every widget of that dashboard failed; on the socket those frames
 ended the connection; a sheet widget's overflowing sum was answered as "Infinity" (not JSON)."""
+
 import json
 
 import pytest
@@ -16,8 +17,8 @@ from django.test import AsyncClient
 from analytics.dashboards import live
 from analytics.models_dashboard import DashboardLayout
 from sheets import services
-
 from tests.factories import make_sheet
+
 from .test_dashboard import open_socket
 
 WIDGET = {"id": "w", "type": "tile", "title": "Orders", "query": {"metric": "orders", "agg": "sum"}}
@@ -43,8 +44,12 @@ def query(**changes):
 HOSTILE_LAYOUTS = [
     (json.dumps({"widgets": [WIDGET], "filters": {"from": "2026-02-30T00:00:00"}}), "from is not a date and time"),
     (json.dumps({"widgets": [WIDGET], "filters": {"from": "0001-01-01T00:00:00+05:00"}}), "from: "),
-    (json.dumps({"widgets": [WIDGET], "filters": {"from": "2026-01-01T00:00:00Z", "to": "9999-12-31T23:59:59-05:00"}}),
-     "to: "),
+    (
+        json.dumps(
+            {"widgets": [WIDGET], "filters": {"from": "2026-01-01T00:00:00Z", "to": "9999-12-31T23:59:59-05:00"}}
+        ),
+        "to: ",
+    ),
     (json.dumps({"widgets": [widget(title="a\u0000b")]}), "the title contains a NUL character"),
     (json.dumps({"widgets": [widget(id="a\u0000b")]}), "the id contains a NUL character"),
     (json.dumps({"widgets": [query(tags=["region:e\u0000u"])]}), "a tag filter contains a NUL character"),
@@ -70,8 +75,11 @@ def test_a_hostile_layout_is_a_400_naming_what_is_wrong_and_nothing_is_saved(cli
 def test_the_edges_of_the_range_are_kept_in_utc(client, workspace, viewer):
     client.force_login(viewer)
     filters = {"from": "0001-01-01T05:00:00+05:00", "to": "9999-12-31T18:59:59-05:00"}
-    response = client.put(f"/workspaces/{workspace.pk}/dashboard/layout/", {"widgets": [WIDGET], "filters": filters},
-                          content_type="application/json")
+    response = client.put(
+        f"/workspaces/{workspace.pk}/dashboard/layout/",
+        {"widgets": [WIDGET], "filters": filters},
+        content_type="application/json",
+    )
     assert response.status_code == 200, response.content
     saved = strict(response)["filters"]
     assert (saved["from"], saved["to"]) == ("0001-01-01T00:00:00+00:00", "9999-12-31T23:59:59+00:00")
@@ -103,8 +111,10 @@ async def test_hostile_stream_parameters_are_a_400(workspace, viewer):
     for params, words in HOSTILE_PARAMS:
         query = params["query"]
         widgets = json.dumps([{"id": "w", "query": json.loads(query)}]) if query.startswith("{") else query
-        response = await client.get(f"/workspaces/{workspace.pk}/dashboard/events/",
-                                    {"widgets": widgets, "filters": params.get("filters", "{}")})
+        response = await client.get(
+            f"/workspaces/{workspace.pk}/dashboard/events/",
+            {"widgets": widgets, "filters": params.get("filters", "{}")},
+        )
         assert response.status_code == 400, (params, response.status_code)
         assert words in strict(response)["error"]["message"]
 
@@ -112,11 +122,13 @@ async def test_hostile_stream_parameters_are_a_400(workspace, viewer):
 @pytest.mark.django_db(transaction=True)
 async def test_hostile_subscriptions_are_error_frames_and_the_socket_stays_open(workspace, viewer):
     socket, _ = await open_socket(viewer, workspace.pk)
-    for text in ('{"type": "subscribe", "widgets": ' + "[" * 10_000 + "]" * 10_000 + "}",
-                 json.dumps({"type": "subscribe", "widgets": [], "filters": {"from": "2026-02-30T00:00:00"}}),
-                 json.dumps({"type": "subscribe", "widgets": [], "filters": {"from": "0001-01-01T00:00:00+05:00"}}),
-                 '{"type": "subscribe", "widgets": [], "filters": {"range": 1e400}}',
-                 '{"type": "ping", "t": "\\ud800"}'):
+    for text in (
+        '{"type": "subscribe", "widgets": ' + "[" * 10_000 + "]" * 10_000 + "}",
+        json.dumps({"type": "subscribe", "widgets": [], "filters": {"from": "2026-02-30T00:00:00"}}),
+        json.dumps({"type": "subscribe", "widgets": [], "filters": {"from": "0001-01-01T00:00:00+05:00"}}),
+        '{"type": "subscribe", "widgets": [], "filters": {"range": 1e400}}',
+        '{"type": "ping", "t": "\\ud800"}',
+    ):
         await socket.ws.send_to(text_data=text)
         error = await socket.recv_type("error")
         assert error["code"] == "invalid" and error["message"], error
@@ -128,21 +140,36 @@ async def test_hostile_subscriptions_are_error_frames_and_the_socket_stays_open(
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("widget_threads_return_connections")
 def test_a_sheet_widget_whose_sum_overflows_is_reported_as_such(client, workspace, owner, viewer, writer):
-    sheet = make_sheet(workspace, owner, columns=[{"name": "Region", "type": "text"}, {"name": "Amount", "type": "number"}])
-    services.rows_insert(sheet=sheet, actor=owner, rows=[{"c1": "eu", "c2": 1e308}, {"c1": "eu", "c2": 1e308},
-                                                          {"c1": "us", "c2": 7}])
+    sheet = make_sheet(
+        workspace, owner, columns=[{"name": "Region", "type": "text"}, {"name": "Amount", "type": "number"}]
+    )
+    services.rows_insert(
+        sheet=sheet, actor=owner, rows=[{"c1": "eu", "c2": 1e308}, {"c1": "eu", "c2": 1e308}, {"c1": "us", "c2": 7}]
+    )
     writer.catch_up()
     client.force_login(viewer)
     url = f"/workspaces/{workspace.pk}/dashboard/widget/"
-    total = strict(client.get(url, {"query": json.dumps({"source": "sheet", "sheet": sheet.pk, "agg": "sum",
-                                                          "column": "c2"})}))
+    total = strict(
+        client.get(url, {"query": json.dumps({"source": "sheet", "sheet": sheet.pk, "agg": "sum", "column": "c2"})})
+    )
     assert total["totals"] == [{"group": None, "value": None, "overflow": True}] and total["overflow"] is True
-    grouped = strict(client.get(url, {"query": json.dumps({"source": "sheet", "sheet": sheet.pk, "agg": "sum",
-                                                            "column": "c2", "group_by": "c1"})}))
+    grouped = strict(
+        client.get(
+            url,
+            {
+                "query": json.dumps(
+                    {"source": "sheet", "sheet": sheet.pk, "agg": "sum", "column": "c2", "group_by": "c1"}
+                )
+            },
+        )
+    )
     assert grouped["totals"] == [{"group": "eu", "value": None, "overflow": True}, {"group": "us", "value": 7.0}]
     # What the live connection pushes is the same, and encodes.
-    pushed = live.compute(workspace.pk, [("w", {"source": "sheet", "sheet": sheet.pk, "agg": "sum", "column": "c2"})],
-                          {"range": 3600, "from": None, "to": None, "tags": []})
+    pushed = live.compute(
+        workspace.pk,
+        [("w", {"source": "sheet", "sheet": sheet.pk, "agg": "sum", "column": "c2"})],
+        {"range": 3600, "from": None, "to": None, "tags": []},
+    )
     assert pushed["w"][0] == "result" and pushed["w"][1]["overflow"] is True
 
 
@@ -157,8 +184,12 @@ async def test_the_socket_pushes_an_overflowed_sheet_widget_as_json(workspace, o
 
     sheet = await database_sync_to_async(prepare)()
     socket, _ = await open_socket(viewer, workspace.pk)
-    await socket.send({"type": "subscribe", "widgets": [{"id": "w", "query": {"source": "sheet", "sheet": sheet.pk,
-                                                                            "agg": "sum", "column": "c1"}}]})
+    await socket.send(
+        {
+            "type": "subscribe",
+            "widgets": [{"id": "w", "query": {"source": "sheet", "sheet": sheet.pk, "agg": "sum", "column": "c1"}}],
+        }
+    )
     text = await socket.ws.receive_from(timeout=5)
     while '"type":"data"' not in text.replace(" ", ""):
         text = await socket.ws.receive_from(timeout=5)

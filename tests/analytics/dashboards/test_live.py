@@ -1,6 +1,7 @@
 """Live pushes of dashboards (analytics/dashboards/live.py and receivers.py): what a connection may
 watch, recomputation folded under a burst of arrivals, and the pushes that follow the signals of
 ingestion and the write-through."""
+
 import asyncio
 
 import pytest
@@ -15,20 +16,37 @@ from core.errors import InvalidInput
 
 def test_parse_subscription_cleans_queries_and_filters():
     watched, filters = live.parse_subscription(
-        [{"id": 1, "query": {"metric": "orders"}}, {"id": "x" * 100, "query": {"source": "sheet", "sheet": "3", "agg": "count"}}],
-        {"range": "60", "tags": {"region": "eu"}})
-    assert watched[0] == ("1", {"source": "metrics", "metric": "orders", "agg": "sum", "bucket": None, "group_by": None,
-                                "tags": [], "top": None})
+        [
+            {"id": 1, "query": {"metric": "orders"}},
+            {"id": "x" * 100, "query": {"source": "sheet", "sheet": "3", "agg": "count"}},
+        ],
+        {"range": "60", "tags": {"region": "eu"}},
+    )
+    assert watched[0] == (
+        "1",
+        {
+            "source": "metrics",
+            "metric": "orders",
+            "agg": "sum",
+            "bucket": None,
+            "group_by": None,
+            "tags": [],
+            "top": None,
+        },
+    )
     assert watched[1][0] == "x" * 64 and watched[1][1]["sheet"] == 3 and watched[1][1]["source"] == "sheet"
     assert filters == {"range": 60, "from": None, "to": None, "tags": ["region:eu"]}
 
 
-@pytest.mark.parametrize("widgets, message", [
-    ("w1", "widgets is a list"),
-    ([{"id": str(n), "query": {"metric": "m"}} for n in range(live.MAX_LIVE_WIDGETS + 1)], "widgets is a list"),
-    ([{"query": {"metric": "m"}}], "widget 1 needs an id"),
-    ([{"id": "a", "query": {"metric": "no such; metric"}}], "widget 1: choose a metric"),
-])
+@pytest.mark.parametrize(
+    "widgets, message",
+    [
+        ("w1", "widgets is a list"),
+        ([{"id": str(n), "query": {"metric": "m"}} for n in range(live.MAX_LIVE_WIDGETS + 1)], "widgets is a list"),
+        ([{"query": {"metric": "m"}}], "widget 1 needs an id"),
+        ([{"id": "a", "query": {"metric": "no such; metric"}}], "widget 1: choose a metric"),
+    ],
+)
 def test_parse_subscription_refuses_what_it_cannot_watch(widgets, message):
     with pytest.raises(InvalidInput, match=message):
         live.parse_subscription(widgets, {})
@@ -48,8 +66,9 @@ async def test_a_burst_of_arrivals_costs_one_more_computation(monkeypatch):
 
     monkeypatch.setattr(live, "_compute", compute)
     widgets = live.LiveWidgets(7, push)
-    assert widgets.subscribe([{"id": "a", "query": {"metric": "orders"}}, {"id": "b", "query": {"metric": "revenue"}}],
-                             {}) == ["a", "b"]
+    assert widgets.subscribe(
+        [{"id": "a", "query": {"metric": "orders"}}, {"id": "b", "query": {"metric": "revenue"}}], {}
+    ) == ["a", "b"]
     await asyncio.sleep(0.01)  # the first computation is running
     for _ in range(20):
         widgets.arrived()

@@ -3,6 +3,7 @@ over the sheet's rows in PostgreSQL (totals, group by with top-N, time buckets o
 and a date column), workspaces kept apart, deleted sheets and columns, the polling endpoint,
 and the live push after an edit through the services reaches a subscribed WebSocket. On real
 PostgreSQL and DuckLake (the `writer` fixture: tests/analytics/conftest.py)."""
+
 import asyncio
 import datetime as dt
 import json
@@ -15,19 +16,19 @@ import pytest
 from channels.db import database_sync_to_async
 
 from accounts.models import Role
-from analytics.writethrough import announcer
 from analytics.dashboards import layouts
 from analytics.queries import widget_query
 from analytics.queries.aggregation import BUCKETS, iso
-from sheets import services
+from analytics.writethrough import announcer
 from core.errors import InvalidInput, NotFound
+from sheets import services
 from sheets.models import Row
-
-from tests.factories import WorkspaceFactory, make_sheet, member
 from tests.analytics.sheet_lake import typed
+from tests.factories import WorkspaceFactory, make_sheet, member
+
 from .test_dashboard import open_socket
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 START = dt.datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
 DAY_US = 86_400_000_000
 REGIONS = ["eu", "us", "asia", "latam", "africa"]
@@ -73,14 +74,19 @@ def orders_sheet(workspace, actor, rng, rows=300):
     sheet = make_sheet(workspace, actor, columns=COLUMNS, name="Orders")
     services.rows_insert(sheet=sheet, actor=actor, rows=[random_row(rng) for _ in range(rows)])
     ids = list(Row.objects.filter(sheet=sheet).values_list("pk", flat=True))
-    services.cells_update(sheet=sheet, actor=actor, op_id=uuid.uuid4(), cells=[
-        {"row": rng.choice(ids), "col": "c2", "value": rng.uniform(0, 100)} for _ in range(10)])
+    services.cells_update(
+        sheet=sheet,
+        actor=actor,
+        op_id=uuid.uuid4(),
+        cells=[{"row": rng.choice(ids), "col": "c2", "value": rng.uniform(0, 100)} for _ in range(10)],
+    )
     services.rows_delete(sheet=sheet, actor=actor, row_ids=rng.sample(ids, 5))
     sheet.refresh_from_db()
     return sheet
 
 
 # --- brute force over PostgreSQL ---------------------------------------------------------------
+
 
 def epoch_us(value, kind):
     if kind == "date":
@@ -92,8 +98,10 @@ def brute_force(sheet, query, filters=None):
     """The widget's answer computed in Python from the rows PostgreSQL has: {"totals": [(group,
     value)] in the answer's order, "series": {group: {bucket time: value}}}."""
     start, end = layouts.window(layouts.clean_filters(filters or FILTERS))
-    rows = [{key: typed(TYPES[key], data.get(key)) for key in TYPES} for data in
-            Row.objects.filter(sheet=sheet).values_list("data", flat=True)]
+    rows = [
+        {key: typed(TYPES[key], data.get(key)) for key in TYPES}
+        for data in Row.objects.filter(sheet=sheet).values_list("data", flat=True)
+    ]
     time_key = query.get("time_column")
     if time_key:
         kind = TYPES[time_key]
@@ -187,36 +195,72 @@ def assert_matches(answer, expected, query):
 
 # --- the query's shape -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("query, message", [
-    ({"source": "sheet"}, "names its sheet id"),
-    ({"source": "sheet", "sheet": "seven", "agg": "count"}, "names its sheet id"),
-    ({"source": "sheet", "sheet": True, "agg": "count"}, "names its sheet id"),
-    ({"source": "sheet", "sheet": 0, "agg": "count"}, "names its sheet id"),
-    ({"source": "sheet", "sheet": 3, "agg": "median", "column": "c2"}, "agg is one of"),
-    ({"source": "sheet", "sheet": 3, "agg": "sum"}, "choose the column to sum"),
-    ({"source": "sheet", "sheet": 3, "agg": "avg", "column": "Amount"}, "column is a column given by its key"),
-    ({"source": "sheet", "sheet": 3, "agg": "count", "group_by": "c1; DROP TABLE x"}, "group_by is a column given by its key"),
-    ({"source": "sheet", "sheet": 3, "agg": "count", "group_by": 3}, "group_by is a column given by its key"),
-    ({"source": "sheet", "sheet": 3, "agg": "count", "top": 0}, "top is between 1 and 100"),
-    ({"source": "sheet", "sheet": 3, "agg": "count", "top": 101}, "top is between 1 and 100"),
-    ({"source": "sheet", "sheet": 3, "agg": "count", "top": "many"}, "top is a whole number"),
-    ({"source": "sheet", "sheet": 3, "agg": "count", "bucket": "hour"}, "a time bucket needs a time column"),
-    ({"source": "sheet", "sheet": 3, "agg": "count", "time_column": "c5", "bucket": "week"}, "bucket is one of"),
-    ({"source": "sheet", "sheet": 3, "agg": "count", "time_column": "x'"}, "time_column is a date or date-and-time"),
-])
+
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ({"source": "sheet"}, "names its sheet id"),
+        ({"source": "sheet", "sheet": "seven", "agg": "count"}, "names its sheet id"),
+        ({"source": "sheet", "sheet": True, "agg": "count"}, "names its sheet id"),
+        ({"source": "sheet", "sheet": 0, "agg": "count"}, "names its sheet id"),
+        ({"source": "sheet", "sheet": 3, "agg": "median", "column": "c2"}, "agg is one of"),
+        ({"source": "sheet", "sheet": 3, "agg": "sum"}, "choose the column to sum"),
+        ({"source": "sheet", "sheet": 3, "agg": "avg", "column": "Amount"}, "column is a column given by its key"),
+        (
+            {"source": "sheet", "sheet": 3, "agg": "count", "group_by": "c1; DROP TABLE x"},
+            "group_by is a column given by its key",
+        ),
+        ({"source": "sheet", "sheet": 3, "agg": "count", "group_by": 3}, "group_by is a column given by its key"),
+        ({"source": "sheet", "sheet": 3, "agg": "count", "top": 0}, "top is between 1 and 100"),
+        ({"source": "sheet", "sheet": 3, "agg": "count", "top": 101}, "top is between 1 and 100"),
+        ({"source": "sheet", "sheet": 3, "agg": "count", "top": "many"}, "top is a whole number"),
+        ({"source": "sheet", "sheet": 3, "agg": "count", "bucket": "hour"}, "a time bucket needs a time column"),
+        ({"source": "sheet", "sheet": 3, "agg": "count", "time_column": "c5", "bucket": "week"}, "bucket is one of"),
+        (
+            {"source": "sheet", "sheet": 3, "agg": "count", "time_column": "x'"},
+            "time_column is a date or date-and-time",
+        ),
+    ],
+)
 def test_sheet_queries_are_checked_with_a_reason(query, message):
     with pytest.raises(InvalidInput, match=message):
         widget_query.clean_query(query, "widget 1")
 
 
 def test_a_sheet_query_has_one_stored_shape():
-    cleaned = widget_query.clean_query({"source": "sheet", "sheet": "12", "agg": "count", "group_by": "c1", "top": "5",
-                                      "time_column": "c5", "bucket": "hour", "metric": "ignored", "tags": ["a:b"]})
-    assert cleaned == {"source": "sheet", "sheet": 12, "agg": "count", "column": None, "group_by": "c1", "top": 5,
-                       "time_column": "c5", "bucket": "hour"}
+    cleaned = widget_query.clean_query(
+        {
+            "source": "sheet",
+            "sheet": "12",
+            "agg": "count",
+            "group_by": "c1",
+            "top": "5",
+            "time_column": "c5",
+            "bucket": "hour",
+            "metric": "ignored",
+            "tags": ["a:b"],
+        }
+    )
+    assert cleaned == {
+        "source": "sheet",
+        "sheet": 12,
+        "agg": "count",
+        "column": None,
+        "group_by": "c1",
+        "top": 5,
+        "time_column": "c5",
+        "bucket": "hour",
+    }
     assert widget_query.clean_query({"source": "sheet", "sheet": 3, "column": "c2"}) == {
-        "source": "sheet", "sheet": 3, "agg": "sum", "column": "c2", "group_by": None, "top": None,
-        "time_column": None, "bucket": None}
+        "source": "sheet",
+        "sheet": 3,
+        "agg": "sum",
+        "column": "c2",
+        "group_by": None,
+        "top": None,
+        "time_column": None,
+        "bucket": None,
+    }
 
 
 # --- results against a brute force ---------------------------------------------------------------
@@ -258,8 +302,11 @@ def test_sheet_widgets_equal_a_brute_force_computation(workspace, owner, writer,
             assert (answer["from"], answer["to"]) == ("2026-03-01T11:00:00Z", "2026-03-01T14:00:00Z")
         elif query.get("time_column") is None:
             assert answer["from"] is None and answer["to"] is None
-    grouped = layouts.widget_data(workspace_id=workspace.pk, filters=FILTERS, query={
-        "source": "sheet", "sheet": sheet.pk, "agg": "sum", "column": "c2", "group_by": "c1"})
+    grouped = layouts.widget_data(
+        workspace_id=workspace.pk,
+        filters=FILTERS,
+        query={"source": "sheet", "sheet": sheet.pk, "agg": "sum", "column": "c2", "group_by": "c1"},
+    )
     assert grouped["labels"] == {"sheet": "Orders", "column": "Amount", "group_by": "Region", "time_column": None}
 
 
@@ -289,15 +336,22 @@ def test_an_empty_sheet_counts_zero_and_has_no_average(workspace, owner, writer)
     sheet = make_sheet(workspace, owner, columns=COLUMNS, name="Empty")
     writer.catch_up()
     for agg, column, value in (("count", None, 0), ("sum", "c2", 0), ("avg", "c2", None), ("max", "c5", None)):
-        answer = layouts.widget_data(workspace_id=workspace.pk, filters=FILTERS, query={
-            "source": "sheet", "sheet": sheet.pk, "agg": agg, "column": column})
+        answer = layouts.widget_data(
+            workspace_id=workspace.pk,
+            filters=FILTERS,
+            query={"source": "sheet", "sheet": sheet.pk, "agg": agg, "column": column},
+        )
         assert answer["totals"] == [{"group": None, "value": value}]
-    answer = layouts.widget_data(workspace_id=workspace.pk, filters=FILTERS, query={
-        "source": "sheet", "sheet": sheet.pk, "agg": "count", "group_by": "c1"})
+    answer = layouts.widget_data(
+        workspace_id=workspace.pk,
+        filters=FILTERS,
+        query={"source": "sheet", "sheet": sheet.pk, "agg": "count", "group_by": "c1"},
+    )
     assert answer["totals"] == []
 
 
 # --- isolation, deleted sheets and columns, unfit columns ------------------------------------------
+
 
 def test_sheets_of_other_workspaces_deleted_sheets_and_bad_columns_are_refused(workspace, owner, writer, rng):
     sheet = orders_sheet(workspace, owner, rng, rows=20)
@@ -310,15 +364,20 @@ def test_sheets_of_other_workspaces_deleted_sheets_and_bad_columns_are_refused(w
     services.sheet_delete(sheet=gone, actor=owner)  # the lake still has it until the writer's next round
 
     def answer(**query):
-        return layouts.widget_data(workspace_id=workspace.pk, filters=FILTERS,
-                                      query={"source": "sheet", "sheet": sheet.pk, **query})
+        return layouts.widget_data(
+            workspace_id=workspace.pk, filters=FILTERS, query={"source": "sheet", "sheet": sheet.pk, **query}
+        )
 
     for sheet_id in (theirs.pk, gone_id, 10**9):
         with pytest.raises(NotFound, match="no such sheet in this workspace"):
             answer(sheet=sheet_id, agg="count")
     # Its own workspace does see the other sheet (the check is the workspace's, not a blanket refusal).
-    assert layouts.widget_data(workspace_id=other.pk, filters=FILTERS, query={
-        "source": "sheet", "sheet": theirs.pk, "agg": "count"})["totals"][0]["value"] == 15  # 5 were deleted
+    assert (
+        layouts.widget_data(
+            workspace_id=other.pk, filters=FILTERS, query={"source": "sheet", "sheet": theirs.pk, "agg": "count"}
+        )["totals"][0]["value"]
+        == 15
+    )  # 5 were deleted
     cases = [
         ({"agg": "count", "group_by": "c6"}, "group_by: the column 'Note' was deleted from the sheet 'Orders'"),
         ({"agg": "sum", "column": "c99"}, "column: the sheet 'Orders' has no column c99"),
@@ -332,9 +391,11 @@ def test_sheets_of_other_workspaces_deleted_sheets_and_bad_columns_are_refused(w
         with pytest.raises(InvalidInput, match=message):
             answer(**query)
     with pytest.raises(InvalidInput, match="too many second buckets"):
-        layouts.widget_data(workspace_id=workspace.pk, filters={"range": 366 * 86400},
-                               query={"source": "sheet", "sheet": sheet.pk, "agg": "count", "time_column": "c5",
-                                      "bucket": "second"})
+        layouts.widget_data(
+            workspace_id=workspace.pk,
+            filters={"range": 366 * 86400},
+            query={"source": "sheet", "sheet": sheet.pk, "agg": "count", "time_column": "c5", "bucket": "second"},
+        )
 
 
 def test_a_sheet_or_column_not_yet_in_the_lake_says_so(workspace, owner, writer, rng):
@@ -347,11 +408,13 @@ def test_a_sheet_or_column_not_yet_in_the_lake_says_so(workspace, owner, writer,
     with pytest.raises(InvalidInput, match="'Tax' is on its way to analytics"):
         layouts.widget_data(workspace_id=workspace.pk, query={**query, "column": "c7"}, filters=FILTERS)
     writer.catch_up()
-    assert layouts.widget_data(workspace_id=workspace.pk, query={**query, "column": "c7"},
-                                  filters=FILTERS)["totals"] == [{"group": None, "value": 0}]
+    assert layouts.widget_data(workspace_id=workspace.pk, query={**query, "column": "c7"}, filters=FILTERS)[
+        "totals"
+    ] == [{"group": None, "value": 0}]
 
 
 # --- the page, the polling endpoint and the live push ---------------------------------------------
+
 
 def test_page_lists_the_workspaces_sheets_and_their_columns(client, workspace, owner, viewer):
     sheet = make_sheet(workspace, owner, columns=COLUMNS, name="Orders")
@@ -360,8 +423,13 @@ def test_page_lists_the_workspaces_sheets_and_their_columns(client, workspace, o
     make_sheet(other, member(other, Role.OWNER), name="Not yours")
     client.force_login(viewer)
     config = client.get(f"/workspaces/{workspace.pk}/dashboard/").context["config"]
-    assert config["sheets"] == [{"id": sheet.pk, "name": "Orders", "columns": [
-        {"key": f"c{n}", "name": c["name"], "type": c["type"]} for n, c in enumerate(COLUMNS[:5], 1)]}]
+    assert config["sheets"] == [
+        {
+            "id": sheet.pk,
+            "name": "Orders",
+            "columns": [{"key": f"c{n}", "name": c["name"], "type": c["type"]} for n, c in enumerate(COLUMNS[:5], 1)],
+        }
+    ]
     assert config["urls"]["widget"] == f"/workspaces/{workspace.pk}/dashboard/widget/"
 
 
@@ -394,25 +462,38 @@ def test_polling_endpoint_answers_one_widget_as_the_push_does(client, workspace,
 async def test_an_edit_reaches_a_subscribed_sheet_widget_once_the_writer_applies_it(workspace, owner, viewer, writer):
     def prepare():
         sheet = make_sheet(workspace, owner, columns=COLUMNS, name="Orders")
-        services.rows_insert(sheet=sheet, actor=owner, rows=[{"c1": "eu", "c2": 10}, {"c1": "us", "c2": 5},
-                                                              {"c1": "eu", "c2": 2.5}])
+        services.rows_insert(
+            sheet=sheet, actor=owner, rows=[{"c1": "eu", "c2": 10}, {"c1": "us", "c2": 5}, {"c1": "eu", "c2": 2.5}]
+        )
         writer.catch_up()
         writer.take_applied()
         return sheet, list(Row.objects.filter(sheet=sheet).order_by("position").values_list("pk", flat=True))
 
     sheet, rows = await database_sync_to_async(prepare)()
     socket, _ = await open_socket(viewer, workspace.pk)
-    await socket.send({"type": "subscribe", "filters": {"range": 3600}, "widgets": [
-        {"id": "total", "query": {"source": "sheet", "sheet": sheet.pk, "agg": "sum", "column": "c2"}},
-        {"id": "regions", "query": {"source": "sheet", "sheet": sheet.pk, "agg": "sum", "column": "c2",
-                                    "group_by": "c1"}},
-    ]})
+    await socket.send(
+        {
+            "type": "subscribe",
+            "filters": {"range": 3600},
+            "widgets": [
+                {"id": "total", "query": {"source": "sheet", "sheet": sheet.pk, "agg": "sum", "column": "c2"}},
+                {
+                    "id": "regions",
+                    "query": {"source": "sheet", "sheet": sheet.pk, "agg": "sum", "column": "c2", "group_by": "c1"},
+                },
+            ],
+        }
+    )
     first = await socket.data(2, timeout=30)
     assert first["total"]["result"]["totals"] == [{"group": None, "value": 17.5}]
     assert first["regions"]["result"]["totals"] == [{"group": "eu", "value": 12.5}, {"group": "us", "value": 5.0}]
 
-    await database_sync_to_async(services.cells_update)(sheet=sheet, actor=owner, op_id=uuid.uuid4(), cells=[
-        {"row": rows[1], "col": "c2", "value": 40}, {"row": rows[2], "col": "c1", "value": "asia"}])
+    await database_sync_to_async(services.cells_update)(
+        sheet=sheet,
+        actor=owner,
+        op_id=uuid.uuid4(),
+        cells=[{"row": rows[1], "col": "c2", "value": 40}, {"row": rows[2], "col": "c1", "value": "asia"}],
+    )
     await asyncio.sleep(0.6)  # past the connection's minimum interval: a push now is for this edit
     assert await socket.ws.receive_nothing(timeout=0.1), "nothing is pushed before the lake has the edit"
 
@@ -428,7 +509,9 @@ async def test_an_edit_reaches_a_subscribed_sheet_widget_once_the_writer_applies
     pushed = await socket.data(2, timeout=5)
     assert time.monotonic() - announced < 1.0, "pushed within a second of the lake commit"
     assert pushed["total"]["result"]["totals"] == [{"group": None, "value": 52.5}]
-    assert pushed["regions"]["result"]["totals"] == [{"group": "us", "value": 40.0}, {"group": "eu", "value": 10.0},
-                                                     {"group": "asia", "value": 2.5}]
+    assert pushed["regions"]["result"]["totals"] == [
+        {"group": "us", "value": 40.0},
+        {"group": "eu", "value": 10.0},
+        {"group": "asia", "value": 2.5},
+    ]
     await socket.ws.disconnect()
-

@@ -2,6 +2,7 @@
 inside the server (the shop's events through the ingestion service, the collaborator's edits and
 presence through the sheet's real paths); the rule firing on the stream's incidents; the thread
 that never takes the server down; and where it is turned on."""
+
 import asyncio
 import datetime as dt
 import io
@@ -21,23 +22,22 @@ from django.core.management import call_command
 from django.db import connections
 
 from accounts.models import ApiToken, Membership, User
+from analytics import apps as analytics_apps
 from analytics.alerts import notify as alert_notify
 from analytics.demo import stream as demo
-from analytics.lake import connections as lake_connections
-from analytics.queries import metric_aggregates
-from analytics.metrics import schema as metric_schema
-from analytics import apps as analytics_apps
-from analytics.models import AlertRule, DashboardLayout, Notification
 from analytics.demo.simulation import Simulation
+from analytics.lake import connections as lake_connections
+from analytics.metrics import schema as metric_schema
+from analytics.models import AlertRule, DashboardLayout, Notification
+from analytics.queries import metric_aggregates
 from config.asgi import application
 from sheets import selectors as sheet_selectors
 from sheets.demo import DEMO_BOT, DEMO_BOT_NAME, DEMO_MEMBERS, demo_workspace
 from sheets.models import Operation, Row, Sheet
+from tests.analytics.metric_helpers import stored
 from tests.realtime.conftest import Client
 
-from tests.analytics.metric_helpers import stored
-
-UTC = dt.timezone.utc
+UTC = dt.UTC
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 SHOP_METRICS = ["active_users", "cpu", "error_rate", "latency_ms", "orders", "page_views", "revenue"]
 
@@ -59,7 +59,9 @@ def seeded(lake_files, transactional_db):
 
 def aggregate(workspace, **params):
     now = dt.datetime.now(UTC)
-    return metric_aggregates.metric_aggregate(workspace_id=workspace.pk, query=metric_aggregates.parse_aggregate_params(params, now=now))
+    return metric_aggregates.metric_aggregate(
+        workspace_id=workspace.pk, query=metric_aggregates.parse_aggregate_params(params, now=now)
+    )
 
 
 def test_seeding_writes_a_day_of_metrics_a_dashboard_per_member_and_an_alert_rule(seeded):
@@ -73,8 +75,10 @@ def test_seeding_writes_a_day_of_metrics_a_dashboard_per_member_and_an_alert_rul
     assert max(v for _, v in points) > 1.5 * min(v for _, v in points)
     assert 0.5 * 3 * 86400 < hourly["totals"][0]["value"] < 1.5 * 3 * 86400  # ~3 orders a second
     # ... with their tags (failed ones too), revenue by region, and the gauges.
-    by_status = {t["group"]: t["value"] for t in aggregate(workspace, metric="orders", agg="sum", group_by="status",
-                                                           **{"from": since})["totals"]}
+    by_status = {
+        t["group"]: t["value"]
+        for t in aggregate(workspace, metric="orders", agg="sum", group_by="status", **{"from": since})["totals"]
+    }
     assert by_status.keys() == {"paid", "failed"} and 0 < by_status["failed"] < by_status["paid"]
     regions = aggregate(workspace, metric="revenue", agg="sum", group_by="region", **{"from": since})["totals"]
     assert {t["group"] for t in regions} == {"eu", "us", "asia", "latam"}
@@ -91,8 +95,16 @@ def test_seeding_writes_a_day_of_metrics_a_dashboard_per_member_and_an_alert_rul
     widgets = {w["id"]: w for w in layouts.first().widgets}
     assert {"orders-per-minute", "revenue-by-region", "revenue-total", "top-products", "orders-sheet"} <= widgets.keys()
     assert widgets["orders-per-minute"]["type"] == "line" and widgets["top-products"]["type"] == "table"
-    assert widgets["orders-sheet"]["query"] == {"source": "sheet", "sheet": sheet.pk, "agg": "sum", "column": "c7",
-                                               "group_by": "c3", "top": 10, "time_column": None, "bucket": None}
+    assert widgets["orders-sheet"]["query"] == {
+        "source": "sheet",
+        "sheet": sheet.pk,
+        "agg": "sum",
+        "column": "c7",
+        "group_by": "c3",
+        "top": 10,
+        "time_column": None,
+        "bucket": None,
+    }
 
     rule = AlertRule.objects.get(workspace=workspace)
     condition = (rule.metric, rule.agg, rule.window_seconds, rule.comparison, rule.threshold)
@@ -118,8 +130,9 @@ async def test_the_stream_ingests_and_its_collaborator_edits_and_shows_in_presen
     workspace, sheet, bot = seeded
     owner = await database_sync_to_async(User.objects.get)(email=DEMO_MEMBERS[0][0])
     _, key = await database_sync_to_async(ApiToken.issue)(user=owner, name="ws")
-    socket = WebsocketCommunicator(application, f"/ws/sheets/{sheet.pk}/?token={key}",
-                                   headers=[(b"origin", b"http://127.0.0.1:8000")])
+    socket = WebsocketCommunicator(
+        application, f"/ws/sheets/{sheet.pk}/?token={key}", headers=[(b"origin", b"http://127.0.0.1:8000")]
+    )
     assert (await socket.connect(timeout=5))[0]
     person = Client(socket)
     await person.recv_type("welcome")
@@ -234,6 +247,7 @@ def test_the_demo_is_on_by_default_on_the_embedded_default_only(value, on):
         env["GRIDCAST_DEMO"] = value
     code = "import importlib, sys; print(importlib.import_module(sys.argv[1]).GRIDCAST_DEMO)"
     for module, expected in [("config.settings.embedded", on), ("config.settings.test", False)]:
-        out = subprocess.run([sys.executable, "-c", code, module], env=env, cwd=ROOT, check=True,
-                             capture_output=True, text=True).stdout.strip()
+        out = subprocess.run(
+            [sys.executable, "-c", code, module], env=env, cwd=ROOT, check=True, capture_output=True, text=True
+        ).stdout.strip()
         assert out == str(expected), module

@@ -1,7 +1,9 @@
 """The lake's connections, names and write lock (analytics/lake/connections.py, schema.py)."""
+
 import threading
 import time
 
+import duckdb
 import pytest
 
 from analytics.lake import connections as lake_connections
@@ -97,7 +99,7 @@ def test_reads_keep_one_connection_per_thread_until_closed(lake_files):
         mine = lake_connections._local.con
         query("SELECT 1")
         assert lake_connections._local.con is mine  # reused
-        with pytest.raises(Exception):
+        with pytest.raises(duckdb.CatalogException):
             query("SELECT * FROM no_such_table")
         assert lake_connections._local.con is None  # a broken connection is not reused
         assert query("SELECT 2")[1] == [(2,)]

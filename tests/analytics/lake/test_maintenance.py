@@ -1,5 +1,6 @@
 """The lake's upkeep (analytics/lake/maintenance.py): inlined rows flushed to Parquet, small files
 merged, and the sheets' data unchanged by either."""
+
 import threading
 
 import pytest
@@ -22,8 +23,11 @@ def files(con, table):
 def inlined(table):
     """Live rows of `table` that DuckLake keeps in the catalog's inlined-data tables."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT i.table_name FROM ducklake.ducklake_inlined_data_tables i JOIN ducklake.ducklake_table t"
-                       " USING (table_id) WHERE t.table_name = %s AND t.end_snapshot IS NULL", [table])
+        cursor.execute(
+            "SELECT i.table_name FROM ducklake.ducklake_inlined_data_tables i JOIN ducklake.ducklake_table t"
+            " USING (table_id) WHERE t.table_name = %s AND t.end_snapshot IS NULL",
+            [table],
+        )
         total = 0
         for (name,) in cursor.fetchall():
             cursor.execute(f'SELECT count(*) FROM ducklake."{name}" WHERE end_snapshot IS NULL')

@@ -8,6 +8,7 @@ the whole group commit, other workspaces' batches included (503); a sum of 1e308
 500 (Infinity is not JSON), and so was the alert rule list once a rule had compared it; `from`
 in year 1 with a positive offset and `to` at the end of year 9999 were 500s; a NUL in a tag
 filter reached DuckLake's catalog query (a 500)."""
+
 import json
 import threading
 import time
@@ -19,9 +20,8 @@ from accounts.models import Role
 from analytics.metrics import ingest
 from analytics.metrics import schema as metric_schema
 from analytics.models import AlertRule
-from tests.factories import WorkspaceFactory, member
-
 from tests.analytics.metric_helpers import stored, token_client
+from tests.factories import WorkspaceFactory, member
 
 URL = "/api/v1/metrics/"
 NUMBER_400 = "1" + "0" * 400
@@ -42,6 +42,7 @@ def sender(workspace, editor):
 
 def strict(response):
     """The body as JSON that has no NaN or Infinity (what a browser's JSON.parse takes)."""
+
     def refuse(name):
         raise AssertionError(f"{name} in a JSON answer")
 
@@ -55,21 +56,26 @@ def event_text(**fields):
     return json.dumps(base).replace('"<10**400>"', NUMBER_400).replace('"<1e400>"', "1e400").replace('"<NaN>"', "NaN")
 
 
-@pytest.mark.parametrize("fields, code, where", [
-    ({"value": "<10**400>"}, "parse_error", "events[1].value"),
-    ({"value": "<1e400>"}, "parse_error", "events[1].value"),
-    ({"value": "<NaN>"}, "parse_error", "events[1].value"),
-    ({"timestamp": "<10**400>"}, "parse_error", "events[1].timestamp"),
-    ({"source": "\udc00"}, "parse_error", "events[1].source"),
-    ({"tags": {"region": "\ud800"}}, "parse_error", "events[1].tags.region"),
-    ({"source": "sh\u0000op"}, "invalid_events", "event 1: source contains a NUL character"),
-    ({"tags": {"region": "e\u0000u"}}, "invalid_events", "event 1: tag 'region' contains a NUL character"),
-    ({"timestamp": "0001-01-01T00:00:00+05:00"}, "invalid_events", "event 1: timestamp is out of range"),
-    ({"timestamp": "9999-12-31T23:59:59-05:00"}, "invalid_events", "event 1: timestamp is out of range"),
-    ({"timestamp": 1e300}, "invalid_events", "event 1: timestamp is out of range"),
-])
+@pytest.mark.parametrize(
+    "fields, code, where",
+    [
+        ({"value": "<10**400>"}, "parse_error", "events[1].value"),
+        ({"value": "<1e400>"}, "parse_error", "events[1].value"),
+        ({"value": "<NaN>"}, "parse_error", "events[1].value"),
+        ({"timestamp": "<10**400>"}, "parse_error", "events[1].timestamp"),
+        ({"source": "\udc00"}, "parse_error", "events[1].source"),
+        ({"tags": {"region": "\ud800"}}, "parse_error", "events[1].tags.region"),
+        ({"source": "sh\u0000op"}, "invalid_events", "event 1: source contains a NUL character"),
+        ({"tags": {"region": "e\u0000u"}}, "invalid_events", "event 1: tag 'region' contains a NUL character"),
+        ({"timestamp": "0001-01-01T00:00:00+05:00"}, "invalid_events", "event 1: timestamp is out of range"),
+        ({"timestamp": "9999-12-31T23:59:59-05:00"}, "invalid_events", "event 1: timestamp is out of range"),
+        ({"timestamp": 1e300}, "invalid_events", "event 1: timestamp is out of range"),
+    ],
+)
 def test_a_hostile_event_is_a_400_naming_it_and_nothing_is_stored(sender, workspace, fields, code, where):
-    response = sender.post(URL, f'{{"events": [{event_text()}, {event_text(**fields)}]}}', content_type="application/json")
+    response = sender.post(
+        URL, f'{{"events": [{event_text()}, {event_text(**fields)}]}}', content_type="application/json"
+    )
     assert response.status_code == 400, response.content[:300]
     error = strict(response)["error"]
     assert error["code"] == code
@@ -83,7 +89,9 @@ def test_deeply_nested_json_is_a_400(sender, workspace):
 
 
 def test_a_value_near_the_largest_float_is_taken(sender, workspace):
-    response = sender.post(URL, [{"metric": "big", "value": 1.7e308}, {"metric": "big", "value": -1.7e308}], format="json")
+    response = sender.post(
+        URL, [{"metric": "big", "value": 1.7e308}, {"metric": "big", "value": -1.7e308}], format="json"
+    )
     assert response.status_code == 201 and stored(workspace.pk) == 2
 
 
@@ -124,11 +132,13 @@ def test_a_batch_the_lake_refuses_fails_only_its_own_request_not_the_others_of_i
     other = WorkspaceFactory()
     rows = ingest.validate_events([{"metric": "orders", "value": 1}] * 5)
     entered, release = _hold_the_writer(monkeypatch, refuse_workspace=workspace.pk)
-    threads, results = _in_threads({
-        "first": lambda: ingest.writer.write(other.pk, rows),
-        "refused": lambda: ingest.writer.write(workspace.pk, rows),
-        "neighbour": lambda: ingest.writer.write(other.pk, rows),
-    })
+    threads, results = _in_threads(
+        {
+            "first": lambda: ingest.writer.write(other.pk, rows),
+            "refused": lambda: ingest.writer.write(workspace.pk, rows),
+            "neighbour": lambda: ingest.writer.write(other.pk, rows),
+        }
+    )
     threads["first"].start()
     assert entered.wait(10)  # the writer holds the first batch: the next two queue up as one group
     threads["refused"].start()
@@ -152,13 +162,16 @@ def test_a_bad_event_is_refused_before_the_group_so_the_others_of_the_moment_are
     good = token_client(member(other, Role.EDITOR), other)
     entered, release = _hold_the_writer(monkeypatch)
     body = '{"events": [{"metric": "orders", "value": 1, "source": "\\ud800"}]}'
-    threads, results = _in_threads({
-        "first": lambda: good.post(URL, [{"metric": "orders", "value": 1}], format="json").status_code,
-        "bad": lambda: bad.post(URL, body, content_type="application/json").status_code,
-        "tag": lambda: bad.post(URL, [{"metric": "orders", "value": 1, "tags": {"region": "\x00"}}],
-                                format="json").status_code,
-        "good": lambda: good.post(URL, [{"metric": "orders", "value": 2}], format="json").status_code,
-    })
+    threads, results = _in_threads(
+        {
+            "first": lambda: good.post(URL, [{"metric": "orders", "value": 1}], format="json").status_code,
+            "bad": lambda: bad.post(URL, body, content_type="application/json").status_code,
+            "tag": lambda: (
+                bad.post(URL, [{"metric": "orders", "value": 1, "tags": {"region": "\x00"}}], format="json").status_code
+            ),
+            "good": lambda: good.post(URL, [{"metric": "orders", "value": 2}], format="json").status_code,
+        }
+    )
     threads["first"].start()
     assert entered.wait(10)
     for name in ("bad", "tag", "good"):
@@ -188,8 +201,11 @@ def test_a_sum_that_overflows_is_reported_as_such(sender, workspace):
     total = aggregate(sender, workspace)
     assert total["totals"] == [{"group": None, "value": None, "overflow": True}] and total["overflow"] is True
     grouped = aggregate(sender, workspace, group_by="source")
-    assert grouped["totals"] == [{"group": "a", "value": None, "overflow": True}, {"group": "b", "value": 1e308},
-                                 {"group": "c", "value": 5.0}]
+    assert grouped["totals"] == [
+        {"group": "a", "value": None, "overflow": True},
+        {"group": "b", "value": 1e308},
+        {"group": "c", "value": 5.0},
+    ]
     bucketed = aggregate(sender, workspace, bucket="minute")
     assert bucketed["overflow"] is True and [v for _, v in bucketed["series"][0]["points"]] == [None]
     assert "overflow" not in aggregate(sender, workspace, agg="max")  # the largest value itself fits
@@ -199,8 +215,11 @@ def test_a_sum_that_overflows_is_reported_as_such(sender, workspace):
 def test_an_alert_rule_on_an_overflowing_sum_keeps_every_answer_json(sender, workspace, editor, api):
     rules = api(editor)
     url = f"/api/v1/workspaces/{workspace.pk}/alerts/"
-    created = rules.post(url, {"name": "Big", "metric": "big", "agg": "sum", "window_seconds": 3600,
-                               "comparison": ">", "threshold": 1}, format="json")
+    created = rules.post(
+        url,
+        {"name": "Big", "metric": "big", "agg": "sum", "window_seconds": 3600, "comparison": ">", "threshold": 1},
+        format="json",
+    )
     assert created.status_code == 201, created.json()
     assert sender.post(URL, [{"metric": "big", "value": 1e308}] * 2, format="json").status_code == 201
     assert AlertRule.objects.get(pk=created.json()["id"]).last_evaluated_at is not None
@@ -210,13 +229,16 @@ def test_an_alert_rule_on_an_overflowing_sum_keeps_every_answer_json(sender, wor
     assert strict(rules.get("/api/v1/notifications/"))["results"] == []
 
 
-@pytest.mark.parametrize("params, field", [
-    ({"from": "0001-01-01T00:00:00+05:00"}, "from"),
-    ({"to": "9999-12-31"}, "to"),
-    ({"to": "9999-12-31T23:59:59-05:00"}, "to"),
-    ({"from": "2026-02-30"}, "from"),
-    ({"tag": "region:e\x00u"}, "tag"),
-])
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"from": "0001-01-01T00:00:00+05:00"}, "from"),
+        ({"to": "9999-12-31"}, "to"),
+        ({"to": "9999-12-31T23:59:59-05:00"}, "to"),
+        ({"from": "2026-02-30"}, "from"),
+        ({"tag": "region:e\x00u"}, "tag"),
+    ],
+)
 def test_hostile_aggregate_and_export_parameters_are_a_400_naming_them(sender, workspace, params, field):
     for path in ("aggregate", "export"):
         response = sender.get(f"/api/v1/workspaces/{workspace.pk}/metrics/{path}/", {"metric": "orders", **params})

@@ -1,5 +1,6 @@
 """Ingestion of metric events: who may send, validation (index and reason, all or nothing),
 durability (acknowledged only once committed; a failure stores nothing)."""
+
 import datetime as dt
 import json
 import threading
@@ -10,9 +11,8 @@ import pytest
 from accounts.models import Role
 from analytics.metrics import ingest
 from analytics.metrics import schema as metric_schema
-from tests.factories import WorkspaceFactory, member
-
 from tests.analytics.metric_helpers import stored, token_client
+from tests.factories import WorkspaceFactory, member
 
 URL = "/api/v1/metrics/"
 
@@ -24,8 +24,13 @@ def _close_lake_connection():
 
 
 def event(**overrides):
-    base = {"source": "shop", "metric": "orders", "value": 1, "timestamp": time.time() - 5,
-            "tags": {"region": "eu", "product": "p1"}}
+    base = {
+        "source": "shop",
+        "metric": "orders",
+        "value": 1,
+        "timestamp": time.time() - 5,
+        "tags": {"region": "eu", "product": "p1"},
+    }
     base.update(overrides)
     return base
 
@@ -36,7 +41,7 @@ def sender(workspace, editor):
 
 
 def test_a_batch_is_acknowledged_once_committed(sender, workspace):
-    events = [event(value=i, timestamp=dt.datetime.now(dt.timezone.utc).isoformat()) for i in range(250)]
+    events = [event(value=i, timestamp=dt.datetime.now(dt.UTC).isoformat()) for i in range(250)]
     response = sender.post(URL, {"events": events}, format="json")
     assert response.status_code == 201, response.json()
     assert response.json() == {"accepted": 250, "workspace": workspace.pk, "metrics": ["orders"]}
@@ -47,44 +52,53 @@ def test_a_batch_is_acknowledged_once_committed(sender, workspace):
 def test_a_bare_list_and_every_timestamp_form(sender, workspace):
     now = time.time()
     events = [
-        event(timestamp=now - 1),                                   # epoch seconds
-        event(timestamp=int((now - 1) * 1000)),                     # epoch milliseconds
+        event(timestamp=now - 1),  # epoch seconds
+        event(timestamp=int((now - 1) * 1000)),  # epoch milliseconds
         event(timestamp="2026-01-02T03:04:05Z"),
         event(timestamp="2026-01-02T03:04:05.123456+02:00"),
-        {"metric": "cpu", "value": 0.5},                            # server time, source "api", no tags
+        {"metric": "cpu", "value": 0.5},  # server time, source "api", no tags
     ]
     response = sender.post(URL, events, format="json")
     assert response.status_code == 201, response.json()
-    rows = metric_schema.connection().execute(
-        "SELECT epoch_us(ts), source, cardinality(tags), tag_region FROM lake.metric_events "
-        "WHERE workspace_id = ? ORDER BY ts", [workspace.pk]).fetchall()
+    rows = (
+        metric_schema.connection()
+        .execute(
+            "SELECT epoch_us(ts), source, cardinality(tags), tag_region FROM lake.metric_events "
+            "WHERE workspace_id = ? ORDER BY ts",
+            [workspace.pk],
+        )
+        .fetchall()
+    )
     assert len(rows) == 5
-    assert rows[0][0] == int(dt.datetime(2026, 1, 2, 1, 4, 5, 123456, tzinfo=dt.timezone.utc).timestamp() * 1e6)
-    assert rows[1][0] == int(dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc).timestamp() * 1e6)
+    assert rows[0][0] == int(dt.datetime(2026, 1, 2, 1, 4, 5, 123456, tzinfo=dt.UTC).timestamp() * 1e6)
+    assert rows[1][0] == int(dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC).timestamp() * 1e6)
     assert ("api", 0, None) in {row[1:] for row in rows}
     assert sum(1 for row in rows if row[3] == "eu") == 4  # the promoted tag column is filled
 
 
-@pytest.mark.parametrize("bad, reason", [
-    ({"value": "3"}, "value must be a number"),
-    ({"value": True}, "value must be a number"),
-    ({"value": None}, "value must be a number"),
-    ({"metric": ""}, "metric must be a non-empty string"),
-    ({"metric": "a b"}, "metric may hold"),
-    ({"metric": "m" * 101}, "longer than 100"),
-    ({"source": 7}, "source must be a non-empty string"),
-    ({"timestamp": "2026-01-02T03:04:05"}, "timezone"),
-    ({"timestamp": "yesterday"}, "not ISO-8601"),
-    ({"timestamp": 10}, "out of range"),
-    ({"timestamp": time.time() + 3 * 86400}, "out of range"),
-    ({"timestamp": [1]}, "ISO-8601 string or epoch"),
-    ({"tags": ["eu"]}, "tags must be an object"),
-    ({"tags": {"region": 5}}, "tag 'region' must be a string"),
-    ({"tags": {"region": "x" * 201}}, "longer than 200"),
-    ({"tags": {"bad key": "x"}}, "is invalid"),
-    ({"tags": {f"k{i}": "v" for i in range(21)}}, "at most 20 tags"),
-    ({"colour": "red"}, "unknown field 'colour'"),
-])
+@pytest.mark.parametrize(
+    "bad, reason",
+    [
+        ({"value": "3"}, "value must be a number"),
+        ({"value": True}, "value must be a number"),
+        ({"value": None}, "value must be a number"),
+        ({"metric": ""}, "metric must be a non-empty string"),
+        ({"metric": "a b"}, "metric may hold"),
+        ({"metric": "m" * 101}, "longer than 100"),
+        ({"source": 7}, "source must be a non-empty string"),
+        ({"timestamp": "2026-01-02T03:04:05"}, "timezone"),
+        ({"timestamp": "yesterday"}, "not ISO-8601"),
+        ({"timestamp": 10}, "out of range"),
+        ({"timestamp": time.time() + 3 * 86400}, "out of range"),
+        ({"timestamp": [1]}, "ISO-8601 string or epoch"),
+        ({"tags": ["eu"]}, "tags must be an object"),
+        ({"tags": {"region": 5}}, "tag 'region' must be a string"),
+        ({"tags": {"region": "x" * 201}}, "longer than 200"),
+        ({"tags": {"bad key": "x"}}, "is invalid"),
+        ({"tags": {f"k{i}": "v" for i in range(21)}}, "at most 20 tags"),
+        ({"colour": "red"}, "unknown field 'colour'"),
+    ],
+)
 def test_a_bad_event_rejects_the_whole_batch_with_its_index(sender, workspace, bad, reason):
     events = [event(value=i) for i in range(10)]
     events[7] = event(**bad)
@@ -106,11 +120,14 @@ def test_every_bad_event_is_listed(sender, workspace):
     assert stored(workspace.pk) == 0
 
 
-@pytest.mark.parametrize("body, message", [
-    ({"events": []}, "empty"),
-    ({"nothing": 1}, "events"),
-    ({"events": [event()] * 10_001}, "at most 10000 events"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"events": []}, "empty"),
+        ({"nothing": 1}, "events"),
+        ({"events": [event()] * 10_001}, "at most 10000 events"),
+    ],
+)
 def test_batch_shape_and_size(sender, workspace, body, message):
     response = sender.post(URL, body, format="json")
     assert response.status_code == 400 and message in response.json()["error"]["message"]

@@ -1,6 +1,7 @@
 """The metric rollup (analytics/rollup.py): what a refresh folds, that aggregates over whole
 periods read it, that a failed refresh leaves nothing behind, and the worker's loop and lock.
 (test_aggregates.py checks every aggregate against brute force with and without the rollup.)"""
+
 import datetime as dt
 import threading
 import time
@@ -8,15 +9,14 @@ import time
 import psycopg
 import pytest
 
-from analytics.queries import aggregation
-from analytics.metrics import ingest as metrics_ingest
 from analytics.lake import connections as lake_connections
-from analytics.queries import metric_aggregates
-from analytics.metrics import schema as metric_schema
+from analytics.metrics import ingest as metrics_ingest
 from analytics.metrics import rollup
+from analytics.metrics import schema as metric_schema
+from analytics.queries import aggregation, metric_aggregates
 from tests.factories import WorkspaceFactory
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 HOUR = dt.datetime(2026, 4, 2, 9, 0, tzinfo=UTC)
 
 
@@ -32,20 +32,31 @@ def workspace(transactional_db):
 
 
 def ingest(workspace, values, start=HOUR, step=dt.timedelta(seconds=50), **tags):
-    metrics_ingest.events_ingest(workspace_id=workspace.pk, payload=[
-        {"metric": "revenue", "value": value, "timestamp": (start + i * step).isoformat(), "tags": tags}
-        for i, value in enumerate(values)])
+    metrics_ingest.events_ingest(
+        workspace_id=workspace.pk,
+        payload=[
+            {"metric": "revenue", "value": value, "timestamp": (start + i * step).isoformat(), "tags": tags}
+            for i, value in enumerate(values)
+        ],
+    )
 
 
 def rollup_rows(workspace, grain):
-    return metric_schema.connection().execute(
-        f"SELECT period, source, tag_region, n, total, lo, hi FROM {rollup.ROLLUP} WHERE workspace_id = ? AND grain = ?"
-        " ORDER BY ALL", [workspace.pk, grain.seconds]).fetchall()
+    return (
+        metric_schema.connection()
+        .execute(
+            f"SELECT period, source, tag_region, n, total, lo, hi FROM {rollup.ROLLUP} "
+            "WHERE workspace_id = ? AND grain = ? ORDER BY ALL",
+            [workspace.pk, grain.seconds],
+        )
+        .fetchall()
+    )
 
 
 def total(workspace, start, end, **params):
-    query = metric_aggregates.parse_aggregate_params({"metric": "revenue", "from": start.isoformat(), "to": end.isoformat(),
-                                               **params})
+    query = metric_aggregates.parse_aggregate_params(
+        {"metric": "revenue", "from": start.isoformat(), "to": end.isoformat(), **params}
+    )
     return metric_aggregates.metric_aggregate(workspace_id=workspace.pk, query=query)["totals"]
 
 
@@ -64,8 +75,10 @@ def test_a_refresh_folds_new_events_once_into_each_grain(workspace):
     rollup.refresh(metric_schema.connection())
     # The periods touched are rewritten: one row per key, old and new partials summed.
     assert rollup_rows(workspace, rollup.MINUTE)[0] == (aggregation.epoch_us(HOUR), None, None, 4, 18.0, 1.0, 10.0)
-    assert rollup_rows(workspace, rollup.HOUR) == [(aggregation.epoch_us(HOUR), "api", "eu", 4, 16.0, 1.0, 10.0),
-                                                   (aggregation.epoch_us(HOUR), "api", "us", 1, 5.0, 5.0, 5.0)]
+    assert rollup_rows(workspace, rollup.HOUR) == [
+        (aggregation.epoch_us(HOUR), "api", "eu", 4, 16.0, 1.0, 10.0),
+        (aggregation.epoch_us(HOUR), "api", "us", 1, 5.0, 5.0, 5.0),
+    ]
 
 
 def test_aggregates_over_whole_periods_read_the_rollup(workspace):
@@ -73,13 +86,17 @@ def test_aggregates_over_whole_periods_read_the_rollup(workspace):
     rollup.refresh(metric_schema.connection())
     con = metric_schema.connection()
     # A row that only the rollup has (never written like this: it shows where the answer comes from).
-    con.execute(f"INSERT INTO {rollup.ROLLUP} (workspace_id, metric, grain, period, source, tag_region, n, total, lo, hi)"
-                " VALUES (?, 'revenue', 3600, ?, 'api', 'eu', 1, 1000, 1000, 1000)",
-                [workspace.pk, aggregation.epoch_us(HOUR + dt.timedelta(hours=1))])
+    con.execute(
+        f"INSERT INTO {rollup.ROLLUP} (workspace_id, metric, grain, period, source, tag_region, n, total, lo, hi)"
+        " VALUES (?, 'revenue', 3600, ?, 'api', 'eu', 1, 1000, 1000, 1000)",
+        [workspace.pk, aggregation.epoch_us(HOUR + dt.timedelta(hours=1))],
+    )
     whole_hours = total(workspace, HOUR, HOUR + dt.timedelta(hours=2), group_by="region")
     assert whole_hours == [{"group": "eu", "value": 1006.0}]
     # A range without a whole hour reads the events alone.
-    ragged = total(workspace, HOUR + dt.timedelta(minutes=59), HOUR + dt.timedelta(hours=1, minutes=59), group_by="region")
+    ragged = total(
+        workspace, HOUR + dt.timedelta(minutes=59), HOUR + dt.timedelta(hours=1, minutes=59), group_by="region"
+    )
     assert ragged == []
 
 

@@ -1,6 +1,7 @@
 """Superset provisioning and guest tokens against the real Superset on loopback (`make superset`):
 idempotent sync, datasets that follow the sheets, and guest tokens that show a workspace its own
 rows only, through Superset's chart data API."""
+
 import json
 import time
 
@@ -11,15 +12,13 @@ from django.db import transaction
 from django.test import Client as DjangoClient
 
 from accounts.models import Role
-from analytics.superset import guest_tokens
-from analytics.superset import provisioning
-from analytics.superset import client as superset_client
-from analytics.superset import sync as superset_sync
 from analytics.models_superset import SupersetObject
+from analytics.superset import client as superset_client
+from analytics.superset import guest_tokens, provisioning
+from analytics.superset import sync as superset_sync
 from sheets import services
-from tests.factories import member, user
-
 from tests.analytics.superset_helpers import chart_data, shop, stored, superset_running  # noqa: F401
+from tests.factories import member, user
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("superset_running")]
 
@@ -35,8 +34,10 @@ def test_provisioning_is_idempotent(lake_writer):
     first = {(o.kind, o.key): (o.superset_id, o.uuid) for o in SupersetObject.objects.all()}
     assert ("dataset", f"sheet:{sheet.pk}") in first and ("dataset", "metrics") in first
     assert {k for k in first if k[0] == "chart"} == {
-        ("chart", f"ws:{workspace.pk}:orders"), ("chart", f"ws:{workspace.pk}:revenue"),
-        ("chart", f"ws:{workspace.pk}:sheet:{sheet.pk}")}
+        ("chart", f"ws:{workspace.pk}:orders"),
+        ("chart", f"ws:{workspace.pk}:revenue"),
+        ("chart", f"ws:{workspace.pk}:sheet:{sheet.pk}"),
+    }
 
     provisioning.sync_workspace(workspace.pk)
     assert {(o.kind, o.key): (o.superset_id, o.uuid) for o in SupersetObject.objects.all()} == first
@@ -49,8 +50,10 @@ def test_provisioning_is_idempotent(lake_writer):
     client = superset_client.Client()
     charts = client.get(f"/api/v1/dashboard/{again[('dashboard', f'ws:{workspace.pk}')]}/charts")["result"]
     assert len(charts) == 3
-    assert client.find("dataset", "table_name", f"{provisioning.prefix()}_sheet_{sheet.pk}")["id"] == first[
-        ("dataset", f"sheet:{sheet.pk}")][0]
+    assert (
+        client.find("dataset", "table_name", f"{provisioning.prefix()}_sheet_{sheet.pk}")["id"]
+        == first[("dataset", f"sheet:{sheet.pk}")][0]
+    )
 
 
 def test_datasets_follow_the_sheets(lake_writer):
@@ -70,8 +73,11 @@ def test_datasets_follow_the_sheets(lake_writer):
     provisioning.sync_workspace(workspace.pk)
     assert {"buyer", "amount", "shipped_on"} <= columns() and "customer" not in columns()
     assert stored("dataset", f"sheet:{sheet.pk}").superset_id == dataset_id
-    chart = json.loads(client.get(f"/api/v1/chart/{stored('chart', f'ws:{workspace.pk}:sheet:{sheet.pk}').superset_id}")
-                       ["result"]["params"])
+    chart = json.loads(
+        client.get(f"/api/v1/chart/{stored('chart', f'ws:{workspace.pk}:sheet:{sheet.pk}').superset_id}")["result"][
+            "params"
+        ]
+    )
     assert chart["all_columns"] == ["buyer", "amount", "shipped_on"]
 
     services.sheet_delete(sheet=sheet, actor=owner)
@@ -93,8 +99,9 @@ def test_sheet_changes_sync_in_the_background(lake_writer, background_sync, sett
     provisioning.sync_workspace(workspace.pk)
     settings.SUPERSET = {**settings.SUPERSET, "AUTO_SYNC": True}
     with transaction.atomic():
-        sheet = services.sheet_create(workspace=workspace, name="Returns", actor=owner,
-                                      columns=[{"name": "Reason", "type": "text"}])
+        sheet = services.sheet_create(
+            workspace=workspace, name="Returns", actor=owner, columns=[{"name": "Reason", "type": "text"}]
+        )
     deadline = time.monotonic() + 60
     while not SupersetObject.objects.filter(kind="dataset", key=f"sheet:{sheet.pk}").exists():
         assert time.monotonic() < deadline, "the new sheet's dataset was not made in the background"
@@ -139,7 +146,9 @@ def test_guest_token_shows_only_its_workspace(lake_writer):
     def ask_for_b(query):
         for q in query["queries"]:
             q["filters"] = [f for f in q["filters"] if f["col"] != "workspace_id"] + [
-                {"col": "workspace_id", "op": "==", "val": b.pk}]
+                {"col": "workspace_id", "op": "==", "val": b.pk}
+            ]
+
     status, body = chart_data(token, f"ws:{a.pk}:orders", change=ask_for_b)
     assert status in (401, 403) or orders_total(body) == 0
 
@@ -158,7 +167,9 @@ def test_expired_and_forged_tokens_are_refused(lake_writer):
     expired = guest_tokens.guest_token(user=owner, workspace_id=a.pk, seconds=60, now=time.time() - 120)["token"]
     status, _ = chart_data(expired, f"ws:{a.pk}:orders")
     assert status in (401, 403)
-    claims = jwt.decode(guest_tokens.guest_token(user=owner, workspace_id=a.pk)["token"], options={"verify_signature": False})
+    claims = jwt.decode(
+        guest_tokens.guest_token(user=owner, workspace_id=a.pk)["token"], options={"verify_signature": False}
+    )
     claims["rls_rules"] = []  # without the workspace's rules, signed with another secret
     forged = jwt.encode(claims, "not-the-secret-of-this-superset-at-all", algorithm="HS256")
     status, _ = chart_data(forged, f"ws:{a.pk}:orders")

@@ -2,6 +2,7 @@
 Lab on the lake) learning or using Gridcast's PostgreSQL credentials, reading files or attaching
 other databases from SQL Lab; a guest reading a dataset that has no workspace rule; a guest using
 more of Superset than an embedded dashboard needs."""
+
 import json
 import urllib.error
 import urllib.request
@@ -10,12 +11,10 @@ import uuid
 import pytest
 from django.conf import settings
 
-from analytics.superset import guest_tokens
 from analytics.lake import connections as lake_connections
-from analytics.superset import provisioning
-from analytics.superset import client as superset_client
 from analytics.models_superset import SupersetObject
-
+from analytics.superset import client as superset_client
+from analytics.superset import guest_tokens, provisioning
 from tests.analytics.superset_helpers import chart_data, shop, stored, superset_running  # noqa: F401
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("superset_running")]
@@ -24,7 +23,13 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 def secrets_of_the_catalog():
     """Text that must never leave Gridcast: the catalog's connection string and its parts."""
     db = settings.DATABASES["default"]
-    found = [lake_connections.catalog(), lake_connections.catalog().split(":", 1)[1], "dbname=", "password=", f"user={db.get('USER') or 'postgres'}"]
+    found = [
+        lake_connections.catalog(),
+        lake_connections.catalog().split(":", 1)[1],
+        "dbname=",
+        "password=",
+        f"user={db.get('USER') or 'postgres'}",
+    ]
     if db.get("PASSWORD"):
         found.append(db["PASSWORD"])
     return found
@@ -45,17 +50,34 @@ def as_admin(client, method, path, payload=None):
 
 def sql_lab(client, database_id, sql):
     """Run `sql` in SQL Lab (POST /api/v1/sqllab/execute/) as the admin: (ran, text of the answer)."""
-    status, text = as_admin(client, "POST", "/api/v1/sqllab/execute/", {
-        "database_id": database_id, "sql": sql, "runAsync": False, "client_id": uuid.uuid4().hex[:10],
-        "queryLimit": 100, "tab": "hardening", "schema": None, "select_as_cta": False, "expand_data": True})
+    status, text = as_admin(
+        client,
+        "POST",
+        "/api/v1/sqllab/execute/",
+        {
+            "database_id": database_id,
+            "sql": sql,
+            "runAsync": False,
+            "client_id": uuid.uuid4().hex[:10],
+            "queryLimit": 100,
+            "tab": "hardening",
+            "schema": None,
+            "select_as_cta": False,
+            "expand_data": True,
+        },
+    )
     ran = status == 200 and json.loads(text).get("status") == "success"
     return ran, text
 
 
 def as_guest(token, method, path, payload=None):
     data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(superset_client.conf("URL") + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json", "X-GuestToken": token})
+    request = urllib.request.Request(
+        superset_client.conf("URL") + path,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", "X-GuestToken": token},
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, response.read().decode()
@@ -76,8 +98,11 @@ def test_the_lake_database_in_superset_carries_no_credentials(provisioned):
     client = superset_client.Client()
     database_id = stored("database", "lake").superset_id
     seen = []
-    for path in (f"/api/v1/database/{database_id}", f"/api/v1/database/{database_id}/connection",
-                 "/api/v1/database/?q=(page_size:100)"):
+    for path in (
+        f"/api/v1/database/{database_id}",
+        f"/api/v1/database/{database_id}/connection",
+        "/api/v1/database/?q=(page_size:100)",
+    ):
         status, text = as_admin(client, "GET", path)
         assert status == 200, text
         assert_no_catalog_secret(text)
@@ -106,7 +131,9 @@ def test_sql_lab_reads_the_lake_and_nothing_around_it(provisioned):
     workspace, *_ = provisioned
     client = superset_client.Client()
     database_id = stored("database", "lake").superset_id
-    ran, text = sql_lab(client, database_id, f"SELECT count(*) AS n FROM lake.metric_events WHERE workspace_id = {workspace.pk}")
+    ran, text = sql_lab(
+        client, database_id, f"SELECT count(*) AS n FROM lake.metric_events WHERE workspace_id = {workspace.pk}"
+    )
     assert ran, text
     assert json.loads(text)["data"] == [{"n": 4}]
 
@@ -148,21 +175,50 @@ def unruled_chart(provisioned):
     workspace, *_ = provisioned
     client = superset_client.Client()
     database_id = stored("database", "lake").superset_id
-    dataset_id = client.request("POST", "/api/v1/dataset/", {
-        "database": database_id, "table_name": f"{provisioning.prefix()}_unruled_{uuid.uuid4().hex[:8]}",
-        "sql": "SELECT metric, value FROM lake.metric_events", "schema": None})["id"]
-    params = {"viz_type": "table", "query_mode": "raw", "all_columns": ["metric", "value"], "adhoc_filters": [],
-              "row_limit": 100, "time_range": "No filter"}
-    query = {"datasource": {"id": dataset_id, "type": "table"}, "force": True,
-             "queries": [{"columns": ["metric", "value"], "row_limit": 100, "filters": [], "orderby": [],
-                          "time_range": "No filter"}],
-             "form_data": {**params, "datasource": f"{dataset_id}__table"}, "result_format": "json", "result_type": "full"}
-    chart_id = client.request("POST", "/api/v1/chart/", {
-        "slice_name": "Unruled", "viz_type": "table", "datasource_id": dataset_id, "datasource_type": "table",
-        "params": json.dumps({**params, "datasource": f"{dataset_id}__table"}), "query_context": json.dumps(query),
-        "dashboards": [stored("dashboard", f"ws:{workspace.pk}").superset_id]})["id"]
-    SupersetObject.objects.create(kind="chart", key=f"ws:{workspace.pk}:unruled", superset_id=chart_id,
-                                  workspace_id=workspace.pk)
+    dataset_id = client.request(
+        "POST",
+        "/api/v1/dataset/",
+        {
+            "database": database_id,
+            "table_name": f"{provisioning.prefix()}_unruled_{uuid.uuid4().hex[:8]}",
+            "sql": "SELECT metric, value FROM lake.metric_events",
+            "schema": None,
+        },
+    )["id"]
+    params = {
+        "viz_type": "table",
+        "query_mode": "raw",
+        "all_columns": ["metric", "value"],
+        "adhoc_filters": [],
+        "row_limit": 100,
+        "time_range": "No filter",
+    }
+    query = {
+        "datasource": {"id": dataset_id, "type": "table"},
+        "force": True,
+        "queries": [
+            {"columns": ["metric", "value"], "row_limit": 100, "filters": [], "orderby": [], "time_range": "No filter"}
+        ],
+        "form_data": {**params, "datasource": f"{dataset_id}__table"},
+        "result_format": "json",
+        "result_type": "full",
+    }
+    chart_id = client.request(
+        "POST",
+        "/api/v1/chart/",
+        {
+            "slice_name": "Unruled",
+            "viz_type": "table",
+            "datasource_id": dataset_id,
+            "datasource_type": "table",
+            "params": json.dumps({**params, "datasource": f"{dataset_id}__table"}),
+            "query_context": json.dumps(query),
+            "dashboards": [stored("dashboard", f"ws:{workspace.pk}").superset_id],
+        },
+    )["id"]
+    SupersetObject.objects.create(
+        kind="chart", key=f"ws:{workspace.pk}:unruled", superset_id=chart_id, workspace_id=workspace.pk
+    )
     yield f"ws:{workspace.pk}:unruled"
     client.request("DELETE", f"/api/v1/chart/{chart_id}", ok=(200, 404))
     client.request("DELETE", f"/api/v1/dataset/{dataset_id}", ok=(200, 404))
@@ -196,8 +252,11 @@ def test_the_guest_role_has_only_what_embedded_charts_need(provisioned):
     chart_id = stored("chart", f"ws:{workspace.pk}:orders").superset_id
 
     # What the embedded dashboard reads.
-    for path in (f"/api/v1/dashboard/{dashboard.superset_id}", f"/api/v1/dashboard/{dashboard.superset_id}/charts",
-                 f"/api/v1/dashboard/{dashboard.superset_id}/datasets"):
+    for path in (
+        f"/api/v1/dashboard/{dashboard.superset_id}",
+        f"/api/v1/dashboard/{dashboard.superset_id}/charts",
+        f"/api/v1/dashboard/{dashboard.superset_id}/datasets",
+    ):
         status, text = as_guest(token, "GET", path)
         assert status == 200, (path, text[:300])
 
@@ -209,11 +268,14 @@ def test_the_guest_role_has_only_what_embedded_charts_need(provisioned):
         ("GET", "/api/v1/dataset/", None),
         ("GET", "/api/v1/tag/", None),
         ("GET", "/api/v1/theme/", None),
-        ("GET", "/api/v1/explore/?slice_id=%d" % chart_id, None),
+        ("GET", f"/api/v1/explore/?slice_id={chart_id}", None),
         ("POST", "/api/v1/sqllab/execute/", {"database_id": database_id, "sql": "SELECT 1", "runAsync": False}),
         ("PUT", f"/api/v1/chart/{chart_id}", {"slice_name": "Renamed by a guest"}),
-        ("POST", "/api/v1/chart/", {"slice_name": "A guest's chart", "viz_type": "table", "datasource_id": 1,
-                                    "datasource_type": "table"}),
+        (
+            "POST",
+            "/api/v1/chart/",
+            {"slice_name": "A guest's chart", "viz_type": "table", "datasource_id": 1, "datasource_type": "table"},
+        ),
         ("PUT", f"/api/v1/dashboard/{dashboard.superset_id}", {"dashboard_title": "Renamed by a guest"}),
     ):
         status, text = as_guest(token, method, path, payload)

@@ -5,6 +5,7 @@ takes both), is written as U+FFFD, and every sheet keeps reaching the lake.
 Before: the writer's batch failed on such a value, and the writer retried that same batch
 forever: no sheet of the installation reached the lake any more (dashboards and alert rules on
 sheets stood still)."""
+
 import pytest
 
 from analytics.queries import selectors
@@ -12,7 +13,6 @@ from analytics.writethrough import state as wt_state
 from analytics.writethrough import writer as wt_writer
 from sheets import services
 from sheets.models import Row
-
 from tests.factories import make_sheet
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,8 +37,9 @@ def test_a_value_the_lake_cannot_take_never_holds_the_writer_back(workspace, own
     services.sheet_rename(sheet=bad, actor=owner, name="SURROGATE")
     services.rows_insert(sheet=good, actor=owner, rows=[{"c1": "fine", "c2": 2}])
     read = wt_writer.operations
-    monkeypatch.setattr(wt_writer, "operations",
-                        lambda behind, limit: [(s, v, k, poisoned(p)) for s, v, k, p in read(behind, limit)])
+    monkeypatch.setattr(
+        wt_writer, "operations", lambda behind, limit: [(s, v, k, poisoned(p)) for s, v, k, p in read(behind, limit)]
+    )
     writer.catch_up(timeout=20)
     bad.refresh_from_db()
     good.refresh_from_db()
@@ -47,8 +48,9 @@ def test_a_value_the_lake_cannot_take_never_holds_the_writer_back(workspace, own
     assert writer.states[bad.pk].name == "a\ud800b"  # the state in memory; the lake's copy is a\ufffdb
     assert [(r["note"], r["amount"]) for r in selectors.sheet_rows(good.pk)] == [("fine", 2.0)]
     # And the writer goes on with later edits.
-    services.cells_update(sheet=good, actor=owner, cells=[
-        {"row": Row.objects.get(sheet=good).pk, "col": "c2", "value": 3}])
+    services.cells_update(
+        sheet=good, actor=owner, cells=[{"row": Row.objects.get(sheet=good).pk, "col": "c2", "value": 3}]
+    )
     writer.catch_up(timeout=20)
     assert [r["amount"] for r in selectors.sheet_rows(good.pk)] == [3.0]
 

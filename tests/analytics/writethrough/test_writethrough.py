@@ -1,5 +1,6 @@
 """The write-through of sheet data into DuckLake, on real PostgreSQL and DuckLake (the lake and
 the `writer` fixture: tests/analytics/conftest.py)."""
+
 import os
 import random
 import signal
@@ -16,17 +17,15 @@ from django.db import connection
 
 from accounts.models import ApiToken
 from analytics.lake import connections as lake_connections
-from analytics.lake import schema as lake_schema
 from analytics.lake import maintenance
+from analytics.lake import schema as lake_schema
 from analytics.queries import selectors
 from analytics.writethrough.writer import Writer
-from sheets.services import columns as column_services
 from sheets import services, undo
 from sheets.models import Column, Row, Sheet
-
-from tests.factories import make_sheet
-
+from sheets.services import columns as column_services
 from tests.analytics.sheet_lake import assert_lake_matches, random_value
+from tests.factories import make_sheet
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("lake_files")]
 
@@ -52,12 +51,19 @@ def random_edits(sheet, actor, rng, count):
             cells = []
             for _ in range(rng.randint(1, 6)):
                 column = rng.choice(list(columns.values()))
-                cells.append({"row": rng.choice(rows), "col": column.key,
-                              "value": random_value(rng, column.type, column.options)})
+                cells.append(
+                    {
+                        "row": rng.choice(rows),
+                        "col": column.key,
+                        "value": random_value(rng, column.type, column.options),
+                    }
+                )
             services.cells_update(sheet=sheet, actor=actor, cells=cells, op_id=uuid.uuid4())
         elif roll < 0.7 or not rows:
-            new = [{c.key: random_value(rng, c.type, c.options) for c in rng.sample(list(columns.values()), 3)}
-                   for _ in range(rng.randint(1, 4))]
+            new = [
+                {c.key: random_value(rng, c.type, c.options) for c in rng.sample(list(columns.values()), 3)}
+                for _ in range(rng.randint(1, 4))
+            ]
             anchor = {"after": rng.choice(rows)} if rows and rng.random() < 0.5 else {}
             services.rows_insert(sheet=sheet, actor=actor, rows=new, **anchor)
         elif roll < 0.8:
@@ -84,13 +90,15 @@ def test_random_edits_through_the_services_reach_the_view(workspace, owner, writ
     assert_lake_matches(sheet.pk)
     checkpoint = writer.con.execute(
         "SELECT max(version) FROM (SELECT version FROM sheet_state WHERE sheet_id = $1"
-        " UNION ALL SELECT version FROM sheet_versions WHERE sheet_id = $1)", [sheet.pk]).fetchone()[0]
+        " UNION ALL SELECT version FROM sheet_versions WHERE sheet_id = $1)",
+        [sheet.pk],
+    ).fetchone()[0]
     assert checkpoint == Sheet.objects.get(pk=sheet.pk).version
 
 
 def test_several_sheets_each_with_its_workspace(workspace, owner, writer, rng):
-    from tests.factories import WorkspaceFactory, member
     from accounts.models import Role
+    from tests.factories import WorkspaceFactory, member
 
     other = WorkspaceFactory()
     other_owner = member(other, Role.OWNER)
@@ -138,14 +146,22 @@ def test_schema_changes_are_reflected_in_the_view(workspace, owner, writer, rng,
     # A retype changing more values than an operation carries: the writer reloads the sheet.
     monkeypatch.setattr(column_services, "RETYPE_VALUES_IN_PAYLOAD", 1)
     services.rows_insert(sheet=sheet, actor=owner, count=2)  # the random edits may have left one row or none
-    services.cells_update(sheet=sheet, actor=owner, cells=[
-        {"row": r, "col": "c6", "value": "2024-05-01T10:00:00Z"} for r in Row.objects.filter(sheet=sheet).values_list("pk", flat=True)
-    ])
+    services.cells_update(
+        sheet=sheet,
+        actor=owner,
+        cells=[
+            {"row": r, "col": "c6", "value": "2024-05-01T10:00:00Z"}
+            for r in Row.objects.filter(sheet=sheet).values_list("pk", flat=True)
+        ],
+    )
     op = services.column_retype(sheet=sheet, actor=owner, key="c6", type="date")
     assert op.payload.get("reload")
     writer.catch_up()
     assert_lake_matches(sheet.pk)
-    types = dict((name, kind) for name, kind, *_ in lake_connections.query(f"DESCRIBE {lake_schema.sheet_view_name(sheet.pk)}")[1])
+    types = dict(
+        (name, kind)
+        for name, kind, *_ in lake_connections.query(f"DESCRIBE {lake_schema.sheet_view_name(sheet.pk)}")[1]
+    )
     assert types["_row"] == "BIGINT" and types["workspace_id"] == "BIGINT" and types["at"] == "DATE"
     random_edits(sheet, owner, rng, 5)  # (an undo among them may revert the retype)
     writer.catch_up()
@@ -164,7 +180,10 @@ def test_sheet_rename_and_deletion(workspace, owner, writer):
     assert sheet_id not in writer.states
     with pytest.raises(Exception, match="does not exist"):
         lake_connections.query(f"SELECT * FROM {lake_schema.sheet_view_name(sheet_id)}")
-    tables = {t for (t,) in writer.con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'lake'").fetchall()}
+    tables = {
+        t
+        for (t,) in writer.con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'lake'").fetchall()
+    }
     assert f"sheet_{sheet_id}_base" not in tables
     assert writer.con.execute("SELECT count(*) FROM sheet_state WHERE sheet_id = ?", [sheet_id]).fetchone()[0] == 0
 
@@ -229,7 +248,8 @@ def test_background_compaction_keeps_batches_going_and_the_view(workspace, owner
 
 def _no_duplicate_events(con, sheet_id):
     total, distinct = con.execute(
-        "SELECT count(*), count(DISTINCT ord) FROM cell_events WHERE sheet_id = ?", [sheet_id]).fetchone()
+        "SELECT count(*), count(DISTINCT ord) FROM cell_events WHERE sheet_id = ?", [sheet_id]
+    ).fetchone()
     assert total == distinct
 
 
@@ -270,7 +290,10 @@ print("not killed")
 def _subprocess_env():
     db = settings.DATABASES["default"]
     env = dict(os.environ)
-    env["DATABASE_URL"] = f"postgres://{db.get('USER') or 'postgres'}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+    env["DATABASE_URL"] = (
+        f"postgres://{db.get('USER') or 'postgres'}@{db.get('HOST') or '127.0.0.1'}:"
+        f"{db.get('PORT') or 5432}/{db['NAME']}"
+    )
     env["DJANGO_SETTINGS_MODULE"] = "config.settings.test"
     env["PYTHONPATH"] = str(settings.BASE_DIR)
     return env
@@ -280,8 +303,14 @@ def test_writer_killed_mid_batch_loses_and_duplicates_nothing(workspace, owner, 
     sheet = make_sheet(workspace, owner, rows=5)
     random_edits(sheet, owner, rng, 40)
     connection.close()
-    done = subprocess.run([sys.executable, "-c", KILLED_WRITER], env=_subprocess_env(), cwd=settings.BASE_DIR,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_WRITER],
+        env=_subprocess_env(),
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
     writer = Writer()
     try:
@@ -298,9 +327,14 @@ def test_worker_killed_at_random_moments_under_edits(workspace, owner, rng):
     import time
 
     sheet = make_sheet(workspace, owner, rows=5)
-    for round_ in range(4):
-        worker = subprocess.Popen([sys.executable, "manage.py", "analytics_worker", "-v", "0"], env=_subprocess_env(),
-                                  cwd=settings.BASE_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    for _round in range(4):
+        worker = subprocess.Popen(
+            [sys.executable, "manage.py", "analytics_worker", "-v", "0"],
+            env=_subprocess_env(),
+            cwd=settings.BASE_DIR,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         try:
             deadline = time.monotonic() + rng.uniform(1.5, 4.0)
             while time.monotonic() < deadline:
@@ -322,8 +356,14 @@ def test_worker_stops_on_sigterm(workspace, owner):
     import time
 
     sheet = make_sheet(workspace, owner, rows=2)
-    worker = subprocess.Popen([sys.executable, "manage.py", "analytics_worker"], env=_subprocess_env(),
-                              cwd=settings.BASE_DIR, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "analytics_worker"],
+        env=_subprocess_env(),
+        cwd=settings.BASE_DIR,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -345,8 +385,11 @@ def test_worker_stops_on_sigterm(workspace, owner):
 def inlined_rows(table):
     """Live rows of `table` that DuckLake keeps in the catalog's inlined-data tables."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT i.table_name FROM ducklake.ducklake_inlined_data_tables i JOIN ducklake.ducklake_table t"
-                       " USING (table_id) WHERE t.table_name = %s AND t.end_snapshot IS NULL", [table])
+        cursor.execute(
+            "SELECT i.table_name FROM ducklake.ducklake_inlined_data_tables i JOIN ducklake.ducklake_table t"
+            " USING (table_id) WHERE t.table_name = %s AND t.end_snapshot IS NULL",
+            [table],
+        )
         total = 0
         for (name,) in cursor.fetchall():
             cursor.execute(f'SELECT count(*) FROM ducklake."{name}" WHERE end_snapshot IS NULL')
@@ -379,8 +422,13 @@ def test_an_idle_worker_wakes_when_an_edit_commits(workspace, owner):
     column = sheet.columns.get(name="Name")
     row = sheet.rows.get()
     env = {**_subprocess_env(), "ANALYTICS_WRITER_INTERVAL": "30"}
-    worker = subprocess.Popen([sys.executable, "manage.py", "analytics_worker", "-v", "0"], env=env,
-                              cwd=settings.BASE_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "analytics_worker", "-v", "0"],
+        env=env,
+        cwd=settings.BASE_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
 
     def shows(value, seconds):
         deadline = time.monotonic() + seconds
@@ -435,18 +483,27 @@ def test_rebuild_equals_the_database_and_the_writer_continues(workspace, owner, 
 
 async def test_edit_through_the_websocket_reaches_the_view(workspace, owner):
     sheet = await database_sync_to_async(make_sheet)(workspace, owner, rows=2)
-    rows = await database_sync_to_async(lambda: list(Row.objects.filter(sheet=sheet).order_by("position").values_list("pk", flat=True)))()
+    rows = await database_sync_to_async(
+        lambda: list(Row.objects.filter(sheet=sheet).order_by("position").values_list("pk", flat=True))
+    )()
     _, key = await database_sync_to_async(ApiToken.issue)(user=owner, name="ws")
     ws = WebsocketCommunicator(
         __import__("config.asgi", fromlist=["application"]).application,
-        f"/ws/sheets/{sheet.pk}/?token={key}", headers=[(b"origin", b"http://127.0.0.1:8000")],
+        f"/ws/sheets/{sheet.pk}/?token={key}",
+        headers=[(b"origin", b"http://127.0.0.1:8000")],
     )
     connected, _ = await ws.connect(timeout=5)
     assert connected
     try:
         frames = [
-            {"type": "edit", "op_id": str(uuid.uuid4()), "cells": [{"row": rows[0], "col": "c2", "value": "12.5"},
-                                                                   {"row": rows[1], "col": "c5", "value": "2024-02-29"}]},
+            {
+                "type": "edit",
+                "op_id": str(uuid.uuid4()),
+                "cells": [
+                    {"row": rows[0], "col": "c2", "value": "12.5"},
+                    {"row": rows[1], "col": "c5", "value": "2024-02-29"},
+                ],
+            },
             {"type": "insert_rows", "op_id": str(uuid.uuid4()), "after": rows[0], "rows": [{"c1": "Bob", "c4": "yes"}]},
             {"type": "rename_column", "op_id": str(uuid.uuid4()), "key": "c2", "name": "Price"},
         ]
