@@ -1,6 +1,8 @@
 """The column-type registry: one entry per type holds everything the rest of Gridcast asks of it."""
 
 import datetime as dt
+import json
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +82,11 @@ def test_inference_follows_the_rank_and_a_value_kept_as_text_makes_the_column_te
     assert guess.type == "number"
     guess.add("-1", as_text=True)
     assert guess.type == "text"
+
+
+def test_the_front_ends_unit_tests_use_the_servers_table():
+    """frontend/src/test/columnTypes.json is what the pages render; regenerate it when a type changes:
+    python manage.py shell -c "import json; from sheets import column_types;
+    print(json.dumps(column_types.client_table(), indent=2, ensure_ascii=False))" > frontend/src/test/columnTypes.json"""
+    fixture = Path(__file__).resolve().parents[2] / "frontend" / "src" / "test" / "columnTypes.json"
+    assert json.loads(fixture.read_text()) == column_types.client_table()

@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 
 import { setColumnTypes, typeNames } from "../lib/columnTypes.js";
-import { TYPES } from "../test/columnTypes.js";
+import TYPES from "../test/columnTypes.json";
 import { aggregateTakes, exportUrl, widgetUrl } from "./query.js";
 
 beforeEach(() => setColumnTypes(TYPES));

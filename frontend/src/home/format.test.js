@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, expect, test } from "vitest";
 
 import { setColumnTypes } from "../lib/columnTypes.js";
-import { TYPES } from "../test/columnTypes.js";
+import TYPES from "../test/columnTypes.json";
 import { parseColumns } from "./format.js";
 
 beforeEach(() => setColumnTypes(TYPES));

@@ -1,7 +1,7 @@
 // The column type table: read once from the page, null or missing means an empty table (and an error logged).
 import { afterEach, describe, expect, test, vi } from "vitest";
 
-import { TYPES } from "../test/columnTypes.js";
+import TYPES from "../test/columnTypes.json";
 import { alignOf, columnTypes, editorFor, icon, isNumeric, isTime, label, setColumnTypes, takesOption, typeNames } from "./columnTypes.js";
 
 function pageWith(text) {

@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 
 import { setColumnTypes } from "../../lib/columnTypes.js";
-import { TYPES } from "../../test/columnTypes.js";
+import TYPES from "../../test/columnTypes.json";
 import { EDITORS, cellEditor, displayValue, editValue } from "./editors.js";
 
 beforeEach(() => setColumnTypes(TYPES));

@@ -8,7 +8,7 @@ from core.errors import CellValueInvalid, Conflict, InvalidInput, NotFound, TooL
 from sheets import selectors, services
 from sheets.models import Column, Operation, Row
 
-from ..factories import make_sheet
+from tests.factories import make_sheet
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from core.errors import CellValueInvalid
 from sheets import column_types, io, selectors, services
 from sheets.models import ImportJob, Operation, Sheet
 
-from ..factories import DEFAULT_COLUMNS, make_sheet
+from tests.factories import DEFAULT_COLUMNS, make_sheet
 
 pytestmark = pytest.mark.django_db
 

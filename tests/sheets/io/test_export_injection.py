@@ -21,7 +21,7 @@ from analytics.queries import exports as metric_exports
 from core import exports
 from tests.analytics.metric_helpers import token_client
 
-from ..factories import make_sheet
+from tests.factories import make_sheet
 
 pytestmark = pytest.mark.django_db
 
