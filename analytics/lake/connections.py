@@ -12,6 +12,7 @@ import importlib
 import shutil
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -81,7 +82,7 @@ _wal_set = set()
 
 
 @contextlib.contextmanager
-def write_lock():
+def write_lock() -> Iterator[None]:
     """Held around every write to a SQLite catalog (the embedded default); nothing for PostgreSQL.
 
     SQLite takes one writer at a time, and DuckDB's sqlite scanner waits for no lock: a second
@@ -168,7 +169,7 @@ def connect(read_only: bool = False) -> duckdb.DuckDBPyConnection:
 
 
 @contextlib.contextmanager
-def transaction(con):
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """A lake transaction on `con`: committed when the block ends, rolled back when it raises."""
     with write_lock():
         con.execute("BEGIN")
@@ -181,7 +182,7 @@ def transaction(con):
 
 
 @contextlib.contextmanager
-def snapshot(con):
+def snapshot(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """Reads on `con` that see one snapshot of the lake (a transaction that writes nothing)."""
     con.execute("BEGIN")
     try:

@@ -21,8 +21,10 @@ bench that runs no worker) on any lake connection.
 """
 
 import logging
+import threading
 import time
 
+import duckdb
 from django.conf import settings
 
 from .connections import connect, write_lock
@@ -57,7 +59,11 @@ def _flush(con, catalog, table):
 
 
 def maintain(
-    con, retention: float | None = None, catalog: str = "lake", expire: bool = True, merge_from: int = 2
+    con: duckdb.DuckDBPyConnection,
+    retention: float | None = None,
+    catalog: str = "lake",
+    expire: bool = True,
+    merge_from: int = 2,
 ) -> dict[str, int]:
     """Flush inlined rows, merge the small files of the lake's append-heavy tables (those with at
     least `merge_from` files), then, with `expire`, expire old snapshots and delete the files no
@@ -102,7 +108,7 @@ def maintain(
     return merged
 
 
-def run(stop, interval: float | None = None) -> None:
+def run(stop: threading.Event, interval: float | None = None) -> None:
     """The worker's maintenance loop (a thread): maintain() every `interval` seconds until `stop`."""
     interval = _setting("MAINTENANCE_SECONDS", 5.0) if interval is None else interval
     con, expired = None, time.monotonic()

@@ -5,6 +5,8 @@ SQL of a sheet's view (base + events after its watermark). The design is in anal
 import re
 from typing import Any, Protocol
 
+import duckdb
+
 from sheets.column_types import duckdb_type
 
 from .connections import postgres_conninfo, write_lock
@@ -138,7 +140,7 @@ INLINE_ROWS = 2000
 EVENT_TYPES = ["BIGINT", "BIGINT", "BIGINT", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR", "DOUBLE"]
 
 
-def ensure_schema(con) -> None:
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     with write_lock():
         _ensure_schema(con)
 

@@ -220,7 +220,7 @@ class GroupWriter:
                 self._thread = threading.Thread(target=self._run, name="metric-writer", daemon=True)
                 self._thread.start()
 
-    def write(self, workspace_id, rows, timeout=60):
+    def write(self, workspace_id: int, rows: list[tuple], timeout: float = 60) -> None:
         pending = _Pending(workspace_id, rows)
         self._start()
         self._queue.put(pending)

@@ -28,9 +28,11 @@ with a SQLite one, the embedded worker's own loop refreshes (writethrough.worker
 """
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 
+import duckdb
 import psycopg
 from django.conf import settings
 
@@ -48,7 +50,7 @@ class Grain:
     keys: tuple  # columns kept besides workspace_id and metric (the others are NULL)
 
     @property
-    def micros(self):
+    def micros(self) -> int:
         return self.seconds * 1_000_000
 
 
@@ -79,7 +81,7 @@ def grain_for(*, group_by: str | None, tags: list, bucket_seconds: int | None) -
     return None
 
 
-def watermark(con) -> int:
+def watermark(con: duckdb.DuckDBPyConnection) -> int:
     """The last snapshot whose events are in the rollup (0: none), as of con's transaction."""
     return con.execute(f"SELECT coalesce(max(upto), 0) FROM {STATE}").fetchone()[0]
 
@@ -106,7 +108,7 @@ def _before_commit(con):
     """A seam for tests: runs inside the refresh's transaction, just before COMMIT."""
 
 
-def refresh(con) -> int:
+def refresh(con: duckdb.DuckDBPyConnection) -> int:
     """Fold the events committed since the last refresh into the rollup (one lake transaction).
     Returns the number of events folded (0 when there were none)."""
     schema.ensure_table(con)
@@ -144,7 +146,7 @@ def _fold(con, new):
             con.execute(f"DROP TABLE IF EXISTS temp.{table}")
 
 
-def upkeep(con) -> None:
+def upkeep(con: duckdb.DuckDBPyConnection) -> None:
     """Flush the watermark's inlined rows and merge the rollup's small files (every refresh writes
     one, and a delete file): on the refreshing connection, as refreshes delete rows that a merge
     elsewhere would conflict with."""
@@ -166,19 +168,19 @@ class _TryLock:
         if conninfo:
             self.pg = psycopg.connect(conninfo, autocommit=True)
 
-    def acquire(self):
+    def acquire(self) -> bool:
         return self.pg is None or self.pg.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY]).fetchone()[0]
 
-    def release(self):
+    def release(self) -> None:
         if self.pg is not None:
             self.pg.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
 
-    def close(self):
+    def close(self) -> None:
         if self.pg is not None:
             self.pg.close()
 
 
-def run(stop, interval: float | None = None) -> None:
+def run(stop: threading.Event, interval: float | None = None) -> None:
     """The worker's rollup loop (a thread): refresh() every `interval` seconds until `stop`, and
     upkeep() of the rollup's files every UPKEEP_EVERY refreshes."""
     interval = settings.ANALYTICS.get("ROLLUP_SECONDS", 2.0) if interval is None else interval

@@ -5,6 +5,8 @@ and this process's shared connection to them."""
 import threading
 import time
 
+import duckdb
+
 from analytics.lake import connections as lake
 
 # Tags people group and filter by most get a column of their own as well as their place in
@@ -37,7 +39,7 @@ _table_ready = False
 _generation = 0  # bumped when the shared connection is replaced: cursors of older ones are dropped
 
 
-def connection():
+def connection() -> duckdb.DuckDBPyConnection:
     """A cursor on this process's DuckLake connection (attaching costs ~250 ms; a cursor < 1 ms).
     Cursors do not inherit `USE lake`: name tables as lake.<table>."""
     global _shared
@@ -66,7 +68,7 @@ def reset_connection() -> None:
         _table_ready = False
 
 
-def ensure_table(con=None) -> None:
+def ensure_table(con: duckdb.DuckDBPyConnection | None = None) -> None:
     global _table_ready
     if _table_ready:
         return
@@ -109,7 +111,7 @@ def _set_file_options(con):
             con.execute(f"CALL ducklake_set_option('{catalog}', '{name}', '{value}', table_name => '{table}')")
 
 
-def create_tables(con, forget: bool = False) -> None:
+def create_tables(con: duckdb.DuckDBPyConnection, forget: bool = False) -> None:
     """The rollup's tables (ensure_table calls this); `forget`: make them anew, so that
     the next refresh folds every event again (after events were rewritten, e.g. a tag promoted)."""
     if forget:

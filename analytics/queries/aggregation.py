@@ -4,6 +4,8 @@ time buckets, groups, top-N) and the answer's shape (series and totals, overflow
 import datetime as dt
 import math
 import operator
+from collections.abc import Callable
+from typing import Any
 
 from core.errors import InvalidInput
 
@@ -39,7 +41,7 @@ def number(value: object) -> int | float | None:
 
 
 def aggregate_rows(
-    execute,
+    execute: Callable[[str, list], list[tuple]],
     *,
     source: str,
     where: str,
@@ -50,7 +52,7 @@ def aggregate_rows(
     moment: str | None,
     bucket_us: int | None,
     top: int | None,
-    combine=None,
+    combine: Callable[[float, float], float] | None = None,
 ) -> list[tuple]:
     """(group, bucket number or None for a group's total, value) rows of one aggregate over
     `source` filtered by `where`: `group` and `agg` are SQL expressions (from fixed tables; their
@@ -121,7 +123,13 @@ def _rank(value):
 
 
 def results_of(
-    rows: list[tuple], *, agg: str, group_by: str | None, top: int | None, bucket_us: int | None, value=None
+    rows: list[tuple],
+    *,
+    agg: str,
+    group_by: str | None,
+    top: int | None,
+    bucket_us: int | None,
+    value: Callable[[Any], object] | None = None,
 ) -> dict:
     """The answer's series and totals from aggregate_rows' rows, largest total first; `value`
     turns a computed value into the answer's (a number by default). A value beyond what a float

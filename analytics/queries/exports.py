@@ -6,6 +6,8 @@ import datetime as dt
 import io
 import re
 import tempfile
+from collections.abc import Iterator, Mapping
+from typing import IO, Any
 
 from analytics.metrics import schema
 from analytics.metrics.schema import TABLE
@@ -19,7 +21,7 @@ EXPORT_CHUNK = 10_000
 XLSX_MAX_ROWS = 1_048_575
 
 
-def parse_export_params(params) -> tuple[list[str], object, object, str]:
+def parse_export_params(params: Mapping[str, Any]) -> tuple[list[str], dt.datetime | None, dt.datetime, str]:
     start, end = time_range(params, default_span=None)
     kind = params.get("format") or "csv"
     if kind not in ("csv", "xlsx"):
@@ -40,7 +42,9 @@ def _export_cursor(workspace_id, metric_names, start, end):
     )
 
 
-def export_csv_chunks(*, workspace_id, metric_names, start, end):
+def export_csv_chunks(
+    *, workspace_id: int, metric_names: list[str], start: dt.datetime | None, end: dt.datetime
+) -> Iterator[bytes]:
     """The history as CSV, in chunks of EXPORT_CHUNK events (text neutralized against formulas)."""
     cursor = _export_cursor(workspace_id, metric_names, start, end)
     buffer = io.StringIO()
@@ -69,7 +73,9 @@ def export_csv_chunks(*, workspace_id, metric_names, start, end):
         cursor.close()
 
 
-def export_xlsx_file(*, workspace_id, metric_names, start, end):
+def export_xlsx_file(
+    *, workspace_id: int, metric_names: list[str], start: dt.datetime | None, end: dt.datetime
+) -> IO[bytes]:
     """The history as an XLSX workbook in a temporary file at its start; TooLarge past Excel's rows."""
     # openpyxl is loaded by the first export, not by every process that serves requests.
     from openpyxl import Workbook

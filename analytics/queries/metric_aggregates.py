@@ -7,7 +7,9 @@ put into SQL comes from fixed tables (AGGREGATES, BUCKETS, metrics.schema.TAG_CO
 
 import datetime as dt
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from analytics.lake import connections as lake
 from analytics.metrics import ingest, rollup, schema
@@ -77,7 +79,7 @@ def _tag_key(key, what):
 
 
 def time_range(
-    params, default_span: dt.timedelta | None = DEFAULT_RANGE, now: dt.datetime | None = None
+    params: Mapping[str, Any], default_span: dt.timedelta | None = DEFAULT_RANGE, now: dt.datetime | None = None
 ) -> tuple[dt.datetime | None, dt.datetime]:
     now = now or dt.datetime.now(UTC)
     raw_from, raw_to = params.get("from"), params.get("to")
@@ -100,7 +102,7 @@ class AggregateQuery:
     top: int | None = None
 
 
-def parse_aggregate_params(params, now: dt.datetime | None = None) -> "AggregateQuery":
+def parse_aggregate_params(params: Mapping[str, Any], now: dt.datetime | None = None) -> AggregateQuery:
     """An AggregateQuery from query parameters (a QueryDict or a dict of str / lists); InvalidInput
     with a message naming the parameter otherwise."""
 
@@ -169,7 +171,12 @@ def _group_expression(group_by, params):
 
 
 def where_clause(
-    workspace_id: int, metric_names: list[str], start, end, tags: list, moment: str = "ts"
+    workspace_id: int,
+    metric_names: list[str],
+    start: dt.datetime | int | None,
+    end: dt.datetime | int | None,
+    tags: list,
+    moment: str = "ts",
 ) -> tuple[str, list]:
     """(SQL, parameters) of the filter shared by every read: the workspace first, always. `start`
     and `end` are datetimes or epoch microseconds; `moment` the time column (a rollup's: "period",
@@ -273,7 +280,13 @@ def _rollup_source(con, grain, workspace_id, q, group, group_params):
 
 
 def window_value(
-    *, workspace_id: int, metric: str, agg: str, window_seconds: int, tags=(), now: dt.datetime | None = None
+    *,
+    workspace_id: int,
+    metric: str,
+    agg: str,
+    window_seconds: int,
+    tags: Iterable[tuple[str, str]] = (),
+    now: dt.datetime | None = None,
 ) -> float | None:
     """One aggregate of a metric over the last window_seconds (what an alert rule compares)."""
     schema.ensure_table()

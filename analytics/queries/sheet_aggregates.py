@@ -2,6 +2,8 @@
 computed on the sheet's lake view, in the metric aggregate's shape. The only text put into SQL is
 the view's column names as the lake's own state has them (chosen by a column key of the sheet)."""
 
+import datetime as dt
+
 from analytics.lake.connections import query as lake_query
 from analytics.lake.schema import quote_name, sheet_view_name
 from core.errors import InvalidInput, NotFound
@@ -66,7 +68,9 @@ def _moment_text(epoch_us):
     return None if epoch_us is None else iso(epoch_us)
 
 
-def sheet_aggregate(*, workspace_id: int, query: dict, start=None, end=None) -> dict:
+def sheet_aggregate(
+    *, workspace_id: int, query: dict, start: dt.datetime | None = None, end: dt.datetime | None = None
+) -> dict:
     """A dashboard widget's aggregate over one of the workspace's sheets (`query`: the sheet shape
     of queries.widget_query.clean_query), computed on the sheet's lake view, in metric_aggregate's shape,
     plus the names of the sheet and its columns in `labels`. With a time column, only the rows

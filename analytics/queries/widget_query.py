@@ -22,7 +22,7 @@ def checked_text(text: str, what: str) -> str:
         raise InvalidInput(str(error)) from None
 
 
-def tag_filters(value, where: str) -> list[str]:
+def tag_filters(value: object, where: str) -> list[str]:
     if value in (None, ""):
         return []
     if isinstance(value, dict):

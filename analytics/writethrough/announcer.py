@@ -4,6 +4,7 @@ writer applied, from a thread of its own, so that the writer only hands over wha
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connections
@@ -34,7 +35,7 @@ def announce(applied: dict[int, int]) -> None:
     _send(signals.cells_written, f"new data of sheets {sorted(applied)}", applied=applied)
 
 
-def periodic_pass(between=None) -> None:
+def periodic_pass(between: Callable[[], None] | None = None) -> None:
     """The periodic pass (ANALYTICS["ALERT_INTERVAL"]): signals.periodic_pass_due, `between()`
     running between the turns of a long pass."""
     _send(signals.periodic_pass_due, "the periodic pass", between=between)
@@ -50,7 +51,7 @@ class Announcer:
         self.thread = threading.Thread(target=self._run, name="lake-announcer", daemon=True)
         self.thread.start()
 
-    def add(self, applied):
+    def add(self, applied: dict[int, int]) -> None:
         with self.lock:
             self.pending.update(applied)
         self.wake.set()
@@ -80,6 +81,6 @@ class Announcer:
             lake_connections.close()  # the lake connection of this thread's rule evaluations
             connections.close_all()
 
-    def join(self, timeout=30):
+    def join(self, timeout: float = 30) -> None:
         self.wake.set()
         self.thread.join(timeout)

@@ -23,7 +23,7 @@ def _setting(name, default):
 class Compactor:
     """Needs of its host (the Writer): con, lock, batch, states, _locked(), reload()."""
 
-    def due_for_compaction(self):
+    def due_for_compaction(self) -> SheetState | None:
         threshold = _setting("COMPACT_EVENTS", 20_000)
         age = _setting("COMPACT_SECONDS", 30.0)
         now = time.monotonic()
@@ -34,7 +34,7 @@ class Compactor:
         ]
         return max(due, key=lambda s: s.pending, default=None)
 
-    def compact(self, state=None):
+    def compact(self, state: SheetState | None = None) -> SheetState | None:
         """Fold one sheet's events up to the last batch into a new base table and move its
         watermark there, in one lake transaction. Events are never deleted (a DELETE conflicts
         with concurrent appends); the view reads only those after the watermark."""
@@ -118,7 +118,7 @@ class Compactor:
         )
         return folded
 
-    def compact_in_background(self):
+    def compact_in_background(self) -> SheetState | None:
         """The worker's compaction, which does not hold up batches: the fold of a due sheet (the
         costly part: the view's merge over every pending event) runs in a thread, on a cursor of
         this connection, into a table of the in-memory database, up to the last batch committed

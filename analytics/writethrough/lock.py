@@ -1,6 +1,7 @@
 """WriterLock: the single-writer guard of a PostgreSQL catalog (see analytics/writethrough/__init__.py)."""
 
 import time
+from typing import Self
 
 import psycopg
 
@@ -34,12 +35,12 @@ class WriterLock:
                 time.sleep(0.05)
 
     @classmethod
-    def open(cls):
+    def open(cls) -> Self | None:
         """A lock for this catalog, or None when the catalog is not PostgreSQL."""
         conninfo = postgres_conninfo()
         return cls(conninfo) if conninfo else None
 
-    def acquire(self):
+    def acquire(self) -> bool:
         self.pg.execute("SELECT pg_advisory_lock(%s)", [self.KEY])
         self.held = True
         try:
@@ -53,12 +54,12 @@ class WriterLock:
         self.seen = generation
         return stale
 
-    def release(self):
+    def release(self) -> None:
         if self.held:
             self.held = False
             self.pg.execute("SELECT pg_advisory_unlock(%s)", [self.KEY])
 
-    def close(self):
+    def close(self) -> None:
         try:
             self.release()
         finally:

@@ -1,6 +1,9 @@
 """Rebuild a sheet's lake data from a snapshot of PostgreSQL (`manage.py rebuild_analytics`, and the
 writer for operations whose data is not in their payload)."""
 
+from collections.abc import Callable
+
+import duckdb
 from django.db import connection, transaction
 
 from analytics.lake.connections import transaction as lake_transaction
@@ -12,7 +15,11 @@ from .state import SheetState, cell_text, claim_batch, drop_sheet, insert_column
 
 
 def rebuild_sheet(
-    con, sheet_id: int, expected_batch: int | None = None, progress=None, locked: bool = False
+    con: duckdb.DuckDBPyConnection,
+    sheet_id: int,
+    expected_batch: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    locked: bool = False,
 ) -> tuple[int, SheetState | None]:
     """Replace the sheet's lake data by a snapshot of PostgreSQL, in one lake transaction, and
     set its checkpoint to the snapshot's version. Returns (new batch number, SheetState or None

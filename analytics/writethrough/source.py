@@ -1,10 +1,17 @@
 """What the writer reads of PostgreSQL (or SQLite): sheets' versions, their operations after a
 checkpoint, and a consistent snapshot of one sheet for a rebuild."""
 
+from collections.abc import Iterator
+from typing import Any
+
 from django.db import connection
 from django.db.models import Q
 
 from sheets.models import Column, Operation, Row, Sheet
+
+# A sheet's snapshot for a rebuild: (sheet fields, columns, row count, row chunks), each chunk a
+# list of (row id, position, data).
+SheetSnapshot = tuple[dict[str, Any], dict[str, dict], int, Iterator[list[tuple[int, float, dict[str, Any]]]]]
 
 
 def sheet_versions() -> dict[int, tuple[int, int]]:
@@ -41,7 +48,7 @@ def sheet_columns(sheet_id: int) -> dict[str, dict]:
     }
 
 
-def read_sheet_snapshot(sheet_id: int, repeatable: bool = True, chunk: int = 20_000):
+def read_sheet_snapshot(sheet_id: int, repeatable: bool = True, chunk: int = 20_000) -> SheetSnapshot | None:
     """The sheet as one consistent snapshot: (sheet fields, columns, row count, row chunks) where
     each chunk is a list of (id, position, data). None when the sheet does not exist. Must run at
     the start of a transaction.atomic(); on PostgreSQL it makes the transaction REPEATABLE READ."""

@@ -7,6 +7,8 @@ import re
 import time
 from dataclasses import dataclass, field
 
+import duckdb
+
 from analytics.lake.schema import base_name, view_name
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -50,7 +52,7 @@ class SheetState:
     pending: int = 0  # events after the watermark (approximate, for the compactor)
     pending_since: float | None = None
 
-    def row(self):
+    def row(self) -> tuple[int, int, str, int, int, str, str]:
         return (
             self.sheet_id,
             self.workspace_id,
@@ -62,7 +64,7 @@ class SheetState:
         )
 
 
-def insert_columns(con, table: str, types: list[str], columns: list[list]) -> None:
+def insert_columns(con: duckdb.DuckDBPyConnection, table: str, types: list[str], columns: list[list]) -> None:
     """Insert column lists (Python lists of equal length) in one statement: lists go in as JSON
     text and are unnested by DuckDB, which is much faster than binding Python lists or executemany."""
     if not columns or not columns[0]:
@@ -71,7 +73,7 @@ def insert_columns(con, table: str, types: list[str], columns: list[list]) -> No
     con.execute(f"INSERT INTO {table} SELECT {selects}", [json.dumps(c, ensure_ascii=False) for c in columns])
 
 
-def lake_batch(con) -> int:
+def lake_batch(con: duckdb.DuckDBPyConnection) -> int:
     """The last batch number committed in the lake (see the module's docstring)."""
     return (
         con.execute(
@@ -82,7 +84,7 @@ def lake_batch(con) -> int:
     )
 
 
-def load_states(con) -> tuple[int, dict[int, "SheetState"]]:
+def load_states(con: duckdb.DuckDBPyConnection) -> tuple[int, dict[int, SheetState]]:
     """(batch, {sheet id: SheetState}) as committed in the lake."""
     batch = lake_batch(con)
     states = {}
@@ -104,7 +106,7 @@ def load_states(con) -> tuple[int, dict[int, "SheetState"]]:
     return batch, states
 
 
-def claim_batch(con, expected: int | None, locked: bool = False) -> int:
+def claim_batch(con: duckdb.DuckDBPyConnection, expected: int | None, locked: bool = False) -> int:
     """Inside a lake transaction: the next batch number. Under a WriterLock the expected one is
     current (None: read it). Otherwise check that nobody else wrote since `expected`, and bump
     writer_state: that UPDATE also makes two concurrent writers conflict at commit."""
@@ -117,7 +119,7 @@ def claim_batch(con, expected: int | None, locked: bool = False) -> int:
     return current + 1
 
 
-def save_states(con, states: list[SheetState]) -> None:
+def save_states(con: duckdb.DuckDBPyConnection, states: list[SheetState]) -> None:
     if not states:
         return
     ids = ", ".join(str(int(s.sheet_id)) for s in states)
@@ -131,7 +133,7 @@ def save_states(con, states: list[SheetState]) -> None:
     )
 
 
-def drop_sheet(con, sheet_id: int) -> None:
+def drop_sheet(con: duckdb.DuckDBPyConnection, sheet_id: int) -> None:
     con.execute(f"DROP VIEW IF EXISTS {view_name(sheet_id)}")
     con.execute(f"DROP TABLE IF EXISTS {base_name(sheet_id)}")
     con.execute("DELETE FROM sheet_state WHERE sheet_id = ?", [int(sheet_id)])

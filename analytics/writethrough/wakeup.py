@@ -24,7 +24,7 @@ class Wakeup:
             self.pg.execute(f"LISTEN {self.CHANNEL}")
             self.interval = max(interval, self.FALLBACK)
 
-    def wait(self):
+    def wait(self) -> None:
         """Until a sheet changes, `interval` passes or `stop` is set."""
         if self.pg is None:
             self.stop.wait(self.interval)
@@ -39,6 +39,6 @@ class Wakeup:
                     pass
                 break
 
-    def close(self):
+    def close(self) -> None:
         if self.pg is not None:
             self.pg.close()

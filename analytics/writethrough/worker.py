@@ -4,6 +4,7 @@ batches and compactions, and beside them the Announcer, the lake's maintenance a
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import connections
@@ -23,7 +24,11 @@ def _setting(name, default):
     return settings.ANALYTICS.get(name, default)
 
 
-def run(stop, interval: float | None = None, on_progress=None) -> None:
+def run(
+    stop: threading.Event,
+    interval: float | None = None,
+    on_progress: Callable[[Writer, int], None] | None = None,
+) -> None:
     """The worker loop: a batch every `interval` seconds (less when behind), a compaction when one
     is due, until `stop` (a threading.Event) is set; beside it the Announcer (dashboards and alert
     rules of the sheets applied, every alert rule every ALERT_INTERVAL seconds), the lake's
