@@ -3,6 +3,7 @@ widgets (analytics.dashboards) beside the workspace's embedded Superset dashboar
 (analytics.superset). It composes two domains, so it sits above both."""
 
 from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from sheets.selectors import workspace_sheets_with_columns
@@ -14,7 +15,7 @@ from .superset.embedding import superset_panel
 
 
 @login_required
-def dashboard_page(request, workspace_id):
+def dashboard_page(request: HttpRequest, workspace_id: int) -> HttpResponse:
     workspace, access = viewable_workspace(request.user, workspace_id)
     wid = workspace.pk
     config = {

@@ -119,7 +119,7 @@ def _not_json(value):
     raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
-def dumps_exact(value):
+def dumps_exact(value: Any) -> str:
     """dumps() for what must round-trip (WebSocket frames, core.frames.encode): TypeError for a
     value JSON has no form for (a date, a set, a Decimal) instead of its str(), ValueError for
     NaN, Infinity or a circular reference."""

@@ -11,9 +11,11 @@ workspace's groups before the next workspace's turn), so a workspace with 20,000
 hold back another's alert (tests/analytics/alerts/test_alert_fairness.py; run it with -s for the figures)."""
 
 import collections
+import datetime as dt
 import json
 import logging
 import time
+from collections.abc import Callable, Iterable
 
 from django.conf import settings
 from django.db import transaction
@@ -85,7 +87,7 @@ def sheet_column_value(*, sheet_id: int, column_key: str, agg: str) -> float | N
     return float(value)
 
 
-def rule_value(rule: AlertRule, now=None) -> float | None:
+def rule_value(rule: AlertRule, now: dt.datetime | None = None) -> float | None:
     """The value the rule compares now: its metric's window aggregate, or its sheet column's aggregate."""
     if rule.is_sheet_rule:
         return sheet_column_value(sheet_id=rule.sheet_id, column_key=rule.column, agg=rule.agg)
@@ -99,7 +101,7 @@ def rule_value(rule: AlertRule, now=None) -> float | None:
     )
 
 
-def rule_evaluate(*, rule_id: int, now=None) -> list[Notification]:
+def rule_evaluate(*, rule_id: int, now: dt.datetime | None = None) -> list[Notification]:
     """Compute the rule's value and move its state; returns the notifications created (empty
     unless it fired now). The rule's row lock serializes concurrent evaluations (an ingestion, the
     worker's announcement of sheet data, its periodic pass), so a rule fires once however many
@@ -248,19 +250,21 @@ def _enabled(**filters):
     return AlertRule.objects.filter(enabled=True, **filters)
 
 
-def rules_evaluate(*, workspace_id: int, metrics: list[str], now=None) -> list[Notification]:
+def rules_evaluate(*, workspace_id: int, metrics: list[str], now: dt.datetime | None = None) -> list[Notification]:
     """After an ingestion commit: evaluate the workspace's enabled rules on these metrics."""
     return _evaluate_fairly(
         _enabled(source=AlertRule.Source.METRIC, workspace_id=workspace_id, metric__in=metrics), now
     )
 
 
-def sheet_rules_evaluate(*, sheet_ids, now=None) -> list[Notification]:
+def sheet_rules_evaluate(*, sheet_ids: Iterable[int], now: dt.datetime | None = None) -> list[Notification]:
     """New data of these sheets is in the lake: evaluate their enabled rules."""
     return _evaluate_fairly(_enabled(source=AlertRule.Source.SHEET, sheet_id__in=list(sheet_ids)), now)
 
 
-def rules_evaluate_all(*, now=None, between=None) -> list[Notification]:
+def rules_evaluate_all(
+    *, now: dt.datetime | None = None, between: Callable[[], object] | None = None
+) -> list[Notification]:
     """The analytics worker's periodic pass over every enabled rule: a metric window moves with
     time, so a rule must fire when data stops ("count below 5") and recover when its window
     empties, without any event to trigger it. One query when there are no rules. Workspaces take

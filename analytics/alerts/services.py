@@ -5,7 +5,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Workspace
+from accounts.models import User, Workspace
 from analytics.models import AlertRule, Notification
 from core.errors import InvalidInput, check_quota
 
@@ -45,7 +45,7 @@ CONDITION_FIELDS = {
 
 
 @transaction.atomic
-def rule_create(*, workspace_id: int, actor, **fields) -> AlertRule:
+def rule_create(*, workspace_id: int, actor: User, **fields: object) -> AlertRule:
     Workspace.objects.select_for_update().filter(pk=workspace_id).first()
     check_quota(
         "MAX_ALERT_RULES_PER_WORKSPACE",
@@ -58,7 +58,7 @@ def rule_create(*, workspace_id: int, actor, **fields) -> AlertRule:
 
 
 @transaction.atomic
-def rule_update(*, rule: AlertRule, **fields) -> AlertRule:
+def rule_update(*, rule: AlertRule, **fields: object) -> AlertRule:
     for name, value in fields.items():
         setattr(rule, name, value)
     if CONDITION_FIELDS & set(fields):
@@ -71,7 +71,7 @@ def rule_delete(*, rule: AlertRule) -> None:
     rule.delete()
 
 
-def notifications_mark_read(*, user, ids: list[int] | None = None, scope_workspace_id: int | None = None) -> int:
+def notifications_mark_read(*, user: User, ids: list[int] | None = None, scope_workspace_id: int | None = None) -> int:
     """Mark the user's unread notifications read (these ids, or all); returns how many changed."""
     unread = Notification.objects.filter(user=user, read_at__isnull=True)
     if scope_workspace_id is not None:

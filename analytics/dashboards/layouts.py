@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from accounts.models import User
 from analytics.models_dashboard import DashboardLayout
 from analytics.queries.metric_aggregates import metric_aggregate, parse_aggregate_params
 from analytics.queries.sheet_aggregates import sheet_aggregate
@@ -143,7 +144,7 @@ def window(filters: dict, now: datetime | None = None) -> tuple[datetime, dateti
 # --- layouts ------------------------------------------------------------------------------
 
 
-def dashboard_for_user(*, user, workspace_id: int) -> dict:
+def dashboard_for_user(*, user: User, workspace_id: int) -> dict:
     """{"widgets", "filters", "saved"}: the person's own, or the defaults when they have none."""
     layout = DashboardLayout.objects.filter(user=user, workspace_id=workspace_id).first()
     if layout is None:
@@ -152,7 +153,7 @@ def dashboard_for_user(*, user, workspace_id: int) -> dict:
 
 
 @transaction.atomic
-def dashboard_save(*, user, workspace_id: int, widgets: object, filters: object = None) -> dict:
+def dashboard_save(*, user: User, workspace_id: int, widgets: object, filters: object = None) -> dict:
     widgets = clean_widgets(widgets)
     filters = clean_filters(filters) if filters is not None else default_filters()
     layout, _ = DashboardLayout.objects.update_or_create(
@@ -162,7 +163,7 @@ def dashboard_save(*, user, workspace_id: int, widgets: object, filters: object 
 
 
 @transaction.atomic
-def dashboard_reset(*, user, workspace_id: int) -> dict:
+def dashboard_reset(*, user: User, workspace_id: int) -> dict:
     DashboardLayout.objects.filter(user=user, workspace_id=workspace_id).delete()
     return dashboard_for_user(user=user, workspace_id=workspace_id)
 

@@ -10,6 +10,7 @@ Call it after the commit: a push must never announce data that a rollback remove
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from channels.db import DatabaseSyncToAsync
 from django.utils import timezone
@@ -70,7 +71,7 @@ _compute = DatabaseSyncToAsync(compute, thread_sensitive=False)
 
 
 class LiveWidgets:
-    def __init__(self, workspace_id, push):
+    def __init__(self, workspace_id: int, push: Callable[[dict], Awaitable[object]]) -> None:
         self.workspace_id = workspace_id
         self.push = push  # async push(frame)
         self.watched, self.filters = [], layouts.default_filters()
@@ -79,13 +80,13 @@ class LiveWidgets:
         self.task = None
         self.computations = 0
 
-    def subscribe(self, widgets, filters):
+    def subscribe(self, widgets: object, filters: object) -> list[str]:
         self.watched, self.filters = parse_subscription(widgets, filters)
         self.last = 0.0  # a new subscription is answered at once
         self.arrived()
         return [wid for wid, _ in self.watched]
 
-    def arrived(self):
+    def arrived(self) -> None:
         """New data for the workspace: recompute soon (now, or MIN_INTERVAL after the last time)."""
         self.pending = True
         if self.task is None or self.task.done():
@@ -112,6 +113,6 @@ class LiveWidgets:
                 frame[kind] = value
                 await self.push(frame)
 
-    def close(self):
+    def close(self) -> None:
         if self.task is not None:
             self.task.cancel()

@@ -12,11 +12,11 @@ from . import live
 log = logging.getLogger(__name__)
 
 
-def on_metrics_ingested(sender, *, workspace_id: int, **kwargs) -> None:
+def on_metrics_ingested(sender: object, *, workspace_id: int, **kwargs: object) -> None:
     live.data_arrived(workspace_id)
 
 
-def on_cells_written(sender, *, applied: dict[int, int], **kwargs) -> None:
+def on_cells_written(sender: object, *, applied: dict[int, int], **kwargs: object) -> None:
     for workspace_id in set(applied.values()):
         try:
             live.data_arrived(workspace_id)

@@ -12,11 +12,11 @@ import asyncio
 from asgiref.sync import sync_to_async
 from channels.db import DatabaseSyncToAsync
 from channels.layers import get_channel_layer
-from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
-from accounts.models import Workspace
+from accounts.models import User, Workspace
 from accounts.selectors import workspaces_for_user
 from analytics.alerts.notify import personal_notification, workspace_group
 from core import frames, jsonio
@@ -40,7 +40,7 @@ def _error(error):
     return _json({"error": error.as_dict()}, status=error.status)
 
 
-def viewable_workspace(user, workspace_id: int) -> tuple[Workspace, Access]:
+def viewable_workspace(user: User, workspace_id: int) -> tuple[Workspace, Access]:
     workspace = get_object_or_404(Workspace, pk=workspace_id)
     access = workspace_access(user, workspace.pk)
     if access < Access.VIEW:
@@ -48,7 +48,7 @@ def viewable_workspace(user, workspace_id: int) -> tuple[Workspace, Access]:
     return workspace, access
 
 
-def dashboard_layout(request, workspace_id):
+def dashboard_layout(request: HttpRequest, workspace_id: int) -> HttpResponse:
     """GET the person's widgets and filters (or the defaults), PUT to save them, DELETE to go
     back to the defaults."""
     if not request.user.is_authenticated:
@@ -84,7 +84,7 @@ _widget_data = DatabaseSyncToAsync(layouts.widget_data, thread_sensitive=False)
 
 
 @require_GET
-async def dashboard_widget(request, workspace_id):
+async def dashboard_widget(request: HttpRequest, workspace_id: int) -> HttpResponse:
     """GET ?query={...}&filters={...}: one widget's data now, as the live connection pushes it
     (the page's polling mode asks here for sheet widgets)."""
     user = await request.auser()
@@ -190,7 +190,7 @@ def _event_stream(body):
 
 
 @require_GET
-async def dashboard_events(request, workspace_id):
+async def dashboard_events(request: HttpRequest, workspace_id: int) -> HttpResponse:
     """GET ?widgets=[{"id", "query"}]&filters={...}: the dashboard's pushes as Server-Sent Events
     (event: welcome, data, notification), for browsers whose WebSocket does not get through."""
     user = await request.auser()
@@ -249,7 +249,7 @@ async def dashboard_events(request, workspace_id):
 
 
 @require_GET
-async def notification_events(request):
+async def notification_events(request: HttpRequest) -> HttpResponse:
     """The bell's live feed: notifications of every workspace of the person, as Server-Sent Events."""
     user = await request.auser()
     if not user.is_authenticated:

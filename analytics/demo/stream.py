@@ -18,12 +18,12 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from django.apps import apps
 from django.db import close_old_connections, connection
 
-from accounts.models import Membership, Role, User
+from accounts.models import Membership, Role, User, Workspace
 from analytics.alerts import services as alerts
 from analytics.dashboards import layouts as dashboards
 from analytics.metrics import ingest as metrics
@@ -34,6 +34,9 @@ from sheets.demo import DEMO_BOT, SHEET_NAME, demo_workspace
 from sheets.models import Column, Row, Sheet
 
 from .simulation import Simulation
+
+if TYPE_CHECKING:  # names for the hints only
+    from rich.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +69,15 @@ MAX_LAG = 5  # seconds the stream catches up after a pause; older ones are skipp
 # --- seeding ----------------------------------------------------------------------------------
 
 
-def seeded(sender, *, workspace, sheet, seed=None, progress=None, **kwargs) -> str:
+def seeded(
+    sender: object,
+    *,
+    workspace: Workspace,
+    sheet: Sheet,
+    seed: int | None = None,
+    progress: "Progress | None" = None,
+    **kwargs: object,
+) -> str:
     """seed_demo made the Demo workspace: add its day of metrics, dashboards and alert rule."""
     started = time.perf_counter()
     end = math.floor(time.time() / 60) * 60  # the last minute written ends at least 60 s ago: no alert window sees it
@@ -92,7 +103,12 @@ def seeded(sender, *, workspace, sheet, seed=None, progress=None, **kwargs) -> s
 
 
 def history_write(
-    *, workspace_id: int, simulation: Simulation, end: int, minutes: int = HISTORY_MINUTES, progress=None
+    *,
+    workspace_id: int,
+    simulation: Simulation,
+    end: int,
+    minutes: int = HISTORY_MINUTES,
+    progress: "Progress | None" = None,
 ) -> int:
     """The `minutes` before `end` (a whole minute) through the ingestion service, in batches of at
     most metrics.MAX_BATCH events; returns how many events. Batches are ingested in two threads

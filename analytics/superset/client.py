@@ -7,7 +7,9 @@ import logging
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Collection, Mapping
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
@@ -35,11 +37,11 @@ class SupersetError(Exception):
         self.body = body
 
 
-def conf(name):
+def conf(name: str) -> Any:
     return settings.SUPERSET[name]
 
 
-def available(timeout=1.0):
+def available(timeout: float = 1.0) -> bool:
     """True when Superset is on and answers its health check."""
     if not settings.SUPERSET.get("ENABLED", True):
         return False
@@ -54,14 +56,14 @@ MAX_FAILURE_CHARS = 2000
 OFF_NOTE = "Superset is off in this run (SUPERSET=0). Start `make run` without SUPERSET=0 to have it here."
 
 
-def failure_path(name="failed"):
+def failure_path(name: str = "failed") -> Path:
     """Where `make run` (or `make superset`) writes why Superset could not be installed or started
     ("failed"), or that it is being installed and started ("starting"); each file is removed once
     that is over."""
     return Path(settings.VAR_DIR) / "superset" / name
 
 
-def failure_reason():
+def failure_reason() -> str | None:
     """Why Superset does not answer, as `make run` wrote it (plain text, stripped): it is still
     starting, or it failed and how to retry. None when neither was written: Superset was then left
     off on purpose (SUPERSET=0) or simply not started. A longer text than MAX_FAILURE_CHARS keeps
@@ -85,7 +87,13 @@ class Client:
     """Superset's REST API as its admin: a bearer token, and the CSRF token of the same cookie
     session sent back on every write."""
 
-    def __init__(self, url=None, username=None, password=None, timeout=None):
+    def __init__(
+        self,
+        url: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float | None = None,
+    ) -> None:
         self.url = (url or conf("URL")).rstrip("/")
         self.timeout = timeout or conf("TIMEOUT")
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
@@ -102,7 +110,14 @@ class Client:
         self.bearer = body["access_token"]
         self.csrf = self.request("GET", "/api/v1/security/csrf_token/")["result"]
 
-    def request(self, method, path, payload=None, headers=None, ok=(200, 201)):
+    def request(
+        self,
+        method: str,
+        path: str,
+        payload: Any = None,
+        headers: Mapping[str, str] | None = None,
+        ok: Collection[int] = (200, 201),
+    ) -> dict[str, Any]:
         data = None if payload is None else json.dumps(payload).encode()
         request = urllib.request.Request(self.url + path, data=data, method=method)
         request.add_header("Accept", "application/json")
@@ -126,16 +141,16 @@ class Client:
             raise SupersetError(method, path, status, text)
         return json.loads(text) if text else {}
 
-    def get(self, path):
+    def get(self, path: str) -> dict[str, Any]:
         return self.request("GET", path)
 
-    def find(self, resource, column, value):
+    def find(self, resource: str, column: str, value: object) -> dict[str, Any] | None:
         """The first object of /api/v1/<resource>/ whose `column` equals `value`, or None."""
         q = {"filters": [{"col": column, "opr": "eq", "value": value}], "page_size": 5}
         result = self.get(f"/api/v1/{resource}/?q={urllib.parse.quote(rison(q))}")["result"]
         return result[0] if result else None
 
-    def exists(self, resource, object_id):
+    def exists(self, resource: str, object_id: int) -> bool:
         try:
             self.get(f"/api/v1/{resource}/{object_id}")
             return True
@@ -145,7 +160,7 @@ class Client:
             raise
 
 
-def rison(value):
+def rison(value: object) -> str:
     """Rison, the URL encoding of Superset's `q` parameter, for the plain values we send."""
     if isinstance(value, dict):
         return "(" + ",".join(f"{k}:{rison(v)}" for k, v in value.items()) + ")"

@@ -210,7 +210,7 @@ def _literal(text):
 '''
 
 
-def frame_ancestors():
+def frame_ancestors() -> list[str]:
     # Loopback on any port too: the dev server and the test servers pick their own ports.
     origins = ["'self'", *conf("EMBED_ORIGINS"), "http://127.0.0.1:*", "http://localhost:*"]
     return list(dict.fromkeys(origins))

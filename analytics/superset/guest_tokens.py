@@ -6,13 +6,15 @@ import time
 
 import jwt
 
+from accounts.models import User
+
 from .client import GUEST_TOKEN_ALGO, SupersetError, SupersetFailed, SupersetUnavailable, available, conf
 from .provisioning import lake_file, stored_object, sync_workspace
 
 log = logging.getLogger(__name__)
 
 
-def guest_token(*, user, workspace_id: int, seconds: int | None = None, now: float | None = None) -> dict:
+def guest_token(*, user: User, workspace_id: int, seconds: int | None = None, now: float | None = None) -> dict:
     """A guest token for the workspace's dashboard only. Its one row-level security rule names no
     dataset, so Superset applies it to every dataset the guest reads: a dataset with the
     workspace_id column shows the workspace's rows, and any other (one added to the dashboard in

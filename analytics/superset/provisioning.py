@@ -11,7 +11,9 @@ import logging
 import os
 import threading
 import urllib.parse
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -29,6 +31,13 @@ from .client import Client, SupersetError, conf, rison
 log = logging.getLogger(__name__)
 
 MAX_SHEET_CHARTS = 6
+
+# A lake view's columns: (name, DuckDB type).
+Columns = list[tuple[str, str]]
+# A sheet's dataset for the default dashboard: (sheet id, sheet name, dataset id, its columns).
+SheetDataset = tuple[int, str, int, Columns]
+# A chart of the default dashboard: (key, name, dataset id, viz params).
+ChartSpec = tuple[str, str, int, dict[str, Any]]
 
 
 def prefix() -> str:
@@ -72,7 +81,7 @@ def lake_file() -> Path:
     return lakes_dir() / f"{prefix()}.json"
 
 
-def write_lake_file():
+def write_lake_file() -> str:
     """<lakes_dir>/<name>.json for Superset (owner-only; rewritten when it changed): the name is
     all a Superset database's extra carries."""
     path = lake_file()
@@ -91,12 +100,12 @@ def write_lake_file():
     return prefix()
 
 
-def lake_params():
+def lake_params() -> dict[str, str]:
     """connect_args of Superset's DuckDB connection: the name of Gridcast's lake, nothing else."""
     return {"gridcast_lake": write_lake_file()}
 
 
-def stored_object(kind, key):
+def stored_object(kind: str, key: str) -> SupersetObject | None:
     return SupersetObject.objects.filter(kind=kind, key=key).first()
 
 
@@ -119,7 +128,7 @@ def _live_id(client, kind, key, resource, name_column, name):
     return found["id"] if found else None
 
 
-def ensure_database(client):
+def ensure_database(client: Client) -> int:
     name = f"Gridcast DuckLake ({prefix()[3:]})"
     payload = {
         "database_name": name,
@@ -142,7 +151,15 @@ def _view_columns(view):
     return [(name, kind) for name, kind, *_ in query(f"DESCRIBE {view}")[1]]
 
 
-def ensure_dataset(client, database_id, key, name, sql, columns, workspace_id=None):
+def ensure_dataset(
+    client: Client,
+    database_id: int,
+    key: str,
+    name: str,
+    sql: str,
+    columns: Columns,
+    workspace_id: int | None = None,
+) -> int:
     """A virtual dataset (Superset's `table_name` is our unique name, its SQL reads the lake);
     its columns are refreshed when the view's columns changed."""
     signature = json.dumps([sql, columns])
@@ -177,7 +194,7 @@ def ensure_dataset(client, database_id, key, name, sql, columns, workspace_id=No
     return dataset_id
 
 
-def ensure_metrics_dataset(client, database_id):
+def ensure_metrics_dataset(client: Client, database_id: int) -> int:
     metric_schema.ensure_table()
     sql = "SELECT * EXCLUDE (tags) FROM lake.metric_events"
     return ensure_dataset(
@@ -185,7 +202,7 @@ def ensure_metrics_dataset(client, database_id):
     )
 
 
-def ensure_sheet_dataset(client, database_id, sheet_id, workspace_id):
+def ensure_sheet_dataset(client: Client, database_id: int, sheet_id: int, workspace_id: int) -> int | None:
     view = sheet_view_name(sheet_id)
     try:
         columns = _view_columns(view)
@@ -203,7 +220,7 @@ def ensure_sheet_dataset(client, database_id, sheet_id, workspace_id):
     )
 
 
-def drop_sheet_dataset(client, sheet_id):
+def drop_sheet_dataset(client: Client, sheet_id: int) -> None:
     stored = stored_object("dataset", f"sheet:{sheet_id}")
     dataset_id = stored.superset_id if stored else None
     if dataset_id is None:
@@ -240,7 +257,7 @@ def _filter(column, operator, value):
     }
 
 
-def chart_specs(workspace_id, metrics_dataset, sheets):
+def chart_specs(workspace_id: int, metrics_dataset: int, sheets: Sequence[SheetDataset]) -> list[ChartSpec]:
     """[(key, name, dataset id, viz params)] of a workspace's default dashboard: orders over time,
     revenue by region, and a summary table per sheet (its first columns)."""
     wid = int(workspace_id)
@@ -304,7 +321,9 @@ def chart_specs(workspace_id, metrics_dataset, sheets):
     return specs
 
 
-def query_context(dataset_id, params, slice_id=None, dashboard_id=None):
+def query_context(
+    dataset_id: int, params: dict[str, Any], slice_id: int | None = None, dashboard_id: int | None = None
+) -> dict[str, Any]:
     """A chart data request for these viz params (what the chart data API takes)."""
     form_data = {**params, "datasource": f"{dataset_id}__table"}
     if slice_id:
@@ -356,7 +375,9 @@ def query_context(dataset_id, params, slice_id=None, dashboard_id=None):
     }
 
 
-def ensure_chart(client, key, name, dataset_id, params, workspace_id):
+def ensure_chart(
+    client: Client, key: str, name: str, dataset_id: int, params: dict[str, Any], workspace_id: int
+) -> int:
     payload = {
         "slice_name": name,
         "viz_type": params["viz_type"],
@@ -407,7 +428,7 @@ def _position(chart_ids):
     return position
 
 
-def ensure_dashboard(client, workspace, chart_ids):
+def ensure_dashboard(client: Client, workspace: Workspace, chart_ids: list[int]) -> int:
     key = f"ws:{workspace.pk}"
     slug = f"{prefix()}-ws-{workspace.pk}".replace("_", "-")
     title = f"{workspace.name} · Gridcast"
@@ -444,7 +465,7 @@ def ensure_dashboard(client, workspace, chart_ids):
 _sync_lock = threading.RLock()
 
 
-def sync_workspace(workspace_id: int, client: Client | None = None):
+def sync_workspace(workspace_id: int, client: Client | None = None) -> SupersetObject | None:
     """Create or update everything a workspace's Superset dashboard needs; returns its stored
     SupersetObject (kind dashboard: id and embed uuid). One sync at a time in this process (the
     background one and a command or a first guest token would otherwise create things twice)."""
@@ -485,7 +506,7 @@ def sync_all(client: Client | None = None) -> list:
     return [sync_workspace(wid, client) for wid in Workspace.objects.order_by("id").values_list("id", flat=True)]
 
 
-def remove_all(client: Client | None = None):
+def remove_all(client: Client | None = None) -> None:
     """Delete from Superset everything provisioned for this Django database (the tests' teardown)."""
     client = client or Client()
     q = {"filters": [{"col": "slug", "opr": "ct", "value": f"{prefix()}-ws-".replace("_", "-")}], "page_size": 100}
