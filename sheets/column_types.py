@@ -393,7 +393,7 @@ register(
 register(
     ColumnTypeSpec(
         CHOICE,
-        "Choice",
+        "Single choice",
         "☰",
         _choice,
         "VARCHAR",

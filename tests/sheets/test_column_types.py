@@ -85,8 +85,7 @@ def test_inference_follows_the_rank_and_a_value_kept_as_text_makes_the_column_te
 
 
 def test_the_front_ends_unit_tests_use_the_servers_table():
-    """frontend/src/test/columnTypes.json is what the pages render; regenerate it when a type changes:
-    python manage.py shell -c "import json; from sheets import column_types;
-    print(json.dumps(column_types.client_table(), indent=2, ensure_ascii=False))" > frontend/src/test/columnTypes.json"""
+    """frontend/src/test/columnTypes.json is what the pages render; when a type changes, regenerate it:
+    python manage.py column_types > frontend/src/test/columnTypes.json"""
     fixture = Path(__file__).resolve().parents[2] / "frontend" / "src" / "test" / "columnTypes.json"
     assert json.loads(fixture.read_text()) == column_types.client_table()

@@ -20,7 +20,6 @@ from analytics.metrics import schema as metric_schema
 from analytics.queries import exports as metric_exports
 from core import exports
 from tests.analytics.metric_helpers import token_client
-
 from tests.factories import make_sheet
 
 pytestmark = pytest.mark.django_db

@@ -15,7 +15,6 @@ from core import exports
 from core.errors import CellValueInvalid
 from sheets import column_types, io, selectors, services
 from sheets.models import ImportJob, Operation, Sheet
-
 from tests.factories import DEFAULT_COLUMNS, make_sheet
 
 pytestmark = pytest.mark.django_db

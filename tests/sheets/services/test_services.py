@@ -7,7 +7,6 @@ from django.test.utils import CaptureQueriesContext
 from core.errors import CellValueInvalid, Conflict, InvalidInput, NotFound, TooLarge
 from sheets import selectors, services
 from sheets.models import Column, Operation, Row
-
 from tests.factories import make_sheet
 
 pytestmark = pytest.mark.django_db
