@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.selectors import workspaces_for_user
 from core import jsonio
+from core.api_errors import json_error
 from core.errors import GridcastError, InvalidInput
 
 from . import services
@@ -46,12 +47,12 @@ def token_revoke(request: HttpRequest, pk: int) -> HttpResponseRedirect:
 
 @login_required
 @require_POST
-def theme(request: HttpRequest) -> JsonResponse:
+def theme(request: HttpRequest) -> HttpResponse:
     try:
         body = jsonio.loads(request.body or b"{}")
         if not isinstance(body, dict):
             raise InvalidInput('send {"theme": ...} as JSON')
         services.theme_set(user=request.user, theme=body.get("theme"))
     except GridcastError as error:
-        return JsonResponse({"error": error.as_dict()}, status=400)
+        return json_error(error)
     return JsonResponse({"theme": request.user.theme})

@@ -67,17 +67,21 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 # --- Django's error handlers, for /api/ paths ----------------------------------------------------
 
 
-def _json_error(code: str, message: str, status_code: int) -> HttpResponse:
-    return HttpResponse(
-        jsonio.dumps({"error": {"code": code, "message": message}}), status=status_code, content_type="application/json"
-    )
+def json_error(error: GridcastError | str, message: str = "", status_code: int = 400) -> HttpResponse:
+    """The JSON error answer of a view outside DRF (the dashboard's endpoints, Django's handlers): a
+    domain error with its status, or a code, its message and a status; the same body as the API's."""
+    if isinstance(error, GridcastError):
+        body, status_code = error.as_dict(), error.status
+    else:
+        body = {"code": error, "message": message}
+    return HttpResponse(jsonio.dumps({"error": body}), status=status_code, content_type="application/json")
 
 
 def json_error_page(request: HttpRequest, status_code: int, exception: Exception | None = None) -> HttpResponse:
     """The JSON answer of an /api/ path for Django's handler400, 403, 404 and 500."""
     if status_code == 500:
-        return _json_error(SERVER_ERROR["code"], SERVER_ERROR["message"], 500)
-    return _json_error(
+        return json_error(SERVER_ERROR["code"], SERVER_ERROR["message"], 500)
+    return json_error(
         *{
             400: ("bad_request", "the request could not be understood"),
             403: ("forbidden", "you may not do this"),

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import jsonio
+from .errors import GridcastError
 
 
 class FrameInvalid(ValueError):
@@ -23,6 +24,24 @@ class FrameInvalid(ValueError):
 
 class Unencodable(TypeError):
     """A value JSON cannot represent exactly (a date, a set, a Decimal, NaN, Infinity)."""
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+_ABSENT = object()
+SERVER_FAILED = "the server failed; retry"
+
+
+def error_frame(error: GridcastError | str, message: str = "", *, op_id: Any = _ABSENT, **extra: Any) -> dict:
+    """The `error` frame of every socket, shaped here only: a domain error's code, message and
+    details, or a code and its message; `op_id` (when given, even None) names the write it answers,
+    `extra` adds or overrides fields (the frame type a limit refused, a code)."""
+    frame: dict[str, Any] = {"type": "error"}
+    if op_id is not _ABSENT:
+        frame["op_id"] = op_id
+    frame.update(error.as_dict() if isinstance(error, GridcastError) else {"code": error, "message": message})
+    frame.update(extra)
+    return frame
 
 
 # --- encoding ------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from core.errors import GridcastError, PermissionDenied
+from core.frames import SERVER_FAILED, error_frame
 from sheets import services, undo
 from sheets.models import Sheet
 from sheets.permissions import Access, sheet_access
@@ -118,9 +119,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
         self.slot = await claim_connection(self.user)
         await self.accept()
         if self.slot is None:  # the user has too many sockets and streams open (realtime.limits)
-            await self.outbox.send_now(
-                {"type": "error", "code": "too_many_connections", "message": too_many_connections_message()}
-            )
+            await self.outbox.send_now(error_frame("too_many_connections", too_many_connections_message()))
             await self.close(code=CLOSE_RATE_LIMITED)
             return
         self.slot.keep()
@@ -202,12 +201,10 @@ class SheetConsumer(AsyncWebsocketConsumer):
         except AccessRevoked:
             await self._revoked(op_id)
         except GridcastError as error:
-            self.send_frame({"type": "error", "op_id": op_id, **error.as_dict()})
+            self.send_frame(error_frame(error, op_id=op_id))
         except Exception:  # a fault of ours: the client hears of it and the connection stays
             log.exception("frame on sheet %s failed", self.sheet_id)
-            self.send_frame(
-                {"type": "error", "op_id": op_id, "code": "server_error", "message": "the server failed; retry"}
-            )
+            self.send_frame(error_frame("server_error", SERVER_FAILED, op_id=op_id))
 
     async def _rate_limited(self, kind):
         """A `kind` frame over its limit (realtime.limits): refused with an error frame naming the
@@ -216,9 +213,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
             return
         if self.frame_limits.flooding:
             self.outbox.stop()  # nothing more is sent
-            await self.outbox.send_now(
-                {"type": "error", "code": "rate_limited", "frame": kind, "message": "too many frames: closing"}
-            )
+            await self.outbox.send_now(error_frame("rate_limited", "too many frames: closing", frame=kind))
             await self.close(code=CLOSE_RATE_LIMITED)
             return
         self.send_frame(self.frame_limits.refusal(kind))
@@ -247,14 +242,12 @@ class SheetConsumer(AsyncWebsocketConsumer):
         if isinstance(result, AccessRevoked):
             asyncio.ensure_future(self._revoked(op_id))
         elif isinstance(result, GridcastError):
-            self.send_frame({"type": "error", "op_id": op_id, **result.as_dict()})
+            self.send_frame(error_frame(result, op_id=op_id))
         elif result is None or isinstance(result, BaseException):
             log.error(
                 "edit on sheet %s failed", self.sheet_id, exc_info=result if isinstance(result, BaseException) else None
             )
-            self.send_frame(
-                {"type": "error", "op_id": op_id, "code": "server_error", "message": "the server failed; retry"}
-            )
+            self.send_frame(error_frame("server_error", SERVER_FAILED, op_id=op_id))
         else:
             self._acknowledge(op_id, result, started)
 
@@ -330,12 +323,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
         self.revoked = True
         self.outbox.stop()
         await self.outbox.send_now(
-            {
-                "type": "error",
-                "op_id": op_id,
-                "code": "access_revoked",
-                "message": "you no longer have access to this sheet",
-            }
+            error_frame("access_revoked", "you no longer have access to this sheet", op_id=op_id)
         )
         await self.close(code=CLOSE_NO_ACCESS)
         await self.disconnect(CLOSE_NO_ACCESS)

@@ -22,6 +22,8 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 
+from core.frames import error_frame
+
 CLOSE_RATE_LIMITED = 4429
 
 
@@ -62,13 +64,12 @@ class FrameLimits:
     def refusal(self, kind: str) -> dict:
         """The error frame for a `kind` frame over its limit."""
         bucket = self.buckets[kind]
-        return {
-            "type": "error",
-            "code": "rate_limited",
-            "frame": kind,
-            "message": f"too many {kind!r} frames: at most {bucket.rate:g} a second",
-            "retry_after": round(1 / bucket.rate, 3),
-        }
+        return error_frame(
+            "rate_limited",
+            f"too many {kind!r} frames: at most {bucket.rate:g} a second",
+            frame=kind,
+            retry_after=round(1 / bucket.rate, 3),
+        )
 
 
 # --- connections per user, across processes -------------------------------------------------

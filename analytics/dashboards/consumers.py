@@ -19,6 +19,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from analytics.alerts.notify import personal_notification, workspace_group
 from core import frames, jsonio
 from core.errors import GridcastError
+from core.frames import error_frame
 from realtime.limits import CLOSE_RATE_LIMITED, FrameLimits, claim_connection, too_many_connections_message
 from realtime.revocation import Credential, Guard
 from sheets.permissions import Access, workspace_access
@@ -49,9 +50,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.slot = await claim_connection(self.user)
         await self.accept()
         if self.slot is None:  # the user has too many sockets and streams open (realtime.limits)
-            await self.send_frame(
-                {"type": "error", "code": "too_many_connections", "message": too_many_connections_message()}
-            )
+            await self.send_frame(error_frame("too_many_connections", too_many_connections_message()))
             await self.close(code=CLOSE_RATE_LIMITED)
             return
         self.slot.keep()
@@ -81,18 +80,16 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         try:
             frame = jsonio.loads(text_data or "")
         except jsonio.JsonInvalid as error:
-            return await self.send_frame({"type": "error", **error.as_dict(), "code": "invalid"})
+            return await self.send_frame(error_frame(error, code="invalid"))
         if not isinstance(frame, dict):
-            return await self.send_frame({"type": "error", "code": "invalid", "message": "frames are JSON objects"})
+            return await self.send_frame(error_frame("invalid", "frames are JSON objects"))
         kind = frame.get("type")
         if self.flood_closed:
             return
         if not self.frame_limits.allow(kind):
             if self.frame_limits.flooding:  # kept on past the limit: closed (realtime.limits)
                 self.flood_closed = True
-                await self.send_frame(
-                    {"type": "error", "code": "rate_limited", "frame": kind, "message": "too many frames: closing"}
-                )
+                await self.send_frame(error_frame("rate_limited", "too many frames: closing", frame=kind))
                 return await self.close(code=CLOSE_RATE_LIMITED)
             return await self.send_frame(self.frame_limits.refusal(kind))
         if kind == "ping":
@@ -103,9 +100,9 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             try:
                 ids = self.live.subscribe(frame.get("widgets"), frame.get("filters"))
             except GridcastError as error:
-                return await self.send_frame({"type": "error", **error.as_dict()})
+                return await self.send_frame(error_frame(error))
             return await self.send_frame({"type": "subscribed", "widgets": ids})
-        await self.send_frame({"type": "error", "code": "invalid", "message": f"unknown frame type {kind!r}"})
+        await self.send_frame(error_frame("invalid", f"unknown frame type {kind!r}"))
 
     # channel-layer events (dashboards.live, alerts.notify, realtime.revocation)
     async def access_changed(self, event):
@@ -113,9 +110,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             return
         if await self.guard.acheck() < Access.VIEW:
             await self.disconnect(CLOSE_NO_ACCESS)  # nothing more is pushed
-            await self.send_frame(
-                {"type": "error", "code": "access_revoked", "message": "you no longer have access to this workspace"}
-            )
+            await self.send_frame(error_frame("access_revoked", "you no longer have access to this workspace"))
             await self.close(code=CLOSE_NO_ACCESS)
 
     async def data_arrived(self, event):

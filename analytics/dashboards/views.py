@@ -12,7 +12,7 @@ import asyncio
 from asgiref.sync import sync_to_async
 from channels.db import DatabaseSyncToAsync
 from channels.layers import get_channel_layer
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
@@ -20,6 +20,7 @@ from accounts.models import User, Workspace
 from accounts.selectors import workspaces_for_user
 from analytics.alerts.notify import personal_notification, workspace_group
 from core import frames, jsonio
+from core.api_errors import json_error
 from core.errors import GridcastError, InvalidInput
 from realtime.limits import claim_connection, too_many_connections_message
 from realtime.revocation import Credential, Guard
@@ -36,10 +37,6 @@ def _json(data, status=200):
     return HttpResponse(jsonio.dumps(data), status=status, content_type="application/json")
 
 
-def _error(error):
-    return _json({"error": error.as_dict()}, status=error.status)
-
-
 def viewable_workspace(user: User, workspace_id: int) -> tuple[Workspace, Access]:
     workspace = get_object_or_404(Workspace, pk=workspace_id)
     access = workspace_access(user, workspace.pk)
@@ -52,11 +49,11 @@ def dashboard_layout(request: HttpRequest, workspace_id: int) -> HttpResponse:
     """GET the person's widgets and filters (or the defaults), PUT to save them, DELETE to go
     back to the defaults."""
     if not request.user.is_authenticated:
-        return JsonResponse({"error": {"code": "not_authenticated", "message": "log in first"}}, status=401)
+        return json_error("not_authenticated", "log in first", 401)
     try:
         viewable_workspace(request.user, workspace_id)
     except Http404:
-        return JsonResponse({"error": {"code": "not_found", "message": "Workspace not found"}}, status=404)
+        return json_error("not_found", "Workspace not found", 404)
     try:
         if request.method == "GET":
             return _json(layouts.dashboard_for_user(user=request.user, workspace_id=workspace_id))
@@ -75,8 +72,8 @@ def dashboard_layout(request: HttpRequest, workspace_id: int) -> HttpResponse:
         if request.method == "DELETE":
             return _json(layouts.dashboard_reset(user=request.user, workspace_id=workspace_id))
     except GridcastError as error:
-        return _error(error)
-    return JsonResponse({"error": {"code": "method_not_allowed", "message": "GET, PUT or DELETE"}}, status=405)
+        return json_error(error)
+    return json_error("method_not_allowed", "GET, PUT or DELETE", 405)
 
 
 # As for pushes (analytics.dashboards.live): DuckDB work off the thread that serves the ORM to sync code.
@@ -89,15 +86,15 @@ async def dashboard_widget(request: HttpRequest, workspace_id: int) -> HttpRespo
     (the page's polling mode asks here for sheet widgets)."""
     user = await request.auser()
     if not user.is_authenticated:
-        return JsonResponse({"error": {"code": "not_authenticated", "message": "log in first"}}, status=401)
+        return json_error("not_authenticated", "log in first", 401)
     if await sync_to_async(workspace_access)(user, workspace_id) < Access.VIEW:
-        return JsonResponse({"error": {"code": "not_found", "message": "Workspace not found"}}, status=404)
+        return json_error("not_found", "Workspace not found", 404)
     try:
         query = jsonio.loads(request.GET.get("query") or "null")
         filters = jsonio.loads(request.GET.get("filters") or "{}")
         return _json(await _widget_data(workspace_id=workspace_id, query=query, filters=layouts.clean_filters(filters)))
     except GridcastError as error:
-        return _error(error)
+        return json_error(error)
 
 
 def _sse(event, data):
@@ -174,9 +171,7 @@ async def _connection_slot(user):
     many sockets and streams open (realtime.limits)."""
     slot = await claim_connection(user)
     if slot is None:
-        response = JsonResponse(
-            {"error": {"code": "too_many_connections", "message": too_many_connections_message()}}, status=429
-        )
+        response = json_error("too_many_connections", too_many_connections_message(), 429)
         response["Retry-After"] = "5"
         return None, response
     return slot, None
@@ -195,13 +190,13 @@ async def dashboard_events(request: HttpRequest, workspace_id: int) -> HttpRespo
     (event: welcome, data, notification), for browsers whose WebSocket does not get through."""
     user = await request.auser()
     if not user.is_authenticated:
-        return JsonResponse({"error": {"code": "not_authenticated", "message": "log in first"}}, status=401)
+        return json_error("not_authenticated", "log in first", 401)
     guard = Guard(
         user, Credential.of_request(request), lambda person: workspace_access(person, workspace_id), denied=Access.NONE
     )
     access = await guard.acheck()
     if access < Access.VIEW:
-        return JsonResponse({"error": {"code": "not_found", "message": "Workspace not found"}}, status=404)
+        return json_error("not_found", "Workspace not found", 404)
     queue = asyncio.Queue()
     live = LiveWidgets(workspace_id, queue.put)
     try:
@@ -209,7 +204,7 @@ async def dashboard_events(request: HttpRequest, workspace_id: int) -> HttpRespo
         filters = jsonio.loads(request.GET.get("filters") or "{}")
         live.watched, live.filters = parse_subscription(widgets, filters)
     except GridcastError as error:
-        return _error(error)
+        return json_error(error)
     slot, refused = await _connection_slot(user)
     if refused is not None:
         return refused
@@ -253,7 +248,7 @@ async def notification_events(request: HttpRequest) -> HttpResponse:
     """The bell's live feed: notifications of every workspace of the person, as Server-Sent Events."""
     user = await request.auser()
     if not user.is_authenticated:
-        return JsonResponse({"error": {"code": "not_authenticated", "message": "log in first"}}, status=401)
+        return json_error("not_authenticated", "log in first", 401)
 
     def workspace_ids(person):
         return sorted(workspaces_for_user(person).values_list("pk", flat=True))
@@ -262,7 +257,7 @@ async def notification_events(request: HttpRequest) -> HttpResponse:
     ids = await sync_to_async(workspace_ids)(user)
     guard = Guard(user, Credential.of_request(request), lambda person: workspace_ids(person) == ids)
     if not await guard.acheck():
-        return JsonResponse({"error": {"code": "not_authenticated", "message": "log in first"}}, status=401)
+        return json_error("not_authenticated", "log in first", 401)
     slot, refused = await _connection_slot(user)
     if refused is not None:
         return refused

@@ -296,3 +296,24 @@ def test_frames_doc_rewrites_a_stale_page_and_check_says_so(settings, tmp_path):
     call_command("frames_doc")
     assert (tmp_path / "docs" / "realtime.md").read_text() == (REPO / "docs" / "realtime.md").read_text()
     call_command("frames_doc", "--check")
+
+
+def test_error_frames_are_shaped_in_one_place():
+    from core.errors import NotFound
+    from core.frames import error_frame
+
+    assert error_frame(NotFound("no such row", row=7), op_id=None) == {
+        "type": "error",
+        "op_id": None,
+        "code": "not_found",
+        "message": "no such row",
+        "row": 7,
+    }
+    assert error_frame("rate_limited", "slow down", frame="edit") == {
+        "type": "error",
+        "code": "rate_limited",
+        "message": "slow down",
+        "frame": "edit",
+    }
+    assert "op_id" not in error_frame("invalid", "bad")
+    assert error_frame(NotFound("gone"), code="invalid")["code"] == "invalid"
