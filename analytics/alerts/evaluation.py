@@ -1,7 +1,8 @@
-"""Alert rules on metrics and sheet columns: evaluated as data arrives (a metric ingestion, sheet
-data reaching the lake) and every few seconds by the analytics worker, so that a rule also sees
-data that stops coming. A rule that starts to hold fires once (a stored notification for each
-member of the workspace, pushed live) and fires again only after it has recovered. The rules' and
+"""Alert rules on what their sources watch (sources.py: metrics, sheet columns): evaluated as data
+arrives (a metric ingestion, sheet data reaching the lake) and every few seconds by the analytics
+worker, so that a rule also sees data that stops coming. A rule that starts to hold fires once (a
+stored notification for each member of the workspace, pushed live) and fires again only after it
+has recovered. The rules' and
 notifications' writes for the API are in services.py.
 
 Fair across workspaces: rules with the same condition (workspace, metric or sheet column, agg,
@@ -12,10 +13,10 @@ hold back another's alert (tests/analytics/alerts/test_alert_fairness.py; run it
 
 import collections
 import datetime as dt
-import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -23,20 +24,11 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from analytics.models import AlertRule, Notification
-from analytics.queries.metric_aggregates import window_value
-from analytics.queries.sheet_aggregates import SheetNotInLake, sheet_aggregate
-from analytics.queries.widget_query import clean_sheet_query
-from sheets import column_types
-from sheets.models import Column
 
 from . import notify
+from .sources import CONDITION_FIELDS, SOURCES, AlertSource, ValueUnavailable
 
 log = logging.getLogger(__name__)
-
-
-class ValueUnavailable(Exception):
-    """The lake is behind the database for this rule (a sheet not written yet, a column added,
-    renamed or retyped a moment ago): the rule keeps its state until the next evaluation."""
 
 
 def _message(rule, value):
@@ -60,45 +52,9 @@ def notification_payload(notification: Notification) -> dict:
     }
 
 
-def sheet_column_value(*, sheet_id: int, column_key: str, agg: str) -> float | None:
-    """`agg` of the column's current values in the sheet's lake view, computed as a dashboard's
-    sheet tile is (queries.sheet_aggregates.sheet_aggregate): count counts filled cells, sum and count of none
-    are 0. None when the column was deleted, or retyped to a non-number for an aggregate other
-    than count (the rule then has nothing to compare); ValueUnavailable while the lake is behind
-    the database."""
-    column = (
-        Column.objects.filter(sheet_id=sheet_id, key=column_key)
-        .values("deleted", "type", "sheet__workspace_id")
-        .first()
-    )
-    if column is None or column["deleted"] or (agg != "count" and column["type"] not in column_types.numeric_types()):
-        return None
-    query = clean_sheet_query({"sheet": sheet_id, "agg": agg, "column": column_key})
-    try:
-        answer = sheet_aggregate(workspace_id=column["sheet__workspace_id"], query=query)
-    except SheetNotInLake as error:  # the sheet, or this column's latest change, is on its way
-        raise ValueUnavailable(f"sheet {sheet_id} column {column_key}: {error.message}") from None
-    total = answer["totals"][0]
-    if total.get("overflow"):  # beyond what a float holds: no value to compare
-        return None
-    value = total["value"]
-    if value is None:
-        return 0.0 if agg in ("sum", "count") else None
-    return float(value)
-
-
 def rule_value(rule: AlertRule, now: dt.datetime | None = None) -> float | None:
-    """The value the rule compares now: its metric's window aggregate, or its sheet column's aggregate."""
-    if rule.is_sheet_rule:
-        return sheet_column_value(sheet_id=rule.sheet_id, column_key=rule.column, agg=rule.agg)
-    return window_value(
-        workspace_id=rule.workspace_id,
-        metric=rule.metric,
-        agg=rule.agg,
-        window_seconds=rule.window_seconds,
-        tags=sorted((rule.tag_filter or {}).items()),
-        now=now,
-    )
+    """The value the rule compares now, as its source computes it (sources.py)."""
+    return SOURCES[rule.source].value(rule, now)
 
 
 def rule_evaluate(*, rule_id: int, now: dt.datetime | None = None) -> list[Notification]:
@@ -166,20 +122,9 @@ def _evaluate_each(rule_ids, now):
     return fired
 
 
-CONDITION = ("pk", "workspace_id", "source", "metric", "agg", "window_seconds", "tag_filter", "sheet_id", "column")
-
-
-def _condition(row):
-    """What a rule's value depends on: rules with the same condition share one aggregate query."""
-    if row["source"] == AlertRule.Source.SHEET:
-        return ("sheet", row["sheet_id"], row["column"], row["agg"])
-    return (
-        "metric",
-        row["metric"],
-        row["agg"],
-        row["window_seconds"],
-        json.dumps(row["tag_filter"] or {}, sort_keys=True),
-    )
+def _condition(row: dict) -> tuple:
+    """What a rule's value depends on: rules with the same condition share one computation."""
+    return SOURCES[row["source"]].condition(row)
 
 
 def _turn_seconds():
@@ -191,7 +136,7 @@ def _evaluate_fairly(rules, now, between=None):
     `between()`, if given, is called after each turn (the worker announces new sheet data there,
     so a long pass does not hold sheet alerts back)."""
     by_workspace = collections.defaultdict(dict)
-    for row in rules.order_by("pk").values(*CONDITION):
+    for row in rules.order_by("pk").values(*CONDITION_FIELDS):
         by_workspace[row["workspace_id"]].setdefault(_condition(row), []).append(row["pk"])
     # Workspaces with fewer conditions first (their turn ends their pass), then in turns.
     turns = collections.deque(
@@ -250,16 +195,10 @@ def _enabled(**filters):
     return AlertRule.objects.filter(enabled=True, **filters)
 
 
-def rules_evaluate(*, workspace_id: int, metrics: list[str], now: dt.datetime | None = None) -> list[Notification]:
-    """After an ingestion commit: evaluate the workspace's enabled rules on these metrics."""
-    return _evaluate_fairly(
-        _enabled(source=AlertRule.Source.METRIC, workspace_id=workspace_id, metric__in=metrics), now
-    )
-
-
-def sheet_rules_evaluate(*, sheet_ids: Iterable[int], now: dt.datetime | None = None) -> list[Notification]:
-    """New data of these sheets is in the lake: evaluate their enabled rules."""
-    return _evaluate_fairly(_enabled(source=AlertRule.Source.SHEET, sheet_id__in=list(sheet_ids)), now)
+def rules_announced(source: AlertSource, now: dt.datetime | None = None, **announced: Any) -> list[Notification]:
+    """New data of `source` was announced (`announced`: the signal's arguments): evaluate the
+    enabled rules of that source it concerns."""
+    return _evaluate_fairly(_enabled(source=source.name).filter(source.concerned(**announced)), now)
 
 
 def rules_evaluate_all(

@@ -1,30 +1,27 @@
-"""Alert rules follow the data: evaluated when metrics are ingested or sheet data reaches the lake,
-and on the worker's periodic pass. Connected by AnalyticsConfig.ready(); the producers
-(analytics.metrics, analytics.writethrough) know nothing of alerts."""
+"""Alert rules follow the data: each alert source's rules are evaluated when its producer announces
+new data (sources.py names the signal), and every rule on the worker's periodic pass. Connected by
+AnalyticsConfig.ready(); the producers (analytics.metrics, analytics.writethrough) know nothing of alerts."""
 
 import logging
 from collections.abc import Callable
 
-from analytics.metrics.signals import metrics_ingested
-from analytics.writethrough.signals import cells_written, periodic_pass_due
+from analytics.writethrough.signals import periodic_pass_due
 
 from . import evaluation
+from .sources import SOURCES, AlertSource
 
 log = logging.getLogger(__name__)
 
 
-def on_metrics_ingested(sender: object, *, workspace_id: int, metrics: list[str], **kwargs: object) -> None:
-    try:
-        evaluation.rules_evaluate(workspace_id=workspace_id, metrics=metrics)
-    except Exception:  # the events are stored whatever happens to an alert
-        log.exception("alert evaluation failed for workspace %s", workspace_id)
+def _receiver(source: AlertSource) -> Callable[..., None]:
+    def on_announced(sender: object, **announced: object) -> None:
+        announced.pop("signal", None)
+        try:
+            evaluation.rules_announced(source, **announced)
+        except Exception:  # what was announced is stored whatever happens to an alert
+            log.exception("alert rules of source %s not evaluated", source.name)
 
-
-def on_cells_written(sender: object, *, applied: dict[int, int], **kwargs: object) -> None:
-    try:
-        evaluation.sheet_rules_evaluate(sheet_ids=applied)
-    except Exception:  # each rule's failure is caught inside: this is the query of the rules
-        log.exception("alert rules of sheets %s not evaluated", sorted(applied))
+    return on_announced
 
 
 def on_periodic_pass(sender: object, *, between: Callable[[], object] | None = None, **kwargs: object) -> None:
@@ -36,6 +33,6 @@ def on_periodic_pass(sender: object, *, between: Callable[[], object] | None = N
 
 
 def connect() -> None:
-    metrics_ingested.connect(on_metrics_ingested, dispatch_uid="analytics.alerts.metrics_ingested")
-    cells_written.connect(on_cells_written, dispatch_uid="analytics.alerts.cells_written")
+    for source in SOURCES.values():
+        source.announced_by.connect(_receiver(source), weak=False, dispatch_uid=f"analytics.alerts.{source.name}")
     periodic_pass_due.connect(on_periodic_pass, dispatch_uid="analytics.alerts.periodic_pass_due")

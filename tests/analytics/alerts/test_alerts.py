@@ -13,7 +13,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from accounts.models import Role
-from analytics.alerts import evaluation
+from analytics.alerts import evaluation, sources
 from analytics.alerts import notify as alert_notify
 from analytics.alerts import services as alert_services
 from analytics.lake import connections as lake_connections
@@ -594,14 +594,14 @@ def test_sheet_rules_on_integers_and_counts_and_a_failing_rule(workspace, owner,
         comparison=">",
         threshold=0,
     )
-    real = evaluation.sheet_column_value
+    real = sources.sheet_column_value
 
     def value(*, sheet_id, column_key, agg):
         if column_key == "c2":
             raise RuntimeError("broken")
         return real(sheet_id=sheet_id, column_key=column_key, agg=agg)
 
-    monkeypatch.setattr(evaluation, "sheet_column_value", value)
+    monkeypatch.setattr(sources, "sheet_column_value", value)
     # The sheet has not reached the lake yet: nothing to evaluate, no error, states kept.
     assert evaluation.rules_evaluate_all() == []
     assert not AlertRule.objects.filter(last_evaluated_at__isnull=False).exists()
@@ -632,12 +632,12 @@ def test_sheet_rules_on_integers_and_counts_and_a_failing_rule(workspace, owner,
     # view still has. A column retyped a moment ago is not in the lake as it is in the database:
     # the rule waits (a recovery from a missing value would be false) until the lake has it.
     services.column_rename(sheet=sheet, actor=owner, key="c3", name="Items")
-    evaluation.sheet_rules_evaluate(sheet_ids=[sheet.pk])
+    evaluation.rules_announced(sources.SOURCES["sheet"], applied=[sheet.pk])
     top.refresh_from_db()
     assert top.state == "firing" and top.last_value == 7
     services.column_retype(sheet=sheet, actor=owner, key="c3", type="number")
     evaluated = top.last_evaluated_at
-    evaluation.sheet_rules_evaluate(sheet_ids=[sheet.pk])
+    evaluation.rules_announced(sources.SOURCES["sheet"], applied=[sheet.pk])
     top.refresh_from_db()
     assert top.state == "firing" and top.last_evaluated_at == evaluated
     lake_writer.catch_up()
