@@ -6,7 +6,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.errors import NotFound
+from core.errors import NotFound, PermissionDenied
 
 from . import invitations, permissions, services
 from .models import ApiToken, Membership, Workspace
@@ -104,10 +104,7 @@ class WorkspaceList(APIView):
     @extend_schema(request=WorkspaceSerializer, responses={201: WorkspaceSerializer})
     def post(self, request):
         if getattr(request.user, "token_workspace_id", None) is not None:
-            return Response(
-                {"error": {"code": "forbidden", "message": "a workspace-scoped token cannot create workspaces"}},
-                status=status.HTTP_403_FORBIDDEN,
-            )
+            raise PermissionDenied("a workspace-scoped token cannot create workspaces")
         serializer = WorkspaceSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         workspace = services.workspace_create(name=serializer.validated_data["name"], owner=request.user)

@@ -3,6 +3,8 @@
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
+from core import throttling
+
 from .models import ApiToken, User
 
 
@@ -30,8 +32,6 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Malformed Authorization header: expected 'Token <key>'.")
         # Token guessing: a client IP with too many failed tokens is refused before the lookup
         # (REST_FRAMEWORK rate "token_failures", counted in the shared cache).
-        from core import throttling
-
         wait = throttling.failures_wait(request, "token_failures")
         if wait is not None:
             raise exceptions.Throttled(wait)

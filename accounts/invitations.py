@@ -18,6 +18,7 @@ from core.errors import PermissionDenied
 
 from . import signals
 from .models import Invitation, Membership, Role, User, Workspace
+from .services import check_role, membership_set
 
 ANSWER = (
     "If an account has verified this address, it has access now; if not, access starts when one does. "
@@ -66,9 +67,7 @@ def invite_member(
 ) -> dict[str, str]:
     """Give `email` a role in the workspace: now when an account has verified it, else when one does.
     Refusals depend on the role asked and on who asks, never on the address."""
-    from .services import _check_role, membership_set
-
-    role = _check_role(role)
+    role = check_role(role)
     if role == Role.OWNER and by_role != Role.OWNER:
         raise PermissionDenied("only an owner can grant or take the owner role")
     email = normalize(email)

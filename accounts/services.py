@@ -30,7 +30,7 @@ def workspace_delete(*, workspace: Workspace) -> None:
     workspace.delete()
 
 
-def _check_role(role: str) -> Role:
+def check_role(role: str) -> Role:
     if role not in Role.values:
         raise InvalidInput(f"role must be one of {', '.join(Role.values)}")
     return Role(role)
@@ -39,7 +39,7 @@ def _check_role(role: str) -> Role:
 @transaction.atomic
 def membership_set(*, workspace: Workspace, email: str | None, role: str, by_role: Role | None) -> Membership:
     """Add a user (by e-mail) to a workspace or change their role. Only owners grant or take owner."""
-    role = _check_role(role)
+    role = check_role(role)
     user = User.objects.filter(email__iexact=(email or "").strip()).first()
     if user is None:
         raise NotFound(f"no user with e-mail {email!r}")

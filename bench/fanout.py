@@ -583,7 +583,7 @@ def publisher_process(database, sheet, column, rows, rate, seconds, k, pad, cont
     import redis
     import uvloop
 
-    from realtime.broadcast import encode
+    from core.frames import encode
     from realtime.bus import RedisBus, _encode
 
     url = os.environ["REDIS_URL"]

@@ -26,6 +26,14 @@ class CellValueInvalid(InvalidInput):
         super().__init__(message, row=row, col=col)
 
 
+class NotAuthenticated(GridcastError):
+    code = "not_authenticated"
+    status = 401
+
+    def __init__(self, message: str = "log in first", **detail: object) -> None:
+        super().__init__(message, **detail)
+
+
 class NotFound(GridcastError):
     code = "not_found"
     status = 404

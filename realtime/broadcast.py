@@ -33,7 +33,7 @@ COLOURS = [
 
 
 def operation_frame(operation: Operation) -> dict:
-    """The `ops` frame for one committed operation (the schema is in docs/realtime.md)."""
+    """The `ops` frame for one committed operation (its schema: realtime/frames.py)."""
     return {
         "type": "ops",
         "version": operation.version,

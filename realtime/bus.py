@@ -462,9 +462,3 @@ def get_bus() -> "LocalBus | RedisBus":
         else:
             _bus = LocalBus()
     return _bus
-
-
-def reset_bus() -> None:
-    """For tests that switch settings."""
-    global _bus
-    _bus = None

@@ -14,11 +14,12 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from accounts.permissions import Access
 from core.errors import GridcastError, PermissionDenied
 from core.frames import SERVER_FAILED, error_frame
 from sheets import services, undo
 from sheets.models import Sheet
-from sheets.permissions import Access, sheet_access
+from sheets.permissions import sheet_access
 from sheets.services import Edit
 
 from . import metrics, protocol

@@ -14,9 +14,9 @@ import asyncio
 
 from channels.db import database_sync_to_async
 
+from accounts.permissions import Access
 from core.errors import GridcastError, PermissionDenied
 from sheets.models import Operation, Sheet
-from sheets.permissions import Access
 from sheets.services import Edit, cells_update_many
 
 from .revocation import AccessRevoked, Guard, stale_guards_checked

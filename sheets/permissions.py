@@ -5,15 +5,7 @@ consumer asks here."""
 from guardian.shortcuts import get_user_perms
 
 from accounts.models import User
-from accounts.permissions import (  # noqa: F401  (the levels and workspace checks, asked through here too)
-    ROLE_ACCESS,
-    Access,
-    in_token_scope,
-    require,
-    require_workspace,
-    workspace_access,
-    workspace_role,
-)
+from accounts.permissions import Access, in_token_scope, require, workspace_access
 
 from .models import Sheet
 
@@ -32,15 +24,3 @@ def sheet_access(user: User, sheet: Sheet) -> Access:
 
 def require_sheet(user: User, sheet: Sheet, needed: Access = Access.VIEW) -> Access:
     return require(sheet_access(user, sheet), needed, "Sheet")
-
-
-def can_view_sheet(user: User, sheet: Sheet) -> bool:
-    return sheet_access(user, sheet) >= Access.VIEW
-
-
-def can_edit_sheet(user: User, sheet: Sheet) -> bool:
-    return sheet_access(user, sheet) >= Access.EDIT
-
-
-def can_manage_sheet(user: User, sheet: Sheet) -> bool:
-    return sheet_access(user, sheet) >= Access.MANAGE

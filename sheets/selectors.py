@@ -218,12 +218,6 @@ def rows_window(
     return {"rows": [_row_dict(r, keys, offset + i) for i, r in enumerate(page)], "total": total}
 
 
-def rows_by_ids(sheet: Sheet, row_ids: Iterable[int]) -> list[dict[str, Any]]:
-    keys = [c.key for c in sheet_columns(sheet)]
-    rows = Row.objects.filter(sheet_id=sheet.pk, pk__in=row_ids).values_list("pk", "data")
-    return [{"id": pk, "values": {k: data.get(k) for k in keys}} for pk, data in rows]
-
-
 def rows_in_order(sheet: Sheet, chunk: int = 5000) -> Iterator[tuple[int, dict[str, Any]]]:
     """Every row of the sheet in order, streamed by keyset pages (for exports)."""
     last = None

@@ -5,9 +5,11 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
+from accounts.permissions import Access
+
 from .api.serializers import ColumnSerializer
 from .models import Sheet
-from .permissions import Access, sheet_access
+from .permissions import sheet_access
 from .selectors import home_for_user, rows_window, sheet_columns, sheet_people
 
 FIRST_ROWS = 100  # one block of the grid's row cache (frontend/src/sheet/model.js)

@@ -50,7 +50,7 @@ def make_sheet(workspace, actor, rows=0, columns=None, name="Orders"):
 
 
 def pushed_notification(workspace_id, **fields):
-    """A notification as alerts push it to a workspace (analytics.alerts._push)."""
+    """A notification as alerts push it to a workspace (analytics.alerts.evaluation._push)."""
     return {
         "id": None,
         "workspace": workspace_id,

@@ -7,13 +7,13 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import permissions
+from accounts.permissions import Access
 from analytics.metrics import ingest
 from analytics.models import AlertRule, Notification
 from analytics.queries.metric_aggregates import MAX_TAG_FILTERS
 from core.errors import InvalidInput, NotFound
-from sheets import permissions
 from sheets.models import Sheet
-from sheets.permissions import Access
 
 from . import services
 

@@ -16,13 +16,13 @@ with 4403.
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from accounts.permissions import Access, workspace_access
 from analytics.alerts.notify import personal_notification, workspace_group
 from core import frames, jsonio
 from core.errors import GridcastError
 from core.frames import error_frame
 from realtime.limits import CLOSE_RATE_LIMITED, FrameLimits, claim_connection, too_many_connections_message
 from realtime.revocation import Credential, Guard
-from sheets.permissions import Access, workspace_access
 
 from .live import LiveWidgets, dashboard_group
 

@@ -17,14 +17,14 @@ from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
 from accounts.models import User, Workspace
+from accounts.permissions import Access, workspace_access
 from accounts.selectors import workspaces_for_user
 from analytics.alerts.notify import personal_notification, workspace_group
 from core import frames, jsonio
 from core.api_errors import json_error
-from core.errors import GridcastError, InvalidInput
+from core.errors import GridcastError, InvalidInput, NotAuthenticated, NotFound
 from realtime.limits import claim_connection, too_many_connections_message
 from realtime.revocation import Credential, Guard
-from sheets.permissions import Access, workspace_access
 
 from . import layouts
 from .live import LiveWidgets, dashboard_group, parse_subscription
@@ -49,11 +49,11 @@ def dashboard_layout(request: HttpRequest, workspace_id: int) -> HttpResponse:
     """GET the person's widgets and filters (or the defaults), PUT to save them, DELETE to go
     back to the defaults."""
     if not request.user.is_authenticated:
-        return json_error("not_authenticated", "log in first", 401)
+        return json_error(NotAuthenticated())
     try:
         viewable_workspace(request.user, workspace_id)
     except Http404:
-        return json_error("not_found", "Workspace not found", 404)
+        return json_error(NotFound("Workspace not found"))
     try:
         if request.method == "GET":
             return _json(layouts.dashboard_for_user(user=request.user, workspace_id=workspace_id))
@@ -86,9 +86,9 @@ async def dashboard_widget(request: HttpRequest, workspace_id: int) -> HttpRespo
     (the page's polling mode asks here for sheet widgets)."""
     user = await request.auser()
     if not user.is_authenticated:
-        return json_error("not_authenticated", "log in first", 401)
+        return json_error(NotAuthenticated())
     if await sync_to_async(workspace_access)(user, workspace_id) < Access.VIEW:
-        return json_error("not_found", "Workspace not found", 404)
+        return json_error(NotFound("Workspace not found"))
     try:
         query = jsonio.loads(request.GET.get("query") or "null")
         filters = jsonio.loads(request.GET.get("filters") or "{}")
@@ -190,13 +190,13 @@ async def dashboard_events(request: HttpRequest, workspace_id: int) -> HttpRespo
     (event: welcome, data, notification), for browsers whose WebSocket does not get through."""
     user = await request.auser()
     if not user.is_authenticated:
-        return json_error("not_authenticated", "log in first", 401)
+        return json_error(NotAuthenticated())
     guard = Guard(
         user, Credential.of_request(request), lambda person: workspace_access(person, workspace_id), denied=Access.NONE
     )
     access = await guard.acheck()
     if access < Access.VIEW:
-        return json_error("not_found", "Workspace not found", 404)
+        return json_error(NotFound("Workspace not found"))
     queue = asyncio.Queue()
     live = LiveWidgets(workspace_id, queue.put)
     try:
@@ -248,7 +248,7 @@ async def notification_events(request: HttpRequest) -> HttpResponse:
     """The bell's live feed: notifications of every workspace of the person, as Server-Sent Events."""
     user = await request.auser()
     if not user.is_authenticated:
-        return json_error("not_authenticated", "log in first", 401)
+        return json_error(NotAuthenticated())
 
     def workspace_ids(person):
         return sorted(workspaces_for_user(person).values_list("pk", flat=True))
@@ -257,7 +257,7 @@ async def notification_events(request: HttpRequest) -> HttpResponse:
     ids = await sync_to_async(workspace_ids)(user)
     guard = Guard(user, Credential.of_request(request), lambda person: workspace_ids(person) == ids)
     if not await guard.acheck():
-        return json_error("not_authenticated", "log in first", 401)
+        return json_error(NotAuthenticated())
     slot, refused = await _connection_slot(user)
     if refused is not None:
         return refused

@@ -7,10 +7,10 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import permissions
 from accounts.models import ApiToken
+from accounts.permissions import Access
 from core.errors import PermissionDenied
-from sheets import permissions
-from sheets.permissions import Access
 
 from . import ingest
 

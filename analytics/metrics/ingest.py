@@ -19,6 +19,7 @@ import time
 
 from analytics.lake import connections as lake
 from core.errors import GridcastError, InvalidInput
+from core.events import announce
 from sheets.values import check_text
 
 from . import schema, signals
@@ -285,4 +286,4 @@ def events_ingest(*, workspace_id: int, payload: object) -> tuple[int, list[str]
 
 def _after_commit(workspace_id, metrics):
     """Tell the subscribers of signals.metrics_ingested (live dashboards, alert rules)."""
-    signals.metrics_ingested.send(sender=GroupWriter, workspace_id=workspace_id, metrics=metrics)
+    announce(signals.metrics_ingested, GroupWriter, "metrics ingested", workspace_id=workspace_id, metrics=metrics)

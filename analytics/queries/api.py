@@ -6,11 +6,12 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core import exports as downloads
-from sheets import permissions
-from sheets.permissions import Access
+from accounts import permissions
+from accounts.permissions import Access
+from core import exports
 
-from . import aggregation, exports, metric_aggregates
+from . import aggregation, metric_aggregates
+from . import exports as metric_exports
 
 AGGREGATE_PARAMETERS = [
     OpenApiParameter("metric", str, required=True, description="a metric name, or several separated by commas"),
@@ -40,24 +41,26 @@ class MetricList(APIView):
 
 
 class MetricExport(APIView):
-    content_negotiation_class = downloads.FormatIsNotARenderer
+    content_negotiation_class = exports.FormatIsNotARenderer
 
     @extend_schema(
         parameters=[
             OpenApiParameter("metric", str, description="a metric, several separated by commas, or all when absent"),
             OpenApiParameter("from", str),
             OpenApiParameter("to", str),
-            OpenApiParameter("format", str, enum=list(downloads.EXPORT_TYPES), description="csv (default) or xlsx"),
+            OpenApiParameter("format", str, enum=list(exports.EXPORT_TYPES), description="csv (default) or xlsx"),
         ],
-        responses={(200, "text/csv"): OpenApiTypes.BINARY, (200, downloads.EXPORT_TYPES["xlsx"]): OpenApiTypes.BINARY},
+        responses={(200, "text/csv"): OpenApiTypes.BINARY, (200, exports.EXPORT_TYPES["xlsx"]): OpenApiTypes.BINARY},
     )
     def get(self, request, pk):
         permissions.require_workspace(request.user, pk, Access.VIEW)
-        names, start, end, kind = exports.parse_export_params(request.query_params)
+        names, start, end, kind = metric_exports.parse_export_params(request.query_params)
         selection = {"workspace_id": pk, "metric_names": names, "start": start, "end": end}
-        filename = exports.export_filename(kind, names)
+        filename = metric_exports.export_filename(kind, names)
         if kind == "csv":
-            return downloads.download(
-                request, kind=kind, filename=filename, chunks=exports.export_csv_chunks(**selection)
+            return exports.download(
+                request, kind=kind, filename=filename, chunks=metric_exports.export_csv_chunks(**selection)
             )
-        return downloads.download(request, kind=kind, filename=filename, file=exports.export_xlsx_file(**selection))
+        return exports.download(
+            request, kind=kind, filename=filename, file=metric_exports.export_xlsx_file(**selection)
+        )

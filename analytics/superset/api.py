@@ -6,8 +6,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from sheets import permissions
-from sheets.permissions import Access
+from accounts import permissions
+from accounts.permissions import Access
 
 from .guest_tokens import guest_token
 

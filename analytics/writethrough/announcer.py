@@ -1,4 +1,4 @@
-"""The Announcer: tells whoever subscribed (signals.cells_written, signals.alert_pass_due) what the
+"""The Announcer: tells whoever subscribed (signals.cells_written, signals.periodic_pass_due) what the
 writer applied, from a thread of its own, so that the writer only hands over what it applied."""
 
 import logging
@@ -10,35 +10,23 @@ from django.conf import settings
 from django.db import connections
 
 from analytics.lake import connections as lake_connections
+from core import events
 
 from . import signals
 
 log = logging.getLogger(__name__)
 
 
-def _send(signal, what, **kwargs):
-    """Send `signal`; a receiver's failure is logged, never raised: the data is committed whatever
-    happens here, and the other receivers still run."""
-    for receiver, outcome in signal.send_robust(sender=Announcer, **kwargs):
-        if isinstance(outcome, Exception):
-            log.error(
-                "%s: %s failed",
-                what,
-                getattr(receiver, "__qualname__", receiver),
-                exc_info=(type(outcome), outcome, outcome.__traceback__),
-            )
-
-
 def announce(applied: dict[int, int]) -> None:
     """New data of these sheets (id -> workspace id) is in the lake: tell the subscribers of
     signals.cells_written (live dashboards recompute, the sheets' alert rules are evaluated)."""
-    _send(signals.cells_written, f"new data of sheets {sorted(applied)}", applied=applied)
+    events.announce(signals.cells_written, Announcer, f"new data of sheets {sorted(applied)}", applied=applied)
 
 
 def periodic_pass(between: Callable[[], None] | None = None) -> None:
     """The periodic pass (ANALYTICS["ALERT_INTERVAL"]): signals.periodic_pass_due, `between()`
     running between the turns of a long pass."""
-    _send(signals.periodic_pass_due, "the periodic pass", between=between)
+    events.announce(signals.periodic_pass_due, Announcer, "the periodic pass", between=between)
 
 
 class Announcer:

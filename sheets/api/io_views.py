@@ -7,11 +7,11 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.permissions import Access, require_workspace
 from core import exports
 from core.errors import InvalidInput
 from sheets import io, permissions, selectors
 from sheets.models import ImportJob
-from sheets.permissions import Access
 
 from .serializers import SheetSerializer
 from .views import load_sheet
@@ -44,7 +44,7 @@ class WorkspaceImport(APIView):
     def post(self, request, pk):
         """Import a CSV file as a new sheet. Small files answer 201 with the sheet; larger ones
         202 with an import job to poll at /imports/<id>/."""
-        permissions.require_workspace(request.user, pk, Access.EDIT)
+        require_workspace(request.user, pk, Access.EDIT)
         io.imports_reap_once()
         result = io.upload_import(
             upload=request.FILES.get("file"),

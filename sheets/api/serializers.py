@@ -68,12 +68,6 @@ class SheetListSerializer(serializers.ModelSerializer):
         fields = ["id", "workspace", "workspace_name", "name", "version", "updated_at"]
 
 
-class CellSerializer(serializers.Serializer):
-    row = serializers.IntegerField()
-    col = serializers.CharField(max_length=16)
-    value = serializers.JSONField(allow_null=True, required=False)
-
-
 class CellsUpdateSerializer(serializers.Serializer):
     op_id = serializers.UUIDField(required=False, allow_null=True)
     cells = serializers.ListField(child=serializers.DictField(), allow_empty=False)

@@ -9,11 +9,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Workspace
+from accounts.permissions import Access, require_workspace
 from core.errors import InvalidInput, NotFound, PermissionDenied
 from core.jsonio import INT64
 from sheets import permissions, selectors, services, sharing
 from sheets.models import Sheet
-from sheets.permissions import Access
 
 from . import serializers as s
 
@@ -65,7 +65,7 @@ class SheetList(APIView):
     @extend_schema(request=s.SheetCreateSerializer, responses={201: s.SheetSerializer})
     def post(self, request):
         data = _valid(s.SheetCreateSerializer, request)
-        access = permissions.require_workspace(request.user, data["workspace"], Access.EDIT)
+        access = require_workspace(request.user, data["workspace"], Access.EDIT)
         columns = data.get("columns")
         if columns is not None:
             columns = [{k: v for k, v in c.items() if k != "op_id"} for c in columns]

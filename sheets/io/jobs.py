@@ -17,11 +17,11 @@ from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
 from accounts.models import User, Workspace
+from accounts.permissions import Access, workspace_access
 from core.errors import GridcastError, InvalidInput, NotFound, TooLarge, check_quota
 
-from .. import permissions, selectors
+from .. import selectors
 from ..models import ImportJob, Sheet
-from ..permissions import Access
 from .csv_import import csv_import, discard, sheet_name_for, sniff_csv
 
 log = logging.getLogger(__name__)
@@ -180,7 +180,7 @@ def _may_still_import(job):
     """The job's creator may still create sheets in its workspace (rights are checked again when
     the job runs: they may have been lost since the upload)."""
     user = job.created_by
-    return user.is_active and permissions.workspace_access(user, job.workspace_id) >= Access.EDIT
+    return user.is_active and workspace_access(user, job.workspace_id) >= Access.EDIT
 
 
 def run_import_job(job_id: int, path: str) -> None:

@@ -15,7 +15,8 @@ from core.errors import CellValueInvalid, Conflict, GridcastError, InvalidInput,
 from .. import column_types
 from ..models import Operation, Row, Sheet
 from .columns import active_columns
-from .operations import limit, operations_append, parse_op_id
+from .common import limit
+from .operations import operations_append, parse_op_id
 
 log = logging.getLogger(__name__)
 

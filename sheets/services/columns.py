@@ -7,7 +7,8 @@ from core.errors import Conflict, InvalidInput, NotFound, TooLarge
 
 from .. import column_types
 from ..models import Column, Row, Sheet
-from .operations import clean_name, limit, operation
+from .common import clean_name, limit
+from .operations import operation
 
 RETYPE_VALUES_IN_PAYLOAD = 10_000
 

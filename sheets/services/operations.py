@@ -1,39 +1,21 @@
-"""The operation log: every service that changes a sheet goes through `operation`, and every
-Operation is written by `operations_append` (the batch edit path included): inserted, then
-announced after commit (sheets.signals.operations_committed), which is how edits reach the
-realtime side without sheets knowing it."""
+"""The operation log. `operations_append` is the one place an Operation is written (whichever
+service made it, the batch edit path included): inserted, then announced after commit
+(sheets.signals.operations_committed), which is how edits reach the realtime side without sheets
+knowing it. `operation` makes a service of one operation: idempotent by op_id, atomic, versioned."""
 
 import functools
 import json
 import uuid
 from collections.abc import Callable
 
-from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from core.errors import Conflict, InvalidInput, NotFound
+from core.events import announce_on_commit
 
 from .. import signals
 from ..models import Operation, Sheet
-from ..values import check_text
-
-
-def limit(name: str) -> int:
-    return settings.GRIDCAST[name]
-
-
-def clean_name(name: object, what: str = "name") -> str:
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidInput(f"{what} must be a non-empty string")
-    name = name.strip()
-    if len(name) > 200:
-        raise InvalidInput(f"{what} is longer than 200 characters")
-    try:
-        return check_text(name, what)
-    except ValueError as error:
-        raise InvalidInput(str(error)) from None
-
 
 # One statement for any number of operations; the ORM's per-object costs were most of an edit's time.
 _INSERT_SQL = """
@@ -46,9 +28,10 @@ RETURNING id, version
 """
 
 
-def operations_append(operations: list[tuple[Operation, str | None]]) -> None:
+def operations_append(operations: list[tuple[Operation, str | None]], *, announce: bool = True) -> None:
     """Write these new Operations of one sheet (with the connection that asked for each, which gets
-    an ack instead of the broadcast), and announce them once the transaction commits."""
+    an ack instead of the broadcast), and announce them once the transaction commits (unless
+    `announce` is False: a sheet's creation has nobody to tell yet)."""
     if connection.vendor == "postgresql":
         now = timezone.now()
         rows = [
@@ -70,7 +53,8 @@ def operations_append(operations: list[tuple[Operation, str | None]]) -> None:
             op.pk, op.created_at = ids[op.version], now
     else:
         Operation.objects.bulk_create([op for op, _ in operations])
-    transaction.on_commit(lambda: signals.operations_committed.send(sender=Operation, operations=operations))
+    if announce:
+        announce_on_commit(signals.operations_committed, Operation, "operations committed", operations=operations)
 
 
 def _existing_operation(actor, op_id, sheet_id, kind):

@@ -11,7 +11,8 @@ from core.errors import CellValueInvalid, InvalidInput, NotFound, TooLarge
 from .. import column_types
 from ..models import Row, Sheet
 from .columns import active_columns
-from .operations import limit, operation
+from .common import limit
+from .operations import operation
 
 # Below this gap between neighbours, positions are spread out again (doubles keep ~1e-9 at 1e7).
 MIN_POSITION_GAP = 1e-6

@@ -6,11 +6,13 @@ from django.db import transaction
 
 from accounts.models import User, Workspace
 from core.errors import InvalidInput, check_quota
+from core.events import announce_on_commit
 
 from .. import signals
 from ..models import Operation, Sheet
 from .columns import column_create, column_spec
-from .operations import clean_name, next_version, operation, operations_append
+from .common import clean_name
+from .operations import next_version, operation, operations_append
 
 DEFAULT_COLUMNS = [{"name": "A"}, {"name": "B"}, {"name": "C"}]
 
@@ -30,9 +32,8 @@ def sheet_create(*, workspace: Workspace, name: str, actor: User | None, columns
     created = [column_create(sheet, **spec) for spec in specs]
     sheet.version = next_version(sheet.pk)
     payload = {"name": sheet.name, "columns": [column.as_dict() for column in created]}
-    operations_append(
-        [(Operation(sheet_id=sheet.pk, version=sheet.version, kind="sheet.create", actor=actor, payload=payload), None)]
-    )
+    created_op = Operation(sheet_id=sheet.pk, version=sheet.version, kind="sheet.create", actor=actor, payload=payload)
+    operations_append([(created_op, None)], announce=False)
     return sheet
 
 
@@ -53,7 +54,7 @@ def sheet_rename(*, sheet: Sheet, actor: User | None, name: str) -> Callable:
 def sheet_delete(*, sheet: Sheet, actor: User | None) -> None:
     sheet_id = sheet.pk
     sheet.delete()
-    transaction.on_commit(lambda: signals.sheet_deleted.send(sender=Sheet, sheet_id=sheet_id))
+    announce_on_commit(signals.sheet_deleted, Sheet, "sheet deleted", sheet_id=sheet_id)
 
 
 def sheet_share(*, sheet: Sheet, user: User, level: str | None) -> None:

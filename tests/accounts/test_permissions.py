@@ -7,10 +7,11 @@ import pytest
 from guardian.models import UserObjectPermission
 from rest_framework.test import APIClient
 
+from accounts import permissions as workspace_permissions
 from accounts.models import ApiToken, Membership, Role, Workspace
+from accounts.permissions import Access
 from sheets import permissions, services
 from sheets.models import Column, Operation, Row, Sheet
-from sheets.permissions import Access
 
 from ..factories import WorkspaceFactory, make_sheet, member, user
 
@@ -284,7 +285,7 @@ def test_viewer_with_an_edit_share_may_edit_that_sheet_only(world):
     services.sheet_share(sheet=world.sheet, user=viewer, level="edit")
     assert permissions.sheet_access(viewer, world.sheet) == Access.EDIT
     assert permissions.sheet_access(viewer, other_sheet) == Access.VIEW
-    assert permissions.workspace_access(viewer, world.workspace.pk) == Access.VIEW
+    assert workspace_permissions.workspace_access(viewer, world.workspace.pk) == Access.VIEW
 
 
 def test_unsharing_takes_access_away(world):
@@ -297,8 +298,8 @@ def test_a_token_scope_hides_everything_outside_it(world):
     assert permissions.sheet_access(scoped, world.sheet) == Access.OWN  # unscoped, the user owns A
     scoped.token_workspace_id = world.other.pk
     assert permissions.sheet_access(scoped, world.sheet) == Access.NONE
-    assert permissions.workspace_access(scoped, world.workspace.pk) == Access.NONE
-    assert permissions.workspace_access(scoped, world.other.pk) == Access.OWN
+    assert workspace_permissions.workspace_access(scoped, world.workspace.pk) == Access.NONE
+    assert workspace_permissions.workspace_access(scoped, world.other.pk) == Access.OWN
 
 
 def test_a_token_scope_hides_individual_shares_outside_it(world):

@@ -12,7 +12,8 @@ from django.urls import reverse
 from guardian.shortcuts import get_user_perms
 
 from accounts.models import Invitation, Membership
-from sheets.permissions import Access, sheet_access
+from accounts.permissions import Access
+from sheets.permissions import sheet_access
 
 from ..factories import make_sheet, user
 

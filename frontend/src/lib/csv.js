@@ -1,6 +1,6 @@
 // CSV made in the browser (a dashboard widget's data), safe to open in a spreadsheet: text a
 // spreadsheet would run as a formula (starting with = + - @, a tab or a carriage return; OWASP's
-// CSV injection guidance) gets a leading apostrophe, as the server's exports do (sheets/io.py);
+// CSV injection guidance) gets a leading apostrophe, as the server's exports do (core/exports.py);
 // real numbers stay numbers (-5 is a number, "-5" is text and is neutralized).
 
 const FORMULA = /^'*[=+\-@\t\r]/;

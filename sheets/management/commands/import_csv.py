@@ -6,10 +6,11 @@ from django.core.management.base import BaseCommand, CommandError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
+from accounts import permissions as workspace_permissions
 from accounts.models import User
+from accounts.permissions import Access
 from core.errors import GridcastError
-from sheets import io, permissions, selectors
-from sheets.permissions import Access
+from sheets import io, selectors
 
 
 class Command(BaseCommand):
@@ -26,7 +27,7 @@ class Command(BaseCommand):
         if actor is None:
             raise CommandError(f"no user with e-mail {user!r}")
         try:
-            permissions.require_workspace(actor, workspace, Access.EDIT)
+            workspace_permissions.require_workspace(actor, workspace, Access.EDIT)
             target = io.workspace_for_import(workspace)
             name = io.sheet_name_for(name, path)
             columns = (

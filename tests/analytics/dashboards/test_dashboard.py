@@ -1,9 +1,9 @@
 """Live dashboards: the page and its permission, saved layouts, the WebSocket consumer
 (ws/dashboards/<id>/) and the Server-Sent Events fallback.
 
-The widgets' data comes from the metrics aggregate of analytics.aggregates (the REST aggregate's
-selector). Tests of the push plumbing put a recording aggregate in its place; the test against
-the real one skips, saying so, until analytics.aggregates and analytics ingestion exist.
+The widgets' data comes from the metric aggregates of analytics.queries (the REST aggregate's
+selector, through dashboards.layouts.metric_widget_data). Tests of the push plumbing put a
+recording aggregate in its place; one test runs against the real one.
 """
 
 import asyncio

@@ -1,4 +1,4 @@
-"""The metric rollup (analytics/rollup.py): what a refresh folds, that aggregates over whole
+"""The metric rollup (analytics/metrics/rollup.py): what a refresh folds, that aggregates over whole
 periods read it, that a failed refresh leaves nothing behind, and the worker's loop and lock.
 (test_aggregates.py checks every aggregate against brute force with and without the rollup.)"""
 

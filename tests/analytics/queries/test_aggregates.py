@@ -61,7 +61,7 @@ def make_events(rng, n):
 
 @pytest.fixture(params=["events", "rollup", "rollup and newer events"])
 def loaded(request, workspace, rng):
-    """3,000 events read from the events alone, from the rollup (analytics/rollup.py), or from
+    """3,000 events read from the events alone, from the rollup (analytics/metrics/rollup.py), or from
     the rollup of the first half plus the second half's events committed after the refresh."""
     events = make_events(rng, 3000)
     first = events if request.param != "rollup and newer events" else events[:1500]
