@@ -1,15 +1,20 @@
 """REST API for workspaces, their members and the user's API tokens."""
 
+from collections.abc import Callable
+
+from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import NotFound, PermissionDenied
 
 from . import invitations, permissions, services
-from .models import ApiToken, Membership, Workspace
+from .models import ApiToken, Invitation, Membership, Workspace
 from .permissions import Access
 from .selectors import workspaces_for_user
 
@@ -183,6 +188,82 @@ class MemberDetail(APIView):
             workspace=workspace, user_id=user_id, by_role=permissions.workspace_role(request.user, workspace.pk)
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- invitations by e-mail ------------------------------------------------------------------------
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    invited_by = serializers.CharField(source="invited_by.label", read_only=True, default=None)
+    expired = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "email", "role", "invited_by", "created_at", "sent_at", "expires_at", "expired"]
+
+    def get_expired(self, invitation: Invitation) -> bool:
+        return invitation.expires_at is not None and invitation.expires_at <= timezone.now()
+
+
+class InvitationCreateSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    role = serializers.ChoiceField(choices=Membership._meta.get_field("role").choices, default="viewer")
+
+
+def _accept_url(request: Request) -> Callable[[str], str]:
+    return lambda key: request.build_absolute_uri(reverse("invitation-accept", args=[key]))
+
+
+class InvitationList(APIView):
+    @extend_schema(responses=InvitationSerializer(many=True))
+    def get(self, request, pk):
+        workspace = _workspace(request, pk, Access.MANAGE)
+        pending = (
+            Invitation.objects.filter(workspace=workspace, accepted_at__isnull=True)
+            .select_related("invited_by")
+            .order_by("-created_at")
+        )
+        return Response(InvitationSerializer(pending, many=True).data)
+
+    @extend_schema(
+        request=InvitationCreateSerializer,
+        responses={201: InvitationSerializer},
+        description="Invite an e-mail address to the workspace with a role: a pending invitation, e-mailed with "
+        "a link that works for GRIDCAST_INVITATION_DAYS days. The answer is the same 201 whether or not an "
+        "account has the address. The invitee joins by opening the link, or by signing up or logging in "
+        "with the address verified.",
+    )
+    def post(self, request, pk):
+        workspace = _workspace(request, pk, Access.MANAGE)
+        serializer = InvitationCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        invitation = invitations.invitation_send(
+            workspace=workspace,
+            email=serializer.validated_data["email"],
+            role=serializer.validated_data["role"],
+            by_role=permissions.workspace_role(request.user, workspace.pk),
+            invited_by=request.user,
+            accept_url=_accept_url(request),
+        )
+        return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
+
+
+class InvitationDetail(APIView):
+    @extend_schema(responses={204: None}, description="Revoke a pending invitation: its link stops working.")
+    def delete(self, request, pk, invitation_id):
+        workspace = _workspace(request, pk, Access.MANAGE)
+        invitations.invitation_revoke(invitation=invitations.workspace_invitation(workspace, invitation_id))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InvitationResend(APIView):
+    @extend_schema(request=None, responses=InvitationSerializer, description="E-mail a new link with a new expiry.")
+    def post(self, request, pk, invitation_id):
+        workspace = _workspace(request, pk, Access.MANAGE)
+        invitation = invitations.invitation_resend(
+            invitation=invitations.workspace_invitation(workspace, invitation_id), accept_url=_accept_url(request)
+        )
+        return Response(InvitationSerializer(invitation).data)
 
 
 class TokenList(APIView):

@@ -11,10 +11,16 @@ With ACCOUNT_EMAIL_VERIFICATION = "none" (the development default: nobody can ve
 account's own address counts as verified. Production runs with "mandatory".
 """
 
-from django.conf import settings
-from django.db import transaction
+import datetime as dt
+from collections.abc import Callable
 
-from core.errors import PermissionDenied
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from core.errors import GridcastError, NotFound, PermissionDenied
 
 from . import signals
 from .models import Invitation, Membership, Role, User, Workspace
@@ -82,6 +88,20 @@ def invite_member(
     return {"email": email, "role": role.value, "detail": ANSWER}
 
 
+def _join(invitation: Invitation, user: User) -> Membership:
+    """`user` joins the invitation's workspace (a member keeps the role they have). An e-mailed
+    invitation is kept as accepted (its link then says so), one that waited for an address is done."""
+    membership, _ = Membership.objects.get_or_create(
+        workspace_id=invitation.workspace_id, user=user, defaults={"role": invitation.role}
+    )
+    if invitation.key_hash:
+        invitation.accepted_at = timezone.now()
+        invitation.save(update_fields=["accepted_at"])
+    else:
+        invitation.delete()
+    return membership
+
+
 def claim_invitations(user: User) -> int:
     """Grant `user` what is waiting for the addresses it has verified; returns how many. Called when
     an address is confirmed, at sign-up and at login. Sheet invitations are claimed by sheets, which
@@ -91,16 +111,119 @@ def claim_invitations(user: User) -> int:
         return 0
     with transaction.atomic():
         waiting = list(
-            Invitation.objects.select_for_update(of=("self",)).filter(email__in=addresses, workspace__isnull=False)
+            Invitation.objects.select_for_update(of=("self",))
+            .filter(email__in=addresses, workspace__isnull=False, accepted_at__isnull=True)
+            .filter(_still_valid())
         )
         for invitation in waiting:
-            # A member already keeps the role they have.
-            Membership.objects.get_or_create(
-                workspace_id=invitation.workspace_id, user=user, defaults={"role": invitation.role}
-            )
-            invitation.delete()
+            _join(invitation, user)
         answers = signals.addresses_verified.send(sender=User, user=user, addresses=addresses)
     return len(waiting) + sum(claimed or 0 for _, claimed in answers)
+
+
+# --- invitations sent by e-mail, with a link ------------------------------------------------------
+
+
+class InvitationExpired(GridcastError):
+    code = "invitation_expired"
+    status = 410
+
+
+def _expiry() -> dt.datetime:
+    return timezone.now() + dt.timedelta(days=settings.GRIDCAST["INVITATION_DAYS"])
+
+
+def _still_valid() -> Q:
+    return Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+
+
+def _send_link(invitation: Invitation, key: str, accept_url: Callable[[str], str]) -> None:
+    inviter = invitation.invited_by.label if invitation.invited_by else "Someone"
+    link = accept_url(key)
+    send_mail(
+        subject=f"{inviter} invited you to {invitation.workspace.name} on Gridcast",
+        message=(
+            f"{inviter} invited you to the workspace {invitation.workspace.name} on Gridcast as {invitation.role}.\n\n"
+            f"Accept the invitation: {link}\n\n"
+            f"Sign up or log in with this address ({invitation.email}) to join. "
+            f"The link works until {invitation.expires_at:%Y-%m-%d %H:%M} UTC."
+        ),
+        from_email=None,
+        recipient_list=[invitation.email],
+    )
+    invitation.sent_at = timezone.now()
+    invitation.save(update_fields=["sent_at"])
+
+
+@transaction.atomic
+def invitation_send(
+    *,
+    workspace: Workspace,
+    email: str,
+    role: str,
+    by_role: Role | None,
+    invited_by: User,
+    accept_url: Callable[[str], str],
+) -> Invitation:
+    """A pending invitation of `email` to the workspace with `role`, e-mailed with its link; the same
+    whether or not an account has the address (an invitation to the same address is renewed: new
+    link, new expiry). Accepted by the link, or by signing up or logging in with the address verified."""
+    role = check_role(role)
+    if role == Role.OWNER and by_role != Role.OWNER:
+        raise PermissionDenied("only an owner can grant or take the owner role")
+    invitation, _ = Invitation.objects.update_or_create(
+        workspace=workspace,
+        email=normalize(email),
+        defaults={"role": role, "invited_by": invited_by, "expires_at": _expiry(), "accepted_at": None},
+    )
+    key = invitation.new_key()
+    invitation.save(update_fields=["key_hash"])
+    transaction.on_commit(lambda: _send_link(invitation, key, accept_url))
+    return invitation
+
+
+@transaction.atomic
+def invitation_resend(*, invitation: Invitation, accept_url: Callable[[str], str]) -> Invitation:
+    """A new link (the old one stops working) and a new expiry, e-mailed again."""
+    key = invitation.new_key()
+    invitation.expires_at = _expiry()
+    invitation.save(update_fields=["key_hash", "expires_at"])
+    transaction.on_commit(lambda: _send_link(invitation, key, accept_url))
+    return invitation
+
+
+def invitation_revoke(*, invitation: Invitation) -> None:
+    invitation.delete()
+
+
+def workspace_invitation(workspace: Workspace, invitation_id: int) -> Invitation:
+    invitation = Invitation.objects.filter(workspace=workspace, pk=invitation_id).first()
+    if invitation is None:
+        raise NotFound("invitation not found")
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(*, key: str, user: User) -> Membership:
+    """Join the workspace of the invitation whose link carries `key`, as `user`, who must have
+        verified the invited address. Opened again by the member it made, the link says so; by anyone
+    else, that it was used. A member keeps the role they have."""
+    invitation = Invitation.find(key)
+    if invitation is None or invitation.workspace_id is None:
+        raise NotFound("this invitation link does not work: it was revoked or mistyped")
+    if invitation.accepted_at is not None:
+        membership = Membership.objects.filter(workspace_id=invitation.workspace_id, user=user).first()
+        if membership is None:
+            raise NotFound("this invitation was accepted already")
+        return membership
+    if not Invitation.objects.filter(pk=invitation.pk).filter(_still_valid()).exists():
+        raise InvitationExpired("this invitation has expired: ask for a new one")
+    if normalize(invitation.email) not in verified_addresses(user):
+        raise PermissionDenied(
+            "this invitation is for another e-mail address: log in with the address it was sent to "
+            "(and verify it), then open the link again"
+        )
+    return _join(invitation, user)
 
 
 def _on_email_confirmed(request, email_address, **kwargs):

@@ -165,6 +165,15 @@ class Invitation(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # An invitation sent by e-mail (POST /api/v1/workspaces/<id>/invitations/): the hash of the key
+    # its link carries, and when the link stops working. Invitations that wait for an address to be
+    # verified (the members and share endpoints) have neither and do not expire.
+    key_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    # Accepted (by its link or by a login with the address): kept, so that the link, opened again by
+    # the member it made, says so instead of "not valid"; no longer pending.
+    accepted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -191,3 +200,17 @@ class Invitation(models.Model):
             else f"sheet {self.sheet_id} ({self.level})"
         )
         return f"{self.email} to {target}"
+
+    KEY_PREFIX = "gci_"
+
+    def new_key(self) -> str:
+        """A fresh link key for this invitation (the previous link stops working); only its hash is kept."""
+        key = self.KEY_PREFIX + secrets.token_urlsafe(32)
+        self.key_hash = _hash_key(key)
+        return key
+
+    @classmethod
+    def find(cls, key: str) -> "Invitation | None":
+        if not key or not key.startswith(cls.KEY_PREFIX) or len(key) > 100:
+            return None
+        return cls.objects.select_related("workspace").filter(key_hash=_hash_key(key)).first()

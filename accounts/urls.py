@@ -6,4 +6,5 @@ urlpatterns = [
     path("tokens/", views.tokens, name="tokens"),
     path("account/theme/", views.theme, name="theme"),
     path("tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
+    path("invitations/<str:key>/", views.invitation_accept, name="invitation-accept"),
 ]

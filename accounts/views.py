@@ -2,6 +2,7 @@
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -11,7 +12,7 @@ from core import jsonio
 from core.api_errors import json_error
 from core.errors import GridcastError, InvalidInput
 
-from . import services
+from . import invitations, services
 
 
 @login_required
@@ -56,3 +57,16 @@ def theme(request: HttpRequest) -> HttpResponse:
     except GridcastError as error:
         return json_error(error)
     return JsonResponse({"theme": request.user.theme})
+
+
+def invitation_accept(request: HttpRequest, key: str) -> HttpResponse:
+    """The link of an invitation e-mail: after logging in (or signing up) with the invited address,
+    the person joins the workspace; any other outcome is a page saying why, and grants nothing."""
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    try:
+        membership = invitations.invitation_accept(key=key, user=request.user)
+    except GridcastError as error:
+        return render(request, "invitation.html", {"error": error.message}, status=error.status)
+    messages.success(request, f"You joined {membership.workspace.name} as {membership.role}.")
+    return redirect("home")

@@ -256,6 +256,8 @@ LOGGING = {
 
 # Gridcast limits: outside input is bounded.
 GRIDCAST = {
+    # How long an invitation's e-mailed link works (POST /api/v1/workspaces/<id>/invitations/).
+    "INVITATION_DAYS": int(os.environ.get("GRIDCAST_INVITATION_DAYS", "7")),
     "MAX_CELL_CHARS": int(os.environ.get("GRIDCAST_MAX_CELL_CHARS", "10000")),
     "MAX_BATCH_CELLS": int(os.environ.get("GRIDCAST_MAX_BATCH_CELLS", "5000")),
     "MAX_INSERT_ROWS": int(os.environ.get("GRIDCAST_MAX_INSERT_ROWS", "10000")),

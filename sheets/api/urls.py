@@ -12,6 +12,17 @@ urlpatterns = [
     path("workspaces/<int:pk>/", accounts_api.WorkspaceDetail.as_view(), name="api-workspace"),
     path("workspaces/<int:pk>/members/", accounts_api.MemberList.as_view(), name="api-members"),
     path("workspaces/<int:pk>/members/<int:user_id>/", accounts_api.MemberDetail.as_view(), name="api-member"),
+    path("workspaces/<int:pk>/invitations/", accounts_api.InvitationList.as_view(), name="api-invitations"),
+    path(
+        "workspaces/<int:pk>/invitations/<int:invitation_id>/",
+        accounts_api.InvitationDetail.as_view(),
+        name="api-invitation",
+    ),
+    path(
+        "workspaces/<int:pk>/invitations/<int:invitation_id>/resend/",
+        accounts_api.InvitationResend.as_view(),
+        name="api-invitation-resend",
+    ),
     path("tokens/", accounts_api.TokenList.as_view(), name="api-tokens"),
     path("tokens/<int:pk>/", accounts_api.TokenDetail.as_view(), name="api-token"),
     path("sheets/", views.SheetList.as_view(), name="api-sheets"),

@@ -8,7 +8,7 @@ from guardian.models import UserObjectPermission
 from rest_framework.test import APIClient
 
 from accounts import permissions as workspace_permissions
-from accounts.models import ApiToken, Membership, Role, Workspace
+from accounts.models import ApiToken, Invitation, Membership, Role, Workspace
 from accounts.permissions import Access
 from sheets import permissions, services
 from sheets.models import Column, Operation, Row, Sheet
@@ -48,6 +48,9 @@ class World:
         _, self.foreign_key = ApiToken.issue(user=self.users["foreign_token"], name="B only", workspace=self.other)
         self.owner_token, _ = ApiToken.issue(user=self.users["owner"], name="owner's script")
         self.newcomer = user()
+        self.invitation = Invitation.objects.create(
+            workspace=self.workspace, email="invited@example.com", role=Role.EDITOR, key_hash="k" * 64
+        )
 
     def client(self, role):
         client = APIClient()
@@ -72,6 +75,7 @@ def state():
         ),
         "operations": sorted(Operation.objects.values_list("sheet_id", "version")),
         "shares": sorted(UserObjectPermission.objects.values_list("user_id", "permission__codename", "object_pk")),
+        "invitations": sorted(Invitation.objects.values_list("pk", "workspace_id", "email", "role", "key_hash")),
     }
 
 
@@ -114,6 +118,25 @@ ENDPOINTS = {
         MEMBERS_MANAGE,
     ),
     "member remove": ("delete", "/api/v1/workspaces/{ws}/members/{target}/", None, _with(MEMBERS_MANAGE, 204)),
+    "invitations list": ("get", "/api/v1/workspaces/{ws}/invitations/", None, MEMBERS_MANAGE),
+    "invitation send": (
+        "post",
+        "/api/v1/workspaces/{ws}/invitations/",
+        lambda w: {"email": "someone.new@example.com", "role": "editor"},
+        _with(MEMBERS_MANAGE, 201),
+    ),
+    "invitation revoke": (
+        "delete",
+        "/api/v1/workspaces/{ws}/invitations/{invitation}/",
+        None,
+        _with(MEMBERS_MANAGE, 204),
+    ),
+    "invitation resend": (
+        "post",
+        "/api/v1/workspaces/{ws}/invitations/{invitation}/resend/",
+        None,
+        MEMBERS_MANAGE,
+    ),
     "tokens list": ("get", "/api/v1/tokens/", None, ALL_USERS),
     "token create for workspace": (
         "post",
@@ -175,7 +198,13 @@ def world(db):
 def test_permission_matrix(world, endpoint, role):
     method, path, body, expected = ENDPOINTS[endpoint]
     expected = dict(zip(ROLES, expected))[role]
-    url = path.format(ws=world.workspace.pk, sheet=world.sheet.pk, target=world.target.pk, token=world.owner_token.pk)
+    url = path.format(
+        ws=world.workspace.pk,
+        sheet=world.sheet.pk,
+        target=world.target.pk,
+        token=world.owner_token.pk,
+        invitation=world.invitation.pk,
+    )
     before = state()
 
     response = getattr(world.client(role), method)(url, body(world) if body else None, format="json")
