@@ -1,13 +1,9 @@
 """REST API for workspaces, their members and the user's API tokens."""
 
-from collections.abc import Callable
-
-from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -210,10 +206,6 @@ class InvitationCreateSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Membership._meta.get_field("role").choices, default="viewer")
 
 
-def _accept_url(request: Request) -> Callable[[str], str]:
-    return lambda key: request.build_absolute_uri(reverse("invitation-accept", args=[key]))
-
-
 class InvitationList(APIView):
     @extend_schema(responses=InvitationSerializer(many=True))
     def get(self, request, pk):
@@ -243,7 +235,7 @@ class InvitationList(APIView):
             role=serializer.validated_data["role"],
             by_role=permissions.workspace_role(request.user, workspace.pk),
             invited_by=request.user,
-            accept_url=_accept_url(request),
+            accept_url=invitations.links_for(request),
         )
         return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
 
@@ -261,7 +253,8 @@ class InvitationResend(APIView):
     def post(self, request, pk, invitation_id):
         workspace = _workspace(request, pk, Access.MANAGE)
         invitation = invitations.invitation_resend(
-            invitation=invitations.workspace_invitation(workspace, invitation_id), accept_url=_accept_url(request)
+            invitation=invitations.workspace_invitation(workspace, invitation_id),
+            accept_url=invitations.links_for(request),
         )
         return Response(InvitationSerializer(invitation).data)
 

@@ -18,6 +18,8 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Q
+from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 
 from core.errors import GridcastError, NotFound, PermissionDenied
@@ -135,6 +137,11 @@ def _expiry() -> dt.datetime:
 
 def _still_valid() -> Q:
     return Q(expires_at__isnull=True) | Q(expires_at__gt=timezone.now())
+
+
+def links_for(request: HttpRequest) -> Callable[[str], str]:
+    """The absolute URL of an invitation's link on the site the request came to."""
+    return lambda key: request.build_absolute_uri(reverse("invitation-accept", args=[key]))
 
 
 def _send_link(invitation: Invitation, key: str, accept_url: Callable[[str], str]) -> None:

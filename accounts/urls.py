@@ -7,4 +7,5 @@ urlpatterns = [
     path("account/theme/", views.theme, name="theme"),
     path("tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
     path("invitations/<str:key>/", views.invitation_accept, name="invitation-accept"),
+    path("workspaces/<int:pk>/members/", views.members, name="members"),
 ]

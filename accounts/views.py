@@ -1,18 +1,26 @@
-"""Pages of the account area: API tokens and the theme setting."""
+"""Pages of the account area: API tokens, the theme setting, a workspace's members and the link of
+an invitation."""
+
+from collections.abc import Mapping
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.selectors import workspaces_for_user
 from core import jsonio
 from core.api_errors import json_error
-from core.errors import GridcastError, InvalidInput
+from core.errors import GridcastError, InvalidInput, NotFound
 
-from . import invitations, services
+from . import invitations, permissions, services
+from .models import Invitation, Membership, Role, Workspace
+from .permissions import Access
 
 
 @login_required
@@ -70,3 +78,87 @@ def invitation_accept(request: HttpRequest, key: str) -> HttpResponse:
         return render(request, "invitation.html", {"error": error.message}, status=error.status)
     messages.success(request, f"You joined {membership.workspace.name} as {membership.role}.")
     return redirect("home")
+
+
+# --- the members page ----------------------------------------------------------------------------
+
+_MEMBER_ACTIONS = ("invite", "role", "remove", "resend", "revoke")
+
+
+def _members_action(request: HttpRequest, workspace: Workspace) -> str:
+    """Do what the members page's form asked (with the same services and checks as the REST API);
+    returns what to tell the person."""
+    action, form = request.POST.get("action"), request.POST
+    by_role = permissions.workspace_role(request.user, workspace.pk)
+    if action == "invite":
+        email = (form.get("email") or "").strip()
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise InvalidInput(f"{email[:60]!r} is not an e-mail address") from None
+        invitations.invitation_send(
+            workspace=workspace,
+            email=email,
+            role=form.get("role") or "viewer",
+            by_role=by_role,
+            invited_by=request.user,
+            accept_url=invitations.links_for(request),
+        )
+        return f"Invitation sent to {email}."
+    if action in ("role", "remove"):
+        member = (
+            Membership.objects.select_related("user").filter(workspace=workspace, user_id=_id(form, "user")).first()
+        )
+        if member is None:
+            raise NotFound("member not found")
+        if action == "remove":
+            services.membership_remove(workspace=workspace, user_id=member.user_id, by_role=by_role)
+            return f"{member.user.label} is no longer a member."
+        services.membership_set(workspace=workspace, email=member.user.email, role=form.get("role"), by_role=by_role)
+        return f"{member.user.label} is now {form.get('role')}."
+    invitation = invitations.workspace_invitation(workspace, _id(form, "invitation"))
+    if action == "resend":
+        invitations.invitation_resend(
+            invitation=invitation,
+            accept_url=invitations.links_for(request),
+        )
+        return f"Invitation sent to {invitation.email} again."
+    invitations.invitation_revoke(invitation=invitation)
+    return f"Invitation of {invitation.email} revoked."
+
+
+def _id(form: Mapping[str, str], name: str) -> int:
+    value = form.get(name) or ""
+    if not value.isdigit() or len(value) > 18:
+        raise InvalidInput(f"{name} must be an id")
+    return int(value)
+
+
+@login_required
+def members(request: HttpRequest, pk: int) -> HttpResponse:
+    """A workspace's members and pending invitations, for its owners and admins: change a role,
+    remove a member, invite by e-mail, resend or revoke an invitation."""
+    permissions.require_workspace(request.user, pk, Access.MANAGE)
+    workspace = Workspace.objects.get(pk=pk)
+    if request.method == "POST":
+        try:
+            if request.POST.get("action") not in _MEMBER_ACTIONS:
+                raise InvalidInput("unknown action")
+            messages.success(request, _members_action(request, workspace))
+        except GridcastError as error:
+            messages.error(request, error.message)
+        return redirect("members", pk=pk)
+    return render(
+        request,
+        "members.html",
+        {
+            "workspace": workspace,
+            "members": Membership.objects.filter(workspace=workspace).select_related("user").order_by("user__email"),
+            "invitations": Invitation.objects.filter(workspace=workspace, accepted_at__isnull=True)
+            .select_related("invited_by")
+            .order_by("-created_at"),
+            "roles": Role.choices,
+            "now": timezone.now(),
+            "you_are_owner": permissions.workspace_role(request.user, pk) == Role.OWNER,
+        },
+    )

@@ -17,6 +17,13 @@ from tests.chromium import launched
 from tests.realtime.servers import REPO, ServerProcess, server_env
 
 ARTIFACTS = Path(os.environ.get("GC_ARTIFACTS", REPO / "test-artifacts"))
+# The browser tests' server writes its e-mails here (one file per message), for the tests to read.
+MAILBOX = tempfile.mkdtemp(prefix="gc-mail-")
+
+
+def sent_mail() -> list[str]:
+    """Every e-mail the browser tests' server has sent, oldest first, as text."""
+    return [path.read_text() for path in sorted(Path(MAILBOX).iterdir(), key=lambda p: p.stat().st_mtime)]
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +32,12 @@ def web_server(django_db_setup, django_db_blocker):
     if not (REPO / "static" / "dist" / "manifest.json").exists():
         pytest.fail("the front end is not built: run `make frontend` (make test does)")
     with django_db_blocker.unblock():
-        server = ServerProcess("uvicorn", server_env(settings.REDIS_URL), tempfile.mkdtemp(prefix="gc-web-"))
+        env = server_env(
+            settings.REDIS_URL,
+            EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
+            EMAIL_FILE_PATH=MAILBOX,
+        )
+        server = ServerProcess("uvicorn", env, tempfile.mkdtemp(prefix="gc-web-"))
         server.start()
     yield server
     server.stop()
