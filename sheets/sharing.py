@@ -1,6 +1,7 @@
 """Sharing one sheet with an e-mail address, on the rules of accounts.invitations: access reaches
 an account only through an address it has verified, and the answer never says whether one has."""
 
+from django.core.mail import send_mail
 from django.db import transaction
 
 from accounts.invitations import ANSWER, normalize, verified_account
@@ -12,10 +13,13 @@ from .services import sheet_share
 
 
 @transaction.atomic
-def share_sheet(*, sheet: Sheet, email: str, level: str | None, invited_by: User | None = None) -> dict:
+def share_sheet(
+    *, sheet: Sheet, email: str, level: str | None, invited_by: User | None = None, sheet_url: str | None = None
+) -> dict:
     """Share one sheet with `email` ("view", "edit"; None stops sharing): now when an account has
-    verified the address, else when one does. Stopping reaches the address's account whether or
-    not it verified it."""
+    verified the address, else when one does. The address is told by e-mail, with `sheet_url` (when
+    given), whether or not it has an account: signing up or logging in with it opens the sheet.
+    Stopping reaches the address's account whether or not it verified it."""
     if level not in ("view", "edit", None):
         raise InvalidInput('level must be "view", "edit" or null')
     email = normalize(email)
@@ -31,7 +35,24 @@ def share_sheet(*, sheet: Sheet, email: str, level: str | None, invited_by: User
         Invitation.objects.update_or_create(
             sheet=sheet, email=email, defaults={"level": level, "invited_by": invited_by}
         )
+    if level is not None and sheet_url:
+        transaction.on_commit(lambda: _tell(sheet, email, level, invited_by, sheet_url))
     return {"email": email, "level": level, "detail": ANSWER}
+
+
+def _tell(sheet: Sheet, email: str, level: str, invited_by: User | None, sheet_url: str) -> None:
+    who = invited_by.label if invited_by else "Someone"
+    can = "edit" if level == "edit" else "view"
+    send_mail(
+        subject=f"{who} shared the sheet {sheet.name} with you on Gridcast",
+        message=(
+            f"{who} shared the sheet {sheet.name} with you on Gridcast: you can {can} it.\n\n"
+            f"Open it: {sheet_url}\n\n"
+            f"Sign up or log in with this address ({email}) to open it."
+        ),
+        from_email=None,
+        recipient_list=[email],
+    )
 
 
 def claim_sheet_invitations(sender: object, user: User, addresses: set[str], **kwargs: object) -> int:

@@ -1,6 +1,7 @@
 """REST API for sheets, columns, rows, cells and the operation log: parse, check, call one service."""
 
 from django.db import transaction
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -110,7 +111,13 @@ class SheetShare(APIView):
     def post(self, request, pk):
         sheet, _ = load_sheet(request, pk, Access.MANAGE)
         data = _valid(s.ShareSerializer, request)
-        answer = sharing.share_sheet(sheet=sheet, email=data["email"], level=data["level"], invited_by=request.user)
+        answer = sharing.share_sheet(
+            sheet=sheet,
+            email=data["email"],
+            level=data["level"],
+            invited_by=request.user,
+            sheet_url=request.build_absolute_uri(reverse("sheet", args=[sheet.pk])),
+        )
         return Response(answer, status=status.HTTP_202_ACCEPTED)
 
 
