@@ -1,6 +1,5 @@
 """REST API for workspaces, their members and the user's API tokens."""
 
-from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -191,14 +190,11 @@ class MemberDetail(APIView):
 
 class InvitationSerializer(serializers.ModelSerializer):
     invited_by = serializers.CharField(source="invited_by.label", read_only=True, default=None)
-    expired = serializers.SerializerMethodField()
+    expired = serializers.BooleanField(read_only=True)
 
     class Meta:
         model = Invitation
         fields = ["id", "email", "role", "invited_by", "created_at", "sent_at", "expires_at", "expired"]
-
-    def get_expired(self, invitation: Invitation) -> bool:
-        return invitation.expires_at is not None and invitation.expires_at <= timezone.now()
 
 
 class InvitationCreateSerializer(serializers.Serializer):

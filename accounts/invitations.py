@@ -26,7 +26,7 @@ from core.errors import GridcastError, NotFound, PermissionDenied
 
 from . import signals
 from .models import Invitation, Membership, Role, User, Workspace
-from .services import check_role, membership_set
+from .services import grantable_role, membership_set
 
 ANSWER = (
     "If an account has verified this address, it has access now; if not, access starts when one does. "
@@ -75,9 +75,7 @@ def invite_member(
 ) -> dict[str, str]:
     """Give `email` a role in the workspace: now when an account has verified it, else when one does.
     Refusals depend on the role asked and on who asks, never on the address."""
-    role = check_role(role)
-    if role == Role.OWNER and by_role != Role.OWNER:
-        raise PermissionDenied("only an owner can grant or take the owner role")
+    role = grantable_role(role, by_role)
     email = normalize(email)
     account = verified_account(email)
     if account is not None:
@@ -175,9 +173,7 @@ def invitation_send(
     """A pending invitation of `email` to the workspace with `role`, e-mailed with its link; the same
     whether or not an account has the address (an invitation to the same address is renewed: new
     link, new expiry). Accepted by the link, or by signing up or logging in with the address verified."""
-    role = check_role(role)
-    if role == Role.OWNER and by_role != Role.OWNER:
-        raise PermissionDenied("only an owner can grant or take the owner role")
+    role = grantable_role(role, by_role)
     invitation, _ = Invitation.objects.update_or_create(
         workspace=workspace,
         email=normalize(email),
@@ -223,7 +219,7 @@ def invitation_accept(*, key: str, user: User) -> Membership:
         if membership is None:
             raise NotFound("this invitation was accepted already")
         return membership
-    if not Invitation.objects.filter(pk=invitation.pk).filter(_still_valid()).exists():
+    if invitation.expired:
         raise InvitationExpired("this invitation has expired: ask for a new one")
     if normalize(invitation.email) not in verified_addresses(user):
         raise PermissionDenied(

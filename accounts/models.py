@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib.auth.base_user import BaseUserManager
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 
 
 class UserManager(BaseUserManager):
@@ -202,6 +203,10 @@ class Invitation(models.Model):
         return f"{self.email} to {target}"
 
     KEY_PREFIX = "gci_"
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= timezone.now()
 
     def new_key(self) -> str:
         """A fresh link key for this invitation (the previous link stops working); only its hash is kept."""

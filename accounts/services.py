@@ -36,6 +36,14 @@ def check_role(role: str) -> Role:
     return Role(role)
 
 
+def grantable_role(role: str, by_role: Role | None) -> Role:
+    """`role` checked, and refused unless whoever asks (`by_role`) may grant it: only owners grant owner."""
+    role = check_role(role)
+    if role == Role.OWNER and by_role != Role.OWNER:
+        raise PermissionDenied("only an owner can grant or take the owner role")
+    return role
+
+
 @transaction.atomic
 def membership_set(*, workspace: Workspace, email: str | None, role: str, by_role: Role | None) -> Membership:
     """Add a user (by e-mail) to a workspace or change their role. Only owners grant or take owner."""

@@ -10,7 +10,6 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.selectors import workspaces_for_user
@@ -158,7 +157,6 @@ def members(request: HttpRequest, pk: int) -> HttpResponse:
             .select_related("invited_by")
             .order_by("-created_at"),
             "roles": Role.choices,
-            "now": timezone.now(),
             "you_are_owner": permissions.workspace_role(request.user, pk) == Role.OWNER,
         },
     )
