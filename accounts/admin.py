@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from .models import ApiToken, Invitation, Membership, User, Workspace
+from .models import ApiToken, AuditEvent, Invitation, Membership, User, Workspace
 
 
 class MembershipInline(admin.TabularInline):
@@ -67,3 +67,23 @@ class InvitationAdmin(admin.ModelAdmin):
     search_fields = ["email", "workspace__name", "sheet__name"]
     readonly_fields = ["created_at"]
     raw_id_fields = ["workspace", "sheet", "invited_by"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit log of every workspace (accounts.audit), read-only: events are append-only."""
+
+    list_display = ["created_at", "kind", "actor_email", "ip", "workspace_ref", "target"]
+    list_filter = ["kind", "workspace", ("created_at", admin.DateFieldListFilter)]
+    search_fields = ["actor_email", "target", "=workspace_ref"]
+    date_hierarchy = "created_at"
+    list_select_related = ["workspace"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

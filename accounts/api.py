@@ -1,14 +1,18 @@
 """REST API for workspaces, their members and the user's API tokens."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
+from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
-from core.errors import NotFound, PermissionDenied
+from core import exports
+from core.errors import InvalidInput, NotFound, PermissionDenied
 
-from . import invitations, permissions, services
+from . import audit, invitations, permissions, services
 from .models import ApiToken, Invitation, Membership, Workspace
 from .permissions import Access
 from .selectors import workspaces_for_user
@@ -279,3 +283,75 @@ class TokenDetail(APIView):
     def delete(self, request, pk):
         services.token_revoke(user=request.user, token_id=pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- the audit log --------------------------------------------------------------------------------
+
+
+class AuditEventSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=list(audit.KINDS))
+    label = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    actor = serializers.IntegerField(allow_null=True, help_text="the acting user's id (null: none, or deleted)")
+    actor_email = serializers.CharField(help_text="the actor's address then; for a failed login, the address tried")
+    ip = serializers.IPAddressField(allow_null=True)
+    workspace = serializers.IntegerField(allow_null=True, help_text="null for an account event (a login...)")
+    target_type = serializers.CharField()
+    target_id = serializers.CharField()
+    target = serializers.CharField()
+    details = serializers.DictField()
+
+
+class AuditPageSerializer(serializers.Serializer):
+    page = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = AuditEventSerializer(many=True)
+
+
+def wants_csv(request: Request) -> bool:
+    kind = request.query_params.get("format")
+    if kind not in (None, "", "json", "csv"):
+        raise InvalidInput("format must be json or csv")
+    return kind == "csv" or (not kind and "text/csv" in request.META.get("HTTP_ACCEPT", ""))
+
+
+class AuditList(APIView):
+    content_negotiation_class = exports.FormatIsNotARenderer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("actor", str, description="a user id or an e-mail address"),
+            OpenApiParameter("kind", str, many=True, enum=list(audit.KINDS), description="repeated or comma-separated"),
+            OpenApiParameter("since", str, description="ISO date or date-time (inclusive)"),
+            OpenApiParameter("until", str, description="ISO date (that whole day) or date-time (inclusive)"),
+            OpenApiParameter("page", int),
+            OpenApiParameter("page_size", int, description=f"at most {audit.MAX_PAGE_SIZE}"),
+            OpenApiParameter("format", str, enum=["json", "csv"], description="csv: every matching event, as a file"),
+        ],
+        responses={200: AuditPageSerializer, (200, "text/csv"): OpenApiTypes.BINARY},
+        description="The workspace's audit log, newest first, for its owners and admins: the workspace's events "
+        "and the account events (logins, failed logins, logouts, MFA changes, tokens without a workspace) of its "
+        "current members. `?format=csv` (or `Accept: text/csv`) downloads every matching event.",
+    )
+    def get(self, request, pk):
+        _workspace(request, pk, Access.MANAGE)
+        events = audit.filtered(audit.workspace_events(pk), request.query_params)
+        if wants_csv(request):
+            audit.record("export", workspace=pk, target="audit log", format="csv")
+            chunks = audit.csv_chunks(events)
+            return exports.download(request, kind="csv", filename=f"gridcast-audit-{pk}.csv", chunks=chunks)
+        rows, number, more = audit.page_of(events, request.query_params)
+        url = request.build_absolute_uri()
+        previous = None
+        if number > 1:
+            previous = replace_query_param(url, "page", number - 1) if number > 2 else remove_query_param(url, "page")
+        return Response(
+            {
+                "page": number,
+                "next": replace_query_param(url, "page", number + 1) if more else None,
+                "previous": previous,
+                "results": AuditEventSerializer([audit.as_dict(event) for event in rows], many=True).data,
+            }
+        )

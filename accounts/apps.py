@@ -6,6 +6,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and workspaces"
 
     def ready(self):
-        from . import invitations
+        from . import audit, invitations
 
         invitations.connect_signals()
+        audit.connect_signals()

@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from core.errors import GridcastError, NotFound, PermissionDenied
 
-from . import signals
+from . import audit, signals
 from .models import Invitation, Membership, Role, User, Workspace
 from .services import grantable_role, membership_set
 
@@ -85,6 +85,7 @@ def invite_member(
         Invitation.objects.update_or_create(
             workspace=workspace, email=email, defaults={"role": role, "invited_by": invited_by}
         )
+        audit.record("invitation.sent", workspace=workspace, target=email, role=role.value, by="address")
     return {"email": email, "role": role.value, "detail": ANSWER}
 
 
@@ -93,6 +94,14 @@ def _join(invitation: Invitation, user: User) -> Membership:
     invitation is kept as accepted (its link then says so), one that waited for an address is done."""
     membership, _ = Membership.objects.get_or_create(
         workspace_id=invitation.workspace_id, user=user, defaults={"role": invitation.role}
+    )
+    audit.record(
+        "invitation.accepted",
+        actor=user,
+        workspace=invitation.workspace_id,
+        target=invitation.email,
+        role=membership.role,
+        by="link" if invitation.key_hash else "address",
     )
     if invitation.key_hash:
         invitation.accepted_at = timezone.now()
@@ -181,6 +190,7 @@ def invitation_send(
     )
     key = invitation.new_key()
     invitation.save(update_fields=["key_hash"])
+    audit.record("invitation.sent", workspace=workspace, target=invitation.email, role=role.value, by="link")
     transaction.on_commit(lambda: _send_link(invitation, key, accept_url))
     return invitation
 
@@ -191,11 +201,16 @@ def invitation_resend(*, invitation: Invitation, accept_url: Callable[[str], str
     key = invitation.new_key()
     invitation.expires_at = _expiry()
     invitation.save(update_fields=["key_hash", "expires_at"])
+    audit.record(
+        "invitation.sent", workspace=invitation.workspace_id, target=invitation.email, role=invitation.role, resent=True
+    )
     transaction.on_commit(lambda: _send_link(invitation, key, accept_url))
     return invitation
 
 
+@transaction.atomic
 def invitation_revoke(*, invitation: Invitation) -> None:
+    audit.record("invitation.revoked", workspace=invitation.workspace_id, target=invitation.email, role=invitation.role)
     invitation.delete()
 
 

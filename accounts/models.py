@@ -219,3 +219,48 @@ class Invitation(models.Model):
         if not key or not key.startswith(cls.KEY_PREFIX) or len(key) > 100:
             return None
         return cls.objects.select_related("workspace").filter(key_hash=_hash_key(key)).first()
+
+
+class AuditEvent(models.Model):
+    """One security-relevant event (accounts.audit.KINDS): who, when, from where, in which
+    workspace, to what. Append-only: a row is never changed, and only the retention purge
+    (accounts.audit.purge) deletes rows, as a queryset."""
+
+    kind = models.CharField(max_length=40)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The actor's address when it happened (a failed login: the address tried); kept after the
+    # account changes its address or is deleted.
+    actor_email = models.CharField(max_length=254, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    workspace = models.ForeignKey(
+        Workspace, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
+    # The workspace's id, kept when the workspace is deleted (the FK is then null), for the admin.
+    workspace_ref = models.BigIntegerField(null=True, blank=True, db_index=True)
+    target_type = models.CharField(max_length=40, blank=True)
+    target_id = models.CharField(max_length=64, blank=True)
+    target = models.CharField(max_length=300, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["workspace", "-created_at"], name="audit_workspace_time"),
+            models.Index(fields=["actor", "-created_at"], name="audit_actor_time"),
+            models.Index(fields=["actor_email"], name="audit_actor_email"),
+        ]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.kind} by {self.actor_email or '-'}: {self.target}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None or kwargs.get("force_update") or kwargs.get("update_fields"):
+            raise ValueError("audit events are append-only: an event is never changed")
+        kwargs["force_insert"] = True
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("audit events are append-only: only the retention purge deletes them")

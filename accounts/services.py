@@ -4,6 +4,7 @@ from django.db import transaction
 
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, check_quota
 
+from . import audit
 from .models import ApiToken, Membership, Role, User, Workspace
 
 
@@ -26,7 +27,9 @@ def workspace_rename(*, workspace: Workspace, name: str | None) -> Workspace:
     return workspace
 
 
+@transaction.atomic
 def workspace_delete(*, workspace: Workspace) -> None:
+    audit.record("workspace.deleted", workspace=workspace, target=workspace)
     workspace.delete()
 
 
@@ -57,7 +60,10 @@ def membership_set(*, workspace: Workspace, email: str | None, role: str, by_rol
     if current and current.role == Role.OWNER and role != Role.OWNER:
         _keep_an_owner(workspace, user)
     if current is None:
+        audit.record("member.added", workspace=workspace, target=user, role=role.value)
         return Membership.objects.create(workspace=workspace, user=user, role=role)
+    if current.role != role:
+        audit.record("member.role_changed", workspace=workspace, target=user, role=role.value, previous=current.role)
     current.role = role
     current.save(update_fields=["role"])
     return current
@@ -78,6 +84,7 @@ def membership_remove(*, workspace: Workspace, user_id: int, by_role: Role | Non
         if by_role != Role.OWNER:
             raise PermissionDenied("only an owner can remove an owner")
         _keep_an_owner(workspace, membership.user)
+    audit.record("member.removed", workspace=workspace, target=membership.user, role=membership.role)
     membership.delete()
 
 
@@ -97,18 +104,23 @@ def token_create(*, user: User, name: str | None, workspace: Workspace | None = 
     with transaction.atomic():
         User.objects.select_for_update().filter(pk=user.pk).first()
         check_quota("MAX_TOKENS_PER_USER", ApiToken.objects.filter(user_id=user.pk).count(), "API tokens per user")
-        return ApiToken.issue(user=user, name=name, workspace=workspace)
+        token, key = ApiToken.issue(user=user, name=name, workspace=workspace)
+        audit.record("token.created", actor=user, workspace=workspace, target=token)
+        return token, key
 
 
+@transaction.atomic
 def token_revoke(*, user: User, token_id: int) -> None:
     """Revoke one of the user's tokens; a workspace-scoped token reaches only tokens of its workspace."""
     tokens = ApiToken.objects.filter(user=user, pk=token_id)
     scope = getattr(user, "token_workspace_id", None)
     if scope is not None:
         tokens = tokens.filter(workspace_id=scope)
-    deleted, _ = tokens.delete()
-    if not deleted:
+    token = tokens.first()
+    if token is None:
         raise NotFound("token not found")
+    audit.record("token.revoked", actor=user, workspace=token.workspace_id, target=token)
+    token.delete()
 
 
 def theme_set(*, user: User, theme: str | None) -> None:

@@ -8,4 +8,5 @@ urlpatterns = [
     path("tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
     path("invitations/<str:key>/", views.invitation_accept, name="invitation-accept"),
     path("workspaces/<int:pk>/members/", views.members, name="members"),
+    path("workspaces/<int:pk>/audit/", views.audit_log, name="audit"),
 ]

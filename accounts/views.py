@@ -2,6 +2,7 @@
 an invitation."""
 
 from collections.abc import Mapping
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -17,7 +18,7 @@ from core import jsonio
 from core.api_errors import json_error
 from core.errors import GridcastError, InvalidInput, NotFound
 
-from . import invitations, permissions, services
+from . import audit, invitations, permissions, services
 from .models import Invitation, Membership, Role, Workspace
 from .permissions import Access
 
@@ -160,3 +161,24 @@ def members(request: HttpRequest, pk: int) -> HttpResponse:
             "you_are_owner": permissions.workspace_role(request.user, pk) == Role.OWNER,
         },
     )
+
+
+# --- the audit log page ----------------------------------------------------------------------------
+
+
+@login_required
+def audit_log(request: HttpRequest, pk: int) -> HttpResponse:
+    """A workspace's audit log, for its owners and admins: the events of GET /api/v1/workspaces/<id>/audit/
+    (accounts.audit.workspace_events), filtered by the same parameters, a page at a time."""
+    permissions.require_workspace(request.user, pk, Access.MANAGE)
+    workspace = Workspace.objects.get(pk=pk)
+    filters = {name: request.GET.get(name, "") for name in ("actor", "kind", "since", "until")}
+    query = urlencode({name: value for name, value in filters.items() if value})
+    context = {"workspace": workspace, "kinds": audit.KINDS, "filters": filters, "query": query}
+    try:
+        events = audit.filtered(audit.workspace_events(pk), request.GET)
+        rows, number, more = audit.page_of(events, request.GET)
+    except InvalidInput as error:
+        return render(request, "audit.html", {**context, "error": error.message, "events": []}, status=400)
+    events = [{**audit.as_dict(event), "event": event} for event in rows]
+    return render(request, "audit.html", {**context, "events": events, "page": number, "more": more})

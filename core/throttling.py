@@ -34,6 +34,20 @@ def parse_rate(rate: str | None) -> tuple[int, int] | None:
     return int(count), PERIODS[period.strip()[0]]
 
 
+def client_ip(request: HttpRequest | Request) -> str:
+    """The client IP as allauth's login limits see it (ALLAUTH_TRUSTED_PROXY_COUNT,
+    ALLAUTH_TRUSTED_CLIENT_IP_HEADER), so that login limits, REST throttles and the audit log
+    (accounts.audit) agree behind a proxy; "" when there is none."""
+    try:
+        from allauth.core.internal.httpkit import get_client_ip
+    except ImportError:  # pragma: no cover - an allauth without it
+        return request.META.get("REMOTE_ADDR", "")
+    try:
+        return get_client_ip(getattr(request, "_request", request)) or ""
+    except Exception:  # a header that does not match the proxy count
+        return request.META.get("REMOTE_ADDR", "")
+
+
 class _WindowThrottle(BaseThrottle):
     scope = None
 
@@ -41,16 +55,7 @@ class _WindowThrottle(BaseThrottle):
         return self.scope
 
     def get_ident(self, request):
-        """The client IP as allauth's login limits see it (ALLAUTH_TRUSTED_PROXY_COUNT,
-        ALLAUTH_TRUSTED_CLIENT_IP_HEADER), so both limits agree behind a proxy."""
-        try:
-            from allauth.core.internal.httpkit import get_client_ip
-        except ImportError:  # pragma: no cover - an allauth without it
-            return super().get_ident(request)
-        try:
-            return get_client_ip(getattr(request, "_request", request)) or super().get_ident(request)
-        except Exception:  # a header that does not match the proxy count
-            return request.META.get("REMOTE_ADDR", "")
+        return client_ip(request) or super().get_ident(request)
 
     def ident_for(self, request):
         user = getattr(request, "user", None)

@@ -4,6 +4,7 @@ an account only through an address it has verified, and the answer never says wh
 from django.core.mail import send_mail
 from django.db import transaction
 
+from accounts import audit
 from accounts.invitations import ANSWER, normalize, verified_account
 from accounts.models import Invitation, User
 from core.errors import InvalidInput
@@ -35,6 +36,10 @@ def share_sheet(
         Invitation.objects.update_or_create(
             sheet=sheet, email=email, defaults={"level": level, "invited_by": invited_by}
         )
+    if level is None:
+        audit.record("sheet.unshared", workspace=sheet.workspace_id, target=sheet, email=email)
+    else:
+        audit.record("sheet.shared", workspace=sheet.workspace_id, target=sheet, email=email, level=level)
     if level is not None and sheet_url:
         transaction.on_commit(lambda: _tell(sheet, email, level, invited_by, sheet_url))
     return {"email": email, "level": level, "detail": ANSWER}

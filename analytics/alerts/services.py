@@ -5,6 +5,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import audit
 from accounts.models import User, Workspace
 from analytics.models import AlertRule, Notification
 from core.errors import InvalidInput, check_quota
@@ -54,6 +55,7 @@ def rule_create(*, workspace_id: int, actor: User, **fields: object) -> AlertRul
     )
     rule = _validated(AlertRule(workspace_id=workspace_id, created_by=actor, **fields))
     rule.save()
+    audit.record("alert_rule.created", actor=actor, workspace=workspace_id, target=rule)
     return rule
 
 
@@ -64,10 +66,13 @@ def rule_update(*, rule: AlertRule, **fields: object) -> AlertRule:
     if CONDITION_FIELDS & set(fields):
         rule.state = AlertRule.State.OK  # a changed condition starts over
     _validated(rule).save()
+    audit.record("alert_rule.changed", workspace=rule.workspace_id, target=rule, fields=sorted(fields))
     return rule
 
 
+@transaction.atomic
 def rule_delete(*, rule: AlertRule) -> None:
+    audit.record("alert_rule.deleted", workspace=rule.workspace_id, target=rule)
     rule.delete()
 
 

@@ -6,7 +6,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts import permissions
+from accounts import audit, permissions
 from accounts.permissions import Access
 from core import exports
 
@@ -57,6 +57,7 @@ class MetricExport(APIView):
         names, start, end, kind = metric_exports.parse_export_params(request.query_params)
         selection = {"workspace_id": pk, "metric_names": names, "start": start, "end": end}
         filename = metric_exports.export_filename(kind, names)
+        audit.record("export", workspace=pk, target="metrics", format=kind, metrics=names or "all")
         if kind == "csv":
             return exports.download(
                 request, kind=kind, filename=filename, chunks=metric_exports.export_csv_chunks(**selection)

@@ -66,6 +66,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Tells the audit log (accounts.audit.record) the request being served: its user and client IP.
+    "accounts.audit.RequestContext",
     "core.pages.DomainErrorPages",
 ]
 
@@ -260,6 +262,9 @@ LOGGING = {
 GRIDCAST = {
     # How long an invitation's e-mailed link works (POST /api/v1/workspaces/<id>/invitations/).
     "INVITATION_DAYS": int(os.environ.get("GRIDCAST_INVITATION_DAYS", "7")),
+    # Audit events older than this many days are deleted (accounts.audit.purge: by `manage.py
+    # audit_purge`, and at most once a day when an event is recorded); 0 keeps them forever.
+    "AUDIT_RETENTION_DAYS": int(os.environ.get("GRIDCAST_AUDIT_RETENTION_DAYS", "365")),
     "MAX_CELL_CHARS": int(os.environ.get("GRIDCAST_MAX_CELL_CHARS", "10000")),
     "MAX_BATCH_CELLS": int(os.environ.get("GRIDCAST_MAX_BATCH_CELLS", "5000")),
     "MAX_INSERT_ROWS": int(os.environ.get("GRIDCAST_MAX_INSERT_ROWS", "10000")),

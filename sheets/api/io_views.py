@@ -7,6 +7,7 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import audit
 from accounts.permissions import Access, require_workspace
 from core import exports
 from core.errors import InvalidInput
@@ -81,6 +82,7 @@ class SheetExport(APIView):
         if kind not in exports.EXPORT_TYPES:
             raise InvalidInput("format must be csv or xlsx")
         filename = io.export_filename(sheet, kind)
+        audit.record("export", workspace=sheet.workspace_id, target=sheet, format=kind)
         if kind == "csv":
             return exports.download(request, kind=kind, filename=filename, chunks=io.csv_chunks(sheet))
         return exports.download(request, kind=kind, filename=filename, file=io.xlsx_file(sheet))

@@ -23,6 +23,7 @@ urlpatterns = [
         accounts_api.InvitationResend.as_view(),
         name="api-invitation-resend",
     ),
+    path("workspaces/<int:pk>/audit/", accounts_api.AuditList.as_view(), name="api-audit"),
     path("tokens/", accounts_api.TokenList.as_view(), name="api-tokens"),
     path("tokens/<int:pk>/", accounts_api.TokenDetail.as_view(), name="api-token"),
     path("sheets/", views.SheetList.as_view(), name="api-sheets"),

@@ -4,6 +4,7 @@ from collections.abc import Callable
 
 from django.db import transaction
 
+from accounts import audit
 from accounts.models import User, Workspace
 from core.errors import InvalidInput, check_quota
 from core.events import announce_on_commit
@@ -53,6 +54,7 @@ def sheet_rename(*, sheet: Sheet, actor: User | None, name: str) -> Callable:
 @transaction.atomic
 def sheet_delete(*, sheet: Sheet, actor: User | None) -> None:
     sheet_id = sheet.pk
+    audit.record("sheet.deleted", actor=actor, workspace=sheet.workspace_id, target=sheet)
     sheet.delete()
     announce_on_commit(signals.sheet_deleted, Sheet, "sheet deleted", sheet_id=sheet_id)
 
