@@ -200,8 +200,8 @@ def _moment(value: str, name: str) -> tuple[dt.datetime, bool]:
     """An ISO date-time (naive: UTC), or a date as its start; and whether it was a date."""
     value = str(value).strip()
     try:
-        moment = parse_datetime(value)
-        day = None if moment else parse_date(value)
+        day = parse_date(value)  # first: a date alone also reads as a date-time (its midnight)
+        moment = None if day else parse_datetime(value)
     except ValueError:
         moment = day = None
     if day is not None:

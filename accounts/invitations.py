@@ -101,7 +101,6 @@ def _join(invitation: Invitation, user: User) -> Membership:
         workspace=invitation.workspace_id,
         target=invitation.email,
         role=membership.role,
-        by="link" if invitation.key_hash else "address",
     )
     if invitation.key_hash:
         invitation.accepted_at = timezone.now()

@@ -137,6 +137,9 @@ ENDPOINTS = {
         None,
         MEMBERS_MANAGE,
     ),
+    # The audit log is for owners and admins, as JSON pages or as a CSV file.
+    "audit log": ("get", "/api/v1/workspaces/{ws}/audit/", None, MEMBERS_MANAGE),
+    "audit log csv": ("get", "/api/v1/workspaces/{ws}/audit/?format=csv", None, MEMBERS_MANAGE),
     "tokens list": ("get", "/api/v1/tokens/", None, ALL_USERS),
     "token create for workspace": (
         "post",
