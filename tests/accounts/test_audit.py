@@ -453,3 +453,21 @@ def test_the_admin_lists_events_read_only(client, workspace):
     assert client.get("/admin/accounts/auditevent/add/").status_code == 403
     assert client.post(f"/admin/accounts/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
     assert AuditEvent.objects.filter(pk=event.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_under_asgi_a_service_knows_the_request_it_serves(workspace):
+    """The server runs Django under ASGI: the request `record` reads (RequestContext) still reaches
+    a service called by a synchronous view."""
+    from asgiref.sync import sync_to_async
+    from django.test import AsyncClient
+
+    owner = await sync_to_async(member)(workspace, Role.OWNER)
+    leaving = await sync_to_async(member)(workspace, Role.VIEWER)
+    _, key = await sync_to_async(ApiToken.issue)(user=owner, name="script")
+    response = await AsyncClient().delete(
+        f"/api/v1/workspaces/{workspace.pk}/members/{leaving.pk}/", headers={"Authorization": f"Token {key}"}
+    )
+    assert response.status_code == 204
+    event = await sync_to_async(last)("member.removed")
+    assert (event.actor_id, event.ip, event.target_id) == (owner.pk, "127.0.0.1", str(leaving.pk))
