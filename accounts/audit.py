@@ -13,12 +13,15 @@ import csv
 import datetime as dt
 import ipaddress
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from django.apps import apps
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import models
 from django.db.models import Q, QuerySet
 from django.db.models.functions import Lower
@@ -69,6 +72,7 @@ ACCOUNT_KINDS = frozenset(
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
+_NUMBER = re.compile(r"[0-9]{1,18}")
 
 
 # --- the request being served --------------------------------------------------------------------
@@ -226,13 +230,15 @@ def filtered(events: QuerySet[AuditEvent], params: Mapping[str, Any]) -> QuerySe
         raise InvalidInput(f"unknown kind {unknown[0][:60]!r}: one of {', '.join(KINDS)}")
     if kinds:
         events = events.filter(kind__in=kinds)
-    actor = (params.get("actor") or "").strip()
-    if actor.isdigit() and len(actor) < 19:
+    actor = str(params.get("actor") or "").strip()
+    if _NUMBER.fullmatch(actor):
         events = events.filter(actor_id=int(actor))
-    elif "@" in actor and len(actor) <= 254:
-        events = events.filter(actor_email=actor.lower())
     elif actor:
-        raise InvalidInput("actor must be a user id or an e-mail address")
+        try:
+            validate_email(actor)
+        except ValidationError:
+            raise InvalidInput("actor must be a user id or an e-mail address") from None
+        events = events.filter(actor_email=actor.lower())
     if params.get("since"):
         events = events.filter(created_at__gte=_moment(params["since"], "since")[0])
     if params.get("until"):
@@ -247,10 +253,10 @@ def filtered(events: QuerySet[AuditEvent], params: Mapping[str, Any]) -> QuerySe
 def page_of(events: QuerySet[AuditEvent], params: Mapping[str, Any]) -> tuple[list[AuditEvent], int, bool]:
     """One page of `events` (`page`, from 1; `page_size`, at most MAX_PAGE_SIZE): (events, page
     number, whether a next page exists)."""
-    number, size = params.get("page") or "1", params.get("page_size") or str(PAGE_SIZE)
-    if not str(number).isdigit() or not 1 <= int(number) <= 10**6:
+    number, size = str(params.get("page") or "1"), str(params.get("page_size") or PAGE_SIZE)
+    if not _NUMBER.fullmatch(number) or not 1 <= int(number) <= 10**6:
         raise InvalidInput("page must be a number from 1")
-    if not str(size).isdigit() or not 1 <= int(size) <= MAX_PAGE_SIZE:
+    if not _NUMBER.fullmatch(size) or not 1 <= int(size) <= MAX_PAGE_SIZE:
         raise InvalidInput(f"page_size must be a number from 1 to {MAX_PAGE_SIZE}")
     number, size = int(number), int(size)
     rows = list(events.select_related("actor")[(number - 1) * size : number * size + 1])

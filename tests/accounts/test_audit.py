@@ -376,7 +376,8 @@ def test_filters(api, owner, workspace):
 @pytest.mark.parametrize(
     "query",
     ["?kind=nope", "?kind=export,nope", "?since=yesterday", "?until=2026-13-45", "?actor=drop table", "?page=0",
-     "?page=x", "?page_size=100000", "?format=xml"],
+     "?page=x", "?page_size=100000", "?page=%C2%B2", "?actor=%C2%B2", "?actor=a%00@example.com",
+     "?since=2026-01-01%00", "?format=xml"],
 )  # fmt: skip
 def test_bad_filters_are_400(api, owner, workspace, query):
     response = api(owner).get(url(workspace, query))
