@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import ipaddress
 import json
+import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -104,8 +105,24 @@ def _target(target: object | None) -> tuple[str, str, str]:
         return "", "", ""
     if isinstance(target, models.Model):
         kind = target._meta.model_name
-        return kind, str(target.pk), f'{kind} {target.pk} "{target}"'[:300]
-    return "", "", str(target)[:300]
+        return kind, str(target.pk), _text(f'{kind} {target.pk} "{target}"')[:300]
+    return "", "", _text(str(target))[:300]
+
+
+def _text(value: str) -> str:
+    # PostgreSQL stores no NUL character, in text or in JSON: outside input may hold one.
+    return value.replace("\x00", "")
+
+
+def _json(value: Any) -> Any:
+    """`value` as JSON values (anything else as its text), without NUL characters."""
+    if isinstance(value, dict):
+        return {_text(str(key)): _json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_json(item) for item in value]
+    if value is None or isinstance(value, (bool, int)) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    return _text(str(value))
 
 
 def _ip(request: HttpRequest | None) -> str | None:
@@ -137,7 +154,7 @@ def record(
         user = getattr(request, "user", None)
         actor = user if user is not None and user.is_authenticated else None
     if isinstance(actor, str):
-        actor, actor_email = None, actor.strip().lower()[:254]
+        actor, actor_email = None, _text(actor).strip().lower()[:254]
     else:
         actor_email = actor.email if actor is not None else ""
     workspace_id = workspace.pk if isinstance(workspace, Workspace) else workspace
@@ -153,7 +170,7 @@ def record(
         target_type=target_type,
         target_id=target_id,
         target=target_text,
-        details=json.loads(json.dumps(details, default=str)),
+        details=_json(details),
     )
 
 

@@ -472,3 +472,11 @@ async def test_under_asgi_a_service_knows_the_request_it_serves(workspace):
     assert response.status_code == 204
     event = await sync_to_async(last)("member.removed")
     assert (event.actor_id, event.ip, event.target_id) == (owner.pk, "127.0.0.1", str(leaving.pk))
+
+
+def test_outside_text_with_a_nul_is_recorded_without_it(workspace):
+    details = {"k": "v\x00w", "literal": "\\u0000x"}
+    event = audit.record("auth.login_failed", actor="a\x00b@example.com", target="x\x00y", tried=details)
+    event.refresh_from_db()
+    assert (event.actor_email, event.target) == ("ab@example.com", "xy")
+    assert event.details == {"tried": {"k": "vw", "literal": "\\u0000x"}}
