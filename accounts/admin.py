@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
+from . import services
 from .models import ApiToken, AuditEvent, Invitation, Membership, User, Workspace
 
 
@@ -36,6 +37,14 @@ class WorkspaceAdmin(admin.ModelAdmin):
     @admin.display(description="members")
     def member_count(self, workspace):
         return workspace.memberships.count()
+
+    # Deleting here goes through the service, so that the audit log records it.
+    def delete_model(self, request, obj):
+        services.workspace_delete(workspace=obj)
+
+    def delete_queryset(self, request, queryset):
+        for workspace in queryset:
+            services.workspace_delete(workspace=workspace)
 
 
 @admin.register(Membership)

@@ -180,5 +180,5 @@ def audit_log(request: HttpRequest, pk: int) -> HttpResponse:
         rows, number, more = audit.page_of(events, request.GET)
     except InvalidInput as error:
         return render(request, "audit.html", {**context, "error": error.message, "events": []}, status=400)
-    events = [{**audit.as_dict(event), "event": event} for event in rows]
+    events = [audit.as_dict(event) for event in rows]
     return render(request, "audit.html", {**context, "events": events, "page": number, "more": more})

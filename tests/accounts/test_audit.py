@@ -480,3 +480,24 @@ def test_outside_text_with_a_nul_is_recorded_without_it(workspace):
     event.refresh_from_db()
     assert (event.actor_email, event.target) == ("ab@example.com", "xy")
     assert event.details == {"tried": {"k": "vw", "literal": "\\u0000x"}}
+
+
+def test_a_role_given_to_an_address_without_an_account_is_an_invitation(api, owner, workspace):
+    body = {"email": "Nobody.Yet@example.com", "role": "viewer"}
+    assert api(owner).post(f"/api/v1/workspaces/{workspace.pk}/members/", body, format="json").status_code == 202
+    event = last("invitation.sent")
+    assert (event.actor_id, event.workspace_ref, event.target, event.details) == (
+        owner.pk,
+        workspace.pk,
+        "nobody.yet@example.com",
+        {"role": "viewer", "by": "address"},
+    )
+    assert not AuditEvent.objects.filter(kind="member.added").exists()
+
+
+def test_deleting_a_workspace_in_the_admin_is_recorded(client, workspace):
+    staff = user(is_staff=True, is_superuser=True)
+    client.force_login(staff)
+    response = client.post(f"/admin/accounts/workspace/{workspace.pk}/delete/", {"post": "yes"}, REMOTE_ADDR=IP)
+    assert response.status_code == 302
+    assert_event("workspace.deleted", actor=staff, workspace=workspace, target=workspace.name)
