@@ -21,6 +21,7 @@ SCOPES = {
     "api-workspace-import": "imports",
     "api-sheet-export": "exports",
     "api-metrics-export": "exports",
+    "api-audit": "exports",
     "api-metrics-ingest": "ingest",
     "api-metrics-aggregate": "aggregates",
 }

@@ -501,3 +501,15 @@ def test_deleting_a_workspace_in_the_admin_is_recorded(client, workspace):
     response = client.post(f"/admin/accounts/workspace/{workspace.pk}/delete/", {"post": "yes"}, REMOTE_ADDR=IP)
     assert response.status_code == 302
     assert_event("workspace.deleted", actor=staff, workspace=workspace, target=workspace.name)
+
+
+def test_the_audit_log_shares_the_export_limit(api, owner, workspace, settings):
+    framework = dict(settings.REST_FRAMEWORK)
+    settings.REST_FRAMEWORK = {
+        **framework,
+        "DEFAULT_THROTTLE_RATES": {**framework["DEFAULT_THROTTLE_RATES"], "exports": "2/d"},
+    }
+    client = api(owner)
+    for _ in range(2):
+        assert client.get(url(workspace, "?format=csv")).status_code == 200
+    assert client.get(url(workspace)).status_code == 429
