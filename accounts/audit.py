@@ -156,6 +156,7 @@ def record(
     if isinstance(actor, str):
         actor, actor_email = None, _text(actor).strip().lower()[:254]
     else:
+        actor = actor if actor is not None and actor.is_authenticated else None  # not AnonymousUser
         actor_email = actor.email if actor is not None else ""
     workspace_id = workspace.pk if isinstance(workspace, Workspace) else workspace
     target_type, target_id, target_text = _target(target)

@@ -513,3 +513,10 @@ def test_the_audit_log_shares_the_export_limit(api, owner, workspace, settings):
     for _ in range(2):
         assert client.get(url(workspace, "?format=csv")).status_code == 200
     assert client.get(url(workspace)).status_code == 429
+
+
+def test_an_anonymous_actor_is_no_actor(workspace):
+    from django.contrib.auth.models import AnonymousUser
+
+    event = audit.record("export", actor=AnonymousUser(), workspace=workspace)
+    assert (event.actor_id, event.actor_email) == (None, "")
