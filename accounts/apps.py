@@ -6,6 +6,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and workspaces"
 
     def ready(self):
-        from . import invitations
+        from . import invitations, sso
 
         invitations.connect_signals()
+        sso.connect_signals()

@@ -73,9 +73,23 @@ def test_a_verified_address_logs_into_the_account_that_has_it_and_connects_the_p
     assert logged_in_as(session, gridcast) == "ada@example.com"
     assert User.objects.filter(email__iexact="ada@example.com").count() == 1
     assert SocialAccount.objects.get(provider=PROVIDER_ID).user == ada
+    # The address is verified now; its password, set while nobody had verified it (anyone may have
+    # signed up with it), is wiped by allauth: from now on the provider logs in.
+    assert EmailAddress.objects.get(user=ada, email="ada@example.com").verified
+    ada.refresh_from_db()
+    assert not ada.has_usable_password()
     # Next time the connected provider account is enough.
     again, _ = sso_login(gridcast.http_url, "ada")
     assert logged_in_as(again, gridcast) == "ada@example.com"
+
+
+def test_an_account_whose_address_was_verified_keeps_its_password(gridcast):
+    ada = user(email="ada@example.com")
+    EmailAddress.objects.create(user=ada, email="ada@example.com", verified=True, primary=True)
+    session, _ = sso_login(gridcast.http_url, "ada")
+    assert logged_in_as(session, gridcast) == "ada@example.com"
+    ada.refresh_from_db()
+    assert ada.check_password("pass-word-123")
 
 
 def test_an_unverified_address_never_logs_into_the_account_that_has_it(gridcast):
@@ -211,6 +225,20 @@ def test_sso_only_still_logs_in_through_the_provider_and_the_account_pages_work(
     connections = session.get(f"{sso_only.http_url}/accounts/3rdparty/")
     assert connections.status_code == 200 and NAME in connections.text
     assert session.get(f"{sso_only.http_url}/tokens/").status_code == 200
+
+
+def test_sso_only_claims_invitations_only_for_addresses_the_provider_verified(sso_only, workspace):
+    invite_member(workspace=workspace, email="victim@example.com", role="editor", by_role=Role.OWNER)
+    invite_member(workspace=workspace, email="ada@example.com", role="viewer", by_role=Role.OWNER)
+    ada = user(email="ada@example.com")  # an account from before single sign-on only
+
+    mallory, answer = sso_login(sso_only.http_url, "mallory")  # says victim@example.com, unverified
+    assert logged_in_as(mallory, sso_only) == "victim@example.com"
+    assert not Membership.objects.filter(workspace=workspace, user__email="victim@example.com").exists()
+
+    session, answer = sso_login(sso_only.http_url, "ada")
+    assert logged_in_as(session, sso_only) == "ada@example.com"
+    assert Membership.objects.get(workspace=workspace, user=ada).role == Role.VIEWER
 
 
 # --- configuration -------------------------------------------------------------------------------
