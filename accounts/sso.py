@@ -1,13 +1,16 @@
 """Single sign-on (django-allauth social accounts; providers from the environment,
-config/settings/sso.py). allauth serves the URLs of every installed provider, configured or not:
-asking for one that is not configured (/accounts/github/login/ without GitHub's client id, an
-unknown OpenID Connect id) raised SocialApp.DoesNotExist, a 500. It is a page not found.
+config/settings/sso.py). Two failures allauth leaves as a 500 are answered as pages: a provider
+that is not configured (allauth serves the URLs of every installed provider: /accounts/github/login/
+without GitHub's client id, an unknown OpenID Connect id) is not found; a provider that does not
+answer when the login starts (its discovery document is fetched then) is allauth's login failure
+page, 502.
 
 A login through a provider that says an address of the account is verified verifies it here, and
 claims what waits for it (invitations, shared sheets) like a confirmation by e-mail."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -20,9 +23,12 @@ from .models import User
 if TYPE_CHECKING:
     from allauth.socialaccount.models import SocialLogin
 
+logger = logging.getLogger(__name__)
 
-class UnconfiguredProviderNotFound:
-    """Middleware: a provider without configuration is not found (404), not a server error."""
+
+class ProviderFailurePages:
+    """Middleware: a provider without configuration is not found (404); one that fails to answer
+    is allauth's login failure page (502). Neither is a server error."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -31,10 +37,19 @@ class UnconfiguredProviderNotFound:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        from allauth.socialaccount.helpers import render_authentication_error
         from allauth.socialaccount.models import SocialApp
+        from allauth.socialaccount.providers.base import ProviderException
+        from allauth.socialaccount.providers.oauth2.client import OAuth2Error
+        from requests import RequestException
 
         if isinstance(exception, SocialApp.DoesNotExist):
             return defaults.page_not_found(request, Http404("no such sign-in provider"))
+        if isinstance(exception, RequestException | OAuth2Error | ProviderException):
+            logger.warning("single sign-on: the provider failed at %s: %r", request.path, exception)
+            response = render_authentication_error(request, None, exception=exception)
+            response.status_code = 502
+            return response
         return None
 
 

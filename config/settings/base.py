@@ -195,8 +195,8 @@ INSTALLED_APPS += [
     "allauth.socialaccount.providers.google",
 ]
 SOCIALACCOUNT_PROVIDERS = sso_providers(os.environ)
-# allauth serves every installed provider's URLs: an unconfigured one answers 404 (not a 500).
-MIDDLEWARE += ["accounts.sso.UnconfiguredProviderNotFound"]
+# An unconfigured provider's URLs answer 404, a provider that does not answer 502 (not a 500).
+MIDDLEWARE += ["accounts.sso.ProviderFailurePages"]
 # A provider's *verified* address logs into the account that has it (and connects the provider to
 # it); an unverified one never does. Someone new gets an account at once, without a form, when the
 # provider gives an address no account has.

@@ -21,7 +21,7 @@ from accounts.invitations import invite_member
 from accounts.models import Membership, Role, User
 from config.settings.sso import sso_providers
 from tests.oidc_provider.process import NAME, PROVIDER_ID, sso_login
-from tests.realtime.servers import REPO, ServerProcess, server_env
+from tests.realtime.servers import REPO, ServerProcess, free_port, server_env
 
 from ..factories import user
 
@@ -182,6 +182,22 @@ def test_a_provider_that_is_not_configured_is_not_found(gridcast, path):
         session.get(f"{gridcast.http_url}{path}callback/", params={"code": "x", "state": "y"}),
     ):
         assert answer.status_code == 404, (path, answer.status_code, gridcast.log_tail())
+
+
+def test_a_provider_that_does_not_answer_gives_the_login_failure_page(oidc_provider, django_db_blocker):
+    down = _server(oidc_provider, django_db_blocker, GRIDCAST_OIDC_SERVER_URL=f"http://127.0.0.1:{free_port()}/o")
+    try:
+        session = requests.Session()
+        session.get(f"{down.http_url}/accounts/login/")
+        answer = session.post(
+            f"{down.http_url}/accounts/oidc/{PROVIDER_ID}/login/",
+            data={"csrfmiddlewaretoken": session.cookies["csrftoken"]},
+        )
+        assert answer.status_code == 502, down.log_tail()
+        assert "Third-Party Login Failure" in answer.text and "Gridcast" in answer.text
+        assert logged_in_as(session, down) is None
+    finally:
+        down.stop()
 
 
 def test_the_login_page_shows_the_configured_provider_only_and_keeps_the_password_form(gridcast):
