@@ -83,6 +83,11 @@ def test_a_verified_address_logs_into_the_account_that_has_it_and_connects_the_p
     assert logged_in_as(again, gridcast) == "ada@example.com"
 
 
+def test_the_login_goes_on_to_the_page_that_asked_for_it(gridcast):
+    session, answer = sso_login(gridcast.http_url, "newcomer", login_page="/accounts/login/?next=/tokens/")
+    assert answer.status_code == 200 and answer.url == f"{gridcast.http_url}/tokens/"
+
+
 def test_an_account_whose_address_was_verified_keeps_its_password(gridcast):
     ada = user(email="ada@example.com")
     EmailAddress.objects.create(user=ada, email="ada@example.com", verified=True, primary=True)

@@ -1,8 +1,10 @@
 """OIDCProvider: the test OpenID Connect provider as a process on a free loopback port, and the
 environment a Gridcast server needs to use it (gridcast_env)."""
 
+import html
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -118,15 +120,19 @@ class OIDCProvider:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def sso_login(gridcast_url, username, password=PASSWORD, session=None):
-    """Log in to Gridcast through the provider as a browser would (following every redirect), with
-    `session` (a requests.Session, new by default); returns (session, the last answer)."""
+def sso_login(gridcast_url, username, password=PASSWORD, session=None, login_page="/accounts/login/"):
+    """Log in to Gridcast through the provider as a browser would: press the provider's button on
+    `login_page` and log in at the provider, following every redirect, with `session` (a
+    requests.Session, new by default); returns (session, the last answer)."""
     import requests
 
     session = session or requests.Session()
-    session.get(f"{gridcast_url}/accounts/login/").raise_for_status()
+    page = session.get(f"{gridcast_url}{login_page}")
+    page.raise_for_status()
+    action = re.search(rf'<form method="post" action="(/accounts/oidc/{PROVIDER_ID}/login/[^"]*)"', page.text)
+    assert action, "no button of the provider on the login page"
     at_provider = session.post(
-        f"{gridcast_url}/accounts/oidc/{PROVIDER_ID}/login/",
+        f"{gridcast_url}{html.unescape(action.group(1))}",
         data={"csrfmiddlewaretoken": session.cookies["csrftoken"]},
     )
     assert "Test identity provider: log in" in at_provider.text, (at_provider.status_code, at_provider.url)
