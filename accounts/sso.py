@@ -5,8 +5,8 @@ without GitHub's client id, an unknown OpenID Connect id) is not found; a provid
 answer when the login starts (its discovery document is fetched then) is allauth's login failure
 page, 502.
 
-A login through a provider that says an address of the account is verified verifies it here, and
-claims what waits for it (invitations, shared sheets) like a confirmation by e-mail."""
+A login through a provider that says an address of the account is verified verifies it here, like a
+confirmation by e-mail: what waits for it (invitations, shared sheets) is claimed at the login."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views import defaults
 
-from .invitations import claim_invitations, normalize
+from .invitations import normalize
 from .models import User
 
 if TYPE_CHECKING:
@@ -53,33 +54,44 @@ class ProviderFailurePages:
         return None
 
 
-def confirm_provider_verified_addresses(user: User, sociallogin: SocialLogin) -> set[str]:
-    """The addresses of `user`'s account that the provider of `sociallogin` says are verified are
-    now verified here too (so that what waits for them is claimed, accounts/invitations.py); the
-    provider's other addresses are not added. Returns them (lower case)."""
+@transaction.atomic
+def sso_addresses_confirm(*, user: User, sociallogin: SocialLogin) -> set[str]:
+    """Before a login through a provider into `user`'s account: the account's addresses that the
+    provider says are verified are verified here too (the login then needs no confirmation e-mail,
+    and what waits for them is claimed at login, accounts/invitations.py); the provider's other
+    addresses are not added. When the provider's address found the account (allauth's e-mail
+    authentication) and the account had not verified it, the account's password is wiped first,
+    as allauth does: someone else may have signed up with the address and set it. Returns the
+    confirmed addresses (lower case)."""
     from allauth.account.models import EmailAddress
 
     said = {normalize(address.email) for address in sociallogin.email_addresses if address.verified}
-    own = {normalize(user.email)} | {
-        normalize(e) for e in EmailAddress.objects.filter(user=user).values_list("email", flat=True)
-    }
-    confirmed = said & own - {""}
-    for email in confirmed:
-        updated = EmailAddress.objects.filter(user=user, email__iexact=email).update(verified=True)
-        if not updated:
-            EmailAddress.objects.create(user=user, email=email, verified=True, primary=email == normalize(user.email))
+    rows = {normalize(a.email): a for a in EmailAddress.objects.filter(user=user)}
+    confirmed = said & ({normalize(user.email)} | set(rows)) - {""}
+    unconfirmed_before = {email for email in confirmed if not (email in rows and rows[email].verified)}
+    if unconfirmed_before and sociallogin.account.pk is None and user.has_usable_password():
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    for email in unconfirmed_before:
+        if email in rows:
+            EmailAddress.objects.filter(pk=rows[email].pk).update(verified=True)
+        else:
+            EmailAddress.objects.create(
+                user=user, email=email, verified=True, primary=email == normalize(user.email) and not rows
+            )
     return confirmed
 
 
-def _on_logged_in(request, user, sociallogin=None, **kwargs):
-    # allauth's user_logged_in, sent after the login (and after allauth wiped the password of an
-    # account whose address was not verified: confirming it earlier would spare that password).
-    if sociallogin is None or not confirm_provider_verified_addresses(user, sociallogin):
+def _on_pre_social_login(request, sociallogin, **kwargs):
+    # allauth's pre_social_login: the account is known (a connected provider account, or found by a
+    # verified address), the login not done yet. Only logins: connecting a provider to the account
+    # one is logged into does not touch another account found by its address.
+    if sociallogin.state.get("process", "login") != "login" or sociallogin.user is None or not sociallogin.user.pk:
         return
-    claim_invitations(user)
+    sso_addresses_confirm(user=sociallogin.user, sociallogin=sociallogin)
 
 
 def connect_signals() -> None:
-    from allauth.account.signals import user_logged_in
+    from allauth.socialaccount.signals import pre_social_login
 
-    user_logged_in.connect(_on_logged_in, dispatch_uid="gridcast-sso-logged-in")
+    pre_social_login.connect(_on_pre_social_login, dispatch_uid="gridcast-sso-pre-social-login")

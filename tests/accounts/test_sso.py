@@ -212,6 +212,40 @@ def test_the_login_page_shows_the_configured_provider_only_and_keeps_the_passwor
     assert 'name="password"' in page
 
 
+# --- e-mail verification required (production's default) ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def verifying(oidc_provider, django_db_setup, django_db_blocker):
+    server = _server(oidc_provider, django_db_blocker, ACCOUNT_EMAIL_VERIFICATION="mandatory")
+    yield server
+    server.stop()
+
+
+def test_with_verification_required_the_provider_verifies_an_unconfirmed_address_and_its_invitations(
+    verifying, workspace
+):
+    invite_member(workspace=workspace, email="ada@example.com", role="viewer", by_role=Role.OWNER)
+    ada = user(email="ada@example.com")  # signed up, never confirmed the address
+    EmailAddress.objects.create(user=ada, email="ada@example.com", verified=False, primary=True)
+    session, answer = sso_login(verifying.http_url, "ada")
+    assert answer.url == f"{verifying.http_url}/", verifying.log_tail()
+    assert logged_in_as(session, verifying) == "ada@example.com"
+    assert EmailAddress.objects.get(user=ada).verified
+    assert Membership.objects.get(workspace=workspace, user=ada).role == Role.VIEWER
+    ada.refresh_from_db()
+    assert not ada.has_usable_password()  # set while nobody had verified the address
+
+
+def test_with_verification_required_an_unverified_address_must_be_confirmed_by_e_mail_first(verifying, workspace):
+    invite_member(workspace=workspace, email="victim@example.com", role="editor", by_role=Role.OWNER)
+    session, answer = sso_login(verifying.http_url, "mallory")
+    assert answer.url == f"{verifying.http_url}/accounts/confirm-email/"
+    assert logged_in_as(session, verifying) is None
+    assert not EmailAddress.objects.filter(email="victim@example.com", verified=True).exists()
+    assert not Membership.objects.filter(workspace=workspace, user__email="victim@example.com").exists()
+
+
 # --- single sign-on only -----------------------------------------------------------------------
 
 
