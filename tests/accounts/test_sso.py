@@ -138,6 +138,33 @@ def _started(server):
 CALLBACK = f"/accounts/oidc/{PROVIDER_ID}/login/callback/"
 
 
+def test_a_password_user_connects_the_provider_from_the_account_pages(gridcast):
+    bob = user(email="bob@example.com")
+    session = requests.Session()
+    session.get(f"{gridcast.http_url}/accounts/login/")
+    session.post(
+        f"{gridcast.http_url}/accounts/login/",
+        data={
+            "login": "bob@example.com",
+            "password": "pass-word-123",
+            "csrfmiddlewaretoken": session.cookies["csrftoken"],
+        },
+    )
+    assert logged_in_as(session, gridcast) == "bob@example.com"
+    account_page = session.get(f"{gridcast.http_url}/accounts/email/").text
+    assert 'href="/accounts/3rdparty/"' in account_page  # the account pages' tab
+
+    session, answer = sso_login(gridcast.http_url, "newcomer", session=session, login_page="/accounts/3rdparty/")
+    assert answer.url == f"{gridcast.http_url}/accounts/3rdparty/", gridcast.log_tail()
+    assert SocialAccount.objects.get(provider=PROVIDER_ID).user == bob
+    bob.refresh_from_db()
+    assert bob.check_password("pass-word-123")  # connecting changes nothing else
+    assert not User.objects.filter(email="newcomer@example.com").exists()
+    # The provider now logs into Bob's account.
+    again, _ = sso_login(gridcast.http_url, "newcomer")
+    assert logged_in_as(again, gridcast) == "bob@example.com"
+
+
 def test_a_cancelled_login_ends_on_the_cancelled_page(gridcast):
     session, state = _started(gridcast)
     answer = session.get(f"{gridcast.http_url}{CALLBACK}", params={"error": "access_denied", "state": state})
@@ -311,6 +338,7 @@ def test_providers_come_from_the_environment_and_only_configured_ones_exist():
         }
     )
     assert set(providers) == {"openid_connect", "github"}
+    assert set(sso_providers({"GRIDCAST_GOOGLE_CLIENT_ID": "g", "GRIDCAST_GOOGLE_CLIENT_SECRET": "s"})) == {"google"}
     (app,) = providers["openid_connect"]["APPS"]
     assert app["provider_id"] == "oidc" and app["name"] == "Single sign-on"
     assert app["settings"]["server_url"] == "https://id.example.com/realms/main"
