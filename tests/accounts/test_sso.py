@@ -19,11 +19,14 @@ from django.core.exceptions import ImproperlyConfigured
 
 from accounts.invitations import invite_member
 from accounts.models import Membership, Role, User
+from accounts.permissions import Access
 from config.settings.sso import sso_providers
+from sheets.permissions import sheet_access
+from sheets.sharing import share_sheet
 from tests.oidc_provider.process import NAME, PROVIDER_ID, sso_login
 from tests.realtime.servers import REPO, ServerProcess, free_port, server_env
 
-from ..factories import user
+from ..factories import WorkspaceFactory, make_sheet, member, user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -115,11 +118,16 @@ def test_an_unverified_address_never_logs_into_the_account_that_has_it(gridcast)
     assert User.objects.filter(email__iexact="victim@example.com").count() == 1
 
 
-def test_a_pending_invitation_is_claimed_at_sign_up_through_the_provider(gridcast, workspace):
+def test_a_pending_invitation_and_a_shared_sheet_are_claimed_at_sign_up_through_the_provider(gridcast, workspace):
     invite_member(workspace=workspace, email="grace@example.com", role="editor", by_role=Role.OWNER)
+    elsewhere = WorkspaceFactory()
+    shared = make_sheet(elsewhere, member(elsewhere, Role.OWNER), name="Shared")
+    share_sheet(sheet=shared, email="grace@example.com", level="view")
     session, answer = sso_login(gridcast.http_url, "grace")
     assert answer.url == f"{gridcast.http_url}/", gridcast.log_tail()
-    assert Membership.objects.get(workspace=workspace, user__email="grace@example.com").role == Role.EDITOR
+    grace = User.objects.get(email="grace@example.com")
+    assert Membership.objects.get(workspace=workspace, user=grace).role == Role.EDITOR
+    assert sheet_access(grace, shared) == Access.VIEW
 
 
 def _started(server):
