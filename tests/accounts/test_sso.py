@@ -240,6 +240,26 @@ def test_a_provider_that_does_not_answer_gives_the_login_failure_page(oidc_provi
         down.stop()
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/accounts/3rdparty/",
+        "/accounts/3rdparty/signup/",
+        "/accounts/3rdparty/login/cancelled/",
+        "/accounts/3rdparty/login/error/",
+        "/accounts/social/signup/",
+        f"/accounts/oidc/{PROVIDER_ID}/login/callback/?state=%00&code=%ff",
+    ],
+)
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_the_social_account_pages_never_answer_a_500_to_anyone(client, path, method):
+    for who in (None, user()):
+        if who is not None:
+            client.force_login(who)
+        answer = getattr(client, method)(path, {"account": "999", "email": "\x00"} if method == "post" else None)
+        assert answer.status_code < 500, (path, method, who)
+
+
 def test_the_login_page_shows_the_configured_provider_only_and_keeps_the_password_form(gridcast):
     page = requests.get(f"{gridcast.http_url}/accounts/login/").text
     assert f'action="/accounts/oidc/{PROVIDER_ID}/login/?process=login"' in page and NAME in page
