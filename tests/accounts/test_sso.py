@@ -27,6 +27,7 @@ from tests.oidc_provider.process import NAME, PROVIDER_ID, sso_login
 from tests.realtime.servers import REPO, ServerProcess, free_port, server_env
 
 from ..factories import WorkspaceFactory, make_sheet, member, user
+from .test_production_settings import STRONG_KEY, check_deploy
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -428,3 +429,16 @@ def test_sso_only_without_a_provider_refuses_to_start(environ, message):
     )
     assert started.returncode != 0
     assert "ImproperlyConfigured" in started.stderr and message in started.stderr
+
+
+def test_a_production_server_with_sso_only_passes_the_deploy_check():
+    # allauth refuses SOCIALACCOUNT_ONLY beside e-mail verification (production's default) or allauth.mfa.
+    code, output = check_deploy(
+        SECRET_KEY=STRONG_KEY,
+        GRIDCAST_SSO_ONLY="1",
+        GRIDCAST_GITHUB_CLIENT_ID="gh",
+        GRIDCAST_GITHUB_CLIENT_SECRET="gh-secret",
+    )
+    assert code == 0, output
+    code, output = check_deploy(SECRET_KEY=STRONG_KEY, GRIDCAST_SSO_ONLY="1")
+    assert code != 0 and "no single sign-on provider is configured" in output
