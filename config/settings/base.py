@@ -203,6 +203,8 @@ MIDDLEWARE += ["accounts.sso.ProviderFailurePages"]
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
 SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
 SOCIALACCOUNT_AUTO_SIGNUP = True
+# Ask every provider for the addresses and whether they are verified (GitHub: its e-mails API).
+SOCIALACCOUNT_QUERY_EMAIL = True
 # GRIDCAST_SSO_ONLY=1: accounts only through the providers (no password login, sign-up or reset;
 # the login page shows the provider buttons). The Django admin keeps its own password login, for
 # staff (a way in when the provider is down), with allauth's login limits (accounts/admin_login.py).
