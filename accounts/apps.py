@@ -6,7 +6,8 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and workspaces"
 
     def ready(self):
-        from . import audit, invitations
+        from . import audit, invitations, sso
 
         invitations.connect_signals()
+        sso.connect_signals()
         audit.connect_signals()

@@ -8,7 +8,9 @@ until an account verifies it. And someone with the right to invite probes which 
 accounts: the answer is the same whether or not an account has the address, verified or not.
 
 With ACCOUNT_EMAIL_VERIFICATION = "none" (the development default: nobody can verify) an
-account's own address counts as verified. Production runs with "mandatory".
+account's own address counts as verified. Production runs with "mandatory". With single sign-on
+only (SOCIALACCOUNT_ONLY) addresses are verified by the provider alone (its email_verified claim,
+kept by allauth as a verified EmailAddress), as with "mandatory".
 """
 
 import datetime as dt
@@ -39,7 +41,7 @@ def normalize(email: str | None) -> str:
 
 
 def verification_required() -> bool:
-    return settings.ACCOUNT_EMAIL_VERIFICATION != "none"
+    return settings.ACCOUNT_EMAIL_VERIFICATION != "none" or settings.SOCIALACCOUNT_ONLY
 
 
 def verified_addresses(user: User) -> set[str]:

@@ -117,3 +117,13 @@ def api():
         return client
 
     return client_for
+
+
+@pytest.fixture(scope="session")
+def oidc_provider():
+    """A real OpenID Connect provider (tests/oidc_provider/), running on loopback for the session."""
+    from .oidc_provider.process import OIDCProvider
+
+    provider = OIDCProvider().start()
+    yield provider
+    provider.close()

@@ -4,6 +4,9 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from .sso import sso_providers
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("GRIDCAST_VAR_DIR", BASE_DIR / "var"))
@@ -180,6 +183,49 @@ EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.conso
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "gridcast@localhost")
 # Where the file-based e-mail backend (EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend) writes.
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+
+# --- Single sign-on (django-allauth social accounts; README, "Single sign-on") ---------------------
+# Providers come from the environment (config/settings/sso.py), none by default: a generic OpenID
+# Connect provider (GRIDCAST_OIDC_SERVER_URL, GRIDCAST_OIDC_CLIENT_ID, GRIDCAST_OIDC_CLIENT_SECRET,
+# GRIDCAST_OIDC_ID for its URLs, default "oidc", GRIDCAST_OIDC_NAME for its button, default
+# "Single sign-on"), GitHub (GRIDCAST_GITHUB_CLIENT_ID/_SECRET) and Google
+# (GRIDCAST_GOOGLE_CLIENT_ID/_SECRET). Only configured providers get a button.
+INSTALLED_APPS += [
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.github",
+    "allauth.socialaccount.providers.google",
+]
+SOCIALACCOUNT_PROVIDERS = sso_providers(os.environ)
+# An unconfigured provider's URLs answer 404, a provider that does not answer 502 (not a 500).
+MIDDLEWARE += ["accounts.sso.ProviderFailurePages"]
+# A provider's *verified* address logs into the account that has it (and connects the provider to
+# it); an unverified one never does. Someone new gets an account at once, without a form, when the
+# provider gives an address no account has.
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_AUTO_SIGNUP = True
+# Ask every provider for the addresses and whether they are verified (GitHub: its e-mails API).
+SOCIALACCOUNT_QUERY_EMAIL = True
+# GRIDCAST_SSO_ONLY=1: accounts only through the providers (no password login, sign-up or reset;
+# the login page shows the provider buttons). The Django admin keeps its own password login, for
+# staff (a way in when the provider is down), with allauth's login limits (accounts/admin_login.py).
+SOCIALACCOUNT_ONLY = env_bool("GRIDCAST_SSO_ONLY", False)
+if SOCIALACCOUNT_ONLY:
+    if not SOCIALACCOUNT_PROVIDERS:
+        raise ImproperlyConfigured(
+            "GRIDCAST_SSO_ONLY is set but no single sign-on provider is configured: set GRIDCAST_OIDC_SERVER_URL, "
+            "GRIDCAST_OIDC_CLIENT_ID and GRIDCAST_OIDC_CLIENT_SECRET (or GitHub's or Google's client id and secret)"
+        )
+    if os.environ.get("ACCOUNT_EMAIL_VERIFICATION", "none") != "none":
+        raise ImproperlyConfigured(
+            "GRIDCAST_SSO_ONLY cannot be combined with ACCOUNT_EMAIL_VERIFICATION: with single sign-on only, "
+            "the provider verifies addresses (unset ACCOUNT_EMAIL_VERIFICATION)"
+        )
+    ACCOUNT_EMAIL_VERIFICATION = "none"
+    # The provider asks for the second factor: allauth refuses allauth.mfa beside SOCIALACCOUNT_ONLY.
+    INSTALLED_APPS = [app for app in INSTALLED_APPS if app != "allauth.mfa"]
+# --- end of single sign-on -------------------------------------------------------------------------
 
 # django-guardian: no anonymous user object is needed.
 ANONYMOUS_USER_NAME = None

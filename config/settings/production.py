@@ -15,7 +15,14 @@ from django.core.checks.security.base import (
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import DEVELOPMENT_SECRET_KEY, SUPERSET, SUPERSET_DEVELOPMENT_SECRETS, env_bool, env_list
+from .base import (
+    DEVELOPMENT_SECRET_KEY,
+    SOCIALACCOUNT_ONLY,
+    SUPERSET,
+    SUPERSET_DEVELOPMENT_SECRETS,
+    env_bool,
+    env_list,
+)
 
 if env_bool("DEBUG"):
     raise ImproperlyConfigured(
@@ -75,8 +82,10 @@ SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 
 # Sign-up asks for the e-mail address to be confirmed before the first login, and access given by
-# e-mail waits for a verified address (accounts/invitations.py).
-ACCOUNT_EMAIL_VERIFICATION = os.environ.get("ACCOUNT_EMAIL_VERIFICATION", "mandatory")
+# e-mail waits for a verified address (accounts/invitations.py). With single sign-on only
+# (GRIDCAST_SSO_ONLY) the provider verifies addresses: base.py sets "none".
+if not SOCIALACCOUNT_ONLY:
+    ACCOUNT_EMAIL_VERIFICATION = os.environ.get("ACCOUNT_EMAIL_VERIFICATION", "mandatory")
 
 # Superset, when configured (SUPERSET_URL set), must not run on the development secrets: anyone who
 # knows them could sign guest tokens for any dashboard or log in as its admin.
