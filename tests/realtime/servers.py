@@ -131,7 +131,7 @@ class RedisProcess:
 
 
 class ServerProcess:
-    """One ASGI server process running config.asgi:application with the test settings."""
+    """One ASGI server process running tests.asgi:application (config.asgi's) with the test settings."""
 
     KINDS = ("uvicorn", "daphne")
 
@@ -147,7 +147,7 @@ class ServerProcess:
         if self.kind == "uvicorn":
             return [
                 str(BIN / "uvicorn"),
-                "config.asgi:application",
+                "tests.asgi:application",
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -158,7 +158,7 @@ class ServerProcess:
                 "--log-level",
                 os.environ.get("GC_TEST_SERVER_LOG", "warning"),
             ]
-        return [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.port), "-v", "1", "config.asgi:application"]
+        return [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(self.port), "-v", "1", "tests.asgi:application"]
 
     @property
     def http_url(self):
