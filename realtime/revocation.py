@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
 
+from allauth.mfa.models import Authenticator
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import (
@@ -49,7 +50,7 @@ from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare
 from guardian.models import UserObjectPermission
 
-from accounts.models import ApiToken, Membership, User
+from accounts.models import ApiToken, Membership, User, Workspace
 from core.errors import GridcastError
 
 from .layers import group_send
@@ -102,6 +103,24 @@ def _share_changed(sender, instance, **kwargs):
 
 @receiver(post_delete, sender=ApiToken)
 def _token_revoked(sender, instance, **kwargs):
+    announce(instance.user_id)
+
+
+@receiver(post_save, sender=Workspace)
+def _two_factor_required(sender, instance, created, update_fields=None, **kwargs):
+    """A workspace that requires two-factor authentication (now) ends the connections of its
+    members who have none (accounts.permissions gives them nothing)."""
+    if created or not instance.require_two_factor:
+        return
+    if update_fields is not None and "require_two_factor" not in update_fields:
+        return
+    for user_id in Membership.objects.filter(workspace=instance).values_list("user_id", flat=True):
+        announce(user_id)
+
+
+@receiver(post_delete, sender=Authenticator)
+def _authenticator_removed(sender, instance, **kwargs):
+    """The last second factor gone: workspaces that require one refuse the user's connections."""
     announce(instance.user_id)
 
 

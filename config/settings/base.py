@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",  # allauth's security key list ("last used 3 minutes ago")
     "channels",
     "rest_framework",
     "drf_spectacular",
@@ -48,6 +49,7 @@ INSTALLED_APPS = [
     "django_vite",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
     "guardian",
     "core",
     "accounts",
@@ -66,6 +68,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # A member of a workspace that requires two-factor authentication and has none is sent to set
+    # it up before any other page (accounts/two_factor.py).
+    "accounts.two_factor.TwoFactorRequired",
     "core.pages.DomainErrorPages",
 ]
 
@@ -178,6 +183,16 @@ EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.conso
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "gridcast@localhost")
 # Where the file-based e-mail backend (EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend) writes.
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+
+# django-allauth's two-factor authentication (/accounts/2fa/): an authenticator app (TOTP),
+# recovery codes, and WebAuthn security keys and passkeys. A user with an authenticator app or a
+# security key is asked for it after the password. Passkeys also log in without a password (the
+# "Sign in with a passkey" button). Browsers allow WebAuthn only on https:// or http://localhost
+# (not http://127.0.0.1), and allauth checks the origin, so MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN
+# stays off. MFA_TOTP_ISSUER: the name authenticator apps show for the account.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_TOTP_ISSUER = os.environ.get("MFA_TOTP_ISSUER", "Gridcast")
 
 # django-guardian: no anonymous user object is needed.
 ANONYMOUS_USER_NAME = None

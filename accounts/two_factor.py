@@ -1,0 +1,67 @@
+"""Workspaces that require two-factor authentication of their members: who is missing it, and the
+middleware that sends them to set it up. The access checks themselves (REST, pages, sockets, API
+tokens) are in accounts.permissions, which asks `has_two_factor`."""
+
+from collections.abc import Callable
+
+from allauth.mfa.models import Authenticator
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+
+from .models import User, Workspace
+
+# An authenticator app or a security key (passkey). Recovery codes alone are not a second factor:
+# allauth asks for none at login when they are all a user has.
+SECOND_FACTORS = (Authenticator.Type.TOTP, Authenticator.Type.WEBAUTHN)
+
+
+def has_two_factor(user: User) -> bool:
+    return Authenticator.objects.filter(user_id=user.pk, type__in=SECOND_FACTORS).exists()
+
+
+def workspaces_requiring(user: User) -> list[Workspace]:
+    """The workspaces of the user that require two-factor authentication and that the user cannot
+    reach for want of it (none when the user has it)."""
+    if not user.is_authenticated:
+        return []
+    requiring = list(Workspace.objects.filter(memberships__user=user, require_two_factor=True).order_by("name"))
+    if not requiring or has_two_factor(user):
+        return []
+    return requiring
+
+
+def two_factor_missing(user: User) -> bool:
+    """The user belongs to a workspace that requires two-factor authentication and has none."""
+    return bool(workspaces_requiring(user))
+
+
+def missing_message(workspaces: list[Workspace]) -> str:
+    names = ", ".join(workspace.name for workspace in workspaces[:3]) + ("…" if len(workspaces) > 3 else "")
+    return (
+        f"{names} {'requires' if len(workspaces) == 1 else 'require'} two-factor authentication. "
+        "Set up an authenticator app or a security key (Account, Two-factor authentication)."
+    )
+
+
+# Pages a person missing two-factor may still open: the 2FA pages and the rest of the account area
+# (log out, verify the e-mail address allauth asks for before adding an authenticator, reauthenticate),
+# static files, and the REST API (which refuses those workspaces itself, with 403).
+_OPEN_PREFIXES = ("/accounts/", "/static/", "/favicon.ico", "/api/")
+
+
+class TwoFactorRequired:
+    """Sends a logged-in member of a workspace that requires two-factor authentication, who has
+    none, to the two-factor page before any other page, saying which workspace requires it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and not request.path.startswith(_OPEN_PREFIXES):
+            requiring = workspaces_requiring(user)
+            if requiring:
+                messages.warning(request, missing_message(requiring))
+                return redirect("mfa_activate_totp")
+        return self.get_response(request)
