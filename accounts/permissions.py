@@ -10,7 +10,7 @@ from enum import IntEnum
 from core.errors import NotFound, PermissionDenied
 
 from .models import Membership, Role, User, Workspace
-from .two_factor import has_two_factor, missing_message
+from .two_factor import has_two_factor, missing_message, workspaces_requiring
 
 
 class Access(IntEnum):
@@ -59,6 +59,12 @@ def lacks_required_two_factor(user: User, workspace_id: int) -> bool:
     """The user is a member of the workspace, which requires two-factor authentication, and has none."""
     membership = _membership(user, workspace_id)
     return membership is not None and membership[1] and not has_two_factor(user)
+
+
+def refused_workspace_ids(user: User) -> list[int]:
+    """The workspaces of the user that refuse them for want of two-factor authentication: lists
+    (workspaces, sheets, the home page, the bell) leave them out, as workspace_role does."""
+    return [workspace.pk for workspace in workspaces_requiring(user)]
 
 
 def check_two_factor(user: User, workspace_id: int) -> None:

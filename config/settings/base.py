@@ -193,6 +193,13 @@ EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_PASSKEY_LOGIN_ENABLED = True
 MFA_TOTP_ISSUER = os.environ.get("MFA_TOTP_ISSUER", "Gridcast")
+# A forged security key answer is an "Incorrect code." error, not a 500 (accounts/webauthn_forms.py).
+MFA_FORMS = {
+    "add_webauthn": "accounts.webauthn_forms.AddSecurityKeyForm",
+    "authenticate_webauthn": "accounts.webauthn_forms.AuthenticateSecurityKeyForm",
+    "login_webauthn": "accounts.webauthn_forms.LoginSecurityKeyForm",
+    "reauthenticate_webauthn": "accounts.webauthn_forms.ReauthenticateSecurityKeyForm",
+}
 
 # django-guardian: no anonymous user object is needed.
 ANONYMOUS_USER_NAME = None
