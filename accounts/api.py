@@ -114,7 +114,10 @@ class WorkspaceList(APIView):
             raise PermissionDenied("a workspace-scoped token cannot create workspaces")
         serializer = WorkspaceSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        workspace = services.workspace_create(name=serializer.validated_data["name"], owner=request.user)
+        with transaction.atomic():
+            workspace = services.workspace_create(name=serializer.validated_data["name"], owner=request.user)
+            if serializer.validated_data.get("require_two_factor"):
+                services.workspace_two_factor_set(workspace=workspace, required=True, by_user=request.user)
         return Response(WorkspaceSerializer(workspace, context={"request": request}).data, status=201)
 
 

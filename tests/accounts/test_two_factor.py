@@ -228,6 +228,16 @@ def test_owners_and_admins_turn_the_requirement_on_and_off_over_rest(api, worksp
     assert api(owner).get(URL.format(workspace.pk)).json()["require_two_factor"] is False
 
 
+def test_a_new_workspace_may_require_it_from_the_start_if_its_creator_has_it(api):
+    creator = user()
+    refused = api(creator).post("/api/v1/workspaces/", {"name": "Safe", "require_two_factor": True}, format="json")
+    assert refused.status_code == 409 and not Workspace.objects.filter(name="Safe").exists()
+    with_two_factor(creator)
+    made = api(creator).post("/api/v1/workspaces/", {"name": "Safe", "require_two_factor": True}, format="json")
+    assert made.status_code == 201 and made.json()["require_two_factor"] is True
+    assert Workspace.objects.get(name="Safe").require_two_factor
+
+
 def test_turning_it_on_without_two_factor_yourself_is_refused(api, workspace, owner):
     answer = api(owner).patch(URL.format(workspace.pk), {"require_two_factor": True}, format="json")
     assert answer.status_code == 409
@@ -320,10 +330,8 @@ def test_token_creation_is_refused_until_two_factor_then_allowed(api, workspace,
 
 def test_the_tokens_page_refuses_too(client, workspace, required):
     _, editor, _ = required
-    with_two_factor(editor)  # to reach the page past the middleware
-    Authenticator.objects.filter(user=editor).delete()
     client.force_login(editor)
-    # The page itself sends them to set up two-factor; the form's POST creates nothing either.
+    # The page sends them to set up two-factor (its form calls the same service as the API).
     answer = client.post("/tokens/", {"name": "ci"})
     assert answer.status_code == 302 and answer["Location"] == "/accounts/2fa/totp/activate/"
     assert not ApiToken.objects.filter(user=editor).exists()
