@@ -50,6 +50,13 @@ def missing_message(workspaces: list[Workspace]) -> str:
 _OPEN_PREFIXES = ("/accounts/", "/static/", "/favicon.ico", "/api/")
 
 
+def _is_page_visit(request: HttpRequest) -> bool:
+    """A page opened (GET), not an event stream nor a form or script's POST: the bell's stream of
+    the 2FA page itself, sent to that page, would load it again and change the secret it shows.
+    Everything else is refused where access is checked (accounts.permissions)."""
+    return request.method in ("GET", "HEAD") and "text/event-stream" not in request.headers.get("Accept", "")
+
+
 class TwoFactorRequired:
     """Sends a logged-in member of a workspace that requires two-factor authentication, who has
     none, to the two-factor page before any other page, saying which workspace requires it."""
@@ -59,7 +66,12 @@ class TwoFactorRequired:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated and not request.path.startswith(_OPEN_PREFIXES):
+        if (
+            user is not None
+            and user.is_authenticated
+            and _is_page_visit(request)
+            and not request.path.startswith(_OPEN_PREFIXES)
+        ):
             requiring = workspaces_requiring(user)
             if requiring:
                 messages.warning(request, missing_message(requiring))

@@ -14,7 +14,7 @@ from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.test import Client
 
-from accounts.models import ApiToken, Role, Workspace
+from accounts.models import ApiToken, Membership, Role, Workspace
 from accounts.two_factor import two_factor_missing
 
 from ..factories import make_sheet, member, user
@@ -331,10 +331,31 @@ def test_token_creation_is_refused_until_two_factor_then_allowed(api, workspace,
 def test_the_tokens_page_refuses_too(client, workspace, required):
     _, editor, _ = required
     client.force_login(editor)
-    # The page sends them to set up two-factor (its form calls the same service as the API).
-    answer = client.post("/tokens/", {"name": "ci"})
-    assert answer.status_code == 302 and answer["Location"] == "/accounts/2fa/totp/activate/"
+    assert client.get("/tokens/")["Location"] == "/accounts/2fa/totp/activate/"  # the page: set it up first
+    answer = client.post("/tokens/", {"name": "ci"})  # its form, posted anyway
+    assert answer.status_code == 200
+    assert "requires two-factor authentication" in html.unescape(answer.content.decode())
     assert not ApiToken.objects.filter(user=editor).exists()
+
+
+def test_event_streams_are_not_sent_to_the_two_factor_page(client, workspace, required):
+    """The bell's stream (an EventSource on every page), sent there, would load the activation page
+    and change the secret it shows; streams are refused by the access checks instead (the browser
+    test goes through the real bell)."""
+    _, editor, _ = required
+    client.force_login(editor)
+    assert client.get("/tokens/", headers={"Accept": "text/event-stream"}).status_code == 200
+    assert client.get("/tokens/", headers={"Accept": "text/html"}).status_code == 302
+
+
+def test_a_members_page_post_of_a_refused_workspace_is_refused(client, workspace, required):
+    _, editor, _ = required
+    Membership.objects.filter(user=editor).update(role=Role.ADMIN)
+    client.force_login(editor)
+    answer = client.post(f"/workspaces/{workspace.pk}/members/", {"action": "two_factor", "required": "0"})
+    assert answer.status_code == 403
+    workspace.refresh_from_db()
+    assert workspace.require_two_factor
 
 
 def test_login_sends_a_member_without_two_factor_to_set_it_up(client, workspace, required):

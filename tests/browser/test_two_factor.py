@@ -11,7 +11,7 @@ from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.conf import settings
 from django.test import Client
 
-from accounts.models import Role
+from accounts.models import Role, Workspace
 from tests.factories import member
 
 from .conftest import screenshot
@@ -114,3 +114,20 @@ def test_a_passkey_from_a_virtual_authenticator_logs_in_without_a_password(chrom
         page.wait_for_selector(f"[data-workspace-id='{workspace.pk}']")
     finally:
         context.close()
+
+
+def test_a_member_of_a_workspace_that_requires_it_is_sent_to_set_it_up_at_login(open_as, workspace):
+    Workspace.objects.filter(pk=workspace.pk).update(require_two_factor=True)
+    person = member(workspace, Role.VIEWER)
+    page = open_as(None, "/accounts/login/")
+    page.fill("input[name=login]", person.email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("form.auth-form button[type=submit]")
+    page.wait_for_selector(f"text={workspace.name} requires two-factor authentication")
+    give_password_again(page)
+    page.wait_for_url("**/accounts/2fa/totp/activate/")
+    page.fill("input[name=code]", totp_code(page.input_value("#authenticator_secret")))
+    page.click("form.auth-form button[type=submit]")
+    page.wait_for_url("**/accounts/2fa/recovery-codes/")
+    page.goto("/")
+    page.wait_for_selector(f"[data-workspace-id='{workspace.pk}']")
