@@ -102,6 +102,21 @@ def test_a_wrong_code_is_refused_with_a_clear_message(client, code):
     assert "_auth_user_id" not in client.session
 
 
+def test_guessing_codes_is_cut_short(client):
+    """allauth counts wrong codes with the failed-login limit (5 per 5 minutes per account): past
+    it, even the right code is refused for a while."""
+    person = user()
+    secret, _ = turn_on_totp(client, person)
+    client = logged_out(client)
+    log_in(client, person)
+    wrong = "000000" if totp_code(secret) != "000000" else "111111"
+    answers = [client.post("/accounts/2fa/authenticate/", {"code": wrong}).content.decode() for _ in range(6)]
+    assert "Too many failed login attempts" in answers[-1]
+    right = client.post("/accounts/2fa/authenticate/", {"code": totp_code(secret)})
+    assert right.status_code == 200 and "Too many failed login attempts" in right.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
 def test_a_wrong_activation_code_turns_nothing_on(client):
     person = user()
     log_in(client, person)
