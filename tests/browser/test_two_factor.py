@@ -41,7 +41,10 @@ def test_enable_totp_then_log_in_with_it(open_as, workspace):
     page.click("a[href='/accounts/2fa/totp/activate/']")
     give_password_again(page)
     page.wait_for_url("**/accounts/2fa/totp/activate/")
-    assert page.locator("img[src^='data:image/svg+xml;base64,']").is_visible()  # the QR code
+    qr = page.locator("img.qr[src^='data:image/svg+xml;base64,']")
+    assert qr.is_visible()
+    # Readable on the dark theme too: dark modules on white.
+    assert qr.evaluate("img => getComputedStyle(img).backgroundColor") == "rgb(255, 255, 255)"
     secret = page.input_value("#authenticator_secret")
     screenshot(page, "two-factor-activate")
     page.fill("input[name=code]", totp_code(secret))
