@@ -193,6 +193,25 @@ def test_the_two_factor_pages_render_in_the_account_area(client):
     assert 'href="/accounts/2fa/"' in client.get("/accounts/password/change/").content.decode()  # the tab
 
 
+def test_the_pages_of_an_account_with_two_factor_render(client):
+    person = user()
+    turn_on_totp(client, person)
+    index = client.get("/accounts/2fa/").content.decode()
+    assert "Authentication using an authenticator app is active." in index
+    assert "There are 10 out of 10 recovery codes available." in index
+    for path in (
+        "/accounts/2fa/totp/deactivate/",
+        "/accounts/2fa/recovery-codes/",
+        "/accounts/2fa/recovery-codes/generate/",
+    ):
+        assert client.get(path).status_code == 200, path
+    download = client.get("/accounts/2fa/recovery-codes/download/")
+    assert download.status_code == 200 and download["Content-Type"].startswith("text/plain")
+    # Turning the app off (the password again, then confirm) leaves no second factor.
+    client.post("/accounts/2fa/totp/deactivate/")
+    assert not Authenticator.objects.filter(user=person, type=Authenticator.Type.TOTP).exists()
+
+
 def test_security_keys_list_and_removal_pages(client):
     person = user()
     log_in(client, person)
@@ -203,6 +222,7 @@ def test_security_keys_list_and_removal_pages(client):
     listing = client.get("/accounts/2fa/webauthn/")
     assert listing.status_code == 200 and "Desk key" in listing.content.decode()
     assert client.get(f"/accounts/2fa/webauthn/keys/{key.pk}/remove/").status_code == 200
+    assert client.get(f"/accounts/2fa/webauthn/keys/{key.pk}/edit/").status_code == 200
     assert client.post(f"/accounts/2fa/webauthn/keys/{key.pk}/remove/").status_code == 302
     assert not Authenticator.objects.filter(pk=key.pk).exists()
     # Someone else's key, or none: not found.
