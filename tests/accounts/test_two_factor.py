@@ -16,6 +16,7 @@ from django.test import Client
 
 from accounts.models import ApiToken, Membership, Role, Workspace
 from accounts.two_factor import two_factor_missing
+from sheets import services
 
 from ..factories import make_sheet, member, user
 
@@ -351,8 +352,6 @@ def test_a_member_without_two_factor_is_refused_the_workspace_with_a_reason(api,
     assert api(editor).get("/api/v1/workspaces/").json() == []
     assert [w["id"] for w in api(owner).get("/api/v1/workspaces/").json()] == [workspace.pk]
     # A sheet shared with them individually is no way around it.
-    from sheets import services
-
     services.sheet_share(sheet=sheet, user=editor, level="edit")
     assert api(editor).get(f"/api/v1/sheets/{sheet.pk}/").status_code == 403
     # Other workspaces are not affected, and the outsider learns nothing.
