@@ -29,7 +29,8 @@ class UserAdmin(BaseUserAdmin):
 
 @admin.register(Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
-    list_display = ["name", "member_count", "created_at"]
+    list_display = ["name", "member_count", "require_two_factor", "created_at"]
+    list_filter = ["require_two_factor"]
     search_fields = ["name", "memberships__user__email"]
     date_hierarchy = "created_at"
     inlines = [MembershipInline]

@@ -1,5 +1,6 @@
 """REST API for workspaces, their members and the user's API tokens."""
 
+from django.db import transaction
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -38,8 +39,14 @@ class WorkspaceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Workspace
-        fields = ["id", "name", "created_at", "role"]
+        fields = ["id", "name", "created_at", "role", "require_two_factor"]
         read_only_fields = ["id", "created_at", "role"]
+        extra_kwargs = {
+            "require_two_factor": {
+                "help_text": "Members without an authenticator app or a security key get nothing of the "
+                "workspace (403). Owners and admins set it; turning it on needs two-factor on your own account."
+            }
+        }
 
     def get_role(self, workspace) -> str | None:
         return permissions.workspace_role(self.context["request"].user, workspace.pk)
@@ -111,7 +118,10 @@ class WorkspaceList(APIView):
             raise PermissionDenied("a workspace-scoped token cannot create workspaces")
         serializer = WorkspaceSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        workspace = services.workspace_create(name=serializer.validated_data["name"], owner=request.user)
+        with transaction.atomic():
+            workspace = services.workspace_create(name=serializer.validated_data["name"], owner=request.user)
+            if serializer.validated_data.get("require_two_factor"):
+                services.workspace_two_factor_set(workspace=workspace, required=True, by_user=request.user)
         return Response(WorkspaceSerializer(workspace, context={"request": request}).data, status=201)
 
 
@@ -125,7 +135,13 @@ class WorkspaceDetail(APIView):
         workspace = _workspace(request, pk, Access.MANAGE)
         serializer = WorkspaceSerializer(workspace, data=request.data, partial=True, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        services.workspace_rename(workspace=workspace, name=serializer.validated_data.get("name", workspace.name))
+        data = serializer.validated_data
+        with transaction.atomic():
+            services.workspace_rename(workspace=workspace, name=data.get("name", workspace.name))
+            if "require_two_factor" in data:
+                services.workspace_two_factor_set(
+                    workspace=workspace, required=data["require_two_factor"], by_user=request.user
+                )
         return Response(WorkspaceSerializer(workspace, context={"request": request}).data)
 
     @extend_schema(responses={204: None})

@@ -58,6 +58,7 @@ KINDS: dict[str, str] = {
     "public_link.revoked": "Public link revoked",
     "export": "Data exported",
     "workspace.deleted": "Workspace deleted",
+    "workspace.two_factor_changed": "Two-factor requirement changed",
     "alert_rule.created": "Alert rule created",
     "alert_rule.changed": "Alert rule changed",
     "alert_rule.deleted": "Alert rule deleted",

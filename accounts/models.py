@@ -77,6 +77,13 @@ class Workspace(models.Model):
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="workspaces")
+    # Members without an authenticator app or a security key get nothing of this workspace (pages,
+    # REST, sockets, their API tokens) and are sent to set one up at login (accounts/two_factor.py).
+    require_two_factor = models.BooleanField(
+        "members must use two-factor authentication",
+        default=False,
+        help_text="Members without an authenticator app or a security key cannot reach this workspace.",
+    )
 
     class Meta:
         ordering = ["name", "id"]

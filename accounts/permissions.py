@@ -1,12 +1,16 @@
 """What a user may do with a workspace: the membership role as an access level. Sheets add
 individual sharing on top (sheets.permissions); every REST view and socket asks through them.
-An API token scoped to a workspace (`user.token_workspace_id`) reaches nothing outside it."""
+An API token scoped to a workspace (`user.token_workspace_id`) reaches nothing outside it.
+A workspace that requires two-factor authentication gives nothing to a member who has none
+(whatever the credential: session, API token, socket); `require_workspace` and
+`sheets.permissions.require_sheet` say why (403) instead of "not found"."""
 
 from enum import IntEnum
 
 from core.errors import NotFound, PermissionDenied
 
-from .models import Membership, Role, User
+from .models import Membership, Role, User, Workspace
+from .two_factor import has_two_factor, missing_message, workspaces_requiring
 
 
 class Access(IntEnum):
@@ -25,16 +29,49 @@ def in_token_scope(user: User, workspace_id: int) -> bool:
     return scope is None or scope == workspace_id
 
 
-def workspace_role(user: User, workspace_id: int) -> Role | None:
+def _membership(user: User, workspace_id: int) -> tuple[str, bool] | None:
+    """(role, whether the workspace requires two-factor) of the user's membership, or None."""
     if not user.is_authenticated or not user.is_active or not in_token_scope(user, workspace_id):
         return None
-    role = Membership.objects.filter(workspace_id=workspace_id, user=user).values_list("role", flat=True).first()
-    return Role(role) if role else None
+    return (
+        Membership.objects.filter(workspace_id=workspace_id, user=user)
+        .values_list("role", "workspace__require_two_factor")
+        .first()
+    )
+
+
+def workspace_role(user: User, workspace_id: int) -> Role | None:
+    membership = _membership(user, workspace_id)
+    if membership is None:
+        return None
+    role, requires_two_factor = membership
+    if requires_two_factor and not has_two_factor(user):
+        return None
+    return Role(role)
 
 
 def workspace_access(user: User, workspace_id: int) -> Access:
     role = workspace_role(user, workspace_id)
     return ROLE_ACCESS[role] if role else Access.NONE
+
+
+def lacks_required_two_factor(user: User, workspace_id: int) -> bool:
+    """The user is a member of the workspace, which requires two-factor authentication, and has none."""
+    membership = _membership(user, workspace_id)
+    return membership is not None and membership[1] and not has_two_factor(user)
+
+
+def refused_workspace_ids(user: User) -> list[int]:
+    """The workspaces of the user that refuse them for want of two-factor authentication: lists
+    (workspaces, sheets, the home page, the bell) leave them out, as workspace_role does."""
+    return [workspace.pk for workspace in workspaces_requiring(user)]
+
+
+def check_two_factor(user: User, workspace_id: int) -> None:
+    """Raise PermissionDenied, saying why, when the workspace refuses the user for want of
+    two-factor authentication (only its members learn that it requires it)."""
+    if lacks_required_two_factor(user, workspace_id):
+        raise PermissionDenied(missing_message(list(Workspace.objects.filter(pk=workspace_id))))
 
 
 def require(access: Access, needed: Access, what: str) -> Access:
@@ -47,4 +84,7 @@ def require(access: Access, needed: Access, what: str) -> Access:
 
 
 def require_workspace(user: User, workspace_id: int, needed: Access = Access.VIEW) -> Access:
-    return require(workspace_access(user, workspace_id), needed, "Workspace")
+    access = workspace_access(user, workspace_id)
+    if access == Access.NONE:
+        check_two_factor(user, workspace_id)
+    return require(access, needed, "Workspace")

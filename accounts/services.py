@@ -6,6 +6,7 @@ from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, chec
 
 from . import audit
 from .models import ApiToken, Membership, Role, User, Workspace
+from .two_factor import has_two_factor, missing_message, workspaces_requiring
 
 
 @transaction.atomic
@@ -24,6 +25,22 @@ def workspace_rename(*, workspace: Workspace, name: str | None) -> Workspace:
         raise InvalidInput("workspace name must be 1 to 200 characters")
     workspace.name = name
     workspace.save(update_fields=["name"])
+    return workspace
+
+
+@transaction.atomic
+def workspace_two_factor_set(*, workspace: Workspace, required: bool, by_user: User) -> Workspace:
+    """Require two-factor authentication of the workspace's members, or stop requiring it. Turning
+    it on is refused (409) while the person asking has none: it would lock them out at once."""
+    if required and not workspace.require_two_factor and not has_two_factor(by_user):
+        raise Conflict(
+            "set up two-factor authentication for your own account first (Account, Two-factor "
+            "authentication): requiring it now would lock you out of this workspace"
+        )
+    if required != workspace.require_two_factor:
+        audit.record("workspace.two_factor_changed", workspace=workspace, target=workspace, required=required)
+    workspace.require_two_factor = required
+    workspace.save(update_fields=["require_two_factor"])
     return workspace
 
 
@@ -92,6 +109,10 @@ def token_create(*, user: User, name: str | None, workspace: Workspace | None = 
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise InvalidInput("token name must be 1 to 100 characters")
+    # A token would reach what the session cannot (or will, once two-factor is set up): none until then.
+    requiring = workspaces_requiring(user)
+    if requiring:
+        raise PermissionDenied(f"{missing_message(requiring)} No API tokens until then.")
     scope = getattr(user, "token_workspace_id", None)
     if scope is not None and workspace is None:
         raise PermissionDenied("a workspace-scoped token can only create tokens for its own workspace")

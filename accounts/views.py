@@ -18,7 +18,7 @@ from core import jsonio
 from core.api_errors import json_error
 from core.errors import GridcastError, InvalidInput, NotFound
 
-from . import audit, invitations, permissions, services
+from . import audit, invitations, permissions, services, two_factor
 from .models import Invitation, Membership, Role, Workspace
 from .permissions import Access
 
@@ -82,7 +82,7 @@ def invitation_accept(request: HttpRequest, key: str) -> HttpResponse:
 
 # --- the members page ----------------------------------------------------------------------------
 
-_MEMBER_ACTIONS = ("invite", "role", "remove", "resend", "revoke")
+_MEMBER_ACTIONS = ("invite", "role", "remove", "resend", "revoke", "two_factor")
 
 
 def _members_action(request: HttpRequest, workspace: Workspace) -> str:
@@ -90,6 +90,14 @@ def _members_action(request: HttpRequest, workspace: Workspace) -> str:
     returns what to tell the person."""
     action, form = request.POST.get("action"), request.POST
     by_role = permissions.workspace_role(request.user, workspace.pk)
+    if action == "two_factor":
+        required = {"1": True, "0": False}.get(form.get("required") or "")
+        if required is None:
+            raise InvalidInput("required must be 1 or 0")
+        services.workspace_two_factor_set(workspace=workspace, required=required, by_user=request.user)
+        if required:
+            return "Members now need two-factor authentication to reach this workspace."
+        return "Members no longer need two-factor authentication to reach this workspace."
     if action == "invite":
         email = (form.get("email") or "").strip()
         try:
@@ -137,7 +145,8 @@ def _id(form: Mapping[str, str], name: str) -> int:
 @login_required
 def members(request: HttpRequest, pk: int) -> HttpResponse:
     """A workspace's members and pending invitations, for its owners and admins: change a role,
-    remove a member, invite by e-mail, resend or revoke an invitation."""
+    remove a member, invite by e-mail, resend or revoke an invitation, require two-factor
+    authentication of the members."""
     permissions.require_workspace(request.user, pk, Access.MANAGE)
     workspace = Workspace.objects.get(pk=pk)
     if request.method == "POST":
@@ -159,6 +168,7 @@ def members(request: HttpRequest, pk: int) -> HttpResponse:
             .order_by("-created_at"),
             "roles": Role.choices,
             "you_are_owner": permissions.workspace_role(request.user, pk) == Role.OWNER,
+            "with_two_factor": two_factor.members_with_two_factor(workspace),
         },
     )
 

@@ -7,10 +7,11 @@ class RealtimeConfig(AppConfig):
     def ready(self) -> None:
         from sheets import signals
 
-        from . import broadcast, revocation  # noqa: F401  (revocation's receivers announce access changes)
+        from . import broadcast, revocation  # revocation's receivers announce access changes
         from .auth import redact_tokens_in_server_logs
 
         signals.operations_committed.connect(broadcast.operations_committed, dispatch_uid="realtime.operations")
         signals.sheet_deleted.connect(broadcast.sheet_deleted, dispatch_uid="realtime.sheet_deleted")
 
+        revocation.connect_mfa_signals()
         redact_tokens_in_server_logs()

@@ -49,7 +49,7 @@ from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare
 from guardian.models import UserObjectPermission
 
-from accounts.models import ApiToken, Membership, User
+from accounts.models import ApiToken, Membership, User, Workspace
 from core.errors import GridcastError
 
 from .layers import group_send
@@ -103,6 +103,33 @@ def _share_changed(sender, instance, **kwargs):
 @receiver(post_delete, sender=ApiToken)
 def _token_revoked(sender, instance, **kwargs):
     announce(instance.user_id)
+
+
+@receiver(post_save, sender=Workspace)
+def _two_factor_required(sender, instance, created, update_fields=None, **kwargs):
+    """A workspace that requires two-factor authentication (now) ends the connections of its
+    members who have none (accounts.permissions gives them nothing)."""
+    if created or not instance.require_two_factor:
+        return
+    if update_fields is not None and "require_two_factor" not in update_fields:
+        return
+    for user_id in Membership.objects.filter(workspace=instance).values_list("user_id", flat=True):
+        announce(user_id)
+
+
+def _authenticator_removed(sender, instance, **kwargs):
+    """The last second factor gone: workspaces that require one refuse the user's connections."""
+    announce(instance.user_id)
+
+
+def connect_mfa_signals() -> None:
+    """allauth.mfa is not installed with GRIDCAST_SSO_ONLY (accounts.two_factor.mfa_installed)."""
+    from accounts.two_factor import mfa_installed
+
+    if mfa_installed():
+        from allauth.mfa.models import Authenticator
+
+        post_delete.connect(_authenticator_removed, sender=Authenticator, dispatch_uid="realtime.authenticator")
 
 
 @receiver(pre_save, sender=User)

@@ -13,7 +13,7 @@ from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from guardian.shortcuts import get_objects_for_user, get_users_with_perms
 
 from accounts.models import Membership, Role, User
-from accounts.permissions import ROLE_ACCESS, Access
+from accounts.permissions import ROLE_ACCESS, Access, refused_workspace_ids
 from core.errors import InvalidInput
 
 from . import column_types
@@ -22,7 +22,8 @@ from .values import check_text
 
 
 def sheets_for_user(user: User, workspace_id: int | None = None) -> QuerySet[Sheet]:
-    """Sheets of the user's workspaces and sheets shared with the user individually."""
+    """Sheets of the user's workspaces and sheets shared with the user individually (none of a
+    workspace that refuses the user for want of two-factor authentication)."""
     shared = get_objects_for_user(
         user,
         ["sheets.view_sheet", "sheets.change_sheet"],
@@ -31,7 +32,11 @@ def sheets_for_user(user: User, workspace_id: int | None = None) -> QuerySet[She
         with_superuser=False,
         accept_global_perms=False,
     ).values("pk")
-    sheets = Sheet.objects.filter(Q(workspace__memberships__user=user) | Q(pk__in=shared)).distinct()
+    sheets = (
+        Sheet.objects.filter(Q(workspace__memberships__user=user) | Q(pk__in=shared))
+        .exclude(workspace_id__in=refused_workspace_ids(user))
+        .distinct()
+    )
     scope = getattr(user, "token_workspace_id", None)
     if scope is not None:
         sheets = sheets.filter(workspace_id=scope)
@@ -292,13 +297,18 @@ def _shared_levels(user):
 def home_for_user(user: User) -> dict:
     """The user's workspaces with their role and sheets, and the sheets shared with them
     individually, with what the user may do with each: the home page's initial data."""
+    refused = refused_workspace_ids(user)  # for want of two-factor authentication
     memberships = list(
-        Membership.objects.filter(user=user).select_related("workspace").order_by("workspace__name", "workspace_id")
+        Membership.objects.filter(user=user)
+        .exclude(workspace_id__in=refused)
+        .select_related("workspace")
+        .order_by("workspace__name", "workspace_id")
     )
     shared = _shared_levels(user)
     role_of = {m.workspace_id: Role(m.role) for m in memberships}
     sheets = (
         _counted(Sheet.objects.filter(workspace_id__in=role_of) | Sheet.objects.filter(pk__in=shared))
+        .exclude(workspace_id__in=refused)
         .select_related("workspace")
         .order_by("name", "pk")
     )

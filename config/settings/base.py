@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",  # allauth's security key list ("last used 3 minutes ago")
     "channels",
     "rest_framework",
     "drf_spectacular",
@@ -51,6 +52,7 @@ INSTALLED_APPS = [
     "django_vite",
     "allauth",
     "allauth.account",
+    "allauth.mfa",
     "guardian",
     "core",
     "accounts",
@@ -71,6 +73,9 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     # Tells the audit log (accounts.audit.record) the request being served: its user and client IP.
     "accounts.audit.RequestContext",
+    # A member of a workspace that requires two-factor authentication and has none is sent to set
+    # it up before any other page (accounts/two_factor.py).
+    "accounts.two_factor.TwoFactorRequired",
     "core.pages.DomainErrorPages",
 ]
 
@@ -183,6 +188,23 @@ EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.conso
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "gridcast@localhost")
 # Where the file-based e-mail backend (EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend) writes.
 EMAIL_FILE_PATH = os.environ.get("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+
+# django-allauth's two-factor authentication (/accounts/2fa/): an authenticator app (TOTP),
+# recovery codes, and WebAuthn security keys and passkeys. A user with an authenticator app or a
+# security key is asked for it after the password. Passkeys also log in without a password (the
+# "Sign in with a passkey" button). Browsers allow WebAuthn only on https:// or http://localhost
+# (not http://127.0.0.1), and allauth checks the origin, so MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN
+# stays off. MFA_TOTP_ISSUER: the name authenticator apps show for the account.
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_PASSKEY_LOGIN_ENABLED = True
+MFA_TOTP_ISSUER = os.environ.get("MFA_TOTP_ISSUER", "Gridcast")
+# A forged security key answer is an "Incorrect code." error, not a 500 (accounts/webauthn_forms.py).
+MFA_FORMS = {
+    "add_webauthn": "accounts.webauthn_forms.AddSecurityKeyForm",
+    "authenticate_webauthn": "accounts.webauthn_forms.AuthenticateSecurityKeyForm",
+    "login_webauthn": "accounts.webauthn_forms.LoginSecurityKeyForm",
+    "reauthenticate_webauthn": "accounts.webauthn_forms.ReauthenticateSecurityKeyForm",
+}
 
 # --- Single sign-on (django-allauth social accounts; README, "Single sign-on") ---------------------
 # Providers come from the environment (config/settings/sso.py), none by default: a generic OpenID

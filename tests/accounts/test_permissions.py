@@ -4,6 +4,7 @@ access levels of sheets.permissions underneath. A denied request must change not
 import re
 
 import pytest
+from allauth.mfa.models import Authenticator
 from guardian.models import UserObjectPermission
 from rest_framework.test import APIClient
 
@@ -35,6 +36,8 @@ class World:
             "shared_view": user(),
             "shared_edit": user(),
         }
+        for manager in ("owner", "admin"):  # may require two-factor only with it themselves
+            Authenticator.objects.create(user=self.users[manager], type=Authenticator.Type.TOTP, data={"secret": "A"})
         self.target = member(self.workspace, Role.VIEWER)  # the member that member endpoints change
         self.other = WorkspaceFactory(name="B")
         self.users["outsider"] = member(self.other, Role.OWNER)
@@ -64,7 +67,7 @@ class World:
 def state():
     """Everything a request could change, except bookkeeping such as last_used_at."""
     return {
-        "workspaces": sorted(Workspace.objects.values_list("pk", "name")),
+        "workspaces": sorted(Workspace.objects.values_list("pk", "name", "require_two_factor")),
         "members": sorted(Membership.objects.values_list("workspace_id", "user_id", "role")),
         "tokens": sorted(ApiToken.objects.values_list("pk", "user_id", "workspace_id", "name")),
         "sheets": sorted(Sheet.objects.values_list("pk", "workspace_id", "name", "version", "layout_version")),
@@ -105,6 +108,12 @@ ENDPOINTS = {
     ),
     "workspace detail": ("get", "/api/v1/workspaces/{ws}/", None, MEMBERS_READ),
     "workspace rename": ("patch", "/api/v1/workspaces/{ws}/", lambda w: {"name": "Renamed"}, MEMBERS_MANAGE),
+    "workspace require two-factor": (
+        "patch",
+        "/api/v1/workspaces/{ws}/",
+        lambda w: {"require_two_factor": True},
+        MEMBERS_MANAGE,
+    ),
     "workspace delete": ("delete", "/api/v1/workspaces/{ws}/", None, (204, 403, 403, 403, 404, 404, 404, 401, 404)),
     "members list": ("get", "/api/v1/workspaces/{ws}/members/", None, MEMBERS_READ),
     "member add": (
@@ -225,6 +234,41 @@ def test_permission_matrix(world, endpoint, role):
         assert error["code"] and error["message"]
     if expected == 401:
         assert response["WWW-Authenticate"] == "Token"
+
+
+def _requiring_two_factor(endpoint, role, expected):
+    """The matrix once workspace A requires two-factor authentication, which only its owner and
+    admin have: its other members get 403 wherever they reached A, and no new API token; nobody
+    else notices."""
+    method, path, _, _ = ENDPOINTS[endpoint]
+    in_a = "{ws}" in path or "{sheet}" in path or endpoint == "sheet create"
+    if role in ("editor", "viewer") and (in_a or endpoint == "token create for workspace"):
+        return 403
+    return expected
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("endpoint", [e for e in ENDPOINTS if e not in ("schema", "docs")])
+def test_permission_matrix_of_a_workspace_that_requires_two_factor(world, endpoint, role):
+    Workspace.objects.filter(pk=world.workspace.pk).update(require_two_factor=True)
+    method, path, body, expected = ENDPOINTS[endpoint]
+    expected = _requiring_two_factor(endpoint, role, dict(zip(ROLES, expected))[role])
+    url = path.format(
+        ws=world.workspace.pk,
+        sheet=world.sheet.pk,
+        target=world.target.pk,
+        token=world.owner_token.pk,
+        invitation=world.invitation.pk,
+    )
+    before = state()
+
+    response = getattr(world.client(role), method)(url, body(world) if body else None, format="json")
+
+    assert response.status_code == expected, response.content[:500]
+    if method == "get" or expected >= 400:
+        assert state() == before, "a read or a denied request changed something"
+    if expected == 403 and role in ("editor", "viewer"):
+        assert "two-factor" in response.json()["error"]["message"]
 
 
 def test_every_api_url_is_in_the_matrix():
