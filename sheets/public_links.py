@@ -1,0 +1,99 @@
+"""Public read-only links (/p/<key>/): publishing a sheet or a workspace's dashboard to anyone who
+has the url, listing and revoking those links, and resolving a key to what it shows. The key is the
+whole credential: unknown keys are not found, revoked ones answer LinkRevoked (410) and give nothing.
+Open connections end when their link is revoked or its sheet deleted (realtime.public)."""
+
+import re
+import secrets
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User, Workspace
+from core.errors import GridcastError, InvalidInput, NotFound
+
+from .models import PublicLink, Sheet
+
+KEY_PREFIX = "gcp_"
+_KEY = re.compile(r"^gcp_[A-Za-z0-9_-]{16,60}$")
+ACCESS_MESSAGE = 'access must be "view": a public link can only show, never edit'
+
+
+class LinkRevoked(GridcastError):
+    """The link existed and was revoked: nothing of what it showed is reachable any more."""
+
+    code = "link_revoked"
+    status = 410
+
+    def __init__(self, message: str = "This link was revoked", **detail: object) -> None:
+        super().__init__(message, **detail)
+
+
+def _valid_access(access: object) -> str:
+    if access != PublicLink.ACCESS_VIEW:
+        raise InvalidInput(ACCESS_MESSAGE, field="access")
+    return access
+
+
+@transaction.atomic
+def public_link_create(
+    *, workspace: Workspace, access: object, created_by: User, sheet: Sheet | None = None
+) -> PublicLink:
+    """Publish `sheet` (or, without one, the workspace's dashboard) read-only. The caller checked
+    that `created_by` manages the workspace."""
+    if sheet is not None and sheet.workspace_id != workspace.pk:
+        raise InvalidInput("the sheet is not in this workspace")
+    return PublicLink.objects.create(
+        workspace=workspace,
+        kind=PublicLink.Kind.SHEET if sheet is not None else PublicLink.Kind.DASHBOARD,
+        sheet=sheet,
+        access=_valid_access(access),
+        key=KEY_PREFIX + secrets.token_urlsafe(24),
+        created_by=created_by,
+    )
+
+
+@transaction.atomic
+def public_link_revoke(*, link: PublicLink) -> None:
+    """Revoke the link (idempotent): its url answers 410 and its open connections close
+    (realtime.public hears the save)."""
+    if link.revoked_at is None:
+        link.revoked_at = timezone.now()
+        link.save(update_fields=["revoked_at"])
+
+
+def public_links_active(*, workspace: Workspace, sheet: Sheet | None = None) -> list[PublicLink]:
+    """The links of `sheet` (or of the workspace's dashboard) that still work, oldest first."""
+    kind = PublicLink.Kind.SHEET if sheet is not None else PublicLink.Kind.DASHBOARD
+    return list(
+        PublicLink.objects.filter(workspace=workspace, kind=kind, sheet=sheet, revoked_at__isnull=True).select_related(
+            "created_by"
+        )
+    )
+
+
+def public_link_of(*, workspace: Workspace, link_id: int, sheet: Sheet | None = None) -> PublicLink:
+    """One link of `sheet` (or of the workspace's dashboard), revoked or not; NotFound otherwise."""
+    kind = PublicLink.Kind.SHEET if sheet is not None else PublicLink.Kind.DASHBOARD
+    link = PublicLink.objects.filter(pk=link_id, workspace=workspace, kind=kind, sheet=sheet).first()
+    if link is None:
+        raise NotFound("Public link not found")
+    return link
+
+
+def public_link_for_key(key: object, kind: str = PublicLink.Kind.SHEET) -> PublicLink:
+    """The active link of `key` showing a `kind`: NotFound for a key that is malformed, unknown or
+    of another kind, LinkRevoked for a revoked one."""
+    if not isinstance(key, str) or not _KEY.match(key):
+        raise NotFound("Link not found")
+    link = PublicLink.objects.filter(key=key, kind=kind).select_related("sheet", "workspace").first()
+    if link is None:
+        raise NotFound("Link not found")
+    if link.revoked_at is not None:
+        raise LinkRevoked()
+    return link
+
+
+def public_link_still_active(link_id: int) -> bool:
+    """(Database thread.) Whether the link still exists, unrevoked (an open connection looks again)."""
+    return PublicLink.objects.filter(pk=link_id, revoked_at__isnull=True).exists()
