@@ -17,11 +17,12 @@ from channels.db import database_sync_to_async
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.http import HttpRequest
 
 from accounts.permissions import Access
 from core.errors import GridcastError, PermissionDenied
 from core.frames import error_frame
-from core.throttling import ip_hit_wait
+from core.throttling import request_hit_wait
 from sheets.models import PublicLink
 from sheets.public_links import public_link_for_key, public_link_still_active
 
@@ -79,9 +80,15 @@ class LinkGuard(Guard):
         await self.groups.join(link_group(self.link_id), *groups)
 
 
-def _client_ip(scope: dict) -> str:
+def _as_request(scope: dict) -> HttpRequest:
+    """The socket's handshake as a request, for the client IP as the page and REST throttles see it
+    (X-Forwarded-For believed only behind TRUSTED_PROXY_COUNT proxies of ours)."""
+    request = HttpRequest()
     client = scope.get("client") or ("",)
-    return str(client[0] or "")
+    request.META["REMOTE_ADDR"] = str(client[0] or "")
+    for name, value in scope.get("headers", []):
+        request.META["HTTP_" + name.decode("latin-1").upper().replace("-", "_")] = value.decode("latin-1")
+    return request
 
 
 class PublicSheetConsumer(SheetConsumer):
@@ -99,7 +106,7 @@ class PublicSheetConsumer(SheetConsumer):
         self.revoked = False
         self.slot = None
         self.frame_limits = FrameLimits(("hello", "ping", "presence"))
-        if await sync_to_async(ip_hit_wait, thread_sensitive=False)(_client_ip(self.scope), "public") is not None:
+        if await sync_to_async(request_hit_wait, thread_sensitive=False)(_as_request(self.scope), "public") is not None:
             await self.accept()
             await self.outbox.send_now(error_frame("rate_limited", "too many connections from here: try again later"))
             await self.close(code=CLOSE_RATE_LIMITED)

@@ -109,7 +109,12 @@ class PublicSheet(_PublicRead):
 
 class PublicRows(_PublicRead):
     @extend_schema(
-        parameters=[OpenApiParameter("offset", int), OpenApiParameter("limit", int)],
+        parameters=[
+            OpenApiParameter("offset", int),
+            OpenApiParameter("limit", int),
+            OpenApiParameter("filter", str, many=True, description="column:op:value, as for a member's rows"),
+            OpenApiParameter("sort", str, description="column key, '-' in front for descending"),
+        ],
         responses=OpenApiTypes.OBJECT,
         description="A window of the published sheet's rows, as GET /api/v1/sheets/<id>/rows/ answers.",
     )
