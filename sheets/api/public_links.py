@@ -31,7 +31,11 @@ class PublicLinkSerializer(serializers.ModelSerializer):
 
 
 class PublicLinkCreateSerializer(serializers.Serializer):
-    access = serializers.CharField(help_text='"view": the only access a public link gives.')
+    access = serializers.ChoiceField(
+        choices=[PublicLink.ACCESS_VIEW],
+        help_text='"view": the only access a public link gives.',
+        error_messages={"invalid_choice": public_links.ACCESS_MESSAGE},
+    )
 
 
 class PublicSheetSerializer(serializers.Serializer):
