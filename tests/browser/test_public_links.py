@@ -79,3 +79,23 @@ def test_open_a_public_link_logged_out_and_watch_an_edit_arrive_then_the_link_en
     assert answer.status == 410
     assert public.locator("[data-testid=public-ended]").inner_text() == "This link was revoked"
     assert "Launch plan" not in public.locator("body").inner_text()
+
+
+def test_an_owner_publishes_and_revokes_from_the_sheet_page(open_as, workspace):
+    owner = member(workspace, Role.OWNER, display_name="Olivia Owner")
+    editor = member(workspace, Role.EDITOR, display_name="Eddie Editor")
+    sheet = make_sheet(workspace, owner, rows=2, name="Roadmap")
+    page = open_as(owner, f"/sheets/{sheet.pk}/")
+    page.click("[data-testid=publish]")
+    page.click("[data-testid=create-public-link]")
+    field = page.locator("[data-testid=public-links] input")
+    field.wait_for()
+    url = field.input_value()
+    assert re.fullmatch(r"https?://[^/]+/p/gcp_[A-Za-z0-9_-]+/", url)
+    public = open_as(None, url)
+    public.wait_for_selector("[data-testid=status][data-state=open]")
+    page.click("[data-testid=public-links] >> text=Revoke")
+    public.wait_for_selector("[data-testid=notice] >> text=This link was revoked", timeout=5_000)
+    assert page.locator("[data-testid=public-links] input").count() == 0
+    # Editors get no such button.
+    assert open_as(editor, f"/sheets/{sheet.pk}/").locator("[data-testid=publish]").count() == 0
