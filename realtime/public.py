@@ -91,6 +91,11 @@ def _as_request(scope: dict) -> HttpRequest:
     return request
 
 
+async def over_public_rate(scope: dict) -> bool:
+    """Count one connect of the socket's client IP against the "public" rate: True when over it."""
+    return await sync_to_async(request_hit_wait, thread_sensitive=False)(_as_request(scope), "public") is not None
+
+
 class PublicSheetConsumer(SheetConsumer):
     revoked_message = "This link was revoked"
 
@@ -106,7 +111,7 @@ class PublicSheetConsumer(SheetConsumer):
         self.revoked = False
         self.slot = None
         self.frame_limits = FrameLimits(("hello", "ping", "presence"))
-        if await sync_to_async(request_hit_wait, thread_sensitive=False)(_as_request(self.scope), "public") is not None:
+        if await over_public_rate(self.scope):
             await self.accept()
             await self.outbox.send_now(error_frame("rate_limited", "too many connections from here: try again later"))
             await self.close(code=CLOSE_RATE_LIMITED)

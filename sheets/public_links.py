@@ -5,8 +5,10 @@ Open connections end when their link is revoked or its sheet deleted (realtime.p
 
 import re
 import secrets
+from collections.abc import Callable
 
 from django.db import transaction
+from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from accounts.models import User, Workspace
@@ -81,12 +83,13 @@ def public_link_of(*, workspace: Workspace, link_id: int, sheet: Sheet | None = 
     return link
 
 
-def public_link_for_key(key: object, kind: str = PublicLink.Kind.SHEET) -> PublicLink:
-    """The active link of `key` showing a `kind`: NotFound for a key that is malformed, unknown or
-    of another kind, LinkRevoked for a revoked one."""
+def public_link_for_key(key: object, kind: str | None = PublicLink.Kind.SHEET) -> PublicLink:
+    """The active link of `key` showing a `kind` (None: any): NotFound for a key that is malformed,
+    unknown or of another kind, LinkRevoked for a revoked one."""
     if not isinstance(key, str) or not _KEY.match(key):
         raise NotFound("Link not found")
-    link = PublicLink.objects.filter(key=key, kind=kind).select_related("sheet", "workspace").first()
+    links = PublicLink.objects.filter(key=key) if kind is None else PublicLink.objects.filter(key=key, kind=kind)
+    link = links.select_related("sheet", "workspace").first()
     if link is None:
         raise NotFound("Link not found")
     if link.revoked_at is not None:
@@ -97,3 +100,12 @@ def public_link_for_key(key: object, kind: str = PublicLink.Kind.SHEET) -> Publi
 def public_link_still_active(link_id: int) -> bool:
     """(Database thread.) Whether the link still exists, unrevoked (an open connection looks again)."""
     return PublicLink.objects.filter(pk=link_id, revoked_at__isnull=True).exists()
+
+
+# The page /p/<key>/ of each kind but sheets (sheets.views has the sheet's): registered by the app
+# that owns the kind (analytics registers the dashboard's), so that sheets never imports it.
+PAGES: dict[str, Callable[[HttpRequest, PublicLink], HttpResponse]] = {}
+
+
+def register_page(kind: str, page: Callable[[HttpRequest, PublicLink], HttpResponse]) -> None:
+    PAGES[kind] = page

@@ -11,9 +11,9 @@ from core.errors import NotFound
 from core.throttling import request_hit_wait
 
 from .api.serializers import ColumnSerializer
-from .models import Sheet
+from .models import PublicLink, Sheet
 from .permissions import sheet_access
-from .public_links import LinkRevoked, public_link_for_key
+from .public_links import PAGES, LinkRevoked, public_link_for_key
 from .selectors import home_for_user, rows_window, sheet_columns, sheet_people
 
 FIRST_ROWS = 100  # one block of the grid's row cache (frontend/src/sheet/model.js)
@@ -46,7 +46,8 @@ def sheet_page(request: HttpRequest, pk: int) -> HttpResponse:
 
 def public_page(request: HttpRequest, key: str) -> HttpResponse:
     """/p/<key>/: the published sheet, read-only and live, for anyone with the url (no login). It
-    shows the sheet and nothing else of its workspace: no people, no history, no navigation."""
+    shows the sheet and nothing else of its workspace: no people, no history, no navigation. A
+    link of another kind (a dashboard) is answered by the page its app registered (PAGES)."""
     wait = request_hit_wait(request, "public")
     if wait is not None:
         message = "Too many requests from here: try again in a minute."
@@ -54,11 +55,16 @@ def public_page(request: HttpRequest, key: str) -> HttpResponse:
         response["Retry-After"] = str(max(1, round(wait)))
         return response
     try:
-        link = public_link_for_key(key)
+        link = public_link_for_key(key, kind=None)
     except NotFound:
         raise Http404("Link not found") from None
     except LinkRevoked as error:
         return render(request, "public_ended.html", {"message": error.message}, status=error.status)
+    if link.kind != PublicLink.Kind.SHEET:
+        page = PAGES.get(link.kind)
+        if page is None:
+            raise Http404("Link not found")
+        return _public_headers(page(request, link))
     sheet = link.sheet
     config = {
         "sheet": {"id": sheet.pk, "name": sheet.name, "version": sheet.version, "workspace": ""},
@@ -75,7 +81,10 @@ def public_page(request: HttpRequest, key: str) -> HttpResponse:
             "rows": reverse("api-public-rows", args=[key]),
         },
     }
-    response = render(request, "public_sheet.html", {"sheet": sheet, "config": config})
+    return _public_headers(render(request, "public_sheet.html", {"sheet": sheet, "config": config}))
+
+
+def _public_headers(response: HttpResponse) -> HttpResponse:
     response["X-Robots-Tag"] = "noindex"
     response["Referrer-Policy"] = "no-referrer"  # the key never leaves in a Referer
     return response
