@@ -99,3 +99,26 @@ def test_an_owner_publishes_and_revokes_from_the_sheet_page(open_as, workspace):
     assert page.locator("[data-testid=public-links] input").count() == 0
     # Editors get no such button.
     assert open_as(editor, f"/sheets/{sheet.pk}/").locator("[data-testid=publish]").count() == 0
+
+
+def test_a_public_dashboard_link_shows_the_widgets_live_and_ends_when_revoked(open_as, web_server, workspace):
+    owner = member(workspace, Role.OWNER, display_name="Olivia Owner")
+    _, owner_key = ApiToken.issue(user=owner, name="browser test")
+    links = f"/api/v1/workspaces/{workspace.pk}/dashboard/public-links/"
+    status, link = call(web_server, "POST", links, owner_key, {"access": "view"})
+    assert status == 201, link
+    path = re.fullmatch(r"https?://[^/]+(/p/gcp_[A-Za-z0-9_-]+/)", link["url"]).group(1)
+
+    public = open_as(None, path)
+    public.wait_for_selector("[data-testid=live-status][data-state=live]")
+    public.wait_for_selector("[data-widget] footer")  # the published widgets got their data
+    text = public.locator("body").inner_text()
+    for absent in (workspace.name, "Add widget", "Save layout", "Alerts", "Log out"):
+        assert absent not in text, absent
+    assert public.locator("[data-widget] .tools").count() == 0
+    screenshot(public, "public-dashboard")
+
+    status, _ = call(web_server, "DELETE", f"{links}{link['id']}/", owner_key)
+    assert status == 204
+    public.wait_for_selector("[data-testid=notice] >> text=This link was revoked", timeout=5_000)
+    assert public.goto(path).status == 410
