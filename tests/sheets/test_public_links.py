@@ -191,3 +191,11 @@ def test_page_loads_and_reads_are_rate_limited_per_client_ip(client, link):
         assert APIClient().get(f"/api/v1/public/{key}/").status_code == 429
         # Another client IP is not held back.
         assert client.get(f"/p/{key}/", REMOTE_ADDR="10.9.8.7").status_code == 200
+
+
+def test_an_operator_revokes_a_link_in_the_admin_and_never_sees_its_key(admin_client, api, owner, sheet, link):
+    changelist = "/admin/sheets/publiclink/"
+    page = admin_client.get(f"{changelist}{link['id']}/change/")
+    assert page.status_code == 200 and key_of(link["url"]) not in page.content.decode()
+    admin_client.post(changelist, {"action": "revoke", "_selected_action": [link["id"]]})
+    assert PublicLink.objects.get(pk=link["id"]).revoked_at is not None
