@@ -1,4 +1,5 @@
-"""The pages of sheets: the workspace home page and the sheet page, Django templates hosting Svelte."""
+"""The pages of sheets: the workspace home page, the sheet page and a public link's page (/p/<key>/),
+Django templates hosting Svelte."""
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -53,13 +54,13 @@ def public_page(request: HttpRequest, key: str) -> HttpResponse:
         message = "Too many requests from here: try again in a minute."
         response = render(request, "public_ended.html", {"message": message}, status=429)
         response["Retry-After"] = str(max(1, round(wait)))
-        return response
+        return _public_headers(response)
     try:
         link = public_link_for_key(key, kind=None)
     except NotFound:
         raise Http404("Link not found") from None
     except LinkRevoked as error:
-        return render(request, "public_ended.html", {"message": error.message}, status=error.status)
+        return _public_headers(render(request, "public_ended.html", {"message": error.message}, status=error.status))
     if link.kind != PublicLink.Kind.SHEET:
         page = PAGES.get(link.kind)
         if page is None:
@@ -87,4 +88,5 @@ def public_page(request: HttpRequest, key: str) -> HttpResponse:
 def _public_headers(response: HttpResponse) -> HttpResponse:
     response["X-Robots-Tag"] = "noindex"
     response["Referrer-Policy"] = "no-referrer"  # the key never leaves in a Referer
+    response["Cache-Control"] = "no-store"  # a revoked link's page is not shown again from a cache
     return response

@@ -114,6 +114,7 @@ def test_revoking_hides_the_link_from_the_list_and_is_idempotent(api, owner, she
 def test_the_page_opens_with_no_login_and_shows_the_sheet_read_only(client, link, sheet):
     page = client.get(f"/p/{key_of(link['url'])}/")
     assert page.status_code == 200
+    assert page["Referrer-Policy"] == "no-referrer" and page["Cache-Control"] == "no-store"
     html = page.content.decode()
     config = page.context["config"]
     assert config["access"] == "view" and config["people"] == {} and config["sheet"]["workspace"] == ""
