@@ -5,9 +5,10 @@ one), and every write refused. No account: the link's key is the credential, and
 is held to the "public" rate of connects (core.throttling).
 
 Revocation is realtime.revocation's mechanism with the link in place of the user: the connection's
-LinkGuard looks at the link (still there, not revoked), and it sits in the link's group, which gets
-`access.changed` after a commit revokes or deletes the link (deleting the sheet deletes its links),
-so every open connection of the link closes at once (4403)."""
+LinkGuard looks at the link (still there, not revoked, its publisher still managing the workspace),
+and it sits in the link's group, which gets `access.changed` after a commit revokes or deletes the
+link (deleting the sheet deletes its links; a publisher who stops managing the workspace has their
+links revoked: sheets.public_links), so every open connection of the link closes at once (4403)."""
 
 import re
 import uuid

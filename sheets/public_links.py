@@ -1,17 +1,23 @@
 """Public read-only links (/p/<key>/): publishing a sheet or a workspace's dashboard to anyone who
 has the url, listing and revoking those links, and resolving a key to what it shows. The key is the
 whole credential: unknown keys are not found, revoked ones answer LinkRevoked (410) and give nothing.
-Open connections end when their link is revoked or its sheet deleted (realtime.public)."""
+A link works only while whoever published it still manages the workspace (owner or admin): a
+publisher who is demoted, removed or deactivated has their links revoked (the receivers below, on
+every path that saves a membership or a user; a link is also refused whenever its publisher is
+found not to manage the workspace). Open connections end when their link is revoked or its sheet
+deleted (realtime.public)."""
 
 import re
 import secrets
 from collections.abc import Callable
 
 from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-from accounts.models import User, Workspace
+from accounts.models import Membership, User, Workspace
+from accounts.permissions import Access, workspace_access
 from core.errors import GridcastError, InvalidInput, NotFound
 
 from .models import PublicLink, Sheet
@@ -19,6 +25,7 @@ from .models import PublicLink, Sheet
 KEY_PREFIX = "gcp_"
 _KEY = re.compile(r"^gcp_[A-Za-z0-9_-]{16,60}$")
 ACCESS_MESSAGE = 'access must be "view": a public link can only show, never edit'
+CREATOR_GONE = "This link no longer works: whoever published it no longer manages the workspace"
 
 
 class LinkRevoked(GridcastError):
@@ -67,11 +74,8 @@ def public_link_revoke(*, link: PublicLink) -> None:
 def public_links_active(*, workspace: Workspace, sheet: Sheet | None = None) -> list[PublicLink]:
     """The links of `sheet` (or of the workspace's dashboard) that still work, oldest first."""
     kind = PublicLink.Kind.SHEET if sheet is not None else PublicLink.Kind.DASHBOARD
-    return list(
-        PublicLink.objects.filter(workspace=workspace, kind=kind, sheet=sheet, revoked_at__isnull=True).select_related(
-            "created_by"
-        )
-    )
+    links = PublicLink.objects.filter(workspace=workspace, kind=kind, sheet=sheet, revoked_at__isnull=True)
+    return [link for link in links.select_related("created_by") if _publisher_manages(link)]
 
 
 def public_link_of(*, workspace: Workspace, link_id: int, sheet: Sheet | None = None) -> PublicLink:
@@ -94,12 +98,20 @@ def public_link_for_key(key: object, kind: str | None = PublicLink.Kind.SHEET) -
         raise NotFound("Link not found")
     if link.revoked_at is not None:
         raise LinkRevoked()
+    if not _publisher_manages(link):
+        raise LinkRevoked(CREATOR_GONE)
     return link
 
 
 def public_link_still_active(link_id: int) -> bool:
-    """(Database thread.) Whether the link still exists, unrevoked (an open connection looks again)."""
-    return PublicLink.objects.filter(pk=link_id, revoked_at__isnull=True).exists()
+    """(Database thread.) Whether the link still exists, unrevoked, its publisher still managing the
+    workspace (an open connection looks again)."""
+    link = PublicLink.objects.filter(pk=link_id, revoked_at__isnull=True).select_related("created_by").first()
+    return link is not None and _publisher_manages(link)
+
+
+def _publisher_manages(link: PublicLink) -> bool:
+    return link.created_by is not None and workspace_access(link.created_by, link.workspace_id) >= Access.MANAGE
 
 
 # The page /p/<key>/ of each kind but sheets (sheets.views has the sheet's): registered by the app
@@ -109,3 +121,34 @@ PAGES: dict[str, Callable[[HttpRequest, PublicLink], HttpResponse]] = {}
 
 def register_page(kind: str, page: Callable[[HttpRequest, PublicLink], HttpResponse]) -> None:
     PAGES[kind] = page
+
+
+# --- a publisher who no longer manages the workspace ---------------------------------------------------
+
+
+def public_links_of_publisher_revoke(*, user_id: int, workspace_id: int | None = None) -> int:
+    """Revoke the active links `user_id` published (in one workspace, or in all) that they may no
+    longer publish; how many."""
+    links = PublicLink.objects.filter(created_by_id=user_id, revoked_at__isnull=True).select_related("created_by")
+    if workspace_id is not None:
+        links = links.filter(workspace_id=workspace_id)
+    gone = [link for link in links if not _publisher_manages(link)]
+    for link in gone:
+        public_link_revoke(link=link)
+    return len(gone)
+
+
+def _membership_changed(sender: object, instance: Membership, **kwargs: object) -> None:
+    public_links_of_publisher_revoke(user_id=instance.user_id, workspace_id=instance.workspace_id)
+
+
+def _user_saved(sender: object, instance: User, created: bool = False, **kwargs: object) -> None:
+    if not created and not instance.is_active:
+        public_links_of_publisher_revoke(user_id=instance.pk)
+
+
+def connect_receivers() -> None:
+    """(SheetsConfig.ready.) Whatever path changes a role or deactivates a user."""
+    post_save.connect(_membership_changed, sender=Membership, dispatch_uid="sheets.public_links.membership")
+    post_delete.connect(_membership_changed, sender=Membership, dispatch_uid="sheets.public_links.membership_gone")
+    post_save.connect(_user_saved, sender=User, dispatch_uid="sheets.public_links.user")

@@ -12,11 +12,13 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
+from accounts.models import Role
+from accounts.services import membership_remove
 from config.asgi import application
 from sheets import public_links, services
 from sheets.models import Operation, PublicLink, Row
 
-from ..factories import make_sheet
+from ..factories import make_sheet, member
 from .conftest import Client
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -190,3 +192,15 @@ async def test_connects_are_rate_limited_per_client_ip(room, settings):
     assert code == 4429 and frames[0]["code"] == "rate_limited"
     for client in opened:
         await client.close()
+
+
+async def test_removing_the_publisher_from_the_workspace_closes_their_links_connections(room, workspace, owner):
+    sheet, _, _ = room
+    admin = await database_sync_to_async(member)(workspace, Role.ADMIN)
+    link = await database_sync_to_async(public_links.public_link_create)(
+        workspace=workspace, sheet=sheet, access="view", created_by=admin
+    )
+    public, _ = await open_public(link.key)
+    await database_sync_to_async(membership_remove)(workspace=workspace, user_id=admin.pk, by_role=Role.OWNER)
+    code, frames = await closed(public)
+    assert code == 4403 and frames[-1]["code"] == "access_revoked"

@@ -200,3 +200,57 @@ def test_an_operator_revokes_a_link_in_the_admin_and_never_sees_its_key(admin_cl
     assert page.status_code == 200 and key_of(link["url"]) not in page.content.decode()
     admin_client.post(changelist, {"action": "revoke", "_selected_action": [link["id"]]})
     assert PublicLink.objects.get(pk=link["id"]).revoked_at is not None
+
+
+# --- a publisher who no longer manages the workspace -----------------------------------------------------
+
+
+@pytest.fixture
+def admins_link(api, workspace, sheet):
+    from accounts.models import Role
+
+    from ..factories import member
+
+    admin = member(workspace, Role.ADMIN)
+    return admin, publish(api, admin, sheet).json()
+
+
+def test_demoting_the_publisher_revokes_their_links(api, client, workspace, owner, sheet, admins_link):
+    admin, link = admins_link
+    kept = publish(api, owner, sheet).json()
+    membership = f"/api/v1/workspaces/{workspace.pk}/members/{admin.pk}/"
+    assert api(owner).patch(membership, {"role": "editor"}, format="json").status_code == 200
+    assert PublicLink.objects.get(pk=link["id"]).revoked_at is not None
+    assert client.get(f"/p/{key_of(link['url'])}/").status_code == 410
+    listed = api(owner).get(f"/api/v1/sheets/{sheet.pk}/public-links/").json()
+    assert [each["id"] for each in listed] == [kept["id"]]
+    # Promoted again, the link stays revoked.
+    api(owner).patch(membership, {"role": "admin"}, format="json")
+    assert client.get(f"/p/{key_of(link['url'])}/").status_code == 410
+
+
+def test_removing_or_deactivating_the_publisher_revokes_their_links(api, client, workspace, owner, sheet, admins_link):
+    from accounts.models import Role
+
+    from ..factories import member
+
+    admin, link = admins_link
+    assert api(owner).delete(f"/api/v1/workspaces/{workspace.pk}/members/{admin.pk}/").status_code == 204
+    assert client.get(f"/p/{key_of(link['url'])}/").status_code == 410
+    other = member(workspace, Role.ADMIN)
+    second = publish(api, other, sheet).json()
+    other.is_active = False
+    other.save()
+    assert client.get(f"/p/{key_of(second['url'])}/").status_code == 410
+
+
+def test_a_publisher_demoted_without_signals_is_refused_all_the_same(client, workspace, sheet, admins_link):
+    """A bulk update sends no signal: the link is refused when it is used."""
+    from accounts.models import Membership, Role
+
+    admin, link = admins_link
+    Membership.objects.filter(workspace=workspace, user=admin).update(role=Role.VIEWER)
+    page = client.get(f"/p/{key_of(link['url'])}/")
+    assert page.status_code == 410 and "no longer manages the workspace" in page.content.decode()
+    answer = APIClient().get(f"/api/v1/public/{key_of(link['url'])}/")
+    assert answer.status_code == 410 and answer.json()["error"]["code"] == "link_revoked"
