@@ -11,9 +11,12 @@ class AnalyticsConfig(AppConfig):
     def ready(self) -> None:
         # Imported once the models are ready (Django's way): these modules import models.
         from sheets.demo import demo_seeded
+        from sheets.models import PublicLink
+        from sheets.public_links import register_page
 
         from .alerts import receivers as alert_receivers
         from .dashboards import receivers as dashboard_receivers
+        from .dashboards.public import public_dashboard_page
         from .demo import stream as demo
         from .superset import receivers as superset_receivers
         from .writethrough.embedded import start_worker
@@ -23,6 +26,7 @@ class AnalyticsConfig(AppConfig):
         dashboard_receivers.connect()
         alert_receivers.connect()
         superset_receivers.connect()
+        register_page(PublicLink.Kind.DASHBOARD, public_dashboard_page)  # /p/<key>/ of a dashboard link
         demo_seeded.connect(demo.seeded, dispatch_uid="analytics.demo.seeded")
         if settings.ANALYTICS.get("EMBEDDED_WORKER") and _serving():
             start_worker()

@@ -5,6 +5,7 @@ alerts/api.py, superset/api.py)."""
 from django.urls import path
 
 from .alerts import api as alerts_api
+from .dashboards import public as dashboard_public
 from .metrics import api as metrics_api
 from .queries import api as queries_api
 from .superset import api as superset_api
@@ -20,6 +21,16 @@ urlpatterns = [
         "workspaces/<int:pk>/superset/guest-token/",
         superset_api.SupersetGuestToken.as_view(),
         name="api-superset-guest-token",
+    ),
+    path(
+        "workspaces/<int:pk>/dashboard/public-links/",
+        dashboard_public.DashboardPublicLinks.as_view(),
+        name="api-dashboard-public-links",
+    ),
+    path(
+        "workspaces/<int:pk>/dashboard/public-links/<int:link_id>/",
+        dashboard_public.DashboardPublicLinkDetail.as_view(),
+        name="api-dashboard-public-link",
     ),
     path("notifications/", alerts_api.NotificationList.as_view(), name="api-notifications"),
     path("notifications/read-all/", alerts_api.NotificationReadAll.as_view(), name="api-notifications-read-all"),

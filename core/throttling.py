@@ -49,6 +49,21 @@ def client_ip(request: HttpRequest | Request) -> str:
         return request.META.get("REMOTE_ADDR", "")
 
 
+def _hit_wait(scope: str, ident: str, rate: tuple[int, int]) -> float | None:
+    """One more hit of `ident` in the current window of `scope`: seconds to wait when over the rate."""
+    limit, period = rate
+    now = time.time()
+    window = int(now // period)
+    key = f"throttle:{scope}:{ident}:{period}:{window}"
+    cache.add(key, 0, period + 1)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, period + 1)
+        count = 1
+    return (window + 1) * period - now if count > limit else None
+
+
 class _WindowThrottle(BaseThrottle):
     scope = None
 
@@ -70,20 +85,8 @@ class _WindowThrottle(BaseThrottle):
         ident = self.ident_for(request) if rate else None
         if not ident:
             return True
-        limit, period = rate
-        now = time.time()
-        window = int(now // period)
-        key = f"throttle:{scope}:{ident}:{period}:{window}"
-        cache.add(key, 0, period + 1)
-        try:
-            count = cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, period + 1)
-            count = 1
-        if count > limit:
-            self._wait = (window + 1) * period - now
-            return False
-        return True
+        self._wait = _hit_wait(scope, ident, rate)
+        return self._wait is None
 
     def wait(self):
         return getattr(self, "_wait", None)
@@ -162,3 +165,18 @@ def failure_counted(request: HttpRequest | Request, scope: str) -> None:
         cache.incr(key)
     except ValueError:
         cache.set(key, 1, period + 1)
+
+
+# --- hits of one client IP outside DRF (public link pages and sockets) ------------------------------
+
+
+def ip_hit_wait(ip: str, scope: str) -> float | None:
+    """Count one hit of client `ip` against the rate of `scope` (REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+    the same counter DRF views of that throttle_scope use); seconds to wait when over it, else None."""
+    rate = parse_rate(api_settings.DEFAULT_THROTTLE_RATES.get(scope))
+    return _hit_wait(scope, f"ip:{ip}", rate) if rate else None
+
+
+def request_hit_wait(request: HttpRequest, scope: str) -> float | None:
+    """ip_hit_wait() for the client IP of a page request (as the REST throttles see it)."""
+    return ip_hit_wait(_WindowThrottle().get_ident(request), scope)

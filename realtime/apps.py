@@ -7,7 +7,7 @@ class RealtimeConfig(AppConfig):
     def ready(self) -> None:
         from sheets import signals
 
-        from . import broadcast, revocation  # revocation's receivers announce access changes
+        from . import broadcast, public, revocation  # noqa: F401  (their receivers announce access changes)
         from .auth import redact_tokens_in_server_logs
 
         signals.operations_committed.connect(broadcast.operations_committed, dispatch_uid="realtime.operations")

@@ -115,7 +115,13 @@ class Rooms:
                     log.exception("frames for connection %s not delivered", cid)
 
     def presence(self, sheet_id: int, exclude: str | None = None) -> list[dict]:
-        return [{**c.who(), **c.presence_state} for cid, c in self.members.get(sheet_id, {}).items() if cid != exclude]
+        """Who is in the room: the connections that show themselves (a public link's viewers,
+        whose who() is None, are not listed)."""
+        return [
+            {**who, **c.presence_state}
+            for cid, c in self.members.get(sheet_id, {}).items()
+            if cid != exclude and (who := c.who()) is not None
+        ]
 
     def all_connections(self) -> Iterator[Any]:
         for room in list(self.members.values()):

@@ -47,6 +47,9 @@ def _service(name: str):
 
 
 class SheetConsumer(AsyncWebsocketConsumer):
+    # What the client is told when its access ends (realtime.public says it of a link).
+    revoked_message = "you no longer have access to this sheet"
+
     async def __call__(self, scope, receive, send):
         try:
             await super().__call__(scope, receive, send)
@@ -323,9 +326,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
             return
         self.revoked = True
         self.outbox.stop()
-        await self.outbox.send_now(
-            error_frame("access_revoked", "you no longer have access to this sheet", op_id=op_id)
-        )
+        await self.outbox.send_now(error_frame("access_revoked", self.revoked_message, op_id=op_id))
         await self.close(code=CLOSE_NO_ACCESS)
         await self.disconnect(CLOSE_NO_ACCESS)
 

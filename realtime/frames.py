@@ -77,10 +77,10 @@ ACCESS = named("access", literal("view", "edit", "manage", "own"))
 
 SHEET_FRAMES.register(
     "welcome",
-    "first frame: the sheet's version, your access, who you are, who is here (this process)",
+    "first frame: the sheet's version, your access, who you are (null on a public link), who is here (this process)",
     version=INT,
     access=ACCESS,
-    you=Record(connection=STR, user=INT, name=STR, colour=STR),
+    you=nullable(Record(connection=STR, user=INT, name=STR, colour=STR)),
     presence=ListOf(PERSON),
 )
 SHEET_FRAMES.register("ack", "your write was committed", op_id=nullable(STR), **OPERATION)

@@ -1,7 +1,8 @@
 from django.contrib import admin
 from guardian.admin import GuardedModelAdmin
 
-from .models import Column, Operation, Sheet
+from .models import Column, Operation, PublicLink, Sheet
+from .public_links import public_link_revoke
 
 
 class ColumnInline(admin.TabularInline):
@@ -43,3 +44,24 @@ class OperationAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False  # the log is append-only
+
+
+@admin.register(PublicLink)
+class PublicLinkAdmin(admin.ModelAdmin):
+    """Public read-only links; "Revoke" ends them (and their open pages) as the API does."""
+
+    list_display = ["id", "kind", "workspace", "sheet", "created_by", "created_at", "revoked_at"]
+    list_filter = ["kind", "workspace"]
+    search_fields = ["sheet__name", "workspace__name", "created_by__email"]
+    list_select_related = ["workspace", "sheet", "created_by"]
+    fields = ["kind", "workspace", "sheet", "access", "created_by", "created_at", "revoked_at"]
+    readonly_fields = fields  # never the key: it is the link's whole credential
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False  # published from the sheet or the dashboard, which check who may
+
+    @admin.action(description="Revoke the selected links")
+    def revoke(self, request, queryset):
+        for link in queryset:
+            public_link_revoke(link=link)

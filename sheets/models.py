@@ -134,3 +134,41 @@ class ImportJob(models.Model):
 
     def __str__(self):
         return f"import {self.pk} ({self.status})"
+
+
+class PublicLink(models.Model):
+    """A read-only link that opens one sheet (or a workspace's dashboard) without an account:
+    /p/<key>/. The key is the whole credential; revoking the link (revoked_at) ends every
+    connection opened with it (realtime.public)."""
+
+    class Kind(models.TextChoices):
+        SHEET = "sheet"
+        DASHBOARD = "dashboard"
+
+    ACCESS_VIEW = "view"  # the only access a public link gives
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="public_links")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.SHEET)
+    # The sheet a sheet link publishes (None for the workspace dashboard); deleting it deletes its links.
+    sheet = models.ForeignKey(Sheet, null=True, blank=True, on_delete=models.CASCADE, related_name="public_links")
+    access = models.CharField(max_length=10, default=ACCESS_VIEW)
+    key = models.CharField(max_length=64, unique=True, help_text="The secret part of the link's url.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kind="sheet", sheet__isnull=False) | models.Q(kind="dashboard", sheet__isnull=True),
+                name="public_link_target_matches_kind",
+            )
+        ]
+
+    def __str__(self):
+        return f"public {self.kind} link {self.pk}"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None

@@ -1,15 +1,20 @@
-"""The pages of sheets: the workspace home page and the sheet page, Django templates hosting Svelte."""
+"""The pages of sheets: the workspace home page, the sheet page and a public link's page (/p/<key>/),
+Django templates hosting Svelte."""
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
 
 from accounts.permissions import Access
+from core.errors import NotFound
+from core.throttling import request_hit_wait
 
 from .api.serializers import ColumnSerializer
-from .models import Sheet
+from .models import PublicLink, Sheet
 from .permissions import sheet_access
+from .public_links import PAGES, LinkRevoked, public_link_for_key
 from .selectors import home_for_user, rows_window, sheet_columns, sheet_people
 
 FIRST_ROWS = 100  # one block of the grid's row cache (frontend/src/sheet/model.js)
@@ -38,3 +43,50 @@ def sheet_page(request: HttpRequest, pk: int) -> HttpResponse:
         "firstRows": {"version": sheet.version, **rows_window(sheet, offset=0, limit=FIRST_ROWS)},
     }
     return render(request, "sheet.html", {"sheet": sheet, "config": config})
+
+
+def public_page(request: HttpRequest, key: str) -> HttpResponse:
+    """/p/<key>/: the published sheet, read-only and live, for anyone with the url (no login). It
+    shows the sheet and nothing else of its workspace: no people, no history, no navigation. A
+    link of another kind (a dashboard) is answered by the page its app registered (PAGES)."""
+    wait = request_hit_wait(request, "public")
+    if wait is not None:
+        message = "Too many requests from here: try again in a minute."
+        response = render(request, "public_ended.html", {"message": message}, status=429)
+        response["Retry-After"] = str(max(1, round(wait)))
+        return _public_headers(response)
+    try:
+        link = public_link_for_key(key, kind=None)
+    except NotFound:
+        raise Http404("Link not found") from None
+    except LinkRevoked as error:
+        return _public_headers(render(request, "public_ended.html", {"message": error.message}, status=error.status))
+    if link.kind != PublicLink.Kind.SHEET:
+        page = PAGES.get(link.kind)
+        if page is None:
+            raise Http404("Link not found")
+        return _public_headers(page(request, link))
+    sheet = link.sheet
+    config = {
+        "sheet": {"id": sheet.pk, "name": sheet.name, "version": sheet.version, "workspace": ""},
+        "columns": ColumnSerializer(sheet_columns(sheet), many=True).data,
+        "access": "view",
+        "you": {"id": None, "name": "Guest"},
+        "people": {},
+        "limits": {"maxBatchCells": settings.GRIDCAST["MAX_BATCH_CELLS"]},
+        "firstRows": {"version": sheet.version, **rows_window(sheet, offset=0, limit=FIRST_ROWS)},
+        # Where a public page reads and listens instead of the member endpoints.
+        "public": {
+            "socket": f"/ws/public/{key}/",
+            "sheet": reverse("api-public-sheet", args=[key]),
+            "rows": reverse("api-public-rows", args=[key]),
+        },
+    }
+    return _public_headers(render(request, "public_sheet.html", {"sheet": sheet, "config": config}))
+
+
+def _public_headers(response: HttpResponse) -> HttpResponse:
+    response["X-Robots-Tag"] = "noindex"
+    response["Referrer-Policy"] = "no-referrer"  # the key never leaves in a Referer
+    response["Cache-Control"] = "no-store"  # a revoked link's page is not shown again from a cache
+    return response

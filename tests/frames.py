@@ -6,7 +6,12 @@ import json
 from core.frames import FrameInvalid, load_registries
 
 # The socket paths and the registry of the frames they send.
-SOCKETS = {"/ws/sheets/": "sheet", "/ws/dashboards/": "dashboard"}
+SOCKETS = {
+    "/ws/sheets/": "sheet",
+    "/ws/public/dashboards/": "dashboard",  # before /ws/public/: the first prefix that matches counts
+    "/ws/public/": "sheet",
+    "/ws/dashboards/": "dashboard",
+}
 
 
 def registry_for_path(path):

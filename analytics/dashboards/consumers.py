@@ -30,6 +30,9 @@ CLOSE_NO_ACCESS = 4403
 
 
 class DashboardConsumer(AsyncWebsocketConsumer):
+    # What the client is told when its access ends (analytics.dashboards.public says it of a link).
+    revoked_message = "you no longer have access to this workspace"
+
     async def connect(self):
         self.workspace_id = int(self.scope["url_route"]["kwargs"]["workspace_id"])
         self.user = self.scope.get("user")
@@ -110,7 +113,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             return
         if await self.guard.acheck() < Access.VIEW:
             await self.disconnect(CLOSE_NO_ACCESS)  # nothing more is pushed
-            await self.send_frame(error_frame("access_revoked", "you no longer have access to this workspace"))
+            await self.send_frame(error_frame("access_revoked", self.revoked_message))
             await self.close(code=CLOSE_NO_ACCESS)
 
     async def data_arrived(self, event):

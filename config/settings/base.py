@@ -287,6 +287,9 @@ REST_FRAMEWORK = {
         "aggregates": os.environ.get("GRIDCAST_THROTTLE_AGGREGATES", "6000/m"),
         # Wrong or revoked API tokens per client IP: over it, 429 before the token is looked at.
         "token_failures": os.environ.get("GRIDCAST_THROTTLE_TOKEN_FAILURES", "60/m"),
+        # Public read-only links (/p/<key>/), per client IP: page loads, row windows and socket connects
+        # together. Over it: a 429 page or answer, or the socket closed with 4429.
+        "public": os.environ.get("GRIDCAST_THROTTLE_PUBLIC", "300/m"),
     },
     # The client IP of an anonymous request: X-Forwarded-For is believed only behind this many
     # proxies of ours (the same count as allauth's login limits, ALLAUTH_TRUSTED_PROXY_COUNT).

@@ -3,7 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
 
-from . import io_views, views
+from . import io_views, public_links, views
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -29,6 +29,14 @@ urlpatterns = [
     path("sheets/", views.SheetList.as_view(), name="api-sheets"),
     path("sheets/<int:pk>/", views.SheetDetail.as_view(), name="api-sheet"),
     path("sheets/<int:pk>/share/", views.SheetShare.as_view(), name="api-sheet-share"),
+    path("sheets/<int:pk>/public-links/", public_links.SheetPublicLinks.as_view(), name="api-sheet-public-links"),
+    path(
+        "sheets/<int:pk>/public-links/<int:link_id>/",
+        public_links.SheetPublicLinkDetail.as_view(),
+        name="api-sheet-public-link",
+    ),
+    path("public/<str:key>/", public_links.PublicSheet.as_view(), name="api-public-sheet"),
+    path("public/<str:key>/rows/", public_links.PublicRows.as_view(), name="api-public-rows"),
     path("sheets/<int:pk>/columns/", views.ColumnList.as_view(), name="api-columns"),
     path("sheets/<int:pk>/columns/<str:key>/", views.ColumnDetail.as_view(), name="api-column"),
     path("sheets/<int:pk>/rows/", views.RowList.as_view(), name="api-rows"),

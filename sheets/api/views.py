@@ -195,20 +195,7 @@ class RowList(APIView):
     )
     def get(self, request, pk):
         sheet, _ = load_sheet(request, pk)
-        filters = []
-        for raw in request.query_params.getlist("filter"):
-            parts = raw.split(":", 2)
-            if len(parts) < 2:
-                raise InvalidInput("filter is column:op:value")
-            filters.append((parts[0], parts[1], parts[2] if len(parts) == 3 else ""))
-        window = selectors.rows_window(
-            sheet,
-            offset=_int_param(request, "offset", 0),
-            limit=_int_param(request, "limit", 200, low=1),
-            filters=filters,
-            sort=request.query_params.get("sort") or None,
-        )
-        return Response({"version": sheet.version, **window})
+        return Response(rows_answer(request, sheet))
 
     @extend_schema(request=s.RowsInsertSerializer, responses={201: s.OperationSerializer})
     def post(self, request, pk):
@@ -216,6 +203,25 @@ class RowList(APIView):
         return _applied(
             services.rows_insert(sheet=sheet, actor=request.user, **_valid(s.RowsInsertSerializer, request)), 201
         )
+
+
+def rows_answer(request: Request, sheet: Sheet) -> dict:
+    """A window of the sheet's rows as the query asks (offset, limit, filter, sort): the answer of
+    GET .../rows/, for members and public links alike."""
+    filters = []
+    for raw in request.query_params.getlist("filter"):
+        parts = raw.split(":", 2)
+        if len(parts) < 2:
+            raise InvalidInput("filter is column:op:value")
+        filters.append((parts[0], parts[1], parts[2] if len(parts) == 3 else ""))
+    window = selectors.rows_window(
+        sheet,
+        offset=_int_param(request, "offset", 0),
+        limit=_int_param(request, "limit", 200, low=1),
+        filters=filters,
+        sort=request.query_params.get("sort") or None,
+    )
+    return {"version": sheet.version, **window}
 
 
 class RowsDelete(APIView):

@@ -61,8 +61,22 @@ def test_an_unknown_kind_is_refused():
     assert not AuditEvent.objects.exists()
 
 
-def test_the_registry_holds_the_public_link_kinds_before_they_exist():
-    assert {"public_link.created", "public_link.revoked"} <= set(audit.KINDS)
+def test_public_links_created_and_revoked(api, owner, workspace, sheet):
+    links = f"/api/v1/sheets/{sheet.pk}/public-links/"
+    created = api(owner).post(links, {"access": "view"}, format="json", REMOTE_ADDR=IP)
+    assert created.status_code == 201
+    link = created.json()["id"]
+    shows = f'sheet {sheet.pk} "{sheet.name}"'
+    event = assert_event("public_link.created", actor=owner, workspace=workspace, target=f"link {link}", shows=shows)
+    assert (event.target_type, event.target_id) == ("publiclink", str(link))
+    assert created.json()["url"].rsplit("/", 2)[-2] not in str(event.target) + str(event.details)  # never the key
+    assert api(owner).delete(f"{links}{link}/", REMOTE_ADDR=IP).status_code == 204
+    assert_event("public_link.revoked", actor=owner, workspace=workspace, target=f"link {link}", shows=shows)
+    dashboard = f"/api/v1/workspaces/{workspace.pk}/dashboard/public-links/"
+    assert api(owner).post(dashboard, {"access": "view"}, format="json", REMOTE_ADDR=IP).status_code == 201
+    assert_event(
+        "public_link.created", actor=owner, workspace=workspace, target="dashboard link", shows="the dashboard"
+    )
 
 
 def test_login_logout_and_failed_login(client, workspace):

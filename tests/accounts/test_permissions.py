@@ -11,8 +11,8 @@ from rest_framework.test import APIClient
 from accounts import permissions as workspace_permissions
 from accounts.models import ApiToken, AuditEvent, Invitation, Membership, Role, Workspace
 from accounts.permissions import Access
-from sheets import permissions, services
-from sheets.models import Column, Operation, Row, Sheet
+from sheets import permissions, public_links, services
+from sheets.models import Column, Operation, PublicLink, Row, Sheet
 
 from ..factories import WorkspaceFactory, make_sheet, member, user
 
@@ -54,6 +54,9 @@ class World:
         self.invitation = Invitation.objects.create(
             workspace=self.workspace, email="invited@example.com", role=Role.EDITOR, key_hash="k" * 64
         )
+        self.public_link = public_links.public_link_create(
+            workspace=self.workspace, sheet=self.sheet, access="view", created_by=self.users["owner"]
+        )
 
     def client(self, role):
         client = APIClient()
@@ -81,6 +84,7 @@ def state():
         "invitations": sorted(Invitation.objects.values_list("pk", "workspace_id", "email", "role", "key_hash")),
         # A denied request leaves no trace in the audit log either (exports are reads that it records).
         "audit": sorted(AuditEvent.objects.exclude(kind="export").values_list("pk", "kind")),
+        "public_links": sorted(PublicLink.objects.values_list("pk", "sheet_id", "key", "revoked_at")),
     }
 
 
@@ -176,6 +180,22 @@ ENDPOINTS = {
         lambda w: {"email": w.newcomer.email, "level": "view"},
         _with(SHEET_MANAGE, 202),
     ),
+    "public links list": ("get", "/api/v1/sheets/{sheet}/public-links/", None, SHEET_MANAGE),
+    "public link create": (
+        "post",
+        "/api/v1/sheets/{sheet}/public-links/",
+        lambda w: {"access": "view"},
+        _with(SHEET_MANAGE, 201),
+    ),
+    "public link revoke": (
+        "delete",
+        "/api/v1/sheets/{sheet}/public-links/{public_link}/",
+        None,
+        _with(SHEET_MANAGE, 204),
+    ),
+    # A public link's reads: the key is the credential, whoever calls (no session or token is looked at).
+    "public sheet": ("get", "/api/v1/public/{key}/", None, PUBLIC),
+    "public rows": ("get", "/api/v1/public/{key}/rows/", None, PUBLIC),
     "columns list": ("get", "/api/v1/sheets/{sheet}/columns/", None, SHEET_READ),
     "column add": ("post", "/api/v1/sheets/{sheet}/columns/", lambda w: {"name": "Extra"}, _with(SHEET_EDIT, 201)),
     "column change": ("patch", "/api/v1/sheets/{sheet}/columns/c1/", lambda w: {"name": "Title"}, SHEET_EDIT),
@@ -207,18 +227,24 @@ def world(db):
     return World()
 
 
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("endpoint", list(ENDPOINTS))
-def test_permission_matrix(world, endpoint, role):
-    method, path, body, expected = ENDPOINTS[endpoint]
-    expected = dict(zip(ROLES, expected))[role]
-    url = path.format(
+def _url(world, path):
+    return path.format(
         ws=world.workspace.pk,
         sheet=world.sheet.pk,
         target=world.target.pk,
         token=world.owner_token.pk,
         invitation=world.invitation.pk,
+        public_link=world.public_link.pk,
+        key=world.public_link.key,
     )
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("endpoint", list(ENDPOINTS))
+def test_permission_matrix(world, endpoint, role):
+    method, path, body, expected = ENDPOINTS[endpoint]
+    expected = dict(zip(ROLES, expected))[role]
+    url = _url(world, path)
     before = state()
 
     response = getattr(world.client(role), method)(url, body(world) if body else None, format="json")
@@ -253,13 +279,7 @@ def test_permission_matrix_of_a_workspace_that_requires_two_factor(world, endpoi
     Workspace.objects.filter(pk=world.workspace.pk).update(require_two_factor=True)
     method, path, body, expected = ENDPOINTS[endpoint]
     expected = _requiring_two_factor(endpoint, role, dict(zip(ROLES, expected))[role])
-    url = path.format(
-        ws=world.workspace.pk,
-        sheet=world.sheet.pk,
-        target=world.target.pk,
-        token=world.owner_token.pk,
-        invitation=world.invitation.pk,
-    )
+    url = _url(world, path)
     before = state()
 
     response = getattr(world.client(role), method)(url, body(world) if body else None, format="json")
@@ -272,11 +292,11 @@ def test_permission_matrix_of_a_workspace_that_requires_two_factor(world, endpoi
 
 
 def test_every_api_url_is_in_the_matrix():
-    """Each endpoint of the core API (accounts.api, sheets.api.views, schema and docs) is above.
+    """Each endpoint of the core API (accounts.api, sheets.api.views and public_links, schema and docs) is above.
     Import and export (sheets.api.io_views) are checked by their own tests."""
     from sheets.api.urls import urlpatterns
 
-    core = ("accounts.api", "sheets.api.views", "drf_spectacular.views")
+    core = ("accounts.api", "sheets.api.views", "sheets.api.public_links", "drf_spectacular.views")
     param = re.compile(r"\{[^}]+\}|<[^>]+>|(?<=columns/)c1")
     routes = {
         param.sub("{}", "/api/v1/" + str(p.pattern)) for p in urlpatterns if p.callback.view_class.__module__ in core

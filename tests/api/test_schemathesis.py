@@ -24,6 +24,7 @@ from django.conf import settings
 from django.db import connection
 
 from accounts.models import ApiToken, Membership, Role
+from sheets.public_links import public_link_create
 from tests.factories import UserFactory, WorkspaceFactory, make_sheet
 from tests.realtime.servers import BIN, REPO, ServerProcess, server_env
 
@@ -54,7 +55,8 @@ def owned():
     Membership.objects.create(workspace=workspace, user=user, role=Role.OWNER)
     sheet = make_sheet(workspace, user, rows=5)
     token, key = ApiToken.issue(user=user, name="schemathesis")
-    return {"user": user, "workspace": workspace, "sheet": sheet, "key": key, "token": token.pk}
+    link = public_link_create(workspace=workspace, sheet=sheet, access="view", created_by=user)
+    return {"user": user, "workspace": workspace, "sheet": sheet, "key": key, "token": token.pk, "link": link.key}
 
 
 @pytest.fixture
@@ -99,6 +101,10 @@ parameters = {{ "path.id" = {sheet}, "body.after" = {row}, "body.before" = {row}
 include-path-regex = '^/api/v1/sheets/\\{{id\\}}/'
 exclude-method = "DELETE"
 parameters = {{ "path.id" = {sheet} }}
+
+[[operations]]
+include-path-regex = '^/api/v1/public/'
+parameters = {{ "path.key" = "{owned["link"]}" }}
 
 [[operations]]
 include-path-regex = '^/api/v1/(sheets|tokens)/$'

@@ -149,7 +149,7 @@ export class LiveFeed {
         this.setState("live");
         this.subscribe();
       } else if (frame.type === "error") {
-        this.handlers.error?.(frame.message);
+        this.handlers.error?.(frame.message, frame.code);
       } else {
         this.received(frame);
       }

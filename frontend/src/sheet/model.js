@@ -10,9 +10,11 @@ const PARALLEL_FETCHES = 4;
 const cellKey = (row, col) => `${row}\u0000${col}`;
 
 export class SheetModel {
-  constructor({ sheetId, columns, version, api }) {
+  /** urls: where the sheet and its rows are read ({sheet, rows}); a public link's page reads its own. */
+  constructor({ sheetId, columns, version, api, urls = null }) {
     this.sheetId = sheetId;
     this.api = api;
+    this.urls = urls ?? { sheet: `/api/v1/sheets/${sheetId}/`, rows: `/api/v1/sheets/${sheetId}/rows/` };
     this.version = version; // what the socket has applied
     this.columns = [];
     this.setColumns(columns);
@@ -93,7 +95,7 @@ export class SheetModel {
     const params = new URLSearchParams({ offset, limit });
     if (this.view.sort) params.set("sort", this.view.sort);
     for (const [col, op, value] of this.view.filters) params.append("filter", `${col}:${op}:${value ?? ""}`);
-    return `/api/v1/sheets/${this.sheetId}/rows/?${params}`;
+    return `${this.urls.rows}?${params}`;
   }
 
   async fetchBlock(block) {
@@ -182,7 +184,7 @@ export class SheetModel {
 
   /** Start over from the server's snapshot (after `reload`, or when far behind). */
   async reload() {
-    const sheet = await this.api("GET", `/api/v1/sheets/${this.sheetId}/`);
+    const sheet = await this.api("GET", this.urls.sheet);
     this.setColumns(sheet.columns);
     this.version = sheet.version;
     this.logFloor = sheet.version;
