@@ -147,6 +147,9 @@ def public_links_of_publisher_revoke(*, user_id: int, workspace_id: int | None =
 
 
 def _membership_changed(sender: object, instance: Membership, **kwargs: object) -> None:
+    origin = kwargs.get("origin")
+    if isinstance(origin, Workspace) or getattr(origin, "model", None) is Workspace:
+        return  # the workspace is being deleted: its links go with it
     public_links_of_publisher_revoke(user_id=instance.user_id, workspace_id=instance.workspace_id)
 
 
