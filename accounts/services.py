@@ -123,7 +123,14 @@ def token_create(*, user: User, name: str | None, workspace: Workspace | None = 
     ):
         raise NotFound("Workspace not found")
     with transaction.atomic():
-        User.objects.select_for_update().filter(pk=user.pk).first()
+        # FOR NO KEY UPDATE serializes the quota check without blocking the foreign-key checks of
+        # rows that refer to the user (a workspace deletion's audit event, at its commit): FOR
+        # UPDATE deadlocked with one. The workspace is locked too: a token of a workspace deleted
+        # meanwhile is not found, not a foreign-key error at commit.
+        User.objects.select_for_update(no_key=True).filter(pk=user.pk).first()
+        locked = Workspace.objects.select_for_update(no_key=True)
+        if workspace is not None and locked.filter(pk=workspace.pk).first() is None:
+            raise NotFound("Workspace not found")
         check_quota("MAX_TOKENS_PER_USER", ApiToken.objects.filter(user_id=user.pk).count(), "API tokens per user")
         token, key = ApiToken.issue(user=user, name=name, workspace=workspace)
         audit.record("token.created", actor=user, workspace=workspace, target=token)

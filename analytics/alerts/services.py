@@ -47,7 +47,7 @@ CONDITION_FIELDS = {
 
 @transaction.atomic
 def rule_create(*, workspace_id: int, actor: User, **fields: object) -> AlertRule:
-    Workspace.objects.select_for_update().filter(pk=workspace_id).first()
+    Workspace.objects.select_for_update(no_key=True).filter(pk=workspace_id).first()
     check_quota(
         "MAX_ALERT_RULES_PER_WORKSPACE",
         AlertRule.objects.filter(workspace_id=workspace_id).count(),

@@ -1,0 +1,63 @@
+"""Changes of one user at the same moment, in two transactions of their own (real PostgreSQL row
+locks): none deadlocks, and each ends in an answer, never a database error."""
+
+import threading
+
+import pytest
+from django.db import connection, transaction
+from django.test import RequestFactory
+
+from accounts import audit, services
+from accounts.models import ApiToken, AuditEvent, Role, Workspace
+from core.errors import NotFound
+
+from ..factories import WorkspaceFactory, member
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_a_token_asked_for_while_its_workspace_is_deleted_is_not_found():
+    """The deletion's audit event refers to its actor, checked at commit (FOR KEY SHARE of the
+    user's row); the token's quota check locks the same row. With FOR UPDATE the two waited for
+    each other (PostgreSQL: deadlock detected, a 500)."""
+    workspace = WorkspaceFactory(name="Going")
+    owner = member(workspace, Role.OWNER, email="owner@example.com")
+    deleted, outcome = threading.Event(), {}
+
+    def delete():
+        try:
+            with transaction.atomic():
+                # As the owner's request (the audit event names them as its actor).
+                request = RequestFactory().delete(f"/api/v1/workspaces/{workspace.pk}/")
+                request.user = owner
+                going = Workspace.objects.get(pk=workspace.pk)
+                audit.RequestContext(lambda request: services.workspace_delete(workspace=going))(request)
+                deleted.set()
+                threading.Event().wait(0.5)  # the token's transaction is now waiting on this one
+        except Exception as error:  # noqa: BLE001 - the outcome is what the test asserts
+            outcome["delete"] = error
+        finally:
+            deleted.set()
+            connection.close()
+
+    def create_token():
+        deleted.wait(5)
+        try:
+            services.token_create(user=owner, name="ci", workspace=workspace)
+            outcome["token"] = "created"
+        except Exception as error:  # noqa: BLE001
+            outcome["token"] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=delete), threading.Thread(target=create_token)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(15)
+
+    assert "delete" not in outcome, outcome
+    assert isinstance(outcome["token"], NotFound), outcome
+    assert not Workspace.objects.filter(pk=workspace.pk).exists()
+    assert not ApiToken.objects.exists()
+    assert AuditEvent.objects.filter(kind="workspace.deleted", workspace_ref=workspace.pk, actor=owner).exists()
