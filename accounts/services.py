@@ -46,6 +46,10 @@ def workspace_two_factor_set(*, workspace: Workspace, required: bool, by_user: U
 
 @transaction.atomic
 def workspace_delete(*, workspace: Workspace) -> None:
+    # Two deletions of one workspace at once: the second waits here, then finds nothing. Without
+    # the lock the two cascades interleaved and deadlocked (access stamps against audit events).
+    if Workspace.objects.select_for_update().filter(pk=workspace.pk).first() is None:
+        raise NotFound("Workspace not found")
     audit.record("workspace.deleted", workspace=workspace, target=workspace)
     workspace.delete()
 

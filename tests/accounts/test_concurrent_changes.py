@@ -61,3 +61,45 @@ def test_a_token_asked_for_while_its_workspace_is_deleted_is_not_found():
     assert not Workspace.objects.filter(pk=workspace.pk).exists()
     assert not ApiToken.objects.exists()
     assert AuditEvent.objects.filter(kind="workspace.deleted", workspace_ref=workspace.pk, actor=owner).exists()
+
+
+def test_a_workspace_deleted_twice_at_once_is_deleted_once():
+    """Two deletions of one workspace (a double click, a retried request): the second waits for
+    the first and finds nothing, instead of running its cascade against the first (deadlock
+    detected, or its audit event pointing at a workspace that is gone: a 500 either way)."""
+    workspace = WorkspaceFactory(name="Twice")
+    owner = member(workspace, Role.OWNER, email="owner@example.com")
+    member(workspace, Role.EDITOR, email="editor@example.com")
+    first_done, outcome = threading.Event(), {}
+
+    def delete(name, hold):
+        if not hold:
+            first_done.wait(5)
+        try:
+            with transaction.atomic():
+                request = RequestFactory().delete(f"/api/v1/workspaces/{workspace.pk}/")
+                request.user = owner
+                going = Workspace.objects.get(pk=workspace.pk)
+                audit.RequestContext(lambda request: services.workspace_delete(workspace=going))(request)
+                if hold:
+                    first_done.set()
+                    threading.Event().wait(0.5)  # the second deletion runs meanwhile
+            outcome[name] = "deleted"
+        except Exception as error:  # noqa: BLE001 - the outcome is what the test asserts
+            outcome[name] = error
+        finally:
+            first_done.set()
+            connection.close()
+
+    threads = [
+        threading.Thread(target=delete, args=("first", True)),
+        threading.Thread(target=delete, args=("second", False)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(15)
+
+    assert outcome["first"] == "deleted", outcome
+    assert isinstance(outcome["second"], NotFound), outcome
+    assert AuditEvent.objects.filter(kind="workspace.deleted").count() == 1

@@ -321,7 +321,7 @@ def test_login_page_fits_a_phone_and_shows_errors(open_as, theme):
     page.evaluate(f"document.documentElement.dataset.theme = '{theme}'")
     page.get_by_label("Email").fill("ada@example.com")
     page.get_by_label("Password").fill("not the password")
-    page.get_by_role("button", name="Sign In").click()
+    page.get_by_role("button", name="Sign In", exact=True).click()
     expect(page.get_by_role("alert")).to_contain_text("not correct")
     page.evaluate(f"document.documentElement.dataset.theme = '{theme}'")
     box = page.get_by_label("Email").bounding_box()

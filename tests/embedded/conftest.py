@@ -292,7 +292,7 @@ class Watched:
         page.goto("/accounts/login/")
         page.get_by_label("Email").fill(email)
         page.get_by_label("Password").fill(password)
-        page.get_by_role("button", name="Sign In").click()
+        page.get_by_role("button", name="Sign In", exact=True).click()
         page.wait_for_url(f"{self.base_url}/")
         return page
 
