@@ -74,7 +74,7 @@ class Totals(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("view", int, description="the view whose filters and totals apply"),
-            OpenApiParameter("total", str, many=True, description="column:function, added to the view's totals"),
+            OpenApiParameter("total", str, many=True, description="column:function; these replace the view's totals"),
             OpenApiParameter("filter", str, many=True, description="column:op:value, as for rows"),
         ],
         responses=OpenApiTypes.OBJECT,
@@ -83,10 +83,8 @@ class Totals(APIView):
     def get(self, request, pk):
         sheet, _ = load_sheet(request, pk)
         view, filters, problems = view_and_filters(request, sheet)
-        totals = dict((view or {}).get("totals", {}))
-        for raw in request.query_params.getlist("total"):
-            key, _, function = raw.partition(":")
-            totals[key] = function
+        asked = request.query_params.getlist("total")
+        totals = dict(raw.partition(":")[::2] for raw in asked) if asked else (view or {}).get("totals", {})
         totals = saved_views.config_check({"totals": totals}, selectors.sheet_columns(sheet))["totals"]
         return Response(
             {
