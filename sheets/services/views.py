@@ -15,8 +15,10 @@ from ..signals import view_changed
 from .common import clean_name
 
 
-def _announce(view: SheetView, event: str) -> None:
-    sheet_id, view_id, shared, owner = view.sheet_id, view.pk, view.shared, view.created_by_id
+def _announce(view: SheetView, event: str, shared: bool | None = None) -> None:
+    """`shared`: whether others saw the view (a view made personal leaves them as if deleted)."""
+    sheet_id, view_id, owner = view.sheet_id, view.pk, view.created_by_id
+    shared = view.shared if shared is None else shared
     transaction.on_commit(
         lambda: view_changed.send(
             sender=SheetView, sheet_id=sheet_id, view_id=view_id, event=event, shared=shared, owner_id=owner
@@ -64,7 +66,7 @@ def view_update(
         _require_share(shared, access)
         was_shared, view.shared = view.shared, shared
         if was_shared and not shared:
-            _announce(view, "deleted")  # gone for everyone but its owner
+            _announce(view, "deleted", shared=True)  # gone for everyone but its owner
     if name is not None:
         view.name = clean_name(name, "the view's name")
     if config is not None:
