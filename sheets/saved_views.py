@@ -29,6 +29,7 @@ NUMERIC_TOTALS = ("sum", "avg")
 ORDERED_TOTALS = ("min", "max")
 MAX_CONDITIONS = 50
 MAX_SORTS = 10
+MAX_VALUE_CHARS = 1000
 WIDTH_MIN, WIDTH_MAX = 40, 2000
 
 
@@ -68,6 +69,9 @@ def _check_filters(raw: Any, columns: dict[str, Column]) -> dict:
         if isinstance(value, list) != (operator == "in") or not isinstance(value, (str, int, float, bool, list)):
             if value is not None or operator == "in":
                 raise InvalidInput("a filter value is text, a number or a boolean (a list for in)", col=key)
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(v, str) and len(v) > MAX_VALUE_CHARS for v in texts):
+            raise InvalidInput(f"a filter value is at most {MAX_VALUE_CHARS} characters", col=key)
         checked.append({"column": key, "operator": operator, "value": value})
     for condition in checked:  # each value must make sense for its column's type
         if condition["column"] in columns:

@@ -260,3 +260,52 @@ def test_totals_of_every_function(api, viewer, owner, fruit):
     assert api(viewer).get(f"/api/v1/sheets/{fruit.pk}/totals/?total=c99:count").status_code == 400
     filtered = api(viewer).get(f"/api/v1/sheets/{fruit.pk}/totals/?total=c2:sum&filter=c7:eq:new").json()
     assert filtered["totals"] == {"c2": 5.5}
+
+
+# --- hostile input -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"column": "c2", "operator": "in", "value": [{"a": 1}]},
+        {"column": "c2", "operator": "in", "value": [[1]]},
+        {"column": "c2", "operator": "in", "value": []},
+        {"column": "c2", "operator": "in", "value": list(range(101))},
+        {"column": "c5", "operator": "gt", "value": "2020-13-45"},
+        {"column": "c3", "operator": "eq", "value": 10**30},
+        {"column": "c1", "operator": "contains", "value": "x" * 100_000},
+        {"column": "c1", "operator": "eq", "value": "\x00"},
+        {"column": "c4", "operator": "eq", "value": "perhaps"},
+        {"column": "c7", "operator": "eq", "value": "not a choice"},
+        {"column": ["c1"], "operator": "eq", "value": "a"},
+        {"column": "c1", "operator": "eq", "value": "a", "extra": 1},
+    ],
+)
+def test_hostile_filter_values_are_400_never_500(api, owner, sheet, condition):
+    answer = create(api, owner, sheet, {"filters": {"op": "and", "conditions": [condition]}})
+    assert answer.status_code == 400, answer.content
+    assert not SheetView.objects.exists()
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", str(2**63), str(10**30), "1e3", "", " ", "1;2"])
+def test_hostile_view_ids_are_answered_cleanly(api, owner, fruit, raw):
+    for path in ("rows", "totals"):
+        answer = api(owner).get(f"/api/v1/sheets/{fruit.pk}/{path}/", {"view": raw, "total": "c1:count"})
+        if raw:
+            assert answer.status_code in (400, 404), answer.content
+        else:  # an empty view= is no view
+            assert answer.status_code == 200, answer.content
+
+
+@pytest.mark.parametrize("total", ["c1", ":count", "c1:", "c1:sum:x", "c2:" + "a" * 1000])
+def test_hostile_totals_are_400(api, owner, fruit, total):
+    assert api(owner).get(f"/api/v1/sheets/{fruit.pk}/totals/", {"total": total}).status_code == 400
+
+
+def test_the_quota_of_views_per_sheet(api, owner, sheet, settings):
+    settings.GRIDCAST = {**settings.GRIDCAST, "MAX_VIEWS_PER_SHEET": 2}
+    assert create(api, owner, sheet, {}, name="one").status_code == 201
+    assert create(api, owner, sheet, {}, name="two").status_code == 201
+    answer = create(api, owner, sheet, {}, name="three")
+    assert answer.status_code == 403 and answer.json()["error"]["code"] == "quota_exceeded"
