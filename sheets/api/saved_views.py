@@ -24,12 +24,34 @@ class ViewUpdateSerializer(serializers.Serializer):
     config = serializers.JSONField(required=False)
 
 
+class ProblemSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    column = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ViewSerializer(serializers.Serializer):
+    """What a view answers (built by sheets.saved_views.view_dict; here for the schema)."""
+
+    id = serializers.IntegerField()
+    sheet = serializers.IntegerField()
+    name = serializers.CharField()
+    shared = serializers.BooleanField()
+    config = serializers.JSONField()
+    created_by = serializers.IntegerField(allow_null=True)
+    mine = serializers.BooleanField()
+    can_change = serializers.BooleanField()
+    problems = ProblemSerializer(many=True, help_text="columns the view names that were deleted since")
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
 def _answer(request, sheet, access, view):
     return saved_views.view_dict(view, selectors.sheet_columns(sheet), request.user, access)
 
 
 class ViewList(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT, description="The sheet's shared views and your personal ones.")
+    @extend_schema(responses=ViewSerializer(many=True), description="The sheet's shared views and your personal ones.")
     def get(self, request, pk):
         sheet, access = load_sheet(request, pk)
         columns = selectors.sheet_columns(sheet)
@@ -38,7 +60,7 @@ class ViewList(APIView):
 
     @extend_schema(
         request=ViewCreateSerializer,
-        responses={201: OpenApiTypes.OBJECT},
+        responses={201: ViewSerializer},
         description="A personal view needs read access; a shared one edit access.",
     )
     def post(self, request, pk):
@@ -49,12 +71,12 @@ class ViewList(APIView):
 
 
 class ViewDetail(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    @extend_schema(responses=ViewSerializer)
     def get(self, request, pk, view_id):
         sheet, access = load_sheet(request, pk)
         return Response(_answer(request, sheet, access, saved_views.view_get(sheet, request.user, view_id)))
 
-    @extend_schema(request=ViewUpdateSerializer, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=ViewUpdateSerializer, responses=ViewSerializer)
     def patch(self, request, pk, view_id):
         sheet, access = load_sheet(request, pk)
         view = saved_views.view_get(sheet, request.user, view_id)
