@@ -181,8 +181,9 @@ class SheetView(models.Model):
 
     sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="views")
     name = models.CharField(max_length=200)
+    # A shared view outlives the account that made it; a personal one whose owner is gone is seen by nobody.
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="sheet_views"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="sheet_views"
     )
     shared = models.BooleanField(default=False, help_text="Shared with everyone who can read the sheet.")
     config = models.JSONField(default=dict, blank=True)

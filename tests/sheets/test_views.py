@@ -309,3 +309,10 @@ def test_the_quota_of_views_per_sheet(api, owner, sheet, settings):
     assert create(api, owner, sheet, {}, name="two").status_code == 201
     answer = create(api, owner, sheet, {}, name="three")
     assert answer.status_code == 403 and answer.json()["error"]["code"] == "quota_exceeded"
+
+
+def test_a_shared_view_outlives_its_creators_account(api, owner, editor, sheet):
+    shared = create(api, editor, sheet, {}, shared=True, name="Team").json()
+    editor.delete()
+    listed = api(owner).get(views_url(sheet)).json()
+    assert [(v["id"], v["created_by"], v["can_change"]) for v in listed] == [(shared["id"], None, True)]
