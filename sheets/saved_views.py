@@ -13,6 +13,7 @@ from typing import Any
 from django.db.models import Avg, Count, FloatField, Max, Min, Q, QuerySet, Sum
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.functions import Cast
+from django.db.models.signals import pre_delete
 
 from accounts.models import User
 from accounts.permissions import Access
@@ -263,3 +264,12 @@ def view_totals(sheet: Sheet, view: dict | None, totals: dict[str, str], filters
     aggregates = {f"t{i}": _total(function, columns[key]) for i, (key, function) in enumerate(wanted.items())}
     answer = selectors.view_rows(sheet, view, filters).aggregate(**aggregates)
     return {key: answer[f"t{i}"] for i, key in enumerate(wanted)}
+
+
+def _personal_views_of_deleted_user(sender: type, instance: User, **kwargs: Any) -> None:
+    # Shared views outlive their creator (created_by becomes null); personal ones go with the account.
+    SheetView.objects.filter(created_by_id=instance.pk, shared=False).delete()
+
+
+def connect_receivers() -> None:
+    pre_delete.connect(_personal_views_of_deleted_user, sender=User, dispatch_uid="sheets.saved_views.user_gone")

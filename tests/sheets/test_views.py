@@ -313,6 +313,8 @@ def test_the_quota_of_views_per_sheet(api, owner, sheet, settings):
 
 def test_a_shared_view_outlives_its_creators_account(api, owner, editor, sheet):
     shared = create(api, editor, sheet, {}, shared=True, name="Team").json()
+    create(api, editor, sheet, {}, name="Personal")
     editor.delete()
+    assert SheetView.objects.count() == 1
     listed = api(owner).get(views_url(sheet)).json()
     assert [(v["id"], v["created_by"], v["can_change"]) for v in listed] == [(shared["id"], None, True)]
