@@ -36,6 +36,13 @@ PARAMETERS = {
         },
     },
     ("/api/v1/sheets/{id}/rows/", "get", "sort"): {"type": "string", "pattern": r"^-?c[1-7]$"},
+    ("/api/v1/sheets/{id}/rows/", "get", "view"): ID,
+    ("/api/v1/sheets/{id}/totals/", "get", "view"): ID,
+    ("/api/v1/sheets/{id}/totals/", "get", "filter"): None,  # the rows' (filled in below)
+    ("/api/v1/sheets/{id}/totals/", "get", "total"): {
+        "type": "array",
+        "items": {"type": "string", "pattern": r"^c[1-7]:(count|filled|unique|min|max)$"},
+    },
     ("/api/v1/sheets/{id}/operations/", "get", "since"): COUNT,
     ("/api/v1/sheets/{id}/operations/", "get", "limit"): {**COUNT, "minimum": 1},
     ("/api/v1/notifications/", "get", "limit"): {"type": "integer", "minimum": 1, "maximum": 500},
@@ -56,6 +63,8 @@ PARAMETERS = {
         "pattern": rf"^{METRIC}(,{METRIC}){{0,4}}$",
     },
 }
+_ROWS_FILTER = PARAMETERS[("/api/v1/sheets/{id}/rows/", "get", "filter")]
+PARAMETERS[("/api/v1/sheets/{id}/totals/", "get", "filter")] = _ROWS_FILTER
 for _path in ("/api/v1/workspaces/{id}/metrics/aggregate/", "/api/v1/workspaces/{id}/metrics/export/"):
     for _name in ("from", "to"):
         PARAMETERS[(_path, "get", _name)] = {"type": "string", "format": "date-time"}

@@ -92,3 +92,9 @@ def operations_committed(sender: object, operations: list[tuple[Operation, str |
 
 def sheet_deleted(sender: object, sheet_id: int, **kwargs: object) -> None:
     publish(sheet_id, {"type": "deleted", "sheet": sheet_id})
+
+
+def view_changed(sender: object, sheet_id: int, view_id: int, event: str, shared: bool, **kwargs: object) -> None:
+    """Only shared views are announced: a personal view is nobody else's business."""
+    if shared:
+        publish(sheet_id, {"type": "views", "event": event, "view": view_id})

@@ -120,3 +120,9 @@ SHEET_FRAMES.register(
 SHEET_FRAMES.register("pong", "answer to `ping`: `t` as sent, the sheet's version now", t=JSON, version=INT)
 SHEET_FRAMES.register("access", "your access changed", access=ACCESS)
 SHEET_FRAMES.register("deleted", "the sheet is gone: close", sheet=INT)
+SHEET_FRAMES.register(
+    "views",
+    "a shared saved view was created, changed or deleted (or made personal): read GET .../views/ again",
+    event=literal("created", "changed", "deleted"),
+    view=INT,
+)

@@ -7,8 +7,9 @@ class SheetsConfig(AppConfig):
     def ready(self):
         from accounts import signals
 
-        from . import public_links
+        from . import public_links, saved_views
         from .sharing import claim_sheet_invitations
 
         signals.addresses_verified.connect(claim_sheet_invitations, dispatch_uid="sheets.claim_invitations")
         public_links.connect_receivers()  # a publisher who stops managing the workspace: links revoked
+        saved_views.connect_receivers()  # an account deleted: its personal views too

@@ -172,3 +172,27 @@ class PublicLink(models.Model):
     @property
     def active(self) -> bool:
         return self.revoked_at is None
+
+
+class SheetView(models.Model):
+    """A saved way of looking at a sheet: filters, sorts, hidden, frozen, ordered and sized columns
+    and footer totals (`config`, checked by sheets.saved_views.config_check). Personal (seen by its
+    owner only) or shared with everyone who can read the sheet."""
+
+    sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="views")
+    name = models.CharField(max_length=200)
+    # A shared view outlives the account that made it; a personal one whose owner is gone is seen by nobody.
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="sheet_views"
+    )
+    shared = models.BooleanField(default=False, help_text="Shared with everyone who can read the sheet.")
+    config = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["sheet", "name", "id"]
+        indexes = [models.Index(fields=["sheet", "shared"], name="sheet_view_sheet_shared")]
+
+    def __str__(self):
+        return f"view {self.name} of sheet {self.sheet_id}"

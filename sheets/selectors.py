@@ -150,10 +150,16 @@ def _row_dict(row, keys, index):
     return {"id": row[0], "index": index, "values": {k: row[1].get(k) for k in keys}}
 
 
-FILTER_OPS = {"eq", "ne", "lt", "lte", "gt", "gte", "contains", "empty", "notempty"}
+FILTER_OPS = {"eq", "ne", "lt", "lte", "gt", "gte", "contains", "not_contains", "empty", "not_empty", "notempty", "in"}
+MAX_IN_VALUES = 100
 
 
-def _filter_q(columns, spec):
+def _empty_q(field):
+    return Q(**{f"{field}__isnull": True}) | Q(**{field: None}) | Q(**{field: ""})
+
+
+def filter_q(columns: dict[str, Column], spec: tuple[str, str, Any]) -> Q:
+    """The condition of one filter (column key, operator, value) on rows, or InvalidInput."""
     key, op, raw = spec
     column = columns.get(key)
     if column is None:
@@ -162,12 +168,19 @@ def _filter_q(columns, spec):
         raise InvalidInput(f"unknown filter operator {op!r}; one of {', '.join(sorted(FILTER_OPS))}")
     field = f"data__{key}"
     if op == "empty":
-        return Q(**{f"{field}__isnull": True}) | Q(**{field: None}) | Q(**{field: ""})
-    if op == "notempty":
-        return ~(Q(**{f"{field}__isnull": True}) | Q(**{field: None}) | Q(**{field: ""}))
+        return _empty_q(field)
+    if op in ("notempty", "not_empty"):
+        return ~_empty_q(field)
     try:
-        if op == "contains":
-            return Q(**{f"{field}__icontains": check_text(raw, "the value")})
+        if op in ("contains", "not_contains"):
+            q = Q(**{f"{field}__icontains": check_text("" if raw is None else str(raw), "the value")})
+            return ~q if op == "not_contains" else q
+        if op == "in":
+            items = raw.split("|") if isinstance(raw, str) else raw
+            if not isinstance(items, list) or not 1 <= len(items) <= MAX_IN_VALUES:
+                raise InvalidInput(f"filter in on {column.name} needs a list of 1 to {MAX_IN_VALUES} values", col=key)
+            values = [column_types.coerce(column.type, item, column.options) for item in items]
+            return Q(**{f"{field}__in": [v for v in values if v is not None]})
         value = column_types.coerce(column.type, raw, column.options)
     except ValueError as error:
         raise InvalidInput(f"filter value for {column.name}: {error}", col=key) from None
@@ -178,6 +191,32 @@ def _filter_q(columns, spec):
     return ~q if op == "ne" else q
 
 
+def _order_by(columns, key, descending):
+    if key not in columns:
+        raise InvalidInput(f"no column {key!r} to sort by", col=key)
+    expression = (
+        KeyTextTransform(key, "data") if column_types.get(columns[key].type).sort_as_text else KeyTransform(key, "data")
+    )
+    return expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True)
+
+
+def view_rows(sheet: Sheet, view: dict[str, Any] | None, filters: Iterable[tuple[str, str, Any]] = ()) -> QuerySet[Row]:
+    """The sheet's rows that a view's filters (a config already applied to the live columns, see
+    sheets.saved_views) and ad hoc (column key, op, value) filters let through, the two ANDed."""
+    columns = {c.key: c for c in sheet_columns(sheet)}
+    rows = Row.objects.filter(sheet_id=sheet.pk)
+    conditions = (view or {}).get("filters", {}).get("conditions", [])
+    if conditions:
+        qs = [filter_q(columns, (c["column"], c["operator"], c.get("value"))) for c in conditions]
+        combined = qs[0]
+        for q in qs[1:]:
+            combined = (combined | q) if view["filters"].get("op") == "or" else (combined & q)
+        rows = rows.filter(combined)
+    for spec in filters:
+        rows = rows.filter(filter_q(columns, spec))
+    return rows
+
+
 def rows_window(
     sheet: Sheet,
     *,
@@ -185,17 +224,22 @@ def rows_window(
     limit: int = 200,
     filters: Iterable[tuple[str, str, str]] = (),
     sort: str | None = None,
+    view: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """`limit` rows from `offset` in sheet order (or sorted by a column), as
+    """`limit` rows from `offset` in sheet order (or sorted by columns), as
     {"rows": [{id, index, values}], "total": n}. filters: (column key, op, value) triples;
-    sort: a column key, with "-" in front for descending."""
+    sort: a column key, with "-" in front for descending (it replaces the view's sorts);
+    view: a saved view's config applied to the live columns (sheets.saved_views.config_applied)."""
     max_rows = settings.GRIDCAST["MAX_WINDOW_ROWS"]
     if offset < 0 or not 1 <= limit <= max_rows:
         raise InvalidInput(f"offset must be at least 0 and limit between 1 and {max_rows}")
     columns = {c.key: c for c in sheet_columns(sheet)}
     keys = list(columns)
-    rows = Row.objects.filter(sheet_id=sheet.pk)
-    if not filters and not sort:
+    sorts = [(sort.lstrip("-"), sort.startswith("-"))] if sort else []
+    if not sorts and view:
+        sorts = [(s["column"], s["direction"] == "desc") for s in view.get("sorts", [])]
+    if not filters and not sorts and not (view or {}).get("filters", {}).get("conditions"):
+        rows = Row.objects.filter(sheet_id=sheet.pk)
         checkpoints, total = row_index.get(_current_layout(sheet))
         if offset >= total:
             return {"rows": [], "total": total}
@@ -204,20 +248,8 @@ def rows_window(
         start = offset % STRIDE
         page = page[start : start + limit]
         return {"rows": [_row_dict(r, keys, offset + i) for i, r in enumerate(page)], "total": total}
-    for spec in filters:
-        rows = rows.filter(_filter_q(columns, spec))
-    order = ["position"]
-    if sort:
-        descending = sort.startswith("-")
-        key = sort.lstrip("-")
-        if key not in columns:
-            raise InvalidInput(f"no column {key!r} to sort by", col=key)
-        expression = (
-            KeyTextTransform(key, "data")
-            if column_types.get(columns[key].type).sort_as_text
-            else KeyTransform(key, "data")
-        )
-        order = [expression.desc(nulls_last=True) if descending else expression.asc(nulls_last=True), "position"]
+    rows = view_rows(sheet, view, filters)
+    order = [_order_by(columns, key, descending) for key, descending in sorts] + ["position"]
     total = rows.count()
     page = rows.order_by(*order).values_list("pk", "data")[offset : offset + limit]
     return {"rows": [_row_dict(r, keys, offset + i) for i, r in enumerate(page)], "total": total}

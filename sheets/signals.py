@@ -8,3 +8,6 @@ operations_committed = Signal()
 
 # sheet_id: a sheet and everything in it are gone.
 sheet_deleted = Signal()
+
+# sheet_id, view_id, event ("created" | "changed" | "deleted"), shared, owner_id: a saved view changed.
+view_changed = Signal()

@@ -375,6 +375,8 @@ GRIDCAST = {
     "MAX_SHEETS_PER_WORKSPACE": int(os.environ.get("GRIDCAST_MAX_SHEETS_PER_WORKSPACE", "1000")),
     "MAX_ALERT_RULES_PER_WORKSPACE": int(os.environ.get("GRIDCAST_MAX_ALERT_RULES_PER_WORKSPACE", "500")),
     "MAX_TOKENS_PER_USER": int(os.environ.get("GRIDCAST_MAX_TOKENS_PER_USER", "50")),
+    # Saved views per sheet (personal and shared together).
+    "MAX_VIEWS_PER_SHEET": int(os.environ.get("GRIDCAST_MAX_VIEWS_PER_SHEET", "200")),
 }
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 # The demo order stream and collaborator inside the server process (analytics.demo.stream; one per

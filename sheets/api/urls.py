@@ -3,7 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
 
-from . import io_views, public_links, views
+from . import io_views, public_links, saved_views, views
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -40,6 +40,9 @@ urlpatterns = [
     path("sheets/<int:pk>/columns/", views.ColumnList.as_view(), name="api-columns"),
     path("sheets/<int:pk>/columns/<str:key>/", views.ColumnDetail.as_view(), name="api-column"),
     path("sheets/<int:pk>/rows/", views.RowList.as_view(), name="api-rows"),
+    path("sheets/<int:pk>/views/", saved_views.ViewList.as_view(), name="api-views"),
+    path("sheets/<int:pk>/views/<int:view_id>/", saved_views.ViewDetail.as_view(), name="api-view"),
+    path("sheets/<int:pk>/totals/", saved_views.Totals.as_view(), name="api-totals"),
     path("sheets/<int:pk>/rows/delete/", views.RowsDelete.as_view(), name="api-rows-delete"),
     path("sheets/<int:pk>/rows/move/", views.RowsMove.as_view(), name="api-rows-move"),
     path("sheets/<int:pk>/cells/", views.Cells.as_view(), name="api-cells"),

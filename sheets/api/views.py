@@ -13,7 +13,7 @@ from accounts.models import Workspace
 from accounts.permissions import Access, require_workspace
 from core.errors import InvalidInput, NotFound, PermissionDenied
 from core.jsonio import INT64
-from sheets import permissions, selectors, services, sharing
+from sheets import permissions, saved_views, selectors, services, sharing
 from sheets.models import Sheet
 
 from . import serializers as s
@@ -190,6 +190,7 @@ class RowList(APIView):
                 description="column:op:value; op is one of " + ", ".join(sorted(selectors.FILTER_OPS)),
             ),
             OpenApiParameter("sort", str, description="column key, '-' in front for descending"),
+            OpenApiParameter("view", int, description="a saved view whose filters and sorts apply"),
         ],
         responses=OpenApiTypes.OBJECT,
     )
@@ -205,23 +206,39 @@ class RowList(APIView):
         )
 
 
-def rows_answer(request: Request, sheet: Sheet) -> dict:
-    """A window of the sheet's rows as the query asks (offset, limit, filter, sort): the answer of
-    GET .../rows/, for members and public links alike."""
+def view_and_filters(request: Request, sheet: Sheet) -> tuple[dict | None, list[tuple[str, str, str]], list[dict]]:
+    """The saved view the query names (`view=<id>`, applied to the live columns), the ad hoc
+    filters (`filter=column:op:value`) and the view's problems (columns deleted since it was saved)."""
     filters = []
     for raw in request.query_params.getlist("filter"):
         parts = raw.split(":", 2)
         if len(parts) < 2:
             raise InvalidInput("filter is column:op:value")
         filters.append((parts[0], parts[1], parts[2] if len(parts) == 3 else ""))
+    view_id = request.query_params.get("view")
+    if not view_id:
+        return None, filters, []
+    saved = saved_views.view_get(sheet, request.user, view_id)
+    view, problems = saved_views.config_applied(saved.config, selectors.sheet_columns(sheet))
+    return view, filters, problems
+
+
+def rows_answer(request: Request, sheet: Sheet) -> dict:
+    """A window of the sheet's rows as the query asks (offset, limit, filter, sort, view): the
+    answer of GET .../rows/, for members and public links alike."""
+    view, filters, problems = view_and_filters(request, sheet)
     window = selectors.rows_window(
         sheet,
         offset=_int_param(request, "offset", 0),
         limit=_int_param(request, "limit", 200, low=1),
         filters=filters,
         sort=request.query_params.get("sort") or None,
+        view=view,
     )
-    return {"version": sheet.version, **window}
+    answer = {"version": sheet.version, **window}
+    if view is not None:
+        answer["problems"] = problems
+    return answer
 
 
 class RowsDelete(APIView):

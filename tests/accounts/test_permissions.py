@@ -12,7 +12,7 @@ from accounts import permissions as workspace_permissions
 from accounts.models import ApiToken, AuditEvent, Invitation, Membership, Role, Workspace
 from accounts.permissions import Access
 from sheets import permissions, public_links, services
-from sheets.models import Column, Operation, PublicLink, Row, Sheet
+from sheets.models import Column, Operation, PublicLink, Row, Sheet, SheetView
 
 from ..factories import WorkspaceFactory, make_sheet, member, user
 
@@ -54,6 +54,13 @@ class World:
         self.invitation = Invitation.objects.create(
             workspace=self.workspace, email="invited@example.com", role=Role.EDITOR, key_hash="k" * 64
         )
+        # A shared view of S (made by its owner) and the owner's personal view of S.
+        self.shared_view = SheetView.objects.create(
+            sheet=self.sheet, name="Team", shared=True, created_by=self.users["owner"], config={}
+        )
+        self.personal_view = SheetView.objects.create(
+            sheet=self.sheet, name="Mine", shared=False, created_by=self.users["owner"], config={}
+        )
         self.public_link = public_links.public_link_create(
             workspace=self.workspace, sheet=self.sheet, access="view", created_by=self.users["owner"]
         )
@@ -85,6 +92,10 @@ def state():
         # A denied request leaves no trace in the audit log either (exports are reads that it records).
         "audit": sorted(AuditEvent.objects.exclude(kind="export").values_list("pk", "kind")),
         "public_links": sorted(PublicLink.objects.values_list("pk", "sheet_id", "key", "revoked_at")),
+        "views": sorted(
+            (pk, name, shared, repr(config))
+            for pk, name, shared, config in SheetView.objects.values_list("pk", "name", "shared", "config")
+        ),
     }
 
 
@@ -217,6 +228,32 @@ ENDPOINTS = {
     ),
     # History is for editors (tests/sheets/test_history_access.py): viewers get 403.
     "operations": ("get", "/api/v1/sheets/{sheet}/operations/?since=0", None, SHEET_EDIT),
+    # Saved views: a personal one needs read access, a shared one edit access; someone's personal
+    # view is not found by anyone else (tests/sheets/test_views.py).
+    "views list": ("get", "/api/v1/sheets/{sheet}/views/", None, SHEET_READ),
+    "view create personal": (
+        "post",
+        "/api/v1/sheets/{sheet}/views/",
+        lambda w: {"name": "Mine too", "config": {"sorts": [{"column": "c1", "direction": "desc"}]}},
+        _with(SHEET_READ, 201),
+    ),
+    "view create shared": (
+        "post",
+        "/api/v1/sheets/{sheet}/views/",
+        lambda w: {"name": "Team too", "shared": True, "config": {}},
+        _with(SHEET_EDIT, 201),
+    ),
+    "view detail": ("get", "/api/v1/sheets/{sheet}/views/{shared_view}/", None, SHEET_READ),
+    "view change": ("patch", "/api/v1/sheets/{sheet}/views/{shared_view}/", lambda w: {"name": "Team 2"}, SHEET_EDIT),
+    "view delete": ("delete", "/api/v1/sheets/{sheet}/views/{shared_view}/", None, _with(SHEET_EDIT, 204)),
+    "personal view of another": (
+        "get",
+        "/api/v1/sheets/{sheet}/views/{personal_view}/",
+        None,
+        (200, 404, 404, 404, 404, 404, 404, 401, 404),
+    ),
+    "rows by view": ("get", "/api/v1/sheets/{sheet}/rows/?view={shared_view}", None, SHEET_READ),
+    "totals": ("get", "/api/v1/sheets/{sheet}/totals/?total=c1:count", None, SHEET_READ),
     "schema": ("get", "/api/v1/schema/", None, PUBLIC),
     "docs": ("get", "/api/v1/docs/", None, PUBLIC),
 }
@@ -236,6 +273,8 @@ def _url(world, path):
         invitation=world.invitation.pk,
         public_link=world.public_link.pk,
         key=world.public_link.key,
+        shared_view=world.shared_view.pk,
+        personal_view=world.personal_view.pk,
     )
 
 
@@ -296,7 +335,13 @@ def test_every_api_url_is_in_the_matrix():
     Import and export (sheets.api.io_views) are checked by their own tests."""
     from sheets.api.urls import urlpatterns
 
-    core = ("accounts.api", "sheets.api.views", "sheets.api.public_links", "drf_spectacular.views")
+    core = (
+        "accounts.api",
+        "sheets.api.views",
+        "sheets.api.public_links",
+        "sheets.api.saved_views",
+        "drf_spectacular.views",
+    )
     param = re.compile(r"\{[^}]+\}|<[^>]+>|(?<=columns/)c1")
     routes = {
         param.sub("{}", "/api/v1/" + str(p.pattern)) for p in urlpatterns if p.callback.view_class.__module__ in core

@@ -90,6 +90,7 @@ EXAMPLES = {
         "pong": {"type": "pong", "t": 1700000000000, "version": 14},
         "access": {"type": "access", "access": "view"},
         "deleted": {"type": "deleted", "sheet": 1},
+        "views": {"type": "views", "event": "changed", "view": 3},
     },
     "dashboard": {
         "welcome": {"type": "welcome", "workspace": 1, "access": "view"},

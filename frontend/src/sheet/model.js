@@ -16,10 +16,12 @@ export class SheetModel {
     this.api = api;
     this.urls = urls ?? { sheet: `/api/v1/sheets/${sheetId}/`, rows: `/api/v1/sheets/${sheetId}/rows/` };
     this.version = version; // what the socket has applied
-    this.columns = [];
+    this.allColumns = []; // every column, in sheet order
+    this.columns = []; // the ones shown, in the order shown (a saved view hides and reorders)
+    this.layout = { hidden: [], order: [] };
     this.setColumns(columns);
     this.total = null;
-    this.view = { sort: null, filters: [] };
+    this.view = { id: null, sort: null, filters: [] };
     this.blocks = new Map(); // block number -> {rows, version}
     this.stale = new Map(); // blocks of before the last layout change, shown until refetched
     this.wanted = new Set();
@@ -44,11 +46,27 @@ export class SheetModel {
   }
 
   setColumns(columns) {
-    this.columns = columns.map((c) => ({ ...c })).sort((a, b) => a.position - b.position);
+    this.allColumns = columns.map((c) => ({ ...c })).sort((a, b) => a.position - b.position);
+    this.relayout();
+  }
+
+  /** Which columns show, in what order: {hidden: [key], order: [key]} (keys first in `order`, then the rest in sheet order). */
+  setLayout({ hidden = [], order = [] } = {}) {
+    this.layout = { hidden, order };
+    this.relayout();
+    this.emit("change", { layout: true });
+  }
+
+  relayout() {
+    const hidden = new Set(this.layout.hidden);
+    const rank = new Map(this.layout.order.map((key, i) => [key, i]));
+    const shown = this.allColumns.filter((c) => !hidden.has(c.key));
+    const ranked = shown.filter((c) => rank.has(c.key)).sort((a, b) => rank.get(a.key) - rank.get(b.key));
+    this.columns = [...ranked, ...shown.filter((c) => !rank.has(c.key))];
   }
 
   column(key) {
-    return this.columns.find((c) => c.key === key);
+    return this.allColumns.find((c) => c.key === key);
   }
 
   // --- rows by window ---------------------------------------------------------------------------
@@ -93,6 +111,7 @@ export class SheetModel {
 
   rowsUrl(offset, limit) {
     const params = new URLSearchParams({ offset, limit });
+    if (this.view.id) params.set("view", this.view.id);
     if (this.view.sort) params.set("sort", this.view.sort);
     for (const [col, op, value] of this.view.filters) params.append("filter", `${col}:${op}:${value ?? ""}`);
     return `${this.urls.rows}?${params}`;
@@ -174,6 +193,11 @@ export class SheetModel {
     this.blocks = new Map();
     this.wanted.clear();
     this.emit("change", { layout: true });
+  }
+
+  /** Whether some rows may be left out (a saved view may filter): totals then come from the server. */
+  filtered() {
+    return Boolean(this.view.filters.length || this.view.id);
   }
 
   setView(view) {
@@ -261,11 +285,11 @@ export class SheetModel {
         for (const cell of c.cells) this.changeCell(op.version, cell.row, cell.col, cell.value, !mine);
         break;
       case "rows.insert":
-        if (!this.view.filters.length && this.total !== null) this.total += c.rows.length;
+        if (!this.filtered() && this.total !== null) this.total += c.rows.length;
         this.invalidate();
         break;
       case "rows.delete":
-        if (!this.view.filters.length && this.total !== null) this.total = Math.max(0, this.total - c.ids.length);
+        if (!this.filtered() && this.total !== null) this.total = Math.max(0, this.total - c.ids.length);
         for (const id of c.ids) this.rowsById.delete(id);
         this.invalidate();
         break;
@@ -273,8 +297,7 @@ export class SheetModel {
         this.invalidate();
         break;
       case "column.add":
-        this.columns.push({ ...c.column });
-        this.setColumns(this.columns);
+        this.setColumns([...this.allColumns, { ...c.column }]);
         break;
       case "column.rename":
         if (this.column(c.key)) this.column(c.key).name = c.name;
@@ -288,10 +311,10 @@ export class SheetModel {
       }
       case "column.move":
         if (this.column(c.key)) this.column(c.key).position = c.position;
-        this.setColumns(this.columns);
+        this.setColumns(this.allColumns);
         break;
       case "column.delete":
-        this.columns = this.columns.filter((col) => col.key !== c.key);
+        this.setColumns(this.allColumns.filter((col) => col.key !== c.key));
         break;
     }
     if (mine) this.settle(op.op_id);

@@ -162,6 +162,9 @@ export class SheetSocket {
         this.closedForGood = true;
         this.handlers.deleted?.();
         break;
+      case "views":
+        this.handlers.views?.(frame);
+        break;
     }
   }
 

@@ -216,3 +216,11 @@ test("presence is throttled to one frame per 100 ms, the last one winning", () =
     { type: "presence", selection: { row: 3, col: "a" }, editing: true },
   ]);
 });
+
+test("a views frame (a shared view changed) goes to its handler, and the socket stays open", () => {
+  handlers.views = vi.fn();
+  const ws = open(10);
+  ws.receive({ type: "views", event: "changed", view: 3 });
+  expect(handlers.views).toHaveBeenCalledWith({ type: "views", event: "changed", view: 3 });
+  expect(socket.state).toBe("open");
+});

@@ -10,10 +10,22 @@ export class ColumnWidths {
     this.key = `gridcast-widths-${sheetId}`;
     this.changed = changed;
     this.widths = JSON.parse(localStorage.getItem(this.key) || "{}");
+    this.view = {}; // a saved view's widths, over this browser's
   }
 
   width(column) {
-    return this.widths[column.key] ?? column.width ?? DEFAULT_W;
+    return this.view[column.key] ?? this.widths[column.key] ?? column.width ?? DEFAULT_W;
+  }
+
+  /** Show a saved view's widths ({key: px}; {} for none). */
+  setView(widths) {
+    this.view = { ...widths };
+    this.changed();
+  }
+
+  /** Every width set by hand or by the view: what a saved view keeps. */
+  explicit() {
+    return { ...this.widths, ...this.view };
   }
 
   /** A drag from a pointerdown on the grip of column `column`; saved when the pointer is let go. */
@@ -22,7 +34,9 @@ export class ColumnWidths {
     const startX = event.clientX;
     const startW = this.width(column);
     const move = (e) => {
-      this.widths[column.key] = Math.max(MIN_W, Math.round(startW + e.clientX - startX));
+      const width = Math.max(MIN_W, Math.round(startW + e.clientX - startX));
+      if (column.key in this.view) this.view[column.key] = width;
+      else this.widths[column.key] = width;
       this.changed();
     };
     const up = () => {
