@@ -150,3 +150,13 @@ def test_a_declared_result_type_is_kept(shop, owner):
     assert [data.get(key) for _, data in rows(shop)] == [4, 0, None]
     with pytest.raises(InvalidInput, match="result_type is one of"):
         add(shop, owner, "Other", "1", result_type="money")
+
+
+def test_a_sheet_can_be_created_with_formula_columns(workspace, owner):
+    columns = [*COLUMNS, {"name": "Total", "type": "formula", "options": {"formula": "[Price] * [Qty]"}}]
+    sheet = make_sheet(workspace, owner, columns=columns)
+    assert Column.objects.get(sheet=sheet, name="Total").options["source"] == "{c1} * {c2}"
+    op = services.rows_insert(sheet=sheet, actor=owner, rows=[{"c1": 2, "c2": 2}])
+    assert op.payload["rows"][0]["values"]["c4"] == 4
+    with pytest.raises(InvalidInput, match="no column named 'Nope'"):
+        make_sheet(workspace, owner, columns=[{"name": "T", "type": "formula", "options": {"formula": "[Nope]"}}])

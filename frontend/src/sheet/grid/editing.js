@@ -1,5 +1,6 @@
 // The cell editor: an input over the active cell, made by the column type's editor (editors.js),
 // committed on Enter, Tab, a click elsewhere or blur, cancelled by Escape.
+import { isComputed } from "../../lib/columnTypes.js";
 import { cellEditor } from "./editors.js";
 import { editorKeyCommand } from "./keys.js";
 import { place } from "./dom.js";
@@ -25,6 +26,10 @@ export class Editing {
     const row = grid.model.rowAt(r);
     const column = grid.model.columns[c];
     if (!row || !column) return;
+    if (isComputed(column.type)) {
+      grid.options.onMessage?.(`${column.name} is computed by its formula (= ${column.options?.formula ?? ""}); edit the cells it reads.`);
+      return;
+    }
     grid.reveal(r, c);
     const editor = cellEditor(column.type);
     const input = document.createElement("input");
