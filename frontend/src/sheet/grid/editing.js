@@ -35,10 +35,12 @@ export class Editing {
     const input = document.createElement("input");
     input.className = "gc-editor";
     input.setAttribute("aria-label", `Edit ${column.name}`);
-    input.value = initial ?? editor.editText(grid.model.cell(row, column.key).value);
+    const current = editor.editText(grid.model.cell(row, column.key).value);
+    input.value = initial ?? current;
     this.detach = editor.attach?.(input, column, grid.view) ?? null;
     this.input = input;
-    this.cell = { rowId: row.id, col: column.key, original: input.value, fresh: initial !== undefined };
+    // `original` is the cell's text: one typed character then Enter is a change too.
+    this.cell = { rowId: row.id, col: column.key, original: current, fresh: initial !== undefined };
     input.addEventListener("keydown", (e) => this.key(e));
     input.addEventListener("blur", () => this.input === input && this.commit());
     grid.view.append(input);
