@@ -153,6 +153,14 @@ def _row_dict(row, keys, index):
 FILTER_OPS = {"eq", "ne", "lt", "lte", "gt", "gte", "contains", "empty", "notempty"}
 
 
+def _compared_as(column):
+    """The type a filter value is read as: a formula column's by the type of its results."""
+    if column.type != column_types.FORMULA:
+        return column.type
+    options = column.options or {}
+    return options.get("result_type") or options.get("inferred") or column_types.TEXT
+
+
 def _filter_q(columns, spec):
     key, op, raw = spec
     column = columns.get(key)
@@ -168,7 +176,7 @@ def _filter_q(columns, spec):
     try:
         if op == "contains":
             return Q(**{f"{field}__icontains": check_text(raw, "the value")})
-        value = column_types.coerce(column.type, raw, column.options)
+        value = column_types.coerce(_compared_as(column), raw, column.options)
     except ValueError as error:
         raise InvalidInput(f"filter value for {column.name}: {error}", col=key) from None
     lookup = {"eq": "", "ne": "", "lt": "__lt", "lte": "__lte", "gt": "__gt", "gte": "__gte"}[op]

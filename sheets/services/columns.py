@@ -6,10 +6,10 @@ from accounts.models import User
 from core.errors import Conflict, InvalidInput, NotFound, TooLarge
 
 from .. import column_types
-from ..formulas import Formula, display
+from ..formulas import display
 from ..models import Column, Row, Sheet
 from .common import clean_name, limit
-from .formulas import compiled_options, recompute
+from .formulas import compiled_options, formulas_reading, recompute
 from .operations import operation
 
 RETYPE_VALUES_IN_PAYLOAD = 10_000
@@ -232,15 +232,6 @@ def column_delete(*, sheet: Sheet, actor: User | None, key: str) -> Callable:
         column = _column(sheet, key)
         column.deleted = True
         column.save(update_fields=["deleted"])
-        return {"key": key, **recompute(sheet, _reading(sheet, key))}, {"column": column.as_dict()}
+        return {"key": key, **recompute(sheet, formulas_reading(sheet, key))}, {"column": column.as_dict()}
 
     return write
-
-
-def _reading(sheet, key):
-    """The formula columns whose formula reads column `key`."""
-    return {
-        c.key
-        for c in Column.objects.filter(sheet_id=sheet.pk, deleted=False, type=column_types.FORMULA)
-        if (c.options or {}).get("source") and key in Formula.load(c.options["source"], ()).refs
-    }

@@ -145,3 +145,12 @@ def write_patches(patches: list[dict]) -> None:
             " FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, patch jsonb) WHERE r.id = v.id",
             [json.dumps(patches)],
         )
+
+
+def formulas_reading(sheet: Sheet, key: str) -> set[str]:
+    """The formula columns whose formula reads column `key` (to recompute when it goes or comes back)."""
+    return {
+        c.key
+        for c in Column.objects.filter(sheet_id=sheet.pk, deleted=False, type=column_types.FORMULA)
+        if (c.options or {}).get("source") and key in Formula.load(c.options["source"], ()).refs
+    }

@@ -160,3 +160,15 @@ def test_a_sheet_can_be_created_with_formula_columns(workspace, owner):
     assert op.payload["rows"][0]["values"]["c4"] == 4
     with pytest.raises(InvalidInput, match="no column named 'Nope'"):
         make_sheet(workspace, owner, columns=[{"name": "T", "type": "formula", "options": {"formula": "[Nope]"}}])
+
+
+def test_undoing_a_deletion_brings_the_formula_back_and_filters_read_results(shop, owner):
+    from sheets import selectors, undo
+
+    key, _ = add(shop, owner, "Total", "[Price] * [Qty]")
+    services.column_delete(sheet=shop, actor=owner, key="c2")
+    assert {data[key] for _, data in rows(shop)} == {"#REF!"}
+    undo.operation_undo(sheet=shop, actor=owner)
+    assert [data[key] for _, data in rows(shop)] == [10, 0, 0]
+    found = selectors.rows_window(shop, offset=0, limit=10, filters=[(key, "gt", "5")])["rows"]
+    assert [r["values"][key] for r in found] == [10]
