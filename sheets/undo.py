@@ -278,6 +278,11 @@ def _retype_column_back(sheet, target):
     }
     if len(new_values) > RETYPE_VALUES_IN_PAYLOAD:
         payload.update(values=None, reload=True)
+    # A formula column back to a formula computes its cells again (not converted: cleared above),
+    # and the formulas reading this column follow its values.
+    formulas = formulas_reading(sheet, column.key) | ({column.key} if column.type == column_types.FORMULA else set())
+    if formulas:
+        payload.update(recompute(sheet, formulas), cleared=0 if column.type == column_types.FORMULA else cleared)
     return payload, previous
 
 

@@ -172,3 +172,15 @@ def test_undoing_a_deletion_brings_the_formula_back_and_filters_read_results(sho
     assert [data[key] for _, data in rows(shop)] == [10, 0, 0]
     found = selectors.rows_window(shop, offset=0, limit=10, filters=[(key, "gt", "5")])["rows"]
     assert [r["values"][key] for r in found] == [10]
+
+
+def test_undoing_a_formula_change_computes_the_former_formula_again(shop, owner):
+    from sheets import undo
+
+    key, _ = add(shop, owner, "Total", "[Price] * [Qty]")
+    services.column_retype(sheet=shop, actor=owner, key=key, type="formula", options={"formula": "[Qty] + 1"})
+    assert [data[key] for _, data in rows(shop)] == [5, 1, 1]
+    op = undo.operation_undo(sheet=shop, actor=owner)
+    assert [data[key] for _, data in rows(shop)] == [10, 0, 0]
+    assert Column.objects.get(sheet=shop, key=key).options["formula"] == "[Price] * [Qty]"
+    assert op.payload["computed"][key]
