@@ -27,6 +27,8 @@ COLUMN = named("column", Record(key=STR, name=STR, type=STR, options=MapOf(JSON)
 ROW = named("row", Record(id=INT, position=NUMBER, values=MapOf(SCALAR, "col")))
 POSITIONS = MapOf(NUMBER, "row id")
 ANCHOR = nullable(one_of(INT, STR))  # a row id, or a column key
+# Formula cells recomputed for every row (sheets.services.formulas), or `reload` when too many.
+COMPUTED = {"computed": optional(MapOf(MapOf(SCALAR, "row id"), "col")), "reload": optional(literal(True))}
 
 
 def _changes(**fields):
@@ -45,18 +47,19 @@ CHANGES = {
     "rows.move": _changes(
         ids=ListOf(INT), positions=ListOf(NUMBER), after=ANCHOR, before=ANCHOR, repositioned=POSITIONS
     ),
-    "column.add": _changes(column=COLUMN),
-    "column.rename": _changes(key=STR, name=STR),
+    "column.add": _changes(column=COLUMN, **COMPUTED),
+    # `formulas`: the options of the formula columns now shown with the new name
+    "column.rename": _changes(key=STR, name=STR, formulas=optional(MapOf(MapOf(JSON), "col"))),
     "column.retype": _changes(
         key=STR,
         type=STR,
         options=MapOf(JSON),
         cleared=INT,
         values=nullable(MapOf(SCALAR, "row id")),
-        reload=optional(literal(True)),
+        **COMPUTED,
     ),
     "column.move": _changes(key=STR, position=NUMBER, after=ANCHOR, before=ANCHOR),
-    "column.delete": _changes(key=STR),
+    "column.delete": _changes(key=STR, **COMPUTED),
     "sheet.create": _changes(name=STR, columns=ListOf(COLUMN)),
     "sheet.rename": _changes(name=STR),
 }
@@ -105,6 +108,7 @@ SHEET_FRAMES.register(
     rows=optional(ListOf(INT)),
     field=optional(STR),
     index=optional(INT),
+    position=optional(nullable(INT)),  # where in a formula its error is
     frame=optional(STR),
     retry_after=optional(NUMBER),
     quota=optional(STR),

@@ -219,6 +219,21 @@ def _choice_options(options: dict) -> dict:
     return {"choices": choices}
 
 
+def _computed(value: Any, options: dict) -> Any:
+    raise ValueError("the cells of a formula column are computed from its formula and cannot be edited")
+
+
+def _formula_options(options: dict) -> dict:
+    """The shape of a formula column's options; sheets.services.formulas compiles the formula
+    against the sheet's columns (which adds its stored key form, `source`, and its `inferred` type)."""
+    formula, result_type = options.get("formula"), options.get("result_type")
+    if not isinstance(formula, str) or not formula.strip():
+        raise ValueError('a formula column needs options {"formula": "..."}, e.g. "[Price] * [Qty]"')
+    if result_type not in (None, NUMBER, TEXT, DATE, DATETIME, BOOLEAN):
+        raise ValueError("result_type is one of number, text, date, datetime, boolean (or left out to infer it)")
+    return {"formula": formula.strip(), "result_type": result_type}
+
+
 # --- Inference (imports) -------------------------------------------------------------------------
 
 # Digits with a leading zero (postcodes, ids) and commas that are not thousands separators (1,5 in
@@ -316,7 +331,7 @@ def _xlsx_text_of(value: Any) -> tuple[Any, str | None]:
 
 # --- The built-in types, in the order people are offered them ------------------------------------
 
-TEXT, NUMBER, INTEGER, BOOLEAN, DATE, DATETIME, CHOICE = (
+TEXT, NUMBER, INTEGER, BOOLEAN, DATE, DATETIME, CHOICE, FORMULA = (
     "text",
     "number",
     "integer",
@@ -324,6 +339,7 @@ TEXT, NUMBER, INTEGER, BOOLEAN, DATE, DATETIME, CHOICE = (
     "date",
     "datetime",
     "choice",
+    "formula",
 )
 
 register(ColumnTypeSpec(TEXT, "Text", "Aa", _text, "VARCHAR", xlsx=_xlsx_text_of))
@@ -400,6 +416,20 @@ register(
         editor="choice",
         options=_choice_options,
         option_names=("choices",),
+        xlsx=_xlsx_as_is,
+    )
+)
+register(
+    ColumnTypeSpec(
+        FORMULA,
+        "Formula",
+        "ƒx",
+        _computed,
+        "VARCHAR",  # results of any type, and errors (#DIV/0!...): the lake keeps them as text
+        editor="readonly",
+        sort_as_text=False,
+        options=_formula_options,
+        option_names=("formula", "result_type"),
         xlsx=_xlsx_as_is,
     )
 )

@@ -158,6 +158,14 @@ def _empty_q(field):
     return Q(**{f"{field}__isnull": True}) | Q(**{field: None}) | Q(**{field: ""})
 
 
+def _compared_as(column):
+    """The type a filter value is read as: a formula column's by the type of its results."""
+    if column.type != column_types.FORMULA:
+        return column.type
+    options = column.options or {}
+    return options.get("result_type") or options.get("inferred") or column_types.TEXT
+
+
 def filter_q(columns: dict[str, Column], spec: tuple[str, str, Any]) -> Q:
     """The condition of one filter (column key, operator, value) on rows, or InvalidInput."""
     key, op, raw = spec
@@ -179,9 +187,9 @@ def filter_q(columns: dict[str, Column], spec: tuple[str, str, Any]) -> Q:
             items = raw.split("|") if isinstance(raw, str) else raw
             if not isinstance(items, list) or not 1 <= len(items) <= MAX_IN_VALUES:
                 raise InvalidInput(f"filter in on {column.name} needs a list of 1 to {MAX_IN_VALUES} values", col=key)
-            values = [column_types.coerce(column.type, item, column.options) for item in items]
+            values = [column_types.coerce(_compared_as(column), item, column.options) for item in items]
             return Q(**{f"{field}__in": [v for v in values if v is not None]})
-        value = column_types.coerce(column.type, raw, column.options)
+        value = column_types.coerce(_compared_as(column), raw, column.options)
     except ValueError as error:
         raise InvalidInput(f"filter value for {column.name}: {error}", col=key) from None
     lookup = {"eq": "", "ne": "", "lt": "__lt", "lte": "__lte", "gt": "__gt", "gte": "__gte"}[op]

@@ -29,6 +29,7 @@ from core.errors import Conflict, NotFound
 from . import column_types
 from .models import Column, Operation, Row, Sheet
 from .services.columns import RETYPE_VALUES_IN_PAYLOAD
+from .services.formulas import formulas_reading, recompute
 from .services.operations import operation, parse_op_id
 
 HISTORY = 500
@@ -219,7 +220,7 @@ def _delete_column(sheet, target):
     column = _column(sheet, target.payload["column"]["key"])
     column.deleted = True
     column.save(update_fields=["deleted"])
-    return {"key": column.key}, {"column": column.as_dict()}
+    return {"key": column.key, **recompute(sheet, formulas_reading(sheet, column.key))}, {"column": column.as_dict()}
 
 
 def _undelete_column(sheet, target):
@@ -227,7 +228,7 @@ def _undelete_column(sheet, target):
     column.deleted = False
     column.name = _free_name(sheet, column.name, column.key)
     column.save(update_fields=["deleted", "name"])
-    return {"column": column.as_dict()}, None
+    return {"column": column.as_dict(), **recompute(sheet, formulas_reading(sheet, column.key))}, None
 
 
 def _rename_column_back(sheet, target):
@@ -277,6 +278,11 @@ def _retype_column_back(sheet, target):
     }
     if len(new_values) > RETYPE_VALUES_IN_PAYLOAD:
         payload.update(values=None, reload=True)
+    # A formula column back to a formula computes its cells again (not converted: cleared above),
+    # and the formulas reading this column follow its values.
+    formulas = formulas_reading(sheet, column.key) | ({column.key} if column.type == column_types.FORMULA else set())
+    if formulas:
+        payload.update(recompute(sheet, formulas), cleared=0 if column.type == column_types.FORMULA else cleared)
     return payload, previous
 
 

@@ -16,6 +16,7 @@ from .. import column_types
 from ..models import Operation, Row, Sheet
 from .columns import active_columns
 from .common import limit
+from .formulas import SheetFormulas
 from .operations import operations_append, parse_op_id
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,7 @@ def _plan_edits(sheet, parsed, results, version, columns, rows, earlier):
     for a resent op_id) or its error. `rows` (row id -> data) is updated in place. Returns the
     new operations with their origins, the last version and the cells changed by row id."""
     created, touched = [], {}
+    formulas = SheetFormulas(columns)
     for index, edit, op_id, cells in parsed:
         key = (getattr(edit.actor, "pk", None), op_id)
         if op_id is not None and key in earlier:
@@ -142,6 +144,15 @@ def _plan_edits(sheet, parsed, results, version, columns, rows, earlier):
                 previous.append({"row": row, "col": col, "value": data.get(col)})
             data[col] = value
             touched.setdefault(row, {})[col] = value
+        changes = [{"row": r, "col": c, "value": v} for r, c, v in coerced]
+        if formulas:  # the formula cells of the edited rows, in the same operation
+            for row in dict.fromkeys(r for r, _, _ in coerced):
+                data = rows[row]
+                before = dict(data)
+                for col, value in formulas.compute(data).items():
+                    previous.append({"row": row, "col": col, "value": before.get(col)})
+                    changes.append({"row": row, "col": col, "value": value})
+                    touched[row][col] = value
         version += 1
         op = Operation(
             sheet_id=sheet.pk,
@@ -149,7 +160,7 @@ def _plan_edits(sheet, parsed, results, version, columns, rows, earlier):
             kind="cells.update",
             actor=edit.actor,
             op_id=op_id,
-            payload={"cells": [{"row": r, "col": c, "value": v} for r, c, v in coerced]},
+            payload={"cells": changes},
             previous={"cells": previous},
         )
         created.append((op, edit.origin))

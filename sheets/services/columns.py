@@ -6,8 +6,10 @@ from accounts.models import User
 from core.errors import Conflict, InvalidInput, NotFound, TooLarge
 
 from .. import column_types
+from ..formulas import display
 from ..models import Column, Row, Sheet
 from .common import clean_name, limit
+from .formulas import compiled_options, formulas_reading, recompute
 from .operations import operation
 
 RETYPE_VALUES_IN_PAYLOAD = 10_000
@@ -109,7 +111,12 @@ def column_add(*, sheet: Sheet, actor: User | None, **spec: object) -> Callable:
     spec = column_spec(**spec)
 
     def write(version):
-        return {"column": column_create(sheet, **spec).as_dict()}, None
+        column = column_create(sheet, **spec)
+        if column.type != column_types.FORMULA:
+            return {"column": column.as_dict()}, None
+        column.options = compiled_options(sheet, column.key, column.options)
+        column.save(update_fields=["options"])
+        return {"column": column.as_dict(), **recompute(sheet, {column.key})}, None
 
     return write
 
@@ -124,7 +131,7 @@ def column_rename(*, sheet: Sheet, actor: User | None, key: str, name: str) -> C
         previous = column.name
         column.name = name
         column.save(update_fields=["name"])
-        return {"key": key, "name": name}, {"name": previous}
+        return {"key": key, "name": name, **_formulas_shown_again(sheet)}, {"name": previous}
 
     return write
 
@@ -137,6 +144,8 @@ def column_retype(*, sheet: Sheet, actor: User | None, key: str, type: str, opti
 
     def write(version):
         column = _column(sheet, key)
+        if type == column_types.FORMULA:
+            return _make_formula(sheet, column, options)
         previous = {"type": column.type, "options": column.options, "values": {}}
         new_values, changed, cleared = {}, [], 0
         for row in Row.objects.filter(sheet_id=sheet.pk, data__has_key=key).only("id", "data").iterator(2000):
@@ -160,6 +169,8 @@ def column_retype(*, sheet: Sheet, actor: User | None, key: str, type: str, opti
         payload = {"key": key, "type": type, "options": options, "cleared": cleared, "values": new_values}
         if len(new_values) > RETYPE_VALUES_IN_PAYLOAD:
             payload.update(values=None, reload=True)  # too many to send: subscribers reload the sheet
+        if previous["type"] == column_types.FORMULA:  # formulas reading it now read plain values
+            payload.update(recompute(sheet, {key}))
         return payload, previous
 
     return write
@@ -167,6 +178,35 @@ def column_retype(*, sheet: Sheet, actor: User | None, key: str, type: str, opti
 
 def _kind(value):
     return type(value).__name__
+
+
+def _make_formula(sheet, column, options):
+    """A column becoming a formula column, or a formula column's formula changing: compiled
+    (nothing is changed if it does not), then every row recomputed. Its former values are kept in
+    the Operation's previous values for undo."""
+    options = compiled_options(sheet, column.key, options)
+    previous = {"type": column.type, "options": column.options, "values": {}}
+    if column.type != column_types.FORMULA:
+        rows = Row.objects.filter(sheet_id=sheet.pk, data__has_key=column.key).values_list("pk", "data")
+        previous["values"] = {str(pk): data.get(column.key) for pk, data in rows.iterator(2000)}
+    column.type, column.options = column_types.FORMULA, options
+    column.save(update_fields=["type", "options"])
+    payload = {"key": column.key, "type": column.type, "options": options, "cleared": 0, "values": {}}
+    return {**payload, **recompute(sheet, {column.key})}, previous
+
+
+def _formulas_shown_again(sheet):
+    """After a rename: the formulas shown with the new names ({"formulas": {key: options}})."""
+    columns = active_columns(sheet)
+    names = {key: c.name for key, c in columns.items()}
+    changed = {}
+    for key, column in columns.items():
+        source = (column.options or {}).get("source") if column.type == column_types.FORMULA else None
+        if source and display(source, names) != column.options["formula"]:
+            column.options = {**column.options, "formula": display(source, names)}
+            column.save(update_fields=["options"])
+            changed[key] = column.options
+    return {"formulas": changed} if changed else {}
 
 
 @operation("column.move")
@@ -192,6 +232,6 @@ def column_delete(*, sheet: Sheet, actor: User | None, key: str) -> Callable:
         column = _column(sheet, key)
         column.deleted = True
         column.save(update_fields=["deleted"])
-        return {"key": key}, {"column": column.as_dict()}
+        return {"key": key, **recompute(sheet, formulas_reading(sheet, key))}, {"column": column.as_dict()}
 
     return write

@@ -12,6 +12,7 @@ from .. import column_types
 from ..models import Row, Sheet
 from .columns import active_columns
 from .common import limit
+from .formulas import SheetFormulas, columns_of
 from .operations import operation
 
 # Below this gap between neighbours, positions are spread out again (doubles keep ~1e-9 at 1e7).
@@ -115,6 +116,10 @@ def rows_insert(
         raise TooLarge(f"at most {limit('MAX_INSERT_ROWS')} rows at once")
     columns = active_columns(sheet)
     datas = [_coerce_row_values(columns, values, index) for index, values in enumerate(rows)]
+    formulas = SheetFormulas(columns_of(columns))
+    if formulas:  # computed before they are written: the rows arrive with their formula cells
+        for data in datas:
+            formulas.compute(data)
 
     def write(version):
         low, high = _anchor(sheet, after, before)

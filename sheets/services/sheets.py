@@ -9,10 +9,11 @@ from accounts.models import User, Workspace
 from core.errors import InvalidInput, check_quota
 from core.events import announce_on_commit
 
-from .. import signals
+from .. import column_types, signals
 from ..models import Operation, Sheet
 from .columns import column_create, column_spec
 from .common import clean_name
+from .formulas import compiled_options
 from .operations import next_version, operation, operations_append
 
 DEFAULT_COLUMNS = [{"name": "A"}, {"name": "B"}, {"name": "C"}]
@@ -31,6 +32,10 @@ def sheet_create(*, workspace: Workspace, name: str, actor: User | None, columns
     sheet = Sheet.objects.create(workspace=workspace, name=clean_name(name), created_by=actor)
     specs = [column_spec(**spec) for spec in (DEFAULT_COLUMNS if columns is None else columns)]
     created = [column_create(sheet, **spec) for spec in specs]
+    for column in created:  # formulas read the other columns, so they are compiled once all exist
+        if column.type == column_types.FORMULA:
+            column.options = compiled_options(sheet, column.key, column.options)
+            column.save(update_fields=["options"])
     sheet.version = next_version(sheet.pk)
     payload = {"name": sheet.name, "columns": [column.as_dict() for column in created]}
     created_op = Operation(sheet_id=sheet.pk, version=sheet.version, kind="sheet.create", actor=actor, payload=payload)

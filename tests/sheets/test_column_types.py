@@ -11,7 +11,7 @@ from sheets.models import Column
 
 
 def test_every_type_declares_what_the_rest_of_gridcast_asks():
-    assert column_types.names() == ["text", "number", "integer", "boolean", "date", "datetime", "choice"]
+    assert column_types.names() == ["text", "number", "integer", "boolean", "date", "datetime", "choice", "formula"]
     assert column_types.numeric_types() == ("number", "integer")
     assert column_types.time_types() == ("date", "datetime")
     assert [column_types.get(n).duckdb for n in column_types.names()] == [
@@ -21,6 +21,7 @@ def test_every_type_declares_what_the_rest_of_gridcast_asks():
         "BOOLEAN",
         "DATE",
         "TIMESTAMPTZ",
+        "VARCHAR",
         "VARCHAR",
     ]
 
@@ -71,6 +72,18 @@ def test_options_belong_to_the_types_that_have_them():
     assert column_types.validate_options("choice", {"choices": ["a", "b"]}) == {"choices": ["a", "b"]}
     with pytest.raises(ValueError, match="distinct"):
         column_types.validate_options("choice", {"choices": ["a", "a"]})
+
+
+def test_formula_cells_are_never_written_and_their_options_are_checked():
+    with pytest.raises(ValueError, match="computed from its formula"):
+        column_types.coerce("formula", 1)
+    assert column_types.validate_options("formula", {"formula": " [A] ", "other": 1}) == {
+        "formula": "[A]",
+        "result_type": None,
+    }
+    for options in ({}, {"formula": 3}, {"formula": "1", "result_type": "money"}):
+        with pytest.raises(ValueError):
+            column_types.validate_options("formula", options)
 
 
 def test_inference_follows_the_rank_and_a_value_kept_as_text_makes_the_column_text():

@@ -14,7 +14,7 @@ describe("aggregateTakes", () => {
     ["avg", ["number", "integer"]],
     ["min", ["number", "integer", "date", "datetime"]],
     ["max", ["number", "integer", "date", "datetime"]],
-    ["count", ["text", "number", "integer", "boolean", "date", "datetime", "choice"]],
+    ["count", ["text", "number", "integer", "boolean", "date", "datetime", "choice", "formula"]],
   ])("%s takes %j", (agg, types) => {
     expect(typeNames().filter((type) => aggregateTakes(agg, type))).toEqual(types);
   });

@@ -18,5 +18,5 @@ test("names with optional types; text by default", () => {
 });
 
 test("a type the server does not have is refused, naming the ones it has", () => {
-  expect(() => parseColumns("Price:money")).toThrow("“money” is not a column type; use one of text, number, integer, boolean, date, datetime, choice.");
+  expect(() => parseColumns("Price:money")).toThrow("“money” is not a column type; use one of text, number, integer, boolean, date, datetime, choice, formula.");
 });

@@ -49,5 +49,10 @@ export const icon = (/** @type {string} */ type) => entry(type)?.icon ?? type;
 export const alignOf = (/** @type {string} */ type) => entry(type)?.align ?? "left";
 /** The editor's name ("text", "number", "checkbox", "choice", ...); "text" for a type not known. */
 export const editorFor = (/** @type {string} */ type) => entry(type)?.editor ?? "text";
+/** Whether the cells of this type are computed by the server (formula columns): never edited. */
+export const isComputed = (/** @type {string} */ type) => entry(type)?.editor === "readonly";
+/** A column's alignment: a formula column's by the type its results have (options.inferred). */
+export const alignOfColumn = (/** @type {{type: string, options?: any}} */ column) =>
+  isComputed(column.type) ? (column.options?.inferred === "number" ? "right" : "left") : alignOf(column.type);
 /** Whether a column of this type keeps this option (e.g. "choices"). */
 export const takesOption = (/** @type {string} */ type, /** @type {string} */ option) => !!entry(type)?.options?.includes(option);

@@ -19,7 +19,7 @@ afterEach(() => {
 describe("with the server's table", () => {
   test("type names keep the registry's order", () => {
     setColumnTypes(TYPES);
-    expect(typeNames()).toEqual(["text", "number", "integer", "boolean", "date", "datetime", "choice"]);
+    expect(typeNames()).toEqual(["text", "number", "integer", "boolean", "date", "datetime", "choice", "formula"]);
   });
 
   test("helpers answer from the table", () => {
@@ -49,7 +49,7 @@ describe("read from the page", () => {
   test("lazily, once", () => {
     const getElementById = pageWith(JSON.stringify(TYPES));
     expect(getElementById).not.toHaveBeenCalled();
-    expect(typeNames()).toHaveLength(7);
+    expect(typeNames()).toHaveLength(8);
     expect(isNumeric("integer")).toBe(true);
     expect(getElementById).toHaveBeenCalledTimes(1);
   });

@@ -301,11 +301,12 @@ export class SheetModel {
         break;
       case "column.rename":
         if (this.column(c.key)) this.column(c.key).name = c.name;
+        for (const [key, options] of Object.entries(c.formulas || {})) if (this.column(key)) this.column(key).options = options;
         break;
       case "column.retype": {
         const column = this.column(c.key);
         if (column) Object.assign(column, { type: c.type, options: c.options || {} });
-        if (c.reload || !c.values) this.invalidate();
+        if (c.reload || (!c.values && !c.computed)) this.invalidate();
         else for (const [row, value] of Object.entries(c.values)) this.changeCell(op.version, Number(row), c.key, value, false);
         break;
       }
@@ -317,6 +318,10 @@ export class SheetModel {
         this.setColumns(this.allColumns.filter((col) => col.key !== c.key));
         break;
     }
+    // Formula cells the server recomputed for every row (a formula added or changed, an input deleted).
+    if (c.reload && op.kind !== "column.retype") this.invalidate();
+    for (const [col, values] of Object.entries(c.computed || {}))
+      for (const [row, value] of Object.entries(values)) this.changeCell(op.version, Number(row), col, value, false);
     if (mine) this.settle(op.op_id);
     this.version = op.version;
     if (op.kind !== "cells.update" && op.kind !== "column.retype") this.log.push({ version: op.version });

@@ -1,5 +1,6 @@
 // The cell editor: an input over the active cell, made by the column type's editor (editors.js),
 // committed on Enter, Tab, a click elsewhere or blur, cancelled by Escape.
+import { isComputed } from "../../lib/columnTypes.js";
 import { cellEditor } from "./editors.js";
 import { editorKeyCommand } from "./keys.js";
 import { place } from "./dom.js";
@@ -25,15 +26,21 @@ export class Editing {
     const row = grid.model.rowAt(r);
     const column = grid.model.columns[c];
     if (!row || !column) return;
+    if (isComputed(column.type)) {
+      grid.options.onMessage?.(`${column.name} is computed by its formula (= ${column.options?.formula ?? ""}); edit the cells it reads.`);
+      return;
+    }
     grid.reveal(r, c);
     const editor = cellEditor(column.type);
     const input = document.createElement("input");
     input.className = "gc-editor";
     input.setAttribute("aria-label", `Edit ${column.name}`);
-    input.value = initial ?? editor.editText(grid.model.cell(row, column.key).value);
+    const current = editor.editText(grid.model.cell(row, column.key).value);
+    input.value = initial ?? current;
     this.detach = editor.attach?.(input, column, grid.view) ?? null;
     this.input = input;
-    this.cell = { rowId: row.id, col: column.key, original: input.value, fresh: initial !== undefined };
+    // `original` is the cell's text: one typed character then Enter is a change too.
+    this.cell = { rowId: row.id, col: column.key, original: current, fresh: initial !== undefined };
     input.addEventListener("keydown", (e) => this.key(e));
     input.addEventListener("blur", () => this.input === input && this.commit());
     grid.view.append(input);

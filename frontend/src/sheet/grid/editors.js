@@ -24,6 +24,7 @@ export const EDITORS = {
   text,
   number: text,
   date: text,
+  readonly: text, // formula cells: shown, never edited (editing.js refuses)
   datetime: {
     // "2026-01-31T12:00:00.123+00:00" shows as "2026-01-31 12:00:00"
     display: (value) =>

@@ -1,7 +1,7 @@
 // Drawing one frame: only the cells on screen are in the DOM (pools of divs reused frame after
 // frame), with the row and column heads, the selection box, the others' selections (presence)
 // and the flash of cells someone else changed.
-import { icon, alignOf } from "../../lib/columnTypes.js";
+import { icon, alignOfColumn, isComputed } from "../../lib/columnTypes.js";
 import { displayValue } from "./editors.js";
 import { ROW_H, rangeRect, scrollHeight, visibleWindow } from "./geometry.js";
 import { Pool, el, place, setIf, setStyle } from "./dom.js";
@@ -72,7 +72,11 @@ export class Renderer {
         } else {
           cls += " loading";
         }
-        if (alignOf(column.type) === "right") cls += " num";
+        if (alignOfColumn(column) === "right") cls += " num";
+        if (isComputed(column.type)) {
+          cls += " computed";
+          if (!title) title = `= ${column.options?.formula ?? ""}`;
+        }
         setIf(div, "className", cls);
         setIf(div, "textContent", text);
         setIf(div, "title", title);
@@ -99,14 +103,15 @@ export class Renderer {
     for (let c = c0; c < c1; c++) {
       const column = columns[c];
       const div = this.colHeads.get(h++);
-      if (div._key !== column.key || div._name !== column.name || div._type !== column.type) {
+      if (div._key !== column.key || div._name !== column.name || div._type !== column.type || div._formula !== column.options?.formula) {
         div._key = column.key;
+        div._formula = column.options?.formula;
         div._name = column.name;
         div._type = column.type;
         div.dataset.col = column.key;
         div.innerHTML = "";
         const type = el("span", "gc-type", icon(column.type));
-        type.title = column.type;
+        type.title = isComputed(column.type) ? `formula: = ${column.options?.formula ?? ""}` : column.type;
         const name = el("span", "gc-name", column.name);
         const sort = el("span", "gc-sort", "");
         const menu = el("button", "gc-menu", "▾");

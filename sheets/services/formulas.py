@@ -1,0 +1,156 @@
+"""Formula columns in the services (sheets.formulas computes; this applies it to a sheet).
+
+A formula column's options: {"formula": shown with names, "source": stored with keys,
+"result_type": declared or None, "inferred": the type its results usually have}. Its cells are
+stored in the row data like any other cell, so rows, exports, the lake and dashboards read them
+unchanged. They are computed:
+- on an edit or a row insert, for the touched rows, in the same transaction and operation as the
+  edit (cells.py, rows.py): acks and ops frames carry the recomputed cells;
+- for every row when a formula column is added or its formula changed, or a column it reads is
+  deleted (columns.py): synchronously, in batches, in that operation; the values travel in its
+  payload ("computed": {column key: {row id: value}}), or, beyond RECOMPUTE_VALUES_IN_PAYLOAD
+  values, "reload": true and the grids reload.
+"""
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from django.db import connection
+
+from .. import column_types
+from ..formulas import CYCLE, Formula, FormulaError, compile_names, dependency_order, infer_type
+from ..models import Column, Row, Sheet
+
+RECOMPUTE_VALUES_IN_PAYLOAD = 10_000
+BATCH = 5_000
+
+# column key -> (name, type, options), as cells.py reads them
+Columns = dict[str, tuple[str, str, dict]]
+
+
+@lru_cache(maxsize=2048)
+def _loaded(source: str, active: frozenset[str]) -> Formula:
+    return Formula.load(source, active)
+
+
+class SheetFormulas:
+    """The formula columns of a sheet, in dependency order, ready to compute rows."""
+
+    def __init__(self, columns: Columns) -> None:
+        active = frozenset(columns)
+        formulas = {
+            key: _loaded(options["source"], active)
+            for key, (_, column_type, options) in columns.items()
+            if column_type == column_types.FORMULA and (options or {}).get("source")
+        }
+        try:
+            order = dependency_order({key: formula.refs for key, formula in formulas.items()})
+        except FormulaError:  # never saved so; but a cycle must not fail the edits
+            order, self.cyclic = [], set(formulas)
+        else:
+            self.cyclic = set()
+        self.steps = [(key, formulas[key], columns[key][2].get("result_type")) for key in order]
+
+    def __bool__(self) -> bool:
+        return bool(self.steps or self.cyclic)
+
+    def compute(self, data: dict[str, Any], only: set[str] | None = None) -> dict[str, Any]:
+        """Recompute the formula cells of one row's `data` in place; returns those that changed.
+        `only`: just these formula columns (and the ones computed after them)."""
+        changed = {}
+        for key in self.cyclic:
+            if data.get(key) != CYCLE.code:
+                data[key] = changed[key] = CYCLE.code
+        started = only is None
+        for key, formula, result_type in self.steps:
+            started = started or key in only
+            if not started:
+                continue
+            value = _fit(result_type, formula.compute(data))
+            old = data.get(key)
+            if old != value or type(old) is not type(value):
+                data[key] = changed[key] = value
+        return changed
+
+
+def _fit(result_type, value):
+    if result_type is None or value is None or (isinstance(value, str) and value.startswith("#")):
+        return value
+    try:
+        return column_types.coerce(result_type, value)
+    except ValueError:
+        return "#VALUE!"
+
+
+def columns_of(columns: dict[str, Column]) -> Columns:
+    return {key: (c.name, c.type, c.options) for key, c in columns.items()}
+
+
+def compiled_options(sheet: Sheet, key: str, options: dict) -> dict:
+    """The options of formula column `key` (checked by column_types) compiled against the sheet's
+    active columns (`key` itself included): FormulaError for an unknown column, a syntax error or a
+    circular reference, which rolls back the operation."""
+    columns = {c.key: c for c in Column.objects.filter(sheet_id=sheet.pk, deleted=False)}
+    source, refs = compile_names(options["formula"], {c.name: k for k, c in columns.items()})
+    graph = {key: refs}  # first: a cycle is named from the column being changed
+    graph |= {
+        k: _loaded(c.options["source"], frozenset(columns)).refs
+        for k, c in columns.items()
+        if c.type == column_types.FORMULA and k != key and (c.options or {}).get("source")
+    }
+    dependency_order(graph, {k: c.name for k, c in columns.items()})
+    types = {k: c.type for k, c in columns.items() if k != key}
+    inferred = options.get("result_type") or infer_type(source, types)
+    return {**options, "source": source, "inferred": inferred}
+
+
+def recompute(sheet: Sheet, only: set[str] | None = None) -> dict:
+    """Recompute the formula columns (`only` these and what follows them) of every row, in
+    batches; returns the payload's part: {"computed": {key: {row id: value}}} or {"reload": True}."""
+    if only is not None and not only:
+        return {}
+    formulas = SheetFormulas(columns_of({c.key: c for c in Column.objects.filter(sheet_id=sheet.pk, deleted=False)}))
+    computed, count, last = {}, 0, 0
+    while formulas:
+        rows = list(Row.objects.filter(sheet_id=sheet.pk, pk__gt=last).order_by("pk").values_list("pk", "data")[:BATCH])
+        if not rows:
+            break
+        last, patches = rows[-1][0], []
+        for pk, data in rows:
+            changed = formulas.compute(data, only)
+            if changed:
+                patches.append({"id": pk, "patch": changed})
+                count += len(changed)
+                if count <= RECOMPUTE_VALUES_IN_PAYLOAD:
+                    for key, value in changed.items():
+                        computed.setdefault(key, {})[str(pk)] = value
+        write_patches(patches)
+    return {"reload": True} if count > RECOMPUTE_VALUES_IN_PAYLOAD else {"computed": computed}
+
+
+def write_patches(patches: list[dict]) -> None:
+    """Merge {"id", "patch"} into the rows' data, in one statement on PostgreSQL."""
+    if not patches:
+        return
+    if connection.vendor != "postgresql":
+        rows = Row.objects.in_bulk([p["id"] for p in patches])
+        for patch in patches:
+            rows[patch["id"]].data.update(patch["patch"])
+        Row.objects.bulk_update(list(rows.values()), ["data"])
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Row._meta.db_table} AS r SET data = r.data || v.patch"
+            " FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, patch jsonb) WHERE r.id = v.id",
+            [json.dumps(patches)],
+        )
+
+
+def formulas_reading(sheet: Sheet, key: str) -> set[str]:
+    """The formula columns whose formula reads column `key` (to recompute when it goes or comes back)."""
+    return {
+        c.key
+        for c in Column.objects.filter(sheet_id=sheet.pk, deleted=False, type=column_types.FORMULA)
+        if (c.options or {}).get("source") and key in Formula.load(c.options["source"], ()).refs
+    }

@@ -1,0 +1,61 @@
+"""Formula columns in real browsers: one person adds [Price] * [Qty], another edits Qty, and both
+see the new result; formula cells are read-only and show their formula."""
+
+import pytest
+
+from accounts.models import Role
+from sheets import services
+from sheets.models import Column, Row
+from tests.factories import make_sheet, member
+
+from .test_sheet_page import cell, cell_text_is, open_sheet
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def shop(workspace):
+    owner = member(workspace, Role.OWNER, display_name="Olivia Owner")
+    editor = member(workspace, Role.EDITOR, display_name="Eddie Editor")
+    sheet = make_sheet(
+        workspace, owner, columns=[{"name": "Price", "type": "number"}, {"name": "Qty", "type": "integer"}]
+    )
+    services.rows_insert(sheet=sheet, actor=owner, rows=[{"c1": 2.5, "c2": 4}, {"c1": 10, "c2": 1}])
+    return {"sheet": sheet, "owner": owner, "editor": editor}
+
+
+def test_add_a_formula_column_and_see_it_follow_another_persons_edit(open_as, shop):
+    sheet = shop["sheet"]
+    alice = open_sheet(open_as, shop["owner"], sheet)
+    bob = open_sheet(open_as, shop["editor"], sheet)
+
+    cell(alice, 1, 1).click()  # the new column goes right of the selection
+    alice.once("dialog", lambda dialog: dialog.accept("[Price] * [Qty]"))
+    alice.get_by_role("button", name="+ Formula").click()
+    for page in (alice, bob):
+        cell_text_is(page, 1, 2, "10")
+        cell_text_is(page, 2, 2, "10")
+    assert "computed" in cell(bob, 1, 2).get_attribute("class")
+    assert cell(bob, 1, 2).get_attribute("title") == "= [Price] * [Qty]"
+
+    cell(bob, 2, 1).click()  # Qty of the second row
+    bob.keyboard.type("7")
+    bob.keyboard.press("Enter")
+    for page in (alice, bob):
+        cell_text_is(page, 2, 2, "70")
+    key = Column.objects.get(sheet=sheet, name="Formula 1").key
+    assert sorted(Row.objects.filter(sheet=sheet).values_list(f"data__{key}", flat=True)) == [10, 70]
+
+    # A formula cell is not edited: typing on it says why and changes nothing.
+    cell(bob, 1, 2).click()
+    bob.keyboard.type("5")
+    bob.wait_for_selector("text=is computed by its formula")
+    cell_text_is(bob, 1, 2, "10")
+
+
+def test_a_bad_formula_is_refused_with_the_servers_message(open_as, shop):
+    alice = open_sheet(open_as, shop["owner"], shop["sheet"])
+    alice.once("dialog", lambda dialog: dialog.accept("[Price] * [Quantity]"))
+    alice.get_by_role("button", name="+ Formula").click()
+    alice.wait_for_selector("text=no column named 'Quantity' in this sheet")
+    assert not Column.objects.filter(sheet=shop["sheet"], type="formula").exists()
