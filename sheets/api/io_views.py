@@ -1,4 +1,5 @@
-"""REST API for CSV import (inline, or as a polled job) and CSV / XLSX export of a sheet."""
+"""REST API for CSV and workbook import (inline, or as a polled job; a preview first) and CSV /
+XLSX export of a sheet."""
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -21,12 +22,45 @@ from .views import load_sheet
 class ImportJobSerializer(serializers.ModelSerializer):
     class Meta:
         model = ImportJob
-        fields = ["id", "status", "progress", "rows", "error", "sheet", "name", "file_name", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "status",
+            "progress",
+            "rows",
+            "error",
+            "sheet",
+            "sheets",
+            "name",
+            "file_name",
+            "created_at",
+            "updated_at",
+        ]
 
 
 class ImportUploadSerializer(serializers.Serializer):
     file = serializers.FileField()
     name = serializers.CharField(max_length=200, required=False)
+    sheets = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        help_text="A workbook's worksheets to import (repeatable field); all non-empty ones by default.",
+    )
+
+
+def _worksheets(request) -> list[str] | None:
+    names = request.data.getlist("sheets") if hasattr(request.data, "getlist") else request.data.get("sheets")
+    if not names:
+        return None
+    if not isinstance(names, list) or not all(isinstance(n, str) and n and len(n) <= 200 for n in names):
+        raise InvalidInput("sheets must be worksheet names (non-empty text of at most 200 characters)")
+    return names
+
+
+def _sheet_data(request, sheet):
+    access = permissions.sheet_access(request.user, sheet).name.lower()
+    data = SheetSerializer(sheet, context={"access": access}).data
+    data["row_count"] = selectors.row_count(sheet)
+    return data
 
 
 class WorkspaceImport(APIView):
@@ -40,25 +74,34 @@ class WorkspaceImport(APIView):
 
     @extend_schema(
         request={"multipart/form-data": ImportUploadSerializer},
-        responses={201: SheetSerializer, 202: ImportJobSerializer},
+        parameters=[OpenApiParameter("preview", bool, description="1: answer what would be imported, import nothing")],
+        responses={200: OpenApiTypes.OBJECT, 201: SheetSerializer, 202: ImportJobSerializer},
     )
     def post(self, request, pk):
-        """Import a CSV file as a new sheet. Small files answer 201 with the sheet; larger ones
-        202 with an import job to poll at /imports/<id>/."""
+        """Import a CSV file or a workbook (.xlsx, .xlsm, .xlsb, .xls, .ods) as new sheets: a
+        workbook's worksheets named in `sheets` (repeatable; default all non-empty ones), each as
+        "<name> – <worksheet>". Small files answer 201 with the (first) sheet, and for a workbook
+        `sheets` listing all of them; larger ones 202 with an import job to poll at
+        /imports/<id>/. With ?preview=1, 200 with the format and, per worksheet, its name, data
+        rows, columns (name, inferred type) and first rows; nothing is imported."""
         require_workspace(request.user, pk, Access.EDIT)
+        if request.query_params.get("preview") in ("1", "true"):
+            return Response(io.upload_preview(upload=request.FILES.get("file")))
         io.imports_reap_once()
         result = io.upload_import(
             upload=request.FILES.get("file"),
             workspace=io.workspace_for_import(pk),
             actor=request.user,
             name=request.data.get("name"),
+            worksheets=_worksheets(request),
         )
         if isinstance(result, ImportJob):
             return Response(ImportJobSerializer(result).data, status=202)
-        access = permissions.sheet_access(request.user, result).name.lower()
-        data = SheetSerializer(result, context={"access": access}).data
-        data["row_count"] = selectors.row_count(result)
-        return Response(data, status=201)
+        if isinstance(result, list):
+            data = _sheet_data(request, result[0])
+            data["sheets"] = [_sheet_data(request, sheet) for sheet in result]
+            return Response(data, status=201)
+        return Response(_sheet_data(request, result), status=201)
 
 
 class ImportJobDetail(APIView):

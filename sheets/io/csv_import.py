@@ -40,8 +40,8 @@ Progress = Callable[[float, int], None]
 
 # Files that are certainly not CSV, by their first bytes.
 _MAGIC = {
-    b"PK\x03\x04": "a ZIP archive or an Excel workbook (.xlsx); save it as CSV first",
-    b"\xd0\xcf\x11\xe0": "an old Excel workbook (.xls); save it as CSV first",
+    b"PK\x03\x04": "a ZIP archive (and not a workbook)",
+    b"\xd0\xcf\x11\xe0": "an Office document (and not a workbook)",
     b"%PDF": "a PDF document",
     b"\x89PNG": "a PNG image",
     b"\xff\xd8\xff": "a JPEG image",
@@ -284,6 +284,21 @@ def _data_rows(file, plan):
             }
     finally:
         _release(text)
+
+
+def csv_preview(file: BinaryFile, name: str, sample_rows: int = 5) -> dict:
+    """What importing the CSV would make: its data rows, columns (name and type) and first rows."""
+    file = _binary(file)
+    plan = analyze_csv(file)
+    sample, rows = [], _data_rows(file, plan)
+    try:
+        for row in rows:
+            if len(sample) == sample_rows:
+                break
+            sample.append([row.get(f"c{i}", "") for i in range(1, len(plan.columns) + 1)])
+    finally:
+        rows.close()
+    return {"name": name, "rows": plan.rows, "columns": plan.columns, "sample": sample}
 
 
 def _check_name(name: object) -> str:
