@@ -30,11 +30,17 @@ class ImportJobSerializer(serializers.ModelSerializer):
             "error",
             "sheet",
             "sheets",
+            "notes",
             "name",
             "file_name",
             "created_at",
             "updated_at",
         ]
+
+    notes = serializers.SerializerMethodField()
+
+    def get_notes(self, job) -> list[str]:
+        return list(job.options.get("notes", []))
 
 
 class ImportUploadSerializer(serializers.Serializer):
@@ -44,6 +50,11 @@ class ImportUploadSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=200),
         required=False,
         help_text="A workbook's worksheets to import (repeatable field); all non-empty ones by default.",
+    )
+    date_order = serializers.ChoiceField(
+        choices=["dmy", "mdy"],
+        required=False,
+        help_text="How to read CSV dates like 01/02/2024 in a column where every one reads both ways.",
     )
 
 
@@ -80,13 +91,16 @@ class WorkspaceImport(APIView):
     def post(self, request, pk):
         """Import a CSV file or a workbook (.xlsx, .xlsm, .xlsb, .xls, .ods) as new sheets: a
         workbook's worksheets named in `sheets` (repeatable; default all non-empty ones), each as
-        "<name> – <worksheet>". Small files answer 201 with the (first) sheet, and for a workbook
-        `sheets` listing all of them; larger ones 202 with an import job to poll at
+        "<name> – <worksheet>". Small files answer 201 with the (first) sheet, `sheets` listing
+        all of them and `notes` (CSV date columns kept as text because they read both day-first
+        and month-first: send `date_order` dmy or mdy); larger ones 202 with an import job to poll at
         /imports/<id>/. With ?preview=1, 200 with the format and, per worksheet, its name, data
         rows, columns (name, inferred type) and first rows; nothing is imported."""
         require_workspace(request.user, pk, Access.EDIT)
         if request.query_params.get("preview") in ("1", "true"):
-            return Response(io.upload_preview(upload=request.FILES.get("file")))
+            return Response(
+                io.upload_preview(upload=request.FILES.get("file"), date_order=request.data.get("date_order"))
+            )
         io.imports_reap_once()
         result = io.upload_import(
             upload=request.FILES.get("file"),
@@ -94,14 +108,14 @@ class WorkspaceImport(APIView):
             actor=request.user,
             name=request.data.get("name"),
             worksheets=_worksheets(request),
+            date_order=request.data.get("date_order"),
         )
         if isinstance(result, ImportJob):
             return Response(ImportJobSerializer(result).data, status=202)
-        if isinstance(result, list):
-            data = _sheet_data(request, result[0])
-            data["sheets"] = [_sheet_data(request, sheet) for sheet in result]
-            return Response(data, status=201)
-        return Response(_sheet_data(request, result), status=201)
+        data = _sheet_data(request, result.sheets[0])
+        data["sheets"] = [_sheet_data(request, sheet) for sheet in result.sheets]
+        data["notes"] = result.notes
+        return Response(data, status=201)
 
 
 class ImportJobDetail(APIView):

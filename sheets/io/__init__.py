@@ -8,6 +8,7 @@ from .export import csv_chunks, export_filename, xlsx_file
 from .jobs import (
     INTERRUPTED,
     PROCESS,
+    Imported,
     LimitedUpload,
     import_job_for,
     import_reap,
@@ -35,6 +36,7 @@ __all__ = [
     "export_filename",
     "xlsx_file",
     "INTERRUPTED",
+    "Imported",
     "PROCESS",
     "LimitedUpload",
     "import_job_for",

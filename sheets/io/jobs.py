@@ -9,6 +9,7 @@ import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -22,7 +23,8 @@ from core.errors import GridcastError, InvalidInput, NotFound, TooLarge, check_q
 
 from .. import selectors
 from ..models import ImportJob, Sheet
-from .csv_import import csv_import, csv_preview, discard, sheet_name_for, sniff_csv
+from .csv_import import analyze_csv, csv_import, csv_preview, discard, sheet_name_for, sniff_csv
+from .dates import DATE_ORDERS
 from .workbook_import import is_workbook, workbook_import, workbook_preview
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,15 @@ def _check_upload(upload):
         raise TooLarge(f"the file is larger than {limit} bytes")
 
 
+@dataclass
+class Imported:
+    """What an import made at once: its sheets (a CSV's one, a workbook's one per worksheet) and
+    notes the user should read (date columns kept as text because ambiguous)."""
+
+    sheets: list[Sheet]
+    notes: list[str] = field(default_factory=list)
+
+
 def upload_import(
     *,
     upload: UploadedFile | None,
@@ -54,10 +65,12 @@ def upload_import(
     actor: User,
     name: str | None = None,
     worksheets: list[str] | None = None,
-) -> Sheet | list[Sheet] | ImportJob:
+    date_order: str | None = None,
+) -> Imported | ImportJob:
     """Import an uploaded CSV (one sheet) or workbook (a sheet per chosen worksheet, all non-empty
-    ones by default): small files at once (returns the Sheet, or the workbook's list of them),
-    larger ones in a background job (returns the ImportJob, already started)."""
+    ones by default): small files at once (Imported), larger ones in a background job (returns
+    the ImportJob, already started). `date_order` ("dmy", "mdy") reads CSV dates like 01/02/2024
+    that read both ways."""
     _check_upload(upload)
     workbook = is_workbook(upload, upload.name)
     if worksheets and not workbook:
@@ -66,10 +79,12 @@ def upload_import(
     named = name is not None and name != ""
     if upload.size < _setting("IMPORT_INLINE_BYTES", INLINE_IMPORT_BYTES):
         if workbook:
-            return workbook_import(
+            sheets = workbook_import(
                 file=upload, workspace=workspace, actor=actor, base_name=base, named=named, worksheets=worksheets
             )
-        return csv_import(file=upload, workspace=workspace, actor=actor, name=base)
+            return Imported(sheets)
+        plan = analyze_csv(upload, date_order=date_order)
+        return Imported([csv_import(file=upload, workspace=workspace, actor=actor, name=base, plan=plan)], plan.notes)
     # Obvious mistakes (empty, binary, no header) and a full workspace (the sheet quota) are
     # answered now; the rest by the job (whose sheet_create checks the quota again).
     if workbook:
@@ -79,7 +94,11 @@ def upload_import(
     check_quota("MAX_SHEETS_PER_WORKSPACE", Sheet.objects.filter(workspace=workspace).count(), "sheets per workspace")
     imports_reap_once()
     path = _keep_upload(upload)
+    if date_order not in (None, "", *DATE_ORDERS):
+        raise InvalidInput("date_order must be dmy (day first) or mdy (month first)")
     options = {"workbook": True, "worksheets": worksheets or [], "named": named} if workbook else {}
+    if date_order:
+        options["date_order"] = date_order
     try:
         job = ImportJob.objects.create(
             workspace=workspace,
@@ -107,13 +126,14 @@ def _check_worksheets(upload, worksheets):
             raise InvalidInput(f"the workbook has no worksheet named {wanted!r} (it has: {', '.join(names)})")
 
 
-def upload_preview(*, upload: UploadedFile | None) -> dict:
+def upload_preview(*, upload: UploadedFile | None, date_order: str | None = None) -> dict:
     """What an import of the upload would make, without making it: its format and, per worksheet
     (a CSV has one, named after the file), data rows, columns with inferred types and first rows."""
     _check_upload(upload)
     if is_workbook(upload, upload.name):
         return {"format": "workbook", "worksheets": workbook_preview(upload)}
-    return {"format": "csv", "worksheets": [csv_preview(upload, sheet_name_for(None, upload.name))]}
+    preview = csv_preview(upload, sheet_name_for(None, upload.name), date_order=date_order)
+    return {"format": "csv", "worksheets": [preview]}
 
 
 class LimitedUpload(FileUploadHandler):
@@ -306,8 +326,17 @@ def _run(job, file, progress, created):
             progress=progress,
             created=created,
         )
+    plan = analyze_csv(file, progress, job.options.get("date_order"))
+    if plan.notes:
+        ImportJob.objects.filter(pk=job.pk).update(options={**job.options, "notes": plan.notes})
     sheet = csv_import(
-        file=file, workspace=job.workspace, actor=job.created_by, name=job.name, progress=progress, created=created
+        file=file,
+        workspace=job.workspace,
+        actor=job.created_by,
+        name=job.name,
+        plan=plan,
+        progress=progress,
+        created=created,
     )
     return [sheet]
 
