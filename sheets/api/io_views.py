@@ -118,6 +118,52 @@ class WorkspaceImport(APIView):
         return Response(data, status=201)
 
 
+class SheetImportSerializer(serializers.Serializer):
+    file = serializers.FileField()
+    mode = serializers.ChoiceField(choices=["append", "upsert"])
+    key = serializers.CharField(required=False, help_text="upsert: the sheet column (key) rows are matched on")
+    mapping = serializers.CharField(
+        required=False,
+        help_text="JSON object {file column name: sheet column key or null}; default: columns of the same name",
+    )
+    sheet = serializers.CharField(required=False, help_text="a workbook's worksheet (default: the first non-empty)")
+    date_order = serializers.ChoiceField(choices=["dmy", "mdy"], required=False)
+
+
+class SheetImport(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    def initial(self, request, *args, **kwargs):
+        request.upload_handlers.insert(0, io.LimitedUpload(request))
+        super().initial(request, *args, **kwargs)
+
+    @extend_schema(
+        request={"multipart/form-data": SheetImportSerializer},
+        parameters=[OpenApiParameter("preview", bool, description="1: answer what would happen, change nothing")],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def post(self, request, pk):
+        """Import a CSV file or a workbook's worksheet into this sheet: `mode` append (every row
+        added) or upsert (rows whose `key` column matches updated, the others added), file columns
+        mapped by `mapping` or by name. One operation, undoable, broadcast live. Any bad row: 400
+        listing the rows and reasons (`rows`), nothing applied. With ?preview=1: the counts of new,
+        updated and unchanged rows, the bad rows and the first rows, nothing changed."""
+        sheet, _ = load_sheet(request, pk, Access.EDIT)
+        preview = request.query_params.get("preview") in ("1", "true")
+        answer = io.import_into_sheet(
+            sheet=sheet,
+            actor=request.user,
+            upload=request.FILES.get("file"),
+            mode=request.data.get("mode"),
+            key=request.data.get("key"),
+            mapping=request.data.get("mapping"),
+            worksheet=request.data.get("sheet"),
+            date_order=request.data.get("date_order"),
+            preview=preview,
+        )
+        return Response(answer)
+
+
 class ImportJobDetail(APIView):
     @extend_schema(responses=ImportJobSerializer)
     def get(self, request, pk):

@@ -5,6 +5,7 @@ neutralized on the way out and restored on the way in (core.exports)."""
 
 from .csv_import import analyze_csv, csv_import, csv_preview, sheet_name_for, sniff_csv
 from .export import csv_chunks, export_filename, xlsx_file
+from .into_sheet import import_into_sheet
 from .jobs import (
     INTERRUPTED,
     PROCESS,
@@ -25,6 +26,7 @@ __all__ = [
     "analyze_csv",
     "csv_import",
     "csv_preview",
+    "import_into_sheet",
     "analyze_workbook",
     "is_workbook",
     "workbook_import",
