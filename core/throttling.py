@@ -19,6 +19,7 @@ from rest_framework.throttling import BaseThrottle
 # URL name -> the scope of its extra limit.
 SCOPES = {
     "api-workspace-import": "imports",
+    "api-sheet-import": "imports",
     "api-sheet-export": "exports",
     "api-metrics-export": "exports",
     "api-audit": "exports",

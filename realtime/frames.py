@@ -44,6 +44,8 @@ CHANGES = {
         _changes(bulk=literal(True), count=INT),
     ),
     "rows.delete": _changes(ids=ListOf(INT)),
+    # an import into the sheet (and its undo, redo): rows inserted, cells set, rows deleted
+    "rows.import": _changes(rows=ListOf(ROW), cells=ListOf(CELL), ids=ListOf(INT)),
     "rows.move": _changes(
         ids=ListOf(INT), positions=ListOf(NUMBER), after=ANCHOR, before=ANCHOR, repositioned=POSITIONS
     ),

@@ -102,7 +102,7 @@ class Operation(models.Model):
 
 
 class ImportJob(models.Model):
-    """A CSV import too large to run inside the request: polled by its creator until done or failed."""
+    """A CSV or workbook import too large to run inside the request: polled by its creator until done or failed."""
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -120,6 +120,10 @@ class ImportJob(models.Model):
     rows = models.BigIntegerField(default=0, help_text="Rows imported so far.")
     error = models.TextField(blank=True)
     sheet = models.ForeignKey(Sheet, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # A workbook's import: {"workbook": true, "worksheets": [names chosen], "named": the name was
+    # given}; `sheets` the ids of the sheets it made (`sheet` is the first).
+    options = models.JSONField(default=dict, blank=True)
+    sheets = models.JSONField(default=list, blank=True)
     # Who runs it and whether it still does: the process ("host:pid:start token") that keeps it,
     # its last sign of life and its temporary copy of the upload, so that a job whose process
     # died is failed, and its half-made sheet and file removed (sheets.io.imports_reap).

@@ -10,7 +10,8 @@ reverts). It keeps its own `previous`, which is what a redo applies.
 The stacks are derived from the actor's most recent HISTORY operations on the sheet, under the
 sheet lock: a new operation pushes onto the undo stack and clears the redo stack, an undo moves
 its operation to the redo stack, a redo moves it back. A bulk insert (CSV import) clears the
-redo stack but is never undone; operations older than the window can no longer be undone.
+redo stack but is never undone (an import into an existing sheet, rows.import, is undone
+whole); operations older than the window can no longer be undone.
 
 Last write wins, as in Google Sheets: undoing a cell edit sets the old value back even if
 someone else edited that cell since. What no longer exists is skipped: cells of rows deleted
@@ -286,6 +287,16 @@ def _retype_column_back(sheet, target):
     return payload, previous
 
 
+def _import_back(sheet, target):
+    """A rows.import reverted (an import, or the undo of one): the rows it inserted deleted, the
+    rows it deleted restored, its cells set back; itself a rows.import that the next step reverts."""
+    deleted, deleted_rows, _ = _delete_rows(sheet, target)
+    restored, _, _ = _restore_rows(sheet, target)
+    cells, previous_cells = _set_cells_back(sheet, target)
+    payload = {"rows": restored["rows"], "cells": cells["cells"], "ids": deleted["ids"]}
+    return payload, {"rows": deleted_rows["rows"], "cells": previous_cells["cells"]}, True
+
+
 def _rename_sheet_back(sheet, target):
     previous = Sheet.objects.filter(pk=sheet.pk).values_list("name", flat=True).get()
     sheet.name = target.previous["name"]
@@ -305,5 +316,6 @@ INVERSES = {
     "column.retype": ("column.retype", _retype_column_back),
     "column.move": ("column.move", _move_column_back),
     "sheet.rename": ("sheet.rename", _rename_sheet_back),
+    "rows.import": ("rows.import", _import_back),
 }
 _SERVICES = {kind: operation(kind)(_revert) for kind, _ in INVERSES.values()}

@@ -48,6 +48,7 @@ urlpatterns = [
     path("sheets/<int:pk>/cells/", views.Cells.as_view(), name="api-cells"),
     path("sheets/<int:pk>/operations/", views.Operations.as_view(), name="api-operations"),
     path("sheets/<int:pk>/export/", io_views.SheetExport.as_view(), name="api-sheet-export"),
+    path("sheets/<int:pk>/import/", io_views.SheetImport.as_view(), name="api-sheet-import"),
     path("workspaces/<int:pk>/import/", io_views.WorkspaceImport.as_view(), name="api-workspace-import"),
     path("imports/<int:pk>/", io_views.ImportJobDetail.as_view(), name="api-import"),
 ]

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+import charset_normalizer
 from django.conf import settings
 from django.core.files import File
 
@@ -21,6 +22,7 @@ from core.exports import NEUTRALIZED, unneutralize
 from .. import column_types, services
 from ..models import Sheet
 from ..values import check_text
+from .dates import DATE_ORDERS, DateGuess, convert
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +42,8 @@ Progress = Callable[[float, int], None]
 
 # Files that are certainly not CSV, by their first bytes.
 _MAGIC = {
-    b"PK\x03\x04": "a ZIP archive or an Excel workbook (.xlsx); save it as CSV first",
-    b"\xd0\xcf\x11\xe0": "an old Excel workbook (.xls); save it as CSV first",
+    b"PK\x03\x04": "a ZIP archive (and not a workbook)",
+    b"\xd0\xcf\x11\xe0": "an Office document (and not a workbook)",
     b"%PDF": "a PDF document",
     b"\x89PNG": "a PNG image",
     b"\xff\xd8\xff": "a JPEG image",
@@ -50,10 +52,23 @@ _MAGIC = {
 }
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 
-# Text that does not decode as UTF-8 is read as Windows-1252 (a superset of Latin-1 in what
-# people type: € “ ” …), with the few bytes it leaves undefined taken as Latin-1.
+# Text that does not decode as UTF-8 is detected (charset-normalizer) among the Windows code pages
+# people's spreadsheets save in: Cyrillic (Windows-1251) and Greek (Windows-1253) as detected; any
+# Latin one is read as Windows-1252 (a superset of Latin-1 in what people type: € “ ” …; short
+# Western samples are easily mistaken for Central European ones), with the few bytes it leaves
+# undefined taken as Latin-1.
 codecs.register_error("gridcast.latin1", lambda e: (e.object[e.start : e.end].decode("latin-1"), e.end))
 _FALLBACK = ("cp1252", "gridcast.latin1")
+_CANDIDATES = ["cp1252", "cp1250", "cp1251", "cp1253"]
+_NOT_LATIN = {"cp1251", "cp1253"}
+
+
+def _detect_legacy(head):
+    """The encoding of text that is not UTF-8, from its first bytes."""
+    best = charset_normalizer.from_bytes(head, cp_isolation=_CANDIDATES).best()
+    if best is not None and best.encoding in _NOT_LATIN:
+        return best.encoding, "strict"
+    return _FALLBACK
 
 
 @dataclass
@@ -76,6 +91,9 @@ class CsvPlan:
     layout: CsvLayout
     columns: list = field(default_factory=list)
     rows: int = 0
+    # Columns of dates as people write them (sheets.io.dates): index -> (day/month order, has times).
+    dates: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)  # what the user should know (ambiguous dates kept as text)
 
 
 def _binary(file):
@@ -115,7 +133,7 @@ def _sniff_encoding(head):
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
         return "utf-8-sig", "strict"
     except UnicodeDecodeError:
-        return _FALLBACK
+        return _detect_legacy(head)
 
 
 def _sniff_delimiter(sample):
@@ -216,7 +234,24 @@ def _records(text, layout):
         raise InvalidInput(f"line {reader.line_num}: the file is not valid CSV ({error})") from None
 
 
-def _analyze(file, layout, progress):
+def _date_columns(names, guesses, date_guesses, date_order):
+    """The text columns that hold dates as people write them, and notes on the ambiguous ones."""
+    found, notes = {}, []
+    for index, (name, guess, dates) in enumerate(zip(names, guesses, date_guesses)):
+        if guess.type != column_types.TEXT or not dates.is_dates:
+            continue
+        order = dates.order(date_order)
+        if order is None:
+            notes.append(
+                f"column {name!r}: its dates (like 01/02/2024) read both day-first and month-first; "
+                "kept as text (import again with date_order dmy or mdy to read them as dates)"
+            )
+            continue
+        found[index] = (order, dates.time)
+    return found, notes
+
+
+def _analyze(file, layout, progress, date_order=None):
     """The first pass: the column names and types and the number of rows."""
     size = _size(file) or 1
     text = _text(file, layout.encoding, layout.errors)
@@ -227,12 +262,14 @@ def _analyze(file, layout, progress):
         _, header = next(records, (0, []))
         _check_header(header)
         guesses = [column_types.TypeGuess() for _ in header]
+        date_guesses = [DateGuess() for _ in header]
         rows = 0
         for line, record in records:
             rows += 1
             if len(record) > len(guesses):
                 if len(record) > max_columns:
                     raise TooLarge(f"line {line} has {len(record)} fields; a sheet has at most {max_columns} columns")
+                date_guesses.extend(DateGuess() for _ in range(len(record) - len(guesses)))
                 guesses.extend(column_types.TypeGuess() for _ in range(len(record) - len(guesses)))
             for index, value in enumerate(record):
                 if len(value) > max_chars:
@@ -242,6 +279,7 @@ def _analyze(file, layout, progress):
                         col=index + 1,
                     )
                 guesses[index].add(value, as_text=bool(NEUTRALIZED.match(value)))  # '-1 stays text
+                date_guesses[index].add(value)
             if progress is not None and rows % 5000 == 0:
                 progress(ANALYZE_SHARE * min(file.tell() / size, 1.0), 0)
     finally:
@@ -250,21 +288,27 @@ def _analyze(file, layout, progress):
         raise TooLarge(f"the file has {len(guesses)} columns; a sheet has at most {max_columns}")
     names = _column_names(header, len(guesses))
     columns = [{"name": n, "type": g.type} for n, g in zip(names, guesses)]
-    return CsvPlan(layout=layout, columns=columns, rows=rows)
+    dates, notes = _date_columns(names, guesses, date_guesses, date_order)
+    for index, (_, with_time) in dates.items():
+        columns[index]["type"] = column_types.DATETIME if with_time else column_types.DATE
+    return CsvPlan(layout=layout, columns=columns, rows=rows, dates=dates, notes=notes)
 
 
-def analyze_csv(file: BinaryFile, progress: Progress | None = None) -> CsvPlan:
+def analyze_csv(file: BinaryFile, progress: Progress | None = None, date_order: str | None = None) -> CsvPlan:
     """Sniff, then read the whole file once: a CsvPlan, or InvalidInput saying what is wrong.
-    A file that starts as valid UTF-8 but is not is read again in the fallback encoding."""
+    A file that starts as valid UTF-8 but is not is read again in the fallback encoding.
+    `date_order` ("dmy" or "mdy") reads columns of dates like 01/02/2024 that read both ways."""
     file = _binary(file)
+    if date_order not in (None, "", *DATE_ORDERS):
+        raise InvalidInput("date_order must be dmy (day first) or mdy (month first)")
     layout = sniff_csv(file)
     try:
-        return _analyze(file, layout, progress)
+        return _analyze(file, layout, progress, date_order)
     except UnicodeDecodeError:
         if layout.encoding == "utf-16":
             raise InvalidInput("the file starts as UTF-16 but is not valid UTF-16") from None
         layout = CsvLayout(*_FALLBACK, layout.delimiter)
-        return _analyze(file, layout, progress)
+        return _analyze(file, layout, progress, date_order)
 
 
 def _data_rows(file, plan):
@@ -277,13 +321,33 @@ def _data_rows(file, plan):
         records = _records(text, plan.layout)
         next(records, None)  # the header
         for _, record in records:
-            yield {
+            row = {
                 key: unneutralize(value)
                 for key, value, is_typed in zip(keys, record, typed)
                 if value != "" and not (is_typed and value.isspace())
             }
+            for index, (order, with_time) in plan.dates.items():
+                if keys[index] in row:
+                    row[keys[index]] = convert(row[keys[index]], order, with_time)
+            yield row
     finally:
         _release(text)
+
+
+def csv_preview(file: BinaryFile, name: str, sample_rows: int = 5, date_order: str | None = None) -> dict:
+    """What importing the CSV would make: its data rows, columns (name and type), first rows and
+    notes (ambiguous date columns)."""
+    file = _binary(file)
+    plan = analyze_csv(file, date_order=date_order)
+    sample, rows = [], _data_rows(file, plan)
+    try:
+        for row in rows:
+            if len(sample) == sample_rows:
+                break
+            sample.append([row.get(f"c{i}", "") for i in range(1, len(plan.columns) + 1)])
+    finally:
+        rows.close()
+    return {"name": name, "rows": plan.rows, "columns": plan.columns, "sample": sample, "notes": plan.notes}
 
 
 def _check_name(name: object) -> str:
@@ -315,6 +379,7 @@ def csv_import(
     plan: CsvPlan | None = None,
     progress: Progress | None = None,
     created: Callable[[Sheet], None] | None = None,
+    date_order: str | None = None,
 ) -> Sheet:
     """A new sheet in `workspace` holding the CSV in the binary `file`: columns from the header,
     typed by inference, rows inserted in chunks (one operation each). `progress(fraction, rows)`
@@ -323,7 +388,7 @@ def csv_import(
     file = _binary(file)
     name = _check_name(name)
     if plan is None:
-        plan = analyze_csv(file, progress)
+        plan = analyze_csv(file, progress, date_order)
     if progress is not None:
         progress(ANALYZE_SHARE, 0)
     sheet = services.sheet_create(workspace=workspace, name=name, actor=actor, columns=plan.columns)

@@ -9,6 +9,7 @@ import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
@@ -22,7 +23,9 @@ from core.errors import GridcastError, InvalidInput, NotFound, TooLarge, check_q
 
 from .. import selectors
 from ..models import ImportJob, Sheet
-from .csv_import import csv_import, discard, sheet_name_for, sniff_csv
+from .csv_import import analyze_csv, csv_import, csv_preview, discard, sheet_name_for, sniff_csv
+from .dates import DATE_ORDERS
+from .workbook_import import is_workbook, workbook_import, workbook_preview
 
 log = logging.getLogger(__name__)
 
@@ -38,41 +41,99 @@ def _setting(name, default):
 # --- imports from an upload, inline or as a job -------------------------------------------------
 
 
-def upload_import(
-    *, upload: UploadedFile | None, workspace: Workspace, actor: User, name: str | None = None
-) -> Sheet | ImportJob:
-    """Import an uploaded CSV: small files at once (returns the Sheet), larger ones in a
-    background job (returns the ImportJob, already started)."""
+def _check_upload(upload):
     if upload is None:
-        raise InvalidInput("file is required (a CSV file in the multipart field 'file')")
+        raise InvalidInput("file is required (a CSV file or a workbook in the multipart field 'file')")
     limit = settings.GRIDCAST["MAX_IMPORT_BYTES"]
     if upload.size > limit:
         raise TooLarge(f"the file is larger than {limit} bytes")
-    name = sheet_name_for(name, upload.name)
+
+
+@dataclass
+class Imported:
+    """What an import made at once: its sheets (a CSV's one, a workbook's one per worksheet) and
+    notes the user should read (date columns kept as text because ambiguous)."""
+
+    sheets: list[Sheet]
+    notes: list[str] = field(default_factory=list)
+
+
+def upload_import(
+    *,
+    upload: UploadedFile | None,
+    workspace: Workspace,
+    actor: User,
+    name: str | None = None,
+    worksheets: list[str] | None = None,
+    date_order: str | None = None,
+) -> Imported | ImportJob:
+    """Import an uploaded CSV (one sheet) or workbook (a sheet per chosen worksheet, all non-empty
+    ones by default): small files at once (Imported), larger ones in a background job (returns
+    the ImportJob, already started). `date_order` ("dmy", "mdy") reads CSV dates like 01/02/2024
+    that read both ways."""
+    _check_upload(upload)
+    workbook = is_workbook(upload, upload.name)
+    if worksheets and not workbook:
+        raise InvalidInput("sheets (worksheet names) can only be given for a workbook (.xlsx, .xls, .ods)")
+    base = sheet_name_for(name, upload.name)
+    named = name is not None and name != ""
     if upload.size < _setting("IMPORT_INLINE_BYTES", INLINE_IMPORT_BYTES):
-        return csv_import(file=upload, workspace=workspace, actor=actor, name=name)
+        if workbook:
+            sheets = workbook_import(
+                file=upload, workspace=workspace, actor=actor, base_name=base, named=named, worksheets=worksheets
+            )
+            return Imported(sheets)
+        plan = analyze_csv(upload, date_order=date_order)
+        return Imported([csv_import(file=upload, workspace=workspace, actor=actor, name=base, plan=plan)], plan.notes)
     # Obvious mistakes (empty, binary, no header) and a full workspace (the sheet quota) are
     # answered now; the rest by the job (whose sheet_create checks the quota again).
-    sniff_csv(upload)
+    if workbook:
+        _check_worksheets(upload, worksheets)
+    else:
+        sniff_csv(upload)
     check_quota("MAX_SHEETS_PER_WORKSPACE", Sheet.objects.filter(workspace=workspace).count(), "sheets per workspace")
     imports_reap_once()
     path = _keep_upload(upload)
+    if date_order not in (None, "", *DATE_ORDERS):
+        raise InvalidInput("date_order must be dmy (day first) or mdy (month first)")
+    options = {"workbook": True, "worksheets": worksheets or [], "named": named} if workbook else {}
+    if date_order:
+        options["date_order"] = date_order
     try:
         job = ImportJob.objects.create(
             workspace=workspace,
             created_by=actor,
-            name=name,
+            name=base,
             file_name=(upload.name or "")[:255],
             size=upload.size,
             owner=PROCESS,
             heartbeat_at=timezone.now(),
             path=path,
+            options=options,
         )
     except BaseException:
         os.unlink(path)
         raise
     transaction.on_commit(lambda: _start(job.pk, path))
     return job
+
+
+def _check_worksheets(upload, worksheets):
+    """The workbook opens, and has the worksheets asked for (InvalidInput otherwise)."""
+    names = [w["name"] for w in workbook_preview(upload)]
+    for wanted in worksheets or []:
+        if wanted not in names:
+            raise InvalidInput(f"the workbook has no worksheet named {wanted!r} (it has: {', '.join(names)})")
+
+
+def upload_preview(*, upload: UploadedFile | None, date_order: str | None = None) -> dict:
+    """What an import of the upload would make, without making it: its format and, per worksheet
+    (a CSV has one, named after the file), data rows, columns with inferred types and first rows."""
+    _check_upload(upload)
+    if is_workbook(upload, upload.name):
+        return {"format": "workbook", "worksheets": workbook_preview(upload)}
+    preview = csv_preview(upload, sheet_name_for(None, upload.name), date_order=date_order)
+    return {"format": "csv", "worksheets": [preview]}
 
 
 class LimitedUpload(FileUploadHandler):
@@ -121,7 +182,8 @@ def workspace_for_import(workspace_id: int) -> Workspace:
 
 def _keep_upload(upload):
     """Copy the upload to a file of our own: the request's temporary file goes with the request."""
-    with tempfile.NamedTemporaryFile(prefix="gridcast-import-", suffix=".csv", delete=False) as kept:
+    suffix = os.path.splitext(upload.name or "")[1][:10] or ".csv"
+    with tempfile.NamedTemporaryFile(prefix="gridcast-import-", suffix=suffix, delete=False) as kept:
         for chunk in upload.chunks():
             kept.write(chunk)
     return kept.name
@@ -202,31 +264,44 @@ def run_import_job(job_id: int, path: str) -> None:
         _beat(job_id, status=ImportJob.Status.RUNNING)
         progress = _JobProgress(job_id)
 
-        def created(sheet):  # the half-made sheet, for whoever finds the job interrupted
-            ImportJob.objects.filter(pk=job_id).update(sheet=sheet)
+        made = []
+
+        def created(sheet):  # the half-made sheets, for whoever finds the job interrupted
+            made.append(sheet.pk)
+            ImportJob.objects.filter(pk=job_id).update(sheet_id=made[0], sheets=made)
 
         try:
             with open(path, "rb") as file:
-                sheet = csv_import(
-                    file=file,
-                    workspace=job.workspace,
-                    actor=job.created_by,
-                    name=job.name,
-                    progress=progress,
-                    created=created,
-                )
+                sheets = _run(job, file, progress, created)
         except JobGone:
             return
         except GridcastError as error:
-            _finish(job_id, status=ImportJob.Status.FAILED, error=error.message, rows=0, sheet=None)
+            _finish(job_id, status=ImportJob.Status.FAILED, error=error.message, rows=0, sheet=None, sheets=[])
             return
         except Exception:
             log.exception("import job %s failed", job_id)
-            _finish(job_id, status=ImportJob.Status.FAILED, error="the import failed unexpectedly", rows=0, sheet=None)
+            _finish(
+                job_id,
+                status=ImportJob.Status.FAILED,
+                error="the import failed unexpectedly",
+                rows=0,
+                sheet=None,
+                sheets=[],
+            )
             return
-        rows = selectors.row_count(sheet)
-        if not _finish(job_id, status=ImportJob.Status.DONE, progress=1.0, rows=rows, sheet=sheet, error=""):
-            discard(sheet, job.created_by)  # failed as interrupted meanwhile: its sheet goes too
+        rows = sum(selectors.row_count(sheet) for sheet in sheets)
+        done = _finish(
+            job_id,
+            status=ImportJob.Status.DONE,
+            progress=1.0,
+            rows=rows,
+            sheet=sheets[0],
+            sheets=[s.pk for s in sheets],
+            error="",
+        )
+        if not done:
+            for sheet in sheets:  # failed as interrupted meanwhile: its sheets go too
+                discard(sheet, job.created_by)
     except JobGone:
         pass
     except Exception:
@@ -236,6 +311,34 @@ def run_import_job(job_id: int, path: str) -> None:
             RUNNING_IMPORTS.release()
         _remove(path)
         connections.close_all()
+
+
+def _run(job, file, progress, created):
+    """The job's import: its sheets."""
+    if job.options.get("workbook"):
+        return workbook_import(
+            file=file,
+            workspace=job.workspace,
+            actor=job.created_by,
+            base_name=job.name,
+            named=bool(job.options.get("named")),
+            worksheets=job.options.get("worksheets") or None,
+            progress=progress,
+            created=created,
+        )
+    plan = analyze_csv(file, progress, job.options.get("date_order"))
+    if plan.notes:
+        ImportJob.objects.filter(pk=job.pk).update(options={**job.options, "notes": plan.notes})
+    sheet = csv_import(
+        file=file,
+        workspace=job.workspace,
+        actor=job.created_by,
+        name=job.name,
+        plan=plan,
+        progress=progress,
+        created=created,
+    )
+    return [sheet]
 
 
 def _remove(path: str) -> None:
@@ -301,11 +404,13 @@ def import_reap(job_id: int, now: dt.datetime | None = None) -> bool:
         )
         if job is None or not _is_stale(job, now):
             return False
-        sheet, path = job.sheet, job.path
+        made = set(job.sheets or []) | ({job.sheet_id} if job.sheet_id else set())
+        path = job.path
         job.status, job.error, job.rows, job.sheet, job.path = ImportJob.Status.FAILED, INTERRUPTED, 0, None, ""
-        job.save(update_fields=["status", "error", "rows", "sheet", "path", "updated_at"])
-    log.warning("import job %s was interrupted (owner %s): failed, its sheet and file removed", job_id, job.owner)
-    if sheet is not None:
+        job.sheets = []
+        job.save(update_fields=["status", "error", "rows", "sheet", "sheets", "path", "updated_at"])
+    log.warning("import job %s was interrupted (owner %s): failed, its sheets and file removed", job_id, job.owner)
+    for sheet in Sheet.objects.filter(pk__in=made):
         discard(sheet, job.created_by)
     _remove(path)
     return True

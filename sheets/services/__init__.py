@@ -9,6 +9,7 @@ services from here; the modules inside are split by what they change.
 
 from .cells import Edit, cells_update, cells_update_many
 from .columns import column_add, column_delete, column_move, column_rename, column_retype
+from .imports import ImportPlan, import_plan, rows_import
 from .operations import operation
 from .rows import rows_delete, rows_insert, rows_move
 from .sheets import sheet_create, sheet_delete, sheet_rename, sheet_share
@@ -23,6 +24,9 @@ __all__ = [
     "column_rename",
     "column_retype",
     "operation",
+    "ImportPlan",
+    "import_plan",
+    "rows_import",
     "rows_delete",
     "rows_insert",
     "rows_move",

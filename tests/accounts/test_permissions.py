@@ -457,3 +457,26 @@ def test_an_inactive_user_has_no_access(world):
         person.is_active = False
         person.save()
         assert permissions.sheet_access(person, world.sheet) == Access.NONE
+
+
+@pytest.mark.parametrize("preview", [False, True])
+@pytest.mark.parametrize("role", ROLES)
+def test_import_into_a_sheet_is_for_its_editors(world, role, preview):
+    """POST /sheets/<id>/import/ (multipart, so outside the JSON matrix): editors and above, as
+    every sheet write; its preview too (it reads the sheet's rows)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    expected = dict(zip(ROLES, SHEET_EDIT))[role]
+    before = state()
+    response = world.client(role).post(
+        f"/api/v1/sheets/{world.sheet.pk}/import/" + ("?preview=1" if preview else ""),
+        {"file": SimpleUploadedFile("d.csv", b"Name,Amount\nnew,1.5\n"), "mode": "append"},
+        format="multipart",
+    )
+    assert response.status_code == expected, response.content[:500]
+    if expected >= 400 or preview:
+        assert state() == before
+        if expected >= 400:
+            assert response.json()["error"]["message"]
+    else:
+        assert state() != before

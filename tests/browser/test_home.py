@@ -204,7 +204,7 @@ def test_import_a_small_csv_into_a_new_sheet(open_as, team):
     page = open_as(owner, "/")
     card = _card(page, workspace)
     card.get_by_role("button", name="Import CSV").click()
-    card.get_by_label("CSV file", exact=True).set_input_files(
+    card.get_by_label("CSV file or workbook", exact=True).set_input_files(
         {
             "name": "people.csv",
             "mimeType": "text/csv",
@@ -226,12 +226,12 @@ def test_a_failed_import_says_why(open_as, team):
     card = _card(page, workspace)
     card.get_by_role("button", name="Import CSV").click()
     card.get_by_role("button", name="Import", exact=True).click()
-    expect(card.get_by_role("alert")).to_have_text("Choose a CSV file first.")
-    card.get_by_label("CSV file", exact=True).set_input_files(
+    expect(card.get_by_role("alert")).to_have_text("Choose a CSV file or a workbook first.")
+    card.get_by_label("CSV file or workbook", exact=True).set_input_files(
         {"name": "empty.csv", "mimeType": "text/csv", "buffer": b""}
     )
     card.get_by_role("button", name="Import", exact=True).click()
-    expect(card.get_by_role("alert")).not_to_have_text("Choose a CSV file first.")
+    expect(card.get_by_role("alert")).not_to_have_text("Choose a CSV file or a workbook first.")
     expect(card.get_by_role("alert")).not_to_be_empty()
     assert not Sheet.objects.filter(workspace=workspace).exists()
 
@@ -245,7 +245,7 @@ def test_a_large_csv_is_imported_as_a_polled_job(open_as, team):
     page = open_as(owner, "/")
     card = _card(page, workspace)
     card.get_by_role("button", name="Import CSV").click()
-    card.get_by_label("CSV file", exact=True).set_input_files(
+    card.get_by_label("CSV file or workbook", exact=True).set_input_files(
         {"name": "big.csv", "mimeType": "text/csv", "buffer": data}
     )
     card.get_by_label("Sheet name").fill("Big import")

@@ -21,6 +21,7 @@ export function describe(op, { names, rowLabel }) {
     // seed_demo's bulk load logs no rows, only their count ({bulk: true, count}).
     case "rows.insert": text = `added ${plural(c.rows?.length ?? c.count, "row")}`; break;
     case "rows.delete": text = `deleted ${plural(c.ids.length, "row")}`; break;
+    case "rows.import": text = `imported ${plural(c.rows.length, "new row")}, ${plural(new Set(c.cells.map((x) => x.row)).size, "updated row")}${c.ids.length ? `, removed ${plural(c.ids.length, "row")}` : ""}`; break;
     case "rows.move": text = `moved ${plural(c.ids.length, "row")}`; break;
     case "column.add": text = `added column ${quote(c.column.name)} (${c.column.type})`; break;
     case "column.rename": text = `renamed a column to ${quote(c.name)}`; break;

@@ -296,6 +296,12 @@ export class SheetModel {
       case "rows.move":
         this.invalidate();
         break;
+      case "rows.import": // an import into the sheet, or its undo: rows added, rows deleted, cells set
+        if (!this.view.filters.length && this.total !== null) this.total = Math.max(0, this.total + c.rows.length - c.ids.length);
+        for (const id of c.ids) this.rowsById.delete(id);
+        for (const cell of c.cells) this.changeCell(op.version, cell.row, cell.col, cell.value, !mine);
+        this.invalidate();
+        break;
       case "column.add":
         this.setColumns([...this.allColumns, { ...c.column }]);
         break;

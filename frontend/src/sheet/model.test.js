@@ -122,6 +122,16 @@ describe("operations", () => {
     expect(model.rowAt(0)).toMatchObject({ id: 1 }); // the old window shows until the new one comes
   });
 
+  test("an import adds rows, sets cells and (undone) deletes rows", () => {
+    const generation = model.generation;
+    model.apply({ version: 6, kind: "rows.import", changes: { rows: [{}, {}], cells: [{ row: 1, col: "a", value: "new" }], ids: [] } }, false);
+    expect(model.total).toBe(252);
+    expect(model.rowAt(0).values.a).toBe("new");
+    model.apply({ version: 7, kind: "rows.import", changes: { rows: [], cells: [], ids: [1, 2], undo_of: 6 } }, false);
+    expect(model.total).toBe(250);
+    expect(model.generation).toBe(generation + 2);
+  });
+
   test("with a filter on, inserted rows do not guess the total", () => {
     model.view.filters = [["a", "eq", "x"]];
     model.apply({ version: 6, kind: "rows.insert", changes: { rows: [{}] } }, false);
