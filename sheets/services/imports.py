@@ -19,6 +19,7 @@ from .. import column_types
 from ..models import Column, Row, Sheet
 from .columns import active_columns
 from .common import limit
+from .formulas import SheetFormulas, columns_of
 from .operations import operation
 
 APPEND, UPSERT = "append", "upsert"
@@ -153,12 +154,15 @@ def rows_import(
                 f"{len(plan.bad)} rows cannot be imported; nothing was imported",
                 rows=plan.bad[:BAD_ROWS_LISTED],
             )
+        formulas = SheetFormulas(columns_of(active_columns(sheet)))
+        for data in plan.inserts:  # the new rows arrive with their formula cells
+            formulas.compute(data)
         low = Row.objects.filter(sheet_id=sheet.pk).aggregate(m=Max("position"))["m"] or 0.0
         created = Row.objects.bulk_create(
             [Row(sheet_id=sheet.pk, position=low + i, data=d) for i, d in enumerate(plan.inserts, start=1)],
             batch_size=2000,
         )
-        cells, previous = _update(sheet, plan.updates)
+        cells, previous = _update(sheet, plan.updates, formulas)
         payload = {
             "rows": [{"id": r.pk, "position": r.position, "values": r.data} for r in created],
             "cells": cells,
@@ -169,13 +173,16 @@ def rows_import(
     return write
 
 
-def _update(sheet: Sheet, updates: dict[int, dict]) -> tuple[list, list]:
+def _update(sheet: Sheet, updates: dict[int, dict], formulas: SheetFormulas) -> tuple[list, list]:
+    """The updated rows' cells written, with the formula cells they change (same operation)."""
     rows = list(Row.objects.filter(sheet_id=sheet.pk, pk__in=list(updates)).only("id", "data"))
     cells, previous = [], []
     for row in rows:
-        for col, value in updates[row.pk].items():
-            previous.append({"row": row.pk, "col": col, "value": row.data.get(col)})
+        before = dict(row.data)
+        row.data.update(updates[row.pk])
+        changed = {**updates[row.pk], **formulas.compute(row.data)}
+        for col, value in changed.items():
+            previous.append({"row": row.pk, "col": col, "value": before.get(col)})
             cells.append({"row": row.pk, "col": col, "value": value})
-            row.data[col] = value
     Row.objects.bulk_update(rows, ["data"], batch_size=2000)
     return cells, previous

@@ -154,3 +154,17 @@ async def test_the_import_is_broadcast_to_the_sheet(api, workspace, owner, edito
     assert ops["kind"] == "rows.import" and ops["actor"] == editor.pk
     assert [r["values"] for r in ops["changes"]["rows"]] == [{"c1": "Q1", "c2": 1}]
     assert ops["changes"]["cells"] == [] and ops["changes"]["ids"] == []
+
+
+def test_imported_rows_get_their_formula_cells_in_the_same_operation(api, target, editor, owner):
+    services.column_add(sheet=target, actor=owner, name="Double", type="formula", options={"formula": "[Amount] * 2"})
+    key = next(c.key for c in selectors.sheet_columns(target) if c.name == "Double")
+    response = post(api(editor), target, b"Code,Amount\nA1,10\nF6,6\n", mode="upsert", key="c1")
+    assert response.status_code == 200, response.content
+    doubles = {d.get("c1"): d.get(key) for _, d in selectors.rows_in_order(target)}
+    assert doubles == {"A1": 20, "B2": 4, "C3": 6, "F6": 12}
+    operation = Operation.objects.filter(sheet=target).latest("version")
+    assert [c["value"] for c in operation.payload["cells"] if c["col"] == key] == [20]
+    assert operation.payload["rows"][0]["values"][key] == 12
+    operation_undo(sheet=target, actor=editor)
+    assert {d.get("c1"): d.get(key) for _, d in selectors.rows_in_order(target)} == {"A1": 2, "B2": 4, "C3": 6}

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sheets', '0006_public_link'),
+        ('sheets', '0007_sheet_view'),
     ]
 
     operations = [
