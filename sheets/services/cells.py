@@ -178,7 +178,7 @@ def _apply_edits(sheet, parsed, results):
         return
     Sheet.objects.filter(pk=sheet.pk).update(version=version, updated_at=timezone.now())
     sheet.version = version
-    _save_row_data([rows[pk] for pk in touched])
+    save_row_data([rows[pk] for pk in touched])
     operations_append(created)
 
 
@@ -252,7 +252,7 @@ def _apply_edits_postgresql(sheet, parsed, results):
     sheet.version = version
 
 
-def _save_row_data(rows):
+def save_row_data(rows: list[Row]) -> None:
     """Write back the `data` of these rows. On PostgreSQL in one UPDATE from one JSON parameter:
     for a hundred rows, bulk_update's CASE WHEN takes tens of milliseconds to build."""
     if connection.vendor != "postgresql":
