@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts.models import User
 from core.errors import CellValueInvalid, Conflict, GridcastError, InvalidInput, NotFound, TooLarge
 
-from .. import column_types
+from .. import column_types, rules
 from ..models import Operation, Row, Sheet
 from .columns import active_columns
 from .common import limit
@@ -103,7 +103,9 @@ def _coerce_cells(columns, parsed):
             raise CellValueInvalid(f"no column {col!r} in this sheet", row=row, col=col)
         name, column_type, options = column
         try:
-            coerced.append((row, col, column_types.coerce(column_type, raw, options)))
+            value = column_types.coerce(column_type, raw, options)
+            rules.check_value(options, value)
+            coerced.append((row, col, value))
         except ValueError as error:
             raise CellValueInvalid(f"{name}: {error}", row=row, col=col) from None
     return coerced

@@ -9,7 +9,7 @@ from django.conf import settings
 from accounts.models import User
 from core.errors import InvalidInput, TooLarge
 
-from .. import column_types
+from .. import column_types, rules
 from ..find import FindQuery, count_matches, matching_rows, searched_columns
 from ..models import Operation, Row, Sheet
 from .cells import save_row_data
@@ -87,6 +87,7 @@ def _replace(*, sheet, actor, query, replacement, outcome):
                     continue
                 try:
                     value = column_types.coerce(column.type, new, column.options)
+                    rules.check_value(column.options, value)
                 except ValueError as error:
                     outcome.skipped.append({"row": pk, "col": column.key, "error": f"{column.name}: {error}"})
                     continue
