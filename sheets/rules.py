@@ -1,5 +1,6 @@
-"""Data validation rules of a column, kept in its options as {"rules": {...}}: required, min
-and max (numbers and times), pattern (text: a whole-value regular expression). Enforced on cell
+"""Data validation rules of a column, kept in its options as {"rules": {...}}: required, unique
+(no two rows with the same value), min and max (numbers and times), pattern (text: a
+whole-value regular expression). Enforced on cell
 edits (REST and WebSocket: sheets.services.cells) and replace-all; imports and undo restore
 values as they were. The choice type's own check stays in its coerce.
 
@@ -12,10 +13,11 @@ import re
 from typing import Any
 
 from . import column_types
+from .models import Row
 
 MAX_PATTERN = 200
 MAX_PATTERN_INPUT = 1000
-RULE_NAMES = ("required", "min", "max", "pattern")
+RULE_NAMES = ("required", "unique", "min", "max", "pattern")
 
 
 def validate_rules(column_type: str, rules: Any) -> dict:
@@ -34,6 +36,11 @@ def validate_rules(column_type: str, rules: Any) -> dict:
             raise ValueError("required must be true or false")
         if rules["required"]:
             checked["required"] = True
+    if "unique" in rules:
+        if not isinstance(rules["unique"], bool):
+            raise ValueError("unique must be true or false")
+        if rules["unique"]:
+            checked["unique"] = True
     for bound in ("min", "max"):
         if rules.get(bound) is None:
             continue
@@ -72,3 +79,15 @@ def check_value(options: dict, value: Any) -> None:
             raise ValueError(f"longer than {MAX_PATTERN_INPUT} characters, the most a pattern is checked on")
         if re.fullmatch(rules["pattern"], value) is None:
             raise ValueError(f"does not match the pattern {rules['pattern']}")
+
+
+def check_unique(sheet_id: int, key: str, value: Any, row: int, planned: dict[int, dict]) -> None:
+    """ValueError when another row has `value` in column `key`: among `planned` (row id -> data as
+    the edits being applied leave it) or, for the rows not there, in the database."""
+    if value is None:
+        return
+    if any(pk != row and data.get(key) == value for pk, data in planned.items()):
+        raise ValueError(f"{str(value)[:40]!r} is already in another row (values are unique)")
+    others = Row.objects.filter(sheet_id=sheet_id, **{f"data__{key}": value}).exclude(pk__in=list(planned))
+    if others.exists():
+        raise ValueError(f"{str(value)[:40]!r} is already in another row (values are unique)")

@@ -111,6 +111,21 @@ def _coerce_cells(columns, parsed):
     return coerced
 
 
+def _check_unique(sheet, columns, coerced, rows):
+    """The unique rule of the columns these cells are in, against the rows as they would be."""
+    unique = [(r, c, v) for r, c, v in coerced if (columns[c][2].get("rules") or {}).get("unique")]
+    if not unique:
+        return
+    planned = {pk: dict(data) for pk, data in rows.items()}
+    for row, col, value in unique:
+        planned[row][col] = value
+    for row, col, value in unique:
+        try:
+            rules.check_unique(sheet.pk, col, value, row, planned)
+        except ValueError as error:
+            raise CellValueInvalid(f"{columns[col][0]}: {error}", row=row, col=col) from None
+
+
 def _plan_edits(sheet, parsed, results, version, columns, rows, earlier):
     """Decide, under the sheet lock, what each edit does: its Operation (new, or the earlier one
     for a resent op_id) or its error. `rows` (row id -> data) is updated in place. Returns the
@@ -135,6 +150,11 @@ def _plan_edits(sheet, parsed, results, version, columns, rows, earlier):
             results[index] = CellValueInvalid(
                 f"row {missing[0]} not found in this sheet", row=missing[0], col=missing[1]
             )
+            continue
+        try:
+            _check_unique(sheet, columns, coerced, rows)
+        except GridcastError as error:
+            results[index] = error
             continue
         previous, seen = [], set()
         for row, col, value in coerced:

@@ -86,6 +86,8 @@ def _replace(*, sheet, actor, query, replacement, outcome):
                 if new == old:
                     continue
                 try:
+                    if (column.options.get("rules") or {}).get("unique"):
+                        raise ValueError("values are unique here: replace them one by one")
                     value = column_types.coerce(column.type, new, column.options)
                     rules.check_value(column.options, value)
                 except ValueError as error:

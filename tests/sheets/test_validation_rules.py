@@ -107,3 +107,20 @@ def test_replace_all_skips_values_that_break_a_rule(api, owner, orders):
     )
     assert answer["replaced"] == 1 and answer["skipped_count"] == 1
     assert [Row.objects.get(pk=r).data["c1"] for r in rows] == ["XY-1", "AB-2"]
+
+
+def test_unique_refuses_a_value_another_row_has(api, owner, workspace):
+    sheet = make_sheet(workspace, owner, rows=3)
+    rows = list(Row.objects.filter(sheet=sheet).order_by("position").values_list("pk", flat=True))
+    assert set_rules(api, owner, sheet, "c1", {"unique": True}).status_code == 200
+    assert edit(api, owner, sheet, [{"row": rows[0], "col": "c1", "value": "A"}]).status_code == 200
+    response = edit(api, owner, sheet, [{"row": rows[1], "col": "c1", "value": "A"}])
+    assert response.status_code == 400
+    assert "already in another row" in response.json()["error"]["message"]
+    # Within one batch, and a swap that leaves the values unique is fine.
+    both = [{"row": rows[1], "col": "c1", "value": "B"}, {"row": rows[2], "col": "c1", "value": "B"}]
+    assert edit(api, owner, sheet, both).status_code == 400
+    swap = [{"row": rows[0], "col": "c1", "value": "B"}, {"row": rows[1], "col": "c1", "value": "A"}]
+    assert edit(api, owner, sheet, swap).status_code == 200
+    assert edit(api, owner, sheet, [{"row": rows[0], "col": "c1", "value": "B"}]).status_code == 200  # its own value
+    assert set_rules(api, owner, sheet, "c1", {"unique": "yes"}).status_code == 400
