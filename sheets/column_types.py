@@ -59,6 +59,10 @@ class ColumnTypeSpec:
     infer: Callable[[str], bool] | None = None
     infer_rank: int = 0
     xlsx: Callable[[Any], tuple[Any, str | None]] = _xlsx_as_text  # (cell value, number format)
+    # Find and replace (sheets.find): find looks in `findable` columns (by their stored value's
+    # text), replace writes only in columns whose values are text (`text_values`).
+    findable: bool = True
+    text_values: bool = False
 
 
 REGISTRY: dict[str, ColumnTypeSpec] = {}
@@ -342,7 +346,7 @@ TEXT, NUMBER, INTEGER, BOOLEAN, DATE, DATETIME, CHOICE, FORMULA = (
     "formula",
 )
 
-register(ColumnTypeSpec(TEXT, "Text", "Aa", _text, "VARCHAR", xlsx=_xlsx_text_of))
+register(ColumnTypeSpec(TEXT, "Text", "Aa", _text, "VARCHAR", xlsx=_xlsx_text_of, text_values=True))
 register(
     ColumnTypeSpec(
         NUMBER,
@@ -385,6 +389,7 @@ register(
         infer=_accepts(_boolean),
         infer_rank=3,
         xlsx=_xlsx_as_is,
+        findable=False,  # stored as true/false, which PostgreSQL and SQLite spell differently
     )
 )
 register(
@@ -417,6 +422,7 @@ register(
         options=_choice_options,
         option_names=("choices",),
         xlsx=_xlsx_as_is,
+        text_values=True,
     )
 )
 register(

@@ -338,6 +338,10 @@ GRIDCAST = {
     "AUDIT_RETENTION_DAYS": int(os.environ.get("GRIDCAST_AUDIT_RETENTION_DAYS", "365")),
     "MAX_CELL_CHARS": int(os.environ.get("GRIDCAST_MAX_CELL_CHARS", "10000")),
     "MAX_BATCH_CELLS": int(os.environ.get("GRIDCAST_MAX_BATCH_CELLS", "5000")),
+    # Find and replace (sheets.find): the longest text to find, and the most cells one replace-all
+    # changes (as one operation; more matches are refused, nothing replaced).
+    "MAX_FIND_CHARS": int(os.environ.get("GRIDCAST_MAX_FIND_CHARS", "1000")),
+    "MAX_REPLACE_CELLS": int(os.environ.get("GRIDCAST_MAX_REPLACE_CELLS", "100000")),
     "MAX_INSERT_ROWS": int(os.environ.get("GRIDCAST_MAX_INSERT_ROWS", "10000")),
     "MAX_WINDOW_ROWS": 1000,
     "MAX_COLUMNS": 500,

@@ -3,7 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
 
-from . import io_views, public_links, saved_views, views
+from . import find_views, io_views, public_links, saved_views, views
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -46,6 +46,8 @@ urlpatterns = [
     path("sheets/<int:pk>/rows/delete/", views.RowsDelete.as_view(), name="api-rows-delete"),
     path("sheets/<int:pk>/rows/move/", views.RowsMove.as_view(), name="api-rows-move"),
     path("sheets/<int:pk>/cells/", views.Cells.as_view(), name="api-cells"),
+    path("sheets/<int:pk>/find/", find_views.SheetFind.as_view(), name="api-sheet-find"),
+    path("sheets/<int:pk>/replace/", find_views.SheetReplace.as_view(), name="api-sheet-replace"),
     path("sheets/<int:pk>/operations/", views.Operations.as_view(), name="api-operations"),
     path("sheets/<int:pk>/export/", io_views.SheetExport.as_view(), name="api-sheet-export"),
     path("sheets/<int:pk>/import/", io_views.SheetImport.as_view(), name="api-sheet-import"),

@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts.models import User
 from core.errors import CellValueInvalid, Conflict, GridcastError, InvalidInput, NotFound, TooLarge
 
-from .. import column_types
+from .. import column_types, rules
 from ..models import Operation, Row, Sheet
 from .columns import active_columns
 from .common import limit
@@ -104,10 +104,27 @@ def _coerce_cells(columns, parsed):
             raise CellValueInvalid(f"no column {col!r} in this sheet", row=row, col=col)
         name, column_type, options = column
         try:
-            coerced.append((row, col, column_types.coerce(column_type, raw, options)))
+            value = column_types.coerce(column_type, raw, options)
+            rules.check_value(options, value)
+            coerced.append((row, col, value))
         except ValueError as error:
             raise CellValueInvalid(f"{name}: {error}", row=row, col=col) from None
     return coerced
+
+
+def _check_unique(sheet, columns, coerced, rows):
+    """The unique rule of the columns these cells are in, against the rows as they would be."""
+    unique = [(r, c, v) for r, c, v in coerced if (columns[c][2].get("rules") or {}).get("unique")]
+    if not unique:
+        return
+    planned = {pk: dict(data) for pk, data in rows.items()}
+    for row, col, value in unique:
+        planned[row][col] = value
+    for row, col, value in unique:
+        try:
+            rules.check_unique(sheet.pk, col, value, row, planned)
+        except ValueError as error:
+            raise CellValueInvalid(f"{columns[col][0]}: {error}", row=row, col=col) from None
 
 
 def _plan_edits(sheet, parsed, results, version, columns, rows, earlier):
@@ -135,6 +152,11 @@ def _plan_edits(sheet, parsed, results, version, columns, rows, earlier):
             results[index] = CellValueInvalid(
                 f"row {missing[0]} not found in this sheet", row=missing[0], col=missing[1]
             )
+            continue
+        try:
+            _check_unique(sheet, columns, coerced, rows)
+        except GridcastError as error:
+            results[index] = error
             continue
         previous, seen = [], set()
         for row, col, value in coerced:
@@ -189,7 +211,7 @@ def _apply_edits(sheet, parsed, results):
         return
     Sheet.objects.filter(pk=sheet.pk).update(version=version, updated_at=timezone.now())
     sheet.version = version
-    _save_row_data([rows[pk] for pk in touched])
+    save_row_data([rows[pk] for pk in touched])
     operations_append(created)
 
 
@@ -263,7 +285,7 @@ def _apply_edits_postgresql(sheet, parsed, results):
     sheet.version = version
 
 
-def _save_row_data(rows):
+def save_row_data(rows: list[Row]) -> None:
     """Write back the `data` of these rows. On PostgreSQL in one UPDATE from one JSON parameter:
     for a hundred rows, bulk_update's CASE WHEN takes tens of milliseconds to build."""
     if connection.vendor != "postgresql":

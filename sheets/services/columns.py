@@ -5,7 +5,7 @@ from collections.abc import Callable
 from accounts.models import User
 from core.errors import Conflict, InvalidInput, NotFound, TooLarge
 
-from .. import column_types
+from .. import column_types, rules
 from ..formulas import display
 from ..models import Column, Row, Sheet
 from .common import clean_name, limit
@@ -30,9 +30,12 @@ def _check_type(column_type, options):
     if column_type not in column_types.REGISTRY:
         raise InvalidInput(f"unknown column type {column_type!r}; one of {', '.join(column_types.names())}")
     try:
-        return column_types.validate_options(column_type, options)
+        checked = column_types.validate_options(column_type, options)
+        # The data validation rules (sheets.rules) any type may have, beside its own options.
+        column_rules = rules.validate_rules(column_type, (options or {}).get("rules"))
     except ValueError as error:
         raise InvalidInput(str(error)) from None
+    return {**checked, "rules": column_rules} if column_rules else checked
 
 
 def _check_unique_name(sheet, name, exclude_key=None):

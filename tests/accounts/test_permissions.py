@@ -44,6 +44,10 @@ class World:
         make_sheet(self.other, self.users["outsider"], rows=1, name="B's sheet")
         self.sheet = make_sheet(self.workspace, self.users["owner"], rows=3)
         self.rows = list(Row.objects.filter(sheet=self.sheet).order_by("position").values_list("pk", flat=True))
+        services.cells_update(  # something for find and replace to find
+            sheet=self.sheet, actor=self.users["owner"], cells=[{"row": self.rows[1], "col": "c1", "value": "alpha"}]
+        )
+        self.sheet.refresh_from_db()
         services.sheet_share(sheet=self.sheet, user=self.users["shared_view"], level="view")
         services.sheet_share(sheet=self.sheet, user=self.users["shared_edit"], level="edit")
         self.users["foreign_token"] = member(self.other, Role.OWNER)
@@ -226,6 +230,14 @@ ENDPOINTS = {
         lambda w: {"cells": [{"row": w.rows[0], "col": "c1", "value": "changed"}]},
         SHEET_EDIT,
     ),
+    # Find is a read; replace-all writes (one cells.update operation).
+    "find": ("get", "/api/v1/sheets/{sheet}/find/?q=a", None, SHEET_READ),
+    "replace": (
+        "post",
+        "/api/v1/sheets/{sheet}/replace/",
+        lambda w: {"q": "a", "replacement": "b"},
+        SHEET_EDIT,
+    ),
     # History is for editors (tests/sheets/test_history_access.py): viewers get 403.
     "operations": ("get", "/api/v1/sheets/{sheet}/operations/?since=0", None, SHEET_EDIT),
     # Saved views: a personal one needs read access, a shared one edit access; someone's personal
@@ -331,7 +343,8 @@ def test_permission_matrix_of_a_workspace_that_requires_two_factor(world, endpoi
 
 
 def test_every_api_url_is_in_the_matrix():
-    """Each endpoint of the core API (accounts.api, sheets.api.views and public_links, schema and docs) is above.
+    """Each endpoint of the core API (accounts.api, sheets.api.views, public_links and find_views, schema,
+    docs) is above.
     Import and export (sheets.api.io_views) are checked by their own tests."""
     from sheets.api.urls import urlpatterns
 
@@ -340,6 +353,7 @@ def test_every_api_url_is_in_the_matrix():
         "sheets.api.views",
         "sheets.api.public_links",
         "sheets.api.saved_views",
+        "sheets.api.find_views",
         "drf_spectacular.views",
     )
     param = re.compile(r"\{[^}]+\}|<[^>]+>|(?<=columns/)c1")
