@@ -12,6 +12,13 @@ export function setIf(node, prop, value) {
   if (node[prop] !== value) node[prop] = value;
 }
 
+/** Set an attribute if it changed; null removes it. */
+export function setAttr(node, name, value) {
+  if (value === null) {
+    if (node.hasAttribute(name)) node.removeAttribute(name);
+  } else if (node.getAttribute(name) !== value) node.setAttribute(name, value);
+}
+
 export function setStyle(node, prop, value) {
   if (node.style[prop] !== value) node.style[prop] = value;
 }

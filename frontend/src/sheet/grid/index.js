@@ -2,10 +2,11 @@
 // geometry (where things are), render (one frame), selection (the range), editing (the cell
 // editor), keys, pointer, clipboard, writes (clear, fill, toggle) and resize (column widths).
 // Frames are drawn at most once per animation frame; others' edits at most every REMOTE_MS.
+import { activeCellText, remoteEditText } from "./aria.js";
 import { ColumnWidths } from "./resize.js";
 import { Clipboard } from "./clipboard.js";
 import { Editing } from "./editing.js";
-import { cellEditor } from "./editors.js";
+import { cellEditor, displayValue } from "./editors.js";
 import { ROW_H, HEAD_H, columnXs, revealScroll, scrollTopFor, virtualTop } from "./geometry.js";
 import { keyCommand } from "./keys.js";
 import { Pointer } from "./pointer.js";
@@ -14,13 +15,15 @@ import { Selection } from "./selection.js";
 import { RangeWrites } from "./writes.js";
 
 const REMOTE_MS = 100;
+let grids = 0;
 
 export class Grid {
   /**
    * @param {HTMLElement} root
    * @param {import("../model.js").SheetModel} model
    * @param {{sheetId: number, readOnly: () => boolean, maxBatchCells?: number, onSelection?: Function,
-   *   onColumnMenu?: Function, onUndo?: Function, onRedo?: Function, onMessage?: (text: string) => void}} options
+   *   onColumnMenu?: Function, onUndo?: Function, onRedo?: Function, onMessage?: (text: string) => void,
+   *   onHelp?: () => void, nameOf?: (userId: number) => string}} options
    */
   constructor(root, model, options) {
     this.root = root;
@@ -28,6 +31,7 @@ export class Grid {
     this.options = options;
     this.frame = 0;
     this.soonTimer = null;
+    this.activeId = `gc-active-${++grids}`; // the active cell's id (aria-activedescendant)
     /** @type {any} what the last frame drew: {first, rowCount, shiftY, left, xs, c0, c1} */
     this.layout = null;
     /** @type {any[]} the rows the last frame drew (undefined: still loading) */
@@ -54,6 +58,7 @@ export class Grid {
       this.schedule();
     });
     model.on("flash", (rowId, col) => this.renderer.flash(rowId, col));
+    model.on("op", (op, mine) => !mine && this.remoteEdit(op));
     this.schedule();
   }
 
@@ -61,15 +66,19 @@ export class Grid {
     const root = this.root;
     root.classList.add("gc-grid");
     root.tabIndex = 0;
+    root.setAttribute("role", "grid");
+    root.setAttribute("aria-multiselectable", "true");
+    // The row numbers, the selection box and the others' selections are drawn for the eye: the
+    // rows' aria-rowindex and the cells' aria-selected say the same to screen readers.
     root.innerHTML = `
       <div class="gc-scroller">
         <div class="gc-view">
-          <div class="gc-body"></div>
-          <div class="gc-selection"></div>
-          <div class="gc-presence"></div>
-          <div class="gc-colheads"></div>
-          <div class="gc-rowheads"></div>
-          <div class="gc-corner">#</div>
+          <div class="gc-body" role="rowgroup"></div>
+          <div class="gc-selection" aria-hidden="true"></div>
+          <div class="gc-presence" aria-hidden="true"></div>
+          <div class="gc-colheads" role="row" aria-rowindex="1"></div>
+          <div class="gc-rowheads" aria-hidden="true"></div>
+          <div class="gc-corner" aria-hidden="true">#</div>
         </div>
         <div class="gc-spacer"></div>
       </div>`;
@@ -83,6 +92,13 @@ export class Grid {
     this.rowHeads = find(".gc-rowheads");
     this.corner = find(".gc-corner");
     this.spacer = find(".gc-spacer");
+    // The live region: the active cell when it moves, others' edits of it (outside the grid role).
+    this.live = document.createElement("div");
+    this.live.className = "visually-hidden";
+    this.live.setAttribute("role", "status");
+    this.live.setAttribute("aria-live", "polite");
+    this.live.dataset.testid = "grid-live";
+    root.after(this.live);
     this.scroller.addEventListener("scroll", () => this.schedule(), { passive: true });
     root.addEventListener("keydown", (e) => this.keyDown(e));
   }
@@ -98,6 +114,7 @@ export class Grid {
     cancelAnimationFrame(this.frame);
     clearTimeout(this.soonTimer);
     this.renderer.destroy();
+    this.live.remove();
   }
 
   // --- geometry ----------------------------------------------------------------------------------
@@ -172,10 +189,38 @@ export class Grid {
     this.select(index, this.selection.active.c);
   }
 
-  /** The selection changed: tell the page and draw it. */
+  /** The selection changed: tell the page and screen readers, and draw it. */
   changed() {
     this.announce();
+    this.say(this.describeActive());
     this.schedule();
+  }
+
+  /** "B3, Price, 12": the active cell, for the live region. */
+  describeActive() {
+    const { r, c } = this.selection.active;
+    const column = this.model.columns[c];
+    if (!column) return "";
+    const row = this.model.rowAt(r);
+    const { r0, r1, c0, c1 } = this.selection.range();
+    const text = row ? displayValue(this.model.cell(row, column.key).value, column.type) : null;
+    return activeCellText({ r, c, column: column.name, text, rows: r1 - r0 + 1, cols: c1 - c0 + 1 });
+  }
+
+  /** Someone else's edit of the active cell is said in the live region. */
+  remoteEdit(op) {
+    if (op.kind !== "cells.update") return;
+    const { r, c } = this.selection.active;
+    const row = this.model.rowAt(r);
+    const column = this.model.columns[c];
+    const cell = row && column && (op.changes?.cells || []).filter((x) => x.row === row.id && x.col === column.key).at(-1);
+    if (!cell) return;
+    const who = op.actor == null ? "" : this.options.nameOf?.(op.actor);
+    this.say(remoteEditText(who, r, c, displayValue(cell.value, column.type)));
+  }
+
+  say(text) {
+    if (text && this.live.textContent !== text) this.live.textContent = text;
   }
 
   /** Tell the others (presence) and the page what is selected. */
@@ -241,6 +286,7 @@ export class Grid {
       case "toggle": return this.writes.toggle();
       case "undo": return this.options.onUndo?.();
       case "redo": return this.options.onRedo?.();
+      case "help": return this.options.onHelp?.();
       case "selectAll":
         this.selection.selectAll(this.size());
         return this.changed();

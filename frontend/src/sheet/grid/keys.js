@@ -30,6 +30,7 @@ export function keyCommand(event, { r, c, lastR, lastC, page, toggles }) {
   if (ctrl && letter === "y") return { command: "redo" };
   if (ctrl && letter === "d") return { command: "fillDown" };
   if (ctrl && letter === "a") return { command: "selectAll" };
+  if (key === "?" && !ctrl && !event.altKey) return { command: "help" };
   if (key === " " && toggles) return { command: "toggle" };
   if (key.length === 1 && !ctrl && !event.altKey) return { command: "type", text: key };
   return null;

@@ -43,6 +43,7 @@ describe("commands", () => {
     ["y", { metaKey: true }, "redo"],
     ["d", { ctrlKey: true }, "fillDown"],
     ["A", { ctrlKey: true }, "selectAll"],
+    ["?", { shiftKey: true }, "help"],
   ])("%s %j is %s", (k, mods, command) => {
     expect(key(k, mods)).toEqual({ command });
   });

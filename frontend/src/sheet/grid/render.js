@@ -1,10 +1,12 @@
 // Drawing one frame: only the cells on screen are in the DOM (pools of divs reused frame after
 // frame), with the row and column heads, the selection box, the others' selections (presence)
-// and the flash of cells someone else changed.
+// and the flash of cells someone else changed. The cells are ARIA grid cells in rows (role=row,
+// aria-rowindex in the whole sheet): the active one carries the id the grid's
+// aria-activedescendant points to, so focus stays on the grid while the cells are reused.
 import { icon, alignOfColumn, isComputed } from "../../lib/columnTypes.js";
 import { displayValue } from "./editors.js";
 import { ROW_H, rangeRect, scrollHeight, visibleWindow } from "./geometry.js";
-import { Pool, el, place, setIf, setStyle } from "./dom.js";
+import { Pool, el, place, setAttr, setIf, setStyle } from "./dom.js";
 
 const FLASH_MS = 900;
 
@@ -12,7 +14,9 @@ export class Renderer {
   /** @param {import("./index.js").Grid} grid */
   constructor(grid) {
     this.grid = grid;
-    this.cells = new Pool(grid.body, "gc-cell");
+    this.rows = new Pool(grid.body, "gc-row");
+    /** @type {Pool[]} the cells of each row div */
+    this.rowCells = [];
     this.rowHeads = new Pool(grid.rowHeads, "gc-rowhead");
     this.colHeads = new Pool(grid.colHeads, "gc-colhead");
     this.peers = new Pool(grid.presenceLayer, "gc-peer");
@@ -42,16 +46,30 @@ export class Renderer {
     // cells
     const now = performance.now();
     let nextFlash = Infinity;
-    let n = 0;
     const rows = [];
+    const selection = grid.selection;
+    const readOnly = grid.readOnly;
+    let active = null;
     for (let i = 0; i < rowCount; i++) {
       const index = first + i;
       const row = model.rowAt(index);
       rows.push(row);
       const y = shiftY + i * ROW_H;
+      const rowDiv = this.rows.get(i);
+      setAttr(rowDiv, "role", "row");
+      setAttr(rowDiv, "aria-rowindex", String(index + 2)); // the column heads are row 1
+      const cells = (this.rowCells[i] ??= new Pool(rowDiv, "gc-cell"));
+      let n = 0;
       for (let c = c0; c < c1; c++) {
         const column = columns[c];
-        const div = this.cells.get(n++);
+        const div = cells.get(n++);
+        const isActive = !!row && selection.isActive(index, c);
+        if (isActive) active = div;
+        setIf(div, "id", isActive ? grid.activeId : "");
+        setAttr(div, "role", "gridcell");
+        setAttr(div, "aria-colindex", String(c + 1));
+        setAttr(div, "aria-selected", String(selection.inRows(index) && selection.inCols(c)));
+        setAttr(div, "aria-readonly", readOnly || isComputed(column.type) ? "true" : null);
         const x = rowHeadW + xs[c] - left;
         let text = "";
         let cls = "gc-cell";
@@ -83,8 +101,13 @@ export class Renderer {
         setStyle(div, "transform", `translate(${x}px,${y}px)`);
         setStyle(div, "width", `${grid.width(column)}px`);
       }
+      cells.hideFrom(n);
     }
-    this.cells.hideFrom(n);
+    for (let i = rowCount; i < this.rowCells.length; i++) this.rowCells[i].hideFrom(0);
+    this.rows.hideFrom(rowCount);
+    setAttr(grid.root, "aria-activedescendant", active ? grid.activeId : null);
+    setAttr(grid.root, "aria-rowcount", String(grid.total + 1)); // the whole sheet, not the window
+    setAttr(grid.root, "aria-colcount", String(columns.length));
     grid.visibleRows = rows;
 
     // row heads
@@ -117,11 +140,15 @@ export class Renderer {
         const menu = el("button", "gc-menu", "▾");
         menu.type = "button";
         menu.title = "Column menu";
+        menu.setAttribute("aria-label", `Column menu of ${column.name}`);
         menu.tabIndex = -1;
         const grip = el("span", "gc-resize", "");
         div.append(type, name, sort, menu, grip);
       }
       const sortKey = model.view.sort;
+      setAttr(div, "role", "columnheader");
+      setAttr(div, "aria-colindex", String(c + 1));
+      setAttr(div, "aria-sort", sortKey === column.key ? "ascending" : sortKey === `-${column.key}` ? "descending" : null);
       div.querySelector(".gc-sort").textContent =
         sortKey === column.key ? "↑" : sortKey === `-${column.key}` ? "↓" : model.view.filters.some((f) => f[0] === column.key) ? "⚲" : "";
       setStyle(div, "transform", `translateX(${xs[c] - left}px)`);
