@@ -135,3 +135,27 @@ export function formatTick(value) {
 }
 
 export const PALETTE = ["#2f6fed", "#12a37f", "#f58231", "#d6336c", "#7048e8", "#0ca5b0", "#e8a20c", "#6b7a90", "#9a6324", "#3cb44b"];
+
+/**
+ * A chart's text alternative (its aria-label): the title, then per series of a time chart its
+ * latest value and its maximum, or the totals by group ("Orders per minute: latest 12, max 30").
+ * At most `limit` series or groups are named; the rest are counted.
+ */
+export function chartSummary(title, result, limit = 6) {
+  const parts = [];
+  let count = 0;
+  if (result?.series?.length) {
+    count = result.series.length;
+    for (const s of result.series.slice(0, limit)) {
+      const values = s.points.map((p) => p[1]).filter((v) => typeof v === "number");
+      const name = count > 1 ? `${s.group ?? "value"}: ` : "";
+      parts.push(values.length ? `${name}latest ${formatNumber(values[values.length - 1])}, max ${formatNumber(Math.max(...values))}` : `${name}no data`);
+    }
+  } else if (result?.totals?.length) {
+    count = result.totals.length;
+    for (const t of result.totals.slice(0, limit)) parts.push(`${t.group ?? "all"} ${formatNumber(t.value)}`);
+  }
+  if (!parts.length) return `${title}: no data in this range`;
+  const more = count > limit ? `; and ${count - limit} more` : "";
+  return `${title}: ${parts.join("; ")}${more}`;
+}

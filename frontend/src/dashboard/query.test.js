@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, test } from "vitest";
 
 import { setColumnTypes, typeNames } from "../lib/columnTypes.js";
 import TYPES from "../test/columnTypes.json";
-import { aggregateTakes, exportUrl, widgetUrl } from "./query.js";
+import { aggregateTakes, chartSummary, exportUrl, widgetUrl } from "./query.js";
 
 beforeEach(() => setColumnTypes(TYPES));
 afterEach(() => setColumnTypes(null));
@@ -43,5 +43,28 @@ describe("export URLs", () => {
     const url = new URL(widgetUrl("/w/", { source: "sheet", sheet: 1 }, filters), "http://x");
     expect(JSON.parse(url.searchParams.get("query"))).toEqual({ source: "sheet", sheet: 1 });
     expect(JSON.parse(url.searchParams.get("filters"))).toEqual(filters);
+  });
+});
+
+describe("chartSummary", () => {
+  const points = (...values) => values.map((v, i) => [`2026-01-31T10:0${i}:00Z`, v]);
+
+  test("a time chart: latest and maximum", () => {
+    expect(chartSummary("Orders per minute", { series: [{ group: null, points: points(3, 30, 12) }] })).toBe("Orders per minute: latest 12, max 30");
+  });
+
+  test("series by group are named", () => {
+    const result = { series: [{ group: "eu", points: points(1, 2) }, { group: "us", points: [] }] };
+    expect(chartSummary("Revenue", result)).toBe("Revenue: eu: latest 2, max 2; us: no data");
+  });
+
+  test("totals by group, the rest counted", () => {
+    const result = { totals: [{ group: "a", value: 1 }, { group: "b", value: 2 }, { group: "c", value: 3 }] };
+    expect(chartSummary("Top", result, 2)).toBe("Top: a 1; b 2; and 1 more");
+  });
+
+  test("no data", () => {
+    expect(chartSummary("Errors", null)).toBe("Errors: no data in this range");
+    expect(chartSummary("Errors", { series: [], totals: [] })).toBe("Errors: no data in this range");
   });
 });
