@@ -52,5 +52,5 @@ export const SHORTCUTS = [
   ["Ctrl + A", "Select all"],
   ["Ctrl + Z", "Undo"],
   ["Ctrl + Y or Ctrl + Shift + Z", "Redo"],
-  ["?", "Show this list"],
+  ["?", "Show this list (to type a ? in a cell, press Enter first)"],
 ];

@@ -48,6 +48,7 @@ export class Renderer {
     let nextFlash = Infinity;
     const rows = [];
     const selection = grid.selection;
+    const sel = selection.range();
     const readOnly = grid.readOnly;
     let active = null;
     for (let i = 0; i < rowCount; i++) {
@@ -68,7 +69,7 @@ export class Renderer {
         setIf(div, "id", isActive ? grid.activeId : "");
         setAttr(div, "role", "gridcell");
         setAttr(div, "aria-colindex", String(c + 1));
-        setAttr(div, "aria-selected", String(selection.inRows(index) && selection.inCols(c)));
+        setAttr(div, "aria-selected", String(index >= sel.r0 && index <= sel.r1 && c >= sel.c0 && c <= sel.c1));
         setAttr(div, "aria-readonly", readOnly || isComputed(column.type) ? "true" : null);
         const x = rowHeadW + xs[c] - left;
         let text = "";
