@@ -1,0 +1,56 @@
+// Find over the whole sheet, without the DOM: the url of a page of matches, the count shown, and
+// where Next/Previous go among the matches loaded so far (or that the next page must come first).
+
+/**
+ * The url of one page of matches.
+ * @param {number} sheetId
+ * @param {{q: string, matchCase: boolean, wholeCell: boolean}} query
+ * @param {string | null} cursor the `next` of the previous page
+ * @param {number} limit
+ */
+export function findUrl(sheetId, { q, matchCase, wholeCell }, cursor = null, limit = 200) {
+  const params = new URLSearchParams({ q, match_case: String(matchCase), whole_cell: String(wholeCell), limit: String(limit) });
+  if (cursor) params.set("cursor", cursor);
+  return `/api/v1/sheets/${sheetId}/find/?${params}`;
+}
+
+/**
+ * What the count says: "" before an answer, "No matches", "120 matches" before moving, "3 of 120".
+ * @param {number} position the active match (-1: none yet)
+ * @param {number | null} total
+ */
+export function countLabel(position, total) {
+  if (total === null) return "";
+  if (!total) return "No matches";
+  const all = total.toLocaleString("en");
+  if (position < 0) return `${all} ${total === 1 ? "match" : "matches"}`;
+  return `${(position + 1).toLocaleString("en")} of ${all}`;
+}
+
+/**
+ * Where Next (dir 1) or Previous (dir -1) goes: {position}, or {fetch: true} when the next page of
+ * matches must be loaded first (then ask again). Next wraps from the last match to the first;
+ * Previous from the first to the last only once every page is loaded (else it stays on the first).
+ * @param {{position: number, loaded: number, total: number | null, more: boolean}} state
+ * @param {1 | -1} dir
+ * @returns {{position: number} | {fetch: true}}
+ */
+export function step({ position, loaded, total, more }, dir) {
+  if (!total || (!loaded && !more)) return { position: -1 };
+  if (dir > 0) {
+    if (position + 1 < loaded) return { position: position + 1 };
+    if (more) return { fetch: true };
+    return { position: 0 };
+  }
+  if (position > 0) return { position: Math.min(position - 1, loaded - 1) };
+  if (more) return { position: 0 };
+  return { position: loaded - 1 };
+}
+
+/** What "Replace all" answered, in words. */
+export function replacedLabel({ replaced, skipped_count: skipped }) {
+  const cells = (n) => `${n.toLocaleString("en")} ${n === 1 ? "cell" : "cells"}`;
+  let text = `Replaced ${cells(replaced)}`;
+  if (skipped) text += ` · skipped ${cells(skipped)} their column refuses`;
+  return text;
+}
