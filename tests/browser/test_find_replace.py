@@ -88,6 +88,8 @@ def test_find_next_to_the_end_then_replace_all_and_undo_on_100000_rows(open_as, 
         arg=[str(PLANTED[-1] + 1), f"{NEEDLE} {PLANTED[-1]}"],
     )
     assert page.evaluate("window.gridcast.grid.selection.active.c") == 0
+    assert page.locator("[data-testid=grid] .gc-cell.found:not([hidden])").inner_text() == f"{NEEDLE} {PLANTED[-1]}"
+
     page.keyboard.press("Shift+Enter")
     count_is(page, "3 of 4")
     page.keyboard.press("Enter")

@@ -30,6 +30,8 @@ export class Grid {
     this.soonTimer = null;
     /** @type {any} what the last frame drew: {first, rowCount, shiftY, left, xs, c0, c1} */
     this.layout = null;
+    /** @type {{row: number, col: string} | null} the find bar's active match, highlighted */
+    this.found = null;
     /** @type {any[]} the rows the last frame drew (undefined: still loading) */
     this.visibleRows = [];
     this.build();
@@ -166,6 +168,12 @@ export class Grid {
     this.selection.select(r, c, this.size(), extend);
     this.reveal(this.selection.active.r, this.selection.active.c);
     this.changed();
+  }
+
+  /** Highlight the find bar's match ({row: id, col: key}), or none (null). */
+  setFound(match) {
+    this.found = match;
+    this.schedule();
   }
 
   scrollToRow(index) {
