@@ -54,3 +54,42 @@ export function replacedLabel({ replaced, skipped_count: skipped }) {
   if (skipped) text += ` · skipped ${cells(skipped)} their column refuses`;
   return text;
 }
+
+/**
+ * @typedef {{matches: {row: number, col: string, index: number}[], total: number | null, next: string | null, position: number}} Results
+ * @typedef {(cursor: string | null) => Promise<{matches: any[], total: number, next: string | null}>} FetchPage
+ */
+
+/**
+ * Next (dir 1) or Previous (dir -1): the results with the new position, the next pages fetched
+ * first when the move goes past the loaded matches.
+ * @param {Results} results
+ * @param {1 | -1} dir
+ * @param {FetchPage} fetchPage
+ * @returns {Promise<Results>}
+ */
+export async function advance(results, dir, fetchPage) {
+  for (;;) {
+    const todo = step({ position: results.position, loaded: results.matches.length, total: results.total, more: !!results.next }, dir);
+    if ("position" in todo) return { ...results, position: todo.position };
+    const page = await fetchPage(results.next);
+    results = { ...results, matches: [...results.matches, ...page.matches], next: page.next, total: page.total };
+  }
+}
+
+/**
+ * Search again from the first page (the sheet changed), loading as many pages as it takes to
+ * hold `keep` matches again, so the active match's place stays (-1: start over).
+ * @param {FetchPage} fetchPage
+ * @param {number} keep the position to keep
+ * @returns {Promise<Results>}
+ */
+export async function searchAgain(fetchPage, keep = -1) {
+  let page = await fetchPage(null);
+  const matches = [...page.matches];
+  while (keep >= matches.length && page.next) {
+    page = await fetchPage(page.next);
+    matches.push(...page.matches);
+  }
+  return { matches, total: page.total, next: page.next, position: Math.min(keep, matches.length - 1) };
+}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { countLabel, findUrl, replacedLabel, step } from "./find.js";
+import { advance, countLabel, findUrl, replacedLabel, searchAgain, step } from "./find.js";
 
 describe("findUrl", () => {
   it("sends the query, the options and the cursor", () => {
@@ -50,5 +50,40 @@ describe("replacedLabel", () => {
   it("counts the replaced and the skipped cells", () => {
     expect(replacedLabel({ replaced: 120, skipped_count: 0 })).toBe("Replaced 120 cells");
     expect(replacedLabel({ replaced: 1, skipped_count: 2 })).toBe("Replaced 1 cell · skipped 2 cells their column refuses");
+  });
+});
+
+/** A server's pages of `total` matches, `size` a page, and the cursors asked for. */
+function pages(total, size) {
+  const asked = [];
+  const all = Array.from({ length: total }, (_, i) => ({ row: 100 + i, col: "c1", index: i * 10 }));
+  const fetchPage = async (cursor) => {
+    asked.push(cursor);
+    const from = cursor ? Number(cursor) : 0;
+    const to = from + size;
+    return { matches: all.slice(from, to), total, next: to < total ? String(to) : null };
+  };
+  return { asked, fetchPage };
+}
+
+describe("advance and searchAgain", () => {
+  it("fetches the next page with the cursor when Next goes past the loaded matches", async () => {
+    const server = pages(5, 2);
+    let results = await searchAgain(server.fetchPage);
+    expect(results).toMatchObject({ total: 5, position: -1, next: "2" });
+    const seen = [];
+    for (let i = 0; i < 6; i++) {
+      results = await advance(results, 1, server.fetchPage);
+      seen.push(results.matches[results.position].index);
+    }
+    expect(seen).toEqual([0, 10, 20, 30, 40, 0]); // the sixth wraps to the first
+    expect(server.asked).toEqual([null, "2", "4"]);
+  });
+  it("keeps the active match's place when searching again", async () => {
+    const server = pages(5, 2);
+    const results = await searchAgain(server.fetchPage, 3);
+    expect(results.position).toBe(3);
+    expect(results.matches).toHaveLength(4);
+    expect((await searchAgain(pages(2, 2).fetchPage, 3)).position).toBe(1); // fewer matches now
   });
 });
