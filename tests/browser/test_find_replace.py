@@ -126,3 +126,18 @@ def test_a_viewer_finds_but_cannot_replace(open_as, big):
     page.wait_for_function("window.gridcast.grid.selection.active.r === 61000")
     assert page.locator("[data-testid=replace-all]").count() == 0
     assert page.locator("[data-testid=replace-input]").count() == 0
+
+
+def test_next_goes_past_the_first_page_of_matches(open_as, big):
+    """`item 99` is in 1,111 rows (99, 990-999, 9900-9999, 99000-99999); a page holds 200 of them:
+    the 201st Next loads the second page with the cursor."""
+    page = open_sheet(open_as, big["viewer"], big["sheet"])
+    page.locator("[data-testid=grid]").focus()
+    page.keyboard.press("Control+f")
+    page.keyboard.type("item 99")
+    count_is(page, "1,111 matches")
+    for n in range(1, 202):
+        page.keyboard.press("Enter")
+        count_is(page, f"{n} of 1,111")
+    page.wait_for_function("window.gridcast.grid.selection.active.r === 99089")
+    assert page.locator("[data-testid=grid] .gc-cell.found:not([hidden])").inner_text() == "item 99089"
