@@ -34,6 +34,8 @@ export class Grid {
     this.activeId = `gc-active-${++grids}`; // the active cell's id (aria-activedescendant)
     /** @type {any} what the last frame drew: {first, rowCount, shiftY, left, xs, c0, c1} */
     this.layout = null;
+    /** @type {{row: number, col: string} | null} the find bar's active match, highlighted */
+    this.found = null;
     /** @type {any[]} the rows the last frame drew (undefined: still loading) */
     this.visibleRows = [];
     this.build();
@@ -183,6 +185,12 @@ export class Grid {
     this.selection.select(r, c, this.size(), extend);
     this.reveal(this.selection.active.r, this.selection.active.c);
     this.changed();
+  }
+
+  /** Highlight the find bar's match ({row: id, col: key}), or none (null). */
+  setFound(match) {
+    this.found = match;
+    this.schedule();
   }
 
   scrollToRow(index) {

@@ -88,6 +88,7 @@ export class Renderer {
             nextFlash = Math.min(nextFlash, until);
           }
           if (!model.isLoaded(index)) cls += " stale";
+          if (row.id === grid.found?.row && column.key === grid.found.col) cls += " found";
         } else {
           cls += " loading";
         }
