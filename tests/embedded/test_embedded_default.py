@@ -172,7 +172,7 @@ def test_import_a_csv_and_open_the_new_sheet(browse):
     card = demo_card(page)
     name = marker("visitors").replace(" ", "-")
     card.get_by_role("button", name="Import CSV").click()
-    card.get_by_label("CSV file", exact=True).set_input_files(
+    card.get_by_label("CSV file or workbook", exact=True).set_input_files(
         {
             "name": f"{name}.csv",
             "mimeType": "text/csv",
