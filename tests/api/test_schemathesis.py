@@ -220,7 +220,7 @@ def test_generated_requests_never_get_a_server_error(owned, live_server_url, tmp
     covered, requests, totals = print_tally(counts, schema)
     failures = summary["failures"]
     assert totals["failed"] == 0 and not failures, (
-        f"server errors: {json.dumps(failures, indent=1)}\n{server.log_tail(200)}"
+        f"server errors: {json.dumps(failures, indent=1)}\n{server.log_tracebacks()}\n{server.log_tail(60)}"
     )
     assert not summary["errors"], summary["errors"]
     assert requests > 500 and covered >= len(operations(schema)) * 0.6, "most operations must be reached"

@@ -216,6 +216,23 @@ class ServerProcess:
     def log_tail(self, lines=80):
         return f"--- {self.kind} :{self.port} ---\n{_tail(self.log, lines)}"
 
+    def log_tracebacks(self, limit=5):
+        """The last `limit` tracebacks the server logged, each with the line that announced it."""
+        try:
+            lines = Path(self.log).read_text(errors="replace").splitlines()
+        except OSError:
+            return ""
+        blocks, current = [], None
+        for previous, line in zip([""] + lines, lines):
+            if line.startswith("Traceback"):
+                current = [previous, line]
+                blocks.append(current)
+            elif current is not None:
+                current.append(line)
+                if not line.startswith((" ", "\t")):  # the exception's own line ends the block
+                    current = None
+        return f"--- tracebacks of {self.kind} :{self.port} ---\n" + "\n\n".join("\n".join(b) for b in blocks[-limit:])
+
 
 def server_env(redis_url, **extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))}
