@@ -8,7 +8,7 @@ from django.utils import timezone
 from accounts import audit
 from accounts.models import User, Workspace
 from analytics.models import AlertRule, Notification
-from core.errors import InvalidInput, check_quota
+from core.errors import InvalidInput, NotFound, check_quota
 
 
 class AlertRuleInvalid(InvalidInput):
@@ -47,7 +47,8 @@ CONDITION_FIELDS = {
 
 @transaction.atomic
 def rule_create(*, workspace_id: int, actor: User, **fields: object) -> AlertRule:
-    Workspace.objects.select_for_update(no_key=True).filter(pk=workspace_id).first()
+    if Workspace.objects.select_for_update(no_key=True).filter(pk=workspace_id).first() is None:
+        raise NotFound("Workspace not found")  # deleted while this waited for its lock
     check_quota(
         "MAX_ALERT_RULES_PER_WORKSPACE",
         AlertRule.objects.filter(workspace_id=workspace_id).count(),

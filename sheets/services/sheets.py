@@ -28,8 +28,10 @@ DEFAULT_COLUMNS = [{"name": "A"}, {"name": "B"}, {"name": "C"}]
 def sheet_create(*, workspace: Workspace, name: str, actor: User | None, columns: list[dict] | None = None) -> Sheet:
     """A new sheet with the given columns (by default A, B and C, all text) and no rows, logged
     as one sheet.create operation (which undo never reverts)."""
-    # The workspace's row is locked so that two creations at once cannot both pass the quota.
-    type(workspace).objects.select_for_update(no_key=True).filter(pk=workspace.pk).first()
+    # The workspace's row is locked so that two creations at once cannot both pass the quota (and
+    # a creation waiting on the workspace's deletion finds it gone).
+    if type(workspace).objects.select_for_update(no_key=True).filter(pk=workspace.pk).first() is None:
+        raise NotFound("Workspace not found")
     check_quota("MAX_SHEETS_PER_WORKSPACE", Sheet.objects.filter(workspace=workspace).count(), "sheets per workspace")
     sheet = Sheet.objects.create(workspace=workspace, name=clean_name(name), created_by=actor)
     specs = [column_spec(**spec) for spec in (DEFAULT_COLUMNS if columns is None else columns)]
