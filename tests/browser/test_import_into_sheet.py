@@ -157,3 +157,41 @@ def test_a_server_error_is_shown_in_the_dialog_and_viewers_have_no_import(open_a
     watching = open_sheet(open_as, viewer, f"/sheets/{sheet.pk}/")
     expect(watching.get_by_test_id("read-only")).to_be_visible()
     expect(watching.get_by_role("button", name="Import…")).to_have_count(0)
+
+
+DROP_CSV = """([rows]) => {
+  const text = "Code,Amount\\n" + Array.from({ length: rows }, (_, i) => `Y${i},${i}`).join("\\n") + "\\n";
+  const data = new DataTransfer();
+  data.items.add(new File([text], "dropped.csv", { type: "text/csv" }));
+  const zone = document.querySelector("[data-testid=import-dialog] [aria-label='Drop a file to import']");
+  zone.dispatchEvent(new DragEvent("dragover", { dataTransfer: data, bubbles: true, cancelable: true }));
+  zone.dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true }));
+}"""
+
+PROGRESS_BETWEEN = """() => {
+  const bar = document.querySelector("[data-testid=import-dialog] progress");
+  return bar && bar.value > 0.05 && bar.value < 0.95;
+}"""
+
+
+def test_a_dropped_file_shows_its_upload_progress(open_as, team):
+    """A file dropped on the dialog, sent over a slow link: the upload's progress is shown as it
+    goes, for the preview and for the import itself."""
+    sheet, alice, _bob = team
+    page = open_sheet(open_as, alice, f"/sheets/{sheet.pk}/")
+    dialog = open_dialog(page)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    # About 60 KB sent at 20 KB/s: three seconds of upload each time.
+    slow = {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 20_000}
+    cdp.send("Network.emulateNetworkConditions", slow)
+    page.evaluate(DROP_CSV, [5000])
+    page.wait_for_function(PROGRESS_BETWEEN, timeout=10_000)
+    expect(dialog.get_by_role("status")).to_contain_text("Sending the file…")
+    expect(dialog.get_by_test_id("import-counts")).to_have_text("5,000 new rows", timeout=30_000)
+    dialog.get_by_role("button", name="Import", exact=True).click()
+    page.wait_for_function(PROGRESS_BETWEEN, timeout=10_000)
+    expect(dialog.get_by_role("button", name="Importing…")).to_be_disabled()
+    expect(dialog).to_be_hidden(timeout=30_000)
+    expect(page.locator("#toasts")).to_contain_text("Imported: 5,000 rows added")
+    assert len(table(sheet)) == 5003
