@@ -195,3 +195,26 @@ def test_a_dropped_file_shows_its_upload_progress(open_as, team):
     expect(dialog).to_be_hidden(timeout=30_000)
     expect(page.locator("#toasts")).to_contain_text("Imported: 5,000 rows added")
     assert len(table(sheet)) == 5003
+
+
+def test_rows_gone_bad_since_the_preview_are_refused_whole_and_listed(open_as, team):
+    """Between the preview and Import someone adds a second row of key B2: the import is refused
+    whole, the dialog says so and lists the row (previewed again), nothing is written."""
+    sheet, alice, bob = team
+    page = open_sheet(open_as, alice, f"/sheets/{sheet.pk}/")
+    dialog = open_dialog(page)
+    dialog.get_by_label("File (CSV, XLSX, XLS or ODS)").set_input_files(
+        {"name": "update.csv", "mimeType": "text/csv", "buffer": b"Code,Amount\nB2,20\nZ9,9\n"}
+    )
+    dialog.get_by_label("Update the rows whose key matches, add the others").check()
+    expect(dialog.get_by_label("Key column")).to_have_value("c1")
+    expect(dialog.get_by_test_id("import-counts")).to_have_text("1 new row · 1 updated · 0 unchanged")
+    services.rows_insert(sheet=sheet, actor=bob, rows=[{"c1": "b2"}])
+    dialog.get_by_role("button", name="Import", exact=True).click()
+    expect(dialog.get_by_test_id("import-error")).to_contain_text("nothing was imported")
+    expect(dialog.get_by_test_id("import-bad-rows").locator("li")).to_have_text(
+        "Row 1 of the data: Code: the key matches 2 rows of the sheet"
+    )
+    expect(dialog.get_by_role("button", name="Import", exact=True)).to_be_disabled()
+    assert table(sheet) == [*BEFORE, ["b2", None]]
+    assert not Operation.objects.filter(sheet=sheet, kind="rows.import").exists()
