@@ -38,7 +38,10 @@ def sheet_page(request: HttpRequest, pk: int) -> HttpResponse:
         "access": access.name.lower(),
         "you": {"id": request.user.pk, "name": request.user.label},
         "people": sheet_people(sheet),
-        "limits": {"maxBatchCells": settings.GRIDCAST["MAX_BATCH_CELLS"]},
+        "limits": {
+            "maxBatchCells": settings.GRIDCAST["MAX_BATCH_CELLS"],
+            "maxImportBytes": settings.GRIDCAST["MAX_IMPORT_BYTES"],
+        },
         # The first window comes with the page: the grid draws rows without waiting for a request.
         "firstRows": {"version": sheet.version, **rows_window(sheet, offset=0, limit=FIRST_ROWS)},
     }

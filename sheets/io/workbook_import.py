@@ -190,6 +190,15 @@ def analyze_workbook(file: BinaryFile, worksheets: list[str] | None = None) -> l
     return plans
 
 
+def worksheet_names(file: BinaryFile) -> list[str]:
+    """The workbook's worksheet names, in its order."""
+    book = _open(file)
+    try:
+        return list(book.sheet_names)
+    finally:
+        book.close()
+
+
 def workbook_preview(file: BinaryFile) -> list[dict]:
     """Every worksheet: its name, data rows, columns (name and inferred type) and first rows."""
     book = _open(file)
