@@ -38,6 +38,14 @@ def grid_cell(page, row, col):
     return page.locator(f"[data-testid=grid] [role=row][aria-rowindex='{row + 1}'] [aria-colindex='{col}']")
 
 
+def cell_text_is(page, row, col, text):
+    page.wait_for_function(
+        """([row, col, text]) => document.querySelector(
+             `[data-testid=grid] [role=row][aria-rowindex='${row + 1}'] [aria-colindex='${col}']`)?.textContent === text""",
+        arg=[row, col, text],
+    )
+
+
 def head(page, key):
     return page.locator(f"[data-testid=grid] .gc-colhead[data-col={key}]:not([hidden])")
 
@@ -137,7 +145,8 @@ def test_footer_totals_sit_under_their_columns_and_follow_the_scroll(open_as, te
     assert "frozen" in name_total.get_attribute("class")
 
     # Still the whole sheet's total, and live: an edit elsewhere changes it.
-    services.cells_update(sheet=sheet, actor=team["owner"], cells=[{"row": team["rows"][0].pk, "col": "c2", "value": "1000"}])
+    first = {"row": team["rows"][0].pk, "col": "c2", "value": "1000"}
+    services.cells_update(sheet=sheet, actor=team["owner"], cells=[first])
     page.wait_for_function("document.querySelector('.gc-total[data-col=c2] output')?.textContent === '5350'")
 
     page.get_by_label("Total of Amount").select_option("")
@@ -178,15 +187,11 @@ def test_dragging_the_fill_handle_continues_the_series_as_one_undoable_edit(open
     page.mouse.up()
     saved(page)
     wait_for(lambda: amounts(team, 8) == [1, 2, 3, 4, 5, 6, 7, 70])
-    other.wait_for_function(
-        """() => [3, 4, 5, 6, 7].every((n) => document.querySelector(
-             `[data-testid=grid] [role=row][aria-rowindex='${n + 1}'] [aria-colindex='2']`)?.textContent === String(n))"""
-    )
+    for n in range(3, 8):
+        cell_text_is(other, n, 2, str(n))
     assert page.evaluate("document.querySelectorAll('[role=gridcell][aria-selected=true]').length") == 7
     assert other.locator(".gc-fill-handle:not([hidden])").count() == 0  # a viewer gets no handle
 
     page.keyboard.press("Control+Z")  # one undo takes the whole fill back
     wait_for(lambda: amounts(team, 8) == [1, 2, 20, 30, 40, 50, 60, 70])
-    other.wait_for_function(
-        "document.querySelector(\"[data-testid=grid] [role=row][aria-rowindex='4'] [aria-colindex='2']\")?.textContent === '20'"
-    )
+    cell_text_is(other, 3, 2, "20")
