@@ -40,8 +40,8 @@ def grid_cell(page, row, col):
 
 def cell_text_is(page, row, col, text):
     page.wait_for_function(
-        """([row, col, text]) => document.querySelector(
-             `[data-testid=grid] [role=row][aria-rowindex='${row + 1}'] [aria-colindex='${col}']`)?.textContent === text""",
+        """([row, col, text]) => document.querySelector(`[data-testid=grid]
+             [role=row][aria-rowindex='${row + 1}'] [aria-colindex='${col}']`)?.textContent === text""",
         arg=[row, col, text],
     )
 
