@@ -195,3 +195,31 @@ def test_dragging_the_fill_handle_continues_the_series_as_one_undoable_edit(open
     page.keyboard.press("Control+Z")  # one undo takes the whole fill back
     wait_for(lambda: amounts(team, 8) == [1, 2, 20, 30, 40, 50, 60, 70])
     cell_text_is(other, 3, 2, "20")
+
+
+def test_a_fill_across_a_formula_column_skips_it_and_continues_numbered_text(open_as, workspace):
+    owner = member(workspace, Role.OWNER)
+    columns = [{"name": "Qty", "type": "integer"}, {"name": "Label", "type": "text"}]
+    sheet = make_sheet(workspace, owner, columns=columns)
+    services.rows_insert(sheet=sheet, actor=owner, rows=[{"c1": 1, "c2": "Box 1"}, {"c1": 2, "c2": "Box 2"}, {}, {}])
+    services.column_add(sheet=sheet, actor=owner, name="Double", type="formula", options={"formula": "[Qty] * 2"})
+    rows = list(Row.objects.filter(sheet=sheet).order_by("position"))
+    page = open_sheet(open_as, owner, sheet)
+    grid_cell(page, 1, 1).click()
+    grid_cell(page, 2, 3).click(modifiers=["Shift"])
+    handle = page.locator(".gc-fill-handle:not([hidden])").bounding_box()
+    below = grid_cell(page, 4, 3).bounding_box()
+    page.mouse.move(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(below["x"] + 20, below["y"] + below["height"] / 2, steps=5)
+    page.mouse.up()
+    saved(page)
+    for row, text in ((3, "3"), (4, "4")):
+        cell_text_is(page, row, 1, text)
+    cell_text_is(page, 4, 2, "Box 4")
+    cell_text_is(page, 4, 3, "8")  # computed by the server from the filled Qty, not written
+    double = next(c.key for c in sheet.columns.all() if c.name == "Double")
+    data = [Row.objects.get(pk=row.pk).data for row in rows]
+    expected = [(1, "Box 1", 2), (2, "Box 2", 4), (3, "Box 3", 6), (4, "Box 4", 8)]
+    assert [(d["c1"], d["c2"], d[double]) for d in data] == expected
+    assert not page.locator(".gc-cell.error").count()

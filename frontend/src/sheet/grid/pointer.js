@@ -73,25 +73,36 @@ export class Pointer {
     window.addEventListener("pointerup", up);
   }
 
-  /** Drag the fill handle: a dashed box shows what will be filled; letting go fills it (Ctrl held: swap series and copy). */
+  /** Drag the fill handle: a dashed box shows what will be filled; letting go fills it (Ctrl held:
+   * swap series and copy), Escape cancels. */
   fillDrag() {
     const grid = this.grid;
+    if (grid.editing.open) grid.editing.commit();
     const source = grid.selection.range();
     let target = null;
     let toggle = false;
-    const show = () => place(grid.fillPreview, target && grid.renderer.rect(target.r0, target.r1, target.c0, target.c1));
     const move = (e) => {
       toggle = e.ctrlKey || e.metaKey;
       const { r, c } = this.hit(e);
       target = fillTarget(source, Math.min(r, grid.total - 1), Math.min(c, grid.model.columns.length - 1));
       if (target) grid.reveal(target.r1, target.c1);
-      show();
+      place(grid.fillPreview, target && grid.renderer.rect(target.r0, target.r1, target.c0, target.c1));
     };
-    const up = async (e) => {
+    const stop = () => {
       window.removeEventListener("pointermove", move);
       window.removeEventListener("pointerup", up);
+      window.removeEventListener("keydown", escape, true);
       grid.renderer.fillTarget = null;
       place(grid.fillPreview, null);
+    };
+    const escape = (e) => {
+      if (e.key !== "Escape") return;
+      e.preventDefault();
+      e.stopPropagation();
+      stop();
+    };
+    const up = async (e) => {
+      stop();
       if (!target) return;
       const filled = await grid.writes.fill(source, target, { toggle: toggle || e.ctrlKey || e.metaKey });
       if (!filled) return;
@@ -103,6 +114,7 @@ export class Pointer {
     grid.renderer.fillTarget = () => target;
     window.addEventListener("pointermove", move);
     window.addEventListener("pointerup", up);
+    window.addEventListener("keydown", escape, true);
     grid.root.focus({ preventScroll: true });
   }
 
