@@ -144,7 +144,7 @@ def test_shortcut_dialog(open_as, team):
     dialog = page.get_by_role("dialog", name="Keyboard shortcuts")
     assert dialog.is_visible()
     assert dialog.get_attribute("aria-modal") == "true"
-    assert dialog.get_by_role("cell", name="Fill the selection down").is_visible()
+    assert dialog.get_by_role("cell", name="Fill down: copy the selection's first row into its other rows").is_visible()
     assert page.evaluate("document.querySelector('[data-testid=shortcuts]').contains(document.activeElement)")
     page.keyboard.press("Tab")  # focus stays in the modal dialog
     page.keyboard.press("Tab")
