@@ -85,7 +85,7 @@ def public_page(request: HttpRequest, key: str) -> HttpResponse:
             "rows": reverse("api-public-rows", args=[key]),
         },
     }
-    return _public_headers(render(request, "public_sheet.html", {"sheet": sheet, "config": config}))
+    return _public_headers(render(request, "sheet.html", {"sheet": sheet, "config": config, "frame": "public.html"}))
 
 
 def _public_headers(response: HttpResponse) -> HttpResponse:
