@@ -21,9 +21,10 @@ export class RangeWrites {
     return this.grid.model.rowsFrom(r0, r1 - r0 + 1);
   }
 
+  /** The selected columns' keys, formula columns left out (the server computes those). */
   selectedKeys() {
     const { c0, c1 } = this.grid.selection.range();
-    return this.grid.model.columns.slice(c0, c1 + 1).map((c) => c.key);
+    return this.grid.model.columns.slice(c0, c1 + 1).filter((c) => !isComputed(c.type)).map((c) => c.key);
   }
 
   async clear() {
