@@ -11,6 +11,7 @@ from sheets import services
 from sheets.models import Row, SheetView
 from tests.factories import make_sheet, member
 
+from .conftest import team_and_sheet
 from .test_sheet_page import open_sheet, saved
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,17 +21,7 @@ NARROW = {"viewport": {"width": 900, "height": 600}}  # the grid is narrower tha
 
 @pytest.fixture
 def team(workspace):
-    owner = member(workspace, Role.OWNER, display_name="Olivia Owner")
-    viewer = member(workspace, Role.VIEWER, display_name="Vera Viewer")
-    sheet = make_sheet(workspace, owner, rows=30)
-    rows = list(Row.objects.filter(sheet=sheet).order_by("position"))
-    services.cells_update(
-        sheet=sheet,
-        actor=owner,
-        cells=[{"row": row.pk, "col": "c1", "value": f"item {i + 1}"} for i, row in enumerate(rows)]
-        + [{"row": row.pk, "col": "c2", "value": str(i * 10)} for i, row in enumerate(rows)],
-    )
-    return {"sheet": sheet, "owner": owner, "viewer": viewer, "rows": rows}
+    return team_and_sheet(workspace)
 
 
 def grid_cell(page, row, col):
