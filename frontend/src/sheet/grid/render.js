@@ -71,6 +71,7 @@ export class Renderer {
         setAttr(div, "aria-colindex", String(c + 1));
         setAttr(div, "aria-selected", String(index >= sel.r0 && index <= sel.r1 && c >= sel.c0 && c <= sel.c1));
         setAttr(div, "aria-readonly", readOnly || isComputed(column.type) ? "true" : null);
+        setAttr(div, "aria-invalid", row && model.cell(row, column.key).error ? "true" : null);
         const x = rowHeadW + xs[c] - left;
         let text = "";
         let cls = "gc-cell";
@@ -161,6 +162,7 @@ export class Renderer {
 
     this.drawSelection();
     this.drawPresence();
+    this.drawNote();
     grid.editing.place();
     if (nextFlash < Infinity && !this.flashTimer) {
       this.flashTimer = setTimeout(() => {
@@ -180,6 +182,33 @@ export class Renderer {
     const { r0, r1, c0, c1 } = grid.selection.range();
     const box = grid.model.columns.length && grid.total ? this.rect(r0, r1, c0, c1) : null;
     place(grid.selectionBox, box);
+  }
+
+  /** The reason the server refused a value, beside its cell: the active cell's, else the last refused. */
+  drawNote() {
+    const grid = this.grid;
+    const { model, layout } = grid;
+    const rows = grid.visibleRows;
+    const { r, c } = grid.selection.active;
+    const at = (i, col) => {
+      const row = rows[i - layout.first];
+      const error = row && col >= 0 && model.columns[col] ? model.cell(row, model.columns[col].key).error : null;
+      return error ? { r: i, c: col, error } : null;
+    };
+    const refused = grid.refusedCell;
+    let note = at(r, c);
+    if (!note && refused) {
+      note = at(layout.first + rows.findIndex((row) => row?.id === refused.row), model.columns.findIndex((col) => col.key === refused.col));
+    }
+    const box = note && this.rect(note.r, note.r, note.c, note.c);
+    if (!box) {
+      grid.note.hidden = true;
+      return;
+    }
+    setIf(grid.note, "textContent", note.error);
+    grid.note.hidden = false;
+    setStyle(grid.note, "transform", `translate(${box.x}px,${box.y + box.h}px)`);
+    setStyle(grid.note, "minWidth", `${box.w}px`);
   }
 
   drawPresence() {
