@@ -18,6 +18,7 @@ from .cells import _parse_cells, cells_update
 from .columns import active_columns
 
 MAX_REPORTED = 200  # skipped cells named one by one; `skipped_count` says how many in all
+MAX_VALUE_CHARS = 200  # of each skipped cell's text, sent back
 
 
 @dataclass
@@ -33,7 +34,8 @@ class Pasted:
 
 
 def _skip(skipped, row, col, raw, message):
-    skipped.append({"row": row, "col": col, "value": raw if isinstance(raw, str) else str(raw), "message": message})
+    text = raw if isinstance(raw, str) else str(raw)
+    skipped.append({"row": row, "col": col, "value": text[:MAX_VALUE_CHARS], "message": message})
 
 
 def _converted(sheet, parsed):

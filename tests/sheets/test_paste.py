@@ -113,6 +113,17 @@ def test_a_paste_of_which_nothing_converts_is_refused_with_every_reason(api, own
     assert data(orders) == [{}, {}, {}, {}]
 
 
+def test_what_is_reported_is_bounded(api, owner, orders, settings):
+    settings.GRIDCAST = {**settings.GRIDCAST, "MAX_CELL_CHARS": 100}
+    r = orders.row_ids
+    cells = [{"row": r[0], "col": "c1", "value": "y" * 500}, {"row": r[1], "col": "c1", "value": "ok"}]
+    cells += [{"row": orders.row_ids[2], "col": "c2", "value": f"n{i}"} for i in range(300)]
+    answer = paste(api, owner, orders, cells).json()
+    assert answer["skipped_count"] == 301 and len(answer["skipped"]) == 200
+    assert answer["skipped"][0]["value"] == "y" * 200 and "longer than 100" in answer["skipped"][0]["message"]
+    assert answer["skipped"][1]["value"] == "n0"
+
+
 def test_viewers_may_not_paste_and_input_is_checked(api, viewer, owner, orders):
     cells = [{"row": orders.row_ids[0], "col": "c1", "value": "x"}]
     assert paste(api, viewer, orders, cells).status_code == 403
