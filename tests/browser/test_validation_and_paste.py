@@ -115,6 +115,15 @@ def test_a_pasted_block_with_bad_numbers_applies_the_rest_and_says_which(open_as
     data = [Row.objects.get(pk=r.pk).data for r in team["rows"][2:5]]
     assert [(d["c1"], d["c2"]) for d in data] == [("item 3", 20), ("item 4", 30), ("item 5", 40)]
 
+    # Past the last row: the row is added, then pasted into the same way.
+    page.evaluate("window.gridcast.grid.select(29, 0)")
+    page.evaluate("navigator.clipboard.writeText('last\\t1\\nnew\\tzz\\n')")
+    page.locator("[data-testid=grid]").press("Control+V")
+    page.wait_for_selector("#toasts >> text=1 cell not pasted: B31 'zz' is not a number")
+    saved(page)
+    rows = list(Row.objects.filter(sheet=sheet).order_by("position").values_list("data", flat=True))
+    assert len(rows) == 31 and rows[29] == {"c1": "last", "c2": 1} and rows[30] == {"c1": "new"}
+
 
 def count_is(page, text):
     page.wait_for_function(
