@@ -59,6 +59,7 @@ def test_a_min_rule_set_from_the_menu_refuses_a_typed_value_beside_the_cell(open
     rules = page.get_by_test_id("column-rules")
     assert rules.get_by_test_id("rules-summary").inner_text() == "none"
     rules.get_by_test_id("rule-min").fill("0")
+    screenshot(page, "column-menu-rules")
     rules.get_by_test_id("rules-save").click()
     page.wait_for_function("window.gridcast.model.column('c2').options.rules?.min === 0")
     assert Column.objects.get(sheet=sheet, key="c2").options == {"rules": {"min": 0}}
