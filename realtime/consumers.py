@@ -265,12 +265,15 @@ class SheetConsumer(AsyncWebsocketConsumer):
         self._may_write()
         service, kwargs = protocol.write_call(kind, frame)
         started = time.perf_counter()
-        operation = await database_sync_to_async(self._call)(service, kwargs)
-        if operation is None:
+        result = await database_sync_to_async(self._call)(service, kwargs)
+        if result is None:
             raise NothingToDo(f"nothing to {kind}", code=f"nothing_to_{kind}")
-        self._acknowledge(kwargs["op_id"], operation, started)
+        if isinstance(result, services.Pasted):  # the cells that did not convert go with the ack
+            self._acknowledge(kwargs["op_id"], result.operation, started, result.report())
+        else:
+            self._acknowledge(kwargs["op_id"], result, started)
 
-    def _acknowledge(self, op_id, operation, started):
+    def _acknowledge(self, op_id, operation, started, extra=None):
         elapsed = (time.perf_counter() - started) * 1000
         metrics.edits.inc()
         metrics.edit_ms.observe(elapsed)
@@ -282,6 +285,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
                 "version": operation.version,
                 "kind": operation.kind,
                 "changes": operation.payload,
+                **(extra or {}),
             }
         )
 

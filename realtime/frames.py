@@ -23,6 +23,8 @@ from core.frames import (
 SHEET_FRAMES = FrameRegistry("sheet", "`ws/sheets/<sheet id>/`", "docs/realtime.md")
 
 CELL = named("cell", Record(row=INT, col=STR, value=SCALAR))
+# A cell of a paste that did not convert (sheets.services.paste): what was pasted and why not.
+SKIPPED = named("skipped cell", Record(row=INT, col=STR, value=STR, message=STR))
 COLUMN = named("column", Record(key=STR, name=STR, type=STR, options=MapOf(JSON), position=NUMBER, width=INT))
 ROW = named("row", Record(id=INT, position=NUMBER, values=MapOf(SCALAR, "col")))
 POSITIONS = MapOf(NUMBER, "row id")
@@ -88,7 +90,14 @@ SHEET_FRAMES.register(
     you=nullable(Record(connection=STR, user=INT, name=STR, colour=STR)),
     presence=ListOf(PERSON),
 )
-SHEET_FRAMES.register("ack", "your write was committed", op_id=nullable(STR), **OPERATION)
+SHEET_FRAMES.register(
+    "ack",
+    "your write was committed (a `paste`: with the cells that did not convert, left as they were)",
+    op_id=nullable(STR),
+    **OPERATION,
+    skipped=optional(ListOf(SKIPPED)),
+    skipped_count=optional(INT),
+)
 SHEET_FRAMES.register(
     "ops",
     "someone else's operation (`compacted`: a viewer's replay, without actor and op_id)",
@@ -115,6 +124,8 @@ SHEET_FRAMES.register(
     retry_after=optional(NUMBER),
     quota=optional(STR),
     limit=optional(INT),
+    skipped=optional(ListOf(SKIPPED)),  # a paste of which no cell converted
+    skipped_count=optional(INT),
 )
 SHEET_FRAMES.register(
     "presence",

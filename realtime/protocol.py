@@ -34,6 +34,7 @@ def _op_id(frame, required):
 # Frame type -> (service, the frame fields passed to it)
 WRITES = {
     "edit": ("cells_update", ("cells",)),
+    "paste": ("cells_paste", ("cells",)),
     "insert_rows": ("rows_insert", ("count", "rows", "after", "before")),
     "delete_rows": ("rows_delete", ("row_ids",)),
     "move_rows": ("rows_move", ("row_ids", "after", "before")),

@@ -113,6 +113,7 @@ def client_table() -> dict[str, dict]:
             "time": spec.time,
             "align": "right" if spec.numeric else "left",
             "options": list(spec.option_names),
+            "text": spec.text_values,  # its values are text: a pattern rule (sheets.rules) applies
         }
         for spec in REGISTRY.values()
     }

@@ -6,6 +6,10 @@ one SQL expression per column (StrIndex: STRPOS on PostgreSQL, INSTR on SQLite; 
 sides without case), so the count, the pages of matches and replace-all (sheets.services.replace)
 all agree. Matches come in sheet order: by row position, then column position. Each carries its
 row's index in the sheet (what the grid scrolls to), computed from the row index's checkpoints.
+
+Within a view (`Scope`: a saved view's filters and sorts, ad hoc filters, a sort, as the rows API
+takes them) find sees only the rows the view shows, in the view's order, and each match carries
+its row's index in the view: one query numbers the view's rows (ROW_NUMBER) and keeps the matches.
 """
 
 from bisect import bisect_right
@@ -13,16 +17,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db.models import BooleanField, Case, Count, Q, QuerySet, Value, When
+from django.db.models import BooleanField, Case, Count, Q, QuerySet, Value, When, Window
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Lower, StrIndex
+from django.db.models.functions import Lower, RowNumber, StrIndex
 from django.db.models.lookups import Exact, GreaterThan
 
 from core.errors import InvalidInput
 
 from . import column_types
 from .models import Column, Row, Sheet
-from .selectors import STRIDE, _current_layout, row_index, sheet_columns
+from .selectors import STRIDE, _current_layout, row_index, sheet_columns, view_narrows, view_order, view_rows
 from .values import check_text
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -35,6 +39,29 @@ class FindQuery:
     match_case: bool = False
     whole_cell: bool = False
     columns: tuple[str, ...] | None = None  # column keys; None: every column
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The rows find looks in: those a view shows, in its order (the whole sheet by default).
+    `view`: a saved view's config applied to the live columns (sheets.saved_views.config_applied);
+    `filters`: (column key, op, value); `sort`: a column key, "-" in front for descending."""
+
+    view: dict | None = None
+    filters: tuple = ()
+    sort: str | None = None
+
+    @property
+    def whole_sheet(self) -> bool:
+        return not view_narrows(self.view, self.filters, self.sort)
+
+    def rows(self, sheet: Sheet) -> QuerySet[Row]:
+        if self.view or self.filters:
+            return view_rows(sheet, self.view, self.filters)
+        return Row.objects.filter(sheet_id=sheet.pk)
+
+
+WHOLE_SHEET = Scope()
 
 
 def max_query_chars() -> int:
@@ -103,13 +130,14 @@ def cell_matches(key: str, query: FindQuery) -> Q:
     return Q(GreaterThan(StrIndex(cell, needle), 0))
 
 
-def matching_rows(sheet: Sheet, columns: list[Column], query: FindQuery) -> QuerySet[Row]:
-    """The sheet's rows with at least one match, each annotated with hit_<key> per column."""
-    tests = {c.key: cell_matches(c.key, query) for c in columns}
+def _any_match(tests):
     any_match = Q()
     for test in tests.values():
         any_match |= test
-    rows = Row.objects.filter(sheet_id=sheet.pk).filter(any_match)
+    return any_match
+
+
+def _hits(rows, tests):
     return rows.annotate(
         **{
             f"hit_{key}": Case(When(test, then=Value(True)), default=Value(False), output_field=BooleanField())
@@ -118,10 +146,16 @@ def matching_rows(sheet: Sheet, columns: list[Column], query: FindQuery) -> Quer
     )
 
 
-def count_matches(sheet: Sheet, columns: list[Column], query: FindQuery) -> int:
+def matching_rows(sheet: Sheet, columns: list[Column], query: FindQuery, scope: Scope = WHOLE_SHEET) -> QuerySet[Row]:
+    """The rows of the scope with at least one match, each annotated with hit_<key> per column."""
+    tests = {c.key: cell_matches(c.key, query) for c in columns}
+    return _hits(scope.rows(sheet).filter(_any_match(tests)), tests)
+
+
+def count_matches(sheet: Sheet, columns: list[Column], query: FindQuery, scope: Scope = WHOLE_SHEET) -> int:
     if not columns:
         return 0
-    counts = Row.objects.filter(sheet_id=sheet.pk).aggregate(
+    counts = scope.rows(sheet).aggregate(
         **{f"n_{c.key}": Count("pk", filter=cell_matches(c.key, query)) for c in columns}
     )
     return sum(counts.values())
@@ -154,29 +188,89 @@ def _row_indexes(sheet, positions):
     return indexes
 
 
-def find(sheet: Sheet, query: FindQuery, *, cursor: str | None = None, limit: int = 100) -> dict[str, Any]:
-    """{"total", "matches": [{row, col, index}], "next": cursor or None}: `limit` matches after
-    `cursor` in sheet order, and how many the whole sheet has."""
-    columns = searched_columns(sheet, query)
+def _page_matches(page, keys, after, limit):
+    """(row id, row's place, column key) of each match on a page of rows (pk, place, *hits),
+    those up to the cursor's (`after`: row id, column number) left out; `limit` + 1 at most."""
+    matches = []
+    for pk, place, *hits in page:
+        for number, (key, hit) in enumerate(zip(keys, hits, strict=True)):
+            if hit and not (after and pk == after[0] and number <= after[1]):
+                matches.append((pk, place, key))
+    return matches[: limit + 1]
+
+
+def _sheet_cursor(match):
+    row_id, _, key = match
+    return f"{row_id}:{key}"
+
+
+def _view_cursor(match):
+    row_id, index, key = match
+    return f"{index + 1}:{row_id}:{key}"
+
+
+def _sheet_page(sheet, columns, query, cursor, limit):
+    """A page of matches in sheet order (keyset on position), with each row's index in the sheet."""
     keys = [c.key for c in columns]
-    answer = {"total": count_matches(sheet, columns, query), "matches": [], "next": None}
-    if not columns:
-        return answer
     rows = matching_rows(sheet, columns, query).order_by("position", "pk")
     after = None
     if cursor:
-        after = _parse_cursor(sheet, cursor, keys)
-        rows = rows.filter(Q(position__gt=after[0]) | Q(position=after[0], pk__gte=after[1]))
+        position, row_id, number = _parse_cursor(sheet, cursor, keys)
+        rows = rows.filter(Q(position__gt=position) | Q(position=position, pk__gte=row_id))
+        after = (row_id, number)
     # limit + 2 rows: the cursor's own row may have no match left, and each other row has one.
     page = list(rows.values_list("pk", "position", *[f"hit_{k}" for k in keys])[: limit + 2])
-    matches = []
-    for pk, position, *hits in page:
-        for number, (key, hit) in enumerate(zip(keys, hits, strict=True)):
-            if hit and not (after and pk == after[1] and number <= after[2]):
-                matches.append((pk, position, key))
+    matches = _page_matches(page, keys, after, limit)
+    indexes = _row_indexes(sheet, sorted({position for _, position, _ in matches}))
+    return [(pk, indexes[position], key) for pk, position, key in matches], _sheet_cursor
+
+
+def _view_page(sheet, columns, query, scope, cursor, limit):
+    """A page of matches in the view's order, with each row's index in the view."""
+    keys = [c.key for c in columns]
+    tests = {c.key: cell_matches(c.key, query) for c in columns}
+    order = view_order({c.key: c for c in sheet_columns(sheet)}, scope.view, scope.sort)
+    numbered = _hits(scope.rows(sheet), tests).annotate(view_index=Window(RowNumber(), order_by=order))
+    # A condition on the window function is tested in an outer query (QUALIFY), and so is one ORed
+    # with it: the rows are numbered among all the view shows, then the matches kept.
+    any_hit = Q(view_index__lt=1)
+    for key in keys:
+        any_hit |= Q(**{f"hit_{key}": True})
+    rows = numbered.filter(any_hit)
+    after = None
+    if cursor:
+        index, row_id, number = _parse_view_cursor(cursor, keys)
+        rows = rows.filter(view_index__gte=index)
+        after = (row_id, number)
+    page = list(rows.order_by("view_index").values_list("pk", "view_index", *[f"hit_{k}" for k in keys])[: limit + 2])
+    matches = _page_matches(page, keys, after, limit)
+    return [(pk, index - 1, key) for pk, index, key in matches], _view_cursor
+
+
+def _parse_view_cursor(raw, keys):
+    """`row's number in the view:row id:column key`, the last match of the previous page."""
+    index, _, rest = raw.partition(":")
+    row_id, _, key = rest.partition(":")
+    if not (index.isdigit() and row_id.isdigit()) or len(index) > 18 or len(row_id) > 18 or key not in keys:
+        raise InvalidInput("cursor is not one this endpoint gave")
+    return int(index), int(row_id), keys.index(key)
+
+
+def find(
+    sheet: Sheet, query: FindQuery, *, cursor: str | None = None, limit: int = 100, scope: Scope = WHOLE_SHEET
+) -> dict[str, Any]:
+    """{"total", "matches": [{row, col, index}], "next": cursor or None}: `limit` matches after
+    `cursor` in the scope's order (sheet order by default), and how many the scope has."""
+    columns = searched_columns(sheet, query)
+    answer = {"total": count_matches(sheet, columns, query, scope), "matches": [], "next": None}
+    if not columns:
+        return answer
+    if scope.whole_sheet:
+        matches, cursor_of = _sheet_page(sheet, columns, query, cursor, limit)
+    else:
+        matches, cursor_of = _view_page(sheet, columns, query, scope, cursor, limit)
     if len(matches) > limit:
         matches = matches[:limit]
-        answer["next"] = f"{matches[-1][0]}:{matches[-1][2]}"
-    indexes = _row_indexes(sheet, sorted({position for _, position, _ in matches}))
-    answer["matches"] = [{"row": pk, "col": key, "index": indexes[position]} for pk, position, key in matches]
+        answer["next"] = cursor_of(matches[-1])
+    answer["matches"] = [{"row": pk, "col": key, "index": index} for pk, index, key in matches]
     return answer

@@ -225,6 +225,21 @@ def view_rows(sheet: Sheet, view: dict[str, Any] | None, filters: Iterable[tuple
     return rows
 
 
+def view_narrows(view: dict[str, Any] | None, filters: Iterable = (), sort: str | None = None) -> bool:
+    """Whether a view (with ad hoc filters and sort) shows other rows or another order than the sheet's."""
+    view = view or {}
+    return bool(filters or sort or view.get("sorts") or view.get("filters", {}).get("conditions"))
+
+
+def view_order(columns: dict[str, Column], view: dict[str, Any] | None, sort: str | None = None) -> list:
+    """The order of a view's rows: `sort` (a column key, "-" in front for descending) or else the
+    view's sorts, then sheet order."""
+    sorts = [(sort.lstrip("-"), sort.startswith("-"))] if sort else []
+    if not sorts and view:
+        sorts = [(s["column"], s["direction"] == "desc") for s in view.get("sorts", [])]
+    return [_order_by(columns, key, descending) for key, descending in sorts] + ["position", "pk"]
+
+
 def rows_window(
     sheet: Sheet,
     *,
@@ -243,10 +258,7 @@ def rows_window(
         raise InvalidInput(f"offset must be at least 0 and limit between 1 and {max_rows}")
     columns = {c.key: c for c in sheet_columns(sheet)}
     keys = list(columns)
-    sorts = [(sort.lstrip("-"), sort.startswith("-"))] if sort else []
-    if not sorts and view:
-        sorts = [(s["column"], s["direction"] == "desc") for s in view.get("sorts", [])]
-    if not filters and not sorts and not (view or {}).get("filters", {}).get("conditions"):
+    if not view_narrows(view, filters, sort):
         rows = Row.objects.filter(sheet_id=sheet.pk)
         checkpoints, total = row_index.get(_current_layout(sheet))
         if offset >= total:
@@ -257,7 +269,7 @@ def rows_window(
         page = page[start : start + limit]
         return {"rows": [_row_dict(r, keys, offset + i) for i, r in enumerate(page)], "total": total}
     rows = view_rows(sheet, view, filters)
-    order = [_order_by(columns, key, descending) for key, descending in sorts] + ["position"]
+    order = view_order(columns, view, sort)
     total = rows.count()
     page = rows.order_by(*order).values_list("pk", "data")[offset : offset + limit]
     return {"rows": [_row_dict(r, keys, offset + i) for i, r in enumerate(page)], "total": total}

@@ -10,7 +10,9 @@ import sys
 
 from core.jsonio import has_surrogate
 
-_NUMBER_RE = re.compile(r"^[+-]?(\d[\d,_]*)?(\.\d+)?([eE][+-]?\d+)?$")
+# Thousands separators only between groups of three digits: "1,5" (a decimal comma) is no number
+# rather than fifteen.
+_NUMBER_RE = re.compile(r"^[+-]?(\d{1,3}(,\d{3})+|\d[\d_]*)?(\.\d+)?([eE][+-]?\d+)?$")
 
 
 def check_text(text: str, what: str = "text") -> str:
@@ -49,7 +51,8 @@ def format_number(value: int | float) -> str:
 
 
 def parse_number(value: object) -> int | float:
-    """A finite number from a number or its text (thousands separators allowed); ValueError if none."""
+    """A finite number from a number or its text (thousands separators between groups of three
+    digits allowed); ValueError if none."""
     if isinstance(value, bool):
         raise ValueError("expected a number, got a boolean")
     if isinstance(value, (int, float)):

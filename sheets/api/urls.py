@@ -46,6 +46,7 @@ urlpatterns = [
     path("sheets/<int:pk>/rows/delete/", views.RowsDelete.as_view(), name="api-rows-delete"),
     path("sheets/<int:pk>/rows/move/", views.RowsMove.as_view(), name="api-rows-move"),
     path("sheets/<int:pk>/cells/", views.Cells.as_view(), name="api-cells"),
+    path("sheets/<int:pk>/cells/paste/", views.CellsPaste.as_view(), name="api-cells-paste"),
     path("sheets/<int:pk>/find/", find_views.SheetFind.as_view(), name="api-sheet-find"),
     path("sheets/<int:pk>/replace/", find_views.SheetReplace.as_view(), name="api-sheet-replace"),
     path("sheets/<int:pk>/operations/", views.Operations.as_view(), name="api-operations"),

@@ -256,6 +256,22 @@ class Cells(APIView):
         )
 
 
+class CellsPaste(APIView):
+    @extend_schema(
+        request=s.CellsUpdateSerializer,
+        responses=OpenApiTypes.OBJECT,
+        description="Paste a block: each value converted by its column's type and checked by its rules, as "
+        "typing it would be. The cells that convert are set as ONE operation (undone at once); the others "
+        "stay as they were and are listed: {operation, skipped: [{row, col, value, message}], skipped_count}. "
+        "When none converts: 400, with the same list.",
+    )
+    def post(self, request, pk):
+        sheet, _ = load_sheet(request, pk, Access.EDIT)
+        pasted = services.cells_paste(sheet=sheet, actor=request.user, **_valid(s.CellsUpdateSerializer, request))
+        operation = s.OperationSerializer(pasted.operation).data
+        return Response({"operation": operation, "skipped": [], "skipped_count": 0, **pasted.report()})
+
+
 class Operations(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("since", int, required=True), OpenApiParameter("limit", int)],

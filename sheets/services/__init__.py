@@ -11,6 +11,7 @@ from .cells import Edit, cells_update, cells_update_many
 from .columns import column_add, column_delete, column_move, column_rename, column_retype
 from .imports import ImportPlan, import_plan, rows_import
 from .operations import operation
+from .paste import NothingPasted, Pasted, cells_paste
 from .rows import rows_delete, rows_insert, rows_move
 from .sheets import sheet_create, sheet_delete, sheet_rename, sheet_share
 
@@ -18,6 +19,9 @@ __all__ = [
     "Edit",
     "cells_update",
     "cells_update_many",
+    "cells_paste",
+    "NothingPasted",
+    "Pasted",
     "column_add",
     "column_delete",
     "column_move",

@@ -12,7 +12,7 @@ from accounts.models import User
 from core.errors import InvalidInput, TooLarge
 
 from .. import column_types, rules
-from ..find import FindQuery, count_matches, matching_rows, searched_columns
+from ..find import WHOLE_SHEET, FindQuery, Scope, count_matches, matching_rows, searched_columns
 from ..models import Operation, Row, Sheet
 from .cells import save_row_data
 from .operations import operation
@@ -51,16 +51,25 @@ def replace_all(
     replacement: object,
     op_id: object = None,
     origin: str | None = None,
+    scope: Scope = WHOLE_SHEET,
 ) -> Replaced:
-    """Replace every match of `query` in the sheet's text-valued columns with `replacement`. A
-    value its column refuses (not a choice, for instance) is left as it was and reported."""
+    """Replace every match of `query` in the sheet's text-valued columns with `replacement`, in
+    the rows of `scope` only (a view's: the rows it shows). A value its column refuses (not a
+    choice, for instance) is left as it was and reported."""
     replacement = _check_replacement(replacement)
     outcome = Replaced(None, 0, [])
     columns = searched_columns(sheet, query, text_only=True)
-    if not columns or not count_matches(sheet, columns, query):
+    if not columns or not count_matches(sheet, columns, query, scope):
         return outcome
     outcome.operation = _replace(
-        sheet=sheet, actor=actor, op_id=op_id, origin=origin, query=query, replacement=replacement, outcome=outcome
+        sheet=sheet,
+        actor=actor,
+        op_id=op_id,
+        origin=origin,
+        query=query,
+        replacement=replacement,
+        outcome=outcome,
+        scope=scope,
     )
     outcome.replaced = len(outcome.operation.payload["cells"])
     return outcome
@@ -85,13 +94,13 @@ def _save(changed: list[Row], cells: list[dict]) -> None:
 
 
 @operation("cells.update")
-def _replace(*, sheet, actor, query, replacement, outcome):
+def _replace(*, sheet, actor, query, replacement, outcome, scope):
     def write(version):
         # Under the sheet lock: the columns and rows as they are now.
         columns = searched_columns(sheet, query, text_only=True)
         keys = [c.key for c in columns]
         rows = list(
-            matching_rows(sheet, columns, query)
+            matching_rows(sheet, columns, query, scope)
             .order_by("position", "pk")
             .values_list("pk", "data", *[f"hit_{k}" for k in keys])
         )

@@ -110,6 +110,7 @@ async def test_viewer_watches_but_every_write_is_refused(room, owner, viewer, co
     assert welcome["access"] == "view"
     for frame in [
         edit(rows[0], "c1", "x"),
+        {"type": "paste", "cells": [{"row": rows[0], "col": "c1", "value": "x"}]},
         {"type": "insert_rows", "count": 1},
         {"type": "delete_rows", "row_ids": rows[:1]},
         {"type": "add_column", "name": "New"},

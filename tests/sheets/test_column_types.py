@@ -41,8 +41,10 @@ def test_the_client_table_lists_every_type_in_order_with_its_editor():
         "time": False,
         "align": "right",
         "options": [],
+        "text": False,
     }
     assert table["choice"]["options"] == ["choices"] and table["boolean"]["editor"] == "checkbox"
+    assert [name for name, entry in table.items() if entry["text"]] == ["text", "choice"]
 
 
 def test_a_type_registered_twice_is_refused():

@@ -19,7 +19,9 @@ def test_parse_number_reads_numbers_and_their_text(raw, number):
     assert parse_number(raw) == number
 
 
-@pytest.mark.parametrize("raw", ["", "abc", "1.2.3", True, float("inf"), float("nan"), 10**400, None])
+@pytest.mark.parametrize(
+    "raw", ["", "abc", "1.2.3", "1,5", "12,34.5", "1,2345", True, float("inf"), float("nan"), 10**400, None]
+)
 def test_parse_number_refuses_what_is_not_a_finite_number(raw):
     with pytest.raises(ValueError):
         parse_number(raw)

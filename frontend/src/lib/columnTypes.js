@@ -3,7 +3,7 @@
 // registry order ({label, icon, numeric, time, align, editor, options}). No other front-end file
 // lists the types.
 
-/** @typedef {{label: string, icon: string, numeric: boolean, time: boolean, align: string, editor: string, options: string[]}} ColumnType */
+/** @typedef {{label: string, icon: string, numeric: boolean, time: boolean, align: string, editor: string, options: string[], text?: boolean}} ColumnType */
 
 /** @type {Record<string, ColumnType> | null} */
 let table = null;
@@ -56,3 +56,5 @@ export const alignOfColumn = (/** @type {{type: string, options?: any}} */ colum
   isComputed(column.type) ? (column.options?.inferred === "number" ? "right" : "left") : alignOf(column.type);
 /** Whether a column of this type keeps this option (e.g. "choices"). */
 export const takesOption = (/** @type {string} */ type, /** @type {string} */ option) => !!entry(type)?.options?.includes(option);
+/** Whether the values of this type are text (a pattern rule applies to them). */
+export const hasTextValues = (/** @type {string} */ type) => !!entry(type)?.text;

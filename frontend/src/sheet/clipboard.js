@@ -53,3 +53,25 @@ export function toTsv(rows) {
   };
   return rows.map((r) => r.map(quote).join("\t")).join("\n");
 }
+
+/**
+ * What a paste's summary says of the cells the server did not take: "3 cells not pasted: C4 'abc'
+ * is not a number; D5 '-5' must be at least 0; E6 'x' is not one of the choices", the first few
+ * named (`refOf` gives a cell's reference, e.g. "C4", or null when it is not known).
+ * @param {{row: number, col: string, value: string, message: string}[]} skipped
+ * @param {number} count how many in all (the server names at most a few hundred)
+ * @param {(row: number, col: string) => string | null} refOf
+ * @param {number} named how many to name
+ */
+export function pasteSummary(skipped, count = skipped.length, refOf = () => null, named = 3) {
+  if (!count) return "";
+  const quoted = (value) => `'${value.length > 40 ? `${value.slice(0, 40)}…` : value}'`;
+  const one = ({ row, col, value, message }) => {
+    const ref = refOf(row, col) ?? "a cell";
+    if (message.startsWith("'") || value === "") return `${ref} ${message}`; // the reason quotes the value
+    return `${ref} ${quoted(value)} ${message}`;
+  };
+  const parts = skipped.slice(0, named).map(one);
+  if (count > parts.length) parts.push(`and ${(count - parts.length).toLocaleString("en")} more`);
+  return `${count.toLocaleString("en")} ${count === 1 ? "cell" : "cells"} not pasted: ${parts.join("; ")}`;
+}

@@ -7,11 +7,21 @@
  * @param {{q: string, matchCase: boolean, wholeCell: boolean}} query
  * @param {string | null} cursor the `next` of the previous page
  * @param {number} limit
+ * @param {string} scope the view's rows (views.js viewScope): find counts and visits only those, in its order
  */
-export function findUrl(sheetId, { q, matchCase, wholeCell }, cursor = null, limit = 200) {
+export function findUrl(sheetId, { q, matchCase, wholeCell }, cursor = null, limit = 200, scope = "") {
   const params = new URLSearchParams({ q, match_case: String(matchCase), whole_cell: String(wholeCell), limit: String(limit) });
   if (cursor) params.set("cursor", cursor);
-  return `/api/v1/sheets/${sheetId}/find/?${params}`;
+  return `/api/v1/sheets/${sheetId}/find/?${params}${scope ? `&${scope}` : ""}`;
+}
+
+/**
+ * The url replace-all posts to: within a view (filters), only the rows it shows are changed.
+ * @param {number} sheetId
+ * @param {string} scope
+ */
+export function replaceUrl(sheetId, scope = "") {
+  return `/api/v1/sheets/${sheetId}/replace/${scope ? `?${scope}` : ""}`;
 }
 
 /**

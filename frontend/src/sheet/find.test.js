@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { advance, countLabel, findUrl, replacedLabel, searchAgain, step } from "./find.js";
+import { advance, countLabel, findUrl, replacedLabel, replaceUrl, searchAgain, step } from "./find.js";
+import { viewScope } from "./views.js";
 
 describe("findUrl", () => {
   it("sends the query, the options and the cursor", () => {
@@ -9,6 +10,22 @@ describe("findUrl", () => {
   });
   it("leaves the cursor out on the first page", () => {
     expect(findUrl(1, { q: "x", matchCase: false, wholeCell: true })).not.toContain("cursor");
+  });
+  it("finds in the rows the view shows, as the rows API reads them", () => {
+    const scope = viewScope({ id: 4, sort: "-c2", filters: [["c1", "contains", "a:b"]] });
+    const url = new URL(findUrl(7, { q: "x", matchCase: false, wholeCell: false }, null, 10, scope), "http://x");
+    expect(url.searchParams.get("view")).toBe("4");
+    expect(url.searchParams.get("sort")).toBe("-c2");
+    expect(url.searchParams.getAll("filter")).toEqual(["c1:contains:a:b"]);
+    expect(url.searchParams.get("q")).toBe("x");
+  });
+});
+
+describe("replaceUrl", () => {
+  it("replaces in the view's rows only when a view is given", () => {
+    expect(replaceUrl(3)).toBe("/api/v1/sheets/3/replace/");
+    expect(replaceUrl(3, viewScope({ filters: [["c2", "gte", 10]] }))).toBe("/api/v1/sheets/3/replace/?filter=c2%3Agte%3A10");
+    expect(viewScope({ id: null, sort: null, filters: [] })).toBe("");
   });
 });
 

@@ -2,6 +2,8 @@
 // blocks, operations applied in version order, and the user's own edits shown before their ack.
 // Plain objects, outside Svelte's reactivity: the grid reads them when it draws a frame.
 
+import { viewScope } from "./views.js";
+
 const BLOCK = 100;
 const MAX_BLOCKS = 400; // 40,000 rows kept
 const LOG_KEEP = 20_000;
@@ -36,7 +38,8 @@ export class SheetModel {
     this.pendingByOp = new Map(); // opId -> [cellKey]
     this.errors = new Map(); // cellKey -> {value, message}
     this.socket = null;
-    this.listeners = { change: [], flash: [], op: [], total: [] };
+    this.listeners = { change: [], flash: [], op: [], total: [], refused: [], pasted: [] };
+    this.waiting = new Map(); // opId -> {resolve, reject}: writes whose ack someone awaits
   }
 
   on(event, fn) {
@@ -128,11 +131,8 @@ export class SheetModel {
   }
 
   rowsUrl(offset, limit) {
-    const params = new URLSearchParams({ offset, limit });
-    if (this.view.id) params.set("view", this.view.id);
-    if (this.view.sort) params.set("sort", this.view.sort);
-    for (const [col, op, value] of this.view.filters) params.append("filter", `${col}:${op}:${value ?? ""}`);
-    return `${this.urls.rows}?${params}`;
+    const scope = viewScope(this.view);
+    return `${this.urls.rows}?${new URLSearchParams({ offset, limit })}${scope ? `&${scope}` : ""}`;
   }
 
   async fetchBlock(block) {
@@ -271,6 +271,41 @@ export class SheetModel {
     return this.socket.write(frame);
   }
 
+  /** Write and wait: the acknowledged operation, or an Error with the server's message. */
+  writeAndWait(frame) {
+    return new Promise((resolve, reject) => this.waiting.set(this.write(frame), { resolve, reject }));
+  }
+
+  /**
+   * Paste cells of text ([{row, col, value}]): the server converts each as if typed and writes
+   * those that convert as one operation (per batch of maxCells). Shown at once; the cells that do
+   * not convert show the text and why (as a refused edit does), and `pasted` is emitted with them.
+   */
+  paste(cells, maxCells = 5000) {
+    const ids = [];
+    for (let i = 0; i < cells.length; i += maxCells) {
+      const batch = cells.slice(i, i + maxCells);
+      const opId = crypto.randomUUID();
+      const keys = batch.map((c) => cellKey(c.row, c.col));
+      batch.forEach((c, j) => {
+        this.errors.delete(keys[j]);
+        this.pending.set(keys[j], { value: c.value === "" ? null : c.value, opId });
+      });
+      this.pendingByOp.set(opId, keys);
+      this.socket.write({ type: "paste", op_id: opId, cells: batch });
+      ids.push(opId);
+    }
+    this.emit("change", { cells: true });
+    return ids;
+  }
+
+  /** Cells of a paste of mine the server did not take: shown with their text and reason. */
+  skipped(opId, skipped = [], count = skipped.length) {
+    for (const c of skipped) this.errors.set(cellKey(c.row, c.col), { value: c.value, message: c.message });
+    if (skipped.length) this.emit("refused", skipped[0].row, skipped[0].col, skipped[0].message); // the first is pointed at
+    this.emit("pasted", opId, skipped, count);
+  }
+
   settle(opId) {
     for (const key of this.pendingByOp.get(opId) ?? []) {
       if (this.pending.get(key)?.opId === opId) this.pending.delete(key);
@@ -280,10 +315,19 @@ export class SheetModel {
 
   /** The server refused a write: the cell shows the refused value and why. */
   refused(frame, write) {
-    if (write?.type === "edit") {
+    this.waiting.get(write?.op_id)?.reject(new Error(frame.message));
+    this.waiting.delete(write?.op_id);
+    if (write?.type === "paste") {
+      this.settle(write.op_id);
+      if (frame.skipped) this.skipped(write.op_id, frame.skipped, frame.skipped_count);
+      this.emit("change", { cells: true });
+    } else if (write?.type === "edit") {
       for (const c of write.cells) {
         const key = cellKey(c.row, c.col);
-        if (frame.row === c.row && frame.col === c.col) this.errors.set(key, { value: c.value, message: frame.message });
+        if (frame.row === c.row && frame.col === c.col) {
+          this.errors.set(key, { value: c.value, message: frame.message });
+          this.emit("refused", c.row, c.col, frame.message);
+        }
       }
       this.settle(write.op_id);
       this.emit("change", { cells: true });
@@ -346,7 +390,12 @@ export class SheetModel {
     if (c.reload && op.kind !== "column.retype") this.invalidate();
     for (const [col, values] of Object.entries(c.computed || {}))
       for (const [row, value] of Object.entries(values)) this.changeCell(op.version, Number(row), col, value, false);
-    if (mine) this.settle(op.op_id);
+    if (mine) {
+      this.settle(op.op_id);
+      if (op.skipped) this.skipped(op.op_id, op.skipped, op.skipped_count);
+      this.waiting.get(op.op_id)?.resolve(op);
+      this.waiting.delete(op.op_id);
+    }
     this.version = op.version;
     if (op.kind !== "cells.update" && op.kind !== "column.retype") this.log.push({ version: op.version });
     this.trimLog();

@@ -25,7 +25,7 @@ function fakeApi({ total = 250, version = 5 } = {}) {
 }
 
 function fakeSocket() {
-  return { frames: [], write(frame) { this.frames.push(frame); return frame.op_id; } };
+  return { frames: [], write(frame) { frame.op_id ||= crypto.randomUUID(); this.frames.push(frame); return frame.op_id; } };
 }
 
 let server;
@@ -200,6 +200,44 @@ describe("one's own edits", () => {
     model.clearError(1, "b");
     expect(model.cell(row, "b")).toEqual({ value: 0 });
   });
+});
+
+describe("a paste", () => {
+  beforeEach(() => model.rowsFrom(0, 10));
+
+  test("is sent as text; the cells the ack names as skipped keep their text and reason", () => {
+    const said = [];
+    model.on("pasted", (...args) => said.push(["pasted", ...args]));
+    model.on("refused", (...args) => said.push(["refused", ...args]));
+    const [id] = model.paste([{ row: 1, col: "b", value: "1,234.5" }, { row: 2, col: "b", value: "abc" }, { row: 3, col: "b", value: "" }]);
+    expect(model.socket.frames).toEqual([
+      { type: "paste", op_id: id, cells: [{ row: 1, col: "b", value: "1,234.5" }, { row: 2, col: "b", value: "abc" }, { row: 3, col: "b", value: "" }] },
+    ]);
+    expect(model.cell(model.rowAt(0), "b")).toEqual({ value: "1,234.5", pending: true });
+    const skipped = [{ row: 2, col: "b", value: "abc", message: "'abc' is not a number" }];
+    const applied = [{ row: 1, col: "b", value: 1234.5 }, { row: 3, col: "b", value: null }];
+    model.apply(cells(6, applied, { op_id: id, actor: null, skipped, skipped_count: 1 }), true);
+    expect(model.cell(model.rowAt(0), "b")).toEqual({ value: 1234.5 });
+    expect(model.cell(model.rowAt(1), "b")).toEqual({ value: "abc", error: "'abc' is not a number" });
+    expect(said).toEqual([["refused", 2, "b", "'abc' is not a number"], ["pasted", id, skipped, 1]]);
+  });
+
+  test("of which nothing converts is refused with every cell named", () => {
+    const [id] = model.paste([{ row: 1, col: "b", value: "x" }]);
+    const skipped = [{ row: 1, col: "b", value: "x", message: "'x' is not a number" }];
+    model.refused({ type: "error", op_id: id, code: "invalid_value", message: "nothing pasted", skipped, skipped_count: 1 }, model.socket.frames[0]);
+    expect(model.cell(model.rowAt(0), "b")).toEqual({ value: "x", error: "'x' is not a number" });
+  });
+});
+
+test("writeAndWait resolves with the ack, rejects with the error", async () => {
+  const inserted = model.writeAndWait({ type: "insert_rows", count: 1 });
+  const opId = model.socket.frames[0].op_id;
+  model.apply({ version: 6, kind: "rows.insert", op_id: opId, actor: null, changes: { rows: [{ id: 99 }] } }, true);
+  expect((await inserted).changes.rows[0].id).toBe(99);
+  const refused = model.writeAndWait({ type: "insert_rows", count: 1 });
+  model.refused({ type: "error", message: "too many rows" }, model.socket.frames[1]);
+  await expect(refused).rejects.toThrow("too many rows");
 });
 
 test("reload starts over from the snapshot", async () => {

@@ -80,3 +80,15 @@ export function summary(config, nameOf) {
   if (joined.length) parts.push(joined.join(config.filters.op === "or" ? " or " : " and "));
   return parts.join(" · ");
 }
+
+/**
+ * The rows a view shows, as the rows, find and totals APIs take them: "view=3&sort=-c2&filter=c1:eq:x".
+ * @param {{id?: number | null, sort?: string | null, filters?: any[][]}} view
+ */
+export function viewScope({ id = null, sort = null, filters = [] }) {
+  const params = new URLSearchParams();
+  if (id) params.set("view", String(id));
+  if (sort) params.set("sort", sort);
+  for (const [col, op, value] of filters) params.append("filter", `${col}:${op}:${value ?? ""}`);
+  return params.toString();
+}

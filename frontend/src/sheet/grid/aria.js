@@ -17,13 +17,14 @@ export function cellRef(r, c) {
 /**
  * What the live region says when the active cell moves: "B3, Price, 12", "B3, Price, empty",
  * with the size of a range when more than one cell is selected.
- * @param {{r: number, c: number, column: string, text: string | null, rows?: number, cols?: number}} at
- *   text null: the row is still loading
+ * @param {{r: number, c: number, column: string, text: string | null, rows?: number, cols?: number, error?: string}} at
+ *   text null: the row is still loading; error: why the server refused the value shown
  */
-export function activeCellText({ r, c, column, text, rows = 1, cols = 1 }) {
+export function activeCellText({ r, c, column, text, rows = 1, cols = 1, error = "" }) {
   const value = text === null ? "loading" : text === "" ? "empty" : text;
   const range = rows * cols > 1 ? `, ${rows} by ${cols} cells selected` : "";
-  return `${cellRef(r, c)}, ${column}, ${value}${range}`;
+  const refused = error ? `, not saved: ${error}` : "";
+  return `${cellRef(r, c)}, ${column}, ${value}${refused}${range}`;
 }
 
 /** What the live region says when someone else changed the active cell: "Bob changed B3 to 12". */

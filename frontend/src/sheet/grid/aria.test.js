@@ -33,6 +33,12 @@ describe("live region", () => {
     expect(activeCellText({ r: 4, c: 0, column: "Item", text: "x", rows: 3, cols: 2 })).toBe("A5, Item, x, 3 by 2 cells selected");
   });
 
+  test("a value the server refused says why", () => {
+    expect(activeCellText({ r: 1, c: 1, column: "Amount", text: "-5", error: "Amount: must be at least 0" })).toBe(
+      "B2, Amount, -5, not saved: Amount: must be at least 0",
+    );
+  });
+
   test("someone else's edit", () => {
     expect(remoteEditText("Bob", 2, 1, "12")).toBe("Bob changed B3 to 12");
     expect(remoteEditText("", 0, 0, "")).toBe("Someone changed A1 to empty");

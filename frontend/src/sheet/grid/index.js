@@ -2,7 +2,7 @@
 // geometry (where things are), render (one frame), selection (the range), editing (the cell
 // editor), keys, pointer, clipboard, writes (clear, fill, toggle) and resize (column widths).
 // Frames are drawn at most once per animation frame; others' edits at most every REMOTE_MS.
-import { activeCellText, remoteEditText } from "./aria.js";
+import { activeCellText, cellRef, remoteEditText } from "./aria.js";
 import { ColumnWidths } from "./resize.js";
 import { Clipboard } from "./clipboard.js";
 import { Editing } from "./editing.js";
@@ -22,7 +22,7 @@ export class Grid {
    * @param {HTMLElement} root
    * @param {import("../model.js").SheetModel} model
    * @param {{sheetId: number, readOnly: () => boolean, maxBatchCells?: number, onSelection?: Function,
-   *   onColumnMenu?: Function, onUndo?: Function, onRedo?: Function, onMessage?: (text: string) => void,
+   *   onColumnMenu?: Function, onUndo?: Function, onRedo?: Function, onMessage?: (text: string, kind?: string) => void,
    *   onHelp?: () => void, nameOf?: (userId: number) => string,
    *   onColumns?: (boxes: {c: number, x: number, w: number, frozen: boolean, column: any}[], frame: {rowHeadW: number, viewW: number, frozenW: number}) => void}} options
    *   onColumns: after each frame, where the drawn columns are (the footer lines up under them)
@@ -40,6 +40,8 @@ export class Grid {
     this.found = null;
     /** @type {any[]} the rows the last frame drew (undefined: still loading) */
     this.visibleRows = [];
+    /** @type {{row: number, col: string} | null} the cell the server last refused a value of: its reason shows beside it */
+    this.refusedCell = null;
     this.build();
     this.selection = new Selection();
     this.widths = new ColumnWidths(options.sheetId, () => this.schedule());
@@ -63,6 +65,7 @@ export class Grid {
     });
     model.on("flash", (rowId, col) => this.renderer.flash(rowId, col));
     model.on("op", (op, mine) => !mine && this.remoteEdit(op));
+    model.on("refused", (rowId, col, message) => this.refused(rowId, col, message));
     this.schedule();
   }
 
@@ -83,6 +86,7 @@ export class Grid {
           <div class="gc-frozen-edge" aria-hidden="true" hidden></div>
           <div class="gc-fill-preview" aria-hidden="true" hidden></div>
           <div class="gc-fill-handle" aria-hidden="true" title="Drag to fill" hidden></div>
+          <div class="gc-note" aria-hidden="true" data-testid="cell-error" hidden></div>
           <div class="gc-colheads" role="row" aria-rowindex="1"></div>
           <div class="gc-rowheads" aria-hidden="true"></div>
           <div class="gc-corner" aria-hidden="true">#</div>
@@ -95,6 +99,7 @@ export class Grid {
     this.body = find(".gc-body");
     this.selectionBox = find(".gc-selection");
     this.presenceLayer = find(".gc-presence");
+    this.note = find(".gc-note");
     this.colHeads = find(".gc-colheads");
     this.rowHeads = find(".gc-rowheads");
     this.corner = find(".gc-corner");
@@ -230,8 +235,9 @@ export class Grid {
     if (!column) return "";
     const row = this.model.rowAt(r);
     const { r0, r1, c0, c1 } = this.selection.range();
-    const text = row ? displayValue(this.model.cell(row, column.key).value, column.type) : null;
-    return activeCellText({ r, c, column: column.name, text, rows: r1 - r0 + 1, cols: c1 - c0 + 1 });
+    const cell = row ? this.model.cell(row, column.key) : null;
+    const text = cell ? displayValue(cell.value, column.type) : null;
+    return activeCellText({ r, c, column: column.name, text, rows: r1 - r0 + 1, cols: c1 - c0 + 1, error: cell?.error });
   }
 
   /** Someone else's edit of the active cell is said in the live region. */
@@ -244,6 +250,16 @@ export class Grid {
     if (!cell) return;
     const who = op.actor == null ? "" : this.options.nameOf?.(op.actor);
     this.say(remoteEditText(who, r, c, displayValue(cell.value, column.type)));
+  }
+
+  /** The server refused a value of this cell: its reason shows beside the cell (the live region says it). */
+  refused(rowId, col, message) {
+    this.refusedCell = { row: rowId, col };
+    const i = this.visibleRows.findIndex((row) => row?.id === rowId);
+    const c = this.model.columns.findIndex((column) => column.key === col);
+    const where = i >= 0 && c >= 0 ? ` in ${cellRef(this.layout.first + i, c)}` : "";
+    this.say(`Not saved${where}: ${message}`);
+    this.schedule();
   }
 
   say(text) {

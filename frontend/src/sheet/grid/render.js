@@ -75,6 +75,7 @@ export class Renderer {
         setAttr(div, "aria-colindex", String(c + 1));
         setAttr(div, "aria-selected", String(index >= sel.r0 && index <= sel.r1 && c >= sel.c0 && c <= sel.c1));
         setAttr(div, "aria-readonly", readOnly || isComputed(column.type) ? "true" : null);
+        setAttr(div, "aria-invalid", row && model.cell(row, column.key).error ? "true" : null);
         const x = columnX(layout, rowHeadW, c);
         let text = "";
         let cls = c < frozen ? "gc-cell frozen" : "gc-cell";
@@ -169,6 +170,7 @@ export class Renderer {
 
     this.drawSelection();
     this.drawPresence();
+    this.drawNote();
     grid.editing.place();
     if (nextFlash < Infinity && !this.flashTimer) {
       this.flashTimer = setTimeout(() => {
@@ -194,6 +196,33 @@ export class Renderer {
     place(grid.fillHandle, handle && { x: handle.x + handle.w - 4, y: handle.y + handle.h - 4, w: 8, h: 8 });
     const target = this.fillTarget?.();
     if (this.fillTarget) place(grid.fillPreview, target && this.rect(target.r0, target.r1, target.c0, target.c1));
+  }
+
+  /** The reason the server refused a value, beside its cell: the active cell's, else the last refused. */
+  drawNote() {
+    const grid = this.grid;
+    const { model, layout } = grid;
+    const rows = grid.visibleRows;
+    const { r, c } = grid.selection.active;
+    const at = (i, col) => {
+      const row = rows[i - layout.first];
+      const error = row && col >= 0 && model.columns[col] ? model.cell(row, model.columns[col].key).error : null;
+      return error ? { r: i, c: col, error } : null;
+    };
+    const refused = grid.refusedCell;
+    let note = at(r, c);
+    if (!note && refused) {
+      note = at(layout.first + rows.findIndex((row) => row?.id === refused.row), model.columns.findIndex((col) => col.key === refused.col));
+    }
+    const box = note && this.rect(note.r, note.r, note.c, note.c);
+    if (!box) {
+      grid.note.hidden = true;
+      return;
+    }
+    setIf(grid.note, "textContent", note.error);
+    grid.note.hidden = false;
+    setStyle(grid.note, "transform", `translate(${box.x}px,${box.y + box.h}px)`);
+    setStyle(grid.note, "minWidth", `${box.w}px`);
   }
 
   drawPresence() {
