@@ -230,6 +230,12 @@ ENDPOINTS = {
         lambda w: {"cells": [{"row": w.rows[0], "col": "c1", "value": "changed"}]},
         SHEET_EDIT,
     ),
+    "cells paste": (
+        "post",
+        "/api/v1/sheets/{sheet}/cells/paste/",
+        lambda w: {"cells": [{"row": w.rows[0], "col": "c1", "value": "pasted"}]},
+        SHEET_EDIT,
+    ),
     # Find is a read; replace-all writes (one cells.update operation).
     "find": ("get", "/api/v1/sheets/{sheet}/find/?q=a", None, SHEET_READ),
     "replace": (
