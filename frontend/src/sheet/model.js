@@ -11,7 +11,7 @@ const cellKey = (row, col) => `${row}\u0000${col}`;
 
 export class SheetModel {
   /** urls: where the sheet and its rows are read ({sheet, rows}); a public link's page reads its own. */
-  constructor({ sheetId, columns, version, api, urls = null }) {
+  constructor({ sheetId, columns, version, api, urls = null, recompute = null }) {
     this.sheetId = sheetId;
     this.api = api;
     this.urls = urls ?? { sheet: `/api/v1/sheets/${sheetId}/`, rows: `/api/v1/sheets/${sheetId}/rows/` };
@@ -34,6 +34,9 @@ export class SheetModel {
     this.pendingByOp = new Map(); // opId -> [cellKey]
     this.errors = new Map(); // cellKey -> {value, message}
     this.socket = null;
+    // Formula columns recomputed in the background: {columns, done, total} rows, or null. Their
+    // cells keep their former values (a new column's are empty) until their batch arrives.
+    this.recompute = recompute;
     this.listeners = { change: [], flash: [], op: [], total: [] };
   }
 
@@ -210,6 +213,7 @@ export class SheetModel {
   async reload() {
     const sheet = await this.api("GET", this.urls.sheet);
     this.setColumns(sheet.columns);
+    this.recompute = sheet.recompute ?? null;
     this.version = sheet.version;
     this.logFloor = sheet.version;
     this.log = [];
@@ -323,7 +327,11 @@ export class SheetModel {
       case "column.delete":
         this.setColumns(this.allColumns.filter((col) => col.key !== c.key));
         break;
+      case "formulas.compute": // a batch of a background recompute: its values (below) and the progress
+        this.recompute = c.done >= c.total ? null : { columns: c.columns, done: c.done, total: c.total };
+        break;
     }
+    if (c.recompute) this.recompute = { ...c.recompute };
     // Formula cells the server recomputed for every row (a formula added or changed, an input deleted).
     if (c.reload && op.kind !== "column.retype") this.invalidate();
     for (const [col, values] of Object.entries(c.computed || {}))

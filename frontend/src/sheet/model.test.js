@@ -151,6 +151,20 @@ describe("operations", () => {
     expect(model.columns.map((c) => c.key)).toEqual(["a", "c"]);
     expect(model.version).toBe(10);
   });
+
+  test("a background recompute: its progress, and its batches' values", () => {
+    const formula = { key: "t", name: "Total", type: "formula", position: 5, options: { formula: "[Amount] * 2" } };
+    model.apply({ version: 6, kind: "column.add", changes: { column: formula, recompute: { columns: ["t"], done: 0, total: 3 } } }, false);
+    expect(model.recompute).toEqual({ columns: ["t"], done: 0, total: 3 });
+    expect(model.rowAt(0).values.t).toBeUndefined(); // not reached yet
+    model.apply({ version: 7, kind: "formulas.compute", changes: { columns: ["t"], computed: { t: { 1: 0, 2: 2 } }, done: 2, total: 3 } }, false);
+    expect(model.recompute).toEqual({ columns: ["t"], done: 2, total: 3 });
+    expect([model.rowAt(0).values.t, model.rowAt(1).values.t]).toEqual([0, 2]);
+    model.apply({ version: 8, kind: "formulas.compute", changes: { columns: ["t"], computed: { t: { 3: 4 } }, done: 3, total: 3 } }, false);
+    expect(model.recompute).toBeNull();
+    expect(model.rowAt(2).values.t).toBe(4);
+    expect(model.version).toBe(8);
+  });
 });
 
 describe("one's own edits", () => {
