@@ -7,13 +7,14 @@ TODAY()/NOW().
   RECOMPUTE_VALUES_IN_PAYLOAD values, "reload": true.
 - A larger one in the background: the operation commits at once with "recompute": {"columns",
   "done": 0, "total"}, and the cells keep what they held (a new column's are empty) until their
-  batch replaces them. A thread then computes BATCH rows per transaction: it takes the sheet lock
-  as an edit does (operations.next_version), reads the rows as they are now, writes the formula
-  cells that changed and appends a "formulas.compute" operation ({"columns", "computed", "done",
-  "total"}) whose broadcast brings the values and the progress to the open grids (and the values
-  to the lake). Edits are serialized with the batches by that lock and compute their own rows'
-  formulas, so an edit is never lost nor overwritten by a stale result. REST reads during a
-  recompute return what is stored: rows not reached yet have their former values.
+  batch replaces them. A thread then computes FORMULA_RECOMPUTE_BATCH rows (5,000) a
+  transaction: it takes the sheet lock as an edit does (operations.next_version), reads the rows
+  as they are now, writes the formula cells that changed and appends a "formulas.compute"
+  operation ({"columns", "computed", "done", "total"}) whose broadcast brings the values and the
+  progress to the open grids (and the values to the lake). Edits are serialized with the batches
+  by that lock and compute their own rows' formulas, so an edit is never lost nor overwritten by
+  a stale result. REST reads during a recompute return what is stored: rows not reached yet have
+  their former values.
 - What is left is kept in FormulaRecompute (the columns, the last row id done). A start while one
   runs supersedes it (their columns join, from the first row again). One that no thread of this
   process runs and whose heartbeat is older than FORMULA_RECOMPUTE_STALE_SECONDS (its process was
@@ -45,7 +46,6 @@ from .operations import next_version, operations_append
 log = logging.getLogger(__name__)
 
 RECOMPUTE_VALUES_IN_PAYLOAD = 10_000
-BATCH = 5_000
 KIND = "formulas.compute"
 # Recomputes running at once in this process; the others wait their turn (beating).
 RUNNING = threading.BoundedSemaphore(2)
@@ -54,6 +54,10 @@ _running: dict[int, str] = {}  # sheet id -> token of the recompute this process
 
 def _setting(name: str, default: float) -> float:
     return settings.GRIDCAST.get(name, default)
+
+
+def _batch() -> int:
+    return int(_setting("FORMULA_RECOMPUTE_BATCH", 5_000))
 
 
 def _formulas(sheet_id: int) -> SheetFormulas:
@@ -74,7 +78,7 @@ def recompute(sheet: Sheet, only: set[str]) -> dict:
     if total > _setting("FORMULA_INLINE_ROWS", 2_000):
         return {"recompute": _start(sheet.pk, only, total)}
     formulas, computed, count, last = _formulas(sheet.pk), {}, 0, 0
-    while formulas and (rows := _rows(sheet.pk, last, BATCH)):
+    while formulas and (rows := _rows(sheet.pk, last, _batch())):
         last = rows[-1][0]
         patches, values = compute_rows(formulas, rows, only)
         write_patches(patches)
@@ -158,14 +162,15 @@ def _step(sheet_id: int, token: str) -> bool:
             raise Superseded(sheet_id)  # rolls the version back
         formulas = _formulas(sheet_id)
         only = set(state.columns) & ({key for key, _, _ in formulas.steps} | formulas.cyclic)
-        rows = _rows(sheet_id, state.after, BATCH) if only else []
+        batch = _batch()
+        rows = _rows(sheet_id, state.after, batch) if only else []
         patches, computed = compute_rows(formulas, rows, only)
         write_patches(patches)
         columns = state.columns
         state.done += len(rows)
         if rows:
             state.after = rows[-1][0]
-        more = len(rows) == BATCH and Row.objects.filter(sheet_id=sheet_id, pk__gt=state.after).exists()
+        more = len(rows) == batch and Row.objects.filter(sheet_id=sheet_id, pk__gt=state.after).exists()
         state.total = max(state.total, state.done) if more else state.done
         if not more:
             state.columns, state.token = [], ""
@@ -199,8 +204,8 @@ def volatile_refresh(sheet_id: int) -> bool:
     """Recompute the sheet's TODAY()/NOW() columns in the background if they were last computed
     before today (UTC); whether it started."""
     today = timezone.now().date()
-    if FormulaRecompute.objects.filter(sheet_id=sheet_id, volatile_day=today).exists():
-        return False
+    if not _volatile_keys(sheet_id) or FormulaRecompute.objects.filter(sheet_id=sheet_id, volatile_day=today).exists():
+        return False  # (checked again under the lock)
     with transaction.atomic():
         if not Sheet.objects.select_for_update().filter(pk=sheet_id).exists():  # the sheet lock
             return False

@@ -73,15 +73,11 @@ async def test_formula_errors_and_refused_writes_over_the_socket(shop, owner, co
     assert "circular reference: Total -> Total" in error["message"]
 
 
-async def test_a_background_recompute_streams_its_values_and_progress(
-    workspace, owner, editor, connect, settings, monkeypatch
-):
+async def test_a_background_recompute_streams_its_values_and_progress(workspace, owner, editor, connect, settings):
     """A large sheet (more rows than FORMULA_INLINE_ROWS): the ack says a recompute started, and
     every open grid gets its batches as formulas.compute operations, values and progress."""
-    from sheets.services import recompute
 
-    settings.GRIDCAST = {**settings.GRIDCAST, "FORMULA_INLINE_ROWS": 10}
-    monkeypatch.setattr(recompute, "BATCH", 100)
+    settings.GRIDCAST = {**settings.GRIDCAST, "FORMULA_INLINE_ROWS": 10, "FORMULA_RECOMPUTE_BATCH": 100}
     sheet = await database_sync_to_async(make_sheet)(workspace, owner, columns=COLUMNS)
     inserted = await database_sync_to_async(services.rows_insert)(
         sheet=sheet, actor=owner, rows=[{"c1": i, "c2": 3} for i in range(250)]

@@ -11,7 +11,6 @@ from analytics.queries.sheet_aggregates import sheet_aggregate
 from analytics.queries.widget_query import clean_sheet_query
 from sheets import services
 from sheets.models import FormulaRecompute, Row
-from sheets.services import recompute
 from tests.factories import make_sheet
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("lake_files")]
@@ -49,9 +48,8 @@ def test_a_numeric_formula_is_a_number_in_the_lake_and_sums(workspace, owner, wr
     assert [r["unit"] for r in selectors.sheet_rows(sheet.pk)] == [True, False, True]
 
 
-def test_values_recomputed_in_the_background_reach_the_lake(workspace, owner, writer, settings, monkeypatch):
-    settings.GRIDCAST = {**settings.GRIDCAST, "FORMULA_INLINE_ROWS": 3}
-    monkeypatch.setattr(recompute, "BATCH", 4)
+def test_values_recomputed_in_the_background_reach_the_lake(workspace, owner, writer, settings):
+    settings.GRIDCAST = {**settings.GRIDCAST, "FORMULA_INLINE_ROWS": 3, "FORMULA_RECOMPUTE_BATCH": 4}
     sheet = make_sheet(workspace, owner, columns=COLUMNS)
     services.rows_insert(sheet=sheet, actor=owner, rows=[{"c1": i, "c2": 2} for i in range(10)])
     key = formula(sheet, owner, "Total", "[Price] * [Qty]")

@@ -24,8 +24,7 @@ ROWS = 23
 @pytest.fixture
 def big(workspace, owner, settings, monkeypatch):
     """A sheet of 23 rows, "large": recomputed in the background, 5 rows a batch."""
-    settings.GRIDCAST = {**settings.GRIDCAST, "FORMULA_INLINE_ROWS": 4}
-    monkeypatch.setattr(recompute, "BATCH", 5)
+    settings.GRIDCAST = {**settings.GRIDCAST, "FORMULA_INLINE_ROWS": 4, "FORMULA_RECOMPUTE_BATCH": 5}
     sheet = make_sheet(workspace, owner, columns=COLUMNS)
     services.rows_insert(sheet=sheet, actor=owner, rows=[{"c1": i, "c2": 2} for i in range(ROWS)])
     yield sheet
@@ -137,7 +136,6 @@ def test_an_interrupted_recompute_is_resumed_where_it_stopped(big, owner, monkey
     assert recompute._step(big.pk, state.token)  # a first batch, then the process "dies"
     assert values(big, key)[:6] == [0, 2, 4, 6, 8, None]
     monkeypatch.undo()
-    monkeypatch.setattr(recompute, "BATCH", 5)
 
     recompute.sheet_opened(big.pk)  # a fresh heartbeat: its process may still be running it
     assert not batches(big)[1:] and FormulaRecompute.objects.get(sheet=big).columns == [key]
