@@ -47,22 +47,36 @@ class SheetFormulas:
         else:
             self.cyclic = set()
         self.steps = [(key, formulas[key], columns[key][2].get("result_type")) for key in order]
+        self._chosen: dict[frozenset, list] = {}
 
     def __bool__(self) -> bool:
         return bool(self.steps or self.cyclic)
 
+    def affected(self, only: set[str]) -> set[str]:
+        """The formula columns `only` and those that read them, directly or not."""
+        affected = set(only)
+        for key, formula, _ in self.steps:  # in dependency order: what a step reads comes first
+            if formula.refs & affected:
+                affected.add(key)
+        return affected
+
+    def _steps(self, only):
+        if only is None:
+            return self.steps
+        chosen = frozenset(only)
+        if chosen not in self._chosen:  # once per set, not once per row
+            affected = self.affected(chosen)
+            self._chosen[chosen] = [step for step in self.steps if step[0] in affected]
+        return self._chosen[chosen]
+
     def compute(self, data: dict[str, Any], only: set[str] | None = None) -> dict[str, Any]:
         """Recompute the formula cells of one row's `data` in place; returns those that changed.
-        `only`: just these formula columns (and the ones computed after them)."""
+        `only`: just these formula columns and the ones that read them (see `affected`)."""
         changed = {}
         for key in self.cyclic:
             if data.get(key) != CYCLE.code:
                 data[key] = changed[key] = CYCLE.code
-        started = only is None
-        for key, formula, result_type in self.steps:
-            started = started or key in only
-            if not started:
-                continue
+        for key, formula, result_type in self._steps(only):
             value = _fit(result_type, formula.compute(data))
             old = data.get(key)
             if old != value or type(old) is not type(value):
