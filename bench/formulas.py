@@ -95,7 +95,7 @@ def in_process(args):
 _ROWS_SQL = """
 INSERT INTO sheets_row (sheet_id, position, data)
 SELECT %(sheet)s, i, jsonb_build_object(
-         'c1', round((1 + (i * 7919 %% 9900) / 100.0)::numeric, 2), 'c2', i %% 21,
+         'c1', round((1 + (i::bigint * 7919 %% 9900) / 100.0)::numeric, 2), 'c2', i %% 21,
          'c3', (ARRAY['apple', 'pear', NULL])[1 + i %% 3],
          'c4', to_char(date '2026-01-01' + (i %% 365), 'YYYY-MM-DD'))
   FROM generate_series(1, %(rows)s) AS i

@@ -69,7 +69,7 @@ def _rows(sheet_id: int, after: int, count: int) -> list[tuple[int, dict]]:
 
 
 def recompute(sheet: Sheet, only: set[str]) -> dict:
-    """Recompute the formula columns `only` (and those computed after them) of every row, under
+    """Recompute the formula columns `only` (and the formulas reading them) of every row, under
     the sheet lock of the operation that asked; returns the payload's part (see the module)."""
     if not only:
         return {}
