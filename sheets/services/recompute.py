@@ -11,10 +11,12 @@ TODAY()/NOW().
   transaction: it takes the sheet lock as an edit does (operations.next_version), reads the rows
   as they are now, writes the formula cells that changed and appends a "formulas.compute"
   operation ({"columns", "computed", "done", "total"}) whose broadcast brings the values and the
-  progress to the open grids (and the values to the lake). Edits are serialized with the batches
-  by that lock and compute their own rows' formulas, so an edit is never lost nor overwritten by
-  a stale result. REST reads during a recompute return what is stored: rows not reached yet have
-  their former values.
+  progress to the open grids (and the values to the lake). It also reads the next batch under
+  that lock and computes it while this one is written; the next transaction uses it only if
+  nothing was written to the sheet in between (its version follows), else reads it again. Edits
+  are serialized with the batches by that lock and compute their own rows' formulas, so an edit
+  is never lost nor overwritten by a stale result. REST reads during a recompute return what is
+  stored: rows not reached yet have their former values.
 - What is left is kept in FormulaRecompute (the columns, the last row id done). A start while one
   runs supersedes it (their columns join, from the first row again). One that no thread of this
   process runs and whose heartbeat is older than FORMULA_RECOMPUTE_STALE_SECONDS (its process was
@@ -30,6 +32,8 @@ import logging
 import threading
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -134,8 +138,11 @@ def recompute_run(sheet_id: int, token: str) -> None:
         close_old_connections()
         while not (slot := RUNNING.acquire(timeout=1.0)):
             _beat(sheet_id, token)
-        while _step(sheet_id, token):
-            pass
+        # The next batch's formulas are computed while this one is written: two cores at work.
+        with ThreadPoolExecutor(1, thread_name_prefix=f"gridcast-recompute-{sheet_id}-") as pool:
+            ahead = _step(sheet_id, token, None, pool)
+            while ahead:
+                ahead = _step(sheet_id, token, ahead, pool)
     except (Superseded, NotFound):  # NotFound: the sheet is gone
         pass
     except Exception:
@@ -153,8 +160,51 @@ def _beat(sheet_id: int, token: str) -> None:
         raise Superseded(sheet_id)
 
 
-def _step(sheet_id: int, token: str) -> bool:
-    """One batch, in one transaction under the sheet lock; whether rows are left."""
+def _written_since(sheet_id: int, since: int, version: int) -> set[int] | None:
+    """The rows whose cells were edited after version `since` (before this batch's `version`), or
+    None when anything else was written meanwhile (rows, columns: the batch read ahead is void)."""
+    written = set()
+    between = Operation.objects.filter(sheet_id=sheet_id, version__gt=since, version__lt=version)
+    for kind, payload in between.values_list("kind", "payload") if version - since > 1 else ():
+        if kind != "cells.update":
+            return None
+        written.update(cell["row"] for cell in payload.get("cells", []))
+    return written
+
+
+def _read_again(
+    formulas: SheetFormulas, only: set[str], ids: set[int], patches: list[dict], computed: dict
+) -> tuple[list[dict], dict]:
+    """The batch's results with the rows `ids` (edited since it was read) read and computed again."""
+    fresh = list(Row.objects.filter(pk__in=ids).values_list("pk", "data"))
+    patches_again, computed_again = compute_rows(formulas, fresh, only)
+    patches = [patch for patch in patches if patch["id"] not in ids] + patches_again
+    stale = {str(pk) for pk in ids}
+    for values in computed.values():
+        for row in stale & values.keys():
+            del values[row]
+    for key, values in computed_again.items():
+        computed.setdefault(key, {}).update(values)
+    return patches, computed
+
+
+@dataclass
+class Ahead:
+    """The next batch's rows, read under the lock of the batch before (at `version`), and their
+    formula cells being computed meanwhile (while that batch is written)."""
+
+    version: int
+    rows: list[tuple[int, dict]]
+    computing: Future | None
+
+
+def _step(
+    sheet_id: int, token: str, ahead: Ahead | None = None, pool: ThreadPoolExecutor | None = None
+) -> Ahead | None:
+    """One batch, in one transaction under the sheet lock; the next batch (None: it was the last).
+    The batch read ahead is used only if nothing was written to the sheet since it was read (its
+    version is the one before this batch's): else it is read again, under this lock."""
+    ready = ahead.computing.result() if ahead and ahead.computing else None
     with transaction.atomic():
         version = next_version(sheet_id)  # the sheet lock, taken as edits take it
         state = FormulaRecompute.objects.filter(sheet_id=sheet_id, token=token).first()
@@ -163,22 +213,29 @@ def _step(sheet_id: int, token: str) -> bool:
         formulas = _formulas(sheet_id)
         only = set(state.columns) & ({key for key, _, _ in formulas.steps} | formulas.cyclic)
         batch = _batch()
-        rows = _rows(sheet_id, state.after, batch) if only else []
-        patches, computed = compute_rows(formulas, rows, only)
+        written = _written_since(sheet_id, ahead.version, version) if ready is not None else None
+        if written is not None:
+            rows, (patches, computed) = ahead.rows, ready
+            if again := written & {pk for pk, _ in rows}:
+                patches, computed = _read_again(formulas, only, again, patches, computed)
+        else:
+            rows = _rows(sheet_id, state.after, batch) if only else []
+            patches, computed = compute_rows(formulas, rows, only)
+        following = _rows(sheet_id, rows[-1][0], batch) if len(rows) == batch else []
+        computing = pool.submit(compute_rows, formulas, following, only) if pool and following else None
         write_patches(patches)
         columns = state.columns
         state.done += len(rows)
         if rows:
             state.after = rows[-1][0]
-        more = len(rows) == batch and Row.objects.filter(sheet_id=sheet_id, pk__gt=state.after).exists()
-        state.total = max(state.total, state.done) if more else state.done
-        if not more:
+        state.total = max(state.total, state.done) if following else state.done
+        if not following:
             state.columns, state.token = [], ""
         state.heartbeat_at = timezone.now()
         state.save()
         payload = {"columns": columns, "computed": computed, "done": state.done, "total": state.total}
         operations_append([(Operation(sheet_id=sheet_id, version=version, kind=KIND, payload=payload), None)])
-    return more
+    return Ahead(version, following, computing) if following else None
 
 
 # --- resuming, and the day's refresh ---------------------------------------------------------------

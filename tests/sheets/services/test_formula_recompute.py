@@ -72,12 +72,15 @@ def test_the_column_commits_at_once_and_the_batches_follow_with_progress(big, ow
     assert [o.version for o in ops] == list(range(op.version + 1, op.version + 6))
 
 
-def test_an_edit_during_the_recompute_wins_and_its_formula_follows_it(big, owner, monkeypatch):
+@pytest.mark.parametrize("insert", [False, True], ids=["edits only", "and an insert"])
+def test_an_edit_during_the_recompute_wins_and_its_formula_follows_it(big, owner, monkeypatch, insert):
+    """Edits only: the rows of the batch read ahead that were edited are read again; with an insert
+    (anything but cell edits), the whole batch read ahead is read again."""
     first_batch, edited = threading.Event(), threading.Event()
     step = recompute._step
 
-    def gated(sheet_id, token):
-        more = step(sheet_id, token)
+    def gated(sheet_id, token, ahead=None, pool=None):
+        more = step(sheet_id, token, ahead, pool)
         first_batch.set()
         assert edited.wait(10)
         return more
@@ -86,20 +89,24 @@ def test_an_edit_during_the_recompute_wins_and_its_formula_follows_it(big, owner
     rows = list(Row.objects.filter(sheet=big).order_by("pk").values_list("pk", flat=True))
     key, _ = add_total(big, owner)
     assert first_batch.wait(10)
-    # One row already computed, one not reached yet: both edited while the recompute runs.
-    edit = services.cells_update(
-        sheet=big,
-        actor=owner,
-        cells=[{"row": rows[1], "col": "c2", "value": 10}, {"row": rows[20], "col": "c1", "value": 100}],
-    )
+    # While the recompute runs: a row already computed, one of the batch read (and computed) ahead,
+    # one not reached yet.
+    cells = [
+        {"row": rows[1], "col": "c2", "value": 10},
+        {"row": rows[7], "col": "c1", "value": 50},
+        {"row": rows[20], "col": "c1", "value": 100},
+    ]
+    edit = services.cells_update(sheet=big, actor=owner, cells=cells)
     assert {(c["row"], c["col"]): c["value"] for c in edit.payload["cells"]}[(rows[20], key)] == 200
+    if insert:
+        services.rows_insert(sheet=big, actor=owner, rows=[{"c1": 1000, "c2": 1}])
     edited.set()
     _finished(big)
-    expected = [i * 2 for i in range(ROWS)]
-    expected[1], expected[20] = 10, 200
+    expected = [i * 2 for i in range(ROWS)] + ([1000] if insert else [])
+    expected[1], expected[7], expected[20] = 10, 100, 200
     assert values(big, key) == expected
     assert values(big, "c1")[20] == 100 and values(big, "c2")[1] == 10
-    assert batches(big)[-1].payload["done"] == ROWS
+    assert batches(big)[-1].payload["done"] == ROWS + insert
 
 
 def test_a_newer_formula_supersedes_the_running_recompute(big, owner, monkeypatch):
@@ -107,9 +114,9 @@ def test_a_newer_formula_supersedes_the_running_recompute(big, owner, monkeypatc
     step = recompute._step
     calls = []
 
-    def gated(sheet_id, token):
+    def gated(sheet_id, token, ahead=None, pool=None):
         calls.append(token)
-        more = step(sheet_id, token)
+        more = step(sheet_id, token, ahead, pool)
         if len(calls) == 1:
             first_batch.set()
             assert changed.wait(10)
