@@ -3,8 +3,9 @@
 from django.db import transaction
 
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, check_quota
+from core.transactions import atomic_retried
 
-from . import audit
+from . import audit, signals
 from .models import ApiToken, Membership, Role, User, Workspace
 from .two_factor import has_two_factor, missing_message, workspaces_requiring
 
@@ -23,9 +24,16 @@ def workspace_rename(*, workspace: Workspace, name: str | None) -> Workspace:
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise InvalidInput("workspace name must be 1 to 200 characters")
-    workspace.name = name
-    workspace.save(update_fields=["name"])
+    _update(workspace, name=name)
     return workspace
+
+
+def _update(workspace: Workspace, **fields: object) -> None:
+    """Set fields of a workspace, which may have been deleted since it was read (404, not a 500)."""
+    if not Workspace.objects.filter(pk=workspace.pk).update(**fields):
+        raise NotFound("Workspace not found")
+    for name, value in fields.items():
+        setattr(workspace, name, value)
 
 
 @transaction.atomic
@@ -39,17 +47,20 @@ def workspace_two_factor_set(*, workspace: Workspace, required: bool, by_user: U
         )
     if required != workspace.require_two_factor:
         audit.record("workspace.two_factor_changed", workspace=workspace, target=workspace, required=required)
-    workspace.require_two_factor = required
-    workspace.save(update_fields=["require_two_factor"])
+    _update(workspace, require_two_factor=required)
     return workspace
 
 
-@transaction.atomic
+@atomic_retried
 def workspace_delete(*, workspace: Workspace) -> None:
-    # Two deletions of one workspace at once: the second waits here, then finds nothing. Without
-    # the lock the two cascades interleaved and deadlocked (access stamps against audit events).
-    if Workspace.objects.select_for_update().filter(pk=workspace.pk).first() is None:
+    # Two deletions of one workspace at once: the second waits here, then finds nothing. FOR NO KEY
+    # UPDATE, not FOR UPDATE: an edit under way in one of its sheets refers to the workspace at
+    # commit (FOR KEY SHARE), and must commit before the sheets are locked next
+    # (signals.workspace_deleting: what other apps own is locked as their writers lock it). A
+    # write racing the cascade anyway makes it try again (core.transactions).
+    if Workspace.objects.select_for_update(no_key=True).filter(pk=workspace.pk).first() is None:
         raise NotFound("Workspace not found")
+    signals.workspace_deleting.send(Workspace, workspace=workspace)
     audit.record("workspace.deleted", workspace=workspace, target=workspace)
     workspace.delete()
 

@@ -5,3 +5,7 @@ from django.dispatch import Signal
 # user, addresses: an account has verified these addresses (lower case), inside the transaction
 # that claims what waits for them; a receiver returns how many invitations it claimed.
 addresses_verified = Signal()
+
+# workspace: about to be deleted, inside the deletion's transaction, its row locked; a receiver
+# locks what it owns there (as its own writers lock it) so that writes under way end first.
+workspace_deleting = Signal()

@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from .models import AlertRule, Notification
 
@@ -9,7 +11,8 @@ class AlertRuleAdmin(admin.ModelAdmin):
     list_filter = ["source", "state", "enabled", "agg", "workspace", ("sheet", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name", "metric", "sheet__name", "workspace__name"]
     list_select_related = ["workspace", "sheet"]
-    readonly_fields = ["state", "last_value", "last_evaluated_at", "last_fired_at", "created_at", "updated_at"]
+    state_fields = ["state", "last_value", "last_evaluated_at", "last_fired_at", "created_at", "updated_at"]
+    readonly_fields = [*state_fields, "recent_changes"]
     raw_id_fields = ["created_by", "sheet"]
     fieldsets = [
         (None, {"fields": ["workspace", "name", "enabled", "created_by"]}),
@@ -22,8 +25,21 @@ class AlertRuleAdmin(admin.ModelAdmin):
             },
         ),
         ("Condition", {"fields": ["agg", "comparison", "threshold"]}),
-        ("State", {"fields": readonly_fields}),
+        ("State", {"fields": state_fields}),
+        ("History", {"fields": ["recent_changes"]}),
     ]
+
+    @admin.display(description="Last 20 state changes (newest first)")
+    def recent_changes(self, rule: AlertRule) -> str:
+        changes = rule.state_changes.order_by("-id")[:20] if rule.pk else []
+        return (
+            format_html_join(
+                mark_safe("<br>"),
+                "{} · {} · value {} · {}",
+                ((f"{c.at:%Y-%m-%d %H:%M:%S}", c.get_event_display(), c.value, c.condition) for c in changes),
+            )
+            or "none yet"
+        )
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("sheet__columns")

@@ -171,6 +171,31 @@ class AlertRule(models.Model):
         }[self.comparison]
 
 
+class AlertStateChange(models.Model):
+    """One change of a rule's state: it fired, it recovered, or a change of its condition reset it
+    (firing to ok without a recovery). Kept with the value and the condition of that moment."""
+
+    class Event(models.TextChoices):
+        FIRED = "fired"
+        RECOVERED = "recovered"
+        RESET = "reset", "reset (condition changed)"
+
+    rule = models.ForeignKey(AlertRule, on_delete=models.CASCADE, related_name="state_changes")
+    event = models.CharField(max_length=9, choices=Event.choices)
+    state = models.CharField(max_length=6, choices=AlertRule.State.choices, help_text="the state it moved to")
+    value = models.FloatField(null=True, blank=True, help_text="the value compared then")
+    condition = models.CharField(max_length=500, help_text="the rule's condition then, e.g. avg(error_rate) > 0.05")
+    at = models.DateTimeField()
+
+    class Meta:
+        app_label = "analytics"
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["rule", "-id"], name="alert_state_history")]
+
+    def __str__(self):
+        return f"{self.rule_id} {self.event} at {self.at:%Y-%m-%d %H:%M:%S}"
+
+
 class Notification(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
     workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="notifications")

@@ -18,6 +18,11 @@ urlpatterns = [
     path("workspaces/<int:pk>/alerts/", alerts_api.AlertRuleList.as_view(), name="api-alerts"),
     path("workspaces/<int:pk>/alerts/<int:rule_id>/", alerts_api.AlertRuleDetail.as_view(), name="api-alert"),
     path(
+        "workspaces/<int:pk>/alerts/<int:rule_id>/history/",
+        alerts_api.AlertRuleHistory.as_view(),
+        name="api-alert-history",
+    ),
+    path(
         "workspaces/<int:pk>/superset/guest-token/",
         superset_api.SupersetGuestToken.as_view(),
         name="api-superset-guest-token",

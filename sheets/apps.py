@@ -8,8 +8,10 @@ class SheetsConfig(AppConfig):
         from accounts import signals
 
         from . import public_links, saved_views
+        from .services.sheets import lock_workspace_sheets
         from .sharing import claim_sheet_invitations
 
         signals.addresses_verified.connect(claim_sheet_invitations, dispatch_uid="sheets.claim_invitations")
+        signals.workspace_deleting.connect(lock_workspace_sheets, dispatch_uid="sheets.lock_workspace_sheets")
         public_links.connect_receivers()  # a publisher who stops managing the workspace: links revoked
         saved_views.connect_receivers()  # an account deleted: its personal views too

@@ -41,7 +41,10 @@ def sheet_page(request: HttpRequest, pk: int) -> HttpResponse:
         "access": access.name.lower(),
         "you": {"id": request.user.pk, "name": request.user.label},
         "people": sheet_people(sheet),
-        "limits": {"maxBatchCells": settings.GRIDCAST["MAX_BATCH_CELLS"]},
+        "limits": {
+            "maxBatchCells": settings.GRIDCAST["MAX_BATCH_CELLS"],
+            "maxImportBytes": settings.GRIDCAST["MAX_IMPORT_BYTES"],
+        },
         # The first window comes with the page: the grid draws rows without waiting for a request.
         "firstRows": {"version": sheet.version, **rows_window(sheet, offset=0, limit=FIRST_ROWS)},
     }
@@ -85,7 +88,7 @@ def public_page(request: HttpRequest, key: str) -> HttpResponse:
             "rows": reverse("api-public-rows", args=[key]),
         },
     }
-    return _public_headers(render(request, "public_sheet.html", {"sheet": sheet, "config": config}))
+    return _public_headers(render(request, "sheet.html", {"sheet": sheet, "config": config, "frame": "public.html"}))
 
 
 def _public_headers(response: HttpResponse) -> HttpResponse:

@@ -10,9 +10,10 @@ from rest_framework.views import APIView
 from accounts import permissions
 from accounts.permissions import Access
 from analytics.metrics import ingest
-from analytics.models import AlertRule, Notification
+from analytics.models import AlertRule, AlertStateChange, Notification
 from analytics.queries.metric_aggregates import MAX_TAG_FILTERS
-from core.errors import InvalidInput, NotFound
+from core.errors import NotFound
+from core.params import int_param
 from sheets.models import Sheet
 
 from . import services
@@ -165,6 +166,40 @@ class AlertRuleDetail(APIView):
         return Response(status=204)
 
 
+class AlertStateChangeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AlertStateChange
+        fields = ["id", "event", "state", "value", "condition", "at"]
+
+
+HISTORY_PAGE = 200
+
+
+class AlertRuleHistory(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("before", int, description="the `next` of the previous page"),
+            OpenApiParameter("limit", int, description=f"changes per page, default 50, at most {HISTORY_PAGE}"),
+        ],
+        responses=OpenApiTypes.OBJECT,
+        description="The rule's state changes, newest first: {results: [{id, event (fired, recovered, reset), "
+        "state, value, condition, at}], next}; `next` (or null) is the `before` of the next page.",
+    )
+    def get(self, request, pk, rule_id):
+        rule = _rule(request, pk, rule_id, Access.VIEW)
+        before = int_param(request.query_params, "before", None, low=1)
+        limit = int_param(request.query_params, "limit", 50, low=1, high=HISTORY_PAGE)
+        found = rule.state_changes.order_by("-id")
+        if before is not None:
+            found = found.filter(id__lt=before)
+        page = list(found[: limit + 1])
+        more = len(page) > limit
+        page = page[:limit]
+        return Response(
+            {"results": AlertStateChangeSerializer(page, many=True).data, "next": page[-1].pk if more else None}
+        )
+
+
 # --- notifications ---------------------------------------------------------------------------------
 
 
@@ -199,12 +234,7 @@ class NotificationList(APIView):
         unread_count = found.filter(read_at__isnull=True).count()
         if request.query_params.get("unread") in ("1", "true", "yes"):
             found = found.filter(read_at__isnull=True)
-        try:
-            limit = int(request.query_params.get("limit", 50))
-        except ValueError:
-            raise InvalidInput("limit must be a whole number") from None
-        if not 1 <= limit <= 500:
-            raise InvalidInput("limit must be between 1 and 500")
+        limit = int_param(request.query_params, "limit", 50, low=1, high=500)
         # Unread first, newest first within each.
         found = found.annotate(unread_first=ExpressionWrapper(Q(read_at__isnull=True), output_field=BooleanField()))
         found = found.order_by("-unread_first", "-created_at", "-id")[:limit]

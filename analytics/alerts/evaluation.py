@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Membership
-from analytics.models import AlertRule, Notification
+from analytics.models import AlertRule, AlertStateChange, Notification
 
 from . import notify
 from .sources import CONDITION_FIELDS, SOURCES, AlertSource, ValueUnavailable
@@ -85,6 +85,7 @@ def _transition(rule, value, moment):
     created = []
     if holds and rule.state == AlertRule.State.OK:
         rule.state = AlertRule.State.FIRING
+        state_changed(rule, AlertStateChange.Event.FIRED, value, moment)
         rule.last_fired_at = moment
         message = _message(rule, value)
         members = Membership.objects.filter(workspace_id=rule.workspace_id).values_list("user_id", flat=True)
@@ -94,12 +95,20 @@ def _transition(rule, value, moment):
         )
     elif not holds and rule.state == AlertRule.State.FIRING:
         rule.state = AlertRule.State.OK
+        state_changed(rule, AlertStateChange.Event.RECOVERED, value, moment)
     else:
         return None
     rule.save(update_fields=["state", "last_value", "last_evaluated_at", "last_fired_at", "updated_at"])
     if created:
         transaction.on_commit(lambda: _push(rule, created))
     return created
+
+
+def state_changed(rule: AlertRule, event: str, value: float | None, moment: dt.datetime) -> AlertStateChange:
+    """The rule's history gets its change to `rule.state` (in the caller's transaction)."""
+    return AlertStateChange.objects.create(
+        rule=rule, event=event, state=rule.state, value=value, condition=rule.condition[:500], at=moment
+    )
 
 
 def _push(rule, created):

@@ -7,8 +7,10 @@ from django.utils import timezone
 
 from accounts import audit
 from accounts.models import User, Workspace
-from analytics.models import AlertRule, Notification
-from core.errors import InvalidInput, check_quota
+from analytics.models import AlertRule, AlertStateChange, Notification
+from core.errors import InvalidInput, NotFound, check_quota
+
+from .evaluation import state_changed
 
 
 class AlertRuleInvalid(InvalidInput):
@@ -47,7 +49,8 @@ CONDITION_FIELDS = {
 
 @transaction.atomic
 def rule_create(*, workspace_id: int, actor: User, **fields: object) -> AlertRule:
-    Workspace.objects.select_for_update(no_key=True).filter(pk=workspace_id).first()
+    if Workspace.objects.select_for_update(no_key=True).filter(pk=workspace_id).first() is None:
+        raise NotFound("Workspace not found")  # deleted while this waited for its lock
     check_quota(
         "MAX_ALERT_RULES_PER_WORKSPACE",
         AlertRule.objects.filter(workspace_id=workspace_id).count(),
@@ -63,9 +66,13 @@ def rule_create(*, workspace_id: int, actor: User, **fields: object) -> AlertRul
 def rule_update(*, rule: AlertRule, **fields: object) -> AlertRule:
     for name, value in fields.items():
         setattr(rule, name, value)
-    if CONDITION_FIELDS & set(fields):
+    reset = bool(CONDITION_FIELDS & set(fields))
+    reset_firing = reset and rule.state == AlertRule.State.FIRING
+    if reset:
         rule.state = AlertRule.State.OK  # a changed condition starts over
     _validated(rule).save()
+    if reset_firing:
+        state_changed(rule, AlertStateChange.Event.RESET, rule.last_value, timezone.now())
     audit.record("alert_rule.changed", workspace=rule.workspace_id, target=rule, fields=sorted(fields))
     return rule
 

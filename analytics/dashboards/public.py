@@ -87,7 +87,7 @@ def public_dashboard_page(request: HttpRequest, link: PublicLink) -> HttpRespons
         "urls": {"socket": f"/ws/public/dashboards/{link.key}/"},
         "superset": None,
     }
-    return render(request, "public_dashboard.html", {"config": config})
+    return render(request, "dashboard.html", {"config": config, "frame": "public.html"})
 
 
 class PublishedWidgets(LiveWidgets):

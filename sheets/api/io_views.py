@@ -147,7 +147,9 @@ class SheetImport(APIView):
         added) or upsert (rows whose `key` column matches updated, the others added), file columns
         mapped by `mapping` or by name. One operation, undoable, broadcast live. Any bad row: 400
         listing the rows and reasons (`rows`), nothing applied. With ?preview=1: the counts of new,
-        updated and unchanged rows, the bad rows and the first rows, nothing changed."""
+        updated and unchanged rows, the bad rows and the first rows, nothing changed. Both answer
+        the file's `columns`, a workbook's `worksheets` (names) and the `sheet` read; so does a
+        400 for a mapping or key that does not fit the file."""
         sheet, _ = load_sheet(request, pk, Access.EDIT)
         preview = request.query_params.get("preview") in ("1", "true")
         answer = io.import_into_sheet(

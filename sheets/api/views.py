@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from accounts.models import Workspace
 from accounts.permissions import Access, require_workspace
 from core.errors import InvalidInput, NotFound, PermissionDenied
-from core.jsonio import INT64
+from core.params import int_param
 from sheets import permissions, saved_views, selectors, services, sharing
 from sheets.models import Sheet
 
@@ -39,18 +39,7 @@ def _applied(operation, status_code=200):
 
 
 def _int_param(request, name, default, low=0):
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidInput(f"{name} must be a whole number") from None
-    if value < low:
-        raise InvalidInput(f"{name} must be at least {low}")
-    if value >= INT64:
-        raise InvalidInput(f"{name} is too large")
-    return value
+    return int_param(request.query_params, name, default, low)
 
 
 class SheetList(APIView):

@@ -16,18 +16,19 @@ from ..models import Operation, Sheet
 from ..services.columns import active_columns
 from ..services.imports import APPEND, UPSERT
 from .csv_import import _binary, _data_rows, analyze_csv
-from .workbook_import import analyze_workbook, is_workbook
+from .workbook_import import analyze_workbook, is_workbook, worksheet_names
 
 SAMPLE_ROWS = 5
 
 
 def _table(upload, worksheet, date_order):
-    """The file's column names and rows ({column name: text}, empty cells left out); notes."""
+    """The file's column names and rows ({column name: text}, empty cells left out); notes; the
+    workbook's worksheet names and the one read (none for a CSV file)."""
     if is_workbook(upload, upload.name):
         plan = analyze_workbook(upload, [worksheet] if worksheet else None)[0]
         names = [c["name"] for c in plan.columns]
         rows = [{n: t for n, t in zip(names, texts) if t.strip() != ""} for texts in plan.rows]
-        return names, rows, []
+        return names, rows, [], {"worksheets": worksheet_names(upload), "sheet": plan.worksheet}
     if worksheet:
         raise InvalidInput("sheet (a worksheet's name) can only be given for a workbook")
     file = _binary(upload)
@@ -37,7 +38,7 @@ def _table(upload, worksheet, date_order):
     names = [c["name"] for c in plan.columns]
     keys = {f"c{i}": name for i, name in enumerate(names, start=1)}
     rows = [{keys[k]: v for k, v in row.items()} for row in _data_rows(file, plan)]
-    return names, rows, plan.notes
+    return names, rows, plan.notes, {"worksheets": [], "sheet": None}
 
 
 def _mapping(raw: Any, names: list[str], sheet: Sheet) -> dict[str, str]:
@@ -85,9 +86,11 @@ def import_into_sheet(
     preview: bool = False,
 ) -> dict[str, Any]:
     """Import the upload into the sheet (one rows.import operation) or, with `preview`, say what
-    it would do. Answers the file's columns, the mapping used, counts of new, updated and
-    unchanged rows, the bad rows with reasons, and (applied) the operation's version. Any bad
-    row: InvalidInput listing them, nothing applied."""
+    it would do. Answers the file's columns (and a workbook's worksheet names, and the one read),
+    the mapping used, counts of new, updated and unchanged rows, the bad rows with reasons, and
+    (applied) the operation's version. Any bad row: InvalidInput listing them, nothing applied.
+    A mapping or key that does not fit: InvalidInput carrying the file's columns and worksheets,
+    so that a client can offer the mapping to fix it."""
     if upload is None:
         raise InvalidInput("file is required (a CSV file or a workbook in the multipart field 'file')")
     if upload.size > settings.GRIDCAST["MAX_IMPORT_BYTES"]:
@@ -96,12 +99,16 @@ def import_into_sheet(
         raise InvalidInput("mode must be append or upsert")
     if mode == UPSERT and not key:
         raise InvalidInput("key is required for upsert: the key of the sheet column rows are matched on")
-    names, table, notes = _table(upload, worksheet, date_order)
-    used = _mapping(mapping, names, sheet)
-    if mode == UPSERT and key not in used.values():
-        raise InvalidInput("key must be the key of a sheet column that a file column is mapped to")
+    names, table, notes, source = _table(upload, worksheet, date_order)
+    described = {"columns": names, **source}
+    try:
+        used = _mapping(mapping, names, sheet)
+        if mode == UPSERT and key not in used.values():
+            raise InvalidInput("key must be the key of a sheet column that a file column is mapped to")
+    except InvalidInput as error:
+        raise InvalidInput(error.message, **error.detail, **described) from None
     rows = [{used[n]: v for n, v in row.items() if n in used} for row in table]
-    answer = {"columns": names, "mapping": used, "rows": len(rows), "notes": notes}
+    answer = {**described, "mapping": used, "rows": len(rows), "notes": notes}
     if preview:
         plan = services.import_plan(sheet=sheet, rows=rows, mode=mode, key=key)
         sample = [[row.get(n, "") for n in names] for row in table[:SAMPLE_ROWS]]

@@ -52,18 +52,24 @@ def is_workbook(file: BinaryFile, file_name: str | None) -> bool:
     return "xl/workbook.xml" in names or "xl/workbook.bin" in names or "content.xml" in names
 
 
+_PROTECTED = "the workbook is protected by a password: remove the password and upload it again"
+# A password-protected XLSX, XLSM or XLSB is an OLE compound file holding these streams (named in
+# UTF-16 in its directory); calamine cannot tell it from a damaged file ("Cannot detect file format").
+_ENCRYPTED_STREAMS = ("EncryptedPackage".encode("utf-16-le"), "EncryptionInfo".encode("utf-16-le"))
+
+
 def _open(file):
     file = _binary(file)
     file.seek(0)
+    content = file.read()
     try:
-        return python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(file.read()))
+        return python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(content))
     except python_calamine.PasswordError:
-        raise InvalidInput("the workbook is protected by a password: remove the password and upload it again") from None
+        raise InvalidInput(_PROTECTED) from None
     except Exception as error:  # calamine's errors (zip, XML, format) and panics alike
-        if "password" in str(error).lower() or "encrypt" in str(error).lower():
-            raise InvalidInput(
-                "the workbook is protected by a password: remove the password and upload it again"
-            ) from None
+        encrypted = content.startswith(_OLE) and all(name in content for name in _ENCRYPTED_STREAMS)
+        if encrypted or "password" in str(error).lower() or "encrypt" in str(error).lower():
+            raise InvalidInput(_PROTECTED) from None
         raise InvalidInput(f"the workbook cannot be read (damaged, or not a workbook): {str(error)[:200]}") from None
 
 
@@ -182,6 +188,15 @@ def analyze_workbook(file: BinaryFile, worksheets: list[str] | None = None) -> l
     if not plans:
         raise InvalidInput("the workbook is empty: no worksheet holds any cells")
     return plans
+
+
+def worksheet_names(file: BinaryFile) -> list[str]:
+    """The workbook's worksheet names, in its order."""
+    book = _open(file)
+    try:
+        return list(book.sheet_names)
+    finally:
+        book.close()
 
 
 def workbook_preview(file: BinaryFile) -> list[dict]:

@@ -1,13 +1,15 @@
 """Sheets: create, rename, delete, share."""
 
 from collections.abc import Callable
+from typing import Any
 
 from django.db import transaction
 
 from accounts import audit
 from accounts.models import User, Workspace
-from core.errors import InvalidInput, check_quota
+from core.errors import InvalidInput, NotFound, check_quota
 from core.events import announce_on_commit
+from core.transactions import atomic_retried
 
 from .. import column_types, signals
 from ..models import Operation, Sheet
@@ -26,8 +28,10 @@ DEFAULT_COLUMNS = [{"name": "A"}, {"name": "B"}, {"name": "C"}]
 def sheet_create(*, workspace: Workspace, name: str, actor: User | None, columns: list[dict] | None = None) -> Sheet:
     """A new sheet with the given columns (by default A, B and C, all text) and no rows, logged
     as one sheet.create operation (which undo never reverts)."""
-    # The workspace's row is locked so that two creations at once cannot both pass the quota.
-    type(workspace).objects.select_for_update(no_key=True).filter(pk=workspace.pk).first()
+    # The workspace's row is locked so that two creations at once cannot both pass the quota (and
+    # a creation waiting on the workspace's deletion finds it gone).
+    if type(workspace).objects.select_for_update(no_key=True).filter(pk=workspace.pk).first() is None:
+        raise NotFound("Workspace not found")
     check_quota("MAX_SHEETS_PER_WORKSPACE", Sheet.objects.filter(workspace=workspace).count(), "sheets per workspace")
     sheet = Sheet.objects.create(workspace=workspace, name=clean_name(name), created_by=actor)
     specs = [column_spec(**spec) for spec in (DEFAULT_COLUMNS if columns is None else columns)]
@@ -56,9 +60,20 @@ def sheet_rename(*, sheet: Sheet, actor: User | None, name: str) -> Callable:
     return write
 
 
-@transaction.atomic
+def lock_workspace_sheets(sender: type, workspace: Workspace, **kwargs: Any) -> None:
+    """accounts.signals.workspace_deleting: the workspace's sheets locked as edits lock them (their
+    row), in id order, so an edit under way commits before the cascade reads the sheet's rows, and
+    a later one finds no sheet. Unlocked, the two deadlocked (the edit's commit against the delete)."""
+    list(Sheet.objects.select_for_update().filter(workspace=workspace).order_by("pk").values_list("pk", flat=True))
+
+
+@atomic_retried
 def sheet_delete(*, sheet: Sheet, actor: User | None) -> None:
+    # The sheet's row is locked first, as edits lock it: an edit under way ends before the cascade
+    # reads the rows, a later one finds no sheet. Other racing writes make it try again.
     sheet_id = sheet.pk
+    if Sheet.objects.select_for_update().filter(pk=sheet_id).values_list("pk", flat=True).first() is None:
+        raise NotFound("Sheet not found")
     audit.record("sheet.deleted", actor=actor, workspace=sheet.workspace_id, target=sheet)
     sheet.delete()
     announce_on_commit(signals.sheet_deleted, Sheet, "sheet deleted", sheet_id=sheet_id)

@@ -10,8 +10,10 @@ from django.test import RequestFactory
 from accounts import audit, services
 from accounts.models import ApiToken, AuditEvent, Role, Workspace
 from core.errors import NotFound
+from sheets import services as sheets_services
+from sheets.models import Row
 
-from ..factories import WorkspaceFactory, member
+from ..factories import WorkspaceFactory, make_sheet, member
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -103,3 +105,59 @@ def test_a_workspace_deleted_twice_at_once_is_deleted_once():
     assert outcome["first"] == "deleted", outcome
     assert isinstance(outcome["second"], NotFound), outcome
     assert AuditEvent.objects.filter(kind="workspace.deleted").count() == 1
+
+
+def test_rows_added_while_the_workspace_is_deleted_do_not_fail_the_deletion():
+    """An edit inserts rows into a sheet and commits while the workspace's cascade is under way:
+    the cascade had read the sheet's rows before them, so deleting the sheet left rows pointing at
+    nothing and PostgreSQL refused the commit (a foreign-key violation, a 500). The deletion is
+    tried again on a fresh transaction and deletes them too (core.transactions)."""
+    workspace = WorkspaceFactory(name="Busy")
+    owner = member(workspace, Role.OWNER, email="owner@example.com")
+    sheet = make_sheet(workspace, owner, rows=3)
+    inserted, outcome = threading.Event(), {}
+
+    def edit():
+        try:
+            with transaction.atomic():
+                sheets_services.rows_insert(sheet=sheet, actor=owner, count=2)
+                inserted.set()
+                threading.Event().wait(1.0)  # the deletion reads the rows meanwhile, then waits
+            outcome["edit"] = "inserted"
+        except Exception as error:  # noqa: BLE001 - the outcome is what the test asserts
+            outcome["edit"] = error
+        finally:
+            inserted.set()
+            connection.close()
+
+    def delete():
+        inserted.wait(5)
+        try:
+            services.workspace_delete(workspace=Workspace.objects.get(pk=workspace.pk))
+            outcome["delete"] = "deleted"
+        except Exception as error:  # noqa: BLE001
+            outcome["delete"] = error
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=edit), threading.Thread(target=delete)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+
+    assert outcome == {"edit": "inserted", "delete": "deleted"}, str(outcome.get("delete"))
+    assert not Workspace.objects.filter(pk=workspace.pk).exists()
+    assert not Row.objects.filter(sheet_id=sheet.pk).exists()
+
+
+def test_a_workspace_renamed_after_it_was_deleted_is_not_found():
+    """A rename read the workspace, then its deletion committed: the rename's UPDATE changes no row
+    (Django: "did not affect any rows", a 500 before)."""
+    workspace = WorkspaceFactory(name="Old")
+    stale = Workspace.objects.get(pk=workspace.pk)
+    services.workspace_delete(workspace=workspace)
+    with pytest.raises(NotFound):
+        services.workspace_rename(workspace=stale, name="New")
+    with pytest.raises(NotFound):
+        services.workspace_two_factor_set(workspace=stale, required=False, by_user=None)

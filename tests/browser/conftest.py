@@ -90,3 +90,23 @@ def screenshot(page, name):
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path))
     return path
+
+
+def team_and_sheet(workspace, rows=30, numbers=True):
+    """An owner, an editor and a viewer of `workspace`, and a sheet of `rows` rows whose first
+    column reads "item 1", "item 2"... and (with `numbers`) whose second reads "0", "10", "20"..."""
+    from accounts.models import Role
+    from sheets import services
+    from sheets.models import Row
+    from tests.factories import make_sheet, member
+
+    owner = member(workspace, Role.OWNER, display_name="Olivia Owner")
+    editor = member(workspace, Role.EDITOR, display_name="Eddie Editor")
+    viewer = member(workspace, Role.VIEWER, display_name="Vera Viewer")
+    sheet = make_sheet(workspace, owner, rows=rows)
+    made = list(Row.objects.filter(sheet=sheet).order_by("position"))
+    cells = [{"row": row.pk, "col": "c1", "value": f"item {i + 1}"} for i, row in enumerate(made)]
+    if numbers:
+        cells += [{"row": row.pk, "col": "c2", "value": str(i * 10)} for i, row in enumerate(made)]
+    services.cells_update(sheet=sheet, actor=owner, cells=cells)
+    return {"sheet": sheet, "owner": owner, "editor": editor, "viewer": viewer, "rows": made}

@@ -156,6 +156,13 @@ def test_charts_move_while_orders_arrive_and_an_alert_fires(open_as, web_server,
     page.get_by_role("button", name="Mark all read").click()
     page.locator("[data-testid=bell-count]").wait_for(state="detached")
 
+    # The rule's history: when it fired, at which count, under which condition.
+    rule = page.locator(".rule", has_text="Orders are coming in")
+    rule.get_by_role("button", name="History").click()
+    fired = rule.locator("[data-testid=alert-history] li", has_text="Fired")
+    fired.wait_for()
+    assert "count(orders) over 60s > 5" in fired.inner_text()
+
 
 @pytest.mark.parametrize("mode", ["sse", "poll"])
 def test_fallback_modes_keep_the_dashboard_live(open_as, web_server, shop, mode):

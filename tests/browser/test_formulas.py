@@ -100,3 +100,23 @@ def test_a_formula_changed_on_a_large_sheet_shows_its_progress_then_the_new_valu
     assert done[0] == 0 and any(0 < d < 100 for d in done), done  # 0%, then 41% and 83% of the rows
     ordered = Row.objects.filter(sheet=sheet).order_by("pk").values_list("data__c3", flat=True)
     assert list(ordered[:3]) == [3, 5, 7] and ordered.last() == 24_001
+
+
+def test_deleting_a_range_across_a_formula_column_clears_the_other_cells(open_as, shop):
+    """Delete over Price, Qty and a formula column: the server refuses writes into formula cells
+    (the whole edit, as one batch), so the grid leaves them out and the others clear; the formula
+    follows its cleared inputs."""
+    sheet = shop["sheet"]
+    services.column_add(
+        sheet=sheet, actor=shop["owner"], name="Total", type="formula", options={"formula": "[Price] * [Qty]"}
+    )
+    alice = open_sheet(open_as, shop["owner"], sheet)
+    cell_text_is(alice, 1, 2, "10")
+    cell(alice, 1, 0).click()
+    cell(alice, 1, 2).click(modifiers=["Shift"])
+    alice.keyboard.press("Delete")
+    cell_text_is(alice, 1, 0, "")
+    cell_text_is(alice, 1, 1, "")
+    cell_text_is(alice, 1, 2, "0")  # recomputed by the server from the cleared inputs
+    first = Row.objects.filter(sheet=sheet).order_by("position").first()
+    assert first.data.get("c1") is None and first.data.get("c2") is None

@@ -4,11 +4,10 @@ cancelled, others' edits announced, and the keyboard-shortcut dialog."""
 
 import pytest
 
-from accounts.models import Role
 from sheets import services
 from sheets.models import Row
-from tests.factories import make_sheet, member
 
+from .conftest import team_and_sheet
 from .test_sheet_page import open_sheet
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -18,17 +17,7 @@ ACTIVE = "document.getElementById(document.querySelector('[data-testid=grid]').g
 
 @pytest.fixture
 def team(workspace):
-    owner = member(workspace, Role.OWNER, display_name="Olivia Owner")
-    editor = member(workspace, Role.EDITOR, display_name="Eddie Editor")
-    viewer = member(workspace, Role.VIEWER, display_name="Vera Viewer")
-    sheet = make_sheet(workspace, owner, rows=200)
-    rows = list(Row.objects.filter(sheet=sheet).order_by("position"))
-    services.cells_update(
-        sheet=sheet,
-        actor=owner,
-        cells=[{"row": row.pk, "col": "c1", "value": f"item {i + 1}"} for i, row in enumerate(rows)],
-    )
-    return {"sheet": sheet, "owner": owner, "editor": editor, "viewer": viewer, "rows": rows}
+    return team_and_sheet(workspace, rows=200, numbers=False)
 
 
 def active(page) -> dict:
@@ -144,7 +133,7 @@ def test_shortcut_dialog(open_as, team):
     dialog = page.get_by_role("dialog", name="Keyboard shortcuts")
     assert dialog.is_visible()
     assert dialog.get_attribute("aria-modal") == "true"
-    assert dialog.get_by_role("cell", name="Fill the selection down").is_visible()
+    assert dialog.get_by_role("cell", name="Fill down: copy the selection's first row into its other rows").is_visible()
     assert page.evaluate("document.querySelector('[data-testid=shortcuts]').contains(document.activeElement)")
     page.keyboard.press("Tab")  # focus stays in the modal dialog
     page.keyboard.press("Tab")

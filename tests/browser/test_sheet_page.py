@@ -7,25 +7,14 @@ from sheets import services
 from sheets.models import Row
 from tests.factories import make_sheet, member
 
-from .conftest import screenshot
+from .conftest import screenshot, team_and_sheet
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def team(workspace):
-    owner = member(workspace, Role.OWNER, display_name="Olivia Owner")
-    editor = member(workspace, Role.EDITOR, display_name="Eddie Editor")
-    viewer = member(workspace, Role.VIEWER, display_name="Vera Viewer")
-    sheet = make_sheet(workspace, owner, rows=30)
-    rows = list(Row.objects.filter(sheet=sheet).order_by("position"))
-    services.cells_update(
-        sheet=sheet,
-        actor=owner,
-        cells=[{"row": row.pk, "col": "c1", "value": f"item {i + 1}"} for i, row in enumerate(rows)]
-        + [{"row": row.pk, "col": "c2", "value": str(i * 10)} for i, row in enumerate(rows)],
-    )
-    return {"sheet": sheet, "owner": owner, "editor": editor, "viewer": viewer, "rows": rows}
+    return team_and_sheet(workspace)
 
 
 def cell(page, row, col):

@@ -7,10 +7,9 @@ import re
 
 import pytest
 
-from accounts.models import Role
-from sheets import services
-from sheets.models import Row, SheetView
-from tests.factories import make_sheet, member
+from sheets.models import SheetView
+
+from .conftest import team_and_sheet
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,17 +35,8 @@ def open_sheet(open_as, person, path):
 
 
 def test_save_a_shared_view_and_open_it_by_url(open_as, workspace):
-    owner = member(workspace, Role.OWNER)
-    editor = member(workspace, Role.EDITOR)
-    viewer = member(workspace, Role.VIEWER)
-    sheet = make_sheet(workspace, owner, rows=30)
-    rows = list(Row.objects.filter(sheet=sheet).order_by("position"))
-    services.cells_update(
-        sheet=sheet,
-        actor=owner,
-        cells=[{"row": row.pk, "col": "c1", "value": f"item {i + 1}"} for i, row in enumerate(rows)]
-        + [{"row": row.pk, "col": "c2", "value": str(i * 10)} for i, row in enumerate(rows)],
-    )
+    team = team_and_sheet(workspace)
+    sheet, editor, viewer = team["sheet"], team["editor"], team["viewer"]
 
     alice = open_sheet(open_as, editor, f"/sheets/{sheet.pk}/")
     amount = alice.locator(".gc-colhead[data-col=c2]")

@@ -31,9 +31,15 @@ export async function api(method, url, body) {
   try {
     response = await fetch(url, options);
   } catch {
-    throw new ApiError("The server could not be reached. Check your connection and try again.", 0, null);
+    throw new ApiError(UNREACHABLE, 0, null);
   }
-  const text = await response.text();
+  return answerOf(response.status, response.statusText, await response.text());
+}
+
+const UNREACHABLE = "The server could not be reached. Check your connection and try again.";
+
+/** The parsed JSON of an answer, or an ApiError with the server's message when it is not a 2xx. */
+function answerOf(status, statusText, text) {
   let parsed = null;
   if (text) {
     try {
@@ -42,9 +48,39 @@ export async function api(method, url, body) {
       parsed = null;
     }
   }
-  if (!response.ok) {
-    const message = parsed?.error?.message || parsed?.detail || `${response.status} ${response.statusText || "error"}`;
-    throw new ApiError(message, response.status, parsed);
+  if (status < 200 || status >= 300) {
+    const message = parsed?.error?.message || parsed?.detail || `${status} ${statusText || "error"}`;
+    throw new ApiError(message, status, parsed);
   }
   return parsed;
+}
+
+/**
+ * upload(url, form, {onprogress, signal}) -> the parsed JSON answer of a multipart POST, as
+ * api("POST", url, form) answers it, over XMLHttpRequest: `onprogress(fraction)` follows the body
+ * as it is sent (fetch cannot tell), and `signal` aborts it (rejecting with an AbortError).
+ * @param {string} url
+ * @param {FormData} form
+ * @param {{onprogress?: (fraction: number) => void, signal?: AbortSignal}} [options]
+ */
+export function upload(url, form, { onprogress, signal } = {}) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", url);
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.setRequestHeader("X-CSRFToken", csrfToken());
+    if (onprogress) xhr.upload.onprogress = (event) => event.lengthComputable && onprogress(event.loaded / event.total);
+    xhr.onload = () => {
+      try {
+        resolve(answerOf(xhr.status, xhr.statusText, xhr.responseText));
+      } catch (error) {
+        reject(error);
+      }
+    };
+    xhr.onerror = () => reject(new ApiError(UNREACHABLE, 0, null));
+    xhr.onabort = () => reject(new DOMException("The upload was cancelled", "AbortError"));
+    if (signal?.aborted) return reject(new DOMException("The upload was cancelled", "AbortError"));
+    signal?.addEventListener("abort", () => xhr.abort(), { once: true });
+    xhr.send(form);
+  });
 }

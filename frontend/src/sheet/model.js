@@ -18,7 +18,9 @@ export class SheetModel {
     this.version = version; // what the socket has applied
     this.allColumns = []; // every column, in sheet order
     this.columns = []; // the ones shown, in the order shown (a saved view hides and reorders)
-    this.layout = { hidden: [], order: [] };
+    /** @type {{hidden: string[], order: string[], frozen: number | string[]}} */
+    this.layout = { hidden: [], order: [], frozen: [] };
+    this.frozen = 0; // how many of the shown columns are frozen (the leading ones)
     this.setColumns(columns);
     this.total = null;
     this.view = { id: null, sort: null, filters: [] };
@@ -53,9 +55,10 @@ export class SheetModel {
     this.relayout();
   }
 
-  /** Which columns show, in what order: {hidden: [key], order: [key]} (keys first in `order`, then the rest in sheet order). */
-  setLayout({ hidden = [], order = [] } = {}) {
-    this.layout = { hidden, order };
+  /** Which columns show, in what order, which stay frozen: {hidden: [key], order: [key], frozen: [key] or n}
+   * (keys first in `order`, then the rest in sheet order; frozen keys lead, or the first n shown are frozen). */
+  setLayout({ hidden = [], order = [], frozen = [] } = {}) {
+    this.layout = { hidden, order, frozen };
     this.relayout();
     this.emit("change", { layout: true });
   }
@@ -65,7 +68,22 @@ export class SheetModel {
     const rank = new Map(this.layout.order.map((key, i) => [key, i]));
     const shown = this.allColumns.filter((c) => !hidden.has(c.key));
     const ranked = shown.filter((c) => rank.has(c.key)).sort((a, b) => rank.get(a.key) - rank.get(b.key));
-    this.columns = [...ranked, ...shown.filter((c) => !rank.has(c.key))];
+    const ordered = [...ranked, ...shown.filter((c) => !rank.has(c.key))];
+    const frozen = this.layout.frozen;
+    if (Array.isArray(frozen)) {
+      const keys = new Set(frozen);
+      const leading = frozen.map((key) => ordered.find((c) => c.key === key)).filter(Boolean);
+      this.columns = [...leading, ...ordered.filter((c) => !keys.has(c.key))];
+      this.frozen = leading.length;
+    } else {
+      this.columns = ordered;
+      this.frozen = Math.min(frozen, ordered.length);
+    }
+  }
+
+  /** The keys of the frozen columns shown (what a saved view keeps). */
+  frozenKeys() {
+    return this.columns.slice(0, this.frozen).map((c) => c.key);
   }
 
   column(key) {

@@ -55,6 +55,18 @@ test("columns are kept in position order", () => {
   expect(model.column("b").name).toBe("Amount");
 });
 
+test("frozen columns lead the shown ones, by key or by count, hidden ones left out", () => {
+  model.setColumns([...COLUMNS, { key: "c", name: "Note", type: "text", position: 3 }]);
+  model.setLayout({ hidden: [], order: [], frozen: ["c"] });
+  expect([model.columns.map((c) => c.key), model.frozen, model.frozenKeys()]).toEqual([["c", "a", "b"], 1, ["c"]]);
+  model.setLayout({ hidden: ["c"], order: ["b"], frozen: ["c", "b"] });
+  expect([model.columns.map((c) => c.key), model.frozen]).toEqual([["b", "a"], 1]);
+  model.setLayout({ hidden: [], order: ["b"], frozen: 2 });
+  expect([model.frozenKeys(), model.frozen]).toEqual([["b", "a"], 2]);
+  model.setLayout({ hidden: ["a", "b"], order: [], frozen: 2 });
+  expect(model.frozen).toBe(1);
+});
+
 describe("rows by window", () => {
   test("a row not loaded is fetched by block, once, and the total learned", async () => {
     expect(model.rowAt(150)).toBeUndefined();

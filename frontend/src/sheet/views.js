@@ -13,13 +13,13 @@ const WIDTH_MAX = 2000;
 
 /**
  * The config to save: the applied view's (`base`, or {}) with the ad hoc sort replacing its sorts
- * and the ad hoc filters added to its conditions, and the columns as shown now.
+ * and the ad hoc filters added to its conditions, and the columns as shown now (frozen: the keys of the frozen ones).
  * Throws when ad hoc filters cannot join the base's "or" conditions.
  * @param {{base?: ViewConfig, sort?: string | null, filters?: any[][], allColumns: {key: string}[],
- *   shown: {key: string}[], widths?: Record<string, number>, totals?: Record<string, string>}} args
+ *   shown: {key: string}[], frozen?: string[], widths?: Record<string, number>, totals?: Record<string, string>}} args
  * @returns {ViewConfig}
  */
-export function configFrom({ base = {}, sort = null, filters = [], allColumns, shown, widths = {}, totals }) {
+export function configFrom({ base = {}, sort = null, filters = [], allColumns, shown, frozen = [], widths = {}, totals }) {
   /** @type {ViewConfig} */
   const config = { ...base };
   if (sort) config.sorts = [{ column: sort.replace(/^-/, ""), direction: sort.startsWith("-") ? "desc" : "asc" }];
@@ -39,6 +39,7 @@ export function configFrom({ base = {}, sort = null, filters = [], allColumns, s
   const showing = new Set(shown.map((c) => c.key));
   config.hidden = allColumns.filter((c) => !showing.has(c.key)).map((c) => c.key);
   config.order = shown.map((c) => c.key);
+  config.frozen = frozen.filter((key) => live.has(key));
   config.widths = Object.fromEntries(
     Object.entries(widths)
       .filter(([key]) => live.has(key))
@@ -48,14 +49,14 @@ export function configFrom({ base = {}, sort = null, filters = [], allColumns, s
   return config;
 }
 
-/** What applying a view sets: the rows query ({id}, no ad hoc sort or filter), shown columns, widths. */
+/** What applying a view sets: the rows query ({id}, no ad hoc sort or filter), shown and frozen columns, widths. */
 /** @param {{id: number, config: ViewConfig} | null} view */
 export function stateFrom(view) {
   /** @type {ViewConfig} */
   const config = view?.config ?? {};
   return {
     query: { id: view?.id ?? null, sort: null, filters: [] },
-    layout: { hidden: config.hidden ?? [], order: config.order ?? [] },
+    layout: { hidden: config.hidden ?? [], order: config.order ?? [], frozen: config.frozen ?? [] },
     widths: config.widths ?? {},
     totals: config.totals ?? {},
   };

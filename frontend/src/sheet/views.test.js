@@ -9,6 +9,7 @@ test("the grid's sort, filters and columns become a config", () => {
     filters: [["c1", "contains", "an"], ["c3", "notempty", ""]],
     allColumns: columns,
     shown: [columns[2], columns[0]],
+    frozen: ["c3", "gone"],
     widths: { c1: 20, c3: 300, gone: 100 },
   });
   expect(config).toEqual({
@@ -16,6 +17,7 @@ test("the grid's sort, filters and columns become a config", () => {
     filters: { op: "and", conditions: [{ column: "c1", operator: "contains", value: "an" }, { column: "c3", operator: "not_empty" }] },
     hidden: ["c2"],
     order: ["c3", "c1"],
+    frozen: ["c3"],
     widths: { c1: 40, c3: 300 },
   });
 });
@@ -31,8 +33,9 @@ test("ad hoc filters join an applied view's and-conditions, and replace the same
 });
 
 test("applying a view resets the ad hoc query and sets columns and widths", () => {
-  const state = stateFrom({ id: 7, config: { hidden: ["c2"], order: ["c3"], widths: { c1: 90 }, totals: { c2: "sum" } } });
-  expect(state).toEqual({ query: { id: 7, sort: null, filters: [] }, layout: { hidden: ["c2"], order: ["c3"] }, widths: { c1: 90 }, totals: { c2: "sum" } });
+  const state = stateFrom({ id: 7, config: { hidden: ["c2"], order: ["c3"], frozen: 1, widths: { c1: 90 }, totals: { c2: "sum" } } });
+  expect(state).toEqual({ query: { id: 7, sort: null, filters: [] }, layout: { hidden: ["c2"], order: ["c3"], frozen: 1 }, widths: { c1: 90 }, totals: { c2: "sum" } });
+  expect(stateFrom(null).layout.frozen).toEqual([]);
   expect(stateFrom(null).query).toEqual({ id: null, sort: null, filters: [] });
 });
 

@@ -168,3 +168,27 @@ def test_imported_rows_get_their_formula_cells_in_the_same_operation(api, target
     assert operation.payload["rows"][0]["values"][key] == 12
     operation_undo(sheet=target, actor=editor)
     assert {d.get("c1"): d.get(key) for _, d in selectors.rows_in_order(target)} == {"A1": 2, "B2": 4, "C3": 6}
+
+
+def test_a_workbook_answers_its_worksheets_and_the_one_read(api, target, editor):
+    book = xlsx({"Empty": [], "First": [["Code"], ["F1"]], "Second": [["Ref", "Amount"], ["S1", 2]]})
+    response = post(api(editor), target, book, query="?preview=1", file_name="b.xlsx", mode="append")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["worksheets"] == ["Empty", "First", "Second"]
+    assert (body["sheet"], body["columns"], body["new"]) == ("First", ["Code"], 1)
+    response = post(api(editor), target, book, query="?preview=1", file_name="b.xlsx", mode="append", sheet="Second")
+    assert (response.json()["sheet"], response.json()["columns"]) == ("Second", ["Ref", "Amount"])
+    csv = post(api(editor), target, b"Code\nX\n", query="?preview=1", mode="append").json()
+    assert (csv["worksheets"], csv["sheet"]) == ([], None)
+
+
+def test_a_mapping_that_does_not_fit_answers_the_files_columns(api, target, editor):
+    """So that a client can show the file's columns to map even when none matches by name."""
+    book = xlsx({"Only": [["Ref", "Qty"], ["Z9", 7]]})
+    for fields in [{"mode": "append"}, {"mode": "upsert", "key": "c1", "mapping": '{"Qty": "c2"}'}]:
+        response = post(api(editor), target, book, query="?preview=1", file_name="b.xlsx", **fields)
+        assert response.status_code == 400, response.content
+        error = response.json()["error"]
+        assert (error["columns"], error["worksheets"], error["sheet"]) == (["Ref", "Qty"], ["Only"], "Only")
+    assert table(target) == BEFORE

@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from sheets import selectors
 from sheets.models import ImportJob, Sheet
 
-from .workbook_files import ods, xlsx
+from .workbook_files import encrypted, ods, xls, xlsx
 
 pytestmark = pytest.mark.django_db
 
@@ -152,19 +152,32 @@ def test_broken_or_empty_workbooks_are_refused_clearly(api, workspace, editor, c
     assert Sheet.objects.count() == before
 
 
-def test_a_password_protected_workbook_is_refused_clearly(api, workspace, editor, monkeypatch):
-    # Excel encrypts a protected XLSX into an OLE file (EncryptionInfo, EncryptedPackage) that
-    # calamine refuses with its PasswordError; one cannot be written without Excel, so the error
-    # is raised by the reader as calamine does.
-    import python_calamine
+def test_a_password_protected_workbook_is_refused_clearly(api, workspace, editor):
+    """A real protected XLSX (encrypted as Excel does): calamine calls it an unknown format; the
+    answer says it is the password, on import and on preview, and nothing is created."""
+    before = Sheet.objects.count()
+    protected = encrypted(xlsx({"S": [["a"], [1]]}))
+    for query in ("", "?preview=1"):
+        response = post(api(editor), workspace, protected, query=query)
+        assert response.status_code == 400, response.content
+        assert "protected by a password" in response.json()["error"]["message"]
+    assert Sheet.objects.count() == before
 
-    def protected(_file):
-        raise python_calamine.PasswordError("Workbook is password protected")
 
-    monkeypatch.setattr(python_calamine.CalamineWorkbook, "from_filelike", protected)
-    response = post(api(editor), workspace, xlsx({"S": [["a"], [1]]}))
-    assert response.status_code == 400
-    assert "password" in response.json()["error"]["message"]
+def test_an_excel_97_workbook_imports_with_its_types(api, workspace, editor):
+    """A real .xls (BIFF8): numbers as numbers, Excel dates as dates, each worksheet a sheet."""
+    book = xls(
+        {
+            "Orders": [["Item", "Qty", "Day"], ["Pen", 3, dt.date(2024, 1, 31)], ["Ink", 2.5, dt.date(2024, 2, 1)]],
+            "Notes": [["Text"], ["hello"]],
+        }
+    )
+    response = post(api(editor), workspace, book, file_name="legacy.xls")
+    assert response.status_code == 201, response.content
+    assert [s["name"] for s in response.json()["sheets"]] == ["legacy – Orders", "legacy – Notes"]
+    orders = Sheet.objects.get(name="legacy – Orders", workspace=workspace)
+    assert columns_of(orders) == [("Item", "text"), ("Qty", "number"), ("Day", "date")]
+    assert rows_of(orders) == [["Pen", 3, "2024-01-31"], ["Ink", 2.5, "2024-02-01"]]
 
 
 def test_a_bad_cell_leaves_no_sheet_behind(api, workspace, editor, settings):

@@ -86,3 +86,32 @@ def ods(rows: list[list]) -> bytes:
         target.writestr("content.xml", content, zipfile.ZIP_DEFLATED)
         target.writestr("META-INF/manifest.xml", manifest, zipfile.ZIP_DEFLATED)
     return out.getvalue()
+
+
+def encrypted(workbook: bytes, password: str = "secret") -> bytes:
+    """The workbook protected by a password as Excel saves it (ECMA-376 agile encryption: an OLE
+    compound file with EncryptionInfo and EncryptedPackage), written by msoffcrypto-tool."""
+    from msoffcrypto.format.ooxml import OOXMLFile
+
+    out = io.BytesIO()
+    OOXMLFile(io.BytesIO(workbook)).encrypt(password, out)
+    return out.getvalue()
+
+
+def xls(sheets: dict[str, list[list]]) -> bytes:
+    """An Excel 97-2003 workbook (BIFF8 in an OLE file) written by xlwt; dates as Excel dates."""
+    import xlwt
+
+    book = xlwt.Workbook()
+    date_style = xlwt.easyxf(num_format_str="YYYY-MM-DD")
+    for name, rows in sheets.items():
+        sheet = book.add_sheet(name)
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                if isinstance(value, dt.date):
+                    sheet.write(r, c, value, date_style)
+                elif value is not None:
+                    sheet.write(r, c, value)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

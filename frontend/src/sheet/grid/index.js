@@ -7,7 +7,7 @@ import { ColumnWidths } from "./resize.js";
 import { Clipboard } from "./clipboard.js";
 import { Editing } from "./editing.js";
 import { cellEditor, displayValue } from "./editors.js";
-import { ROW_H, HEAD_H, columnXs, revealScroll, scrollTopFor, virtualTop } from "./geometry.js";
+import { ROW_H, HEAD_H, columnXs, frozenThatFit, revealScroll, scrollTopFor, virtualTop } from "./geometry.js";
 import { keyCommand } from "./keys.js";
 import { Pointer } from "./pointer.js";
 import { Renderer } from "./render.js";
@@ -23,7 +23,9 @@ export class Grid {
    * @param {import("../model.js").SheetModel} model
    * @param {{sheetId: number, readOnly: () => boolean, maxBatchCells?: number, onSelection?: Function,
    *   onColumnMenu?: Function, onUndo?: Function, onRedo?: Function, onMessage?: (text: string) => void,
-   *   onHelp?: () => void, nameOf?: (userId: number) => string}} options
+   *   onHelp?: () => void, nameOf?: (userId: number) => string,
+   *   onColumns?: (boxes: {c: number, x: number, w: number, frozen: boolean, column: any}[], frame: {rowHeadW: number, viewW: number, frozenW: number}) => void}} options
+   *   onColumns: after each frame, where the drawn columns are (the footer lines up under them)
    */
   constructor(root, model, options) {
     this.root = root;
@@ -78,6 +80,9 @@ export class Grid {
           <div class="gc-body" role="rowgroup"></div>
           <div class="gc-selection" aria-hidden="true"></div>
           <div class="gc-presence" aria-hidden="true"></div>
+          <div class="gc-frozen-edge" aria-hidden="true" hidden></div>
+          <div class="gc-fill-preview" aria-hidden="true" hidden></div>
+          <div class="gc-fill-handle" aria-hidden="true" title="Drag to fill" hidden></div>
           <div class="gc-colheads" role="row" aria-rowindex="1"></div>
           <div class="gc-rowheads" aria-hidden="true"></div>
           <div class="gc-corner" aria-hidden="true">#</div>
@@ -94,6 +99,9 @@ export class Grid {
     this.rowHeads = find(".gc-rowheads");
     this.corner = find(".gc-corner");
     this.spacer = find(".gc-spacer");
+    this.frozenEdge = find(".gc-frozen-edge");
+    this.fillHandle = find(".gc-fill-handle");
+    this.fillPreview = find(".gc-fill-preview");
     // The live region: the active cell when it moves, others' edits of it (outside the grid role).
     this.live = document.createElement("div");
     this.live.className = "visually-hidden";
@@ -138,6 +146,16 @@ export class Grid {
     return columnXs(this.model.columns, (column) => this.width(column));
   }
 
+  /** How many leading columns stay put: the view's frozen ones, as many as leave room to scroll the rest. */
+  frozen(xs = this.columnXs()) {
+    return frozenThatFit(xs, this.model.frozen, this.viewW, this.rowHeadW);
+  }
+
+  /** Whether the first n columns can be frozen and leave room to scroll the others in. */
+  canFreeze(n) {
+    return frozenThatFit(this.columnXs(), n, this.viewW, this.rowHeadW) === n;
+  }
+
   /** Scroll position -> pixel offset in the sheet's real height. */
   virtualTop() {
     return virtualTop(this.scroller.scrollTop, this.total, this.viewH);
@@ -145,7 +163,8 @@ export class Grid {
 
   /** Scroll so that the cell is in view. */
   reveal(r, c) {
-    const to = revealScroll({ r, c, top: this.virtualTop(), left: this.scroller.scrollLeft, viewW: this.viewW, viewH: this.viewH, rowHeadW: this.rowHeadW, xs: this.columnXs() });
+    const xs = this.columnXs();
+    const to = revealScroll({ r, c, top: this.virtualTop(), left: this.scroller.scrollLeft, viewW: this.viewW, viewH: this.viewH, rowHeadW: this.rowHeadW, xs, frozen: this.frozen(xs) });
     if (to.top !== null) {
       const scrollTop = scrollTopFor(to.top, this.total, this.viewH);
       if (scrollTop !== null) this.scroller.scrollTop = scrollTop;

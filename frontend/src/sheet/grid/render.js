@@ -1,11 +1,12 @@
 // Drawing one frame: only the cells on screen are in the DOM (pools of divs reused frame after
 // frame), with the row and column heads, the selection box, the others' selections (presence)
-// and the flash of cells someone else changed. The cells are ARIA grid cells in rows (role=row,
+// and the flash of cells someone else changed. The frozen leading columns are drawn first, at
+// fixed x and above the scrolled ones, with a divider at their right edge. The cells are ARIA grid cells in rows (role=row,
 // aria-rowindex in the whole sheet): the active one carries the id the grid's
 // aria-activedescendant points to, so focus stays on the grid while the cells are reused.
 import { icon, alignOfColumn, isComputed } from "../../lib/columnTypes.js";
 import { displayValue } from "./editors.js";
-import { ROW_H, rangeRect, scrollHeight, visibleWindow } from "./geometry.js";
+import { ROW_H, columnBoxes, columnX, drawnColumns, rangeRect, scrollHeight, visibleWindow } from "./geometry.js";
 import { Pool, el, place, setAttr, setIf, setStyle } from "./dom.js";
 
 const FLASH_MS = 900;
@@ -23,6 +24,8 @@ export class Renderer {
     this.flashes = new Map(); // row id + column key -> until (performance.now())
     this.flashTimer = null;
     this.presence = [];
+    /** @type {(() => any) | null} while the fill handle is dragged: what it would fill */
+    this.fillTarget = null;
   }
 
   render() {
@@ -37,9 +40,10 @@ export class Renderer {
     grid.spacer.style.height = `${Math.max(0, scrollHeight(grid.total) - viewH)}px`;
     grid.spacer.style.width = `${totalW + rowHeadW}px`;
 
-    const layout = visibleWindow({ top: grid.virtualTop(), left: grid.scroller.scrollLeft, total: grid.total, viewW, viewH, rowHeadW, xs });
-    const { first, rowCount, shiftY, left, c0, c1 } = layout;
+    const layout = visibleWindow({ top: grid.virtualTop(), left: grid.scroller.scrollLeft, total: grid.total, viewW, viewH, rowHeadW, xs, frozen: grid.frozen(xs) });
+    const { first, rowCount, shiftY, left, frozen } = layout;
     grid.layout = layout;
+    const drawn = drawnColumns(layout);
     if (model.total === null) model.rowAt(first); // the first window tells how many rows there are
     model.keepOnly(first, first + rowCount);
 
@@ -61,7 +65,7 @@ export class Renderer {
       setAttr(rowDiv, "aria-rowindex", String(index + 2)); // the column heads are row 1
       const cells = (this.rowCells[i] ??= new Pool(rowDiv, "gc-cell"));
       let n = 0;
-      for (let c = c0; c < c1; c++) {
+      for (const c of drawn) {
         const column = columns[c];
         const div = cells.get(n++);
         const isActive = !!row && selection.isActive(index, c);
@@ -71,9 +75,9 @@ export class Renderer {
         setAttr(div, "aria-colindex", String(c + 1));
         setAttr(div, "aria-selected", String(index >= sel.r0 && index <= sel.r1 && c >= sel.c0 && c <= sel.c1));
         setAttr(div, "aria-readonly", readOnly || isComputed(column.type) ? "true" : null);
-        const x = rowHeadW + xs[c] - left;
+        const x = columnX(layout, rowHeadW, c);
         let text = "";
-        let cls = "gc-cell";
+        let cls = c < frozen ? "gc-cell frozen" : "gc-cell";
         let title = "";
         if (row) {
           const cell = model.cell(row, column.key);
@@ -125,7 +129,7 @@ export class Renderer {
 
     // column heads
     let h = 0;
-    for (let c = c0; c < c1; c++) {
+    for (const c of drawn) {
       const column = columns[c];
       const div = this.colHeads.get(h++);
       if (div._key !== column.key || div._name !== column.name || div._type !== column.type || div._formula !== column.options?.formula) {
@@ -153,11 +157,15 @@ export class Renderer {
       setAttr(div, "aria-sort", sortKey === column.key ? "ascending" : sortKey === `-${column.key}` ? "descending" : null);
       div.querySelector(".gc-sort").textContent =
         sortKey === column.key ? "↑" : sortKey === `-${column.key}` ? "↓" : model.view.filters.some((f) => f[0] === column.key) ? "⚲" : "";
-      setStyle(div, "transform", `translateX(${xs[c] - left}px)`);
+      setStyle(div, "transform", `translateX(${columnX(layout, 0, c)}px)`);
       setStyle(div, "width", `${grid.width(column)}px`);
-      setIf(div, "className", grid.selection.inCols(c) ? "gc-colhead sel" : "gc-colhead");
+      setIf(div, "className", `gc-colhead${grid.selection.inCols(c) ? " sel" : ""}${c < frozen ? " frozen" : ""}`);
     }
     this.colHeads.hideFrom(h);
+    grid.frozenEdge.hidden = !frozen;
+    setStyle(grid.frozenEdge, "transform", `translateX(${rowHeadW + xs[frozen] - 1}px)`);
+    grid.frozenEdge.classList.toggle("scrolled", left > 0);
+    grid.options.onColumns?.(columnBoxes(layout, rowHeadW).map((box) => ({ ...box, column: columns[box.c] })), { rowHeadW, viewW, frozenW: xs[frozen] });
 
     this.drawSelection();
     this.drawPresence();
@@ -180,6 +188,12 @@ export class Renderer {
     const { r0, r1, c0, c1 } = grid.selection.range();
     const box = grid.model.columns.length && grid.total ? this.rect(r0, r1, c0, c1) : null;
     place(grid.selectionBox, box);
+    // The fill handle sits on the range's bottom-right corner, when that corner is on screen.
+    const corner = box && !grid.readOnly && r1 < grid.layout.first + grid.layout.rowCount ? this.rect(r1, r1, c1, c1) : null;
+    const handle = corner && corner.y + corner.h <= grid.viewH && corner.x + corner.w <= grid.viewW ? corner : null;
+    place(grid.fillHandle, handle && { x: handle.x + handle.w - 4, y: handle.y + handle.h - 4, w: 8, h: 8 });
+    const target = this.fillTarget?.();
+    if (this.fillTarget) place(grid.fillPreview, target && this.rect(target.r0, target.r1, target.c0, target.c1));
   }
 
   drawPresence() {
