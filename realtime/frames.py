@@ -31,7 +31,8 @@ ANCHOR = nullable(one_of(INT, STR))  # a row id, or a column key
 # or `reload` when too many), or, on a large sheet, `recompute` started in the background, whose
 # batches follow as `formulas.compute` operations.
 VALUES = MapOf(MapOf(SCALAR, "row id"), "col")
-PROGRESS = {"columns": ListOf(STR), "done": INT, "total": INT}
+# `after`: the rows up to this id are computed (the batches go by row id), the others not yet.
+PROGRESS = {"columns": ListOf(STR), "done": INT, "total": INT, "after": INT}
 COMPUTED = {
     "computed": optional(VALUES),
     "reload": optional(literal(True)),

@@ -221,4 +221,4 @@ class FormulaRecompute(models.Model):
         return f"formula recompute of sheet {self.sheet_id} ({self.done}/{self.total})"
 
     def progress(self) -> dict:
-        return {"columns": self.columns, "done": self.done, "total": self.total}
+        return {"columns": self.columns, "done": self.done, "total": self.total, "after": self.after}

@@ -233,7 +233,7 @@ def _step(
             state.columns, state.token = [], ""
         state.heartbeat_at = timezone.now()
         state.save()
-        payload = {"columns": columns, "computed": computed, "done": state.done, "total": state.total}
+        payload = {"computed": computed, **state.progress(), "columns": columns}
         operations_append([(Operation(sheet_id=sheet_id, version=version, kind=KIND, payload=payload), None)])
     return Ahead(version, following, computing) if following else None
 

@@ -89,7 +89,7 @@ async def test_a_background_recompute_streams_its_values_and_progress(workspace,
     await alice.send({**frame, "options": {"formula": "[Price] * [Qty]"}})
     ack = await alice.recv_type("ack")
     key = ack["changes"]["column"]["key"]
-    assert ack["changes"]["recompute"] == {"columns": [key], "done": 0, "total": 250}
+    assert ack["changes"]["recompute"] == {"columns": [key], "done": 0, "total": 250, "after": 0}
     assert (await bob.recv_type("ops"))["changes"]["recompute"]["total"] == 250
 
     for client in (alice, bob):

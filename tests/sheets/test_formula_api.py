@@ -98,7 +98,7 @@ def test_on_a_large_sheet_the_column_answers_at_once_and_reads_show_the_recomput
     added = add_total(client, shop)
     assert added.status_code == 201, added.content
     key = added.json()["changes"]["column"]["key"]
-    progress = {"columns": [key], "done": 0, "total": 1}
+    progress = {"columns": [key], "done": 0, "total": 1, "after": 0}
     assert added.json()["changes"]["recompute"] == progress and "computed" not in added.json()["changes"]
     assert client.get(url(shop)).json()["recompute"] == progress
     rows = client.get(url(shop, "rows/")).json()["rows"]

@@ -36,8 +36,9 @@ export class SheetModel {
     this.pendingByOp = new Map(); // opId -> [cellKey]
     this.errors = new Map(); // cellKey -> {value, message}
     this.socket = null;
-    // Formula columns recomputed in the background: {columns, done, total} rows, or null. Their
-    // cells keep their former values (a new column's are empty) until their batch arrives.
+    // Formula columns recomputed in the background: {columns, done, total, after} rows, or null.
+    // Their cells keep their former values (a new column's are empty) until their batch arrives,
+    // shown as not final yet: the batches go by row id, rows up to `after` are done.
     this.recompute = recompute;
     this.listeners = { change: [], flash: [], op: [], total: [] };
   }
@@ -247,7 +248,8 @@ export class SheetModel {
     if (error) return { value: error.value, error: error.message };
     const pending = this.pending.get(key);
     if (pending) return { value: pending.value, pending: true };
-    return { value: row.values[col] ?? null };
+    const recomputing = this.recompute && row.id > this.recompute.after && this.recompute.columns.includes(col);
+    return recomputing ? { value: row.values[col] ?? null, recomputing: true } : { value: row.values[col] ?? null };
   }
 
   // --- writes -------------------------------------------------------------------------------------
@@ -346,7 +348,7 @@ export class SheetModel {
         this.setColumns(this.allColumns.filter((col) => col.key !== c.key));
         break;
       case "formulas.compute": // a batch of a background recompute: its values (below) and the progress
-        this.recompute = c.done >= c.total ? null : { columns: c.columns, done: c.done, total: c.total };
+        this.recompute = c.done >= c.total ? null : { columns: c.columns, done: c.done, total: c.total, after: c.after };
         break;
     }
     if (c.recompute) this.recompute = { ...c.recompute };

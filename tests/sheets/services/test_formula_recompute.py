@@ -61,12 +61,14 @@ def add_total(sheet, owner, formula="[Price] * [Qty]"):
 
 def test_the_column_commits_at_once_and_the_batches_follow_with_progress(big, owner):
     key, op = add_total(big, owner)
-    assert op.payload["recompute"] == {"columns": [key], "done": 0, "total": ROWS}
+    assert op.payload["recompute"] == {"columns": [key], "done": 0, "total": ROWS, "after": 0}
     assert "computed" not in op.payload
     _finished(big)
     assert values(big, key) == [i * 2 for i in range(ROWS)]
     ops = batches(big)
     assert [o.payload["done"] for o in ops] == [5, 10, 15, 20, 23]
+    row_ids = list(Row.objects.filter(sheet=big).order_by("pk").values_list("pk", flat=True))
+    assert [o.payload["after"] for o in ops] == [row_ids[i] for i in (4, 9, 14, 19, 22)]
     assert {o.payload["total"] for o in ops} == {ROWS} and all(o.actor_id is None for o in ops)
     assert sum(len(o.payload["computed"].get(key, {})) for o in ops) == ROWS
     assert [o.version for o in ops] == list(range(op.version + 1, op.version + 6))
@@ -126,7 +128,7 @@ def test_a_newer_formula_supersedes_the_running_recompute(big, owner, monkeypatc
     key, _ = add_total(big, owner)
     assert first_batch.wait(10)
     op = services.column_retype(sheet=big, actor=owner, key=key, type="formula", options={"formula": "[Price] + 1"})
-    assert op.payload["recompute"] == {"columns": [key], "done": 0, "total": ROWS}
+    assert op.payload["recompute"] == {"columns": [key], "done": 0, "total": ROWS, "after": 0}
     changed.set()
     _finished(big)
     assert values(big, key) == [i + 1 for i in range(ROWS)]
