@@ -80,10 +80,12 @@ def test_a_formula_changed_on_a_large_sheet_shows_its_progress_then_the_new_valu
     page.evaluate(
         """() => {
             window.badges = [];
+            window.dimmed = 0;
             new MutationObserver(() => {
                 const badge = document.querySelector('[data-testid=recompute]');
                 if (badge) window.badges.push(badge.textContent.replace(/\\s+/g, ' ').trim());
-            }).observe(document.body, { subtree: true, childList: true, characterData: true });
+                window.dimmed += document.querySelectorAll('.gc-cell.pending[title^="Being recomputed"]').length;
+            }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
         }"""
     )
     head = page.locator(".gc-colhead[data-col=c3]")
@@ -96,6 +98,7 @@ def test_a_formula_changed_on_a_large_sheet_shows_its_progress_then_the_new_valu
     badges = page.evaluate("window.badges")
     assert badges and all(text.startswith("Computing Total…") for text in badges), badges
     assert "0%" in badges[0]
+    assert page.evaluate("window.dimmed") > 0  # the Total cells not recomputed yet were shown dimmed
     done = sorted({int(text.rsplit(" ", 1)[-1].rstrip("%")) for text in badges})
     assert done[0] == 0 and any(0 < d < 100 for d in done), done  # 0%, then 41% and 83% of the rows
     ordered = Row.objects.filter(sheet=sheet).order_by("pk").values_list("data__c3", flat=True)
