@@ -29,8 +29,17 @@ COLUMN = named("column", Record(key=STR, name=STR, type=STR, options=MapOf(JSON)
 ROW = named("row", Record(id=INT, position=NUMBER, values=MapOf(SCALAR, "col")))
 POSITIONS = MapOf(NUMBER, "row id")
 ANCHOR = nullable(one_of(INT, STR))  # a row id, or a column key
-# Formula cells recomputed for every row (sheets.services.formulas), or `reload` when too many.
-COMPUTED = {"computed": optional(MapOf(MapOf(SCALAR, "row id"), "col")), "reload": optional(literal(True))}
+# Formula cells recomputed for every row (sheets.services.recompute): in the operation (`computed`,
+# or `reload` when too many), or, on a large sheet, `recompute` started in the background, whose
+# batches follow as `formulas.compute` operations.
+VALUES = MapOf(MapOf(SCALAR, "row id"), "col")
+# `after`: the rows up to this id are computed (the batches go by row id), the others not yet.
+PROGRESS = {"columns": ListOf(STR), "done": INT, "total": INT, "after": INT}
+COMPUTED = {
+    "computed": optional(VALUES),
+    "reload": optional(literal(True)),
+    "recompute": optional(named("recompute", Record(**PROGRESS))),
+}
 
 
 def _changes(**fields):
@@ -65,6 +74,8 @@ CHANGES = {
     "column.move": _changes(key=STR, position=NUMBER, after=ANCHOR, before=ANCHOR),
     "column.delete": _changes(key=STR, **COMPUTED),
     "sheet.create": _changes(name=STR, columns=ListOf(COLUMN)),
+    # a batch of a background recompute: the values that changed and the progress (done of total rows)
+    "formulas.compute": Record(computed=VALUES, **PROGRESS),
     "sheet.rename": _changes(name=STR),
 }
 OPERATION = {"version": INT, "kind": named("kind", literal(*CHANGES)), "changes": Depends("kind", CHANGES, "changes")}

@@ -102,6 +102,17 @@ def duckdb_type(name: str) -> str:
     return spec.duckdb if spec else "VARCHAR"
 
 
+def value_type(name: str, options: dict | None = None) -> str:
+    """The type of the values a column of this type holds: a formula column's are its declared
+    result type, else the one inferred from its formula (text when neither is known), so that the
+    lake types them and a sum takes a numeric formula; any other column's are its own type."""
+    if name != FORMULA:
+        return name
+    options = options or {}
+    found = options.get("result_type") or options.get("inferred")
+    return found if found in REGISTRY and found != FORMULA else TEXT
+
+
 def client_table() -> dict[str, dict]:
     """What the front end knows of each type, in registry order (templates: gc-column-types)."""
     return {

@@ -200,3 +200,25 @@ class SheetView(models.Model):
 
     def __str__(self):
         return f"view {self.name} of sheet {self.sheet_id}"
+
+
+class FormulaRecompute(models.Model):
+    """A sheet's formula columns being recomputed over every row in the background
+    (sheets.services.recompute), batch by batch, so that a process killed meanwhile leaves what
+    is left to do here; and the day the sheet's TODAY()/NOW() columns were last computed."""
+
+    sheet = models.OneToOneField(Sheet, on_delete=models.CASCADE, primary_key=True, related_name="formula_recompute")
+    columns = models.JSONField(default=list, blank=True, help_text="Keys of the formula columns still to compute.")
+    after = models.BigIntegerField(default=0, help_text="Rows up to this id are computed.")
+    done = models.BigIntegerField(default=0)
+    total = models.BigIntegerField(default=0)
+    # A start (or a resume) takes a new token; a runner whose token is gone was superseded and stops.
+    token = models.CharField(max_length=32, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    volatile_day = models.DateField(null=True, blank=True, help_text="TODAY()/NOW() columns computed for this day.")
+
+    def __str__(self):
+        return f"formula recompute of sheet {self.sheet_id} ({self.done}/{self.total})"
+
+    def progress(self) -> dict:
+        return {"columns": self.columns, "done": self.done, "total": self.total, "after": self.after}

@@ -17,7 +17,7 @@ from accounts.permissions import ROLE_ACCESS, Access, refused_workspace_ids
 from core.errors import InvalidInput
 
 from . import column_types
-from .models import Column, Operation, Row, Sheet
+from .models import Column, FormulaRecompute, Operation, Row, Sheet
 from .values import check_text
 
 
@@ -394,3 +394,10 @@ def home_for_user(user: User) -> dict:
         "shared": shared_sheets,
         "row_count_cap": ROW_COUNT_CAP,
     }
+
+
+def recompute_progress(sheet: Sheet) -> dict | None:
+    """The sheet's formula columns being recomputed in the background (sheets.services.recompute):
+    {"columns", "done", "total"} rows, or None."""
+    state = FormulaRecompute.objects.filter(sheet_id=sheet.pk).exclude(columns=[]).first()
+    return state.progress() if state else None

@@ -31,8 +31,9 @@ from . import column_types
 from .models import Column, Operation, Row, Sheet
 from .services.cells import save_row_data
 from .services.columns import RETYPE_VALUES_IN_PAYLOAD
-from .services.formulas import formulas_reading, recompute
+from .services.formulas import formulas_reading
 from .services.operations import operation, parse_op_id
+from .services.recompute import recompute
 
 HISTORY = 500
 

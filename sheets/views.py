@@ -15,7 +15,8 @@ from .api.serializers import ColumnSerializer
 from .models import PublicLink, Sheet
 from .permissions import sheet_access
 from .public_links import PAGES, LinkRevoked, public_link_for_key
-from .selectors import home_for_user, rows_window, sheet_columns, sheet_people
+from .selectors import home_for_user, recompute_progress, rows_window, sheet_columns, sheet_people
+from .services.recompute import sheet_opened
 
 FIRST_ROWS = 100  # one block of the grid's row cache (frontend/src/sheet/model.js)
 
@@ -32,8 +33,10 @@ def sheet_page(request: HttpRequest, pk: int) -> HttpResponse:
     access = sheet_access(request.user, sheet)
     if access < Access.VIEW:
         raise Http404("Sheet not found")
+    sheet_opened(sheet.pk)
     config = {
         "sheet": {"id": sheet.pk, "name": sheet.name, "version": sheet.version, "workspace": sheet.workspace.name},
+        "recompute": recompute_progress(sheet),
         "columns": ColumnSerializer(sheet_columns(sheet), many=True).data,
         "access": access.name.lower(),
         "you": {"id": request.user.pk, "name": request.user.label},

@@ -100,10 +100,11 @@ def sheet_column_value(*, sheet_id: int, column_key: str, agg: str) -> float | N
     lake is behind the database."""
     column = (
         Column.objects.filter(sheet_id=sheet_id, key=column_key)
-        .values("deleted", "type", "sheet__workspace_id")
+        .values("deleted", "type", "options", "sheet__workspace_id")
         .first()
     )
-    if column is None or column["deleted"] or (agg != "count" and column["type"] not in column_types.numeric_types()):
+    values = column and column_types.value_type(column["type"], column["options"])
+    if column is None or column["deleted"] or (agg != "count" and values not in column_types.numeric_types()):
         return None
     query = clean_sheet_query({"sheet": sheet_id, "agg": agg, "column": column_key})
     try:

@@ -7,7 +7,7 @@ from typing import Any, Protocol
 
 import duckdb
 
-from sheets.column_types import duckdb_type
+from sheets.column_types import duckdb_type, value_type
 
 from .connections import postgres_conninfo, write_lock
 
@@ -109,10 +109,18 @@ SELECT coalesce(b._row, r.row_ref) AS _row, coalesce(r.pos, b._position) AS _pos
 """
 
 
+def lake_type(column: dict[str, Any]) -> str:
+    """The column type whose DuckDB type the view casts a column to: the type of its values (a
+    formula column's result type; a state written before value types: its own type)."""
+    return column.get("value_type") or value_type(column["type"])
+
+
 def view_sql(state: SheetShape) -> str:
+    """The sheet's view: each column cast to its values' type (a value that does not cast, like a
+    formula's error #DIV/0! in a number column, is NULL)."""
     names = column_names(state.columns)
     columns = [
-        f"TRY_CAST(m.{quote_name(key)} AS {duckdb_type(state.columns[key]['type'])}) AS {quote_name(name)}"
+        f"TRY_CAST(m.{quote_name(key)} AS {duckdb_type(lake_type(state.columns[key]))}) AS {quote_name(name)}"
         for key, name in names.items()
     ]
     select = ", ".join(["m._row", "m._position", f"{int(state.workspace_id)}::BIGINT AS workspace_id", *columns])

@@ -6,11 +6,11 @@ import json
 import duckdb
 
 from analytics.lake.connections import query
-from analytics.lake.schema import column_names, quote_name, sheet_view_name
+from analytics.lake.schema import column_names, lake_type, quote_name, sheet_view_name
 
 
 def sheet_view_columns(sheet_id: int) -> dict[str, tuple[str, str]] | None:
-    """{column key: (view column name, column type)} of the sheet's view as the lake has it now
+    """{column key: (view column name, the type of its values)} of the sheet's view as the lake has it now
     (the view is made from these same columns, in the same lake transaction), or None when the
     sheet has not reached the lake."""
     try:
@@ -20,7 +20,7 @@ def sheet_view_columns(sheet_id: int) -> dict[str, tuple[str, str]] | None:
     if not rows:
         return None
     columns = json.loads(rows[0][0])
-    return {key: (name, columns[key]["type"]) for key, name in column_names(columns).items()}
+    return {key: (name, lake_type(columns[key])) for key, name in column_names(columns).items()}
 
 
 def sheet_rows(sheet_id: int, order_by_position: bool = True) -> list[dict]:

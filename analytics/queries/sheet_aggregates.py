@@ -30,6 +30,11 @@ class SheetNotInLake(InvalidInput):
     code = "unavailable"
 
 
+def _values(column: Column) -> str:
+    """The type of a column's values (a formula column's: its result type)."""
+    return column_types.value_type(column.type, column.options)
+
+
 def _sheet_columns(workspace_id, query):
     """(sheet, {role: Column or None}) of a sheet query, checked against the sheet's columns."""
     sheet = Sheet.objects.filter(pk=query["sheet"], workspace_id=workspace_id).first()
@@ -46,7 +51,7 @@ def _sheet_columns(workspace_id, query):
             raise InvalidInput(f"{role}: the sheet {sheet.name!r} has no column {key}")
         if column.deleted:
             raise InvalidInput(f"{role}: the column {column.name!r} was deleted from the sheet {sheet.name!r}")
-        if types and column.type not in types:
+        if types and _values(column) not in types:
             raise InvalidInput(f"{role}: {need}, and {column.name!r} is a {column.get_type_display().lower()} column")
         return column
 
@@ -55,7 +60,7 @@ def _sheet_columns(workspace_id, query):
         "group_by": active("group_by"),
         "time_column": active("time_column", TIME_TYPES, "the time column is a date or date-and-time column"),
     }
-    if query["bucket"] not in (None, "day") and chosen["time_column"] and chosen["time_column"].type == "date":
+    if query["bucket"] not in (None, "day") and chosen["time_column"] and _values(chosen["time_column"]) == "date":
         raise InvalidInput(f"bucket: {chosen['time_column'].name!r} holds dates, so its bucket is a day")
     return sheet, chosen
 
@@ -87,22 +92,22 @@ def sheet_aggregate(
 
     def name(column):
         found = view_columns.get(column.key)
-        if found is None or found[1] != column.type:  # a column added or retyped a moment ago
+        if found is None or found[1] != _values(column):  # changed a moment ago
             raise SheetNotInLake(
                 f"the latest change of the column {column.name!r} is on its way to analytics; it shows here in a moment"
             )
         return quote_name(found[0])
 
     def epoch(sql, column):  # a date or datetime as epoch microseconds (a date: its midnight, UTC)
-        return f"epoch_us({sql}::TIMESTAMP)" if column.type == "date" else f"epoch_us({sql})"
+        return f"epoch_us({sql}::TIMESTAMP)" if _values(column) == "date" else f"epoch_us({sql})"
 
     agg, value = query["agg"], None
     column, group_column, time_column = chosen["column"], chosen["group_by"], chosen["time_column"]
     if column is None:
         agg_sql = "count(*)"
-    elif column.type in TIME_TYPES:  # min or max: as a number, shown as ISO text (no pytz for TIMESTAMPTZ)
+    elif _values(column) in TIME_TYPES:  # min or max: as a number, shown as ISO text (no pytz for TIMESTAMPTZ)
         agg_sql = epoch(f"{agg}({name(column)})", column)
-        value = _day_text if column.type == "date" else _moment_text
+        value = _day_text if _values(column) == "date" else _moment_text
     else:
         agg_sql = f"{agg}({name(column)})"
     group = f"CAST({name(group_column)} AS VARCHAR)" if group_column else "NULL::VARCHAR"
@@ -113,7 +118,7 @@ def sheet_aggregate(
         clauses.append(f"{moment} IS NOT NULL")
         if start is not None:  # a date counts when its day overlaps the window
             clauses.append(f"{moment} >= ?")
-            params.append(epoch_us(start) - (DAY_US - 1 if time_column.type == "date" else 0))
+            params.append(epoch_us(start) - (DAY_US - 1 if _values(time_column) == "date" else 0))
         if end is not None:
             clauses.append(f"{moment} < ?")
             params.append(epoch_us(end))

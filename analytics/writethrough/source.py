@@ -7,6 +7,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Q
 
+from sheets.column_types import value_type
 from sheets.models import Column, Operation, Row, Sheet
 
 # A sheet's snapshot for a rebuild: (sheet fields, columns, row count, row chunks), each chunk a
@@ -41,9 +42,15 @@ def operations(behind: dict[int, tuple[int, int]], limit: int) -> list[tuple]:
 
 def sheet_columns(sheet_id: int) -> dict[str, dict]:
     """The sheet's columns as the database has them, deleted ones too, in the shape of the lake's
-    state: {key: {name, type, position, deleted}}."""
+    state: {key: {name, type, value_type, position, deleted}}."""
     return {
-        c.key: {"name": c.name, "type": c.type, "position": c.position, "deleted": c.deleted}
+        c.key: {
+            "name": c.name,
+            "type": c.type,
+            "value_type": value_type(c.type, c.options),
+            "position": c.position,
+            "deleted": c.deleted,
+        }
         for c in Column.objects.filter(sheet_id=sheet_id)
     }
 

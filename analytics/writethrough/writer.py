@@ -10,6 +10,7 @@ from django.conf import settings
 
 from analytics.lake.connections import connect, write_lock
 from analytics.lake.schema import EVENT_TYPES, base_ddl, ensure_schema, view_sql
+from sheets.column_types import value_type
 
 from .compactor import Compactor
 from .lock import WriterLock
@@ -264,7 +265,7 @@ class Writer(Compactor):
             return "renamed"
         elif kind == "column.add":
             state.columns[payload["column"]["key"]] = _column_state(payload["column"])
-            return "schema"
+            return "rebuild" if payload.get("reload") else _computed(payload, add) or "schema"
         elif kind == "column.rename":
             state.columns[payload["key"]]["name"] = payload["name"]
             return "schema"
@@ -272,15 +273,18 @@ class Writer(Compactor):
             if payload.get("reload") or payload.get("values") is None:
                 return "rebuild"
             state.columns[payload["key"]]["type"] = payload["type"]
+            state.columns[payload["key"]]["value_type"] = value_type(payload["type"], payload.get("options"))
             for row_id, value in payload["values"].items():
                 add("set", int(row_id), payload["key"], cell_text(value))
-            return "schema"
+            return _computed(payload, add) or "schema"
         elif kind == "column.move":
             state.columns[payload["key"]]["position"] = payload["position"]
             return "schema"
         elif kind == "column.delete":
             state.columns[payload["key"]]["deleted"] = True
-            return "schema"
+            return "rebuild" if payload.get("reload") else _computed(payload, add) or "schema"
+        elif kind == "formulas.compute":  # a batch of a background recompute (sheets.services.recompute)
+            _computed(payload, add)
         else:
             log.warning("sheet %s version %s: unknown operation kind %r, skipped", sid, version, kind)
         return None
@@ -308,10 +312,18 @@ class Writer(Compactor):
             self.con.close()
 
 
+def _computed(payload, add):
+    """The formula cells an operation recomputed, as events (None: the caller's answer stands)."""
+    for key, values in (payload.get("computed") or {}).items():
+        for row_id, value in values.items():
+            add("set", int(row_id), key, cell_text(value))
+
+
 def _column_state(column):
     return {
         "name": column["name"],
         "type": column["type"],
+        "value_type": value_type(column["type"], column.get("options")),
         "position": column["position"],
         "deleted": bool(column.get("deleted", False)),
     }

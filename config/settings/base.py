@@ -381,6 +381,14 @@ GRIDCAST = {
     "MAX_TOKENS_PER_USER": int(os.environ.get("GRIDCAST_MAX_TOKENS_PER_USER", "50")),
     # Saved views per sheet (personal and shared together).
     "MAX_VIEWS_PER_SHEET": int(os.environ.get("GRIDCAST_MAX_VIEWS_PER_SHEET", "200")),
+    # Formula columns (sheets.services.recompute): a sheet of more rows is recomputed in the
+    # background, FORMULA_RECOMPUTE_BATCH rows a transaction; one without a sign of life for
+    # FORMULA_RECOMPUTE_STALE_SECONDS is resumed; the ticker that
+    # resumes them and refreshes TODAY()/NOW() columns when the day changes runs this often (0: never).
+    "FORMULA_INLINE_ROWS": int(os.environ.get("GRIDCAST_FORMULA_INLINE_ROWS", "2000")),
+    "FORMULA_RECOMPUTE_BATCH": int(os.environ.get("GRIDCAST_FORMULA_RECOMPUTE_BATCH", "5000")),
+    "FORMULA_RECOMPUTE_STALE_SECONDS": float(os.environ.get("GRIDCAST_FORMULA_RECOMPUTE_STALE_SECONDS", "30")),
+    "FORMULA_TICKER_SECONDS": float(os.environ.get("GRIDCAST_FORMULA_TICKER_SECONDS", "60")),
 }
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 # The demo order stream and collaborator inside the server process (analytics.demo.stream; one per

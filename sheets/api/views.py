@@ -74,6 +74,9 @@ class SheetDetail(APIView):
         sheet, access = load_sheet(request, pk)
         data = s.SheetSerializer(sheet, context={"access": access.name.lower()}).data
         data["row_count"] = selectors.row_count(sheet)
+        # Formula columns being recomputed in the background ({"columns", "done", "total"}, or
+        # null): meanwhile the rows read return what is stored, the former values of rows not reached.
+        data["recompute"] = selectors.recompute_progress(sheet)
         return Response(data)
 
     @extend_schema(request=s.SheetRenameSerializer, responses=s.OperationSerializer)

@@ -30,7 +30,11 @@ __all__ = [
     "dependency_order",
     "display",
     "infer_type",
+    "is_volatile",
 ]
+
+# Functions whose result changes with the day, not with the row (recomputed when it changes).
+VOLATILE = frozenset({"TODAY", "NOW"})
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,11 @@ class Formula:
 
     def compute(self, row: dict[str, Any]) -> Any:
         return run(self.fn, row)
+
+
+def is_volatile(source: str) -> bool:
+    """Whether a formula (either form) calls TODAY() or NOW()."""
+    return any(token.kind == "name" and token.text in VOLATILE for token in tokenize(source))
 
 
 def compile_names(text: str, names: dict[str, str]) -> tuple[str, frozenset[str]]:

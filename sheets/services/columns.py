@@ -9,8 +9,9 @@ from .. import column_types, rules
 from ..formulas import display
 from ..models import Column, Row, Sheet
 from .common import clean_name, limit
-from .formulas import compiled_options, formulas_reading, recompute
+from .formulas import compiled_options, formulas_reading
 from .operations import operation
+from .recompute import recompute
 
 RETYPE_VALUES_IN_PAYLOAD = 10_000
 

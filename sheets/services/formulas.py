@@ -7,9 +7,8 @@ unchanged. They are computed:
 - on an edit or a row insert, for the touched rows, in the same transaction and operation as the
   edit (cells.py, rows.py): acks and ops frames carry the recomputed cells;
 - for every row when a formula column is added or its formula changed, or a column it reads is
-  deleted (columns.py): synchronously, in batches, in that operation; the values travel in its
-  payload ("computed": {column key: {row id: value}}), or, beyond RECOMPUTE_VALUES_IN_PAYLOAD
-  values, "reload": true and the grids reload.
+  deleted, and when the day changes under TODAY()/NOW(): recompute.py (in that operation on a
+  small sheet, else in the background with progress).
 """
 
 import json
@@ -19,11 +18,8 @@ from typing import Any
 from django.db import connection
 
 from .. import column_types
-from ..formulas import CYCLE, Formula, FormulaError, compile_names, dependency_order, infer_type
+from ..formulas import CYCLE, Formula, FormulaError, compile_names, dependency_order, infer_type, is_volatile
 from ..models import Column, Row, Sheet
-
-RECOMPUTE_VALUES_IN_PAYLOAD = 10_000
-BATCH = 5_000
 
 # column key -> (name, type, options), as cells.py reads them
 Columns = dict[str, tuple[str, str, dict]]
@@ -51,22 +47,36 @@ class SheetFormulas:
         else:
             self.cyclic = set()
         self.steps = [(key, formulas[key], columns[key][2].get("result_type")) for key in order]
+        self._chosen: dict[frozenset, list] = {}
 
     def __bool__(self) -> bool:
         return bool(self.steps or self.cyclic)
 
+    def affected(self, only: set[str]) -> set[str]:
+        """The formula columns `only` and those that read them, directly or not."""
+        affected = set(only)
+        for key, formula, _ in self.steps:  # in dependency order: what a step reads comes first
+            if formula.refs & affected:
+                affected.add(key)
+        return affected
+
+    def _steps(self, only):
+        if only is None:
+            return self.steps
+        chosen = frozenset(only)
+        if chosen not in self._chosen:  # once per set, not once per row
+            affected = self.affected(chosen)
+            self._chosen[chosen] = [step for step in self.steps if step[0] in affected]
+        return self._chosen[chosen]
+
     def compute(self, data: dict[str, Any], only: set[str] | None = None) -> dict[str, Any]:
         """Recompute the formula cells of one row's `data` in place; returns those that changed.
-        `only`: just these formula columns (and the ones computed after them)."""
+        `only`: just these formula columns and the ones that read them (see `affected`)."""
         changed = {}
         for key in self.cyclic:
             if data.get(key) != CYCLE.code:
                 data[key] = changed[key] = CYCLE.code
-        started = only is None
-        for key, formula, result_type in self.steps:
-            started = started or key in only
-            if not started:
-                continue
+        for key, formula, result_type in self._steps(only):
             value = _fit(result_type, formula.compute(data))
             old = data.get(key)
             if old != value or type(old) is not type(value):
@@ -102,31 +112,21 @@ def compiled_options(sheet: Sheet, key: str, options: dict) -> dict:
     dependency_order(graph, {k: c.name for k, c in columns.items()})
     types = {k: c.type for k, c in columns.items() if k != key}
     inferred = options.get("result_type") or infer_type(source, types)
-    return {**options, "source": source, "inferred": inferred}
+    compiled = {**options, "source": source, "inferred": inferred}
+    return {**compiled, "volatile": True} if is_volatile(source) else compiled
 
 
-def recompute(sheet: Sheet, only: set[str] | None = None) -> dict:
-    """Recompute the formula columns (`only` these and what follows them) of every row, in
-    batches; returns the payload's part: {"computed": {key: {row id: value}}} or {"reload": True}."""
-    if only is not None and not only:
-        return {}
-    formulas = SheetFormulas(columns_of({c.key: c for c in Column.objects.filter(sheet_id=sheet.pk, deleted=False)}))
-    computed, count, last = {}, 0, 0
-    while formulas:
-        rows = list(Row.objects.filter(sheet_id=sheet.pk, pk__gt=last).order_by("pk").values_list("pk", "data")[:BATCH])
-        if not rows:
-            break
-        last, patches = rows[-1][0], []
-        for pk, data in rows:
-            changed = formulas.compute(data, only)
-            if changed:
-                patches.append({"id": pk, "patch": changed})
-                count += len(changed)
-                if count <= RECOMPUTE_VALUES_IN_PAYLOAD:
-                    for key, value in changed.items():
-                        computed.setdefault(key, {})[str(pk)] = value
-        write_patches(patches)
-    return {"reload": True} if count > RECOMPUTE_VALUES_IN_PAYLOAD else {"computed": computed}
+def compute_rows(formulas: SheetFormulas, rows: list[tuple[int, dict]], only: set[str] | None) -> tuple[list, dict]:
+    """Compute the formula cells of these (row id, data): ({"id", "patch"} for write_patches, the
+    values that changed as {column key: {row id: value}})."""
+    patches, computed = [], {}
+    for pk, data in rows:
+        changed = formulas.compute(data, only)
+        if changed:
+            patches.append({"id": pk, "patch": changed})
+            for key, value in changed.items():
+                computed.setdefault(key, {})[str(pk)] = value
+    return patches, computed
 
 
 def write_patches(patches: list[dict]) -> None:

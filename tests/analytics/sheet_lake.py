@@ -5,13 +5,14 @@ import datetime as dt
 
 from analytics.lake.schema import column_names
 from analytics.queries.selectors import sheet_rows
+from sheets.column_types import value_type
 from sheets.models import Column, Row, Sheet
 
 
 def typed(column_type, value):
     """A stored (JSON) cell value as the view must return it."""
-    if value is None:
-        return None
+    if value is None or (column_type != "text" and isinstance(value, str) and value.startswith("#")):
+        return None  # a formula's error (#DIV/0!) is NULL in a typed column
     if column_type == "number":
         return float(value)
     if column_type == "date":
@@ -25,7 +26,7 @@ def expected_rows(sheet_id):
     """The sheet as PostgreSQL has it, shaped like the view: by position, typed, named."""
     sheet = Sheet.objects.get(pk=sheet_id)
     columns = {
-        c.key: {"name": c.name, "type": c.type, "position": c.position, "deleted": c.deleted}
+        c.key: {"name": c.name, "type": value_type(c.type, c.options), "position": c.position, "deleted": c.deleted}
         for c in Column.objects.filter(sheet_id=sheet_id)
     }
     names = column_names(columns)

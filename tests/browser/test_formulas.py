@@ -61,6 +61,50 @@ def test_a_bad_formula_is_refused_with_the_servers_message(open_as, shop):
     assert not Column.objects.filter(sheet=shop["sheet"], type="formula").exists()
 
 
+def test_a_formula_changed_on_a_large_sheet_shows_its_progress_then_the_new_values(open_as, workspace):
+    """12,000 rows: more than FORMULA_INLINE_ROWS, so the new formula is computed in the
+    background, in three batches; the page shows a progress badge, then the new values."""
+    owner = member(workspace, Role.OWNER, display_name="Olivia Owner")
+    columns = [
+        {"name": "Price", "type": "number"},
+        {"name": "Qty", "type": "integer"},
+        {"name": "Total", "type": "formula", "options": {"formula": "[Price] * [Qty]"}},
+    ]
+    sheet = make_sheet(workspace, owner, columns=columns)
+    for start in (0, 6000):
+        rows = [{"c1": i, "c2": 2} for i in range(start + 1, start + 6001)]
+        services.rows_insert(sheet=sheet, actor=owner, rows=rows)
+    page = open_sheet(open_as, owner, sheet)
+    cell_text_is(page, 2, 2, "4")
+    # The badge may come and go between two polls: a MutationObserver keeps every text it showed.
+    page.evaluate(
+        """() => {
+            window.badges = [];
+            window.dimmed = 0;
+            new MutationObserver(() => {
+                const badge = document.querySelector('[data-testid=recompute]');
+                if (badge) window.badges.push(badge.textContent.replace(/\\s+/g, ' ').trim());
+                window.dimmed += document.querySelectorAll('.gc-cell.pending[title^="Being recomputed"]').length;
+            }).observe(document.body, { subtree: true, childList: true, characterData: true, attributes: true });
+        }"""
+    )
+    head = page.locator(".gc-colhead[data-col=c3]")
+    head.locator(".gc-menu").click()
+    page.get_by_test_id("column-formula").fill("[Price] * [Qty] + 1")
+    page.get_by_role("button", name="Change type").click()
+    cell_text_is(page, 2, 2, "5")
+    cell_text_is(page, 1, 2, "3")
+    page.wait_for_selector("[data-testid=recompute]", state="detached")
+    badges = page.evaluate("window.badges")
+    assert badges and all(text.startswith("Computing Total…") for text in badges), badges
+    assert "0%" in badges[0]
+    assert page.evaluate("window.dimmed") > 0  # the Total cells not recomputed yet were shown dimmed
+    done = sorted({int(text.rsplit(" ", 1)[-1].rstrip("%")) for text in badges})
+    assert done[0] == 0 and any(0 < d < 100 for d in done), done  # 0%, then 41% and 83% of the rows
+    ordered = Row.objects.filter(sheet=sheet).order_by("pk").values_list("data__c3", flat=True)
+    assert list(ordered[:3]) == [3, 5, 7] and ordered.last() == 24_001
+
+
 def test_deleting_a_range_across_a_formula_column_clears_the_other_cells(open_as, shop):
     """Delete over Price, Qty and a formula column: the server refuses writes into formula cells
     (the whole edit, as one batch), so the grid leaves them out and the others clear; the formula

@@ -71,3 +71,35 @@ async def test_formula_errors_and_refused_writes_over_the_socket(shop, owner, co
     await alice.send({"type": "retype_column", "key": key, "col_type": "formula", "options": {"formula": "[Total]"}})
     error = await alice.recv_type("error")
     assert "circular reference: Total -> Total" in error["message"]
+
+
+async def test_a_background_recompute_streams_its_values_and_progress(workspace, owner, editor, connect, settings):
+    """A large sheet (more rows than FORMULA_INLINE_ROWS): the ack says a recompute started, and
+    every open grid gets its batches as formulas.compute operations, values and progress."""
+
+    settings.GRIDCAST = {**settings.GRIDCAST, "FORMULA_INLINE_ROWS": 10, "FORMULA_RECOMPUTE_BATCH": 100}
+    sheet = await database_sync_to_async(make_sheet)(workspace, owner, columns=COLUMNS)
+    inserted = await database_sync_to_async(services.rows_insert)(
+        sheet=sheet, actor=owner, rows=[{"c1": i, "c2": 3} for i in range(250)]
+    )
+    ids = [row["id"] for row in inserted.payload["rows"]]
+    alice, _ = await connect(owner, sheet)
+    bob, _ = await connect(editor, sheet)
+    frame = {"type": "add_column", "op_id": str(uuid.uuid4()), "name": "Total", "col_type": "formula"}
+    await alice.send({**frame, "options": {"formula": "[Price] * [Qty]"}})
+    ack = await alice.recv_type("ack")
+    key = ack["changes"]["column"]["key"]
+    assert ack["changes"]["recompute"] == {"columns": [key], "done": 0, "total": 250, "after": 0}
+    assert (await bob.recv_type("ops"))["changes"]["recompute"]["total"] == 250
+
+    for client in (alice, bob):
+        progress, values, version = [], {}, ack["version"]
+        while not progress or progress[-1] < 250:
+            ops = await client.recv_type("ops", timeout=20)
+            assert ops["kind"] == "formulas.compute" and ops["version"] == version + 1 and ops["actor"] is None
+            version = ops["version"]
+            assert ops["changes"]["columns"] == [key] and ops["changes"]["total"] == 250
+            progress.append(ops["changes"]["done"])
+            values.update(ops["changes"]["computed"][key])
+        assert progress == [100, 200, 250]
+        assert values == {str(row): i * 3 for i, row in enumerate(ids)}

@@ -87,3 +87,20 @@ def test_bad_formulas_are_400_with_a_clear_message_and_nothing_added(api, editor
 def test_a_viewer_cannot_add_a_formula_column(api, viewer, shop):
     assert add_total(api(viewer), shop).status_code == 403
     assert not Column.objects.filter(sheet=shop, name="Total").exists()
+
+
+def test_on_a_large_sheet_the_column_answers_at_once_and_reads_show_the_recompute(api, editor, shop, settings):
+    """More rows than FORMULA_INLINE_ROWS: the recompute runs after the commit, in the background
+    (never started here: the test's transaction does not commit). Meanwhile the REST reads return
+    what is stored, and the sheet says what is being recomputed."""
+    settings.GRIDCAST = {**settings.GRIDCAST, "FORMULA_INLINE_ROWS": 0}
+    client = api(editor)
+    added = add_total(client, shop)
+    assert added.status_code == 201, added.content
+    key = added.json()["changes"]["column"]["key"]
+    progress = {"columns": [key], "done": 0, "total": 1, "after": 0}
+    assert added.json()["changes"]["recompute"] == progress and "computed" not in added.json()["changes"]
+    assert client.get(url(shop)).json()["recompute"] == progress
+    rows = client.get(url(shop, "rows/")).json()["rows"]
+    assert rows[0]["values"].get(key) is None  # not computed yet: what is stored
+    assert api(editor).get(url(make_sheet(shop.workspace, editor, name="Other"))).json()["recompute"] is None

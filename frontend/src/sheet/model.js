@@ -13,7 +13,7 @@ const cellKey = (row, col) => `${row}\u0000${col}`;
 
 export class SheetModel {
   /** urls: where the sheet and its rows are read ({sheet, rows}); a public link's page reads its own. */
-  constructor({ sheetId, columns, version, api, urls = null }) {
+  constructor({ sheetId, columns, version, api, urls = null, recompute = null }) {
     this.sheetId = sheetId;
     this.api = api;
     this.urls = urls ?? { sheet: `/api/v1/sheets/${sheetId}/`, rows: `/api/v1/sheets/${sheetId}/rows/` };
@@ -38,6 +38,10 @@ export class SheetModel {
     this.pendingByOp = new Map(); // opId -> [cellKey]
     this.errors = new Map(); // cellKey -> {value, message}
     this.socket = null;
+    // Formula columns recomputed in the background: {columns, done, total, after} rows, or null.
+    // Their cells keep their former values (a new column's are empty) until their batch arrives,
+    // shown as not final yet: the batches go by row id, rows up to `after` are done.
+    this.recompute = recompute;
     this.listeners = { change: [], flash: [], op: [], total: [], refused: [], pasted: [] };
     this.waiting = new Map(); // opId -> {resolve, reject}: writes whose ack someone awaits
   }
@@ -228,6 +232,7 @@ export class SheetModel {
   async reload() {
     const sheet = await this.api("GET", this.urls.sheet);
     this.setColumns(sheet.columns);
+    this.recompute = sheet.recompute ?? null;
     this.version = sheet.version;
     this.logFloor = sheet.version;
     this.log = [];
@@ -243,7 +248,8 @@ export class SheetModel {
     if (error) return { value: error.value, error: error.message };
     const pending = this.pending.get(key);
     if (pending) return { value: pending.value, pending: true };
-    return { value: row.values[col] ?? null };
+    const recomputing = this.recompute && row.id > this.recompute.after && this.recompute.columns.includes(col);
+    return recomputing ? { value: row.values[col] ?? null, recomputing: true } : { value: row.values[col] ?? null };
   }
 
   // --- writes -------------------------------------------------------------------------------------
@@ -385,7 +391,11 @@ export class SheetModel {
       case "column.delete":
         this.setColumns(this.allColumns.filter((col) => col.key !== c.key));
         break;
+      case "formulas.compute": // a batch of a background recompute: its values (below) and the progress
+        this.recompute = c.done >= c.total ? null : { columns: c.columns, done: c.done, total: c.total, after: c.after };
+        break;
     }
+    if (c.recompute) this.recompute = { ...c.recompute };
     // Formula cells the server recomputed for every row (a formula added or changed, an input deleted).
     if (c.reload && op.kind !== "column.retype") this.invalidate();
     for (const [col, values] of Object.entries(c.computed || {}))

@@ -163,6 +163,22 @@ describe("operations", () => {
     expect(model.columns.map((c) => c.key)).toEqual(["a", "c"]);
     expect(model.version).toBe(10);
   });
+
+  test("a background recompute: its progress, and its batches' values", () => {
+    const formula = { key: "t", name: "Total", type: "formula", position: 5, options: { formula: "[Amount] * 2" } };
+    model.apply({ version: 6, kind: "column.add", changes: { column: formula, recompute: { columns: ["t"], done: 0, total: 3, after: 0 } } }, false);
+    expect(model.recompute).toEqual({ columns: ["t"], done: 0, total: 3, after: 0 });
+    expect(model.cell(model.rowAt(0), "t")).toEqual({ value: null, recomputing: true }); // not reached yet
+    model.apply({ version: 7, kind: "formulas.compute", changes: { columns: ["t"], computed: { t: { 1: 0, 2: 2 } }, done: 2, total: 3, after: 2 } }, false);
+    expect(model.recompute).toEqual({ columns: ["t"], done: 2, total: 3, after: 2 });
+    expect([model.cell(model.rowAt(0), "t"), model.cell(model.rowAt(1), "t")]).toEqual([{ value: 0 }, { value: 2 }]);
+    expect(model.cell(model.rowAt(2), "t").recomputing).toBe(true);
+    expect(model.cell(model.rowAt(2), "a")).toEqual({ value: "r3" }); // another column: final
+    model.apply({ version: 8, kind: "formulas.compute", changes: { columns: ["t"], computed: { t: { 3: 4 } }, done: 3, total: 3, after: 3 } }, false);
+    expect(model.recompute).toBeNull();
+    expect(model.cell(model.rowAt(2), "t")).toEqual({ value: 4 });
+    expect(model.version).toBe(8);
+  });
 });
 
 describe("one's own edits", () => {

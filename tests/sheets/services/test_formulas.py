@@ -184,3 +184,14 @@ def test_undoing_a_formula_change_computes_the_former_formula_again(shop, owner)
     assert [data[key] for _, data in rows(shop)] == [10, 0, 0]
     assert Column.objects.get(sheet=shop, key=key).options["formula"] == "[Price] * [Qty]"
     assert op.payload["computed"][key]
+
+
+def test_a_changed_formula_recomputes_the_formulas_reading_it_only(shop, owner):
+    total, _ = add(shop, owner, "Total", "[Price] * [Qty]")
+    taxed, _ = add(shop, owner, "Taxed", "[Total] * 2")
+    label, _ = add(shop, owner, "Label", '[Qty] & "x"')
+    Row.objects.filter(sheet=shop).update(data={"c1": 1, "c2": 1, label: "stale"})
+    op = services.column_retype(sheet=shop, actor=owner, key=total, type="formula", options={"formula": "[Qty] + 1"})
+    assert set(op.payload["computed"]) == {total, taxed}
+    assert {data[label] for _, data in rows(shop)} == {"stale"}  # it does not read Total
+    assert {(data[total], data[taxed]) for _, data in rows(shop)} == {(2, 4)}

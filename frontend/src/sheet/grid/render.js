@@ -87,6 +87,10 @@ export class Renderer {
             cls += " error";
             title = cell.error;
           } else if (cell.pending) cls += " pending";
+          else if (cell.recomputing) {
+            cls += " pending";
+            title = "Being recomputed: the new value comes in a moment";
+          }
           const until = this.flashes.get(`${row.id}\u0000${column.key}`);
           if (until > now) {
             cls += " flash";

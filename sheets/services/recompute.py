@@ -1,0 +1,321 @@
+"""Recomputing formula columns over every row of a sheet: when one is added, its formula changes or
+a column it reads is deleted or comes back (columns.py, undo.py), and when the day changes under
+TODAY()/NOW().
+
+- A sheet of at most FORMULA_INLINE_ROWS rows is recomputed in the operation that changed the
+  column: its payload carries the values ("computed": {column key: {row id: value}}), or, beyond
+  RECOMPUTE_VALUES_IN_PAYLOAD values, "reload": true.
+- A larger one in the background: the operation commits at once with "recompute": {"columns",
+  "done": 0, "total"}, and the cells keep what they held (a new column's are empty) until their
+  batch replaces them. A thread then computes FORMULA_RECOMPUTE_BATCH rows (5,000) a
+  transaction: it takes the sheet lock as an edit does (operations.next_version), reads the rows
+  as they are now, writes the formula cells that changed and appends a "formulas.compute"
+  operation ({"columns", "computed", "done", "total"}) whose broadcast brings the values and the
+  progress to the open grids (and the values to the lake). It also reads the next batch under
+  that lock and computes it while this one is written; the next transaction uses it only if
+  nothing was written to the sheet in between (its version follows), else reads it again. Edits
+  are serialized with the batches by that lock and compute their own rows' formulas, so an edit
+  is never lost nor overwritten by a stale result. REST reads during a recompute return what is
+  stored: rows not reached yet have their former values.
+- What is left is kept in FormulaRecompute (the columns, the last row id done). A start while one
+  runs supersedes it (their columns join, from the first row again). One that no thread of this
+  process runs and whose heartbeat is older than FORMULA_RECOMPUTE_STALE_SECONDS (its process was
+  killed) is resumed where it stopped: when its sheet is opened (`sheet_opened`), and by the ticker
+  every minute.
+- TODAY()/NOW() columns (options "volatile") are computed on each edit of their row, and for every
+  row when the UTC day changes: `volatile_refresh` starts a background recompute of a sheet's
+  volatile columns when FormulaRecompute.volatile_day is not today, on the sheet's open and every
+  minute from the ticker (a thread this process starts at its first sheet open).
+"""
+
+import logging
+import threading
+import time
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import close_old_connections, connections, transaction
+from django.utils import timezone
+
+from core.errors import NotFound
+
+from .. import column_types
+from ..models import Column, FormulaRecompute, Operation, Row, Sheet
+from .formulas import SheetFormulas, columns_of, compute_rows, write_patches
+from .operations import next_version, operations_append
+
+log = logging.getLogger(__name__)
+
+RECOMPUTE_VALUES_IN_PAYLOAD = 10_000
+KIND = "formulas.compute"
+# Recomputes running at once in this process; the others wait their turn (beating).
+RUNNING = threading.BoundedSemaphore(2)
+_running: dict[int, str] = {}  # sheet id -> token of the recompute this process runs
+
+
+def _setting(name: str, default: float) -> float:
+    return settings.GRIDCAST.get(name, default)
+
+
+def _batch() -> int:
+    return int(_setting("FORMULA_RECOMPUTE_BATCH", 5_000))
+
+
+def _formulas(sheet_id: int) -> SheetFormulas:
+    return SheetFormulas(columns_of({c.key: c for c in Column.objects.filter(sheet_id=sheet_id, deleted=False)}))
+
+
+def _rows(sheet_id: int, after: int, count: int) -> list[tuple[int, dict]]:
+    return list(Row.objects.filter(sheet_id=sheet_id, pk__gt=after).order_by("pk").values_list("pk", "data")[:count])
+
+
+def recompute(sheet: Sheet, only: set[str]) -> dict:
+    """Recompute the formula columns `only` (and the formulas reading them) of every row, under
+    the sheet lock of the operation that asked; returns the payload's part (see the module)."""
+    if not only:
+        return {}
+    _mark_volatile_day(sheet.pk, only)
+    total = Row.objects.filter(sheet_id=sheet.pk).count()
+    if total > _setting("FORMULA_INLINE_ROWS", 2_000):
+        return {"recompute": _start(sheet.pk, only, total)}
+    formulas, computed, count, last = _formulas(sheet.pk), {}, 0, 0
+    while formulas and (rows := _rows(sheet.pk, last, _batch())):
+        last = rows[-1][0]
+        patches, values = compute_rows(formulas, rows, only)
+        write_patches(patches)
+        for key, column in values.items():
+            count += len(column)
+            if count <= RECOMPUTE_VALUES_IN_PAYLOAD:
+                computed.setdefault(key, {}).update(column)
+    return {"reload": True} if count > RECOMPUTE_VALUES_IN_PAYLOAD else {"computed": computed}
+
+
+def _volatile_keys(sheet_id: int) -> set[str]:
+    return set(
+        Column.objects.filter(
+            sheet_id=sheet_id, deleted=False, type=column_types.FORMULA, options__volatile=True
+        ).values_list("key", flat=True)
+    )
+
+
+def _mark_volatile_day(sheet_id: int, only: set[str]) -> None:
+    """Volatile columns computed now are computed for today."""
+    if only & _volatile_keys(sheet_id):
+        FormulaRecompute.objects.update_or_create(sheet_id=sheet_id, defaults={"volatile_day": timezone.now().date()})
+
+
+def _start(sheet_id: int, only: set[str], total: int) -> dict:
+    """Persist a recompute of `only` (joining the columns of one in progress, which it supersedes)
+    and run it after the commit; its progress as the payload shows it."""
+    state, _ = FormulaRecompute.objects.select_for_update().get_or_create(sheet_id=sheet_id)
+    state.columns = sorted(set(state.columns) | set(only))
+    state.after, state.done, state.total = 0, 0, total
+    state.token, state.heartbeat_at = uuid.uuid4().hex, timezone.now()
+    state.save()
+    token = state.token
+    transaction.on_commit(lambda: _launch(sheet_id, token))
+    return state.progress()
+
+
+def _launch(sheet_id: int, token: str) -> None:
+    _running[sheet_id] = token
+    name = f"gridcast-recompute-{sheet_id}"
+    threading.Thread(target=recompute_run, args=(sheet_id, token), name=name, daemon=True).start()
+
+
+class Superseded(Exception):
+    """The recompute is no longer this runner's (superseded, resumed elsewhere, or the sheet gone)."""
+
+
+def recompute_run(sheet_id: int, token: str) -> None:
+    """Run the recompute with this token to its end, a batch per transaction (in its own thread)."""
+    _running[sheet_id] = token
+    slot = False
+    try:
+        close_old_connections()
+        while not (slot := RUNNING.acquire(timeout=1.0)):
+            _beat(sheet_id, token)
+        # The next batch's formulas are computed while this one is written: two cores at work.
+        with ThreadPoolExecutor(1, thread_name_prefix=f"gridcast-recompute-{sheet_id}-") as pool:
+            ahead = _step(sheet_id, token, None, pool)
+            while ahead:
+                ahead = _step(sheet_id, token, ahead, pool)
+    except (Superseded, NotFound):  # NotFound: the sheet is gone
+        pass
+    except Exception:
+        log.exception("recompute of the formulas of sheet %s failed (it is resumed later)", sheet_id)
+    finally:
+        if slot:
+            RUNNING.release()
+        if _running.get(sheet_id) == token:
+            del _running[sheet_id]
+        connections.close_all()
+
+
+def _beat(sheet_id: int, token: str) -> None:
+    if not FormulaRecompute.objects.filter(sheet_id=sheet_id, token=token).update(heartbeat_at=timezone.now()):
+        raise Superseded(sheet_id)
+
+
+def _written_since(sheet_id: int, since: int, version: int) -> set[int] | None:
+    """The rows whose cells were edited after version `since` (before this batch's `version`), or
+    None when anything else was written meanwhile (rows, columns: the batch read ahead is void)."""
+    written = set()
+    between = Operation.objects.filter(sheet_id=sheet_id, version__gt=since, version__lt=version)
+    for kind, payload in between.values_list("kind", "payload") if version - since > 1 else ():
+        if kind != "cells.update":
+            return None
+        written.update(cell["row"] for cell in payload.get("cells", []))
+    return written
+
+
+def _read_again(
+    formulas: SheetFormulas, only: set[str], ids: set[int], patches: list[dict], computed: dict
+) -> tuple[list[dict], dict]:
+    """The batch's results with the rows `ids` (edited since it was read) read and computed again."""
+    fresh = list(Row.objects.filter(pk__in=ids).values_list("pk", "data"))
+    patches_again, computed_again = compute_rows(formulas, fresh, only)
+    patches = [patch for patch in patches if patch["id"] not in ids] + patches_again
+    stale = {str(pk) for pk in ids}
+    for values in computed.values():
+        for row in stale & values.keys():
+            del values[row]
+    for key, values in computed_again.items():
+        computed.setdefault(key, {}).update(values)
+    return patches, computed
+
+
+@dataclass
+class Ahead:
+    """The next batch's rows, read under the lock of the batch before (at `version`), and their
+    formula cells being computed meanwhile (while that batch is written)."""
+
+    version: int
+    rows: list[tuple[int, dict]]
+    computing: Future | None
+
+
+def _step(
+    sheet_id: int, token: str, ahead: Ahead | None = None, pool: ThreadPoolExecutor | None = None
+) -> Ahead | None:
+    """One batch, in one transaction under the sheet lock; the next batch (None: it was the last).
+    The batch read ahead is used only if nothing was written to the sheet since it was read (its
+    version is the one before this batch's): else it is read again, under this lock."""
+    ready = ahead.computing.result() if ahead and ahead.computing else None
+    with transaction.atomic():
+        version = next_version(sheet_id)  # the sheet lock, taken as edits take it
+        state = FormulaRecompute.objects.filter(sheet_id=sheet_id, token=token).first()
+        if state is None:
+            raise Superseded(sheet_id)  # rolls the version back
+        formulas = _formulas(sheet_id)
+        only = set(state.columns) & ({key for key, _, _ in formulas.steps} | formulas.cyclic)
+        batch = _batch()
+        written = _written_since(sheet_id, ahead.version, version) if ready is not None else None
+        if written is not None:
+            rows, (patches, computed) = ahead.rows, ready
+            if again := written & {pk for pk, _ in rows}:
+                patches, computed = _read_again(formulas, only, again, patches, computed)
+        else:
+            rows = _rows(sheet_id, state.after, batch) if only else []
+            patches, computed = compute_rows(formulas, rows, only)
+        following = _rows(sheet_id, rows[-1][0], batch) if len(rows) == batch else []
+        computing = pool.submit(compute_rows, formulas, following, only) if pool and following else None
+        write_patches(patches)
+        columns = state.columns
+        state.done += len(rows)
+        if rows:
+            state.after = rows[-1][0]
+        state.total = max(state.total, state.done) if following else state.done
+        if not following:
+            state.columns, state.token = [], ""
+        state.heartbeat_at = timezone.now()
+        state.save()
+        payload = {"computed": computed, **state.progress(), "columns": columns}
+        operations_append([(Operation(sheet_id=sheet_id, version=version, kind=KIND, payload=payload), None)])
+    return Ahead(version, following, computing) if following else None
+
+
+# --- resuming, and the day's refresh ---------------------------------------------------------------
+
+
+def recompute_resume(sheet_id: int) -> bool:
+    """Resume the sheet's recompute if its runner is gone (see the module); whether it did."""
+    stale = timezone.now() - timedelta(seconds=_setting("FORMULA_RECOMPUTE_STALE_SECONDS", 30))
+    token = uuid.uuid4().hex
+    claimed = (
+        FormulaRecompute.objects.filter(sheet_id=sheet_id, heartbeat_at__lt=stale)
+        .exclude(columns=[])
+        .exclude(token=_running.get(sheet_id, "-"))
+        .update(token=token, heartbeat_at=timezone.now())
+    )
+    if claimed:
+        log.info("resuming the interrupted recompute of the formulas of sheet %s", sheet_id)
+        _launch(sheet_id, token)
+    return bool(claimed)
+
+
+def volatile_refresh(sheet_id: int) -> bool:
+    """Recompute the sheet's TODAY()/NOW() columns in the background if they were last computed
+    before today (UTC); whether it started."""
+    today = timezone.now().date()
+    if not _volatile_keys(sheet_id) or FormulaRecompute.objects.filter(sheet_id=sheet_id, volatile_day=today).exists():
+        return False  # (checked again under the lock)
+    with transaction.atomic():
+        if not Sheet.objects.select_for_update().filter(pk=sheet_id).exists():  # the sheet lock
+            return False
+        keys = _volatile_keys(sheet_id)
+        state = FormulaRecompute.objects.filter(sheet_id=sheet_id).first()
+        if not keys or (state and state.volatile_day == today):
+            return False
+        FormulaRecompute.objects.update_or_create(sheet_id=sheet_id, defaults={"volatile_day": today})
+        _start(sheet_id, keys, Row.objects.filter(sheet_id=sheet_id).count())
+    return True
+
+
+def sheet_opened(sheet_id: int) -> None:
+    """A sheet is being opened: finish its interrupted recompute, refresh its TODAY()/NOW() columns
+    and make sure this process's ticker runs."""
+    try:
+        recompute_resume(sheet_id)
+        volatile_refresh(sheet_id)
+    except Exception:
+        log.exception("could not check the formulas of sheet %s", sheet_id)
+    if _setting("FORMULA_TICKER_SECONDS", 60):
+        _start_ticker()
+
+
+_ticker_started = threading.Lock()
+_ticker: list[threading.Thread] = []
+
+
+def _start_ticker() -> None:
+    with _ticker_started:
+        if not _ticker:
+            _ticker.append(threading.Thread(target=_tick_forever, name="gridcast-formula-ticker", daemon=True))
+            _ticker[0].start()
+
+
+def formulas_tick() -> None:
+    """Resume every interrupted recompute and refresh every sheet whose TODAY()/NOW() columns are
+    of an earlier day."""
+    today = timezone.now().date()
+    for sheet_id in FormulaRecompute.objects.exclude(columns=[]).values_list("sheet_id", flat=True):
+        recompute_resume(sheet_id)
+    volatile = Column.objects.filter(deleted=False, type=column_types.FORMULA, options__volatile=True)
+    due = volatile.exclude(sheet__formula_recompute__volatile_day=today).values_list("sheet_id", flat=True)
+    for sheet_id in set(due):
+        volatile_refresh(sheet_id)
+
+
+def _tick_forever() -> None:
+    while True:
+        time.sleep(_setting("FORMULA_TICKER_SECONDS", 60))
+        try:
+            formulas_tick()
+        except Exception:
+            log.exception("the formula ticker failed (it runs again in a minute)")
+        finally:
+            connections.close_all()
