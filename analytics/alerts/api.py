@@ -17,7 +17,7 @@ from core.params import int_param
 from sheets.models import Sheet
 
 from . import contacts, services
-from .contacts_api import DeliverySerializer, WebhookSerializer, webhook_view
+from .contacts_api import DeliverySerializer, WebhooksField
 
 
 class AlertRuleSerializer(serializers.ModelSerializer):
@@ -43,12 +43,11 @@ class AlertRuleSerializer(serializers.ModelSerializer):
     sheet_name = serializers.CharField(source="sheet.name", default=None, read_only=True)
     column_name = serializers.CharField(read_only=True, allow_null=True)
     condition = serializers.CharField(read_only=True)
-    webhooks = WebhookSerializer(
-        many=True,
+    webhooks = WebhooksField(
         required=False,
-        write_only=True,
         help_text="the rule's webhooks, the whole list: {url, format} adds one, {id, ...} keeps one, one left "
-        "out is removed. Answers list {id, url, format, created_at}, and `secret` once, when created or renewed",
+        "out is removed. Answers list {id, url, format, created_at, secret}; the secret is null except in the "
+        "answer that created or renewed it",
     )
 
     class Meta:
@@ -109,14 +108,6 @@ class AlertRuleSerializer(serializers.ModelSerializer):
         super().__init__(*args, **kwargs)
         self.fields["sheet"].queryset = Sheet.objects.filter(workspace_id=workspace_id)
         self.fields["webhooks"].max_length = contacts.max_webhooks()
-
-    def to_representation(self, instance):
-        """The rule with its webhooks: URLs in full to editors (context "full"), secrets just made."""
-        data = super().to_representation(instance)
-        revealed = getattr(instance, "revealed_secrets", None)
-        full = self.context.get("full", False)
-        data["webhooks"] = [webhook_view(w, full=full, revealed=revealed) for w in instance.webhooks.all()]
-        return data
 
     def validate_metric(self, value):
         if value and not ingest.METRIC_RE.match(value):

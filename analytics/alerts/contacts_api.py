@@ -5,6 +5,7 @@ URL is itself a credential)."""
 
 from urllib.parse import urlsplit
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from analytics.models import Delivery, Webhook
@@ -29,7 +30,16 @@ class WebhookSerializer(serializers.Serializer):
         help_text="json: Gridcast's JSON, signed (X-Gridcast-Signature: sha256=<HMAC of the body>); "
         "slack: an incoming-webhook message {text}",
     )
-    rotate_secret = serializers.BooleanField(required=False, default=False, write_only=True)
+    rotate_secret = serializers.BooleanField(
+        required=False, default=False, write_only=True, help_text="an existing webhook: give it a new secret"
+    )
+    secret = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="the key of the signature (HMAC-SHA256 of the body), only in the answer that created or renewed "
+        "it; null otherwise",
+    )
+    created_at = serializers.DateTimeField(read_only=True)
 
     def validate_url(self, value):
         try:
@@ -61,9 +71,31 @@ def webhook_view(webhook: Webhook, *, full: bool, revealed: dict[int, str] | Non
         "format": webhook.format,
         "created_at": webhook.created_at,
     }
-    if revealed and webhook.pk in revealed:
-        shown["secret"] = revealed[webhook.pk]
+    shown["secret"] = (revealed or {}).get(webhook.pk)
     return shown
+
+
+@extend_schema_field(WebhookSerializer(many=True))
+class WebhooksField(serializers.Field):
+    """A rule's `webhooks`: in, the whole list (WebhookSerializer items, at most `max_length`); out,
+    webhook_view() of each (context "full": the URLs in full; the rule's `revealed_secrets`)."""
+
+    def __init__(self, **kwargs):
+        self.max_length = kwargs.pop("max_length", None)
+        super().__init__(**kwargs)
+
+    def get_attribute(self, instance):
+        return instance
+
+    def to_internal_value(self, data):
+        items = WebhookSerializer(data=data, many=True, max_length=self.max_length)
+        items.is_valid(raise_exception=True)
+        return items.validated_data
+
+    def to_representation(self, rule):
+        revealed = getattr(rule, "revealed_secrets", None)
+        full = self.context.get("full", False)
+        return [webhook_view(w, full=full, revealed=revealed) for w in rule.webhooks.all()]
 
 
 class DeliverySerializer(serializers.ModelSerializer):
