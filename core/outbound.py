@@ -9,7 +9,7 @@ import dataclasses
 import ipaddress
 import socket
 import ssl
-import time
+import threading
 from http import client as http_client
 from urllib.parse import urlsplit
 
@@ -123,6 +123,7 @@ class _Pinned:
     """Connects to an address already checked instead of looking the host up again."""
 
     address = ""
+    cut = False  # set when the request took too long and was ended
 
     def connect(self) -> None:
         self.sock = socket.create_connection((self.address, self.port), self.timeout)
@@ -140,8 +141,9 @@ class _PinnedHTTPS(_Pinned, http_client.HTTPSConnection):
 
 
 def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float = 5.0, max_bytes: int = 4096) -> Answer:
-    """POST `body` to `url` after resolve(): no redirect followed (a 3xx is the answer), at most
-    `timeout` seconds for connecting and for the whole answer, at most `max_bytes` of it read.
+    """POST `body` to `url` after resolve(): no redirect followed (a 3xx is the answer), each step
+    (connecting, sending, each read) at most `timeout` seconds and the whole request at most twice
+    that (a server dripping its answer is cut off), at most `max_bytes` of the answer read.
     OutboundRefused for a URL not allowed, OutboundFailed when no answer came."""
     parts = urlsplit(url)
     host, port, addresses = resolve(url)
@@ -150,21 +152,37 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float = 5.0
     connection = kind(host, port, timeout=timeout, **extra)
     connection.address = addresses[0]
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    deadline = time.monotonic() + timeout
+    watchdog = threading.Timer(timeout * 2, _cut, args=(connection,))
+    watchdog.daemon = True
+    watchdog.start()
     try:
         connection.request("POST", target, body=body, headers={**headers, "Content-Length": str(len(body))})
         response = connection.getresponse()
         data = bytearray()
-        while len(data) <= max_bytes and time.monotonic() < deadline:
-            chunk = response.read1(max_bytes + 1 - len(data)) if hasattr(response, "read1") else b""
+        while len(data) <= max_bytes:
+            chunk = response.read1(max_bytes + 1 - len(data))
             if not chunk:
                 break
             data += chunk
+        if connection.cut:  # an answer cut short (it may look whole: end of file ends headers and body)
+            raise OutboundFailed("timed out")
         return Answer(status=response.status, body=bytes(data[:max_bytes]), truncated=len(data) > max_bytes)
-    except (OSError, http_client.HTTPException, ssl.SSLError) as error:
-        raise OutboundFailed(_describe(error)) from None
+    except (OSError, http_client.HTTPException, ssl.SSLError, ValueError) as error:
+        raise OutboundFailed("timed out" if connection.cut else _describe(error)) from None
     finally:
+        watchdog.cancel()
         connection.close()
+
+
+def _cut(connection: _Pinned) -> None:
+    """The whole request took too long: end it (the blocked read fails or ends at once)."""
+    connection.cut = True
+    sock = connection.sock
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 def _describe(error: Exception) -> str:
