@@ -17,9 +17,10 @@ from analytics.alerts import evaluation
 from analytics.deliveries import queue, sender
 from analytics.metrics import schema as metric_schema
 from analytics.models import AlertRule, Delivery, Webhook
+from analytics.writethrough import worker as wt_worker
 from tests.analytics.metric_helpers import token_client
 
-from .test_alerts import RULE, alerts_url, send
+from .test_alerts import ORDERS_BELOW, RULE, alerts_url, send
 from .webhook_receiver import Receiver
 
 pytestmark = pytest.mark.django_db
@@ -255,3 +256,28 @@ def test_the_worker_resumes_what_was_pending_when_it_died(workspace, editor, rec
         thread.join(10)
     assert Delivery.objects.get().status == "delivered"
     assert len(hook.requests) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_fires_and_its_sender_delivers(workspace, owner, receiver, settings):
+    """The whole path in the worker: its periodic pass fires a rule (no orders: count 0 < 5), the
+    deliveries are queued after that commit and its sender thread sends them (woken at once)."""
+    settings.ANALYTICS = {**settings.ANALYTICS, "ALERT_INTERVAL": 0.2, "MAINTENANCE_SECONDS": 0}
+    hook = receiver()
+    rule = AlertRule.objects.create(workspace=workspace, email_members=True, **ORDERS_BELOW)
+    webhook = Webhook.objects.create(workspace=workspace, rule=rule, url=hook.url)
+    stop = threading.Event()
+    worker = threading.Thread(target=wt_worker.run, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and Delivery.objects.filter(status="delivered").count() < 2:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        worker.join(30)
+    assert not worker.is_alive()
+    assert len(hook.requests) == 1 and signed(hook.requests[0], webhook.secret)
+    assert json.loads(hook.requests[0]["body"])["event"] == "fired"
+    assert [m.to for m in mail.outbox] == [[owner.email]]
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"delivered"}
