@@ -118,7 +118,7 @@ def email_payload(rule: AlertRule, change: AlertStateChange) -> dict:
 
 def deliveries_queue(*, change_id: int) -> list[Delivery]:
     """Queue a firing's or recovery's delivery to each contact point of its rule: one per webhook,
-    one per member's e-mail address if the rule e-mails members. Called after the evaluation's
+    one per active member's e-mail address if the rule e-mails members. Called after the evaluation's
     commit; the worker sends them."""
     change = AlertStateChange.objects.select_related("rule__workspace").filter(pk=change_id).first()
     if change is None or change.event not in DELIVERED_EVENTS:
@@ -138,7 +138,7 @@ def deliveries_queue(*, change_id: int) -> list[Delivery]:
     ]
     if rule.email_members:
         addresses = (
-            Membership.objects.filter(workspace_id=rule.workspace_id)
+            Membership.objects.filter(workspace_id=rule.workspace_id, user__is_active=True)
             .exclude(user__email="")
             .order_by("user__email")
             .values_list("user__email", flat=True)

@@ -19,6 +19,7 @@ from analytics.metrics import schema as metric_schema
 from analytics.models import AlertRule, Delivery, Webhook
 from analytics.writethrough import worker as wt_worker
 from tests.analytics.metric_helpers import token_client
+from tests.factories import member
 
 from .test_alerts import ORDERS_BELOW, RULE, alerts_url, send
 from .webhook_receiver import Receiver
@@ -213,6 +214,15 @@ def test_a_removed_webhook_fails_its_pending_deliveries(
     delivery = Delivery.objects.get(rule_id=rule["id"])
     assert (delivery.status, delivery.error) == ("failed", "the webhook was removed")
     assert hook.requests == []
+
+
+def test_only_active_members_are_emailed(workspace, editor, api, django_capture_on_commit_callbacks):
+    gone = member(workspace, email="gone@example.com", is_active=False)
+    create_rule(api, workspace, editor, email_members=True)
+    fire(editor, workspace, django_capture_on_commit_callbacks)
+    sender.send_due()
+    assert [m.to for m in mail.outbox] == [[editor.email]]
+    assert not Delivery.objects.filter(target=gone.email).exists()
 
 
 def test_rules_without_contact_points_queue_nothing(workspace, editor, api, django_capture_on_commit_callbacks):
