@@ -88,6 +88,7 @@ export function upload(url, form, { onprogress, signal } = {}) {
 /**
  * fieldProblems(fields) -> one line for the `fields` of a 400 (DRF's validation errors): every
  * message with where it is, nested lists and objects included ("webhooks #2 url: …"), in order.
+ * A list's items are counted from 1, whether they come as a list or (DRF 3.16) keyed by index.
  */
 export function fieldProblems(fields, path = "") {
   const at = (text) => (path ? `${path}: ${text}` : String(text));
@@ -97,9 +98,11 @@ export function fieldProblems(fields, path = "") {
   }
   if (fields && typeof fields === "object") {
     return Object.entries(fields)
-      .map(([name, value]) => fieldProblems(value, name === "non_field_errors" ? path : `${path} ${name}`.trim()))
+      .map(([name, value]) => fieldProblems(value, name === "non_field_errors" ? path : `${path} ${itemName(name)}`.trim()))
       .filter(Boolean)
       .join("; ");
   }
   return fields == null ? "" : at(fields);
 }
+
+const itemName = (name) => (/^\d+$/.test(name) ? `#${Number(name) + 1}` : name);

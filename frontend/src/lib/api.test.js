@@ -12,6 +12,11 @@ describe("fieldProblems", () => {
     expect(fieldProblems(fields)).toBe("webhooks #2 url: only http:// and https:// URLs can be called");
   });
 
+  it("counts items keyed by index from 1", () => {
+    expect(fieldProblems({ webhooks: { 1: { url: ["only http:// and https:// URLs can be called"] } } }))
+      .toBe("webhooks #2 url: only http:// and https:// URLs can be called");
+  });
+
   it("takes a list's own errors and plain messages", () => {
     expect(fieldProblems({ webhooks: { non_field_errors: ["Expected a list of items."] } }))
       .toBe("webhooks: Expected a list of items.");
