@@ -10,6 +10,8 @@ import ipaddress
 import socket
 import ssl
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as LookupTimeout
 from http import client as http_client
 from urllib.parse import urlsplit
 
@@ -18,6 +20,9 @@ from django.conf import settings
 from core.errors import InvalidInput
 
 MAX_URL_LENGTH = 2000
+RESOLVE_SECONDS = 5.0
+# Lookups run here so that a resolver that does not answer holds a request at most RESOLVE_SECONDS.
+_resolver = ThreadPoolExecutor(max_workers=4, thread_name_prefix="outbound-dns")
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -25,6 +30,10 @@ class OutboundRefused(InvalidInput):
     """A URL Gridcast will not call: not http(s), malformed, or to an address that is not public."""
 
     code = "url_refused"
+
+
+class HostUnresolved(OutboundRefused):
+    """The host did not resolve (in time): refused when a URL is given, retried when calling it."""
 
 
 class OutboundFailed(Exception):
@@ -96,12 +105,14 @@ def resolve(url: str) -> tuple[str, int, list[str]]:
     host = parts.hostname.lower().rstrip(".")
     networks, hosts = _allowed()
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        infos = _resolver.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM).result(RESOLVE_SECONDS)
+    except LookupTimeout:
+        raise HostUnresolved(f"the host {host} did not resolve within {RESOLVE_SECONDS:g} s") from None
     except (OSError, UnicodeError):
-        raise OutboundRefused(f"the host {host} does not resolve") from None
+        raise HostUnresolved(f"the host {host} does not resolve") from None
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
     if not addresses:
-        raise OutboundRefused(f"the host {host} does not resolve")
+        raise HostUnresolved(f"the host {host} does not resolve")
     if host not in hosts:
         for text in addresses:
             address = ipaddress.ip_address(text.split("%", 1)[0])
@@ -144,9 +155,13 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float = 5.0
     """POST `body` to `url` after resolve(): no redirect followed (a 3xx is the answer), each step
     (connecting, sending, each read) at most `timeout` seconds and the whole request at most twice
     that (a server dripping its answer is cut off), at most `max_bytes` of the answer read.
-    OutboundRefused for a URL not allowed, OutboundFailed when no answer came."""
+    OutboundRefused for a URL not allowed, OutboundFailed when no answer came (a host that does not
+    resolve now included: DNS may answer later)."""
     parts = urlsplit(url)
-    host, port, addresses = resolve(url)
+    try:
+        host, port, addresses = resolve(url)
+    except HostUnresolved as error:
+        raise OutboundFailed(error.message) from None
     kind = _PinnedHTTPS if parts.scheme.lower() == "https" else _PinnedHTTP
     extra = {"context": ssl.create_default_context()} if kind is _PinnedHTTPS else {}
     connection = kind(host, port, timeout=timeout, **extra)

@@ -69,3 +69,8 @@ def test_a_refused_connection_is_a_failure():
     listener.close()
     with pytest.raises(outbound.OutboundFailed, match="ConnectionRefused"):
         outbound.post(f"http://127.0.0.1:{port}/", b"{}", {}, timeout=1)
+
+
+def test_a_host_that_does_not_resolve_now_is_a_failure_to_retry_not_a_refusal():
+    with pytest.raises(outbound.OutboundFailed, match="does not resolve"):
+        outbound.post("https://no-such-host.invalid/hook", b"{}", {}, timeout=1)
