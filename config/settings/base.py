@@ -378,9 +378,6 @@ GRIDCAST = {
     # "quota_exceeded", "quota": <name>, "limit": <n>}}.
     "MAX_SHEETS_PER_WORKSPACE": int(os.environ.get("GRIDCAST_MAX_SHEETS_PER_WORKSPACE", "1000")),
     "MAX_ALERT_RULES_PER_WORKSPACE": int(os.environ.get("GRIDCAST_MAX_ALERT_RULES_PER_WORKSPACE", "500")),
-    "MAX_TOKENS_PER_USER": int(os.environ.get("GRIDCAST_MAX_TOKENS_PER_USER", "50")),
-    # Saved views per sheet (personal and shared together).
-    "MAX_VIEWS_PER_SHEET": int(os.environ.get("GRIDCAST_MAX_VIEWS_PER_SHEET", "200")),
     # Webhooks (contact points of alert rules): at most this many per rule, and the addresses
     # outside the public internet they may call anyway (core/outbound.py refuses loopback, private,
     # link-local... addresses otherwise): CIDRs or host names, e.g. "10.1.2.0/24,hooks.internal".
@@ -388,6 +385,9 @@ GRIDCAST = {
     "OUTBOUND_ALLOW": env_list("GRIDCAST_WEBHOOK_ALLOW"),
     # Where people reach this installation, for links in e-mails sent without a request (alerts).
     "PUBLIC_URL": os.environ.get("GRIDCAST_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
+    "MAX_TOKENS_PER_USER": int(os.environ.get("GRIDCAST_MAX_TOKENS_PER_USER", "50")),
+    # Saved views per sheet (personal and shared together).
+    "MAX_VIEWS_PER_SHEET": int(os.environ.get("GRIDCAST_MAX_VIEWS_PER_SHEET", "200")),
 }
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 # The demo order stream and collaborator inside the server process (analytics.demo.stream; one per
