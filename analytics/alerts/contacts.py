@@ -22,8 +22,9 @@ class ContactPointInvalid(InvalidInput):
     """A webhook of the request that cannot be applied (an id not of this rule, twice the same)."""
 
 
-def max_webhooks() -> int:
-    return int(settings.GRIDCAST.get("MAX_WEBHOOKS_PER_RULE", 10))
+def max_webhooks() -> int | None:
+    """GRIDCAST["MAX_WEBHOOKS_PER_RULE"]; None when it is 0 (no limit, as with the quotas)."""
+    return int(settings.GRIDCAST.get("MAX_WEBHOOKS_PER_RULE", 10)) or None
 
 
 def webhooks_set(*, rule: AlertRule, webhooks: list[dict]) -> dict[int, str]:
@@ -41,7 +42,7 @@ def webhooks_set(*, rule: AlertRule, webhooks: list[dict]) -> dict[int, str]:
             message = f"webhook {webhook_id} is listed twice"
             raise ContactPointInvalid(f"webhooks: {message}", fields={"webhooks": [message]})
     most = max_webhooks()
-    if len(webhooks) > most:
+    if most is not None and len(webhooks) > most:
         message = f"at most {most} webhooks per alert rule"
         raise ContactPointInvalid(f"webhooks: {message}", fields={"webhooks": [message]})
     Webhook.objects.filter(rule=rule).exclude(pk__in=listed).delete()

@@ -378,7 +378,7 @@ GRIDCAST = {
     # "quota_exceeded", "quota": <name>, "limit": <n>}}.
     "MAX_SHEETS_PER_WORKSPACE": int(os.environ.get("GRIDCAST_MAX_SHEETS_PER_WORKSPACE", "1000")),
     "MAX_ALERT_RULES_PER_WORKSPACE": int(os.environ.get("GRIDCAST_MAX_ALERT_RULES_PER_WORKSPACE", "500")),
-    # Webhooks (contact points of alert rules): at most this many per rule, and the addresses
+    # Webhooks (contact points of alert rules): at most this many per rule (0: no limit), and the addresses
     # outside the public internet they may call anyway (core/outbound.py refuses loopback, private,
     # link-local... addresses otherwise): CIDRs or host names, e.g. "10.1.2.0/24,hooks.internal".
     "MAX_WEBHOOKS_PER_RULE": int(os.environ.get("GRIDCAST_MAX_WEBHOOKS_PER_RULE", "10")),
