@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import connections, transaction
+from django.db import close_old_connections, connections, transaction
 from django.utils import timezone
 
 from analytics.models import Delivery
@@ -82,8 +82,20 @@ def _request(delivery: Delivery, now: dt.datetime) -> tuple | None:
     return ("webhook", delivery.target, body, headers)
 
 
-def _attempt(request: tuple | None) -> Outcome:
+def _prepared(delivery: Delivery, now: dt.datetime) -> tuple | Outcome | None:
+    """_request(), or the Outcome of a delivery that cannot be sent (a stored payload of the wrong
+    shape): logged and failed, so that it does not come back after each lease."""
+    try:
+        return _request(delivery, now)
+    except Exception:
+        log.exception("delivery %s could not be prepared", delivery.pk)
+        return Outcome(error="the delivery could not be prepared (see the worker's log)", final=True)
+
+
+def _attempt(request: tuple | Outcome | None) -> Outcome:
     """One attempt (in a pool thread: no database here)."""
+    if isinstance(request, Outcome):
+        return request
     if request is None:
         return Outcome(error="the webhook was removed", final=True)
     try:
@@ -161,7 +173,7 @@ def send_due(now: dt.datetime | None = None, limit: int = BATCH) -> int:
     due = _claim(now, limit)
     if not due:
         return 0
-    requests = [_request(delivery, now) for delivery in due]
+    requests = [_prepared(delivery, now) for delivery in due]
     with ThreadPoolExecutor(max_workers=min(CONCURRENCY, len(due)), thread_name_prefix="delivery") as pool:
         outcomes = list(pool.map(_attempt, requests))
     for delivery, outcome in zip(due, outcomes):
@@ -175,6 +187,7 @@ def run(stop: threading.Event) -> None:
     poll = float(_setting("DELIVERY_POLL_SECONDS", 1.0))
     try:
         while not stop.is_set():
+            close_old_connections()  # one lost (a database restart) is replaced, not reused
             try:
                 if send_due() == BATCH:
                     continue  # more may be due

@@ -291,3 +291,25 @@ def test_the_worker_fires_and_its_sender_delivers(workspace, owner, receiver, se
     assert json.loads(hook.requests[0]["body"])["event"] == "fired"
     assert [m.to for m in mail.outbox] == [[owner.email]]
     assert set(Delivery.objects.values_list("status", flat=True)) == {"delivered"}
+
+
+def test_a_delivery_that_cannot_be_prepared_fails_alone(workspace, editor, api, receiver):
+    hook = receiver()
+    rule = AlertRule.objects.create(workspace=workspace, created_by=editor, **RULE)
+    common = {"workspace": workspace, "rule": rule, "event": "fired"}
+    queue.enqueue(
+        [
+            Delivery(channel="email", target="a@example.com", payload=["not", "an", "object"], **common),
+            Delivery(
+                channel="webhook",
+                webhook=Webhook.objects.create(workspace=workspace, rule=rule, url=hook.url),
+                target=hook.url,
+                payload={"event": "fired"},
+                **common,
+            ),
+        ]
+    )
+    assert sender.send_due() == 2
+    broken, sent = Delivery.objects.order_by("id")
+    assert broken.status == "failed" and "could not be prepared" in broken.error
+    assert sent.status == "delivered" and len(hook.requests) == 1
