@@ -3,6 +3,8 @@ answer's status and the start of its body, a big answer cut at max_bytes, a serv
 drips its answer cut off at twice the timeout, a refused connection reported."""
 
 import socket
+import ssl
+import subprocess
 import threading
 import time
 
@@ -74,3 +76,55 @@ def test_a_refused_connection_is_a_failure():
 def test_a_host_that_does_not_resolve_now_is_a_failure_to_retry_not_a_refusal():
     with pytest.raises(outbound.OutboundFailed, match="does not resolve"):
         outbound.post("https://no-such-host.invalid/hook", b"{}", {}, timeout=1)
+
+
+def test_https_verifies_the_certificate_of_the_host_named(tmp_path):
+    """The connection goes to the address checked, but TLS is with the host of the URL: a
+    certificate nobody vouches for is refused (the request is not sent)."""
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            "-keyout",
+            str(tmp_path / "key.pem"),
+            "-out",
+            str(tmp_path / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    received = []
+
+    def tls(conn):
+        with context.wrap_socket(conn, server_side=True) as secure:
+            received.append(secure.recv(65536))
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def run():
+        conn, _ = listener.accept()
+        try:
+            tls(conn)
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            conn.close()
+            listener.close()
+
+    threading.Thread(target=run, daemon=True).start()
+    with pytest.raises(outbound.OutboundFailed, match="CERTIFICATE_VERIFY_FAILED"):
+        outbound.post(f"https://127.0.0.1:{port}/hook", b'{"secret": 1}', {}, timeout=2)
+    assert received == []
