@@ -17,6 +17,7 @@ import hmac
 import json
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
@@ -181,14 +182,30 @@ def send_due(now: dt.datetime | None = None, limit: int = BATCH) -> int:
     return len(due)
 
 
+def purge(now: dt.datetime | None = None) -> int:
+    """Delete the finished deliveries older than ANALYTICS["DELIVERY_RETENTION_DAYS"] (0: keep
+    them); returns how many."""
+    days = float(_setting("DELIVERY_RETENTION_DAYS", 30))
+    if not days:
+        return 0
+    before = (now or timezone.now()) - dt.timedelta(days=days)
+    finished = Delivery.objects.filter(created_at__lt=before).exclude(status=Delivery.Status.PENDING)
+    return finished.delete()[0]
+
+
 def run(stop: threading.Event) -> None:
     """The sender's loop (a thread of the worker) until `stop` is set: the due deliveries, then a
-    wait for new ones (woken at once by this process's queue, or after DELIVERY_POLL_SECONDS)."""
+    wait for new ones (woken at once by this process's queue, or after DELIVERY_POLL_SECONDS);
+    the old ones purged every hour."""
     poll = float(_setting("DELIVERY_POLL_SECONDS", 1.0))
+    purge_due = time.monotonic()
     try:
         while not stop.is_set():
             close_old_connections()  # one lost (a database restart) is replaced, not reused
             try:
+                if time.monotonic() >= purge_due:
+                    purge_due = time.monotonic() + 3600
+                    purge()
                 if send_due() == BATCH:
                     continue  # more may be due
             except Exception:

@@ -435,6 +435,8 @@ ANALYTICS = {
     "DELIVERY_POLL_SECONDS": float(os.environ.get("ANALYTICS_DELIVERY_POLL_SECONDS", "1")),
     "DELIVERY_TIMEOUT": float(os.environ.get("ANALYTICS_DELIVERY_TIMEOUT", "5")),
     "DELIVERY_RESPONSE_BYTES": 2000,
+    # Delivered and failed deliveries are deleted after this many days (0: kept).
+    "DELIVERY_RETENTION_DAYS": float(os.environ.get("ANALYTICS_DELIVERY_RETENTION_DAYS", "30")),
     # The writer as a thread of the server process: on only in config/settings/embedded.py.
     "EMBEDDED_WORKER": False,
 }

@@ -313,3 +313,15 @@ def test_a_delivery_that_cannot_be_prepared_fails_alone(workspace, editor, api, 
     broken, sent = Delivery.objects.order_by("id")
     assert broken.status == "failed" and "could not be prepared" in broken.error
     assert sent.status == "delivered" and len(hook.requests) == 1
+
+
+def test_finished_deliveries_are_purged_after_the_retention(workspace, editor, settings):
+    settings.ANALYTICS = {**settings.ANALYTICS, "DELIVERY_RETENTION_DAYS": 30}
+    rule = AlertRule.objects.create(workspace=workspace, created_by=editor, **RULE)
+    common = {"workspace": workspace, "rule": rule, "event": "fired", "channel": "email", "payload": {}}
+    for status in ("delivered", "failed", "pending"):
+        Delivery.objects.create(target=f"{status}@example.com", status=status, **common)
+    now = dt.datetime.now(dt.UTC)
+    assert sender.purge(now=now + dt.timedelta(days=29)) == 0
+    assert sender.purge(now=now + dt.timedelta(days=31)) == 2
+    assert list(Delivery.objects.values_list("status", flat=True)) == ["pending"]  # still to be sent
