@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.utils.html import format_html_join
 from django.utils.safestring import mark_safe
 
-from .models import AlertRule, Notification
+from .models import AlertRule, Delivery, Notification
 
 
 @admin.register(AlertRule)
@@ -15,7 +15,7 @@ class AlertRuleAdmin(admin.ModelAdmin):
     readonly_fields = [*state_fields, "recent_changes"]
     raw_id_fields = ["created_by", "sheet"]
     fieldsets = [
-        (None, {"fields": ["workspace", "name", "enabled", "created_by"]}),
+        (None, {"fields": ["workspace", "name", "enabled", "email_members", "created_by"]}),
         (
             "Metric or sheet column",
             {
@@ -52,3 +52,21 @@ class NotificationAdmin(admin.ModelAdmin):
     search_fields = ["message", "user__email", "workspace__name"]
     raw_id_fields = ["user", "rule"]
     date_hierarchy = "created_at"
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    """The log of deliveries to contact points; read-only (the worker writes it)."""
+
+    list_display = ["id", "channel", "event", "target", "status", "attempts", "status_code", "created_at"]
+    list_filter = ["status", "channel", "event", "workspace"]
+    search_fields = ["target", "rule__name", "error"]
+    list_select_related = ["rule"]
+    raw_id_fields = ["workspace", "rule", "webhook"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

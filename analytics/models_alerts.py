@@ -65,6 +65,9 @@ class AlertRule(models.Model):
     threshold = models.FloatField()
     tag_filter = models.JSONField(default=dict, blank=True, help_text="tag key → value; every one must match")
     enabled = models.BooleanField(default=True)
+    email_members = models.BooleanField(
+        default=False, help_text="e-mail every member of the workspace when it fires and when it recovers"
+    )
     state = models.CharField(max_length=6, choices=State.choices, default=State.OK)
     last_value = models.FloatField(null=True, blank=True)
     last_evaluated_at = models.DateTimeField(null=True, blank=True)

@@ -23,6 +23,11 @@ urlpatterns = [
         name="api-alert-history",
     ),
     path(
+        "workspaces/<int:pk>/alerts/<int:rule_id>/deliveries/",
+        alerts_api.AlertRuleDeliveries.as_view(),
+        name="api-alert-deliveries",
+    ),
+    path(
         "workspaces/<int:pk>/superset/guest-token/",
         superset_api.SupersetGuestToken.as_view(),
         name="api-superset-guest-token",

@@ -16,7 +16,8 @@ from core.errors import NotFound
 from core.params import int_param
 from sheets.models import Sheet
 
-from . import services
+from . import contacts, services
+from .contacts_api import DeliverySerializer, WebhooksField
 
 
 class AlertRuleSerializer(serializers.ModelSerializer):
@@ -42,6 +43,12 @@ class AlertRuleSerializer(serializers.ModelSerializer):
     sheet_name = serializers.CharField(source="sheet.name", default=None, read_only=True)
     column_name = serializers.CharField(read_only=True, allow_null=True)
     condition = serializers.CharField(read_only=True)
+    webhooks = WebhooksField(
+        required=False,
+        help_text="the rule's webhooks, the whole list: {url, format} adds one, {id, ...} keeps one, one left "
+        "out is removed. Answers list {id, url, format, created_at, secret}; the secret is null except in the "
+        "answer that created or renewed it",
+    )
 
     class Meta:
         model = AlertRule
@@ -62,6 +69,8 @@ class AlertRuleSerializer(serializers.ModelSerializer):
             "tag_filter",
             "condition",
             "enabled",
+            "email_members",
+            "webhooks",
             "state",
             "last_value",
             "last_evaluated_at",
@@ -98,6 +107,7 @@ class AlertRuleSerializer(serializers.ModelSerializer):
     def __init__(self, *args, workspace_id=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["sheet"].queryset = Sheet.objects.filter(workspace_id=workspace_id)
+        self.fields["webhooks"].max_length = contacts.max_webhooks()
 
     def validate_metric(self, value):
         if value and not ingest.METRIC_RE.match(value):
@@ -123,19 +133,32 @@ class AlertRuleSerializer(serializers.ModelSerializer):
 
 
 def _rule(request, pk, rule_id, needed):
-    permissions.require_workspace(request.user, pk, needed)
+    return _rule_and_access(request, pk, rule_id, needed)[0]
+
+
+def _rule_and_access(request, pk, rule_id, needed):
+    access = permissions.require_workspace(request.user, pk, needed)
     rule = AlertRule.objects.filter(pk=rule_id, workspace_id=pk).first()
     if rule is None:
         raise NotFound("Alert rule not found")
-    return rule
+    return rule, access
+
+
+def _shown(access):
+    """The serializer's context for this access: editors see webhooks' URLs in full."""
+    return {"full": access >= Access.EDIT}
 
 
 class AlertRuleList(APIView):
     @extend_schema(responses=AlertRuleSerializer(many=True))
     def get(self, request, pk):
-        permissions.require_workspace(request.user, pk, Access.VIEW)
-        rules = AlertRule.objects.filter(workspace_id=pk).select_related("sheet").prefetch_related("sheet__columns")
-        return Response(AlertRuleSerializer(rules, many=True).data)
+        access = permissions.require_workspace(request.user, pk, Access.VIEW)
+        rules = (
+            AlertRule.objects.filter(workspace_id=pk)
+            .select_related("sheet")
+            .prefetch_related("sheet__columns", "webhooks")
+        )
+        return Response(AlertRuleSerializer(rules, many=True, context=_shown(access)).data)
 
     @extend_schema(request=AlertRuleSerializer, responses={201: AlertRuleSerializer})
     def post(self, request, pk):
@@ -143,20 +166,22 @@ class AlertRuleList(APIView):
         serializer = AlertRuleSerializer(data=request.data, workspace_id=pk)
         serializer.is_valid(raise_exception=True)
         rule = services.rule_create(workspace_id=pk, actor=request.user, **serializer.validated_data)
-        return Response(AlertRuleSerializer(rule).data, status=201)
+        return Response(AlertRuleSerializer(rule, context=_shown(Access.EDIT)).data, status=201)
 
 
 class AlertRuleDetail(APIView):
     @extend_schema(responses=AlertRuleSerializer)
     def get(self, request, pk, rule_id):
-        return Response(AlertRuleSerializer(_rule(request, pk, rule_id, Access.VIEW)).data)
+        rule, access = _rule_and_access(request, pk, rule_id, Access.VIEW)
+        return Response(AlertRuleSerializer(rule, context=_shown(access)).data)
 
     @extend_schema(request=AlertRuleSerializer, responses=AlertRuleSerializer)
     def patch(self, request, pk, rule_id):
         rule = _rule(request, pk, rule_id, Access.EDIT)
         serializer = AlertRuleSerializer(rule, data=request.data, partial=True, workspace_id=pk)
         serializer.is_valid(raise_exception=True)
-        return Response(AlertRuleSerializer(services.rule_update(rule=rule, **serializer.validated_data)).data)
+        rule = services.rule_update(rule=rule, **serializer.validated_data)
+        return Response(AlertRuleSerializer(rule, context=_shown(Access.EDIT)).data)
 
     put = patch
 
@@ -187,17 +212,39 @@ class AlertRuleHistory(APIView):
     )
     def get(self, request, pk, rule_id):
         rule = _rule(request, pk, rule_id, Access.VIEW)
-        before = int_param(request.query_params, "before", None, low=1)
-        limit = int_param(request.query_params, "limit", 50, low=1, high=HISTORY_PAGE)
-        found = rule.state_changes.order_by("-id")
-        if before is not None:
-            found = found.filter(id__lt=before)
-        page = list(found[: limit + 1])
-        more = len(page) > limit
-        page = page[:limit]
-        return Response(
-            {"results": AlertStateChangeSerializer(page, many=True).data, "next": page[-1].pk if more else None}
-        )
+        page, after = _page(request, rule.state_changes.order_by("-id"), HISTORY_PAGE)
+        return Response({"results": AlertStateChangeSerializer(page, many=True).data, "next": after})
+
+
+DELIVERIES_PAGE = 200
+
+
+class AlertRuleDeliveries(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("before", int, description="the `next` of the previous page"),
+            OpenApiParameter("limit", int, description=f"deliveries per page, default 50, at most {DELIVERIES_PAGE}"),
+        ],
+        responses=OpenApiTypes.OBJECT,
+        description="The rule's deliveries to its contact points, newest first: {results: [{id, channel (webhook, "
+        "email), target, event, status (pending, delivered, failed), attempts, next_attempt_at, status_code, "
+        "response, error, delivered_at, ...}], next}; `next` (or null) is the `before` of the next page. Viewers "
+        "see a webhook's host, not its URL.",
+    )
+    def get(self, request, pk, rule_id):
+        rule, access = _rule_and_access(request, pk, rule_id, Access.VIEW)
+        page, after = _page(request, rule.deliveries.order_by("-id"), DELIVERIES_PAGE)
+        return Response({"results": DeliverySerializer(page, many=True, context=_shown(access)).data, "next": after})
+
+
+def _page(request, found, most):
+    """A page of `found` (newest first by id) after `before`: (items, the next page's `before` or None)."""
+    before = int_param(request.query_params, "before", None, low=1)
+    limit = int_param(request.query_params, "limit", 50, low=1, high=most)
+    if before is not None:
+        found = found.filter(id__lt=before)
+    page = list(found[: limit + 1])
+    return page[:limit], (page[limit - 1].pk if len(page) > limit else None)
 
 
 # --- notifications ---------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from django.utils import timezone
 from accounts.models import Membership
 from analytics.models import AlertRule, AlertStateChange, Notification
 
-from . import notify
+from . import contacts, notify
 from .sources import CONDITION_FIELDS, SOURCES, AlertSource, ValueUnavailable
 
 log = logging.getLogger(__name__)
@@ -77,15 +77,16 @@ def rule_evaluate(*, rule_id: int, now: dt.datetime | None = None) -> list[Notif
 def _transition(rule, value, moment):
     """Move a locked rule's state for `value` (in the caller's transaction). A rule whose state
     changes is saved (and, if it fired, its notifications created and pushed after the commit):
-    returns its notifications. A rule whose state stays is only given its new value: returns
-    None, the caller saves it (or all of a group in one UPDATE)."""
+    returns its notifications; its contact points get word after the commit. A rule whose state
+    stays is only given its new value: returns None, the caller saves it (or all of a group in one
+    UPDATE)."""
     rule.last_value = value
     rule.last_evaluated_at = moment
     holds = rule.holds(value)
     created = []
     if holds and rule.state == AlertRule.State.OK:
         rule.state = AlertRule.State.FIRING
-        state_changed(rule, AlertStateChange.Event.FIRED, value, moment)
+        change = state_changed(rule, AlertStateChange.Event.FIRED, value, moment)
         rule.last_fired_at = moment
         message = _message(rule, value)
         members = Membership.objects.filter(workspace_id=rule.workspace_id).values_list("user_id", flat=True)
@@ -95,10 +96,11 @@ def _transition(rule, value, moment):
         )
     elif not holds and rule.state == AlertRule.State.FIRING:
         rule.state = AlertRule.State.OK
-        state_changed(rule, AlertStateChange.Event.RECOVERED, value, moment)
+        change = state_changed(rule, AlertStateChange.Event.RECOVERED, value, moment)
     else:
         return None
     rule.save(update_fields=["state", "last_value", "last_evaluated_at", "last_fired_at", "updated_at"])
+    contacts.on_state_changed(change)  # its webhooks and e-mails, queued after the commit
     if created:
         transaction.on_commit(lambda: _push(rule, created))
     return created

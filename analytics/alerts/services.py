@@ -1,5 +1,5 @@
 """Writes of alert rules and notifications for the API: create, change and delete a rule (validated by
-the model's rules), mark notifications read."""
+the model's rules) with its contact points (contacts.py), mark notifications read."""
 
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import transaction
@@ -10,6 +10,7 @@ from accounts.models import User, Workspace
 from analytics.models import AlertRule, AlertStateChange, Notification
 from core.errors import InvalidInput, NotFound, check_quota
 
+from . import contacts
 from .evaluation import state_changed
 
 
@@ -47,8 +48,14 @@ CONDITION_FIELDS = {
 }
 
 
+def _webhooks_set(rule, webhooks):
+    """The rule's webhooks as listed (None: unchanged); the secrets shown once are kept on the rule
+    as `revealed_secrets` for the answer."""
+    rule.revealed_secrets = {} if webhooks is None else contacts.webhooks_set(rule=rule, webhooks=webhooks)
+
+
 @transaction.atomic
-def rule_create(*, workspace_id: int, actor: User, **fields: object) -> AlertRule:
+def rule_create(*, workspace_id: int, actor: User, webhooks: list[dict] | None = None, **fields: object) -> AlertRule:
     if Workspace.objects.select_for_update(no_key=True).filter(pk=workspace_id).first() is None:
         raise NotFound("Workspace not found")  # deleted while this waited for its lock
     check_quota(
@@ -58,12 +65,13 @@ def rule_create(*, workspace_id: int, actor: User, **fields: object) -> AlertRul
     )
     rule = _validated(AlertRule(workspace_id=workspace_id, created_by=actor, **fields))
     rule.save()
+    _webhooks_set(rule, webhooks)
     audit.record("alert_rule.created", actor=actor, workspace=workspace_id, target=rule)
     return rule
 
 
 @transaction.atomic
-def rule_update(*, rule: AlertRule, **fields: object) -> AlertRule:
+def rule_update(*, rule: AlertRule, webhooks: list[dict] | None = None, **fields: object) -> AlertRule:
     for name, value in fields.items():
         setattr(rule, name, value)
     reset = bool(CONDITION_FIELDS & set(fields))
@@ -73,7 +81,9 @@ def rule_update(*, rule: AlertRule, **fields: object) -> AlertRule:
     _validated(rule).save()
     if reset_firing:
         state_changed(rule, AlertStateChange.Event.RESET, rule.last_value, timezone.now())
-    audit.record("alert_rule.changed", workspace=rule.workspace_id, target=rule, fields=sorted(fields))
+    _webhooks_set(rule, webhooks)
+    changed = sorted([*fields, *(["webhooks"] if webhooks is not None else [])])
+    audit.record("alert_rule.changed", workspace=rule.workspace_id, target=rule, fields=changed)
     return rule
 
 

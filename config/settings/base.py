@@ -378,6 +378,13 @@ GRIDCAST = {
     # "quota_exceeded", "quota": <name>, "limit": <n>}}.
     "MAX_SHEETS_PER_WORKSPACE": int(os.environ.get("GRIDCAST_MAX_SHEETS_PER_WORKSPACE", "1000")),
     "MAX_ALERT_RULES_PER_WORKSPACE": int(os.environ.get("GRIDCAST_MAX_ALERT_RULES_PER_WORKSPACE", "500")),
+    # Webhooks (contact points of alert rules): at most this many per rule (0: no limit), and the addresses
+    # outside the public internet they may call anyway (core/outbound.py refuses loopback, private,
+    # link-local... addresses otherwise): CIDRs or host names, e.g. "10.1.2.0/24,hooks.internal".
+    "MAX_WEBHOOKS_PER_RULE": int(os.environ.get("GRIDCAST_MAX_WEBHOOKS_PER_RULE", "10")),
+    "OUTBOUND_ALLOW": env_list("GRIDCAST_WEBHOOK_ALLOW"),
+    # Where people reach this installation, for links in e-mails sent without a request (alerts).
+    "PUBLIC_URL": os.environ.get("GRIDCAST_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
     "MAX_TOKENS_PER_USER": int(os.environ.get("GRIDCAST_MAX_TOKENS_PER_USER", "50")),
     # Saved views per sheet (personal and shared together).
     "MAX_VIEWS_PER_SHEET": int(os.environ.get("GRIDCAST_MAX_VIEWS_PER_SHEET", "200")),
@@ -426,6 +433,18 @@ ANALYTICS = {
     # A pass over many workspaces' rules takes them in turns of at most this many seconds each
     # (rules of one condition share one query): one workspace's rules do not hold up another's.
     "ALERT_TURN_SECONDS": float(os.environ.get("ANALYTICS_ALERT_TURN_SECONDS", "0.05")),
+    # Deliveries of alerts to their contact points (analytics/deliveries/: webhooks and e-mails), sent
+    # by the worker: a failed attempt is retried after each of DELIVERY_RETRY_SECONDS in turn (so
+    # 1 + len attempts), pending ones looked for every DELIVERY_POLL_SECONDS; a request may take
+    # DELIVERY_TIMEOUT seconds and DELIVERY_RESPONSE_BYTES of its answer are kept in the log.
+    "DELIVERY_RETRY_SECONDS": [
+        float(s) for s in os.environ.get("ANALYTICS_DELIVERY_RETRY_SECONDS", "10,60,300,1800").split(",") if s
+    ],
+    "DELIVERY_POLL_SECONDS": float(os.environ.get("ANALYTICS_DELIVERY_POLL_SECONDS", "1")),
+    "DELIVERY_TIMEOUT": float(os.environ.get("ANALYTICS_DELIVERY_TIMEOUT", "5")),
+    "DELIVERY_RESPONSE_BYTES": 2000,
+    # Delivered and failed deliveries are deleted after this many days (0: kept).
+    "DELIVERY_RETENTION_DAYS": float(os.environ.get("ANALYTICS_DELIVERY_RETENTION_DAYS", "30")),
     # The writer as a thread of the server process: on only in config/settings/embedded.py.
     "EMBEDDED_WORKER": False,
 }

@@ -84,3 +84,25 @@ export function upload(url, form, { onprogress, signal } = {}) {
     xhr.send(form);
   });
 }
+
+/**
+ * fieldProblems(fields) -> one line for the `fields` of a 400 (DRF's validation errors): every
+ * message with where it is, nested lists and objects included ("webhooks #2 url: …"), in order.
+ * A list's items are counted from 1, whether they come as a list or (DRF 3.16) keyed by index.
+ */
+export function fieldProblems(fields, path = "") {
+  const at = (text) => (path ? `${path}: ${text}` : String(text));
+  if (Array.isArray(fields)) {
+    if (fields.every((item) => typeof item !== "object" || item === null)) return fields.length ? at(fields.join(" ")) : "";
+    return fields.map((item, i) => fieldProblems(item, `${path} #${i + 1}`.trim())).filter(Boolean).join("; ");
+  }
+  if (fields && typeof fields === "object") {
+    return Object.entries(fields)
+      .map(([name, value]) => fieldProblems(value, name === "non_field_errors" ? path : `${path} ${itemName(name)}`.trim()))
+      .filter(Boolean)
+      .join("; ");
+  }
+  return fields == null ? "" : at(fields);
+}
+
+const itemName = (name) => (/^\d+$/.test(name) ? `#${Number(name) + 1}` : name);
