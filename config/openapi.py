@@ -69,18 +69,17 @@ for _path in ("/api/v1/workspaces/{id}/metrics/aggregate/", "/api/v1/workspaces/
     for _name in ("from", "to"):
         PARAMETERS[(_path, "get", _name)] = {"type": "string", "format": "date-time"}
 
+VALUE = {
+    "nullable": True,
+    "description": "text, a number or true/false; null empties the cell",
+    "oneOf": [{"type": "string", "maxLength": 10000}, {"type": "number"}, {"type": "boolean"}],
+}
+# Nothing else in a cell: the services refuse other keys (sheets.services.cells).
 CELL = {
     "type": "object",
     "required": ["row", "col"],
-    "properties": {
-        "row": ID,
-        "col": {"type": "string", "pattern": r"^c[1-9][0-9]{0,3}$"},
-        "value": {
-            "nullable": True,
-            "description": "text, a number or true/false; null empties the cell",
-            "oneOf": [{"type": "string", "maxLength": 10000}, {"type": "number"}, {"type": "boolean"}],
-        },
-    },
+    "properties": {"row": ID, "col": {"type": "string", "pattern": r"^c[1-9][0-9]{0,3}$"}, "value": VALUE},
+    "additionalProperties": False,
 }
 NAME = {"minLength": 1, "pattern": r"\S"}
 KEY = r"c[1-9][0-9]{0,3}"  # a column key: c1, c2, ...
@@ -95,7 +94,11 @@ PROPERTIES = {
             "type": "array",
             "minItems": 1,
             "maxItems": 100,
-            "items": {"type": "object", "description": "column key (c1, c2, ...) -> value"},
+            "items": {
+                "type": "object",
+                "description": "column key (c1, c2, ...) -> value",
+                "additionalProperties": VALUE,
+            },
         },
         "after": {**ID, "nullable": True},
         "before": {**ID, "nullable": True},
