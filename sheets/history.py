@@ -6,11 +6,15 @@ by their shape, so that a kind added later that carries "cells", "rows" or "comp
 column each operation touched (col "" for a row created or deleted), which is how `row_history`
 finds a row's operations without reading the whole log."""
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
+
+from accounts.models import User
 from core.errors import InvalidInput, NotFound
 
 from .models import Column, Operation, Row, RowChange, Sheet
@@ -134,8 +138,8 @@ def row_history(
 
 def _entries(sheet, row, column, keys):
     versions = sorted({version for version, _ in keys}, reverse=True)
-    operations = Operation.objects.filter(sheet_id=sheet.pk, version__in=versions).select_related("actor")
-    operations = {op.version: op for op in operations}
+    operations = _operations(sheet, versions, row)
+    actors = {u.pk: u for u in User.objects.filter(pk__in={op.actor_id for op in operations.values()} - {None})}
     names = dict(Column.objects.filter(sheet_id=sheet.pk).values_list("key", "name"))
     entries = []
     for version in versions:
@@ -144,11 +148,62 @@ def _entries(sheet, row, column, keys):
         for (row_id, col), change in sorted(done.items(), key=lambda item: item[0][1]):
             if row_id != row or (column is not None and col not in (column.key, ROW)):
                 continue
-            entries.append(_entry(op, change, column.key if column is not None else col, names))
+            shown = column.key if column is not None else col
+            entries.append(_entry(op, actors.get(op.actor_id), change, shown, names))
     return entries
 
 
-def _entry(op, change, col, names):
+# The parts of an operation's payload and previous values about one row (%(row)s), in the shapes
+# `changes` reads: a replace-all of 100,000 cells or an import of 100,000 rows is not sent whole
+# (and parsed) for each history that shows it.
+_SLIM_PAYLOAD = """jsonb_build_object(
+  'cells', jsonb_path_query_array(o.payload, '$.cells[*] ? (@.row == $r)', v.vars),
+  'rows', jsonb_path_query_array(o.payload, '$.rows[*] ? (@.id == $r)', v.vars),
+  'ids', jsonb_path_query_array(o.payload, '$.ids[*] ? (@ == $r)', v.vars),
+  'key', o.payload -> 'key',
+  'values', CASE WHEN jsonb_typeof(o.payload -> 'values') = 'object' AND o.payload -> 'values' ? v.id
+            THEN jsonb_build_object(v.id, o.payload -> 'values' -> v.id) END,
+  'computed', (SELECT jsonb_object_agg(c.key, jsonb_build_object(v.id, c.value -> v.id))
+                 FROM jsonb_each(CASE WHEN jsonb_typeof(o.payload -> 'computed') = 'object'
+                                      THEN o.payload -> 'computed' ELSE '{}' END) c
+                WHERE jsonb_typeof(c.value) = 'object' AND c.value ? v.id),
+  'undo_of', o.payload -> 'undo_of',
+  'redo_of', o.payload -> 'redo_of')"""
+_SLIM_PREVIOUS = """jsonb_build_object(
+  'cells', jsonb_path_query_array(o.previous, '$.cells[*] ? (@.row == $r)', v.vars),
+  'rows', jsonb_path_query_array(o.previous, '$.rows[*] ? (@.id == $r)', v.vars),
+  'values', CASE WHEN jsonb_typeof(o.previous -> 'values') = 'object' AND o.previous -> 'values' ? v.id
+            THEN jsonb_build_object(v.id, o.previous -> 'values' -> v.id) END)"""
+_OPERATIONS_SQL = f"""
+SELECT o.version, o.kind, o.actor_id, o.created_at, ({_SLIM_PAYLOAD})::text, ({_SLIM_PREVIOUS})::text
+  FROM sheets_operation o,
+       (SELECT jsonb_build_object('r', %(row)s::bigint) AS vars, %(row)s::text AS id) v
+ WHERE o.sheet_id = %(sheet)s AND o.version = ANY(%(versions)s)
+"""
+
+
+def _operations(sheet, versions, row):
+    """{version: Operation}, with only what concerns the row on PostgreSQL; whole elsewhere."""
+    if connection.vendor != "postgresql":
+        return {op.version: op for op in Operation.objects.filter(sheet_id=sheet.pk, version__in=versions)}
+    with connection.cursor() as cursor:
+        cursor.execute(_OPERATIONS_SQL, {"row": row, "sheet": sheet.pk, "versions": versions})
+        found = cursor.fetchall()
+    return {
+        version: Operation(
+            sheet_id=sheet.pk,
+            version=version,
+            kind=kind,
+            actor_id=actor_id,
+            created_at=created_at,
+            payload=json.loads(payload),
+            previous=json.loads(previous),
+        )
+        for version, kind, actor_id, created_at, payload, previous in found
+    }
+
+
+def _entry(op, actor, change, col, names):
     before, after = change.before, change.after
     event = "changed"
     if change.col == ROW:
@@ -156,11 +211,10 @@ def _entry(op, change, col, names):
         if col != ROW:  # a cell's history: the cell's value in the row created or deleted
             before = None if before is None else before.get(col)
             after = None if after is None else after.get(col)
-    actor = {"id": op.actor.pk, "name": op.actor.label} if op.actor is not None else None
     return Entry(
         version=op.version,
         at=op.created_at,
-        actor=actor,
+        actor={"id": actor.pk, "name": actor.label} if actor is not None else None,
         kind=op.kind,
         event=event,
         col={"key": col, "name": names.get(col, col)} if col != ROW else None,
