@@ -262,3 +262,26 @@ def test_the_schema_documents_the_endpoint(api, owner):
     schema = api(owner).get("/api/v1/schema/?format=json").json()
     operation = schema["paths"]["/api/v1/sheets/{id}/history/"]["get"]
     assert {p["name"] for p in operation["parameters"]} >= {"row", "col", "before", "limit"}
+
+
+def test_a_deleted_sheet_takes_its_history_index_with_it(sheet, owner):
+    set_cell(sheet, owner, ids(sheet)[0], "c1", "a")
+    services.sheet_delete(sheet=sheet, actor=owner)
+    assert not RowChange.objects.filter(sheet_id=sheet.pk).exists()
+
+
+def test_the_migration_indexes_the_log_written_before_it_as_the_edits_do(sheet, owner):
+    from importlib import import_module
+
+    from django.apps import apps
+
+    first, second = ids(sheet)
+    set_cell(sheet, owner, first, "c1", "a")
+    services.rows_delete(sheet=sheet, actor=owner, row_ids=[second])
+    written = sorted(RowChange.objects.values_list("sheet_id", "row_id", "version", "col"))
+    RowChange.objects.all().delete()
+
+    import_module("sheets.migrations.0009_row_change").index_the_log(apps, None)
+
+    assert sorted(RowChange.objects.values_list("sheet_id", "row_id", "version", "col")) == written
+    assert len(written) == 4
