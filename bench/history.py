@@ -7,7 +7,7 @@ indexing the log costs an edit. By hand:
 It works in its own database, <name in DATABASE_URL>_history, which it drops and creates:
 1. a sheet of --rows rows and 5 text columns, through the services;
 2. the edits' cost: --edit-samples single-cell edits and as many 100-cell batches through
-   services.cells_update, p50/p99 (run it with `--edits 0` on a checkout without the history
+   services.cells_update, and 10 inserts of 5,000 rows (what a CSV import does per chunk), p50/p99 (run it with `--edits 0` on a checkout without the history
    index to compare: that part imports nothing of it);
 3. --edits more single-cell edits at random cells, logged through operations_append (the path
    every edit takes, in batches of 1,000 operations, so that a million takes a minute), then
@@ -78,9 +78,14 @@ def measure_edits(sheet, editor, ids, count, rng):
         cells = [{"row": rng.choice(ids), "col": rng.choice(COLS), "value": f"b{i}-{n}"} for n in range(100)]
         services.cells_update(sheet=sheet, actor=editor, cells=cells)
 
+    def insert(i):
+        rows = [{col: f"r{i}-{n}" for col in COLS} for n in range(5000)]
+        services.rows_insert(sheet=sheet, actor=editor, rows=rows)
+
     timed_each(one, 20)  # warm-up
     report("edit of 1 cell (services.cells_update)", timed_each(one, count))
     report("edit of 100 cells (services.cells_update)", timed_each(batch, count))
+    report("insert of 5,000 rows of 5 values (services.rows_insert)", timed_each(insert, 10))
 
 
 def log_edits(sheet, editor, ids, count, rng):

@@ -108,7 +108,10 @@ class RowChange(models.Model):
     The row id is not a foreign key: a deleted row keeps its history."""
 
     pk = models.CompositePrimaryKey("sheet", "row_id", "version", "col")
-    sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # No database constraint: its check per inserted row was most of what indexing cost an edit
+    # of many cells; the only writer (operations_append) writes under the sheet's lock, and
+    # Django's CASCADE still deletes a sheet's RowChanges with it (the primary key's first column).
+    sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
     row_id = models.BigIntegerField()
     version = models.BigIntegerField()
     col = models.CharField(max_length=16, blank=True)

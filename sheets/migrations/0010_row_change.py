@@ -44,6 +44,7 @@ class Migration(migrations.Migration):
                 (
                     "sheet",
                     models.ForeignKey(
+                        db_constraint=False,
                         db_index=False,
                         on_delete=django.db.models.deletion.CASCADE,
                         related_name="+",

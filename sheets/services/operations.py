@@ -34,6 +34,8 @@ SELECT o.sheet_id, o.version, o.kind, o.payload, o.previous, o.actor_id, o.op_id
 RETURNING id, version
 """
 
+_CHANGE_COLUMNS = ("sheets", "rows", "versions", "cols")  # the order of history.row_changes_of's tuples
+
 
 def operations_append(operations: list[tuple[Operation, str | None]], *, announce: bool = True) -> None:
     """Write these new Operations of one sheet (with the connection that asked for each, which gets
@@ -54,12 +56,7 @@ def operations_append(operations: list[tuple[Operation, str | None]], *, announc
             for op, _ in operations
         ]
         changes = row_changes_of([op for op, _ in operations])
-        columns = {
-            "sheets": [c.sheet_id for c in changes],
-            "rows": [c.row_id for c in changes],
-            "versions": [c.version for c in changes],
-            "cols": [c.col for c in changes],
-        }
+        columns = {name: [change[i] for change in changes] for i, name in enumerate(_CHANGE_COLUMNS)}
         with connection.cursor() as cursor:
             cursor.execute(_INSERT_SQL, {"now": now, "operations": json.dumps(rows), **columns})
             ids = dict((version, pk) for pk, version in cursor.fetchall())
@@ -67,7 +64,10 @@ def operations_append(operations: list[tuple[Operation, str | None]], *, announc
             op.pk, op.created_at = ids[op.version], now
     else:
         Operation.objects.bulk_create([op for op, _ in operations])
-        RowChange.objects.bulk_create(row_changes_of([op for op, _ in operations]), batch_size=2000)
+        changes = row_changes_of([op for op, _ in operations])
+        RowChange.objects.bulk_create(
+            [RowChange(sheet_id=s, row_id=r, version=v, col=c) for s, r, v, c in changes], batch_size=2000
+        )
     if announce:
         announce_on_commit(signals.operations_committed, Operation, "operations committed", operations=operations)
 
