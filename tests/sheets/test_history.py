@@ -281,7 +281,7 @@ def test_the_migration_indexes_the_log_written_before_it_as_the_edits_do(sheet, 
     written = sorted(RowChange.objects.values_list("sheet_id", "row_id", "version", "col"))
     RowChange.objects.all().delete()
 
-    import_module("sheets.migrations.0009_row_change").index_the_log(apps, None)
+    import_module("sheets.migrations.0010_row_change").index_the_log(apps, None)
 
     assert sorted(RowChange.objects.values_list("sheet_id", "row_id", "version", "col")) == written
     assert len(written) == 4
