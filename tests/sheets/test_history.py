@@ -285,3 +285,23 @@ def test_the_migration_indexes_the_log_written_before_it_as_the_edits_do(sheet, 
 
     assert sorted(RowChange.objects.values_list("sheet_id", "row_id", "version", "col")) == written
     assert len(written) == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_background_formula_recompute_is_in_the_cells_history(workspace, owner, settings):
+    from .services.test_formula_recompute import _finished
+
+    settings.GRIDCAST = {**settings.GRIDCAST, "FORMULA_INLINE_ROWS": 4, "FORMULA_RECOMPUTE_BATCH": 5}
+    columns = [{"name": "Price", "type": "number"}, {"name": "Qty", "type": "integer"}]
+    sheet = make_sheet(workspace, owner, columns=columns)
+    services.rows_insert(sheet=sheet, actor=owner, rows=[{"c1": i, "c2": 2} for i in range(12)])
+    formula = {"formula": "[Price] * [Qty]"}
+    added = services.column_add(sheet=sheet, actor=owner, name="Total", type="formula", options=formula)
+    _finished(sheet)
+    last = ids(sheet)[-1]
+
+    entries, _ = history.row_history(sheet, last, added.payload["column"]["key"])
+
+    latest = entries[0]
+    assert (latest.kind, latest.actor, latest.before, latest.after) == ("formulas.compute", None, None, 22)
+    assert latest.col["name"] == "Total"
