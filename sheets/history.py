@@ -20,6 +20,7 @@ from core.errors import InvalidInput, NotFound
 from .models import Column, Operation, Row, RowChange, Sheet
 
 ROW = ""  # the col of a row's creation or deletion
+UNKNOWN = object()  # a value the operation did not keep: a formula cell's before a recompute
 PAGE, MAX_PAGE = 50, 200
 
 
@@ -54,13 +55,20 @@ def changes(kind: str, payload: dict, previous: dict | None) -> dict[tuple[int, 
         put(cell["row"], cell["col"]).before = cell["value"]
     for cell in payload.get("cells") or []:
         put(cell["row"], cell["col"]).after = cell["value"]
-    if isinstance(payload.get("key"), str):  # a column retyped: the values it changed
-        for row, value in (previous.get("values") or {}).items():
-            put(row, payload["key"]).before = value
-        for row, value in (payload.get("values") or {}).items():
-            put(row, payload["key"]).after = value
+    key, old = payload.get("key"), previous.get("values") or {}
+    if isinstance(key, str) and isinstance(payload.get("values"), dict):  # a column retyped: values it changed
+        for row, value in payload["values"].items():
+            change = put(row, key)
+            change.before, change.after = old.get(row), value
+    elif isinstance(key, str) and payload.get("reload"):  # too many to carry: the values after are not kept
+        for row, value in old.items():
+            put(row, key).before = value
     for col, values in (payload.get("computed") or {}).items():  # formula cells computed again
         for row, value in values.items():
+            if (int(row), col) not in found:
+                # What it replaced: kept when the column became a formula, else the cell's value
+                # after the change before (sheets.history fills it in).
+                put(row, col).before = old.get(row) if col == key and row in old else UNKNOWN
             put(row, col).after = value
     return found
 
@@ -124,9 +132,28 @@ def row_history(
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
     check_row(sheet, row)
     column = check_col(sheet, col)
+    entries, following = _page(sheet, row, column, before, limit)
+    for i, entry in enumerate(entries):
+        if entry.before is UNKNOWN:
+            entry.before = _value_before(sheet, row, entry.col["key"], entry.version, entries[i + 1 :])
+    return entries, following
+
+
+def _value_before(sheet, row, key, version, older):
+    """The cell's value before `version`: after the change before it (in `older`, or read)."""
+    found = next((e for e in older if e.col is None or e.col["key"] == key), None)
+    if found is None:
+        page, _ = _page(sheet, row, Column(key=key), version, 1)
+        found = page[0] if page else None
+    if found is None:
+        return None
+    return found.after if found.col is not None else (found.after or {}).get(key)
+
+
+def _page(sheet, row, column, before, limit):
     found = RowChange.objects.filter(sheet_id=sheet.pk, row_id=row)
-    if col is not None:
-        found = found.filter(col__in=[col, ROW])
+    if column is not None:
+        found = found.filter(col__in=[column.key, ROW])
     if before is not None:
         found = found.filter(version__lt=before)
     keys = list(found.order_by("-version", "col").values_list("version", "col")[: limit + 1])

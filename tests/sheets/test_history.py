@@ -305,3 +305,17 @@ def test_a_background_formula_recompute_is_in_the_cells_history(workspace, owner
     latest = entries[0]
     assert (latest.kind, latest.actor, latest.before, latest.after) == ("formulas.compute", None, None, 22)
     assert latest.col["name"] == "Total"
+
+    # A new formula: the recompute's value before is the one the cell had (not kept in its payload).
+    key = added.payload["column"]["key"]
+    services.column_retype(sheet=sheet, actor=owner, key=key, type="formula", options={"formula": "[Price] + 1"})
+    _finished(sheet)
+    entries, _ = history.row_history(sheet, last, key)
+    assert [(e.kind, e.before, e.after) for e in entries[:2]] == [
+        ("formulas.compute", 22, 12),
+        ("formulas.compute", None, 22),
+    ]
+    entries, _ = history.row_history(sheet, last, key, before=entries[0].version)  # across pages too
+    assert (entries[0].before, entries[0].after) == (None, 22)
+    entries, _ = history.row_history(sheet, last, key, limit=1)
+    assert (entries[0].before, entries[0].after) == (22, 12)
