@@ -101,6 +101,25 @@ class Operation(models.Model):
         return f"{self.sheet_id}@{self.version} {self.kind}"
 
 
+class RowChange(models.Model):
+    """That the operation of `version` changed this row: one of its cells (col), or the row as a
+    whole (col "": created or deleted). Written with the operation (services.operations), read by
+    sheets.history to find a row's or a cell's operations, newest first, without scanning the log.
+    The row id is not a foreign key: a deleted row keeps its history."""
+
+    pk = models.CompositePrimaryKey("sheet", "row_id", "version", "col")
+    # No database constraint: its check per inserted row was most of what indexing cost an edit
+    # of many cells; the only writer (operations_append) writes under the sheet's lock, and
+    # Django's CASCADE still deletes a sheet's RowChanges with it (the primary key's first column).
+    sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+    row_id = models.BigIntegerField()
+    version = models.BigIntegerField()
+    col = models.CharField(max_length=16, blank=True)
+
+    def __str__(self):
+        return f"{self.sheet_id}@{self.version} row {self.row_id} {self.col}"
+
+
 class ImportJob(models.Model):
     """A CSV or workbook import too large to run inside the request: polled by its creator until done or failed."""
 

@@ -112,3 +112,23 @@ class ShareSerializer(serializers.Serializer):
 
 class ShareAnswerSerializer(ShareSerializer):
     detail = serializers.CharField(help_text="The same for every address: whether it has an account is not told.")
+
+
+class HistoryEntrySerializer(serializers.Serializer):
+    """One change of a row or a cell (sheets.history.Entry)."""
+
+    version = serializers.IntegerField()
+    at = serializers.DateTimeField()
+    actor = serializers.JSONField(help_text="{id, name}, or null when the person was deleted")
+    kind = serializers.CharField(help_text="the operation's kind: cells.update, rows.insert, rows.import, ...")
+    event = serializers.ChoiceField(choices=["created", "deleted", "changed"])
+    col = serializers.JSONField(help_text="{key, name (current)}; null for a whole row created or deleted")
+    before = serializers.JSONField(help_text="the value before (a row's values for a whole row); null when empty")
+    after = serializers.JSONField(help_text="the value after (a row's values for a whole row); null when empty")
+    undo_of = serializers.IntegerField(allow_null=True, help_text="the version this change undid, if an undo")
+    redo_of = serializers.IntegerField(allow_null=True, help_text="the version of the undo this change redid")
+
+
+class HistoryPageSerializer(serializers.Serializer):
+    results = HistoryEntrySerializer(many=True)
+    next = serializers.IntegerField(allow_null=True, help_text="the `before` of the next page; null at the end")

@@ -50,6 +50,7 @@ urlpatterns = [
     path("sheets/<int:pk>/find/", find_views.SheetFind.as_view(), name="api-sheet-find"),
     path("sheets/<int:pk>/replace/", find_views.SheetReplace.as_view(), name="api-sheet-replace"),
     path("sheets/<int:pk>/operations/", views.Operations.as_view(), name="api-operations"),
+    path("sheets/<int:pk>/history/", views.History.as_view(), name="api-sheet-history"),
     path("sheets/<int:pk>/export/", io_views.SheetExport.as_view(), name="api-sheet-export"),
     path("sheets/<int:pk>/import/", io_views.SheetImport.as_view(), name="api-sheet-import"),
     path("workspaces/<int:pk>/import/", io_views.WorkspaceImport.as_view(), name="api-workspace-import"),

@@ -1,5 +1,7 @@
 """REST API for sheets, columns, rows, cells and the operation log: parse, check, call one service."""
 
+from dataclasses import asdict
+
 from django.db import transaction
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -13,7 +15,7 @@ from accounts.models import Workspace
 from accounts.permissions import Access, require_workspace
 from core.errors import InvalidInput, NotFound, PermissionDenied
 from core.params import int_param
-from sheets import permissions, saved_views, selectors, services, sharing
+from sheets import history, permissions, saved_views, selectors, services, sharing
 from sheets.models import Sheet
 
 from . import serializers as s
@@ -275,6 +277,18 @@ class CellsPaste(APIView):
         return Response({"operation": operation, "skipped": [], "skipped_count": 0, **pasted.report()})
 
 
+def _load_for_history(request: Request, pk: int, what: str) -> Sheet:
+    # History is for editors: an operation carries the values it wrote, so the log holds every
+    # value a cell ever had, including ones overwritten or deleted before the sheet was shared.
+    sheet, access = load_sheet(request, pk)
+    if access < Access.EDIT:
+        raise PermissionDenied(
+            f"{what} (every past value) is for editors; with view access, "
+            f"read the current rows: GET /api/v1/sheets/{pk}/rows/"
+        )
+    return sheet
+
+
 class Operations(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("since", int, required=True), OpenApiParameter("limit", int)],
@@ -283,15 +297,36 @@ class Operations(APIView):
         "viewers get 403 and read the current rows instead.",
     )
     def get(self, request, pk):
-        # History is for editors: an operation carries the values it wrote, so the log holds every
-        # value a cell ever had, including ones overwritten or deleted before the sheet was shared.
-        sheet, access = load_sheet(request, pk)
-        if access < Access.EDIT:
-            raise PermissionDenied(
-                "the operation log (every past value) is for editors; with view access, "
-                f"read the current rows: GET /api/v1/sheets/{pk}/rows/"
-            )
+        sheet = _load_for_history(request, pk, "the operation log")
         since = _int_param(request, "since", 0)
         limit = min(_int_param(request, "limit", 1000, low=1), 1000)
         operations = selectors.operations_since(sheet, since, limit)
         return Response({"version": sheet.version, "operations": s.OperationSerializer(operations, many=True).data})
+
+
+class History(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("row", int, required=True, description="the row's id (a deleted row's too)"),
+            OpenApiParameter("col", str, description="a column key: that cell's history; absent: the whole row's"),
+            OpenApiParameter("before", int, description="the `next` of the previous page"),
+            OpenApiParameter(
+                "limit", int, description=f"changes per page, default {history.PAGE}, at most {history.MAX_PAGE}"
+            ),
+        ],
+        responses=s.HistoryPageSerializer,
+        description="The changes of one row or one cell, newest first, with who made them and the value "
+        "before and after; a row's creation (before null) and deletion (after null) included. For editors "
+        "(edit access or more); viewers get 403 and read the current rows instead.",
+    )
+    def get(self, request, pk):
+        sheet = _load_for_history(request, pk, "the history of a cell or a row")
+        params = request.query_params
+        row = int_param(params, "row", None, low=1)
+        if row is None:
+            raise InvalidInput("row is required: the id of the row whose history to list")
+        before = int_param(params, "before", None, low=1)
+        limit = int_param(params, "limit", history.PAGE, low=1, high=history.MAX_PAGE)
+        col = params.get("col")
+        entries, following = history.row_history(sheet, row, col, before=before, limit=limit)
+        return Response({"results": [asdict(e) for e in entries], "next": following})

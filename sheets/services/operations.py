@@ -1,5 +1,6 @@
 """The operation log. `operations_append` is the one place an Operation is written (whichever
-service made it, the batch edit path included): inserted, then announced after commit
+service made it, the batch edit path included): inserted with the rows and cells each changed
+(sheets.history's RowChange, in the same statement), then announced after commit
 (sheets.signals.operations_committed), which is how edits reach the realtime side without sheets
 knowing it. `operation` makes a service of one operation: idempotent by op_id, atomic, versioned."""
 
@@ -15,10 +16,16 @@ from core.errors import Conflict, InvalidInput, NotFound
 from core.events import announce_on_commit
 
 from .. import signals
-from ..models import Operation, Sheet
+from ..history import row_changes_of
+from ..models import Operation, RowChange, Sheet
 
-# One statement for any number of operations; the ORM's per-object costs were most of an edit's time.
+# One statement for any number of operations and their RowChanges (sheets.history); the ORM's
+# per-object costs were most of an edit's time.
 _INSERT_SQL = """
+WITH changes AS (
+  INSERT INTO sheets_rowchange (sheet_id, row_id, version, col)
+  SELECT * FROM unnest(%(sheets)s::bigint[], %(rows)s::bigint[], %(versions)s::bigint[], %(cols)s::text[])
+)
 INSERT INTO sheets_operation (sheet_id, version, kind, payload, previous, actor_id, op_id, created_at)
 SELECT o.sheet_id, o.version, o.kind, o.payload, o.previous, o.actor_id, o.op_id, %(now)s
   FROM jsonb_to_recordset(%(operations)s::jsonb)
@@ -26,6 +33,8 @@ SELECT o.sheet_id, o.version, o.kind, o.payload, o.previous, o.actor_id, o.op_id
   ORDER BY o.version
 RETURNING id, version
 """
+
+_CHANGE_COLUMNS = ("sheets", "rows", "versions", "cols")  # the order of history.row_changes_of's tuples
 
 
 def operations_append(operations: list[tuple[Operation, str | None]], *, announce: bool = True) -> None:
@@ -46,13 +55,19 @@ def operations_append(operations: list[tuple[Operation, str | None]], *, announc
             }
             for op, _ in operations
         ]
+        changes = row_changes_of([op for op, _ in operations])
+        columns = {name: [change[i] for change in changes] for i, name in enumerate(_CHANGE_COLUMNS)}
         with connection.cursor() as cursor:
-            cursor.execute(_INSERT_SQL, {"now": now, "operations": json.dumps(rows)})
+            cursor.execute(_INSERT_SQL, {"now": now, "operations": json.dumps(rows), **columns})
             ids = dict((version, pk) for pk, version in cursor.fetchall())
         for op, _ in operations:
             op.pk, op.created_at = ids[op.version], now
     else:
         Operation.objects.bulk_create([op for op, _ in operations])
+        changes = row_changes_of([op for op, _ in operations])
+        RowChange.objects.bulk_create(
+            [RowChange(sheet_id=s, row_id=r, version=v, col=c) for s, r, v, c in changes], batch_size=2000
+        )
     if announce:
         announce_on_commit(signals.operations_committed, Operation, "operations committed", operations=operations)
 

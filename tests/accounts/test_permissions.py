@@ -246,6 +246,8 @@ ENDPOINTS = {
     ),
     # History is for editors (tests/sheets/test_history_access.py): viewers get 403.
     "operations": ("get", "/api/v1/sheets/{sheet}/operations/?since=0", None, SHEET_EDIT),
+    "cell history": ("get", "/api/v1/sheets/{sheet}/history/?row={row}&col=c1", None, SHEET_EDIT),
+    "row history": ("get", "/api/v1/sheets/{sheet}/history/?row={row}", None, SHEET_EDIT),
     # Saved views: a personal one needs read access, a shared one edit access; someone's personal
     # view is not found by anyone else (tests/sheets/test_views.py).
     "views list": ("get", "/api/v1/sheets/{sheet}/views/", None, SHEET_READ),
@@ -293,6 +295,7 @@ def _url(world, path):
         key=world.public_link.key,
         shared_view=world.shared_view.pk,
         personal_view=world.personal_view.pk,
+        row=world.rows[1],
     )
 
 

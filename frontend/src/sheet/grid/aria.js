@@ -54,5 +54,6 @@ export const SHORTCUTS = [
   ["Ctrl + A", "Select all"],
   ["Ctrl + Z", "Undo"],
   ["Ctrl + Y or Ctrl + Shift + Z", "Redo"],
+  ["Ctrl + Alt + H", "History of the active cell (editors): who changed it, from what to what"],
   ["?", "Show this list (to type a ? in a cell, press Enter first)"],
 ];

@@ -2,7 +2,7 @@
 // a command, so the keyboard is testable without a browser. The grid carries the command out.
 
 /**
- * @param {{key: string, ctrlKey?: boolean, metaKey?: boolean, shiftKey?: boolean, altKey?: boolean}} event
+ * @param {{key: string, code?: string, ctrlKey?: boolean, metaKey?: boolean, shiftKey?: boolean, altKey?: boolean}} event
  * @param {{r: number, c: number, lastR: number, lastC: number, page: number, toggles: boolean}} at
  *   the active cell, the last row and column, the rows in a page, whether the active cell toggles (a checkbox)
  * @returns {null | {move: [number, number], extend: boolean} | {command: string, text?: string}}
@@ -26,6 +26,7 @@ export function keyCommand(event, { r, c, lastR, lastC, page, toggles }) {
   if (key === "Escape") return { command: "collapse" };
   if (key === "Delete" || key === "Backspace") return { command: "clear" };
   const letter = key.toLowerCase();
+  if (ctrl && event.altKey && (letter === "h" || event.code === "KeyH")) return { command: "history" };
   if (ctrl && letter === "z") return { command: event.shiftKey ? "redo" : "undo" };
   if (ctrl && letter === "y") return { command: "redo" };
   if (ctrl && letter === "d") return { command: "fillDown" };

@@ -44,6 +44,7 @@ describe("commands", () => {
     ["d", { ctrlKey: true }, "fillDown"],
     ["A", { ctrlKey: true }, "selectAll"],
     ["?", { shiftKey: true }, "help"],
+    ["h", { ctrlKey: true, altKey: true }, "history"],
   ])("%s %j is %s", (k, mods, command) => {
     expect(key(k, mods)).toEqual({ command });
   });
