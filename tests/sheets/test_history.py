@@ -28,6 +28,17 @@ def seen(sheet, row, col=None, **kwargs):
     return [(e.version, e.kind, e.event, e.col and e.col["key"], e.before, e.after) for e in entries]
 
 
+@pytest.fixture(autouse=True)
+def _index_keys_are_the_changes():
+    """After each test: for every operation it logged, what RowChange indexes (history.touched, read
+    fast from the payload) is exactly the cells and rows history.changes reads from it."""
+    yield
+    for op in Operation.objects.all():
+        assert set(history.touched(op.kind, op.payload, op.previous)) == set(
+            history.changes(op.kind, op.payload, op.previous)
+        ), op.kind
+
+
 @pytest.fixture
 def sheet(workspace, owner):
     return make_sheet(workspace, owner, rows=2)
