@@ -5,47 +5,17 @@ sorted view counts and visits only the rows the view shows, in its order."""
 
 import pytest
 
-from accounts.models import Role
-from sheets import services
 from sheets.models import Column, Row
-from tests.factories import make_sheet, member
 
-from .conftest import screenshot
+from .conftest import screenshot, team_and_sheet
+from .test_sheet_page import cell, open_sheet, saved
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
 def team(workspace):
-    owner = member(workspace, Role.OWNER, display_name="Olivia Owner")
-    sheet = make_sheet(workspace, owner, rows=30)
-    rows = list(Row.objects.filter(sheet=sheet).order_by("position"))
-    services.cells_update(
-        sheet=sheet,
-        actor=owner,
-        cells=[{"row": row.pk, "col": "c1", "value": f"item {i + 1}"} for i, row in enumerate(rows)]
-        + [{"row": row.pk, "col": "c2", "value": str(i * 10)} for i, row in enumerate(rows)],
-    )
-    return {"sheet": sheet, "owner": owner, "rows": rows}
-
-
-def open_sheet(open_as, person, sheet, **options):
-    page = open_as(person, f"/sheets/{sheet.pk}/", **options)
-    page.wait_for_selector("[data-testid=status][data-state=open]")
-    page.wait_for_function(
-        "document.querySelectorAll('[data-testid=grid] .gc-cell:not(.loading):not([hidden])').length > 0"
-    )
-    return page
-
-
-def cell(page, row, col):
-    """The grid cell at 1-based row `row` and 0-based column `col` (by position on screen)."""
-    heads = page.evaluate("document.querySelectorAll('[data-testid=grid] .gc-colhead:not([hidden])').length")
-    return page.locator("[data-testid=grid] .gc-cell:not([hidden])").nth((row - 1) * heads + col)
-
-
-def saved(page):
-    page.wait_for_function("window.gridcast && window.gridcast.socket.unacknowledged === 0")
+    return team_and_sheet(workspace)
 
 
 def live_says(page, text):
