@@ -9,6 +9,7 @@ from sheets.models import Column, Row
 
 from .conftest import screenshot, team_and_sheet
 from .test_sheet_page import cell, open_sheet, saved
+from .test_views import sort_down_and_keep_amounts_below_100
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -104,15 +105,7 @@ def count_is(page, text):
 
 def test_find_in_a_filtered_view_counts_only_the_rows_shown(open_as, team):
     page = open_sheet(open_as, team["owner"], team["sheet"])
-    amount = page.locator(".gc-colhead[data-col=c2]")
-    amount.locator(".gc-menu").click()
-    page.get_by_role("button", name="Sort Z→A ↓").click()
-    amount.locator(".gc-menu").click()
-    dialog = page.get_by_role("dialog")
-    dialog.locator("select").nth(1).select_option("lt")
-    dialog.get_by_label("Filter value").fill("100")
-    dialog.get_by_role("button", name="Filter", exact=True).click()
-    page.wait_for_selector(".chip >> text=Amount lt 100")
+    sort_down_and_keep_amounts_below_100(page)
     page.wait_for_function("document.querySelectorAll('.gc-rowhead:not([hidden])').length === 10")
 
     page.locator("[data-testid=grid]").focus()

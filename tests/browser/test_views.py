@@ -34,20 +34,25 @@ def open_sheet(open_as, person, path):
     return page
 
 
+def sort_down_and_keep_amounts_below_100(page):
+    """From the Amount column's menu: sort Z→A, then filter Amount lt 100 (the rows "item 10" to "item 1")."""
+    amount = page.locator(".gc-colhead[data-col=c2]")
+    amount.locator(".gc-menu").click()
+    page.get_by_role("button", name="Sort Z→A ↓").click()
+    amount.locator(".gc-menu").click()
+    dialog = page.get_by_role("dialog")
+    dialog.locator("select").nth(1).select_option("lt")
+    dialog.get_by_label("Filter value").fill("100")
+    dialog.get_by_role("button", name="Filter", exact=True).click()
+    page.wait_for_selector(".chip >> text=Amount lt 100")
+
+
 def test_save_a_shared_view_and_open_it_by_url(open_as, workspace):
     team = team_and_sheet(workspace)
     sheet, editor, viewer = team["sheet"], team["editor"], team["viewer"]
 
     alice = open_sheet(open_as, editor, f"/sheets/{sheet.pk}/")
-    amount = alice.locator(".gc-colhead[data-col=c2]")
-    amount.locator(".gc-menu").click()
-    alice.get_by_role("button", name="Sort Z→A ↓").click()
-    amount.locator(".gc-menu").click()
-    dialog = alice.get_by_role("dialog")
-    dialog.locator("select").nth(1).select_option("lt")
-    dialog.get_by_label("Filter value").fill("100")
-    dialog.get_by_role("button", name="Filter", exact=True).click()
-    alice.wait_for_selector(".chip >> text=Amount lt 100")
+    sort_down_and_keep_amounts_below_100(alice)
     alice.locator(".gc-colhead[data-col=c3] .gc-menu").click()
     alice.get_by_role("dialog").get_by_role("button", name="Hide").click()
     alice.wait_for_selector(".gc-colhead[data-col=c3]", state="detached")
