@@ -83,7 +83,7 @@ def grantable_role(role: str, by_role: Role | None) -> Role:
     return role
 
 
-@transaction.atomic
+@atomic_retried
 def membership_set(*, workspace: Workspace, email: str | None, role: str, by_role: Role | None) -> Membership:
     """Add a user (by e-mail) to a workspace or change their role. Only owners grant or take owner."""
     role = check_role(role)
@@ -111,7 +111,7 @@ def _keep_an_owner(workspace: Workspace, leaving_user: User) -> None:
         raise Conflict("a workspace must keep at least one owner")
 
 
-@transaction.atomic
+@atomic_retried
 def membership_remove(*, workspace: Workspace, user_id: int, by_role: Role | None) -> None:
     membership = Membership.objects.select_for_update().filter(workspace=workspace, user_id=user_id).first()
     if membership is None:

@@ -3,6 +3,7 @@
 A cascading delete (a workspace, a sheet) reads what it must delete, then deletes it; a write that
 lands in between (a row added to one of its sheets, a token of its workspace) can deadlock with it
 or leave a row whose parent is gone, which PostgreSQL refuses at commit (a deferred foreign key).
+Short writes that lock rows others lock too (a member's role) can be chosen as a deadlock's victim.
 Both are the database keeping the data whole, not a fault: the work is tried again on a fresh
 transaction, and after ATTEMPTS the caller gets a Conflict (409) to retry, never a server error."""
 
