@@ -90,7 +90,7 @@ def membership_set(*, workspace: Workspace, email: str | None, role: str, by_rol
     user = User.objects.filter(email__iexact=(email or "").strip()).first()
     if user is None:
         raise NotFound(f"no user with e-mail {email!r}")
-    current = Membership.objects.select_for_update().filter(workspace=workspace, user=user).first()
+    current = _locked_membership(workspace, user.pk)
     if Role.OWNER in (role, current and current.role) and by_role != Role.OWNER:
         raise PermissionDenied("only an owner can grant or take the owner role")
     if current and current.role == Role.OWNER and role != Role.OWNER:
@@ -105,6 +105,18 @@ def membership_set(*, workspace: Workspace, email: str | None, role: str, by_rol
     return current
 
 
+def _locked_membership(workspace: Workspace, user_id: int) -> Membership | None:
+    """The membership, its row locked, and only its row: Membership's default ordering joins the
+    user and the workspace, and FOR UPDATE without OF locked their rows too; a commit checking a
+    foreign key to the workspace then deadlocked with a role change (found by schemathesis)."""
+    return (
+        Membership.objects.select_for_update(of=("self",))
+        .filter(workspace=workspace, user_id=user_id)
+        .select_related("user")
+        .first()
+    )
+
+
 def _keep_an_owner(workspace: Workspace, leaving_user: User) -> None:
     others = Membership.objects.filter(workspace=workspace, role=Role.OWNER).exclude(user=leaving_user)
     if not others.exists():
@@ -113,7 +125,7 @@ def _keep_an_owner(workspace: Workspace, leaving_user: User) -> None:
 
 @atomic_retried
 def membership_remove(*, workspace: Workspace, user_id: int, by_role: Role | None) -> None:
-    membership = Membership.objects.select_for_update().filter(workspace=workspace, user_id=user_id).first()
+    membership = _locked_membership(workspace, user_id)
     if membership is None:
         raise NotFound("member not found")
     if membership.role == Role.OWNER:

@@ -62,7 +62,7 @@ def _step(mark, *, sheet, actor, op_id, origin):
         # Lock the sheet before reading the stacks, so that two undos sent at once revert two
         # operations rather than one twice (the service's own lock comes too late: it already
         # needs the kind, which depends on the operation reverted).
-        if not list(Sheet.objects.select_for_update().filter(pk=sheet.pk).values_list("pk", flat=True)):
+        if not list(Sheet.objects.select_for_update(of=("self",)).filter(pk=sheet.pk).values_list("pk", flat=True)):
             raise NotFound("Sheet not found")
         done = _resent(actor, op_id, sheet, mark)
         if done is not None:

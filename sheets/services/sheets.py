@@ -72,7 +72,7 @@ def sheet_delete(*, sheet: Sheet, actor: User | None) -> None:
     # The sheet's row is locked first, as edits lock it: an edit under way ends before the cascade
     # reads the rows, a later one finds no sheet. Other racing writes make it try again.
     sheet_id = sheet.pk
-    if Sheet.objects.select_for_update().filter(pk=sheet_id).values_list("pk", flat=True).first() is None:
+    if Sheet.objects.select_for_update(of=("self",)).filter(pk=sheet_id).values_list("pk", flat=True).first() is None:
         raise NotFound("Sheet not found")
     audit.record("sheet.deleted", actor=actor, workspace=sheet.workspace_id, target=sheet)
     sheet.delete()

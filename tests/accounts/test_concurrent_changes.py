@@ -161,3 +161,40 @@ def test_a_workspace_renamed_after_it_was_deleted_is_not_found():
         services.workspace_rename(workspace=stale, name="New")
     with pytest.raises(NotFound):
         services.workspace_two_factor_set(workspace=stale, required=False, by_user=None)
+
+
+def test_a_role_change_locks_the_membership_and_not_its_workspace():
+    """Membership's default ordering joins the user and the workspace; FOR UPDATE without OF locked
+    their rows too, so anything referring to the workspace waited for a role change to end (and
+    deadlocked with it in schemathesis: PATCH members/{user_id} answered 500). A sheet is created
+    in the workspace while a role change holds its lock: it does not wait."""
+    workspace = WorkspaceFactory(name="Busy")
+    owner = member(workspace, Role.OWNER, email="owner@example.com")
+    editor = member(workspace, Role.EDITOR, email="editor@example.com")
+    locked, created, outcome = threading.Event(), threading.Event(), {}
+
+    def change_role():
+        try:
+            with transaction.atomic():
+                services.membership_set(workspace=workspace, email=editor.email, role="viewer", by_role=Role.OWNER)
+                locked.set()
+                outcome["sheet created while the lock was held"] = created.wait(3)
+        finally:
+            locked.set()
+            connection.close()
+
+    def create_sheet():
+        locked.wait(5)
+        try:
+            sheets_services.sheet_create(workspace=workspace, name="During", actor=owner)
+            created.set()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=change_role), threading.Thread(target=create_sheet)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(15)
+
+    assert outcome == {"sheet created while the lock was held": True}
