@@ -14,6 +14,8 @@ import math
 import re
 from typing import Any
 
+import orjson
+
 from .errors import InvalidInput
 
 MAX_DEPTH = 32
@@ -124,3 +126,15 @@ def dumps_exact(value: Any) -> str:
     value JSON has no form for (a date, a set, a Decimal) instead of its str(), ValueError for
     NaN, Infinity or a circular reference."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_not_json)
+
+
+def dumps_db(value: Any) -> str:
+    """JSON text of what the database stores as jsonb (the operation log, row patches): orjson,
+    several times faster than json on a formula recompute's 15,000 values a batch; keys that are
+    not text (row ids) become text, as json writes them."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def loads_db(text: str | bytes) -> Any:
+    """The value of JSON text the database wrote (trusted: none of loads()'s checks)."""
+    return orjson.loads(text)

@@ -38,8 +38,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connections, transaction
+from django.db.models import TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
+from core import jsonio
 from core.errors import NotFound
 
 from .. import column_types
@@ -69,7 +72,11 @@ def _formulas(sheet_id: int) -> SheetFormulas:
 
 
 def _rows(sheet_id: int, after: int, count: int) -> list[tuple[int, dict]]:
-    return list(Row.objects.filter(sheet_id=sheet_id, pk__gt=after).order_by("pk").values_list("pk", "data")[:count])
+    """The next `count` rows after row id `after`, their data parsed by orjson (read as text: the
+    JSON field's json.loads was a fifth of a batch's time)."""
+    rows = Row.objects.filter(sheet_id=sheet_id, pk__gt=after).order_by("pk")
+    found = rows.values_list("pk", Cast("data", TextField()))[:count]
+    return [(pk, jsonio.loads_db(data)) for pk, data in found]
 
 
 def recompute(sheet: Sheet, only: set[str]) -> dict:
