@@ -132,9 +132,10 @@ def dumps_exact(value: Any) -> str:
     circular reference or text that is not Unicode; ValueError for NaN or Infinity.
 
     orjson writes it (a formula recompute's frame of 15,000 values took json a fifth of the
-    batch's time); it writes NaN and Infinity as null, so text with a null is checked by json."""
+    batch's time). It writes NaN and Infinity as null: text that does not read back as the value
+    (that, or a tuple, or a key that is not text) is checked by json, which refuses them."""
     text = orjson.dumps(value, default=_not_json, option=_EXACT)
-    if b"null" in text:
+    if b"null" in text and orjson.loads(text) != value:
         json.dumps(value, allow_nan=False, default=_not_json)  # ValueError for NaN or Infinity
     return text.decode()
 
