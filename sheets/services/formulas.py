@@ -125,8 +125,11 @@ def compute_rows(formulas: SheetFormulas, rows: list[tuple[int, dict]], only: se
         changed = formulas.compute(data, only)
         if changed:
             patches.append({"id": pk, "patch": changed})
+            row = str(pk)
             for key, value in changed.items():
-                computed.setdefault(key, {})[str(pk)] = value
+                if key not in computed:
+                    computed[key] = {}
+                computed[key][row] = value
     return patches, computed
 
 
