@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from core.errors import GridcastError, NotFound, PermissionDenied
 
-from . import audit, signals
+from . import audit, notification_preferences, signals
 from .models import Invitation, Membership, Role, User, Workspace
 from .services import grantable_role, membership_set
 
@@ -152,7 +152,19 @@ def links_for(request: HttpRequest) -> Callable[[str], str]:
     return lambda key: request.build_absolute_uri(reverse("invitation-accept", args=[key]))
 
 
+def _email_wanted(email: str) -> bool:
+    """Whether the invitation's e-mail goes out: always to an address without an account (it has no
+    preferences), else as its owner chose for invitations (accounts.notification_preferences)."""
+    account = verified_account(email)
+    if account is None:
+        return True
+    channel = notification_preferences.channels_for([account.pk], notification_preferences.Kind.INVITATION)
+    return notification_preferences.wants_email(channel[account.pk])
+
+
 def _send_link(invitation: Invitation, key: str, accept_url: Callable[[str], str]) -> None:
+    if not _email_wanted(invitation.email):
+        return  # they join at their next login (claim_invitations), or by the link if sent again
     inviter = invitation.invited_by.label if invitation.invited_by else "Someone"
     link = accept_url(key)
     send_mail(

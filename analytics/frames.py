@@ -24,20 +24,23 @@ NOTIFICATION_EVENTS = FrameRegistry(
     "notifications", "the bell's stream `GET /notifications/events/`", "docs/dashboards.md"
 )
 
-# An alert that fired, as the bell shows it (alerts._push: notification_payload with the rule's name and
-# state, and this person's notification id: null for someone who was no member when it fired).
+# A notification as the bell shows it (alerts.inbox): an alert that fired (kind "alert", with the rule,
+# its name and state; this person's notification id is null for someone who was no member when it
+# fired), or a mention or a reply (kind "mention" | "reply", `link` to the sheet's comment).
 NOTIFICATION = named(
     "notification",
     Record(
         id=nullable(INT),
         workspace=INT,
-        rule=INT,
+        kind=literal("alert", "mention", "reply"),
+        rule=nullable(INT),
         message=STR,
         value=nullable(NUMBER),
+        link=STR,
         created_at=STR,
         read_at=nullable(STR),
-        rule_name=STR,
-        state=STR,
+        rule_name=optional(STR),
+        state=optional(STR),
     ),
 )
 
@@ -55,7 +58,9 @@ DASHBOARD_FRAMES.register(
     result=optional(JSON),
     error=optional(STR),
 )
-DASHBOARD_FRAMES.register("notification", "an alert fired", notification=NOTIFICATION)
+DASHBOARD_FRAMES.register(
+    "notification", "an alert fired, or you were mentioned or replied to", notification=NOTIFICATION
+)
 DASHBOARD_FRAMES.register("pong", "answer to `ping`: `t` as sent", t=JSON)
 DASHBOARD_FRAMES.register(
     "error",
@@ -71,4 +76,6 @@ DASHBOARD_FRAMES.register(
 )
 
 NOTIFICATION_EVENTS.register("welcome", "first event: the workspaces whose notifications come", workspaces=ListOf(INT))
-NOTIFICATION_EVENTS.register("notification", "an alert fired", notification=NOTIFICATION)
+NOTIFICATION_EVENTS.register(
+    "notification", "an alert fired, or you were mentioned or replied to", notification=NOTIFICATION
+)

@@ -1,0 +1,92 @@
+"""The bell's inbox: what becomes a Notification of whom, as each person chose for its kind
+(accounts.notification_preferences: in the app, by e-mail, both or none). Alerts that fire
+(evaluation.py) and comments that mention someone or reply in their thread (sheets' comment_posted)
+come here; the e-mails are queued for the person's next digest (analytics.deliveries.digest), the
+stored notifications pushed live after the commit (notify.py)."""
+
+from django.db import transaction
+from django.urls import reverse
+
+from accounts import notification_preferences as preferences
+from analytics.deliveries import digest
+from analytics.models import Notification
+from sheets.models import Comment
+
+from . import notify
+
+
+def _fit(text: str) -> str:
+    most = Notification._meta.get_field("message").max_length
+    return text if len(text) <= most else text[: most - 1] + "…"
+
+
+def notification_payload(notification: Notification) -> dict:
+    return {
+        "id": notification.pk,
+        "workspace": notification.workspace_id,
+        "kind": notification.kind,
+        "rule": notification.rule_id,
+        "message": notification.message,
+        "value": notification.value,
+        "link": notification.link,
+        "created_at": notification.created_at.isoformat().replace("+00:00", "Z"),
+        "read_at": notification.read_at.isoformat().replace("+00:00", "Z") if notification.read_at else None,
+    }
+
+
+def deliver(
+    *, workspace_id: int, kind: str, user_ids: list[int], message: str, link: str = "", **fields: object
+) -> tuple[list[Notification], list[int]]:
+    """In the caller's transaction: a Notification for each of `user_ids` who hears of `kind` in the
+    app, an e-mail queued for each who hears of it by e-mail. Returns (the notifications, the ids of
+    those who chose no bell for it: their pages must not toast it either)."""
+    channels = preferences.channels_for(list(user_ids), kind)
+    message = _fit(message)
+    bell = [u for u in user_ids if preferences.wants_in_app(channels[u])]
+    created = Notification.objects.bulk_create(
+        Notification(user_id=u, workspace_id=workspace_id, kind=kind, message=message, link=link, **fields)
+        for u in bell
+    )
+    digest.enqueue(
+        user_ids=[u for u in user_ids if preferences.wants_email(channels[u])], kind=kind, text=message, link=link
+    )
+    return created, [u for u in user_ids if u not in set(bell)]
+
+
+# --- comments ------------------------------------------------------------------------------------
+
+
+def _quoted(body: str) -> str:
+    line = " ".join(body.split())
+    return f"“{line[:120]}…”" if len(line) > 120 else f"“{line}”"
+
+
+def comment_link(comment: Comment) -> str:
+    return f"{reverse('sheet', args=[comment.sheet_id])}?comment={comment.thread_id or comment.pk}"
+
+
+def on_comment_posted(sender: object, *, comment: Comment, mentioned: list[int], replied: list[int], **kwargs) -> None:
+    """Whoever a new comment mentions hears of it, and on a reply whoever wrote in the thread before.
+    In the comment's transaction: both are committed together or not at all."""
+    sheet, who = comment.sheet, comment.author.label if comment.author else "Someone"
+    link = comment_link(comment)
+    pushes = []
+    for kind, user_ids, words in (
+        (Notification.Kind.MENTION, mentioned, "mentioned you"),
+        (Notification.Kind.REPLY, replied, "replied in your thread"),
+    ):
+        if not user_ids:
+            continue
+        message = f"{who} {words} on {sheet.name}: {_quoted(comment.body)}"
+        created, _ = deliver(workspace_id=sheet.workspace_id, kind=kind, user_ids=user_ids, message=message, link=link)
+        if created:
+            pushes.append(created)
+    for created in pushes:
+        transaction.on_commit(lambda created=created: _push_personal(created))
+
+
+def _push_personal(created: list[Notification]) -> None:
+    """One push to the workspace's group, taken only by the people in `ids` (notify.personal_notification)."""
+    payload = notification_payload(created[0])
+    payload.update(id=None, personal=True, ids={str(n.user_id): n.pk for n in created})
+    notify.notification(created[0].workspace_id, payload)
