@@ -163,10 +163,17 @@ def _email_wanted(email: str) -> bool:
 
 
 def _send_link(invitation: Invitation, key: str, accept_url: Callable[[str], str]) -> None:
-    if not _email_wanted(invitation.email):
-        return  # they join at their next login (claim_invitations), or by the link if sent again
     inviter = invitation.invited_by.label if invitation.invited_by else "Someone"
     link = accept_url(key)
+    # Kept from the e-mail by its owner's choice, it is "sent" all the same: the inviter must not learn
+    # that the address has an account. They join at their next login (claim_invitations).
+    if _email_wanted(invitation.email):
+        _mail_link(invitation, inviter, link)
+    invitation.sent_at = timezone.now()
+    invitation.save(update_fields=["sent_at"])
+
+
+def _mail_link(invitation: Invitation, inviter: str, link: str) -> None:
     send_mail(
         subject=f"{inviter} invited you to {invitation.workspace.name} on Gridcast",
         message=(
@@ -178,8 +185,6 @@ def _send_link(invitation: Invitation, key: str, accept_url: Callable[[str], str
         from_email=None,
         recipient_list=[invitation.email],
     )
-    invitation.sent_at = timezone.now()
-    invitation.save(update_fields=["sent_at"])
 
 
 @transaction.atomic

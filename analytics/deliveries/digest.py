@@ -74,12 +74,14 @@ def digest_text(queued: list[QueuedEmail]) -> tuple[str, str]:
     return subject.replace("\n", " "), "\n".join(lines) + footer
 
 
-def _send(user_id: int, queued: list[QueuedEmail]) -> None:
+def _send(user_id: int, queued: list[QueuedEmail]) -> bool:
+    """Mail them to the person (not to one made inactive since) and drop them; True if mailed."""
     user = User.objects.filter(pk=user_id, is_active=True).first()
     if user is not None:
         subject, body = digest_text(queued)
         send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
     QueuedEmail.objects.filter(pk__in=[q.pk for q in queued]).delete()
+    return user is not None
 
 
 def send_due(now: dt.datetime | None = None) -> int:
@@ -92,8 +94,7 @@ def send_due(now: dt.datetime | None = None) -> int:
         if not queued:
             continue
         try:
-            _send(user_id, queued)
-            sent += 1
+            sent += _send(user_id, queued)
         except Exception:
             log.exception("notification e-mail to user %s failed; retried in %s", user_id, LEASE)
     return sent
