@@ -199,6 +199,12 @@ export class Grid {
     this.schedule();
   }
 
+  /** Mark the cells (and rows) that have an open comment thread: a set of comments.cellKey. */
+  setComments(marked) {
+    this.comments = marked;
+    this.schedule();
+  }
+
   // --- selection ---------------------------------------------------------------------------------
 
   range() {
