@@ -58,9 +58,7 @@ DASHBOARD_FRAMES.register(
     result=optional(JSON),
     error=optional(STR),
 )
-DASHBOARD_FRAMES.register(
-    "notification", "an alert fired, or you were mentioned or replied to", notification=NOTIFICATION
-)
+DASHBOARD_FRAMES.register("notification", "an alert fired", notification=NOTIFICATION)
 DASHBOARD_FRAMES.register("pong", "answer to `ping`: `t` as sent", t=JSON)
 DASHBOARD_FRAMES.register(
     "error",

@@ -214,6 +214,14 @@ class Notification(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.ALERT)
     rule = models.ForeignKey(AlertRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications")
     link = models.CharField(max_length=500, blank=True, help_text="where the bell leads: a sheet and its comment")
+    sheet = models.ForeignKey(
+        Sheet,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="a mention's or reply's sheet: shown to whoever the sheet is shared with, member or not",
+    )
     message = models.CharField(max_length=500)
     value = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

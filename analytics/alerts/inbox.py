@@ -78,7 +78,9 @@ def on_comment_posted(sender: object, *, comment: Comment, mentioned: list[int],
         if not user_ids:
             continue
         message = f"{who} {words} on {sheet.name}: {_quoted(comment.body)}"
-        created, _ = deliver(workspace_id=sheet.workspace_id, kind=kind, user_ids=user_ids, message=message, link=link)
+        created, _ = deliver(
+            workspace_id=sheet.workspace_id, kind=kind, user_ids=user_ids, message=message, link=link, sheet=sheet
+        )
         if created:
             pushes.append(created)
     for created in pushes:
@@ -86,7 +88,6 @@ def on_comment_posted(sender: object, *, comment: Comment, mentioned: list[int],
 
 
 def _push_personal(created: list[Notification]) -> None:
-    """One push to the workspace's group, taken only by the people in `ids` (notify.personal_notification)."""
-    payload = notification_payload(created[0])
-    payload.update(id=None, personal=True, ids={str(n.user_id): n.pk for n in created})
-    notify.notification(created[0].workspace_id, payload)
+    """Each person's own push, to their bell streams (notify.person_group)."""
+    for notification in created:
+        notify.personal(notification.user_id, notification_payload(notification))

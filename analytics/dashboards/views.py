@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET
 from accounts.models import User, Workspace
 from accounts.permissions import Access, workspace_access
 from accounts.selectors import workspaces_for_user
-from analytics.alerts.notify import notification_frame, workspace_group
+from analytics.alerts.notify import notification_frame, person_group, workspace_group
 from core import frames, jsonio
 from core.api_errors import json_error
 from core.errors import GridcastError, InvalidInput, NotAuthenticated, NotFound
@@ -271,7 +271,7 @@ async def notification_events(request: HttpRequest) -> HttpResponse:
 
     return _event_stream(
         _stream(
-            [workspace_group(i) for i in ids],
+            [*(workspace_group(i) for i in ids), person_group(user.pk)],
             on_event,
             queue,
             guard,

@@ -110,8 +110,6 @@ def test_the_alert_push_is_kept_from_those_who_muted_it():
     assert personal_notification(pushed, 1)["id"] == 10
     assert personal_notification(pushed, 2) is None
     assert personal_notification(pushed, 3)["id"] is None  # no member when it fired: still told
-    personal = {"id": None, "message": "m", "ids": {"1": 10}, "personal": True}
-    assert personal_notification(personal, 1)["id"] == 10 and personal_notification(personal, 3) is None
 
 
 def test_an_invitation_e_mail_follows_an_accounts_choice_and_always_reaches_an_address_without_one(

@@ -4,11 +4,14 @@ workspace's sheet is 404; bad input is a clear 400/404 that leaves nothing behin
 its row when rows move and keeps its column across renames; mentions and replies notify."""
 
 import pytest
-from guardian.shortcuts import assign_perm
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from guardian.shortcuts import assign_perm, remove_perm
 
 from accounts.models import Role
+from analytics.alerts.notify import person_group
 from analytics.models import Notification
-from sheets import services
+from sheets import services, undo
 from sheets.models import Comment, Row
 
 from ..factories import WorkspaceFactory, make_sheet, member
@@ -148,6 +151,14 @@ def test_a_comment_on_a_deleted_row_is_refused_but_its_old_threads_stay(api, she
     assert [c["id"] for c in api(viewer).get(url(sheet)).json()] == [kept["id"]]
 
 
+def test_undoing_the_rows_deletion_opens_its_threads_to_replies_again(api, sheet, rows, editor, owner):
+    kept = post(api, editor, sheet, row=rows[1], col="", body="on the row").json()
+    services.rows_delete(sheet=sheet, actor=owner, row_ids=[rows[1]])
+    assert post(api, editor, sheet, thread=kept["id"], body="reply").status_code == 404
+    undo.operation_undo(sheet=sheet, actor=owner)
+    assert post(api, editor, sheet, thread=kept["id"], body="reply").status_code == 201
+
+
 def test_a_mention_of_someone_who_cannot_see_the_sheet_is_refused_and_nothing_is_stored(
     api, sheet, rows, editor, viewer, outsider
 ):
@@ -232,6 +243,25 @@ def test_a_mention_and_a_reply_notify_through_the_bell(api, sheet, rows, editor,
     assert reply.kind == "reply" and "replied in your thread" in reply.message
     inbox = api(viewer).get("/api/v1/notifications/").json()
     assert inbox["unread"] == 1 and inbox["results"][0]["message"] == mention.message
+
+
+def test_a_mention_reaches_someone_the_sheet_is_shared_with_live_and_in_their_inbox(
+    api, sheet, rows, editor, outsider, django_capture_on_commit_callbacks
+):
+    assign_perm("view_sheet", outsider, sheet)  # no member of the workspace
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(person_group(outsider.pk), channel)
+    with django_capture_on_commit_callbacks(execute=True):
+        post(api, editor, sheet, row=rows[0], col="c1", body="for you", mentions=[outsider.pk])
+    [notification] = api(outsider).get("/api/v1/notifications/").json()["results"]
+    assert notification["message"].endswith("“for you”")
+    pushed = async_to_sync(layer.receive)(channel)
+    assert pushed["type"] == "notification.created" and pushed["notification"]["id"] == notification["id"]
+    assert pushed["notification"]["kind"] == "mention"
+    assert api(outsider).post(f"/api/v1/notifications/{notification['id']}/read/").status_code == 200
+    remove_perm("view_sheet", outsider, sheet)  # no longer shared: gone from the inbox
+    assert api(outsider).get("/api/v1/notifications/").json()["results"] == []
 
 
 def test_an_edit_notifies_only_those_newly_mentioned(api, sheet, rows, editor, owner, viewer):
