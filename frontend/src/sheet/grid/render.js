@@ -99,7 +99,10 @@ export class Renderer {
           }
           if (!model.isLoaded(index)) cls += " stale";
           if (row.id === grid.found?.row && column.key === grid.found.col) cls += " found";
-          if (grid.comments?.has(cellKey(row.id, column.key))) cls += " commented";
+          if (grid.comments?.has(cellKey(row.id, column.key))) {
+            cls += " commented";
+            if (!title) title = "Has comments (Ctrl+Alt+M)";
+          }
         } else {
           cls += " loading";
         }
