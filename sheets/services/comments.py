@@ -69,6 +69,13 @@ def _mentions(sheet: Sheet, mentions: object) -> list[int]:
     return ids
 
 
+def _row_held(sheet: Sheet, row_id: int) -> bool:
+    """Whether the row is there, locked until the commit: a deletion waits for the comment, so a
+    new comment never lands on a row deleted meanwhile."""
+    held = Row.objects.select_for_update(of=("self",)).filter(sheet_id=sheet.pk, pk=row_id).order_by()
+    return held.values_list("pk", flat=True).first() is not None
+
+
 def _place(sheet: Sheet, row: object, col: object) -> tuple[int, str]:
     """(row id, column key or "") of a new thread: an existing row, an active column or none."""
     if not isinstance(row, int) or isinstance(row, bool):
@@ -77,7 +84,7 @@ def _place(sheet: Sheet, row: object, col: object) -> tuple[int, str]:
         col = ""
     if not isinstance(col, str):
         raise InvalidInput('col is a column key, or "" for the whole row', field="col")
-    if not Row.objects.filter(sheet_id=sheet.pk, pk=row).exists():
+    if not _row_held(sheet, row):
         raise NotFound(f"row {row} not found: it was deleted, or is not of this sheet", row=row)
     if col and not Column.objects.filter(sheet_id=sheet.pk, key=col, deleted=False).exists():
         raise NotFound(f"column {col[:20]!r} not found: it was deleted, or is not of this sheet", col=col[:16])
@@ -92,7 +99,7 @@ def _thread(sheet: Sheet, thread: object) -> Comment:
         raise NotFound(f"comment {thread} not found on this sheet")
     if root.thread_id is not None:
         raise InvalidInput("reply to the thread's first comment", field="thread")
-    if not Row.objects.filter(sheet_id=sheet.pk, pk=root.row_id).exists():
+    if not _row_held(sheet, root.row_id):
         raise NotFound(f"row {root.row_id} was deleted: its comments are kept, but take no replies", row=root.row_id)
     return root
 
