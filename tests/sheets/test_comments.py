@@ -280,3 +280,11 @@ def test_mentionable_people_are_those_who_can_see_the_sheet(api, sheet, editor, 
     assert [p["id"] for p in api(viewer).get(url(sheet) + "mentionable/?q=sam").json()] == [shared.pk]
     assert api(outsider).get(url(sheet) + "mentionable/").status_code == 404
     assert api(viewer).get(url(sheet) + "mentionable/?limit=0").status_code == 400
+
+
+def test_operators_read_comments_in_the_admin(admin_client, api, sheet, rows, editor):
+    comment = post(api, editor, sheet, row=rows[0], col="c1", body="<i>seen</i> by operators").json()
+    listed = admin_client.get("/admin/sheets/comment/")
+    assert listed.status_code == 200 and b"<i>seen" not in listed.content  # escaped, never markup
+    page = admin_client.get(f"/admin/sheets/comment/{comment['id']}/change/")
+    assert page.status_code == 200 and b"&lt;i&gt;seen&lt;/i&gt; by operators" in page.content
