@@ -306,6 +306,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # Bounds the views check by hand, non-blank names and links from a create to its object.
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.openapi.postprocess"],
+    # One name for the channel every kind of notification preference picks from.
+    "ENUM_NAME_OVERRIDES": {"NotificationChannelEnum": "accounts.models.NotificationPreference.Channel"},
 }
 
 LANGUAGE_CODE = "en-us"
