@@ -83,6 +83,15 @@ def invite_member(
     if account is not None:
         membership_set(workspace=workspace, email=account.email, role=role, by_role=by_role)
         Invitation.objects.filter(workspace=workspace, email=email).delete()
+        who = invited_by.label if invited_by else "Someone"
+        signals.invited.send(
+            sender=Membership,
+            user_id=account.pk,
+            workspace_id=workspace.pk,
+            sheet_id=None,
+            message=f"{who} added you to the workspace {workspace.name} as {role.value}",
+            link="/",
+        )
     else:
         Invitation.objects.update_or_create(
             workspace=workspace, email=email, defaults={"role": role, "invited_by": invited_by}
@@ -152,7 +161,7 @@ def links_for(request: HttpRequest) -> Callable[[str], str]:
     return lambda key: request.build_absolute_uri(reverse("invitation-accept", args=[key]))
 
 
-def _email_wanted(email: str) -> bool:
+def email_wanted(email: str) -> bool:
     """Whether the invitation's e-mail goes out: always to an address without an account (it has no
     preferences), else as its owner chose for invitations (accounts.notification_preferences)."""
     account = verified_account(email)
@@ -167,7 +176,7 @@ def _send_link(invitation: Invitation, key: str, accept_url: Callable[[str], str
     link = accept_url(key)
     # Kept from the e-mail by its owner's choice, it is "sent" all the same: the inviter must not learn
     # that the address has an account. They join at their next login (claim_invitations).
-    if _email_wanted(invitation.email):
+    if email_wanted(invitation.email):
         _mail_link(invitation, inviter, link)
     invitation.sent_at = timezone.now()
     invitation.save(update_fields=["sent_at"])

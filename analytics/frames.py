@@ -26,13 +26,14 @@ NOTIFICATION_EVENTS = FrameRegistry(
 
 # A notification as the bell shows it (alerts.inbox): an alert that fired (kind "alert", with the rule,
 # its name and state; this person's notification id is null for someone who was no member when it
-# fired), or a mention or a reply (kind "mention" | "reply", `link` to the sheet's comment).
+# fired), a mention or a reply (kind "mention" | "reply", `link` to the sheet's comment), or access
+# given (kind "invitation": made a member, a sheet shared).
 NOTIFICATION = named(
     "notification",
     Record(
         id=nullable(INT),
         workspace=INT,
-        kind=literal("alert", "mention", "reply"),
+        kind=literal("alert", "mention", "reply", "invitation"),
         rule=nullable(INT),
         message=STR,
         value=nullable(NUMBER),
@@ -75,5 +76,7 @@ DASHBOARD_FRAMES.register(
 
 NOTIFICATION_EVENTS.register("welcome", "first event: the workspaces whose notifications come", workspaces=ListOf(INT))
 NOTIFICATION_EVENTS.register(
-    "notification", "an alert fired, or you were mentioned or replied to", notification=NOTIFICATION
+    "notification",
+    "an alert fired, you were mentioned or replied to, or given access",
+    notification=NOTIFICATION,
 )

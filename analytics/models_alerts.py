@@ -208,6 +208,7 @@ class Notification(models.Model):
         ALERT = "alert"
         MENTION = "mention"
         REPLY = "reply"
+        INVITATION = "invitation"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
     workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="notifications")

@@ -258,7 +258,19 @@ class NotificationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Notification
-        fields = ["id", "workspace", "rule", "rule_name", "message", "value", "created_at", "read_at", "is_read"]
+        fields = [
+            "id",
+            "workspace",
+            "kind",
+            "rule",
+            "rule_name",
+            "message",
+            "value",
+            "link",
+            "created_at",
+            "read_at",
+            "is_read",
+        ]
 
 
 def _inbox(request):

@@ -1,8 +1,9 @@
 """The bell's inbox: what becomes a Notification of whom, as each person chose for its kind
 (accounts.notification_preferences: in the app, by e-mail, both or none). Alerts that fire
-(evaluation.py) and comments that mention someone or reply in their thread (sheets' comment_posted)
-come here; the e-mails are queued for the person's next digest (analytics.deliveries.digest), the
-stored notifications pushed live after the commit (notify.py)."""
+(evaluation.py), comments that mention someone or reply in their thread (sheets' comment_posted)
+and access given (accounts' invited: made a member, a sheet shared) come here; the e-mails are
+queued for the person's next digest (analytics.deliveries.digest), the stored notifications pushed
+live after the commit (notify.py)."""
 
 from django.db import transaction
 from django.urls import reverse
@@ -35,11 +36,19 @@ def notification_payload(notification: Notification) -> dict:
 
 
 def deliver(
-    *, workspace_id: int, kind: str, user_ids: list[int], message: str, link: str = "", **fields: object
+    *,
+    workspace_id: int,
+    kind: str,
+    user_ids: list[int],
+    message: str,
+    link: str = "",
+    by_email: bool = True,
+    **fields: object,
 ) -> tuple[list[Notification], list[int]]:
     """In the caller's transaction: a Notification for each of `user_ids` who hears of `kind` in the
-    app, an e-mail queued for each who hears of it by e-mail. Returns (the notifications, the ids of
-    those who chose no bell for it: their pages must not toast it either)."""
+    app, an e-mail queued for each who hears of it by e-mail (unless `by_email` is False: its sender
+    e-mails it itself). Returns (the notifications, the ids of those who chose no bell for it: their
+    pages must not toast it either)."""
     channels = preferences.channels_for(list(user_ids), kind)
     message = _fit(message)
     bell = [u for u in user_ids if preferences.wants_in_app(channels[u])]
@@ -47,9 +56,9 @@ def deliver(
         Notification(user_id=u, workspace_id=workspace_id, kind=kind, message=message, link=link, **fields)
         for u in bell
     )
-    digest.enqueue(
-        user_ids=[u for u in user_ids if preferences.wants_email(channels[u])], kind=kind, text=message, link=link
-    )
+    if by_email:
+        mailed = [u for u in user_ids if preferences.wants_email(channels[u])]
+        digest.enqueue(user_ids=mailed, kind=kind, text=message, link=link)
     return created, [u for u in user_ids if u not in set(bell)]
 
 
@@ -91,3 +100,24 @@ def _push_personal(created: list[Notification]) -> None:
     """Each person's own push, to their bell streams (notify.person_group)."""
     for notification in created:
         notify.personal(notification.user_id, notification_payload(notification))
+
+
+# --- access given --------------------------------------------------------------------------------
+
+
+def on_invited(
+    sender: object, *, user_id: int, workspace_id: int, sheet_id: int | None, message: str, link: str, **kwargs
+) -> None:
+    """Someone made a member or given a sheet (accounts.signals.invited): the bell, for those who hear
+    of invitations in the app. The e-mail is accounts' and sheets' own (it carries the link)."""
+    created, _ = deliver(
+        workspace_id=workspace_id,
+        kind=Notification.Kind.INVITATION,
+        user_ids=[user_id],
+        message=message,
+        link=link,
+        by_email=False,
+        sheet_id=sheet_id,
+    )
+    if created:
+        transaction.on_commit(lambda: _push_personal(created))

@@ -6,6 +6,7 @@ mentions and replies reach the inbox. Connected by AnalyticsConfig.ready(); the 
 import logging
 from collections.abc import Callable
 
+from accounts.signals import invited
 from analytics.writethrough.signals import periodic_pass_due
 from sheets.signals import comment_posted
 
@@ -40,3 +41,4 @@ def connect() -> None:
     periodic_pass_due.connect(on_periodic_pass, dispatch_uid="analytics.alerts.periodic_pass_due")
     # Inside the comment's transaction: its notifications are committed with it or not at all.
     comment_posted.connect(inbox.on_comment_posted, dispatch_uid="analytics.alerts.comment_posted")
+    invited.connect(inbox.on_invited, dispatch_uid="analytics.alerts.invited")

@@ -126,3 +126,39 @@ def test_an_invitation_e_mail_follows_an_accounts_choice_and_always_reaches_an_a
     assert [m.to for m in mail.outbox] == [["newcomer@example.com"]]
     # "Sent" either way: the inviter does not learn which address has an account.
     assert all(i.sent_at is not None for i in Invitation.objects.all())
+
+
+@pytest.mark.parametrize("channel,bell,emails", [("email", 0, 1), ("in_app", 1, 0), ("both", 1, 1), ("none", 0, 0)])
+def test_a_sheet_shared_with_an_account_rings_its_bell_or_mails_it_as_chosen(
+    api, owner, sheet, channel, bell, emails, django_capture_on_commit_callbacks
+):
+    reader = user(email="reader@example.com")
+    notification_preferences.preferences_set(user=reader, changes={"invitation": channel})
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = api(owner).post(
+            f"/api/v1/sheets/{sheet.pk}/share/", {"email": "reader@example.com", "level": "view"}, format="json"
+        )
+    assert answer.status_code == 202
+    assert len(mail.outbox) == emails
+    found = api(reader).get("/api/v1/notifications/").json()["results"]
+    assert len(found) == bell
+    if bell:
+        assert found[0]["message"] == f"{owner.label} shared the sheet Orders with you: you can view it"
+        assert found[0]["kind"] == "invitation" and found[0]["link"] == f"/sheets/{sheet.pk}/"
+    assert not QueuedEmail.objects.exists()  # the share's own e-mail, not a digest
+
+
+def test_a_member_added_directly_hears_of_it_in_the_app_when_they_chose_so(api, owner, workspace):
+    quiet, told = user(email="quiet@example.com"), user(email="told@example.com")
+    notification_preferences.preferences_set(user=told, changes={"invitation": "in_app"})
+    for email in ("quiet@example.com", "told@example.com"):
+        answer = api(owner).post(
+            f"/api/v1/workspaces/{workspace.pk}/members/", {"email": email, "role": "editor"}, format="json"
+        )
+        assert answer.status_code == 202
+    assert not Notification.objects.filter(user=quiet).exists()  # the default: e-mail only
+    [added] = Notification.objects.filter(user=told)
+    assert (
+        added.kind == "invitation"
+        and added.message == f"{owner.label} added you to the workspace {workspace.name} as editor"
+    )

@@ -243,6 +243,7 @@ def test_a_mention_and_a_reply_notify_through_the_bell(api, sheet, rows, editor,
     assert reply.kind == "reply" and "replied in your thread" in reply.message
     inbox = api(viewer).get("/api/v1/notifications/").json()
     assert inbox["unread"] == 1 and inbox["results"][0]["message"] == mention.message
+    assert inbox["results"][0]["kind"] == "mention" and inbox["results"][0]["link"] == mention.link
 
 
 def test_a_mention_reaches_someone_the_sheet_is_shared_with_live_and_in_their_inbox(
