@@ -6,10 +6,12 @@ Defaults keep what Gridcast did before preferences existed, and what people expe
 tool: a mention comes both ways (someone asked for you), a reply and an alert ring the bell (alerts
 have their own e-mail contact points), an invitation is an e-mail (it carries the link to accept).
 
-Invitations: the choice is honoured for a person who already has an account (in_app or none: no
-e-mail; they join at their next login, which claims every invitation to a verified address). An
-address without an account has no preferences and always gets the e-mail: "none" is a choice its
-owner has not made."""
+Invitations: the choice is honoured for a person who already has an account: access given at once
+(made a member, a sheet shared) rings the bell when they hear of invitations in the app, and its
+e-mail goes only when they hear of them by e-mail; an invitation by link to a workspace (not a member
+yet: no bell of theirs shows it) is e-mailed or not as chosen, and joined at their next login, which
+claims every invitation to a verified address. An address without an account has no preferences and
+always gets the e-mail: "none" is a choice its owner has not made."""
 
 from django.db import transaction
 
