@@ -91,6 +91,7 @@ def invite_member(
             sheet_id=None,
             message=f"{who} added you to the workspace {workspace.name} as {role.value}",
             link="/",
+            emailed=False,
         )
     else:
         Invitation.objects.update_or_create(

@@ -10,7 +10,7 @@ addresses_verified = Signal()
 # locks what it owns there (as its own writers lock it) so that writes under way end first.
 workspace_deleting = Signal()
 
-# user_id, workspace_id, sheet_id (or None), message, link: someone was given access (made a member,
-# or a sheet shared with their account), inside the transaction that gives it; the inbox turns it
-# into an "invitation" notification for those who hear of invitations in the app.
+# user_id, workspace_id, sheet_id (or None), message, link, emailed: someone was given access (made a
+# member, or a sheet shared with their account), inside the transaction that gives it; the inbox turns
+# it into an "invitation" notification as they chose (an e-mail too unless `emailed`: the sender's own).
 invited = Signal()

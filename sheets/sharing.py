@@ -41,6 +41,7 @@ def share_sheet(
             sheet_id=sheet.pk,
             message=f"{who} shared the sheet {sheet.name} with you: you can {level} it",
             link=reverse("sheet", args=[sheet.pk]),
+            emailed=True,  # _tell's e-mail, after the commit
         )
     else:
         Invitation.objects.update_or_create(

@@ -106,17 +106,26 @@ def _push_personal(created: list[Notification]) -> None:
 
 
 def on_invited(
-    sender: object, *, user_id: int, workspace_id: int, sheet_id: int | None, message: str, link: str, **kwargs
+    sender: object,
+    *,
+    user_id: int,
+    workspace_id: int,
+    sheet_id: int | None,
+    message: str,
+    link: str,
+    emailed: bool,
+    **kwargs: object,
 ) -> None:
-    """Someone made a member or given a sheet (accounts.signals.invited): the bell, for those who hear
-    of invitations in the app. The e-mail is accounts' and sheets' own (it carries the link)."""
+    """Someone made a member or given a sheet (accounts.signals.invited): the bell for those who hear
+    of invitations in the app; a digest e-mail for those who hear of them by e-mail, unless the
+    sender e-mails it itself (a sheet share: its e-mail carries the link)."""
     created, _ = deliver(
         workspace_id=workspace_id,
         kind=Notification.Kind.INVITATION,
         user_ids=[user_id],
         message=message,
         link=link,
-        by_email=False,
+        by_email=not emailed,
         sheet_id=sheet_id,
     )
     if created:

@@ -157,6 +157,7 @@ def test_a_member_added_directly_hears_of_it_in_the_app_when_they_chose_so(api, 
         )
         assert answer.status_code == 202
     assert not Notification.objects.filter(user=quiet).exists()  # the default: e-mail only
+    assert list(QueuedEmail.objects.values_list("user_id", "kind")) == [(quiet.pk, "invitation")]
     [added] = Notification.objects.filter(user=told)
     assert (
         added.kind == "invitation"
