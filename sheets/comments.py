@@ -58,12 +58,20 @@ def comments_dicts(comments: list[Comment]) -> list[dict]:
 
 
 def comments_of(
-    sheet: Sheet, row: int | None = None, col: str | None = None, resolved: bool | None = None
+    sheet: Sheet,
+    row: int | None = None,
+    col: str | None = None,
+    resolved: bool | None = None,
+    after: int | None = None,
+    threads: int | None = None,
 ) -> list[Comment]:
     """The sheet's comments, threads in order of their first comment, each followed by its replies.
     `row`/`col` narrow to a row (all its cells and the row itself) or one cell (col "" : the row's own);
-    `resolved` keeps the threads resolved (True) or open (False)."""
+    `resolved` keeps the threads resolved (True) or open (False). A page: the first `threads` threads
+    whose first comment's id is above `after` (the next page is after the last one's)."""
     found = Comment.objects.filter(sheet_id=sheet.pk).select_related("author", "resolved_by")
+    if after is not None:
+        found = found.filter(Q(thread__isnull=True, pk__gt=after) | Q(thread_id__gt=after))
     if row is not None:
         found = found.filter(row_id=row)
     if col is not None:
@@ -73,6 +81,9 @@ def comments_of(
             Q(thread__isnull=True, resolved_at__isnull=not resolved)
             | Q(thread__isnull=False, thread__resolved_at__isnull=not resolved)
         )
+    if threads is not None:
+        roots = found.filter(thread__isnull=True).order_by("pk").values_list("pk", flat=True)[:threads]
+        found = found.filter(Q(pk__in=list(roots)) | Q(thread_id__in=list(roots)))
     return sorted(found, key=lambda c: (c.thread_id or c.pk, c.pk))
 
 

@@ -78,10 +78,12 @@ class CommentList(APIView):
             OpenApiParameter("row", int, description="only this row's comments (its cells' and its own)"),
             OpenApiParameter("col", str, description="with row: only this cell's (\"\" : the row's own)"),
             OpenApiParameter("resolved", int, enum=[0, 1], description="1: resolved threads only, 0: open ones"),
+            OpenApiParameter("threads", int, description="a page: at most this many threads (1 to 1000)"),
+            OpenApiParameter("after", int, description="a page: the threads after this first comment's id"),
         ],
         responses=CommentSerializer(many=True),
-        description="The sheet's comments, each thread's first comment followed by its replies. "
-        "Everyone who can see the sheet reads them.",
+        description="The sheet's comments, each thread's first comment followed by its replies (all of them, "
+        "or a page of `threads` threads after `after`). Everyone who can see the sheet reads them.",
     )
     def get(self, request, pk):
         sheet, _ = load_sheet(request, pk)
@@ -89,7 +91,14 @@ class CommentList(APIView):
         col = request.query_params.get("col")
         if col is not None and (len(col) > 16 or "\x00" in col):
             col = "~"  # no column key is that long: nothing matches
-        found = comments.comments_of(sheet, row=row, col=col, resolved=_resolved_param(request))
+        found = comments.comments_of(
+            sheet,
+            row=row,
+            col=col,
+            resolved=_resolved_param(request),
+            after=int_param(request.query_params, "after", None, low=0),
+            threads=int_param(request.query_params, "threads", None, low=1, high=1000),
+        )
         return Response(comments.comments_dicts(found))
 
     @extend_schema(

@@ -208,8 +208,18 @@ def test_hostile_text_is_stored_and_answered_as_written(api, sheet, rows, editor
     assert api(editor).get(url(sheet)).json()[0]["body"] == body
 
 
+def test_threads_come_in_pages_with_their_replies(api, sheet, rows, editor):
+    firsts = [post(api, editor, sheet, row=rows[0], col="c1", body=f"t{i}").json()["id"] for i in range(3)]
+    reply = post(api, editor, sheet, thread=firsts[0], body="r").json()["id"]
+    page = [c["id"] for c in api(editor).get(url(sheet) + "?threads=2").json()]
+    assert page == [firsts[0], reply, firsts[1]]
+    rest = [c["id"] for c in api(editor).get(url(sheet) + f"?threads=2&after={firsts[1]}").json()]
+    assert rest == [firsts[2]]
+    assert api(editor).get(url(sheet) + f"?threads=2&after={firsts[2]}").json() == []
+
+
 def test_bad_query_parameters_are_400(api, sheet, editor):
-    for query in ("row=x", "row=0", "resolved=2", "resolved=yes"):
+    for query in ("row=x", "row=0", "resolved=2", "resolved=yes", "threads=0", "threads=1001", "after=-1"):
         assert api(editor).get(url(sheet) + "?" + query).status_code == 400, query
     assert api(editor).get(url(sheet) + "?row=1&col=%00").json() == []
 
