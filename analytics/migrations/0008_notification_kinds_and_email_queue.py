@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('analytics', '0007_alert_contact_points'),
-        ('sheets', '0011_comment'),
+        ('sheets', '0012_comment'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
