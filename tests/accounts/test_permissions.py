@@ -9,7 +9,7 @@ from guardian.models import UserObjectPermission
 from rest_framework.test import APIClient
 
 from accounts import permissions as workspace_permissions
-from accounts.models import ApiToken, AuditEvent, Invitation, Membership, Role, Workspace
+from accounts.models import ApiToken, AuditEvent, Invitation, Membership, NotificationPreference, Role, Workspace
 from accounts.permissions import Access
 from sheets import permissions, public_links, services
 from sheets.models import Column, Operation, PublicLink, Row, Sheet, SheetView
@@ -96,6 +96,7 @@ def state():
         # A denied request leaves no trace in the audit log either (exports are reads that it records).
         "audit": sorted(AuditEvent.objects.exclude(kind="export").values_list("pk", "kind")),
         "public_links": sorted(PublicLink.objects.values_list("pk", "sheet_id", "key", "revoked_at")),
+        "notification_preferences": sorted(NotificationPreference.objects.values_list("user_id", "kind", "channel")),
         "views": sorted(
             (pk, name, shared, repr(config))
             for pk, name, shared, config in SheetView.objects.values_list("pk", "name", "shared", "config")
@@ -171,6 +172,14 @@ ENDPOINTS = {
     "audit log": ("get", "/api/v1/workspaces/{ws}/audit/", None, MEMBERS_MANAGE),
     "audit log csv": ("get", "/api/v1/workspaces/{ws}/audit/?format=csv", None, MEMBERS_MANAGE),
     "tokens list": ("get", "/api/v1/tokens/", None, ALL_USERS),
+    # Each person's own notification preferences.
+    "notification preferences": ("get", "/api/v1/me/notification-preferences/", None, ALL_USERS),
+    "notification preferences set": (
+        "put",
+        "/api/v1/me/notification-preferences/",
+        lambda w: {"mention": "email"},
+        ALL_USERS,
+    ),
     "token create for workspace": (
         "post",
         "/api/v1/tokens/",
