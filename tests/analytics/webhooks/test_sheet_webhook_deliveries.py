@@ -86,13 +86,12 @@ def test_events_and_columns_filter_what_a_webhook_gets(owner, sheet, receiver, a
     committed(services.cells_update, sheet=sheet, actor=owner, cells=both)
     committed(services.rows_delete, sheet=sheet, actor=owner, row_ids=[row])
     sender.send_due()
-    assert [b["rows"] for b in bodies(updates_of_amount)] == [[{"id": row, "cells": {"c2": {"before": None, "after": 7}}}]]
+    amount = {"c2": {"before": None, "after": 7}}
+    assert [b["rows"] for b in bodies(updates_of_amount)] == [[{"id": row, "cells": amount}]]
     assert [b["event"] for b in bodies(deletes)] == ["rows.deleted"]
 
 
-def test_paste_import_undo_and_redo_are_delivered(
-    owner, sheet, receiver, add_webhook, committed
-):
+def test_paste_import_undo_and_redo_are_delivered(owner, sheet, receiver, add_webhook, committed):
     hook = receiver()
     add_webhook(sheet, url=hook.url)
     row = committed(services.rows_insert, sheet=sheet, actor=owner, rows=[{"c1": "Ada"}]).payload["rows"][0]["id"]
