@@ -4,7 +4,9 @@ its host (a Slack URL is itself a credential)."""
 
 from urllib.parse import urlsplit
 
+from django.db.models import QuerySet
 from rest_framework import serializers
+from rest_framework.request import Request
 
 from analytics.models import Delivery
 from core.params import int_param
@@ -44,7 +46,7 @@ class DeliverySerializer(serializers.ModelSerializer):
         return data
 
 
-def newest_first_page(request, found, most):
+def newest_first_page(request: Request, found: QuerySet, most: int) -> tuple[list, int | None]:
     """A page of `found` (newest first by id) after `before`: (items, the next page's `before` or None)."""
     before = int_param(request.query_params, "before", None, low=1)
     limit = int_param(request.query_params, "limit", 50, low=1, high=most)

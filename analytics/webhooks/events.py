@@ -75,7 +75,15 @@ def _when(moment: dt.datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
-def payload(*, event, sheet, operation, actor, names, rows) -> dict:
+def payload(
+    *,
+    event: str,
+    sheet: Sheet,
+    operation: Operation,
+    actor: dict | None,
+    names: dict[str, str],
+    rows: list[dict],
+) -> dict:
     """The JSON body (signed by the sender like every webhook of Gridcast)."""
     most = max_rows()
     body = {
