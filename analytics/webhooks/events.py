@@ -112,19 +112,28 @@ def _keys(rows: list[dict]) -> list[str]:
     return sorted(keys, key=lambda k: (len(k), k))
 
 
+def _actors(operations: list[Operation]) -> dict[int, User]:
+    """The operations' actors: those the services attached to them, the others read in one query."""
+    found = {op.actor_id: op.actor for op in operations if op.actor_id and Operation.actor.is_cached(op)}
+    missing = {op.actor_id for op in operations if op.actor_id and op.actor_id not in found}
+    if missing:
+        found.update((u.pk, u) for u in User.objects.filter(pk__in=missing))
+    return found
+
+
 def deliveries_queue(*, operations: list[Operation]) -> list[Delivery]:
     """Queue the deliveries of these committed operations (of one sheet) to its active webhooks."""
     operations = [op for op in operations if op.kind in KINDS]
     if not operations:
         return []
-    hooks = list(Webhook.objects.filter(sheet_id=operations[0].sheet_id, active=True))
+    hooks = list(
+        Webhook.objects.select_related("sheet").filter(sheet_id=operations[0].sheet_id, active=True).order_by("id")
+    )
     if not hooks:
         return []
-    sheet = Sheet.objects.filter(pk=operations[0].sheet_id).first()
-    if sheet is None:
-        return []
-    names = dict(Column.objects.filter(sheet_id=sheet.pk).values_list("key", "name"))
-    actors = {u.pk: u for u in User.objects.filter(pk__in={op.actor_id for op in operations if op.actor_id})}
+    sheet = hooks[0].sheet
+    names = dict(Column.objects.filter(sheet_id=sheet.pk).order_by().values_list("key", "name"))
+    actors = _actors(operations)
     deliveries = []
     for op in operations:
         events = split(op)
