@@ -229,3 +229,44 @@ def test_column_changes_and_background_recomputes_are_not_delivered(owner, sheet
     recompute = Operation(sheet_id=sheet.pk, version=99, kind="formulas.compute", payload=computed)
     assert events.deliveries_queue(operations=[recompute]) == []
     assert not Delivery.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_edits_over_the_sheet_socket_are_delivered_too(owner, sheet, receiver, add_webhook):
+    """The socket's edit path (batched, acked) announces its operations like the REST one."""
+    from channels.db import database_sync_to_async
+    from channels.testing import WebsocketCommunicator
+
+    from accounts.models import ApiToken
+    from config.asgi import application
+
+    hook = receiver()
+    await database_sync_to_async(add_webhook)(sheet, url=hook.url, events=["rows.updated"])
+    inserted = await database_sync_to_async(services.rows_insert)(sheet=sheet, actor=owner, count=1)
+    row = inserted.payload["rows"][0]["id"]
+    _, key = await database_sync_to_async(ApiToken.issue)(user=owner, name="ws")
+    ws = WebsocketCommunicator(
+        application, f"/ws/sheets/{sheet.pk}/?token={key}", headers=[(b"origin", b"http://127.0.0.1:8000")]
+    )
+    connected, _ = await ws.connect(timeout=5)
+    assert connected
+    try:
+        edit = {
+            "type": "edit",
+            "op_id": "6f1c1f0e-5b2a-4c1e-9a53-0c4d1f3e2a10",
+            "cells": [{"row": row, "col": "c2", "value": 8}],
+        }
+        await ws.send_to(text_data=json.dumps(edit))
+        while True:
+            reply = json.loads(await ws.receive_from(timeout=5))
+            if reply["type"] in ("ack", "error"):
+                assert reply["type"] == "ack", reply
+                break
+    finally:
+        await ws.disconnect()
+    assert await database_sync_to_async(sender.send_due)() == 1
+    (body,) = bodies(hook)
+    assert body["event"] == "rows.updated" and body["rows"] == [
+        {"id": row, "cells": {"c2": {"before": None, "after": 8}}}
+    ]
+    assert body["actor"]["id"] == owner.pk
