@@ -2,9 +2,12 @@
 checked by the API's serializer (core.outbound: http(s), a public address unless the operator allows
 others); the rules that need the sheet are checked here, before anything is written."""
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.db import transaction
 
+from accounts import audit
 from accounts.models import User
 from analytics.models import Webhook, new_secret
 from core.errors import InvalidInput, NotFound
@@ -36,6 +39,13 @@ def _check_columns(sheet: Sheet, columns: list[str]) -> list[str]:
     return columns
 
 
+def _audit(kind: str, webhook: Webhook, **details: object) -> None:
+    """An audit event naming the webhook by its sheet and host: its URL may itself be a secret."""
+    host = urlsplit(webhook.url).hostname or ""
+    target = f'webhook {webhook.pk} of sheet {webhook.sheet_id} "{webhook.sheet.name}" to {host}'
+    audit.record(kind, workspace=webhook.workspace_id, target=target, sheet=webhook.sheet_id, **details)
+
+
 def _check_events(events: list[str]) -> list[str]:
     events = list(dict.fromkeys(events))
     if not events:
@@ -60,7 +70,7 @@ def webhook_create(
     most = max_webhooks()
     if most is not None and Webhook.objects.filter(sheet_id=sheet.pk).count() >= most:
         raise _invalid("url", f"at most {most} webhooks per sheet")
-    return Webhook.objects.create(
+    webhook = Webhook.objects.create(
         workspace_id=sheet.workspace_id,
         sheet=sheet,
         url=url,
@@ -69,6 +79,8 @@ def webhook_create(
         active=active,
         created_by=actor if actor and actor.is_authenticated else None,
     )
+    _audit("webhook.created", webhook, events=webhook.events, columns=webhook.columns)
+    return webhook
 
 
 @transaction.atomic
@@ -83,9 +95,12 @@ def webhook_update(*, webhook: Webhook, rotate_secret: bool = False, **fields) -
     if rotate_secret:
         webhook.secret = new_secret()
     webhook.save()
+    _audit("webhook.changed", webhook, fields=sorted([*fields, *(["secret"] if rotate_secret else [])]))
     return webhook
 
 
+@transaction.atomic
 def webhook_delete(*, webhook: Webhook) -> None:
     """Remove it; its pending deliveries fail at their next attempt (the log keeps them)."""
+    _audit("webhook.deleted", webhook)
     webhook.delete()
