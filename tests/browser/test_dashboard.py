@@ -409,7 +409,7 @@ def test_superset_panel_says_why_superset_is_not_running(open_as, web_server, sh
 
 
 def test_a_history_widget_counts_the_edits_of_each_person(open_as, web_server, shop, writer):
-    """ "Data from: Edits": the cells people changed per person, from the lake's history, following
+    """A widget of "Data from: Edits": the cells people changed, from the lake's history, following
     new edits as the worker applies them."""
     workspace, owner = shop
     owner.display_name = "Olive"
