@@ -408,7 +408,7 @@ def test_superset_panel_says_why_superset_is_not_running(open_as, web_server, sh
         shutil.rmtree(log_dir, ignore_errors=True)
 
 
-def test_a_history_widget_counts_the_edits_of_each_person(open_as, web_server, shop, writer):
+def test_a_history_widget_counts_edits_and_follows_new_ones(open_as, web_server, shop, writer):
     """A widget of "Data from: Edits": the cells people changed, from the lake's history, following
     new edits as the worker applies them."""
     workspace, owner = shop
