@@ -9,7 +9,6 @@ background recompute of a formula column (formulas.compute, no one's edit) nor a
 (add, rename, retype, move, delete): a webhook follows people's changes to rows."""
 
 import datetime as dt
-import logging
 from typing import Any
 
 from django.conf import settings
@@ -19,8 +18,6 @@ from analytics.deliveries import queue
 from analytics.models import Delivery, Webhook
 from sheets import history
 from sheets.models import Column, Operation, Sheet
-
-log = logging.getLogger(__name__)
 
 KINDS = ("cells.update", "rows.insert", "rows.delete", "rows.import")
 INSERTED, UPDATED, DELETED = (e.value for e in Webhook.Event)
