@@ -10,6 +10,7 @@ from sheets import services
 from sheets.models import Row
 from tests.factories import make_sheet, member
 
+from .conftest import screenshot
 from .test_sheet_page import open_sheet
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -50,6 +51,7 @@ def test_an_owner_adds_a_webhook_sees_its_deliveries_pauses_and_removes_it(open_
     log.locator("tr[data-delivery]").first.wait_for()
     line = log.locator("tbody tr").first.inner_text().lower()
     assert "rows.updated" in line and "https://8.8.8.8/hooks/orders" in line and "pending" in line
+    screenshot(page, "sheet-webhooks")
 
     item.get_by_role("button", name="Pause").click()
     item.get_by_text("paused").wait_for()
