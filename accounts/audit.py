@@ -62,6 +62,9 @@ KINDS: dict[str, str] = {
     "alert_rule.created": "Alert rule created",
     "alert_rule.changed": "Alert rule changed",
     "alert_rule.deleted": "Alert rule deleted",
+    "webhook.created": "Sheet webhook added",
+    "webhook.changed": "Sheet webhook changed",
+    "webhook.deleted": "Sheet webhook removed",
 }
 
 # Events of an account rather than of a workspace (recorded without one). A workspace's log shows

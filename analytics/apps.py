@@ -13,12 +13,14 @@ class AnalyticsConfig(AppConfig):
         from sheets.demo import demo_seeded
         from sheets.models import PublicLink
         from sheets.public_links import register_page
+        from sheets.signals import operations_committed
 
         from .alerts import receivers as alert_receivers
         from .dashboards import receivers as dashboard_receivers
         from .dashboards.public import public_dashboard_page
         from .demo import stream as demo
         from .superset import receivers as superset_receivers
+        from .webhooks import events as webhook_events
         from .writethrough.embedded import start_worker
 
         # Subscribers of what ingestion and the write-through announce; dashboards first, as the
@@ -26,6 +28,7 @@ class AnalyticsConfig(AppConfig):
         dashboard_receivers.connect()
         alert_receivers.connect()
         superset_receivers.connect()
+        operations_committed.connect(webhook_events.on_operations_committed, dispatch_uid="analytics.webhooks")
         register_page(PublicLink.Kind.DASHBOARD, public_dashboard_page)  # /p/<key>/ of a dashboard link
         demo_seeded.connect(demo.seeded, dispatch_uid="analytics.demo.seeded")
         if settings.ANALYTICS.get("EMBEDDED_WORKER") and _serving():

@@ -1,9 +1,10 @@
-"""Where Gridcast sends word of what happened (an alert rule's webhooks; its e-mails to members) and
-the log of each delivery: queued in the database, sent and retried by the worker
-(analytics/deliveries/)."""
+"""Where Gridcast sends word of what happened (an alert rule's webhooks and e-mails to members; a
+sheet's webhooks on its rows' changes) and the log of each delivery: queued in the database, sent
+and retried by the worker (analytics/deliveries/)."""
 
 import secrets
 
+from django.conf import settings
 from django.db import models
 
 
@@ -12,24 +13,50 @@ def new_secret() -> str:
 
 
 class Webhook(models.Model):
-    """A URL called with a POST on each event of its owner (an alert rule), in a format: Gridcast's
-    JSON signed with `secret` (X-Gridcast-Signature: sha256=<HMAC of the body>), or Slack's
-    incoming-webhook {"text": ...}."""
+    """A URL called with a POST on each event of its owner, in a format: Gridcast's JSON signed
+    with `secret` (X-Gridcast-Signature: sha256=<HMAC of the body>), or Slack's incoming-webhook
+    {"text": ...}. Its owner is an alert rule (its firings and recoveries) or a sheet (the `events`
+    of its rows, only changes of `columns` when some are named; analytics/webhooks/): one of the two,
+    never both, so that one sender, one signature and one delivery log serve both."""
 
     class Format(models.TextChoices):
         JSON = "json", "JSON (signed)"
         SLACK = "slack", "Slack incoming webhook"
 
+    class Event(models.TextChoices):
+        ROWS_INSERTED = "rows.inserted"
+        ROWS_UPDATED = "rows.updated"
+        ROWS_DELETED = "rows.deleted"
+
     workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="webhooks")
-    rule = models.ForeignKey("analytics.AlertRule", on_delete=models.CASCADE, related_name="webhooks")
+    rule = models.ForeignKey(
+        "analytics.AlertRule", null=True, blank=True, on_delete=models.CASCADE, related_name="webhooks"
+    )
+    sheet = models.ForeignKey("sheets.Sheet", null=True, blank=True, on_delete=models.CASCADE, related_name="webhooks")
     url = models.CharField(max_length=2000)
     format = models.CharField(max_length=5, choices=Format.choices, default=Format.JSON)
     secret = models.CharField(max_length=64, default=new_secret)
+    events = models.JSONField(default=list, blank=True, help_text="sheet webhooks: the events sent (Event values)")
+    columns = models.JSONField(
+        default=list, blank=True, help_text="sheet webhooks: column keys whose changes are sent; empty: every column"
+    )
+    active = models.BooleanField(default=True, help_text="sheet webhooks: paused when false")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         app_label = "analytics"
         ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                name="webhook_one_owner",
+                condition=models.Q(rule__isnull=False, sheet__isnull=True)
+                | models.Q(rule__isnull=True, sheet__isnull=False),
+                violation_error_message="a webhook belongs to an alert rule or to a sheet",
+            ),
+        ]
 
     def __str__(self):
         return self.url
@@ -37,8 +64,9 @@ class Webhook(models.Model):
 
 class Delivery(models.Model):
     """One message to one contact point (a webhook's URL or a member's e-mail address) and what
-    came of it: the attempts made, the next one due, the last answer (status code, the start of
-    its body) or error."""
+    came of it (an alert rule's: `rule` is set; a sheet webhook's: only `webhook`): the attempts
+    made, the next one due, the last answer (status code, the start of its body)
+    or error."""
 
     class Channel(models.TextChoices):
         WEBHOOK = "webhook"
@@ -57,7 +85,7 @@ class Delivery(models.Model):
     channel = models.CharField(max_length=7, choices=Channel.choices)
     target = models.CharField(max_length=2000, help_text="the URL or e-mail address")
     format = models.CharField(max_length=5, blank=True, help_text="webhooks: json or slack")
-    event = models.CharField(max_length=40, help_text="e.g. fired, recovered")
+    event = models.CharField(max_length=40, help_text="e.g. fired, recovered, rows.updated")
     payload = models.JSONField(help_text="webhooks: the body sent; e-mails: {subject, body}")
     status = models.CharField(max_length=9, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
@@ -75,6 +103,7 @@ class Delivery(models.Model):
         indexes = [
             models.Index(fields=["next_attempt_at"], name="delivery_due", condition=models.Q(status="pending")),
             models.Index(fields=["rule", "-id"], name="delivery_log"),
+            models.Index(fields=["webhook", "-id"], name="delivery_webhook_log"),
         ]
         verbose_name_plural = "deliveries"
 

@@ -14,7 +14,7 @@ class SupersetObject(models.Model):
         DASHBOARD = "dashboard"
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    # "lake" (the database), "sheet:<id>" and "metrics" (datasets), "ws:<id>" (a workspace's
+    # "lake" (the database), "sheet:<id>", "metrics" and "history" (datasets), "ws:<id>" (a workspace's
     # dashboard), "ws:<id>:<chart name>" (its charts).
     key = models.CharField(max_length=100)
     superset_id = models.BigIntegerField()

@@ -1,6 +1,6 @@
 """API routes of metrics, aggregates, alerts, notifications and Superset guest tokens (mounted under
 /api/v1/). Only the map: each view lives with its domain (metrics/api.py, queries/api.py,
-alerts/api.py, superset/api.py)."""
+alerts/api.py, superset/api.py, webhooks/api.py)."""
 
 from django.urls import path
 
@@ -9,6 +9,7 @@ from .dashboards import public as dashboard_public
 from .metrics import api as metrics_api
 from .queries import api as queries_api
 from .superset import api as superset_api
+from .webhooks import api as webhooks_api
 
 urlpatterns = [
     path("metrics/", metrics_api.MetricIngest.as_view(), name="api-metrics-ingest"),
@@ -41,6 +42,17 @@ urlpatterns = [
         "workspaces/<int:pk>/dashboard/public-links/<int:link_id>/",
         dashboard_public.DashboardPublicLinkDetail.as_view(),
         name="api-dashboard-public-link",
+    ),
+    path("sheets/<int:pk>/webhooks/", webhooks_api.SheetWebhookList.as_view(), name="api-sheet-webhooks"),
+    path(
+        "sheets/<int:pk>/webhooks/<int:webhook_id>/",
+        webhooks_api.SheetWebhookDetail.as_view(),
+        name="api-sheet-webhook",
+    ),
+    path(
+        "sheets/<int:pk>/webhooks/<int:webhook_id>/deliveries/",
+        webhooks_api.SheetWebhookDeliveries.as_view(),
+        name="api-sheet-webhook-deliveries",
     ),
     path("notifications/", alerts_api.NotificationList.as_view(), name="api-notifications"),
     path("notifications/read-all/", alerts_api.NotificationReadAll.as_view(), name="api-notifications-read-all"),

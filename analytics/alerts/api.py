@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from accounts import permissions
 from accounts.models import Membership
 from accounts.permissions import Access
+from analytics.deliveries.serializers import DeliverySerializer, newest_first_page
 from analytics.metrics import ingest
 from analytics.models import AlertRule, AlertStateChange, Notification
 from analytics.queries.metric_aggregates import MAX_TAG_FILTERS
@@ -19,7 +20,7 @@ from sheets.models import Sheet
 from sheets.selectors import sheets_for_user
 
 from . import contacts, services
-from .contacts_api import DeliverySerializer, WebhooksField
+from .contacts_api import WebhooksField
 
 
 class AlertRuleSerializer(serializers.ModelSerializer):
@@ -214,7 +215,7 @@ class AlertRuleHistory(APIView):
     )
     def get(self, request, pk, rule_id):
         rule = _rule(request, pk, rule_id, Access.VIEW)
-        page, after = _page(request, rule.state_changes.order_by("-id"), HISTORY_PAGE)
+        page, after = newest_first_page(request, rule.state_changes.order_by("-id"), HISTORY_PAGE)
         return Response({"results": AlertStateChangeSerializer(page, many=True).data, "next": after})
 
 
@@ -235,18 +236,8 @@ class AlertRuleDeliveries(APIView):
     )
     def get(self, request, pk, rule_id):
         rule, access = _rule_and_access(request, pk, rule_id, Access.VIEW)
-        page, after = _page(request, rule.deliveries.order_by("-id"), DELIVERIES_PAGE)
+        page, after = newest_first_page(request, rule.deliveries.order_by("-id"), DELIVERIES_PAGE)
         return Response({"results": DeliverySerializer(page, many=True, context=_shown(access)).data, "next": after})
-
-
-def _page(request, found, most):
-    """A page of `found` (newest first by id) after `before`: (items, the next page's `before` or None)."""
-    before = int_param(request.query_params, "before", None, low=1)
-    limit = int_param(request.query_params, "limit", 50, low=1, high=most)
-    if before is not None:
-        found = found.filter(id__lt=before)
-    page = list(found[: limit + 1])
-    return page[:limit], (page[limit - 1].pk if len(page) > limit else None)
 
 
 # --- notifications ---------------------------------------------------------------------------------

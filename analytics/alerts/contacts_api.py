@@ -3,12 +3,11 @@ delivery log (GET /api/v1/workspaces/<id>/alerts/<rule id>/deliveries/, in api.p
 only in the answer that created or renewed it; a viewer sees a webhook's host, not its URL (a Slack
 URL is itself a credential)."""
 
-from urllib.parse import urlsplit
-
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from analytics.models import Delivery, Webhook
+from analytics.deliveries.serializers import masked_url
+from analytics.models import Webhook
 from core import outbound
 
 
@@ -57,11 +56,6 @@ class WebhookSerializer(serializers.Serializer):
         return attrs
 
 
-def masked_url(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}/…"
-
-
 def webhook_view(webhook: Webhook, *, full: bool, revealed: dict[int, str] | None = None) -> dict:
     """A webhook as the API shows it: the URL to editors (its host to viewers), the secret only
     when it was just created or renewed."""
@@ -96,32 +90,3 @@ class WebhooksField(serializers.Field):
         revealed = getattr(rule, "revealed_secrets", None)
         full = self.context.get("full", False)
         return [webhook_view(w, full=full, revealed=revealed) for w in rule.webhooks.all()]
-
-
-class DeliverySerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Delivery
-        fields = [
-            "id",
-            "channel",
-            "target",
-            "format",
-            "event",
-            "payload",
-            "status",
-            "attempts",
-            "next_attempt_at",
-            "last_attempt_at",
-            "status_code",
-            "response",
-            "error",
-            "delivered_at",
-            "created_at",
-            "webhook",
-        ]
-
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        if instance.channel == Delivery.Channel.WEBHOOK and not self.context.get("full"):
-            data["target"] = masked_url(instance.target)
-        return data

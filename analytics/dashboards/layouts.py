@@ -13,6 +13,7 @@ from django.utils.dateparse import parse_datetime
 
 from accounts.models import User
 from analytics.models_dashboard import DashboardLayout
+from analytics.queries.history_aggregates import history_aggregate
 from analytics.queries.metric_aggregates import metric_aggregate, parse_aggregate_params
 from analytics.queries.sheet_aggregates import sheet_aggregate
 from analytics.queries.widget_query import checked_text, clean_query, tag_filters
@@ -202,4 +203,7 @@ def widget_data(*, workspace_id: int, query: object, filters: dict, now: datetim
     if query["source"] == "sheet":
         start, end = window(filters, now)
         return sheet_aggregate(workspace_id=workspace_id, query=query, start=start, end=end)
+    if query["source"] == "history":
+        start, end = window(filters, now)
+        return history_aggregate(workspace_id=workspace_id, query=query, start=start, end=end)
     return metric_widget_data(workspace_id=workspace_id, params=aggregate_params(query, filters, now), now=now)

@@ -86,6 +86,8 @@ def _request(delivery: Delivery, now: dt.datetime) -> tuple | None:
 def _prepared(delivery: Delivery, now: dt.datetime) -> tuple | Outcome | None:
     """_request(), or the Outcome of a delivery that cannot be sent (a stored payload of the wrong
     shape): logged and failed, so that it does not come back after each lease."""
+    if delivery.webhook is not None and not delivery.webhook.active:
+        return Outcome(error="the webhook is paused", final=True)
     try:
         return _request(delivery, now)
     except Exception:

@@ -31,11 +31,11 @@ from .connections import connect, write_lock
 
 log = logging.getLogger(__name__)
 
-TABLES = ("cell_events", "sheet_versions", "sheet_state", "writer_state", "metric_events")
+TABLES = ("cell_events", "sheet_versions", "sheet_state", "writer_state", "metric_events", "cell_history")
 MERGE_MAX_FILE_BYTES = 64 * 1024 * 1024
 # Tables whose small inserts DuckLake inlines in the catalog: the write-through's (see
 # lake.schema.ensure_schema), and metric batches of up to 10 events (DuckLake's default).
-INLINED = ("cell_events", "sheet_versions", "sheet_state", "metric_events")
+INLINED = ("cell_events", "sheet_versions", "sheet_state", "metric_events", "cell_history")
 # Each round of the worker's upkeep is a dozen catalog transactions, and every one can make a
 # sheet batch committing at that moment retry: merge a table once it has this many files (reads
 # skip files by their statistics), expire snapshots once a minute.

@@ -1,6 +1,7 @@
 """The sheet lake's schema, owned here: the write-through's tables (`cell_events`, `sheet_state`,
-`writer_state`, `sheet_versions`), each sheet's base table and view, their names and DDL, and the
-SQL of a sheet's view (base + events after its watermark). The design is in analytics/writethrough/."""
+`writer_state`, `sheet_versions`, `cell_history`), each sheet's base table and view, their names
+and DDL, and the SQL of a sheet's view (base + events after its watermark). The design is in
+analytics/writethrough/."""
 
 import re
 from typing import Any, Protocol
@@ -134,6 +135,26 @@ def base_ddl(sheet_id: int, keys: list[str]) -> str:
 
 # --- the lake's own tables ---------------------------------------------------------------------
 
+# Every cell change, kept (analytics/writethrough/history.py): the table Superset's "Sheet history"
+# dataset and the dashboards' history queries read, under the workspace's row-level security.
+HISTORY_TABLE = "lake.cell_history"
+HISTORY_COLUMNS = [
+    ("workspace_id", "BIGINT"),
+    ("sheet_id", "BIGINT"),
+    ("version", "BIGINT"),
+    ("changed_at", "TIMESTAMPTZ"),
+    ("actor_id", "BIGINT"),
+    ("actor", "VARCHAR"),
+    ("actor_email", "VARCHAR"),
+    ("operation", "VARCHAR"),  # the operation's kind: cells.update, rows.insert, rows.import...
+    ("change", "VARCHAR"),  # created, changed or deleted (a row created or deleted has no col)
+    ("row_ref", "BIGINT"),  # the row's id (its _row in the sheet's view; "row_id" is DuckLake's own)
+    ("col", "VARCHAR"),
+    ("col_name", "VARCHAR"),
+    ("old_value", "VARCHAR"),  # a cell's canonical text; a whole row's values as JSON
+    ("new_value", "VARCHAR"),
+]
+
 SCHEMA = [
     "CREATE TABLE IF NOT EXISTS cell_events (batch BIGINT, sheet_id BIGINT, ord BIGINT, op VARCHAR, row_ref BIGINT,"
     " col VARCHAR, value VARCHAR, num DOUBLE)",
@@ -143,6 +164,7 @@ SCHEMA = [
     # The per-batch checkpoint, append-only (a DELETE + INSERT of sheet_state per batch cost
     # ~20 ms): a sheet's applied version is the highest here or in sheet_state.
     "CREATE TABLE IF NOT EXISTS sheet_versions (batch BIGINT, sheet_id BIGINT, version BIGINT)",
+    "CREATE TABLE IF NOT EXISTS cell_history (" + ", ".join(f"{n} {t}" for n, t in HISTORY_COLUMNS) + ")",
 ]
 INLINE_ROWS = 2000
 EVENT_TYPES = ["BIGINT", "BIGINT", "BIGINT", "VARCHAR", "BIGINT", "VARCHAR", "VARCHAR", "DOUBLE"]
@@ -160,7 +182,7 @@ def _ensure_schema(con):
     # file of its own: under 200 edits/s a batch commits in ~17 ms instead of ~28, and a sheet's
     # view opens no file per batch. The worker's upkeep flushes them to Parquet (maintenance.py).
     # Only with a PostgreSQL catalog, where it was measured: SQLite allows one writer at a time.
-    for table in ("cell_events", "sheet_versions"):
+    for table in ("cell_events", "sheet_versions", "cell_history"):
         limit = INLINE_ROWS if postgres_conninfo() else 0
         con.execute(f"CALL ducklake_set_option('lake', 'data_inlining_row_limit', {limit}, table_name => '{table}')")
     con.execute("BEGIN")

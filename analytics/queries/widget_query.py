@@ -8,7 +8,8 @@ from sheets import values
 
 AGGS = ("sum", "count", "avg", "min", "max")
 BUCKETS = ("second", "minute", "hour", "day")
-SOURCES = ("metrics", "sheet")  # "sheet": a sheet's DuckLake view
+SOURCES = ("metrics", "sheet", "history")  # "sheet": a sheet's DuckLake view; "history": cell_history
+HISTORY_GROUPS = ("actor", "column")
 MAX_TOP = 100
 NAME = re.compile(r"^[A-Za-z0-9_.:\-/ ]{1,100}$")
 COLUMN_KEY = re.compile(r"^c[0-9]{1,9}$")
@@ -75,6 +76,8 @@ def clean_query(query: object, where: str = "query") -> dict:
         raise InvalidInput(f"{where}: source is one of {', '.join(SOURCES)}")
     if source == "sheet":
         return clean_sheet_query(query, where)
+    if source == "history":
+        return clean_history_query(query, where)
     metric = query.get("metric")
     if not isinstance(metric, str) or not NAME.match(metric):
         raise InvalidInput(f"{where}: choose a metric")
@@ -93,15 +96,38 @@ def clean_query(query: object, where: str = "query") -> dict:
     }
 
 
-def clean_sheet_query(query: dict, where: str = "query") -> dict:
-    """{"source": "sheet", "sheet": id, "agg", "column", "group_by", "top", "time_column", "bucket"}:
-    columns named by their keys (c1, c2, ...). Whether the sheet is the workspace's and its columns
-    fit is checked when the widget is computed (analytics.queries.sheet_aggregates.sheet_aggregate)."""
+def _sheet_id(query, where, required):
     sheet = query.get("sheet")
+    if sheet in (None, "") and not required:
+        return None
     if isinstance(sheet, str) and sheet.isdigit():
         sheet = int(sheet)
     if not isinstance(sheet, int) or isinstance(sheet, bool) or sheet < 1:
         raise InvalidInput(f"{where}: a sheet query names its sheet id")
+    return sheet
+
+
+def clean_history_query(query: dict, where: str = "query") -> dict:
+    """{"source": "history", "sheet": id or null (every sheet), "group_by": "actor" | "column" |
+    null, "bucket", "top"}: a count of the changes people made (analytics.queries.history_aggregates)."""
+    group_by = query.get("group_by") or None
+    if group_by is not None and group_by not in HISTORY_GROUPS:
+        raise InvalidInput(f"{where}: a history widget groups by {' or '.join(HISTORY_GROUPS)}, or nothing")
+    return {
+        "source": "history",
+        "sheet": _sheet_id(query, where, required=False),
+        "agg": "count",
+        "group_by": group_by,
+        "bucket": _bucket(query, where),
+        "top": _top(query, where),
+    }
+
+
+def clean_sheet_query(query: dict, where: str = "query") -> dict:
+    """{"source": "sheet", "sheet": id, "agg", "column", "group_by", "top", "time_column", "bucket"}:
+    columns named by their keys (c1, c2, ...). Whether the sheet is the workspace's and its columns
+    fit is checked when the widget is computed (analytics.queries.sheet_aggregates.sheet_aggregate)."""
+    sheet = _sheet_id(query, where, required=True)
     agg = _agg(query, where)
 
     def key(name, what):

@@ -7,11 +7,24 @@ import time
 import jwt
 
 from accounts.models import User
+from accounts.permissions import Access, workspace_access
 
 from .client import GUEST_TOKEN_ALGO, SupersetError, SupersetFailed, SupersetUnavailable, available, conf
 from .provisioning import lake_file, stored_object, sync_workspace
 
 log = logging.getLogger(__name__)
+
+
+def rls_rules(user: User, workspace_id: int) -> list[dict]:
+    """The row-level security of a guest token: the workspace's rows of every dataset; for someone
+    who may not edit, none of the history's (cell_history holds every value a cell ever had)."""
+    rules = [{"clause": f"workspace_id = {int(workspace_id)}"}]
+    history = stored_object("dataset", "history")
+    if workspace_access(user, workspace_id) < Access.EDIT:
+        # Without a stored dataset (a sync that has not made it yet) there is nothing to hide.
+        if history is not None:
+            rules.append({"dataset": history.superset_id, "clause": "1 = 0"})
+    return rules
 
 
 def guest_token(*, user: User, workspace_id: int, seconds: int | None = None, now: float | None = None) -> dict:
@@ -39,7 +52,7 @@ def guest_token(*, user: User, workspace_id: int, seconds: int | None = None, no
             "last_name": "",
         },
         "resources": [{"type": "dashboard", "id": dashboard.uuid}],
-        "rls_rules": [{"clause": f"workspace_id = {int(workspace_id)}"}],
+        "rls_rules": rls_rules(user, workspace_id),
         "iat": now,
         "exp": expires,
         "aud": conf("GUEST_TOKEN_AUDIENCE"),

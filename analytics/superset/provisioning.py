@@ -1,5 +1,6 @@
-"""Provisioning Superset through its REST API: the DuckLake database, a dataset per sheet view and
-for metric events, a default dashboard per workspace (embedded), and what Gridcast remembers of them.
+"""Provisioning Superset through its REST API: the DuckLake database, a dataset per sheet view, one
+for metric events and one for the sheets' history (cell_history), a default dashboard per
+workspace (embedded), and what Gridcast remembers of them.
 
 Superset reads DuckLake only (never Gridcast's PostgreSQL tables): its DuckDB connections attach
 the lake read-only, through the hook the generated superset_config.py installs (superset/config.py).
@@ -21,7 +22,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from accounts.models import Workspace
 from analytics.lake import connections as lake
 from analytics.lake.connections import query
-from analytics.lake.schema import sheet_view_name
+from analytics.lake.schema import HISTORY_TABLE, sheet_view_name
 from analytics.metrics import schema as metric_schema
 from analytics.models_superset import SupersetObject
 from sheets.models import Sheet
@@ -202,6 +203,20 @@ def ensure_metrics_dataset(client: Client, database_id: int) -> int:
     )
 
 
+def ensure_history_dataset(client: Client, database_id: int) -> int:
+    """Every cell change of every sheet (lake.cell_history), one dataset for all workspaces like the
+    metrics: the guest token's rule keeps each to its own rows, and a viewer's token shows none
+    (guest_tokens.py: history is for editors)."""
+    return ensure_dataset(
+        client,
+        database_id,
+        "history",
+        f"{prefix()}_cell_history",
+        f"SELECT * FROM {HISTORY_TABLE}",
+        _view_columns(HISTORY_TABLE),
+    )
+
+
 def ensure_sheet_dataset(client: Client, database_id: int, sheet_id: int, workspace_id: int) -> int | None:
     view = sheet_view_name(sheet_id)
     try:
@@ -257,9 +272,12 @@ def _filter(column, operator, value):
     }
 
 
-def chart_specs(workspace_id: int, metrics_dataset: int, sheets: Sequence[SheetDataset]) -> list[ChartSpec]:
+def chart_specs(
+    workspace_id: int, metrics_dataset: int, sheets: Sequence[SheetDataset], history_dataset: int | None = None
+) -> list[ChartSpec]:
     """[(key, name, dataset id, viz params)] of a workspace's default dashboard: orders over time,
-    revenue by region, and a summary table per sheet (its first columns)."""
+    revenue by region, cell changes per person per day, and a summary table per sheet (its first
+    columns)."""
     wid = int(workspace_id)
     mine = _filter("workspace_id", "==", wid)
     specs = [
@@ -298,6 +316,27 @@ def chart_specs(workspace_id: int, metrics_dataset: int, sheets: Sequence[SheetD
             },
         ),
     ]
+    if history_dataset is not None:
+        specs.append(
+            (
+                f"ws:{wid}:history",
+                "Cell changes per person per day",
+                history_dataset,
+                {
+                    "viz_type": "echarts_timeseries_bar",
+                    "x_axis": "changed_at",
+                    "time_grain_sqla": "P1D",
+                    "metrics": [_metric("changes", "COUNT(*)")],
+                    "groupby": ["actor"],
+                    "adhoc_filters": [mine, _filter("actor", "IS NOT NULL", None)],
+                    "time_range": "No filter",
+                    "row_limit": 10000,
+                    "show_legend": True,
+                    "stack": True,
+                    "rich_tooltip": True,
+                },
+            )
+        )
     for sheet_id, sheet_name, dataset_id, columns in sheets[:MAX_SHEET_CHARTS]:
         shown = [name for name, _ in columns if name not in ("_row", "_position", "workspace_id")][:12]
         specs.append(
@@ -357,7 +396,8 @@ def query_context(
                     "label": params["x_axis"],
                     "expressionType": "SQL",
                     "timeGrain": params["time_grain_sqla"],
-                }
+                },
+                *params.get("groupby", []),
             ],
             "metrics": params["metrics"],
             "orderby": [[params["metrics"][0], False]],
@@ -478,6 +518,7 @@ def _sync_workspace(workspace_id, client=None):
     workspace = Workspace.objects.get(pk=workspace_id)
     database_id = ensure_database(client)
     metrics_dataset = ensure_metrics_dataset(client, database_id)
+    history_dataset = ensure_history_dataset(client, database_id)
     sheets = []
     live_sheets = list(Sheet.objects.filter(workspace_id=workspace.pk).order_by("id").values_list("id", "name"))
     for sheet_id, name in live_sheets:
@@ -491,9 +532,9 @@ def _sync_workspace(workspace_id, client=None):
             drop_sheet_dataset(client, int(stored.key.split(":")[1]))
     chart_ids = [
         ensure_chart(client, key, name, dataset_id, params, workspace.pk)
-        for key, name, dataset_id, params in chart_specs(workspace.pk, metrics_dataset, sheets)
+        for key, name, dataset_id, params in chart_specs(workspace.pk, metrics_dataset, sheets, history_dataset)
     ]
-    keep = {key for key, *_ in chart_specs(workspace.pk, metrics_dataset, sheets)}
+    keep = {key for key, *_ in chart_specs(workspace.pk, metrics_dataset, sheets, history_dataset)}
     for stale in SupersetObject.objects.filter(kind="chart", workspace_id=workspace.pk).exclude(key__in=keep):
         client.request("DELETE", f"/api/v1/chart/{stale.superset_id}", ok=(200, 404))
         stale.delete()

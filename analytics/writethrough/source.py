@@ -2,6 +2,7 @@
 checkpoint, and a consistent snapshot of one sheet for a rebuild."""
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
@@ -19,9 +20,56 @@ def sheet_versions() -> dict[int, tuple[int, int]]:
     return {sid: (wid, version) for sid, wid, version in Sheet.objects.values_list("id", "workspace_id", "version")}
 
 
-def operations(behind: dict[int, tuple[int, int]], limit: int) -> list[tuple]:
-    """Operations (sheet, version, kind, payload) of the sheets behind, after their checkpoint and
-    up to the version read, by sheet then version; at most about `limit` (whole sheets' prefixes)."""
+@dataclass
+class LoggedOperation:
+    """What the writer reads of one Operation: its data, and for the history its time and actor."""
+
+    sheet_id: int
+    version: int
+    kind: str
+    payload: dict
+    previous: dict | None
+    at_us: int  # microseconds since the epoch, UTC
+    actor_id: int | None
+    actor: str | None  # the actor's name as Gridcast shows it (User.label)
+    actor_email: str | None
+
+
+_FIELDS = (
+    "sheet_id",
+    "version",
+    "kind",
+    "payload",
+    "previous",
+    "created_at",
+    "actor_id",
+    "actor__display_name",
+    "actor__first_name",
+    "actor__last_name",
+    "actor__email",
+)
+
+
+def _logged(row: tuple) -> LoggedOperation:
+    sid, version, kind, payload, previous, at, actor_id, display, first, last, email = row
+    label = None
+    if actor_id is not None:
+        label = display or f"{first or ''} {last or ''}".strip() or (email or "").split("@")[0]
+    return LoggedOperation(
+        sid, version, kind, payload, previous, int(at.timestamp() * 1_000_000), actor_id, label, email
+    )
+
+
+def logged_operations(sheet_id: int, after: int, upto: int, chunk: int = 2000) -> Iterator[LoggedOperation]:
+    """The sheet's operations (after, upto], by version (a rebuild's replay of the history)."""
+    found = Operation.objects.filter(sheet_id=sheet_id, version__gt=after, version__lte=upto).order_by("version")
+    for row in found.values_list(*_FIELDS).iterator(chunk):
+        yield _logged(row)
+
+
+def operations(behind: dict[int, tuple[int, int]], limit: int) -> list[LoggedOperation]:
+    """Operations of the sheets behind, after their checkpoint and up to the version read, by sheet
+    then version; at most about `limit` (whole sheets' prefixes)."""
     found, total = [], 0
     items = sorted(behind.items())
     for start in range(0, len(items), 100):
@@ -29,11 +77,9 @@ def operations(behind: dict[int, tuple[int, int]], limit: int) -> list[tuple]:
         for sid, (low, high) in items[start : start + 100]:
             query |= Q(sheet_id=sid, version__gt=low, version__lte=min(high, low + limit))
         ops = list(
-            Operation.objects.filter(query)
-            .order_by("sheet_id", "version")
-            .values_list("sheet_id", "version", "kind", "payload")[: limit - total]
+            Operation.objects.filter(query).order_by("sheet_id", "version").values_list(*_FIELDS)[: limit - total]
         )
-        found.extend(ops)
+        found.extend(_logged(row) for row in ops)
         total += len(ops)
         if total >= limit:
             break

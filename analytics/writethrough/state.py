@@ -137,3 +137,6 @@ def drop_sheet(con: duckdb.DuckDBPyConnection, sheet_id: int) -> None:
     con.execute(f"DROP VIEW IF EXISTS {view_name(sheet_id)}")
     con.execute(f"DROP TABLE IF EXISTS {base_name(sheet_id)}")
     con.execute("DELETE FROM sheet_state WHERE sheet_id = ?", [int(sheet_id)])
+    # Its history too: its operation log left PostgreSQL with it, and a deleted sheet's data
+    # does not linger in dashboards.
+    con.execute("DELETE FROM cell_history WHERE sheet_id = ?", [int(sheet_id)])

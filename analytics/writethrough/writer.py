@@ -12,6 +12,7 @@ from analytics.lake.connections import connect, write_lock
 from analytics.lake.schema import EVENT_TYPES, base_ddl, ensure_schema, view_sql
 from sheets.column_types import value_type
 
+from . import history
 from .compactor import Compactor
 from .lock import WriterLock
 from .rebuild import rebuild_sheet
@@ -127,9 +128,11 @@ class Writer(Compactor):
         ops = operations(behind, self.max_ops) if behind else []
 
         events = []  # columns of cell_events
+        changes = []  # rows of cell_history
         touched, schema_changed, renamed = {}, set(), set()
         stopped = set()
-        for sid, version, kind, payload in ops:
+        for op in ops:
+            sid, version, kind, payload = op.sheet_id, op.version, op.kind, op.payload
             if sid in stopped:
                 continue
             state = touched.get(sid)
@@ -149,26 +152,29 @@ class Writer(Compactor):
                 continue
             state.version = version
             touched[sid] = state
+            names = {key: column["name"] for key, column in state.columns.items()}
+            changes.extend(history.rows_of(state.workspace_id, op, names))
             if outcome == "schema":
                 schema_changed.add(sid)
             elif outcome == "renamed":
                 renamed.add(sid)
         events = [e for e in events if e[0] not in stopped]
+        changes = [c for c in changes if c[1] not in stopped]
         for sid in stopped:
             touched.pop(sid, None)
             schema_changed.discard(sid)
 
         if touched or deleted:
-            self._commit(events, touched, schema_changed | renamed, schema_changed, deleted)
+            self._commit(events, changes, touched, schema_changed | renamed, schema_changed, deleted)
         for sid in rebuild:
             self._rebuild(sid)
         return len(ops)
 
-    def _commit(self, events, touched, meta_changed, schema_changed, deleted):
+    def _commit(self, events, changes, touched, meta_changed, schema_changed, deleted):
         with write_lock():
-            self._commit_locked(events, touched, meta_changed, schema_changed, deleted)
+            self._commit_locked(events, changes, touched, meta_changed, schema_changed, deleted)
 
-    def _commit_locked(self, events, touched, meta_changed, schema_changed, deleted):
+    def _commit_locked(self, events, changes, touched, meta_changed, schema_changed, deleted):
         con = self.con
         con.execute("BEGIN")
         try:
@@ -177,6 +183,7 @@ class Writer(Compactor):
                 rows = [(sid, o, op, r, c, v, n) for sid, o, op, r, c, v, n in events]
                 lists = [[batch] * len(rows)] + [list(col) for col in zip(*rows)]
                 insert_columns(con, "cell_events", EVENT_TYPES, lists)
+            history.append(con, changes)
             for sid in deleted:
                 drop_sheet(con, sid)
             for sid in touched:
@@ -216,7 +223,12 @@ class Writer(Compactor):
                 state.pending_since = state.pending_since or now
 
     def _rebuild(self, sid):
-        batch, state = rebuild_sheet(self.con, sid, expected_batch=self.batch, locked=self.lock is not None)
+        # The history of the operations the snapshot replaces is appended with it (those before
+        # the sheet's checkpoint are in the lake already).
+        applied = self.states[sid].version if sid in self.states else 0
+        batch, state = rebuild_sheet(
+            self.con, sid, expected_batch=self.batch, locked=self.lock is not None, history_from=applied
+        )
         self.batch = batch
         if state is None:
             self.states.pop(sid, None)

@@ -384,6 +384,10 @@ GRIDCAST = {
     # outside the public internet they may call anyway (core/outbound.py refuses loopback, private,
     # link-local... addresses otherwise): CIDRs or host names, e.g. "10.1.2.0/24,hooks.internal".
     "MAX_WEBHOOKS_PER_RULE": int(os.environ.get("GRIDCAST_MAX_WEBHOOKS_PER_RULE", "10")),
+    # A sheet's webhooks (analytics/webhooks/): how many a sheet may have, and the rows one delivery
+    # carries at most (beyond, its body says `truncated` and the `total`).
+    "MAX_WEBHOOKS_PER_SHEET": int(os.environ.get("GRIDCAST_MAX_WEBHOOKS_PER_SHEET", "10")),
+    "WEBHOOK_MAX_ROWS": int(os.environ.get("GRIDCAST_WEBHOOK_MAX_ROWS", "1000")),
     "OUTBOUND_ALLOW": env_list("GRIDCAST_WEBHOOK_ALLOW"),
     # Where people reach this installation, for links in e-mails sent without a request (alerts).
     "PUBLIC_URL": os.environ.get("GRIDCAST_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),

@@ -246,6 +246,24 @@ def test_alert_rule_changes(api, owner, workspace):
     assert_event("alert_rule.deleted", actor=owner, workspace=workspace, target="Errors")
 
 
+def test_sheet_webhook_changes(api, owner, workspace):
+    """Named by sheet and host: a webhook's URL may itself be a secret (a token in its path)."""
+    from tests.factories import make_sheet
+
+    sheet = make_sheet(workspace, owner)
+    hooks = f"/api/v1/sheets/{sheet.pk}/webhooks/"
+    created = api(owner).post(hooks, {"url": "https://8.8.8.8/secret-token", "columns": ["c2"]}, format="json",
+                              REMOTE_ADDR=IP)  # fmt: skip
+    assert created.status_code == 201, created.json()
+    event = assert_event("webhook.created", actor=owner, workspace=workspace, target='"Orders" to 8.8.8.8',
+                         sheet=sheet.pk, columns=["c2"])  # fmt: skip
+    assert "secret-token" not in event.target and created.json()["secret"] not in str(event.details)
+    api(owner).patch(f"{hooks}{created.json()['id']}/", {"rotate_secret": True}, format="json", REMOTE_ADDR=IP)
+    assert_event("webhook.changed", actor=owner, workspace=workspace, target="8.8.8.8", fields=["secret"])
+    api(owner).delete(f"{hooks}{created.json()['id']}/", REMOTE_ADDR=IP)
+    assert_event("webhook.deleted", actor=owner, workspace=workspace, target="8.8.8.8")
+
+
 # --- append-only and retention -----------------------------------------------------------------------
 
 

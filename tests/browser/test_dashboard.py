@@ -406,3 +406,37 @@ def test_superset_panel_says_why_superset_is_not_running(open_as, web_server, sh
         server.stop()
         shutil.rmtree(var_dir, ignore_errors=True)
         shutil.rmtree(log_dir, ignore_errors=True)
+
+
+def test_a_history_widget_counts_edits_and_follows_new_ones(open_as, web_server, shop, writer):
+    """A widget of "Data from: Edits": the cells people changed, from the lake's history, following
+    new edits as the worker applies them."""
+    workspace, owner = shop
+    owner.display_name = "Olive"
+    owner.save(update_fields=["display_name"])
+    sheet = services.sheet_create(
+        workspace=workspace, name="Orders", actor=owner, columns=[{"name": "A", "type": "text"}]
+    )
+    services.rows_insert(sheet=sheet, actor=owner, rows=[{"c1": "x"}, {"c1": "y"}])
+
+    def apply():
+        writer.catch_up()
+        announcer.announce(writer.take_applied())
+
+    in_thread(apply)
+    page = open_as(owner, f"/workspaces/{workspace.pk}/dashboard/?mode=ws")
+    wait_live(page, "ws")
+    page.get_by_role("button", name="Add widget").first.click()
+    editor = page.locator("form.widget-editor")
+    editor.get_by_label("Kind").select_option("tile")
+    editor.get_by_label("Data from").select_option("history")
+    assert editor.get_by_label("Group by").input_value() == "actor"
+    editor.get_by_label("Group by").select_option("")
+    editor.get_by_role("button", name="Add widget").click()
+    tile = page.locator(".widget.tile", has_text="Changes in every sheet")
+    tile.locator(".tile-value[data-value='2']").wait_for(timeout=15_000)  # two rows added
+
+    row = Row.objects.filter(sheet=sheet).order_by("position").first()
+    services.cells_update(sheet=sheet, actor=owner, cells=[{"row": row.pk, "col": "c1", "value": "z"}])
+    in_thread(apply)
+    tile.locator(".tile-value[data-value='3']").wait_for(timeout=10_000)

@@ -218,8 +218,8 @@ export class LiveFeed {
     const started = performance.now();
     await Promise.all(
       this.widgets.map(async (w) => {
-        const url = w.query.source === "sheet" ? widgetUrl(this.urls.widget, w.query, this.filters)
-                                               : aggregateUrl(this.urls.aggregate, w.query, this.filters);
+        const url = w.query.source !== "metrics" ? widgetUrl(this.urls.widget, w.query, this.filters)
+                                                 : aggregateUrl(this.urls.aggregate, w.query, this.filters);
         try {
           const result = await api("GET", url);
           if (generation !== this.generation) return;

@@ -1,8 +1,9 @@
 // A widget's query, the dashboard's time window and tag filters, and the REST URLs built from
 // them (the polling mode and exports ask the same aggregate the server pushes). A widget's query
 // is over metrics or over a sheet ({source: "sheet", sheet, agg, column, group_by, top,
-// time_column, bucket}, columns by key); its answer has the same shape either way, a sheet's
-// with the names of its columns in `labels`.
+// time_column, bucket}, columns by key) or over the sheets' history ({source: "history", sheet
+// or null, group_by: "actor" | "column" | null, bucket, top}: a count of the cell changes people
+// made); its answer has the same shape either way, a sheet's with the names of its columns in `labels`.
 
 import { isNumeric, isTime } from "../lib/columnTypes.js";
 import { toCsv } from "../lib/csv.js";
@@ -37,17 +38,24 @@ export function aggregateTakes(agg, type) {
 /** What the widget aggregates, in words: the metric, or the sheet's column (by the answer's labels). */
 export function subject(widget, result) {
   const q = widget.query;
+  if (q.source === "history") return `changes in ${result?.labels?.sheet ?? (q.sheet ? "the sheet" : "every sheet")}`;
   if (q.source !== "sheet") return q.metric;
   const labels = result?.labels;
   if (!labels) return q.column || "rows";
   return `${labels.column ?? "rows"} in ${labels.sheet}`;
 }
 
+/** A history widget's groups, in words (its answer's labels say the same). */
+export const HISTORY_GROUPS = { actor: "person", column: "column" };
+
 export function widgetTitle(widget, result) {
   if (widget.title) return widget.title;
   const q = widget.query;
-  const group = q.source === "sheet" ? result?.labels?.group_by ?? q.group_by : q.group_by;
-  let text = q.source === "sheet" ? `${q.agg} of ${subject(widget, result)}` : `${q.agg}(${q.metric})`;
+  const own = q.source === "history" ? HISTORY_GROUPS[q.group_by] : q.group_by;
+  const group = q.source !== "metrics" ? result?.labels?.group_by ?? own : own;
+  const what = subject(widget, result);
+  let text = q.source === "history" ? what[0].toUpperCase() + what.slice(1)
+    : q.source === "sheet" ? `${q.agg} of ${what}` : `${q.agg}(${q.metric})`;
   if (group) text += ` by ${group}`;
   if (q.bucket) text += ` per ${q.bucket}`;
   return text;
@@ -84,8 +92,10 @@ export function widgetUrl(base, query, filters) {
   return `${base}?${new URLSearchParams({ query: JSON.stringify(query), filters: JSON.stringify(filters) })}`;
 }
 
-/** What a widget's XLSX export downloads: the metric's events in the window, or the whole sheet. */
+/** What a widget's XLSX export downloads: the metric's events in the window, or the whole sheet
+ * (null for a history widget: its CSV is all there is). */
 export function exportUrl(urls, query, filters, format) {
+  if (query.source === "history") return null;
   if (query.source === "sheet") return `${urls.sheetExport.replace("{id}", query.sheet)}?format=${format}`;
   const base = urls.export;
   const [from, to] = windowOf(filters);

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, test } from "vitest";
 
 import { setColumnTypes, typeNames } from "../lib/columnTypes.js";
 import TYPES from "../test/columnTypes.json";
-import { aggregateTakes, chartSummary, exportUrl, widgetUrl } from "./query.js";
+import { aggregateTakes, chartSummary, exportUrl, widgetTitle, widgetUrl } from "./query.js";
 
 beforeEach(() => setColumnTypes(TYPES));
 afterEach(() => setColumnTypes(null));
@@ -66,5 +66,19 @@ describe("chartSummary", () => {
   test("no data", () => {
     expect(chartSummary("Errors", null)).toBe("Errors: no data in this range");
     expect(chartSummary("Errors", { series: [], totals: [] })).toBe("Errors: no data in this range");
+  });
+});
+
+describe("history widgets", () => {
+  const widget = { title: "", query: { source: "history", sheet: null, group_by: "actor", bucket: "day", top: null } };
+
+  test("are titled by what they count, by whom and per what", () => {
+    expect(widgetTitle(widget, null)).toBe("Changes in every sheet by person per day");
+    expect(widgetTitle(widget, { labels: { sheet: "Orders", group_by: "person" } })).toBe("Changes in Orders by person per day");
+  });
+
+  test("have no XLSX export, and poll the widget endpoint", () => {
+    expect(exportUrl({ export: "/x", sheetExport: "/s/{id}" }, widget.query, { range: 3600 }, "xlsx")).toBeNull();
+    expect(widgetUrl("/w", widget.query, { range: 3600 })).toContain("history");
   });
 });

@@ -33,9 +33,11 @@ def test_provisioning_is_idempotent(lake_writer):
     call_command("superset_sync", workspace=[workspace.pk])
     first = {(o.kind, o.key): (o.superset_id, o.uuid) for o in SupersetObject.objects.all()}
     assert ("dataset", f"sheet:{sheet.pk}") in first and ("dataset", "metrics") in first
+    assert ("dataset", "history") in first
     assert {k for k in first if k[0] == "chart"} == {
         ("chart", f"ws:{workspace.pk}:orders"),
         ("chart", f"ws:{workspace.pk}:revenue"),
+        ("chart", f"ws:{workspace.pk}:history"),
         ("chart", f"ws:{workspace.pk}:sheet:{sheet.pk}"),
     }
 
@@ -49,7 +51,7 @@ def test_provisioning_is_idempotent(lake_writer):
     assert again == {k: v[0] for k, v in first.items() if k[0] != "chart"}
     client = superset_client.Client()
     charts = client.get(f"/api/v1/dashboard/{again[('dashboard', f'ws:{workspace.pk}')]}/charts")["result"]
-    assert len(charts) == 3
+    assert len(charts) == 4
     assert (
         client.find("dataset", "table_name", f"{provisioning.prefix()}_sheet_{sheet.pk}")["id"]
         == first[("dataset", f"sheet:{sheet.pk}")][0]
@@ -126,7 +128,11 @@ def test_guest_token_shows_only_its_workspace(lake_writer):
     claims = jwt.decode(token, options={"verify_signature": False})
     assert claims["resources"] == [{"type": "dashboard", "id": stored("dashboard", f"ws:{a.pk}").uuid}]
     # One rule for every dataset the guest reads (none named): a dataset without the column fails.
-    assert claims["rls_rules"] == [{"clause": f"workspace_id = {a.pk}"}]
+    # And a viewer sees no history (its values are for editors).
+    assert claims["rls_rules"] == [
+        {"clause": f"workspace_id = {a.pk}"},
+        {"dataset": stored("dataset", "history").superset_id, "clause": "1 = 0"},
+    ]
     assert claims["exp"] - claims["iat"] == 300
 
     status, body = chart_data(token, f"ws:{a.pk}:orders")
@@ -136,6 +142,8 @@ def test_guest_token_shows_only_its_workspace(lake_writer):
     assert status == 200 and [row["tag_region"] for row in body["result"][0]["data"]] == ["eu"]
     status, body = chart_data(token, f"ws:{a.pk}:sheet:{sheet_a.pk}")
     assert status == 200 and [row["customer"] for row in body["result"][0]["data"]] == ["Ada", "Bob"]
+    status, body = chart_data(token, f"ws:{a.pk}:history")
+    assert status == 200 and body["result"][0]["data"] == []  # a viewer's token: no history
 
     # Edited requests: B's chart or dashboard with A's token, or A's chart asking for B's rows.
     status, _ = chart_data(token, f"ws:{b.pk}:orders")
@@ -189,3 +197,43 @@ def test_dashboard_page_says_when_superset_is_off(lake_writer, settings):
     assert page.context["config"]["superset"]["available"] is False
     answer = web.post(f"/api/v1/workspaces/{a.pk}/superset/guest-token/")
     assert answer.status_code == 503 and "not running" in answer.json()["error"]["message"]
+
+
+def test_the_history_dataset_shows_editors_their_workspace_changes_only(lake_writer):
+    """cell_history through Superset: an editor's guest token reads its workspace's changes (the
+    dashboard's per-person chart, and the values when a request asks for them), never another's."""
+    a, owner_a, sheet_a = shop("Hist A", orders=1, regions=["eu"], rows=[("Ada", 5), ("Bob", 7)])
+    b, owner_b, sheet_b = shop("Hist B", orders=1, regions=["us"], rows=[("Zed", 1)])
+    row = sheet_a.rows.order_by("id").first().pk
+    services.cells_update(sheet=sheet_a, actor=owner_a, cells=[{"row": row, "col": "c2", "value": 6}])
+    services.cells_update(
+        sheet=sheet_b, actor=owner_b, cells=[{"row": sheet_b.rows.get().pk, "col": "c2", "value": 99}]
+    )
+    lake_writer.catch_up()
+    provisioning.sync_workspace(a.pk)
+    provisioning.sync_workspace(b.pk)
+    editor = member(a, Role.EDITOR)
+    web = DjangoClient()
+    web.force_login(editor)
+    token = web.post(f"/api/v1/workspaces/{a.pk}/superset/guest-token/").json()["token"]
+    assert jwt.decode(token, options={"verify_signature": False})["rls_rules"] == [{"clause": f"workspace_id = {a.pk}"}]
+
+    status, body = chart_data(token, f"ws:{a.pk}:history")
+    assert status == 200, body
+    assert sum(r["changes"] for r in body["result"][0]["data"]) == 3  # 2 rows created, 1 cell changed
+
+    def raw_values(query):
+        for q in query["queries"]:
+            q.update(columns=["workspace_id", "sheet_id", "col_name", "old_value", "new_value"], metrics=[])
+            q["filters"] = [f for f in q["filters"] if f["col"] != "workspace_id"]
+            q.pop("orderby", None)
+        query["form_data"]["viz_type"] = "table"
+
+    status, body = chart_data(token, f"ws:{a.pk}:history", change=raw_values)
+    assert status == 200, body
+    rows = body["result"][0]["data"]
+    assert {r["workspace_id"] for r in rows} == {a.pk} and {r["sheet_id"] for r in rows} == {sheet_a.pk}
+    assert {"col_name": "Amount", "old_value": "5", "new_value": "6"} in [
+        {k: r[k] for k in ("col_name", "old_value", "new_value")} for r in rows
+    ]
+    assert "99" not in json.dumps(rows)

@@ -6,8 +6,12 @@ Before: the writer's batch failed on such a value, and the writer retried that s
 forever: no sheet of the installation reached the lake any more (dashboards and alert rules on
 sheets stood still)."""
 
+import dataclasses
+import json
+
 import pytest
 
+from analytics.lake import connections as lake_connections
 from analytics.queries import selectors
 from analytics.writethrough import state as wt_state
 from analytics.writethrough import writer as wt_writer
@@ -38,7 +42,14 @@ def test_a_value_the_lake_cannot_take_never_holds_the_writer_back(workspace, own
     services.rows_insert(sheet=good, actor=owner, rows=[{"c1": "fine", "c2": 2}])
     read = wt_writer.operations
     monkeypatch.setattr(
-        wt_writer, "operations", lambda behind, limit: [(s, v, k, poisoned(p)) for s, v, k, p in read(behind, limit)]
+        wt_writer,
+        "operations",
+        lambda behind, limit: [
+            dataclasses.replace(
+                op, payload=poisoned(op.payload), previous=poisoned(op.previous), actor=poisoned("SURROGATE")
+            )
+            for op in read(behind, limit)
+        ],
     )
     writer.catch_up(timeout=20)
     bad.refresh_from_db()
@@ -47,6 +58,13 @@ def test_a_value_the_lake_cannot_take_never_holds_the_writer_back(workspace, own
     assert [(r["note"], r["amount"]) for r in selectors.sheet_rows(bad.pk)] == [("a\ufffdb", 1.0), ("a\ufffdb", None)]
     assert writer.states[bad.pk].name == "a\ud800b"  # the state in memory; the lake's copy is a\ufffdb
     assert [(r["note"], r["amount"]) for r in selectors.sheet_rows(good.pk)] == [("fine", 2.0)]
+    # Its history too (cell values, whole rows, the actor's name).
+    history = lake_connections.query(
+        "SELECT actor, new_value FROM lake.cell_history WHERE sheet_id = ? AND change = 'created'", [bad.pk]
+    )[1]
+    assert [actor for actor, _ in history] == ["a\ufffdb", "a\ufffdb"]
+    # JSON of the row: the surrogate replaced, the NUL escaped (\u0000 is text the lake takes).
+    assert sorted(json.loads(value)["c1"] for _, value in history) == ["a\x00b", "a\ufffdb"]
     # And the writer goes on with later edits.
     services.cells_update(
         sheet=good, actor=owner, cells=[{"row": Row.objects.get(sheet=good).pk, "col": "c2", "value": 3}]
