@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0005_workspace_require_two_factor'),
-        ('analytics', '0007_alert_contact_points'),
+        ('analytics', '0008_notification_kinds_and_email_queue'),
         ('sheets', '0010_row_change'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
