@@ -19,6 +19,7 @@ from sheets import history, permissions, saved_views, selectors, services, shari
 from sheets.models import Sheet
 
 from . import serializers as s
+from . import time_travel_views
 
 
 def load_sheet(request: Request, pk: int, needed: Access = Access.VIEW) -> tuple[Sheet, Access]:
@@ -185,10 +186,13 @@ class RowList(APIView):
             ),
             OpenApiParameter("sort", str, description="column key, '-' in front for descending"),
             OpenApiParameter("view", int, description="a saved view whose filters and sorts apply"),
+            *time_travel_views.AS_OF_PARAMETERS,
         ],
         responses=OpenApiTypes.OBJECT,
     )
     def get(self, request, pk):
+        if time_travel_views.wants_past(request):
+            return Response(time_travel_views.rows_as_of(request, pk))
         sheet, _ = load_sheet(request, pk)
         return Response(rows_answer(request, sheet))
 
