@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import Access
 from core.errors import InvalidInput, NotFound, PermissionDenied
+from core.jsonio import INT64
 from core.params import int_param
 from sheets import permissions, services, time_travel
 from sheets.models import Sheet
@@ -73,9 +74,17 @@ def rows_as_of(request: Request, pk: int) -> dict:
 
 
 class RestoreSerializer(serializers.Serializer):
-    version = serializers.IntegerField(help_text="the version to restore: from the sheet's creation to now")
+    version = serializers.IntegerField(
+        min_value=-INT64, max_value=INT64 - 1, help_text="the version to restore: from the sheet's creation to now"
+    )
     scope = serializers.ChoiceField(choices=services.restore.SCOPES)
-    row = serializers.IntegerField(required=False, allow_null=True, help_text="the row's id (cell and row scopes)")
+    row = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=INT64 - 1,
+        help_text="the row's id (cell and row scopes)",
+    )
     col = serializers.CharField(
         required=False, allow_null=True, max_length=16, help_text="the column's key (cell and column scopes)"
     )

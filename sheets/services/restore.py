@@ -54,7 +54,7 @@ def _whole(value: object) -> bool:
 def _check(scope: object, row: object, col: object) -> None:
     if scope not in SCOPES:
         raise InvalidInput(f"scope must be one of {', '.join(SCOPES)}")
-    if scope in ("cell", "row") and (not _whole(row) or row < 1):
+    if scope in ("cell", "row") and (not _whole(row) or not 1 <= row < 2**63):
         raise InvalidInput(f"restoring a {scope} needs row: the row's id")
     if scope in ("cell", "column") and (not isinstance(col, str) or not col):
         raise InvalidInput(f"restoring a {scope} needs col: the column's key")

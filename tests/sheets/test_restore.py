@@ -158,6 +158,9 @@ def test_rest_restore_for_editors_only(api, room, workspace, owner, editor, view
         ({"version": 2, "scope": "column", "col": "c9"}, 404, "not found"),
         ({"version": 2, "scope": "row", "row": 10**12}, 404, "not found"),
         ({"scope": "sheet"}, 400, "version"),
+        ({"version": 2, "scope": "row", "row": 10**30}, 400, "row"),
+        ({"version": 10**30, "scope": "sheet"}, 400, "version"),
+        ({"version": 2, "scope": "cell", "row": 1, "col": "c\u0000"}, 400, "col"),
     ],
 )
 def test_bad_restore_is_refused_and_nothing_applied(api, room, editor, body, status, message):
