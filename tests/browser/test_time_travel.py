@@ -1,0 +1,79 @@
+"""Time travel in a real browser: an editor changes a cell; the owner opens time travel, scrubs the
+timeline back with the keyboard and sees the old value (read-only, bannered, with who made the
+version), jumps through the recent changes list, restores that version; the editor's open grid
+shows the old value live; undo reverts the restore. Viewers are not offered it."""
+
+import pytest
+
+from .conftest import team_and_sheet
+from .test_history import type_into_a2
+from .test_sheet_page import open_sheet
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def past_a2(page):
+    return page.get_by_test_id("past-grid").locator("tbody tr").nth(1).locator("td").first
+
+
+def test_scrub_the_timeline_see_the_past_and_restore_it_live(open_as, workspace):
+    team = team_and_sheet(workspace, rows=4, numbers=False)
+    sheet = team["sheet"]
+    eddie = open_sheet(open_as, team["editor"], sheet)
+    type_into_a2(eddie, "changed once")
+    type_into_a2(eddie, "changed twice")
+
+    olivia = open_sheet(open_as, team["owner"], sheet)
+    olivia.get_by_test_id("time-travel-button").click()
+    travel = olivia.get_by_test_id("time-travel")
+    travel.wait_for()
+    banner = olivia.get_by_test_id("time-travel-banner")
+    assert "read-only" in banner.inner_text()
+    olivia.wait_for_function("document.querySelector('[data-testid=past-grid]') !== null")
+    live = int(olivia.evaluate("window.gridcast.model.version"))
+    olivia.get_by_test_id("time-travel-version").get_by_text(f"Version {live} of {live}").wait_for()
+    assert past_a2(olivia).inner_text() == "changed twice"
+    assert "Eddie Editor" in banner.inner_text()
+
+    # The slider has the focus: one step back with the keyboard is the version before.
+    olivia.keyboard.press("ArrowLeft")
+    olivia.get_by_test_id("time-travel-version").get_by_text(f"Version {live - 1} of {live}").wait_for()
+    olivia.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=past-grid] tbody tr')[1]?.querySelector('td')?.textContent"
+        " === 'changed once'"
+    )
+    assert "changed" in past_a2(olivia).get_attribute("class")  # the cell that version wrote
+
+    # Two steps back through the recent changes list: before Eddie's edits.
+    olivia.get_by_test_id("time-travel-ops").get_by_role("button", name=f"v{live - 2} ").click()
+    olivia.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=past-grid] tbody tr')[1]?.querySelector('td')?.textContent"
+        " === 'item 2'"
+    )
+    # The live grid has not changed meanwhile.
+    assert olivia.evaluate("window.gridcast.model.rowAt(1).values.c1") == "changed twice"
+
+    olivia.get_by_test_id("restore-version").click()
+    travel.wait_for(state="detached")
+    # Eddie's open grid gets the restore live, and so does Olivia's.
+    eddie.wait_for_function("window.gridcast.model.rowAt(1).values.c1 === 'item 2'")
+    olivia.wait_for_function("window.gridcast.model.rowAt(1).values.c1 === 'item 2'")
+    eddie.get_by_test_id("activity").get_by_text(f"restored the sheet to version {live - 2}").wait_for()
+
+    # Undo (Olivia's) reverts the restore as one step, live everywhere.
+    olivia.get_by_test_id("grid").focus()
+    olivia.keyboard.press("Control+z")
+    eddie.wait_for_function("window.gridcast.model.rowAt(1).values.c1 === 'changed twice'")
+
+    # Escape leaves time travel for the live grid.
+    olivia.get_by_test_id("time-travel-button").click()
+    travel.wait_for()
+    olivia.keyboard.press("Escape")
+    travel.wait_for(state="detached")
+
+
+def test_viewers_are_not_offered_time_travel(open_as, workspace):
+    team = team_and_sheet(workspace, rows=3, numbers=False)
+    vera = open_sheet(open_as, team["viewer"], team["sheet"])
+    assert vera.get_by_test_id("time-travel-button").count() == 0
+    assert vera.get_by_test_id("time-travel").count() == 0
