@@ -77,3 +77,22 @@ def test_viewers_are_not_offered_time_travel(open_as, workspace):
     vera = open_sheet(open_as, team["viewer"], team["sheet"])
     assert vera.get_by_test_id("time-travel-button").count() == 0
     assert vera.get_by_test_id("time-travel").count() == 0
+
+
+def test_restore_a_cell_from_its_history(open_as, workspace):
+    team = team_and_sheet(workspace, rows=3, numbers=False)
+    sheet = team["sheet"]
+    eddie = open_sheet(open_as, team["editor"], sheet)
+    type_into_a2(eddie, "first")
+    type_into_a2(eddie, "second")
+    olivia = open_sheet(open_as, team["owner"], sheet)
+    olivia.get_by_test_id("grid").focus()
+    olivia.keyboard.press("ArrowDown")
+    olivia.keyboard.press("Control+Alt+h")
+    olivia.wait_for_function("document.querySelectorAll('[data-testid=history-entry]').length === 4")
+    entry = olivia.get_by_test_id("history-entry").nth(1)  # Eddie's first edit: "item 2" -> "first"
+    assert entry.get_by_test_id("history-after").inner_text() == "first"
+    entry.get_by_test_id("history-restore").click()
+    eddie.wait_for_function("window.gridcast.model.rowAt(1).values.c1 === 'first'")
+    olivia.wait_for_function("document.querySelectorAll('[data-testid=history-entry]').length === 5")
+    assert "restored" in olivia.get_by_test_id("history-entry").first.inner_text()
