@@ -251,22 +251,21 @@ def rows_window_at(sheet: Sheet, version: int, *, offset: int = 0, limit: int = 
     extra_positions = [p for p, _ in extras]
     total = total_now - len(hidden) + len(extras)
     picked = _pick(sheet, checkpoints, hidden, extras, extra_positions, set(then._now), offset, limit)
-    moved = [r for r, data in picked if data is None and r in then._now]  # moved since: read now
-    data_now = dict(Row.objects.filter(sheet_id=sheet.pk, pk__in=moved).values_list("pk", "data"))
+    # The data now of the rows picked (none for a row deleted since), read once the window is known.
+    data_now = dict(Row.objects.filter(sheet_id=sheet.pk, pk__in=picked).values_list("pk", "data"))
     keys = [c["key"] for c in then.columns]
-    values = values_at(sheet, version, {r: data_now.get(r, data) for r, data in picked}, keys)
-    rows = [{"id": r, "index": offset + i, "values": values[r]} for i, (r, _) in enumerate(picked)]
+    values = values_at(sheet, version, {r: data_now.get(r) for r in picked}, keys)
+    rows = [{"id": r, "index": offset + i, "values": values[r]} for i, r in enumerate(picked)]
     return {"columns": then.columns, "rows": rows, "total": total}
 
 
 def _pick(sheet, checkpoints, hidden, extras, extra_positions, hidden_ids, offset, limit):
-    """[(row id, data now or None)] of the window: today's rows without `hidden_ids`, merged with
-    `extras` [(position then, row id)], from index `offset` of the merge."""
+    """The row ids of the window: today's rows without `hidden_ids`, merged with `extras`
+    [(position then, row id)], from index `offset` of the merge. Only positions are read here."""
+    stride = selectors.STRIDE
 
     # Rows before checkpoint k in the merge: k strides of today's rows, less the hidden among
     # them, plus the extras before it. The last checkpoint at or before `offset` starts the walk.
-    stride = selectors.STRIDE
-
     def before(k):
         return k * stride - bisect_left(hidden, checkpoints[k]) + bisect_left(extra_positions, checkpoints[k])
 
@@ -281,12 +280,12 @@ def _pick(sheet, checkpoints, hidden, extras, extra_positions, hidden_ids, offse
     index = before(start) if start >= 0 else 0
     position = checkpoints[start] if start >= 0 else None
     pending = bisect_left(extra_positions, position) if position is not None else 0
-    picked: list[tuple[int, dict | None]] = []
+    picked: list[int] = []
 
-    def take(row, data):
+    def take(row):
         nonlocal index
         if index >= offset:
-            picked.append((row, data))
+            picked.append(row)
         index += 1
         return len(picked) >= limit
 
@@ -295,17 +294,17 @@ def _pick(sheet, checkpoints, hidden, extras, extra_positions, hidden_ids, offse
         rows = Row.objects.filter(sheet_id=sheet.pk)
         if position is not None:
             rows = rows.filter(position__gte=position) if inclusive else rows.filter(position__gt=position)
-        page = list(rows.order_by("position").values_list("pk", "position", "data")[:chunk])
-        for pk, at, data in page:
+        page = list(rows.order_by("position").values_list("pk", "position")[:chunk])
+        for pk, at in page:
             while pending < len(extras) and extras[pending][0] < at:
-                if take(extras[pending][1], None):
+                if take(extras[pending][1]):
                     return picked
                 pending += 1
-            if pk not in hidden_ids and take(pk, data):
+            if pk not in hidden_ids and take(pk):
                 return picked
         if len(page) < chunk:
             for _, row in extras[pending:]:
-                if take(row, None):
+                if take(row):
                     return picked
             return picked
         position, inclusive = page[-1][1], False
