@@ -223,7 +223,10 @@ def view_and_filters(request: Request, sheet: Sheet) -> tuple[dict | None, list[
 
 def rows_answer(request: Request, sheet: Sheet) -> dict:
     """A window of the sheet's rows as the query asks (offset, limit, filter, sort, view): the
-    answer of GET .../rows/, for members and public links alike."""
+    answer of GET .../rows/, for members and public links alike (the past is for editors: a
+    public link asking for it is refused, not answered with the present)."""
+    if time_travel_views.wants_past(request):
+        raise PermissionDenied("the sheet's past (as_of) is for editors; a public link reads the current rows")
     view, filters, problems = view_and_filters(request, sheet)
     window = selectors.rows_window(
         sheet,

@@ -185,3 +185,13 @@ def test_bad_as_of_is_a_clear_400(api, workspace, owner, editor, query, message)
     answer = api(editor).get(url(sheet), query)
     assert answer.status_code == 400, answer.content
     assert message in answer.json()["error"]["message"]
+
+
+def test_a_public_link_asking_for_the_past_is_refused(api, workspace, owner):
+    sheet = make_sheet(workspace, owner, rows=1)
+    link = api(owner).post(f"/api/v1/sheets/{sheet.pk}/public-links/", {"access": "view"}, format="json").json()
+    key = link["url"].rstrip("/").rsplit("/", 1)[-1]
+    assert api().get(f"/api/v1/public/{key}/rows/").status_code == 200
+    for query in ({"as_of": 1}, {"as_of_time": "2026-01-01T00:00:00Z"}):
+        answer = api().get(f"/api/v1/public/{key}/rows/", query)
+        assert answer.status_code == 403 and "editors" in answer.json()["error"]["message"]
