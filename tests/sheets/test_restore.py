@@ -15,6 +15,16 @@ pytestmark = pytest.mark.django_db
 COLUMNS = [{"name": "Name", "type": "text"}, {"name": "Amount", "type": "number"}]
 
 
+@pytest.fixture(autouse=True)
+def _indexed_as_read():
+    """After each test: what RowChange indexes of every operation (restores and their undos
+    included) is exactly the cells and rows history reads from it."""
+    yield
+    for op in Operation.objects.all():
+        found = set(history.changes(op.kind, op.payload, op.previous))
+        assert set(history.touched(op.kind, op.payload, op.previous)) == found, op.kind
+
+
 @pytest.fixture
 def room(workspace, owner):
     sheet = make_sheet(workspace, owner, rows=3, columns=COLUMNS)
