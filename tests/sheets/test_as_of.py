@@ -195,3 +195,23 @@ def test_a_public_link_asking_for_the_past_is_refused(api, workspace, owner):
     for query in ({"as_of": 1}, {"as_of_time": "2026-01-01T00:00:00Z"}):
         answer = api().get(f"/api/v1/public/{key}/rows/", query)
         assert answer.status_code == 403 and "editors" in answer.json()["error"]["message"]
+
+
+def test_a_retype_and_a_formula_column_after_the_version_are_taken_back(workspace, owner):
+    sheet = make_sheet(workspace, owner, rows=3, columns=COLUMNS)
+    rows = list(Row.objects.filter(sheet=sheet).order_by("position").values_list("pk", flat=True))
+    services.cells_update(
+        sheet=sheet, actor=owner, cells=[{"row": r, "col": "c2", "value": f"{i}5"} for i, r in enumerate(rows)]
+    )
+    sheet.refresh_from_db()
+    then = sheet.version
+    services.column_retype(sheet=sheet, actor=owner, key="c2", type="number")
+    services.column_add(sheet=sheet, actor=owner, name="Double", type="formula", options={"formula": "[Amount] * 2"})
+    services.cells_update(sheet=sheet, actor=owner, cells=[{"row": rows[0], "col": "c2", "value": 7}])
+    assert Row.objects.get(pk=rows[0]).data["c3"] == 14
+    columns, past_rows, _ = read_past(sheet, then)
+    assert columns == [("c1", "Name", "text"), ("c2", "Amount", "text")]
+    assert [values["c2"] for _, values in past_rows] == ["05", "15", "25"]
+    sheet.refresh_from_db()
+    columns, now_rows, _ = read_past(sheet, sheet.version)
+    assert [values for _, values in now_rows][0] == {"c1": None, "c2": 7, "c3": 14}
