@@ -19,12 +19,14 @@ formula batches (migration 0011), so a million edits after v cost nothing here b
 
 import json
 from bisect import bisect_left
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Min
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -38,6 +40,21 @@ from .models import Column, Operation, Row, RowChange, Sheet
 # The kinds that change neither which rows exist, nor their order, nor the columns.
 VALUE_KINDS = ("cells.update", "formulas.compute")
 MAX_DIFF_CELLS = 1000  # cells, rows added and rows removed listed by a diff; beyond: truncated
+SLIM_ROWS = 250  # operations are read in part for at most this many rows (a window), else whole
+
+
+@contextmanager
+def one_snapshot() -> Iterator[None]:
+    """The reads of one answer see one state of the sheet: an operation committing between two of
+    them (a row deleted after the window was picked) is not half seen. On PostgreSQL, a read-only
+    REPEATABLE READ transaction, unless already inside one (which then decides)."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield
 
 
 # --- which version ----------------------------------------------------------------------------
@@ -235,8 +252,9 @@ SELECT o.version, o.kind, jsonb_build_object(
 
 
 def _changes_of(sheet: Sheet, versions: set[int], rows: list[int]) -> dict[int, dict]:
-    """{version: history.changes of that operation}, of these rows only."""
-    if connection.vendor != "postgresql":
+    """{version: history.changes of that operation}, of these rows only (whole operations for many
+    rows: matching each against a long list of rows cost more than parsing it)."""
+    if connection.vendor != "postgresql" or len(rows) > SLIM_ROWS:
         ops = Operation.objects.filter(sheet_id=sheet.pk, version__in=versions)
         ops = ops.only("version", "kind", "payload", "previous")
         return {op.version: changes(op.kind, op.payload, op.previous) for op in ops}
@@ -285,6 +303,11 @@ def rows_window_at(sheet: Sheet, version: int, *, offset: int = 0, limit: int = 
     max_rows = settings.GRIDCAST["MAX_WINDOW_ROWS"]
     if offset < 0 or not 1 <= limit <= max_rows:
         raise InvalidInput(f"offset must be at least 0 and limit between 1 and {max_rows}")
+    with one_snapshot():
+        return _window_at(sheet, version, offset, limit)
+
+
+def _window_at(sheet, version, offset, limit):
     then = past(sheet, version)
     checkpoints, total_now = selectors.row_index.get(selectors._current_layout(sheet))
     hidden = sorted(then._now.values())  # rows now whose place (or existence) differs then
@@ -360,6 +383,11 @@ def diff(sheet: Sheet, start: int, end: int) -> dict[str, Any]:
     after) in rows that exist at both. At most MAX_DIFF_CELLS of each, "truncated" when more."""
     if start > end:
         raise InvalidInput("from must be a version at or before to")
+    with one_snapshot():
+        return _diff(sheet, start, end)
+
+
+def _diff(sheet, start, end):
     first, last = past(sheet, start), past(sheet, end)
     columns_then = {c["key"]: c for c in first.columns}
     columns_now = {c["key"]: c for c in last.columns}
