@@ -50,6 +50,7 @@ def test_scrub_the_timeline_see_the_past_and_restore_it_live(open_as, workspace)
         "() => document.querySelectorAll('[data-testid=past-grid] tbody tr')[1]?.querySelector('td')?.textContent"
         " === 'item 2'"
     )
+    olivia.get_by_test_id("time-travel-since").get_by_text("Since then: 1 cell changed").wait_for()
     # The live grid has not changed meanwhile.
     assert olivia.evaluate("window.gridcast.model.rowAt(1).values.c1") == "changed twice"
 

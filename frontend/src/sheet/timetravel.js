@@ -30,3 +30,21 @@ export const rowsAsOf = (sheetId, version, offset, limit = PAGE_ROWS) =>
 
 /** The `since` of the operations page that ends at `version` (RECENT of them, at most). */
 export const recentSince = (version) => Math.max(0, version - RECENT);
+
+const count = (n, word) => `${n}${n === 1000 ? "+" : ""} ${word}${n === 1 ? "" : "s"}`;
+
+/** What a diff (GET diff/?from=) says changed since, in a line: "2 cells changed, 1 row added". */
+export function sinceText(diff) {
+  if (!diff) return "";
+  const parts = [];
+  if (diff.cells.length) parts.push(`${count(diff.cells.length, "cell")} changed`);
+  if (diff.rows.added.length) parts.push(`${count(diff.rows.added.length, "row")} added`);
+  if (diff.rows.removed.length) parts.push(`${count(diff.rows.removed.length, "row")} removed`);
+  const c = diff.columns;
+  if (c.added.length) parts.push(`${count(c.added.length, "column")} added`);
+  if (c.removed.length) parts.push(`${count(c.removed.length, "column")} removed`);
+  if (c.renamed.length) parts.push(`${count(c.renamed.length, "column")} renamed`);
+  if (c.retyped.length) parts.push(`${count(c.retyped.length, "column")} retyped`);
+  const text = parts.length ? parts.join(", ") : "nothing changed";
+  return diff.truncated ? `${text} (and more)` : text;
+}

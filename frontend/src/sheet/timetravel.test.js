@@ -1,5 +1,5 @@
 import { describe, expect, test } from "vitest";
-import { changedCells, clampVersion, recentSince, rowsAsOf, wasChanged } from "./timetravel.js";
+import { changedCells, clampVersion, recentSince, rowsAsOf, sinceText, wasChanged } from "./timetravel.js";
 
 describe("changedCells", () => {
   test("cells, rows, computed and retyped values", () => {
@@ -36,4 +36,12 @@ test("urls and pages", () => {
   expect(rowsAsOf(3, 7, 100)).toBe("/api/v1/sheets/3/rows/?as_of=7&offset=100&limit=100");
   expect(recentSince(10)).toBe(0);
   expect(recentSince(80)).toBe(30);
+});
+
+test("sinceText says what a diff found", () => {
+  const none = { cells: [], rows: { added: [], removed: [] }, columns: { added: [], removed: [], renamed: [], retyped: [] }, truncated: false };
+  expect(sinceText(none)).toBe("nothing changed");
+  const some = { ...none, cells: [{}, {}], rows: { added: [{}], removed: [] }, columns: { ...none.columns, renamed: [{}] }, truncated: true };
+  expect(sinceText(some)).toBe("2 cells changed, 1 row added, 1 column renamed (and more)");
+  expect(sinceText(null)).toBe("");
 });
