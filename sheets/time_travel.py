@@ -173,9 +173,10 @@ class Past:
 
     sheet: Sheet
     version: int
-    columns: list[dict]
+    columns: list[dict]  # the active columns then, in order
+    states: dict[str, dict]  # every column's state then ({..., deleted}), for a restore
     layout: dict[int, float | None]  # rows whose existence or place changed since (layout_back)
-    _now: dict[int, float] = field(default_factory=dict)  # of those, the ones that exist now: position
+    moved_now: dict[int, float] = field(default_factory=dict)  # of those, the ones there now: position
 
     def exists(self, row: int, now: bool) -> bool:
         return self.layout[row] is not None if row in self.layout else now
@@ -184,10 +185,11 @@ class Past:
 def past(sheet: Sheet, version: int) -> Past:
     ops = _structure_after(sheet, version)
     states = columns_back(_column_states(sheet), ops)
-    columns = sorted((s for s in states.values() if not s["deleted"]), key=lambda c: (c["position"], c["key"]))
+    active = sorted((s for s in states.values() if not s["deleted"]), key=lambda c: (c["position"], c["key"]))
+    columns = [{k: v for k, v in c.items() if k != "deleted"} for c in active]
     layout = layout_back(ops)
     now = dict(Row.objects.filter(sheet_id=sheet.pk, pk__in=list(layout)).values_list("pk", "position"))
-    return Past(sheet, version, [{k: v for k, v in c.items() if k != "deleted"} for c in columns], layout, now)
+    return Past(sheet, version, columns, states, layout, now)
 
 
 def values_at(sheet: Sheet, version: int, rows: dict[int, dict | None], keys: list[str]) -> dict[int, dict]:
@@ -309,12 +311,12 @@ def rows_window_at(sheet: Sheet, version: int, *, offset: int = 0, limit: int = 
 
 def _window_at(sheet, version, offset, limit):
     then = past(sheet, version)
-    checkpoints, total_now = selectors.row_index.get(selectors._current_layout(sheet))
-    hidden = sorted(then._now.values())  # rows now whose place (or existence) differs then
+    checkpoints, total_now = selectors.row_checkpoints(sheet)
+    hidden = sorted(then.moved_now.values())  # rows now whose place (or existence) differs then
     extras = sorted((p, r) for r, p in then.layout.items() if p is not None)
     extra_positions = [p for p, _ in extras]
     total = total_now - len(hidden) + len(extras)
-    picked = _pick(sheet, checkpoints, hidden, extras, extra_positions, set(then._now), offset, limit)
+    picked = _pick(sheet, checkpoints, hidden, extras, extra_positions, set(then.moved_now), offset, limit)
     # The data now of the rows picked (none for a row deleted since), read once the window is known.
     data_now = dict(Row.objects.filter(sheet_id=sheet.pk, pk__in=picked).values_list("pk", "data"))
     keys = [c["key"] for c in then.columns]

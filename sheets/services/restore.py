@@ -139,12 +139,11 @@ def _column_plan(sheet, version, row, col):
 
 def _sheet_plan(sheet, version, row, col):
     then = time_travel.past(sheet, version)
-    states = time_travel.columns_back(time_travel._column_states(sheet), time_travel._structure_after(sheet, version))
     keys = [c["key"] for c in then.columns]
-    plan = Plan(columns=list(states.values()))
+    plan = Plan(columns=list(then.states.values()))
     gone = []
     for pk, position in then.layout.items():
-        now = then._now.get(pk)
+        now = then.moved_now.get(pk)
         if position is None and now is not None:
             plan.delete.append(pk)
         elif position is not None and now is None:
