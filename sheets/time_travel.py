@@ -22,7 +22,7 @@ from bisect import bisect_left
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -91,7 +91,7 @@ def version_at(sheet: Sheet, raw: object, name: str = "as_of_time") -> int:
     if when is None:
         raise InvalidInput(f"{name} must be an ISO 8601 date and time, such as 2026-01-31T12:00:00Z")
     if timezone.is_naive(when):
-        when = timezone.make_aware(when, timezone.utc)
+        when = when.replace(tzinfo=UTC)
     if when > timezone.now():
         raise InvalidInput(f"{name} {when.isoformat()} is in the future")
     created = _created_at(sheet, _first_version(sheet)) or sheet.created_at

@@ -215,3 +215,10 @@ def test_a_retype_and_a_formula_column_after_the_version_are_taken_back(workspac
     sheet.refresh_from_db()
     columns, now_rows, _ = read_past(sheet, sheet.version)
     assert [values for _, values in now_rows][0] == {"c1": None, "c2": 7, "c3": 14}
+
+
+def test_as_of_time_without_a_zone_is_utc(api, workspace, owner, editor):
+    sheet = make_sheet(workspace, owner, rows=1)
+    at = timezone.now().replace(tzinfo=None).isoformat()
+    answer = api(editor).get(url(sheet), {"as_of_time": at})
+    assert answer.status_code == 200 and answer.json()["as_of"] == sheet.version
