@@ -4,7 +4,7 @@ Nothing is replayed from the start of the log: the past is the present with the 
 the version taken back, so reading version v costs what happened after v, near the rows asked for.
 - Columns: every column (deleted ones kept their state), with the structure operations after v
   reverted newest first: added columns vanish, deleted ones reappear, renames, retypes and moves go
-  back (`columns_at`).
+  back (`columns_back`).
 - Rows: which rows existed and where, from the layout operations after v (inserts, deletes, moves,
   imports, restores and their undos): a row inserted after v vanishes, a row deleted after v comes
   back at the position it had. Positions that a later insert spread apart (`repositioned`) are not
@@ -115,11 +115,10 @@ def _created_at(sheet: Sheet, version: int) -> datetime | None:
 # --- the past ----------------------------------------------------------------------------------
 
 
-def _structure_after(sheet: Sheet, version: int, upto: int | None = None) -> list[Operation]:
-    """The operations after `version` (up to `upto`) that changed rows or columns, newest first."""
+def _structure_after(sheet: Sheet, version: int) -> list[Operation]:
+    """The operations after `version` that changed rows or columns, newest first (the partial
+    index operation_sheet_structure, whose condition this filter repeats)."""
     found = Operation.objects.filter(sheet_id=sheet.pk, version__gt=version).exclude(kind__in=VALUE_KINDS)
-    if upto is not None:
-        found = found.filter(version__lte=upto)
     return list(found.order_by("-version").only("version", "kind", "payload", "previous"))
 
 
