@@ -1,7 +1,8 @@
 """Time travel in a real browser: an editor changes a cell; the owner opens time travel, scrubs the
 timeline back with the keyboard and sees the old value (read-only, bannered, with who made the
-version), jumps through the recent changes list, restores that version; the editor's open grid
-shows the old value live; undo reverts the restore. Viewers are not offered it."""
+version and what changed since), jumps through the recent changes list, restores one row, then
+that version; the editor's open grid shows the old values live; undo reverts the restore. The
+history panel restores a cell. Viewers are not offered time travel."""
 
 import pytest
 
@@ -53,6 +54,10 @@ def test_scrub_the_timeline_see_the_past_and_restore_it_live(open_as, workspace)
     olivia.get_by_test_id("time-travel-since").get_by_text("Since then: 1 cell changed").wait_for()
     # The live grid has not changed meanwhile.
     assert olivia.evaluate("window.gridcast.model.rowAt(1).values.c1") == "changed twice"
+    # One row set back from the past grid: the others' grids get it live.
+    olivia.get_by_test_id("past-grid").get_by_role("button", name="Restore row 2 as at").click()
+    eddie.wait_for_function("window.gridcast.model.rowAt(1).values.c1 === 'item 2'")
+    type_into_a2(eddie, "changed thrice")
 
     olivia.get_by_test_id("restore-version").click()
     travel.wait_for(state="detached")
@@ -64,7 +69,7 @@ def test_scrub_the_timeline_see_the_past_and_restore_it_live(open_as, workspace)
     # Undo (Olivia's) reverts the restore as one step, live everywhere.
     olivia.get_by_test_id("grid").focus()
     olivia.keyboard.press("Control+z")
-    eddie.wait_for_function("window.gridcast.model.rowAt(1).values.c1 === 'changed twice'")
+    eddie.wait_for_function("window.gridcast.model.rowAt(1).values.c1 === 'changed thrice'")
 
     # Escape leaves time travel for the live grid.
     olivia.get_by_test_id("time-travel-button").click()
