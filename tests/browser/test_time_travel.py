@@ -102,3 +102,17 @@ def test_restore_a_cell_from_its_history(open_as, workspace):
     eddie.wait_for_function("window.gridcast.model.rowAt(1).values.c1 === 'first'")
     olivia.wait_for_function("document.querySelectorAll('[data-testid=history-entry]').length === 5")
     assert "restored" in olivia.get_by_test_id("history-entry").first.inner_text()
+
+
+@pytest.mark.parametrize("color_scheme", ["light", "dark"])
+def test_time_travel_has_no_serious_accessibility_violation(open_as, workspace, color_scheme):
+    from .test_accessibility import serious_violations
+
+    team = team_and_sheet(workspace, rows=3, numbers=False)
+    olivia = open_as(team["owner"], f"/sheets/{team['sheet'].pk}/", color_scheme=color_scheme)
+    olivia.wait_for_selector("[data-testid=status][data-state=open]")
+    olivia.get_by_test_id("time-travel-button").click()
+    olivia.wait_for_function("document.querySelectorAll('[data-testid=past-grid] tbody tr').length === 3")
+    olivia.keyboard.press("ArrowLeft")
+    olivia.get_by_test_id("time-travel-since").wait_for()
+    assert serious_violations(olivia) == []
