@@ -184,11 +184,11 @@ def _with_formulas(sheet, plan):
     formulas = SheetFormulas(columns_of(active_columns(sheet)))
     if not formulas:
         return plan
-    rows = {pk for pk, _ in plan.cells}
-    for pk, data in Row.objects.filter(sheet_id=sheet.pk, pk__in=rows).values_list("pk", "data"):
-        for (row, key), value in plan.cells.items():
-            if row == pk:
-                data[key] = value
+    by_row: dict[int, dict[str, Any]] = {}
+    for (row, key), value in plan.cells.items():
+        by_row.setdefault(row, {})[key] = value
+    for pk, data in Row.objects.filter(sheet_id=sheet.pk, pk__in=list(by_row)).values_list("pk", "data"):
+        data.update(by_row[pk])
         for key, value in formulas.compute(data).items():
             plan.cells[(pk, key)] = value
     return plan

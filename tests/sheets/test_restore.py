@@ -194,3 +194,19 @@ def test_a_row_or_column_that_did_not_exist_then_is_refused(api, room, owner, ed
     services.column_delete(sheet=sheet, actor=owner, key="c2")
     answer = api(editor).post(url(sheet), {"version": then, "scope": "column", "col": "c2"}, format="json")
     assert answer.status_code == 400 and "deleted since" in answer.json()["error"]["message"]
+
+
+def test_restoring_an_input_computes_its_formula_cells_again(workspace, owner):
+    columns = [
+        {"name": "Price", "type": "number"},
+        {"name": "Twice", "type": "formula", "options": {"formula": "[Price] * 2"}},
+    ]
+    sheet = make_sheet(workspace, owner, rows=2, columns=columns)
+    rows = list(Row.objects.filter(sheet=sheet).order_by("position").values_list("pk", flat=True))
+    services.cells_update(sheet=sheet, actor=owner, cells=[{"row": r, "col": "c1", "value": 5} for r in rows])
+    sheet.refresh_from_db()
+    then = sheet.version
+    services.cells_update(sheet=sheet, actor=owner, cells=[{"row": r, "col": "c1", "value": 8} for r in rows])
+    assert Row.objects.get(pk=rows[0]).data == {"c1": 8, "c2": 16}
+    services.sheet_restore(sheet=sheet, actor=owner, version=then, scope="column", col="c1")
+    assert [Row.objects.get(pk=r).data for r in rows] == [{"c1": 5, "c2": 10}] * 2
