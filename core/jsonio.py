@@ -14,6 +14,8 @@ import math
 import re
 from typing import Any
 
+import orjson
+
 from .errors import InvalidInput
 
 MAX_DEPTH = 32
@@ -119,8 +121,32 @@ def _not_json(value):
     raise TypeError(f"{type(value).__name__} is not a JSON value")
 
 
+# orjson as json.dumps writes (keys that are not text as text), but refusing what has no exact
+# JSON form rather than writing it its own way (dates, dataclasses).
+_EXACT = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 def dumps_exact(value: Any) -> str:
     """dumps() for what must round-trip (WebSocket frames, core.frames.encode): TypeError for a
-    value JSON has no form for (a date, a set, a Decimal) instead of its str(), ValueError for
-    NaN, Infinity or a circular reference."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_not_json)
+    value JSON has no form for (a date, a set, a Decimal) instead of its str(), a
+    circular reference or text that is not Unicode; ValueError for NaN or Infinity.
+
+    orjson writes it (a formula recompute's frame of 15,000 values took json a fifth of the
+    batch's time). It writes NaN and Infinity as null: text that does not read back as the value
+    (that, or a tuple, or a key that is not text) is checked by json, which refuses them."""
+    text = orjson.dumps(value, default=_not_json, option=_EXACT)
+    if b"null" in text and orjson.loads(text) != value:
+        json.dumps(value, allow_nan=False, default=_not_json)  # ValueError for NaN or Infinity
+    return text.decode()
+
+
+def dumps_db(value: Any) -> str:
+    """JSON text of what the database stores as jsonb (the operation log, row patches): orjson,
+    several times faster than json on a formula recompute's 15,000 values a batch; keys that are
+    not text (row ids) become text, as json writes them."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def loads_db(text: str | bytes) -> Any:
+    """The value of JSON text the database wrote (trusted: none of loads()'s checks)."""
+    return orjson.loads(text)

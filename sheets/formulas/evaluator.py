@@ -112,8 +112,14 @@ def build(node: tuple, active: set[str] | None = None) -> Fn:
         expected = str(least) if least == most else f"{least} to {most}" if most is not None else f"at least {least}"
         raise FormulaError(f"{name} takes {expected} argument(s), not {len(args)}", position)
     parts = [build(arg, active) for arg in args]
-    if lazy:
-        return lambda row: implementation(*[(lambda part=part: part(row)) for part in parts])
+    if lazy:  # it calls the arguments' closures with the row, only those it needs
+        return lambda row: implementation(row, *parts)
+    if len(parts) == 1:  # (the common arities without a list per call)
+        (first,) = parts
+        return lambda row: implementation(first(row))
+    if len(parts) == 2:
+        first, second = parts
+        return lambda row: implementation(first(row), second(row))
     return lambda row: implementation(*[part(row) for part in parts])
 
 

@@ -1,7 +1,7 @@
 """The functions formulas may call: one registry, NAME -> (fewest arguments, most arguments or
 None for any number, implementation, lazy). An implementation takes its arguments' values (or,
-when lazy, thunks it calls only when needed: IF, IFERROR) and returns a value or raises a
-CellError, which becomes the cell's value."""
+when lazy, the row and its arguments' closures, which it calls with the row only when needed:
+IF, IFERROR, ISBLANK) and returns a value or raises a CellError, which becomes the cell's value."""
 
 from __future__ import annotations
 
@@ -15,22 +15,22 @@ from django.utils import timezone
 from .values import NUM, VALUE, CellError, boolean, is_date_only, moment, number, stored_moment, text
 
 
-def _if(condition, then=None, otherwise=None):
-    if boolean(condition()):
-        return then() if then is not None else True
-    return otherwise() if otherwise is not None else False
+def _if(row, condition, then=None, otherwise=None):
+    if boolean(condition(row)):
+        return then(row) if then is not None else True
+    return otherwise(row) if otherwise is not None else False
 
 
-def _iferror(value, fallback):
+def _iferror(row, value, fallback):
     try:
-        return value()
+        return value(row)
     except CellError:
-        return fallback()
+        return fallback(row)
 
 
-def _isblank(value=None):
+def _isblank(row, value):
     try:
-        return value() in (None, "")
+        return value(row) in (None, "")
     except CellError:
         return False
 

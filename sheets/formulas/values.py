@@ -32,6 +32,9 @@ ERRORS = {error.code: error for error in (DIV0, VALUE, REF, NAME, CYCLE, NUM)}
 
 def number(value: Any) -> float:
     """A value as a number: blank is 0, TRUE 1, text that reads as a number; else #VALUE!."""
+    kind = type(value)
+    if kind is float or kind is int:  # most of them, first
+        return float(value)
     if value is None or value == "":
         return 0.0
     if isinstance(value, bool):

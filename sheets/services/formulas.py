@@ -11,11 +11,12 @@ unchanged. They are computed:
   small sheet, else in the background with progress).
 """
 
-import json
 from functools import lru_cache
 from typing import Any
 
 from django.db import connection
+
+from core import jsonio
 
 from .. import column_types
 from ..formulas import CYCLE, Formula, FormulaError, compile_names, dependency_order, infer_type, is_volatile
@@ -124,8 +125,11 @@ def compute_rows(formulas: SheetFormulas, rows: list[tuple[int, dict]], only: se
         changed = formulas.compute(data, only)
         if changed:
             patches.append({"id": pk, "patch": changed})
+            row = str(pk)
             for key, value in changed.items():
-                computed.setdefault(key, {})[str(pk)] = value
+                if key not in computed:
+                    computed[key] = {}
+                computed[key][row] = value
     return patches, computed
 
 
@@ -143,7 +147,7 @@ def write_patches(patches: list[dict]) -> None:
         cursor.execute(
             f"UPDATE {Row._meta.db_table} AS r SET data = r.data || v.patch"
             " FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, patch jsonb) WHERE r.id = v.id",
-            [json.dumps(patches)],
+            [jsonio.dumps_db(patches)],
         )
 
 

@@ -31,12 +31,15 @@ def seen(sheet, row, col=None, **kwargs):
 @pytest.fixture(autouse=True)
 def _index_keys_are_the_changes():
     """After each test: for every operation it logged, what RowChange indexes (history.touched, read
-    fast from the payload) is exactly the cells and rows history.changes reads from it."""
+    fast from the payload) is exactly the cells and rows history.changes reads from it, the formula
+    cells it computed again indexed once per row (COMPUTED)."""
     yield
     for op in Operation.objects.all():
-        assert set(history.touched(op.kind, op.payload, op.previous)) == set(
-            history.changes(op.kind, op.payload, op.previous)
-        ), op.kind
+        index = set(history.touched(op.kind, op.payload, op.previous))
+        computed = {(int(row), col) for col, values in (op.payload.get("computed") or {}).items() for row in values}
+        direct = set(history.changes(op.kind, {**op.payload, "computed": {}}, op.previous))
+        assert set(history.changes(op.kind, op.payload, op.previous)) == direct | computed, op.kind
+        assert index == direct | {(row, history.COMPUTED) for row, _ in computed}, op.kind
 
 
 @pytest.fixture
@@ -151,7 +154,7 @@ def test_an_operation_of_an_unknown_kind_is_read_by_its_shape(sheet, owner):
 
     op = recompute(sheet=sheet, actor=None)
 
-    entries, _ = history.row_history(sheet, row, "c1")
+    entries, _ = history.row_history(sheet, row)
     assert (entries[0].version, entries[0].kind, entries[0].actor, entries[0].after) == (
         op.version,
         "formulas.compute",
@@ -330,3 +333,26 @@ def test_a_background_formula_recompute_is_in_the_cells_history(workspace, owner
     assert (entries[0].before, entries[0].after) == (None, 22)
     entries, _ = history.row_history(sheet, last, key, limit=1)
     assert (entries[0].before, entries[0].after) == (22, 12)
+
+
+def test_a_formula_cells_history_pages_past_the_rows_other_formula_cells(workspace, owner):
+    """A row's formula cells computed again by a column's recompute are indexed once per row
+    (COMPUTED): a page of one formula cell's history skips those that computed only the others."""
+    sheet = make_sheet(workspace, owner, rows=1, columns=[{"name": "A", "type": "integer"}])
+    row = ids(sheet)[0]
+    twice = services.column_add(sheet=sheet, actor=owner, name="2A", type="formula", options={"formula": "[A] * 2"})
+    thrice = services.column_add(sheet=sheet, actor=owner, name="3A", type="formula", options={"formula": "[A] * 3"})
+    key, other = twice.payload["column"]["key"], thrice.payload["column"]["key"]
+    first = set_cell(sheet, owner, row, "c1", 1)
+
+    @services.operation("formulas.compute")
+    def recompute(*, sheet, actor):
+        return lambda version: ({"computed": {other: {str(row): 3}}}, None)
+
+    for _ in range(5):
+        recompute(sheet=sheet, actor=None)
+
+    entries, _ = history.row_history(sheet, row, key, limit=1)
+
+    assert [(e.version, e.before, e.after) for e in entries] == [(first.version, 0, 2)]  # 0: A was blank
+    assert RowChange.objects.filter(sheet=sheet, row_id=row, col=history.COMPUTED).count() == 7
