@@ -34,7 +34,7 @@ from django.utils.dateparse import parse_datetime
 from core.errors import InvalidInput
 
 from . import selectors
-from .history import ROW, UNKNOWN, changes, touched
+from .history import COMPUTED, ROW, UNKNOWN, changes, touched
 from .models import Column, Operation, Row, RowChange, Sheet
 
 # The kinds that change neither which rows exist, nor their order, nor the columns.
@@ -194,6 +194,7 @@ def past(sheet: Sheet, version: int) -> Past:
 def values_at(sheet: Sheet, version: int, rows: dict[int, dict | None], keys: list[str]) -> dict[int, dict]:
     """{row id: {key: value at `version`}} of rows given with their data now (None: gone now)."""
     first: dict[tuple[int, str], int] = {}
+    computed: dict[int, list[int]] = {}  # row -> versions after `version` that recomputed formula cells of it
     found = (
         RowChange.objects.filter(sheet_id=sheet.pk, row_id__in=list(rows), version__gt=version)
         .values_list("row_id", "col")
@@ -201,24 +202,36 @@ def values_at(sheet: Sheet, version: int, rows: dict[int, dict | None], keys: li
     )
     for row, col, at in found:
         first[(row, col)] = at
-    wanted: dict[tuple[int, str], int] = {}
-    for row in rows:
-        for key in keys:
-            at = min((v for v in (first.get((row, key)), first.get((row, ROW))) if v is not None), default=None)
-            if at is not None:
-                wanted[(row, key)] = at
-    done = _changes_of(sheet, set(wanted.values()), list(rows))
+    if any(col == COMPUTED for _, col in first):
+        recomputes = RowChange.objects.filter(
+            sheet_id=sheet.pk, row_id__in=[r for r, c in first if c == COMPUTED], col=COMPUTED, version__gt=version
+        )
+        for row, at in recomputes.order_by("version").values_list("row_id", "version"):
+            computed.setdefault(row, []).append(at)
+    done = _changes_of(sheet, {*first.values(), *(v for vs in computed.values() for v in vs)}, list(rows))
     answer = {}
     for row, data in rows.items():
         values = {}
         for key in keys:
-            at = wanted.get((row, key))
+            at = _first_change(first, computed, done, row, key)
             value = (data or {}).get(key) if at is None else _before(done[at], row, key)
             if value is UNKNOWN:
                 value = _last_written(sheet, version, row, key)
             values[key] = value
         answer[row] = values
     return answer
+
+
+def _first_change(first, computed, done, row, key):
+    """The version of the first operation after the version asked for that changed the cell: one
+    that named it, deleted its row, or computed it again (indexed under the row's COMPUTED)."""
+    at = min((v for v in (first.get((row, key)), first.get((row, ROW))) if v is not None), default=None)
+    for recompute in computed.get(row, ()):
+        if at is not None and recompute >= at:
+            break
+        if (row, key) in done[recompute]:
+            return recompute
+    return at
 
 
 # The parts of operations about some rows (%(rows)s), in the shapes history.changes reads: an import
@@ -277,16 +290,17 @@ def _before(done: dict, row: int, key: str) -> Any:
 
 def _last_written(sheet: Sheet, version: int, row: int, key: str) -> Any:
     """What the last change up to `version` wrote in the cell (for a value no later change kept)."""
-    last = (
-        RowChange.objects.filter(sheet_id=sheet.pk, row_id=row, col__in=[key, ROW], version__lte=version)
+    lasts = (
+        RowChange.objects.filter(sheet_id=sheet.pk, row_id=row, col__in=[key, ROW, COMPUTED], version__lte=version)
         .order_by("-version")
         .values_list("version", flat=True)
-        .first()
     )
-    if last is None:
-        return None
-    done = _changes_of(sheet, {last}, [row])[last]
-    change = done.get((row, key)) or done.get((row, ROW))
+    change = None
+    for last in lasts[:50]:  # a COMPUTED entry may be of the row's other formula cells
+        done = _changes_of(sheet, {last}, [row])[last]
+        change = done.get((row, key)) or done.get((row, ROW))
+        if change is not None:
+            break
     if change is None or change.after is None or change.after is UNKNOWN:
         return None
     return change.after if change.col != ROW else change.after.get(key)
@@ -406,8 +420,9 @@ def _diff(sheet, start, end):
         elif then and not now:
             removed.append({"id": row, "values": values_then[row]})
         elif then and now:
-            # A row deleted and brought back since: any of its cells may differ.
-            for key in sorted(common if ROW in changed[row] else changed[row] & common):
+            # A row deleted and brought back since, or its formula cells computed again: any may differ.
+            whole = ROW in changed[row] or COMPUTED in changed[row]
+            for key in sorted(common if whole else changed[row] & common):
                 before, after = values_then[row][key], values_now[row][key]
                 if before != after or type(before) is not type(after):
                     cells.append({"row": row, "col": key, "before": before, "after": after})

@@ -25,7 +25,7 @@ from accounts.models import User
 from core.errors import InvalidInput, NotFound, TooLarge
 
 from .. import time_travel
-from ..history import ROW
+from ..history import COMPUTED, ROW
 from ..models import Column, Row, RowChange, Sheet
 from .cells import save_row_data
 from .columns import active_columns
@@ -128,7 +128,7 @@ def _row_plan(sheet, version, row, col):
 def _column_plan(sheet, version, row, col):
     then = time_travel.past(sheet, version)
     _column_now(sheet, col, then)
-    changed = RowChange.objects.filter(sheet_id=sheet.pk, version__gt=version, col__in=[col, ROW])
+    changed = RowChange.objects.filter(sheet_id=sheet.pk, version__gt=version, col__in=[col, ROW, COMPUTED])
     ids = set(changed.values_list("row_id", flat=True).distinct())
     rows = dict(Row.objects.filter(sheet_id=sheet.pk, pk__in=ids).values_list("pk", "data"))
     rows = {pk: data for pk, data in rows.items() if then.exists(pk, True)}
@@ -162,7 +162,7 @@ def _sheet_plan(sheet, version, row, col):
     values = time_travel.values_at(sheet, version, rows, keys)
     for pk, cols in changed.items():
         if pk in rows:
-            for key in keys if ROW in cols else cols & set(keys):
+            for key in keys if ROW in cols or COMPUTED in cols else cols & set(keys):
                 plan.cells[(pk, key)] = values[pk][key]
     return plan
 

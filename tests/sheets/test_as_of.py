@@ -222,3 +222,25 @@ def test_as_of_time_without_a_zone_is_utc(api, workspace, owner, editor):
     at = timezone.now().replace(tzinfo=None).isoformat()
     answer = api(editor).get(url(sheet), {"as_of_time": at})
     assert answer.status_code == 200 and answer.json()["as_of"] == sheet.version
+
+
+def test_formula_cells_computed_again_since_are_read_as_they_were(workspace, owner):
+    """A formula changed after the version: its cells were computed again (indexed once per row,
+    history.COMPUTED); the past, the diff and a restore read them as they were."""
+    columns = [
+        {"name": "Price", "type": "number"},
+        {"name": "Twice", "type": "formula", "options": {"formula": "[Price] * 2"}},
+    ]
+    sheet = make_sheet(workspace, owner, rows=2, columns=columns)
+    rows = list(Row.objects.filter(sheet=sheet).order_by("position").values_list("pk", flat=True))
+    services.cells_update(sheet=sheet, actor=owner, cells=[{"row": r, "col": "c1", "value": 5} for r in rows])
+    sheet.refresh_from_db()
+    then = sheet.version
+    services.column_retype(sheet=sheet, actor=owner, key="c2", type="formula", options={"formula": "[Price] * 3"})
+    assert Row.objects.get(pk=rows[0]).data["c2"] == 15
+    assert [values["c2"] for _, values in read_past(sheet, then)[1]] == [10, 10]
+    sheet.refresh_from_db()
+    found = time_travel.diff(sheet, then, sheet.version)
+    assert {(c["row"], c["col"], c["before"], c["after"]) for c in found["cells"]} == {(r, "c2", 10, 15) for r in rows}
+    services.sheet_restore(sheet=sheet, actor=owner, version=then, scope="sheet")
+    assert [Row.objects.get(pk=r).data["c2"] for r in rows] == [10, 10]

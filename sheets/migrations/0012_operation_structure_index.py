@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sheets', '0010_row_change'),
+        ('sheets', '0011_row_and_log_storage'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
