@@ -58,6 +58,8 @@ def test_scrub_the_timeline_see_the_past_and_restore_it_live(open_as, workspace)
     olivia.get_by_test_id("past-grid").get_by_role("button", name="Restore row 2 as at").click()
     eddie.wait_for_function("window.gridcast.model.rowAt(1).values.c1 === 'item 2'")
     type_into_a2(eddie, "changed thrice")
+    # Live changes join the recent changes list while Olivia looks back.
+    olivia.get_by_test_id("time-travel-ops").get_by_text("“changed thrice”").wait_for()
 
     olivia.get_by_test_id("restore-version").click()
     travel.wait_for(state="detached")
