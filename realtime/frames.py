@@ -77,6 +77,17 @@ CHANGES = {
     # a batch of a background recompute: the values that changed and the progress (done of total rows)
     "formulas.compute": Record(computed=VALUES, **PROGRESS),
     "sheet.rename": _changes(name=STR),
+    # the sheet, or a cell, row or column of it, set back to `version` (sheets.services.restore):
+    # rows brought back and deleted, rows moved back, cells set and (the whole sheet) its columns
+    "sheet.restore": _changes(
+        version=INT,
+        scope=literal("cell", "row", "column", "sheet"),
+        rows=ListOf(ROW),
+        ids=ListOf(INT),
+        positions=POSITIONS,
+        cells=ListOf(CELL),
+        columns=optional(ListOf(COLUMN)),
+    ),
 }
 OPERATION = {"version": INT, "kind": named("kind", literal(*CHANGES)), "changes": Depends("kind", CHANGES, "changes")}
 # An `ops` frame: live (actor and op_id of the write), or compacted in a viewer's replay (neither).

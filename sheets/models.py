@@ -98,8 +98,17 @@ class Operation(models.Model):
                 name="operation_op_id_unique_per_actor",
             ),
         ]
-        # Undo and redo read one person's recent operations on a sheet.
-        indexes = [models.Index(fields=["sheet", "actor", "version"], name="operation_sheet_actor")]
+        indexes = [
+            # Undo and redo read one person's recent operations on a sheet.
+            models.Index(fields=["sheet", "actor", "version"], name="operation_sheet_actor"),
+            # Time travel reads the operations after a version that changed rows or columns,
+            # without the cell edits, however many (sheets.time_travel.VALUE_KINDS).
+            models.Index(
+                fields=["sheet", "version"],
+                name="operation_sheet_structure",
+                condition=~models.Q(kind__in=["cells.update", "formulas.compute"]),
+            ),
+        ]
 
     def __str__(self):
         return f"{self.sheet_id}@{self.version} {self.kind}"

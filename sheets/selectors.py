@@ -146,6 +146,12 @@ def row_count(sheet: Sheet) -> int:
     return row_index.get(_current_layout(sheet))[1]
 
 
+def row_checkpoints(sheet: Sheet) -> tuple[list[float], int]:
+    """The position of every STRIDE-th row in sheet order, and the number of rows (time travel
+    starts its windows from them as rows_window does)."""
+    return row_index.get(_current_layout(sheet))
+
+
 def _row_dict(row, keys, index):
     return {"id": row[0], "index": index, "values": {k: row[1].get(k) for k in keys}}
 

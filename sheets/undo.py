@@ -34,6 +34,7 @@ from .services.columns import RETYPE_VALUES_IN_PAYLOAD
 from .services.formulas import formulas_reading
 from .services.operations import operation, parse_op_id
 from .services.recompute import recompute
+from .services.restore import restore_back
 
 HISTORY = 500
 
@@ -306,6 +307,14 @@ def _rename_sheet_back(sheet, target):
     return {"name": sheet.name}, {"name": previous}
 
 
+def _restore_undone(sheet, target):
+    """A sheet.restore reverted: the rows it brought back deleted, the rows it deleted back, its
+    moves, cells and columns set back; itself a sheet.restore that the next step reverts."""
+    payload, previous, layout_changed = restore_back(sheet, target.payload, target.previous or {})
+    kept = {"version": target.payload.get("version"), "scope": target.payload.get("scope")}
+    return {**kept, **payload}, previous, layout_changed
+
+
 # The kind of operation reverted: the kind of its inverse, and how to apply it.
 INVERSES = {
     "cells.update": ("cells.update", _set_cells_back),
@@ -319,5 +328,6 @@ INVERSES = {
     "column.move": ("column.move", _move_column_back),
     "sheet.rename": ("sheet.rename", _rename_sheet_back),
     "rows.import": ("rows.import", _import_back),
+    "sheet.restore": ("sheet.restore", _restore_undone),
 }
 _SERVICES = {kind: operation(kind)(_revert) for kind, _ in INVERSES.values()}

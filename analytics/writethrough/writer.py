@@ -295,6 +295,8 @@ class Writer(Compactor):
         elif kind == "column.delete":
             state.columns[payload["key"]]["deleted"] = True
             return "rebuild" if payload.get("reload") else _computed(payload, add) or "schema"
+        elif kind == "sheet.restore":  # rows, cells and columns set back at once: read again from the database
+            return "rebuild"
         elif kind == "formulas.compute":  # a batch of a background recompute (sheets.services.recompute)
             _computed(payload, add)
         else:

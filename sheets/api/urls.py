@@ -3,7 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
 
-from . import comments, find_views, io_views, public_links, saved_views, views
+from . import comments, find_views, io_views, public_links, saved_views, time_travel_views, views
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -67,6 +67,8 @@ urlpatterns = [
     path("sheets/<int:pk>/replace/", find_views.SheetReplace.as_view(), name="api-sheet-replace"),
     path("sheets/<int:pk>/operations/", views.Operations.as_view(), name="api-operations"),
     path("sheets/<int:pk>/history/", views.History.as_view(), name="api-sheet-history"),
+    path("sheets/<int:pk>/restore/", time_travel_views.Restore.as_view(), name="api-sheet-restore"),
+    path("sheets/<int:pk>/diff/", time_travel_views.Diff.as_view(), name="api-sheet-diff"),
     path("sheets/<int:pk>/export/", io_views.SheetExport.as_view(), name="api-sheet-export"),
     path("sheets/<int:pk>/import/", io_views.SheetImport.as_view(), name="api-sheet-import"),
     path("workspaces/<int:pk>/import/", io_views.WorkspaceImport.as_view(), name="api-workspace-import"),

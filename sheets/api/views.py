@@ -19,6 +19,7 @@ from sheets import history, permissions, saved_views, selectors, services, shari
 from sheets.models import Sheet
 
 from . import serializers as s
+from . import time_travel_views
 
 
 def load_sheet(request: Request, pk: int, needed: Access = Access.VIEW) -> tuple[Sheet, Access]:
@@ -185,10 +186,13 @@ class RowList(APIView):
             ),
             OpenApiParameter("sort", str, description="column key, '-' in front for descending"),
             OpenApiParameter("view", int, description="a saved view whose filters and sorts apply"),
+            *time_travel_views.AS_OF_PARAMETERS,
         ],
         responses=OpenApiTypes.OBJECT,
     )
     def get(self, request, pk):
+        if time_travel_views.wants_past(request):
+            return Response(time_travel_views.rows_as_of(request, pk))
         sheet, _ = load_sheet(request, pk)
         return Response(rows_answer(request, sheet))
 
@@ -219,7 +223,10 @@ def view_and_filters(request: Request, sheet: Sheet) -> tuple[dict | None, list[
 
 def rows_answer(request: Request, sheet: Sheet) -> dict:
     """A window of the sheet's rows as the query asks (offset, limit, filter, sort, view): the
-    answer of GET .../rows/, for members and public links alike."""
+    answer of GET .../rows/, for members and public links alike (the past is for editors: a
+    public link asking for it is refused, not answered with the present)."""
+    if time_travel_views.wants_past(request):
+        raise PermissionDenied("the sheet's past (as_of) is for editors; a public link reads the current rows")
     view, filters, problems = view_and_filters(request, sheet)
     window = selectors.rows_window(
         sheet,

@@ -12,6 +12,7 @@ from .columns import column_add, column_delete, column_move, column_rename, colu
 from .imports import ImportPlan, import_plan, rows_import
 from .operations import operation
 from .paste import NothingPasted, Pasted, cells_paste
+from .restore import sheet_restore
 from .rows import rows_delete, rows_insert, rows_move
 from .sheets import sheet_create, sheet_delete, sheet_rename, sheet_share
 
@@ -37,5 +38,6 @@ __all__ = [
     "sheet_create",
     "sheet_delete",
     "sheet_rename",
+    "sheet_restore",
     "sheet_share",
 ]

@@ -257,6 +257,10 @@ ENDPOINTS = {
     "operations": ("get", "/api/v1/sheets/{sheet}/operations/?since=0", None, SHEET_EDIT),
     "cell history": ("get", "/api/v1/sheets/{sheet}/history/?row={row}&col=c1", None, SHEET_EDIT),
     "row history": ("get", "/api/v1/sheets/{sheet}/history/?row={row}", None, SHEET_EDIT),
+    # Time travel too (tests/sheets/test_as_of.py, test_diff.py, test_restore.py).
+    "rows as of": ("get", "/api/v1/sheets/{sheet}/rows/?as_of=1", None, SHEET_EDIT),
+    "diff": ("get", "/api/v1/sheets/{sheet}/diff/?from=1", None, SHEET_EDIT),
+    "restore": ("post", "/api/v1/sheets/{sheet}/restore/", lambda w: {"version": 1, "scope": "sheet"}, SHEET_EDIT),
     # Saved views: a personal one needs read access, a shared one edit access; someone's personal
     # view is not found by anyone else (tests/sheets/test_views.py).
     "views list": ("get", "/api/v1/sheets/{sheet}/views/", None, SHEET_READ),
@@ -372,6 +376,7 @@ def test_every_api_url_is_in_the_matrix():
         "sheets.api.public_links",
         "sheets.api.saved_views",
         "sheets.api.find_views",
+        "sheets.api.time_travel_views",
         "drf_spectacular.views",
     )
     param = re.compile(r"\{[^}]+\}|<[^>]+>|(?<=columns/)c1")

@@ -30,6 +30,7 @@ export function describe(op, { names, rowLabel }) {
     case "column.delete": text = `deleted column ${col(c.key)}`; break;
     case "sheet.create": text = "created the sheet"; break;
     case "sheet.rename": text = `renamed the sheet to ${quote(c.name)}`; break;
+    case "sheet.restore": text = `restored ${c.scope === "sheet" ? "the sheet" : `a ${c.scope}`} to version ${c.version}`; break;
     default: text = op.kind;
   }
   if (c.undo_of) text = `undid: ${text}`;

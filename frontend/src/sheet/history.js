@@ -20,6 +20,7 @@ export function what(entry) {
   let text = entry.event === "changed" ? `changed ${entry.col?.name ?? "a cell"}` : EVENTS[entry.event];
   if (entry.kind === "rows.import") text += " (import)";
   if (entry.kind === "column.retype") text += " (column type changed)";
+  if (entry.kind === "sheet.restore") text += " (restored)";
   if (entry.kind === "formulas.compute" || (entry.kind.startsWith("column.") && entry.kind !== "column.retype")) text += " (formula)";
   if (entry.undo_of) text = `undid an edit: ${text}`;
   if (entry.redo_of) text = `redid an edit: ${text}`;

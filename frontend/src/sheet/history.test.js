@@ -35,4 +35,5 @@ test("what an entry says", () => {
   expect(what({ ...base, undo_of: 3 })).toBe("undid an edit: changed Price");
   expect(what({ ...base, kind: "rows.insert", event: "created" })).toBe("added the row");
   expect(what({ ...base, kind: "rows.import", event: "deleted" })).toBe("deleted the row (import)");
+  expect(what({ ...base, kind: "sheet.restore", event: "created" })).toBe("added the row (restored)");
 });

@@ -370,6 +370,13 @@ export class SheetModel {
         for (const cell of c.cells) this.changeCell(op.version, cell.row, cell.col, cell.value, !mine);
         this.invalidate();
         break;
+      case "sheet.restore": // a cell, row, column or the sheet set back to a version (or its undo)
+        if (c.columns) this.setColumns(c.columns.map((column) => ({ ...column })));
+        if (!this.filtered() && this.total !== null) this.total = Math.max(0, this.total + c.rows.length - c.ids.length);
+        for (const id of c.ids) this.rowsById.delete(id);
+        for (const cell of c.cells) this.changeCell(op.version, cell.row, cell.col, cell.value, !mine);
+        if (c.rows.length || c.ids.length || Object.keys(c.positions).length) this.invalidate();
+        break;
       case "column.add":
         this.setColumns([...this.allColumns, { ...c.column }]);
         break;

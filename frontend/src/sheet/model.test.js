@@ -144,6 +144,21 @@ describe("operations", () => {
     expect(model.generation).toBe(generation + 2);
   });
 
+  test("a restore brings rows back, deletes others, sets cells and columns", () => {
+    const generation = model.generation;
+    const columns = [{ key: "b", name: "B", type: "text", options: {}, position: 1, width: 100 }];
+    const changes = { version: 3, scope: "sheet", rows: [{}, {}, {}], ids: [2], positions: {}, cells: [{ row: 1, col: "a", value: "back" }], columns };
+    model.apply({ version: 6, kind: "sheet.restore", changes }, false);
+    expect(model.total).toBe(252);
+    expect(model.rowAt(0).values.a).toBe("back");
+    expect(model.allColumns.map((c) => c.key)).toEqual(["b"]);
+    expect(model.generation).toBe(generation + 1);
+    const cellOnly = { version: 3, scope: "cell", rows: [], ids: [], positions: {}, cells: [{ row: 1, col: "a", value: "again" }] };
+    model.apply({ version: 7, kind: "sheet.restore", changes: cellOnly }, false);
+    expect(model.rowAt(0).values.a).toBe("again");
+    expect(model.generation).toBe(generation + 1); // a cell restored: no reload
+  });
+
   test("with a filter on, inserted rows do not guess the total", () => {
     model.view.filters = [["a", "eq", "x"]];
     model.apply({ version: 6, kind: "rows.insert", changes: { rows: [{}] } }, false);
