@@ -7,12 +7,13 @@ class RealtimeConfig(AppConfig):
     def ready(self) -> None:
         from sheets import signals
 
-        from . import broadcast, public, revocation  # noqa: F401  (their receivers announce access changes)
+        from . import broadcast, bus, presence, public, revocation  # noqa: F401  (their receivers announce access changes)
         from .auth import redact_tokens_in_server_logs
 
         signals.operations_committed.connect(broadcast.operations_committed, dispatch_uid="realtime.operations")
         signals.sheet_deleted.connect(broadcast.sheet_deleted, dispatch_uid="realtime.sheet_deleted")
         signals.view_changed.connect(broadcast.view_changed, dispatch_uid="realtime.view_changed")
 
+        bus.on_presence(presence.deliver_batch, presence.snapshot_of)
         revocation.connect_mfa_signals()
         redact_tokens_in_server_logs()
