@@ -39,7 +39,7 @@ class ProtocolUnsupported(GridcastError):
 
 def protocol_of(scope: dict) -> int:
     """The presence protocol a client asks for in its connect URL (`?protocol=2`); none: 1."""
-    query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
     values = query.get("protocol")
     if not values:
         return 1
