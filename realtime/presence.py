@@ -5,7 +5,9 @@ process), and every WS_PRESENCE_INTERVAL the batch goes out as ONE message throu
 every process turns into one `presence` `batch` frame encoded once and written to each of its
 connections. A room of more than WS_PRESENCE_FULL_ROOM people is summarised: its batches list at
 most WS_PRESENCE_LISTED people (those editing first, then those with a selection; the others are
-only counted) and a change of the count alone goes out at most every WS_PRESENCE_COUNT_INTERVAL.
+only counted), and a change of the count alone goes out at most every WS_PRESENCE_COUNT_INTERVAL,
+an interval that doubles while the count keeps changing (up to WS_PRESENCE_COUNT_INTERVAL_MAX): a
+join storm of any length costs each viewer a handful of frames, O(log) of its duration.
 Only a newcomer gets a snapshot (in its welcome, and one from each other process).
 
 Clients of presence protocol 1 (no `?protocol=2` on the connect URL) get the same batches as the
@@ -119,6 +121,7 @@ class RoomPresence:
         self.newcomers: list[str] = []
         self.sent_count = 0
         self.count_sent_at = 0.0
+        self.count_every = 0.0  # the interval of count-only batches now (see flush)
         self.timer: asyncio.TimerHandle | None = None
         self.remote: dict[str, int] = {}  # other server processes' counts, from their batches
 
@@ -193,6 +196,8 @@ class RoomPresence:
         """Send what changed since the last batch (see the module's docstring)."""
         self.timer = None
         _, full, limit, count_interval = _limits()
+        count_max = max(count_interval, settings.GRIDCAST["WS_PRESENCE_COUNT_INTERVAL_MAX"])
+        self.count_every = self.count_every or count_interval
         small = len(self.members) <= full
         candidates = [p for p in self.joined.values() if small or p.state["selection"] is not None]
         candidates += self.updated.values()
@@ -210,11 +215,15 @@ class RoomPresence:
         count = len(self.members)
         now = time.monotonic()
         quiet = not (joined or updated or left)
-        if quiet and count != self.sent_count and now - self.count_sent_at < count_interval:
-            self.timer = asyncio.get_running_loop().call_later(count_interval - (now - self.count_sent_at), self.flush)
+        since = now - self.count_sent_at
+        if quiet and count != self.sent_count and since < self.count_every:
+            self.timer = asyncio.get_running_loop().call_later(self.count_every - since, self.flush)
         elif quiet and count == self.sent_count:
             pass
         else:
+            if quiet:  # the count alone: while it keeps changing, less and less often
+                storm = since < 2 * self.count_every
+                self.count_every = min(2 * self.count_every, count_max) if storm else count_interval
             quiet = False
             self.sent_count, self.count_sent_at = count, now
         if not quiet or newcomers:
