@@ -5,9 +5,9 @@ process), and every WS_PRESENCE_INTERVAL the batch goes out as ONE message throu
 every process turns into one `presence` `batch` frame encoded once and written to each of its
 connections. A room of more than WS_PRESENCE_FULL_ROOM people is summarised: its batches list at
 most WS_PRESENCE_LISTED people (those editing first, then those with a selection; the others are
-only counted), and a change of the count alone goes out at most every WS_PRESENCE_COUNT_INTERVAL,
-an interval that doubles while the count keeps changing (up to WS_PRESENCE_COUNT_INTERVAL_MAX): a
-join storm of any length costs each viewer a handful of frames, O(log) of its duration.
+only counted), and joins without a selection and the count alone go out at most every
+WS_PRESENCE_COUNT_INTERVAL, an interval that doubles while they keep coming (up to
+WS_PRESENCE_COUNT_INTERVAL_MAX): a join storm of any length costs each viewer a handful of frames.
 Only a newcomer gets a snapshot (in its welcome, and one from each other process).
 
 Clients of presence protocol 1 (no `?protocol=2` on the connect URL) get the same batches as the
@@ -193,40 +193,46 @@ class RoomPresence:
             self.timer = asyncio.get_running_loop().call_later(interval if delay is None else delay, self.flush)
 
     def flush(self) -> None:
-        """Send what changed since the last batch (see the module's docstring)."""
+        """Send what changed since the last batch (see the module's docstring). Moves, leaves and
+        people who joined with a selection go out at once; a join without one and the count are
+        lazy: they go out with the next batch, or on their own at most every count_every seconds,
+        an interval that doubles while they keep coming (a join storm), so each viewer gets
+        O(log) frames of a storm however long it lasts."""
         self.timer = None
         _, full, limit, count_interval = _limits()
         count_max = max(count_interval, settings.GRIDCAST["WS_PRESENCE_COUNT_INTERVAL_MAX"])
         self.count_every = self.count_every or count_interval
         small = len(self.members) <= full
-        candidates = [p for p in self.joined.values() if small or p.state["selection"] is not None]
-        candidates += self.updated.values()
+        # A large room lists no one who joined without a selection: they are counted.
+        joiners = [p for p in self.joined.values() if small or p.state["selection"] is not None]
+        urgent = any(p.state["selection"] is not None for p in joiners) or self.updated or self.left
+        count = len(self.members)
+        now = time.monotonic()
+        since = now - self.count_sent_at
+        lazy = bool(joiners) or count != self.sent_count
+        newcomers, self.newcomers = self.newcomers, []
+        if not urgent and lazy and since < self.count_every:  # held: lazy changes wait their turn
+            self.joined = {p.connection_id: p for p in joiners}
+            self.timer = asyncio.get_running_loop().call_later(self.count_every - since, self.flush)
+            if newcomers:  # the other processes answer them now, and hear the count
+                body = {"server": get_bus().id, "count": count, "joined": [], "updated": [], "left": [], "quiet": True}
+                _publish(self.sheet_id, encode(body), newcomers)
+            return
+        if not urgent and lazy:  # the count alone: while it keeps changing, less and less often
+            storm = since < 2 * self.count_every
+            self.count_every = min(2 * self.count_every, count_max) if storm else count_interval
+        candidates = joiners + list(self.updated.values())
+        later = []
         if not small:  # summarised: the most relevant first, the rest wait for the next batches
             candidates.sort(key=lambda p: (not p.state["editing"], p.state["selection"] is None))
             candidates, later = candidates[:limit], candidates[limit:]
-        else:
-            later = []
         joined = [p for p in candidates if p.connection_id in self.joined]
         updated = [p for p in candidates if p.connection_id not in self.joined]
         self.joined, self.updated = {}, {p.connection_id: p for p in later}
         self.shown.update(p.connection_id for p in candidates)
         left, self.left = list(self.left.values()), {}
-        newcomers, self.newcomers = self.newcomers, []
-        count = len(self.members)
-        now = time.monotonic()
-        quiet = not (joined or updated or left)
-        since = now - self.count_sent_at
-        if quiet and count != self.sent_count and since < self.count_every:
-            self.timer = asyncio.get_running_loop().call_later(self.count_every - since, self.flush)
-        elif quiet and count == self.sent_count:
-            pass
-        else:
-            if quiet:  # the count alone: while it keeps changing, less and less often
-                storm = since < 2 * self.count_every
-                self.count_every = min(2 * self.count_every, count_max) if storm else count_interval
-            quiet = False
+        if urgent or lazy:
             self.sent_count, self.count_sent_at = count, now
-        if not quiet or newcomers:
             body = {
                 "server": get_bus().id,
                 "count": count,
@@ -234,8 +240,9 @@ class RoomPresence:
                 "updated": [p.person() for p in updated],
                 "left": left,
             }
-            if quiet:  # for the other processes only: the count, and the newcomers to answer
-                body["quiet"] = True
+            _publish(self.sheet_id, encode(body), newcomers)
+        elif newcomers:
+            body = {"server": get_bus().id, "count": count, "joined": [], "updated": [], "left": [], "quiet": True}
             _publish(self.sheet_id, encode(body), newcomers)
         if self.updated and self.timer is None:
             self._schedule()
