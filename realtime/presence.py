@@ -123,6 +123,7 @@ class RoomPresence:
         self.count_sent_at = 0.0
         self.count_every = 0.0  # the interval of count-only batches now (see flush)
         self.timer: asyncio.TimerHandle | None = None
+        self.loop = asyncio.get_running_loop()
         self.remote: dict[str, int] = {}  # other server processes' counts, from their batches
 
     # changes ----------------------------------------------------------------------------------
@@ -269,7 +270,7 @@ _rooms: dict[int, RoomPresence] = {}
 
 def room_of(sheet_id: int) -> RoomPresence:
     room = _rooms.get(sheet_id)
-    if room is None:
+    if room is None or room.loop is not asyncio.get_running_loop():  # (a loop of a test that ended)
         room = _rooms[sheet_id] = RoomPresence(sheet_id)
     return room
 
