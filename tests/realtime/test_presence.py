@@ -283,3 +283,27 @@ async def test_presence_across_two_processes_on_one_redis(transactional_db, work
             await carol.close()
         finally:
             await alice.close()
+
+
+async def test_in_a_large_room_leaving_is_told_of_the_people_listed_and_the_others_are_counted(
+    small_rooms, workspace, sheet, open_socket
+):
+    keys = await database_sync_to_async(keys_for)(workspace, 9)
+    people = [await open_socket(sheet, key) for key in keys[:8]]
+    await settle(0.7)
+    newcomer, welcome = await open_socket(sheet, keys[8])
+    listed = [p["connection"] for p in welcome["presence"]]
+    assert len(listed) == 3  # the room (9) is over 5: three of them, the rest counted
+    unlisted = [w["you"]["connection"] for _, w in people if w["you"]["connection"] not in listed]
+    await settle(4.5)  # the count of the join has gone out
+    drain(newcomer)
+    by_id = {w["you"]["connection"]: c for c, w in people}
+    await by_id[listed[0]].close()
+    await by_id[unlisted[0]].close()
+    loop = asyncio.get_running_loop()
+    frames, deadline = [], loop.time() + 5
+    while not any(f["count"] == 7 for f in frames) and loop.time() < deadline:
+        await asyncio.sleep(0.1)
+        frames += presence(drain(newcomer))
+    assert [c for f in frames for c in f["left"]] == [listed[0]]  # the one it was told of
+    assert frames[-1]["count"] == 7
