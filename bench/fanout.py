@@ -15,6 +15,12 @@ delivered frame (from /proc, since the 2 cores are shared with the clients, Post
 Redis), and the busiest client process's CPU (to show the load is not client-bound). The same
 cases run against bench/floor_server.py, a bare `websockets` broadcast server.
 
+For each N the join is a storm (every subscriber connecting at once, 20 handshakes at a time per
+client process): printed are the time until all were welcomed, the `presence` frames each viewer
+got while the room filled (max and mean; subscribers speak presence protocol 2, `--presence 1` the
+old per-event one), the server's CPU for the joins and its RSS per connection. The join storm of
+issue 18 is `--n 1000,2000,10000 --rate 1 --sources edits`: then 1 edit/s reaches every viewer.
+
 Then 20 writer connections send edits to one sheet as fast as acks allow (5 in flight each):
 persisted edits/s and ack latency.
 
@@ -50,6 +56,12 @@ TARGET_P99_MS = {100: 10, 1000: 50}
 TARGET_US_PER_FRAME = 20
 TARGET_EDITS_PER_S = 2000
 PER_CLIENT_PROCESS = 250
+MAX_CLIENT_PROCESSES = 8  # beyond, more connections per process: the 2 cores are shared
+PRESENCE_PROTOCOL = 2  # --presence
+TARGET_JOIN_S = {2000: 10, 10000: 30}
+TARGET_PRESENCE_FRAMES = {2000: 10}
+TARGET_RSS_KB_PER_CONNECTION = 50
+TARGET_STORM_P99_MS = 250
 OFFER_DEFLATE = False  # --deflate: clients offer permessage-deflate, as browsers do
 
 
@@ -79,6 +91,9 @@ def parse_args():
     )
     parser.add_argument("--no-slow", action="store_true", help="skip the stalled-client check")
     parser.add_argument(
+        "--presence", type=int, default=2, choices=(1, 2), help="the presence protocol subscribers speak"
+    )
+    parser.add_argument(
         "--sources",
         default="edits,published",
         help="edits (through the real write path), published (frames published to Redis "
@@ -102,7 +117,7 @@ def parse_args():
 # --- the database ------------------------------------------------------------------------------
 
 
-def prepare_database():
+def prepare_database(max_n):
     """Its own database: a sheet of ROWS rows and one text column (c1), an editor per writer and
     viewers for the subscribers, each with an API token."""
     url = urlsplit(os.environ["DATABASE_URL"])
@@ -148,7 +163,8 @@ def prepare_database():
         "sheet": sheet.pk,
         "column": sheet.columns.get().key,
         "rows": list(Row.objects.filter(sheet=sheet).values_list("pk", flat=True)),
-        "viewers": people(Role.VIEWER, 20),
+        # at most 100 sockets per user (GRIDCAST_MAX_CONNECTIONS_PER_USER): 90 subscribers each at most
+        "viewers": people(Role.VIEWER, max(20, math.ceil(max_n / 90))),
         "editors": people(Role.EDITOR, 40),
     }
     connections.close_all()  # the client processes are forked from this one
@@ -218,7 +234,7 @@ class Server:
     def url(self, role, key=None, sheet=None):
         if self.kind == "floor":
             return f"/{role}"
-        return f"/ws/sheets/{sheet}/?token={key}"
+        return f"/ws/sheets/{sheet}/?token={key}" + ("&protocol=2" if PRESENCE_PROTOCOL == 2 else "")
 
     def output(self):
         self.log.seek(0)
@@ -397,6 +413,7 @@ def cpu_now():
 # --- subscribers -------------------------------------------------------------------------------
 
 VALUE = b'"value":"'
+PRESENCE = b'{"type":"presence"'
 
 
 def subscriber_process(port, paths, received, slot, control, results, stall=False):
@@ -407,11 +424,14 @@ def subscriber_process(port, paths, received, slot, control, results, stall=Fals
 
     latencies = array.array("q")
     counts = {"ops": 0, "other": 0}
+    presence = array.array("q", [0] * len(paths))  # presence frames per connection, since it connected
 
-    def on_text(payload, now):
+    def on_text(payload, now, index=None):
         at = payload.find(VALUE)
         if at < 0:
             counts["other"] += 1
+            if index is not None and payload.startswith(PRESENCE):
+                presence[index] += 1
             return
         start = at + len(VALUE)
         latencies.append(now - int(payload[start : payload.index(b'"', start)]))
@@ -422,18 +442,21 @@ def subscriber_process(port, paths, received, slot, control, results, stall=Fals
         semaphore = asyncio.Semaphore(20)
         retries = []
 
-        async def one(path):
+        async def one(index, path):
+            def on_text_of(payload, now):
+                on_text(payload, now, index)
+
             for attempt in range(6):  # as a browser would: a refused handshake is tried again
                 async with semaphore:
                     try:
-                        return await open_connection(port, path, on_text)
+                        return await open_connection(port, path, on_text_of)
                     except (TimeoutError, OSError, ConnectionError) as error:
                         failure = error
                 retries.append(repr(failure))
                 await asyncio.sleep(0.5 * 2**attempt)
             return failure
 
-        opened = await asyncio.gather(*(one(p) for p in paths))
+        opened = await asyncio.gather(*(one(i, p) for i, p in enumerate(paths)))
         connections = [c for c in opened if isinstance(c, Connection)]
         failures = [repr(c) for c in opened if not isinstance(c, Connection)]
         results.put(("ready", len(connections), failures[:3], len(retries), sorted(set(retries))[:3]))
@@ -466,6 +489,8 @@ def subscriber_process(port, paths, received, slot, control, results, stall=Fals
                     sorted(set(closed)),
                     cpu / wall * 100,
                     stall,
+                    max(presence, default=0),
+                    sum(presence),
                 )
             )
         for c in connections:
@@ -778,6 +803,9 @@ def measure_window(processes, server, k, groups, received, n, seconds, extra=0):
         "client_cpu": max([d[6] for d in done] + [source_cpu]),
         "stalled_codes": sorted({c for d in stalled for c in d[5]}),
         "stalled_frames": sum(d[2] for d in stalled),
+        # presence frames each subscriber got since it connected (the join storm, and the writers' joins)
+        "presence_max": max((d[8] for d in done), default=0),
+        "presence_mean": sum(d[9] for d in done) / n if n else 0,
     }
 
 
@@ -790,18 +818,28 @@ def fanout_case(kind, n, rate, args, setup):
     try:
         sheet = setup["sheet"]
         paths = [server.url("sub", setup["viewers"][i % len(setup["viewers"])], sheet) for i in range(n)]
-        procs = max(1, math.ceil(n / PER_CLIENT_PROCESS))
+        procs = min(MAX_CLIENT_PROCESSES, max(1, math.ceil(n / PER_CLIENT_PROCESS)))
         groups = [g for g in (paths[i::procs] for i in range(procs)) if g]
         received = processes.ctx.RawArray("q", len(groups))
+        settle(server.pid)
+        rss_idle = rss_mb(server.pid)
         joins_cpu, joins_wall = cpu_seconds(server.pid), time.monotonic()
         for slot, group in enumerate(groups):
             processes.start(subscriber_process, server.port, group, received, slot)
         connected = processes.collect("ready", len(groups), 300)
         connect_wall = time.monotonic() - joins_wall
         settle(server.pid)
+        join = {
+            "welcomed_s": connect_wall,
+            "quiet_s": time.monotonic() - joins_wall,
+            "joins_cpu": cpu_seconds(server.pid) - joins_cpu,
+            "rss_kb_per_connection": (rss_mb(server.pid) - rss_idle) * 1024 / n,
+            "rss_mb": rss_mb(server.pid),
+        }
         print(
-            f"    {n} subscribers connected in {connect_wall:.1f} s, quiet after {time.monotonic() - joins_wall:.1f} s; "
-            f"server CPU for the joins {cpu_seconds(server.pid) - joins_cpu:.1f} s",
+            f"    {n} subscribers welcomed in {connect_wall:.1f} s, quiet after {join['quiet_s']:.1f} s; "
+            f"server CPU for the joins {join['joins_cpu']:.1f} s; server RSS {join['rss_mb']:.0f} MB, "
+            f"{join['rss_kb_per_connection']:.1f} KB per connection",
             flush=True,
         )
         retried = sum(c[2] for c in connected)
@@ -853,6 +891,8 @@ def fanout_case(kind, n, rate, args, setup):
     finally:
         processes.stop()
         server.stop()
+    for row in rows:
+        row.update(join)
     return rows
 
 
@@ -979,6 +1019,31 @@ def print_fanout(rows):
             print(f"{'':<27}({'; '.join(notes)})")
 
 
+def print_joins(rows):
+    print()
+    print(
+        f"Join storms: N subscribers connecting at once (presence protocol {PRESENCE_PROTOCOL}); presence frames per "
+        "viewer from its connect to the end of the edits window (the writers' joins included)"
+    )
+    header = (
+        f"{'server':<17} {'N':>6} {'welcomed s':>10} {'quiet s':>8} {'joins CPU s':>11} {'presence max':>12} "
+        f"{'mean':>6} {'RSS MB':>7} {'KB/conn':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    seen = set()
+    for r in rows:
+        if (r["server"], r["n"]) in seen or "welcomed_s" not in r:
+            continue
+        seen.add((r["server"], r["n"]))
+        presence = "-" if r["server"] == "floor" else f"{r['presence_max']:>12,}"
+        mean = "-" if r["server"] == "floor" else f"{r['presence_mean']:.1f}"
+        print(
+            f"{r['server']:<17} {r['n']:>6,} {r['welcomed_s']:>10.1f} {r['quiet_s']:>8.1f} {r['joins_cpu']:>11.1f} "
+            f"{presence:>12} {mean:>6} {r['rss_mb']:>7.0f} {r['rss_kb_per_connection']:>8.1f}"
+        )
+
+
 def print_ratios(rows):
     floors = {r["n"]: r for r in rows if r["server"] == "floor"}
     if not floors:
@@ -1049,6 +1114,34 @@ def print_targets(fanout, slow, writes):
                 r["p99"] < 50 and lost == 0,
             )
     for r in fanout:
+        if r["server"] == "floor" or r["source"] != "edits":
+            continue
+        if r["n"] in TARGET_JOIN_S:
+            line(
+                f"{r['server']}: {r['n']:,} viewers all welcomed within {TARGET_JOIN_S[r['n']]} s",
+                f"{r['welcomed_s']:.1f} s",
+                r["welcomed_s"] < TARGET_JOIN_S[r["n"]],
+            )
+        if r["n"] in TARGET_PRESENCE_FRAMES:
+            line(
+                f"{r['server']}: a join of {r['n']:,} brings each at most {TARGET_PRESENCE_FRAMES[r['n']]} presence frames",
+                f"max {r['presence_max']}",
+                r["presence_max"] <= TARGET_PRESENCE_FRAMES[r["n"]],
+            )
+        if r["n"] >= 1000:
+            line(
+                f"{r['server']}: {r['n']:,} viewers, RSS per connection < {TARGET_RSS_KB_PER_CONNECTION} KB",
+                f"{r['rss_kb_per_connection']:.1f} KB",
+                r["rss_kb_per_connection"] < TARGET_RSS_KB_PER_CONNECTION,
+            )
+        if r["n"] >= 1000 and r["rate"] <= 1:
+            lost = r["expected"] - r["received"]
+            line(
+                f"{r['server']}: {r['n']:,} viewers @{r['rate']:g} edit/s, p99 < {TARGET_STORM_P99_MS} ms, nothing lost",
+                f"{fmt(r['p99'], 1)} ms, {lost:,} lost",
+                r["p99"] < TARGET_STORM_P99_MS and lost == 0,
+            )
+    for r in fanout:
         if r["server"] != "floor" and r["source"] == "published" and r["n"] >= 100:
             line(
                 f"{r['server']}: CPU per delivered frame < {TARGET_US_PER_FRAME} µs, N={r['n']} (delivery)",
@@ -1071,10 +1164,11 @@ def print_targets(fanout, slow, writes):
 
 
 def main():
-    global OFFER_DEFLATE
+    global OFFER_DEFLATE, PRESENCE_PROTOCOL
     args = parse_args()
     OFFER_DEFLATE = args.deflate
-    setup = prepare_database()
+    PRESENCE_PROTOCOL = args.presence
+    setup = prepare_database(max(args.ns))
     print(
         f"database {setup['database']}, sheet {setup['sheet']}, {ROWS} rows; REDIS_URL={os.environ.get('REDIS_URL', '')!r}; "
         f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}",
@@ -1101,6 +1195,7 @@ def main():
             )
             writes.append(write_case(kind, args, setup))
     print_fanout(fanout)
+    print_joins(fanout)
     print_ratios(fanout)
     if writes:
         print_writes(writes)

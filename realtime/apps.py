@@ -7,7 +7,7 @@ class RealtimeConfig(AppConfig):
     def ready(self) -> None:
         from sheets import signals
 
-        from . import broadcast, public, revocation  # noqa: F401  (their receivers announce access changes)
+        from . import broadcast, bus, presence, public, revocation  # noqa: F401  (their receivers announce access changes)
         from .auth import redact_tokens_in_server_logs
 
         signals.operations_committed.connect(broadcast.operations_committed, dispatch_uid="realtime.operations")
@@ -15,5 +15,6 @@ class RealtimeConfig(AppConfig):
         signals.view_changed.connect(broadcast.view_changed, dispatch_uid="realtime.view_changed")
         signals.comment_changed.connect(broadcast.comment_changed, dispatch_uid="realtime.comment_changed")
 
+        bus.on_presence(presence.deliver_batch, presence.snapshot_of)
         revocation.connect_mfa_signals()
         redact_tokens_in_server_logs()

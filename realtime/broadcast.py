@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from core.frames import encode
 
-from .bus import get_bus
+from .bus import PRESENCE_BATCH, get_bus
 
 if TYPE_CHECKING:  # names for the hints only
     from accounts.models import User
@@ -56,9 +56,16 @@ def presence_frame(event: str, who: dict, state: dict) -> dict:
 
 
 def publish_presence(sheet_id: int, event: str, who: dict, state: dict) -> None:
-    """A presence frame from outside a sheet socket (the demo collaborator) to every connection of
-    the sheet, through the bus like a person's."""
-    publish(sheet_id, presence_frame(event, who, state), origin=who["connection"])
+    """A presence change from outside a sheet socket (the demo collaborator, which has no socket
+    and is counted nowhere), from any thread: a presence batch of one (realtime.presence), which
+    every process turns into the frames of its clients' protocol."""
+    person = {**who, **state}
+    body: dict = {"joined": [], "updated": [], "left": []}
+    body["left" if event == "left" else "updated" if event == "update" else "joined"].append(person)
+    try:
+        get_bus().publish(sheet_id, encode(body), origin=None, version=PRESENCE_BATCH)
+    except Exception:
+        log.exception("presence of sheet %s not sent", sheet_id)
 
 
 def publish(sheet_id: int, frame: dict, origin: str | None = None) -> None:

@@ -28,6 +28,19 @@ PRESENCE_JOIN = -1
 # get it. Sent to the whole room, a join storm of N connections cost O(N²) large frames.
 PRESENCE_SNAPSHOT = -2
 SNAPSHOT_DELAY = 0.2
+# The version of a room's presence batch (realtime.presence): not a frame but what changed, which
+# each process turns into frames for its own connections (on_presence); its origin field names the
+# newcomers of the batch, whom every other process answers with a snapshot.
+PRESENCE_BATCH = -3
+
+# realtime.presence's: (deliver_batch(rooms, sheet id, text), snapshot_of(sheet id) -> frame | None)
+_presence_hooks = (None, None)
+
+
+def on_presence(deliver_batch: Callable, snapshot_of: Callable) -> None:
+    """Presence subscribes here to the batches the bus carries (realtime.apps connects it)."""
+    global _presence_hooks
+    _presence_hooks = (deliver_batch, snapshot_of)
 
 
 def _encode(origin, version, text):
@@ -83,6 +96,10 @@ class Rooms:
         """`version` is the sheet version the frame brings (0 for frames that bring none)."""
         room = self.members.get(sheet_id)
         if not room:
+            return
+        if version == PRESENCE_BATCH:
+            if _presence_hooks[0] is not None:
+                _presence_hooks[0](self, sheet_id, text)
             return
         if version == PRESENCE_SNAPSHOT:
             room = {cid: room[cid] for cid in (origin or "").split(",") if cid in room}
@@ -222,6 +239,7 @@ class LocalBus:
     """One process (embedded mode): services hand events to the event loop directly."""
 
     def __init__(self):
+        self.id = uuid.uuid4().hex[:12]  # names this process in presence counts
         self.rooms = Rooms()
         self.loop = None
 
@@ -411,8 +429,11 @@ class RedisBus:
                     continue
                 origin, version, text = _decode(data)
                 self.rooms.deliver(sheet_id, origin, version, text)
-                if version == PRESENCE_JOIN and origin and origin not in self.rooms.members.get(sheet_id, ()):
-                    self._snapshot_soon(sheet_id, origin)
+                if version in (PRESENCE_JOIN, PRESENCE_BATCH) and origin:
+                    here = self.rooms.members.get(sheet_id, ())
+                    for newcomer in origin.split(","):
+                        if newcomer not in here:
+                            self._snapshot_soon(sheet_id, newcomer)
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -433,9 +454,12 @@ class RedisBus:
 
     async def _snapshot(self, sheet_id):
         newcomers = self._newcomers.pop(sheet_id, ())
-        members = self.rooms.presence(sheet_id)
-        if members and newcomers:
-            frame = encode({"type": "presence", "event": "snapshot", "members": members})
+        snapshot = _presence_hooks[1](sheet_id) if _presence_hooks[1] is not None else None
+        if snapshot is None:  # connections presence does not track (the bus's own tests)
+            members = self.rooms.presence(sheet_id)
+            snapshot = {"type": "presence", "event": "snapshot", "members": members} if members else None
+        if snapshot and newcomers:
+            frame = encode(snapshot)
             try:
                 await self.apublish(sheet_id, frame, origin=",".join(sorted(newcomers)), version=PRESENCE_SNAPSHOT)
             except Exception:

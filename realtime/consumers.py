@@ -32,7 +32,7 @@ from .limits import (
     claim_connection,
     too_many_connections_message,
 )
-from .presence import Presence
+from .presence import Presence, ProtocolUnsupported, protocol_of
 from .replay import replay_frame
 from .revocation import AccessRevoked, Credential, Guard, stale_guards_checked
 from .transport import Outbox
@@ -40,6 +40,7 @@ from .transport import Outbox
 log = logging.getLogger(__name__)
 
 CLOSE_NO_ACCESS = 4403
+CLOSE_PROTOCOL = 4400  # a protocol version this server does not speak (after `protocol_unsupported`)
 
 
 def _service(name: str):
@@ -119,7 +120,14 @@ class SheetConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NO_ACCESS)  # before accept: the handshake is refused
             return
         self.sheet, self.access = found
-        self.presence = Presence(self.sheet_id, self.user, self.connection_id)
+        try:
+            self.presence_protocol = protocol_of(self.scope)
+        except ProtocolUnsupported as error:
+            await self.accept()
+            await self.outbox.send_now(error_frame(error))
+            await self.close(code=CLOSE_PROTOCOL)
+            return
+        self.presence = Presence(self.sheet_id, self.user, self.connection_id, self.presence_protocol)
         self.slot = await claim_connection(self.user)
         await self.accept()
         if self.slot is None:  # the user has too many sockets and streams open (realtime.limits)
@@ -132,17 +140,17 @@ class SheetConsumer(AsyncWebsocketConsumer):
         self.joined = True
         metrics.connections.inc()
         version = await database_sync_to_async(self._current_version)()
+        await self.presence.joined()  # counted in the welcome; told to the others in the next batch
         await self.outbox.send_now(
             {
                 "type": "welcome",
                 "version": version,
                 "access": self.access.name.lower(),
                 "you": self.who(),
-                "presence": get_bus().rooms.presence(self.sheet_id, exclude=self.connection_id),
+                **self.presence.welcome(),
             }
         )
         self.outbox.open(version)
-        await self.presence.joined()
 
     def _load(self):
         sheet = Sheet.objects.filter(pk=self.sheet_id).first()
@@ -171,7 +179,6 @@ class SheetConsumer(AsyncWebsocketConsumer):
             await get_bus().leave(self.sheet_id, self)
             try:
                 await self.guard.leave()
-                await self.presence.left()
             except Exception:
                 log.warning("could not announce the departure of %s", self.connection_id)
 

@@ -106,11 +106,14 @@ ACCESS = named("access", literal("view", "edit", "manage", "own"))
 
 SHEET_FRAMES.register(
     "welcome",
-    "first frame: the sheet's version, your access, who you are (null on a public link), who is here (this process)",
+    "first frame: the sheet's version, your access, who you are (null on a public link), who is here (this process;"
+    " a large room: the most relevant); protocol 2: `protocol` and the number of people per server process",
     version=INT,
     access=ACCESS,
     you=nullable(Record(connection=STR, user=INT, name=STR, colour=STR)),
     presence=ListOf(PERSON),
+    protocol=optional(INT),
+    counts=optional(MapOf(INT, "server")),
 )
 SHEET_FRAMES.register(
     "ack",
@@ -151,10 +154,17 @@ SHEET_FRAMES.register(
 )
 SHEET_FRAMES.register(
     "presence",
-    "someone joined, moved or left (`who`), or the people of another server process (`members`)",
-    event=literal("joined", "update", "left", "snapshot"),
+    "protocol 2: a `batch` of what changed in the room (people `joined`, `updated`, `left` by connection,"
+    " the `count` of people of `server`); protocol 1: someone joined, moved or left (`who`); both: the people"
+    " of another server process (`snapshot`, `members`)",
+    event=literal("batch", "joined", "update", "left", "snapshot"),
     who=optional(PERSON),
     members=optional(ListOf(PERSON)),
+    joined=optional(ListOf(PERSON)),
+    updated=optional(ListOf(PERSON)),
+    left=optional(ListOf(STR)),
+    server=optional(STR),
+    count=optional(INT),
 )
 SHEET_FRAMES.register("pong", "answer to `ping`: `t` as sent, the sheet's version now", t=JSON, version=INT)
 SHEET_FRAMES.register("access", "your access changed", access=ACCESS)

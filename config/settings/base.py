@@ -356,6 +356,14 @@ GRIDCAST = {
     "WS_EDIT_BURST": int(os.environ.get("GRIDCAST_WS_EDIT_BURST", "200")),
     "WS_MAX_BACKLOG": int(os.environ.get("GRIDCAST_WS_MAX_BACKLOG", "5000")),
     "WS_PRESENCE_INTERVAL": 0.1,
+    # Presence (realtime/presence.py): a room of up to WS_PRESENCE_FULL_ROOM people (per server
+    # process) is listed in full; a larger one is summarised: at most WS_PRESENCE_LISTED people per
+    # batch and snapshot, and a change of its count alone told at most every COUNT_INTERVAL seconds,
+    # doubling up to COUNT_INTERVAL_MAX while it keeps changing (a join storm).
+    "WS_PRESENCE_FULL_ROOM": int(os.environ.get("GRIDCAST_WS_PRESENCE_FULL_ROOM", "50")),
+    "WS_PRESENCE_LISTED": int(os.environ.get("GRIDCAST_WS_PRESENCE_LISTED", "20")),
+    "WS_PRESENCE_COUNT_INTERVAL": float(os.environ.get("GRIDCAST_WS_PRESENCE_COUNT_INTERVAL", "1")),
+    "WS_PRESENCE_COUNT_INTERVAL_MAX": float(os.environ.get("GRIDCAST_WS_PRESENCE_COUNT_INTERVAL_MAX", "8")),
     "WS_REPLAY_LIMIT": 1000,
     # Other frames (realtime/limits.py): per frame type, (per second, burst) per connection; a
     # connection that goes on past WS_FLOOD_REFUSALS refused frames is closed with 4429.
