@@ -21,6 +21,7 @@ from analytics.alerts.notify import personal_notification, workspace_group
 from core import frames, jsonio
 from core.errors import GridcastError
 from core.frames import error_frame
+from core.requests import bind_scope
 from realtime.limits import CLOSE_RATE_LIMITED, FrameLimits, claim_connection, too_many_connections_message
 from realtime.revocation import Credential, Guard
 
@@ -34,6 +35,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
     revoked_message = "you no longer have access to this workspace"
 
     async def connect(self):
+        self.request_id = bind_scope(self.scope)
         self.workspace_id = int(self.scope["url_route"]["kwargs"]["workspace_id"])
         self.user = self.scope.get("user")
         self.live = None

@@ -17,6 +17,7 @@ from accounts.models import Workspace
 from accounts.permissions import Access, require_workspace
 from core.errors import GridcastError, InvalidInput
 from core.frames import error_frame
+from core.requests import bind_scope
 from realtime.limits import CLOSE_RATE_LIMITED, FrameLimits
 from realtime.public import LinkGuard, over_public_rate
 from sheets import public_links
@@ -110,6 +111,7 @@ class PublicDashboardConsumer(DashboardConsumer):
     revoked_message = "This link was revoked"
 
     async def connect(self):
+        self.request_id = bind_scope(self.scope)
         self.user = None
         self.live = None
         self.slot = None

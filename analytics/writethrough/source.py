@@ -20,8 +20,9 @@ def sheet_versions() -> dict[int, tuple[int, int]]:
 
 
 def operations(behind: dict[int, tuple[int, int]], limit: int) -> list[tuple]:
-    """Operations (sheet, version, kind, payload) of the sheets behind, after their checkpoint and
-    up to the version read, by sheet then version; at most about `limit` (whole sheets' prefixes)."""
+    """Operations (sheet, version, kind, payload, created_at, op_id) of the sheets behind, after their
+    checkpoint and up to the version read, by sheet then version; at most about `limit` (whole
+    sheets' prefixes). created_at and op_id are for the lake lag metric and the log."""
     found, total = [], 0
     items = sorted(behind.items())
     for start in range(0, len(items), 100):
@@ -31,7 +32,7 @@ def operations(behind: dict[int, tuple[int, int]], limit: int) -> list[tuple]:
         ops = list(
             Operation.objects.filter(query)
             .order_by("sheet_id", "version")
-            .values_list("sheet_id", "version", "kind", "payload")[: limit - total]
+            .values_list("sheet_id", "version", "kind", "payload", "created_at", "op_id")[: limit - total]
         )
         found.extend(ops)
         total += len(ops)

@@ -13,6 +13,7 @@ from analytics.lake.schema import EVENT_TYPES, base_ddl, ensure_schema, view_sql
 from sheets.column_types import value_type
 
 from .compactor import Compactor
+from .lag import lake_lag_observe
 from .lock import WriterLock
 from .rebuild import rebuild_sheet
 from .source import operations, sheet_versions
@@ -129,9 +130,12 @@ class Writer(Compactor):
         events = []  # columns of cell_events
         touched, schema_changed, renamed = {}, set(), set()
         stopped = set()
-        for sid, version, kind, payload in ops:
+        newest = {}  # sheet: when its newest operation of the batch was committed (lake lag)
+        for sid, version, kind, payload, created_at, op_id in ops:
             if sid in stopped:
                 continue
+            newest[sid] = created_at
+            log.debug("sheet %s v%s %s op_id %s to the lake", sid, version, kind, op_id)
             state = touched.get(sid)
             if state is None:  # a copy: the committed state stays as it was until the commit
                 committed = self.states.get(sid)
@@ -160,6 +164,7 @@ class Writer(Compactor):
 
         if touched or deleted:
             self._commit(events, touched, schema_changed | renamed, schema_changed, deleted)
+            lake_lag_observe({sid: newest[sid] for sid in touched}, len(ops))
         for sid in rebuild:
             self._rebuild(sid)
         return len(ops)
