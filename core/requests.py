@@ -30,9 +30,14 @@ def new_request_id(given: str | None = None) -> str:
     return uuid.uuid4().hex
 
 
-def bind(value: str):
-    """Make `value` the current request id; returns the token for request_id.reset()."""
-    return request_id.set(value)
+def request_done(**kwargs) -> None:
+    """request_finished: the request's log lines are written; later ones of its thread are not its."""
+    request_id.set("-")
+
+
+def bind(value: str) -> None:
+    """Make `value` the current request id (of this context: the request's task or thread)."""
+    request_id.set(value)
 
 
 class RequestIdFilter(logging.Filter):
@@ -93,28 +98,25 @@ class RequestId:
             markcoroutinefunction(self)
 
     def _start(self, request):
+        # Not reset when the response leaves the middleware: Django logs a 4xx/5xx answer
+        # (django.request) after it, and that line belongs to the request too (request_done).
         request.request_id = new_request_id(request.headers.get(HEADER))
-        return bind(request.request_id), time.perf_counter()
+        bind(request.request_id)
+        return time.perf_counter()
 
     def __call__(self, request):
         if iscoroutinefunction(self):
             return self.__acall__(request)
-        token, started = self._start(request)
-        try:
-            response = self.get_response(request)
-            _finish(request, response, started)
-            return response
-        finally:
-            request_id.reset(token)
+        started = self._start(request)
+        response = self.get_response(request)
+        _finish(request, response, started)
+        return response
 
     async def __acall__(self, request):
-        token, started = self._start(request)
-        try:
-            response = await self.get_response(request)
-            _finish(request, response, started)
-            return response
-        finally:
-            request_id.reset(token)
+        started = self._start(request)
+        response = await self.get_response(request)
+        _finish(request, response, started)
+        return response
 
 
 def bind_scope(scope: dict) -> str:
