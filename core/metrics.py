@@ -118,12 +118,6 @@ def render() -> bytes:
     return generate_latest(REGISTRY)
 
 
-def process_exited(pid: int) -> None:
-    """A process of the multiprocess directory ended: its live gauges (connections) stop counting."""
-    if MULTIPROCESS:
-        multiprocess.mark_process_dead(pid)
-
-
 def serve(port: int, addr: str = "127.0.0.1") -> None:
     """Serve /metrics on its own port from a thread (the analytics worker has no web server)."""
     registry = REGISTRY

@@ -1,9 +1,14 @@
 """/metrics (config/health.py, core/metrics.py): Prometheus text, HTTP latency by route (never by
 raw path), open unless GRIDCAST_METRICS_TOKEN is set."""
 
+import json
+import os
 import re
+import subprocess
+import sys
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from tests.factories import make_sheet
@@ -86,3 +91,54 @@ def test_a_metrics_token_is_required_once_set(settings):
     assert "gridcast_ws_connections" in scrape(HTTP_AUTHORIZATION="Bearer s3cret-scrape-token")
     # The health probes never ask for it.
     assert Client().get("/healthz").status_code == 200
+
+
+def test_processes_sharing_a_multiprocess_directory_are_served_as_one(tmp_path):
+    """PROMETHEUS_MULTIPROC_DIR (production, several uvicorn processes and the worker): any one
+    process's /metrics has every process's values."""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+
+    def run(code):
+        done = subprocess.run(
+            [sys.executable, "-c", f"from core import metrics\n{code}"],
+            env=env,
+            cwd=settings.BASE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    run("metrics.edits.inc(2)\nmetrics.connections.inc(3)")  # a web process
+    run("metrics.edits.inc(5)\nmetrics.lake_lag_sheet.labels('7').set(0.25)")  # another, the worker
+    text = run("import sys; sys.stdout.write(metrics.render().decode())")
+    assert sample(text, "gridcast_ws_edits_total") == 7
+    assert sample(text, "gridcast_lake_sheet_lag_seconds", sheet="7") == 0.25
+
+
+def _metric_names() -> set[str]:
+    from core import metrics
+
+    return {
+        m._name + ("_total" if m._type == "counter" else "")
+        for m in vars(metrics).values()
+        if hasattr(m, "_name") and m._name.startswith("gridcast_")
+    }
+
+
+def test_every_metric_is_documented_and_the_dashboard_reads_only_real_ones():
+    docs = settings.BASE_DIR / "docs"
+    names = _metric_names()
+    assert len(names) == 17
+    table = (docs / "operations.md").read_text()
+    assert not [name for name in names if f"| `{name}` |" not in table]
+    dashboard = json.loads((docs / "grafana-dashboard.json").read_text())
+    used = {
+        re.sub(r"_(bucket|count|sum)$", "", name)
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"gridcast_[a-z_]+", target["expr"])
+    }
+    assert used and used <= names, used - names
+    assert len({panel["id"] for panel in dashboard["panels"]}) == len(dashboard["panels"])
