@@ -2,15 +2,24 @@
 per sheet and overall, the operations applied, and each operation's op_id in its debug log line."""
 
 import logging
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
 import uuid
 
 import pytest
+from django.conf import settings
 from prometheus_client import REGISTRY
 
 from core import metrics
 from sheets import services
 from sheets.models import Row
+from tests.analytics.writethrough.test_writethrough import _subprocess_env
+from tests.config.test_metrics import sample
 from tests.factories import make_sheet
+from tests.realtime.servers import free_port
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("lake_files")]
 
@@ -42,3 +51,36 @@ def test_sheet_labels_are_bounded():
     assert metrics.sheet_label(10**12, limit=limit) == "other"
     assert seen <= metrics._sheet_labels
     assert metrics.sheet_label(1, limit=limit) == "1"  # a sheet with a label keeps it
+
+
+def test_the_worker_process_serves_its_metrics_on_its_port(workspace, owner):
+    """`manage.py analytics_worker` with GRIDCAST_WORKER_METRICS_PORT: its loop's heartbeat and
+    the lake lag of the sheet it wrote, scraped from the worker itself."""
+    sheet = make_sheet(workspace, owner, rows=2)
+    port = free_port()
+    env = {**_subprocess_env(), "GRIDCAST_WORKER_METRICS_PORT": str(port)}
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "analytics_worker", "-v", "0"],
+        env=env,
+        cwd=settings.BASE_DIR,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        text, deadline = "", time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+            except OSError:
+                text = ""
+            if sample(text, "gridcast_lake_sheet_lag_seconds", sheet=str(sheet.pk)):
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"the worker's metrics never showed sheet {sheet.pk}:\n{text[-2000:]}")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.communicate(timeout=30)
+    assert abs(sample(text, "gridcast_worker_heartbeat_timestamp_seconds") - time.time()) < 60
+    assert sample(text, "gridcast_worker_step_seconds_count") >= 1
+    assert sample(text, "gridcast_lake_operations_total") >= 1
