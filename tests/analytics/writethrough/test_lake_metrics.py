@@ -84,3 +84,30 @@ def test_the_worker_process_serves_its_metrics_on_its_port(workspace, owner):
     assert abs(sample(text, "gridcast_worker_heartbeat_timestamp_seconds") - time.time()) < 60
     assert sample(text, "gridcast_worker_step_seconds_count") >= 1
     assert sample(text, "gridcast_lake_operations_total") >= 1
+
+
+def test_a_rest_edit_can_be_followed_from_its_request_to_the_lake(writer, workspace, owner, api, caplog):
+    """The request id is on the service's line of the operation; the writer's line names the same
+    sheet, version and op_id (docs/operations.md, Logs)."""
+    sheet = make_sheet(workspace, owner, rows=1)
+    row = Row.objects.filter(sheet=sheet).first().pk
+    writer.catch_up()
+    op_id = str(uuid.uuid4())
+    with caplog.at_level(logging.DEBUG, logger="sheets.services.operations"):
+        response = api(owner).post(
+            f"/api/v1/sheets/{sheet.pk}/cells/",
+            {"op_id": op_id, "cells": [{"row": row, "col": "c1", "value": "followed"}]},
+            format="json",
+            HTTP_X_REQUEST_ID="rest-edit-7",
+        )
+    assert response.status_code == 200, response.content
+    assert response["X-Request-ID"] == "rest-edit-7"
+    version = response.json()["version"]
+    appended = [r for r in caplog.records if r.name == "sheets.services.operations" and op_id in r.getMessage()]
+    assert appended and appended[0].request_id == "rest-edit-7"
+    assert f"sheet {sheet.pk} v{version} " in appended[0].getMessage()
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="analytics.writethrough.writer"):
+        writer.step()
+    written = [r.getMessage() for r in caplog.records if r.name == "analytics.writethrough.writer"]
+    assert f"sheet {sheet.pk} v{version} cells.update op_id {op_id} to the lake" in written
