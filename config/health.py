@@ -4,6 +4,7 @@ schema; /metrics asks for a bearer token only when GRIDCAST_METRICS_TOKEN is set
 
 import concurrent.futures
 import hmac
+import threading
 
 import redis
 from django.conf import settings
@@ -14,10 +15,6 @@ from django.views.decorators.http import require_safe
 
 from analytics.lake import connections as lake
 from core import metrics
-
-# One thread per check; a check that hangs past READY_TIMEOUT is reported and left to finish there
-# (a stuck one holds its thread: at most this many, so a flood of probes cannot pile threads up).
-_checks_pool = concurrent.futures.ThreadPoolExecutor(max_workers=3, thread_name_prefix="readyz")
 
 
 @require_safe
@@ -57,10 +54,26 @@ def _lake() -> str:
 
 
 CHECKS = {"database": _database, "redis": _redis, "lake": _lake}
+# One thread per check, the checks side by side. A check that hangs past READY_TIMEOUT is reported
+# and left to finish in its thread; later probes wait for that same run instead of queueing more
+# (a flood of probes piles up neither threads nor work), and the lake keeps one connection a process.
+_threads = {
+    name: concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"readyz-{name}") for name in CHECKS
+}
+_running: dict[str, concurrent.futures.Future] = {}
+_running_lock = threading.Lock()
+
+
+def _run(name: str) -> concurrent.futures.Future:
+    with _running_lock:
+        future = _running.get(name)
+        if future is None or future.done():
+            future = _running[name] = _threads[name].submit(CHECKS[name])
+        return future
 
 
 def _outcomes() -> tuple[bool, dict[str, str]]:
-    futures = {name: _checks_pool.submit(check) for name, check in CHECKS.items()}
+    futures = {name: _run(name) for name in CHECKS}
     ready, outcomes = True, {}
     for name, future in futures.items():
         try:
