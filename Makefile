@@ -9,7 +9,7 @@ NPM ?= npm
 FRONTEND_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/vite.config.js frontend/package.json
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install frontend browser run stop test check services bench-sheet bench-grid bench-fanout bench-analytics clean superset superset-stop bench-superset bench-first-run
+.PHONY: install frontend browser haproxy serve run stop test check services bench-sheet bench-grid bench-fanout bench-analytics clean superset superset-stop bench-superset bench-first-run
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,19 @@ run: install frontend
 # What an interrupted `make run` left: its server and this checkout's Superset.
 stop:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m config.launch stop; fi
+
+# A production-like deployment on this machine (config/serve.py): production settings on the local
+# PostgreSQL and Redis, WEB_PROCESSES uvicorn processes behind HAProxy on $(HOST):$(PORT), the
+# analytics worker and Superset, under honcho (deploy/Procfile). Ctrl-C stops it all.
+HAPROXY := /usr/sbin/haproxy
+
+haproxy: $(HAPROXY)
+
+$(HAPROXY):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy
+
+serve: install frontend haproxy services
+	@HOST=$(HOST) PORT=$(PORT) $(BIN)/python -m config.serve
 
 # PostgreSQL and Redis are expected on their local ports; start them when they are installed but stopped.
 services:

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from core import exports
 from core.errors import InvalidInput, NotFound, PermissionDenied
 
-from . import audit, invitations, permissions, services
+from . import audit, invitations, notification_preferences, permissions, services
 from .models import ApiToken, Invitation, Membership, Workspace
 from .permissions import Access
 from .selectors import workspaces_for_user
@@ -299,6 +299,39 @@ class TokenDetail(APIView):
     def delete(self, request, pk):
         services.token_revoke(user=request.user, token_id=pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- the user's notification preferences ----------------------------------------------------------
+
+
+def _channel_field(kind):
+    return serializers.ChoiceField(
+        choices=notification_preferences.Channel.choices, required=False, help_text=kind.label
+    )
+
+
+class NotificationPreferencesSerializer(serializers.Serializer):
+    """One channel per kind: in_app (the bell), email, both or none."""
+
+    mention = _channel_field(notification_preferences.Kind.MENTION)
+    reply = _channel_field(notification_preferences.Kind.REPLY)
+    alert = _channel_field(notification_preferences.Kind.ALERT)
+    invitation = _channel_field(notification_preferences.Kind.INVITATION)
+
+
+class NotificationPreferences(APIView):
+    @extend_schema(responses=NotificationPreferencesSerializer)
+    def get(self, request):
+        return Response(notification_preferences.preferences_of(request.user))
+
+    @extend_schema(
+        request=NotificationPreferencesSerializer,
+        responses=NotificationPreferencesSerializer,
+        description="Set the channels of the kinds given (the others keep theirs); an unknown kind or "
+        "channel is refused and nothing is changed. Answers every kind's channel.",
+    )
+    def put(self, request):
+        return Response(notification_preferences.preferences_set(user=request.user, changes=request.data))
 
 
 # --- the audit log --------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from core.errors import GridcastError, NotFound, PermissionDenied
 
-from . import audit, signals
+from . import audit, notification_preferences, signals
 from .models import Invitation, Membership, Role, User, Workspace
 from .services import grantable_role, membership_set
 
@@ -83,6 +83,16 @@ def invite_member(
     if account is not None:
         membership_set(workspace=workspace, email=account.email, role=role, by_role=by_role)
         Invitation.objects.filter(workspace=workspace, email=email).delete()
+        who = invited_by.label if invited_by else "Someone"
+        signals.invited.send(
+            sender=Membership,
+            user_id=account.pk,
+            workspace_id=workspace.pk,
+            sheet_id=None,
+            message=f"{who} added you to the workspace {workspace.name} as {role.value}",
+            link="/",
+            emailed=False,
+        )
     else:
         Invitation.objects.update_or_create(
             workspace=workspace, email=email, defaults={"role": role, "invited_by": invited_by}
@@ -152,9 +162,28 @@ def links_for(request: HttpRequest) -> Callable[[str], str]:
     return lambda key: request.build_absolute_uri(reverse("invitation-accept", args=[key]))
 
 
+def email_wanted(email: str) -> bool:
+    """Whether the invitation's e-mail goes out: always to an address without an account (it has no
+    preferences), else as its owner chose for invitations (accounts.notification_preferences)."""
+    account = verified_account(email)
+    if account is None:
+        return True
+    channel = notification_preferences.channels_for([account.pk], notification_preferences.Kind.INVITATION)
+    return notification_preferences.wants_email(channel[account.pk])
+
+
 def _send_link(invitation: Invitation, key: str, accept_url: Callable[[str], str]) -> None:
     inviter = invitation.invited_by.label if invitation.invited_by else "Someone"
     link = accept_url(key)
+    # Kept from the e-mail by its owner's choice, it is "sent" all the same: the inviter must not learn
+    # that the address has an account. They join at their next login (claim_invitations).
+    if email_wanted(invitation.email):
+        _mail_link(invitation, inviter, link)
+    invitation.sent_at = timezone.now()
+    invitation.save(update_fields=["sent_at"])
+
+
+def _mail_link(invitation: Invitation, inviter: str, link: str) -> None:
     send_mail(
         subject=f"{inviter} invited you to {invitation.workspace.name} on Gridcast",
         message=(
@@ -166,8 +195,6 @@ def _send_link(invitation: Invitation, key: str, accept_url: Callable[[str], str
         from_email=None,
         recipient_list=[invitation.email],
     )
-    invitation.sent_at = timezone.now()
-    invitation.save(update_fields=["sent_at"])
 
 
 @transaction.atomic

@@ -271,3 +271,32 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("audit events are append-only: only the retention purge deletes them")
+
+
+class NotificationPreference(models.Model):
+    """How one person hears of one kind of notification: in the app (the bell), by e-mail, both or
+    not at all. A kind without a row has its default (accounts.notification_preferences.DEFAULTS)."""
+
+    class Kind(models.TextChoices):
+        MENTION = "mention", "mentions"
+        REPLY = "reply", "replies in your threads"
+        ALERT = "alert", "alerts"
+        INVITATION = "invitation", "invitations"
+
+    class Channel(models.TextChoices):
+        IN_APP = "in_app", "in the app"
+        EMAIL = "email", "by e-mail"
+        BOTH = "both", "both"
+        NONE = "none", "none"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preferences"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    channel = models.CharField(max_length=6, choices=Channel.choices)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "kind"], name="notification_preference_once")]
+
+    def __str__(self):
+        return f"{self.user_id} {self.kind}: {self.channel}"

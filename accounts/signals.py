@@ -9,3 +9,8 @@ addresses_verified = Signal()
 # workspace: about to be deleted, inside the deletion's transaction, its row locked; a receiver
 # locks what it owns there (as its own writers lock it) so that writes under way end first.
 workspace_deleting = Signal()
+
+# user_id, workspace_id, sheet_id (or None), message, link, emailed: someone was given access (made a
+# member, or a sheet shared with their account), inside the transaction that gives it; the inbox turns
+# it into an "invitation" notification as they chose (an e-mail too unless `emailed`: the sender's own).
+invited = Signal()

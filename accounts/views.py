@@ -18,7 +18,7 @@ from core import jsonio
 from core.api_errors import json_error
 from core.errors import GridcastError, InvalidInput, NotFound
 
-from . import audit, invitations, permissions, services, two_factor
+from . import audit, invitations, notification_preferences, permissions, services, two_factor
 from .models import Invitation, Membership, Role, Workspace
 from .permissions import Access
 
@@ -65,6 +65,28 @@ def theme(request: HttpRequest) -> HttpResponse:
     except GridcastError as error:
         return json_error(error)
     return JsonResponse({"theme": request.user.theme})
+
+
+@login_required
+def notifications(request: HttpRequest) -> HttpResponse:
+    """The account's notification preferences: per kind, in the app, by e-mail, both or none."""
+    if request.method == "POST":
+        kinds = notification_preferences.Kind.values
+        try:
+            notification_preferences.preferences_set(
+                user=request.user, changes={k: request.POST.get(k) for k in kinds if k in request.POST}
+            )
+            messages.success(request, "Notification preferences saved.")
+        except GridcastError as error:
+            messages.error(request, error.message)
+        return redirect("account-notifications")
+    chosen = notification_preferences.preferences_of(request.user)
+    rows = [(kind, label, chosen[kind]) for kind, label in notification_preferences.Kind.choices]
+    return render(
+        request,
+        "notifications.html",
+        {"rows": rows, "channels": notification_preferences.Channel.choices},
+    )
 
 
 def invitation_accept(request: HttpRequest, key: str) -> HttpResponse:

@@ -24,20 +24,24 @@ NOTIFICATION_EVENTS = FrameRegistry(
     "notifications", "the bell's stream `GET /notifications/events/`", "docs/dashboards.md"
 )
 
-# An alert that fired, as the bell shows it (alerts._push: notification_payload with the rule's name and
-# state, and this person's notification id: null for someone who was no member when it fired).
+# A notification as the bell shows it (alerts.inbox): an alert that fired (kind "alert", with the rule,
+# its name and state; this person's notification id is null for someone who was no member when it
+# fired), a mention or a reply (kind "mention" | "reply", `link` to the sheet's comment), or access
+# given (kind "invitation": made a member, a sheet shared).
 NOTIFICATION = named(
     "notification",
     Record(
         id=nullable(INT),
         workspace=INT,
-        rule=INT,
+        kind=literal("alert", "mention", "reply", "invitation"),
+        rule=nullable(INT),
         message=STR,
         value=nullable(NUMBER),
+        link=STR,
         created_at=STR,
         read_at=nullable(STR),
-        rule_name=STR,
-        state=STR,
+        rule_name=optional(STR),
+        state=optional(STR),
     ),
 )
 
@@ -71,4 +75,8 @@ DASHBOARD_FRAMES.register(
 )
 
 NOTIFICATION_EVENTS.register("welcome", "first event: the workspaces whose notifications come", workspaces=ListOf(INT))
-NOTIFICATION_EVENTS.register("notification", "an alert fired", notification=NOTIFICATION)
+NOTIFICATION_EVENTS.register(
+    "notification",
+    "an alert fired, you were mentioned or replied to, or given access",
+    notification=NOTIFICATION,
+)

@@ -200,9 +200,29 @@ class AlertStateChange(models.Model):
 
 
 class Notification(models.Model):
+    """One thing of the bell's: an alert that fired (`rule`), or a mention of the person or a reply in
+    their thread (`link` leads to the comment). Each person's preferences decide whether it is
+    stored for the bell and whether it is e-mailed (analytics.alerts.inbox)."""
+
+    class Kind(models.TextChoices):
+        ALERT = "alert"
+        MENTION = "mention"
+        REPLY = "reply"
+        INVITATION = "invitation"
+
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
     workspace = models.ForeignKey("accounts.Workspace", on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.ALERT)
     rule = models.ForeignKey(AlertRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications")
+    link = models.CharField(max_length=500, blank=True, help_text="where the bell leads: a sheet and its comment")
+    sheet = models.ForeignKey(
+        Sheet,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="a mention's or reply's sheet: shown to whoever the sheet is shared with, member or not",
+    )
     message = models.CharField(max_length=500)
     value = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -80,3 +80,24 @@ class Delivery(models.Model):
 
     def __str__(self):
         return f"{self.channel} {self.event} to {self.target[:60]}: {self.status}"
+
+
+class QueuedEmail(models.Model):
+    """A notification due to a person by e-mail, waiting for their next digest: the worker sends one
+    e-mail per person gathering all of theirs once the oldest has waited a minute (NOTIFICATION_EMAIL_
+    BATCH_SECONDS), so a busy minute is one e-mail (analytics/deliveries/digest.py)."""
+
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="queued_emails")
+    kind = models.CharField(max_length=10)
+    text = models.CharField(max_length=1000)
+    link = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField()
+    claimed_until = models.DateTimeField(null=True, blank=True, help_text="a worker is sending it (a lease)")
+
+    class Meta:
+        app_label = "analytics"
+        ordering = ["id"]
+        indexes = [models.Index(fields=["user", "created_at"], name="queued_email_user")]
+
+    def __str__(self):
+        return f"{self.user_id} {self.kind}: {self.text[:40]}"

@@ -13,6 +13,7 @@ class RealtimeConfig(AppConfig):
         signals.operations_committed.connect(broadcast.operations_committed, dispatch_uid="realtime.operations")
         signals.sheet_deleted.connect(broadcast.sheet_deleted, dispatch_uid="realtime.sheet_deleted")
         signals.view_changed.connect(broadcast.view_changed, dispatch_uid="realtime.view_changed")
+        signals.comment_changed.connect(broadcast.comment_changed, dispatch_uid="realtime.comment_changed")
 
         revocation.connect_mfa_signals()
         redact_tokens_in_server_logs()

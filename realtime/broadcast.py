@@ -98,3 +98,10 @@ def view_changed(sender: object, sheet_id: int, view_id: int, event: str, shared
     """Only shared views are announced: a personal view is nobody else's business."""
     if shared:
         publish(sheet_id, {"type": "views", "event": event, "view": view_id})
+
+
+def comment_changed(
+    sender: object, sheet_id: int, event: str, comment: dict, deleted_ids: list[int], **kwargs: object
+) -> None:
+    """To everyone on the sheet (realtime.public keeps comments from public links)."""
+    publish(sheet_id, {"type": "comment", "event": event, "comment": comment, "deleted": deleted_ids})

@@ -154,3 +154,32 @@ SHEET_FRAMES.register(
     event=literal("created", "changed", "deleted"),
     view=INT,
 )
+
+PERSON_REF = named("person ref", Record(id=INT, name=STR))
+# A comment as sheets.comments.comment_dict makes it (the same as the REST answer).
+COMMENT = named(
+    "comment",
+    Record(
+        id=INT,
+        sheet=INT,
+        row=INT,
+        col=STR,
+        thread=nullable(INT),
+        author=nullable(PERSON_REF),
+        body=STR,
+        mentions=ListOf(PERSON_REF),
+        resolved=BOOL,
+        resolved_at=nullable(STR),
+        resolved_by=nullable(PERSON_REF),
+        created_at=STR,
+        edited_at=nullable(STR),
+    ),
+)
+SHEET_FRAMES.register(
+    "comment",
+    "a comment was written, edited or deleted, or its thread resolved or reopened (`comment`: the thread's first"
+    " one then); `deleted`: the ids gone (a thread's first comment takes its replies). Not sent to public links",
+    event=literal("created", "changed", "deleted", "resolved", "reopened"),
+    comment=COMMENT,
+    deleted=ListOf(INT),
+)

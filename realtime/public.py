@@ -39,7 +39,8 @@ from .transport import Outbox
 READ_ONLY = "this is a public read-only link: it cannot change the sheet"
 # The actor of an `ops` frame is a member's id: a public viewer is not told who edited.
 _ACTOR = re.compile(r'^(\{"type":"ops",.*?)"actor":\d+')
-_PRESENCE = '{"type":"presence"'
+# Not for a public link: who is here, and the comments (personal words of members, and names).
+_PERSONAL = ('{"type":"presence"', '{"type":"comment"')
 
 
 def link_group(link_id: int) -> str:
@@ -147,15 +148,15 @@ class PublicSheetConsumer(SheetConsumer):
         )
         self.outbox.open(version)
 
-    # Frames of the room: presence is dropped, actors blanked.
+    # Frames of the room: presence and comments are dropped, actors blanked.
 
     def push(self, text: str, version: int = 0) -> None:
-        if not text.startswith(_PRESENCE):
+        if not text.startswith(_PERSONAL):
             self.outbox.push(_ACTOR.sub(r'\1"actor":null', text, count=1), version)
 
     def push_many(self, items: list[tuple[str, int]]) -> None:
         self.outbox.push_many(
-            [(_ACTOR.sub(r'\1"actor":null', text, count=1), v) for text, v in items if not text.startswith(_PRESENCE)]
+            [(_ACTOR.sub(r'\1"actor":null', text, count=1), v) for text, v in items if not text.startswith(_PERSONAL)]
         )
 
     def who(self) -> dict | None:

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from guardian.admin import GuardedModelAdmin
 
-from .models import Column, Operation, PublicLink, Sheet
+from .models import Column, Comment, Operation, PublicLink, Sheet
 from .public_links import public_link_revoke
 
 
@@ -65,3 +65,19 @@ class PublicLinkAdmin(admin.ModelAdmin):
     def revoke(self, request, queryset):
         for link in queryset:
             public_link_revoke(link=link)
+
+
+@admin.register(Comment)
+class CommentAdmin(admin.ModelAdmin):
+    """Comments, read-only here: they are written through the services, which notify and announce."""
+
+    list_display = ["id", "sheet", "row_id", "col", "thread", "author", "created_at", "resolved_at"]
+    list_filter = ["created_at"]
+    search_fields = ["body", "author__email", "sheet__name"]
+    list_select_related = ["sheet", "author"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -245,3 +245,40 @@ class FormulaRecompute(models.Model):
 
     def progress(self) -> dict:
         return {"columns": self.columns, "done": self.done, "total": self.total, "after": self.after}
+
+
+class Comment(models.Model):
+    """A comment on a cell (row id, column key) or on a whole row (col ""). The first comment of a
+    thread has no `thread`; its replies point to it, and only it is resolved or reopened. The row is
+    an id, not a foreign key: a thread follows its row when rows move, keeps its column across
+    renames (the key is stable), and stays when the row is deleted (undo brings the row back), but
+    a new comment on a row that is gone is refused (services.comments)."""
+
+    sheet = models.ForeignKey(Sheet, on_delete=models.CASCADE, related_name="comments")
+    row_id = models.BigIntegerField()
+    col = models.CharField(max_length=16, blank=True, help_text='The column key, or "" for the whole row.')
+    thread = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies", help_text="null: it starts one"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="comments"
+    )
+    body = models.TextField()
+    mentions = models.JSONField(default=list, blank=True, help_text="ids of the users mentioned")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    edited_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["sheet", "row_id", "col"], name="comment_cell")]
+
+    def __str__(self):
+        return f"{self.sheet_id} row {self.row_id} {self.col}: {self.body[:40]}"
+
+    @property
+    def thread_id_or_own(self) -> int:
+        return self.thread_id or self.pk

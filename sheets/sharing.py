@@ -3,9 +3,10 @@ an account only through an address it has verified, and the answer never says wh
 
 from django.core.mail import send_mail
 from django.db import transaction
+from django.urls import reverse
 
-from accounts import audit
-from accounts.invitations import ANSWER, normalize, verified_account
+from accounts import audit, signals
+from accounts.invitations import ANSWER, email_wanted, normalize, verified_account
 from accounts.models import Invitation, User
 from core.errors import InvalidInput
 
@@ -32,6 +33,16 @@ def share_sheet(
     elif account is not None:
         sheet_share(sheet=sheet, user=account, level=level)
         Invitation.objects.filter(sheet=sheet, email=email).delete()
+        who = invited_by.label if invited_by else "Someone"
+        signals.invited.send(
+            sender=Sheet,
+            user_id=account.pk,
+            workspace_id=sheet.workspace_id,
+            sheet_id=sheet.pk,
+            message=f"{who} shared the sheet {sheet.name} with you: you can {level} it",
+            link=reverse("sheet", args=[sheet.pk]),
+            emailed=True,  # _tell's e-mail, after the commit
+        )
     else:
         Invitation.objects.update_or_create(
             sheet=sheet, email=email, defaults={"level": level, "invited_by": invited_by}
@@ -46,6 +57,8 @@ def share_sheet(
 
 
 def _tell(sheet: Sheet, email: str, level: str, invited_by: User | None, sheet_url: str) -> None:
+    if not email_wanted(email):
+        return  # an account that hears of invitations in the app only (or not at all)
     who = invited_by.label if invited_by else "Someone"
     can = "edit" if level == "edit" else "view"
     send_mail(

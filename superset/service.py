@@ -3,6 +3,10 @@
     python superset/service.py start [--var DIR] [--port N|auto] [--optional]
     python superset/service.py stop [--var DIR]
     python superset/service.py status [--var DIR]
+    python superset/service.py run [--var DIR] [--port N|auto]
+
+`run` is `start` in the foreground, for a process manager (`make serve`'s honcho): it returns when
+Superset exits, and stops it on SIGTERM or SIGINT.
 
 `make run` (through config/launch.py), `make superset`, `make stop` and `make test` all come here, so
 there is one idea of "this checkout's Superset": the gunicorn whose pid is in DIR/superset.pid and
@@ -314,6 +318,18 @@ def stop(paths):
     return True
 
 
+def run(paths, port):
+    """start(), then wait for Superset's exit; SIGTERM or SIGINT stops it first."""
+    start(paths, port)
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    while not stopping.wait(1.0):
+        if own_pid(paths) is None:
+            raise Failed(f"it exited; see {paths.log}")
+    stop(paths)
+
+
 def record_failure(paths, error):
     """Write why Superset could not be started, and how to retry, where the dashboard reads it."""
     reason = f"Superset could not be started: {error}\n{RETRY}."
@@ -324,7 +340,7 @@ def record_failure(paths, error):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["start", "stop", "status"])
+    parser.add_argument("command", choices=["start", "stop", "status", "run"])
     parser.add_argument("--var", default=os.path.join(os.environ.get("GRIDCAST_VAR_DIR", REPO / "var"), "superset"))
     parser.add_argument("--port", default=os.environ.get("SUPERSET_PORT", "8088"), help="a port number, or auto")
     parser.add_argument("--optional", action="store_true", help="a failure is reported, but exits 0")
@@ -339,7 +355,7 @@ def main(argv=None):
         say(f"running on {url} (pid {pid})" if pid and url and _answers(url) else "not running")
         return 0 if pid else 1
     try:
-        start(paths, args.port)
+        (run if args.command == "run" else start)(paths, args.port)
     except (Failed, OSError) as error:
         say(record_failure(paths, error))
         return 0 if args.optional else 1

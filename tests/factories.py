@@ -54,9 +54,11 @@ def pushed_notification(workspace_id, **fields):
     return {
         "id": None,
         "workspace": workspace_id,
+        "kind": "alert",
         "rule": 3,
         "message": "Orders dropped",
         "value": 12.5,
+        "link": "",
         "created_at": "2026-03-02T12:01:03Z",
         "read_at": None,
         "rule_name": "Orders",

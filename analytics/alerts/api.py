@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import permissions
+from accounts.models import Membership
 from accounts.permissions import Access
 from analytics.metrics import ingest
 from analytics.models import AlertRule, AlertStateChange, Notification
@@ -15,6 +16,7 @@ from analytics.queries.metric_aggregates import MAX_TAG_FILTERS
 from core.errors import NotFound
 from core.params import int_param
 from sheets.models import Sheet
+from sheets.selectors import sheets_for_user
 
 from . import contacts, services
 from .contacts_api import DeliverySerializer, WebhooksField
@@ -256,12 +258,27 @@ class NotificationSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Notification
-        fields = ["id", "workspace", "rule", "rule_name", "message", "value", "created_at", "read_at", "is_read"]
+        fields = [
+            "id",
+            "workspace",
+            "kind",
+            "rule",
+            "rule_name",
+            "message",
+            "value",
+            "link",
+            "created_at",
+            "read_at",
+            "is_read",
+        ]
 
 
 def _inbox(request):
-    """The user's notifications, in workspaces they still belong to (and only the token's one)."""
-    found = Notification.objects.filter(user=request.user, workspace__memberships__user=request.user)
+    """The user's notifications, in workspaces they still belong to or of sheets still shared with
+    them (and only the token's workspace)."""
+    mine = Membership.objects.filter(user=request.user).values("workspace_id")
+    shared = sheets_for_user(request.user).order_by().values("pk")
+    found = Notification.objects.filter(user=request.user).filter(Q(workspace__in=mine) | Q(sheet__in=shared))
     scope = getattr(request.user, "token_workspace_id", None)
     if scope is not None:
         found = found.filter(workspace_id=scope)

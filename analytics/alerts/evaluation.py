@@ -20,13 +20,15 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Membership
 from analytics.models import AlertRule, AlertStateChange, Notification
 from core import metrics
 
-from . import contacts, notify
+from . import contacts, inbox, notify
+from .inbox import notification_payload
 from .sources import CONDITION_FIELDS, SOURCES, AlertSource, ValueUnavailable
 
 log = logging.getLogger(__name__)
@@ -39,18 +41,6 @@ def _message(rule, value):
     message = f"{rule.name}: {rule.subject} is {shown} ({rule.comparison} {rule.threshold:g})"
     most = Notification._meta.get_field("message").max_length
     return message if len(message) <= most else message[: most - 1] + "…"
-
-
-def notification_payload(notification: Notification) -> dict:
-    return {
-        "id": notification.pk,
-        "workspace": notification.workspace_id,
-        "rule": notification.rule_id,
-        "message": notification.message,
-        "value": notification.value,
-        "created_at": notification.created_at.isoformat().replace("+00:00", "Z"),
-        "read_at": notification.read_at.isoformat().replace("+00:00", "Z") if notification.read_at else None,
-    }
 
 
 def rule_value(rule: AlertRule, now: dt.datetime | None = None) -> float | None:
@@ -90,10 +80,15 @@ def _transition(rule, value, moment):
         change = state_changed(rule, AlertStateChange.Event.FIRED, value, moment)
         rule.last_fired_at = moment
         message = _message(rule, value)
-        members = Membership.objects.filter(workspace_id=rule.workspace_id).values_list("user_id", flat=True)
-        created = Notification.objects.bulk_create(
-            Notification(user_id=user_id, workspace_id=rule.workspace_id, rule=rule, message=message, value=value)
-            for user_id in members
+        members = list(Membership.objects.filter(workspace_id=rule.workspace_id).values_list("user_id", flat=True))
+        created, muted = inbox.deliver(
+            workspace_id=rule.workspace_id,
+            kind=Notification.Kind.ALERT,
+            user_ids=members,
+            message=message,
+            link=reverse("dashboard", args=[rule.workspace_id]),
+            rule=rule,
+            value=value,
         )
     elif not holds and rule.state == AlertRule.State.FIRING:
         rule.state = AlertRule.State.OK
@@ -103,7 +98,7 @@ def _transition(rule, value, moment):
     rule.save(update_fields=["state", "last_value", "last_evaluated_at", "last_fired_at", "updated_at"])
     contacts.on_state_changed(change)  # its webhooks and e-mails, queued after the commit
     if created:
-        transaction.on_commit(lambda: _push(rule, created))
+        transaction.on_commit(lambda: _push(rule, created, muted))
     return created
 
 
@@ -114,11 +109,13 @@ def state_changed(rule: AlertRule, event: str, value: float | None, moment: dt.d
     )
 
 
-def _push(rule, created):
+def _push(rule, created, muted):
     # One push per firing to the workspace's group; each member's notification id is in `ids`
-    # so a page can mark its own copy read.
+    # so a page can mark its own copy read; those `muted` chose no bell for alerts.
     first = notification_payload(created[0])
-    first.update(id=None, rule_name=rule.name, state=rule.state, ids={str(n.user_id): n.pk for n in created})
+    first.update(
+        id=None, rule_name=rule.name, state=rule.state, ids={str(n.user_id): n.pk for n in created}, muted=muted
+    )
     notify.notification(rule.workspace_id, first)
 
 

@@ -1,13 +1,16 @@
 """Alert rules follow the data: each alert source's rules are evaluated when its producer announces
-new data (sources.py names the signal), and every rule on the worker's periodic pass. Connected by
-AnalyticsConfig.ready(); the producers (analytics.metrics, analytics.writethrough) know nothing of alerts."""
+new data (sources.py names the signal), and every rule on the worker's periodic pass; and comments'
+mentions and replies reach the inbox. Connected by AnalyticsConfig.ready(); the producers
+(analytics.metrics, analytics.writethrough, sheets) know nothing of alerts."""
 
 import logging
 from collections.abc import Callable
 
+from accounts.signals import invited
 from analytics.writethrough.signals import periodic_pass_due
+from sheets.signals import comment_posted
 
-from . import evaluation
+from . import evaluation, inbox
 from .sources import SOURCES, AlertSource
 
 log = logging.getLogger(__name__)
@@ -36,3 +39,6 @@ def connect() -> None:
     for source in SOURCES.values():
         source.announced_by.connect(_receiver(source), weak=False, dispatch_uid=f"analytics.alerts.{source.name}")
     periodic_pass_due.connect(on_periodic_pass, dispatch_uid="analytics.alerts.periodic_pass_due")
+    # Inside the comment's transaction: its notifications are committed with it or not at all.
+    comment_posted.connect(inbox.on_comment_posted, dispatch_uid="analytics.alerts.comment_posted")
+    invited.connect(inbox.on_invited, dispatch_uid="analytics.alerts.invited")

@@ -17,7 +17,7 @@ with 4403.
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from accounts.permissions import Access, workspace_access
-from analytics.alerts.notify import personal_notification, workspace_group
+from analytics.alerts.notify import notification_frame, workspace_group
 from core import frames, jsonio
 from core.errors import GridcastError
 from core.frames import error_frame
@@ -125,6 +125,6 @@ class DashboardConsumer(AsyncWebsocketConsumer):
     async def notification_created(self, event):
         if self.guard.revoked:  # queued before the socket left its groups
             return
-        await self.send_frame(
-            {"type": "notification", "notification": personal_notification(event.get("notification"), self.user.pk)}
-        )
+        frame = notification_frame(event.get("notification"), self.user.pk)
+        if frame is not None:
+            await self.send_frame(frame)

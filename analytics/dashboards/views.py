@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET
 from accounts.models import User, Workspace
 from accounts.permissions import Access, workspace_access
 from accounts.selectors import workspaces_for_user
-from analytics.alerts.notify import personal_notification, workspace_group
+from analytics.alerts.notify import notification_frame, person_group, workspace_group
 from core import frames, jsonio
 from core.api_errors import json_error
 from core.errors import GridcastError, InvalidInput, NotAuthenticated, NotFound
@@ -213,9 +213,9 @@ async def dashboard_events(request: HttpRequest, workspace_id: int) -> HttpRespo
         if message.get("type") == "data.arrived":
             live.arrived()
         elif message.get("type") == "notification.created":
-            await queue.put(
-                {"type": "notification", "notification": personal_notification(message.get("notification"), user.pk)}
-            )
+            frame = notification_frame(message.get("notification"), user.pk)
+            if frame is not None:
+                await queue.put(frame)
 
     async def body():
         live.arrived()  # the first data at once
@@ -265,13 +265,13 @@ async def notification_events(request: HttpRequest) -> HttpResponse:
 
     async def on_event(message):
         if message.get("type") == "notification.created":
-            await queue.put(
-                {"type": "notification", "notification": personal_notification(message.get("notification"), user.pk)}
-            )
+            frame = notification_frame(message.get("notification"), user.pk)
+            if frame is not None:
+                await queue.put(frame)
 
     return _event_stream(
         _stream(
-            [workspace_group(i) for i in ids],
+            [*(workspace_group(i) for i in ids), person_group(user.pk)],
             on_event,
             queue,
             guard,

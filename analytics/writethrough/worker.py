@@ -9,7 +9,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.db import connections
 
-from analytics.deliveries import sender
+from analytics.deliveries import digest, sender
 from analytics.lake import maintenance
 from analytics.lake.connections import postgres_conninfo
 from analytics.metrics import rollup
@@ -35,7 +35,8 @@ def run(
     is due, until `stop` (a threading.Event) is set; beside it the Announcer (dashboards and alert
     rules of the sheets applied, every alert rule every ALERT_INTERVAL seconds), the lake's
     maintenance, the metric rollup (analytics/metrics/rollup.py) and the sender of deliveries to
-    contact points (analytics/deliveries/sender.py). Errors are logged and retried after a pause."""
+    contact points (analytics/deliveries/sender.py) and the digests of notifications by e-mail
+    (analytics/deliveries/digest.py). Errors are logged and retried after a pause."""
     interval = interval if interval is not None else _setting("WRITER_INTERVAL", 0.02)
     writer = None
     announcer = Announcer(stop)
@@ -48,6 +49,7 @@ def run(
         (maintenance.run, _setting("MAINTENANCE_SECONDS", 5.0), "lake-maintenance"),
         (rollup.run, rollup_every if rollup_due is None else 0, "metric-rollup"),
         (sender.run, _setting("DELIVERY_POLL_SECONDS", 1.0), "deliveries"),
+        (digest.run, _setting("NOTIFICATION_EMAIL_POLL_SECONDS", 5.0), "notification-emails"),
     ):
         if every:
             helpers.append(threading.Thread(target=loop, args=(stop,), name=name, daemon=True))

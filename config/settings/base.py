@@ -309,6 +309,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # Bounds the views check by hand, non-blank names and links from a create to its object.
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "config.openapi.postprocess"],
+    # One name for the channel every kind of notification preference picks from.
+    "ENUM_NAME_OVERRIDES": {"NotificationChannelEnum": "accounts.models.NotificationPreference.Channel"},
 }
 
 LANGUAGE_CODE = "en-us"
@@ -409,6 +411,11 @@ GRIDCAST = {
     "FORMULA_RECOMPUTE_BATCH": int(os.environ.get("GRIDCAST_FORMULA_RECOMPUTE_BATCH", "5000")),
     "FORMULA_RECOMPUTE_STALE_SECONDS": float(os.environ.get("GRIDCAST_FORMULA_RECOMPUTE_STALE_SECONDS", "30")),
     "FORMULA_TICKER_SECONDS": float(os.environ.get("GRIDCAST_FORMULA_TICKER_SECONDS", "60")),
+    # Comments (sheets.services.comments): the longest body, the most people one comment mentions,
+    # the most comments on one sheet (0: no limit).
+    "MAX_COMMENT_CHARS": int(os.environ.get("GRIDCAST_MAX_COMMENT_CHARS", "5000")),
+    "MAX_COMMENT_MENTIONS": int(os.environ.get("GRIDCAST_MAX_COMMENT_MENTIONS", "20")),
+    "MAX_COMMENTS_PER_SHEET": int(os.environ.get("GRIDCAST_MAX_COMMENTS_PER_SHEET", "20000")),
 }
 # Operations (docs/operations.md). /metrics is open (scraped on an internal network) unless a token
 # is set: then `Authorization: Bearer <token>` is required. METRICS_TOKEN is the older name.
@@ -479,6 +486,10 @@ ANALYTICS = {
     "DELIVERY_POLL_SECONDS": float(os.environ.get("ANALYTICS_DELIVERY_POLL_SECONDS", "1")),
     "DELIVERY_TIMEOUT": float(os.environ.get("ANALYTICS_DELIVERY_TIMEOUT", "5")),
     "DELIVERY_RESPONSE_BYTES": 2000,
+    # Notifications by e-mail (analytics/deliveries/digest.py): one e-mail per person gathers all
+    # theirs once the oldest has waited NOTIFICATION_EMAIL_BATCH_SECONDS; looked for this often.
+    "NOTIFICATION_EMAIL_BATCH_SECONDS": float(os.environ.get("ANALYTICS_NOTIFICATION_EMAIL_BATCH_SECONDS", "60")),
+    "NOTIFICATION_EMAIL_POLL_SECONDS": float(os.environ.get("ANALYTICS_NOTIFICATION_EMAIL_POLL_SECONDS", "5")),
     # Delivered and failed deliveries are deleted after this many days (0: kept).
     "DELIVERY_RETENTION_DAYS": float(os.environ.get("ANALYTICS_DELIVERY_RETENTION_DAYS", "30")),
     # The writer as a thread of the server process: on only in config/settings/embedded.py.

@@ -3,7 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import api as accounts_api
 
-from . import find_views, io_views, public_links, saved_views, views
+from . import comments, find_views, io_views, public_links, saved_views, views
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -24,6 +24,11 @@ urlpatterns = [
         name="api-invitation-resend",
     ),
     path("workspaces/<int:pk>/audit/", accounts_api.AuditList.as_view(), name="api-audit"),
+    path(
+        "me/notification-preferences/",
+        accounts_api.NotificationPreferences.as_view(),
+        name="api-notification-preferences",
+    ),
     path("tokens/", accounts_api.TokenList.as_view(), name="api-tokens"),
     path("tokens/<int:pk>/", accounts_api.TokenDetail.as_view(), name="api-token"),
     path("sheets/", views.SheetList.as_view(), name="api-sheets"),
@@ -42,6 +47,17 @@ urlpatterns = [
     path("sheets/<int:pk>/rows/", views.RowList.as_view(), name="api-rows"),
     path("sheets/<int:pk>/views/", saved_views.ViewList.as_view(), name="api-views"),
     path("sheets/<int:pk>/views/<int:view_id>/", saved_views.ViewDetail.as_view(), name="api-view"),
+    path("sheets/<int:pk>/comments/", comments.CommentList.as_view(), name="api-comments"),
+    path("sheets/<int:pk>/comments/mentionable/", comments.Mentionable.as_view(), name="api-comments-mentionable"),
+    path("sheets/<int:pk>/comments/<int:comment_id>/", comments.CommentDetail.as_view(), name="api-comment"),
+    path(
+        "sheets/<int:pk>/comments/<int:comment_id>/resolve/",
+        comments.CommentResolve.as_view(),
+        name="api-comment-resolve",
+    ),
+    path(
+        "sheets/<int:pk>/comments/<int:comment_id>/reopen/", comments.CommentReopen.as_view(), name="api-comment-reopen"
+    ),
     path("sheets/<int:pk>/totals/", saved_views.Totals.as_view(), name="api-totals"),
     path("sheets/<int:pk>/rows/delete/", views.RowsDelete.as_view(), name="api-rows-delete"),
     path("sheets/<int:pk>/rows/move/", views.RowsMove.as_view(), name="api-rows-move"),

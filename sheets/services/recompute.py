@@ -71,12 +71,16 @@ def _formulas(sheet_id: int) -> SheetFormulas:
     return SheetFormulas(columns_of({c.key: c for c in Column.objects.filter(sheet_id=sheet_id, deleted=False)}))
 
 
-def _rows(sheet_id: int, after: int, count: int) -> list[tuple[int, dict]]:
-    """The next `count` rows after row id `after`, their data parsed by orjson (read as text: the
-    JSON field's json.loads was a fifth of a batch's time)."""
+def _rows(sheet_id: int, after: int, count: int) -> list[tuple[int, str]]:
+    """The next `count` rows after row id `after`, their data as JSON text: `_compute` parses it
+    (with orjson; the JSON field's json.loads was a fifth of a batch's time), in the thread that
+    computes the batch read ahead while this one's are written."""
     rows = Row.objects.filter(sheet_id=sheet_id, pk__gt=after).order_by("pk")
-    found = rows.values_list("pk", Cast("data", TextField()))[:count]
-    return [(pk, jsonio.loads_db(data)) for pk, data in found]
+    return list(rows.values_list("pk", Cast("data", TextField()))[:count])
+
+
+def _compute(formulas: SheetFormulas, rows: list[tuple[int, str]], only: set[str] | None) -> tuple[list, dict]:
+    return compute_rows(formulas, [(pk, jsonio.loads_db(data)) for pk, data in rows], only)
 
 
 def recompute(sheet: Sheet, only: set[str]) -> dict:
@@ -91,7 +95,7 @@ def recompute(sheet: Sheet, only: set[str]) -> dict:
     formulas, computed, count, last = _formulas(sheet.pk), {}, 0, 0
     while formulas and (rows := _rows(sheet.pk, last, _batch())):
         last = rows[-1][0]
-        patches, values = compute_rows(formulas, rows, only)
+        patches, values = _compute(formulas, rows, only)
         write_patches(patches)
         for key, column in values.items():
             count += len(column)
@@ -201,7 +205,7 @@ class Ahead:
     formula cells being computed meanwhile (while that batch is written)."""
 
     version: int
-    rows: list[tuple[int, dict]]
+    rows: list[tuple[int, str]]
     computing: Future | None
 
 
@@ -227,9 +231,9 @@ def _step(
                 patches, computed = _read_again(formulas, only, again, patches, computed)
         else:
             rows = _rows(sheet_id, state.after, batch) if only else []
-            patches, computed = compute_rows(formulas, rows, only)
+            patches, computed = _compute(formulas, rows, only)
         following = _rows(sheet_id, rows[-1][0], batch) if len(rows) == batch else []
-        computing = pool.submit(compute_rows, formulas, following, only) if pool and following else None
+        computing = pool.submit(_compute, formulas, following, only) if pool and following else None
         write_patches(patches)
         columns = state.columns
         state.done += len(rows)

@@ -98,6 +98,11 @@ include-method = "POST"
 parameters = {{ "path.id" = {sheet}, "body.after" = {row}, "body.before" = {row} }}
 
 [[operations]]
+include-path = "/api/v1/sheets/{{id}}/comments/"
+include-method = "POST"
+parameters = {{ "path.id" = {sheet}, "body.row" = {row} }}
+
+[[operations]]
 include-path-regex = '^/api/v1/sheets/\\{{id\\}}/'
 exclude-method = "DELETE"
 parameters = {{ "path.id" = {sheet} }}

@@ -1,5 +1,6 @@
-// Alert notifications arriving live on a page (the bell's feed, the dashboard's socket): each one
-// is toasted once, however many connections bring it, and announced to the page's widgets.
+// Notifications arriving live on a page (the bell's feed, the dashboard's socket): alerts, and
+// mentions and replies in comment threads. Each one is toasted once, however many connections bring
+// it, and announced to the page's widgets.
 import { toast } from "./toast.js";
 
 const shown = (window.__gridcastNotifications ||= new Set());
@@ -9,6 +10,7 @@ export function announce(notification) {
   const key = notification.id ?? `${notification.rule}|${notification.created_at}`;
   if (shown.has(key)) return;
   shown.add(key);
-  toast(`Alert: ${notification.message || "a rule fired"}`, { kind: "alert", ms: 10_000 });
+  const prefix = notification.kind && notification.kind !== "alert" ? "" : "Alert: ";
+  toast(`${prefix}${notification.message || "a rule fired"}`, { kind: "alert", ms: 10_000 });
   window.dispatchEvent(new CustomEvent("gridcast:notification", { detail: notification }));
 }

@@ -165,6 +165,9 @@ export class SheetSocket {
       case "views":
         this.handlers.views?.(frame);
         break;
+      case "comment":
+        this.handlers.comment?.(frame);
+        break;
     }
   }
 

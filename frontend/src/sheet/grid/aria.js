@@ -55,5 +55,6 @@ export const SHORTCUTS = [
   ["Ctrl + Z", "Undo"],
   ["Ctrl + Y or Ctrl + Shift + Z", "Redo"],
   ["Ctrl + Alt + H", "History of the active cell (editors): who changed it, from what to what"],
+  ["Ctrl + Alt + M", "Comments on the active cell: its threads, and a new one (editors)"],
   ["?", "Show this list (to type a ? in a cell, press Enter first)"],
 ];

@@ -23,7 +23,7 @@ export class Grid {
    * @param {import("../model.js").SheetModel} model
    * @param {{sheetId: number, readOnly: () => boolean, maxBatchCells?: number, onSelection?: Function,
    *   onColumnMenu?: Function, onUndo?: Function, onRedo?: Function, onMessage?: (text: string, kind?: string) => void,
-   *   onHelp?: () => void, onHistory?: () => void, nameOf?: (userId: number) => string,
+   *   onHelp?: () => void, onHistory?: () => void, onComments?: () => void, nameOf?: (userId: number) => string,
    *   onColumns?: (boxes: {c: number, x: number, w: number, frozen: boolean, column: any}[], frame: {rowHeadW: number, viewW: number, frozenW: number}) => void}} options
    *   onColumns: after each frame, where the drawn columns are (the footer lines up under them)
    */
@@ -199,6 +199,12 @@ export class Grid {
     this.schedule();
   }
 
+  /** Mark the cells (and rows) that have an open comment thread: a set of comments.cellKey. */
+  setComments(marked) {
+    this.comments = marked;
+    this.schedule();
+  }
+
   // --- selection ---------------------------------------------------------------------------------
 
   range() {
@@ -331,6 +337,7 @@ export class Grid {
       case "redo": return this.options.onRedo?.();
       case "help": return this.options.onHelp?.();
       case "history": return this.options.onHistory?.();
+      case "comments": return this.options.onComments?.();
       case "selectAll":
         this.selection.selectAll(this.size());
         return this.changed();

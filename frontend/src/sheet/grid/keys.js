@@ -27,6 +27,7 @@ export function keyCommand(event, { r, c, lastR, lastC, page, toggles }) {
   if (key === "Delete" || key === "Backspace") return { command: "clear" };
   const letter = key.toLowerCase();
   if (ctrl && event.altKey && (letter === "h" || event.code === "KeyH")) return { command: "history" };
+  if (ctrl && event.altKey && (letter === "m" || event.code === "KeyM")) return { command: "comments" };
   if (ctrl && letter === "z") return { command: event.shiftKey ? "redo" : "undo" };
   if (ctrl && letter === "y") return { command: "redo" };
   if (ctrl && letter === "d") return { command: "fillDown" };

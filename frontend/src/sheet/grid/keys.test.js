@@ -45,6 +45,7 @@ describe("commands", () => {
     ["A", { ctrlKey: true }, "selectAll"],
     ["?", { shiftKey: true }, "help"],
     ["h", { ctrlKey: true, altKey: true }, "history"],
+    ["m", { ctrlKey: true, altKey: true }, "comments"],
   ])("%s %j is %s", (k, mods, command) => {
     expect(key(k, mods)).toEqual({ command });
   });

@@ -8,6 +8,7 @@ import { icon, alignOfColumn, isComputed } from "../../lib/columnTypes.js";
 import { displayValue } from "./editors.js";
 import { ROW_H, columnBoxes, columnX, drawnColumns, rangeRect, scrollHeight, visibleWindow } from "./geometry.js";
 import { Pool, el, place, setAttr, setIf, setStyle } from "./dom.js";
+import { cellKey } from "../comments.js";
 
 const FLASH_MS = 900;
 
@@ -98,6 +99,10 @@ export class Renderer {
           }
           if (!model.isLoaded(index)) cls += " stale";
           if (row.id === grid.found?.row && column.key === grid.found.col) cls += " found";
+          if (grid.comments?.has(cellKey(row.id, column.key))) {
+            cls += " commented";
+            if (!title) title = "Has comments (Ctrl+Alt+M)";
+          }
         } else {
           cls += " loading";
         }
@@ -126,7 +131,8 @@ export class Renderer {
       const div = this.rowHeads.get(i);
       setIf(div, "textContent", String(first + i + 1));
       setStyle(div, "transform", `translateY(${shiftY + i * ROW_H}px)`);
-      setIf(div, "className", grid.selection.inRows(first + i) ? "gc-rowhead sel" : "gc-rowhead");
+      const commented = rows[i] && grid.comments?.has(cellKey(rows[i].id, "")) ? " commented" : "";
+      setIf(div, "className", (grid.selection.inRows(first + i) ? "gc-rowhead sel" : "gc-rowhead") + commented);
     }
     this.rowHeads.hideFrom(rowCount);
     grid.rowHeads.style.width = grid.colHeads.style.left = `${rowHeadW}px`;

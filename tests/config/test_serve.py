@@ -1,0 +1,172 @@
+"""`make serve` (config/serve.py, deploy/Procfile): production settings, two uvicorn processes
+behind HAProxy, the analytics worker, under honcho. Started here as the Makefile starts it (on the
+test database and a Redis database of its own, Superset left out), then: both web processes serve
+through the load balancer, clients editing through it converge, and when one web process is
+killed with SIGKILL its clients are back through the other and no acknowledged edit is lost."""
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from accounts.models import ApiToken
+from sheets.models import Row
+
+from ..factories import make_sheet
+from ..realtime.servers import REPO, SheetClient, free_port, sheet_state, wait_until
+from ..realtime.servers import test_database_url as database_url
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not Path("/usr/sbin/haproxy").exists(), reason="HAProxy is installed by `make serve`"),
+]
+
+
+def _free_pair():
+    """A port whose next one is free too (web.1 and web.2 of honcho)."""
+    for _ in range(50):
+        port = free_port()
+        try:
+            import socket
+
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", port + 1))
+            return port
+        except OSError:
+            continue
+    raise RuntimeError("no two free ports in a row")
+
+
+class Served:
+    """config.serve running in its own process group; its output in a file."""
+
+    def __init__(self, tmp_path):
+        self.port, self.base = free_port(), _free_pair()
+        self.log = tmp_path / "serve.log"
+        redis_db = int(settings.REDIS_URL.rsplit("/", 1)[-1] or 0) if settings.REDIS_URL else 0
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))},
+            "DATABASE_URL": database_url(),
+            "REDIS_URL": f"redis://127.0.0.1:6379/{(redis_db + 1) % 16}",
+            "GRIDCAST_VAR_DIR": str(tmp_path / "var"),
+            "PORT": str(self.port),
+            "WEB_BASE_PORT": str(self.base),
+            "WEB_PROCESSES": "2",
+            "SUPERSET": "0",
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "config.serve"],
+            cwd=REPO,
+            env=self.env,
+            stdout=open(self.log, "wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def output(self):
+        return self.log.read_text(errors="replace")
+
+    def served_by(self):
+        with urllib.request.urlopen(self.url + "/healthz", timeout=5) as response:
+            return response.headers["X-Gridcast-Server"]
+
+    def both_up(self):
+        try:
+            return {self.served_by() for _ in range(6)} == {"web1", "web2"}
+        except OSError:
+            return False
+
+    def pid(self, process, program):
+        """The pid of `program` that honcho's `process` (web.1, ...) runs (under deploy/restarting)."""
+        found = re.search(rf"{re.escape(process)} started \(pid=(\d+)\)", self.output())
+        pending = [int(found.group(1))]
+        while pending:
+            pid = pending.pop()
+            args = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+            if any(arg.endswith(program) for arg in args[:2]) and "deploy/restarting" not in args:
+                return pid
+            pending += [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        raise AssertionError(f"no {program} under {process}")
+
+    def stop(self):
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(5)
+
+
+@pytest.fixture
+def served(tmp_path, transactional_db):
+    stack = Served(tmp_path)
+    try:
+        wait_until(stack.both_up, 90, 0.25, "both web processes to answer through HAProxy")
+    except BaseException:
+        stack.stop()
+        print(stack.output())
+        raise
+    yield stack
+    stack.stop()
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+
+
+@pytest.fixture
+def room(workspace, owner, editor):
+    sheet = make_sheet(workspace, owner, rows=3, columns=[{"name": "A"}, {"name": "B"}])
+    rows = list(Row.objects.filter(sheet=sheet).order_by("position").values_list("pk", flat=True))
+    return sheet, rows, [ApiToken.issue(user=person, name="ws")[1] for person in (owner, editor)]
+
+
+async def test_serve_balances_edits_over_two_web_processes_and_survives_one_killed(served, room):
+    sheet, rows, keys = room
+    ws = served.url.replace("http", "ws") + f"/ws/sheets/{sheet.pk}/?token="
+    clients = [await SheetClient(ws + keys[i % 2], f"client{i}").start() for i in range(4)]
+    try:
+        for i, client in enumerate(clients):
+            await client.result(await client.edit(rows[i % 3], "c1", f"before {i}"))
+
+        web1 = served.pid("web.1", "uvicorn")
+        os.kill(web1, signal.SIGKILL)
+        await asyncio.to_thread(wait_until, lambda: not _alive(web1), 10, 0.05, "web.1 to die")
+        started = time.monotonic()
+        for i, client in enumerate(clients):  # written at once: those on web.1 resend after reconnecting
+            await client.edit(rows[i % 3], "c2", f"after {i}")
+        for client in clients:
+            await client.wait(lambda c=client: not c.unacked, 30, "its writes to be answered")
+        back = time.monotonic() - started
+
+        version, state = await database_sync_to_async(sheet_state)(sheet.pk)
+        for client in clients:
+            await client.synced(version, 30)
+            assert client.model() == state, client.status()
+        assert {state[rows[i % 3]][1]["c2"] for i in range(4)} <= {f"after {i}" for i in range(4)}
+        assert any(client.connects > 1 for client in clients), "no client was on the killed process"
+        assert back < 20, f"clients took {back:.1f} s to be back"
+        assert served.process.poll() is None, served.output()  # the rest kept running
+        again = lambda: served.output().count("Server web/web1 is UP") >= 2  # noqa: E731
+        await asyncio.to_thread(wait_until, again, 30, 0.25, "web.1 to be started again and back in HAProxy")
+    finally:
+        await asyncio.gather(*(client.close() for client in clients))
