@@ -31,6 +31,8 @@ from prometheus_client import (
 disable_created_metrics()
 
 MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+if MULTIPROCESS:  # prometheus_client writes a file there as each metric is made: the folder must exist
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 # Buckets in seconds: an edit is acked in milliseconds, the lake is tens of milliseconds behind.

@@ -96,7 +96,7 @@ def test_a_metrics_token_is_required_once_set(settings):
 def test_processes_sharing_a_multiprocess_directory_are_served_as_one(tmp_path):
     """PROMETHEUS_MULTIPROC_DIR (production, several uvicorn processes and the worker): any one
     process's /metrics has every process's values."""
-    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "not-made-yet")}
 
     def run(code):
         done = subprocess.run(
