@@ -4,6 +4,8 @@ schema; /metrics asks for a bearer token only when GRIDCAST_METRICS_TOKEN is set
 
 import concurrent.futures
 import hmac
+import logging
+import re
 import threading
 
 import redis
@@ -15,6 +17,8 @@ from django.views.decorators.http import require_safe
 
 from analytics.lake import connections as lake
 from core import metrics
+
+log = logging.getLogger(__name__)
 
 
 @require_safe
@@ -81,8 +85,26 @@ def _outcomes() -> tuple[bool, dict[str, str]]:
         except concurrent.futures.TimeoutError:
             ready, outcomes[name] = False, f"failed: no answer within {settings.READY_TIMEOUT:g} s"
         except Exception as error:  # noqa: BLE001 - the reason is the answer
-            ready, outcomes[name] = False, f"failed: {type(error).__name__}: {str(error).strip()[:300]}"
+            log.warning("readiness check %s failed", name, exc_info=error)
+            ready, outcomes[name] = False, f"failed: {type(error).__name__}: {_redacted(str(error))[:300]}"
     return ready, outcomes
+
+
+# The answer is unauthenticated, and drivers put their connection strings in their errors (DuckDB
+# quotes the lake catalog's conninfo, password included): credentials are cut out of the reason.
+_SECRETS = (
+    (
+        re.compile(r"(password|passwd|pwd|secret|token)(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s\"',;]+)", re.I),
+        r"\1\2[redacted]",
+    ),
+    (re.compile(r"(\w+://[^:/@\s]*):[^@\s]*@"), r"\1:[redacted]@"),
+)
+
+
+def _redacted(text: str) -> str:
+    for pattern, replacement in _SECRETS:
+        text = pattern.sub(replacement, text)
+    return text.strip()
 
 
 @require_safe
