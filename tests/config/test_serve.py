@@ -156,7 +156,7 @@ async def test_serve_balances_edits_over_two_web_processes_and_survives_one_kill
     try:
         for i, client in enumerate(clients):
             await client.result(await client.edit(rows[i % 3], "c1", f"before {i}"))
-        await asyncio.to_thread(wait_until, served.metrics_of_every_process, 30, 0.25, "every process's metrics")
+        await asyncio.to_thread(wait_until, served.metrics_of_every_process, 90, 0.25, "every process's metrics")
 
         web1 = served.pid("web.1", "uvicorn")
         os.kill(web1, signal.SIGKILL)
