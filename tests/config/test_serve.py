@@ -58,6 +58,9 @@ class Served:
             "DATABASE_URL": database_url(),
             "REDIS_URL": f"redis://127.0.0.1:6379/{(redis_db + 1) % 16}",
             "GRIDCAST_VAR_DIR": str(tmp_path / "var"),
+            # The test database's lake catalog may exist already (made by earlier tests): it keeps
+            # its data path, and a worker given another one could never attach it.
+            "ANALYTICS_DATA_PATH": settings.ANALYTICS["DATA_PATH"],
             "PORT": str(self.port),
             "WEB_BASE_PORT": str(self.base),
             "WEB_PROCESSES": "2",
