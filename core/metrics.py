@@ -42,7 +42,7 @@ SLOW = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 # --- realtime -------------------------------------------------------------------------------------
 connections = Gauge(
     "gridcast_ws_connections",
-    "Open WebSocket connections (sheet sockets and public links)",
+    "Open WebSocket connections (sheet and dashboard sockets, their public links)",
     multiprocess_mode="livesum",
 )
 edits = Counter("gridcast_ws_edits_total", "Write frames applied through WebSocket")

@@ -18,7 +18,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from accounts.permissions import Access, workspace_access
 from analytics.alerts.notify import notification_frame, workspace_group
-from core import frames, jsonio
+from core import frames, jsonio, metrics
 from core.errors import GridcastError
 from core.frames import error_frame
 from core.requests import bind_scope
@@ -67,6 +67,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             workspace_group(self.workspace_id),
         )
         self.live = LiveWidgets(self.workspace_id, self.send_frame)
+        metrics.connections.inc()  # counted while it has its widgets: uncounted when they close
         await self.send_frame({"type": "welcome", "workspace": self.workspace_id, "access": access.name.lower()})
 
     async def disconnect(self, code):
@@ -76,6 +77,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         if self.live is not None:
             self.live.close()
             self.live = None
+            metrics.connections.dec()
         await self.guard.leave()
 
     async def send_frame(self, frame):
