@@ -38,7 +38,9 @@ def test_a_value_the_lake_cannot_take_never_holds_the_writer_back(workspace, own
     services.rows_insert(sheet=good, actor=owner, rows=[{"c1": "fine", "c2": 2}])
     read = wt_writer.operations
     monkeypatch.setattr(
-        wt_writer, "operations", lambda behind, limit: [(s, v, k, poisoned(p)) for s, v, k, p in read(behind, limit)]
+        wt_writer,
+        "operations",
+        lambda behind, limit: [(s, v, k, poisoned(p), *more) for s, v, k, p, *more in read(behind, limit)],
     )
     writer.catch_up(timeout=20)
     bad.refresh_from_db()
