@@ -18,6 +18,8 @@ these have defaults here:
     WEB_PROCESSES     2;  WEB_BASE_PORT 8100: web.1 listens there, web.2 on the next port, ...
     SUPERSET          1;  SUPERSET_PORT 8089
     SEED_DEMO         0;  1 seeds the demo workspace and its logins on an empty database
+    PROMETHEUS_MULTIPROC_DIR  $GRIDCAST_VAR_DIR/prometheus (emptied before the processes start): /metrics of any web
+                      process has every process's metrics, the worker's too
 
 Ctrl-C (or SIGTERM) stops every process. `python -m config.serve --check` prepares everything
 (database, static files, haproxy.cfg) and exits without serving; `python -m config.serve manage
@@ -81,6 +83,9 @@ def environment(environ: dict[str, str] = os.environ) -> dict[str, str]:
         "SUPERSET_PORT": superset_port,
         "SUPERSET_URL": f"http://127.0.0.1:{superset_port}",
         "SUPERSET_EMBED_ORIGINS": origin,
+        # Every process writes its metrics here; any web process's /metrics (through HAProxy too)
+        # serves the sum of them all, the worker's included (docs/operations.md). Emptied at start.
+        "PROMETHEUS_MULTIPROC_DIR": str(var / "prometheus"),
         **_secrets(var),
     }
     return {**defaults, **environ, "GRIDCAST_VAR_DIR": str(var)}
@@ -115,6 +120,14 @@ def _create_database(url: str) -> None:
             connection.execute(f'CREATE DATABASE "{name}"')
 
 
+def metrics_directory(env: dict[str, str]) -> Path:
+    """PROMETHEUS_MULTIPROC_DIR, emptied: values of an earlier run's processes would be summed in."""
+    path = Path(env["PROMETHEUS_MULTIPROC_DIR"])
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    return path
+
+
 def prepare(env: dict[str, str]) -> None:
     if shutil.which("haproxy") is None:
         raise SystemExit("haproxy is not installed: `make serve` installs it (apt-get install haproxy)")
@@ -128,6 +141,7 @@ def prepare(env: dict[str, str]) -> None:
     if env.get("SEED_DEMO", "0") == "1":
         subprocess.run([*manage, "seed_demo", "--if-empty"], cwd=REPO, env=env, check=True)
     haproxy_config(env)
+    metrics_directory(env)
 
 
 def command(env: dict[str, str]) -> list[str]:

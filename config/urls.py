@@ -4,8 +4,8 @@ from django.templatetags.static import static
 from django.urls import include, path
 
 from accounts.admin_login import RateLimitedAdminAuthenticationForm
+from config.health import healthz, metrics_view, readyz
 from core.pages import error_handler
-from realtime.views import metrics_view
 
 # The admin login counts failed attempts with allauth's limits (accounts/admin_login.py).
 admin.site.login_form = RateLimitedAdminAuthenticationForm
@@ -15,6 +15,9 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("api/v1/", include("sheets.api.urls")),
     path("api/v1/", include("analytics.urls")),  # metrics, aggregates, alerts, notifications
+    # Operators' endpoints (config/health.py, docs/operations.md): no login, no throttle.
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),
     # Browsers ask every site for /favicon.ico (a 404 there is an error in the console).
     path("favicon.ico", lambda request: redirect(static("favicon.svg"))),

@@ -15,14 +15,16 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from accounts.permissions import Access
+from core import metrics
 from core.errors import GridcastError, PermissionDenied
 from core.frames import SERVER_FAILED, error_frame
+from core.requests import bind_scope
 from sheets import services, undo
 from sheets.models import Sheet
 from sheets.permissions import sheet_access
 from sheets.services import Edit
 
-from . import metrics, protocol
+from . import protocol
 from .bus import get_bus
 from .edits import queue_for, write_refusal
 from .limits import (
@@ -99,6 +101,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
                 await asyncio.sleep(0.5)
 
     async def connect(self) -> None:
+        self.request_id = bind_scope(self.scope)
         self.sheet_id = int(self.scope["url_route"]["kwargs"]["sheet_id"])
         self.user = self.scope.get("user")
         self.connection_id = uuid.uuid4().hex[:16]
@@ -281,10 +284,17 @@ class SheetConsumer(AsyncWebsocketConsumer):
             self._acknowledge(kwargs["op_id"], result, started)
 
     def _acknowledge(self, op_id, operation, started, extra=None):
-        elapsed = (time.perf_counter() - started) * 1000
+        elapsed = time.perf_counter() - started
         metrics.edits.inc()
-        metrics.edit_ms.observe(elapsed)
-        log.debug("sheet %s %s v%s in %.1f ms", self.sheet_id, operation.kind, operation.version, elapsed)
+        metrics.edit_latency.observe(elapsed)
+        log.debug(
+            "sheet %s %s v%s op_id %s in %.1f ms",
+            self.sheet_id,
+            operation.kind,
+            operation.version,
+            op_id,
+            elapsed * 1000,
+        )
         self.send_frame(
             {
                 "type": "ack",

@@ -21,13 +21,14 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 
 from accounts.permissions import Access
+from core import metrics
 from core.errors import GridcastError, PermissionDenied
 from core.frames import error_frame
+from core.requests import bind_scope
 from core.throttling import request_hit_wait
 from sheets.models import PublicLink
 from sheets.public_links import public_link_for_key, public_link_still_active
 
-from . import metrics
 from .bus import get_bus
 from .consumers import CLOSE_NO_ACCESS, SheetConsumer
 from .layers import group_send
@@ -102,6 +103,7 @@ class PublicSheetConsumer(SheetConsumer):
     revoked_message = "This link was revoked"
 
     async def connect(self) -> None:
+        self.request_id = bind_scope(self.scope)
         self.key = self.scope["url_route"]["kwargs"]["key"]
         self.user = None
         self.connection_id = uuid.uuid4().hex[:16]

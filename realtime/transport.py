@@ -9,9 +9,9 @@ from typing import Any
 
 from django.conf import settings
 
+from core import metrics
 from core.frames import encode
 
-from . import metrics
 from .bus import send_eagerly, server_protocol, write_texts
 
 CLOSE_TOO_SLOW = 4008

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from accounts.models import Membership
 from analytics.models import AlertRule, AlertStateChange, Notification
+from core import metrics
 
 from . import contacts, inbox, notify
 from .inbox import notification_payload
@@ -206,7 +207,8 @@ def _enabled(**filters):
 def rules_announced(source: AlertSource, now: dt.datetime | None = None, **announced: Any) -> list[Notification]:
     """New data of `source` was announced (`announced`: the signal's arguments): evaluate the
     enabled rules of that source it concerns."""
-    return _evaluate_fairly(_enabled(source=source.name).filter(source.concerned(**announced)), now)
+    with metrics.alert_evaluation.labels("announced").time():
+        return _evaluate_fairly(_enabled(source=source.name).filter(source.concerned(**announced)), now)
 
 
 def rules_evaluate_all(
@@ -216,4 +218,5 @@ def rules_evaluate_all(
     time, so a rule must fire when data stops ("count below 5") and recover when its window
     empties, without any event to trigger it. One query when there are no rules. Workspaces take
     turns (see the module's docstring)."""
-    return _evaluate_fairly(_enabled(), now, between)
+    with metrics.alert_evaluation.labels("periodic").time():
+        return _evaluate_fairly(_enabled(), now, between)

@@ -18,9 +18,10 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from accounts.permissions import Access, workspace_access
 from analytics.alerts.notify import notification_frame, workspace_group
-from core import frames, jsonio
+from core import frames, jsonio, metrics
 from core.errors import GridcastError
 from core.frames import error_frame
+from core.requests import bind_scope
 from realtime.limits import CLOSE_RATE_LIMITED, FrameLimits, claim_connection, too_many_connections_message
 from realtime.revocation import Credential, Guard
 
@@ -34,6 +35,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
     revoked_message = "you no longer have access to this workspace"
 
     async def connect(self):
+        self.request_id = bind_scope(self.scope)
         self.workspace_id = int(self.scope["url_route"]["kwargs"]["workspace_id"])
         self.user = self.scope.get("user")
         self.live = None
@@ -65,6 +67,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             workspace_group(self.workspace_id),
         )
         self.live = LiveWidgets(self.workspace_id, self.send_frame)
+        metrics.connections.inc()  # counted while it has its widgets: uncounted when they close
         await self.send_frame({"type": "welcome", "workspace": self.workspace_id, "access": access.name.lower()})
 
     async def disconnect(self, code):
@@ -74,6 +77,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         if self.live is not None:
             self.live.close()
             self.live = None
+            metrics.connections.dec()
         await self.guard.leave()
 
     async def send_frame(self, frame):

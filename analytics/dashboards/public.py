@@ -15,8 +15,10 @@ from rest_framework.views import APIView
 
 from accounts.models import Workspace
 from accounts.permissions import Access, require_workspace
+from core import metrics
 from core.errors import GridcastError, InvalidInput
 from core.frames import error_frame
+from core.requests import bind_scope
 from realtime.limits import CLOSE_RATE_LIMITED, FrameLimits
 from realtime.public import LinkGuard, over_public_rate
 from sheets import public_links
@@ -110,6 +112,7 @@ class PublicDashboardConsumer(DashboardConsumer):
     revoked_message = "This link was revoked"
 
     async def connect(self):
+        self.request_id = bind_scope(self.scope)
         self.user = None
         self.live = None
         self.slot = None
@@ -140,12 +143,14 @@ class PublicDashboardConsumer(DashboardConsumer):
             await self.send_frame(error_frame("access_revoked", self.revoked_message))
             return await self.close(code=CLOSE_NO_ACCESS)
         self.live = PublishedWidgets(self.workspace_id, self.send_frame, dashboard)
+        metrics.connections.inc()  # counted while it has its widgets: uncounted when they close
         await self.send_frame({"type": "welcome", "workspace": self.workspace_id, "access": "view"})
 
     async def disconnect(self, code):
         if self.live is not None:
             self.live.close()
             self.live = None
+            metrics.connections.dec()
         if self.guard is not None:
             await self.guard.leave()
 

@@ -147,6 +147,9 @@ def connect(read_only: bool = False) -> duckdb.DuckDBPyConnection:
             "extension_directory": str(extension_directory()),
             "autoinstall_known_extensions": False,
             "autoload_known_extensions": False,
+            # Bounded (DuckDB's default is 80% of the machine's memory, per connection).
+            "memory_limit": settings.ANALYTICS["DUCKDB_MEMORY_LIMIT"],
+            "threads": settings.ANALYTICS["DUCKDB_THREADS"],
         }
     )
     con.execute("LOAD ducklake")
@@ -253,3 +256,9 @@ def query(sql: str, params: list | None = None) -> tuple[list[str], list[tuple]]
         raise
     columns = [d[0] for d in cursor.description] if cursor.description else []
     return columns, cursor.fetchall()
+
+
+def ping() -> int:
+    """A cheap read of the lake's catalog (readiness): its latest snapshot id, on this thread's
+    connection, so the catalog database must answer."""
+    return query("SELECT max(snapshot_id) FROM ducklake_snapshots('lake')")[1][0][0] or 0

@@ -37,6 +37,7 @@ import psycopg
 from django.conf import settings
 
 from analytics.lake import connections as lake
+from core import metrics
 
 from . import schema
 from .schema import ROLLUP, STATE, TAG_KEYS, TAG_KEYS_TABLE, tag_column
@@ -125,6 +126,14 @@ def refresh(con: duckdb.DuckDBPyConnection) -> int:
     return count
 
 
+def timed_refresh(con: duckdb.DuckDBPyConnection) -> int:
+    """refresh(), timed for operators; a success sets the rollup's last refresh time (its lag)."""
+    with metrics.rollup_refresh.time():
+        folded = refresh(con)
+    metrics.rollup_last.set_to_current_time()
+    return folded
+
+
 def _fold(con, new):
     """Inside the refresh's transaction: the events `new` selects into the rows of the periods they
     touch (old partials + new ones, summed), and their tag keys into TAG_KEYS_TABLE."""
@@ -195,7 +204,7 @@ def run(stop: threading.Event, interval: float | None = None) -> None:
                     continue
                 try:
                     started = time.perf_counter()
-                    folded = refresh(con)
+                    folded = timed_refresh(con)
                     if folded:
                         refreshes += 1
                         log.debug("rollup: %s events folded in %.0f ms", folded, (time.perf_counter() - started) * 1000)

@@ -13,6 +13,7 @@ from django.db import close_old_connections, connection, transaction
 from accounts.models import Workspace
 from analytics.lake import connections as lake
 from analytics.lake.schema import column_names
+from core import metrics
 from sheets.models import Column, Sheet
 
 from .client import available, conf
@@ -101,4 +102,5 @@ def _sync_with_retries(workspace_id):
             ):
                 return
         except Exception:
+            metrics.superset_sync_failures.inc()
             log.warning("superset sync of workspace %s failed", workspace_id, exc_info=True)

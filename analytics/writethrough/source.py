@@ -1,8 +1,10 @@
 """What the writer reads of PostgreSQL (or SQLite): sheets' versions, their operations after a
 checkpoint, and a consistent snapshot of one sheet for a rebuild."""
 
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import connection
@@ -30,6 +32,8 @@ class LoggedOperation:
     payload: dict
     previous: dict | None
     at_us: int  # microseconds since the epoch, UTC
+    created_at: datetime  # the same (the lake lag: core/metrics.py)
+    op_id: uuid.UUID | None  # (for the log)
     actor_id: int | None
     actor: str | None  # the actor's name as Gridcast shows it (User.label)
     actor_email: str | None
@@ -42,6 +46,7 @@ _FIELDS = (
     "payload",
     "previous",
     "created_at",
+    "op_id",
     "actor_id",
     "actor__display_name",
     "actor__first_name",
@@ -51,13 +56,12 @@ _FIELDS = (
 
 
 def _logged(row: tuple) -> LoggedOperation:
-    sid, version, kind, payload, previous, at, actor_id, display, first, last, email = row
+    sid, version, kind, payload, previous, at, op_id, actor_id, display, first, last, email = row
     label = None
     if actor_id is not None:
         label = display or f"{first or ''} {last or ''}".strip() or (email or "").split("@")[0]
-    return LoggedOperation(
-        sid, version, kind, payload, previous, int(at.timestamp() * 1_000_000), actor_id, label, email
-    )
+    at_us = int(at.timestamp() * 1_000_000)
+    return LoggedOperation(sid, version, kind, payload, previous, at_us, at, op_id, actor_id, label, email)
 
 
 def logged_operations(sheet_id: int, after: int, upto: int, chunk: int = 2000) -> Iterator[LoggedOperation]:

@@ -13,6 +13,7 @@ from analytics.deliveries import digest, sender
 from analytics.lake import maintenance
 from analytics.lake.connections import postgres_conninfo
 from analytics.metrics import rollup
+from core import metrics
 
 from .announcer import Announcer
 from .wakeup import Wakeup
@@ -61,7 +62,10 @@ def run(
                     writer = Writer()
                     wakeup = Wakeup(stop, interval)
                     log.info("analytics writer started at batch %s with %s sheets", writer.batch, len(writer.states))
+                started = time.perf_counter()
                 applied = writer.step()
+                metrics.worker_step.observe(time.perf_counter() - started)
+                metrics.worker_heartbeat.set_to_current_time()
                 if on_progress and applied:
                     on_progress(writer, applied)
                 if writer.applied:
@@ -74,13 +78,14 @@ def run(
                 if rollup_due is not None and time.monotonic() >= rollup_due:
                     rollup_due = time.monotonic() + rollup_every
                     try:
-                        rollup.refresh(writer.con)
+                        rollup.timed_refresh(writer.con)
                     except Exception:  # the sheets' batches go on; the next refresh folds these too
                         log.exception("metric rollup failed; retrying in %s s", rollup_every)
                 if not applied:
                     wakeup.wait()
             except Exception:
                 log.exception("analytics writer failed; retrying in 2 s")
+                metrics.worker_failures.inc()
                 for resource in (writer, wakeup):
                     if resource is not None:
                         try:

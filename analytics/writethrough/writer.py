@@ -14,6 +14,7 @@ from sheets.column_types import value_type
 
 from . import history
 from .compactor import Compactor
+from .lag import lake_lag_observe
 from .lock import WriterLock
 from .rebuild import rebuild_sheet
 from .source import operations, sheet_versions
@@ -131,10 +132,13 @@ class Writer(Compactor):
         changes = []  # rows of cell_history
         touched, schema_changed, renamed = {}, set(), set()
         stopped = set()
+        newest = {}  # sheet: when its newest operation of the batch was committed (lake lag)
         for op in ops:
             sid, version, kind, payload = op.sheet_id, op.version, op.kind, op.payload
             if sid in stopped:
                 continue
+            newest[sid] = op.created_at
+            log.debug("sheet %s v%s %s op_id %s to the lake", sid, version, kind, op.op_id)
             state = touched.get(sid)
             if state is None:  # a copy: the committed state stays as it was until the commit
                 committed = self.states.get(sid)
@@ -166,6 +170,7 @@ class Writer(Compactor):
 
         if touched or deleted:
             self._commit(events, changes, touched, schema_changed | renamed, schema_changed, deleted)
+            lake_lag_observe({sid: newest[sid] for sid in touched}, len(ops))
         for sid in rebuild:
             self._rebuild(sid)
         return len(ops)

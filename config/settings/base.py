@@ -1,6 +1,7 @@
 """Settings shared by every environment; backends are chosen by environment variables."""
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -62,6 +63,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: the request id of every log line and the X-Request-ID header, and latency by route.
+    "core.requests.RequestId",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -322,11 +325,21 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 
+# GRIDCAST_LOG_FORMAT=json: one JSON object a line (time, level, logger, message, request_id,
+# exception), for log collectors; "plain" (the default) for people. Either way every line carries the
+# request id of the HTTP request, WebSocket frame or operation it was logged for (core/requests.py).
+LOG_FORMAT = os.environ.get("GRIDCAST_LOG_FORMAT", "plain").strip().lower()
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"GRIDCAST_LOG_FORMAT must be 'plain' or 'json', not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "core.requests.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "core.requests.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
@@ -416,17 +429,40 @@ GRIDCAST = {
     "MAX_COMMENT_MENTIONS": int(os.environ.get("GRIDCAST_MAX_COMMENT_MENTIONS", "20")),
     "MAX_COMMENTS_PER_SHEET": int(os.environ.get("GRIDCAST_MAX_COMMENTS_PER_SHEET", "20000")),
 }
-METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+# Operations (docs/operations.md). /metrics is open (scraped on an internal network) unless a token
+# is set: then `Authorization: Bearer <token>` is required. METRICS_TOKEN is the older name.
+METRICS_TOKEN = os.environ.get("GRIDCAST_METRICS_TOKEN") or os.environ.get("METRICS_TOKEN", "")
+# Sheets whose lake lag gets a label of its own (per process); the others count as sheet="other".
+METRICS_SHEET_LABELS = int(os.environ.get("GRIDCAST_METRICS_SHEET_LABELS", "100"))
+# The analytics worker serves its metrics on this port of WORKER_METRICS_ADDR (0: not served; with
+# PROMETHEUS_MULTIPROC_DIR shared with the web processes, their /metrics has them already).
+WORKER_METRICS_PORT = int(os.environ.get("GRIDCAST_WORKER_METRICS_PORT", "0"))
+WORKER_METRICS_ADDR = os.environ.get("GRIDCAST_WORKER_METRICS_ADDR", "127.0.0.1")
+# Each check of /readyz (database, Redis, lake) gives up after this many seconds.
+READY_TIMEOUT = float(os.environ.get("GRIDCAST_READY_TIMEOUT", "2"))
 # The demo order stream and collaborator inside the server process (analytics.demo.stream; one per
 # process): on by default on the embedded default only; GRIDCAST_DEMO=0 turns it off.
 GRIDCAST_DEMO = env_bool("GRIDCAST_DEMO", False)
 
 # Analytics: DuckLake (catalog in this PostgreSQL database, schema "ducklake", or a SQLite file
 # under var/ when Django runs on SQLite; Parquet data under DATA_PATH/<database name>/).
+_DUCKDB_MEMORY = re.compile(r"\d+(\.\d+)?\s*([KMGT]i?B|B)", re.IGNORECASE)
+if not _DUCKDB_MEMORY.fullmatch(os.environ.get("GRIDCAST_DUCKDB_MEMORY_LIMIT", "512MB").strip()):
+    raise ImproperlyConfigured("GRIDCAST_DUCKDB_MEMORY_LIMIT must be an amount such as 512MB or 2GiB")
+if (
+    not os.environ.get("GRIDCAST_DUCKDB_THREADS", "2").strip().isdigit()
+    or int(os.environ.get("GRIDCAST_DUCKDB_THREADS", "2")) < 1
+):
+    raise ImproperlyConfigured("GRIDCAST_DUCKDB_THREADS must be a whole number of at least 1")
 ANALYTICS = {
     "CATALOG": os.environ.get("ANALYTICS_CATALOG", ""),
     "DATA_PATH": os.environ.get("ANALYTICS_DATA_PATH", str(VAR_DIR / "lake")),
     "EXTENSION_DIR": os.environ.get("ANALYTICS_EXTENSION_DIR", str(VAR_DIR / "duckdb_extensions")),
+    # Every DuckDB connection's memory limit and threads (analytics/lake/connections.py). DuckDB's own
+    # defaults are 80% of the machine's memory and one thread per core, per connection: a process
+    # holds several (the writer, the rollup, one per reading thread), so memory grew without bound.
+    "DUCKDB_MEMORY_LIMIT": os.environ.get("GRIDCAST_DUCKDB_MEMORY_LIMIT", "512MB").strip(),
+    "DUCKDB_THREADS": int(os.environ.get("GRIDCAST_DUCKDB_THREADS", "2")),
     # Sheet write-through (analytics/writethrough/): a batch every WRITER_INTERVAL seconds when
     # idle, at most WRITER_MAX_OPERATIONS operations each; a sheet first seen with more than
     # WRITER_REBUILD_ABOVE versions is loaded from a snapshot instead of replayed. A sheet is

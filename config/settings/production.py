@@ -69,8 +69,9 @@ else:
     SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.upper().replace("-", "_"), "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
 # Paths (regular expressions, without the leading slash) still answered over plain HTTP, e.g. an
-# internal scrape of `^metrics$`.
-SECURE_REDIRECT_EXEMPT = env_list("SECURE_REDIRECT_EXEMPT")
+# internal scrape of `^metrics$`. The health probes are by default (a load balancer or kubelet asks
+# the process directly, without TLS).
+SECURE_REDIRECT_EXEMPT = env_list("SECURE_REDIRECT_EXEMPT", "^healthz$,^readyz$")
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 24 * 3600)))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from accounts.models import User, Workspace
 from accounts.permissions import Access, workspace_access
+from core import metrics
 from core.errors import GridcastError, InvalidInput, NotFound, TooLarge, check_quota
 
 from .. import selectors
@@ -262,6 +263,7 @@ def run_import_job(job_id: int, path: str) -> None:
             )
             return
         _beat(job_id, status=ImportJob.Status.RUNNING)
+        _started[job_id] = time.monotonic()
         progress = _JobProgress(job_id)
 
         made = []
@@ -307,6 +309,7 @@ def run_import_job(job_id: int, path: str) -> None:
     except Exception:
         log.exception("import job %s could not run", job_id)
     finally:
+        _started.pop(job_id, None)
         if slot:
             RUNNING_IMPORTS.release()
         _remove(path)
@@ -350,10 +353,19 @@ def _remove(path: str) -> None:
 
 
 def _finish(job_id, **fields):
-    """End the job if it is still this process's to end; whether it was."""
-    return ImportJob.objects.filter(pk=job_id, owner=PROCESS, status__in=ACTIVE).update(
+    """End the job if it is still this process's to end; whether it was (counted for operators)."""
+    ended = ImportJob.objects.filter(pk=job_id, owner=PROCESS, status__in=ACTIVE).update(
         heartbeat_at=timezone.now(), path="", **fields
     )
+    started = _started.pop(job_id, None)
+    if ended:
+        metrics.import_jobs.labels(fields.get("status", "ended")).inc()
+        if started is not None:
+            metrics.import_duration.observe(time.monotonic() - started)
+    return ended
+
+
+_started: dict[int, float] = {}  # job id: when this process began running it (monotonic)
 
 
 ACTIVE = (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)

@@ -5,6 +5,7 @@ service made it, the batch edit path included): inserted with the rows and cells
 knowing it. `operation` makes a service of one operation: idempotent by op_id, atomic, versioned."""
 
 import functools
+import logging
 import uuid
 from collections.abc import Callable
 
@@ -18,6 +19,8 @@ from core.events import announce_on_commit
 from .. import signals
 from ..history import row_changes_of
 from ..models import Operation, RowChange, Sheet
+
+log = logging.getLogger(__name__)
 
 # One statement for any number of operations and their RowChanges (sheets.history); the ORM's
 # per-object costs were most of an edit's time.
@@ -49,6 +52,9 @@ def operations_append(operations: list[tuple[Operation, str | None]], *, announc
     """Write these new Operations of one sheet (with the connection that asked for each, which gets
     an ack instead of the broadcast), and announce them once the transaction commits (unless
     `announce` is False: a sheet's creation has nobody to tell yet)."""
+    if log.isEnabledFor(logging.DEBUG):  # with the request id: the writer's line names the same sheet and version
+        for op, _ in operations:
+            log.debug("sheet %s v%s %s op_id %s appended", op.sheet_id, op.version, op.kind, op.op_id)
     if connection.vendor == "postgresql":
         now = timezone.now()
         rows = [

@@ -58,6 +58,9 @@ class Served:
             "DATABASE_URL": database_url(),
             "REDIS_URL": f"redis://127.0.0.1:6379/{(redis_db + 1) % 16}",
             "GRIDCAST_VAR_DIR": str(tmp_path / "var"),
+            # The test database's lake catalog may exist already (made by earlier tests): it keeps
+            # its data path, and a worker given another one could never attach it.
+            "ANALYTICS_DATA_PATH": settings.ANALYTICS["DATA_PATH"],
             "PORT": str(self.port),
             "WEB_BASE_PORT": str(self.base),
             "WEB_PROCESSES": "2",
@@ -89,6 +92,15 @@ class Served:
             return {self.served_by() for _ in range(6)} == {"web1", "web2"}
         except OSError:
             return False
+
+    def metrics_of_every_process(self):
+        """Any one scrape through HAProxy has the edits of both web processes and the worker's
+        heartbeat (PROMETHEUS_MULTIPROC_DIR shared by the processes)."""
+        with urllib.request.urlopen(self.url + "/metrics", timeout=5) as response:
+            text = response.read().decode()
+        edits = re.search(r"^gridcast_ws_edits_total (\S+)$", text, re.MULTILINE)
+        beat = re.search(r"^gridcast_worker_heartbeat_timestamp_seconds (\S+)$", text, re.MULTILINE)
+        return edits and float(edits.group(1)) >= 4 and beat and abs(float(beat.group(1)) - time.time()) < 30
 
     def pid(self, process, program):
         """The pid of `program` that honcho's `process` (web.1, ...) runs (under deploy/restarting)."""
@@ -147,6 +159,7 @@ async def test_serve_balances_edits_over_two_web_processes_and_survives_one_kill
     try:
         for i, client in enumerate(clients):
             await client.result(await client.edit(rows[i % 3], "c1", f"before {i}"))
+        await asyncio.to_thread(wait_until, served.metrics_of_every_process, 90, 0.25, "every process's metrics")
 
         web1 = served.pid("web.1", "uvicorn")
         os.kill(web1, signal.SIGKILL)

@@ -184,9 +184,9 @@ class ServerProcess:
 
     def _answers(self):
         try:
-            urllib.request.urlopen(f"{self.http_url}/metrics", timeout=2)
+            urllib.request.urlopen(f"{self.http_url}/healthz", timeout=2)
             return True
-        except urllib.error.HTTPError:  # 403: Django answered
+        except urllib.error.HTTPError:  # Django answered
             return True
         except OSError:
             return False

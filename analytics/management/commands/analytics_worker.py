@@ -6,9 +6,11 @@ import signal
 import threading
 import time
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from analytics.writethrough.worker import run
+from core import metrics
 
 log = logging.getLogger("analytics.worker")
 
@@ -43,6 +45,9 @@ class Command(BaseCommand):
                 )
                 totals.update(ops=0, since=now)
 
+        if settings.WORKER_METRICS_PORT:  # its own /metrics (docs/operations.md)
+            metrics.serve(settings.WORKER_METRICS_PORT, settings.WORKER_METRICS_ADDR)
+            log.info("metrics on %s:%s", settings.WORKER_METRICS_ADDR, settings.WORKER_METRICS_PORT)
         log.info("analytics worker running; SIGTERM stops it")
         run(stop, interval=interval, on_progress=progress)
         log.info("analytics worker stopped")

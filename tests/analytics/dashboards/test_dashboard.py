@@ -17,6 +17,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.test import AsyncClient
+from prometheus_client import REGISTRY
 
 from accounts.models import ApiToken, Role
 from analytics.alerts import notify as alert_notify
@@ -555,3 +556,18 @@ def test_superset_turned_off_is_never_reached_and_the_page_says_so(settings, mon
     assert superset_client.available() is False
     assert "SUPERSET=0" in superset_client.failure_reason()
     superset_sync.schedule_sync(1)  # nothing scheduled, nothing reached
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_dashboard_sockets_are_counted_in_the_connections_metric(workspace, viewer, outsider):
+    def connections():
+        return REGISTRY.get_sample_value("gridcast_ws_connections")
+
+    before = connections()
+    socket, _ = await open_socket(viewer, workspace.pk)
+    await socket.recv_type("welcome")
+    assert connections() == before + 1
+    refused, _ = await open_socket(outsider, workspace.pk)  # a refused handshake is never counted
+    assert refused is None and connections() == before + 1
+    await socket.ws.disconnect()
+    assert connections() == before

@@ -1,5 +1,8 @@
 """The lake's connections, names and write lock (analytics/lake/connections.py, schema.py)."""
 
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -115,3 +118,36 @@ def test_reads_keep_one_connection_per_thread_until_closed(lake_files):
         assert query("SELECT 4")[1] == [(4,)]  # a new one at the next query
     finally:
         lake_connections.close_all()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_connection_has_the_configured_memory_limit_and_threads(lake_files, settings):
+    """DuckDB's own default is 80% of the machine's memory per connection (memory grew under load)."""
+    con = connect()
+    try:
+        assert con.execute("SELECT current_setting('memory_limit'), current_setting('threads')").fetchone() == (
+            "488.2 MiB",  # the default 512MB (decimal) as DuckDB shows it
+            2,
+        )
+    finally:
+        con.close()
+    settings.ANALYTICS = {**settings.ANALYTICS, "DUCKDB_MEMORY_LIMIT": "1GiB", "DUCKDB_THREADS": 1}
+    lake_connections.close()
+    try:
+        assert query("SELECT current_setting('memory_limit'), current_setting('threads')")[1] == [("1.0 GiB", 1)]
+    finally:
+        lake_connections.close()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"), [("GRIDCAST_DUCKDB_MEMORY_LIMIT", "lots"), ("GRIDCAST_DUCKDB_THREADS", "0")]
+)
+def test_bad_duckdb_settings_are_refused_at_start(variable, value):
+    result = subprocess.run(
+        [sys.executable, "-c", "import config.settings.test"],
+        env={**os.environ, variable: value},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0 and variable in result.stderr

@@ -8,6 +8,7 @@ import time
 
 import psycopg
 import pytest
+from prometheus_client import REGISTRY
 
 from analytics.lake import connections as lake_connections
 from analytics.metrics import ingest as metrics_ingest
@@ -121,6 +122,7 @@ def test_a_failed_refresh_changes_nothing_and_the_next_folds_everything_once(wor
 
 def test_the_worker_loop_refreshes_unless_another_holds_the_lock(workspace):
     ingest(workspace, [7])
+    refreshes = REGISTRY.get_sample_value("gridcast_rollup_refresh_seconds_count") or 0
     conninfo = lake_connections.postgres_conninfo()
     holder = psycopg.connect(conninfo, autocommit=True)
     stop = threading.Event()
@@ -140,3 +142,6 @@ def test_the_worker_loop_refreshes_unless_another_holds_the_lock(workspace):
         loop.join(10)
         holder.close()
     assert [row[4] for row in rollup_rows(workspace, rollup.MINUTE)] == [7.0]
+    # What operators see of it (/metrics): refreshes timed, and the last one's time (the rollup's lag).
+    assert (REGISTRY.get_sample_value("gridcast_rollup_refresh_seconds_count") or 0) > refreshes
+    assert abs(REGISTRY.get_sample_value("gridcast_rollup_last_refresh_timestamp_seconds") - time.time()) < 60

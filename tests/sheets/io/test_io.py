@@ -10,6 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.db import connections
 from django.test import AsyncClient
+from prometheus_client import REGISTRY
 
 from core import exports
 from core.errors import CellValueInvalid
@@ -475,6 +476,14 @@ async def test_csv_export_streams_under_asgi_without_buffering(workspace, owner)
 # --- large imports: a job, polled ---------------------------------------------------------------
 
 
+def _jobs_counted(status):
+    return REGISTRY.get_sample_value("gridcast_import_jobs_total", {"status": status}) or 0
+
+
+def _jobs_timed():
+    return REGISTRY.get_sample_value("gridcast_import_job_seconds_count") or 0
+
+
 def _wait_for(client, job_id, timeout=60):
     deadline, seen = time.monotonic() + timeout, []
     while time.monotonic() < deadline:
@@ -495,6 +504,7 @@ def test_a_large_file_imports_as_a_job_polled_to_the_end(api, settings, workspac
     content = b"id,label,score\n" + b"".join(b"%d,row %d,%d.5\n" % (i, i, i) for i in range(400))
     assert len(content) > 1000
     client = api(editor)
+    done_before, timed_before = _jobs_counted("done"), _jobs_timed()
     response = post_import(client, workspace, content, file_name="big.csv")
     assert response.status_code == 202, response.content
     started = response.json()
@@ -505,6 +515,7 @@ def test_a_large_file_imports_as_a_job_polled_to_the_end(api, settings, workspac
     assert job["status"] == "done", job
     assert job["progress"] == 1.0 and job["rows"] == 400 and job["error"] == ""
     assert seen == sorted(seen)  # never backwards
+    assert _jobs_counted("done") == done_before + 1 and _jobs_timed() == timed_before + 1  # /metrics
     sheet = Sheet.objects.get(pk=job["sheet"])
     assert columns_of(sheet) == [("id", "integer"), ("label", "text"), ("score", "number")]
     assert table(sheet)[:2] == [[0, "row 0", 0.5], [1, "row 1", 1.5]] and len(table(sheet)) == 400
@@ -526,10 +537,12 @@ def test_a_job_that_fails_midway_deletes_its_sheet_and_says_why(api, monkeypatch
 
     monkeypatch.setattr(services, "rows_insert", failing_insert)
     client = api(editor)
+    failed_before = _jobs_counted("failed")
     response = post_import(client, workspace, b"id,score\n" + b"".join(b"%d,%d\n" % (i, i) for i in range(100)))
     assert response.status_code == 202
     job, _ = _wait_for(client, response.json()["id"])
     assert job["status"] == "failed"
+    assert _jobs_counted("failed") == failed_before + 1
     assert job["error"] == "data row 64: Score: 'x' is not a number"
     assert job["sheet"] is None
     assert len(calls) == 4
