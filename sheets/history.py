@@ -9,7 +9,6 @@ whole log. Formula cells are indexed once per row: a recompute of three formula 
 million rows would otherwise write three million index entries, a third of its time."""
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import repeat
@@ -78,13 +77,20 @@ def changes(kind: str, payload: dict, previous: dict | None) -> dict[tuple[int, 
     return found
 
 
-def touched(kind: str, payload: dict, previous: dict | None) -> Iterable[tuple[int, str]]:
+def touched(kind: str, payload: dict, previous: dict | None) -> set[tuple[int, str]]:
     """The (row id, col) an operation changed: what RowChange indexes. The keys of `changes`, read
     without building a Change for each (a background recompute's batch names 15,000 cells, and
     building them was most of what indexing it cost), with (row id, COMPUTED) for the rows whose
     formula cells it computed again."""
+    cells, computed = _touched(kind, payload, previous)
+    return cells | set(zip(computed, repeat(COMPUTED)))
+
+
+def _touched(kind: str, payload: dict, previous: dict | None) -> tuple[set[tuple[int, str]], list[int]]:
+    """touched() in two parts: the (row id, col) of the cells and rows, and the ids of the rows
+    whose formula cells were computed again (a list: no tuple made for each)."""
     if kind == "rows.move" or not isinstance(payload, dict):
-        return set()
+        return set(), []
     previous = previous or {}
     found = {(int(row["id"]), ROW) for row in payload.get("rows") or []}
     if payload.get("ids"):
@@ -97,9 +103,7 @@ def touched(kind: str, payload: dict, previous: dict | None) -> Iterable[tuple[i
     elif isinstance(key, str) and payload.get("reload"):
         found.update((int(row), key) for row in previous.get("values") or {})
     computed = payload.get("computed") or {}
-    if computed:  # (set.union, map and zip: no Python frame per cell)
-        found.update(zip(map(int, set().union(*computed.values())), repeat(COMPUTED)))
-    return found
+    return found, list(map(int, set().union(*computed.values()))) if computed else []
 
 
 @dataclass
@@ -119,13 +123,15 @@ class RowChanges:
 def row_changes_of(operations: list[Operation]) -> RowChanges:
     changes = RowChanges([], [], [], [])
     for op in operations:
-        found = touched(op.kind, op.payload, op.previous)
-        if found:
-            rows, cols = zip(*found)
-            changes.rows += rows
-            changes.cols += cols
-            changes.sheets += [op.sheet_id] * len(found)
-            changes.versions += [op.version] * len(found)
+        cells, computed = _touched(op.kind, op.payload, op.previous)
+        for row, col in cells:
+            changes.rows.append(row)
+            changes.cols.append(col)
+        changes.rows += computed
+        changes.cols += [COMPUTED] * len(computed)
+        count = len(cells) + len(computed)
+        changes.sheets += [op.sheet_id] * count
+        changes.versions += [op.version] * count
     return changes
 
 

@@ -61,6 +61,13 @@ class SheetFormulas:
                 affected.add(key)
         return affected
 
+    def reads(self, only: set[str] | None) -> set[str]:
+        """The keys of a row's data that compute(data, only) reads or compares."""
+        keys = set(self.cyclic)
+        for key, formula, _ in self._steps(only):
+            keys |= formula.refs | {key}
+        return keys
+
     def _steps(self, only):
         if only is None:
             return self.steps
