@@ -14,7 +14,7 @@ the version taken back, so reading version v costs what happened after v, near t
   nothing changed since is as it is now. A formula cell recomputed in the background kept no former
   value: its value at v is then what the last change up to v wrote.
 Structure operations are found through a partial index on the log that leaves out cell edits and
-formula batches (migration 0011), so a million edits after v cost nothing here but their RowChanges.
+formula batches (migration 0013), so a million edits after v cost nothing here but their RowChanges.
 """
 
 import json
