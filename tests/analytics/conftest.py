@@ -61,3 +61,26 @@ def widget_threads_return_connections(monkeypatch):
             close_old_connections()
 
     monkeypatch.setattr(live, "_compute", DatabaseSyncToAsync(compute, thread_sensitive=False))
+
+
+@pytest.fixture
+def allow_loopback(settings):
+    """Outbound calls may reach loopback, as an operator allows an internal address."""
+    settings.GRIDCAST = {**settings.GRIDCAST, "OUTBOUND_ALLOW": ["127.0.0.1/32"]}
+
+
+@pytest.fixture
+def receiver(allow_loopback):
+    """receiver(*statuses, **options): a real HTTP receiver on loopback (alerts/webhook_receiver.py)
+    answering these statuses in turn; closed after the test."""
+    from .alerts.webhook_receiver import Receiver
+
+    made = []
+
+    def make(*statuses, **kwargs):
+        made.append(Receiver(statuses or (200,), **kwargs))
+        return made[-1]
+
+    yield make
+    for r in made:
+        r.close()

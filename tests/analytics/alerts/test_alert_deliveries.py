@@ -22,7 +22,6 @@ from tests.analytics.metric_helpers import token_client
 from tests.factories import member
 
 from .test_alerts import ORDERS_BELOW, RULE, alerts_url, send
-from .webhook_receiver import Receiver
 
 pytestmark = pytest.mark.django_db
 
@@ -31,24 +30,6 @@ pytestmark = pytest.mark.django_db
 def _close_lake_connection():
     yield
     metric_schema.reset_connection()
-
-
-@pytest.fixture
-def allow_loopback(settings):
-    settings.GRIDCAST = {**settings.GRIDCAST, "OUTBOUND_ALLOW": ["127.0.0.1/32"]}
-
-
-@pytest.fixture
-def receiver(allow_loopback):
-    made = []
-
-    def make(*statuses, **kwargs):
-        made.append(Receiver(statuses or (200,), **kwargs))
-        return made[-1]
-
-    yield make
-    for r in made:
-        r.close()
 
 
 def create_rule(api, workspace, editor, **contacts):

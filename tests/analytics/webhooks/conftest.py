@@ -1,27 +1,6 @@
-"""Fixtures of the sheet webhook tests: real HTTP receivers on loopback (allowed by
-GRIDCAST["OUTBOUND_ALLOW"], as an operator would allow an internal address)."""
+"""Helpers of the sheet webhook tests (the receiver fixture is tests/analytics/conftest.py's)."""
 
 import pytest
-
-from tests.analytics.alerts.webhook_receiver import Receiver
-
-
-@pytest.fixture
-def allow_loopback(settings):
-    settings.GRIDCAST = {**settings.GRIDCAST, "OUTBOUND_ALLOW": ["127.0.0.1/32"]}
-
-
-@pytest.fixture
-def receiver(allow_loopback):
-    made = []
-
-    def make(*statuses, **kwargs):
-        made.append(Receiver(statuses or (200,), **kwargs))
-        return made[-1]
-
-    yield make
-    for r in made:
-        r.close()
 
 
 def hooks_url(sheet):
