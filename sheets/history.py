@@ -116,9 +116,6 @@ class RowChanges:
     versions: list[int]
     cols: list[str]
 
-    def __len__(self):
-        return len(self.rows)
-
 
 def row_changes_of(operations: list[Operation]) -> RowChanges:
     changes = RowChanges([], [], [], [])
