@@ -163,7 +163,8 @@ def main(argv: list[str]) -> None:
     host, port = env.get("HOST", "127.0.0.1"), env.get("PORT", "8000")
     _say(f"serving on http://{host}:{port} ({len(_servers(env))} web processes behind HAProxy); Ctrl-C stops it")
     _say("a first account: .venv/bin/python -m config.serve manage createsuperuser")
-    os.execve(command(env)[0], command(env), env)
+    honcho = command(env)
+    os.execve(honcho[0], honcho, env)
 
 
 if __name__ == "__main__":
