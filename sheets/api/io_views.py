@@ -152,7 +152,7 @@ class SheetImport(APIView):
         400 for a mapping or key that does not fit the file."""
         sheet, _ = load_sheet(request, pk, Access.EDIT)
         preview = request.query_params.get("preview") in ("1", "true")
-        answer = io.import_into_sheet(
+        answer = io.sheet_upload_import(
             sheet=sheet,
             actor=request.user,
             upload=request.FILES.get("file"),
@@ -163,6 +163,8 @@ class SheetImport(APIView):
             date_order=request.data.get("date_order"),
             preview=preview,
         )
+        if isinstance(answer, ImportJob):
+            return Response(ImportJobSerializer(answer).data, status=202)
         return Response(answer)
 
 

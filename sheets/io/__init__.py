@@ -18,6 +18,7 @@ from .jobs import (
     imports_reap_once,
     imports_swept,
     run_import_job,
+    sheet_upload_import,
     upload_import,
     upload_preview,
     workspace_for_import,
@@ -50,6 +51,7 @@ __all__ = [
     "import_run",
     "imports_swept",
     "run_import_job",
+    "sheet_upload_import",
     "upload_import",
     "workspace_for_import",
 ]

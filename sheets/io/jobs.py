@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.db import transaction
@@ -24,10 +25,12 @@ from core import metrics
 from core.errors import GridcastError, InvalidInput, NotFound, TooLarge, check_quota
 from core.jobs import PROCESS, process_gone
 
-from .. import selectors
+from .. import permissions, selectors
 from ..models import ImportJob, Sheet
+from ..services.imports import APPEND, UPSERT
 from .csv_import import analyze_csv, csv_import, csv_preview, discard, sheet_name_for, sniff_csv
 from .dates import DATE_ORDERS
+from .into_sheet import import_into_sheet
 from .workbook_import import is_workbook, workbook_import, workbook_preview
 
 log = logging.getLogger(__name__)
@@ -174,6 +177,72 @@ class LimitedUpload(FileUploadHandler):
             raise TooLarge(self._message())
 
 
+def sheet_upload_import(
+    *,
+    sheet: Sheet,
+    actor: User,
+    upload: UploadedFile | None,
+    mode: str,
+    key: str | None = None,
+    mapping=None,
+    worksheet: str | None = None,
+    date_order: str | None = None,
+    preview: bool = False,
+) -> dict | ImportJob:
+    """Import an upload into an existing sheet (see import_into_sheet): a preview or a small file at
+    once (its answer), a larger one as a background job (the ImportJob, queued), which applies it
+    as one operation and ends the job in the same transaction: applied once, or not at all."""
+    inline = _setting("IMPORT_INLINE_BYTES", INLINE_IMPORT_BYTES)
+    if preview or upload is None or upload.size < inline:
+        return import_into_sheet(
+            sheet=sheet,
+            actor=actor,
+            upload=upload,
+            mode=mode,
+            key=key,
+            mapping=mapping,
+            worksheet=worksheet,
+            date_order=date_order,
+            preview=preview,
+        )
+    # What the request can tell at once is answered now (the rest, as inline, by the job).
+    _check_upload(upload)
+    if mode not in (APPEND, UPSERT):
+        raise InvalidInput("mode must be append or upsert")
+    if mode == UPSERT and not key:
+        raise InvalidInput("key is required for upsert: the key of the sheet column rows are matched on")
+    if date_order not in (None, "", *DATE_ORDERS):
+        raise InvalidInput("date_order must be dmy (day first) or mdy (month first)")
+    if is_workbook(upload, upload.name):
+        _check_worksheets(upload, [worksheet] if worksheet else None)
+    elif worksheet:
+        raise InvalidInput("sheet (a worksheet's name) can only be given for a workbook")
+    else:
+        sniff_csv(upload)
+    if mapping not in (None, "") and not isinstance(mapping, str | dict):
+        raise InvalidInput("mapping must be an object of file column name to sheet column key")
+    imports_reap_once()
+    path = _keep_upload(upload)
+    into = {"sheet": sheet.pk, "mode": mode, "key": key or "", "mapping": mapping, "worksheet": worksheet or ""}
+    try:
+        with transaction.atomic():
+            job = ImportJob.objects.create(
+                workspace_id=sheet.workspace_id,
+                created_by=actor,
+                name=sheet.name[:200],
+                file_name=(upload.name or "")[:255],
+                size=upload.size,
+                heartbeat_at=timezone.now(),
+                path=path,
+                options={"into": into, **({"date_order": date_order} if date_order else {})},
+            )
+            _enqueue(job)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return job
+
+
 def workspace_for_import(workspace_id: int) -> Workspace:
     workspace = Workspace.objects.filter(pk=workspace_id).first()
     if workspace is None:
@@ -315,6 +384,9 @@ def run_import_job(job_id: int) -> None:
             _remove(path)
             return
         _started[job_id] = time.monotonic()
+        if job.options.get("into"):
+            _run_into(job, path)
+            return
         progress = _JobProgress(job_id)
 
         made = []
@@ -363,6 +435,64 @@ def run_import_job(job_id: int) -> None:
         pass
     finally:
         _started.pop(job_id, None)
+
+
+def _run_into(job, path):
+    """An import into an existing sheet: applied (one operation) and the job ended as done in one
+    transaction, so that a worker killed at any point leaves it applied and done, or neither."""
+    into = job.options["into"]
+    try:
+        sheet = Sheet.objects.filter(pk=into["sheet"], workspace_id=job.workspace_id).first()
+        if sheet is None:
+            raise NotFound("the sheet was deleted: nothing was imported")
+        if permissions.sheet_access(job.created_by, sheet) < Access.EDIT:
+            raise InvalidInput("you can no longer edit this sheet: nothing was imported")
+        _beat(job.pk, progress=0.1)
+        with open(path, "rb") as raw, transaction.atomic():
+            answer = import_into_sheet(
+                sheet=sheet,
+                actor=job.created_by,
+                upload=File(raw, name=job.file_name or os.path.basename(path)),
+                mode=into["mode"],
+                key=into["key"] or None,
+                mapping=into["mapping"],
+                worksheet=into["worksheet"] or None,
+                date_order=job.options.get("date_order"),
+            )
+            notes = [*answer.get("notes", []), _applied_text(answer)]
+            done = _finish(
+                job.pk,
+                status=ImportJob.Status.DONE,
+                progress=1.0,
+                rows=answer["rows"],
+                sheet=sheet,
+                sheets=[sheet.pk],
+                error="",
+                options={**job.options, "notes": notes, "result": answer},
+            )
+            if not done:
+                transaction.set_rollback(True)  # failed or queued again meanwhile: not applied here
+    except JobGone:
+        return
+    except GridcastError as error:
+        _finish(job.pk, status=ImportJob.Status.FAILED, error=_error_text(error), rows=0, sheet=None, sheets=[])
+    except Exception:
+        log.exception("import job %s failed", job.pk)
+        _finish(job.pk, status=ImportJob.Status.FAILED, error="the import failed unexpectedly", rows=0, sheet=None)
+    _remove(path)
+
+
+def _applied_text(answer):
+    return f"{answer['new']} new rows, {answer['updated']} updated (version {answer['version']})"
+
+
+def _error_text(error):
+    """A domain error as the job's reason, with the first bad rows it lists (the 400 lists them all)."""
+    rows = error.detail.get("rows") if isinstance(getattr(error, "detail", None), dict) else None
+    if not rows:
+        return error.message
+    listed = "; ".join(f"row {r.get('row')}: {r.get('reason')}" for r in rows[:5])
+    return f"{error.message} ({listed}{'; ...' if len(rows) > 5 else ''})"
 
 
 def _run(job, file, progress, created):
