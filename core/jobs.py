@@ -102,6 +102,8 @@ class JobsWorker(Worker):
     def next_task(self) -> DBTaskResult | None:
         """The next ready task, claimed for this worker (None when there is none)."""
         tasks = DBTaskResult.objects.ready().filter(backend_name=self.backend_name)
+        if not tasks.exists():  # idle: no write lock taken (SQLite has one for the whole database)
+            return None
         with exclusive_transaction(tasks.db):
             try:
                 result = tasks.get_locked()
