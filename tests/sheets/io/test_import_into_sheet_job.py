@@ -8,6 +8,7 @@ import time
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 
 from sheets import io, selectors, services
 from sheets.models import ImportJob, Operation
@@ -102,3 +103,11 @@ def test_someone_who_lost_edit_rights_imports_nothing(api, target, editor, works
     io.run_import_job(response.json()["id"])
     job = ImportJob.objects.get(pk=response.json()["id"])
     assert job.status == "failed" and job.error and codes(target) == ["A1"]
+
+
+def test_django_tasks_own_db_worker_runs_the_same_queue(api, target, editor):
+    response = post(api(editor), target, CONTENT, mode="append")
+    assert response.status_code == 202
+    call_command("db_worker", batch=True, reload=False, startup_delay=False, verbosity=0)
+    job = ImportJob.objects.get(pk=response.json()["id"])
+    assert job.status == "done" and job.rows == 300 and len(codes(target)) == 301
