@@ -5,6 +5,9 @@ over: clients catch up and no acknowledged edit is lost."""
 
 import asyncio
 import contextlib
+import json
+import urllib.error
+import urllib.request
 
 import pytest
 from channels.db import database_sync_to_async
@@ -37,6 +40,14 @@ async def wait_for(condition, timeout, what):
         if loop.time() > deadline:
             raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+def readiness(server):
+    try:
+        response = urllib.request.urlopen(f"{server.http_url}/readyz", timeout=10)
+    except urllib.error.HTTPError as error:  # 503: another check failed; the body names each
+        response = error
+    return json.loads(response.read())["checks"]
 
 
 def sheet_channel(sheet_id):
@@ -142,6 +153,7 @@ async def test_a_master_killed_under_load_loses_no_acknowledged_edit(
                 await client.wait(lambda c=client, n=count: len(c.acks) >= n + by, timeout, f"{by} more acks")
 
         try:
+            assert readiness(a)["redis"] == "ok"  # /readyz pings the cluster
             start = {}
             for sheet, _ in sheets:
                 start[sheet.pk], _ = await converged(editors[sheet.pk] + [watchers[sheet.pk]], sheet)
