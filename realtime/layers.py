@@ -69,7 +69,8 @@ class ClusterChannelLayer(BaseChannelLayer):
         self._reset(None)
 
     def _reset(self, loop):
-        self.loop = loop
+        # Not `loop`: group_send() below hands sends to a layer's `loop`; this layer publishes from any.
+        self._loop = loop
         self.channels: dict[str, asyncio.Queue] = {}
         self.groups: dict[str, set[str]] = {}  # group -> channels of this process in it
         self._shards = None
@@ -78,7 +79,7 @@ class ClusterChannelLayer(BaseChannelLayer):
         from .shards import ShardedSubscriber
 
         loop = asyncio.get_running_loop()
-        if self.loop is not loop:
+        if self._loop is not loop:
             self._reset(loop)
         if self._shards is None:
             cluster = async_client(self.url, socket_timeout=5, socket_connect_timeout=2)

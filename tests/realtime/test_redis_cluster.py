@@ -13,8 +13,9 @@ import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.cache.backends.redis import RedisSerializer
+from django.test import override_settings
 
-from accounts.models import ApiToken
+from accounts.models import ApiToken, Membership
 from core.redis import ClusterCacheClient
 from realtime.layers import ClusterChannelLayer
 from sheets.models import Operation, Row
@@ -95,6 +96,38 @@ async def test_channel_layer_groups_survive_a_master_failover(redis_cluster):
         await there.flush()
 
 
+async def test_the_bus_spreads_sheets_over_the_masters_and_publishes_a_batch_to_each(redis_cluster):
+    """Two processes' buses on the cluster: one batch of frames for sheets on three masters
+    reaches the other process's rooms, each sheet's frames in order; a room left is unsubscribed."""
+    from realtime.bus import RedisBus
+
+    from .test_bus import Connection
+
+    publisher, listener = RedisBus(redis_cluster.url, "gc-test"), RedisBus(redis_cluster.url, "gc-test")
+    sheet_ids = []
+    for sheet_id in range(1, 40):
+        if redis_cluster.master_of(listener._channel(sheet_id)) not in {
+            redis_cluster.master_of(listener._channel(s)) for s in sheet_ids
+        }:
+            sheet_ids.append(sheet_id)
+    assert len(sheet_ids) == 3
+    connections = {sheet_id: Connection(f"c{sheet_id}") for sheet_id in sheet_ids}
+    try:
+        for sheet_id, connection in connections.items():
+            await listener.join(sheet_id, connection)
+        assert listener._shards.subscribed == {listener._channel(s) for s in sheet_ids}
+        assert len(listener._shards.masters) == 3  # one subscriber connection per master
+        items = [(s, f'{{"v":{v}}}', None, v) for v in (1, 2) for s in sheet_ids]
+        await asyncio.to_thread(publisher.publish_many, items)
+        await wait_for(lambda: all(len(c.frames) == 2 for c in connections.values()), 5, "the frames")
+        assert all(c.frames == [('{"v":1}', 1), ('{"v":2}', 2)] for c in connections.values())
+
+        await listener.leave(sheet_ids[0], connections[sheet_ids[0]])
+        assert listener._channel(sheet_ids[0]) not in listener._shards.subscribed
+    finally:
+        await listener._shards.close()
+
+
 @pytest.fixture
 def sheets_on_every_master(workspace, owner, editor, redis_cluster):
     """Three sheets whose channels live on three different masters, five rows each; tokens for
@@ -115,7 +148,7 @@ def sheets_on_every_master(workspace, owner, editor, redis_cluster):
 
 
 async def test_a_master_killed_under_load_loses_no_acknowledged_edit(
-    transactional_db, redis_cluster, sheets_on_every_master
+    transactional_db, redis_cluster, sheets_on_every_master, editor
 ):
     sheets, (owner_key, editor_key) = sheets_on_every_master
     with running_servers(("uvicorn", "uvicorn"), redis_cluster.url) as servers:
@@ -198,6 +231,18 @@ async def test_a_master_killed_under_load_loses_no_acknowledged_edit(
                 assert logged == acked
                 assert version == start[sheet.pk] + len(acked)
                 assert not any(c.rejected for c in editors[sheet.pk])
+
+            # Revocation goes through the cluster's channel layer too: the editor, removed from the
+            # workspace, loses every socket (4403), on both servers.
+            layer = {
+                "BACKEND": "realtime.layers.ClusterChannelLayer",
+                "CONFIG": {"url": redis_cluster.url, "prefix": f"gridcast:{settings.INSTALLATION_NAME}:asgi"},
+            }
+            with override_settings(CHANNEL_LAYERS={"default": layer}):
+                await database_sync_to_async(lambda: Membership.objects.filter(user=editor).delete())()
+            for client in [pair[1] for pair in editors.values()] + list(watchers.values()):
+                await client.wait(lambda c=client: 4403 in c.close_codes, 15, "the 4403 close")
+            assert all(4403 not in pair[0].close_codes for pair in editors.values())
         except BaseException:
             print(logs(servers))
             for c in clients:
