@@ -6,7 +6,7 @@ A cluster URL lists some of the cluster's nodes (any of them; the client learns 
 which master owns which slot from the first that answers). A cluster has database 0 only.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -14,6 +14,10 @@ from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from django.core.exceptions import ImproperlyConfigured
 
 CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}  # scheme -> TLS
+# Attempts of a command on a cluster when a node does not answer (redis-py's default, 10, kept a
+# writer waiting seconds while a master failed over). Gridcast's broadcasts are repaired by replay,
+# and its cache and limits give up gracefully: fail fast instead.
+CLUSTER_RETRIES = 3
 
 
 @dataclass(frozen=True)
@@ -22,7 +26,6 @@ class ClusterURL:
     username: str | None = None
     password: str | None = None
     ssl: bool = False
-    options: dict = field(default_factory=dict)
 
     def client_options(self) -> dict:
         """Keyword arguments that redis.cluster.RedisCluster and its asyncio twin both take."""
@@ -66,9 +69,12 @@ def sync_client(url: str, **options: Any) -> Any:
         import redis
 
         return redis.Redis.from_url(url, **options)
+    from redis.backoff import ExponentialWithJitterBackoff
     from redis.cluster import ClusterNode, RedisCluster
+    from redis.retry import Retry
 
     cluster = parse_cluster_url(url)
+    options.setdefault("retry", Retry(ExponentialWithJitterBackoff(), CLUSTER_RETRIES))
     return RedisCluster(
         startup_nodes=[ClusterNode(host, port) for host, port in cluster.nodes],
         **cluster.client_options(),
@@ -83,8 +89,11 @@ def async_client(url: str, **options: Any) -> Any:
 
         return aioredis.Redis.from_url(url, **options)
     from redis.asyncio.cluster import ClusterNode, RedisCluster
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialWithJitterBackoff
 
     cluster = parse_cluster_url(url)
+    options.setdefault("retry", Retry(ExponentialWithJitterBackoff(), CLUSTER_RETRIES))
     return RedisCluster(
         startup_nodes=[ClusterNode(host, port) for host, port in cluster.nodes],
         **cluster.client_options(),

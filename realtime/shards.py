@@ -54,6 +54,7 @@ class ShardedSubscriber:
         self.on_message, self.on_recovered = on_message, on_recovered
         self.wanted: set[str] = set()
         self.where: dict[str, str] = {}  # channel -> name of the master it is subscribed on
+        self.leaving: dict[str, int] = {}  # channel -> our sunsubscribes not yet confirmed
         self.masters: dict[str, _Master] = {}
         self.repair: asyncio.Task | None = None
         self.lock = asyncio.Lock()
@@ -87,6 +88,7 @@ class ShardedSubscriber:
         name = self.where.pop(channel, None)
         master = self.masters.get(name)
         if master is not None:
+            self.leaving[channel] = self.leaving.get(channel, 0) + 1
             try:
                 await master.pubsub.sunsubscribe(channel)
             except Exception:
@@ -96,7 +98,7 @@ class ShardedSubscriber:
         if self.repair is not None:
             self.repair.cancel()
             self.repair = None
-        masters, self.masters, self.where = self.masters, {}, {}
+        masters, self.masters, self.where, self.leaving = self.masters, {}, {}, {}
         for master in masters.values():
             await master.close()
 
@@ -128,6 +130,10 @@ class ShardedSubscriber:
                         self.on_message(channel, message["data"])
                     except Exception:
                         log.exception("message of %s not handled", channel)
+                elif kind == "sunsubscribe" and self.leaving.get(channel):
+                    self.leaving[channel] -= 1  # the confirmation of ours
+                    if not self.leaving[channel]:
+                        del self.leaving[channel]
                 elif kind == "sunsubscribe" and self.where.get(channel) == master.name:
                     # Not ours: Redis dropped it because its slot is served elsewhere now.
                     self._lost(f"{master.name} dropped {channel}: its slot moved")
@@ -150,7 +156,7 @@ class ShardedSubscriber:
             await asyncio.sleep(delay)
             try:
                 async with self.lock:
-                    masters, self.masters, self.where = self.masters, {}, {}
+                    masters, self.masters, self.where, self.leaving = self.masters, {}, {}, {}
                     for master in masters.values():
                         await master.close()
                     # Where the slots are now (the replica that took over, once it has).

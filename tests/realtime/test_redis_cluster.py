@@ -122,8 +122,15 @@ async def test_the_bus_spreads_sheets_over_the_masters_and_publishes_a_batch_to_
         await wait_for(lambda: all(len(c.frames) == 2 for c in connections.values()), 5, "the frames")
         assert all(c.frames == [('{"v":1}', 1), ('{"v":2}', 2)] for c in connections.values())
 
-        await listener.leave(sheet_ids[0], connections[sheet_ids[0]])
-        assert listener._channel(sheet_ids[0]) not in listener._shards.subscribed
+        first, connection = sheet_ids[0], connections[sheet_ids[0]]
+        await listener.leave(first, connection)
+        assert listener._channel(first) not in listener._shards.subscribed
+        # Left and joined again at once (a reload): Redis's confirmation of the leave is not
+        # mistaken for the slot moving away.
+        await listener.join(first, connection)
+        await asyncio.to_thread(publisher.publish, first, '{"v":3}', None, 3)
+        await wait_for(lambda: len(connection.frames) == 3, 5, "the frame after joining again")
+        assert listener._shards.failures == 0 and connection.resyncs == 0
     finally:
         await listener._shards.close()
 
