@@ -291,8 +291,8 @@ class RedisBus:
     On a Redis Cluster (REDIS_URL redis+cluster://...) the channels are shard channels (SPUBLISH,
     SSUBSCRIBE): each sheet's lives on the master that owns its slot, so sheets spread over the
     masters by id, and a process subscribes on each master it needs (realtime.shards). When a
-    master fails and its replica takes over, the subscriptions move and every local connection
-    replays, as after a restart of a single Redis."""
+    master fails and its replica takes over, its sheets' subscriptions move and their local
+    connections replay, as after a restart of a single Redis."""
 
     def __init__(self, url, namespace):
         self.url = url
@@ -384,7 +384,7 @@ class RedisBus:
                 from .shards import ShardedSubscriber
 
                 self._async_client = async_client(self.url, socket_timeout=5, socket_connect_timeout=2)
-                self._shards = ShardedSubscriber(self._async_client, self._received, self._replay_all)
+                self._shards = ShardedSubscriber(self._async_client, self._received, self._replay)
                 return self._async_client
             # A blocking pool: a thousand connections leaving at once wait their turn for a Redis
             # connection instead of failing with "Too many connections" (and leaving ghosts).
@@ -435,7 +435,7 @@ class RedisBus:
                 if failed:
                     await self._resubscribe()
                     failed = False
-                    self._replay_all()
+                    self._replay()
                 if not self._pubsub.subscribed:
                     await asyncio.sleep(0.05)
                     continue
@@ -470,10 +470,15 @@ class RedisBus:
                 if newcomer not in here:
                     self._snapshot_soon(sheet_id, newcomer)
 
-    def _replay_all(self) -> None:
-        """Messages were lost (Redis went away, a master failed over): every local connection
-        replays what it may have missed."""
-        for connection in self.rooms.all_connections():
+    def _replay(self, channels: set[str] | None = None) -> None:
+        """Messages were lost (Redis went away: `channels` None; a master failed over: the sheet
+        channels it served): the local connections of those sheets replay what they missed."""
+        if channels is None:
+            connections = list(self.rooms.all_connections())
+        else:
+            sheets = {int(channel[len(self.prefix) :]) for channel in channels if channel.startswith(self.prefix)}
+            connections = [c for sheet_id in sheets for c in self.rooms.members.get(sheet_id, {}).values()]
+        for connection in connections:
             connection.resync()
 
     def _snapshot_soon(self, sheet_id, newcomer):

@@ -53,8 +53,8 @@ class ClusterChannelLayer(BaseChannelLayer):
     goes through that process's own shard channel.
 
     Delivery is at most once, as with channels-redis. Messages published while a master fails over
-    are lost: once the subscriptions have moved to the replica that took over, every channel that
-    is in a group gets {"type": "access.changed"} (everything that joins groups here holds a
+    are lost: once the subscriptions have moved to the replica that took over, every channel in a
+    group of that master gets {"type": "access.changed"} (everything that joins groups here holds a
     revocation guard), so access is looked at again in case a change was missed meanwhile."""
 
     extensions = ["groups", "flush"]
@@ -123,8 +123,9 @@ class ClusterChannelLayer(BaseChannelLayer):
         for channel in tuple(self.groups.get(group, ())):
             self._put(channel, dict(message))
 
-    def _recovered(self) -> None:
-        for channel in {channel for members in self.groups.values() for channel in members}:
+    def _recovered(self, shard_channels: set[str]) -> None:
+        groups = [group for group in self.groups if self._group_channel(group) in shard_channels]
+        for channel in {channel for group in groups for channel in self.groups[group]}:
             self._put(channel, {"type": "access.changed"})
 
     # the channel layer's interface ----------------------------------------------------------------

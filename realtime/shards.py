@@ -3,10 +3,11 @@ that owns its channel's slot, following the slots when a replica takes a master'
 
 One subscriber connection per master, read by a task of its own (a message waits for no other
 master). When a master's connection drops, or Redis tells us a channel's slot moved (a
-`sunsubscribe` we did not ask for), the subscriber learns the slots again and subscribes every
-channel anew, with backoff, then calls `on_recovered`: what was published meanwhile is lost, and
-the owner repairs it (the bus replays to its connections, the channel layer has access looked
-at again).
+`sunsubscribe` we did not ask for), the subscriber learns the slots again and subscribes those
+channels where their slots are now, with backoff, then calls `on_recovered` with them: what was
+published to them meanwhile is lost, and the owner repairs it (the bus replays to the
+connections of those sheets, the channel layer has access looked at again). The other masters'
+subscriptions are not touched and lose nothing.
 """
 
 import asyncio
@@ -16,7 +17,7 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
-RETRY_FIRST, RETRY_MAX = 0.1, 2.0  # seconds between attempts to subscribe again after a failure
+RETRY_FIRST, RETRY_MAX = 0.1, 0.5  # seconds between attempts to subscribe again after a failure
 
 
 class _Master:
@@ -46,15 +47,20 @@ class _Master:
 
 class ShardedSubscriber:
     """Subscriptions to shard channels of a Redis Cluster. `on_message(channel, data)` gets every
-    message (channel decoded, data as bytes), from the event loop; `on_recovered()` is called after
-    the subscriptions were lost and made again."""
+    message (channel decoded, data as bytes), from the event loop; `on_recovered(channels)` is
+    called with the channels whose subscriptions were lost and made again (what was published to
+    them meanwhile is lost)."""
 
-    def __init__(self, cluster: Any, on_message: Callable[[str, bytes], None], on_recovered: Callable[[], None]):
+    def __init__(
+        self, cluster: Any, on_message: Callable[[str, bytes], None], on_recovered: Callable[[set[str]], None]
+    ):
         self.cluster = cluster  # redis.asyncio.cluster.RedisCluster
         self.on_message, self.on_recovered = on_message, on_recovered
         self.wanted: set[str] = set()
         self.where: dict[str, str] = {}  # channel -> name of the master it is subscribed on
         self.leaving: dict[str, int] = {}  # channel -> our sunsubscribes not yet confirmed
+        self.broken: set[str] = set()  # masters whose connection failed, until repaired
+        self.moved: set[str] = set()  # channels Redis dropped because their slot moved
         self.masters: dict[str, _Master] = {}
         self.repair: asyncio.Task | None = None
         self.lock = asyncio.Lock()
@@ -99,6 +105,7 @@ class ShardedSubscriber:
             self.repair.cancel()
             self.repair = None
         masters, self.masters, self.where, self.leaving = self.masters, {}, {}, {}
+        self.broken, self.moved = set(), set()
         for master in masters.values():
             await master.close()
 
@@ -108,9 +115,16 @@ class ShardedSubscriber:
         await self.cluster.initialize()
         node = self.cluster.get_node_from_key(channel)
         master = self.masters.get(node.name)
-        if master is None:
+        created = master is None
+        if created:
             master = self.masters[node.name] = _Master(node, self.client_options)
-        await master.pubsub.ssubscribe(channel)
+        try:
+            await master.pubsub.ssubscribe(channel)
+        except Exception:
+            if created:  # a master that does not answer (yet to be replaced): nothing kept of it
+                self.masters.pop(node.name, None)
+                await master.close()
+            raise
         self.where[channel] = node.name
         if master.reader is None:
             master.reader = asyncio.get_running_loop().create_task(self._read(master))
@@ -136,31 +150,50 @@ class ShardedSubscriber:
                         del self.leaving[channel]
                 elif kind == "sunsubscribe" and self.where.get(channel) == master.name:
                     # Not ours: Redis dropped it because its slot is served elsewhere now.
+                    self.moved.add(channel)
                     self._lost(f"{master.name} dropped {channel}: its slot moved")
-                    return
         except asyncio.CancelledError:
             raise
         except Exception as error:
+            self.broken.add(master.name)
             self._lost(f"lost master {master.name}: {error!r}")
 
     def _lost(self, why):
-        if self.repair is not None:
+        if self.repair is not None:  # the repair under way takes this one too
             return
         self.failures += 1
         log.warning("sharded subscriptions lost (%s); subscribing again", why)
         self.repair = asyncio.get_running_loop().create_task(self._resubscribe())
 
     async def _resubscribe(self):
+        """Move the channels of the masters that went away (and those whose slot moved) to where
+        their slots are now, with backoff until it works; the other masters' subscriptions stay
+        as they are and lose nothing."""
+        affected = set()
         delay = RETRY_FIRST
         while True:
             await asyncio.sleep(delay)
             try:
                 async with self.lock:
-                    masters, self.masters, self.where, self.leaving = self.masters, {}, {}, {}
-                    for master in masters.values():
-                        await master.close()
+                    for name in list(self.broken):
+                        master = self.masters.pop(name, None)
+                        if master is not None:
+                            await master.close()
+                        for channel in [c for c, where in self.where.items() if where == name]:
+                            del self.where[channel]
+                            affected.add(channel)
+                        self.broken.discard(name)
+                    for channel in list(self.moved):
+                        self.moved.discard(channel)
+                        if self.where.pop(channel, None) is not None:
+                            affected.add(channel)
                     # Where the slots are now (the replica that took over, once it has).
                     await self.cluster.nodes_manager.initialize()
+                    for channel, name in list(self.where.items()):
+                        if self.cluster.get_node_from_key(channel).name != name:  # moved too
+                            await self.unsubscribe(channel)
+                            self.wanted.add(channel)
+                            affected.add(channel)
                     while missing := [c for c in self.wanted if c not in self.where]:
                         for channel in missing:
                             await self._subscribe(channel)
@@ -171,5 +204,7 @@ class ShardedSubscriber:
                 log.info("subscribing again failed (%r); next attempt in %.1f s", error, delay)
                 delay = min(delay * 2, RETRY_MAX)
         self.repair = None
-        log.warning("sharded subscriptions made again (%d channels)", len(self.where))
-        self.on_recovered()
+        log.warning("sharded subscriptions made again (%d channels moved)", len(affected))
+        self.on_recovered(affected & self.wanted)
+        if self.broken or self.moved:  # lost again while this repair ran
+            self._lost("again during the repair")

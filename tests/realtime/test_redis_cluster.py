@@ -211,6 +211,8 @@ async def test_a_master_killed_under_load_loses_no_acknowledged_edit(
             for sheet, _ in sheets:
                 await converged(editors[sheet.pk] + [watchers[sheet.pk]], sheet, timeout=60)
             assert [w.hellos for w in watchers.values()] == [1, 1, 1]  # the servers' replay, not theirs
+            # The sheets of the other masters lost nothing: no replay beyond the first one's.
+            assert [watchers[s.pk].received["replay"] for s, _ in sheets[1:]] == [1, 1]
 
             # The fan-out works again on every sheet: watchers get new edits as `ops` frames.
             since = {pk: watcher.version for pk, watcher in watchers.items()}
