@@ -10,7 +10,7 @@ FRONTEND_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/vite
 CHROMIUM := /usr/bin/chromium
 REDIS_SERVER := /usr/bin/redis-server
 
-.PHONY: install frontend browser redis haproxy serve run stop test check services bench-sheet bench-grid bench-fanout bench-analytics clean superset superset-stop bench-superset bench-first-run
+.PHONY: install frontend browser redis haproxy serve run stop test check services bench-sheet bench-grid bench-fanout bench-cluster bench-analytics clean superset superset-stop bench-superset bench-first-run
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -111,6 +111,9 @@ bench-grid: install frontend browser services
 
 bench-fanout: install services
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python bench/fanout.py
+
+bench-cluster: install redis
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python bench/redis_cluster.py
 
 bench-analytics: install services
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python bench/analytics.py
