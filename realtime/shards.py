@@ -11,6 +11,7 @@ subscriptions are not touched and lose nothing.
 """
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,9 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 RETRY_FIRST, RETRY_MAX = 0.1, 0.5  # seconds between attempts to subscribe again after a failure
+# Seconds between two looks at the slot map: a master that stops answering without closing its
+# connections (its host gone, a partition) is replaced by its replica, and only the map tells.
+WATCH_SECONDS = 5.0
 
 
 class _Master:
@@ -61,6 +65,7 @@ class ShardedSubscriber:
         self.leaving: dict[str, int] = {}  # channel -> our sunsubscribes not yet confirmed
         self.broken: set[str] = set()  # masters whose connection failed, until repaired
         self.moved: set[str] = set()  # channels Redis dropped because their slot moved
+        self.watcher: asyncio.Task | None = None
         self.masters: dict[str, _Master] = {}
         self.repair: asyncio.Task | None = None
         self.lock = asyncio.Lock()
@@ -101,9 +106,10 @@ class ShardedSubscriber:
                 pass  # its connection is gone: nothing arrives there any more
 
     async def close(self) -> None:
-        if self.repair is not None:
-            self.repair.cancel()
-            self.repair = None
+        for task in (self.repair, self.watcher):
+            if task is not None:
+                task.cancel()
+        self.repair = self.watcher = None
         masters, self.masters, self.where, self.leaving = self.masters, {}, {}, {}
         self.broken, self.moved = set(), set()
         for master in masters.values():
@@ -128,6 +134,22 @@ class ShardedSubscriber:
         self.where[channel] = node.name
         if master.reader is None:
             master.reader = asyncio.get_running_loop().create_task(self._read(master))
+        if self.watcher is None:
+            self.watcher = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self):
+        while True:
+            await asyncio.sleep(WATCH_SECONDS)
+            if self.repair is not None or not self.where:
+                continue
+            try:
+                await self.cluster.nodes_manager.initialize()
+                moved = {c for c, name in self.where.items() if self.cluster.get_node_from_key(c).name != name}
+            except Exception:  # the cluster does not answer now: the next look, or a reader, tells
+                continue
+            if moved:
+                self.moved |= moved
+                self._lost(f"the slot map moved {len(moved)} channels")
 
     async def _read(self, master):
         try:
@@ -185,8 +207,12 @@ class ShardedSubscriber:
                         self.broken.discard(name)
                     for channel in list(self.moved):
                         self.moved.discard(channel)
-                        if self.where.pop(channel, None) is not None:
+                        old = self.masters.get(self.where.pop(channel, None))
+                        if old is not None:
                             affected.add(channel)
+                            self.leaving[channel] = self.leaving.get(channel, 0) + 1
+                            with contextlib.suppress(Exception):  # it may not answer: nothing waits for it
+                                await asyncio.wait_for(old.pubsub.sunsubscribe(channel), 1)
                     # Where the slots are now (the replica that took over, once it has).
                     await self.cluster.nodes_manager.initialize()
                     for channel, name in list(self.where.items()):

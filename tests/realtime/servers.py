@@ -159,6 +159,7 @@ class RedisClusterProcesses:
         self.node_timeout_ms = node_timeout_ms
         self.dir = tempfile.mkdtemp(prefix="gc-redis-cluster-")
         self.processes = {}  # port -> Popen
+        self.paused = set()  # ports of nodes stopped with SIGSTOP
 
     @property
     def url(self):
@@ -230,7 +231,7 @@ class RedisClusterProcesses:
 
     def nodes(self, port=None):
         """CLUSTER NODES as seen by `port` (any live node): [{port, role, master_of, slots, failed}]."""
-        port = port or next(p for p, process in self.processes.items() if process.poll() is None)
+        port = port or self._live()[0]
         found = []
         for line in self._cli(port, "cluster", "nodes").splitlines():
             fields = line.split()
@@ -249,8 +250,11 @@ class RedisClusterProcesses:
             )
         return found
 
+    def _live(self):
+        return [port for port, process in self.processes.items() if process.poll() is None and port not in self.paused]
+
     def _healthy(self):
-        live = [port for port, process in self.processes.items() if process.poll() is None]
+        live = self._live()
         for port in live:
             if "cluster_state:ok" not in self._cli(port, "cluster", "info"):
                 return False
@@ -284,7 +288,14 @@ class RedisClusterProcesses:
         process.send_signal(signal.SIGKILL)
         process.wait(10)
 
+    def pause(self, port):
+        """Stop the node without closing its connections (SIGSTOP): a host gone, a partition."""
+        self.paused.add(port)
+        self.processes[port].send_signal(signal.SIGSTOP)
+
     def close(self):
+        for port in self.paused:
+            self.processes[port].send_signal(signal.SIGCONT)
         for process in self.processes.values():
             if process.poll() is None:
                 process.terminate()

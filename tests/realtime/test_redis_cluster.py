@@ -24,8 +24,6 @@ from ..factories import make_sheet
 from .servers import RedisClusterProcesses, SheetClient, logs, running_servers
 from .test_servers import converged, keep_editing, stop, url
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
 
 @pytest.fixture
 def redis_cluster():
@@ -135,6 +133,33 @@ async def test_the_bus_spreads_sheets_over_the_masters_and_publishes_a_batch_to_
         await listener._shards.close()
 
 
+async def test_a_master_that_stops_answering_is_left_for_its_replica(redis_cluster):
+    """A master that stops without closing its connections (its host gone, a partition; SIGSTOP
+    here): no connection drops, but the slot map shows its replica in its place, and the bus moves
+    there and replays."""
+    from realtime.bus import RedisBus
+
+    from .test_bus import Connection
+
+    publisher, listener = RedisBus(redis_cluster.url, "gc-test"), RedisBus(redis_cluster.url, "gc-test")
+    connection = Connection("c")
+    try:
+        await listener.join(1, connection)
+        victim = redis_cluster.master_of(listener._channel(1))
+        await asyncio.to_thread(redis_cluster.pause, victim)
+        await asyncio.to_thread(redis_cluster.wait_healthy, 30)
+        assert redis_cluster.master_of(listener._channel(1)) != victim
+        await wait_for(lambda: connection.resyncs == 1, 15, "the replay after the move")
+        for _ in range(50):  # the publisher learns the new master on its first failures
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(publisher.publish, 1, '{"v":1}', None, 1)
+                break
+            await asyncio.sleep(0.2)
+        await wait_for(lambda: connection.frames == [('{"v":1}', 1)], 5, "a frame through the new master")
+    finally:
+        await listener._shards.close()
+
+
 @pytest.fixture
 def sheets_on_every_master(workspace, owner, editor, redis_cluster):
     """Three sheets whose channels live on three different masters, five rows each; tokens for
@@ -154,6 +179,7 @@ def sheets_on_every_master(workspace, owner, editor, redis_cluster):
     return sheets, keys
 
 
+@pytest.mark.django_db(transaction=True)  # the servers are other processes: they see only what is committed
 async def test_a_master_killed_under_load_loses_no_acknowledged_edit(
     transactional_db, redis_cluster, sheets_on_every_master, editor
 ):
