@@ -174,6 +174,13 @@ class RedisClusterProcesses:
         ).stdout
 
     def start(self):
+        try:
+            return self._start()
+        except BaseException:
+            self.close()  # nothing left running when the cluster could not be made
+            raise
+
+    def _start(self):
         for _ in range(self.count):
             port = _free_cluster_port(taken=self.processes)
             node_dir = Path(self.dir) / str(port)
