@@ -44,7 +44,7 @@ def parse_cluster_url(url: str) -> ClusterURL:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in CLUSTER_SCHEMES:
-        raise ImproperlyConfigured(f"not a Redis Cluster URL (redis+cluster://host:port,...): {url!r}")
+        raise ImproperlyConfigured("REDIS_URL: not a Redis Cluster URL (redis+cluster://host:port,...)")
     userinfo, _, hosts = parts.netloc.rpartition("@")
     username = password = None
     if userinfo:
