@@ -1,0 +1,81 @@
+"""SQLite in a backup (the embedded default's database and lake catalog): a consistent copy of a
+live file by SQLite's online backup API, and a restore that puts a verified copy in place of the
+file (its old write-ahead log removed first, which would otherwise be replayed onto the new file)."""
+
+import contextlib
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+from .lake import has_data
+
+BUSY_TIMEOUT = 30
+
+
+def copy(source: Path, target: Path) -> None:
+    """A consistent copy of the database `source` (it may be written meanwhile) into `target`."""
+    src = sqlite3.connect(source, timeout=BUSY_TIMEOUT)
+    try:
+        dst = sqlite3.connect(target)
+        try:
+            src.backup(dst)
+            dst.execute("PRAGMA journal_mode=DELETE")  # one self-contained file in the archive
+        finally:
+            dst.close()
+    finally:
+        src.close()
+
+
+@contextlib.contextmanager
+def opened(path: Path):
+    db = sqlite3.connect(path, timeout=BUSY_TIMEOUT)
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+def applied_migrations(path: Path) -> list[tuple[str, str]]:
+    with opened(path) as db:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'django_migrations'").fetchone():
+            return []
+        return db.execute("SELECT app, name FROM django_migrations").fetchall()
+
+
+def run(path: Path, statements: list[str]) -> None:
+    with opened(path) as db:
+        with db:
+            for statement in statements:
+                db.execute(statement)
+
+
+def check(path: Path, what: str) -> str | None:
+    """Why the file is not a sound SQLite database, or None."""
+    try:
+        with opened(path) as db:
+            result = db.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.Error as error:
+        return f"{what} is not a SQLite database ({error})"
+    return None if result == "ok" else f"{what} fails SQLite's check ({result})"
+
+
+def put_in_place(staged: Path, target: Path) -> None:
+    """Replace `target` by `staged`; the old file's -wal and -shm go first."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("-wal", "-shm", "-journal"):
+        Path(f"{target}{suffix}").unlink(missing_ok=True)
+    try:
+        os.replace(staged, target)
+    except OSError:  # another file system
+        shutil.copyfile(staged, f"{target}.restoring")
+        os.replace(f"{target}.restoring", target)
+
+
+def catalog_has_data(path: Path) -> bool:
+    if not path.exists():
+        return False
+    with opened(path) as db:
+        if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'ducklake_data_file'").fetchone():
+            return False
+        return has_data(db.cursor(), "")
