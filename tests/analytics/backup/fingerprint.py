@@ -24,7 +24,7 @@ def _lake():
 
         return {
             "sheet_views": {
-                sheet_id: rows(f"SELECT COLUMNS(*)::VARCHAR FROM lake.sheet_{int(sheet_id)} ORDER BY _row::BIGINT")
+                str(sheet_id): rows(f"SELECT COLUMNS(*)::VARCHAR FROM lake.sheet_{int(sheet_id)} ORDER BY _row::BIGINT")
                 for sheet_id in Sheet.objects.order_by("id").values_list("id", flat=True)
             },
             "cell_history": rows("SELECT COLUMNS(*)::VARCHAR FROM lake.cell_history ORDER BY ALL"),
