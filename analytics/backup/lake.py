@@ -19,6 +19,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .manifest import BackupFailed
 
@@ -34,7 +35,7 @@ def _latest_paths(rows):
     return {ident: row[1:] for ident, row in latest.items()}
 
 
-def referenced_files(cursor, prefix: str) -> tuple[str, list[str]]:
+def referenced_files(cursor: Any, prefix: str) -> tuple[str, list[str]]:
     """(the catalog's data path, [every data and delete file it references, relative to that path]),
     read through a DB-API cursor on the catalog (`prefix`: "ducklake." for PostgreSQL, "" for SQLite)."""
 
@@ -105,7 +106,7 @@ def relocate_sql(prefix: str, old: str, new: str) -> list[str]:
     return statements
 
 
-def has_data(cursor, prefix: str) -> bool:
+def has_data(cursor: Any, prefix: str) -> bool:
     """Whether a catalog holds any data: a data file, or a row inlined in the catalog."""
     cursor.execute(f"SELECT count(*) FROM {prefix}ducklake_data_file")
     if cursor.fetchone()[0]:

@@ -6,6 +6,7 @@ import contextlib
 import os
 import shutil
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 from .lake import has_data
@@ -28,7 +29,7 @@ def copy(source: Path, target: Path) -> None:
 
 
 @contextlib.contextmanager
-def opened(path: Path):
+def opened(path: Path) -> Iterator[sqlite3.Connection]:
     db = sqlite3.connect(path, timeout=BUSY_TIMEOUT)
     try:
         yield db
