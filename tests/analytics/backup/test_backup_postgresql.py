@@ -4,12 +4,22 @@ directory: the same sheets, history, metrics and rollups, read by processes of t
 installation."""
 
 import json
+import sys
 import tarfile
+import threading
+import time
 
 from django.conf import settings
 from django.core.management import call_command
+from django.db import connections
 
-from .conftest import empty_database, environment, fingerprint_of, manage
+from accounts.models import Membership, Role
+from analytics.metrics import ingest as metrics_ingest
+from analytics.metrics import rollup
+from analytics.metrics import schema as metric_schema
+from sheets import services
+
+from .conftest import empty_database, environment, fingerprint_of, manage, run
 from .fingerprint import fingerprint
 
 
@@ -40,3 +50,55 @@ def test_restored_into_an_empty_database_and_lake(installation, tmp_path):
 
     assert after == before
     assert settings.DATABASES["default"]["NAME"] != name
+
+
+def test_a_backup_taken_under_load_is_one_consistent_state(installation, writer, tmp_path):
+    """Edits, their write-through, metric ingestion and rollups go on while the backup runs: the
+    restored lake is never ahead of the restored database, its rollup matches its events, and its
+    writer brings every sheet's view to the database's rows."""
+    workspace, sheet = installation
+    owner = Membership.objects.get(workspace=workspace, role=Role.OWNER).user
+    rows = list(sheet.rows.values_list("id", flat=True))
+    stop, counts, failures = threading.Event(), {"edits": 0}, []
+
+    def load():
+        try:
+            rollups = metric_schema.connection()
+            i = 0
+            while not stop.is_set():
+                i += 1
+                cells = [{"row": rows[i % len(rows)], "col": "c2", "value": i}]
+                services.cells_update(sheet=sheet, actor=owner, cells=cells)
+                metrics_ingest.events_ingest(
+                    workspace_id=workspace.pk,
+                    payload=[{"metric": "load", "value": i, "timestamp": "2026-03-02T10:00:00Z"}] * 20,
+                )
+                writer.step()
+                rollup.refresh(rollups)
+                counts["edits"] = i
+        except Exception as error:  # noqa: BLE001 - reported by the test
+            failures.append(error)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=load)
+    thread.start()
+    try:
+        while counts["edits"] < 3 and thread.is_alive():
+            time.sleep(0.05)
+        archive = tmp_path / "busy.tar.gz"
+        call_command("backup", str(archive), verbosity=0)
+        at_backup = counts["edits"]
+        while counts["edits"] < at_backup + 3 and thread.is_alive():
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        thread.join(60)
+    assert not failures and counts["edits"] > at_backup > 3
+
+    with empty_database("busy") as (url, name):
+        env = environment(DATABASE_URL=url, GRIDCAST_INSTALLATION=name, ANALYTICS_DATA_PATH=str(tmp_path / "lake"))
+        manage("restore", archive, env=env)
+        found = json.loads(run([sys.executable, "-m", "tests.analytics.backup.consistency"], env).stdout)
+    assert found["ahead"] == [] and found["mismatched"] == [] and found["sheets"] == 2
+    assert found["rollup"]["folded"] == found["rollup"]["events"] >= 201
