@@ -140,8 +140,11 @@ class Reader:
         if not info.isreg() or info.size > manifests.MAX_BYTES:
             self.close()
             raise BackupRefused(f"not a Gridcast backup: {path.name}'s {manifests.NAME} is not a small file")
-        raw = self._read_all(handle)
-        self.manifest = manifests.decode(raw)
+        try:
+            self.manifest = manifests.decode(self._read_all(handle))
+        except BaseException:
+            self.close()
+            raise
 
     def _iterate(self) -> Iterator[tuple[tarfile.TarInfo, BinaryIO | None]]:
         while True:

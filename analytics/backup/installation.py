@@ -28,7 +28,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from analytics.lake import connections as lake_connections
 
 from . import archive, manifest, postgres, sqlite
-from .lake import DATA_PREFIX, pin, referenced_files, relocate_sql
+from .lake import DATA_PREFIX, LakeFileMissing, pin, referenced_files, relocate_sql
 from .manifest import BackupFailed, BackupRefused
 
 Progress = Callable[[str, int, int | None], None]
@@ -36,6 +36,7 @@ DATABASE = {"postgresql": "database.dump", "sqlite": "database.sqlite3"}
 CATALOG = {"postgresql": "lake/catalog.dump", "sqlite": "lake/catalog.sqlite"}
 # Rows every migrated database has (migrate writes them): they do not make an installation "not empty".
 CREATED_BY_MIGRATE = {"contenttypes.contenttype", "auth.permission"}
+ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,26 @@ def _staged_files(staging: Path) -> dict[str, Path]:
     }
 
 
+def _postgres_catalog(layout, pinned, pinning):
+    """The PostgreSQL catalog's snapshot (left open for the dumps), its data path and files, pinned.
+    A file deleted between the snapshot and its link (possible only when SNAPSHOT_RETENTION_SECONDS
+    is shorter than that moment) makes it take a newer snapshot."""
+    for attempt in range(ATTEMPTS):
+        shared = postgres.Snapshot(layout.catalog_location)
+        try:
+            data_path, files = referenced_files(shared.cursor, "ducklake.")
+            pin(layout.data_path, files, pinned, pinning)
+            return shared, data_path, files
+        except LakeFileMissing:
+            shared.close()
+            shutil.rmtree(pinned, ignore_errors=True)
+            if attempt == ATTEMPTS - 1:
+                raise
+        except BaseException:
+            shared.close()
+            raise
+
+
 def backup_write(*, path: Path, progress: Progress) -> dict:
     """Write this installation's backup to `path`; returns its manifest."""
     layout = Layout.current()
@@ -118,11 +139,9 @@ def backup_write(*, path: Path, progress: Progress) -> dict:
                 pin(layout.data_path, files, pinned, pinning)
             shared = None
         else:
-            shared = postgres.Snapshot(layout.catalog_location)
+            shared, data_path, files = _postgres_catalog(layout, pinned, pinning)
         try:
             if shared is not None:
-                data_path, files = referenced_files(shared.cursor, "ducklake.")
-                pin(layout.data_path, files, pinned, pinning)
                 shared.dump(catalog_file, schema="ducklake")
             progress("lake catalog", 1, 1)
             # 2. The database: at the catalog's snapshot when it holds the catalog, else just after.

@@ -26,6 +26,10 @@ from .manifest import BackupFailed
 DATA_PREFIX = "lake/data/"
 
 
+class LakeFileMissing(BackupFailed):
+    """A file the catalog snapshot references was deleted before it was pinned."""
+
+
 def _latest_paths(rows):
     """{id: (path, relative, parent id)} keeping each id's row of the latest begin_snapshot."""
     latest = {}
@@ -79,7 +83,7 @@ def pin(root: Path, files: list[str], staging: Path, progress: Callable[[int, in
         try:
             os.link(source, target)
         except FileNotFoundError:
-            raise BackupFailed(f"the lake's file {relative}, referenced by its catalog, is missing") from None
+            raise LakeFileMissing(f"the lake's file {relative}, referenced by its catalog, is missing") from None
         except OSError:  # another file system, or links not allowed: a copy
             shutil.copyfile(source, target)
         progress(done, len(files))

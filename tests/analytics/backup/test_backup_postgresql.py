@@ -14,6 +14,9 @@ from django.core.management import call_command
 from django.db import connections
 
 from accounts.models import Membership, Role
+from analytics.backup import installation as backup_installation
+from analytics.lake import connections as lake_connections
+from analytics.lake.maintenance import maintain
 from analytics.metrics import ingest as metrics_ingest
 from analytics.metrics import rollup
 from analytics.metrics import schema as metric_schema
@@ -102,3 +105,29 @@ def test_a_backup_taken_under_load_is_one_consistent_state(installation, writer,
         found = json.loads(run([sys.executable, "-m", "tests.analytics.backup.consistency"], env).stdout)
     assert found["ahead"] == [] and found["mismatched"] == [] and found["sheets"] == 2
     assert found["rollup"]["folded"] == found["rollup"]["events"] >= 201
+
+
+def test_files_deleted_by_upkeep_before_pinning_come_from_a_newer_snapshot(installation, writer, monkeypatch, tmp_path):
+    """Upkeep with no retention merges files and deletes the old ones between the catalog snapshot
+    and the pinning of its files: the backup takes a newer snapshot, and restores the same data."""
+    real_pin, calls = backup_installation.pin, []
+
+    def pin_after_upkeep(*args):
+        calls.append(1)
+        if len(calls) == 1:
+            con = lake_connections.connect()
+            try:
+                with lake_connections.write_lock():
+                    assert maintain(con, retention=0, merge_from=2)  # merged, expired, deleted
+            finally:
+                con.close()
+        return real_pin(*args)
+
+    monkeypatch.setattr(backup_installation, "pin", pin_after_upkeep)
+    before = fingerprint()
+    archive = tmp_path / "upkeep.tar"
+    call_command("backup", str(archive), verbosity=0)
+    assert len(calls) == 2
+    writer.close()
+    call_command("restore", str(archive), force=True, verbosity=0)
+    assert fingerprint() == before
