@@ -5,6 +5,7 @@ sheets, history, metrics and rollups. None of it touches the suite's test databa
 
 import json
 import os
+import sqlite3
 import sys
 import tarfile
 
@@ -42,3 +43,33 @@ def test_embedded_default_restored_into_a_fresh_var(tmp_path):
     assert "Restored the sqlite database and lake" in restored.stdout
     assert (tmp_path / "target" / "gridcast.sqlite3").exists() and (tmp_path / "target" / "ducklake.sqlite").exists()
     assert fingerprint_of(target) == before
+
+
+# A backup of an older Gridcast: the installation migrated, then its latest sheets migration taken back.
+OLDER = """
+import json, sys
+import django
+django.setup()
+from django.core.management import call_command
+from django.db.migrations.loader import MigrationLoader
+call_command("migrate", interactive=False, verbosity=0)
+graph = MigrationLoader(None).graph
+leaf = graph.leaf_nodes("sheets")[0]
+parent = next(p.key for p in graph.node_map[leaf].parents if p.key[0] == "sheets")
+call_command("migrate", "sheets", parent[1], interactive=False, verbosity=0)
+call_command("backup", sys.argv[1], verbosity=0)
+print(json.dumps([leaf[1], parent[1]]))
+"""
+
+
+def test_a_backup_of_an_older_gridcast_is_migrated_when_restored(tmp_path):
+    archive = tmp_path / "older.tar.gz"
+    latest, older = json.loads(run([sys.executable, "-c", OLDER, archive], embedded(tmp_path / "older")).stdout)
+    with tarfile.open(archive) as tar:
+        assert json.load(tar.extractfile("manifest.json"))["migrations"]["sheets"] == older
+
+    restored = manage("restore", archive, env=embedded(tmp_path / "target"))
+    assert "applied 1 newer migration(s)" in restored.stdout
+    with sqlite3.connect(tmp_path / "target" / "gridcast.sqlite3") as db:
+        applied = {name for (name,) in db.execute("SELECT name FROM django_migrations WHERE app = 'sheets'")}
+    assert {latest, older} <= applied
