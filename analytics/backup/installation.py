@@ -301,13 +301,15 @@ def _restore_verified(layout, m, staging, progress):
                 postgres.run_in_one_transaction(layout.database, parts, staging)
         if layout.catalog == "postgresql" and not layout.catalog_in_database:
             postgres.run_in_one_transaction(layout.catalog_location, catalog_parts, staging)
+        replaced = []
         if layout.catalog == "sqlite":
-            sqlite.put_in_place(catalog_file, Path(layout.catalog_location))
+            replaced.append((catalog_file, Path(layout.catalog_location)))
         if layout.engine == "sqlite":
-            sqlite.put_in_place(database_file, Path(layout.database))
+            replaced.append((database_file, Path(layout.database)))
+        sqlite.put_in_place(replaced)
         progress("database", 1, 1)
     except BaseException:
-        # The database was left as it was (one transaction, or nothing replaced yet): the lake's files too.
+        # The database was left as it was (one transaction; SQLite files all or none): the lake's files too.
         shutil.rmtree(layout.data_path, ignore_errors=True)
         if aside is not None:
             os.replace(aside, layout.data_path)

@@ -61,16 +61,35 @@ def check(path: Path, what: str) -> str | None:
     return None if result == "ok" else f"{what} fails SQLite's check ({result})"
 
 
-def put_in_place(staged: Path, target: Path) -> None:
-    """Replace `target` by `staged`; the old file's -wal and -shm go first."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in ("-wal", "-shm", "-journal"):
-        Path(f"{target}{suffix}").unlink(missing_ok=True)
+def put_in_place(files: list[tuple[Path, Path]]) -> None:
+    """Replace each (staged, target) database file: all of them, or (on an error) none. A target's
+    old file and its -wal, -shm and -journal are moved aside first (a write-ahead log left beside the
+    new file would be replayed onto it), and removed once every file is in place."""
+    aside: list[tuple[Path, Path]] = []
+    placed: list[Path] = []
     try:
-        os.replace(staged, target)
-    except OSError:  # another file system
-        shutil.copyfile(staged, f"{target}.restoring")
-        os.replace(f"{target}.restoring", target)
+        for staged, target in files:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                old = Path(f"{target}{suffix}")
+                if old.exists():
+                    moved = Path(f"{target}{suffix}.before-restore-{os.getpid()}")
+                    os.replace(old, moved)
+                    aside.append((moved, old))
+            try:
+                os.replace(staged, target)
+            except OSError:  # another file system
+                shutil.copyfile(staged, f"{target}.restoring")
+                os.replace(f"{target}.restoring", target)
+            placed.append(target)
+    except BaseException:
+        for target in placed:
+            target.unlink(missing_ok=True)
+        for moved, old in reversed(aside):
+            os.replace(moved, old)
+        raise
+    for moved, _ in aside:
+        moved.unlink(missing_ok=True)
 
 
 def catalog_has_data(path: Path) -> bool:
