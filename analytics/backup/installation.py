@@ -117,6 +117,8 @@ def backup_write(*, path: Path, progress: Progress) -> dict:
     if path.exists():
         raise BackupFailed(f"{path} exists; choose another name (a backup never overwrites a file)")
     archive.compression(path)  # a name it cannot write is refused before any work
+    if not path.parent.is_dir() or not os.access(path.parent, os.W_OK):
+        raise BackupFailed(f"{path.parent} is not a directory this process can write the backup into")
     lake_connections.connect().close()  # a lake never attached gets its catalog now
     staging = layout.staging(".gridcast-backup-")
     pinned = staging / "lake" / "data"

@@ -41,8 +41,13 @@ def progress_bars(stdout, verbosity):
     def progress(stage, done, total):
         amount = _amount(stage, done, total)
         if stage not in tasks:
+            if not tasks:
+                bars.start()  # on the first report: a command refused at once prints only its error
             tasks[stage] = bars.add_task(LABELS.get(stage, stage), total=total, amount=amount)
         bars.update(tasks[stage], completed=done, total=total, amount=amount)
 
-    with bars:
+    try:
         yield console, progress
+    finally:
+        if tasks:
+            bars.stop()
