@@ -8,8 +8,9 @@ PORT ?= 8000
 NPM ?= npm
 FRONTEND_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/vite.config.js frontend/package.json
 CHROMIUM := /usr/bin/chromium
+REDIS_SERVER := /usr/bin/redis-server
 
-.PHONY: install frontend browser haproxy serve run stop test check services bench-sheet bench-grid bench-fanout bench-analytics clean superset superset-stop bench-superset bench-first-run
+.PHONY: install frontend browser redis haproxy serve run stop test check services bench-sheet bench-grid bench-fanout bench-cluster bench-analytics clean superset superset-stop bench-superset bench-first-run
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +31,13 @@ static/dist/manifest.json: frontend/node_modules/.installed $(FRONTEND_SOURCES)
 	cd frontend && $(NPM) run build --silent
 
 frontend: static/dist/manifest.json
+
+# Tests start Redis servers of their own (a restart under load; a Redis Cluster of six nodes made
+# with redis-cli --cluster create): Debian's redis-server, which brings redis-cli.
+redis: $(REDIS_SERVER)
+
+$(REDIS_SERVER):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
 
 # Browser tests drive Debian's Chromium (never a downloaded browser).
 browser: $(CHROMIUM)
@@ -89,7 +97,7 @@ check: install frontend
 	$(BIN)/ruff format --check .
 	cd frontend && $(NPM) run check --silent && $(NPM) test --silent
 
-test: check browser services
+test: check browser redis services
 	@DJANGO_SETTINGS_MODULE=config.settings.test $(SUPERSET_SERVICE) start --var $(TEST_SUPERSET_VAR) --port auto
 	@status=0; SUPERSET_URL=$$(cat $(TEST_SUPERSET_VAR)/url) DJANGO_SETTINGS_MODULE=config.settings.test \
 	  $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; \
@@ -103,6 +111,9 @@ bench-grid: install frontend browser services
 
 bench-fanout: install services
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python bench/fanout.py
+
+bench-cluster: install redis
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python bench/redis_cluster.py
 
 bench-analytics: install services
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python bench/analytics.py

@@ -8,7 +8,6 @@ import logging
 import re
 import threading
 
-import redis
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -17,6 +16,7 @@ from django.views.decorators.http import require_safe
 
 from analytics.lake import connections as lake
 from core import metrics
+from core.redis import sync_client
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def _redis() -> str:
     if not settings.REDIS_URL:
         return "skipped: in-memory channel layer"
     timeout = settings.READY_TIMEOUT
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout)
+    client = sync_client(settings.REDIS_URL, socket_timeout=timeout, socket_connect_timeout=timeout)
     try:
         client.ping()
     finally:

@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 
 from core.frames import encode
+from core.redis import async_client, is_cluster, sync_client
 
 log = logging.getLogger(__name__)
 
@@ -285,10 +286,18 @@ class LocalBus:
 
 class RedisBus:
     """Several processes: Redis pub/sub, one channel per sheet, subscribed while a local
-    connection is in the room. After Redis comes back, every local connection replays."""
+    connection is in the room. After Redis comes back, every local connection replays.
+
+    On a Redis Cluster (REDIS_URL redis+cluster://...) the channels are shard channels (SPUBLISH,
+    SSUBSCRIBE): each sheet's lives on the master that owns its slot, so sheets spread over the
+    masters by id, and a process subscribes on each master it needs (realtime.shards). When a
+    master fails and its replica takes over, its sheets' subscriptions move and their local
+    connections replay, as after a restart of a single Redis."""
 
     def __init__(self, url, namespace):
         self.url = url
+        self.cluster = is_cluster(url)
+        self._shards = None  # realtime.shards.ShardedSubscriber, on a cluster
         # Pub/sub channels are global to a Redis server (not per database number), so they are
         # named after the Gridcast database: installations sharing a Redis never hear each other.
         self.prefix = f"gridcast:{namespace}:sheet:"
@@ -309,11 +318,9 @@ class RedisBus:
 
     def _sync(self):
         if self._sync_client is None:
-            import redis
-
             with self._sync_lock:
                 if self._sync_client is None:
-                    self._sync_client = redis.Redis.from_url(
+                    self._sync_client = sync_client(
                         self.url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30
                     )
         return self._sync_client
@@ -335,12 +342,13 @@ class RedisBus:
                 messages.append((self._channel(sheet_id), mark + _encode_many(frames)))
             else:
                 messages.extend((self._channel(sheet_id), mark + _encode(*frame)) for frame in frames)
+        client = self._sync()
         if len(messages) == 1:
-            self._sync().publish(*messages[0])
+            (client.spublish if self.cluster else client.publish)(*messages[0])
             return
-        pipe = self._sync().pipeline(transaction=False)
-        for channel, data in messages:
-            pipe.publish(channel, data)
+        pipe = client.pipeline() if self.cluster else client.pipeline(transaction=False)
+        for channel, data in messages:  # a cluster's pipeline sends each master its own
+            (pipe.spublish if self.cluster else pipe.publish)(channel, data)
         pipe.execute()
 
     def _deliver_here(self, grouped):
@@ -360,7 +368,9 @@ class RedisBus:
                 loop.call_soon_threadsafe(self.rooms.deliver_many, sheet_id, frames)
 
     async def apublish(self, sheet_id: int, text: str, origin: str | None = None, version: int = 0) -> None:
-        await self._client().publish(self._channel(sheet_id), _encode(origin, version, text))
+        client = self._client()
+        publish = client.spublish if self.cluster else client.publish
+        await publish(self._channel(sheet_id), _encode(origin, version, text))
 
     # subscribing -----------------------------------------------------------------------------
 
@@ -370,6 +380,12 @@ class RedisBus:
         loop = asyncio.get_running_loop()
         if self._async_client is None or self._loop is not loop:
             self._loop = loop
+            if self.cluster:
+                from .shards import ShardedSubscriber
+
+                self._async_client = async_client(self.url, socket_timeout=5, socket_connect_timeout=2)
+                self._shards = ShardedSubscriber(self._async_client, self._received, self._replay)
+                return self._async_client
             # A blocking pool: a thousand connections leaving at once wait their turn for a Redis
             # connection instead of failing with "Too many connections" (and leaving ghosts).
             pool = aioredis.BlockingConnectionPool.from_url(
@@ -382,6 +398,11 @@ class RedisBus:
 
     async def join(self, sheet_id: int, connection: Any) -> None:
         first = self.rooms.join(sheet_id, connection)
+        if self.cluster:
+            self._client()
+            if first:
+                await self._shards.subscribe(self._channel(sheet_id))  # retried by itself on failure
+            return
         self._ensure_listener()
         if first:
             try:
@@ -390,7 +411,11 @@ class RedisBus:
                 log.warning("subscribe to sheet %s failed; will retry", sheet_id)
 
     async def leave(self, sheet_id: int, connection: Any) -> None:
-        if self.rooms.leave(sheet_id, connection) and self._pubsub is not None:
+        if not self.rooms.leave(sheet_id, connection):
+            return
+        if self._shards is not None:
+            await self._shards.unsubscribe(self._channel(sheet_id))
+        elif self._pubsub is not None:
             try:
                 await self._pubsub.unsubscribe(self._channel(sheet_id))
             except Exception:
@@ -410,30 +435,14 @@ class RedisBus:
                 if failed:
                     await self._resubscribe()
                     failed = False
-                    for connection in self.rooms.all_connections():
-                        connection.resync()
+                    self._replay()
                 if not self._pubsub.subscribed:
                     await asyncio.sleep(0.05)
                     continue
                 message = await self._pubsub.get_message(timeout=1.0)
                 if message is None or message.get("type") != "message":
                     continue
-                sheet_id = int(message["channel"][len(self.prefix) :])
-                data = message["data"].decode()
-                if data.startswith("@"):  # published by a bus: delivered here by it, if it is ours
-                    sender, data = data[1:].split("\n", 1)
-                    if sender == self.id:
-                        continue
-                if data.startswith("*\n"):
-                    self.rooms.deliver_many(sheet_id, _decode_many(data))
-                    continue
-                origin, version, text = _decode(data)
-                self.rooms.deliver(sheet_id, origin, version, text)
-                if version in (PRESENCE_JOIN, PRESENCE_BATCH) and origin:
-                    here = self.rooms.members.get(sheet_id, ())
-                    for newcomer in origin.split(","):
-                        if newcomer not in here:
-                            self._snapshot_soon(sheet_id, newcomer)
+                self._received(message["channel"].decode(), message["data"])
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -441,6 +450,36 @@ class RedisBus:
                     log.warning("lost the Redis subscription; reconnecting", exc_info=True)
                 failed = True
                 await asyncio.sleep(0.5)
+
+    def _received(self, channel: str, data: bytes) -> None:
+        """A message of a sheet's channel, from another process (or from ours, skipped)."""
+        sheet_id = int(channel[len(self.prefix) :])
+        data = data.decode()
+        if data.startswith("@"):  # published by a bus: delivered here by it, if it is ours
+            sender, data = data[1:].split("\n", 1)
+            if sender == self.id:
+                return
+        if data.startswith("*\n"):
+            self.rooms.deliver_many(sheet_id, _decode_many(data))
+            return
+        origin, version, text = _decode(data)
+        self.rooms.deliver(sheet_id, origin, version, text)
+        if version in (PRESENCE_JOIN, PRESENCE_BATCH) and origin:
+            here = self.rooms.members.get(sheet_id, ())
+            for newcomer in origin.split(","):
+                if newcomer not in here:
+                    self._snapshot_soon(sheet_id, newcomer)
+
+    def _replay(self, channels: set[str] | None = None) -> None:
+        """Messages were lost (Redis went away: `channels` None; a master failed over: the sheet
+        channels it served): the local connections of those sheets replay what they missed."""
+        if channels is None:
+            connections = list(self.rooms.all_connections())
+        else:
+            sheets = {int(channel[len(self.prefix) :]) for channel in channels if channel.startswith(self.prefix)}
+            connections = [c for sheet_id in sheets for c in self.rooms.members.get(sheet_id, {}).values()]
+        for connection in connections:
+            connection.resync()
 
     def _snapshot_soon(self, sheet_id, newcomer):
         """Answer newcomers of another process with one presence snapshot of this process's

@@ -118,7 +118,8 @@ def _release(key, token):
 
 
 def _claim(user_id, limit):
-    keys = [f"connections:{user_id}:{n}" for n in range(limit)]
+    # One hash tag for the user's slots: on a Redis Cluster they live together and one MGET reads them.
+    keys = [f"connections:{{{user_id}}}:{n}" for n in range(limit)]
     taken = cache.get_many(keys)
     token = uuid.uuid4().hex
     for key in keys:

@@ -7,6 +7,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from core.redis import is_cluster, parse_cluster_url
+
 from .sso import sso_providers
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -133,7 +135,26 @@ INSTALLATION_NAME = (
 )
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
-if REDIS_URL:
+if is_cluster(REDIS_URL):
+    # A Redis Cluster (redis+cluster://host:port,host:port/): channels-redis cannot use one, so the
+    # layer's groups are shard channels (realtime.layers.ClusterChannelLayer); the cache splits its
+    # commands over several keys by slot (core.redis).
+    parse_cluster_url(REDIS_URL)  # a malformed URL fails at start, not at the first request
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "realtime.layers.ClusterChannelLayer",
+            "CONFIG": {"url": REDIS_URL, "capacity": 1000, "prefix": f"gridcast:{INSTALLATION_NAME}:asgi"},
+        }
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "core.redis.RedisClusterCache",
+            "LOCATION": [REDIS_URL],
+            "KEY_PREFIX": f"gridcast:{INSTALLATION_NAME}:cache",
+            "OPTIONS": {"socket_timeout": 2, "socket_connect_timeout": 2},
+        }
+    }
+elif REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "realtime.layers.RedisChannelLayer",

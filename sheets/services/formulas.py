@@ -17,6 +17,7 @@ from typing import Any
 from django.db import connection
 
 from core import jsonio
+from core.sql import array_literal, bound_cursor
 
 from .. import column_types
 from ..formulas import CYCLE, Formula, FormulaError, compile_names, dependency_order, infer_type, is_volatile
@@ -64,15 +65,16 @@ class SheetFormulas:
     def reads(self, only: set[str] | None) -> set[str]:
         """The keys of a row's data that compute(data, only) reads or compares."""
         keys = set(self.cyclic)
-        for key, formula, _ in self._steps(only):
+        for key, formula, _ in self.steps_for(only):
             keys |= formula.refs | {key}
         return keys
 
-    def _steps(self, only):
+    def steps_for(self, only: set[str] | None) -> list:
+        """The steps that compute(data, only) takes (see `computed`)."""
         if only is None:
             return self.steps
         chosen = frozenset(only)
-        if chosen not in self._chosen:  # once per set, not once per row
+        if chosen not in self._chosen:
             affected = self.affected(chosen)
             self._chosen[chosen] = [step for step in self.steps if step[0] in affected]
         return self._chosen[chosen]
@@ -80,11 +82,15 @@ class SheetFormulas:
     def compute(self, data: dict[str, Any], only: set[str] | None = None) -> dict[str, Any]:
         """Recompute the formula cells of one row's `data` in place; returns those that changed.
         `only`: just these formula columns and the ones that read them (see `affected`)."""
+        return self.computed(data, self.steps_for(only))
+
+    def computed(self, data: dict[str, Any], steps: list) -> dict[str, Any]:
+        """compute() with its steps chosen once for many rows."""
         changed = {}
         for key in self.cyclic:
             if data.get(key) != CYCLE.code:
                 data[key] = changed[key] = CYCLE.code
-        for key, formula, result_type in self._steps(only):
+        for key, formula, result_type in steps:
             value = _fit(result_type, formula.compute(data))
             old = data.get(key)
             if old != value or type(old) is not type(value):
@@ -124,14 +130,13 @@ def compiled_options(sheet: Sheet, key: str, options: dict) -> dict:
     return {**compiled, "volatile": True} if is_volatile(source) else compiled
 
 
-def compute_rows(formulas: SheetFormulas, rows: list[tuple[int, dict]], only: set[str] | None) -> tuple[list, dict]:
-    """Compute the formula cells of these (row id, data): ({"id", "patch"} for write_patches, the
-    values that changed as {column key: {row id: value}})."""
-    patches, computed = [], {}
+def compute_rows(formulas: SheetFormulas, rows: list, only: set[str] | None) -> tuple[list, dict]:
+    """Compute the formula cells of these (row id, data): ((row id, {key: value}) for
+    write_patches, the values that changed as {column key: {row id: value}})."""
+    patches, computed, steps = [], {}, formulas.steps_for(only)
     for pk, data in rows:
-        changed = formulas.compute(data, only)
-        if changed:
-            patches.append({"id": pk, "patch": changed})
+        if changed := formulas.computed(data, steps):
+            patches.append((pk, changed))
             row = str(pk)
             for key, value in changed.items():
                 if key not in computed:
@@ -140,21 +145,23 @@ def compute_rows(formulas: SheetFormulas, rows: list[tuple[int, dict]], only: se
     return patches, computed
 
 
-def write_patches(patches: list[dict]) -> None:
-    """Merge {"id", "patch"} into the rows' data, in one statement on PostgreSQL."""
+def write_patches(patches: list[tuple[int, dict]]) -> None:
+    """Merge each (row id, {key: value}) into the row's data, in one statement on PostgreSQL."""
     if not patches:
         return
     if connection.vendor != "postgresql":
-        rows = Row.objects.in_bulk([p["id"] for p in patches])
-        for patch in patches:
-            rows[patch["id"]].data.update(patch["patch"])
+        rows = Row.objects.in_bulk([pk for pk, _ in patches])
+        for pk, patch in patches:
+            rows[pk].data.update(patch)
         Row.objects.bulk_update(list(rows.values()), ["data"])
         return
-    with connection.cursor() as cursor:
+    ids, values = zip(*patches)
+    with bound_cursor() as cursor:
         cursor.execute(
             f"UPDATE {Row._meta.db_table} AS r SET data = r.data || v.patch"
-            " FROM jsonb_to_recordset(%s::jsonb) AS v(id bigint, patch jsonb) WHERE r.id = v.id",
-            [jsonio.dumps_db(patches)],
+            " FROM (SELECT unnest(%s::bigint[]) AS id, jsonb_array_elements(%s::jsonb) AS patch) AS v"
+            " WHERE r.id = v.id",
+            [array_literal(list(ids)), jsonio.dumps_db(values)],
         )
 
 

@@ -15,6 +15,7 @@ from django.utils import timezone
 from core import jsonio
 from core.errors import Conflict, InvalidInput, NotFound
 from core.events import announce_on_commit
+from core.sql import array_literal, bound_cursor
 
 from .. import signals
 from ..history import row_changes_of
@@ -36,16 +37,6 @@ SELECT o.sheet_id, o.version, o.kind, o.payload, o.previous, o.actor_id, o.op_id
   ORDER BY o.version
 RETURNING id, version
 """
-
-
-def _array(values: list) -> str:
-    """A PostgreSQL array literal of these ints or strings (cast in the statement): psycopg dumps a
-    list element by element, testing each with a regular expression, which was the largest part
-    of indexing a recompute's 15,000 cells."""
-    if values and isinstance(values[0], str):
-        quoted = {v: '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in set(values)}
-        return "{" + ",".join(map(quoted.__getitem__, values)) + "}"
-    return "{" + ",".join(map(str, values)) + "}"
 
 
 def operations_append(operations: list[tuple[Operation, str | None]], *, announce: bool = True) -> None:
@@ -70,8 +61,8 @@ def operations_append(operations: list[tuple[Operation, str | None]], *, announc
             for op, _ in operations
         ]
         changes = row_changes_of([op for op, _ in operations])
-        columns = {name: _array(values) for name, values in vars(changes).items()}
-        with connection.cursor() as cursor:
+        columns = {name: array_literal(values) for name, values in vars(changes).items()}
+        with bound_cursor() as cursor:
             cursor.execute(_INSERT_SQL, {"now": now, "operations": jsonio.dumps_db(rows), **columns})
             ids = dict((version, pk) for pk, version in cursor.fetchall())
         for op, _ in operations:

@@ -38,12 +38,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, connection, connections, transaction
-from django.db.models import TextField
-from django.db.models.functions import Cast
 from django.utils import timezone
 
 from core import jsonio
 from core.errors import NotFound
+from core.sql import bound_cursor
 
 from .. import column_types
 from ..models import Column, FormulaRecompute, Operation, Row, Sheet
@@ -71,26 +70,45 @@ def _formulas(sheet_id: int) -> SheetFormulas:
     return SheetFormulas(columns_of({c.key: c for c in Column.objects.filter(sheet_id=sheet_id, deleted=False)}))
 
 
-def _rows(sheet_id: int, after: int, count: int, keys: set[str]) -> list[tuple[int, str]]:
-    """The next `count` rows after row id `after`, with their data's `keys` (what the formulas
-    read; all of it elsewhere than on PostgreSQL) as JSON text: `_compute` parses it (with
-    orjson; the JSON field's json.loads was a fifth of a batch's time), in the thread that computes
-    the batch read ahead while this one's are written."""
+@dataclass
+class Batch:
+    """Rows of a sheet as JSON text, [[row id, {key: value}], ...], parsed by `_compute` (in the
+    thread that computes the batch read ahead while the one before is written): on PostgreSQL one
+    value, which orjson reads in a fraction of the time of a row at a time."""
+
+    count: int
+    last: int
+    text: str
+
+
+_ROWS_SQL = """
+SELECT count(*), max(id), json_agg(json_build_array(id, data) ORDER BY id)::text FROM (
+  SELECT id, jsonb_build_object({pairs}) AS data FROM {table}
+   WHERE sheet_id = %s AND id > %s ORDER BY id LIMIT %s) AS batch
+"""
+
+
+def _rows(sheet_id: int, after: int, count: int, keys: set[str]) -> Batch | None:
+    """The next `count` rows after row id `after` (None: there are none), with the `keys` of their
+    data that the formulas read (all of it elsewhere than on PostgreSQL)."""
     if connection.vendor != "postgresql" or len(keys) > 50:  # (jsonb_build_object: 100 arguments)
-        rows = Row.objects.filter(sheet_id=sheet_id, pk__gt=after).order_by("pk")
-        return list(rows.values_list("pk", Cast("data", TextField()))[:count])
-    pairs = ", ".join(["%s, data -> %s"] * len(keys))
-    with connection.cursor() as cursor:
+        rows = Row.objects.filter(sheet_id=sheet_id, pk__gt=after).order_by("pk").values_list("pk", "data")
+        rows = list(rows[:count])
+        return Batch(len(rows), rows[-1][0], jsonio.dumps_db(rows)) if rows else None
+    pairs = ", ".join(["%s::text, data -> %s::text"] * len(keys))
+    with bound_cursor() as cursor:
         cursor.execute(
-            f"SELECT id, jsonb_build_object({pairs})::text FROM {Row._meta.db_table}"
-            " WHERE sheet_id = %s AND id > %s ORDER BY id LIMIT %s",
+            _ROWS_SQL.format(pairs=pairs, table=Row._meta.db_table),
             [part for key in sorted(keys) for part in (key, key)] + [sheet_id, after, count],
         )
-        return cursor.fetchall()
+        found, last, text = cursor.fetchone()
+    return Batch(found, last, text) if found else None
 
 
-def _compute(formulas: SheetFormulas, rows: list[tuple[int, str]], only: set[str] | None) -> tuple[list, dict]:
-    return compute_rows(formulas, [(pk, jsonio.loads_db(data)) for pk, data in rows], only)
+def _compute(formulas: SheetFormulas, batch: Batch | None, only: set[str] | None) -> tuple[set, list, dict]:
+    """The batch's row ids, and its formula cells computed (see compute_rows)."""
+    rows = jsonio.loads_db(batch.text) if batch else []
+    return {pk for pk, _ in rows}, *compute_rows(formulas, rows, only)
 
 
 def recompute(sheet: Sheet, only: set[str]) -> dict:
@@ -103,9 +121,9 @@ def recompute(sheet: Sheet, only: set[str]) -> dict:
     if total > _setting("FORMULA_INLINE_ROWS", 2_000):
         return {"recompute": _start(sheet.pk, only, total)}
     formulas, computed, count, last = _formulas(sheet.pk), {}, 0, 0
-    while formulas and (rows := _rows(sheet.pk, last, _batch(), formulas.reads(only))):
-        last = rows[-1][0]
-        patches, values = _compute(formulas, rows, only)
+    while formulas and (batch := _rows(sheet.pk, last, _batch(), formulas.reads(only))):
+        last = batch.last
+        _, patches, values = _compute(formulas, batch, only)
         write_patches(patches)
         for key, column in values.items():
             count += len(column)
@@ -199,7 +217,7 @@ def _read_again(
     """The batch's results with the rows `ids` (edited since it was read) read and computed again."""
     fresh = list(Row.objects.filter(pk__in=ids).values_list("pk", "data"))
     patches_again, computed_again = compute_rows(formulas, fresh, only)
-    patches = [patch for patch in patches if patch["id"] not in ids] + patches_again
+    patches = [patch for patch in patches if patch[0] not in ids] + patches_again
     stale = {str(pk) for pk in ids}
     for values in computed.values():
         for row in stale & values.keys():
@@ -215,7 +233,7 @@ class Ahead:
     formula cells being computed meanwhile (while that batch is written)."""
 
     version: int
-    rows: list[tuple[int, str]]
+    batch: Batch
     computing: Future | None
 
 
@@ -233,22 +251,22 @@ def _step(
             raise Superseded(sheet_id)  # rolls the version back
         formulas = _formulas(sheet_id)
         only = set(state.columns) & ({key for key, _, _ in formulas.steps} | formulas.cyclic)
-        batch = _batch()
+        size = _batch()
         written = _written_since(sheet_id, ahead.version, version) if ready is not None else None
         if written is not None:
-            rows, (patches, computed) = ahead.rows, ready
-            if again := written & {pk for pk, _ in rows}:
+            batch, (ids, patches, computed) = ahead.batch, ready
+            if again := written & ids:
                 patches, computed = _read_again(formulas, only, again, patches, computed)
         else:
-            rows = _rows(sheet_id, state.after, batch, formulas.reads(only)) if only else []
-            patches, computed = _compute(formulas, rows, only)
-        following = _rows(sheet_id, rows[-1][0], batch, formulas.reads(only)) if len(rows) == batch else []
+            batch = _rows(sheet_id, state.after, size, formulas.reads(only)) if only else None
+            _, patches, computed = _compute(formulas, batch, only)
+        following = _rows(sheet_id, batch.last, size, formulas.reads(only)) if batch and batch.count == size else None
         computing = pool.submit(_compute, formulas, following, only) if pool and following else None
         write_patches(patches)
         columns = state.columns
-        state.done += len(rows)
-        if rows:
-            state.after = rows[-1][0]
+        if batch:
+            state.done += batch.count
+            state.after = batch.last
         state.total = max(state.total, state.done) if following else state.done
         if not following:
             state.columns, state.token = [], ""

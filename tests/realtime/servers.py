@@ -130,6 +130,191 @@ class RedisProcess:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def _free_cluster_port(taken):
+    """A free port whose cluster bus port (10000 higher) is free too; Redis wants it below 55536."""
+    import random
+
+    for _ in range(200):
+        port = random.randint(20000, 45000)
+        if port in taken:
+            continue
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 10000))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a Redis Cluster node")
+
+
+class RedisClusterProcesses:
+    """A Redis Cluster of the test's own: `masters` masters with one replica each, redis-server
+    processes in cluster mode on free ports, without persistence. cluster-node-timeout is
+    `node_timeout_ms`, so a replica takes a killed master's place within a few seconds; slots of a
+    failed master do not stop the others (cluster-require-full-coverage no)."""
+
+    def __init__(self, masters=3, node_timeout_ms=1000):
+        self.count = masters * 2
+        self.node_timeout_ms = node_timeout_ms
+        self.dir = tempfile.mkdtemp(prefix="gc-redis-cluster-")
+        self.processes = {}  # port -> Popen
+        self.paused = set()  # ports of nodes stopped with SIGSTOP
+
+    @property
+    def url(self):
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in self.processes) + "/"
+
+    def _cli(self, port, *args, timeout=10):
+        return subprocess.run(
+            ["redis-cli", "-h", "127.0.0.1", "-p", str(port), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        ).stdout
+
+    def start(self):
+        try:
+            return self._start()
+        except BaseException:
+            self.close()  # nothing left running when the cluster could not be made
+            raise
+
+    def _start(self):
+        for _ in range(self.count):
+            port = _free_cluster_port(taken=self.processes)
+            node_dir = Path(self.dir) / str(port)
+            node_dir.mkdir()
+            self.processes[port] = subprocess.Popen(
+                [
+                    "redis-server",
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(node_dir),
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    str(self.node_timeout_ms),
+                    "--cluster-require-full-coverage",
+                    "no",
+                    "--cluster-replica-validity-factor",
+                    "0",
+                ],
+                stdout=open(node_dir / "redis.log", "ab"),
+                stderr=subprocess.STDOUT,
+            )
+        for port, process in self.processes.items():
+            wait_until(
+                lambda port=port, process=process: (
+                    self._cli(port, "ping").strip() == "PONG" or process.poll() is not None
+                ),
+                20,
+                message=f"redis-server :{port}",
+            )
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"redis-server :{port} did not start:\n{_tail(Path(self.dir) / str(port) / 'redis.log')}"
+                )
+        created = subprocess.run(
+            ["redis-cli", "--cluster", "create", *[f"127.0.0.1:{port}" for port in self.processes]]
+            + ["--cluster-replicas", "1", "--cluster-yes"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if created.returncode != 0:
+            raise RuntimeError(f"redis-cli --cluster create failed:\n{created.stdout}\n{created.stderr}")
+        self.wait_healthy(30)
+        return self
+
+    def nodes(self, port=None):
+        """CLUSTER NODES as seen by `port` (any live node): [{port, role, master_of, slots, failed}]."""
+        port = port or self._live()[0]
+        found = []
+        for line in self._cli(port, "cluster", "nodes").splitlines():
+            fields = line.split()
+            if len(fields) < 8:
+                continue
+            flags = fields[2].split(",")
+            found.append(
+                {
+                    "id": fields[0],
+                    "port": int(fields[1].split("@")[0].rsplit(":", 1)[1]),
+                    "role": "master" if "master" in flags else "replica",
+                    "replica_of": fields[3] if fields[3] != "-" else None,
+                    "failed": "fail" in flags or "fail?" in flags,
+                    "slots": fields[8:],
+                }
+            )
+        return found
+
+    def _live(self):
+        return [port for port, process in self.processes.items() if process.poll() is None and port not in self.paused]
+
+    def _healthy(self):
+        live = self._live()
+        for port in live:
+            if "cluster_state:ok" not in self._cli(port, "cluster", "info"):
+                return False
+            masters = [n for n in self.nodes(port) if n["role"] == "master" and n["slots"] and not n["failed"]]
+            if len(masters) != self.count // 2 or any(n["port"] not in live for n in masters):
+                return False
+        return True
+
+    def wait_healthy(self, timeout):
+        """Until every live node sees the cluster ok, with a live master serving each slot range."""
+        wait_until(self._healthy, timeout, interval=0.2, message="the Redis Cluster to be ok")
+
+    def master_of(self, key):
+        """The port of the master that owns `key`'s slot."""
+        from redis.cluster import key_slot
+
+        slot = key_slot(key.encode())
+        for node in self.nodes():
+            if node["role"] != "master" or node["failed"]:
+                continue
+            for span in node["slots"]:
+                if span.startswith("["):  # a slot being migrated
+                    continue
+                first, _, last = span.partition("-")
+                if int(first) <= slot <= int(last or first):
+                    return node["port"]
+        raise LookupError(f"no master serves slot {slot}")
+
+    def kill(self, port):
+        process = self.processes[port]
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+
+    def pause(self, port):
+        """Stop the node without closing its connections (SIGSTOP): a host gone, a partition."""
+        self.paused.add(port)
+        self.processes[port].send_signal(signal.SIGSTOP)
+
+    def close(self):
+        for port in self.paused:
+            self.processes[port].send_signal(signal.SIGCONT)
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(5)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 class ServerProcess:
     """One ASGI server process running tests.asgi:application (config.asgi's) with the test settings."""
 
