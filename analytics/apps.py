@@ -10,6 +10,7 @@ class AnalyticsConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported once the models are ready (Django's way): these modules import models.
+        from core.jobs import start_embedded_worker
         from sheets.demo import demo_seeded
         from sheets.models import PublicLink
         from sheets.public_links import register_page
@@ -33,6 +34,8 @@ class AnalyticsConfig(AppConfig):
         demo_seeded.connect(demo.seeded, dispatch_uid="analytics.demo.seeded")
         if settings.ANALYTICS.get("EMBEDDED_WORKER") and _serving():
             start_worker()
+        if settings.JOBS_EMBEDDED_WORKER and _serving():
+            start_embedded_worker()  # imports and Superset syncs, beside the writer (the embedded default)
         if settings.GRIDCAST_DEMO and _serving():
             demo.start_stream()
 

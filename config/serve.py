@@ -2,9 +2,10 @@
 
 The production settings (config.settings.production) on the local PostgreSQL and Redis, and under
 one process manager (honcho, running deploy/Procfile): WEB_PROCESSES uvicorn web processes
-(2) behind HAProxy on HOST:PORT (127.0.0.1:8000), the analytics worker, and Superset (SUPERSET=0
-leaves it out). Before that it creates the database if it is missing, migrates it and collects the
-static files; secrets are made once and kept in $GRIDCAST_VAR_DIR/secrets.env (mode 600).
+(2) behind HAProxy on HOST:PORT (127.0.0.1:8000), the analytics worker, the jobs worker (imports,
+Superset syncs), and Superset (SUPERSET=0 leaves it out). Before that it creates the database if
+it is missing, migrates it and collects the static files; secrets are made once and kept in
+$GRIDCAST_VAR_DIR/secrets.env (mode 600).
 
 It serves plain HTTP on loopback, so it turns off what production settings keep for HTTPS (the
 redirect, secure cookies, HSTS): behind TLS, terminate it in HAProxy (`bind :443 ssl crt ...`)
@@ -146,7 +147,7 @@ def prepare(env: dict[str, str]) -> None:
 
 def command(env: dict[str, str]) -> list[str]:
     """honcho running deploy/Procfile: the web processes from WEB_BASE_PORT, Superset unless SUPERSET=0."""
-    concurrency = f"web={len(_servers(env))},worker=1,lb=1,superset={0 if env.get('SUPERSET') == '0' else 1}"
+    concurrency = f"web={len(_servers(env))},worker=1,jobs=1,lb=1,superset={0 if env.get('SUPERSET') == '0' else 1}"
     return [str(BIN / "honcho"), "start", "-f", str(REPO / "deploy" / "Procfile"), "-d", str(REPO),
             "-p", env.get("WEB_BASE_PORT", "8100"), "-c", concurrency]  # fmt: skip
 

@@ -162,6 +162,10 @@ class ImportJob(models.Model):
     owner = models.CharField(max_length=200, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     path = models.CharField(max_length=1000, blank=True, help_text="The upload's temporary copy.")
+    # The background task that runs it (django-tasks' DBTaskResult id), and how many times a
+    # worker began it: a job whose worker died runs again until IMPORT_MAX_ATTEMPTS, then fails.
+    task_id = models.CharField(max_length=64, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,4 +1,5 @@
 import asyncio
+import threading
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -7,6 +8,7 @@ from django.db import connections
 from rest_framework.test import APIClient
 
 from accounts.models import Role
+from core.jobs import JobsWorker
 from sheets.selectors import row_index
 
 from .factories import make_sheet, member, user
@@ -117,6 +119,26 @@ def api():
         return client
 
     return client_for
+
+
+@pytest.fixture
+def jobs_worker(transactional_db):
+    """A jobs worker (core.jobs, as the embedded server runs it) in a thread of the test process, for
+    the background jobs the test queues (imports, Superset syncs); stopped after its current task."""
+    stop = threading.Event()
+
+    def run():
+        try:
+            JobsWorker(stop=stop).run()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run, name="test-jobs-worker", daemon=True)
+    thread.start()
+    yield thread
+    stop.set()
+    thread.join(60)
+    assert not thread.is_alive(), "the jobs worker did not stop"
 
 
 @pytest.fixture(scope="session")

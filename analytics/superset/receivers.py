@@ -1,11 +1,12 @@
 """Sheets' services know nothing of Superset: it follows their saves and deletes instead (the sync
-itself runs after commit, in the background). Connected by AnalyticsConfig.ready()."""
+itself is queued after commit, for a jobs worker). Connected by AnalyticsConfig.ready()."""
 
 from django.db.models.signals import post_delete, post_save
 
+from core.jobs import jobs_swept
 from sheets.models import Column, Sheet
 
-from .sync import schedule_sync
+from .sync import schedule_sync, syncs_swept
 
 
 def _sheet_saved(sender, instance, created, update_fields=None, **kwargs):
@@ -28,3 +29,4 @@ def connect() -> None:
     post_delete.connect(_sheet_deleted, sender=Sheet, dispatch_uid="superset-sheet-deleted")
     post_save.connect(_column_changed, sender=Column, dispatch_uid="superset-column-saved")
     post_delete.connect(_column_changed, sender=Column, dispatch_uid="superset-column-deleted")
+    jobs_swept.connect(syncs_swept, dispatch_uid="superset-syncs-swept")  # a sync whose worker died

@@ -57,6 +57,8 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "guardian",
+    "django_tasks",
+    "django_tasks.backends.database",
     "core",
     "accounts",
     "sheets",
@@ -382,6 +384,10 @@ GRIDCAST = {
     "MAX_WINDOW_ROWS": 1000,
     "MAX_COLUMNS": 500,
     "MAX_IMPORT_BYTES": int(os.environ.get("GRIDCAST_MAX_IMPORT_BYTES", str(500 * 1024 * 1024))),
+    # Import jobs: where uploads wait for the jobs worker (a directory every web and worker process
+    # reads), and how many times a job whose worker died is run again before it is failed.
+    "IMPORT_UPLOAD_DIR": os.environ.get("GRIDCAST_IMPORT_UPLOAD_DIR", str(VAR_DIR / "imports")),
+    "IMPORT_MAX_ATTEMPTS": int(os.environ.get("GRIDCAST_IMPORT_MAX_ATTEMPTS", "2")),
     "OPERATIONS_PAGE": 1000,
     # WebSocket: edits per second per connection (and burst), frames queued for a slow client
     # before it is disconnected, presence updates at most every WS_PRESENCE_INTERVAL seconds,
@@ -574,3 +580,14 @@ SUPERSET = {
     "AUTO_SYNC": env_bool("SUPERSET_AUTO_SYNC", True),
     "TIMEOUT": float(os.environ.get("SUPERSET_TIMEOUT", "30")),
 }
+
+# Durable background jobs (imports, Superset syncs): django-tasks with its database backend. The web
+# process only enqueues (a row in the same transaction as the job); `manage.py jobs_worker` runs
+# them (a thread of the server in the embedded default: JOBS_EMBEDDED_WORKER), and fails or runs
+# again what a dead worker left running (docs/operations.md, "Background jobs").
+TASKS = {"default": {"BACKEND": "django_tasks.backends.database.DatabaseBackend"}}
+JOBS_EMBEDDED_WORKER = env_bool("JOBS_EMBEDDED_WORKER", False)
+# Seconds between the worker's looks for a new job when idle, and between its sweeps for jobs a
+# dead worker left running.
+JOBS_POLL_SECONDS = float(os.environ.get("JOBS_POLL_SECONDS", "0.2"))
+JOBS_SWEEP_SECONDS = float(os.environ.get("JOBS_SWEEP_SECONDS", "15"))

@@ -140,7 +140,7 @@ class SheetImport(APIView):
     @extend_schema(
         request={"multipart/form-data": SheetImportSerializer},
         parameters=[OpenApiParameter("preview", bool, description="1: answer what would happen, change nothing")],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: OpenApiTypes.OBJECT, 202: ImportJobSerializer},
     )
     def post(self, request, pk):
         """Import a CSV file or a workbook's worksheet into this sheet: `mode` append (every row
@@ -149,10 +149,12 @@ class SheetImport(APIView):
         listing the rows and reasons (`rows`), nothing applied. With ?preview=1: the counts of new,
         updated and unchanged rows, the bad rows and the first rows, nothing changed. Both answer
         the file's `columns`, a workbook's `worksheets` (names) and the `sheet` read; so does a
-        400 for a mapping or key that does not fit the file."""
+        400 for a mapping or key that does not fit the file. A large file (IMPORT_INLINE_BYTES)
+        answers 202 with an import job to poll at /imports/<id>/, which applies it (or fails, the
+        bad rows in its error, nothing applied)."""
         sheet, _ = load_sheet(request, pk, Access.EDIT)
         preview = request.query_params.get("preview") in ("1", "true")
-        answer = io.import_into_sheet(
+        answer = io.sheet_upload_import(
             sheet=sheet,
             actor=request.user,
             upload=request.FILES.get("file"),
@@ -163,6 +165,8 @@ class SheetImport(APIView):
             date_order=request.data.get("date_order"),
             preview=preview,
         )
+        if isinstance(answer, ImportJob):
+            return Response(ImportJobSerializer(answer).data, status=202)
         return Response(answer)
 
 

@@ -1,38 +1,41 @@
-"""Imports from an upload: inline when small, else a job run in a thread, polled, and reaped when
-the process that ran it died."""
+"""Imports from an upload: inline when small, else a durable background job (a django-tasks task
+run by a jobs worker, core.jobs), polled, and run again or failed when the worker that ran it died."""
 
 import datetime as dt
 import logging
 import os
-import socket
 import tempfile
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
-from django.db import close_old_connections, connections, transaction
+from django.db import transaction
 from django.utils import timezone
+from django_tasks import task
+from django_tasks.backends.database.models import DBTaskResult
+from django_tasks.base import TaskResultStatus
 
 from accounts.models import User, Workspace
 from accounts.permissions import Access, workspace_access
 from core import metrics
 from core.errors import GridcastError, InvalidInput, NotFound, TooLarge, check_quota
+from core.jobs import PROCESS, process_gone
 
-from .. import selectors
+from .. import permissions, selectors
 from ..models import ImportJob, Sheet
+from ..services.imports import APPEND, UPSERT
 from .csv_import import analyze_csv, csv_import, csv_preview, discard, sheet_name_for, sniff_csv
 from .dates import DATE_ORDERS
+from .into_sheet import import_into_sheet
 from .workbook_import import is_workbook, workbook_import, workbook_preview
 
 log = logging.getLogger(__name__)
 
 INLINE_IMPORT_BYTES = 1024 * 1024
-# Imports running at once in this process; the others wait as "queued".
-RUNNING_IMPORTS = threading.BoundedSemaphore(2)
 
 
 def _setting(name, default):
@@ -101,21 +104,21 @@ def upload_import(
     if date_order:
         options["date_order"] = date_order
     try:
-        job = ImportJob.objects.create(
-            workspace=workspace,
-            created_by=actor,
-            name=base,
-            file_name=(upload.name or "")[:255],
-            size=upload.size,
-            owner=PROCESS,
-            heartbeat_at=timezone.now(),
-            path=path,
-            options=options,
-        )
+        with transaction.atomic():
+            job = ImportJob.objects.create(
+                workspace=workspace,
+                created_by=actor,
+                name=base,
+                file_name=(upload.name or "")[:255],
+                size=upload.size,
+                heartbeat_at=timezone.now(),
+                path=path,
+                options=options,
+            )
+            _enqueue(job)
     except BaseException:
         os.unlink(path)
         raise
-    transaction.on_commit(lambda: _start(job.pk, path))
     return job
 
 
@@ -174,6 +177,72 @@ class LimitedUpload(FileUploadHandler):
             raise TooLarge(self._message())
 
 
+def sheet_upload_import(
+    *,
+    sheet: Sheet,
+    actor: User,
+    upload: UploadedFile | None,
+    mode: str,
+    key: str | None = None,
+    mapping=None,
+    worksheet: str | None = None,
+    date_order: str | None = None,
+    preview: bool = False,
+) -> dict | ImportJob:
+    """Import an upload into an existing sheet (see import_into_sheet): a preview or a small file at
+    once (its answer), a larger one as a background job (the ImportJob, queued), which applies it
+    as one operation and ends the job in the same transaction: applied once, or not at all."""
+    inline = _setting("IMPORT_INLINE_BYTES", INLINE_IMPORT_BYTES)
+    if preview or upload is None or upload.size < inline:
+        return import_into_sheet(
+            sheet=sheet,
+            actor=actor,
+            upload=upload,
+            mode=mode,
+            key=key,
+            mapping=mapping,
+            worksheet=worksheet,
+            date_order=date_order,
+            preview=preview,
+        )
+    # What the request can tell at once is answered now (the rest, as inline, by the job).
+    _check_upload(upload)
+    if mode not in (APPEND, UPSERT):
+        raise InvalidInput("mode must be append or upsert")
+    if mode == UPSERT and not key:
+        raise InvalidInput("key is required for upsert: the key of the sheet column rows are matched on")
+    if date_order not in (None, "", *DATE_ORDERS):
+        raise InvalidInput("date_order must be dmy (day first) or mdy (month first)")
+    if is_workbook(upload, upload.name):
+        _check_worksheets(upload, [worksheet] if worksheet else None)
+    elif worksheet:
+        raise InvalidInput("sheet (a worksheet's name) can only be given for a workbook")
+    else:
+        sniff_csv(upload)
+    if mapping not in (None, "") and not isinstance(mapping, str | dict):
+        raise InvalidInput("mapping must be an object of file column name to sheet column key")
+    imports_reap_once()
+    path = _keep_upload(upload)
+    into = {"sheet": sheet.pk, "mode": mode, "key": key or "", "mapping": mapping, "worksheet": worksheet or ""}
+    try:
+        with transaction.atomic():
+            job = ImportJob.objects.create(
+                workspace_id=sheet.workspace_id,
+                created_by=actor,
+                name=sheet.name[:200],
+                file_name=(upload.name or "")[:255],
+                size=upload.size,
+                heartbeat_at=timezone.now(),
+                path=path,
+                options={"into": into, **({"date_order": date_order} if date_order else {})},
+            )
+            _enqueue(job)
+    except BaseException:
+        os.unlink(path)
+        raise
+    return job
+
+
 def workspace_for_import(workspace_id: int) -> Workspace:
     workspace = Workspace.objects.filter(pk=workspace_id).first()
     if workspace is None:
@@ -182,30 +251,43 @@ def workspace_for_import(workspace_id: int) -> Workspace:
 
 
 def _keep_upload(upload):
-    """Copy the upload to a file of our own: the request's temporary file goes with the request."""
+    """Copy the upload to a file of our own, where every jobs worker reads it (IMPORT_UPLOAD_DIR):
+    the request's temporary file goes with the request."""
     suffix = os.path.splitext(upload.name or "")[1][:10] or ".csv"
-    with tempfile.NamedTemporaryFile(prefix="gridcast-import-", suffix=suffix, delete=False) as kept:
+    folder = _setting("IMPORT_UPLOAD_DIR", tempfile.gettempdir())
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.NamedTemporaryFile(prefix="gridcast-import-", suffix=suffix, dir=folder, delete=False) as kept:
         for chunk in upload.chunks():
             kept.write(chunk)
     return kept.name
 
 
-def _start(job_id, path):
-    threading.Thread(target=run_import_job, args=(job_id, path), name=f"gridcast-import-{job_id}", daemon=True).start()
+@task()
+def import_run(job_id: int) -> None:
+    """The background task of an import job (run by a jobs worker, core.jobs)."""
+    run_import_job(job_id)
 
 
-# This process, as an import job's owner: host, pid and a token of this start (a restarted
-# server may get the pid of the one that died, as the first process of a container does).
-PROCESS = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+def _enqueue(job: ImportJob) -> None:
+    """Queue the job's task, in the caller's transaction: the job and its task are saved together."""
+    job.task_id = str(import_run.enqueue(job_id=job.pk).id)
+    ImportJob.objects.filter(pk=job.pk).update(task_id=job.task_id)
+
+
 INTERRUPTED = "the import was interrupted (the server stopped while it ran); please upload the file again"
+UPLOAD_GONE = "the uploaded file is no longer there to import; please upload the file again"
 
 
 def _stale_seconds():
     return float(_setting("IMPORT_STALE_SECONDS", 60))
 
 
+def _max_attempts():
+    return max(1, int(_setting("IMPORT_MAX_ATTEMPTS", 2)))
+
+
 class JobGone(Exception):
-    """The job is no longer this process's to run (it was failed as interrupted meanwhile)."""
+    """The job is no longer this process's to run (it was failed or queued again meanwhile)."""
 
 
 def _beat(job_id, **fields):
@@ -233,12 +315,6 @@ class _JobProgress:
             _beat(self.job_id, progress=self.best, rows=rows)
 
 
-def _wait_for_a_slot(job_id):
-    """Take one of RUNNING_IMPORTS, beating while the job waits its turn as queued."""
-    while not RUNNING_IMPORTS.acquire(timeout=max(_stale_seconds() / 4, 0.05)):
-        _beat(job_id)
-
-
 def _may_still_import(job):
     """The job's creator may still create sheets in its workspace (rights are checked again when
     the job runs: they may have been lost since the upload)."""
@@ -246,14 +322,58 @@ def _may_still_import(job):
     return user.is_active and workspace_access(user, job.workspace_id) >= Access.EDIT
 
 
-def run_import_job(job_id: int, path: str) -> None:
-    """Run one import job to the end (in its own thread): done with its sheet, or failed with why."""
-    slot = False
+def _half_made(job):
+    return set(job.sheets or []) | ({job.sheet_id} if job.sheet_id else set())
+
+
+def _claim(job_id):
+    """Take the job for this process: the job (with what an earlier, interrupted run of it left to
+    remove), or None when it is not to run here (ended, or running in a live worker)."""
+    now = timezone.now()
+    with transaction.atomic():
+        job = (
+            ImportJob.objects.select_for_update(of=("self",))
+            .select_related("workspace", "created_by")
+            .filter(pk=job_id, status__in=ACTIVE)
+            .first()
+        )
+        if job is None or job.owner == PROCESS:
+            return None, set()
+        if job.owner and not _is_stale(job, now):
+            return None, set()  # a live worker runs it (a task queued twice)
+        left = _half_made(job)
+        error = None
+        if job.attempts >= _max_attempts():
+            error = INTERRUPTED
+        elif not job.path or not os.path.exists(job.path):
+            error = UPLOAD_GONE
+        if error:
+            _fail(job, error)
+        else:
+            job.owner, job.status, job.heartbeat_at, job.attempts = (
+                PROCESS,
+                ImportJob.Status.RUNNING,
+                now,
+                job.attempts + 1,
+            )
+            job.progress, job.rows, job.sheet, job.sheets, job.error = 0.0, 0, None, [], ""
+            job.save()
+    _discard(left, job.created_by)
+    if error:
+        _remove(job.path_before_fail)
+        return None, set()
+    return job, left
+
+
+def run_import_job(job_id: int) -> None:
+    """Run one import job to the end (a jobs worker's task): done with its sheets, or failed with why.
+    Run again after its worker died, it starts over (what the interrupted run made is removed)."""
+    path = None
     try:
-        close_old_connections()
-        _wait_for_a_slot(job_id)
-        slot = True
-        job = ImportJob.objects.select_related("workspace", "created_by").get(pk=job_id)
+        job, _ = _claim(job_id)
+        if job is None:
+            return
+        path = job.path
         if not _may_still_import(job):
             _finish(
                 job_id,
@@ -261,9 +381,12 @@ def run_import_job(job_id: int, path: str) -> None:
                 rows=0,
                 error="you can no longer create sheets in this workspace: nothing was imported",
             )
+            _remove(path)
             return
-        _beat(job_id, status=ImportJob.Status.RUNNING)
         _started[job_id] = time.monotonic()
+        if job.options.get("into"):
+            _run_into(job, path)
+            return
         progress = _JobProgress(job_id)
 
         made = []
@@ -279,6 +402,7 @@ def run_import_job(job_id: int, path: str) -> None:
             return
         except GridcastError as error:
             _finish(job_id, status=ImportJob.Status.FAILED, error=error.message, rows=0, sheet=None, sheets=[])
+            _remove(path)
             return
         except Exception:
             log.exception("import job %s failed", job_id)
@@ -290,6 +414,7 @@ def run_import_job(job_id: int, path: str) -> None:
                 sheet=None,
                 sheets=[],
             )
+            _remove(path)
             return
         rows = sum(selectors.row_count(sheet) for sheet in sheets)
         done = _finish(
@@ -301,19 +426,73 @@ def run_import_job(job_id: int, path: str) -> None:
             sheets=[s.pk for s in sheets],
             error="",
         )
-        if not done:
-            for sheet in sheets:  # failed as interrupted meanwhile: its sheets go too
+        if done:
+            _remove(path)
+        else:
+            for sheet in sheets:  # failed or queued again meanwhile: its sheets go (the reaper has the file)
                 discard(sheet, job.created_by)
     except JobGone:
         pass
-    except Exception:
-        log.exception("import job %s could not run", job_id)
     finally:
         _started.pop(job_id, None)
-        if slot:
-            RUNNING_IMPORTS.release()
-        _remove(path)
-        connections.close_all()
+
+
+def _run_into(job, path):
+    """An import into an existing sheet: applied (one operation) and the job ended as done in one
+    transaction, so that a worker killed at any point leaves it applied and done, or neither."""
+    into = job.options["into"]
+    try:
+        sheet = Sheet.objects.filter(pk=into["sheet"], workspace_id=job.workspace_id).first()
+        if sheet is None:
+            raise NotFound("the sheet was deleted: nothing was imported")
+        if permissions.sheet_access(job.created_by, sheet) < Access.EDIT:
+            raise InvalidInput("you can no longer edit this sheet: nothing was imported")
+        _beat(job.pk, progress=0.1)
+        with open(path, "rb") as raw, transaction.atomic():
+            answer = import_into_sheet(
+                sheet=sheet,
+                actor=job.created_by,
+                upload=File(raw, name=job.file_name or os.path.basename(path)),
+                mode=into["mode"],
+                key=into["key"] or None,
+                mapping=into["mapping"],
+                worksheet=into["worksheet"] or None,
+                date_order=job.options.get("date_order"),
+            )
+            notes = [*answer.get("notes", []), _applied_text(answer)]
+            done = _finish(
+                job.pk,
+                status=ImportJob.Status.DONE,
+                progress=1.0,
+                rows=answer["rows"],
+                sheet=sheet,
+                sheets=[sheet.pk],
+                error="",
+                options={**job.options, "notes": notes, "result": answer},
+            )
+            if not done:
+                transaction.set_rollback(True)  # failed or queued again meanwhile: not applied here
+    except JobGone:
+        return
+    except GridcastError as error:
+        _finish(job.pk, status=ImportJob.Status.FAILED, error=_error_text(error), rows=0, sheet=None, sheets=[])
+    except Exception:
+        log.exception("import job %s failed", job.pk)
+        _finish(job.pk, status=ImportJob.Status.FAILED, error="the import failed unexpectedly", rows=0, sheet=None)
+    _remove(path)
+
+
+def _applied_text(answer):
+    return f"{answer['new']} new rows, {answer['updated']} updated (version {answer['version']})"
+
+
+def _error_text(error):
+    """A domain error as the job's reason, with the first bad rows it lists (the 400 lists them all)."""
+    rows = error.detail.get("rows") if isinstance(getattr(error, "detail", None), dict) else None
+    if not rows:
+        return error.message
+    listed = "; ".join(f"row {r.get('row')}: {r.get('reason')}" for r in rows[:5])
+    return f"{error.message} ({listed}{'; ...' if len(rows) > 5 else ''})"
 
 
 def _run(job, file, progress, created):
@@ -344,12 +523,26 @@ def _run(job, file, progress, created):
     return [sheet]
 
 
-def _remove(path: str) -> None:
+def _remove(path: str | None) -> None:
     if path:
         try:
             os.unlink(path)
         except FileNotFoundError:
             pass
+
+
+def _discard(sheet_ids, actor):
+    for sheet in Sheet.objects.filter(pk__in=sheet_ids):
+        discard(sheet, actor)
+
+
+def _fail(job, error):
+    """Fail the (locked) job with `error`; its file's path is kept in job.path_before_fail for the
+    caller to remove after the commit."""
+    job.path_before_fail = job.path
+    job.status, job.error, job.rows, job.sheet, job.sheets, job.path = ImportJob.Status.FAILED, error, 0, None, [], ""
+    job.save(update_fields=["status", "error", "rows", "sheet", "sheets", "path", "updated_at"])
+    metrics.import_jobs.labels(ImportJob.Status.FAILED).inc()
 
 
 def _finish(job_id, **fields):
@@ -371,41 +564,38 @@ _started: dict[int, float] = {}  # job id: when this process began running it (m
 ACTIVE = (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)
 
 
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
+def _task_lost(job, now):
+    """A queued job that no worker took yet: whether its task can no longer run it (ended, gone,
+    or taken by a worker that never claimed the job within IMPORT_STALE_SECONDS)."""
+    if not job.task_id:
+        return job.heartbeat_at is None or now - job.heartbeat_at >= dt.timedelta(seconds=_stale_seconds())
+    task_row = DBTaskResult.objects.filter(pk=job.task_id).values("status", "started_at").first()
+    if task_row is None or task_row["status"] in (TaskResultStatus.FAILED, TaskResultStatus.SUCCEEDED):
         return True
-    return True
-
-
-def _owner_dead(owner):
-    """Whether the process named by `owner` is known to be gone: on this host, a pid that no longer
-    exists, or this pid with another start token (a previous start of this server)."""
-    host, _, rest = (owner or "").partition(":")
-    pid, _, token = rest.partition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    if int(pid) == os.getpid():
-        return owner != PROCESS
-    return not _pid_alive(int(pid))
+    started = task_row["started_at"]
+    return task_row["status"] == TaskResultStatus.RUNNING and (
+        started is None or now - started >= dt.timedelta(seconds=_stale_seconds())
+    )
 
 
 def _is_stale(job, now):
+    """Whether the active job's run is lost: its worker died (known gone, or silent for
+    IMPORT_STALE_SECONDS), or, not taken yet, its task can no longer run it."""
     if job.status not in ACTIVE:
         return False
+    if not job.owner:
+        return _task_lost(job, now)
     if job.owner == PROCESS and job.heartbeat_at and now - job.heartbeat_at < dt.timedelta(seconds=_stale_seconds()):
         return False
     if job.heartbeat_at is None or now - job.heartbeat_at >= dt.timedelta(seconds=_stale_seconds()):
         return True
-    return _owner_dead(job.owner)
+    return process_gone(job.owner)
 
 
 def import_reap(job_id: int, now: dt.datetime | None = None) -> bool:
-    """Fail the job if its process died (no sign of life for IMPORT_STALE_SECONDS, or its owner
-    gone), removing its half-made sheet and temporary file; whether it did."""
+    """When the job's run is lost (see _is_stale): queue it again (its half-made sheets removed) while
+    it has attempts left (IMPORT_MAX_ATTEMPTS) and its upload, else fail it as interrupted (its
+    sheets and file removed); whether it did either."""
     now = now or timezone.now()
     with transaction.atomic():
         job = (
@@ -416,22 +606,37 @@ def import_reap(job_id: int, now: dt.datetime | None = None) -> bool:
         )
         if job is None or not _is_stale(job, now):
             return False
-        made = set(job.sheets or []) | ({job.sheet_id} if job.sheet_id else set())
-        path = job.path
-        job.status, job.error, job.rows, job.sheet, job.path = ImportJob.Status.FAILED, INTERRUPTED, 0, None, ""
-        job.sheets = []
-        job.save(update_fields=["status", "error", "rows", "sheet", "sheets", "path", "updated_at"])
-    log.warning("import job %s was interrupted (owner %s): failed, its sheets and file removed", job_id, job.owner)
-    for sheet in Sheet.objects.filter(pk__in=made):
-        discard(sheet, job.created_by)
-    _remove(path)
+        left, owner = _half_made(job), job.owner
+        attempts_left = job.attempts < _max_attempts()
+        resumed = attempts_left and bool(job.path) and os.path.exists(job.path)
+        if resumed:
+            job.status, job.owner, job.heartbeat_at, job.progress, job.rows = ImportJob.Status.QUEUED, "", now, 0.0, 0
+            job.sheet, job.sheets, job.error = None, [], ""
+            job.save()
+            _enqueue(job)
+        else:
+            _fail(job, UPLOAD_GONE if attempts_left else INTERRUPTED)
+    if resumed:
+        log.warning(
+            "import job %s was interrupted (owner %r): queued again (attempt %s)", job_id, owner, job.attempts + 1
+        )
+    else:
+        log.warning("import job %s was interrupted (owner %r): failed, its sheets and file removed", job_id, owner)
+        _remove(job.path_before_fail)
+    _discard(left, job.created_by)
     return True
 
 
 def imports_reap(now: dt.datetime | None = None) -> int:
-    """Fail every import job whose process died (see import_reap); how many."""
+    """Resume or fail every import job whose run is lost (see import_reap); how many."""
     ids = ImportJob.objects.filter(status__in=ACTIVE).values_list("pk", flat=True)
     return sum(import_reap(job_id, now) for job_id in list(ids))
+
+
+def imports_swept(sender, dead, **kwargs) -> None:
+    """core.jobs' sweep (a jobs worker's start, then every JOBS_SWEEP_SECONDS): resume or fail the
+    import jobs whose run is lost."""
+    imports_reap()
 
 
 _reaped = threading.Event()

@@ -92,15 +92,12 @@ def test_defaults_come_from_the_environment():
         assert settings.GRIDCAST[quota] > 0
 
 
-def test_a_background_import_is_refused_at_upload_when_the_workspace_is_full(
-    api, editor, workspace, owner, monkeypatch
-):
+def test_a_background_import_is_refused_at_upload_when_the_workspace_is_full(api, editor, workspace, owner):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from sheets.models import ImportJob
 
     make_sheet(workspace, owner)
-    monkeypatch.setattr(sheet_io.jobs, "_start", lambda job_id, path: None)
     content = b"id,label\n" + b"".join(b"%d,row %d\n" % (i, i) for i in range(200))
     with quotas(MAX_SHEETS_PER_WORKSPACE=1, IMPORT_INLINE_BYTES=100):
         response = api(editor).post(

@@ -1,10 +1,11 @@
 """`make serve` (config/serve.py, deploy/Procfile): production settings, two uvicorn processes
-behind HAProxy, the analytics worker, under honcho. Started here as the Makefile starts it (on the
+behind HAProxy, the analytics worker and the jobs worker, under honcho. Started here as the Makefile starts it (on the
 test database and a Redis database of its own, Superset left out), then: both web processes serve
 through the load balancer, clients editing through it converge, and when one web process is
 killed with SIGKILL its clients are back through the other and no acknowledged edit is lost."""
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from accounts.models import ApiToken
-from sheets.models import Row
+from sheets.models import ImportJob, Row
 
 from ..factories import make_sheet
 from ..realtime.servers import REPO, SheetClient, free_port, sheet_state, wait_until
@@ -183,3 +185,34 @@ async def test_serve_balances_edits_over_two_web_processes_and_survives_one_kill
         await asyncio.to_thread(wait_until, again, 30, 0.25, "web.1 to be started again and back in HAProxy")
     finally:
         await asyncio.gather(*(client.close() for client in clients))
+
+
+def test_serve_runs_large_imports_in_its_jobs_process(served, workspace, editor):
+    """A large upload through HAProxy is queued by a web process and imported by the `jobs` process
+    (manage.py jobs_worker), never by the web process that took it."""
+    _, key = ApiToken.issue(user=editor, name="import")
+    note = "x" * 600
+    csv = "name,amount,note\n" + "".join(f"n{j},{j},{note}\n" for j in range(2000))
+    boundary = uuid.uuid4().hex
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="large.csv"\r\n'
+        f"Content-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
+    ).encode()
+
+    def call(path, data=None, content_type="application/json"):
+        request = urllib.request.Request(
+            served.url + path,
+            data=data,
+            method="POST" if data else "GET",
+            headers={"Authorization": f"Token {key}", "Content-Type": content_type},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+
+    status, job = call(f"/api/v1/workspaces/{workspace.pk}/import/", body, f"multipart/form-data; boundary={boundary}")
+    assert status == 202, job
+    wait_until(lambda: call(f"/api/v1/imports/{job['id']}/")[1]["status"] in ("done", "failed"), 120, 0.25, "the job")
+    _, job = call(f"/api/v1/imports/{job['id']}/")
+    assert job["status"] == "done" and job["rows"] == 2000, job
+    owner_pid = int(ImportJob.objects.get(pk=job["id"]).owner.split(":")[1])
+    assert owner_pid == served.pid("jobs.1", "python"), served.output()[-3000:]

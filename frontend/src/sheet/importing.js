@@ -87,6 +87,28 @@ export function resultText({ new: added, updated }) {
   return updated ? `${plural(added, "row")} added, ${updated.toLocaleString()} updated` : `${plural(added, "row")} added`;
 }
 
+/** A finished import job's result in words (a large file is imported by a background job). */
+export function jobResultText(job) {
+  return `${plural(job.rows, "row")} imported`;
+}
+
+/**
+ * Follow an import job (a large file's 202 answer) until it ends: `get(id)` polls it, `wait(ms)`
+ * pauses, `onjob` sees each state. The finished job; an Error with the job's reason when it failed.
+ * @param {any} job
+ * @param {{ get: (id: number) => Promise<any>, wait: (ms: number) => Promise<any>, onjob?: (job: any) => void, everyMs?: number }} how
+ */
+export async function followJob(job, { get, wait, onjob = (_job) => {}, everyMs = 500 }) {
+  onjob(job);
+  while (job.status === "queued" || job.status === "running") {
+    await wait(everyMs);
+    job = await get(job.id);
+    onjob(job);
+  }
+  if (job.status === "failed") throw new Error(job.error || "The import failed.");
+  return job;
+}
+
 /**
  * Why Import cannot be pressed now, or "" (it can): a problem with the file, the mapping, the
  * key or some rows, or nothing to do.

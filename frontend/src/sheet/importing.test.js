@@ -1,7 +1,7 @@
 import { expect, test } from "vitest";
 import {
   blockedReason, countsText, defaultKey, defaultMapping, fileProblem, importForm, keyChoices, mappingProblem,
-  resultText, sameMapping, targets,
+  followJob, jobResultText, resultText, sameMapping, targets,
 } from "./importing.js";
 
 const columns = [
@@ -78,4 +78,27 @@ test("Import is blocked, with the reason, until a clean preview says there is so
   expect(blockedReason({ ...ready, checking: true })).toBe("Checking the file…");
   expect(blockedReason({ ...ready, preview: { ...ready.preview, bad_count: 2 } })).toMatch(/^2 rows of the file cannot be imported/);
   expect(blockedReason({ ...ready, preview: { ...ready.preview, new: 0, unchanged: 1 } })).toMatch(/^Nothing to import/);
+});
+
+test("a large file's import job is followed until it ends", async () => {
+  const states = [{ id: 7, status: "running", rows: 100 }, { id: 7, status: "done", rows: 300 }];
+  const seen = [], waits = [];
+  const job = await followJob({ id: 7, status: "queued", rows: 0 }, {
+    get: async (id) => ({ ...states.shift(), asked: id }),
+    wait: async (ms) => waits.push(ms),
+    onjob: (j) => seen.push(j.status),
+  });
+  expect(seen).toEqual(["queued", "running", "done"]);
+  expect(waits).toEqual([500, 500]);
+  expect(job.asked).toBe(7);
+  expect(jobResultText(job)).toBe("300 rows imported");
+  expect(jobResultText({ rows: 1 })).toBe("1 row imported");
+});
+
+test("a failed import job is an error with its reason", async () => {
+  const failing = followJob({ id: 8, status: "queued" }, {
+    get: async () => ({ id: 8, status: "failed", error: "2 rows cannot be imported; nothing was imported" }),
+    wait: async () => {},
+  });
+  await expect(failing).rejects.toThrow("2 rows cannot be imported; nothing was imported");
 });

@@ -90,7 +90,8 @@ def test_datasets_follow_the_sheets(lake_writer):
 
 
 @pytest.fixture
-def background_sync():
+def background_sync(jobs_worker):
+    """A jobs worker runs the syncs the test queues; none left queued or running after it."""
     yield
     superset_sync.wait_for_sync()  # nothing of this test may still run when its database is flushed
 

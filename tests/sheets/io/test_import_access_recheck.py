@@ -6,6 +6,7 @@ import os
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django_tasks.backends.database.models import DBTaskResult
 
 from accounts.models import Membership, Role
 from sheets import io
@@ -17,19 +18,19 @@ CONTENT = b"id,label\n" + b"".join(b"%d,row %d\n" % (i, i) for i in range(200))
 
 
 @pytest.fixture
-def queued(api, settings, monkeypatch, workspace, editor):
-    """Upload a file that becomes a job, and keep the job queued (not started)."""
+def queued(api, settings, workspace, editor):
+    """Upload a file that becomes a job, and keep the job queued (no jobs worker runs here)."""
     settings.GRIDCAST = {**settings.GRIDCAST, "IMPORT_INLINE_BYTES": 100}
-    started = []
-    monkeypatch.setattr(io.jobs, "_start", lambda job_id, path: started.append((job_id, path)))
     response = api(editor).post(
         f"/api/v1/workspaces/{workspace.pk}/import/",
         {"file": SimpleUploadedFile("data.csv", CONTENT)},
         format="multipart",
     )
     assert response.status_code == 202, response.content
-    assert len(started) == 1
-    return started[0]
+    job = ImportJob.objects.get(pk=response.json()["id"])
+    assert job.status == "queued" and os.path.exists(job.path)
+    assert DBTaskResult.objects.get(pk=job.task_id).status == "READY"
+    return job.pk, job.path
 
 
 def assert_refused(job_id, path, workspace):
@@ -51,13 +52,13 @@ def test_a_queued_job_of_someone_who_lost_edit_rights_creates_nothing(queued, wo
     else:
         editor.is_active = False
         editor.save(update_fields=["is_active"])
-    io.run_import_job(job_id, path)
+    io.run_import_job(job_id)
     assert_refused(job_id, path, workspace)
 
 
 def test_a_queued_job_of_someone_who_kept_their_rights_runs(queued, workspace):
     job_id, path = queued
-    io.run_import_job(job_id, path)
+    io.run_import_job(job_id)
     found = ImportJob.objects.get(pk=job_id)
     assert found.status == "done" and found.rows == 200 and found.sheet.workspace_id == workspace.pk
     assert not os.path.exists(path) and found.path == ""

@@ -1,7 +1,9 @@
-"""Threat: an import job whose process died (a restart, a crash) stays "running" or "queued"
-for ever, with a half-made sheet in the workspace and its temporary file left on disk. Such a
-job is failed with a clear message, and its sheet and file removed: whenever its status is
-read, and when the import API first runs in a (re)started server."""
+"""Threat: an import job whose worker died (a restart, a crash) stays "running" or "queued" for
+ever, with a half-made sheet in the workspace and its temporary file left on disk. Such a job is
+run again from the start (its half-made sheet removed) while it has attempts left, else failed
+with a clear message, its sheet and file removed: whenever its status is read, when the import
+API first runs in a (re)started server, and at a jobs worker's sweep. (A real worker killed
+mid-import: test_import_worker_killed.py.)"""
 
 import datetime as dt
 import os
@@ -10,7 +12,9 @@ import tempfile
 
 import pytest
 from django.utils import timezone
+from django_tasks.backends.database.models import DBTaskResult
 
+from core import jobs
 from sheets import io
 from sheets.models import ImportJob, Sheet
 from tests.factories import make_sheet
@@ -24,9 +28,13 @@ def temporary_file():
     return kept.name
 
 
-def job(workspace, user, *, owner, heartbeat_age=0.0, status=ImportJob.Status.RUNNING, half_made=True):
+LAST = 2  # IMPORT_MAX_ATTEMPTS by default: a job begun that many times is not run again
+
+
+def job(workspace, user, *, owner, heartbeat_age=0.0, status=ImportJob.Status.RUNNING, half_made=True, attempts=LAST):
     sheet = make_sheet(workspace, user, rows=3, name="half made") if half_made else None
     return ImportJob.objects.create(
+        attempts=attempts,
         workspace=workspace,
         created_by=user,
         name="half made",
@@ -34,6 +42,7 @@ def job(workspace, user, *, owner, heartbeat_age=0.0, status=ImportJob.Status.RU
         progress=0.4,
         rows=2000,
         sheet=sheet,
+        sheets=[sheet.pk] if sheet else [],
         owner=owner,
         heartbeat_at=timezone.now() - dt.timedelta(seconds=heartbeat_age),
         path=temporary_file(),
@@ -124,3 +133,79 @@ def test_finished_jobs_are_never_touched(workspace, editor):
     done.refresh_from_db()
     assert done.status == "done" and Sheet.objects.filter(pk=done.sheet_id).exists()
     os.unlink(done.path)
+
+
+def assert_resumed(found, path, sheet_id):
+    """Queued again from the start: a new task for it, its half-made sheet gone, its upload kept."""
+    assert found.status == "queued" and found.owner == "" and found.error == ""
+    assert found.rows == 0 and found.progress == 0.0 and found.sheet_id is None and found.sheets == []
+    assert sheet_id is None or not Sheet.objects.filter(pk=sheet_id).exists()
+    assert found.path == path and os.path.exists(path)
+    task = DBTaskResult.objects.get(pk=found.task_id)
+    assert task.status == "READY" and task.task_path == "sheets.io.jobs.import_run"
+    assert task.args_kwargs["kwargs"] == {"job_id": found.pk}
+
+
+def test_a_job_whose_worker_died_with_attempts_left_is_queued_again(api, workspace, editor):
+    dead = job(workspace, editor, owner=f"{socket.gethostname()}:{dead_pid()}:0123456789ab", attempts=1)
+    sheet_id, path = dead.sheet_id, dead.path
+    answer = api(editor).get(f"/api/v1/imports/{dead.pk}/")
+    assert answer.status_code == 200 and answer.json()["status"] == "queued" and answer.json()["sheet"] is None
+    dead.refresh_from_db()
+    assert_resumed(dead, path, sheet_id)
+    assert dead.attempts == 1  # counted when a worker begins it
+
+    # A worker runs it to the end, once; the task queued twice (a sweep and a poll) runs nothing more.
+    io.run_import_job(dead.pk)
+    dead.refresh_from_db()
+    assert dead.status == "done" and dead.attempts == 2 and dead.rows == 1 and not os.path.exists(path)
+    io.run_import_job(dead.pk)
+    assert Sheet.objects.filter(workspace=workspace).count() == 1
+
+
+def test_a_job_whose_upload_is_gone_is_failed_not_run_again(api, workspace, editor):
+    dead = job(workspace, editor, owner=f"{socket.gethostname()}:{dead_pid()}:0123456789ab", attempts=1)
+    os.unlink(dead.path)
+    found = api(editor).get(f"/api/v1/imports/{dead.pk}/").json()
+    assert (
+        found["status"] == "failed"
+        and found["error"] == io.jobs.UPLOAD_GONE
+        and "upload the file again" in found["error"]
+    )
+
+
+def test_a_queued_job_whose_task_ended_without_running_it_is_queued_again(api, workspace, editor):
+    lost = job(workspace, editor, owner="", status=ImportJob.Status.QUEUED, half_made=False, attempts=0)
+    lost.task_id = str(io.import_run.enqueue(job_id=lost.pk).id)
+    lost.save()
+    assert api(editor).get(f"/api/v1/imports/{lost.pk}/").json()["status"] == "queued"  # waits its turn
+    assert io.import_reap(lost.pk) is False
+    DBTaskResult.objects.filter(pk=lost.task_id).update(status="FAILED")  # its task failed (e.g. swept)
+    old_task = lost.task_id
+    assert api(editor).get(f"/api/v1/imports/{lost.pk}/").json()["status"] == "queued"
+    lost.refresh_from_db()
+    assert lost.task_id != old_task
+    assert_resumed(lost, lost.path, None)
+    os.unlink(lost.path)
+
+
+def test_the_sweep_fails_a_dead_workers_task_and_resumes_its_job(workspace, editor):
+    owner = f"{socket.gethostname()}:{dead_pid()}:0123456789ab"
+    dead = job(workspace, editor, owner=owner, attempts=1)
+    sheet_id, path = dead.sheet_id, dead.path
+    task = DBTaskResult.objects.get(pk=io.import_run.enqueue(job_id=dead.pk).id)
+    task.claim(owner)  # the worker that died had taken it
+    ImportJob.objects.filter(pk=dead.pk).update(task_id=str(task.pk))
+    alive = DBTaskResult.objects.get(pk=io.import_run.enqueue(job_id=0).id)
+    alive.claim(jobs.PROCESS)  # this live process's: left alone
+
+    swept = jobs.tasks_sweep()
+    assert [t.pk for t in swept] == [task.pk]
+    task.refresh_from_db()
+    assert task.status == "FAILED" and task.exception_class_path == "core.jobs.WorkerDied"
+    assert owner in task.traceback
+    alive.refresh_from_db()
+    assert alive.status == "RUNNING"
+    dead.refresh_from_db()
+    assert_resumed(dead, path, sheet_id)
+    os.unlink(path)

@@ -1,6 +1,5 @@
 import csv
 import io as stdio
-import threading
 import time
 import zipfile
 
@@ -490,16 +489,13 @@ def _wait_for(client, job_id, timeout=60):
         job = client.get(f"/api/v1/imports/{job_id}/").json()
         seen.append(job["progress"])
         if job["status"] in ("done", "failed"):
-            for thread in threading.enumerate():
-                if thread.name == f"gridcast-import-{job_id}":
-                    thread.join(10)
             return job, seen
         time.sleep(0.05)
     raise AssertionError(f"import {job_id} did not finish: {job}")
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_large_file_imports_as_a_job_polled_to_the_end(api, settings, workspace, editor, owner):
+def test_a_large_file_imports_as_a_job_polled_to_the_end(api, settings, workspace, editor, owner, jobs_worker):
     settings.GRIDCAST = {**settings.GRIDCAST, "IMPORT_INLINE_BYTES": 1000, "MAX_INSERT_ROWS": 50}
     content = b"id,label,score\n" + b"".join(b"%d,row %d,%d.5\n" % (i, i, i) for i in range(400))
     assert len(content) > 1000
@@ -525,7 +521,9 @@ def test_a_large_file_imports_as_a_job_polled_to_the_end(api, settings, workspac
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_job_that_fails_midway_deletes_its_sheet_and_says_why(api, monkeypatch, settings, workspace, editor):
+def test_a_job_that_fails_midway_deletes_its_sheet_and_says_why(
+    api, monkeypatch, settings, workspace, editor, jobs_worker
+):
     settings.GRIDCAST = {**settings.GRIDCAST, "IMPORT_INLINE_BYTES": 100, "MAX_INSERT_ROWS": 20}
     real_insert, calls = services.rows_insert, []
 

@@ -196,7 +196,7 @@ def test_viewers_cannot_import_or_preview(api, workspace, viewer):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_large_workbook_runs_as_a_job_with_progress(api, workspace, editor, settings):
+def test_a_large_workbook_runs_as_a_job_with_progress(api, workspace, editor, settings, jobs_worker):
     settings.GRIDCAST = {**settings.GRIDCAST, "IMPORT_INLINE_BYTES": 100}
     book = xlsx({"One": [["n"], *[[i] for i in range(300)]], "Two": [["t"], ["x"]]})
     response = post(api(editor), workspace, book)
