@@ -4,6 +4,7 @@ HAProxy while the analytics worker is SIGKILLed, Redis restarts, or PostgreSQL r
 acknowledged edit survives, every client converges to the database, the lake converges, and each
 client is back within seconds. bench/failover.py runs the long version."""
 
+import glob
 import shutil
 from pathlib import Path
 
@@ -12,8 +13,10 @@ import pytest
 from .failover import Stack, failover
 
 pytestmark = pytest.mark.skipif(
-    not Path("/usr/sbin/haproxy").exists() or not shutil.which("redis-server"),
-    reason="HAProxy is installed by `make serve`, redis-server by the machine",
+    not Path("/usr/sbin/haproxy").exists()
+    or not shutil.which("redis-server")
+    or not glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
+    reason="HAProxy is installed by `make test`; redis-server and PostgreSQL's binaries are the machine's",
 )
 
 BACK_WITHIN = 20  # seconds: generous, on a machine shared with the rest of the suite
