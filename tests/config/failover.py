@@ -246,6 +246,7 @@ class Stack:
     def __init__(self, var, web_processes=2):
         self.var = Path(var)
         self.postgres = self.redis = self.served = None
+        self.postgres_restarts = 0
         try:
             self.postgres = PostgresCluster().start()
             self.redis = RedisProcess().start()
@@ -281,7 +282,10 @@ class Stack:
             time.sleep(1.0)  # down for a while, clients editing
             self.redis.start()
         elif kind == "postgres":
-            self.postgres.restart("fast")
+            # Fast (connections ended, a checkpoint), then immediate (as a crash: recovery from
+            # the WAL), in turns.
+            self.postgres_restarts += 1
+            self.postgres.restart("fast" if self.postgres_restarts % 2 else "immediate")
         elif kind != "none":
             raise ValueError(f"a fault is one of {FAULTS}")
 
@@ -319,11 +323,18 @@ class Editor(SheetClient):
     """A SheetClient that does what the front end does with `server_error` (frontend/src/sheet/
     socket.js): send the write again a second later, rather than give it up."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.server_errors = 0
+        self.welcomed_at = []  # time.monotonic() of each welcome
+
     async def _handle(self, frame):
         op_id = frame.get("op_id")
+        if frame.get("type") == "welcome":
+            self.welcomed_at.append(time.monotonic())
         if frame.get("type") == "error" and frame.get("code") == "server_error" and op_id in self.unacked:
             self.received["error"] += 1
-            self.server_errors = getattr(self, "server_errors", 0) + 1
+            self.server_errors += 1
 
             def again():
                 if op_id in self.unacked:
@@ -350,7 +361,7 @@ async def keep_editing(client, rows, stop, tag, pause):
 class Load:
     """`count` Editors through HAProxy, each editing every `pause` s (on average) until stopped."""
 
-    def __init__(self, stack, sheet_id, rows, keys, count=20, pause=0.2):
+    def __init__(self, stack, sheet_id, rows, keys, count=20, pause=0.5):
         self.stack, self.sheet_id, self.rows, self.keys = stack, sheet_id, rows, keys
         self.count, self.pause = count, pause
         self.clients, self.tasks, self.stopping = [], [], asyncio.Event()
@@ -418,7 +429,7 @@ class Load:
         await asyncio.gather(*(client.close() for client in self.clients))
 
 
-async def failover(stack, sheet_id, rows, keys, kind, clients=20, pause=0.2, settle=2.0):
+async def failover(stack, sheet_id, rows, keys, kind, clients=20, pause=0.5, settle=2.0):
     """One fault of `kind` while `clients` clients edit: a dict of what came of it (seconds each
     client took to be back, acknowledged writes lost, clients differing from the database, rejected
     writes, the lake's verdict)."""
@@ -437,11 +448,17 @@ async def failover(stack, sheet_id, rows, keys, kind, clients=20, pause=0.2, set
             "kind": kind,
             "down": restored - started,
             "back": back,
+            # seconds from the fault until the welcome of each client that had to reconnect
+            "reconnected": [
+                next(t for t in c.welcomed_at if t > started) - started
+                for c in load.clients
+                if any(t > started for t in c.welcomed_at)
+            ],
             "acked": sum(len(c.acks) for c in load.clients),
             "lost": load.lost(),
             "differing": differing,
             "rejected": sum(len(c.rejected) for c in load.clients),
-            "retried": sum(getattr(c, "server_errors", 0) for c in load.clients),
+            "retried": sum(c.server_errors for c in load.clients),
             "reconnects": sum(c.connects - 1 for c in load.clients),
             "anomalies": [a for c in load.clients for a in c.anomalies],
             "version": version,
