@@ -28,6 +28,7 @@ took longer than --bound seconds (20) to be back.
 import argparse
 import asyncio
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -65,6 +66,7 @@ def main():
     if unknown := set(kinds) - set(FAULTS):
         parser.error(f"unknown kinds {sorted(unknown)}; known: {', '.join(FAULTS)}")
 
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # the stack below is stopped all the same
     started = time.monotonic()
     stack = Stack(tempfile.mkdtemp(prefix="gc-bench-failover-"))
     print(f"stack up in {time.monotonic() - started:.0f} s: {args.clients} clients, pause {args.pause} s", flush=True)
@@ -102,6 +104,7 @@ def main():
             f"  {'MISS' if bad else 'PASS'}"
         )
     print(f"target: no acknowledged write lost, clients and lake equal to the database, back within {args.bound:g} s")
+    print("load average (1, 5, 15 min): {:.1f} {:.1f} {:.1f} on {} cores".format(*os.getloadavg(), os.cpu_count()))
     sys.exit(1 if failed else 0)
 
 
