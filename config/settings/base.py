@@ -115,14 +115,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
     from psycopg_pool.base import AttemptWithBackoff
 
     AttemptWithBackoff.INITIAL_DELAY, AttemptWithBackoff.DELAY_BACKOFF = 0.5, 1.0
-    # No `check` of a pooled connection before it is handed out (CONN_HEALTH_CHECKS): that is one
-    # more round trip on every database call (measured 22 us -> 1 ms a checkout on a busy machine).
-    # After a PostgreSQL restart each pooled connection fails its next call once (a socket's edit
-    # is answered `server_error` and sent again) and the pool drops it.
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("DATABASE_CONN_MAX_AGE", "60"))
-    # A kept connection is tried before a request uses it again: one a PostgreSQL restart ended is replaced.
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# A connection is tried before it is used again (with the pool: an empty query before the pool hands
+# it out), so those a PostgreSQL restart ended are replaced rather than each failing one call: the
+# edits of 20 clients were back 2.4-4.4 s after a restart with it, 7.5-11 s (22-32 sent again) without
+# (bench/failover.py). Its cost is that round trip on each checkout (22 us -> 1 ms on a busy machine).
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded default serves browsers, imports and the analytics writer from one process at
     # once: WAL lets readers go on beside the one writer, IMMEDIATE takes the write lock when a
