@@ -28,6 +28,7 @@ took longer than --bound seconds (20) to be back.
 import argparse
 import asyncio
 import os
+import shutil
 import signal
 import statistics
 import sys
@@ -68,7 +69,8 @@ def main():
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # the stack below is stopped all the same
     started = time.monotonic()
-    stack = Stack(tempfile.mkdtemp(prefix="gc-bench-failover-"))
+    var = tempfile.mkdtemp(prefix="gc-bench-failover-")
+    stack = Stack(var)
     print(f"stack up in {time.monotonic() - started:.0f} s: {args.clients} clients, pause {args.pause} s", flush=True)
     results = {}
     try:
@@ -86,6 +88,7 @@ def main():
             )
     finally:
         stack.close()
+        shutil.rmtree(var, ignore_errors=True)
 
     print(
         f"\n{'kind':9} {'rounds':>6} {'back p50':>9} {'back max':>9} {'reconnected':>11} {'p50':>7} {'max':>7}"
