@@ -10,7 +10,7 @@ FRONTEND_SOURCES := $(shell find frontend/src -type f 2>/dev/null) frontend/vite
 CHROMIUM := /usr/bin/chromium
 REDIS_SERVER := /usr/bin/redis-server
 
-.PHONY: install frontend browser redis haproxy serve run stop test check services bench-sheet bench-grid bench-fanout bench-cluster bench-analytics clean superset superset-stop bench-superset bench-first-run
+.PHONY: install frontend browser redis haproxy serve run stop test check services bench-sheet bench-grid bench-fanout bench-cluster bench-analytics clean superset superset-stop bench-superset bench-first-run bench-failover
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -97,7 +97,7 @@ check: install frontend
 	$(BIN)/ruff format --check .
 	cd frontend && $(NPM) run check --silent && $(NPM) test --silent
 
-test: check browser redis services
+test: check browser redis haproxy services
 	@DJANGO_SETTINGS_MODULE=config.settings.test $(SUPERSET_SERVICE) start --var $(TEST_SUPERSET_VAR) --port auto
 	@status=0; SUPERSET_URL=$$(cat $(TEST_SUPERSET_VAR)/url) DJANGO_SETTINGS_MODULE=config.settings.test \
 	  $(BIN)/pytest $(PYTEST_ARGS) || status=$$?; \
@@ -120,6 +120,10 @@ bench-analytics: install services
 
 bench-superset: install services superset
 	SUPERSET_URL=http://127.0.0.1:$(SUPERSET_PORT) DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python bench/superset.py
+
+# Failover under load (bench/failover.py): the stack of `make serve` on a PostgreSQL and a Redis of its own.
+bench-failover: install frontend haproxy
+	$(BIN)/python bench/failover.py
 
 bench-first-run:
 	$(PYTHON) bench/first_run.py

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import connections
+from django.db import close_old_connections, connections
 
 from analytics.lake import connections as lake_connections
 from core import events
@@ -56,6 +56,7 @@ class Announcer:
         alerts_due = time.monotonic()
         try:
             while not self.stop.is_set():
+                close_old_connections()  # one a database restart broke is replaced, not reused for ever
                 if interval and time.monotonic() >= alerts_due:
                     alerts_due = time.monotonic() + interval
                     periodic_pass(between=self._announce_pending)

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import connections
+from django.db import close_old_connections, connections
 
 from analytics.deliveries import digest, sender
 from analytics.lake import maintenance
@@ -93,6 +93,7 @@ def run(
                         except Exception:
                             pass
                 writer = wakeup = None
+                close_old_connections()  # one a database restart broke is replaced, not reused for ever
                 stop.wait(2.0)
     finally:
         for resource in (writer, wakeup):

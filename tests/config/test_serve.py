@@ -9,8 +9,6 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -24,8 +22,10 @@ from accounts.models import ApiToken
 from sheets.models import ImportJob, Row
 
 from ..factories import make_sheet
-from ..realtime.servers import REPO, SheetClient, free_port, sheet_state, wait_until
+from ..realtime.servers import SheetClient, sheet_state, wait_until
 from ..realtime.servers import test_database_url as database_url
+from . import failover
+from .failover import alive
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -33,67 +33,19 @@ pytestmark = [
 ]
 
 
-def _free_pair():
-    """A port whose next one is free too (web.1 and web.2 of honcho)."""
-    for _ in range(50):
-        port = free_port()
-        try:
-            import socket
-
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", port + 1))
-            return port
-        except OSError:
-            continue
-    raise RuntimeError("no two free ports in a row")
-
-
-class Served:
-    """config.serve running in its own process group; its output in a file."""
+class Served(failover.Served):
+    """config.serve on the test database and a Redis database of its own, Superset left out."""
 
     def __init__(self, tmp_path):
-        self.port, self.base = free_port(), _free_pair()
-        self.log = tmp_path / "serve.log"
         redis_db = int(settings.REDIS_URL.rsplit("/", 1)[-1] or 0) if settings.REDIS_URL else 0
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("PYTEST", "DJANGO_"))},
-            "DATABASE_URL": database_url(),
-            "REDIS_URL": f"redis://127.0.0.1:6379/{(redis_db + 1) % 16}",
-            "GRIDCAST_VAR_DIR": str(tmp_path / "var"),
+        super().__init__(
+            tmp_path,
+            database_url(),
+            f"redis://127.0.0.1:6379/{(redis_db + 1) % 16}",
             # The test database's lake catalog may exist already (made by earlier tests): it keeps
             # its data path, and a worker given another one could never attach it.
-            "ANALYTICS_DATA_PATH": settings.ANALYTICS["DATA_PATH"],
-            "PORT": str(self.port),
-            "WEB_BASE_PORT": str(self.base),
-            "WEB_PROCESSES": "2",
-            "SUPERSET": "0",
-            "PYTHONUNBUFFERED": "1",
-        }
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "config.serve"],
-            cwd=REPO,
-            env=self.env,
-            stdout=open(self.log, "wb"),
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            data_path=settings.ANALYTICS["DATA_PATH"],
         )
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def output(self):
-        return self.log.read_text(errors="replace")
-
-    def served_by(self):
-        with urllib.request.urlopen(self.url + "/healthz", timeout=5) as response:
-            return response.headers["X-Gridcast-Server"]
-
-    def both_up(self):
-        try:
-            return {self.served_by() for _ in range(6)} == {"web1", "web2"}
-        except OSError:
-            return False
 
     def metrics_of_every_process(self):
         """Any one scrape through HAProxy has the edits of both web processes and the worker's
@@ -104,47 +56,12 @@ class Served:
         beat = re.search(r"^gridcast_worker_heartbeat_timestamp_seconds (\S+)$", text, re.MULTILINE)
         return edits and float(edits.group(1)) >= 4 and beat and abs(float(beat.group(1)) - time.time()) < 30
 
-    def pid(self, process, program):
-        """The pid of `program` that honcho's `process` (web.1, ...) runs (under deploy/restarting)."""
-        found = re.search(rf"{re.escape(process)} started \(pid=(\d+)\)", self.output())
-        pending = [int(found.group(1))]
-        while pending:
-            pid = pending.pop()
-            args = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
-            if any(arg.endswith(program) for arg in args[:2]) and "deploy/restarting" not in args:
-                return pid
-            pending += [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-        raise AssertionError(f"no {program} under {process}")
-
-    def stop(self):
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(5)
-
 
 @pytest.fixture
 def served(tmp_path, transactional_db):
-    stack = Served(tmp_path)
-    try:
-        wait_until(stack.both_up, 90, 0.25, "both web processes to answer through HAProxy")
-    except BaseException:
-        stack.stop()
-        print(stack.output())
-        raise
+    stack = Served(tmp_path).wait_up(90)
     yield stack
     stack.stop()
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
 
 
 @pytest.fixture
@@ -165,7 +82,7 @@ async def test_serve_balances_edits_over_two_web_processes_and_survives_one_kill
 
         web1 = served.pid("web.1", "uvicorn")
         os.kill(web1, signal.SIGKILL)
-        await asyncio.to_thread(wait_until, lambda: not _alive(web1), 10, 0.05, "web.1 to die")
+        await asyncio.to_thread(wait_until, lambda: not alive(web1), 10, 0.05, "web.1 to die")
         started = time.monotonic()
         for i, client in enumerate(clients):  # written at once: those on web.1 resend after reconnecting
             await client.edit(rows[i % 3], "c2", f"after {i}")
