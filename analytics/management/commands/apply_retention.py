@@ -29,10 +29,10 @@ class Command(BaseCommand):
     def handle(self, *args, workspace, dry_run, wait, verbosity, **options):
         console = Console(file=self.stdout._out, highlight=False, soft_wrap=True)
         if workspace is not None:
-            found = Workspace.objects.filter(pk=workspace).values_list("metric_retention_days", flat=True).first()
-            if not Workspace.objects.filter(pk=workspace).exists():
+            found = Workspace.objects.filter(pk=workspace).values_list("metric_retention_days", flat=True)
+            if not found:
                 raise CommandError(f"no workspace {workspace}")
-            if found is None:
+            if found[0] is None:
                 console.print(f"Workspace {workspace} keeps its metric events forever (no metric_retention_days).")
                 return
         progress = Progress(

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from analytics.lake import connections as lake_connections
 from analytics.lake import maintenance
@@ -244,6 +244,12 @@ def test_the_command_counts_dry_then_deletes(kept_7_days, kept_30_days):
     call_command("apply_retention", stdout=out)
     assert "deleted 40 raw metric events" in out.getvalue()
     assert stored(kept_7_days.pk) == 0 and stored(kept_30_days.pk) == 40
+    forever = WorkspaceFactory()
+    out = io.StringIO()
+    call_command("apply_retention", "--workspace", str(forever.pk), stdout=out)
+    assert "keeps its metric events forever" in out.getvalue()
+    with pytest.raises(CommandError, match="no workspace"):
+        call_command("apply_retention", "--workspace", str(forever.pk + 1000), stdout=io.StringIO())
 
 
 def test_the_maintenance_loop_runs_the_retention(kept_7_days):
