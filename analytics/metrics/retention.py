@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 HOUR_US = 3600 * 1_000_000
 # The rewrite's default share of deleted rows above which a file of metric_events is rewritten.
-REWRITE_THRESHOLD = 0.2
+REWRITE_THRESHOLD = 0.5
 
 
 @dataclass
