@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
+
 from accounts import models as accounts_models
 from analytics.lake import connections as lake
 from analytics.metrics import ingest, rollup, schema
@@ -287,7 +289,7 @@ def _rollup_source(con, grain, workspace_id, q, group, group_params):
     return "(" + " UNION ALL ".join(arms) + ") AS partials", params
 
 
-def retention_horizon(con, workspace_id: int, start_us: int) -> int:
+def retention_horizon(con: duckdb.DuckDBPyConnection, workspace_id: int, start_us: int) -> int:
     """The moment (epoch microseconds) before which the workspace's folded events may have been
     deleted by the retention (0: none), as of con's transaction. A range starting within the
     shortest retention never reaches it: not looked up."""
