@@ -29,7 +29,7 @@ class UserAdmin(BaseUserAdmin):
 
 @admin.register(Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
-    list_display = ["name", "member_count", "require_two_factor", "created_at"]
+    list_display = ["name", "member_count", "require_two_factor", "metric_retention_days", "created_at"]
     list_filter = ["require_two_factor"]
     search_fields = ["name", "memberships__user__email"]
     date_hierarchy = "created_at"
@@ -38,6 +38,13 @@ class WorkspaceAdmin(admin.ModelAdmin):
     @admin.display(description="members")
     def member_count(self, workspace):
         return workspace.memberships.count()
+
+    def save_model(self, request, obj, form, change):
+        # A retention changed here goes through the service, so that the audit log records it.
+        if change and "metric_retention_days" in form.changed_data:
+            days, obj.metric_retention_days = obj.metric_retention_days, form.initial.get("metric_retention_days")
+            services.workspace_metric_retention_set(workspace=obj, days=days)
+        super().save_model(request, obj, form, change)
 
     # Deleting here goes through the service, so that the audit log records it.
     def delete_model(self, request, obj):

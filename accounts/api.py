@@ -14,7 +14,15 @@ from core import exports
 from core.errors import InvalidInput, NotFound, PermissionDenied
 
 from . import audit, invitations, notification_preferences, permissions, services
-from .models import ApiToken, Invitation, Membership, Workspace
+from .models import (
+    METRIC_RETENTION_MAX_DAYS,
+    METRIC_RETENTION_MESSAGE,
+    METRIC_RETENTION_MIN_DAYS,
+    ApiToken,
+    Invitation,
+    Membership,
+    Workspace,
+)
 from .permissions import Access
 from .selectors import workspaces_for_user
 
@@ -36,10 +44,23 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
 
 class WorkspaceSerializer(serializers.ModelSerializer):
     role = serializers.SerializerMethodField()
+    metric_retention_days = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=METRIC_RETENTION_MIN_DAYS,
+        max_value=METRIC_RETENTION_MAX_DAYS,
+        error_messages={
+            kind: METRIC_RETENTION_MESSAGE for kind in ("invalid", "min_value", "max_value", "max_string_length")
+        },
+        help_text=f"Days raw metric events are kept ({METRIC_RETENTION_MIN_DAYS} to {METRIC_RETENTION_MAX_DAYS}; "
+        "null: forever). Older events are deleted by the analytics worker once the per-minute and per-hour rollups "
+        "hold them; charts over older ranges answer from the rollups (no second buckets, no tags without a column "
+        "of their own, no raw export). Owners and admins set it.",
+    )
 
     class Meta:
         model = Workspace
-        fields = ["id", "name", "created_at", "role", "require_two_factor"]
+        fields = ["id", "name", "created_at", "role", "require_two_factor", "metric_retention_days"]
         read_only_fields = ["id", "created_at", "role"]
         extra_kwargs = {
             "require_two_factor": {
@@ -122,6 +143,10 @@ class WorkspaceList(APIView):
             workspace = services.workspace_create(name=serializer.validated_data["name"], owner=request.user)
             if serializer.validated_data.get("require_two_factor"):
                 services.workspace_two_factor_set(workspace=workspace, required=True, by_user=request.user)
+            if serializer.validated_data.get("metric_retention_days") is not None:
+                services.workspace_metric_retention_set(
+                    workspace=workspace, days=serializer.validated_data["metric_retention_days"]
+                )
         return Response(WorkspaceSerializer(workspace, context={"request": request}).data, status=201)
 
 
@@ -142,6 +167,8 @@ class WorkspaceDetail(APIView):
                 services.workspace_two_factor_set(
                     workspace=workspace, required=data["require_two_factor"], by_user=request.user
                 )
+            if "metric_retention_days" in data:
+                services.workspace_metric_retention_set(workspace=workspace, days=data["metric_retention_days"])
         return Response(WorkspaceSerializer(workspace, context={"request": request}).data)
 
     @extend_schema(responses={204: None})

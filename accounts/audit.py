@@ -59,6 +59,7 @@ KINDS: dict[str, str] = {
     "export": "Data exported",
     "workspace.deleted": "Workspace deleted",
     "workspace.two_factor_changed": "Two-factor requirement changed",
+    "workspace.metric_retention_changed": "Metric retention changed",
     "alert_rule.created": "Alert rule created",
     "alert_rule.changed": "Alert rule changed",
     "alert_rule.deleted": "Alert rule deleted",

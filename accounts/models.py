@@ -6,6 +6,7 @@ import secrets
 from django.conf import settings
 from django.contrib.auth.base_user import BaseUserManager
 from django.contrib.auth.models import AbstractUser
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -72,6 +73,15 @@ class Role(models.TextChoices):
 
 ROLE_RANK = {Role.VIEWER: 1, Role.EDITOR: 2, Role.ADMIN: 3, Role.OWNER: 4}
 
+# Bounds of Workspace.metric_retention_days. At least a day: alert windows, live charts and the
+# rollup's own lag all read recent raw events; at most ten years.
+METRIC_RETENTION_MIN_DAYS = 1
+METRIC_RETENTION_MAX_DAYS = 3650
+METRIC_RETENTION_MESSAGE = (
+    f"metric_retention_days must be a whole number of days from {METRIC_RETENTION_MIN_DAYS} to "
+    f"{METRIC_RETENTION_MAX_DAYS}, or null to keep metric events forever"
+)
+
 
 class Workspace(models.Model):
     name = models.CharField(max_length=200)
@@ -83,6 +93,20 @@ class Workspace(models.Model):
         "members must use two-factor authentication",
         default=False,
         help_text="Members without an authenticator app or a security key cannot reach this workspace.",
+    )
+    # Raw metric events older than this many days are deleted once the rollups hold them
+    # (analytics/metrics/retention.py); charts over older ranges answer from the rollups.
+    metric_retention_days = models.PositiveIntegerField(
+        "metric retention (days)",
+        null=True,
+        blank=True,
+        validators=[
+            MinValueValidator(METRIC_RETENTION_MIN_DAYS, METRIC_RETENTION_MESSAGE),
+            MaxValueValidator(METRIC_RETENTION_MAX_DAYS, METRIC_RETENTION_MESSAGE),
+        ],
+        help_text=f"Raw metric events older than this many days ({METRIC_RETENTION_MIN_DAYS} to "
+        f"{METRIC_RETENTION_MAX_DAYS}) are deleted; their per-minute and per-hour rollups stay, so charts over "
+        "older ranges still answer. Empty: keep every event forever.",
     )
 
     class Meta:

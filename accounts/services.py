@@ -6,7 +6,16 @@ from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied, chec
 from core.transactions import atomic_retried
 
 from . import audit, signals
-from .models import ApiToken, Membership, Role, User, Workspace
+from .models import (
+    METRIC_RETENTION_MAX_DAYS,
+    METRIC_RETENTION_MESSAGE,
+    METRIC_RETENTION_MIN_DAYS,
+    ApiToken,
+    Membership,
+    Role,
+    User,
+    Workspace,
+)
 from .two_factor import has_two_factor, missing_message, workspaces_requiring
 
 
@@ -52,6 +61,29 @@ def workspace_two_factor_set(*, workspace: Workspace, required: bool, by_user: U
     if required != workspace.require_two_factor:
         audit.record("workspace.two_factor_changed", workspace=workspace, target=workspace, required=required)
     _update(workspace, require_two_factor=required)
+    return workspace
+
+
+@transaction.atomic
+def workspace_metric_retention_set(*, workspace: Workspace, days: int | None) -> Workspace:
+    """Keep the workspace's raw metric events `days` days (None: forever). Older events are deleted
+    by the analytics worker's next retention pass once the rollups hold them
+    (analytics/metrics/retention.py); a change is recorded in the audit log."""
+    if days is not None and (
+        isinstance(days, bool)
+        or not isinstance(days, int)
+        or not METRIC_RETENTION_MIN_DAYS <= days <= METRIC_RETENTION_MAX_DAYS
+    ):
+        raise InvalidInput(METRIC_RETENTION_MESSAGE, field="metric_retention_days")
+    if days != workspace.metric_retention_days:
+        audit.record(
+            "workspace.metric_retention_changed",
+            workspace=workspace,
+            target=workspace,
+            days=days,
+            previous=workspace.metric_retention_days,
+        )
+    _update(workspace, metric_retention_days=days)
     return workspace
 
 

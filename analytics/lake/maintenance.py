@@ -16,6 +16,10 @@ on a DuckDB connection of its own (so it never holds up the writer's batches):
    Gridcast reads only the latest snapshot (no time travel), and a read holds its snapshot for
    the length of one query, far less than the retention.
 
+Passes of other domains run at the start of a round on the same connection (`passes`, given by the
+worker: the metrics' retention, analytics/metrics/retention.py), so that the files they free are
+expired by this same loop.
+
 `python manage.py analytics_worker` runs it; `maintain()` can also be called by hand (or by a
 bench that runs no worker) on any lake connection.
 """
@@ -23,6 +27,7 @@ bench that runs no worker) on any lake connection.
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 
 import duckdb
 from django.conf import settings
@@ -108,8 +113,14 @@ def maintain(
     return merged
 
 
-def run(stop: threading.Event, interval: float | None = None) -> None:
-    """The worker's maintenance loop (a thread): maintain() every `interval` seconds until `stop`."""
+def run(
+    stop: threading.Event,
+    interval: float | None = None,
+    passes: Sequence[Callable[[duckdb.DuckDBPyConnection], None]] = (),
+) -> None:
+    """The worker's maintenance loop (a thread): the `passes` (each keeps its own schedule), then
+    maintain(), every `interval` seconds until `stop`. A failed pass is logged and does not keep
+    the files from being merged and expired."""
     interval = _setting("MAINTENANCE_SECONDS", 5.0) if interval is None else interval
     con, expired = None, time.monotonic()
     try:
@@ -120,6 +131,11 @@ def run(stop: threading.Event, interval: float | None = None) -> None:
                     # One core: a round's merges would otherwise take both, and hold up the
                     # writer's batches on a small machine.
                     con.execute("SET threads = 1")
+                for upkeep in passes:
+                    try:
+                        upkeep(con)
+                    except Exception:
+                        log.exception("lake maintenance: %s failed; retrying next round", upkeep)
                 started = time.perf_counter()
                 expire = time.monotonic() - expired >= EXPIRE_SECONDS
                 with write_lock():  # a SQLite catalog: one writer at a time (see lake.write_lock)

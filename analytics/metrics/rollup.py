@@ -22,14 +22,23 @@ for the whole periods inside its range, plus the events themselves for the range
 and for the snapshots after `upto` (the last few seconds). Its answers are the same as from the
 events alone, whether or not the worker runs.
 
+The retention (analytics/metrics/retention.py) deletes folded events and then has DuckLake rewrite
+the files they leave half empty. A rewrite gives the rows it copies the rewrite's own snapshot id
+(DuckLake 1.5.5; merges keep the ids), so those rows, all folded already, would look new. Before a
+rewrite the retention sets `rewrite_after` in `metric_rollup_state` (the watermark then): while it
+is set, the snapshots after it that are rewrites count as folded (`unfolded()`), and the next
+refresh steps over them and clears it.
+
 Only one refresh runs at a time: with a PostgreSQL catalog, `run()` (a thread of the analytics
 worker) tries a session advisory lock first and skips the round when another worker holds it;
 with a SQLite one, the embedded worker's own loop refreshes (writethrough.worker.run).
 """
 
+import contextlib
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import duckdb
@@ -87,6 +96,51 @@ def watermark(con: duckdb.DuckDBPyConnection) -> int:
     return con.execute(f"SELECT coalesce(max(upto), 0) FROM {STATE}").fetchone()[0]
 
 
+def _state(con):
+    """(watermark, rewrite_after or None), as of con's transaction."""
+    return con.execute(f"SELECT coalesce(max(upto), 0), max(rewrite_after) FROM {STATE}").fetchone()
+
+
+def _rewrites_sql(after):
+    catalog = schema.TABLE.split(".")[0]
+    return (
+        f"SELECT snapshot_id FROM ducklake_snapshots('{catalog}') "
+        f"WHERE snapshot_id > {int(after)} AND map_contains(changes, 'rewrite_delete')"
+    )
+
+
+def unfolded(con: duckdb.DuckDBPyConnection) -> str:
+    """SQL condition on metric_events selecting the events not yet in the rollup, as of con's
+    transaction: those of snapshots after the watermark, except the retention's rewrites of folded
+    events (while one is pending)."""
+    done, rewrite_after = _state(con)
+    condition = f"snapshot_id > {int(done)}"
+    if rewrite_after is not None:
+        condition += f" AND snapshot_id NOT IN ({_rewrites_sql(rewrite_after)})"
+    return condition
+
+
+def rewrite_begin(con: duckdb.DuckDBPyConnection) -> int:
+    """Mark a rewrite of metric_events' files as pending (its own lake transaction, committed
+    before the rewrite): from now on, rewrite snapshots after the watermark count as folded.
+    Returns the watermark."""
+    with lake.transaction(con):
+        done, rewrite_after = _state(con)
+        if rewrite_after is None:
+            # (The row's time stays in SQL: DuckDB hands TIMESTAMPTZ values over through pytz.)
+            con.execute(f"CREATE TEMP TABLE _rollup_state AS SELECT * FROM {STATE}")
+            try:
+                con.execute(f"DELETE FROM {STATE}")
+                con.execute(
+                    f"INSERT INTO {STATE} (upto, folded, folded_at, rewrite_after) SELECT ?, coalesce(max(folded), 0), "
+                    "max(folded_at), ? FROM _rollup_state",
+                    [done, done],
+                )
+            finally:
+                con.execute("DROP TABLE IF EXISTS temp._rollup_state")
+    return done
+
+
 def _partials_sql(grain, where):
     keys = ", ".join(key if key in grain.keys else f"NULL::VARCHAR AS {key}" for key in ("source", *TAG_KEYS))
     grouped = ", ".join(("workspace_id", "metric", "period", *grain.keys))
@@ -109,19 +163,30 @@ def _before_commit(con):
     """A seam for tests: runs inside the refresh's transaction, just before COMMIT."""
 
 
-def refresh(con: duckdb.DuckDBPyConnection) -> int:
+def refresh(con: duckdb.DuckDBPyConnection, rewrite_done: bool = False) -> int:
     """Fold the events committed since the last refresh into the rollup (one lake transaction).
-    Returns the number of events folded (0 when there were none)."""
+    Returns the number of events folded (0 when there were none). While a rewrite is pending
+    (rewrite_begin), its snapshots are stepped over and the mark kept; `rewrite_done` (the retention,
+    once its rewrite has committed or failed) clears it, the watermark then past the rewrites."""
     schema.ensure_table(con)
     with lake.transaction(con):
-        done = watermark(con)
-        upto, count = con.execute(
-            f"SELECT max(snapshot_id), count(*) FROM {schema.TABLE} WHERE snapshot_id > {int(done)}"
-        ).fetchone()
-        if count:
-            _fold(con, f"snapshot_id > {int(done)} AND snapshot_id <= {int(upto)}")
+        done, rewrite_after = _state(con)
+        new = unfolded(con)
+        upto, count = con.execute(f"SELECT max(snapshot_id), count(*) FROM {schema.TABLE} WHERE {new}").fetchone()
+        keep = rewrite_after if rewrite_after is not None and not rewrite_done else None
+        if rewrite_after is not None and rewrite_done:
+            rewritten = con.execute(
+                f"SELECT max(snapshot_id) FROM {schema.TABLE} WHERE snapshot_id > {int(done)}"
+            ).fetchone()[0]
+            upto = max(upto or done, rewritten or done)
+        if count or (rewrite_after is not None and rewrite_done):
+            if count:
+                _fold(con, f"{new} AND snapshot_id <= {int(upto)}")
             con.execute(f"DELETE FROM {STATE}")  # one row: the watermark is read by every aggregate
-            con.execute(f"INSERT INTO {STATE} VALUES (?, ?, now())", [upto, count])
+            con.execute(
+                f"INSERT INTO {STATE} (upto, folded, folded_at, rewrite_after) VALUES (?, ?, now(), ?)",
+                [upto, count, keep],
+            )
             _before_commit(con)
     return count
 
@@ -229,3 +294,24 @@ def run(stop: threading.Event, interval: float | None = None) -> None:
         for resource in (con, lock):
             if resource is not None:
                 resource.close()
+
+
+@contextlib.contextmanager
+def refreshes_held(wait: float = 0.0) -> Iterator[bool]:
+    """Hold the rollup loop's lock (no refresh by another worker meanwhile), trying for up to `wait`
+    seconds; yields whether it is held (always with a SQLite catalog, where the caller holds the
+    lake's write lock instead)."""
+    lock = _TryLock()
+    try:
+        deadline = time.monotonic() + wait
+        held = lock.acquire()
+        while not held and time.monotonic() < deadline:
+            time.sleep(0.1)
+            held = lock.acquire()
+        try:
+            yield held
+        finally:
+            if held:
+                lock.release()
+    finally:
+        lock.close()

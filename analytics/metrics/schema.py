@@ -1,6 +1,6 @@
 """The metrics' schema in the lake, owned here: `metric_events` (its promoted tag columns and file
-options), the rollup's tables (`metric_rollup`, `metric_rollup_state`, `metric_tag_keys`), their DDL,
-and this process's shared connection to them."""
+options), the rollup's tables (`metric_rollup`, `metric_rollup_state`, `metric_tag_keys`), the
+retention's (`metric_retention`), their DDL, and this process's shared connection to them."""
 
 import threading
 import time
@@ -24,6 +24,9 @@ ROLLUP = "lake.metric_rollup"
 STATE = "lake.metric_rollup_state"
 TAG_KEYS_TABLE = "lake.metric_tag_keys"  # the tag keys seen per workspace and metric (the dashboard's pickers)
 TAG_KEYS = tuple(f"tag_{key}" for key in TAG_COLUMNS)
+# Per workspace, the moment (epoch microseconds) before which its raw events may have been deleted
+# by the retention (analytics/metrics/retention.py): aggregates answer from the rollup there.
+RETENTION_TABLE = "lake.metric_retention"
 
 
 def tag_column(key: str) -> str | None:
@@ -123,6 +126,12 @@ def create_tables(con: duckdb.DuckDBPyConnection, forget: bool = False) -> None:
         f"period BIGINT, source VARCHAR{tags}, n BIGINT, total DOUBLE, lo DOUBLE, hi DOUBLE)"
     )
     con.execute(f"CREATE TABLE IF NOT EXISTS {STATE} (upto BIGINT, folded BIGINT, folded_at TIMESTAMPTZ)")
+    # Set while the retention rewrites metric_events' files (rollup.refresh explains it).
+    con.execute(f"ALTER TABLE {STATE} ADD COLUMN IF NOT EXISTS rewrite_after BIGINT")
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {RETENTION_TABLE} (workspace_id BIGINT, horizon BIGINT, deleted BIGINT, "
+        "applied_at TIMESTAMPTZ)"
+    )
     con.execute(f"CREATE TABLE IF NOT EXISTS {TAG_KEYS_TABLE} (workspace_id BIGINT, metric VARCHAR, key VARCHAR)")
 
 

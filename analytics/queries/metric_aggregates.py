@@ -11,6 +11,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
+
+from accounts import models as accounts_models
 from analytics.lake import connections as lake
 from analytics.metrics import ingest, rollup, schema
 from analytics.metrics.schema import TABLE
@@ -252,6 +255,13 @@ def _rollup_source(con, grain, workspace_id, q, group, group_params):
     events themselves for the ragged ends and for the snapshots not yet in the rollup. None when
     the range holds no whole period. Inside a lake transaction (see analytics/metrics/rollup.py)."""
     start, end, size = epoch_us(q.start), epoch_us(q.end), grain.micros
+    horizon = retention_horizon(con, workspace_id, start)
+    # Before the horizon the folded events are gone: a partial period there counts whole (the
+    # rollup's grain is the finest left), its events not yet folded counted from the events.
+    if start < horizon:
+        start = start // size * size
+    if end <= horizon:
+        end = -(-end // size) * size
     inner_start, inner_end = -(-start // size) * size, end // size * size
     if inner_start >= inner_end:
         return None
@@ -271,12 +281,24 @@ def _rollup_source(con, grain, workspace_id, q, group, group_params):
         f"SELECT {group} AS g, period, n, total, lo, hi FROM {schema.ROLLUP} WHERE grain = {grain.seconds} AND {where}"
     )
     params.extend(group_params + where_params)
-    events(inner_start, inner_end, f" AND snapshot_id > {int(rollup.watermark(con))}")
+    events(inner_start, inner_end, f" AND {rollup.unfolded(con)}")
     if start < inner_start:
         events(start, inner_start)
     if inner_end < end:
         events(inner_end, end)
     return "(" + " UNION ALL ".join(arms) + ") AS partials", params
+
+
+def retention_horizon(con: duckdb.DuckDBPyConnection, workspace_id: int, start_us: int) -> int:
+    """The moment (epoch microseconds) before which the workspace's folded events may have been
+    deleted by the retention (0: none), as of con's transaction. A range starting within the
+    shortest retention never reaches it: not looked up."""
+    shortest = accounts_models.METRIC_RETENTION_MIN_DAYS * 86_400_000_000
+    if start_us >= epoch_us(dt.datetime.now(UTC)) - shortest:
+        return 0
+    return con.execute(
+        f"SELECT coalesce(max(horizon), 0) FROM {schema.RETENTION_TABLE} WHERE workspace_id = ?", [workspace_id]
+    ).fetchone()[0]
 
 
 def window_value(
@@ -304,14 +326,28 @@ def metric_catalog(*, workspace_id: int) -> dict:
     schema.ensure_table()
     con = schema.connection()
     with lake.snapshot(con):  # the rollup's tag keys, its watermark and the newer events agree
-        found = con.execute(
-            f"SELECT metric, count(*), epoch_us(max(ts)) FROM {TABLE} WHERE workspace_id = ? GROUP BY metric "
-            "ORDER BY metric",
-            [workspace_id],
-        ).fetchall()
+        horizon = retention_horizon(con, workspace_id, 0)
+        if horizon:
+            # Before the retention's horizon, the folded events are counted in the rollup (the
+            # deleted ones are only there; "last" of a metric seen only there is its last minute).
+            folded_before = f"ts < make_timestamp({int(horizon)})::TIMESTAMPTZ AND NOT ({rollup.unfolded(con)})"
+            found = con.execute(
+                f"SELECT metric, sum(n)::BIGINT, max(last) FROM (SELECT metric, count(*) AS n, epoch_us(max(ts)) "
+                f"AS last FROM {TABLE} WHERE workspace_id = ? AND NOT ({folded_before}) GROUP BY metric "
+                f"UNION ALL SELECT metric, sum(n), max(period) FROM {schema.ROLLUP} WHERE workspace_id = ? "
+                f"AND grain = {rollup.MINUTE.seconds} AND period < {int(horizon)} GROUP BY metric) "
+                "GROUP BY metric ORDER BY metric",
+                [workspace_id, workspace_id],
+            ).fetchall()
+        else:
+            found = con.execute(
+                f"SELECT metric, count(*), epoch_us(max(ts)) FROM {TABLE} WHERE workspace_id = ? GROUP BY metric "
+                "ORDER BY metric",
+                [workspace_id],
+            ).fetchall()
         # The tag keys of every event is a scan of each one's map (~0.8 s for 10M events): those
         # folded into the rollup are listed there, only the newer events are read.
-        newer = f"workspace_id = {int(workspace_id)} AND snapshot_id > {int(rollup.watermark(con))}"
+        newer = f"workspace_id = {int(workspace_id)} AND {rollup.unfolded(con)}"
         keys = dict(
             con.execute(
                 f"SELECT metric, list(DISTINCT key ORDER BY key) FROM (SELECT metric, key FROM {schema.TAG_KEYS_TABLE} "

@@ -1,6 +1,7 @@
 """The worker loop (`manage.py analytics_worker`, or a thread of the embedded server): the writer's
 batches and compactions, and beside them the Announcer, the lake's maintenance and the metric rollup."""
 
+import functools
 import logging
 import threading
 import time
@@ -12,7 +13,7 @@ from django.db import close_old_connections, connections
 from analytics.deliveries import digest, sender
 from analytics.lake import maintenance
 from analytics.lake.connections import postgres_conninfo
-from analytics.metrics import rollup
+from analytics.metrics import retention, rollup
 from core import metrics
 
 from .announcer import Announcer
@@ -46,7 +47,12 @@ def run(
     rollup_every = _setting("ROLLUP_SECONDS", 2.0)
     rollup_due = None if postgres_conninfo() or not rollup_every else time.monotonic()
     for loop, every, name in (
-        (maintenance.run, _setting("MAINTENANCE_SECONDS", 5.0), "lake-maintenance"),
+        # The metric retention is a pass of the lake's upkeep: the files it frees expire in its loop.
+        (
+            functools.partial(maintenance.run, passes=(retention.Pass(),)),
+            _setting("MAINTENANCE_SECONDS", 5.0),
+            "lake-maintenance",
+        ),
         (rollup.run, rollup_every if rollup_due is None else 0, "metric-rollup"),
         (sender.run, _setting("DELIVERY_POLL_SECONDS", 1.0), "deliveries"),
         (digest.run, _setting("NOTIFICATION_EMAIL_POLL_SECONDS", 5.0), "notification-emails"),

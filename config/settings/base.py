@@ -520,6 +520,11 @@ ANALYTICS = {
     # Metric events are folded into per-minute and per-hour rollups (analytics/metrics/rollup.py) every
     # ROLLUP_SECONDS (0: never; aggregates then read the events themselves).
     "ROLLUP_SECONDS": float(os.environ.get("ANALYTICS_ROLLUP_SECONDS", "2")),
+    # Metric retention (analytics/metrics/retention.py, per workspace: Workspace.metric_retention_days):
+    # a pass of the lake's upkeep every RETENTION_SECONDS (0: never); files of metric_events with at
+    # least RETENTION_REWRITE_THRESHOLD of their rows deleted are rewritten.
+    "RETENTION_SECONDS": float(os.environ.get("ANALYTICS_RETENTION_SECONDS", "3600")),
+    "RETENTION_REWRITE_THRESHOLD": float(os.environ.get("ANALYTICS_RETENTION_REWRITE_THRESHOLD", "0.5")),
     # Alert rules (analytics/alerts/) are evaluated as data arrives and, by the worker, every
     # ALERT_INTERVAL seconds (0: never), so that a rule sees data stop and a window empty.
     "ALERT_INTERVAL": float(os.environ.get("ANALYTICS_ALERT_INTERVAL", "5")),
