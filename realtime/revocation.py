@@ -236,6 +236,13 @@ def _stamp_of(user_id: int) -> int:
     return AccessStamp.objects.filter(user_id=user_id).values_list("stamp", flat=True).first() or 0
 
 
+def stamps_of(user_ids: Iterable[int]) -> dict[int, int]:
+    """(Database thread.) The access stamps of these users, in one query (0: never changed)."""
+    user_ids = set(user_ids)
+    found = dict(AccessStamp.objects.filter(user_id__in=user_ids).values_list("user_id", "stamp")) if user_ids else {}
+    return {user_id: found.get(user_id, 0) for user_id in user_ids}
+
+
 class Guard:
     """One live connection's hold on its access: checked when it opens, again whenever its user's
     access changes, and before its writes are applied.
@@ -254,20 +261,28 @@ class Guard:
         self.revoked = False
         self.groups: Groups | None = None
 
-    def check(self) -> Any:
-        """(Database thread.) Look again; the stamp is read first, so that a change made while this
-        looks is seen at the next write."""
+    def check(self, stamp: int | None = None) -> Any:
+        """(Database thread.) Look again; the stamp is read first (or was, by the caller: `stamp`),
+        so that a change made while this looks is seen at the next write."""
         if self.revoked:
             return self.denied
         if self.user is None or not getattr(self.user, "is_authenticated", False):
             self.revoked, self.value = True, self.denied
             return self.denied
-        stamp = _stamp_of(self.user.pk)
+        if stamp is None:
+            stamp = _stamp_of(self.user.pk)
         value = self.look(self.user) if self.credential.valid(self.user) else self.denied
         self.stamp, self.value = stamp, value
         if not value:
             self.revoked, self.value = True, self.denied
         return self.value
+
+    def adopt(self, stamp: int, password: str | None, value: Any) -> None:
+        """Take the answer of a check of the same user, credential and look made under this same
+        `stamp` (realtime.admission: a burst of joins), as if this guard had made it."""
+        if self.credential.password is None:
+            self.credential.password = password
+        self.stamp, self.value = stamp, value
 
     async def acheck(self) -> Any:
         """check() from the event loop, in the database thread."""
