@@ -19,6 +19,7 @@ import time
 import uuid
 from typing import Any
 
+import redis
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
@@ -105,13 +106,22 @@ return 1
 """
 
 
+_clients: dict[str, Any] = {}
+
+
 def _redis(store):
-    """The synchronous Redis client behind a RedisCache, or None for other caches (the embedded
-    default's local memory: one process)."""
+    """A synchronous Redis client of the server behind a RedisCache, one per server for the
+    process, or None for other caches (the embedded default's local memory: one process).
+    (django.core.cache.cache is a new RedisCache, with a new connection pool, in every context a
+    sync_to_async call runs in: asking it for a client would connect to Redis on every claim.)"""
     inner = getattr(store, "_cache", None)  # through django.core.cache.cache's proxy too
     if not isinstance(inner, RedisCacheClient):
         return None
-    return inner.get_client(write=True)
+    url = inner._servers[0]
+    client = _clients.get(url)
+    if client is None:
+        client = _clients[url] = redis.Redis.from_url(url)
+    return client
 
 
 class Slot:
