@@ -115,3 +115,19 @@ async def test_an_answer_is_for_one_credential_and_one_sheet(sheet, workspace, o
     finally:
         for communicator, _ in joins:
             await communicator.disconnect()
+
+
+async def test_a_revoked_token_is_refused_at_once_though_its_key_was_just_looked_up(sheet, workspace):
+    """realtime.auth remembers what a token key gave for 2 s; the token's revocation changes the
+    user's stamp, so the connection looks again and finds the token gone."""
+    viewer = await database_sync_to_async(member)(workspace, Role.VIEWER)
+    token, key = await database_sync_to_async(ApiToken.issue)(user=viewer, name="ws")
+    first, welcome = await opened(sheet, key)
+    assert welcome["type"] == "welcome"
+    await database_sync_to_async(token.delete)()
+    second, refused = await opened(sheet, key)
+    assert refused == 4403
+    frame = json.loads(await first.receive_from(timeout=5))
+    while frame["type"] == "presence":
+        frame = json.loads(await first.receive_from(timeout=5))
+    assert frame["type"] == "error" and frame["code"] == "access_revoked"
