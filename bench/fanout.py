@@ -63,6 +63,8 @@ TARGET_PRESENCE_FRAMES = {2000: 10}
 TARGET_RSS_KB_PER_CONNECTION = 50
 TARGET_STORM_P99_MS = 250
 OFFER_DEFLATE = False  # --deflate: clients offer permessage-deflate, as browsers do
+RECONNECT = 3  # the window in which subscribers reconnect, all at once, to the restarted server
+TARGET_LONE_EDIT_MS = 0.5
 
 
 def parse_args():
@@ -91,6 +93,10 @@ def parse_args():
     )
     parser.add_argument("--no-slow", action="store_true", help="skip the stalled-client check")
     parser.add_argument(
+        "--no-reconnect", action="store_true", help="skip the reconnect storm (server restarted) after each case"
+    )
+    parser.add_argument("--no-lone", action="store_true", help="skip the lone-edit CPU measure")
+    parser.add_argument(
         "--presence", type=int, default=2, choices=(1, 2), help="the presence protocol subscribers speak"
     )
     parser.add_argument(
@@ -100,6 +106,7 @@ def parse_args():
         "directly: the delivery path alone), or both",
     )
     args = parser.parse_args()
+    args.reconnect = not args.no_reconnect
     args.servers = [s for s in args.server.split(",") if s]
     if set(args.servers) - {"uvicorn", "daphne"}:
         parser.error("--server takes uvicorn, daphne or both")
@@ -213,9 +220,14 @@ class Server:
             "daphne": [str(bin_dir / "daphne"), "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"],
             "floor": [sys.executable, str(ROOT / "bench" / "floor_server.py"), str(self.port)],
         }[kind]
-        env = {**os.environ, "GRIDCAST_WS_EDITS_PER_SECOND": "1000000", "GRIDCAST_WS_EDIT_BURST": "1000000"}
+        self.command = command
         self.log = tempfile.NamedTemporaryFile("w+", prefix=f"gridcast-fanout-{kind}-", suffix=".log", delete=False)
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.start()
+
+    def start(self):
+        env = {**os.environ, "GRIDCAST_WS_EDITS_PER_SECOND": "1000000", "GRIDCAST_WS_EDIT_BURST": "1000000"}
+        kind = self.kind
+        self.process = subprocess.Popen(self.command, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         print(f"    {kind} server: pid {self.process.pid}, port {self.port}", flush=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and self.process.poll() is None:
@@ -224,8 +236,16 @@ class Server:
                 return
             except OSError:
                 time.sleep(0.1)
+        output = self.output()
         self.stop()
-        raise RuntimeError(f"{kind} did not come up:\n{self.output()}")
+        raise RuntimeError(f"{kind} did not come up:\n{output}")
+
+    def restart(self):
+        """Killed (every connection drops at once, as when a server process dies or is redeployed)
+        and started again on the same port."""
+        self.process.kill()
+        self.process.wait()
+        self.start()
 
     @property
     def pid(self):
@@ -337,7 +357,10 @@ class Connection(asyncio.Protocol):
             position = start + length
             if opcode == 1:
                 if not self.welcome.done():
-                    self.welcome.set_result(payload)
+                    if payload.startswith(b'{"type":"welcome"'):
+                        self.welcome.set_result(payload)
+                    else:  # refused (too many connections of this user...): not welcomed
+                        self.welcome.set_exception(ConnectionError(payload[:200].decode(errors="replace")))
                 else:
                     self.on_text(payload, now)
             elif opcode == 9:
@@ -456,12 +479,22 @@ def subscriber_process(port, paths, received, slot, control, results, stall=Fals
                 await asyncio.sleep(0.5 * 2**attempt)
             return failure
 
-        opened = await asyncio.gather(*(one(i, p) for i, p in enumerate(paths)))
-        connections = [c for c in opened if isinstance(c, Connection)]
-        failures = [repr(c) for c in opened if not isinstance(c, Connection)]
-        results.put(("ready", len(connections), failures[:3], len(retries), sorted(set(retries))[:3]))
+        async def connect_all():
+            retries.clear()
+            opened = await asyncio.gather(*(one(i, p) for i, p in enumerate(paths)))
+            connections = [c for c in opened if isinstance(c, Connection)]
+            failures = [repr(c) for c in opened if not isinstance(c, Connection)]
+            results.put(("ready", len(connections), failures[:3], len(retries), sorted(set(retries))[:3], cpu_now()))
+            return connections
+
+        connections = await connect_all()
         k = 0
         while (k := await next_window(control, k)) is not None:
+            if k == RECONNECT:  # the server was restarted: every connection again, at once
+                for c in connections:
+                    c.close()
+                connections = await connect_all()
+                continue
             del latencies[:]
             counts.update(ops=0, other=0)
             closed_before = sum(1 for c in connections if c.close_code is not None)
@@ -826,8 +859,10 @@ def fanout_case(kind, n, rate, args, setup):
         joins_cpu, joins_wall = cpu_seconds(server.pid), time.monotonic()
         for slot, group in enumerate(groups):
             processes.start(subscriber_process, server.port, group, received, slot)
+        clients = {p.pid: 0.0 for p in processes.procs}  # forked now: no CPU of their own yet
         connected = processes.collect("ready", len(groups), 300)
         connect_wall = time.monotonic() - joins_wall
+        joins_client_pct = busiest_client_pct(clients, processes, connect_wall)
         settle(server.pid)
         join = {
             "welcomed_s": connect_wall,
@@ -835,11 +870,13 @@ def fanout_case(kind, n, rate, args, setup):
             "joins_cpu": cpu_seconds(server.pid) - joins_cpu,
             "rss_kb_per_connection": (rss_mb(server.pid) - rss_idle) * 1024 / n,
             "rss_mb": rss_mb(server.pid),
+            "joins_client_cpu": joins_client_pct,
         }
         print(
             f"    {n} subscribers welcomed in {connect_wall:.1f} s, quiet after {join['quiet_s']:.1f} s; "
             f"server CPU for the joins {join['joins_cpu']:.1f} s; server RSS {join['rss_mb']:.0f} MB, "
-            f"{join['rss_kb_per_connection']:.1f} KB per connection",
+            f"{join['rss_kb_per_connection']:.1f} KB per connection; busiest client process "
+            f"{joins_client_pct:.0f}% CPU",
             flush=True,
         )
         retried = sum(c[2] for c in connected)
@@ -888,12 +925,110 @@ def fanout_case(kind, n, rate, args, setup):
                     **measure_window(processes, server, 2, groups, received, n, args.seconds),
                 }
             )
+        if args.reconnect:
+            join.update(reconnect_storm(server, processes, groups, n))
     finally:
         processes.stop()
         server.stop()
     for row in rows:
         row.update(join)
     return rows
+
+
+def clients_cpu(processes):
+    return {p.pid: cpu_seconds(p.pid) for p in processes.procs if p.is_alive()}
+
+
+def busiest_client_pct(before, processes, wall):
+    after = clients_cpu(processes)
+    return max((after[pid] - cpu for pid, cpu in before.items() if pid in after), default=0) / wall * 100
+
+
+def forget_slots():
+    """Drop the connection slots (realtime.limits) the killed server held: they would lapse only
+    after CONNECTION_SLOT_SECONDS, and with ~90 sockets per viewer account here the reconnecting
+    subscribers (and the next case's) would be refused over the per-user cap meanwhile. People
+    with a few tabs each are not near the cap."""
+    import redis
+
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    keys = list(client.scan_iter(match="*:connections:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
+def reconnect_storm(server, processes, groups, n):
+    """The server is killed and started again; once it listens, every subscriber reconnects at
+    once (as browsers do when their socket drops): the time until all are welcomed again."""
+    server.restart()
+    forget_slots()
+    settle(server.pid)
+    rss_idle, cpu, clients = rss_mb(server.pid), cpu_seconds(server.pid), clients_cpu(processes)
+    started = time.monotonic()
+    processes.control["window"].value = RECONNECT
+    again = processes.collect("ready", len(groups), 300)
+    wall = time.monotonic() - started
+    client_pct = busiest_client_pct(clients, processes, wall)
+    settle(server.pid)
+    row = {
+        "reconnect_s": wall,
+        "reconnected": sum(c[0] for c in again),
+        "reconnect_cpu": cpu_seconds(server.pid) - cpu,
+        "reconnect_kb_per_connection": (rss_mb(server.pid) - rss_idle) * 1024 / n,
+        "reconnect_client_cpu": client_pct,
+    }
+    print(
+        f"    reconnect storm: {row['reconnected']:,} of {n:,} welcomed again in {wall:.1f} s after the restart; "
+        f"server CPU {row['reconnect_cpu']:.1f} s; {row['reconnect_kb_per_connection']:.1f} KB per connection; "
+        f"busiest client process {client_pct:.0f}% CPU",
+        flush=True,
+    )
+    return row
+
+
+def lone_edit_case(kind, args, setup, rate=10):
+    """Edits arriving alone (10 a second, each acknowledged long before the next), one viewer:
+    the server's CPU per edit, its idle CPU over as long subtracted."""
+    server = Server(kind)
+    processes = Processes()
+    try:
+        sheet = setup["sheet"]
+        received = processes.ctx.RawArray("q", 1)
+        processes.start(subscriber_process, server.port, [server.url("sub", setup["viewers"][0], sheet)], received, 0)
+        processes.collect("ready", 1, 60)
+        seconds = max(args.seconds, 20)
+        processes.start(
+            paced_writer_process,
+            server.port,
+            [server.url("pub", setup["editors"][0], sheet)],
+            setup["rows"],
+            setup["column"],
+            rate,
+            seconds,
+            kind != "floor",
+            1,
+        )
+        processes.collect("ready", 1, 60)
+        settle(server.pid)
+        idle, started = cpu_seconds(server.pid), time.monotonic()
+        time.sleep(seconds / 2)
+        idle_per_s = (cpu_seconds(server.pid) - idle) / (time.monotonic() - started)
+        row = measure_window(processes, server, 1, [[0]], received, 1, seconds)
+    finally:
+        processes.stop()
+        server.stop()
+    edits = row["acked"] or 1
+    row.update(
+        server="floor" if kind == "floor" else f"gridcast {kind}",
+        idle_cpu_per_s=idle_per_s,
+        ms_per_edit=(row["server_cpu"] - idle_per_s * row["wall"]) / edits * 1000,
+    )
+    print(
+        f"    lone edits: {row['ms_per_edit']:.2f} ms of server CPU each ({edits} edits, idle "
+        f"{idle_per_s * 1000:.1f} ms/s subtracted), ack p50 in the window {fmt(row['p50'], 1)} ms",
+        flush=True,
+    )
+    return row
 
 
 def rss_mb(pid):
@@ -1027,7 +1162,7 @@ def print_joins(rows):
     )
     header = (
         f"{'server':<17} {'N':>6} {'welcomed s':>10} {'quiet s':>8} {'joins CPU s':>11} {'presence max':>12} "
-        f"{'mean':>6} {'RSS MB':>7} {'KB/conn':>8}"
+        f"{'mean':>6} {'RSS MB':>7} {'KB/conn':>8} {'client CPU%':>11} {'reconnect s':>11} {'its CPU s':>9}"
     )
     print(header)
     print("-" * len(header))
@@ -1040,7 +1175,8 @@ def print_joins(rows):
         mean = "-" if r["server"] == "floor" else f"{r['presence_mean']:.1f}"
         print(
             f"{r['server']:<17} {r['n']:>6,} {r['welcomed_s']:>10.1f} {r['quiet_s']:>8.1f} {r['joins_cpu']:>11.1f} "
-            f"{presence:>12} {mean:>6} {r['rss_mb']:>7.0f} {r['rss_kb_per_connection']:>8.1f}"
+            f"{presence:>12} {mean:>6} {r['rss_mb']:>7.0f} {r['rss_kb_per_connection']:>8.1f} "
+            f"{r['joins_client_cpu']:>10.0f}% {fmt(r.get('reconnect_s')):>11} {fmt(r.get('reconnect_cpu')):>9}"
         )
 
 
@@ -1091,7 +1227,21 @@ def print_writes(rows):
         )
 
 
-def print_targets(fanout, slow, writes):
+def print_lone(rows):
+    print()
+    print("Lone edits: 10 edits/s, each acknowledged before the next arrives, one viewer; server CPU per edit")
+    print("(from /proc over the window, the server's idle CPU over as long subtracted; the floor relays the frame)")
+    header = f"{'server':<17} {'edits':>6} {'CPU ms/edit':>11} {'idle ms/s':>9} {'ack/delivery p50 ms':>19}"
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(
+            f"{r['server']:<17} {r['acked']:>6} {r['ms_per_edit']:>11.3f} {r['idle_cpu_per_s'] * 1000:>9.2f} "
+            f"{fmt(r['p50'], 2):>19}"
+        )
+
+
+def print_targets(fanout, slow, writes, lone=()):
     print()
     print("Targets")
     missed = False
@@ -1134,6 +1284,12 @@ def print_targets(fanout, slow, writes):
                 f"{r['rss_kb_per_connection']:.1f} KB",
                 r["rss_kb_per_connection"] < TARGET_RSS_KB_PER_CONNECTION,
             )
+        if r["n"] in TARGET_JOIN_S and "reconnect_s" in r:
+            line(
+                f"{r['server']}: {r['n']:,} viewers reconnect after a restart within {TARGET_JOIN_S[r['n']]} s",
+                f"{r['reconnect_s']:.1f} s, {r['reconnected']:,} back",
+                r["reconnect_s"] < TARGET_JOIN_S[r["n"]] and r["reconnected"] == r["n"],
+            )
         if r["n"] >= 1000 and r["rate"] <= 1:
             lost = r["expected"] - r["received"]
             line(
@@ -1154,6 +1310,13 @@ def print_targets(fanout, slow, writes):
             f"{','.join(map(str, r['stalled_codes'])) or 'not closed'}, {r['expected'] - r['received']:,} lost",
             r["stalled_codes"] == [4008] and r["expected"] == r["received"],
         )
+    for r in lone:
+        if r["server"] != "floor":
+            line(
+                f"{r['server']}: a lone edit costs < {TARGET_LONE_EDIT_MS} ms of server CPU",
+                f"{r['ms_per_edit']:.3f} ms",
+                r["ms_per_edit"] < TARGET_LONE_EDIT_MS,
+            )
     for r in writes:
         line(
             f"{r['server']}: ≥ {TARGET_EDITS_PER_S:,} persisted edits/s from 20 writers",
@@ -1182,6 +1345,11 @@ def main():
         for n, rate in zip(args.ns, args.rates):
             print(f"  {kind}: {n} subscribers, {rate:g} edits/s for {args.seconds:g} s …", flush=True)
             fanout.extend(fanout_case(kind, n, rate, args, setup))
+    lone = []
+    if not args.no_lone:
+        for kind in kinds:
+            print(f"  {kind}: lone edits …", flush=True)
+            lone.append(lone_edit_case(kind, args, setup))
     slow = []
     if not args.no_slow:
         for kind in args.servers:
@@ -1201,7 +1369,9 @@ def main():
         print_writes(writes)
     if slow:
         print_slow(slow)
-    missed = print_targets(fanout, slow, writes)
+    if lone:
+        print_lone(lone)
+    missed = print_targets(fanout, slow, writes, lone)
     print(
         f"\nload average after the run: {os.getloadavg()[0]:.2f} (2 cores shared by servers, clients, PostgreSQL, Redis)"
     )

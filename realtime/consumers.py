@@ -25,6 +25,7 @@ from sheets.permissions import sheet_access
 from sheets.services import Edit
 
 from . import protocol
+from .admission import admit, current_version
 from .bus import get_bus
 from .edits import queue_for, write_refusal
 from .limits import (
@@ -118,7 +119,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
         self.bucket = TokenBucket(limits["WS_EDITS_PER_SECOND"], limits["WS_EDIT_BURST"])
         self.frame_limits = FrameLimits(("hello", "ping", "presence"))
         self.slot = None
-        found = await database_sync_to_async(self._load)()
+        found = await admit(self)  # with the other connections to the sheet arriving meanwhile
         if found is None:
             await self.close(code=CLOSE_NO_ACCESS)  # before accept: the handshake is refused
             return
@@ -142,7 +143,7 @@ class SheetConsumer(AsyncWebsocketConsumer):
         await get_bus().join(self.sheet_id, self)
         self.joined = True
         metrics.connections.inc()
-        version = await database_sync_to_async(self._current_version)()
+        version = await current_version(self.sheet_id)  # read after joining the room: nothing is missed
         await self.presence.joined()  # counted in the welcome; told to the others in the next batch
         await self.outbox.send_now(
             {
@@ -154,14 +155,6 @@ class SheetConsumer(AsyncWebsocketConsumer):
             }
         )
         self.outbox.open(version)
-
-    def _load(self):
-        sheet = Sheet.objects.filter(pk=self.sheet_id).first()
-        if sheet is None or self.user is None:
-            return None
-        self.sheet = sheet
-        access = self.guard.check()
-        return (sheet, access) if access >= Access.VIEW else None
 
     def _sheet_access(self, user):
         return sheet_access(user, self.sheet)

@@ -12,6 +12,7 @@ import datetime as dt
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 
 from accounts.models import User
 from analytics.deliveries import queue
@@ -118,10 +119,21 @@ def _actors(operations: list[Operation]) -> dict[int, User]:
     return found
 
 
+def _has_active_webhook(sheet_id: int) -> bool:
+    """Plain SQL: asked after every edit's commit, and for a sheet without webhooks (nearly all)
+    building the ORM's query was a quarter of the server's CPU for a lone edit."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ACTIVE_SQL, [sheet_id, True])
+        return cursor.fetchone() is not None
+
+
+_ACTIVE_SQL = f"SELECT 1 FROM {Webhook._meta.db_table} WHERE sheet_id = %s AND active = %s LIMIT 1"
+
+
 def deliveries_queue(*, operations: list[Operation]) -> list[Delivery]:
     """Queue the deliveries of these committed operations (of one sheet) to its active webhooks."""
     operations = [op for op in operations if op.kind in KINDS]
-    if not operations:
+    if not operations or not _has_active_webhook(operations[0].sheet_id):
         return []
     hooks = list(
         Webhook.objects.select_related("sheet").filter(sheet_id=operations[0].sheet_id, active=True).order_by("id")

@@ -157,3 +157,55 @@ async def test_the_cap_is_counted_across_processes(owner):
         again = await limits.claim_connection(owner)
         assert again is not None
         await again.release()
+
+
+def slot_seconds(seconds):
+    return override_settings(
+        GRIDCAST={**settings.GRIDCAST, "MAX_CONNECTIONS_PER_USER": 3, "CONNECTION_SLOT_SECONDS": seconds}
+    )
+
+
+async def test_a_users_slots_are_one_sorted_set_claimed_in_one_round_trip(owner, monkeypatch):
+    """The claim is O(1): one Redis command (a Lua script on the user's sorted set), however high
+    the cap (it used to read every numbered key of the cap on each connect)."""
+    import redis
+    from django.core.cache import cache
+
+    commands = []
+    original = redis.Redis.execute_command
+
+    def counted(self, *args, **kwargs):
+        commands.append(args[0])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", counted)
+    with connection_cap(1000):
+        held = [await limits.claim_connection(owner) for _ in range(5)]
+    assert all(slot is not None for slot in held)
+    assert commands == ["EVAL"] * 5
+    client = cache._cache.get_client(write=True)
+    key = cache.make_and_validate_key(f"connections:{owner.pk}")
+    assert client.zcard(key) == 5
+    for slot in held:
+        await slot.release()
+    assert client.zcard(key) == 0
+
+
+async def test_a_slot_nobody_refreshes_lapses_and_a_kept_one_stays(owner):
+    """A process that died stops refreshing its slots: they lapse after CONNECTION_SLOT_SECONDS.
+    The slots a live process keeps are refreshed by one task for them all and stay."""
+    with slot_seconds(0.6):
+        abandoned = [await limits.claim_connection(owner) for _ in range(3)]
+        assert all(abandoned) and await limits.claim_connection(owner) is None
+        await asyncio.sleep(0.8)
+        kept = [await limits.claim_connection(owner) for _ in range(3)]
+        assert all(kept)
+        for slot in kept:
+            slot.keep()
+        await asyncio.sleep(1.5)  # more than twice the lifetime of an unrefreshed slot
+        assert await limits.claim_connection(owner) is None
+        await kept[0].release()
+        again = await limits.claim_connection(owner)
+        assert again is not None
+        for slot in [*kept[1:], again]:
+            await slot.release()
