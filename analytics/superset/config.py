@@ -72,6 +72,7 @@ CONFIG_CODE = r'''
 import json
 import os
 import re
+import threading
 
 
 _preparer_init = duckdb_engine.DuckDBIdentifierPreparer.__init__
@@ -117,35 +118,50 @@ def _check(raw, statement):
             raise RefusedStatement(f"Gridcast's lake is read-only: {parsed.type.name} statements are refused")
 
 
+# A DuckDB instance that failed like this is dropped from the warm ones below (the next request
+# attaches the lake again): its catalog connection or its files are gone, not the statement wrong.
+_BROKEN = (duckdb.FatalException, duckdb.InternalException, duckdb.ConnectionException, duckdb.IOException)
+
+
+def _guarded(raw, lake, run, statement):
+    _check(raw, statement)
+    try:
+        return run()
+    except _BROKEN:
+        if lake is not None:
+            _forget(*lake)
+        raise
+
+
 class _GuardedCursor(duckdb_engine.CursorWrapper):
-    def __init__(self, raw, connection_wrapper):
+    def __init__(self, raw, connection_wrapper, lake=None):
         super().__init__(raw, connection_wrapper)
         self._raw = raw
+        self._lake = lake
 
     def execute(self, statement, parameters=None, context=None):
-        _check(self._raw, statement)
-        return super().execute(statement, parameters, context)
+        run = super().execute
+        return _guarded(self._raw, self._lake, lambda: run(statement, parameters, context), statement)
 
     def executemany(self, statement, parameters=None, context=None):
-        _check(self._raw, statement)
-        return super().executemany(statement, parameters, context)
+        run = super().executemany
+        return _guarded(self._raw, self._lake, lambda: run(statement, parameters, context), statement)
 
 
 class _GuardedConnection(duckdb_engine.ConnectionWrapper):
-    def __init__(self, raw):
+    def __init__(self, raw, lake=None):
         super().__init__(raw)
         self._raw = raw
+        self._lake = lake  # (name, instance) of a warm lake connection, else None
 
     def cursor(self):
-        return _GuardedCursor(self._raw, self)
+        return _GuardedCursor(self._raw, self, self._lake)
 
     def execute(self, statement, parameters=None):
-        _check(self._raw, statement)
-        return self._raw.execute(statement, parameters)
+        return _guarded(self._raw, self._lake, lambda: self._raw.execute(statement, parameters), statement)
 
     def sql(self, statement, *args, **kwargs):
-        _check(self._raw, statement)
-        return self._raw.sql(statement, *args, **kwargs)
+        return _guarded(self._raw, self._lake, lambda: self._raw.sql(statement, *args, **kwargs), statement)
 
     query = sql
 
@@ -154,11 +170,45 @@ _LAKE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}")
 _SECRET_FIELDS = ("host", "port", "database", "user", "password")
 
 
-def _lake(name):
+def _lake_text(name):
     if not isinstance(name, str) or not _LAKE_NAME.fullmatch(name) or name.startswith("."):
         raise ValueError(f"not a Gridcast lake name: {name!r}")
     with open(os.path.join(GRIDCAST_LAKES_DIR, name + ".json"), encoding="utf-8") as file:
-        return json.load(file)
+        return file.read()
+
+
+# --- warm lake connections -----------------------------------------------------------------------
+# Superset makes a new engine with a NullPool for every query, and attaching a lake (a DuckDB
+# instance, the ducklake and postgres extensions, the catalog) costs about a second. So each Superset
+# process keeps one locked-down DuckDB instance per lake, attached once, and every connection
+# Superset opens is a new cursor on it: its own transaction (it reads the lake's latest snapshot),
+# its own temporary catalog and session (nothing one guest did reaches the next), the guard in front.
+# The instance is made again when the lake's file changes (new details), after a fork, or after it
+# failed (_BROKEN).
+_warm = {}  # lake name -> (the lake file's text, the attached DuckDB connection)
+_warm_lock = threading.Lock()
+_warm_pid = None
+
+
+def _warm_lake(dialect, cargs, cparams, name):
+    global _warm_pid
+    text = _lake_text(name)
+    with _warm_lock:
+        if _warm_pid != os.getpid():  # a forked worker never shares its parent's DuckDB instance
+            _warm.clear()
+            _warm_pid = os.getpid()
+        held = _warm.get(name)
+        if held is None or held[0] != text:
+            # The one it replaces is not closed: requests may still read through its cursors.
+            held = (text, _attach(dialect, cargs, cparams, json.loads(text)))
+            _warm[name] = held
+        return held[1]
+
+
+def _forget(name, instance):
+    with _warm_lock:
+        if name in _warm and _warm[name][1] is instance:
+            del _warm[name]
 
 
 # On duckdb-engine's dialect itself: it turns SQLAlchemy's dialect events off for its class.
@@ -166,21 +216,38 @@ def _lake(name):
 def _connect_duckdb(dialect, conn_rec, cargs, cparams):
     """Every DuckDB connection Superset opens is locked down: no file outside the lake, no
     extension loaded, no database attached, its configuration locked, and the statements above
-    only. One whose connect_args name a Gridcast lake ("gridcast_lake": <name>) first attaches that
-    DuckLake read-only as `lake` (extensions from Gridcast's directory, never downloaded); the
-    catalog's credentials go through a temporary DuckDB secret, dropped once attached, so neither
-    duckdb_databases() nor duckdb_secrets() shows them."""
-    params = {key: value for key, value in cparams.items() if key in ("database", "read_only")}
+    only. One whose connect_args name a Gridcast lake ("gridcast_lake": <name>) is a cursor on this
+    process's warm instance of that lake (_warm_lake), in the lake (USE lake)."""
     name = cparams.get("gridcast_lake")
     if name is None:
+        params = {key: value for key, value in cparams.items() if key in ("database", "read_only")}
         params["config"] = {"enable_external_access": False, "autoinstall_known_extensions": False,
                             "autoload_known_extensions": False, "lock_configuration": True}
         return _GuardedConnection(dialect.connect(*cargs, **params)._ConnectionWrapper__c)
-    lake = _lake(name)
+    for attempt in (1, 2):  # a warm instance that broke since its last query is attached again, once
+        instance = _warm_lake(dialect, cargs, cparams, name)
+        try:
+            with _warm_lock:  # the instance's list of cursors is not ours to race on
+                cursor = instance.cursor()
+            cursor.execute("USE lake")  # the only statement run unguarded on a cursor (USE is per session)
+        except duckdb.Error:
+            _forget(name, instance)
+            if attempt == 2:
+                raise
+            continue
+        return _GuardedConnection(cursor, lake=(name, instance))
+
+
+def _attach(dialect, cargs, cparams, lake):
+    """A DuckDB instance with the lake attached read-only as `lake` (extensions from Gridcast's
+    directory, never downloaded), then locked: the catalog's credentials go through a temporary
+    DuckDB secret, dropped once attached, so neither duckdb_databases() nor duckdb_secrets() shows
+    them; settings are GLOBAL, so that every cursor has them, and locked."""
+    params = {key: value for key, value in cparams.items() if key in ("database", "read_only")}
     params["config"] = {"extension_directory": lake["extension_directory"], "autoinstall_known_extensions": False,
                         "autoload_known_extensions": False}
     raw = dialect.connect(*cargs, **params)._ConnectionWrapper__c
-    raw.execute("SET TimeZone = 'UTC'")
+    raw.execute("SET GLOBAL TimeZone = 'UTC'")
     raw.execute("LOAD ducklake")
     options = ["READ_ONLY", "DATA_PATH " + _literal(lake["data_path"])]
     if lake["kind"] == "postgres":
@@ -198,11 +265,10 @@ def _connect_duckdb(dialect, conn_rec, cargs, cparams):
     else:
         raw.execute("LOAD sqlite_scanner")
         raw.execute("ATTACH " + _literal("ducklake:sqlite:" + lake["sqlite"]) + " AS lake (" + ", ".join(options) + ")")
-    raw.execute("USE lake")
-    raw.execute("SET allowed_directories = [" + _literal(lake["data_path"]) + "]")
-    raw.execute("SET enable_external_access = false")
-    raw.execute("SET lock_configuration = true")
-    return _GuardedConnection(raw)
+    raw.execute("SET GLOBAL allowed_directories = [" + _literal(lake["data_path"]) + "]")
+    raw.execute("SET GLOBAL enable_external_access = false")
+    raw.execute("SET GLOBAL lock_configuration = true")
+    return raw
 
 
 def _literal(text):
