@@ -252,6 +252,9 @@ def _attach(dialect, cargs, cparams, lake):
     options = ["READ_ONLY", "DATA_PATH " + _literal(lake["data_path"])]
     if lake["kind"] == "postgres":
         raw.execute("LOAD postgres_scanner")
+        # The catalog's connections are pooled by the instance (each checked with SELECT 1 when taken):
+        # idle ones close after 10 s, so a quiet Superset does not hold a database's sessions for long.
+        raw.execute("SET GLOBAL pg_pool_idle_timeout_millis = 10000")
         fields = ", ".join(f"{field.upper()} {_literal(lake['postgres'][field])}"
                            for field in _SECRET_FIELDS if lake["postgres"].get(field))
         raw.execute(f"CREATE TEMPORARY SECRET gridcast_lake_catalog (TYPE postgres, {fields})")
@@ -265,6 +268,8 @@ def _attach(dialect, cargs, cparams, lake):
     else:
         raw.execute("LOAD sqlite_scanner")
         raw.execute("ATTACH " + _literal("ducklake:sqlite:" + lake["sqlite"]) + " AS lake (" + ", ".join(options) + ")")
+    # A warm instance keeps what it cached (Parquet blocks and metadata) between queries: bounded.
+    raw.execute("SET GLOBAL memory_limit = '2GB'")
     raw.execute("SET GLOBAL allowed_directories = [" + _literal(lake["data_path"]) + "]")
     raw.execute("SET GLOBAL enable_external_access = false")
     raw.execute("SET GLOBAL lock_configuration = true")

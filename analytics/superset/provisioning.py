@@ -1,6 +1,6 @@
 """Provisioning Superset through its REST API: the DuckLake database, a dataset per sheet view, one
-for metric events and one for the sheets' history (cell_history), a default dashboard per
-workspace (embedded), and what Gridcast remembers of them.
+for metric events, two of them rolled up (per minute, per hour) and one for the sheets' history
+(cell_history), a default dashboard per workspace (embedded), and what Gridcast remembers of them.
 
 Superset reads DuckLake only (never Gridcast's PostgreSQL tables): its DuckDB connections attach
 the lake read-only, through the hook the generated superset_config.py installs (superset/config.py).
