@@ -118,52 +118,81 @@ def _check(raw, statement):
             raise RefusedStatement(f"Gridcast's lake is read-only: {parsed.type.name} statements are refused")
 
 
-# A DuckDB instance that failed like this is dropped from the warm ones below (the next request
-# attaches the lake again): its catalog connection or its files are gone, not the statement wrong.
+# A DuckDB instance that failed like this is dropped from the warm ones below, and the statement
+# run once more on a new one: its catalog connection or its files are gone (a catalog made anew
+# under it, say), not the statement wrong. DuckDB invalidates an instance after such an error.
 _BROKEN = (duckdb.FatalException, duckdb.InternalException, duckdb.ConnectionException, duckdb.IOException)
 
 
-def _guarded(raw, lake, run, statement):
-    _check(raw, statement)
-    try:
-        return run()
-    except _BROKEN:
-        if lake is not None:
-            _forget(*lake)
-        raise
+class _Session:
+    """The DuckDB connection a guarded connection and its cursors run on; for a warm lake, a cursor
+    of the warm instance, replaced by one of a new instance once if the instance broke."""
+
+    def __init__(self, raw, renew=None):
+        self.raw = raw
+        self.renew = renew  # () -> a new raw connection, for a warm lake's; None: no second try
+
+    def run(self, statement, call):
+        try:
+            _check(self.raw, statement)  # parsed by the connection: a closed one fails here
+            return call(self.raw)
+        except _BROKEN:
+            if self.renew is None:
+                raise
+            renew, self.renew = self.renew, None
+            self.raw = renew()
+            self.raw.begin()  # SQLAlchemy had begun a transaction on the broken one
+            _check(self.raw, statement)
+            return call(self.raw)
 
 
 class _GuardedCursor(duckdb_engine.CursorWrapper):
-    def __init__(self, raw, connection_wrapper, lake=None):
-        super().__init__(raw, connection_wrapper)
-        self._raw = raw
-        self._lake = lake
+    def __init__(self, session, connection_wrapper):
+        super().__init__(session.raw, connection_wrapper)
+        self._session = session
 
     def execute(self, statement, parameters=None, context=None):
         run = super().execute
-        return _guarded(self._raw, self._lake, lambda: run(statement, parameters, context), statement)
+        return self._session.run(statement, lambda raw: self._on(raw, run)(statement, parameters, context))
 
     def executemany(self, statement, parameters=None, context=None):
         run = super().executemany
-        return _guarded(self._raw, self._lake, lambda: run(statement, parameters, context), statement)
+        return self._session.run(statement, lambda raw: self._on(raw, run)(statement, parameters, context))
+
+    def _on(self, raw, run):
+        self._CursorWrapper__c = raw  # duckdb-engine's wrapper reads (fetch*, description) from it
+        return run
+
+    def __getattr__(self, name):
+        if name == "_session":  # not set yet
+            raise AttributeError(name)
+        return getattr(self._session.raw, name)
 
 
 class _GuardedConnection(duckdb_engine.ConnectionWrapper):
-    def __init__(self, raw, lake=None):
+    def __init__(self, raw, renew=None):
         super().__init__(raw)
-        self._raw = raw
-        self._lake = lake  # (name, instance) of a warm lake connection, else None
+        self._session = _Session(raw, renew)
 
     def cursor(self):
-        return _GuardedCursor(self._raw, self, self._lake)
+        return _GuardedCursor(self._session, self)
 
     def execute(self, statement, parameters=None):
-        return _guarded(self._raw, self._lake, lambda: self._raw.execute(statement, parameters), statement)
+        return self._session.run(statement, lambda raw: raw.execute(statement, parameters))
 
     def sql(self, statement, *args, **kwargs):
-        return _guarded(self._raw, self._lake, lambda: self._raw.sql(statement, *args, **kwargs), statement)
+        return self._session.run(statement, lambda raw: raw.sql(statement, *args, **kwargs))
 
     query = sql
+
+    def __getattr__(self, name):
+        if name == "_session":  # not set yet
+            raise AttributeError(name)
+        return getattr(self._session.raw, name)
+
+    def close(self):
+        self._session.raw.close()
+        self.closed = True
 
 
 _LAKE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}")
@@ -211,7 +240,6 @@ def _forget(name, instance):
             del _warm[name]
 
 
-# On duckdb-engine's dialect itself: it turns SQLAlchemy's dialect events off for its class.
 @event.listens_for(duckdb_engine.Dialect, "do_connect")
 def _connect_duckdb(dialect, conn_rec, cargs, cparams):
     """Every DuckDB connection Superset opens is locked down: no file outside the lake, no
@@ -224,18 +252,26 @@ def _connect_duckdb(dialect, conn_rec, cargs, cparams):
         params["config"] = {"enable_external_access": False, "autoinstall_known_extensions": False,
                             "autoload_known_extensions": False, "lock_configuration": True}
         return _GuardedConnection(dialect.connect(*cargs, **params)._ConnectionWrapper__c)
-    for attempt in (1, 2):  # a warm instance that broke since its last query is attached again, once
-        instance = _warm_lake(dialect, cargs, cparams, name)
-        try:
-            with _warm_lock:  # the instance's list of cursors is not ours to race on
-                cursor = instance.cursor()
-            cursor.execute("USE lake")  # the only statement run unguarded on a cursor (USE is per session)
-        except duckdb.Error:
-            _forget(name, instance)
-            if attempt == 2:
-                raise
-            continue
-        return _GuardedConnection(cursor, lake=(name, instance))
+    def lake_cursor():
+        for attempt in (1, 2):  # a warm instance that broke since its last query is attached again, once
+            instance = _warm_lake(dialect, cargs, cparams, name)
+            try:
+                with _warm_lock:  # the instance's list of cursors is not ours to race on
+                    cursor = instance.cursor()
+                cursor.execute("USE lake")  # the only statement run unguarded on a cursor (USE is per session)
+                return instance, cursor
+            except duckdb.Error:
+                _forget(name, instance)
+                if attempt == 2:
+                    raise
+
+    instance, cursor = lake_cursor()
+
+    def renew():
+        _forget(name, instance)
+        return lake_cursor()[1]
+
+    return _GuardedConnection(cursor, renew=renew)
 
 
 def _attach(dialect, cargs, cparams, lake):

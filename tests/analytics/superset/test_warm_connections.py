@@ -64,6 +64,13 @@ for command in sys.stdin:
     if command == "break":
         config._warm[lake][1].close()  # as if its catalog connection died
         answer = {}
+    elif command == "stale":  # the instance breaks between a connection's checkout and its query
+        engine = create_engine("duckdb:///:memory:", poolclass=NullPool, connect_args={"gridcast_lake": lake})
+        with engine.connect() as connection:
+            config._warm[lake][1].close()
+            sql = f"SELECT count(*) FROM metric_events WHERE workspace_id = {workspace}"
+            (count,), = connection.execute(text(sql)).fetchall()
+        answer = {"count": count}
     elif command == "count":
         (count, database, zone), = read(
             f"SELECT count(*), current_database(), current_setting('TimeZone') FROM metric_events "
@@ -113,6 +120,10 @@ def test_superset_attaches_a_lake_once_per_process_and_reads_each_commit(provisi
         # A broken instance is attached again for the next query, which does not fail.
         ask("break")
         assert ask("count") == {"count": 6, "database": "lake", "zone": "UTC", "attaches": 2}
+        # One that breaks under a query in flight (a catalog made anew under a running Superset): the
+        # query is run again, once, on a new instance.
+        assert ask("stale") == {"count": 6, "attaches": 3}
+        assert ask("count") == {"count": 6, "database": "lake", "zone": "UTC", "attaches": 3}
     finally:
         reader.stdin.close()
         reader.wait(timeout=30)
