@@ -73,6 +73,7 @@ import json
 import os
 import re
 import threading
+import time
 
 
 _preparer_init = duckdb_engine.DuckDBIdentifierPreparer.__init__
@@ -170,9 +171,10 @@ class _GuardedCursor(duckdb_engine.CursorWrapper):
 
 
 class _GuardedConnection(duckdb_engine.ConnectionWrapper):
-    def __init__(self, raw, renew=None):
+    def __init__(self, raw, renew=None, on_close=None):
         super().__init__(raw)
         self._session = _Session(raw, renew)
+        self._on_close = on_close
 
     def cursor(self):
         return _GuardedCursor(self._session, self)
@@ -191,8 +193,13 @@ class _GuardedConnection(duckdb_engine.ConnectionWrapper):
         return getattr(self._session.raw, name)
 
     def close(self):
-        self._session.raw.close()
-        self.closed = True
+        try:
+            self._session.raw.close()
+        finally:
+            self.closed = True
+            on_close, self._on_close = self._on_close, None
+            if on_close is not None:
+                on_close()
 
 
 _LAKE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,200}")
@@ -217,6 +224,31 @@ def _lake_text(name):
 _warm = {}  # lake name -> (the lake file's text, the attached DuckDB connection)
 _warm_lock = threading.Lock()
 _warm_pid = None
+# An instance nobody has used for this long is closed (its catalog sessions with it: a database
+# can then be dropped, the test suite's say); the next query attaches again.
+IDLE_SECONDS = 30
+_users = {}  # lake name -> connections open on its instance
+_used = {}  # lake name -> when its last connection closed (time.monotonic())
+
+
+def _reap():
+    while True:
+        time.sleep(5)
+        now = time.monotonic()
+        with _warm_lock:
+            idle = [name for name in _warm if not _users.get(name) and now - _used.get(name, now) > IDLE_SECONDS]
+            closing = [_warm.pop(name)[1] for name in idle]
+        for instance in closing:
+            try:
+                instance.close()
+            except duckdb.Error:
+                pass
+
+
+def _closed(name):
+    with _warm_lock:
+        _users[name] = max(0, _users.get(name, 0) - 1)
+        _used[name] = time.monotonic()
 
 
 def _warm_lake(dialect, cargs, cparams, name):
@@ -225,12 +257,15 @@ def _warm_lake(dialect, cargs, cparams, name):
     with _warm_lock:
         if _warm_pid != os.getpid():  # a forked worker never shares its parent's DuckDB instance
             _warm.clear()
+            _users.clear()
             _warm_pid = os.getpid()
+            threading.Thread(target=_reap, name="gridcast-lake-reaper", daemon=True).start()
         held = _warm.get(name)
         if held is None or held[0] != text:
             # The one it replaces is not closed: requests may still read through its cursors.
             held = (text, _attach(dialect, cargs, cparams, json.loads(text)))
             _warm[name] = held
+        _used[name] = time.monotonic()  # handed out: not idle, before its connection is counted
         return held[1]
 
 
@@ -271,7 +306,9 @@ def _connect_duckdb(dialect, conn_rec, cargs, cparams):
         _forget(name, instance)
         return lake_cursor()[1]
 
-    return _GuardedConnection(cursor, renew=renew)
+    with _warm_lock:
+        _users[name] = _users.get(name, 0) + 1
+    return _GuardedConnection(cursor, renew=renew, on_close=lambda: _closed(name))
 
 
 def _attach(dialect, cargs, cparams, lake):

@@ -42,7 +42,7 @@ def lab_row(client, database_id, sql):
 # Superset's way of reading, in Superset's virtualenv with the generated config: a new engine with a
 # NullPool for every query (models/core.py), so only the config's hook can keep anything warm.
 READER = r"""
-import importlib.util, json, sys
+import importlib.util, json, sys, time
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
@@ -71,6 +71,10 @@ for command in sys.stdin:
             sql = f"SELECT count(*) FROM metric_events WHERE workspace_id = {workspace}"
             (count,), = connection.execute(text(sql)).fetchall()
         answer = {"count": count}
+    elif command == "idle":
+        config.IDLE_SECONDS = 1
+        time.sleep(7)  # the reaper looks every 5 s
+        answer = {"warm": len(config._warm)}
     elif command == "count":
         (count, database, zone), = read(
             f"SELECT count(*), current_database(), current_setting('TimeZone') FROM metric_events "
@@ -124,6 +128,9 @@ def test_superset_attaches_a_lake_once_per_process_and_reads_each_commit(provisi
         # query is run again, once, on a new instance.
         assert ask("stale") == {"count": 6, "attaches": 3}
         assert ask("count") == {"count": 6, "database": "lake", "zone": "UTC", "attaches": 3}
+        # Unused for IDLE_SECONDS, the instance is closed (its catalog sessions with it).
+        assert ask("idle") == {"warm": 0, "attaches": 3}
+        assert ask("count") == {"count": 6, "database": "lake", "zone": "UTC", "attaches": 4}
     finally:
         reader.stdin.close()
         reader.wait(timeout=30)
