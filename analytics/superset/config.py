@@ -325,8 +325,8 @@ def _attach(dialect, cargs, cparams, lake):
     options = ["READ_ONLY", "DATA_PATH " + _literal(lake["data_path"])]
     if lake["kind"] == "postgres":
         raw.execute("LOAD postgres_scanner")
-        # The catalog's connections are pooled by the instance (each checked with SELECT 1 when taken):
-        # idle ones close after 10 s, so a quiet Superset does not hold a database's sessions for long.
+        # Pooled catalog connections (checked with SELECT 1 when taken) idle for 10 s are closed; the
+        # one DuckLake keeps for its catalog was seen to stay open: IDLE_SECONDS below closes it.
         raw.execute("SET GLOBAL pg_pool_idle_timeout_millis = 10000")
         fields = ", ".join(f"{field.upper()} {_literal(lake['postgres'][field])}"
                            for field in _SECRET_FIELDS if lake["postgres"].get(field))
