@@ -1,6 +1,6 @@
 """Provisioning Superset through its REST API: the DuckLake database, a dataset per sheet view, one
-for metric events and one for the sheets' history (cell_history), a default dashboard per
-workspace (embedded), and what Gridcast remembers of them.
+for metric events, two of them rolled up (per minute, per hour) and one for the sheets' history
+(cell_history), a default dashboard per workspace (embedded), and what Gridcast remembers of them.
 
 Superset reads DuckLake only (never Gridcast's PostgreSQL tables): its DuckDB connections attach
 the lake read-only, through the hook the generated superset_config.py installs (superset/config.py).
@@ -23,6 +23,7 @@ from accounts.models import Workspace
 from analytics.lake import connections as lake
 from analytics.lake.connections import query
 from analytics.lake.schema import HISTORY_TABLE, sheet_view_name
+from analytics.metrics import rollup
 from analytics.metrics import schema as metric_schema
 from analytics.models_superset import SupersetObject
 from sheets.models import Sheet
@@ -203,6 +204,24 @@ def ensure_metrics_dataset(client: Client, database_id: int) -> int:
     )
 
 
+# The metric datasets the default dashboard's charts read: the events rolled up per minute (no tags)
+# and per hour (source and the promoted tags), the newest events folded in as the query runs
+# (rollup.rolled_up_sql). Each has the raw dataset's columns that its grain keeps, plus `events`.
+ROLLED_UP = {"minute": rollup.MINUTE, "hour": rollup.HOUR}
+
+
+def ensure_rolled_up_dataset(client: Client, database_id: int, grain: str) -> int:
+    metric_schema.ensure_table()
+    sql = rollup.rolled_up_sql(ROLLED_UP[grain])
+    return ensure_dataset(
+        client, database_id, f"metrics:{grain}", f"{prefix()}_metric_{grain}s", sql, _query_columns(sql)
+    )
+
+
+def _query_columns(sql):
+    return [(name, kind) for name, kind, *_ in query(f"DESCRIBE {sql}")[1]]
+
+
 def ensure_history_dataset(client: Client, database_id: int) -> int:
     """Every cell change of every sheet (lake.cell_history), one dataset for all workspaces like the
     metrics: the guest token's rule keeps each to its own rows, and a viewer's token shows none
@@ -273,18 +292,24 @@ def _filter(column, operator, value):
 
 
 def chart_specs(
-    workspace_id: int, metrics_dataset: int, sheets: Sequence[SheetDataset], history_dataset: int | None = None
+    workspace_id: int,
+    metrics_dataset: int,
+    sheets: Sequence[SheetDataset],
+    history_dataset: int | None = None,
+    rolled_up: dict[str, int] | None = None,
 ) -> list[ChartSpec]:
     """[(key, name, dataset id, viz params)] of a workspace's default dashboard: orders over time,
     revenue by region, cell changes per person per day, and a summary table per sheet (its first
-    columns)."""
+    columns). The metric charts read the rolled-up datasets (`rolled_up`: grain -> dataset id) when
+    given: orders per minute from the minute rollup, revenue by region from the hourly one."""
     wid = int(workspace_id)
+    rolled_up = rolled_up or {}
     mine = _filter("workspace_id", "==", wid)
     specs = [
         (
             f"ws:{wid}:orders",
             "Orders over time",
-            metrics_dataset,
+            rolled_up.get("minute", metrics_dataset),
             {
                 "viz_type": "echarts_timeseries_line",
                 "x_axis": "ts",
@@ -302,7 +327,7 @@ def chart_specs(
         (
             f"ws:{wid}:revenue",
             "Revenue by region",
-            metrics_dataset,
+            rolled_up.get("hour", metrics_dataset),
             {
                 "viz_type": "pie",
                 "groupby": ["tag_region"],
@@ -518,6 +543,7 @@ def _sync_workspace(workspace_id, client=None):
     workspace = Workspace.objects.get(pk=workspace_id)
     database_id = ensure_database(client)
     metrics_dataset = ensure_metrics_dataset(client, database_id)
+    rolled_up = {grain: ensure_rolled_up_dataset(client, database_id, grain) for grain in ROLLED_UP}
     history_dataset = ensure_history_dataset(client, database_id)
     sheets = []
     live_sheets = list(Sheet.objects.filter(workspace_id=workspace.pk).order_by("id").values_list("id", "name"))
@@ -530,11 +556,11 @@ def _sync_workspace(workspace_id, client=None):
     for stored in SupersetObject.objects.filter(kind="dataset", key__startswith="sheet:", workspace_id=workspace.pk):
         if int(stored.key.split(":")[1]) not in live_ids:
             drop_sheet_dataset(client, int(stored.key.split(":")[1]))
+    specs = chart_specs(workspace.pk, metrics_dataset, sheets, history_dataset, rolled_up)
     chart_ids = [
-        ensure_chart(client, key, name, dataset_id, params, workspace.pk)
-        for key, name, dataset_id, params in chart_specs(workspace.pk, metrics_dataset, sheets, history_dataset)
+        ensure_chart(client, key, name, dataset_id, params, workspace.pk) for key, name, dataset_id, params in specs
     ]
-    keep = {key for key, *_ in chart_specs(workspace.pk, metrics_dataset, sheets, history_dataset)}
+    keep = {key for key, *_ in specs}
     for stale in SupersetObject.objects.filter(kind="chart", workspace_id=workspace.pk).exclude(key__in=keep):
         client.request("DELETE", f"/api/v1/chart/{stale.superset_id}", ok=(200, 404))
         stale.delete()
