@@ -101,11 +101,13 @@ def _state(con):
     return con.execute(f"SELECT coalesce(max(upto), 0), max(rewrite_after) FROM {STATE}").fetchone()
 
 
-def _rewrites_sql(after):
+def _rewrites_sql(after: int | str) -> str:
+    """SELECT of the retention's rewrite snapshots after `after` (a snapshot id, or SQL giving one)."""
     catalog = schema.TABLE.split(".")[0]
+    after = int(after) if isinstance(after, int) else after
     return (
         f"SELECT snapshot_id FROM ducklake_snapshots('{catalog}') "
-        f"WHERE snapshot_id > {int(after)} AND map_contains(changes, 'rewrite_delete')"
+        f"WHERE snapshot_id > {after} AND map_contains(changes, 'rewrite_delete')"
     )
 
 
@@ -160,7 +162,11 @@ def rolled_up_sql(grain: Grain) -> str:
     Superset's metric datasets read this (a minute of 10M events: thousands of rows, not millions)."""
     keys = "".join(f", {key}" for key in grain.keys)
     folded = f"SELECT {', '.join(COLUMNS)} FROM {ROLLUP} WHERE grain = {grain.seconds}"
-    newer = _partials_sql(grain, f"snapshot_id > (SELECT coalesce(max(upto), 0) FROM {STATE})")
+    # unfolded() as the query runs: after the watermark, less a pending retention's rewrites
+    rewrites = _rewrites_sql(f"(SELECT max(rewrite_after) FROM {STATE})")
+    newer = _partials_sql(
+        grain, f"snapshot_id > (SELECT coalesce(max(upto), 0) FROM {STATE}) AND snapshot_id NOT IN ({rewrites})"
+    )
     return (
         f"SELECT workspace_id, metric, make_timestamptz(period) AS ts{keys}, n AS events, total AS value, "
         f"lo AS min_value, hi AS max_value FROM ({folded} UNION ALL {newer})"
