@@ -3,5 +3,6 @@ import { mount } from "svelte";
 import Bell from "../bell/Bell.svelte";
 import "../bell/bell.css";
 
+// After the page's first paint: its list and event stream are not what a page shows first.
 const target = document.getElementById("bell");
-if (target) mount(Bell, { target });
+if (target) requestAnimationFrame(() => setTimeout(() => mount(Bell, { target }), 0));
