@@ -72,7 +72,7 @@ export class Renderer {
         cls: c < frozen ? "gc-cell frozen" : "gc-cell",
         tail: `${alignOfColumn(column) === "right" ? " num" : ""}${computed ? " computed" : ""}`,
         title: computed ? `= ${column.options?.formula ?? ""}` : "",
-        transform: `translateX(${columnX(layout, rowHeadW, c)}px)`,
+        left: `${columnX(layout, rowHeadW, c)}px`,
         width: `${grid.width(column)}px`,
       };
     });
@@ -81,8 +81,9 @@ export class Renderer {
       const row = model.rowAt(index);
       rows.push(row);
       const rowDiv = this.rows.get(i);
-      // The row div moves; its cells keep their x. A jump or a scroll by part of a row then
-      // restyles one div a row, not every cell of it.
+      // The row div moves (a transform); its cells keep their x (`left`, no transform of their own).
+      // A jump restyles one div a row, not every cell, and the compositor has a transform a row
+      // to update, not one a cell.
       setStyle(rowDiv, "transform", `translateY(${shiftY + i * ROW_H}px)`);
       setAttr(rowDiv, "role", "row");
       setAttr(rowDiv, "aria-rowindex", String(index + 2)); // the column heads are row 1
@@ -134,7 +135,7 @@ export class Renderer {
         setIf(div, "className", cls + col.tail);
         setIf(div, "textContent", text);
         setIf(div, "title", title || col.title);
-        setStyle(div, "transform", col.transform);
+        setStyle(div, "left", col.left);
         setStyle(div, "width", col.width);
       }
       cells.hideFrom(n);
