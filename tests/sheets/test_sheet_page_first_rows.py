@@ -1,11 +1,12 @@
 """The sheet page embeds its first window of rows: exactly what GET .../rows/?offset=0 answers the
 same person for the url's saved view, sort and filters, with the version it was read at, and
-never a view the person may not use."""
+never a view the person may not use; and its built files are cached by browsers for good."""
 
 import json
 import re
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from sheets import services
@@ -112,3 +113,15 @@ def test_no_access_no_rows(outsider, fruit):
     answer = client.get(f"/sheets/{fruit.pk}/")
     assert answer.status_code == 404
     assert b"pear" not in answer.content
+
+
+def test_the_pages_built_files_are_cached_for_good(client):
+    path = settings.BASE_DIR / "static" / "dist" / "manifest.json"
+    if not path.exists():
+        pytest.skip("the front end is not built (make frontend)")
+    manifest = json.loads(path.read_text())
+    built = manifest["src/entries/sheet.js"]["file"]
+    answer = client.get(f"/static/dist/{built}")
+    assert answer.status_code == 200
+    assert "immutable" in answer["Cache-Control"]
+    assert "immutable" not in client.get("/static/dist/manifest.json").get("Cache-Control", "")
