@@ -8,6 +8,7 @@ A config: {"filters": {"op": "and"|"or", "conditions": [{"column", "operator", "
 part optional.
 """
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Avg, Count, FloatField, Max, Min, Q, QuerySet, Sum
@@ -208,6 +209,53 @@ def view_get(sheet: Sheet, user: User, view_id: Any) -> SheetView:
     if view is None:
         raise NotFound("View not found", view=view_id)
     return view
+
+
+def filters_parsed(raw: Iterable[str]) -> list[tuple[str, str, str]]:
+    """Ad hoc filters as a query or a page's url gives them ("column:op:value") -> (key, op, value)."""
+    filters = []
+    for text in raw:
+        parts = text.split(":", 2)
+        if len(parts) < 2:
+            raise InvalidInput("filter is column:op:value")
+        filters.append((parts[0], parts[1], parts[2] if len(parts) == 3 else ""))
+    return filters
+
+
+def view_and_filters(
+    sheet: Sheet, user: User, view_id: Any, raw_filters: Iterable[str]
+) -> tuple[dict | None, list[tuple[str, str, str]], list[dict]]:
+    """The saved view `view_id` names (applied to the live columns; none when empty), the ad hoc
+    filters parsed, and the view's problems (columns deleted since it was saved)."""
+    filters = filters_parsed(raw_filters)
+    if not view_id:
+        return None, filters, []
+    saved = view_get(sheet, user, view_id)
+    view, problems = config_applied(saved.config, selectors.sheet_columns(sheet))
+    return view, filters, problems
+
+
+def rows_answer(
+    sheet: Sheet,
+    user: User,
+    *,
+    offset: int = 0,
+    limit: int = 200,
+    view_id: Any = None,
+    raw_filters: Iterable[str] = (),
+    sort: str | None = None,
+) -> dict[str, Any]:
+    """A window of the rows the user sees through a saved view, ad hoc filters and a sort:
+    {"version", "rows", "total"} (and "problems" with a view). It is what GET .../rows/ answers and
+    what the sheet page embeds, one code path for both. The caller has checked the user may read the
+    sheet; `sheet.version` was read before the rows, so a client catching up from it may replay an
+    edit the rows already hold (replays are idempotent) but never misses one."""
+    view, filters, problems = view_and_filters(sheet, user, view_id, raw_filters)
+    window = selectors.rows_window(sheet, offset=offset, limit=limit, filters=filters, sort=sort or None, view=view)
+    answer = {"version": sheet.version, **window}
+    if view is not None:
+        answer["problems"] = problems
+    return answer
 
 
 def view_may_change(view: SheetView, user: User, access: Access) -> bool:

@@ -3,19 +3,21 @@ Django templates hosting Svelte."""
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import AnonymousUser
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 
 from accounts.permissions import Access
-from core.errors import NotFound
+from core.errors import InvalidInput, NotFound
 from core.throttling import request_hit_wait
 
+from . import saved_views
 from .api.serializers import ColumnSerializer
 from .models import PublicLink, Sheet
 from .permissions import sheet_access
 from .public_links import PAGES, LinkRevoked, public_link_for_key
-from .selectors import home_for_user, recompute_progress, rows_window, sheet_columns, sheet_people
+from .selectors import home_for_user, recompute_progress, sheet_columns, sheet_people
 from .services.recompute import sheet_opened
 
 FIRST_ROWS = 100  # one block of the grid's row cache (frontend/src/sheet/model.js)
@@ -45,10 +47,43 @@ def sheet_page(request: HttpRequest, pk: int) -> HttpResponse:
             "maxBatchCells": settings.GRIDCAST["MAX_BATCH_CELLS"],
             "maxImportBytes": settings.GRIDCAST["MAX_IMPORT_BYTES"],
         },
-        # The first window comes with the page: the grid draws rows without waiting for a request.
-        "firstRows": {"version": sheet.version, **rows_window(sheet, offset=0, limit=FIRST_ROWS)},
+        **first_rows(request, sheet, access),
     }
     return render(request, "sheet.html", {"sheet": sheet, "config": config})
+
+
+def first_rows(request: HttpRequest, sheet: Sheet, access: Access) -> dict:
+    """The first window of rows, embedded in the page so the grid draws without waiting for a
+    request: what GET .../rows/?offset=0 answers for the url's view, sort and filters (read by the
+    same function, permission-checked the same way). {"firstRows": {version, rows, total, problems?,
+    scope}, "view": the saved view or None}; scope is the query the rows answer (the client's
+    starting view). A view or filter the url names and the user may not use is left out here (the
+    page says so) rather than failing the page."""
+    scope = {
+        "view": request.GET.get("view") or None,
+        "sort": request.GET.get("sort") or None,
+        "filters": request.GET.getlist("filter"),
+    }
+    try:
+        answer = saved_views.rows_answer(
+            sheet,
+            request.user,
+            limit=FIRST_ROWS,
+            view_id=scope["view"],
+            raw_filters=scope["filters"],
+            sort=scope["sort"],
+        )
+        view = saved_views.view_get(sheet, request.user, scope["view"]) if scope["view"] else None
+    except (InvalidInput, NotFound):
+        scope = {"view": None, "sort": None, "filters": []}
+        answer, view = saved_views.rows_answer(sheet, request.user, limit=FIRST_ROWS), None
+    scope["view"] = view.pk if view else None
+    scope["filters"] = saved_views.filters_parsed(scope["filters"])
+    columns = sheet_columns(sheet)
+    return {
+        "firstRows": {**answer, "scope": scope},
+        "view": saved_views.view_dict(view, columns, request.user, access) if view else None,
+    }
 
 
 def public_page(request: HttpRequest, key: str) -> HttpResponse:
@@ -80,7 +115,7 @@ def public_page(request: HttpRequest, key: str) -> HttpResponse:
         "you": {"id": None, "name": "Guest"},
         "people": {},
         "limits": {"maxBatchCells": settings.GRIDCAST["MAX_BATCH_CELLS"]},
-        "firstRows": {"version": sheet.version, **rows_window(sheet, offset=0, limit=FIRST_ROWS)},
+        "firstRows": {**saved_views.rows_answer(sheet, AnonymousUser(), limit=FIRST_ROWS), "scope": None},
         # Where a public page reads and listens instead of the member endpoints.
         "public": {
             "socket": f"/ws/public/{key}/",

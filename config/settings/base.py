@@ -565,6 +565,9 @@ DJANGO_VITE = {
 
 # WhiteNoise serves static files; without collectstatic (embedded runs) it finds them in the apps.
 WHITENOISE_USE_FINDERS = DEBUG
+# Vite names its built files by their content (dist/assets/sheet-Bh89kigH.js): a browser keeps them
+# for good instead of asking again after a minute, so a page opened again starts from its cache.
+WHITENOISE_IMMUTABLE_FILE_TEST = r"/dist/assets/[^/]+-[\w-]{8}\.(?:js|css)$"
 
 # Apache Superset, an optional side service on loopback (`make superset`, its own virtualenv).
 # Django mints the guest tokens its embedded dashboards use, so the JWT secret, algorithm and

@@ -207,18 +207,9 @@ class RowList(APIView):
 def view_and_filters(request: Request, sheet: Sheet) -> tuple[dict | None, list[tuple[str, str, str]], list[dict]]:
     """The saved view the query names (`view=<id>`, applied to the live columns), the ad hoc
     filters (`filter=column:op:value`) and the view's problems (columns deleted since it was saved)."""
-    filters = []
-    for raw in request.query_params.getlist("filter"):
-        parts = raw.split(":", 2)
-        if len(parts) < 2:
-            raise InvalidInput("filter is column:op:value")
-        filters.append((parts[0], parts[1], parts[2] if len(parts) == 3 else ""))
-    view_id = request.query_params.get("view")
-    if not view_id:
-        return None, filters, []
-    saved = saved_views.view_get(sheet, request.user, view_id)
-    view, problems = saved_views.config_applied(saved.config, selectors.sheet_columns(sheet))
-    return view, filters, problems
+    return saved_views.view_and_filters(
+        sheet, request.user, request.query_params.get("view"), request.query_params.getlist("filter")
+    )
 
 
 def rows_answer(request: Request, sheet: Sheet) -> dict:
@@ -227,19 +218,15 @@ def rows_answer(request: Request, sheet: Sheet) -> dict:
     public link asking for it is refused, not answered with the present)."""
     if time_travel_views.wants_past(request):
         raise PermissionDenied("the sheet's past (as_of) is for editors; a public link reads the current rows")
-    view, filters, problems = view_and_filters(request, sheet)
-    window = selectors.rows_window(
+    return saved_views.rows_answer(
         sheet,
+        request.user,
         offset=_int_param(request, "offset", 0),
         limit=_int_param(request, "limit", 200, low=1),
-        filters=filters,
-        sort=request.query_params.get("sort") or None,
-        view=view,
+        view_id=request.query_params.get("view"),
+        raw_filters=request.query_params.getlist("filter"),
+        sort=request.query_params.get("sort"),
     )
-    answer = {"version": sheet.version, **window}
-    if view is not None:
-        answer["problems"] = problems
-    return answer
 
 
 class RowsDelete(APIView):

@@ -9,9 +9,9 @@ const PRESENCE_EVERY = 100;
 export class SheetSocket {
   /**
    * handlers: apply(op, mine), error(frame, write), welcome(frame), presence(frame), status(state),
-   * reload(version), access(access), deleted()
+   * reload(version), access(access), deleted(). connect: false leaves opening to the caller (connect()).
    */
-  constructor(url, { version, handlers }) {
+  constructor(url, { version, handlers, connect = true }) {
     this.url = url;
     this.version = version;
     this.handlers = handlers;
@@ -27,7 +27,7 @@ export class SheetSocket {
     this.presenceLast = 0;
     this.presenceNext = null;
     this.closedForGood = false;
-    this.connect();
+    if (connect) this.connect();
     this.pinger = setInterval(() => this.ping(), PING_EVERY);
     window.addEventListener("online", () => this.state !== "open" && this.reconnectNow());
   }

@@ -66,7 +66,8 @@ export class Grid {
     model.on("flash", (rowId, col) => this.renderer.flash(rowId, col));
     model.on("op", (op, mine) => !mine && this.remoteEdit(op));
     model.on("refused", (rowId, col, message) => this.refused(rowId, col, message));
-    this.schedule();
+    // The first frame now, not on the next animation frame: the page's embedded rows are there.
+    this.render();
   }
 
   build() {

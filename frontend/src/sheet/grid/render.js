@@ -56,66 +56,87 @@ export class Renderer {
     const sel = selection.range();
     const readOnly = grid.readOnly;
     let active = null;
+    const found = grid.found;
+    const flashing = this.flashes.size > 0;
+    const commented = grid.comments?.size > 0;
+    // What depends on the column alone is worked out once a frame, not once a cell.
+    const cols = drawn.map((c) => {
+      const column = columns[c];
+      const computed = isComputed(column.type);
+      return {
+        c,
+        key: column.key,
+        type: column.type,
+        colIndex: String(c + 1),
+        readOnly: readOnly || computed ? "true" : null,
+        cls: c < frozen ? "gc-cell frozen" : "gc-cell",
+        tail: `${alignOfColumn(column) === "right" ? " num" : ""}${computed ? " computed" : ""}`,
+        title: computed ? `= ${column.options?.formula ?? ""}` : "",
+        left: `${columnX(layout, rowHeadW, c)}px`,
+        width: `${grid.width(column)}px`,
+      };
+    });
     for (let i = 0; i < rowCount; i++) {
       const index = first + i;
       const row = model.rowAt(index);
       rows.push(row);
-      const y = shiftY + i * ROW_H;
       const rowDiv = this.rows.get(i);
+      // The row div moves (a transform); its cells keep their x (`left`, no transform of their own).
+      // A jump restyles one div a row, not every cell, and the compositor has a transform a row
+      // to update, not one a cell.
+      setStyle(rowDiv, "transform", `translateY(${shiftY + i * ROW_H}px)`);
       setAttr(rowDiv, "role", "row");
       setAttr(rowDiv, "aria-rowindex", String(index + 2)); // the column heads are row 1
       const cells = (this.rowCells[i] ??= new Pool(rowDiv, "gc-cell"));
+      const loaded = !!row && model.isLoaded(index);
+      const inRows = index >= sel.r0 && index <= sel.r1;
       let n = 0;
-      for (const c of drawn) {
-        const column = columns[c];
+      for (const col of cols) {
+        const c = col.c;
         const div = cells.get(n++);
         const isActive = !!row && selection.isActive(index, c);
         if (isActive) active = div;
         setIf(div, "id", isActive ? grid.activeId : "");
         setAttr(div, "role", "gridcell");
-        setAttr(div, "aria-colindex", String(c + 1));
-        setAttr(div, "aria-selected", String(index >= sel.r0 && index <= sel.r1 && c >= sel.c0 && c <= sel.c1));
-        setAttr(div, "aria-readonly", readOnly || isComputed(column.type) ? "true" : null);
-        setAttr(div, "aria-invalid", row && model.cell(row, column.key).error ? "true" : null);
-        const x = columnX(layout, rowHeadW, c);
+        setAttr(div, "aria-colindex", col.colIndex);
+        setAttr(div, "aria-selected", inRows && c >= sel.c0 && c <= sel.c1 ? "true" : "false");
+        setAttr(div, "aria-readonly", col.readOnly);
         let text = "";
-        let cls = c < frozen ? "gc-cell frozen" : "gc-cell";
+        let cls = col.cls;
         let title = "";
+        let invalid = null;
         if (row) {
-          const cell = model.cell(row, column.key);
-          text = displayValue(cell.value, column.type);
+          const cell = model.cell(row, col.key);
+          text = displayValue(cell.value, col.type);
           if (cell.error) {
             cls += " error";
             title = cell.error;
+            invalid = "true";
           } else if (cell.pending) cls += " pending";
           else if (cell.recomputing) {
             cls += " pending";
             title = "Being recomputed: the new value comes in a moment";
           }
-          const until = this.flashes.get(`${row.id}\u0000${column.key}`);
+          const until = flashing ? this.flashes.get(`${row.id}\u0000${col.key}`) : undefined;
           if (until > now) {
             cls += " flash";
             nextFlash = Math.min(nextFlash, until);
           }
-          if (!model.isLoaded(index)) cls += " stale";
-          if (row.id === grid.found?.row && column.key === grid.found.col) cls += " found";
-          if (grid.comments?.has(cellKey(row.id, column.key))) {
+          if (!loaded) cls += " stale";
+          if (row.id === found?.row && col.key === found.col) cls += " found";
+          if (commented && grid.comments.has(cellKey(row.id, col.key))) {
             cls += " commented";
             if (!title) title = "Has comments (Ctrl+Alt+M)";
           }
         } else {
           cls += " loading";
         }
-        if (alignOfColumn(column) === "right") cls += " num";
-        if (isComputed(column.type)) {
-          cls += " computed";
-          if (!title) title = `= ${column.options?.formula ?? ""}`;
-        }
-        setIf(div, "className", cls);
+        setAttr(div, "aria-invalid", invalid);
+        setIf(div, "className", cls + col.tail);
         setIf(div, "textContent", text);
-        setIf(div, "title", title);
-        setStyle(div, "transform", `translate(${x}px,${y}px)`);
-        setStyle(div, "width", `${grid.width(column)}px`);
+        setIf(div, "title", title || col.title);
+        setStyle(div, "left", col.left);
+        setStyle(div, "width", col.width);
       }
       cells.hideFrom(n);
     }
