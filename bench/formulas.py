@@ -3,8 +3,9 @@ recomputing a formula over many rows, measured on the code the services run (She
 compiled formulas in dependency order, computing a row dict), without a database; then, in the
 database, a formula changed on a sheet of that many rows: the time until the column operation
 commits, and the background recompute to its end (sheets.services.recompute: batches under the
-sheet lock, each a formulas.compute operation): first of a formula two others read (three
-columns a row) with edits made meanwhile and their latency, then of one formula alone:
+sheet lock, each a formulas.compute operation): first of one formula alone, nobody editing, then
+(after a VACUUM of the old row versions it left) of a formula two others read (three columns a
+row) with edits made meanwhile and their latency:
 
     DJANGO_SETTINGS_MODULE=config.settings.test DATABASE_URL=postgres://postgres@127.0.0.1:5432/gc_bench \\
         .venv/bin/python bench/formulas.py [--rows 1000000] [--no-database]
@@ -131,6 +132,20 @@ def in_the_database(args):
     total = next(c.key for c in sheet.columns.all() if c.name == "Total")
     edited = list(Row.objects.filter(sheet=sheet).order_by("-pk").values_list("pk", flat=True)[:200])
 
+    # The figure as it reads: one formula (that no other formula reads), nobody editing.
+    label = next(c.key for c in sheet.columns.all() if c.name == "Label")
+    started = time.perf_counter()
+    services.column_retype(sheet=sheet, actor=user, key=label, type="formula", options={"formula": "LOWER([Item])"})
+    while FormulaRecompute.objects.filter(sheet=sheet).exclude(columns=[]).exists():
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    print(
+        f"recompute of one formula (Label, read by no other) over {args.rows:,} rows, nobody editing: "
+        f"{elapsed:.1f} s, {args.rows / elapsed:,.0f} rows/s (target 1,000,000 rows < 20 s)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE sheets_row")  # its old row versions, as autovacuum would
+
     started = time.perf_counter()
     op = services.column_retype(
         sheet=sheet, actor=user, key=total, type="formula", options={"formula": "[Price] * [Qty] + 1"}
@@ -156,18 +171,6 @@ def in_the_database(args):
         )
     data = dict(Row.objects.filter(sheet=sheet, pk=edited[0]).values_list("pk", "data"))[edited[0]]
     assert math.isclose(data[total], data["c1"] * data["c2"] + 1), "an edit made during the recompute was lost"
-
-    # The figure as it reads: one formula (that no other formula reads), nobody editing.
-    label = next(c.key for c in sheet.columns.all() if c.name == "Label")
-    started = time.perf_counter()
-    services.column_retype(sheet=sheet, actor=user, key=label, type="formula", options={"formula": "LOWER([Item])"})
-    while FormulaRecompute.objects.filter(sheet=sheet).exclude(columns=[]).exists():
-        time.sleep(0.05)
-    elapsed = time.perf_counter() - started
-    print(
-        f"recompute of one formula (Label, read by no other) over {args.rows:,} rows, nobody editing: "
-        f"{elapsed:.1f} s, {args.rows / elapsed:,.0f} rows/s (target 1,000,000 rows < 20 s)"
-    )
 
 
 def main():
