@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/gridcast")
 
-from bench.common import bench_database_url, drop_database, percentile, recreate_database  # noqa: E402
+from bench.common import drop_database, own_database, percentile  # noqa: E402
 
 COLS = ["c1", "c2", "c3", "c4", "c5"]
 WINDOW_MS, HISTORY_MS = 200, 50
@@ -179,12 +179,7 @@ def main():
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database afterwards")
     args = parser.parse_args()
-    url, name = bench_database_url("as_of", "bench/as_of.py")
-    recreate_database(url, name)
-    os.environ["DATABASE_URL"] = url
-    import django
-
-    django.setup()
+    url, name = own_database("as_of", "bench/as_of.py")
     from django.core.management import call_command
     from django.db import connection
 

@@ -32,6 +32,19 @@ def bench_database_url(suffix, script):
     return urlunsplit(url._replace(path="/" + name)), name
 
 
+def own_database(suffix, script):
+    """Recreate the benchmark's own database (bench_database_url), make it the one Django uses and
+    set Django up; (url, name) for drop_database at the end."""
+    url, name = bench_database_url(suffix, script)
+    recreate_database(url, name)
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
+    import django
+
+    django.setup()
+    return url, name
+
+
 def _server_url(url):
     return urlunsplit(urlsplit(url)._replace(path="/postgres"))
 

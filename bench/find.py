@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/gridcast")
 
-from bench.common import bench_database_url, drop_database, recreate_database  # noqa: E402
+from bench.common import drop_database, own_database  # noqa: E402
 
 
 def timed(label, fn, repeat=3):
@@ -39,12 +39,7 @@ def main():
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database afterwards")
     args = parser.parse_args()
-    url, name = bench_database_url("find", "bench/find.py")
-    recreate_database(url, name)
-    os.environ["DATABASE_URL"] = url
-    import django
-
-    django.setup()
+    url, name = own_database("find", "bench/find.py")
     from django.core.management import call_command
     from django.db import connection
 

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/gridcast")
 
-from bench.common import bench_database_url, drop_database, percentile, recreate_database  # noqa: E402
+from bench.common import drop_database, own_database, percentile  # noqa: E402
 
 TARGET_S = 1.0
 
@@ -53,12 +53,7 @@ def main():
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database afterwards")
     args = parser.parse_args()
-    url, name = bench_database_url("jobs", "bench/jobs.py")
-    recreate_database(url, name)
-    os.environ["DATABASE_URL"] = url
-    import django
-
-    django.setup()
+    url, name = own_database("jobs", "bench/jobs.py")
     from django.conf import settings
     from django.core.management import call_command
     from django.db import connection

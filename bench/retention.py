@@ -11,7 +11,6 @@ Uses its own database (<DATABASE_URL's name>_bench_retention), recreated on each
 
 import argparse
 import datetime as dt
-import os
 import random
 import shutil
 import statistics
@@ -31,13 +30,7 @@ def main():
     parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args()
 
-    url, name = common.bench_database_url("bench_retention", "bench/retention.py")
-    common.recreate_database(url, name)
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
-    import django
-
-    django.setup()
+    url, name = common.own_database("bench_retention", "bench/retention.py")
     from django.core.management import call_command
 
     from analytics.lake import connections as lake

@@ -159,13 +159,7 @@ def main():
         figures["fresh make superset to ready (s)"] = fresh_start()
         print(f"fresh `make superset` to /health: {figures['fresh make superset to ready (s)']:.1f} s")
 
-    url, name = common.bench_database_url("superset", "bench/provisioning.py")
-    common.recreate_database(url, name)
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.test")
-    import django
-
-    django.setup()
+    url, name = common.own_database("superset", "bench/provisioning.py")
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
