@@ -9,7 +9,7 @@ class SheetsConfig(AppConfig):
         from core.jobs import jobs_swept
 
         from . import public_links, saved_views
-        from .io.jobs import imports_swept
+        from .io.job_reaping import imports_swept
         from .services.sheets import lock_workspace_sheets
         from .sharing import claim_sheet_invitations
 

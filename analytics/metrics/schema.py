@@ -125,9 +125,15 @@ def create_tables(con: duckdb.DuckDBPyConnection, forget: bool = False) -> None:
         f"CREATE TABLE IF NOT EXISTS {ROLLUP} (workspace_id BIGINT, metric VARCHAR, grain INTEGER, "
         f"period BIGINT, source VARCHAR{tags}, n BIGINT, total DOUBLE, lo DOUBLE, hi DOUBLE)"
     )
-    con.execute(f"CREATE TABLE IF NOT EXISTS {STATE} (upto BIGINT, folded BIGINT, folded_at TIMESTAMPTZ)")
-    # Set while the retention rewrites metric_events' files (rollup.refresh explains it).
-    con.execute(f"ALTER TABLE {STATE} ADD COLUMN IF NOT EXISTS rewrite_after BIGINT")
+    # rewrite_after: set while the retention rewrites metric_events' files (rollup.refresh explains it).
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {STATE} (upto BIGINT, folded BIGINT, folded_at TIMESTAMPTZ, rewrite_after BIGINT)"
+    )
+    # A lake made before the retention gets the column once: an ALTER each time made a new schema
+    # version each time, and a reader of the embedded lake's inlined rows then failed
+    # ("ducklake_inlined_data_3_3 does not exist").
+    if "rewrite_after" not in {row[0] for row in con.execute(f"DESCRIBE {STATE}").fetchall()}:
+        con.execute(f"ALTER TABLE {STATE} ADD COLUMN rewrite_after BIGINT")
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {RETENTION_TABLE} (workspace_id BIGINT, horizon BIGINT, deleted BIGINT, "
         "applied_at TIMESTAMPTZ)"

@@ -78,7 +78,7 @@ def _enqueue_safely(workspace_id):
         log.warning("could not queue the superset sync of workspace %s", workspace_id, exc_info=True)
 
 
-def syncs_swept(sender, dead, **kwargs) -> None:
+def syncs_swept(sender: object, dead: list, **kwargs: object) -> None:
     """core.jobs' sweep: a sync whose worker died is queued again (once: a retry that dies is left)."""
     for result in dead:
         if result.task_path == superset_sync_run.module_path and not result.args_kwargs["kwargs"].get("attempt"):

@@ -113,18 +113,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_boo
     DATABASES["default"]["OPTIONS"] = {
         "pool": {"min_size": 2, "max_size": int(os.environ.get("DATABASE_POOL_SIZE", "20"))}
     }
-    # After a failed connection attempt psycopg_pool waits 1, 2, 4, 8... s before the next one (it
-    # has no setting for it): edits waited for a connection up to as long again as PostgreSQL was
-    # away (tried 1, 3, 7, 15 s after the first failure). Every 0.5 s instead (docs/operations.md).
+    # psycopg_pool retries a failed connect after 1, 2, 4, 8... s (no setting): every 0.5 s instead.
     from psycopg_pool.base import AttemptWithBackoff
 
     AttemptWithBackoff.INITIAL_DELAY, AttemptWithBackoff.DELAY_BACKOFF = 0.5, 1.0
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("DATABASE_CONN_MAX_AGE", "60"))
-# A connection is tried before it is used again (with the pool: an empty query before the pool hands
-# it out), so those a PostgreSQL restart ended are replaced rather than each failing one call: the
-# edits of 20 clients were back 2.4-4.4 s after a restart with it, 7.5-11 s (22-32 sent again) without
-# (bench/failover.py). Its cost is that round trip on each checkout (22 us -> 1 ms on a busy machine).
+# Connections tried before reuse, so a PostgreSQL restart fails no call (docs/operations.md, "Failover").
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded default serves browsers, imports and the analytics writer from one process at
@@ -147,9 +142,8 @@ INSTALLATION_NAME = (
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if is_cluster(REDIS_URL):
-    # A Redis Cluster (redis+cluster://host:port,host:port/): channels-redis cannot use one, so the
-    # layer's groups are shard channels (realtime.layers.ClusterChannelLayer); the cache splits its
-    # commands over several keys by slot (core.redis).
+    # A Redis Cluster (redis+cluster://host:port,...): channels-redis cannot use one, so the layer's
+    # groups are shard channels (realtime.layers); the cache splits multi-key commands by slot.
     parse_cluster_url(REDIS_URL)  # a malformed URL fails at start, not at the first request
     CHANNEL_LAYERS = {
         "default": {
@@ -395,8 +389,7 @@ GRIDCAST = {
     "MAX_WINDOW_ROWS": 1000,
     "MAX_COLUMNS": 500,
     "MAX_IMPORT_BYTES": int(os.environ.get("GRIDCAST_MAX_IMPORT_BYTES", str(500 * 1024 * 1024))),
-    # Import jobs: where uploads wait for the jobs worker (a directory every web and worker process
-    # reads), and how many times a job whose worker died is run again before it is failed.
+    # Import jobs: where uploads wait for the jobs worker; runs of a job whose worker died.
     "IMPORT_UPLOAD_DIR": os.environ.get("GRIDCAST_IMPORT_UPLOAD_DIR", str(VAR_DIR / "imports")),
     "IMPORT_MAX_ATTEMPTS": int(os.environ.get("GRIDCAST_IMPORT_MAX_ATTEMPTS", "2")),
     "OPERATIONS_PAGE": 1000,
@@ -520,9 +513,8 @@ ANALYTICS = {
     # Metric events are folded into per-minute and per-hour rollups (analytics/metrics/rollup.py) every
     # ROLLUP_SECONDS (0: never; aggregates then read the events themselves).
     "ROLLUP_SECONDS": float(os.environ.get("ANALYTICS_ROLLUP_SECONDS", "2")),
-    # Metric retention (analytics/metrics/retention.py, per workspace: Workspace.metric_retention_days):
-    # a pass of the lake's upkeep every RETENTION_SECONDS (0: never); files of metric_events with at
-    # least RETENTION_REWRITE_THRESHOLD of their rows deleted are rewritten.
+    # Metric retention (analytics/metrics/retention.py): a pass every RETENTION_SECONDS (0: never);
+    # files of metric_events with this share of their rows deleted are rewritten.
     "RETENTION_SECONDS": float(os.environ.get("ANALYTICS_RETENTION_SECONDS", "3600")),
     "RETENTION_REWRITE_THRESHOLD": float(os.environ.get("ANALYTICS_RETENTION_REWRITE_THRESHOLD", "0.5")),
     # Alert rules (analytics/alerts/) are evaluated as data arrives and, by the worker, every
@@ -565,8 +557,7 @@ DJANGO_VITE = {
 
 # WhiteNoise serves static files; without collectstatic (embedded runs) it finds them in the apps.
 WHITENOISE_USE_FINDERS = DEBUG
-# Vite names its built files by their content (dist/assets/sheet-Bh89kigH.js): a browser keeps them
-# for good instead of asking again after a minute, so a page opened again starts from its cache.
+# Vite names its built files by their content: browsers keep them for good.
 WHITENOISE_IMMUTABLE_FILE_TEST = r"/dist/assets/[^/]+-[\w-]{8}\.(?:js|css)$"
 
 # Apache Superset, an optional side service on loopback (`make superset`, its own virtualenv).
@@ -600,13 +591,10 @@ SUPERSET = {
     "TIMEOUT": float(os.environ.get("SUPERSET_TIMEOUT", "30")),
 }
 
-# Durable background jobs (imports, Superset syncs): django-tasks with its database backend. The web
-# process only enqueues (a row in the same transaction as the job); `manage.py jobs_worker` runs
-# them (a thread of the server in the embedded default: JOBS_EMBEDDED_WORKER), and fails or runs
-# again what a dead worker left running (docs/operations.md, "Background jobs").
+# Durable background jobs (imports, Superset syncs): django-tasks' database backend; the web process
+# only enqueues, `manage.py jobs_worker` runs them (docs/operations.md, "Background jobs").
 TASKS = {"default": {"BACKEND": "django_tasks.backends.database.DatabaseBackend"}}
 JOBS_EMBEDDED_WORKER = env_bool("JOBS_EMBEDDED_WORKER", False)
-# Seconds between the worker's looks for a new job when idle, and between its sweeps for jobs a
-# dead worker left running.
+# Seconds between an idle worker's looks for a job, and between its sweeps for dead workers' jobs.
 JOBS_POLL_SECONDS = float(os.environ.get("JOBS_POLL_SECONDS", "0.2"))
 JOBS_SWEEP_SECONDS = float(os.environ.get("JOBS_SWEEP_SECONDS", "15"))

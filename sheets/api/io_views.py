@@ -154,6 +154,7 @@ class SheetImport(APIView):
         bad rows in its error, nothing applied)."""
         sheet, _ = load_sheet(request, pk, Access.EDIT)
         preview = request.query_params.get("preview") in ("1", "true")
+        io.imports_reap_once()
         answer = io.sheet_upload_import(
             sheet=sheet,
             actor=request.user,

@@ -6,17 +6,13 @@ neutralized on the way out and restored on the way in (core.exports)."""
 from .csv_import import analyze_csv, csv_import, csv_preview, sheet_name_for, sniff_csv
 from .export import csv_chunks, export_filename, xlsx_file
 from .into_sheet import import_into_sheet
+from .job_reaping import import_job_for, import_reap, imports_reap, imports_reap_once, imports_swept
 from .jobs import (
     INTERRUPTED,
     PROCESS,
     Imported,
     LimitedUpload,
-    import_job_for,
-    import_reap,
     import_run,
-    imports_reap,
-    imports_reap_once,
-    imports_swept,
     run_import_job,
     sheet_upload_import,
     upload_import,

@@ -5,7 +5,6 @@ import datetime as dt
 import logging
 import os
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 
@@ -96,7 +95,6 @@ def upload_import(
     else:
         sniff_csv(upload)
     check_quota("MAX_SHEETS_PER_WORKSPACE", Sheet.objects.filter(workspace=workspace).count(), "sheets per workspace")
-    imports_reap_once()
     path = _keep_upload(upload)
     if date_order not in (None, "", *DATE_ORDERS):
         raise InvalidInput("date_order must be dmy (day first) or mdy (month first)")
@@ -184,7 +182,7 @@ def sheet_upload_import(
     upload: UploadedFile | None,
     mode: str,
     key: str | None = None,
-    mapping=None,
+    mapping: dict | None = None,
     worksheet: str | None = None,
     date_order: str | None = None,
     preview: bool = False,
@@ -221,7 +219,6 @@ def sheet_upload_import(
         sniff_csv(upload)
     if mapping not in (None, "") and not isinstance(mapping, str | dict):
         raise InvalidInput("mapping must be an object of file column name to sheet column key")
-    imports_reap_once()
     path = _keep_upload(upload)
     into = {"sheet": sheet.pk, "mode": mode, "key": key or "", "mapping": mapping, "worksheet": worksheet or ""}
     try:
@@ -274,6 +271,7 @@ def _enqueue(job: ImportJob) -> None:
     ImportJob.objects.filter(pk=job.pk).update(task_id=job.task_id)
 
 
+ACTIVE = (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)
 INTERRUPTED = "the import was interrupted (the server stopped while it ran); please upload the file again"
 UPLOAD_GONE = "the uploaded file is no longer there to import; please upload the file again"
 
@@ -561,9 +559,6 @@ def _finish(job_id, **fields):
 _started: dict[int, float] = {}  # job id: when this process began running it (monotonic)
 
 
-ACTIVE = (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING)
-
-
 def _task_lost(job, now):
     """A queued job that no worker took yet: whether its task can no longer run it (ended, gone,
     or taken by a worker that never claimed the job within IMPORT_STALE_SECONDS)."""
@@ -590,74 +585,3 @@ def _is_stale(job, now):
     if job.heartbeat_at is None or now - job.heartbeat_at >= dt.timedelta(seconds=_stale_seconds()):
         return True
     return process_gone(job.owner)
-
-
-def import_reap(job_id: int, now: dt.datetime | None = None) -> bool:
-    """When the job's run is lost (see _is_stale): queue it again (its half-made sheets removed) while
-    it has attempts left (IMPORT_MAX_ATTEMPTS) and its upload, else fail it as interrupted (its
-    sheets and file removed); whether it did either."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        job = (
-            ImportJob.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("created_by")
-            .filter(pk=job_id, status__in=ACTIVE)
-            .first()
-        )
-        if job is None or not _is_stale(job, now):
-            return False
-        left, owner = _half_made(job), job.owner
-        attempts_left = job.attempts < _max_attempts()
-        resumed = attempts_left and bool(job.path) and os.path.exists(job.path)
-        if resumed:
-            job.status, job.owner, job.heartbeat_at, job.progress, job.rows = ImportJob.Status.QUEUED, "", now, 0.0, 0
-            job.sheet, job.sheets, job.error = None, [], ""
-            job.save()
-            _enqueue(job)
-        else:
-            _fail(job, UPLOAD_GONE if attempts_left else INTERRUPTED)
-    if resumed:
-        log.warning(
-            "import job %s was interrupted (owner %r): queued again (attempt %s)", job_id, owner, job.attempts + 1
-        )
-    else:
-        log.warning("import job %s was interrupted (owner %r): failed, its sheets and file removed", job_id, owner)
-        _remove(job.path_before_fail)
-    _discard(left, job.created_by)
-    return True
-
-
-def imports_reap(now: dt.datetime | None = None) -> int:
-    """Resume or fail every import job whose run is lost (see import_reap); how many."""
-    ids = ImportJob.objects.filter(status__in=ACTIVE).values_list("pk", flat=True)
-    return sum(import_reap(job_id, now) for job_id in list(ids))
-
-
-def imports_swept(sender, dead, **kwargs) -> None:
-    """core.jobs' sweep (a jobs worker's start, then every JOBS_SWEEP_SECONDS): resume or fail the
-    import jobs whose run is lost."""
-    imports_reap()
-
-
-_reaped = threading.Event()
-
-
-def imports_reap_once() -> None:
-    """imports_reap at the first use of the import API in this process (the server's start)."""
-    if _reaped.is_set():
-        return
-    _reaped.set()
-    try:
-        imports_reap()
-    except Exception:
-        log.exception("could not check for interrupted import jobs")
-
-
-def import_job_for(user: User, job_id: int) -> ImportJob:
-    """An import job, for the user who started it only (failed first if its process died)."""
-    job = ImportJob.objects.filter(pk=job_id, created_by_id=user.pk).first()
-    if job is None:
-        raise NotFound("Import not found")
-    if job.status in ACTIVE and import_reap(job.pk):
-        job.refresh_from_db()
-    return job

@@ -22,10 +22,10 @@ def test_each_pass_over_alert_rules_is_timed():
     assert value("gridcast_alert_evaluation_seconds_count", trigger="periodic") == before + 2
 
 
-def test_a_superset_sync_that_fails_is_counted(workspace, settings, monkeypatch):
-    """Superset not answering (a closed port): each try of the workspace's sync counts."""
+def test_a_superset_sync_that_fails_is_counted(workspace, settings):
+    """Superset not answering (a closed port): each try of the workspace's sync (a job) counts."""
     settings.SUPERSET = {**settings.SUPERSET, "URL": f"http://127.0.0.1:{free_port()}", "TIMEOUT": 2}
-    monkeypatch.setattr(sync, "RETRY_SECONDS", (0,))  # two tries, without the minutes of backoff
     before = value("gridcast_superset_sync_failures_total")
-    sync._sync_with_retries(workspace.pk)
+    assert not sync._sync_once(workspace.pk)
+    assert not sync._sync_once(workspace.pk)
     assert value("gridcast_superset_sync_failures_total") == before + 2

@@ -236,9 +236,9 @@ def test_a_failed_import_says_why(open_as, team):
     assert not Sheet.objects.filter(workspace=workspace).exists()
 
 
-def test_a_large_csv_is_imported_as_a_polled_job(open_as, team):
+def test_a_large_csv_is_imported_as_a_polled_job(open_as, team, jobs_worker):
     workspace, owner = team
-    # Above the 1 MB the server imports inline: it answers 202 with a job to poll.
+    # Above the 1 MB the server imports inline: it answers 202 with a job to poll, run by a jobs worker.
     lines = [b"id,label,amount"] + [b"%d,item number %d with some padding text,%d.5" % (n, n, n) for n in range(30_000)]
     data = b"\n".join(lines) + b"\n"
     assert len(data) > 1024 * 1024
