@@ -112,7 +112,8 @@ def test_a_job_without_a_heartbeat_for_too_long_is_interrupted(api, settings, wo
 def test_a_restarted_server_fails_the_jobs_left_behind_when_its_import_api_starts(
     api, monkeypatch, workspace, editor, owner
 ):
-    monkeypatch.setattr(io.job_reaping, "_reaped", type(io.job_reaping._reaped)())  # a fresh process: nothing checked yet
+    # a fresh process: nothing checked yet
+    monkeypatch.setattr(io.job_reaping, "_reaped", type(io.job_reaping._reaped)())
     dead = job(workspace, owner, owner=f"{socket.gethostname()}:{dead_pid()}:0123456789ab")
     mine = job(workspace, editor, owner=io.PROCESS, half_made=False)  # this process's own, running
     sheet_id, path = dead.sheet_id, dead.path
