@@ -5,7 +5,7 @@
    Gridcast serves while Superset's first install runs, and the dashboard says so, or says why it
    failed and how to retry.
 3. Serves Gridcast with uvicorn in one process: the in-memory channel layer, the analytics writer,
-   the background jobs worker (imports, Superset syncs) and the demo stream run inside it. uvicorn
+   the background jobs worker (imports, formula recomputes, Superset syncs) and the demo stream run inside it. uvicorn
    closes a client that stops reading (4008), where daphne buffered for it without limit.
 4. Prints the demo logins and what to open first.
 5. On Ctrl-C (or SIGTERM, `make stop`) stops the server and the Superset it started, then exits.

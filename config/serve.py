@@ -2,7 +2,7 @@
 
 The production settings (config.settings.production) on the local PostgreSQL and Redis, and under
 one process manager (honcho, running deploy/Procfile): WEB_PROCESSES uvicorn web processes
-(2) behind HAProxy on HOST:PORT (127.0.0.1:8000), the analytics worker, the jobs worker (imports,
+(2) behind HAProxy on HOST:PORT (127.0.0.1:8000), the analytics worker, the jobs worker (imports, formula recomputes,
 Superset syncs), and Superset (SUPERSET=0 leaves it out). Before that it creates the database if
 it is missing, migrates it and collects the static files; secrets are made once and kept in
 $GRIDCAST_VAR_DIR/secrets.env (mode 600).

@@ -10,6 +10,7 @@ class SheetsConfig(AppConfig):
 
         from . import public_links, saved_views
         from .io.job_reaping import imports_swept
+        from .services.recompute import recompute_swept
         from .services.sheets import lock_workspace_sheets
         from .sharing import claim_sheet_invitations
 
@@ -19,3 +20,5 @@ class SheetsConfig(AppConfig):
         saved_views.connect_receivers()  # an account deleted: its personal views too
         # A jobs worker's sweep: import jobs whose worker died are run again, or failed with why.
         jobs_swept.connect(imports_swept, dispatch_uid="sheets.imports_swept")
+        # ... and formula recomputes whose job died go on; TODAY() columns are refreshed each day.
+        jobs_swept.connect(recompute_swept, dispatch_uid="sheets.recompute_swept")

@@ -447,9 +447,9 @@ GRIDCAST = {
     # Saved views per sheet (personal and shared together).
     "MAX_VIEWS_PER_SHEET": int(os.environ.get("GRIDCAST_MAX_VIEWS_PER_SHEET", "200")),
     # Formula columns (sheets.services.recompute): a sheet of more rows is recomputed in the
-    # background, FORMULA_RECOMPUTE_BATCH rows a transaction; one without a sign of life for
-    # FORMULA_RECOMPUTE_STALE_SECONDS is resumed; the ticker that
-    # resumes them and refreshes TODAY()/NOW() columns when the day changes runs this often (0: never).
+    # background (a jobs worker's job), FORMULA_RECOMPUTE_BATCH rows a transaction; one not queued
+    # and without a batch for FORMULA_RECOMPUTE_STALE_SECONDS is resumed; the tick at the jobs
+    # worker's sweep that resumes them and refreshes TODAY()/NOW() columns runs this often (0: never).
     "FORMULA_INLINE_ROWS": int(os.environ.get("GRIDCAST_FORMULA_INLINE_ROWS", "2000")),
     "FORMULA_RECOMPUTE_BATCH": int(os.environ.get("GRIDCAST_FORMULA_RECOMPUTE_BATCH", "5000")),
     "FORMULA_RECOMPUTE_STALE_SECONDS": float(os.environ.get("GRIDCAST_FORMULA_RECOMPUTE_STALE_SECONDS", "30")),
@@ -591,7 +591,7 @@ SUPERSET = {
     "TIMEOUT": float(os.environ.get("SUPERSET_TIMEOUT", "30")),
 }
 
-# Durable background jobs (imports, Superset syncs): django-tasks' database backend; the web process
+# Durable background jobs (imports, formula recomputes, Superset syncs): django-tasks' database backend; the web process
 # only enqueues, `manage.py jobs_worker` runs them (docs/operations.md, "Background jobs").
 TASKS = {"default": {"BACKEND": "django_tasks.backends.database.DatabaseBackend"}}
 JOBS_EMBEDDED_WORKER = env_bool("JOBS_EMBEDDED_WORKER", False)

@@ -23,7 +23,7 @@ WHITENOISE_USE_FINDERS = True
 
 # Sheets made by the suite are not synced to Superset in the background; its tests sync explicitly
 # or turn this on.
-# No formula ticker thread in the suite (its tests call formulas_tick); opening a sheet still checks it.
+# No formula tick at the jobs worker's sweep in the suite (its tests call formulas_tick); opening a sheet still checks.
 GRIDCAST = {**GRIDCAST, "FORMULA_TICKER_SECONDS": 0}  # noqa: F405
 
 SUPERSET = {**SUPERSET, "AUTO_SYNC": env_bool("SUPERSET_AUTO_SYNC", False)}  # noqa: F405

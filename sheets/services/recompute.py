@@ -7,7 +7,9 @@ TODAY()/NOW().
   RECOMPUTE_VALUES_IN_PAYLOAD values, "reload": true.
 - A larger one in the background: the operation commits at once with "recompute": {"columns",
   "done": 0, "total"}, and the cells keep what they held (a new column's are empty) until their
-  batch replaces them. A thread then computes FORMULA_RECOMPUTE_BATCH rows (5,000) a
+  batch replaces them. A background job (a django-tasks task saved with the operation, run by a
+  jobs worker, core.jobs: never a thread of the web process) then computes
+  FORMULA_RECOMPUTE_BATCH rows (5,000) a
   transaction: it takes the sheet lock as an edit does (operations.next_version), reads the rows
   as they are now, writes the formula cells that changed and appends a "formulas.compute"
   operation ({"columns", "computed", "done", "total"}) whose broadcast brings the values and the
@@ -17,19 +19,21 @@ TODAY()/NOW().
   are serialized with the batches by that lock and compute their own rows' formulas, so an edit
   is never lost nor overwritten by a stale result. REST reads during a recompute return what is
   stored: rows not reached yet have their former values.
-- What is left is kept in FormulaRecompute (the columns, the last row id done). A start while one
-  runs supersedes it (their columns join, from the first row again). One that no thread of this
-  process runs and whose heartbeat is older than FORMULA_RECOMPUTE_STALE_SECONDS (its process was
-  killed) is resumed where it stopped: when its sheet is opened (`sheet_opened`), and by the ticker
-  every minute.
+- What is left is kept in FormulaRecompute (the columns, the last row id done, the token of the job
+  that runs it). A start while one runs supersedes it (their columns join, from the first row
+  again; the older job stops at its next batch). A recompute whose job died with its worker is
+  queued again at once by the jobs worker's sweep (`recompute_swept`), to go on where it stopped;
+  one whose job is not queued and whose heartbeat is older than FORMULA_RECOMPUTE_STALE_SECONDS
+  (its worker hangs, or is on a host the sweep cannot see) when its sheet is opened
+  (`sheet_opened`) or at the sweep's tick.
 - TODAY()/NOW() columns (options "volatile") are computed on each edit of their row, and for every
   row when the UTC day changes: `volatile_refresh` starts a background recompute of a sheet's
   volatile columns when FormulaRecompute.volatile_day is not today, on the sheet's open and every
-  minute from the ticker (a thread this process starts at its first sheet open).
+  FORMULA_TICKER_SECONDS from the jobs worker's sweep (`formulas_tick`).
 """
 
 import logging
-import threading
+import math
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -37,8 +41,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection, connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.utils import timezone
+from django_tasks import task
+from django_tasks.backends.database.models import DBTaskResult
+from django_tasks.base import TaskResultStatus
 
 from core import jsonio
 from core.errors import NotFound
@@ -53,9 +60,6 @@ log = logging.getLogger(__name__)
 
 RECOMPUTE_VALUES_IN_PAYLOAD = 10_000
 KIND = "formulas.compute"
-# Recomputes running at once in this process; the others wait their turn (beating).
-RUNNING = threading.BoundedSemaphore(2)
-_running: dict[int, str] = {}  # sheet id -> token of the recompute this process runs
 
 
 def _setting(name: str, default: float) -> float:
@@ -148,35 +152,36 @@ def _mark_volatile_day(sheet_id: int, only: set[str]) -> None:
 
 def _start(sheet_id: int, only: set[str], total: int) -> dict:
     """Persist a recompute of `only` (joining the columns of one in progress, which it supersedes)
-    and run it after the commit; its progress as the payload shows it."""
+    and queue its job in the same transaction; its progress as the payload shows it."""
     state, _ = FormulaRecompute.objects.select_for_update().get_or_create(sheet_id=sheet_id)
     state.columns = sorted(set(state.columns) | set(only))
     state.after, state.done, state.total = 0, 0, total
     state.token, state.heartbeat_at = uuid.uuid4().hex, timezone.now()
     state.save()
-    token = state.token
-    transaction.on_commit(lambda: _launch(sheet_id, token))
+    _launch(sheet_id, state.token)
     return state.progress()
 
 
 def _launch(sheet_id: int, token: str) -> None:
-    _running[sheet_id] = token
-    name = f"gridcast-recompute-{sheet_id}"
-    threading.Thread(target=recompute_run, args=(sheet_id, token), name=name, daemon=True).start()
+    """Queue the job of the recompute with this token (in the caller's transaction)."""
+    recompute_job.enqueue(sheet_id=sheet_id, token=token)
 
 
 class Superseded(Exception):
     """The recompute is no longer this runner's (superseded, resumed elsewhere, or the sheet gone)."""
 
 
+@task()
+def recompute_job(sheet_id: int, token: str) -> None:
+    """The background job of a recompute (run by a jobs worker, core.jobs)."""
+    recompute_run(sheet_id, token)
+
+
 def recompute_run(sheet_id: int, token: str) -> None:
-    """Run the recompute with this token to its end, a batch per transaction (in its own thread)."""
-    _running[sheet_id] = token
-    slot = False
+    """Run the recompute with this token to its end, a batch per transaction; nothing when it was
+    superseded meanwhile. A failure leaves it to be resumed (see the module)."""
     try:
         close_old_connections()
-        while not (slot := RUNNING.acquire(timeout=1.0)):
-            _beat(sheet_id, token)
         # The next batch's formulas are computed while this one is written: two cores at work.
         with ThreadPoolExecutor(1, thread_name_prefix=f"gridcast-recompute-{sheet_id}-") as pool:
             ahead = _step(sheet_id, token, None, pool)
@@ -186,17 +191,6 @@ def recompute_run(sheet_id: int, token: str) -> None:
         pass
     except Exception:
         log.exception("recompute of the formulas of sheet %s failed (it is resumed later)", sheet_id)
-    finally:
-        if slot:
-            RUNNING.release()
-        if _running.get(sheet_id) == token:
-            del _running[sheet_id]
-        connections.close_all()
-
-
-def _beat(sheet_id: int, token: str) -> None:
-    if not FormulaRecompute.objects.filter(sheet_id=sheet_id, token=token).update(heartbeat_at=timezone.now()):
-        raise Superseded(sheet_id)
 
 
 def _written_since(sheet_id: int, since: int, version: int) -> set[int] | None:
@@ -280,20 +274,35 @@ def _step(
 # --- resuming, and the day's refresh ---------------------------------------------------------------
 
 
-def recompute_resume(sheet_id: int) -> bool:
-    """Resume the sheet's recompute if its runner is gone (see the module); whether it did."""
-    stale = timezone.now() - timedelta(seconds=_setting("FORMULA_RECOMPUTE_STALE_SECONDS", 30))
-    token = uuid.uuid4().hex
-    claimed = (
-        FormulaRecompute.objects.filter(sheet_id=sheet_id, heartbeat_at__lt=stale)
-        .exclude(columns=[])
-        .exclude(token=_running.get(sheet_id, "-"))
-        .update(token=token, heartbeat_at=timezone.now())
-    )
-    if claimed:
-        log.info("resuming the interrupted recompute of the formulas of sheet %s", sheet_id)
-        _launch(sheet_id, token)
+def _queued(token: str) -> bool:
+    """Whether the job of the recompute with this token waits in the queue (it will run)."""
+    return DBTaskResult.objects.filter(
+        status=TaskResultStatus.READY, task_path=recompute_job.module_path, args_kwargs__kwargs__token=token
+    ).exists()
+
+
+def _resume(sheet_id: int, token: str) -> bool:
+    """Take over the recompute with this token under a new one and queue its job, which goes on
+    from its last batch; whether it was still this token's."""
+    with transaction.atomic():
+        fresh = uuid.uuid4().hex
+        claimed = (
+            FormulaRecompute.objects.filter(sheet_id=sheet_id, token=token)
+            .exclude(columns=[])
+            .update(token=fresh, heartbeat_at=timezone.now())
+        )
+        if claimed:
+            log.info("resuming the interrupted recompute of the formulas of sheet %s", sheet_id)
+            _launch(sheet_id, fresh)
     return bool(claimed)
+
+
+def recompute_resume(sheet_id: int) -> bool:
+    """Resume the sheet's recompute if its job is lost: not queued, and no batch written for
+    FORMULA_RECOMPUTE_STALE_SECONDS; whether it did."""
+    stale = timezone.now() - timedelta(seconds=_setting("FORMULA_RECOMPUTE_STALE_SECONDS", 30))
+    state = FormulaRecompute.objects.filter(sheet_id=sheet_id, heartbeat_at__lt=stale).exclude(columns=[]).first()
+    return bool(state and not _queued(state.token) and _resume(sheet_id, state.token))
 
 
 def volatile_refresh(sheet_id: int) -> bool:
@@ -315,31 +324,17 @@ def volatile_refresh(sheet_id: int) -> bool:
 
 
 def sheet_opened(sheet_id: int) -> None:
-    """A sheet is being opened: finish its interrupted recompute, refresh its TODAY()/NOW() columns
-    and make sure this process's ticker runs."""
+    """A sheet is being opened: resume its lost recompute, refresh its TODAY()/NOW() columns."""
     try:
         recompute_resume(sheet_id)
         volatile_refresh(sheet_id)
     except Exception:
         log.exception("could not check the formulas of sheet %s", sheet_id)
-    if _setting("FORMULA_TICKER_SECONDS", 60):
-        _start_ticker()
-
-
-_ticker_started = threading.Lock()
-_ticker: list[threading.Thread] = []
-
-
-def _start_ticker() -> None:
-    with _ticker_started:
-        if not _ticker:
-            _ticker.append(threading.Thread(target=_tick_forever, name="gridcast-formula-ticker", daemon=True))
-            _ticker[0].start()
 
 
 def formulas_tick() -> None:
-    """Resume every interrupted recompute and refresh every sheet whose TODAY()/NOW() columns are
-    of an earlier day."""
+    """Resume every lost recompute and refresh every sheet whose TODAY()/NOW() columns are of an
+    earlier day."""
     today = timezone.now().date()
     for sheet_id in FormulaRecompute.objects.exclude(columns=[]).values_list("sheet_id", flat=True):
         recompute_resume(sheet_id)
@@ -349,12 +344,18 @@ def formulas_tick() -> None:
         volatile_refresh(sheet_id)
 
 
-def _tick_forever() -> None:
-    while True:
-        time.sleep(_setting("FORMULA_TICKER_SECONDS", 60))
-        try:
-            formulas_tick()
-        except Exception:
-            log.exception("the formula ticker failed (it runs again in a minute)")
-        finally:
-            connections.close_all()
+_ticked_at = -math.inf
+
+
+def recompute_swept(sender: object, dead: list[DBTaskResult], **kwargs: object) -> None:
+    """core.jobs' sweep (a jobs worker's start, then every JOBS_SWEEP_SECONDS): the recomputes
+    whose job died with its worker are queued again at once; formulas_tick every
+    FORMULA_TICKER_SECONDS (0: never)."""
+    global _ticked_at
+    for result in dead:
+        if result.task_path == recompute_job.module_path:
+            _resume(**result.args_kwargs["kwargs"])
+    every = _setting("FORMULA_TICKER_SECONDS", 60)
+    if every and time.monotonic() - _ticked_at >= every:
+        _ticked_at = time.monotonic()
+        formulas_tick()

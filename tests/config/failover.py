@@ -348,14 +348,15 @@ class Editor(SheetClient):
 async def keep_editing(client, rows, stop, tag, pause):
     """Edit random cells (values unique to this client), now and then add a row, until `stop`."""
     rng = random.Random(tag)
-    number = 0
+    number, due = 0, time.monotonic()
     while not stop.is_set():
         number += 1
         if number % 25 == 0:
             await client.write({"type": "insert_rows", "rows": [{"c1": f"{tag} row {number}"}]})
         else:
             await client.edit(rng.choice(rows), rng.choice(["c1", "c2"]), f"{tag} {number}")
-        await asyncio.sleep(pause * (0.5 + rng.random()))
+        due += pause * (0.5 + rng.random())  # a schedule: the time a write takes is not added to the pause
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
 
 
 class Load:
