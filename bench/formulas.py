@@ -2,8 +2,9 @@
 recomputing a formula over many rows, measured on the code the services run (SheetFormulas: the
 compiled formulas in dependency order, computing a row dict), without a database; then, in the
 database, a formula changed on a sheet of that many rows: the time until the column operation
-commits, and the background recompute to its end (sheets.services.recompute: batches under the
-sheet lock, each a formulas.compute operation): first of one formula alone, nobody editing, then
+commits, and the background recompute to its end (sheets.services.recompute: a job that a jobs
+worker, a thread here as in `make run`, runs in batches under the sheet lock, each a
+formulas.compute operation): first of one formula alone, nobody editing, then
 (after a VACUUM of the old row versions it left) of a formula two others read (three columns a
 row) with edits made meanwhile and their latency:
 
@@ -106,15 +107,19 @@ SELECT %(sheet)s, i, jsonb_build_object(
 
 def in_the_database(args):
     """A formula changed on a sheet of args.rows rows: the column operation, then its recompute in
-    the background while one person edits."""
+    the background (a jobs worker's thread) while one person edits."""
+    import threading
+
     from django.core.management import call_command
     from django.db import connection
 
     from accounts.models import Membership, Role, User, Workspace
+    from core.jobs import JobsWorker
     from sheets import services
     from sheets.models import FormulaRecompute, Row
 
     call_command("migrate", verbosity=0)
+    threading.Thread(target=JobsWorker().run, name="bench-jobs-worker", daemon=True).start()
     user = User.objects.create_user(email="bench@example.com", password="x")
     workspace = Workspace.objects.create(name="Bench")
     Membership.objects.create(user=user, workspace=workspace, role=Role.OWNER)

@@ -124,7 +124,8 @@ def api():
 @pytest.fixture
 def jobs_worker(transactional_db):
     """A jobs worker (core.jobs, as the embedded server runs it) in a thread of the test process, for
-    the background jobs the test queues (imports, formula recomputes, Superset syncs); stopped after its current task."""
+    the background jobs the test queues (imports, formula recomputes, Superset syncs); stopped
+    after its current task."""
     stop = threading.Event()
 
     def run():

@@ -61,7 +61,7 @@ def test_a_bad_formula_is_refused_with_the_servers_message(open_as, shop):
     assert not Column.objects.filter(sheet=shop["sheet"], type="formula").exists()
 
 
-def test_a_formula_changed_on_a_large_sheet_shows_its_progress_then_the_new_values(open_as, workspace):
+def test_a_formula_changed_on_a_large_sheet_shows_its_progress_then_the_new_values(open_as, workspace, jobs_worker):
     """12,000 rows: more than FORMULA_INLINE_ROWS, so the new formula is computed in the
     background, in three batches; the page shows a progress badge, then the new values."""
     owner = member(workspace, Role.OWNER, display_name="Olivia Owner")

@@ -73,7 +73,9 @@ async def test_formula_errors_and_refused_writes_over_the_socket(shop, owner, co
     assert "circular reference: Total -> Total" in error["message"]
 
 
-async def test_a_background_recompute_streams_its_values_and_progress(workspace, owner, editor, connect, settings):
+async def test_a_background_recompute_streams_its_values_and_progress(
+    workspace, owner, editor, connect, settings, jobs_worker
+):
     """A large sheet (more rows than FORMULA_INLINE_ROWS): the ack says a recompute started, and
     every open grid gets its batches as formulas.compute operations, values and progress."""
 

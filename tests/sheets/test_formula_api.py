@@ -90,8 +90,8 @@ def test_a_viewer_cannot_add_a_formula_column(api, viewer, shop):
 
 
 def test_on_a_large_sheet_the_column_answers_at_once_and_reads_show_the_recompute(api, editor, shop, settings):
-    """More rows than FORMULA_INLINE_ROWS: the recompute runs after the commit, in the background
-    (never started here: the test's transaction does not commit). Meanwhile the REST reads return
+    """More rows than FORMULA_INLINE_ROWS: the recompute is a background job (never run here: no
+    jobs worker, and the test's transaction does not commit). Meanwhile the REST reads return
     what is stored, and the sheet says what is being recomputed."""
     settings.GRIDCAST = {**settings.GRIDCAST, "FORMULA_INLINE_ROWS": 0}
     client = api(editor)

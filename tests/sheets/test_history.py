@@ -302,7 +302,7 @@ def test_the_migration_indexes_the_log_written_before_it_as_the_edits_do(sheet, 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_background_formula_recompute_is_in_the_cells_history(workspace, owner, settings):
+def test_a_background_formula_recompute_is_in_the_cells_history(workspace, owner, settings, jobs_worker):
     from .services.test_formula_recompute import _finished
 
     settings.GRIDCAST = {**settings.GRIDCAST, "FORMULA_INLINE_ROWS": 4, "FORMULA_RECOMPUTE_BATCH": 5}

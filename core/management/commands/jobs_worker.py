@@ -1,6 +1,6 @@
-"""`manage.py jobs_worker`: run the background jobs (imports, formula recomputes, Superset syncs) until SIGTERM or SIGINT,
-failing or running again what a dead worker left running (core.jobs). django-tasks' `db_worker`
-runs the same queue but never sweeps: prefer this one."""
+"""`manage.py jobs_worker`: run the background jobs (imports, formula recomputes, Superset syncs)
+until SIGTERM or SIGINT, failing or running again what a dead worker left running (core.jobs).
+django-tasks' `db_worker` runs the same queue but never sweeps: prefer this one."""
 
 import logging
 
@@ -10,7 +10,7 @@ from core.jobs import JobsWorker
 
 
 class Command(BaseCommand):
-    help = "Run the background jobs (imports, formula recomputes, Superset syncs) until stopped; resume those of dead workers."
+    help = "Run the background jobs (imports, recomputes, Superset syncs) until stopped; resume those of dead workers."
 
     def add_arguments(self, parser):
         parser.add_argument("--batch", action="store_true", help="run the jobs ready now, then exit")

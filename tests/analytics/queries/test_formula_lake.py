@@ -48,7 +48,7 @@ def test_a_numeric_formula_is_a_number_in_the_lake_and_sums(workspace, owner, wr
     assert [r["unit"] for r in selectors.sheet_rows(sheet.pk)] == [True, False, True]
 
 
-def test_values_recomputed_in_the_background_reach_the_lake(workspace, owner, writer, settings):
+def test_values_recomputed_in_the_background_reach_the_lake(workspace, owner, writer, settings, jobs_worker):
     settings.GRIDCAST = {**settings.GRIDCAST, "FORMULA_INLINE_ROWS": 3, "FORMULA_RECOMPUTE_BATCH": 4}
     sheet = make_sheet(workspace, owner, columns=COLUMNS)
     services.rows_insert(sheet=sheet, actor=owner, rows=[{"c1": i, "c2": 2} for i in range(10)])

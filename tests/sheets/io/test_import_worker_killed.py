@@ -5,10 +5,6 @@ never the half-made one beside it), or, with no attempt left, the job is failed 
 and nothing of it is left. And the web process only queues: it starts no thread for an import."""
 
 import os
-import signal
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 
@@ -18,47 +14,13 @@ from django_tasks.backends.database.models import DBTaskResult
 
 from sheets import io, selectors
 from sheets.models import ImportJob, Sheet
-from tests.realtime.servers import REPO, server_env, wait_until
+from tests.realtime.servers import wait_until
+from tests.workers import WorkerProcess
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROWS = 60_000
 CONTENT = b"id,label,score\n" + b"".join(b"%d,row %d,%d.5\n" % (i, i, i) for i in range(ROWS))
-
-
-class WorkerProcess:
-    """`manage.py jobs_worker` on the test database, in its own process."""
-
-    def __init__(self, **env):
-        self.env = server_env(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), JOBS_SWEEP_SECONDS=1, **env)
-        self.log = tempfile.NamedTemporaryFile(prefix="gc-jobs-worker-", suffix=".log", delete=False).name
-
-    def start(self):
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "jobs_worker", "-v", "1"],
-            cwd=REPO,
-            env=self.env,
-            stdout=open(self.log, "ab"),
-            stderr=subprocess.STDOUT,
-        )
-        return self
-
-    def kill(self):
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
-
-    def output(self):
-        with open(self.log, errors="replace") as log:
-            return log.read()[-4000:]
 
 
 def upload(api, settings, workspace, editor):

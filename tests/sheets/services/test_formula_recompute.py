@@ -4,12 +4,14 @@ progress, an edit made meanwhile wins, a newer start supersedes, an interrupted 
 TODAY() columns are refreshed when the day changes. Real threads on real PostgreSQL."""
 
 import datetime as dt
+import math
 import threading
 import time
 
 import pytest
 from django.utils import timezone
 
+from core.jobs import tasks_sweep
 from sheets import services
 from sheets.models import Column, FormulaRecompute, Operation, Row
 from sheets.services import recompute
@@ -22,7 +24,7 @@ ROWS = 23
 
 
 @pytest.fixture
-def big(workspace, owner, settings, monkeypatch):
+def big(workspace, owner, settings, monkeypatch, jobs_worker):
     """A sheet of 23 rows, "large": recomputed in the background, 5 rows a batch."""
     settings.GRIDCAST = {**settings.GRIDCAST, "FORMULA_INLINE_ROWS": 4, "FORMULA_RECOMPUTE_BATCH": 5}
     sheet = make_sheet(workspace, owner, columns=COLUMNS)
@@ -168,7 +170,7 @@ def test_the_ticker_resumes_an_abandoned_recompute(big, owner, monkeypatch):
     assert values(big, key) == [i * 2 for i in range(ROWS)]
 
 
-def test_today_columns_are_recomputed_when_the_day_changes(workspace, owner):
+def test_today_columns_are_recomputed_when_the_day_changes(workspace, owner, settings, monkeypatch, jobs_worker):
     sheet = make_sheet(workspace, owner, columns=COLUMNS)
     services.rows_insert(sheet=sheet, actor=owner, rows=[{"c1": 1}, {"c1": 2}])
     op = services.column_add(
@@ -187,7 +189,10 @@ def test_today_columns_are_recomputed_when_the_day_changes(workspace, owner):
     # As on the next day: the cells hold yesterday's result.
     Row.objects.filter(sheet=sheet).update(data={"c1": 1, key: days - 1})
     FormulaRecompute.objects.filter(sheet=sheet).update(volatile_day=today - dt.timedelta(days=1))
-    recompute.formulas_tick()
+    # The tick comes with a jobs worker's sweep, every FORMULA_TICKER_SECONDS.
+    settings.GRIDCAST = {**settings.GRIDCAST, "FORMULA_TICKER_SECONDS": 60}
+    monkeypatch.setattr(recompute, "_ticked_at", -math.inf)
+    tasks_sweep()
     _finished(sheet)
     assert values(sheet, key) == [days, days]
     assert FormulaRecompute.objects.get(sheet=sheet).volatile_day == today
