@@ -11,7 +11,7 @@ printed), and `simulate_orders` streams demo
 orders into the metrics through the REST API (ingestion, rollups and the lake's upkeep at work),
 unless `--no-orders`.
 
-Each minute: the RSS of web.1, web.2, worker.1, jobs.1 and lb.1 in MB, the writes acknowledged
+Each minute: the RSS of web.1, web.2, worker.1, jobs.1, jobs.2 and lb.1 in MB, the writes acknowledged
 that minute and the load average. At the end, per process: RSS at the end of the warm-up
 (`--warmup` minutes) and at the end, and the growth per hour after warm-up from a least-squares
 line through the minutes after it; a process is FLAT when that slope is under `--flat` MB an
@@ -39,7 +39,12 @@ django.setup()
 
 from tests.config.failover import Load, Stack  # noqa: E402
 
-PROCESSES = {"web.1": "uvicorn", "web.2": "uvicorn", "worker.1": "python", "jobs.1": "python", "lb.1": "haproxy"}
+PROCESSES = {
+    **{name: "uvicorn" for name in ("web.1", "web.2")},
+    "worker.1": "python",
+    **{name: "python" for name in ("jobs.1", "jobs.2")},
+    "lb.1": "haproxy",
+}
 
 
 def rss_mb(pid: int) -> float:

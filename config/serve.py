@@ -2,10 +2,10 @@
 
 The production settings (config.settings.production) on the local PostgreSQL and Redis, and under
 one process manager (honcho, running deploy/Procfile): WEB_PROCESSES uvicorn web processes
-(2) behind HAProxy on HOST:PORT (127.0.0.1:8000), the analytics worker, the jobs worker (imports, formula recomputes,
-Superset syncs), and Superset (SUPERSET=0 leaves it out). Before that it creates the database if
-it is missing, migrates it and collects the static files; secrets are made once and kept in
-$GRIDCAST_VAR_DIR/secrets.env (mode 600).
+(2) behind HAProxy on HOST:PORT (127.0.0.1:8000), the analytics worker, JOBS_PROCESSES jobs
+workers (2: imports, formula recomputes, Superset syncs), and Superset (SUPERSET=0 leaves it
+out). Before that it creates the database if it is missing, migrates it and collects the static
+files; secrets are made once and kept in $GRIDCAST_VAR_DIR/secrets.env (mode 600).
 
 It serves plain HTTP on loopback, so it turns off what production settings keep for HTTPS (the
 redirect, secure cookies, HSTS): behind TLS, terminate it in HAProxy (`bind :443 ssl crt ...`)
@@ -17,6 +17,7 @@ these have defaults here:
     GRIDCAST_VAR_DIR  var/serve (lake files, Superset's metadata, haproxy.cfg, secrets)
     HOST, PORT        127.0.0.1, 8000: where HAProxy listens
     WEB_PROCESSES     2;  WEB_BASE_PORT 8100: web.1 listens there, web.2 on the next port, ...
+    JOBS_PROCESSES    2: jobs workers, each running one job at a time (a long recompute holds one)
     SUPERSET          1;  SUPERSET_PORT 8089
     SEED_DEMO         0;  1 seeds the demo workspace and its logins on an empty database
     PROMETHEUS_MULTIPROC_DIR  $GRIDCAST_VAR_DIR/prometheus (emptied before the processes start): /metrics of any web
@@ -147,7 +148,8 @@ def prepare(env: dict[str, str]) -> None:
 
 def command(env: dict[str, str]) -> list[str]:
     """honcho running deploy/Procfile: the web processes from WEB_BASE_PORT, Superset unless SUPERSET=0."""
-    concurrency = f"web={len(_servers(env))},worker=1,jobs=1,lb=1,superset={0 if env.get('SUPERSET') == '0' else 1}"
+    jobs, superset = int(env.get("JOBS_PROCESSES", "2")), 0 if env.get("SUPERSET") == "0" else 1
+    concurrency = f"web={len(_servers(env))},worker=1,jobs={jobs},lb=1,superset={superset}"
     return [str(BIN / "honcho"), "start", "-f", str(REPO / "deploy" / "Procfile"), "-d", str(REPO),
             "-p", env.get("WEB_BASE_PORT", "8100"), "-c", concurrency]  # fmt: skip
 
