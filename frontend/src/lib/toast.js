@@ -9,3 +9,12 @@ export function toast(message, { kind = "info", ms = 4000 } = {}) {
   area.append(div);
   setTimeout(() => div.remove(), ms);
 }
+
+// Run `action`; an error it throws is shown as an error toast (and not thrown on).
+export async function toastErrors(action) {
+  try {
+    return await action();
+  } catch (error) {
+    toast(error.message, { kind: "error" });
+  }
+}
