@@ -12,6 +12,7 @@ import importlib
 import shutil
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -207,12 +208,24 @@ _opened = set()  # every thread's connection, for close_all()
 _opened_lock = threading.Lock()
 
 
+def renewal_due(opened: float) -> bool:
+    """Whether a long-lived connection opened at `opened` (time.monotonic()) is to be replaced:
+    DuckDB keeps a few KB for each commit a connection makes or sees until it is closed, so a
+    connection held for hours grows the process (ANALYTICS["DUCKDB_RENEW_SECONDS"])."""
+    every = settings.ANALYTICS.get("DUCKDB_RENEW_SECONDS", 300)
+    return bool(every) and time.monotonic() - opened >= every
+
+
 def _connection():
     con = getattr(_local, "con", None)
     if con is not None and con not in _opened:  # closed by close_all()
         con = None
+    if con is not None and renewal_due(_local.opened):
+        _close(con)
+        con = None
     if con is None:
         con = _local.con = connect()
+        _local.opened = time.monotonic()
         con.execute("SET TimeZone = 'UTC'")
         with _opened_lock:
             _opened.add(con)

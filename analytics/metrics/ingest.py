@@ -251,9 +251,9 @@ class GroupWriter:
         batches, each is committed on its own: whatever one batch holds that the lake refuses
         fails that request only, never another workspace's. Returns the connection to go on with."""
         try:
-            if con is None or generation != schema.connection_generation():
-                generation = schema.connection_generation()
+            if con is None or generation != schema.connection_generation() or schema.renewal_due():
                 con = schema.connection()
+                generation = schema.connection_generation()
                 schema.ensure_table(con)
             _insert(con, [(p.workspace_id, p.rows) for p in group])
             self.commits += 1

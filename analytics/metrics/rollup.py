@@ -280,12 +280,16 @@ def run(stop: threading.Event, interval: float | None = None) -> None:
     """The worker's rollup loop (a thread): refresh() every `interval` seconds until `stop`, and
     upkeep() of the rollup's files every UPKEEP_EVERY refreshes."""
     interval = settings.ANALYTICS.get("ROLLUP_SECONDS", 2.0) if interval is None else interval
-    con, lock, refreshes = None, None, 0
+    con, lock, refreshes, opened = None, None, 0, 0.0
     try:
         while not stop.wait(interval):
             try:
+                if con is not None and lake.renewal_due(opened):
+                    con.close()  # it grows with every commit (connections.renewal_due)
+                    con = None
                 if con is None:
-                    con, lock = lake.connect(), _TryLock()
+                    con, opened = lake.connect(), time.monotonic()
+                    lock = lock or _TryLock()
                     con.execute("SET TimeZone = 'UTC'")
                 if not lock.acquire():
                     continue

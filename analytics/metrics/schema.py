@@ -37,6 +37,8 @@ def tag_column(key: str) -> str | None:
 # --- the table -----------------------------------------------------------------------------------
 
 _shared = None
+_shared_opened = 0.0
+_retired = None  # the connection replaced last (connections.renewal_due), closed at the next renewal
 _shared_lock = threading.Lock()
 _table_ready = False
 _generation = 0  # bumped when the shared connection is replaced: cursors of older ones are dropped
@@ -45,29 +47,41 @@ _generation = 0  # bumped when the shared connection is replaced: cursors of old
 def connection() -> duckdb.DuckDBPyConnection:
     """A cursor on this process's DuckLake connection (attaching costs ~250 ms; a cursor < 1 ms).
     Cursors do not inherit `USE lake`: name tables as lake.<table>."""
-    global _shared
-    if _shared is None:
+    global _shared, _shared_opened, _retired, _generation
+    if _shared is None or lake.renewal_due(_shared_opened):
         with _shared_lock:
-            if _shared is None:
+            if _shared is None or lake.renewal_due(_shared_opened):
                 con = lake.connect()
                 con.execute("SET TimeZone = 'UTC'")
-                _shared = con
+                if _shared is not None:  # old: it grows with every commit; its cursors may be in use
+                    if _retired is not None:
+                        _retired.close()
+                    _retired = _shared
+                    _generation += 1  # the metric writer takes a cursor of the new one
+                _shared, _shared_opened = con, time.monotonic()
     cursor = _shared.cursor()
     cursor.execute("SET TimeZone = 'UTC'")
     return cursor
 
 
+def renewal_due() -> bool:
+    """Whether the shared connection is old enough to be replaced (connections.renewal_due): a
+    holder of a cursor takes a new one from connection(), which replaces it."""
+    return _shared is not None and lake.renewal_due(_shared_opened)
+
+
 def reset_connection() -> None:
     """Forget the shared connection (tests that recreate the database, forked processes)."""
-    global _shared, _table_ready, _generation
+    global _shared, _retired, _table_ready, _generation
     with _shared_lock:
         _generation += 1
-        if _shared is not None:
-            try:
-                _shared.close()
-            except Exception:  # noqa: BLE001 - closing a dead connection
-                pass
-        _shared = None
+        for con in (_shared, _retired):
+            if con is not None:
+                try:
+                    con.close()
+                except Exception:  # noqa: BLE001 - closing a dead connection
+                    pass
+        _shared = _retired = None
         _table_ready = False
 
 

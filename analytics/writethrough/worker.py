@@ -87,6 +87,7 @@ def run(
                         rollup.timed_refresh(writer.con)
                     except Exception:  # the sheets' batches go on; the next refresh folds these too
                         log.exception("metric rollup failed; retrying in %s s", rollup_every)
+                writer.renew_connection()
                 if not applied:
                     wakeup.wait()
             except Exception:

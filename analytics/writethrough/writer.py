@@ -8,7 +8,7 @@ import time
 
 from django.conf import settings
 
-from analytics.lake.connections import connect, write_lock
+from analytics.lake.connections import connect, renewal_due, write_lock
 from analytics.lake.schema import EVENT_TYPES, base_ddl, ensure_schema, view_sql
 from sheets.column_types import value_type
 
@@ -44,6 +44,7 @@ class Writer(Compactor):
 
     def __init__(self, con=None):
         self.con = con or connect()
+        self.opened = time.monotonic()
         ensure_schema(self.con)
         self.lock = WriterLock.open()  # None with a SQLite catalog
         self.batch, self.states = 0, {}
@@ -55,6 +56,15 @@ class Writer(Compactor):
         # Tests replace this to crash between the append and the commit.
         self.before_commit = None
         self.applied = {}  # sheet id -> workspace id: sheets with new data in the lake, until taken
+
+    def renew_connection(self) -> bool:
+        """Replace the lake connection once it is old (connections.renewal_due), between steps and
+        with no fold running on it; whether it did."""
+        if not renewal_due(self.opened) or getattr(self, "_fold_job", None) is not None:
+            return False
+        old, self.con, self.opened = self.con, connect(), time.monotonic()
+        old.close()
+        return True
 
     def take_applied(self):
         """The sheets (id -> workspace id) whose new data was committed since the last call."""

@@ -494,6 +494,10 @@ ANALYTICS = {
     # holds several (the writer, the rollup, one per reading thread), so memory grew without bound.
     "DUCKDB_MEMORY_LIMIT": os.environ.get("GRIDCAST_DUCKDB_MEMORY_LIMIT", "512MB").strip(),
     "DUCKDB_THREADS": int(os.environ.get("GRIDCAST_DUCKDB_THREADS", "2")),
+    # A DuckDB connection keeps a few KB for each commit it makes or sees (bench/soak.py: the
+    # worker's heap grew ~2.4 MB a minute) until it is closed: the worker's and the reading
+    # threads' long-lived connections are replaced this often (0: never).
+    "DUCKDB_RENEW_SECONDS": float(os.environ.get("GRIDCAST_DUCKDB_RENEW_SECONDS", "300")),
     # Sheet write-through (analytics/writethrough/): a batch every WRITER_INTERVAL seconds when
     # idle, at most WRITER_MAX_OPERATIONS operations each; a sheet first seen with more than
     # WRITER_REBUILD_ABOVE versions is loaded from a snapshot instead of replayed. A sheet is
