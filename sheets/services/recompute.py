@@ -9,11 +9,11 @@ TODAY()/NOW().
   "done": 0, "total"}, and the cells keep what they held (a new column's are empty) until their
   batch replaces them. A background job (a django-tasks task saved with the operation, run by a
   jobs worker, core.jobs: never a thread of the web process) then computes
-  FORMULA_RECOMPUTE_BATCH rows (5,000) a
-  transaction: it takes the sheet lock as an edit does (operations.next_version), reads the rows
-  as they are now, writes the formula cells that changed and appends a "formulas.compute"
-  operation ({"columns", "computed", "done", "total"}) whose broadcast brings the values and the
-  progress to the open grids (and the values to the lake). It also reads the next batch under
+  FORMULA_RECOMPUTE_BATCH rows (5,000) a transaction: it takes the sheet lock as an edit does
+  (operations.next_version), reads the rows as they are now, writes the formula cells that
+  changed and appends a "formulas.compute" operation ({"columns", "computed", "done", "total"})
+  whose broadcast brings the values and the progress to the open grids (and the values to the
+  lake). It also reads the next batch under
   that lock and computes it while this one is written; the next transaction uses it only if
   nothing was written to the sheet in between (its version follows), else reads it again. Edits
   are serialized with the batches by that lock and compute their own rows' formulas, so an edit
