@@ -446,10 +446,8 @@ GRIDCAST = {
     "MAX_TOKENS_PER_USER": int(os.environ.get("GRIDCAST_MAX_TOKENS_PER_USER", "50")),
     # Saved views per sheet (personal and shared together).
     "MAX_VIEWS_PER_SHEET": int(os.environ.get("GRIDCAST_MAX_VIEWS_PER_SHEET", "200")),
-    # Formula columns (sheets.services.recompute): a sheet of more rows is recomputed in the
-    # background (a jobs worker's job), FORMULA_RECOMPUTE_BATCH rows a transaction; one not queued
-    # and without a batch for FORMULA_RECOMPUTE_STALE_SECONDS is resumed; the tick at the jobs
-    # worker's sweep that resumes them and refreshes TODAY()/NOW() columns runs this often (0: never).
+    # Formula columns (sheets.services.recompute): larger sheets are recomputed by a job, BATCH rows a
+    # transaction; a lost one resumed after STALE_SECONDS; the TICKER refreshes TODAY() (0: never).
     "FORMULA_INLINE_ROWS": int(os.environ.get("GRIDCAST_FORMULA_INLINE_ROWS", "2000")),
     "FORMULA_RECOMPUTE_BATCH": int(os.environ.get("GRIDCAST_FORMULA_RECOMPUTE_BATCH", "5000")),
     "FORMULA_RECOMPUTE_STALE_SECONDS": float(os.environ.get("GRIDCAST_FORMULA_RECOMPUTE_STALE_SECONDS", "30")),
@@ -494,9 +492,7 @@ ANALYTICS = {
     # holds several (the writer, the rollup, one per reading thread), so memory grew without bound.
     "DUCKDB_MEMORY_LIMIT": os.environ.get("GRIDCAST_DUCKDB_MEMORY_LIMIT", "512MB").strip(),
     "DUCKDB_THREADS": int(os.environ.get("GRIDCAST_DUCKDB_THREADS", "2")),
-    # A DuckDB connection keeps a few KB for each commit it makes or sees (bench/soak.py: the
-    # worker's heap grew ~2.4 MB a minute) until it is closed: the worker's and the reading
-    # threads' long-lived connections are replaced this often (0: never).
+    # Long-lived DuckDB connections are replaced this often (0: never): each keeps memory per commit.
     "DUCKDB_RENEW_SECONDS": float(os.environ.get("GRIDCAST_DUCKDB_RENEW_SECONDS", "300")),
     # Sheet write-through (analytics/writethrough/): a batch every WRITER_INTERVAL seconds when
     # idle, at most WRITER_MAX_OPERATIONS operations each; a sheet first seen with more than
