@@ -1,6 +1,7 @@
-"""The background jobs' worker: django-tasks' database worker (imports, formula recomputes, Superset syncs), run by
-`manage.py jobs_worker` or as a thread of the embedded server, that also sweeps for the tasks a
-dead worker left "running" and announces them (jobs_swept) so that their domains run them again."""
+"""The background jobs' worker: django-tasks' database worker (imports, formula recomputes,
+Superset syncs), run by `manage.py jobs_worker` or as a thread of the embedded server, that also
+sweeps for the tasks a dead worker left "running" and announces them (jobs_swept) so that their
+domains run them again."""
 
 import atexit
 import logging
