@@ -45,11 +45,12 @@ def free_pair():
 
 
 def alive(pid):
+    """Whether `pid` runs (a zombie does not). It may be reaped between any two looks."""
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+        return "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+    except (ProcessLookupError, FileNotFoundError):
         return False
-    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
 
 
 # --- a PostgreSQL of its own -------------------------------------------------------------------
