@@ -179,7 +179,7 @@ class Served:
             try:
                 args = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
                 children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-            except FileNotFoundError:
+            except (FileNotFoundError, ProcessLookupError):  # gone between two looks
                 continue
             if any(arg.endswith(program) for arg in args[:2]) and "deploy/restarting" not in args:
                 return pid
