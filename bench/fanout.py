@@ -110,7 +110,7 @@ def parse_args():
     args.servers = [s for s in args.server.split(",") if s]
     if set(args.servers) - {"uvicorn", "daphne"}:
         parser.error("--server takes uvicorn, daphne or both")
-    args.ns = [int(n) for n in args.n.split(",")]
+    args.ns = [int(n) for n in args.n.split(",") if n]  # none: the lone edits and the write test alone
     if args.rate is None:
         args.rates = [100 if n <= 100 else 10 for n in args.ns]
     else:
@@ -1331,7 +1331,7 @@ def main():
     args = parse_args()
     OFFER_DEFLATE = args.deflate
     PRESENCE_PROTOCOL = args.presence
-    setup = prepare_database(max(args.ns))
+    setup = prepare_database(max(args.ns, default=10))
     print(
         f"database {setup['database']}, sheet {setup['sheet']}, {ROWS} rows; REDIS_URL={os.environ.get('REDIS_URL', '')!r}; "
         f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}",

@@ -151,6 +151,23 @@ def wait_for(predicate, timeout=10.0):
         time.sleep(0.1)
 
 
+def fill_handle_of(page, row, col):
+    """The fill handle's box once it sits at the bottom-right corner of the selection ending at
+    (row, col): it is drawn on the next frame after the selection changes."""
+
+    def at_corner():
+        handle = page.locator(".gc-fill-handle:not([hidden])").bounding_box()
+        corner = grid_cell(page, row, col).bounding_box()
+        if handle is None or corner is None:
+            return None
+        x, y = handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2
+        near = abs(x - corner["x"] - corner["width"]) < 8 and abs(y - corner["y"] - corner["height"]) < 8
+        return handle if near else None
+
+    wait_for(at_corner)
+    return at_corner()
+
+
 def amounts(team, n):
     pks = [row.pk for row in team["rows"][:n]]
     data = dict(Row.objects.filter(pk__in=pks).values_list("pk", "data"))
@@ -169,7 +186,7 @@ def test_dragging_the_fill_handle_continues_the_series_as_one_undoable_edit(open
     other = open_sheet(open_as, team["viewer"], sheet)
     grid_cell(page, 1, 2).click()
     grid_cell(page, 2, 2).click(modifiers=["Shift"])
-    handle = page.locator(".gc-fill-handle:not([hidden])").bounding_box()
+    handle = fill_handle_of(page, 2, 2)
     below = grid_cell(page, 7, 2).bounding_box()
     page.mouse.move(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
     page.mouse.down()
@@ -198,7 +215,7 @@ def test_a_fill_across_a_formula_column_skips_it_and_continues_numbered_text(ope
     page = open_sheet(open_as, owner, sheet)
     grid_cell(page, 1, 1).click()
     grid_cell(page, 2, 3).click(modifiers=["Shift"])
-    handle = page.locator(".gc-fill-handle:not([hidden])").bounding_box()
+    handle = fill_handle_of(page, 2, 3)
     below = grid_cell(page, 4, 3).bounding_box()
     page.mouse.move(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
     page.mouse.down()
