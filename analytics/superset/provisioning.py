@@ -320,7 +320,7 @@ def chart_specs(
                 "time_range": "No filter",
                 "row_limit": 10000,
                 "show_legend": False,
-                "markerEnabled": True,
+                "markerEnabled": False,  # a point a minute over days: markers hid the line
                 "rich_tooltip": True,
             },
         ),
