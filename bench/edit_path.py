@@ -2,8 +2,9 @@
 realtime.edits' EditQueue (the hop to the database thread, the revocation check, the cell
 service's transaction, the commit's announcements: the broadcast published to Redis and the
 webhook check), one edit at a time, each finished before the next (10 ms apart). Then the same
-with one part left out at a time, and the cost of the pieces it is made of (a hop to the database
-thread, one statement, a publish), to show where the CPU of a lone edit goes. bench/fanout.py's
+with one part left out at a time, the cost of the pieces it is made of (a hop to the database
+thread, one statement, a publish) and the floor of this machine (one bare psycopg statement from
+the event loop, alone and back to back), to show where the CPU of a lone edit goes. bench/fanout.py's
 lone-edit case measures the whole server (this path, the WebSocket frames and the Channels
 consumer) against the 0.5 ms target of issue 18:
 
