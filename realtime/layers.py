@@ -25,9 +25,25 @@ from core.redis import async_client, sync_client
 log = logging.getLogger(__name__)
 
 
+# Connections of one process's layer to one Redis. Beyond them a command waits for a free one: with
+# redis-py 8's default pool (100, then MaxConnectionsError) about 3 % of 2,000 sockets joining at
+# once (a reconnect storm) were closed before their welcome, their group_add refused.
+LAYER_MAX_CONNECTIONS = 100
+
+
 class RedisChannelLayer(BaseRedisChannelLayer):
     async def receive(self, channel: str) -> dict:
         return await cancellable(super().receive(channel))
+
+    def create_pool(self, index: int) -> Any:
+        host = dict(self.hosts[index])
+        if "address" not in host:  # a Sentinel or a pool given by parts: as channels-redis makes it
+            return super().create_pool(index)
+        import redis.asyncio as aioredis
+
+        return aioredis.BlockingConnectionPool.from_url(
+            host.pop("address"), max_connections=LAYER_MAX_CONNECTIONS, timeout=20, **host
+        )
 
 
 class InMemoryChannelLayer(BaseInMemoryChannelLayer):

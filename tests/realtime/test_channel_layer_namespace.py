@@ -3,6 +3,7 @@
 prefix is the installation's name, as the sheet pub/sub channels carry the database's name."""
 
 import asyncio
+import uuid
 
 import pytest
 from django.conf import settings
@@ -46,3 +47,20 @@ def test_the_sheet_pub_sub_channels_carry_the_same_installation_name():
     bus = get_bus()
     assert isinstance(bus, RedisBus)
     assert bus.prefix == f"gridcast:{settings.INSTALLATION_NAME}:sheet:"
+
+
+@pytest.mark.asyncio
+async def test_more_group_joins_at_once_than_the_layer_has_connections_all_succeed():
+    """A reconnect storm: every socket joins its groups at once. Commands beyond the layer's pool
+    wait for a connection; none fails (redis-py's default pool raised MaxConnectionsError)."""
+    from realtime.layers import LAYER_MAX_CONNECTIONS
+
+    layer = layer_for(f"storm-{uuid.uuid4().hex[:8]}")
+    try:
+        channels = [await layer.new_channel() for _ in range(LAYER_MAX_CONNECTIONS * 3)]
+        await asyncio.gather(*(layer.group_add("sheet-1", channel) for channel in channels))
+        await layer.group_send("sheet-1", {"type": "op.frame", "n": 1})
+        received = await asyncio.gather(*(asyncio.wait_for(layer.receive(c), 10) for c in channels))
+        assert received == [{"type": "op.frame", "n": 1}] * len(channels)
+    finally:
+        await layer.flush()
