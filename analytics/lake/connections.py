@@ -238,6 +238,17 @@ def _close(con):
     con.close()
 
 
+def close_quietly(*resources: object) -> None:
+    """Close each of these that is not None (connections, locks, writers), ignoring the error of
+    one that is broken already: after a failure, before it is opened again."""
+    for resource in resources:
+        if resource is not None:
+            try:
+                resource.close()
+            except Exception:  # noqa: BLE001 - closing a broken one
+                pass
+
+
 def close() -> None:
     """Close this thread's lake connection (it holds a connection to the catalog database)."""
     con = getattr(_local, "con", None)

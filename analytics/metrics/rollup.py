@@ -309,12 +309,7 @@ def run(stop: threading.Event, interval: float | None = None) -> None:
                     log.info("rollup refresh conflicted; it is tried again next round (%s)", error)
                     continue
                 log.exception("metric rollup failed; retrying next round")
-                for resource in (con, lock):
-                    if resource is not None:
-                        try:
-                            resource.close()
-                        except Exception:  # noqa: BLE001 - closing a broken connection
-                            pass
+                lake.close_quietly(con, lock)
                 con, lock = None, None
     finally:
         for resource in (con, lock):

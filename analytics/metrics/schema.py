@@ -54,21 +54,13 @@ def connection() -> duckdb.DuckDBPyConnection:
                 con = lake.connect()
                 con.execute("SET TimeZone = 'UTC'")
                 if _shared is not None:  # old: it grows with every commit; its cursors may be in use
-                    _close_quietly(_retired)
+                    lake.close_quietly(_retired)
                     _retired = _shared
                     _generation += 1  # the metric writer takes a cursor of the new one
                 _shared, _shared_opened = con, time.monotonic()
     cursor = _shared.cursor()
     cursor.execute("SET TimeZone = 'UTC'")
     return cursor
-
-
-def _close_quietly(con: duckdb.DuckDBPyConnection | None) -> None:
-    if con is not None:
-        try:
-            con.close()
-        except Exception:  # noqa: BLE001 - closing a dead connection
-            pass
 
 
 def renewal_due() -> bool:
@@ -82,8 +74,7 @@ def reset_connection() -> None:
     global _shared, _retired, _table_ready, _generation
     with _shared_lock:
         _generation += 1
-        _close_quietly(_shared)
-        _close_quietly(_retired)
+        lake.close_quietly(_shared, _retired)
         _shared = _retired = None
         _table_ready = False
 

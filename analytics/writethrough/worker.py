@@ -12,7 +12,7 @@ from django.db import close_old_connections, connections
 
 from analytics.deliveries import digest, sender
 from analytics.lake import maintenance
-from analytics.lake.connections import postgres_conninfo
+from analytics.lake.connections import close_quietly, postgres_conninfo
 from analytics.metrics import retention, rollup
 from core import metrics
 
@@ -93,12 +93,7 @@ def run(
             except Exception:
                 log.exception("analytics writer failed; retrying in 2 s")
                 metrics.worker_failures.inc()
-                for resource in (writer, wakeup):
-                    if resource is not None:
-                        try:
-                            resource.close()
-                        except Exception:
-                            pass
+                close_quietly(writer, wakeup)
                 writer = wakeup = None
                 close_old_connections()  # one a database restart broke is replaced, not reused for ever
                 stop.wait(2.0)
