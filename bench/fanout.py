@@ -13,7 +13,9 @@ Subscribers take receive time minus the timestamp in the `ops` frame as the deli
 Printed: p50/p99/max latency, frames expected and received, the server process's CPU per
 delivered frame (from /proc, since the 2 cores are shared with the clients, PostgreSQL and
 Redis), and the busiest client process's CPU (to show the load is not client-bound). The same
-cases run against bench/floor_server.py, a bare `websockets` broadcast server.
+cases run against bench/floor_server.py, a bare `websockets` broadcast server, and the lone edits
+also against its durable mode (each edit written to PostgreSQL in one statement before it is
+acknowledged and relayed).
 
 For each N the join is a storm (every subscriber connecting at once, 20 handshakes at a time per
 client process): printed are the time until all were welcomed, the `presence` frames each viewer
@@ -219,6 +221,7 @@ class Server:
             ],
             "daphne": [str(bin_dir / "daphne"), "-b", "127.0.0.1", "-p", str(self.port), "config.asgi:application"],
             "floor": [sys.executable, str(ROOT / "bench" / "floor_server.py"), str(self.port)],
+            "floor-durable": [sys.executable, str(ROOT / "bench" / "floor_server.py"), str(self.port), "--durable"],
         }[kind]
         self.command = command
         self.log = tempfile.NamedTemporaryFile("w+", prefix=f"gridcast-fanout-{kind}-", suffix=".log", delete=False)
@@ -252,7 +255,7 @@ class Server:
         return self.process.pid
 
     def url(self, role, key=None, sheet=None):
-        if self.kind == "floor":
+        if self.kind.startswith("floor"):
             return f"/{role}"
         return f"/ws/sheets/{sheet}/?token={key}" + ("&protocol=2" if PRESENCE_PROTOCOL == 2 else "")
 
@@ -1019,7 +1022,7 @@ def lone_edit_case(kind, args, setup, rate=10):
         server.stop()
     edits = row["acked"] or 1
     row.update(
-        server="floor" if kind == "floor" else f"gridcast {kind}",
+        server=kind if kind.startswith("floor") else f"gridcast {kind}",
         idle_cpu_per_s=idle_per_s,
         ms_per_edit=(row["server_cpu"] - idle_per_s * row["wall"]) / edits * 1000,
     )
@@ -1230,7 +1233,8 @@ def print_writes(rows):
 def print_lone(rows):
     print()
     print("Lone edits: 10 edits/s, each acknowledged before the next arrives, one viewer; server CPU per edit")
-    print("(from /proc over the window, the server's idle CPU over as long subtracted; the floor relays the frame)")
+    print("(from /proc over the window, the server's idle CPU over as long subtracted; the floor relays the frame,")
+    print(" floor-durable first writes it to PostgreSQL in one statement from the event loop and acknowledges it)")
     header = f"{'server':<17} {'edits':>6} {'CPU ms/edit':>11} {'idle ms/s':>9} {'ack/delivery p50 ms':>19}"
     print(header)
     print("-" * len(header))
@@ -1311,7 +1315,7 @@ def print_targets(fanout, slow, writes, lone=()):
             r["stalled_codes"] == [4008] and r["expected"] == r["received"],
         )
     for r in lone:
-        if r["server"] != "floor":
+        if not r["server"].startswith("floor"):
             line(
                 f"{r['server']}: a lone edit costs < {TARGET_LONE_EDIT_MS} ms of server CPU",
                 f"{r['ms_per_edit']:.3f} ms",
@@ -1347,7 +1351,7 @@ def main():
             fanout.extend(fanout_case(kind, n, rate, args, setup))
     lone = []
     if not args.no_lone:
-        for kind in kinds:
+        for kind in [*kinds, *([] if args.no_floor else ["floor-durable"])]:
             print(f"  {kind}: lone edits …", flush=True)
             lone.append(lone_edit_case(kind, args, setup))
     slow = []
