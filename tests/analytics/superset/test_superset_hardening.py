@@ -3,7 +3,9 @@ Lab on the lake) learning or using Gridcast's PostgreSQL credentials, reading fi
 other databases from SQL Lab; a guest reading a dataset that has no workspace rule; a guest using
 more of Superset than an embedded dashboard needs."""
 
+import http.cookiejar
 import json
+import re
 import urllib.error
 import urllib.request
 import uuid
@@ -282,3 +284,42 @@ def test_the_guest_role_has_only_what_embedded_charts_need(provisioned):
         assert status in (400, 401, 403, 404), (method, path, status, text[:300])
     client = superset_client.Client()
     assert client.get(f"/api/v1/chart/{chart_id}")["result"]["slice_name"] == "Orders over time"
+
+
+def as_embedded_page(token, dashboard_uuid, method, path, payload):
+    """(status, text) of a write sent as the embedded dashboard's page sends it: with the guest token
+    and the CSRF token of the page Superset served (GET /embedded/<uuid>), in that page's session."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    url = superset_client.conf("URL")
+    origin = (superset_client.conf("EMBED_ORIGINS") or [url])[0]
+    with opener.open(urllib.request.Request(f"{url}/embedded/{dashboard_uuid}", headers={"Referer": origin})) as page:
+        csrf = re.search(r'id="csrf_token"\s+value="([^"]+)"', page.read().decode()).group(1)
+    headers = {"Content-Type": "application/json", "X-GuestToken": token, "X-CSRFToken": csrf, "Referer": url}
+    request = urllib.request.Request(url + path, data=json.dumps(payload).encode(), method=method, headers=headers)
+    try:
+        with opener.open(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(errors="replace")
+
+
+def test_a_guests_colour_sync_is_answered_and_not_stored(provisioned):
+    """Superset's dashboard page stores the label colours it worked out as it unloads (PUT .../colors),
+    a guest's too: answered as done, nothing stored. Anyone else still meets Superset's own checks."""
+    workspace, owner, *_ = provisioned
+    guest = guest_tokens.guest_token(user=owner, workspace_id=workspace.pk)
+    token = guest["token"]
+    dashboard = stored("dashboard", f"ws:{workspace.pk}").superset_id
+    client = superset_client.Client()
+    before = client.get(f"/api/v1/dashboard/{dashboard}")["result"]["json_metadata"]
+    colours = {"color_scheme": "bnbColors", "map_label_colors": {"eu": "#000000"}, "shared_label_colors": ["eu"]}
+    path = f"/api/v1/dashboard/{dashboard}/colors?mark_updated=false"
+
+    status, text = as_embedded_page(token, guest["dashboard"], "PUT", path, colours)
+    assert status == 200, text[:300]
+    assert client.get(f"/api/v1/dashboard/{dashboard}")["result"]["json_metadata"] == before
+
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    status, _ = as_embedded_page(forged, guest["dashboard"], "PUT", path, colours)
+    assert status in (401, 403)
+    assert client.get(f"/api/v1/dashboard/{dashboard}")["result"]["json_metadata"] == before
