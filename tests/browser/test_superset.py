@@ -48,7 +48,7 @@ def test_embedded_superset_dashboard_shows_the_sheet_and_follows_edits(open_as, 
     provisioning.sync_workspace(other.pk)
 
     page = open_as(owner, f"/workspaces/{workspace.pk}/dashboard/", viewport={"width": 1280, "height": 1400})
-    refused, errors = [], []  # Superset's answers of 400 or more, and the page's uncaught errors
+    refused, errors = [], []  # answers of 400 or more (Gridcast's and Superset's), uncaught errors
     page.on("response", lambda r: r.status >= 400 and refused.append(f"{r.status} {r.request.method} {r.url}"))
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.locator("[data-testid=superset-panel][data-status=ready]").wait_for(timeout=30_000)

@@ -72,16 +72,17 @@ def sql_lab(client, database_id, sql):
     return ran, text
 
 
-def as_guest(token, method, path, payload=None):
+def as_guest(token, method, path, payload=None, opener=None, csrf=None):
+    """(status, text) of a request with the guest token; with the `csrf` token of a page's session
+    (and the `opener` holding that session), as the page sends it."""
+    url = superset_client.conf("URL")
+    headers = {"Content-Type": "application/json", "X-GuestToken": token}
+    if csrf is not None:
+        headers |= {"X-CSRFToken": csrf, "Referer": url}
     data = None if payload is None else json.dumps(payload).encode()
-    request = urllib.request.Request(
-        superset_client.conf("URL") + path,
-        data=data,
-        method=method,
-        headers={"Content-Type": "application/json", "X-GuestToken": token},
-    )
+    request = urllib.request.Request(url + path, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with (opener or urllib.request.build_opener()).open(request, timeout=30) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode(errors="replace")
@@ -294,13 +295,7 @@ def as_embedded_page(token, dashboard_uuid, method, path, payload):
     origin = (superset_client.conf("EMBED_ORIGINS") or [url])[0]
     with opener.open(urllib.request.Request(f"{url}/embedded/{dashboard_uuid}", headers={"Referer": origin})) as page:
         csrf = re.search(r'id="csrf_token"\s+value="([^"]+)"', page.read().decode()).group(1)
-    headers = {"Content-Type": "application/json", "X-GuestToken": token, "X-CSRFToken": csrf, "Referer": url}
-    request = urllib.request.Request(url + path, data=json.dumps(payload).encode(), method=method, headers=headers)
-    try:
-        with opener.open(request, timeout=30) as response:
-            return response.status, response.read().decode()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read().decode(errors="replace")
+    return as_guest(token, method, path, payload, opener=opener, csrf=csrf)
 
 
 def test_a_guests_colour_sync_is_answered_and_not_stored(provisioned):
